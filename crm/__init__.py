@@ -1,0 +1,1 @@
+"""Sportello URP back office: CRM, booking centre, istanze and the channel hub's storage."""

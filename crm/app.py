@@ -1,0 +1,129 @@
+"""The Sanic application: CRM API under /api/v1, channel webhooks, console, health. Built by ``create_app``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import HTTPResponse
+from sqlalchemy import text
+
+from crm import scheduler
+from crm.config import Settings, get_settings
+from crm.core import openapi as oas
+from crm.core.auth import public
+from crm.core.errors import ApiError
+from crm.core.http import json_ok
+from crm.db import make_engine, make_sessionmaker
+from crm.notifications.senders import LogSender
+
+log = logging.getLogger("urp")
+
+# Domain packages whose ``api.bp`` is mounted, in order. Packages not yet present are skipped.
+MODULES = [
+    "crm.operators",
+    "crm.offices",
+    "crm.contacts",
+    "crm.conversations",
+    "crm.tickets",
+    "crm.audit",
+    "crm.kb",
+    "crm.bookings",
+    "crm.instances",
+    "crm.dashboard",
+    "channels",
+    "crm.console",
+]
+
+
+def present(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"{module}.api") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _error_json(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> HTTPResponse:
+    return json_ok({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
+
+
+def create_app(settings: Settings | None = None, name: str = "sportello_urp") -> Sanic:
+    settings = settings or get_settings()
+    settings.check_production()
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.OAS = False
+    app.ctx.settings = settings
+    app.ctx.senders = {ch: LogSender(ch) for ch in ("sms", "telegram", "email", "web")}
+    app.ctx.health = {}  # component name -> callable returning a status dict
+
+    for module in MODULES:
+        if present(module):
+            app.blueprint(importlib.import_module(f"{module}.api").bp)
+
+    @app.before_server_start
+    async def _db(app: Sanic, _: Any) -> None:
+        app.ctx.engine = make_engine(settings.database_url)
+        app.ctx.sessionmaker = make_sessionmaker(app.ctx.engine)
+
+    @app.after_server_start
+    async def _scheduler(app: Sanic, _: Any) -> None:
+        if settings.scheduler:
+            app.add_task(scheduler.run_forever(app, settings.scheduler_interval_seconds), name="scheduler")
+
+    @app.before_server_stop
+    async def _close(app: Sanic, _: Any) -> None:
+        for task in list(app.tasks):
+            task.cancel()
+        await app.ctx.engine.dispose()
+
+    @app.exception(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> HTTPResponse:
+        return json_ok(exc.body(), status=exc.status)
+
+    @app.exception(SanicException)
+    async def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
+        status = getattr(exc, "status_code", 500) or 500
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
+        message = "request body too large" if status == 413 else str(exc) if status < 500 else "internal error"
+        return _error_json(status, codes.get(status, "error"), message)
+
+    @app.exception(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> HTTPResponse:
+        # the request body may carry citizen data: log the route only
+        log.exception("unhandled error on %s %s", request.method, request.route.path if request.route else "?")
+        return _error_json(500, "internal_error", "internal error")
+
+    @app.get("/health")
+    @public
+    async def health(request: Request) -> HTTPResponse:
+        """Component status: database, scheduler, channels (200 even when an optional part is off)."""
+        components: dict[str, Any] = {}
+        ok = True
+        try:
+            async with app.ctx.sessionmaker() as s:
+                await s.execute(text("SELECT 1"))
+            components["database"] = {"status": "ok", "backend": app.ctx.engine.dialect.name}
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            ok = False
+            components["database"] = {"status": "error", "error": type(exc).__name__}
+        components["scheduler"] = {"status": "ok" if settings.scheduler else "off"}
+        for name, probe in app.ctx.health.items():
+            try:
+                components[name] = await probe(app)
+            except Exception as exc:  # noqa: BLE001
+                components[name] = {"status": "error", "error": type(exc).__name__}
+        return json_ok({"status": "ok" if ok else "degraded", "components": components}, status=200 if ok else 503)
+
+    @app.get("/api/v1/openapi.json")
+    @public
+    async def openapi_json(request: Request) -> HTTPResponse:
+        """The OpenAPI document of /api/v1."""
+        return json_ok(oas.build(app, title="Sportello URP API", version="1"))
+
+    return app

@@ -1,0 +1,1 @@
+"""Append-only audit log: who saw or changed citizen data, and when."""

@@ -1,0 +1,247 @@
+"""The ``urp`` command: database, server, operators, demo data and every module's own sub-commands."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from crm.config import get_settings
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_async(fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
+    return asyncio.run(fn(*args, **kw))
+
+
+async def with_session(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(session)`` in one transaction against URP_DATABASE_URL."""
+    from crm.db import make_engine, make_sessionmaker, transaction
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        async with transaction(make_sessionmaker(engine)) as s:
+            return await work(s)
+    finally:
+        await engine.dispose()
+
+
+@click.group()
+def main() -> None:
+    """Sportello URP back office."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic)."""
+
+
+@db.command("upgrade")
+@click.option("--target", default="heads", show_default=True)
+def db_upgrade(target: str) -> None:
+    """Apply migrations up to TARGET."""
+    from crm.migrations import upgrade
+
+    upgrade(get_settings().database_url, target)
+    click.echo("database at " + target)
+
+
+@main.command()
+@click.option("--host", default=None, help="default URP_HOST (127.0.0.1)")
+@click.option("--port", default=None, type=int, help="default URP_PORT (8000)")
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the CRM + channel hub HTTP server."""
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from crm.app import create_app
+
+    settings = get_settings()
+    settings.check_production()
+    loader = AppLoader(factory=create_app)
+    app = loader.load()
+    app.prepare(host=host or settings.host, port=port or settings.port, workers=workers, access_log=False,
+                single_process=workers == 1, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
+
+
+@main.group()
+def entes() -> None:
+    """Municipalities served by this installation."""
+
+
+@entes.command("create")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--patron-day", default=None, help="MM-DD")
+def entes_create(slug: str, name: str, patron_day: str | None) -> None:
+    from crm.entes import service
+
+    async def work(s: Any) -> int:
+        return (await service.create(s, slug=slug, name=name, patron_day=patron_day)).id
+
+    click.echo(f"ente {slug} id={run_async(with_session, work)}")
+
+
+@main.group()
+def tokens() -> None:
+    """Service tokens for machines (action server, hub)."""
+
+
+@tokens.command("create")
+@click.option("--ente", "ente_slug", default=None, help="default URP_DEFAULT_ENTE")
+@click.option("--name", required=True)
+def tokens_create(ente_slug: str | None, name: str) -> None:
+    """Print a new service token once (only its hash is stored)."""
+    from crm.entes import service
+
+    async def work(s: Any) -> str:
+        ente = await service.get_by_slug(s, ente_slug or get_settings().default_ente)
+        if ente is None:
+            raise click.ClickException("unknown ente")
+        return await service.create_service_token(s, ente_id=ente.id, name=name)
+
+    click.echo(run_async(with_session, work))
+
+
+@main.group()
+def operators() -> None:
+    """Staff accounts."""
+
+
+@operators.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True, help="at least 10 characters")
+@click.option("--role", required=True, type=click.Choice(["admin", "operator", "phone_operator", "backoffice"]))
+@click.option("--topics", default="", help="comma-separated topic slugs of competence")
+@click.option("--full-name", default="")
+@click.option("--ente", "ente_slug", default=None, help="default URP_DEFAULT_ENTE")
+def operators_create(username: str, password: str, role: str, topics: str, full_name: str, ente_slug: str | None) -> None:
+    from pydantic import ValidationError
+
+    from crm.core.errors import ApiError
+    from crm.entes import service as entes_service
+    from crm.operators import service
+    from crm.operators.schemas import OperatorIn
+
+    try:
+        data = OperatorIn(username=username, password=password, role=role, full_name=full_name,  # type: ignore[arg-type]
+                          topics=[t for t in topics.split(",") if t])
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def work(s: Any) -> int:
+        settings = get_settings()
+        ente = await entes_service.get_or_create(s, slug=ente_slug or settings.default_ente,
+                                                 name=settings.default_ente_name)
+        return (await service.create(s, ente_id=ente.id, data=data)).id
+
+    try:
+        click.echo(f"operator {username} id={run_async(with_session, work)}")
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@main.group()
+def demo() -> None:
+    """Demo municipality."""
+
+
+@demo.command("seed")
+def demo_seed() -> None:
+    """Load the demo municipality (idempotent: run it as often as you like)."""
+    from crm.demo import seed
+
+    for line in run_async(seed):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", default=None, type=int)
+def run(host: str | None, port: int | None) -> None:
+    """Start every process of the system (CRM + hub, and Rasa + action server when installed) and print the URLs."""
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+    env = dict(os.environ)
+    procs.append(("crm", subprocess.Popen([sys.executable, "-m", "crm.cli", "serve", "--host", host, "--port", str(port)],
+                                         env=env)))
+    rasa = ROOT / ".venv-rasa" / "bin" / "rasa"
+    models = sorted((ROOT / "models").glob("*.tar.gz")) if (ROOT / "models").exists() else []
+    if importlib.util.find_spec("actions") is not None and (ROOT / "actions" / "__init__.py").exists():
+        procs.append(("actions", subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
+                                                   "5055"], env=env, cwd=ROOT)))
+    if rasa.exists() and models:
+        rasa_cmd = [str(rasa), "run", "--enable-api", "--port", "5005", "-i", "127.0.0.1", "--model", str(models[-1]),
+                    "--endpoints", "endpoints.yml", "--credentials", "bot/credentials.yml"]
+        if settings.rasa_token:
+            rasa_cmd += ["--auth-token", settings.rasa_token.get_secret_value()]
+        procs.append(("rasa", subprocess.Popen(rasa_cmd, env=env, cwd=ROOT)))
+    public = settings.public_url.rstrip("/")
+    click.echo(
+        "\nSportello URP is starting:\n"
+        f"  web chat demo     {public}/\n"
+        f"  operator console  {public}/console/\n"
+        f"  API + OpenAPI     {public}/api/v1/openapi.json\n"
+        f"  health            {public}/health\n"
+        + ("  Rasa              http://127.0.0.1:5005\n" if any(n == "rasa" for n, _ in procs) else
+           "  Rasa              not started (no .venv-rasa or no trained model: run `make train`)\n")
+        + "Demo logins: admin / admin-demo-2026, operatore / operatore-demo-2026, centralino / centralino-demo-2026\n"
+        "Ctrl-C stops everything.\n"
+    )
+
+    def stop(*_: Any) -> None:
+        for _, p in procs:
+            if p.poll() is None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(p.poll() is None for _, p in procs):
+            time.sleep(0.5)
+        for name, p in procs:
+            if p.poll() is not None:
+                click.echo(f"{name} exited with {p.returncode}; stopping the others", err=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for _, p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _mount_module_commands() -> None:
+    from crm.app import MODULES
+
+    for module in MODULES:
+        try:
+            spec = importlib.util.find_spec(f"{module}.cli")
+        except ModuleNotFoundError:
+            spec = None
+        if spec is not None:
+            group = importlib.import_module(f"{module}.cli").cli
+            main.add_command(group)
+
+
+_mount_module_commands()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Settings from the environment (prefix ``URP_``), validated once at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"
+DEV_SERVICE_TOKEN = "dev-service-token"
+
+
+class Settings(BaseSettings):
+    """Every knob of the back office. Defaults give a working embedded install (SQLite, no servers)."""
+
+    model_config = SettingsConfigDict(env_prefix="URP_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///var/urp.db"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    service_token: SecretStr | None = SecretStr(DEV_SERVICE_TOKEN)
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    var_dir: Path = Path("var")
+
+    default_ente: str = "borgo-aurelio"
+    default_ente_name: str = "Comune di Borgo Aurelio"
+    timezone: str = "Europe/Rome"
+    office_hours: str = "mon-fri 08:00-12:30,14:00-17:00"
+    patron_day: str | None = Field(default=None, description="MM-DD of the patron saint, closed like a holiday")
+
+    token_ttl_minutes: int = 480
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+    max_body_bytes: int = 2_000_000
+
+    redis_url: str | None = None
+    scheduler: bool = True
+    scheduler_interval_seconds: float = 2.0
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: SecretStr | None = None
+
+    def check_production(self) -> None:
+        """Refuse to run in production with the development secrets baked into this file."""
+        if self.env != "production":
+            return
+        problems = []
+        if self.secret_key.get_secret_value() == DEV_SECRET_KEY or len(self.secret_key.get_secret_value()) < 32:
+            problems.append("URP_SECRET_KEY must be set to a random value of at least 32 characters")
+        if self.service_token is not None and self.service_token.get_secret_value() == DEV_SERVICE_TOKEN:
+            problems.append("URP_SERVICE_TOKEN must not be the development token")
+        if not self.public_url.startswith("https://"):
+            problems.append("URP_PUBLIC_URL must be https in production")
+        if problems:
+            raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

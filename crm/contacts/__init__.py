@@ -1,0 +1,1 @@
+"""Citizens (contatti): identity data, phones, e-mails, channel identities, consents; search and merge."""

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.db import Base, EnteMixin, IdMixin, TimestampMixin, utcnow
+
+MODES = ("bot", "waiting", "assigned", "closed")
+
+
+class Conversation(IdMixin, EnteMixin, TimestampMixin, Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_queue", "ente_id", "mode", "topic_id", "assignee_id"),
+        Index("ix_conversations_contact_open", "ente_id", "contact_id", "channel", "mode"),
+    )
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    mode: Mapped[str] = mapped_column(String(20), default="bot")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), default=None)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"), default=None)
+    handoff_summary: Mapped[str] = mapped_column(Text, default="")
+    handoff_context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handoff_at: Mapped[datetime | None] = mapped_column(default=None)
+    taken_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_response_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
+
+
+class Message(IdMixin, EnteMixin, Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # a retried webhook (same MessageSid / update_id / client id) is stored once
+        UniqueConstraint("ente_id", "channel", "channel_message_id"),
+    )
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    author_kind: Mapped[str] = mapped_column(String(10))  # citizen | bot | operator | system
+    author_operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), default=None)
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # e.g. {"buttons": [{title, payload}]}
+    private: Mapped[bool] = mapped_column(Boolean, default=False)  # internal note, never sent to the citizen
+    channel_message_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    delivery_status: Mapped[str] = mapped_column(String(12), default="received")  # received|pending|sent|delivered|failed
+    delivery_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -1,0 +1,305 @@
+"""Conversation lifecycle. The channel hub stores every inbound/outbound message here first, then routes it.
+
+Modes: ``bot`` (Rasa answers) -> ``waiting`` (handed off, in a topic queue) -> ``assigned`` (an operator holds it)
+-> ``closed``. The citizen's next message after closing opens a new bot conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.conversations.models import Conversation, Message
+from crm.conversations.schemas import ConversationOut, MessageOut
+from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.db import utcnow
+from crm.offices import service as offices
+from crm.operators.models import Operator
+
+ALLOWED = {
+    "handoff": {"bot", "assigned"},
+    "take": {"waiting"},
+    "return_to_bot": {"waiting", "assigned"},
+    "close": {"bot", "waiting", "assigned"},
+    "transfer": {"waiting", "assigned"},
+}
+
+
+def _iso(d: Any) -> str | None:
+    return d.isoformat() if d else None
+
+
+def to_out(c: Conversation, topic_slug: str | None = None) -> ConversationOut:
+    waiting = None
+    if c.mode == "waiting" and c.handoff_at:
+        waiting = int((utcnow() - c.handoff_at).total_seconds())
+    return ConversationOut(
+        id=c.id,
+        contact_id=c.contact_id,
+        channel=c.channel,
+        mode=c.mode,
+        assignee_id=c.assignee_id,
+        topic_id=c.topic_id,
+        topic=topic_slug,
+        handoff_summary=c.handoff_summary,
+        handoff_context=c.handoff_context or {},
+        created_at=c.created_at.isoformat(),
+        last_message_at=c.last_message_at.isoformat(),
+        handoff_at=_iso(c.handoff_at),
+        taken_at=_iso(c.taken_at),
+        first_response_at=_iso(c.first_response_at),
+        closed_at=_iso(c.closed_at),
+        waiting_seconds=waiting,
+    )
+
+
+def message_out(m: Message) -> MessageOut:
+    return MessageOut(
+        id=m.id,
+        conversation_id=m.conversation_id,
+        channel=m.channel,
+        direction=m.direction,  # type: ignore[arg-type]
+        author_kind=m.author_kind,
+        author_operator_id=m.author_operator_id,
+        text=m.text,
+        attachments=m.attachments or [],
+        payload=m.payload or {},
+        private=m.private,
+        channel_message_id=m.channel_message_id,
+        delivery_status=m.delivery_status,
+        created_at=m.created_at.isoformat(),
+    )
+
+
+async def get(session: AsyncSession, *, ente_id: int, conversation_id: int, lock: bool = False) -> Conversation:
+    stmt = select(Conversation).where(Conversation.ente_id == ente_id, Conversation.id == conversation_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    conv = await session.scalar(stmt)
+    if conv is None:
+        raise NotFound("conversation not found")
+    return conv
+
+
+async def open_conversation_for(session: AsyncSession, *, ente_id: int, contact_id: int, channel: str) -> Conversation:
+    """The contact's open conversation on this channel, or a new one in bot mode."""
+    conv = await session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.ente_id == ente_id,
+            Conversation.contact_id == contact_id,
+            Conversation.channel == channel,
+            Conversation.mode != "closed",
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    if conv is None:
+        conv = Conversation(ente_id=ente_id, contact_id=contact_id, channel=channel, mode="bot")
+        session.add(conv)
+        await session.flush()
+    return conv
+
+
+async def find_by_channel_message_id(session: AsyncSession, *, ente_id: int, channel: str, channel_message_id: str) -> Message | None:
+    return await session.scalar(
+        select(Message).where(
+            Message.ente_id == ente_id, Message.channel == channel, Message.channel_message_id == channel_message_id
+        )
+    )
+
+
+async def record_inbound(
+    session: AsyncSession,
+    *,
+    ente_id: int,
+    contact_id: int,
+    channel: str,
+    text: str,
+    channel_message_id: str | None,
+    attachments: list[dict[str, Any]] | None = None,
+    payload: dict[str, Any] | None = None,
+) -> tuple[Conversation, Message, bool]:
+    """Store a citizen's message (idempotent on the channel's message id). Returns (conversation, message, duplicate)."""
+    if channel_message_id:
+        existing = await find_by_channel_message_id(
+            session, ente_id=ente_id, channel=channel, channel_message_id=channel_message_id
+        )
+        if existing is not None:
+            return await get(session, ente_id=ente_id, conversation_id=existing.conversation_id), existing, True
+    conv = await open_conversation_for(session, ente_id=ente_id, contact_id=contact_id, channel=channel)
+    msg = Message(
+        ente_id=ente_id,
+        conversation_id=conv.id,
+        channel=channel,
+        direction="in",
+        author_kind="citizen",
+        text=text,
+        attachments=attachments or [],
+        payload=payload or {},
+        channel_message_id=channel_message_id,
+        delivery_status="received",
+    )
+    try:
+        async with session.begin_nested():
+            session.add(msg)
+            await session.flush()
+    except IntegrityError:
+        # lost a race with a concurrent retry of the same webhook: the other copy is the message
+        assert channel_message_id is not None
+        existing = await find_by_channel_message_id(
+            session, ente_id=ente_id, channel=channel, channel_message_id=channel_message_id
+        )
+        assert existing is not None
+        return await get(session, ente_id=ente_id, conversation_id=existing.conversation_id), existing, True
+    conv.last_message_at = msg.created_at
+    return conv, msg, False
+
+
+async def record_outbound(
+    session: AsyncSession,
+    *,
+    conv: Conversation,
+    text: str,
+    author_kind: str,
+    operator_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    private: bool = False,
+) -> Message:
+    """Store a reply before it is sent; the hub sends ``pending`` messages and records the outcome."""
+    if conv.mode == "closed" and not private:
+        raise Conflict("conversation is closed")
+    msg = Message(
+        ente_id=conv.ente_id,
+        conversation_id=conv.id,
+        channel=conv.channel,
+        direction="out",
+        author_kind=author_kind,
+        author_operator_id=operator_id,
+        text=text,
+        payload=payload or {},
+        private=private,
+        delivery_status="note" if private else "pending",
+    )
+    session.add(msg)
+    await session.flush()
+    if not private:
+        conv.last_message_at = msg.created_at
+        if author_kind == "operator" and conv.first_response_at is None:
+            conv.first_response_at = msg.created_at
+    return msg
+
+
+def _require(conv: Conversation, action: str) -> None:
+    if conv.mode not in ALLOWED[action]:
+        raise Conflict(f"cannot {action.replace('_', ' ')} a conversation in mode {conv.mode!r}")
+
+
+async def handoff(
+    session: AsyncSession,
+    *,
+    ente_id: int,
+    conversation_id: int,
+    topic_slug: str | None,
+    summary: str,
+    context: dict[str, Any],
+) -> Conversation:
+    conv = await get(session, ente_id=ente_id, conversation_id=conversation_id, lock=True)
+    if conv.mode == "waiting":
+        return conv  # idempotent: the bot may retry
+    _require(conv, "handoff")
+    if topic_slug:
+        conv.topic_id = (await offices.get_topic_by_slug(session, ente_id=ente_id, slug=topic_slug)).id
+    conv.mode = "waiting"
+    conv.assignee_id = None
+    conv.handoff_summary = summary
+    conv.handoff_context = context
+    conv.handoff_at = utcnow()
+    await session.flush()
+    return conv
+
+
+async def take(session: AsyncSession, *, ente_id: int, conversation_id: int, operator_id: int) -> Conversation:
+    conv = await get(session, ente_id=ente_id, conversation_id=conversation_id, lock=True)
+    if conv.mode == "assigned" and conv.assignee_id == operator_id:
+        return conv
+    _require(conv, "take")
+    conv.mode = "assigned"
+    conv.assignee_id = operator_id
+    conv.taken_at = conv.taken_at or utcnow()
+    await session.flush()
+    return conv
+
+
+async def transfer(
+    session: AsyncSession, *, ente_id: int, conversation_id: int, topic_slug: str | None, operator_id: int | None
+) -> Conversation:
+    if not topic_slug and operator_id is None:
+        raise ValidationFailed("give a topic or an operator_id", fields={"topic": "required without operator_id"})
+    conv = await get(session, ente_id=ente_id, conversation_id=conversation_id, lock=True)
+    _require(conv, "transfer")
+    if topic_slug:
+        conv.topic_id = (await offices.get_topic_by_slug(session, ente_id=ente_id, slug=topic_slug)).id
+    if operator_id is not None:
+        op = await session.scalar(select(Operator).where(Operator.ente_id == ente_id, Operator.id == operator_id))
+        if op is None or not op.active:
+            raise ValidationFailed("unknown operator", fields={"operator_id": "unknown or inactive"})
+        conv.mode, conv.assignee_id = "assigned", op.id
+    else:
+        conv.mode, conv.assignee_id = "waiting", None
+    await session.flush()
+    return conv
+
+
+async def return_to_bot(session: AsyncSession, *, ente_id: int, conversation_id: int) -> Conversation:
+    conv = await get(session, ente_id=ente_id, conversation_id=conversation_id, lock=True)
+    _require(conv, "return_to_bot")
+    conv.mode, conv.assignee_id = "bot", None
+    await session.flush()
+    return conv
+
+
+async def close(session: AsyncSession, *, ente_id: int, conversation_id: int) -> Conversation:
+    conv = await get(session, ente_id=ente_id, conversation_id=conversation_id, lock=True)
+    if conv.mode == "closed":
+        return conv
+    _require(conv, "close")
+    conv.mode = "closed"
+    conv.closed_at = utcnow()
+    await session.flush()
+    return conv
+
+
+def list_stmt(
+    *,
+    ente_id: int,
+    mode: str | None = None,
+    topic_id: int | None = None,
+    assignee_id: int | None = None,
+    contact_id: int | None = None,
+    channel: str | None = None,
+) -> Select[tuple[Conversation]]:
+    stmt = select(Conversation).where(Conversation.ente_id == ente_id)
+    if mode == "open":
+        stmt = stmt.where(Conversation.mode != "closed")
+    elif mode:
+        stmt = stmt.where(Conversation.mode == mode)
+    if topic_id is not None:
+        stmt = stmt.where(Conversation.topic_id == topic_id)
+    if assignee_id is not None:
+        stmt = stmt.where(Conversation.assignee_id == assignee_id)
+    if contact_id is not None:
+        stmt = stmt.where(Conversation.contact_id == contact_id)
+    if channel:
+        stmt = stmt.where(Conversation.channel == channel)
+    return stmt
+
+
+async def messages(session: AsyncSession, *, ente_id: int, conversation_id: int, include_private: bool) -> list[Message]:
+    stmt = select(Message).where(Message.ente_id == ente_id, Message.conversation_id == conversation_id)
+    if not include_private:
+        stmt = stmt.where(Message.private.is_(False))
+    return list((await session.scalars(stmt.order_by(Message.id))).all())

@@ -1,0 +1,145 @@
+"""Authentication (operator JWTs, service tokens) and the per-route role check.
+
+Every ``/api/v1`` handler is wrapped in ``@authorized(...)``; ``tests/test_auth.py`` walks the router and fails
+for any route that is reachable without credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+import jwt
+from sanic import Request
+from sanic.response import HTTPResponse
+from sqlalchemy import select
+
+from crm.core.errors import Forbidden, Unauthorized
+from crm.db import utcnow
+
+ROLES = ("admin", "operator", "phone_operator", "backoffice")
+SERVICE = "service"
+STAFF = ROLES  # any signed-in operator
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an operator (with id) or a service account (the action server, the channel hub)."""
+
+    ente_id: int
+    role: str
+    operator_id: int | None
+    username: str
+
+    @property
+    def is_service(self) -> bool:
+        return self.role == SERVICE
+
+    @property
+    def actor_kind(self) -> str:
+        return "service" if self.is_service else "operator"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(secret: str, *, operator_id: int, ente_id: int, role: str, username: str, ttl_minutes: int) -> str:
+    now = utcnow()
+    claims = {
+        "sub": str(operator_id),
+        "ente": ente_id,
+        "role": role,
+        "usr": username,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=ttl_minutes)).timestamp()),
+        "typ": "access",
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def resolve_principal(request: Request) -> Principal | None:
+    """Principal from ``Authorization: Bearer``; a console session cookie is resolved by the console layer."""
+    existing = getattr(request.ctx, "principal", None)
+    if existing is not None:
+        return existing
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    token = token.strip()
+    settings = request.app.ctx.settings
+    if token.count(".") == 2:
+        try:
+            claims = jwt.decode(token, settings.secret_key.get_secret_value(), algorithms=["HS256"])
+        except jwt.PyJWTError:
+            raise Unauthorized("invalid or expired token") from None
+        return await _operator_principal(request, int(claims["sub"]))
+    return await _service_principal(request, token)
+
+
+async def _operator_principal(request: Request, operator_id: int) -> Principal:
+    from crm.operators.models import Operator
+
+    async with request.app.ctx.sessionmaker() as session:
+        op = await session.get(Operator, operator_id)
+    if op is None or not op.active:
+        raise Unauthorized("operator disabled or unknown")
+    return Principal(ente_id=op.ente_id, role=op.role, operator_id=op.id, username=op.username)
+
+
+async def _service_principal(request: Request, token: str) -> Principal:
+    from crm.entes.models import Ente, ServiceToken
+
+    settings = request.app.ctx.settings
+    async with request.app.ctx.sessionmaker() as session:
+        env_token = settings.service_token.get_secret_value() if settings.service_token else None
+        if env_token and hmac.compare_digest(env_token.encode(), token.encode()):
+            ente = await session.scalar(select(Ente).where(Ente.slug == settings.default_ente))
+            if ente is None:
+                raise Unauthorized("default ente not initialised; run `urp demo seed` or `urp entes create`")
+            return Principal(ente_id=ente.id, role=SERVICE, operator_id=None, username="service")
+        row = await session.scalar(
+            select(ServiceToken).where(ServiceToken.token_hash == hash_token(token), ServiceToken.revoked_at.is_(None))
+        )
+    if row is None:
+        raise Unauthorized("invalid token")
+    return Principal(ente_id=row.ente_id, role=SERVICE, operator_id=None, username=f"service:{row.name}")
+
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+def authorized(*roles: str) -> Callable[[Handler], Handler]:
+    """Require a principal; with roles, require one of them (401 without credentials, 403 for a wrong role)."""
+
+    def decorator(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def wrapper(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+            principal = await resolve_principal(request)
+            if principal is None:
+                raise Unauthorized("authentication required")
+            if roles and principal.role not in roles:
+                raise Forbidden(f"role {principal.role!r} may not do this")
+            request.ctx.principal = principal
+            return await handler(request, *args, **kwargs)
+
+        wrapper.__authorized__ = roles or ("*",)  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorator
+
+
+def public(handler: Handler) -> Handler:
+    """Mark a route as intentionally reachable without credentials (login, health, webhooks that verify signatures)."""
+    handler.__authorized__ = ("public",)  # type: ignore[attr-defined]
+    return handler
+
+
+def principal_of(request: Request) -> Principal:
+    return request.ctx.principal  # set by @authorized

@@ -1,0 +1,119 @@
+"""A small OpenAPI 3.1 generator over the Sanic router: routes declare summary/body/response with ``@openapi``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def openapi(
+    *,
+    summary: str,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    many: bool = False,
+    tags: list[str] | None = None,
+) -> Callable[[Any], Any]:
+    def decorator(handler: Any) -> Any:
+        handler.__openapi__ = {
+            "summary": summary,
+            "body": body,
+            "response": response,
+            "query": query,
+            "many": many,
+            "tags": tags,
+        }
+        return handler
+
+    return decorator
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    components: dict[str, Any] = {}
+    error = {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            }
+        },
+    }
+    components["Error"] = error
+    for route in app.router.routes:
+        uri = "/" + route.path.lstrip("/")
+        if not uri.startswith("/api/v1"):
+            continue
+        path = re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", uri)
+        handler = route.handler
+        meta = getattr(handler, "__openapi__", None) or {}
+        roles = getattr(handler, "__authorized__", ())
+        for method in sorted(route.methods):
+            if method in ("HEAD", "OPTIONS"):
+                continue
+            op: dict[str, Any] = {
+                "summary": meta.get("summary") or (handler.__doc__ or handler.__name__).strip().splitlines()[0],
+                "operationId": f"{route.name.split('.')[-1]}_{method.lower()}",
+                "tags": meta.get("tags") or [path.split("/")[3] if len(path.split("/")) > 3 else "api"],
+                "responses": {
+                    "default": {
+                        "description": "error",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    }
+                },
+            }
+            if roles and roles != ("public",):
+                op["security"] = [{"bearer": []}]
+                op["x-roles"] = list(roles)
+            params = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in re.findall(r"{(\w+)}", path)
+            ]
+            if meta.get("query"):
+                qs = meta["query"].model_json_schema()
+                for name, prop in qs.get("properties", {}).items():
+                    params.append({"name": name, "in": "query", "required": name in qs.get("required", []), "schema": prop})
+            if params:
+                op["parameters"] = params
+            if meta.get("body"):
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": _schema(meta["body"], components)}},
+                }
+            ok: dict[str, Any] = {"description": "success"}
+            if meta.get("response"):
+                ref = _schema(meta["response"], components)
+                schema = (
+                    {"type": "object", "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"}}}
+                    if meta.get("many")
+                    else ref
+                )
+                ok["content"] = {"application/json": {"schema": schema}}
+            op["responses"]["201" if method == "POST" and meta.get("body") else "200"] = ok
+            paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,1 @@
+"""Enti (tenants): one installation serves one or more municipalities."""

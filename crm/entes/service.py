@@ -1,0 +1,65 @@
+"""Creating enti and their service tokens; office hours of an ente for SLA and closures."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.core.auth import hash_token
+from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.workhours import OfficeHours, make_office_hours, parse_office_hours, parse_patron_day
+from crm.entes.models import Ente, ServiceToken
+
+
+async def get_by_slug(session: AsyncSession, slug: str) -> Ente | None:
+    return await session.scalar(select(Ente).where(Ente.slug == slug))
+
+
+async def get(session: AsyncSession, ente_id: int) -> Ente:
+    ente = await session.get(Ente, ente_id)
+    if ente is None:
+        raise NotFound("ente not found")
+    return ente
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    slug: str,
+    name: str,
+    timezone: str = "Europe/Rome",
+    office_hours: str = "mon-fri 08:00-12:30,14:00-17:00",
+    patron_day: str | None = None,
+) -> Ente:
+    try:
+        parse_office_hours(office_hours)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), fields={"office_hours": str(exc)}) from None
+    try:
+        parse_patron_day(patron_day)
+    except (ValueError, TypeError):
+        raise ValidationFailed("patron_day must be MM-DD", fields={"patron_day": "must be MM-DD"}) from None
+    if await get_by_slug(session, slug):
+        raise Conflict(f"ente {slug!r} exists")
+    ente = Ente(slug=slug, name=name, timezone=timezone, office_hours=office_hours, patron_day=patron_day)
+    session.add(ente)
+    await session.flush()
+    return ente
+
+
+async def get_or_create(session: AsyncSession, *, slug: str, name: str, patron_day: str | None = None) -> Ente:
+    return await get_by_slug(session, slug) or await create(session, slug=slug, name=name, patron_day=patron_day)
+
+
+async def create_service_token(session: AsyncSession, *, ente_id: int, name: str) -> str:
+    """Returns the clear token once; only its hash is kept."""
+    token = "urp_" + secrets.token_urlsafe(32)
+    session.add(ServiceToken(ente_id=ente_id, name=name, token_hash=hash_token(token)))
+    await session.flush()
+    return token
+
+
+def office_hours_of(ente: Ente) -> OfficeHours:
+    return make_office_hours(ente.office_hours, ente.timezone, ente.patron_day)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.core.errors import Conflict, NotFound
+from crm.offices.models import Office, Topic
+from crm.offices.schemas import OfficeIn, TopicIn
+
+
+async def list_offices(session: AsyncSession, *, ente_id: int) -> Sequence[Office]:
+    return (await session.scalars(select(Office).where(Office.ente_id == ente_id).order_by(Office.name))).all()
+
+
+async def get_office(session: AsyncSession, *, ente_id: int, office_id: int) -> Office:
+    office = await session.scalar(select(Office).where(Office.ente_id == ente_id, Office.id == office_id))
+    if office is None:
+        raise NotFound("office not found")
+    return office
+
+
+async def create_office(session: AsyncSession, *, ente_id: int, data: OfficeIn) -> Office:
+    if await session.scalar(select(Office.id).where(Office.ente_id == ente_id, Office.code == data.code)):
+        raise Conflict(f"office code {data.code!r} already used", fields={"code": "already used"})
+    office = Office(ente_id=ente_id, **data.model_dump())
+    session.add(office)
+    await session.flush()
+    return office
+
+
+async def list_topics(session: AsyncSession, *, ente_id: int) -> Sequence[Topic]:
+    return (await session.scalars(select(Topic).where(Topic.ente_id == ente_id).order_by(Topic.name))).all()
+
+
+async def get_topic(session: AsyncSession, *, ente_id: int, topic_id: int) -> Topic:
+    topic = await session.scalar(select(Topic).where(Topic.ente_id == ente_id, Topic.id == topic_id))
+    if topic is None:
+        raise NotFound("topic not found")
+    return topic
+
+
+async def get_topic_by_slug(session: AsyncSession, *, ente_id: int, slug: str) -> Topic:
+    topic = await session.scalar(select(Topic).where(Topic.ente_id == ente_id, Topic.slug == slug))
+    if topic is None:
+        raise NotFound(f"topic {slug!r} not found", fields={"topic": "unknown topic"})
+    return topic
+
+
+async def create_topic(session: AsyncSession, *, ente_id: int, data: TopicIn) -> Topic:
+    await get_office(session, ente_id=ente_id, office_id=data.office_id)
+    if await session.scalar(select(Topic.id).where(Topic.ente_id == ente_id, Topic.slug == data.slug)):
+        raise Conflict(f"topic {data.slug!r} already exists", fields={"slug": "already used"})
+    topic = Topic(ente_id=ente_id, **data.model_dump())
+    session.add(topic)
+    await session.flush()
+    return topic

@@ -1,0 +1,1 @@
+"""URP staff accounts: roles, competence topics, hashed passwords, throttled login."""

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+
+from crm.audit import service as audit
+from crm.core.auth import authorized, issue_token, principal_of, public
+from crm.core.errors import ApiError
+from crm.core.http import json_ok, parse_body
+from crm.core.openapi import openapi
+from crm.db import db_session
+from crm.operators import service
+from crm.operators.schemas import LoginIn, OperatorIn, OperatorOut, OperatorPatch, TokenOut
+
+bp = Blueprint("operators", url_prefix="/api/v1")
+
+
+@bp.post("/auth/login")
+@public
+@openapi(summary="Exchange username and password for a bearer token", body=LoginIn, response=TokenOut)
+async def login(request: Request) -> HTTPResponse:
+    data = parse_body(request, LoginIn)
+    settings = request.app.ctx.settings
+    async with request.app.ctx.sessionmaker() as s:
+        try:
+            op = await service.authenticate(
+                s,
+                username=data.username,
+                password=data.password,
+                max_failures=settings.login_max_failures,
+                lockout_seconds=settings.login_lockout_seconds,
+            )
+        except ApiError:
+            await s.commit()  # keep the failure counter
+            raise
+        token = issue_token(
+            settings.secret_key.get_secret_value(),
+            operator_id=op.id,
+            ente_id=op.ente_id,
+            role=op.role,
+            username=op.username,
+            ttl_minutes=settings.token_ttl_minutes,
+        )
+        out = TokenOut(access_token=token, expires_in=settings.token_ttl_minutes * 60, role=op.role)
+        await s.commit()
+    return json_ok(out)
+
+
+@bp.get("/auth/me")
+@authorized()
+@openapi(summary="The calling principal")
+async def me(request: Request) -> HTTPResponse:
+    p = principal_of(request)
+    return json_ok({"ente_id": p.ente_id, "role": p.role, "operator_id": p.operator_id, "username": p.username})
+
+
+@bp.get("/operators")
+@authorized("admin", "operator", "phone_operator", "backoffice")
+@openapi(summary="List operators of the ente", response=OperatorOut, many=True)
+async def list_operators(request: Request) -> HTTPResponse:
+    async with db_session(request) as s:
+        items = [service.to_out(o).model_dump() for o in await service.list_(s, ente_id=principal_of(request).ente_id)]
+    return json_ok({"items": items, "total": len(items)})
+
+
+@bp.post("/operators")
+@authorized("admin")
+@openapi(summary="Create an operator", body=OperatorIn, response=OperatorOut)
+async def create_operator(request: Request) -> HTTPResponse:
+    data = parse_body(request, OperatorIn)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        op = await service.create(s, ente_id=p.ente_id, data=data)
+        await audit.record(s, principal=p, action="create", entity="operator", entity_id=op.id,
+                           details={"username": op.username, "role": op.role})
+        out = service.to_out(op)
+    return json_ok(out, status=201)
+
+
+@bp.patch("/operators/<operator_id:int>")
+@authorized("admin")
+@openapi(summary="Change an operator (role, topics, active, password)", body=OperatorPatch, response=OperatorOut)
+async def update_operator(request: Request, operator_id: int) -> HTTPResponse:
+    data = parse_body(request, OperatorPatch)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        op = await service.update(s, ente_id=p.ente_id, operator_id=operator_id, data=data)
+        changed = sorted(k for k, v in data.model_dump(exclude={"password"}).items() if v is not None)
+        await audit.record(s, principal=p, action="update", entity="operator", entity_id=op.id,
+                           details={"fields": changed + (["password"] if data.password else [])})
+        out = service.to_out(op)
+    return json_ok(out)

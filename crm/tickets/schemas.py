@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["information", "report", "complaint", "other"]
+Priority = Literal["bassa", "media", "alta"]
+Status = Literal["new", "in_charge", "waiting_citizen", "resolved", "closed", "rejected"]
+
+
+class TicketIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contact_id: int
+    kind: Kind
+    topic: str | None = Field(default=None, description="topic slug")
+    channel: Literal["web", "sms", "telegram", "email", "phone", "counter"] = "web"
+    subject: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10000)
+    priority: Priority = "media"
+    conversation_id: int | None = None
+    on_behalf: bool = Field(default=False, description="entered by an operator on the citizen's behalf")
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: Status
+    note: str = Field(default="", max_length=5000)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    operator_id: int | None
+
+
+class PriorityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    priority: Priority
+    note: str = Field(default="", max_length=5000)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=5000)
+
+
+class EventOut(BaseModel):
+    at: str
+    actor_kind: str
+    actor_name: str
+    action: str
+    from_value: str | None
+    to_value: str | None
+    note: str
+
+
+class TicketOut(BaseModel):
+    id: int
+    code: str
+    contact_id: int
+    kind: str
+    topic: str | None
+    channel: str
+    subject: str
+    description: str
+    priority: str
+    status: str
+    assignee_id: int | None
+    conversation_id: int | None
+    created_by_kind: str
+    created_by_operator_id: int | None
+    on_behalf: bool
+    created_at: str
+    due_at: str
+    taken_at: str | None
+    resolved_at: str | None
+    sla_breached: bool
+    sla_remaining_seconds: int | None
+    events: list[EventOut] | None = None

@@ -1,0 +1,120 @@
+"""Health, OpenAPI, auth on every route, roles, tenant isolation, error bodies."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from crm.config import Settings
+
+
+def test_health_reports_components(client: httpx.Client) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["components"]["database"]["status"] == "ok"
+
+
+def test_openapi_lists_the_core_api(client: httpx.Client) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    for path in ("/api/v1/auth/login", "/api/v1/contacts", "/api/v1/contacts/{contact_id}", "/api/v1/requests",
+                 "/api/v1/conversations", "/api/v1/operators"):
+        assert path in doc["paths"], path
+    create = doc["paths"]["/api/v1/contacts"]["post"]
+    ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert "fiscal_code" in doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+
+
+def test_every_api_route_requires_credentials(client: httpx.Client) -> None:
+    """Walk the OpenAPI document: every route but login answers 401 without a token."""
+    doc = client.get("/api/v1/openapi.json").json()
+    checked = 0
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            if path in ("/api/v1/auth/login", "/api/v1/openapi.json") or "x-roles" not in ops[method]:
+                continue
+            url = re.sub(r"{[^}]+}", "1", path)
+            r = client.request(method.upper(), url, json={})
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert r.json()["error"]["code"] == "unauthorized"
+            checked += 1
+    assert checked >= 20
+    # and no route escapes the decorator: everything under /api/v1 is either public or has roles
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert "x-roles" in op or path in ("/api/v1/auth/login", "/api/v1/openapi.json"), (method, path)
+
+
+def test_login_and_lockout(client: httpx.Client, ente_ctx) -> None:
+    user = ente_ctx.usernames["operator"]
+    ok = client.post("/api/v1/auth/login", json={"username": user, "password": ente_ctx.passwords["operator"]})
+    assert ok.status_code == 200
+    token = ok.json()["access_token"]
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["role"] == "operator" and me["ente_id"] == ente_ctx.ente_id
+    unknown = client.post("/api/v1/auth/login", json={"username": "nobody-here", "password": "x" * 12})
+    assert unknown.status_code == 401
+    for _ in range(5):
+        bad = client.post("/api/v1/auth/login", json={"username": user, "password": "wrong-password!"})
+        assert bad.status_code == 401
+    locked = client.post("/api/v1/auth/login", json={"username": user, "password": ente_ctx.passwords["operator"]})
+    assert locked.status_code == 429
+
+
+def test_garbage_and_expired_tokens_are_refused(client: httpx.Client) -> None:
+    assert client.get("/api/v1/contacts", headers={"Authorization": "Bearer a.b.c"}).status_code == 401
+    assert client.get("/api/v1/contacts", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    assert client.get("/api/v1/contacts", headers={"Authorization": "Basic Zm9vOmJhcg=="}).status_code == 401
+
+
+def test_roles_are_enforced(client: httpx.Client, ente_ctx) -> None:
+    body = {"username": f"new-{ente_ctx.slug}", "password": "una-password-lunga", "role": "operator"}
+    r = client.post("/api/v1/operators", json=body, headers=ente_ctx.headers("phone_operator"))
+    assert r.status_code == 403
+    r = client.post("/api/v1/operators", json=body, headers=ente_ctx.headers("service"))
+    assert r.status_code == 403
+    r = client.post("/api/v1/operators", json=body, headers=ente_ctx.headers("admin"))
+    assert r.status_code == 201, r.text
+    assert client.get("/api/v1/audit", headers=ente_ctx.headers("operator")).status_code == 403
+
+
+def test_tenant_isolation(client: httpx.Client, ente_ctx, other_ente) -> None:
+    r = client.post("/api/v1/contacts", json={"first_name": "Segreta", "last_name": "Altrove"},
+                    headers=ente_ctx.headers("operator"))
+    assert r.status_code == 201
+    cid = r.json()["id"]
+    assert client.get(f"/api/v1/contacts/{cid}", headers=other_ente.headers("admin")).status_code == 404
+    listed = client.get("/api/v1/contacts", params={"q": "Segreta"}, headers=other_ente.headers("admin")).json()
+    assert listed["total"] == 0
+    assert client.get(f"/api/v1/contacts/{cid}", headers=other_ente.headers("service")).status_code == 404
+    patch = client.patch(f"/api/v1/contacts/{cid}", json={"notes": "x"}, headers=other_ente.headers("admin"))
+    assert patch.status_code == 404
+    ticket = client.post("/api/v1/requests", json={"contact_id": cid, "kind": "other", "subject": "x"},
+                         headers=other_ente.headers("operator"))
+    assert ticket.status_code == 404
+    assert client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).status_code == 200
+
+
+def test_error_bodies(client: httpx.Client, ente_ctx) -> None:
+    h = ente_ctx.headers("operator")
+    r = client.post("/api/v1/contacts", content=b"{not json", headers={**h, "content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
+    r = client.post("/api/v1/contacts", json={"first_name": "A", "unknown": 1}, headers=h)
+    assert r.status_code == 422 and "unknown" in r.json()["error"]["fields"]
+    assert client.get("/api/v1/contacts/999999999", headers=h).status_code == 404
+    assert client.get("/api/v1/contacts", params={"limit": "abc"}, headers=h).status_code == 422
+    assert client.get("/api/v1/contacts", params={"sort": "password"}, headers=h).status_code == 422
+    big = b'{"notes": "' + b"x" * 2_100_000 + b'"}'
+    r = client.post("/api/v1/contacts", content=big, headers={**h, "content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_production_refuses_default_secrets() -> None:
+    with pytest.raises(RuntimeError, match="URP_SECRET_KEY"):
+        Settings(env="production", public_url="https://urp.example.it").check_production()
+    Settings(env="production", public_url="https://urp.example.it", secret_key="k" * 40,
+             service_token="s" * 40).check_production()
