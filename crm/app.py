@@ -65,6 +65,10 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     for module in MODULES:
         if present(module):
             app.blueprint(importlib.import_module(f"{module}.api").bp)
+            # a module may also hook into the app: senders, health probes, signal handlers, scheduler jobs
+            setup = getattr(importlib.import_module(module), "setup", None)
+            if setup is not None:
+                setup(app)
 
     @app.before_server_start
     async def _db(app: Sanic, _: Any) -> None:
