@@ -8,7 +8,7 @@ from crm.conversations import service
 from crm.conversations.models import Conversation
 from crm.conversations.schemas import ConversationOut, HandoffIn, MessageIn, MessageOut, TransferIn
 from crm.core.auth import STAFF, authorized, principal_of
-from crm.core.errors import Forbidden, ValidationFailed
+from crm.core.errors import Conflict, Forbidden, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
 from crm.db import db_session
@@ -90,6 +90,8 @@ async def post_message(request: Request, conversation_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with db_session(request) as s:
         conv = await service.get(s, ente_id=p.ente_id, conversation_id=conversation_id, lock=True)
+        if conv.mode == "closed" and not data.private:
+            raise Conflict("conversation is closed")
         if not data.private and not (conv.mode == "assigned" and conv.assignee_id == p.operator_id) and p.role != "admin":
             raise Forbidden("take the conversation before replying")
         msg = await service.record_outbound(s, conv=conv, text=data.text, author_kind="operator",

@@ -1,0 +1,82 @@
+"""Conversation lifecycle: idempotent inbound storage, handoff, take, reply, transfer, close."""
+
+from __future__ import annotations
+
+import httpx
+
+
+def _inbound(db, ente_ctx, contact_id: int, text: str, mid: str | None, channel: str = "sms"):  # type: ignore[no-untyped-def]
+    from crm.conversations import service
+
+    async def work(s):  # type: ignore[no-untyped-def]
+        conv, msg, dup = await service.record_inbound(s, ente_id=ente_ctx.ente_id, contact_id=contact_id,
+                                                      channel=channel, text=text, channel_message_id=mid)
+        return conv.id, msg.id, dup
+
+    return db.run(work)
+
+
+def _contact(client: httpx.Client, ente_ctx) -> int:  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/contacts", json={"first_name": "Rita"}, headers=ente_ctx.headers("operator")).json()["id"]
+
+
+def test_inbound_is_idempotent_on_channel_message_id(client: httpx.Client, ente_ctx, db) -> None:
+    cid = _contact(client, ente_ctx)
+    a = _inbound(db, ente_ctx, cid, "buongiorno", "SM-1")
+    b = _inbound(db, ente_ctx, cid, "buongiorno", "SM-1")
+    assert a[0] == b[0] and a[1] == b[1] and b[2] is True
+    c = _inbound(db, ente_ctx, cid, "altro", "SM-2")
+    assert c[0] == a[0] and c[1] != a[1]
+    conv = client.get(f"/api/v1/conversations/{a[0]}", headers=ente_ctx.headers("operator")).json()
+    assert [m["text"] for m in conv["messages"]] == ["buongiorno", "altro"]
+    assert conv["mode"] == "bot"
+
+
+def test_handoff_take_reply_transfer_close(client: httpx.Client, ente_ctx, db) -> None:
+    cid = _contact(client, ente_ctx)
+    conv_id, _, _ = _inbound(db, ente_ctx, cid, "voglio parlare con un operatore", "SM-h1")
+    h_bot, h_op, h_op2 = ente_ctx.headers("service"), ente_ctx.headers("operator"), ente_ctx.headers("operator2")
+    url = f"/api/v1/conversations/{conv_id}"
+    assert client.post(url + "/take", headers=h_op).status_code == 409  # still with the bot
+    r = client.post(url + "/handoff", json={"topic": "anagrafe", "summary": "Chiede del cambio di residenza",
+                                            "context": {"intent": "human_handoff"}}, headers=h_bot)
+    assert r.status_code == 200 and r.json()["mode"] == "waiting" and r.json()["topic"] == "anagrafe"
+    assert client.post(url + "/handoff", json={}, headers=h_bot).json()["mode"] == "waiting"  # retry is harmless
+    queue = client.get("/api/v1/conversations", params={"mode": "waiting", "topic": "anagrafe"}, headers=h_op).json()
+    assert conv_id in [c["id"] for c in queue["items"]]
+    # a reply before taking the conversation is refused; an internal note is fine
+    assert client.post(url + "/messages", json={"text": "Salve"}, headers=h_op).status_code == 403
+    assert client.post(url + "/messages", json={"text": "nota", "private": True}, headers=h_op).status_code == 201
+    assert client.post(url + "/take", headers=h_op).json()["assignee_id"] == ente_ctx.operator_ids["operator"]
+    assert client.post(url + "/take", headers=h_op2).status_code == 409
+    r = client.post(url + "/messages", json={"text": "Buongiorno, sono Giulia dell'URP."}, headers=h_op)
+    assert r.status_code == 201 and r.json()["delivery_status"] == "pending" and r.json()["author_kind"] == "operator"
+    mine = client.get("/api/v1/conversations", params={"assignee": "me", "mode": "assigned"}, headers=h_op).json()
+    assert [c["id"] for c in mine["items"]] == [conv_id]
+    r = client.post(url + "/transfer", json={"operator_id": ente_ctx.operator_ids["operator2"]}, headers=h_op)
+    assert r.json()["assignee_id"] == ente_ctx.operator_ids["operator2"]
+    full = client.get(url, headers=h_op2).json()
+    assert full["first_response_at"] is not None
+    assert [m["private"] for m in full["messages"]] == [False, True, False]
+    bot_view = client.get(url, headers=h_bot).json()
+    assert all(not m["private"] for m in bot_view["messages"])  # internal notes never leave the staff
+    assert client.post(url + "/close", headers=h_op2).json()["mode"] == "closed"
+    assert client.post(url + "/messages", json={"text": "ancora"}, headers=h_op2).status_code == 409
+    # the citizen writes again: a new bot conversation
+    new_conv, _, _ = _inbound(db, ente_ctx, cid, "grazie", "SM-h2")
+    assert new_conv != conv_id
+    assert client.get(f"/api/v1/conversations/{new_conv}", headers=h_op).json()["mode"] == "bot"
+
+
+def test_return_to_bot_and_bad_inputs(client: httpx.Client, ente_ctx, db) -> None:
+    cid = _contact(client, ente_ctx)
+    conv_id, _, _ = _inbound(db, ente_ctx, cid, "aiuto", None, channel="web")
+    url = f"/api/v1/conversations/{conv_id}"
+    h = ente_ctx.headers("operator")
+    assert client.post(url + "/handoff", json={"topic": "nope"}, headers=h).status_code == 404
+    assert client.post(url + "/return-to-bot", headers=h).status_code == 409
+    assert client.post(url + "/handoff", json={}, headers=h).status_code == 200
+    assert client.post(url + "/transfer", json={}, headers=h).status_code == 422
+    assert client.post(url + "/return-to-bot", headers=h).json()["mode"] == "bot"
+    assert client.get("/api/v1/conversations", params={"contact_id": "x"}, headers=h).status_code == 422
+    assert client.post(url + "/messages", json={"text": ""}, headers=h).status_code == 422

@@ -1,0 +1,44 @@
+"""Migrations match the models; the audit log is append-only in the database itself."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    import importlib
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from crm.app import MODULES
+    from crm.db import Base, sync_url
+
+    for m in ["crm.entes", "crm.notifications", *MODULES]:
+        try:
+            importlib.import_module(f"{m}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (f"{m}.models", m):
+                raise
+    engine = create_engine(sync_url(database_url))
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+    engine.dispose()
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_audit_log_refuses_update_and_delete(client, ente_ctx, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    from crm.db import sync_url
+
+    client.post("/api/v1/contacts", json={"first_name": "Audit"}, headers=ente_ctx.headers("operator"))
+    engine = create_engine(sync_url(database_url))
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM audit_log WHERE ente_id = :e"), {"e": ente_ctx.ente_id}).scalar()
+        assert n and n > 0
+        conn.rollback()
+        for stmt in ("UPDATE audit_log SET action = 'x' WHERE ente_id = :e", "DELETE FROM audit_log WHERE ente_id = :e"):
+            with pytest.raises(Exception, match="append-only"):
+                with conn.begin():
+                    conn.execute(text(stmt), {"e": ente_ctx.ente_id})
+    engine.dispose()
