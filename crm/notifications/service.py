@@ -96,7 +96,8 @@ def route_for(contact: Contact, channel: str) -> tuple[str, str | None]:
     return channel, ident
 
 
-async def _claim(maker: async_sessionmaker[AsyncSession], limit: int) -> list[OutboundNotification]:
+async def _claim(maker: async_sessionmaker[AsyncSession], limit: int, ente_id: int | None = None
+                 ) -> list[OutboundNotification]:
     """Lease due rows so parallel dispatchers (replicas) never send the same notification."""
     now = utcnow()
     async with transaction(maker) as s:
@@ -111,6 +112,8 @@ async def _claim(maker: async_sessionmaker[AsyncSession], limit: int) -> list[Ou
             .order_by(Notification.next_attempt_at, Notification.id)
             .limit(limit)
         )
+        if ente_id is not None:
+            stmt = stmt.where(Notification.ente_id == ente_id)
         if s.bind.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         rows = (await s.scalars(stmt)).all()
@@ -123,10 +126,12 @@ async def _claim(maker: async_sessionmaker[AsyncSession], limit: int) -> list[Ou
     return out
 
 
-async def dispatch_due(maker: async_sessionmaker[AsyncSession], senders: Mapping[str, Sender], limit: int = 50) -> int:
-    """Send what is due; returns how many were sent. Safe to run in several processes at once."""
+async def dispatch_due(
+    maker: async_sessionmaker[AsyncSession], senders: Mapping[str, Sender], limit: int = 50, ente_id: int | None = None
+) -> int:
+    """Send what is due (optionally for one ente); returns how many were sent. Safe in several processes at once."""
     sent = 0
-    for msg in await _claim(maker, limit):
+    for msg in await _claim(maker, limit, ente_id):
         sender = senders.get(msg.channel)
         provider_id, error, permanent = None, None, False
         if sender is None:
