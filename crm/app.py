@@ -20,6 +20,7 @@ from crm.core.errors import ApiError
 from crm.core.http import json_ok
 from crm.db import make_engine, make_sessionmaker
 from crm.notifications.senders import LogSender
+from crm.pubsub import RedisPubSub, make_pubsub
 
 log = logging.getLogger("urp")
 
@@ -31,6 +32,7 @@ MODULES = [
     "crm.conversations",
     "crm.tickets",
     "crm.audit",
+    "crm.events",
     "crm.kb",
     "crm.bookings",
     "crm.instances",
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS = False
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 3.0
     app.ctx.settings = settings
     app.ctx.senders = {ch: LogSender(ch) for ch in ("sms", "telegram", "email", "web")}
     app.ctx.health = {}  # component name -> callable returning a status dict
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     async def _db(app: Sanic, _: Any) -> None:
         app.ctx.engine = make_engine(settings.database_url)
         app.ctx.sessionmaker = make_sessionmaker(app.ctx.engine)
+        app.ctx.pubsub = make_pubsub(settings.redis_url)
 
     @app.after_server_start
     async def _scheduler(app: Sanic, _: Any) -> None:
@@ -85,6 +89,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
         for task in list(app.tasks):
             task.cancel()
         await app.ctx.engine.dispose()
+        await app.ctx.pubsub.close()
 
     @app.exception(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> HTTPResponse:
@@ -117,6 +122,14 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
             ok = False
             components["database"] = {"status": "error", "error": type(exc).__name__}
         components["scheduler"] = {"status": "ok" if settings.scheduler else "off"}
+        if isinstance(app.ctx.pubsub, RedisPubSub):
+            try:
+                await app.ctx.pubsub.ping()
+                components["pubsub"] = {"status": "ok", "backend": "redis"}
+            except Exception as exc:  # noqa: BLE001
+                components["pubsub"] = {"status": "error", "backend": "redis", "error": type(exc).__name__}
+        else:
+            components["pubsub"] = {"status": "ok", "backend": "memory"}
         for name, probe in app.ctx.health.items():
             try:
                 components[name] = await probe(app)

@@ -12,6 +12,7 @@ from crm.core.errors import Conflict, Forbidden, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
 from crm.db import db_session
+from crm.events import emit
 from crm.offices import service as offices
 
 bp = Blueprint("conversations", url_prefix="/api/v1")
@@ -99,6 +100,7 @@ async def post_message(request: Request, conversation_id: int) -> HTTPResponse:
         out = service.message_out(msg)
     if not data.private:
         await notify_outbound(request, p.ente_id, out.id)
+    await emit(request.app, p.ente_id, {"type": "message", "conversation_id": conversation_id, "message_id": out.id})
     return json_ok(out, status=201)
 
 
@@ -115,6 +117,7 @@ async def handoff(request: Request, conversation_id: int) -> HTTPResponse:
         out = service.to_out(conv, data.topic)
     await request.app.dispatch("urp.conversation.handoff", context={"ente_id": p.ente_id, "conversation_id": out.id},
                                fail_not_found=False)
+    await emit(request.app, p.ente_id, {"type": "conversation", "id": out.id, "mode": out.mode, "topic": out.topic})
     return json_ok(out)
 
 
@@ -128,6 +131,7 @@ async def _simple(request: Request, conversation_id: int, action: str, **kw) -> 
         out = service.to_out(conv, topics.get(conv.topic_id or 0))
     await request.app.dispatch(f"urp.conversation.{action.replace('_', '')}",
                                context={"ente_id": p.ente_id, "conversation_id": out.id}, fail_not_found=False)
+    await emit(request.app, p.ente_id, {"type": "conversation", "id": out.id, "mode": out.mode, "topic": out.topic})
     return json_ok(out)
 
 

@@ -10,6 +10,7 @@ from crm.core.errors import ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
 from crm.db import db_session
+from crm.events import emit
 from crm.offices import service as offices
 from crm.tickets import service
 from crm.tickets.models import Ticket
@@ -83,6 +84,7 @@ async def create_request(request: Request) -> HTTPResponse:
     async with db_session(request) as s:
         t = await service.create(s, principal=principal_of(request), data=data)
         out = await _render(s, t)
+    await emit(request.app, principal_of(request).ente_id, {"type": "request", "id": out.id, "status": out.status})
     return json_ok(out, status=201)
 
 
@@ -119,6 +121,7 @@ async def transition(request: Request, ticket_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         t = await service.transition(s, principal=principal_of(request), ticket_id=ticket_id, to=data.to, note=data.note)
         out = await _render(s, t, with_events=True)
+    await emit(request.app, principal_of(request).ente_id, {"type": "request", "id": out.id, "status": out.status})
     return json_ok(out)
 
 
