@@ -90,10 +90,15 @@ def entes() -> None:
 def entes_create(slug: str, name: str, patron_day: str | None) -> None:
     from crm.entes import service
 
+    from crm.core.errors import ApiError
+
     async def work(s: Any) -> int:
         return (await service.create(s, slug=slug, name=name, patron_day=patron_day)).id
 
-    click.echo(f"ente {slug} id={run_async(with_session, work)}")
+    try:
+        click.echo(f"ente {slug} id={run_async(with_session, work)}")
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @main.group()
