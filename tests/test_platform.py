@@ -118,3 +118,27 @@ def test_production_refuses_default_secrets() -> None:
         Settings(env="production", public_url="https://urp.example.it").check_production()
     Settings(env="production", public_url="https://urp.example.it", secret_key="k" * 40,
              service_token="s" * 40).check_production()
+
+
+def test_operator_admin_flow(client: httpx.Client, ente_ctx) -> None:
+    h = ente_ctx.headers("admin")
+    r = client.post("/api/v1/operators", json={"username": f"nuovo-{ente_ctx.slug}", "password": "una-password-lunga",
+                                               "role": "operator", "topics": ["urp"]}, headers=h)
+    assert r.status_code == 201 and r.json()["topics"] == ["urp"]
+    oid = r.json()["id"]
+    r = client.patch(f"/api/v1/operators/{oid}", json={"topics": ["urp", "anagrafe"], "role": "backoffice"}, headers=h)
+    assert r.status_code == 200 and r.json()["topics"] == ["anagrafe", "urp"] and r.json()["role"] == "backoffice"
+    assert client.patch(f"/api/v1/operators/{oid}", json={"topics": ["nope"]}, headers=h).status_code == 422
+    listed = client.get("/api/v1/operators", params={"role": "backoffice", "sort": "username"}, headers=h).json()
+    assert listed["total"] == 2 and {o["id"] for o in listed["items"]} >= {oid}
+    # a disabled operator's token stops working at once
+    from crm.core.auth import issue_token
+    from tests.conftest import SECRET
+
+    token = issue_token(SECRET, operator_id=oid, ente_id=ente_ctx.ente_id, role="backoffice", username="x",
+                        ttl_minutes=5)
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    client.patch(f"/api/v1/operators/{oid}", json={"active": False}, headers=h)
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    audit = client.get("/api/v1/audit", params={"entity": "operator", "entity_id": oid}, headers=h).json()
+    assert [e["action"] for e in audit["items"]] == ["update", "update", "create"]  # the refused change left no trace

@@ -6,7 +6,8 @@ from sanic.response import HTTPResponse
 from crm.audit import service as audit
 from crm.core.auth import authorized, issue_token, principal_of, public
 from crm.core.errors import ApiError
-from crm.core.http import json_ok, parse_body
+from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
+from crm.operators.models import Operator
 from crm.core.openapi import openapi
 from crm.db import db_session
 from crm.operators import service
@@ -58,9 +59,11 @@ async def me(request: Request) -> HTTPResponse:
 @authorized("admin", "operator", "phone_operator", "backoffice")
 @openapi(summary="List operators of the ente", response=OperatorOut, many=True)
 async def list_operators(request: Request) -> HTTPResponse:
+    page = page_params(request)
+    stmt = apply_sort(service.list_stmt(ente_id=principal_of(request).ente_id, role=request.args.get("role")), page,
+                      {"username": Operator.username, "role": Operator.role}, [Operator.username])
     async with db_session(request) as s:
-        items = [service.to_out(o).model_dump() for o in await service.list_(s, ente_id=principal_of(request).ente_id)]
-    return json_ok({"items": items, "total": len(items)})
+        return json_ok(await paginate(s, stmt, page, lambda o: service.to_out(o).model_dump()))
 
 
 @bp.post("/operators")

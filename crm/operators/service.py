@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
@@ -86,7 +86,14 @@ async def get(session: AsyncSession, *, ente_id: int, operator_id: int) -> Opera
 
 
 async def list_(session: AsyncSession, *, ente_id: int) -> Sequence[Operator]:
-    return (await session.scalars(select(Operator).where(Operator.ente_id == ente_id).order_by(Operator.username))).all()
+    return (await session.scalars(list_stmt(ente_id=ente_id).order_by(Operator.username))).all()
+
+
+def list_stmt(*, ente_id: int, role: str | None = None) -> Select[tuple[Operator]]:
+    stmt = select(Operator).where(Operator.ente_id == ente_id)
+    if role:
+        stmt = stmt.where(Operator.role == role)
+    return stmt
 
 
 async def authenticate(
