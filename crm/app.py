@@ -53,10 +53,22 @@ def _error_json(status: int, code: str, message: str, fields: dict[str, str] | N
     return json_ok({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
 
 
+def _configure_logging() -> None:
+    """urp.* loggers at INFO on stderr. They log ids, counts and events, never citizen data."""
+    urp_log = logging.getLogger("urp")
+    if not urp_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        urp_log.addHandler(handler)
+        urp_log.setLevel(logging.INFO)
+        urp_log.propagate = False
+
+
 def create_app(settings: Settings | None = None, name: str = "sportello_urp") -> Sanic:
     settings = settings or get_settings()
     settings.check_production()
     app = Sanic(name)
+    _configure_logging()
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS = False

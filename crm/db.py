@@ -117,6 +117,9 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
+    from crm.registry import load_models
+
+    load_models()
     ensure_sqlite_dir(url)
     if is_sqlite(url):
         engine = create_async_engine(async_url(url), pool_size=5, max_overflow=10, **kw)

@@ -61,7 +61,8 @@ class SentenceTransformerEmbedder:
 
         self._model = SentenceTransformer(model, device="cpu")
         self.name = f"st:{model}"
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dim_fn = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_fn() or 0)
         e5 = "e5" in model.lower()
         self.query_prefix = query_prefix if query_prefix is not None else ("query: " if e5 else "")
         self.passage_prefix = passage_prefix if passage_prefix is not None else ("passage: " if e5 else "")

