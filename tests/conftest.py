@@ -83,6 +83,7 @@ def base_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         URP_SCHEDULER="false",
         URP_VAR_DIR=str(tmp_path_factory.mktemp("var")),
         URP_DEFAULT_ENTE="test-default",
+        URP_RASA_URL=f"http://127.0.0.1:{free_port()}",  # no Rasa unless a test starts one
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -95,8 +96,8 @@ class Server:
     env: dict[str, str]
 
 
-def start_server(env: dict[str, str], log_path: Path) -> Server:
-    port = free_port()
+def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -> Server:
+    port = port or free_port()
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "crm.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT)
@@ -205,7 +206,8 @@ def other_ente(db: DB) -> EnteCtx:
     return make_ente(db)
 
 
-def make_ente(db: DB) -> EnteCtx:
+def make_ente(db: DB, slug: str | None = None) -> EnteCtx:
+    ente_slug = slug
     from crm.core.auth import issue_token
     from crm.entes import service as entes
     from crm.offices import service as offices
@@ -216,7 +218,7 @@ def make_ente(db: DB) -> EnteCtx:
     n = f"{os.getpid()}-{next(_counter)}-{time.time_ns() % 10**6}"
 
     async def work(s: Any) -> EnteCtx:
-        ente = await entes.create(s, slug=f"ente-{n}", name=f"Comune di Prova {n}", patron_day="06-29")
+        ente = await entes.create(s, slug=ente_slug or f"ente-{n}", name=f"Comune di Prova {n}", patron_day="06-29")
         urp = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(code="URP", name="URP"))
         anag = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(code="ANAG", name="Anagrafe"))
         topics = {}

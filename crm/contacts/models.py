@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.db import Base, EnteMixin, IdMixin, TimestampMixin
@@ -26,6 +26,7 @@ class Contact(IdMixin, EnteMixin, TimestampMixin, Base):
     consent_notifications: Mapped[bool] = mapped_column(Boolean, default=True)
     verified_identity: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str] = mapped_column(String(2000), default="")
+    opted_out_channels: Mapped[list[str]] = mapped_column(JSON, default=list)  # e.g. ["sms"] after STOP
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), default=None)
     anonymised_at: Mapped[datetime | None] = mapped_column(default=None)
 

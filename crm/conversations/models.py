@@ -53,6 +53,8 @@ class Message(IdMixin, EnteMixin, Base):
     channel_message_id: Mapped[str | None] = mapped_column(String(200), default=None)
     delivery_status: Mapped[str] = mapped_column(String(12), default="received")  # received|pending|sent|delivered|failed
     delivery_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    delivery_attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -6,6 +6,7 @@ Modes: ``bot`` (Rasa answers) -> ``waiting`` (handed off, in a topic queue) -> `
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -183,6 +184,8 @@ async def record_outbound(
         payload=payload or {},
         private=private,
         delivery_status="note" if private else "pending",
+        # if the process dies before sending, the hub's retry job picks the message up after this
+        next_attempt_at=None if private else utcnow() + timedelta(seconds=30),
     )
     session.add(msg)
     await session.flush()

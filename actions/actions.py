@@ -1,0 +1,285 @@
+"""Custom actions of the Italian assistant. Citizen-facing text is Italian, plain and polite."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.crm_client import CrmClient, CrmUnavailable
+
+APOLOGY = ("Mi scusi, in questo momento non riesco a collegarmi ai sistemi del Comune. La sua richiesta non è "
+           "andata persa: riprovi tra qualche minuto oppure chiami l'URP allo 0761 123456.")
+FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
+FEEDBACK_BUTTONS = [{"title": "Sì, grazie", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
+OFFICE_HOURS = {0: [(8.5, 12.5)], 1: [(8.5, 12.5), (15, 17)], 2: [(8.5, 12.5)], 3: [(8.5, 12.5), (15, 17)],
+                4: [(8.5, 12.5)]}
+
+crm = CrmClient()
+
+
+def meta(tracker: Tracker) -> dict[str, Any]:
+    """The CRM passes its conversation and contact ids in the message metadata (the hub owns the conversation)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user" and event.get("metadata"):
+            return event["metadata"]
+    return {}
+
+
+def office_open(now: datetime | None = None) -> bool:
+    now = now or datetime.now(ZoneInfo("Europe/Rome"))
+    hour = now.hour + now.minute / 60
+    return any(a <= hour < b for a, b in OFFICE_HOURS.get(now.weekday(), []))
+
+
+def summary_of(tracker: Tracker, limit: int = 6) -> str:
+    texts = [e.get("text", "") for e in tracker.events if e.get("event") == "user" and e.get("text")]
+    texts = [t for t in texts if not t.startswith("/")][-limit:]
+    return "Il cittadino ha scritto: " + " | ".join(texts) if texts else "Richiesta di parlare con un operatore."
+
+
+class ActionAnswerInfo(Action):
+    def name(self) -> str:
+        return "action_answer_info"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        query = (tracker.latest_message.get("text") or "").strip()
+        failed = float(tracker.get_slot("failed_turns") or 0)
+        if not query or query.startswith("/"):
+            dispatcher.utter_message(text="Mi dica pure la sua domanda, ad esempio «come rinnovo la carta d'identità».")
+            return []
+        try:
+            res = await crm.kb_search(query, k=3, channel=str(meta(tracker).get("channel", "")))
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return []
+        if res.get("answerable") and res.get("results"):
+            top = res["results"][0]
+            text = f"{top['title']}\n{top['snippet']}"
+            if top.get("url"):
+                text += f"\nApprofondisca qui: {top['url']}"
+            dispatcher.utter_message(text=text)
+            dispatcher.utter_message(text=FEEDBACK_QUESTION, buttons=FEEDBACK_BUTTONS)
+            return [SlotSet("awaiting_feedback", True), SlotSet("kb_last_slug", top["slug"]),
+                    SlotSet("kb_last_query", query), SlotSet("failed_turns", 0)]
+        failed += 1
+        if res.get("redirect"):
+            dispatcher.utter_message(text=f"Questa pratica non è di competenza del Comune: deve rivolgersi a "
+                                          f"{res['redirect']}. Posso aiutarla con altro?")
+            return [SlotSet("failed_turns", 0), SlotSet("awaiting_feedback", False)]
+        if failed >= 2:
+            return await ActionHandoff().run(dispatcher, tracker, domain, reason="two unanswered questions")
+        dispatcher.utter_message(
+            text="Mi dispiace, non ho trovato una risposta sicura nelle schede del Comune e preferisco non darle "
+                 "un'informazione sbagliata. Può riformulare la domanda, oppure la passo a un operatore.",
+            buttons=[{"title": "Parlare con un operatore", "payload": "/human_handoff"}])
+        return [SlotSet("failed_turns", failed), SlotSet("awaiting_feedback", False), SlotSet("kb_last_query", query)]
+
+
+class ActionFeedbackOrConfirm(Action):
+    """Sì/No: feedback on the last answer when one was asked for, otherwise a gentle prompt."""
+
+    def name(self) -> str:
+        return "action_feedback_or_confirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        if not tracker.get_slot("awaiting_feedback"):
+            dispatcher.utter_message(text="Bene. Mi dica pure come posso aiutarla.")
+            return []
+        helpful = intent == "affirm"
+        try:
+            await crm.kb_feedback(tracker.get_slot("kb_last_slug"), tracker.get_slot("kb_last_query") or "",
+                                  helpful, meta(tracker).get("conversation_id"))
+        except CrmUnavailable:
+            pass  # feedback is best effort; the citizen is not bothered with it
+        if helpful:
+            dispatcher.utter_message(text="Grazie del riscontro! Posso aiutarla con altro?")
+            return [SlotSet("awaiting_feedback", False)]
+        dispatcher.utter_message(
+            text="Mi dispiace. Ho preso nota, così miglioriamo le risposte. Vuole parlare con un operatore?",
+            buttons=[{"title": "Sì, un operatore", "payload": "/human_handoff"},
+                     {"title": "No, grazie", "payload": "/goodbye"}])
+        return [SlotSet("awaiting_feedback", False)]
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  reason: str = "asked by the citizen") -> list[EventType]:
+        m = meta(tracker)
+        conv_id, contact_id = m.get("conversation_id"), m.get("contact_id")
+        context = {
+            "reason": reason,
+            "intent": tracker.latest_message.get("intent", {}).get("name"),
+            "slots": {k: v for k, v in tracker.current_slot_values().items() if v not in (None, "", False, 0, 0.0)},
+            "last_kb_query": tracker.get_slot("kb_last_query"),
+            "last_kb_article": tracker.get_slot("kb_last_slug"),
+        }
+        if conv_id is None:
+            dispatcher.utter_message(text="Può contattare l'URP allo 0761 123456 o scrivere a "
+                                          "urp@comune.borgoaurelio.it.")
+            return []
+        try:
+            if office_open():
+                status = await crm.handoff(int(conv_id), summary_of(tracker), context)
+                if status == 200:
+                    dispatcher.utter_message(text="La sto mettendo in contatto con un operatore dell'URP. "
+                                                  "L'attesa di solito è di pochi minuti: resti in questa chat.")
+                    return [SlotSet("failed_turns", 0)]
+            elif contact_id is not None:
+                status, body = await crm.create_request({
+                    "contact_id": int(contact_id), "kind": "other", "topic": "urp",
+                    "channel": m.get("channel") or "web", "subject": "Richiesta di essere ricontattato",
+                    "description": summary_of(tracker), "conversation_id": int(conv_id), "priority": "media"})
+                if status == 201:
+                    dispatcher.utter_message(
+                        text="In questo momento l'URP è chiuso (è aperto dal lunedì al venerdì 8:30-12:30, martedì e "
+                             f"giovedì anche 15-17). Ho registrato una richiesta di richiamata con codice "
+                             f"{body['code']}: un operatore la ricontatterà appena possibile.")
+                    await crm.handoff(int(conv_id), summary_of(tracker), {**context, "callback": body["code"]})
+                    return [SlotSet("failed_turns", 0)]
+        except CrmUnavailable:
+            pass
+        dispatcher.utter_message(text=APOLOGY)
+        return []
+
+
+class ActionDefaultFallback(Action):
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        return await ActionAnswerInfo().run(dispatcher, tracker, domain)
+
+
+class ValidateReportForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_report_form"
+
+    async def validate_issue_description(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                         domain: dict[str, Any]) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if len(text) < 4 or text.startswith("/"):
+            dispatcher.utter_message(text="Mi serve una breve descrizione del problema, ad esempio «buca in strada».")
+            return {"issue_description": None}
+        return {"issue_description": text[:1000]}
+
+    async def validate_issue_place(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: dict[str, Any]) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if len(text) < 3:
+            dispatcher.utter_message(text="Mi indichi per favore la via o un punto di riferimento.")
+            return {"issue_place": None}
+        return {"issue_place": text[:300]}
+
+
+class ActionSubmitReport(Action):
+    def name(self) -> str:
+        return "action_submit_report"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        m = meta(tracker)
+        description, place = tracker.get_slot("issue_description"), tracker.get_slot("issue_place")
+        reset = [SlotSet("issue_description", None), SlotSet("issue_place", None)]
+        if m.get("contact_id") is None:
+            dispatcher.utter_message(text="Per registrare la segnalazione mi serve un canale di contatto: scriva "
+                                          "all'URP a urp@comune.borgoaurelio.it.")
+            return reset
+        body = {"contact_id": int(m["contact_id"]), "kind": "report", "topic": "segnalazioni",
+                "channel": m.get("channel") or "web", "subject": (description or "Segnalazione")[:200],
+                "description": f"{description}\nLuogo: {place}", "conversation_id": m.get("conversation_id"),
+                "priority": "media"}
+        try:
+            status, res = await crm.create_request(body)
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return reset
+        if status != 201:
+            dispatcher.utter_message(text="Non sono riuscito a registrare la segnalazione. La passo a un operatore.")
+            return reset
+        dispatcher.utter_message(text=f"Grazie, la segnalazione è registrata con il codice {res['code']}. "
+                                      "Con questo codice può chiedermi in ogni momento a che punto è.")
+        return [*reset, SlotSet("request_code", res["code"])]
+
+
+STATUS_IT = {"new": "ricevuta, in attesa di essere presa in carico", "in_charge": "presa in carico da un operatore",
+             "waiting_citizen": "in attesa di una sua risposta", "resolved": "risolta", "closed": "chiusa",
+             "rejected": "respinta"}
+
+
+class ActionCheckStatus(Action):
+    def name(self) -> str:
+        return "action_check_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        raw = str(tracker.get_slot("request_code") or "")
+        code_match = re.search(r"[A-Za-z]{2}-[A-Za-z0-9]{5,6}", raw)
+        m = meta(tracker)
+        done = [SlotSet("request_code", None)]
+        if not code_match:
+            dispatcher.utter_message(text="Il codice non sembra corretto: ha la forma RQ-K4M9TX. Può ricontrollarlo?")
+            return done
+        if m.get("contact_id") is None:
+            dispatcher.utter_message(text="Per motivi di riservatezza posso mostrare solo le pratiche di chi scrive "
+                                          "dal proprio canale registrato. Contatti l'URP allo 0761 123456.")
+            return done
+        try:
+            found = await crm.find_request(code_match.group(0).upper(), int(m["contact_id"]))
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return done
+        if found is None:
+            # same answer whether the code does not exist or belongs to someone else: nothing leaks
+            dispatcher.utter_message(text="Non trovo una pratica con questo codice tra le sue richieste. Controlli il "
+                                          "codice o scriva «operatore» per parlare con l'URP.")
+            return done
+        state = STATUS_IT.get(found["status"], found["status"])
+        dispatcher.utter_message(text=f"La richiesta {found['code']} («{found['subject']}») è {state}.")
+        return done
+
+
+class ActionListAppointments(Action):
+    def name(self) -> str:
+        return "action_list_appointments"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        m = meta(tracker)
+        if m.get("contact_id") is None:
+            dispatcher.utter_message(text="Non riesco a identificarla su questo canale: chiami l'URP allo 0761 123456.")
+            return []
+        try:
+            status, body = await crm.list_bookings(int(m["contact_id"]))
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return []
+        if status == 404 or body is None:
+            dispatcher.utter_message(text="Le prenotazioni via chat non sono ancora attive: per conoscere i suoi "
+                                          "appuntamenti chiami l'URP allo 0761 123456.")
+            return []
+        items = [b for b in body.get("items", []) if b.get("status") == "confirmed"]
+        if not items:
+            dispatcher.utter_message(text="Non risultano appuntamenti attivi a suo nome.")
+            return []
+        lines = [f"• {b.get('service_name', 'Appuntamento')} il {b['start'][:16].replace('T', ' alle ')} "
+                 f"(codice {b['code']})" for b in items[:5]]
+        dispatcher.utter_message(text="Ecco i suoi appuntamenti:\n" + "\n".join(lines))
+        return []
+
+
+class ActionCancelAppointment(Action):
+    def name(self) -> str:
+        return "action_cancel_appointment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(text="Per annullare un appuntamento può rispondere al messaggio di conferma "
+                                      "oppure chiamare l'URP allo 0761 123456; se preferisce la passo a un operatore.",
+                                 buttons=[{"title": "Parlare con un operatore", "payload": "/human_handoff"}])
+        return [ActiveLoop(None)]

@@ -1,0 +1,61 @@
+"""The one small client the actions use to reach the back office (`/api/v1` with a service token)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+
+class CrmUnavailable(Exception):
+    """The CRM is down, slow or answered 5xx: the action apologises in Italian and nothing is lost."""
+
+
+class CrmClient:
+    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float = 8.0) -> None:
+        self.base_url = (base_url or os.environ.get("URP_CRM_URL", "http://127.0.0.1:8000")).rstrip("/")
+        self.token = token or os.environ.get("URP_SERVICE_TOKEN", "dev-service-token")
+        self.timeout = timeout
+
+    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, headers=headers) as c:
+                r = await c.request(method, "/api/v1" + path, **kw)
+        except httpx.HTTPError as exc:
+            raise CrmUnavailable(type(exc).__name__) from None
+        if r.status_code >= 500:
+            raise CrmUnavailable(f"HTTP {r.status_code}")
+        try:
+            return r.status_code, r.json()
+        except ValueError:
+            return r.status_code, None
+
+    async def kb_search(self, q: str, k: int = 3, channel: str = "") -> dict[str, Any]:
+        status, body = await self.request("GET", "/kb/search", params={"q": q[:500], "k": k, "channel": channel})
+        if status != 200:
+            return {"answerable": False, "results": [], "reason": f"HTTP {status}"}
+        return body
+
+    async def kb_feedback(self, slug: str | None, query: str, helpful: bool, conversation_id: int | None) -> None:
+        await self.request("POST", "/kb/feedback", json={"slug": slug, "query": query[:500], "helpful": helpful,
+                                                         "conversation_id": conversation_id})
+
+    async def handoff(self, conversation_id: int, summary: str, context: dict[str, Any],
+                      topic: str | None = None) -> int:
+        status, _ = await self.request("POST", f"/conversations/{conversation_id}/handoff",
+                                       json={"summary": summary[:2000], "context": context, "topic": topic})
+        return status
+
+    async def create_request(self, body: dict[str, Any]) -> tuple[int, Any]:
+        return await self.request("POST", "/requests", json=body)
+
+    async def find_request(self, code: str, contact_id: int) -> dict[str, Any] | None:
+        status, body = await self.request("GET", "/requests", params={"q": code, "contact_id": contact_id})
+        if status != 200 or not body.get("items"):
+            return None
+        return next((i for i in body["items"] if i["code"].upper() == code.upper()), None)
+
+    async def list_bookings(self, contact_id: int) -> tuple[int, Any]:
+        return await self.request("GET", "/bookings", params={"contact_id": contact_id})

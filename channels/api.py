@@ -1,0 +1,304 @@
+"""Channel endpoints: Twilio and Telegram webhooks (verified), the web-chat socket, the widget and its demo page."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sanic import Blueprint, Request, Websocket
+from sanic.response import HTTPResponse, file, text
+from sqlalchemy import select
+
+from channels import hub
+from channels.base import Inbound
+from channels.twilio_sms import START_WORDS, STOP_WORDS, map_digit_reply, verify
+from crm.contacts import service as contacts
+from crm.contacts.models import Contact
+from crm.conversations import service as conversations
+from crm.conversations.models import Conversation, Message
+from crm.core.auth import public
+from crm.core.errors import Forbidden, NotFound, Unauthorized
+from crm.db import transaction
+from crm.entes import service as entes
+
+bp = Blueprint("channels")
+STATIC = Path(__file__).parent / "static"
+TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+async def default_ente_id(app: Any) -> int:
+    cached = getattr(app.ctx, "default_ente_id", None)
+    if cached is None:
+        async with app.ctx.sessionmaker() as s:
+            ente = await entes.get_by_slug(s, app.ctx.settings.default_ente)
+        if ente is None:
+            raise NotFound("no ente configured: run `urp demo seed` or `urp entes create`")
+        cached = app.ctx.default_ente_id = ente.id
+    return cached
+
+
+def _twilio_url(request: Request) -> str:
+    """The URL Twilio signed: our public URL (we may sit behind a proxy) plus the path and query."""
+    base = request.app.ctx.settings.public_url.rstrip("/")
+    return base + request.path + (f"?{request.query_string}" if request.query_string else "")
+
+
+def _form(request: Request) -> dict[str, str]:
+    return {k: v[0] for k, v in request.form.items()} if request.form else {}
+
+
+@bp.post("/channels/twilio/sms")
+@public
+async def twilio_sms(request: Request) -> HTTPResponse:
+    """Inbound SMS (Twilio webhook, signed with X-Twilio-Signature)."""
+    adapter = request.app.ctx.adapters["sms"]
+    if not adapter.configured:
+        raise NotFound("SMS channel is not configured")
+    params = _form(request)
+    if not verify(adapter, _twilio_url(request), params, request.headers.get("x-twilio-signature", "")):
+        raise Forbidden("invalid Twilio signature")
+    sender, body, sid = params.get("From", ""), params.get("Body", "").strip(), params.get("MessageSid")
+    if not sender or not sid:
+        return text(TWIML_EMPTY, content_type="application/xml")
+    ente_id = await default_ente_id(request.app)
+    word = body.lower().strip(" .!")
+    inbound = Inbound(channel="sms", address=sender, text=body, channel_message_id=sid, phone=_e164(sender))
+    if word in STOP_WORDS or word in START_WORDS:
+        await _opt(request.app, ente_id, inbound, opt_out=word in STOP_WORDS)
+        return text(TWIML_EMPTY, content_type="application/xml")
+    digit_payload = await _last_buttons_payload(request.app, ente_id, "sms", sender, body)
+    if digit_payload:
+        inbound.payload = {"intent_payload": digit_payload}
+    await hub.receive(request.app, ente_id, inbound)
+    # replies are sent through the REST API (stored first, delivery tracked), so the TwiML answer is empty
+    return text(TWIML_EMPTY, content_type="application/xml")
+
+
+def _e164(raw: str) -> str | None:
+    from crm.contacts.schemas import normalise_phone
+
+    try:
+        return normalise_phone(raw)
+    except ValueError:
+        return None
+
+
+async def _opt(app: Any, ente_id: int, inbound: Inbound, *, opt_out: bool) -> None:
+    """STOP/ANNULLA: stored like any message, then the number is opted out (and told so, once)."""
+    async with transaction(app.ctx.sessionmaker) as s:
+        contact, _ = await contacts.find_or_create_by_identity(s, ente_id=ente_id, channel="sms",
+                                                               external_id=inbound.address, phone=inbound.phone)
+        conv, _, duplicate = await conversations.record_inbound(
+            s, ente_id=ente_id, contact_id=contact.id, channel="sms", text=inbound.text,
+            channel_message_id=inbound.channel_message_id)
+        if duplicate:
+            return
+        current = set(contact.opted_out_channels or [])
+        contact.opted_out_channels = sorted(current | {"sms"}) if opt_out else sorted(current - {"sms"})
+        if opt_out:
+            contact.consent_notifications = False if contact.preferred_channel in (None, "sms") else \
+                contact.consent_notifications
+        reply = await conversations.record_outbound(s, conv=conv, author_kind="system",
+                                                    text=hub.OPTED_OUT if opt_out else hub.OPTED_IN)
+        reply_id = reply.id
+    if opt_out:
+        # the confirmation is the last message this number receives: send it without the opt-out check
+        adapter = app.ctx.adapters["sms"]
+        async with transaction(app.ctx.sessionmaker) as s:
+            m = await s.get(Message, reply_id)
+            assert m is not None
+            try:
+                sid = await adapter.send(inbound.address, m.text, [])
+                m.delivery_status, m.channel_message_id, m.next_attempt_at = "sent", sid, None
+            except Exception as exc:  # noqa: BLE001
+                m.delivery_status, m.delivery_error, m.next_attempt_at = "failed", type(exc).__name__, None
+    else:
+        await hub.deliver(app, ente_id, reply_id)
+
+
+async def _last_buttons_payload(app: Any, ente_id: int, channel: str, address: str, body: str) -> str | None:
+    """A bare digit answers the numbered options of the last bot message in the open conversation."""
+    if not re.fullmatch(r"\s*\d{1,2}\s*[.)]?\s*", body):
+        return None
+    async with app.ctx.sessionmaker() as s:
+        contact = await contacts.find_by_identity(s, ente_id=ente_id, channel=channel, external_id=address)
+        if contact is None:
+            return None
+        last = await s.scalar(
+            select(Message).join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.ente_id == ente_id, Conversation.contact_id == contact.id,
+                   Conversation.channel == channel, Conversation.mode != "closed", Message.direction == "out")
+            .order_by(Message.id.desc()).limit(1))
+    return map_digit_reply(body, (last.payload or {}).get("buttons", [])) if last else None
+
+
+@bp.post("/channels/twilio/status")
+@public
+async def twilio_status(request: Request) -> HTTPResponse:
+    """Delivery status callback: delivered / undelivered / failed, recorded on the stored message."""
+    adapter = request.app.ctx.adapters["sms"]
+    if not adapter.configured:
+        raise NotFound("SMS channel is not configured")
+    params = _form(request)
+    if not verify(adapter, _twilio_url(request), params, request.headers.get("x-twilio-signature", "")):
+        raise Forbidden("invalid Twilio signature")
+    sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
+    mapped = {"delivered": "delivered", "undelivered": "failed", "failed": "failed", "sent": "sent"}.get(status)
+    if sid and mapped:
+        async with transaction(request.app.ctx.sessionmaker) as s:
+            m = await s.scalar(select(Message).where(Message.channel == "sms",
+                                                     Message.channel_message_id.contains(sid)))
+            if m is not None and m.delivery_status != "delivered":
+                m.delivery_status = mapped
+                if mapped == "failed":
+                    m.delivery_error = f"twilio: {status} {params.get('ErrorCode', '')}".strip()
+    return text("", status=204)
+
+
+@bp.post("/channels/telegram/webhook")
+@public
+async def telegram_webhook(request: Request) -> HTTPResponse:
+    """Telegram updates, authenticated by X-Telegram-Bot-Api-Secret-Token."""
+    adapter = request.app.ctx.adapters["telegram"]
+    secret = request.app.ctx.channel_settings.telegram_webhook_secret
+    if not adapter.configured or secret is None:
+        raise NotFound("Telegram channel is not configured")
+    given = request.headers.get("x-telegram-bot-api-secret-token")
+    if not given:
+        raise Unauthorized("missing Telegram secret token")
+    if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+        raise Forbidden("invalid Telegram secret token")
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        from crm.core.errors import BadRequest
+
+        raise BadRequest("malformed JSON body", code="malformed_json") from None
+    await handle_telegram_update(request.app, data)
+    return text("", status=200)
+
+
+async def handle_telegram_update(app: Any, data: dict[str, Any]) -> None:
+    adapter = app.ctx.adapters["telegram"]
+    inbound = adapter.parse(data)
+    if inbound is None:
+        return
+    ente_id = await default_ente_id(app)
+    if inbound.phone:
+        await _link_telegram_phone(app, ente_id, inbound)
+    await hub.receive(app, ente_id, inbound)
+
+
+async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None:
+    """The citizen shared their number: if a contact has it, the Telegram identity moves to that contact."""
+    from crm.contacts.models import ContactIdentity
+
+    async with transaction(app.ctx.sessionmaker) as s:
+        existing = await contacts.find_by_phone(s, ente_id=ente_id, e164=inbound.phone or "")
+        ident = await s.scalar(select(ContactIdentity).where(
+            ContactIdentity.ente_id == ente_id, ContactIdentity.channel == "telegram",
+            ContactIdentity.external_id == inbound.address))
+        if existing is None or (ident is not None and ident.contact_id == existing.id):
+            return
+        if ident is None:
+            s.add(ContactIdentity(ente_id=ente_id, contact_id=existing.id, channel="telegram",
+                                  external_id=inbound.address))
+            return
+        old = await s.get(Contact, ident.contact_id)
+        # the throw-away contact created at first contact is folded into the known one, keeping its history
+        if old is not None and not old.fiscal_code and not old.phones:
+            await contacts.merge(s, ente_id=ente_id, target_id=existing.id, source_id=old.id)
+        else:
+            ident.contact_id = existing.id
+
+
+# --- web chat -------------------------------------------------------------------------------------------------
+SESSION_RE = re.compile(r"^[A-Za-z0-9-]{16,64}$")
+
+
+@bp.websocket("/channels/web/ws")
+@public
+async def web_socket(request: Request, ws: Websocket) -> None:
+    """Protocol (JSON): client {type: hello, session} | {type: message, text, client_id}; server {type: history,
+    messages} | {type: message, author, text, buttons} | {type: typing} | {type: ack, client_id}."""
+    app = request.app
+    ente_id = await default_ente_id(app)
+    session: str | None = None
+    try:
+        first = json.loads(await asyncio.wait_for(ws.recv(), timeout=30) or "{}")
+    except (TimeoutError, ValueError):
+        await ws.close(code=4400, reason="hello expected")
+        return
+    session = first.get("session") if isinstance(first, dict) else None
+    if not isinstance(session, str) or not SESSION_RE.match(session):
+        session = str(uuid.uuid4())
+    await ws.send(json.dumps({"type": "history", "session": session,
+                              "messages": await _history(app, ente_id, session)}))
+    async with app.ctx.pubsub.subscribe(f"webchat:{session}") as events:
+        async def pump() -> None:
+            async for event in events:
+                event.pop("channel", None)
+                await ws.send(json.dumps(event))
+
+        pumper = asyncio.create_task(pump())
+        try:
+            async for raw in ws:
+                try:
+                    data = json.loads(raw)
+                except (TypeError, ValueError):
+                    continue
+                if not isinstance(data, dict) or data.get("type") != "message":
+                    continue
+                text_in = str(data.get("text") or "").strip()[:2000]
+                payload = str(data.get("payload") or "")[:200]
+                if not text_in and not payload:
+                    continue
+                client_id = str(data.get("client_id") or uuid.uuid4())[:64]
+                inbound = Inbound(channel="web", address=session, text=text_in or payload,
+                                  channel_message_id=f"{session}:{client_id}",
+                                  payload={"intent_payload": payload} if payload else {})
+                await ws.send(json.dumps({"type": "ack", "client_id": client_id}))
+                await hub.receive(app, ente_id, inbound)
+        finally:
+            pumper.cancel()
+
+
+async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]:
+    async with app.ctx.sessionmaker() as s:
+        contact = await contacts.find_by_identity(s, ente_id=ente_id, channel="web", external_id=session)
+        if contact is None:
+            return []
+        conv = await s.scalar(select(Conversation).where(
+            Conversation.ente_id == ente_id, Conversation.contact_id == contact.id, Conversation.channel == "web",
+            Conversation.mode != "closed").order_by(Conversation.id.desc()).limit(1))
+        if conv is None:
+            return []
+        msgs = await conversations.messages(s, ente_id=ente_id, conversation_id=conv.id, include_private=False)
+    return [{"author": "citizen" if m.direction == "in" else "comune", "text": m.text,
+             "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else []} for m in msgs[-50:]]
+
+
+@bp.get("/")
+@public
+async def demo_page(request: Request) -> HTTPResponse:
+    """Demo page of the municipality with the chat widget."""
+    return await file(STATIC / "demo.html", mime_type="text/html; charset=utf-8")
+
+
+@bp.get("/widget.js")
+@public
+async def widget_js(request: Request) -> HTTPResponse:
+    return await file(STATIC / "widget.js", mime_type="application/javascript; charset=utf-8")
+
+
+@bp.get("/widget.css")
+@public
+async def widget_css(request: Request) -> HTTPResponse:
+    return await file(STATIC / "widget.css", mime_type="text/css; charset=utf-8")
+
+

@@ -1,0 +1,48 @@
+"""One message shape for every channel, and the interface each channel adapter implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass
+class Inbound:
+    """A citizen's message, whatever channel it came from."""
+
+    channel: str  # web | sms | telegram
+    address: str  # the citizen's id on that channel: E.164 phone, Telegram user id, web session id
+    text: str
+    channel_message_id: str | None  # Twilio MessageSid, Telegram update_id, web client id: retries are stored once
+    phone: str | None = None  # a verified phone number, when the channel gives one (SMS, Telegram shared contact)
+    display_name: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class SendFailed(Exception):
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class ChannelAdapter(Protocol):
+    """Verify and parse inbound traffic (in the channel's webhook), send outbound, report delivery."""
+
+    name: str
+
+    @property
+    def configured(self) -> bool: ...
+
+    async def send(self, address: str, text: str, buttons: list[Button]) -> str:
+        """Send and return the provider's message id; raise SendFailed."""
+        ...
+
+
+def buttons_from_payload(payload: dict[str, Any] | None) -> list[Button]:
+    return [Button(b.get("title", ""), b.get("payload", "")) for b in (payload or {}).get("buttons", [])]

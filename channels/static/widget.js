@@ -1,0 +1,107 @@
+/* Sportello URP chat widget. Paste on any page:
+ *   <script src="https://urp.comune.example.it/widget.js" defer></script>
+ * It loads its stylesheet, keeps a private session id in localStorage, reconnects with backoff and shows history.
+ * Text is always inserted as text (never as HTML). */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var base = script ? new URL(script.src).origin : window.location.origin;
+  var KEY = "urp-chat-session";
+  var css = document.createElement("link");
+  css.rel = "stylesheet"; css.href = base + "/widget.css"; document.head.appendChild(css);
+
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text) e.textContent = text;
+    return e;
+  }
+  function uid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "s" + Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+  }
+
+  var root = el("div", { "class": "urp-chat" });
+  var launcher = el("button", { "class": "urp-chat-launcher", "type": "button", "aria-expanded": "false",
+    "aria-controls": "urp-chat-panel" }, "Scrivi al Comune");
+  var panel = el("section", { "class": "urp-chat-panel", "id": "urp-chat-panel", "role": "dialog",
+    "aria-labelledby": "urp-chat-title", "hidden": "" });
+  var header = el("div", { "class": "urp-chat-header" });
+  header.appendChild(el("h2", { "id": "urp-chat-title" }, "Assistente del Comune"));
+  var close = el("button", { "class": "urp-chat-close", "type": "button", "aria-label": "Chiudi la chat" }, "×");
+  header.appendChild(close);
+  var log = el("div", { "class": "urp-chat-log", "role": "log", "aria-live": "polite", "aria-label": "Messaggi" });
+  var typing = el("div", { "class": "urp-typing", "aria-live": "polite" });
+  var status = el("div", { "class": "urp-status", "role": "status" });
+  var form = el("form", { "class": "urp-chat-form" });
+  var label = el("label", { "for": "urp-chat-input", "class": "urp-sr-only" }, "Scrivi un messaggio");
+  var input = el("input", { "id": "urp-chat-input", "type": "text", "autocomplete": "off", "maxlength": "2000",
+    "placeholder": "Scrivi qui la tua domanda" });
+  var send = el("button", { "type": "submit" }, "Invia");
+  form.appendChild(label); form.appendChild(input); form.appendChild(send);
+  [header, log, typing, status, form].forEach(function (c) { panel.appendChild(c); });
+  root.appendChild(panel); root.appendChild(launcher);
+  document.body.appendChild(root);
+
+  var session = null;
+  try { session = localStorage.getItem(KEY); } catch (e) { /* private mode */ }
+  var ws = null, retry = 0, queue = [];
+
+  function add(author, text, buttons) {
+    var m = el("div", { "class": "urp-msg " + (author === "citizen" ? "citizen" : "comune") }, text);
+    log.appendChild(m);
+    if (buttons && buttons.length) {
+      var box = el("div", { "class": "urp-buttons", "role": "group", "aria-label": "Risposte rapide" });
+      buttons.forEach(function (b) {
+        var btn = el("button", { "type": "button" }, b.title);
+        btn.addEventListener("click", function () { submit(b.title, b.payload); box.remove(); });
+        box.appendChild(btn);
+      });
+      log.appendChild(box);
+    }
+    log.scrollTop = log.scrollHeight;
+  }
+  function connect() {
+    var url = base.replace(/^http/, "ws") + "/channels/web/ws";
+    ws = new WebSocket(url);
+    ws.onopen = function () {
+      retry = 0; status.textContent = "";
+      ws.send(JSON.stringify({ type: "hello", session: session }));
+    };
+    ws.onmessage = function (ev) {
+      var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
+      if (data.type === "history") {
+        session = data.session; try { localStorage.setItem(KEY, session); } catch (e) { /* ignore */ }
+        log.textContent = "";
+        if (!data.messages.length) add("comune", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
+        data.messages.forEach(function (m) { add(m.author, m.text, m.buttons); });
+        while (queue.length) ws.send(queue.shift());
+      } else if (data.type === "message") {
+        typing.textContent = ""; add(data.author, data.text, data.buttons);
+      } else if (data.type === "typing") {
+        typing.textContent = "L'assistente sta scrivendo…";
+      }
+    };
+    ws.onclose = function () {
+      retry = Math.min(retry + 1, 6);
+      status.textContent = "Connessione persa, riprovo…";
+      setTimeout(connect, Math.min(500 * Math.pow(2, retry), 15000));
+    };
+  }
+  function submit(text, payload) {
+    text = (text || "").trim();
+    if (!text) return;
+    add("citizen", text);
+    var msg = JSON.stringify({ type: "message", text: text, payload: payload || "", client_id: uid() });
+    if (ws && ws.readyState === 1) ws.send(msg); else queue.push(msg);
+  }
+  form.addEventListener("submit", function (e) { e.preventDefault(); submit(input.value); input.value = ""; input.focus(); });
+  function open(show) {
+    panel.hidden = !show; launcher.setAttribute("aria-expanded", String(show));
+    if (show) { if (!ws) connect(); input.focus(); } else { launcher.focus(); }
+  }
+  launcher.addEventListener("click", function () { open(panel.hidden); });
+  close.addEventListener("click", function () { open(false); });
+  panel.addEventListener("keydown", function (e) { if (e.key === "Escape") open(false); });
+  window.URPChat = { open: function () { open(true); } };
+})();

@@ -1,0 +1,92 @@
+"""Telegram through python-telegram-bot: webhook with the secret-token header, or polling for development.
+
+Buttons become inline keyboards; the "share phone number" keyboard links the Telegram user to an existing contact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.request import HTTPXRequest
+
+from channels.base import Button, Inbound, SendFailed
+from channels.config import ChannelSettings
+
+SHARE_PHONE = "Condividi il mio numero"
+
+
+class TelegramAdapter:
+    name = "telegram"
+
+    def __init__(self, settings: ChannelSettings) -> None:
+        self.settings = settings
+        self._bot: Bot | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.settings.telegram_bot_token is not None
+
+    def bot(self) -> Bot:
+        if self._bot is None:
+            assert self.settings.telegram_bot_token is not None
+            kwargs: dict[str, Any] = {"request": HTTPXRequest(connect_timeout=5, read_timeout=15)}
+            if self.settings.telegram_api_base:
+                kwargs["base_url"] = self.settings.telegram_api_base
+            self._bot = Bot(self.settings.telegram_bot_token.get_secret_value(), **kwargs)
+        return self._bot
+
+    async def send(self, address: str, text: str, buttons: list[Button]) -> str:
+        markup: Any = None
+        if buttons:
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload[:64])]
+                                           for b in buttons])
+        try:
+            bot = self.bot()
+            async with bot:
+                msg = await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
+        except (Forbidden, BadRequest) as exc:  # blocked by the user, chat not found: retrying will not help
+            raise SendFailed(f"telegram refused: {type(exc).__name__}", permanent=True) from None
+        except (TimedOut, NetworkError, TelegramError) as exc:
+            raise SendFailed(f"telegram unreachable: {type(exc).__name__}") from None
+        return str(msg.message_id)
+
+    async def ask_phone(self, address: str, text: str) -> None:
+        markup = ReplyKeyboardMarkup([[KeyboardButton(SHARE_PHONE, request_contact=True)]], one_time_keyboard=True,
+                                     resize_keyboard=True)
+        bot = self.bot()
+        async with bot:
+            await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
+
+    async def send_notification(self, n: Any) -> str:
+        return await self.send(n.address, n.text, [])
+
+    def parse(self, data: dict[str, Any]) -> Inbound | None:
+        """A Telegram update -> our message shape (None for updates we ignore: edits, joins, stickers)."""
+        update = Update.de_json(data, self.bot())
+        if update is None:
+            return None
+        uid = str(update.update_id)
+        if update.callback_query and update.callback_query.from_user:
+            q = update.callback_query
+            return Inbound(channel="telegram", address=str(q.from_user.id), text=q.data or "",
+                           channel_message_id=uid, display_name=q.from_user.first_name or "",
+                           payload={"intent_payload": q.data or "", "callback_query_id": q.id})
+        msg = update.message
+        if msg is None or msg.from_user is None:
+            return None
+        if msg.contact is not None and msg.contact.user_id == msg.from_user.id:
+            from crm.contacts.schemas import normalise_phone
+
+            try:
+                phone = normalise_phone(msg.contact.phone_number)
+            except ValueError:
+                phone = None
+            return Inbound(channel="telegram", address=str(msg.from_user.id), text="[numero di telefono condiviso]",
+                           channel_message_id=uid, phone=phone, display_name=msg.from_user.first_name or "",
+                           payload={"shared_phone": phone})
+        if not msg.text:
+            return None
+        return Inbound(channel="telegram", address=str(msg.from_user.id), text=msg.text, channel_message_id=uid,
+                       display_name=msg.from_user.first_name or "")

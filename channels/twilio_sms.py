@@ -1,0 +1,116 @@
+"""SMS through Twilio: signed inbound webhook, outbound through the official client, delivery callbacks.
+
+Buttons become numbered options ("1. Sì  2. No"); the citizen answers with the digit. STOP/ANNULLA opt out,
+START opts back in (the outbox and the hub refuse to text an opted-out number).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from channels.base import Button, SendFailed
+from channels.config import ChannelSettings
+
+SMS_CHUNK = 300  # characters per message part: long answers are split on sentence or word boundaries
+STOP_WORDS = {"stop", "annulla", "cancella", "basta sms", "stopall", "unsubscribe"}
+START_WORDS = {"start", "riattiva", "unstop"}
+
+
+class _BaseUrlClient(TwilioHttpClient):
+    """The real Twilio HTTP client, with the API host swapped (tests point it at a fake Twilio on loopback)."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self._base = base.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        url = re.sub(r"^https://[a-z.]*twilio\.com", self._base, url)
+        return super().request(method, url, *args, **kwargs)
+
+
+def split_text(text: str, limit: int = SMS_CHUNK) -> list[str]:
+    text = " ".join(text.split())
+    parts: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
+        cut = cut + 1 if cut > limit // 2 else window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].strip())
+        text = text[cut:].strip()
+    if text:
+        parts.append(text)
+    return parts
+
+
+def render_buttons(text: str, buttons: list[Button]) -> str:
+    if not buttons:
+        return text
+    options = "\n".join(f"{i}. {b.title}" for i, b in enumerate(buttons, 1))
+    return f"{text}\n{options}\nRisponda con il numero."
+
+
+class TwilioSmsAdapter:
+    name = "sms"
+
+    def __init__(self, settings: ChannelSettings) -> None:
+        self.settings = settings
+        self._client: Client | None = None
+
+    @property
+    def configured(self) -> bool:
+        s = self.settings
+        return bool(s.twilio_account_sid and s.twilio_auth_token and s.twilio_from_number)
+
+    def validator(self) -> RequestValidator:
+        assert self.settings.twilio_auth_token is not None
+        return RequestValidator(self.settings.twilio_auth_token.get_secret_value())
+
+    def client(self) -> Client:
+        if self._client is None:
+            s = self.settings
+            assert s.twilio_auth_token is not None
+            http = _BaseUrlClient(s.twilio_api_base) if s.twilio_api_base else None
+            self._client = Client(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), http_client=http)
+        return self._client
+
+    async def send(self, address: str, text: str, buttons: list[Button], status_callback: str | None = None) -> str:
+        body = render_buttons(text, buttons)
+        sids = []
+        for part in split_text(body):
+            try:
+                msg = await asyncio.to_thread(self.client().messages.create, to=address,
+                                              from_=self.settings.twilio_from_number, body=part,
+                                              status_callback=status_callback)
+            except TwilioRestException as exc:
+                # 4xx other than rate limiting are the request's fault (bad number...): do not retry
+                raise SendFailed(f"twilio {exc.status}: {exc.code}", permanent=400 <= exc.status < 500
+                                 and exc.status != 429) from None
+            except Exception as exc:  # network errors: retried from the outbox
+                raise SendFailed(f"twilio unreachable: {type(exc).__name__}") from None
+            sids.append(msg.sid)
+        return ",".join(sids)
+
+    async def send_notification(self, n: Any) -> str:
+        return await self.send(n.address, n.text, [])
+
+
+def verify(adapter: TwilioSmsAdapter, url: str, params: dict[str, str], signature: str) -> bool:
+    return bool(signature) and adapter.validator().validate(url, params, signature)
+
+
+def map_digit_reply(text: str, buttons: list[dict[str, Any]]) -> str | None:
+    """"2" after a numbered menu means the second button's payload."""
+    m = re.fullmatch(r"\s*(\d{1,2})\s*[.)]?\s*", text)
+    if not m or not buttons:
+        return None
+    i = int(m.group(1)) - 1
+    return buttons[i].get("payload") if 0 <= i < len(buttons) else None

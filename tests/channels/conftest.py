@@ -1,0 +1,116 @@
+"""The whole conversation stack for channel tests: fake Twilio and Telegram, the real action server, the real Rasa
+server with the trained model, and a CRM server configured with both channels. Rasa needs .venv-rasa and a model
+(`make train`); without them these tests skip, unless URP_REQUIRE_RASA=1 (CI) makes that a failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.channels.fakes import FakeTelegram, FakeTwilio
+from tests.conftest import ROOT, Server, free_port, make_ente, start_server, wait_http
+
+TWILIO_SID = "AC" + "1" * 32
+TWILIO_TOKEN = "twilio-test-auth-token"
+TWILIO_FROM = "+390761000000"
+TG_TOKEN = "123456:TEST-telegram-token"
+TG_SECRET = "telegram-webhook-secret-123"
+
+
+@dataclass
+class Stack:
+    crm: Server
+    rasa_url: str | None
+    twilio: FakeTwilio
+    telegram: FakeTelegram
+    ente: object
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.crm.url, timeout=60)
+
+
+def rasa_available() -> bool:
+    return (ROOT / ".venv-rasa" / "bin" / "rasa").exists() and any((ROOT / "models").glob("*.tar.gz"))
+
+
+def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str) -> tuple[list, str]:  # type: ignore[type-arg]
+    actions_port, rasa_port = free_port(), free_port()
+    procs = []
+    a_env = {**env, "URP_CRM_URL": f"http://127.0.0.1:{crm_port}"}
+    procs.append(subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
+                                   str(actions_port)], env=a_env, cwd=ROOT, stdout=open(logs / "actions.log", "wb"),
+                                  stderr=subprocess.STDOUT))
+    r_env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
+    r_env.update(RASA_PORT=str(rasa_port), URP_ACTIONS_URL=f"http://127.0.0.1:{actions_port}/webhook",
+                 RASA_TRACKER_URL=f"sqlite:///{logs / 'tracker.db'}")
+    if database_url.startswith("postgresql"):
+        # the at-scale path: Rasa's tracker in PostgreSQL, its lock store in Redis
+        r_env.update(RASA_TRACKER_URL=database_url.replace("postgresql://", "postgresql://", 1),
+                     RASA_LOCK_STORE="redis", RASA_LOCK_HOST="127.0.0.1", RASA_LOCK_PORT="6379")
+    procs.append(subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT,
+                                  stdout=open(logs / "rasa.log", "wb"), stderr=subprocess.STDOUT))
+    wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=60, proc=procs[0])
+    try:
+        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=240, proc=procs[1])
+    except RuntimeError:
+        for p in procs:
+            _stop(p)
+        raise RuntimeError("rasa did not start:\n" + (logs / "rasa.log").read_text()[-3000:]) from None
+    return procs, f"http://127.0.0.1:{rasa_port}"
+
+
+@pytest.fixture(scope="session")
+def stack(base_env: dict[str, str], db, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from crm.entes import service as entes
+
+    async def existing(s):  # type: ignore[no-untyped-def]
+        return await entes.get_by_slug(s, base_env["URP_DEFAULT_ENTE"])
+
+    ente = None if db.run(existing) else make_ente(db, slug=base_env["URP_DEFAULT_ENTE"])
+    if ente is None:
+        pytest.fail("default test ente exists already; the stack fixture must create it once")
+    twilio, telegram = FakeTwilio(), FakeTelegram()
+    logs = tmp_path_factory.mktemp("stack")
+    crm_port = free_port()
+    env = {**base_env, "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}", "URP_SCHEDULER": "true",
+           "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
+           "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM_NUMBER": TWILIO_FROM,
+           "TWILIO_API_BASE": twilio.url, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+           "TELEGRAM_API_BASE": telegram.url + "/bot"}
+    procs: list = []  # type: ignore[type-arg]
+    rasa_url = None
+    if rasa_available():
+        procs, rasa_url = _start_bot(env, crm_port, logs, database_url)
+        env["URP_RASA_URL"] = rasa_url
+    elif os.environ.get("URP_REQUIRE_RASA") == "1":
+        pytest.fail("Rasa is required (URP_REQUIRE_RASA=1) but .venv-rasa or a trained model is missing")
+    else:
+        env["URP_RASA_URL"] = f"http://127.0.0.1:{free_port()}"  # nobody listens: the 'Rasa down' path
+    crm = start_server(env, logs / "crm.log", port=crm_port)
+    yield Stack(crm=crm, rasa_url=rasa_url, twilio=twilio, telegram=telegram, ente=ente)
+    _stop(crm.proc)
+    for p in procs:
+        _stop(p)
+    twilio.close()
+    telegram.close()
+
+
+@pytest.fixture
+def needs_rasa(stack: Stack) -> None:
+    if stack.rasa_url is None:
+        pytest.skip("Rasa not installed or no trained model (run `make train`)")

@@ -1,0 +1,117 @@
+"""Fake Twilio and Telegram API servers on 127.0.0.1: the real clients talk to them over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.fail_next = 0  # answer 500 to the next N sends (an outage)
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length).decode()
+                ctype = self.headers.get("content-type", "")
+                if "json" in ctype:
+                    body = json.loads(raw or "{}")
+                else:
+                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                status, reply = outer.handle(self.path, body, dict(self.headers))
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST  # noqa: N815
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def record(self, item: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(item)
+
+    def wait_for(self, predicate: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Requests matching predicate, waiting (bounded) for at least one to arrive."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = [r for r in self.requests if predicate(r)]
+            if found:
+                return found
+            time.sleep(0.1)
+        return []
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+class FakeTwilio(_Server):
+    """POST /2010-04-01/Accounts/{sid}/Messages.json like Twilio's REST API."""
+
+    counter = 0
+
+    def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        if not path.startswith("/2010-04-01/Accounts/") or not path.endswith("/Messages.json"):
+            return 404, {"code": 20404, "message": "not found", "status": 404}
+        if not headers.get("Authorization", "").startswith("Basic "):
+            return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return 500, {"code": 20500, "message": "Internal Server Error", "status": 500}
+        FakeTwilio.counter += 1
+        sid = f"SM{FakeTwilio.counter:032d}"
+        self.record({"sid": sid, **body})
+        account = path.split("/")[3]
+        return 201, {"sid": sid, "account_sid": account, "to": body.get("To"), "from": body.get("From"),
+                     "body": body.get("Body"), "status": "queued", "num_segments": "1", "direction": "outbound-api",
+                     "date_created": "Mon, 23 Nov 2026 10:00:00 +0000", "uri": f"{path[:-5]}/{sid}.json"}
+
+
+class FakeTelegram(_Server):
+    """Bot API: /bot<token>/<method>."""
+
+    counter = 0
+
+    def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        parts = path.strip("/").split("/")
+        if len(parts) < 2 or not parts[0].startswith("bot"):
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+        method = parts[1]
+        if method == "getMe":
+            return 200, {"ok": True, "result": {"id": 42, "is_bot": True, "first_name": "URP", "username": "urp_bot"}}
+        if method == "sendMessage":
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+            FakeTelegram.counter += 1
+            markup = body.get("reply_markup")
+            if isinstance(markup, str):
+                markup = json.loads(markup)
+            self.record({"method": method, "chat_id": int(body["chat_id"]), "text": body.get("text"),
+                         "reply_markup": markup})
+            return 200, {"ok": True, "result": {"message_id": FakeTelegram.counter, "date": 1795400000,
+                                                "chat": {"id": int(body["chat_id"]), "type": "private"},
+                                                "text": body.get("text")}}
+        if method == "answerCallbackQuery":
+            return 200, {"ok": True, "result": True}
+        return 200, {"ok": True, "result": True}

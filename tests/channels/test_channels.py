@@ -1,0 +1,268 @@
+"""Channels end to end: citizen -> hub -> (Rasa -> actions -> CRM) -> reply on the same channel, with the real
+twilio and python-telegram-bot clients talking to fake provider servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from tests.channels.conftest import TG_SECRET, TWILIO_FROM, TWILIO_TOKEN, Stack
+
+_n = iter(range(10**9))
+
+
+def sms(stack: Stack, sender: str, body: str, sid: str | None = None, signature: str | None = None) -> httpx.Response:
+    params = {"From": sender, "To": TWILIO_FROM, "Body": body, "MessageSid": sid or f"SMin{uuid.uuid4().hex}",
+              "AccountSid": "AC" + "1" * 32}
+    url = stack.crm.url + "/channels/twilio/sms"
+    sig = signature if signature is not None else RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
+    return httpx.post(url, data=params, headers={"X-Twilio-Signature": sig}, timeout=60)
+
+
+def tg_update(stack: Stack, user_id: int, text: str | None = None, *, callback: str | None = None,
+              contact_phone: str | None = None, secret: str | None = TG_SECRET, update_id: int | None = None
+              ) -> httpx.Response:
+    uid = update_id if update_id is not None else 10_000 + next(_n)
+    user = {"id": user_id, "is_bot": False, "first_name": "Lucia"}
+    chat = {"id": user_id, "type": "private"}
+    if callback is not None:
+        update = {"update_id": uid, "callback_query": {"id": f"cb{uid}", "from": user, "chat_instance": "x",
+                                                       "data": callback,
+                                                       "message": {"message_id": 1, "date": 1, "chat": chat}}}
+    elif contact_phone is not None:
+        update = {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": chat, "from": user,
+                                                "contact": {"phone_number": contact_phone, "first_name": "Lucia",
+                                                            "user_id": user_id}}}
+    else:
+        update = {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": chat, "from": user,
+                                                "text": text}}
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return httpx.post(stack.crm.url + "/channels/telegram/webhook", json=update, headers=headers, timeout=60)
+
+
+def phone() -> str:
+    return f"+39347{next(_n) % 10**7:07d}"
+
+
+def test_health_reports_channels(stack: Stack) -> None:
+    comps = httpx.get(stack.crm.url + "/health").json()["components"]
+    assert comps["sms"] == {"status": "ok"} and comps["telegram"] == {"status": "ok"}
+    assert comps["email"] == {"status": "off"}
+
+
+def test_twilio_signature_is_verified(stack: Stack) -> None:
+    assert sms(stack, phone(), "ciao", signature="forged").status_code == 403
+    assert sms(stack, phone(), "ciao", signature="").status_code == 403
+    params_sig = RequestValidator("wrong-token").compute_signature(stack.crm.url + "/channels/twilio/sms", {})
+    assert sms(stack, phone(), "ciao", signature=params_sig).status_code == 403
+
+
+def test_telegram_secret_is_verified(stack: Stack) -> None:
+    assert tg_update(stack, 777001, "ciao", secret=None).status_code == 401
+    assert tg_update(stack, 777001, "ciao", secret="wrong").status_code == 403
+
+
+def _conversation_of(stack: Stack, ente, channel: str, contact_q: str) -> dict:  # type: ignore[no-untyped-def]
+    with stack.client() as c:
+        h = ente.headers("operator")
+        contacts = c.get("/api/v1/contacts", params={"q": contact_q}, headers=h).json()["items"]
+        assert contacts, f"no contact for {contact_q}"
+        convs = c.get("/api/v1/conversations", params={"contact_id": contacts[0]["id"], "channel": channel},
+                      headers=h).json()["items"]
+        return c.get(f"/api/v1/conversations/{convs[0]['id']}", headers=h).json()
+
+
+def test_sms_retry_is_stored_once(stack: Stack) -> None:
+    number = phone()
+    sid = f"SMretry{uuid.uuid4().hex}"
+    assert sms(stack, number, "buongiorno", sid=sid).status_code == 200
+    assert sms(stack, number, "buongiorno", sid=sid).status_code == 200
+    conv = _conversation_of(stack, stack.ente, "sms", number[3:])
+    inbound = [m for m in conv["messages"] if m["direction"] == "in"]
+    assert [m["channel_message_id"] for m in inbound] == [sid]
+
+
+def test_sms_full_path_with_rasa(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    number = phone()
+    assert sms(stack, number, "buongiorno").status_code == 200
+    sent = stack.twilio.wait_for(lambda r: r.get("To") == number)
+    assert sent and "assistente virtuale" in sent[0]["Body"]
+    assert "1. Informazioni su un servizio" in sent[0]["Body"] and "Risponda con il numero" in sent[0]["Body"]
+    # a digit answers the numbered options: 3 = "Parlare con un operatore"
+    assert sms(stack, number, "3").status_code == 200
+    conv = _conversation_of(stack, stack.ente, "sms", number[3:])
+    assert conv["mode"] in ("waiting", "closed") or stack.twilio.wait_for(
+        lambda r: r.get("To") == number and ("operatore" in r["Body"] or "URP" in r["Body"]))
+
+
+def test_sms_info_answer_from_the_knowledge_base(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    # the default test ente has no articles: publish one, then ask
+    with stack.client() as c:
+        r = c.post("/api/v1/kb/articles", headers=stack.ente.headers("admin"), json={
+            "slug": "tari-test", "title": "TARI, la tassa sui rifiuti", "status": "published",
+            "body": "La TARI si paga in due rate, a maggio e a novembre, con l'avviso pagoPA inviato dal Comune.",
+            "url": "https://comune.example.it/tari"})
+        assert r.status_code in (201, 409)
+    number = phone()
+    sms(stack, number, "quando si paga la tassa sui rifiuti?")
+    sent = stack.twilio.wait_for(lambda r: r.get("To") == number and "TARI" in r.get("Body", ""))
+    assert sent, stack.twilio.requests[-3:]
+    assert "https://comune.example.it/tari" in sent[0]["Body"]
+
+
+def test_stop_opts_out_and_is_respected(stack: Stack) -> None:
+    number = phone()
+    assert sms(stack, number, "STOP").status_code == 200
+    confirmation = stack.twilio.wait_for(lambda r: r.get("To") == number)
+    assert len(confirmation) == 1 and "non ricevere più messaggi" in confirmation[0]["Body"]
+    with stack.client() as c:
+        contact = c.get("/api/v1/contacts", params={"q": number[3:]}, headers=stack.ente.headers("operator")).json()
+        cid = contact["items"][0]["id"]
+        assert contact["items"][0]["consent_notifications"] is False
+        # an operator reply on this SMS conversation is refused by the hub, not sent
+        conv = c.get("/api/v1/conversations", params={"contact_id": cid}, headers=stack.ente.headers("operator")).json()
+        conv_id = conv["items"][0]["id"]
+        c.post(f"/api/v1/conversations/{conv_id}/handoff", json={}, headers=stack.ente.headers("operator"))
+        c.post(f"/api/v1/conversations/{conv_id}/take", headers=stack.ente.headers("operator"))
+        r = c.post(f"/api/v1/conversations/{conv_id}/messages", json={"text": "Buongiorno!"},
+                   headers=stack.ente.headers("operator"))
+        assert r.status_code == 201
+        time.sleep(1)
+        full = c.get(f"/api/v1/conversations/{conv_id}", headers=stack.ente.headers("operator")).json()
+        last = full["messages"][-1]
+        assert last["delivery_status"] == "failed"
+    assert len(stack.twilio.wait_for(lambda r: r.get("To") == number, timeout=1)) == 1
+
+
+def test_telegram_update_is_idempotent_and_answered(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    user = 900_000 + next(_n)
+    assert tg_update(stack, user, "ciao", update_id=555_000 + user % 1000).status_code == 200
+    assert tg_update(stack, user, "ciao", update_id=555_000 + user % 1000).status_code == 200
+    sent = stack.telegram.wait_for(lambda r: r["chat_id"] == user)
+    assert len(sent) == 1
+    keyboard = sent[0]["reply_markup"]["inline_keyboard"]
+    assert [row[0]["text"] for row in keyboard][:1] == ["Informazioni su un servizio"]
+    # pressing an inline button sends its payload back
+    tg_update(stack, user, callback="/bot_challenge")
+    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and "assistente virtuale" in (r["text"] or "")
+                                   and "non una persona" in r["text"])
+
+
+def test_handoff_and_operator_reply_on_telegram(stack: Stack) -> None:
+    user = 910_000 + next(_n)
+    tg_update(stack, user, "vorrei parlare con un operatore")
+    with stack.client() as c:
+        h = stack.ente.headers("operator")
+        deadline = time.monotonic() + 60
+        conv = None
+        while time.monotonic() < deadline:
+            items = c.get("/api/v1/conversations", params={"mode": "waiting", "channel": "telegram"},
+                          headers=h).json()["items"]
+            conv = next((i for i in items if c.get(f"/api/v1/contacts/{i['contact_id']}", headers=h).json()
+                         ["identities"] == [{"channel": "telegram", "external_id": str(user)}]), None)
+            if conv:
+                break
+            time.sleep(0.5)
+        assert conv is not None, "the conversation never reached the operators' queue"
+        assert c.post(f"/api/v1/conversations/{conv['id']}/take", headers=h).status_code == 200
+        r = c.post(f"/api/v1/conversations/{conv['id']}/messages", json={"text": "Salve, sono Giulia dell'URP."},
+                   headers=h)
+        assert r.status_code == 201
+    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and r["text"] == "Salve, sono Giulia dell'URP.")
+    # while the operator holds the conversation, the citizen's messages reach the operator, not the bot
+    before = len(stack.telegram.requests)
+    tg_update(stack, user, "grazie, la mia domanda è sulla TARI")
+    time.sleep(1.5)
+    assert not [r for r in stack.telegram.requests[before:] if r["chat_id"] == user]
+
+
+def test_shared_phone_links_existing_contact(stack: Stack) -> None:
+    number = phone()
+    with stack.client() as c:
+        known = c.post("/api/v1/contacts", json={"first_name": "Lucia", "last_name": "Verdi", "phones": [number]},
+                       headers=stack.ente.headers("operator")).json()
+    user = 920_000 + next(_n)
+    tg_update(stack, user, "ciao")
+    tg_update(stack, user, contact_phone=number)
+    with stack.client() as c:
+        got = c.get(f"/api/v1/contacts/{known['id']}", headers=stack.ente.headers("operator")).json()
+    assert {"channel": "telegram", "external_id": str(user)} in got["identities"]
+
+
+def test_failed_send_is_retried_once_and_visible(stack: Stack) -> None:
+    user = 930_000 + next(_n)
+    tg_update(stack, user, "operatore per favore")
+    with stack.client() as c:
+        h = stack.ente.headers("operator")
+        convs = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not convs:
+            contacts = c.get("/api/v1/contacts", params={"q": "Lucia"}, headers=h).json()["items"]
+            ids = [x["id"] for x in contacts if {"channel": "telegram", "external_id": str(user)} in x["identities"]]
+            if ids:
+                convs = c.get("/api/v1/conversations", params={"contact_id": ids[0]}, headers=h).json()["items"]
+            time.sleep(0.3)
+        conv_id = convs[0]["id"]
+        c.post(f"/api/v1/conversations/{conv_id}/handoff", json={}, headers=h)
+        c.post(f"/api/v1/conversations/{conv_id}/take", headers=h)
+        stack.telegram.fail_next = 1
+        c.post(f"/api/v1/conversations/{conv_id}/messages", json={"text": "Risposta dopo un guasto"}, headers=h)
+        time.sleep(0.5)
+        msgs = c.get(f"/api/v1/conversations/{conv_id}", headers=h).json()["messages"]
+        assert msgs[-1]["delivery_status"] == "failed"  # visible to operators
+    from sqlalchemy import update
+
+    from crm.conversations.models import Message
+
+    async def due(s):  # type: ignore[no-untyped-def]
+        from datetime import timedelta
+
+        from crm.db import utcnow
+
+        await s.execute(update(Message).where(Message.id == msgs[-1]["id"]).values(next_attempt_at=utcnow()
+                                                                                 - timedelta(seconds=1)))
+
+    from tests.conftest import DB
+
+    DB(stack.crm.env["URP_DATABASE_URL"]).run(due)
+    got = stack.telegram.wait_for(lambda r: r["chat_id"] == user and r["text"] == "Risposta dopo un guasto")
+    assert len(got) == 1
+    time.sleep(2)
+    assert len([r for r in stack.telegram.requests if r["chat_id"] == user and r["text"] == "Risposta dopo un guasto"]) == 1
+
+
+def test_web_chat_round_trip_and_history(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    from websockets.sync.client import connect
+
+    ws_url = stack.crm.url.replace("http", "ws") + "/channels/web/ws"
+    session = str(uuid.uuid4())
+    with connect(ws_url, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "hello", "session": session}))
+        hist = json.loads(ws.recv(timeout=10))
+        assert hist == {"type": "history", "session": session, "messages": []}
+        ws.send(json.dumps({"type": "message", "text": "sei un bot?", "client_id": "c1"}))
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(e.get("type") == "message" for e in seen):
+            seen.append(json.loads(ws.recv(timeout=60)))
+        kinds = [e["type"] for e in seen]
+        assert kinds[0] == "ack" and "typing" in kinds
+        reply = next(e for e in seen if e["type"] == "message")
+        assert "assistente virtuale" in reply["text"]
+    with connect(ws_url, open_timeout=10) as ws:  # reconnect: the history comes back
+        ws.send(json.dumps({"type": "hello", "session": session}))
+        hist = json.loads(ws.recv(timeout=10))
+        assert [m["author"] for m in hist["messages"]] == ["citizen", "comune"]
+        assert hist["messages"][0]["text"] == "sei un bot?"
+
+
+def test_widget_and_demo_page(stack: Stack) -> None:
+    page = httpx.get(stack.crm.url + "/")
+    assert page.status_code == 200 and 'lang="it"' in page.text and "/widget.js" in page.text
+    js = httpx.get(stack.crm.url + "/widget.js")
+    assert js.status_code == 200 and "WebSocket" in js.text and "innerHTML" not in js.text
