@@ -188,15 +188,16 @@ def run(host: str | None, port: int | None) -> None:
                                          env=env)))
     rasa = ROOT / ".venv-rasa" / "bin" / "rasa"
     models = sorted((ROOT / "models").glob("*.tar.gz")) if (ROOT / "models").exists() else []
-    if importlib.util.find_spec("actions") is not None and (ROOT / "actions" / "__init__.py").exists():
-        procs.append(("actions", subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
-                                                   "5055"], env=env, cwd=ROOT)))
+    env.setdefault("URP_CRM_URL", f"http://{host}:{port}")
+    if settings.service_token:
+        env.setdefault("URP_SERVICE_TOKEN", settings.service_token.get_secret_value())
+    procs.append(("actions", subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
+                                               "5055"], env=env, cwd=ROOT)))
     if rasa.exists() and models:
-        rasa_cmd = [str(rasa), "run", "--enable-api", "--port", "5005", "-i", "127.0.0.1", "--model", str(models[-1]),
-                    "--endpoints", "endpoints.yml", "--credentials", "bot/credentials.yml"]
+        rasa_env = {**env, "URP_ACTIONS_URL": "http://127.0.0.1:5055/webhook"}
         if settings.rasa_token:
-            rasa_cmd += ["--auth-token", settings.rasa_token.get_secret_value()]
-        procs.append(("rasa", subprocess.Popen(rasa_cmd, env=env, cwd=ROOT)))
+            rasa_env["URP_RASA_TOKEN"] = settings.rasa_token.get_secret_value()
+        procs.append(("rasa", subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=rasa_env, cwd=ROOT)))
     public = settings.public_url.rstrip("/")
     click.echo(
         "\nSportello URP is starting:\n"

@@ -4,6 +4,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PG_URL="${URP_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 status=0
+# in CI the whole stack must run: a missing Rasa runtime or model is a failure, not a skip
+if [ "${CI:-}" = "true" ]; then export URP_REQUIRE_RASA=1; fi
 echo "== test suite on SQLite =="
 URP_TEST_DATABASE_URL="" .venv/bin/python -m pytest "$@" || status=$?
 if .venv/bin/python - "$PG_URL" <<'PY'
