@@ -18,7 +18,7 @@ from crm.core import openapi as oas
 from crm.core.auth import public
 from crm.core.errors import ApiError
 from crm.core.http import json_ok
-from crm.db import make_engine, make_sessionmaker
+from crm.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from crm.notifications.senders import LogSender
 from crm.pubsub import RedisPubSub, make_pubsub
 
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     async def _db(app: Sanic, _: Any) -> None:
         app.ctx.engine = make_engine(settings.database_url)
         app.ctx.sessionmaker = make_sessionmaker(app.ctx.engine)
+        app.ctx.read_sessionmaker = make_read_sessionmaker(app.ctx.engine)
         app.ctx.pubsub = make_pubsub(settings.redis_url)
 
     @app.after_server_start

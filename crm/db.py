@@ -107,13 +107,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA busy_timeout=60000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # writers take the lock up front (no failed lock upgrades mid-transaction); read-only sessions say so
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
@@ -122,15 +124,20 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
     load_models()
     ensure_sqlite_dir(url)
     if is_sqlite(url):
-        engine = create_async_engine(async_url(url), pool_size=5, max_overflow=10, **kw)
+        engine = create_async_engine(async_url(url), pool_size=20, max_overflow=30, pool_timeout=60, **kw)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True, **kw)
+    return create_async_engine(async_url(url), pool_size=10, max_overflow=30, pool_timeout=60, pool_pre_ping=True, **kw)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """For look-ups that never write (auth, health): on SQLite they do not queue behind writers."""
+    return async_sessionmaker(engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -86,7 +86,7 @@ async def resolve_principal(request: Request) -> Principal | None:
 async def _operator_principal(request: Request, operator_id: int) -> Principal:
     from crm.operators.models import Operator
 
-    async with request.app.ctx.sessionmaker() as session:
+    async with request.app.ctx.read_sessionmaker() as session:
         op = await session.get(Operator, operator_id)
     if op is None or not op.active:
         raise Unauthorized("operator disabled or unknown")
@@ -97,7 +97,7 @@ async def _service_principal(request: Request, token: str) -> Principal:
     from crm.entes.models import Ente, ServiceToken
 
     settings = request.app.ctx.settings
-    async with request.app.ctx.sessionmaker() as session:
+    async with request.app.ctx.read_sessionmaker() as session:
         env_token = settings.service_token.get_secret_value() if settings.service_token else None
         if env_token and hmac.compare_digest(env_token.encode(), token.encode()):
             ente = await session.scalar(select(Ente).where(Ente.slug == settings.default_ente))

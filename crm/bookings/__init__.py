@@ -1,0 +1,17 @@
+"""Booking centre (CUP): services, calendars (resource, multi-resource, capacity), availability and bookings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def setup(app: Any) -> None:
+    from crm.bookings import service
+    from crm.db import transaction
+    from crm.scheduler import register
+
+    async def reminders(app: Any) -> None:
+        async with transaction(app.ctx.sessionmaker) as s:
+            await service.send_reminders(s, hours_before=24)
+
+    register("booking-reminders", reminders)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class ServiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slug: str = Field(min_length=2, max_length=80, pattern=r"^[a-z0-9-]+$")
+    code_prefix: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")
+    name: str = Field(min_length=2, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    office_id: int | None = None
+    kind: Literal["resource", "multi_resource", "capacity"] = "multi_resource"
+    slot_minutes: int = Field(default=20, ge=5, le=480)
+    buffer_before_minutes: int = Field(default=0, ge=0, le=120)
+    buffer_after_minutes: int = Field(default=0, ge=0, le=120)
+    min_notice_hours: int = Field(default=2, ge=0, le=24 * 30)
+    horizon_days: int = Field(default=60, ge=1, le=366)
+    cancel_deadline_hours: int = Field(default=24, ge=0, le=24 * 30)
+    max_per_day_per_citizen: int = Field(default=1, ge=1, le=20)
+    max_active_per_citizen: int = Field(default=3, ge=1, le=50)
+    one_active_per_citizen: bool = False
+    form_schema: dict[str, Any] = Field(default_factory=dict, description="JSON Schema of the booking form")
+    what_to_bring: str = Field(default="", max_length=2000)
+    resource_ids: list[int] = Field(default_factory=list)
+
+
+class HoursIn(BaseModel):
+    """The weekly template, replacing the previous one: [{weekday, start, end}, ...]."""
+
+    model_config = ConfigDict(extra="forbid")
+    hours: list[dict[str, Any]]
+
+
+class IntervalIn(BaseModel):
+    weekday: int = Field(ge=0, le=6)
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _order(self) -> IntervalIn:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class ExceptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    day: date
+    closed: bool = True
+    start: time | None = None
+    end: time | None = None
+    note: str = Field(default="", max_length=200)
+    all_services: bool = False
+
+    @model_validator(mode="after")
+    def _extra(self) -> ExceptionIn:
+        if not self.closed and not (self.start and self.end and self.end > self.start):
+            raise ValueError("an extra opening needs start < end")
+        return self
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=2, max_length=200)
+    address: str = Field(default="", max_length=300)
+
+
+class ResourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=2, max_length=200)
+    location_id: int
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=2, max_length=200)
+    location_id: int
+    start: AwareDatetime
+    end: AwareDatetime
+    seats: int = Field(ge=1, le=100_000)
+
+
+class BookingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_id: int
+    start: AwareDatetime = Field(description="ISO 8601 with offset, e.g. 2026-12-01T09:20:00+01:00")
+    contact_id: int
+    fields: dict[str, Any] = Field(default_factory=dict)
+    resource_id: int | None = None
+    location_id: int | None = None
+    channel: Literal["web", "sms", "telegram", "email", "phone", "counter"] = "web"
+    on_behalf: bool = False
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: AwareDatetime
+    resource_id: int | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=500)
