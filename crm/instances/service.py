@@ -1,0 +1,299 @@
+"""Istanze: submission (schema-validated, protocolled), lifecycle with a pausable statutory clock, notifications,
+attachments stored outside the database, the citizen's look-up and the receipt."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm.contacts import service as contacts
+from crm.contacts.models import Contact
+from crm.core.auth import Principal
+from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.db import transaction, utcnow
+from crm.instances.models import (Attachment, Instance, InstanceEvent, InstanceType, ProtocolOutbox,
+                                  ReferenceItem)
+from crm.instances.protocol import ProtocolAdapter, ProtocolUnavailable
+from crm.instances.schemas import InstanceIn, InstanceTypeIn
+from crm.notifications import service as notifications
+
+CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY34679"
+FINAL = {"accepted", "rejected", "withdrawn"}
+TRANSITIONS: dict[str, set[str]] = {
+    "submitted": {"protocolled", "withdrawn"},
+    "protocolled": {"in_charge", "withdrawn"},
+    "in_charge": {"integration_requested", "accepted", "rejected", "withdrawn"},
+    "integration_requested": {"integrated", "rejected", "withdrawn"},
+    "integrated": {"integration_requested", "accepted", "rejected", "withdrawn"},
+}
+NOTIFY = {
+    "protocolled": "è stata registrata al protocollo con il numero {protocol}.",
+    "in_charge": "è stata presa in carico dall'ufficio competente.",
+    "integration_requested": "richiede un'integrazione da parte sua: {note} Il termine del procedimento è sospeso "
+                             "fino alla sua risposta.",
+    "accepted": "è stata accolta. {note}",
+    "rejected": "non è stata accolta. Motivazione: {note}",
+}
+ALLOWED_TYPES = {"application/pdf", "image/jpeg", "image/png"}
+
+
+def new_code() -> str:
+    return "IS-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+
+
+async def get_type(session: AsyncSession, *, ente_id: int, slug: str) -> InstanceType:
+    t = await session.scalar(select(InstanceType).where(InstanceType.ente_id == ente_id, InstanceType.slug == slug,
+                                                        InstanceType.active.is_(True)))
+    if t is None:
+        raise ValidationFailed(f"unknown instance type {slug!r}", fields={"type": "unknown type"})
+    return t
+
+
+async def list_types(session: AsyncSession, *, ente_id: int) -> Sequence[InstanceType]:
+    return (await session.scalars(select(InstanceType).where(InstanceType.ente_id == ente_id,
+                                                             InstanceType.active.is_(True))
+                                  .order_by(InstanceType.title))).all()
+
+
+async def create_type(session: AsyncSession, *, ente_id: int, data: InstanceTypeIn) -> InstanceType:
+    if await session.scalar(select(InstanceType.id).where(InstanceType.ente_id == ente_id,
+                                                          InstanceType.slug == data.slug)):
+        raise Conflict(f"type {data.slug!r} exists", fields={"slug": "already used"})
+    try:
+        jsonschema.Draft202012Validator.check_schema(data.form_schema)
+    except jsonschema.SchemaError as exc:
+        raise ValidationFailed(f"invalid form_schema: {exc.message}", fields={"form_schema": exc.message}) from None
+    t = InstanceType(ente_id=ente_id, **data.model_dump())
+    session.add(t)
+    await session.flush()
+    return t
+
+
+async def reference_values(session: AsyncSession, ente_id: int, list_slug: str) -> list[str]:
+    return list((await session.scalars(select(ReferenceItem.value).where(
+        ReferenceItem.ente_id == ente_id, ReferenceItem.list_slug == list_slug, ReferenceItem.active.is_(True)))).all())
+
+
+async def _validate_data(session: AsyncSession, t: InstanceType, data: dict[str, Any]) -> None:
+    schema = dict(t.form_schema or {})
+    # fields may point at an admin-managed reference list: {"x-reference": "albo-associazioni"}
+    props = dict(schema.get("properties", {}))
+    for name, prop in props.items():
+        if isinstance(prop, dict) and prop.get("x-reference"):
+            props[name] = {**prop, "enum": await reference_values(session, t.ente_id, prop["x-reference"])}
+    schema["properties"] = props
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    fields: dict[str, str] = {}
+    for e in validator.iter_errors(data):
+        if e.validator == "required":
+            for name in e.validator_value:
+                if name not in data:
+                    fields[f"data.{name}"] = "required"
+        else:
+            fields["data." + (".".join(str(p) for p in e.path) or "form")] = e.message
+    if fields:
+        raise ValidationFailed("form invalid: " + ", ".join(sorted(fields)), fields=fields)
+
+
+async def _event(session: AsyncSession, inst: Instance, actor: Principal | None, frm: str | None, to: str,
+                 note: str = "") -> InstanceEvent:
+    ev = InstanceEvent(ente_id=inst.ente_id, instance_id=inst.id, actor_kind=actor.actor_kind if actor else "system",
+                       actor_name=actor.username if actor else "protocollo", from_status=frm, to_status=to, note=note)
+    session.add(ev)
+    await session.flush()
+    return ev
+
+
+async def _notify(session: AsyncSession, inst: Instance, t: InstanceType, ev: InstanceEvent) -> None:
+    template = NOTIFY.get(ev.to_status)
+    if template is None:
+        return
+    text = (f"Comune: la sua istanza «{t.title}» (codice {inst.code}) "
+            + template.format(protocol=inst.protocol_number or "", note=(ev.note or "").strip())).strip()
+    await notifications.enqueue(session, ente_id=inst.ente_id, contact_id=inst.contact_id,
+                                kind=f"instance.{ev.to_status}", text=text, subject=f"Istanza {inst.code}",
+                                dedupe_key=f"instance:{inst.id}:event:{ev.id}")
+
+
+async def _protocolled(session: AsyncSession, inst: Instance, t: InstanceType, number: str) -> None:
+    now = utcnow()
+    inst.protocol_number, inst.protocolled_at, inst.status = number, now, "protocolled"
+    inst.deadline_at = now + timedelta(days=t.deadline_days)
+    ev = await _event(session, inst, None, "submitted", "protocolled", f"protocollo n. {number}")
+    await _notify(session, inst, t, ev)
+
+
+async def submit(session: AsyncSession, *, principal: Principal, data: InstanceIn,
+                 adapter: ProtocolAdapter) -> Instance:
+    ente_id = principal.ente_id
+    t = await get_type(session, ente_id=ente_id, slug=data.type)
+    contact_id = data.on_behalf_of or data.contact_id
+    try:
+        contact = await contacts.get(session, ente_id=ente_id, contact_id=contact_id)
+    except NotFound:
+        raise ValidationFailed("unknown contact", fields={"contact_id": "unknown contact"}) from None
+    if data.on_behalf_of is not None and principal.is_service:
+        raise ValidationFailed("only operators submit on behalf", fields={"on_behalf_of": "operators only"})
+    if t.verified_identity_required and not contact.verified_identity:
+        raise ValidationFailed("this request needs a verified identity (SPID/CIE)",
+                               fields={"contact_id": "verified identity required"})
+    await _validate_data(session, t, data.data)
+    inst = Instance(ente_id=ente_id, code=new_code(), type_id=t.id, contact_id=contact_id, data=data.data,
+                    status="submitted", created_by_kind="bot" if principal.is_service else "operator",
+                    created_by_operator_id=principal.operator_id, on_behalf=data.on_behalf_of is not None,
+                    channel=data.channel)
+    session.add(inst)
+    await session.flush()
+    note = f"presentata per conto del cittadino da {principal.username}" if inst.on_behalf else ""
+    await _event(session, inst, principal, None, "submitted", note)
+    if adapter.immediate:
+        await _protocolled(session, inst, t, await adapter.register(session, inst, utcnow().year))
+    else:
+        session.add(ProtocolOutbox(ente_id=ente_id, instance_id=inst.id))
+        await session.flush()
+    return inst
+
+
+async def process_protocol_outbox(maker: async_sessionmaker[AsyncSession], adapter: ProtocolAdapter,
+                                  limit: int = 20) -> int:
+    """Register pending istanze with the external system; on failure retry later with backoff. Each row is
+    processed in its own transaction with the row locked, so replicas never register one istanza twice."""
+    done = 0
+    now = utcnow()
+    async with maker() as s:
+        ids = (await s.scalars(select(ProtocolOutbox.id).where(ProtocolOutbox.status == "pending",
+                                                               ProtocolOutbox.next_attempt_at <= now)
+                               .order_by(ProtocolOutbox.next_attempt_at).limit(limit))).all()
+    for oid in ids:
+        async with transaction(maker) as s:
+            stmt = select(ProtocolOutbox).where(ProtocolOutbox.id == oid, ProtocolOutbox.status == "pending")
+            if s.bind.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            row = await s.scalar(stmt)
+            if row is None:
+                continue
+            inst = await s.get(Instance, row.instance_id)
+            assert inst is not None
+            row.attempts += 1
+            if inst.status != "submitted":  # withdrawn meanwhile, or already registered
+                row.status = "done"
+                continue
+            try:
+                number = await adapter.register(s, inst, (inst.created_at or utcnow()).year)
+            except ProtocolUnavailable as exc:
+                row.last_error = str(exc)[:300]
+                row.next_attempt_at = utcnow() + timedelta(seconds=min(30 * 2 ** (row.attempts - 1), 3600))
+                continue
+            t = await s.get(InstanceType, inst.type_id)
+            assert t is not None
+            await _protocolled(s, inst, t, number)
+            row.status, row.last_error = "done", None
+            done += 1
+    return done
+
+
+async def get(session: AsyncSession, *, ente_id: int, instance_id: int, lock: bool = False) -> Instance:
+    stmt = select(Instance).where(Instance.ente_id == ente_id, Instance.id == instance_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    inst = await session.scalar(stmt)
+    if inst is None:
+        raise NotFound("istanza not found")
+    return inst
+
+
+async def transition(session: AsyncSession, *, principal: Principal, instance_id: int, to: str,
+                     note: str) -> Instance:
+    inst = await get(session, ente_id=principal.ente_id, instance_id=instance_id, lock=True)
+    if to not in TRANSITIONS.get(inst.status, set()) or to == "protocolled":
+        raise Conflict(f"cannot go from {inst.status!r} to {to!r}", code="illegal_transition")
+    if to in ("rejected", "integration_requested") and not note.strip():
+        raise ValidationFailed("a note for the citizen is required", fields={"note": "required"})
+    now = utcnow()
+    previous, inst.status = inst.status, to
+    if to == "integration_requested":
+        inst.paused_at = now  # the statutory clock stops while the citizen integrates
+    elif previous == "integration_requested" and inst.paused_at is not None:
+        if inst.deadline_at is not None:
+            inst.deadline_at += now - inst.paused_at
+        inst.paused_at = None
+    if to in FINAL:
+        inst.decided_at = now
+    ev = await _event(session, inst, principal, previous, to, note)
+    t = await session.get(InstanceType, inst.type_id)
+    assert t is not None
+    await _notify(session, inst, t, ev)
+    return inst
+
+
+def list_stmt(*, ente_id: int, contact_id: int | None, status: str | None, type_id: int | None) -> Select[Any]:
+    stmt = select(Instance).where(Instance.ente_id == ente_id)
+    if contact_id is not None:
+        stmt = stmt.where(Instance.contact_id == contact_id)
+    if status:
+        stmt = stmt.where(Instance.status.in_(status.split(",")))
+    if type_id is not None:
+        stmt = stmt.where(Instance.type_id == type_id)
+    return stmt
+
+
+async def events(session: AsyncSession, inst: Instance) -> Sequence[InstanceEvent]:
+    return (await session.scalars(select(InstanceEvent).where(InstanceEvent.instance_id == inst.id)
+                                  .order_by(InstanceEvent.id))).all()
+
+
+def second_factor_matches(contact: Contact, factor: str) -> bool:
+    f = re.sub(r"\s", "", factor).upper()
+    if contact.fiscal_code and f == contact.fiscal_code.upper():
+        return True
+    digits = re.sub(r"\D", "", f)
+    return len(digits) >= 4 and any(p.e164.endswith(digits) for p in contact.phones)
+
+
+async def lookup(session: AsyncSession, *, ente_id: int, code: str, factor: str) -> Instance:
+    """Same 404 whether the code is unknown or the factor wrong: nothing tells a guesser which one failed."""
+    inst = await session.scalar(select(Instance).where(Instance.ente_id == ente_id, Instance.code == code.upper()))
+    contact = await session.get(Contact, inst.contact_id) if inst else None
+    if inst is None or contact is None or not second_factor_matches(contact, factor):
+        raise NotFound("no istanza matches this code and second factor")
+    return inst
+
+
+async def add_attachment(session: AsyncSession, *, ente_id: int, instance_id: int, kind: str, filename: str,
+                         content_type: str, body: bytes, root: Path, max_bytes: int) -> Attachment:
+    inst = await get(session, ente_id=ente_id, instance_id=instance_id)
+    if inst.status in FINAL:
+        raise Conflict("the istanza is closed")
+    if not body:
+        raise ValidationFailed("empty file", fields={"file": "empty"})
+    if len(body) > max_bytes:
+        raise ValidationFailed(f"file larger than {max_bytes} bytes", fields={"file": "too large"})
+    if content_type not in ALLOWED_TYPES or not _sniff_ok(content_type, body):
+        raise ValidationFailed("only PDF, JPEG or PNG files", fields={"file": "type not allowed"})
+    digest = hashlib.sha256(body).hexdigest()
+    key = f"{ente_id}/{inst.id}/{digest}"
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(body)
+    tmp.replace(path)  # content-addressed: a retried upload rewrites the same file
+    safe_name = re.sub(r"[^\w.\- ]", "_", filename)[:200] or "allegato"
+    att = Attachment(ente_id=ente_id, instance_id=inst.id, kind=kind[:80], filename=safe_name,
+                     content_type=content_type, size=len(body), sha256=digest, storage_key=key)
+    session.add(att)
+    await session.flush()
+    return att
+
+
+def _sniff_ok(content_type: str, body: bytes) -> bool:
+    magic = {"application/pdf": (b"%PDF",), "image/png": (b"\x89PNG",), "image/jpeg": (b"\xff\xd8\xff",)}
+    return body.startswith(magic[content_type])
