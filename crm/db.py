@@ -7,6 +7,8 @@ to Alembic (sync driver) and to the app (async driver).
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -140,12 +142,32 @@ def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
 
 
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _sqlite_turn(engine: Any) -> AsyncIterator[None]:
+    """SQLite has one writer at a time; letting twenty connections poll its lock starves most of them (the busy
+    handler sleeps up to 100 ms between tries). Writers of this process queue here instead, first come first served,
+    and meet SQLite's lock one at a time. PostgreSQL needs none of this."""
+    if engine is None or engine.dialect.name != "sqlite":
+        yield
+        return
+    lock = _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
+    await lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @asynccontextmanager
 async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction per command: commit on success, roll back on any error (nothing half-written)."""
-    async with maker() as session:
-        async with session.begin():
-            yield session
+    async with _sqlite_turn(maker.kw.get("bind")):
+        async with maker() as session:
+            async with session.begin():
+                yield session
 
 
 def db_session(request: Any) -> Any:

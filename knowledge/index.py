@@ -160,11 +160,19 @@ class KnowledgeIndex:
             for d, v in zip(docs, vecs, strict=True):
                 self._remove_unlocked(d.id)
                 units = v[:UNITS_PER_DOC]
-                ids = np.arange(d.id * UNITS_PER_DOC, d.id * UNITS_PER_DOC + len(units), dtype=np.int64)
-                self.faiss.add_with_ids(units, ids)
+                self._add_to_faiss(d, units)
                 self.vectors[d.id] = units
                 self.docs[d.id] = d
                 self.bm25.add(d.id, d.lexical_terms())
+
+    def _add_to_faiss(self, d: Document, units: np.ndarray) -> None:
+        """Only the article-level vectors (title+body, title, phrasings) go into FAISS to find candidates; the
+        per-sentence vectors are kept aside to re-score them. At 10,000 articles this keeps the flat search at about
+        a third of the vectors, with the sentence-level precision kept for ranking."""
+        n_sentences = len(units) - 2 - min(len(d.phrasings), UNITS_PER_DOC // 2)
+        keep = [0, 1] + list(range(2 + max(n_sentences, 0), len(units)))
+        ids = np.array([d.id * UNITS_PER_DOC + k for k in keep], dtype=np.int64)
+        self.faiss.add_with_ids(units[keep], ids)
 
     def remove(self, doc_id: int) -> None:
         with self._lock:
@@ -213,7 +221,7 @@ class KnowledgeIndex:
             units = data["matrix"][offset:offset + count]
             offset += count
             d = docs[doc_id]
-            idx.faiss.add_with_ids(units, np.arange(doc_id * UNITS_PER_DOC, doc_id * UNITS_PER_DOC + count, dtype=np.int64))
+            idx._add_to_faiss(d, units)
             idx.vectors[doc_id], idx.docs[doc_id] = units, d
             idx.bm25.add(doc_id, d.lexical_terms())
         if idx.fingerprint() != meta.get("fingerprint"):
@@ -232,8 +240,11 @@ class KnowledgeIndex:
             _, ids = self.faiss.search(qv, n_dense)
             candidates = {int(i) // UNITS_PER_DOC for i in ids[0] if i >= 0}
             terms = query_terms(query)
-            lex = self.bm25.scores(terms)
-            candidates |= set(sorted(lex, key=lex.get, reverse=True)[:20])  # type: ignore[arg-type]
+            lex_ids, lex_scores = self.bm25.score_arrays(terms)
+            if len(lex_ids):
+                top = np.argpartition(-lex_scores, min(20, len(lex_ids) - 1))[:20]
+                candidates |= set(lex_ids[top].tolist())
+            lex = self._lookup(lex_ids, lex_scores, candidates)
             # synonyms add ways to match, not more words to match: normalise by the citizen's own words
             lex_max = self.bm25.max_score(content_terms(query) or terms)
             known = self._known_vocabulary(terms)
@@ -255,6 +266,16 @@ class KnowledgeIndex:
             return SearchResult(False, articles[:k], f"out of competence: {anchor.title}", round(known, 4), redirect)
         answerable, reason = self._decide(articles, known)
         return SearchResult(answerable, articles[:k], reason, round(known, 4))
+
+    @staticmethod
+    def _lookup(ids: np.ndarray, scores: np.ndarray, wanted: set[int]) -> dict[int, float]:
+        if not len(ids):
+            return {}
+        want = np.fromiter(wanted, dtype=np.int64, count=len(wanted))
+        pos = np.searchsorted(ids, want)  # ids come sorted from np.unique
+        pos = np.clip(pos, 0, len(ids) - 1)
+        hit = ids[pos] == want
+        return dict(zip(want[hit].tolist(), scores[pos[hit]].tolist(), strict=True))
 
     def _known_vocabulary(self, terms: list[str]) -> float:
         """idf-weighted share of the query's lemmas that occur somewhere in the knowledge base."""

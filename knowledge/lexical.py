@@ -1,14 +1,17 @@
 """An incremental BM25 over normalised Italian terms.
 
 bm25s (the usual choice) builds an immutable sparse matrix: one edited article would mean a full rebuild. The KB
-changes one article at a time, so this keeps postings in dicts: add/remove is O(terms of that article), and a
-query touches only the postings of its own terms (a handful), which stays well under a millisecond at 10k articles.
+changes one article at a time, so postings live in dicts (add/remove is O(terms of that article)), and each term's
+posting is turned into numpy arrays lazily and cached until one of its documents changes, so a query over 10,000
+articles scores its handful of terms with vector arithmetic instead of Python loops.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+
+import numpy as np
 
 K1 = 1.2
 B = 0.75
@@ -20,6 +23,7 @@ class BM25:
         self.lengths: dict[int, int] = {}
         self.doc_terms: dict[int, set[str]] = {}
         self.total_len = 0
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -29,6 +33,7 @@ class BM25:
         counts = Counter(terms)
         for term, tf in counts.items():
             self.postings[term][doc_id] = tf
+            self._arrays.pop(term, None)
         self.lengths[doc_id] = len(terms)
         self.doc_terms[doc_id] = set(counts)
         self.total_len += len(terms)
@@ -40,6 +45,7 @@ class BM25:
         self.total_len -= length
         for term in self.doc_terms.pop(doc_id, set()):
             del self.postings[term][doc_id]
+            self._arrays.pop(term, None)
             if not self.postings[term]:
                 del self.postings[term]
 
@@ -48,21 +54,37 @@ class BM25:
         df = len(self.postings.get(term, ()))
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def scores(self, terms: list[str]) -> dict[int, float]:
-        """BM25 score of every document sharing at least one term with the query."""
+    def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cached = self._arrays.get(term)
+        if cached is None:
+            posting = self.postings[term]
+            ids = np.fromiter(posting.keys(), dtype=np.int64, count=len(posting))
+            tfs = np.fromiter(posting.values(), dtype=np.float32, count=len(posting))
+            lens = np.fromiter((self.lengths[i] for i in posting), dtype=np.float32, count=len(posting))
+            cached = self._arrays[term] = (ids, tfs, lens)
+        return cached
+
+    def score_arrays(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(doc ids, scores) of every document sharing at least one term with the query."""
         if not self.lengths:
-            return {}
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
         avgdl = self.total_len / len(self.lengths) or 1.0
-        out: dict[int, float] = defaultdict(float)
+        all_ids, all_scores = [], []
         for term in set(terms):
-            posting = self.postings.get(term)
-            if not posting:
+            if term not in self.postings:
                 continue
-            idf = self.idf(term)
-            for doc_id, tf in posting.items():
-                dl = self.lengths[doc_id]
-                out[doc_id] += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / avgdl))
-        return out
+            ids, tfs, lens = self._posting_arrays(term)
+            all_ids.append(ids)
+            all_scores.append(self.idf(term) * tfs * (K1 + 1) / (tfs + K1 * (1 - B + B * lens / avgdl)))
+        if not all_ids:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ids = np.concatenate(all_ids)
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        return uniq, np.bincount(inverse, weights=np.concatenate(all_scores)).astype(np.float32)
+
+    def scores(self, terms: list[str]) -> dict[int, float]:
+        ids, sc = self.score_arrays(terms)
+        return dict(zip(ids.tolist(), sc.tolist(), strict=True))
 
     def max_score(self, terms: list[str]) -> float:
         """An upper bound of any document's score for these terms (used to bring scores into [0, 1])."""

@@ -16,7 +16,12 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     load_models()
     engine = create_engine(sync_url(database_url))
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+        # Rasa's tracker store may share the test database at scale (its table is "events"): not ours to check
+        def ours(name, type_, parent_names):  # type: ignore[no-untyped-def]
+            return not (type_ == "table" and name == "events")
+
+        ctx = MigrationContext.configure(conn, opts={"compare_type": False, "include_name": ours})
+        diff = compare_metadata(ctx, Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations differ: {diff}"
 

@@ -1,0 +1,86 @@
+"""Booking centre speed: availability over a 60-day window and booking throughput under contention, through the
+real HTTP server on SQLite (default) or PostgreSQL (--db URL). Run: .venv/bin/python bench/bookings_bench.py"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.conftest import DB, SECRET, SERVICE_TOKEN, make_ente, start_server  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", default=None, help="database URL (default: a temporary SQLite file)")
+    ap.add_argument("--bookings", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=20)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    url = args.db or f"sqlite:///{tmp / 'bench.db'}"
+    from crm.migrations import upgrade
+
+    upgrade(url)
+    import os
+
+    env = {**os.environ, "URP_DATABASE_URL": url, "URP_SECRET_KEY": SECRET, "URP_SERVICE_TOKEN": SERVICE_TOKEN,
+           "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"), "URP_DEFAULT_ENTE": "bench"}
+    srv = start_server(env, tmp / "server.log")
+    ente = make_ente(DB(url))
+    try:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            h = ente.headers("admin")
+            loc = c.post("/api/v1/locations", json={"name": "Municipio"}, headers=h).json()["id"]
+            res = [c.post("/api/v1/resources", json={"name": f"S{i}", "location_id": loc}, headers=h).json()["id"]
+                   for i in range(4)]
+            svc = c.post("/api/v1/services", headers=h, json={
+                "slug": "cie", "code_prefix": "AN", "name": "CIE", "kind": "multi_resource", "slot_minutes": 15,
+                "resource_ids": res, "min_notice_hours": 0, "max_active_per_citizen": 50,
+                "max_per_day_per_citizen": 20}).json()
+            c.put(f"/api/v1/services/{svc['id']}/hours", headers=h, json={"hours": [
+                {"weekday": d, "start": "08:00", "end": "18:00"} for d in range(6)]})
+            frm = date.today() + timedelta(days=1)
+            to = frm + timedelta(days=59)
+            lat = []
+            for _ in range(20):
+                t = time.perf_counter()
+                slots = c.get(f"/api/v1/services/{svc['id']}/availability",
+                              params={"from": frm.isoformat(), "to": to.isoformat()}, headers=h).json()["items"]
+                lat.append((time.perf_counter() - t) * 1000)
+            people = [c.post("/api/v1/contacts", json={"first_name": f"P{i}"}, headers=h).json()["id"]
+                      for i in range(args.bookings)]
+            # everybody wants the first slots: heavy contention on few rows
+            targets = [s["start"] for s in slots[: max(args.bookings // 8, 1)]]
+
+        def book(i: int) -> int:
+            with httpx.Client(base_url=srv.url, timeout=120) as cc:
+                return cc.post("/api/v1/bookings", headers=ente.headers("service"), json={
+                    "service_id": svc["id"], "start": targets[i % len(targets)], "contact_id": people[i]}).status_code
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            codes = list(pool.map(book, range(args.bookings)))
+        elapsed = time.perf_counter() - t
+        print(json.dumps({
+            "backend": url.split(":")[0], "slots_in_60_days": len(slots),
+            "availability_60d_p50_ms": round(statistics.median(lat), 1), "availability_60d_max_ms": round(max(lat), 1),
+            "booking_requests": args.bookings, "concurrency": args.concurrency,
+            "requests_per_s": round(args.bookings / elapsed, 1), "created": codes.count(201),
+            "conflicts_409": codes.count(409), "errors_5xx": sum(1 for x in codes if x >= 500),
+            "expected_created": min(len(targets) * 4, args.bookings)}))
+    finally:
+        srv.proc.terminate()
+        srv.proc.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()
