@@ -11,7 +11,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.crm_client import CrmClient, CrmUnavailable
+from actions.crm_client import CrmClient, CrmUnavailable  # noqa: F401  (CrmUnavailable re-exported)
 
 APOLOGY = ("Mi scusi, in questo momento non riesco a collegarmi ai sistemi del Comune. La sua richiesta non è "
            "andata persa: riprovi tra qualche minuto oppure chiami l'URP allo 0761 123456.")
@@ -272,14 +272,3 @@ class ActionListAppointments(Action):
                  f"(codice {b['code']})" for b in items[:5]]
         dispatcher.utter_message(text="Ecco i suoi appuntamenti:\n" + "\n".join(lines))
         return []
-
-
-class ActionCancelAppointment(Action):
-    def name(self) -> str:
-        return "action_cancel_appointment"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        dispatcher.utter_message(text="Per annullare un appuntamento può rispondere al messaggio di conferma "
-                                      "oppure chiamare l'URP allo 0761 123456; se preferisce la passo a un operatore.",
-                                 buttons=[{"title": "Parlare con un operatore", "payload": "/human_handoff"}])
-        return [ActiveLoop(None)]

@@ -18,8 +18,9 @@ class CrmClient:
         self.token = token or os.environ.get("URP_SERVICE_TOKEN", "dev-service-token")
         self.timeout = timeout
 
-    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"}
+    async def request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                      **kw: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
         try:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, headers=headers) as c:
                 r = await c.request(method, "/api/v1" + path, **kw)

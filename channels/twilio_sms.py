@@ -36,18 +36,29 @@ class _BaseUrlClient(TwilioHttpClient):
 
 
 def split_text(text: str, limit: int = SMS_CHUNK) -> list[str]:
-    text = " ".join(text.split())
+    """Parts of at most ``limit`` characters, cut between lines, then sentences, then words; line breaks kept."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
     parts: list[str] = []
-    while len(text) > limit:
-        window = text[:limit]
-        cut = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
-        cut = cut + 1 if cut > limit // 2 else window.rfind(" ")
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut].strip())
-        text = text[cut:].strip()
-    if text:
-        parts.append(text)
+    current = ""
+    for line in filter(None, lines):
+        while len(line) > limit:
+            window = line[:limit]
+            cut = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
+            cut = cut + 1 if cut > limit // 2 else window.rfind(" ")
+            cut = cut if cut > 0 else limit
+            head, line = line[:cut].strip(), line[cut:].strip()
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(head)
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
     return parts
 
 

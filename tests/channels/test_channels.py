@@ -4,6 +4,7 @@ twilio and python-telegram-bot clients talking to fake provider servers on 127.0
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -266,3 +267,71 @@ def test_widget_and_demo_page(stack: Stack) -> None:
     assert page.status_code == 200 and 'lang="it"' in page.text and "/widget.js" in page.text
     js = httpx.get(stack.crm.url + "/widget.js")
     assert js.status_code == 200 and "WebSocket" in js.text and "innerHTML" not in js.text
+
+
+def _bot_said(stack: Stack, number: str, needle: str, timeout: float = 60) -> list[dict]:  # type: ignore[type-arg]
+    return stack.twilio.wait_for(lambda r: r.get("To") == number and needle in r.get("Body", ""), timeout=timeout)
+
+
+def test_booking_by_sms_with_numbered_slots(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    h = stack.ente.headers("admin")
+    with stack.client() as c:
+        loc = c.post("/api/v1/locations", json={"name": "Municipio"}, headers=h).json()
+        res = c.post("/api/v1/resources", json={"name": "Sportello 1", "location_id": loc["id"]}, headers=h).json()
+        svc = c.post("/api/v1/services", headers=h, json={
+            "slug": f"carta-identita-{next(_n)}", "code_prefix": "AN", "name": "Rilascio carta d'identità",
+            "kind": "multi_resource", "slot_minutes": 20, "resource_ids": [res["id"]], "min_notice_hours": 1,
+            "what_to_bring": "una fototessera"}).json()
+        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
+              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+    number = phone()
+    sms(stack, number, "vorrei prenotare un appuntamento per la carta d'identità")
+    offer = _bot_said(stack, number, "Quale preferisce") or _bot_said(stack, number, "Per quale servizio")
+    assert offer, stack.twilio.requests[-3:]
+    if "Per quale servizio" in offer[0]["Body"]:
+        lines = [ln for ln in offer[0]["Body"].splitlines() if "carta d'identità" in ln]
+        sms(stack, number, lines[0].split(".")[0])
+        offer = _bot_said(stack, number, "Quale preferisce")
+    time.sleep(1)  # long replies arrive in several SMS parts
+    parts = [r["Body"] for r in stack.twilio.requests if r.get("To") == number]
+    text = "\n".join(parts[parts.index(offer[0]["Body"]):])
+    first_option = next(ln for ln in text.splitlines() if ln.startswith("1. "))
+    sms(stack, number, "1")
+    assert _bot_said(stack, number, "nome e cognome")
+    sms(stack, number, "Maria Rossi")
+    done = _bot_said(stack, number, "Appuntamento confermato")
+    assert done, stack.twilio.requests[-3:]
+    code = re.search(r"AN-[A-Z0-9]{5}", done[0]["Body"]).group(0)
+    assert "fototessera" in done[0]["Body"] and first_option[3:] in done[0]["Body"]
+    with stack.client() as c:
+        booked = c.get("/api/v1/bookings", params={"service_id": svc["id"]}, headers=h).json()["items"]
+    assert [b["code"] for b in booked] == [code] and booked[0]["fields"] == {"first_name": "Maria",
+                                                                             "last_name": "Rossi"}
+    assert booked[0]["booked_by_kind"] == "bot" and booked[0]["channel"] == "sms"
+
+
+def test_istanza_by_telegram(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    with stack.client() as c:
+        c.post("/api/v1/instance-types", headers=stack.ente.headers("admin"), json={
+            "slug": "istanza-generica", "title": "Istanza generica", "form_schema": {
+                "type": "object", "required": ["subject", "description"],
+                "properties": {"subject": {"type": "string"}, "description": {"type": "string"}}}})
+    user = 940_000 + next(_n)
+    tg_update(stack, user, "vorrei presentare un'istanza al comune")
+    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and "oggetto" in (r["text"] or ""))
+    tg_update(stack, user, "Copia della delibera sul verde")
+    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and "dettagli" in (r["text"] or ""))
+    tg_update(stack, user, "Chiedo copia della delibera di giunta sulla manutenzione dei giardini di via Po.")
+    done = stack.telegram.wait_for(lambda r: r["chat_id"] == user and "protocollo" in (r["text"] or ""))
+    assert done and re.search(r"IS-[A-Z0-9]{6}", done[0]["text"]) and re.search(r"\d{4}/\d{6}", done[0]["text"])
+
+
+def test_long_sms_replies_are_split_on_boundaries() -> None:
+    from channels.twilio_sms import split_text
+
+    text = ("La carta d'identità elettronica si richiede su appuntamento. " * 12) + "\n1. Sì\n2. No"
+    parts = split_text(text)
+    assert len(parts) > 1 and all(len(p) <= 300 for p in parts)
+    assert all(p.endswith(".") for p in parts[:-1])  # cut after a sentence, not inside a word
+    assert parts[-1].endswith("1. Sì\n2. No")
+    assert "".join(parts).replace("\n", " ").replace(" ", "") == text.replace("\n", " ").replace(" ", "")

@@ -1,0 +1,276 @@
+"""Booking, cancellation and istanza flows of the assistant (forms validated here, back office over HTTP)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.actions import APOLOGY, crm, meta
+from actions.crm_client import CrmUnavailable
+from actions.dates import parse_day, part_of_day
+
+ROME = ZoneInfo("Europe/Rome")
+DAYS = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"]
+ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
+STOP = {"per", "la", "il", "di", "un", "una", "del", "della", "prenotare", "prenota", "appuntamento", "vorrei",
+        "voglio", "devo", "fare", "con", "mi", "serve"}
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-zàèéìòù']+", text.lower()) if len(w) > 2 and w not in STOP}
+
+
+def match_services(text: str, services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    words = _words(text)
+    aliases = {"cie": "carta identità", "identita": "identità", "identità": "identità", "palestra": "palestra"}
+    words |= {aliases[w] for w in list(words) if w in aliases}
+    scored = []
+    for s in services:
+        name_words = _words(s["name"] + " " + s["slug"].replace("-", " "))
+        overlap = len(words & name_words) + sum(1 for w in words for n in name_words if len(w) > 4 and n.startswith(w[:5]))
+        if overlap:
+            scored.append((overlap, s))
+    if not scored:
+        return []
+    best = max(o for o, _ in scored)
+    return [s for o, s in scored if o == best]
+
+
+def slot_label(iso: str) -> str:
+    d = datetime.fromisoformat(iso).astimezone(ROME)
+    return f"{DAYS[d.weekday()]} {d.strftime('%d/%m')} ore {d.strftime('%H:%M')}"
+
+
+class ValidateBookingForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    async def validate_booking_service(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                       domain: dict[str, Any]) -> dict[str, Any]:
+        text = str(value or tracker.latest_message.get("text") or "")
+        try:
+            status, body = await crm.request("GET", "/services")
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return {"booking_service": None, "requested_slot": None}
+        services = body.get("items", []) if status == 200 else []
+        found = [s for s in services if s["slug"] == text] or match_services(text, services)
+        if len(found) == 1:
+            return {"booking_service": found[0]["slug"], "booking_service_id": found[0]["id"]}
+        options = found or services
+        dispatcher.utter_message(text="Per quale servizio desidera l'appuntamento?" if not found else
+                                 "Ho trovato più servizi: quale le serve?",
+                                 buttons=[{"title": s["name"], "payload": s["slug"]} for s in options[:8]])
+        return {"booking_service": None}
+
+    async def validate_booking_start(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: dict[str, Any]) -> dict[str, Any]:
+        text = str(tracker.latest_message.get("text") or value or "")
+        m = ISO_RE.search(text)
+        if m:
+            return {"booking_start": m.group(0)}
+        # a day or a part of the day: offer the slots of that day
+        return {"booking_start": None, "booking_day": text}
+
+    async def validate_booking_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: dict[str, Any]) -> dict[str, Any]:
+        words = re.findall(r"[A-Za-zÀ-ÿ'’-]+", str(value or ""))
+        if len(words) < 2:
+            dispatcher.utter_message(text="Mi scriva per favore nome e cognome, ad esempio «Maria Rossi».")
+            return {"booking_name": None}
+        return {"booking_name": " ".join(w.capitalize() for w in words[:4])}
+
+
+class ActionAskBookingStart(Action):
+    """Offer up to five free slots (buttons) on the day the citizen asked for, or the first available."""
+
+    def name(self) -> str:
+        return "action_ask_booking_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        service_id = tracker.get_slot("booking_service_id")
+        hint = str(tracker.get_slot("booking_day") or tracker.get_slot("date") or "")
+        today = datetime.now(ROME).date()
+        day = parse_day(hint, today) if hint else None
+        part = part_of_day(hint) if hint else None
+        d_from = day or today
+        d_to = day or today + timedelta(days=21)
+        try:
+            status, body = await crm.request("GET", f"/services/{service_id}/availability",
+                                             params={"from": d_from.isoformat(), "to": d_to.isoformat()})
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return [SlotSet("requested_slot", None)]
+        slots = body.get("items", []) if status == 200 else []
+        if part == "morning":
+            slots = [s for s in slots if int(s["start"][11:13]) < 13]
+        elif part == "afternoon":
+            slots = [s for s in slots if int(s["start"][11:13]) >= 13]
+        if not slots and day:
+            dispatcher.utter_message(text=f"Il {day.strftime('%d/%m')} non ci sono posti liberi. Le propongo i "
+                                          "primi disponibili.")
+            return [SlotSet("booking_day", None), SlotSet("date", None), *await self.run_first(dispatcher, service_id)]
+        if not slots:
+            dispatcher.utter_message(text="Al momento non ci sono posti liberi per questo servizio nelle prossime "
+                                          "settimane. Posso passarla a un operatore.",
+                                     buttons=[{"title": "Parlare con un operatore", "payload": "/human_handoff"}])
+            return []
+        picks = _spread(slots, 5)
+        dispatcher.utter_message(text="Ecco i primi orari liberi. Quale preferisce? (Può anche scrivermi un altro "
+                                      "giorno, ad esempio «giovedì mattina».)",
+                                 buttons=[{"title": slot_label(s["start"]), "payload": s["start"]} for s in picks])
+        return []
+
+    async def run_first(self, dispatcher: CollectingDispatcher, service_id: Any) -> list[EventType]:
+        today = datetime.now(ROME).date()
+        status, body = await crm.request("GET", f"/services/{service_id}/availability",
+                                         params={"from": today.isoformat(),
+                                                 "to": (today + timedelta(days=21)).isoformat()})
+        picks = _spread(body.get("items", []) if status == 200 else [], 5)
+        if picks:
+            dispatcher.utter_message(text="Quale orario preferisce?",
+                                     buttons=[{"title": slot_label(s["start"]), "payload": s["start"]} for s in picks])
+        return []
+
+
+def _spread(slots: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """First slot of each of the first days, so the choice is not five minutes apart on one morning."""
+    seen: dict[str, dict[str, Any]] = {}
+    for s in slots:
+        seen.setdefault(s["start"][:10], s)
+    picks = list(seen.values())[:n]
+    return picks if len(picks) >= min(n, 3) else slots[:n]
+
+
+class ActionBook(Action):
+    def name(self) -> str:
+        return "action_book"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        m = meta(tracker)
+        reset = [SlotSet(s, None) for s in ("booking_service", "booking_service_id", "booking_start", "booking_name",
+                                            "booking_day")]
+        if m.get("contact_id") is None:
+            dispatcher.utter_message(text="Non riesco a identificarla su questo canale: chiami l'URP allo 0761 123456.")
+            return reset
+        first, _, last = str(tracker.get_slot("booking_name") or "").partition(" ")
+        body = {"service_id": int(tracker.get_slot("booking_service_id")), "start": tracker.get_slot("booking_start"),
+                "contact_id": int(m["contact_id"]), "fields": {"first_name": first, "last_name": last},
+                "channel": m.get("channel") or "web"}
+        key = f"rasa-{tracker.sender_id}-{body['start']}"
+        try:
+            status, res = await crm.request("POST", "/bookings", json=body, headers={"Idempotency-Key": key})
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return reset
+        if status in (200, 201):
+            text = (f"Fatto! Appuntamento confermato: {res['service_name']}, {slot_label(res['start'])}. "
+                    f"Il codice è {res['code']}.")
+            if res.get("what_to_bring"):
+                text += f" Porti con sé: {res['what_to_bring']}."
+            dispatcher.utter_message(text=text)
+        elif status == 409:
+            dispatcher.utter_message(text="Mi dispiace, quell'orario è stato appena preso da un'altra persona. "
+                                          "Scriva «prenota» per scegliere un altro orario.")
+        else:
+            reason = "; ".join((res or {}).get("error", {}).get("fields", {}).values()) or "dati non validi"
+            dispatcher.utter_message(text=f"Non è stato possibile prenotare ({reason}). Se vuole, la passo a un "
+                                          "operatore.", buttons=[{"title": "Parlare con un operatore",
+                                                                  "payload": "/human_handoff"}])
+        return reset
+
+
+class ActionCancelAppointment(Action):
+    def name(self) -> str:
+        return "action_cancel_appointment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        m = meta(tracker)
+        if m.get("contact_id") is None:
+            dispatcher.utter_message(text="Non riesco a identificarla su questo canale: chiami l'URP allo 0761 123456.")
+            return []
+        code = next((e["value"] for e in tracker.latest_message.get("entities", []) if e["entity"] == "code"), None)
+        try:
+            status, body = await crm.list_bookings(int(m["contact_id"]))
+            active = [b for b in (body or {}).get("items", []) if b["status"] == "confirmed"] if status == 200 else []
+            if code is None and len(active) == 1:
+                code = active[0]["code"]
+            if code is None:
+                if not active:
+                    dispatcher.utter_message(text="Non risultano appuntamenti attivi a suo nome.")
+                    return []
+                dispatcher.utter_message(text="Quale appuntamento vuole annullare?", buttons=[
+                    {"title": f"{b['code']} – {slot_label(b['start'])}",
+                     "payload": f'/cancel_appointment{{"code": "{b["code"]}"}}'} for b in active[:5]])
+                return []
+            target = next((b for b in active if b["code"].upper() == str(code).upper()), None)
+            if target is None:
+                dispatcher.utter_message(text="Non trovo un appuntamento attivo con questo codice tra i suoi.")
+                return []
+            status, res = await crm.request("POST", f"/bookings/{target['id']}/cancel", json={})
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return []
+        if status == 200:
+            dispatcher.utter_message(text=f"L'appuntamento {target['code']} ({slot_label(target['start'])}) è "
+                                          "stato annullato. Riceverà una conferma.")
+        else:
+            msg = (res or {}).get("error", {}).get("message", "")
+            dispatcher.utter_message(text="Non è possibile annullarlo da qui"
+                                     + (" perché il termine per la disdetta è passato" if "deadline" in msg or
+                                        "cancelled up to" in msg else "")
+                                     + ". Chiami l'URP allo 0761 123456.")
+        return []
+
+
+class ActionSubmitInstance(Action):
+    def name(self) -> str:
+        return "action_submit_instance"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        m = meta(tracker)
+        reset = [SlotSet("instance_subject", None), SlotSet("instance_description", None)]
+        if m.get("contact_id") is None:
+            dispatcher.utter_message(text="Non riesco a identificarla su questo canale: si rivolga all'URP.")
+            return reset
+        body = {"type": "istanza-generica", "contact_id": int(m["contact_id"]), "channel": m.get("channel") or "web",
+                "data": {"subject": str(tracker.get_slot("instance_subject"))[:200],
+                         "description": str(tracker.get_slot("instance_description"))[:5000]}}
+        try:
+            status, res = await crm.request("POST", "/instances", json=body)
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return reset
+        if status != 201:
+            dispatcher.utter_message(text="Non sono riuscito a presentare l'istanza. La passo a un operatore.",
+                                     buttons=[{"title": "Parlare con un operatore", "payload": "/human_handoff"}])
+            return reset
+        text = f"La sua istanza è stata presentata con il codice {res['code']}"
+        text += f" ed è registrata al protocollo con il numero {res['protocol_number']}." if res.get(
+            "protocol_number") else "; il numero di protocollo le arriverà appena registrata."
+        dispatcher.utter_message(text=text + " La avviseremo a ogni passaggio.")
+        return reset
+
+
+
+
+class ActionAskBookingService(Action):
+    def name(self) -> str:
+        return "action_ask_booking_service"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        try:
+            status, body = await crm.request("GET", "/services")
+        except CrmUnavailable:
+            dispatcher.utter_message(text=APOLOGY)
+            return []
+        services = body.get("items", []) if status == 200 else []
+        dispatcher.utter_message(text="Certo. Per quale servizio desidera l'appuntamento?",
+                                 buttons=[{"title": s["name"], "payload": s["slug"]} for s in services[:8]])
+        return []
