@@ -4,7 +4,7 @@ PY311 := $(shell scripts/find_python.sh 3.11)
 VENV := .venv
 URP := $(VENV)/bin/urp
 
-.PHONY: run test setup setup-main setup-rasa train migrate seed bench lock clean
+.PHONY: run test setup setup-main setup-rasa setup-console train migrate seed bench lock clean
 
 run: setup migrate seed train
 	$(URP) run
@@ -12,7 +12,11 @@ run: setup migrate seed train
 test: setup train
 	scripts/test.sh
 
-setup: setup-main setup-rasa
+setup: setup-main setup-rasa setup-console
+
+# Bootstrap Italia, pinned by package-lock.json, vendored for the console (no CDN at run time)
+setup-console:
+	bash scripts/build_console.sh
 
 setup-main: $(VENV)/.installed
 
@@ -45,4 +49,4 @@ lock:
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^torch==' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .venv-rasa var models
+	rm -rf $(VENV) .venv-rasa var models node_modules crm/console/static/vendor

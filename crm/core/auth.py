@@ -71,7 +71,16 @@ async def resolve_principal(request: Request) -> Principal | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return None
+        cookie = request.cookies.get("urp_session")
+        if not cookie:
+            return None
+        # the console's session cookie: unsafe methods must carry the CSRF token bound to it
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            from crm.console.session import check_csrf
+
+            check_csrf(request, request.headers.get("x-csrf-token") or (request.form.get("csrf")
+                                                                        if request.form else None))
+        token = cookie
     token = token.strip()
     settings = request.app.ctx.settings
     if token.count(".") == 2:

@@ -1,0 +1,256 @@
+"""Console pages. Every page checks the session and the role; every form carries the CSRF token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, html, redirect
+from sqlalchemy import select
+
+from crm.audit import service as audit
+from crm.contacts import service as contacts
+from crm.conversations import service as conversations
+from crm.conversations.models import Conversation
+from crm.core.auth import issue_token, public
+from crm.core.errors import ApiError, Forbidden
+from crm.db import db_session
+from crm.events import emit
+from crm.console.session import COOKIE, PRELOGIN, check_csrf, context, current, new_prelogin, set_cookie
+from crm.offices import service as offices
+from crm.operators import service as operators
+from crm.tickets import service as tickets
+from crm.tickets.models import Ticket
+
+bp = Blueprint("console", url_prefix="/console")
+HERE = Path(__file__).parent
+bp.static("/static", str(HERE / "static"), name="static")
+env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+CHANNEL_LABEL = {"web": "Web chat", "sms": "SMS", "telegram": "Telegram", "email": "E-mail", "phone": "Telefono"}
+MODE_LABEL = {"bot": "Con l'assistente", "waiting": "In attesa", "assigned": "In carico", "closed": "Chiusa"}
+STATUS_LABEL = {"new": "Nuova", "in_charge": "In carico", "waiting_citizen": "Attesa cittadino", "resolved": "Risolta",
+                "closed": "Chiusa", "rejected": "Respinta"}
+env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LABEL=STATUS_LABEL)
+
+
+def render(name: str, status: int = 200, **ctx: Any) -> HTTPResponse:
+    return html(env.get_template(name).render(**ctx), status=status,
+                headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
+                                                    "'unsafe-inline'; frame-ancestors 'none'",
+                         "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"})
+
+
+async def _require(request: Request, *roles: str) -> Any:
+    p = await current(request)
+    if p is None or p.is_service:
+        return None
+    if roles and p.role not in roles:
+        raise Forbidden("non autorizzato")
+    request.ctx.principal = p
+    return p
+
+
+@bp.get("/")
+@public
+async def home(request: Request) -> HTTPResponse:
+    return redirect("/console/inbox" if await current(request) else "/console/login")
+
+
+@bp.get("/login")
+@public
+async def login_form(request: Request) -> HTTPResponse:
+    token = new_prelogin()
+    resp = render("login.html", **context(request, None, prelogin=token, error=None))
+    set_cookie(resp, request, PRELOGIN, token, 600)
+    return resp
+
+
+@bp.post("/login")
+@public
+async def login(request: Request) -> HTTPResponse:
+    form = request.form or {}
+    given, expected = form.get("prelogin", ""), request.cookies.get(PRELOGIN, "")
+    if not expected or given != expected:
+        raise Forbidden("invalid or missing CSRF token")
+    settings = request.app.ctx.settings
+    async with request.app.ctx.sessionmaker() as s:
+        try:
+            op = await operators.authenticate(s, username=form.get("username", ""), password=form.get("password", ""),
+                                              max_failures=settings.login_max_failures,
+                                              lockout_seconds=settings.login_lockout_seconds)
+        except ApiError as exc:
+            await s.commit()
+            token = new_prelogin()
+            msg = "Troppi tentativi: riprovi tra qualche minuto." if exc.status == 429 else \
+                "Nome utente o password non corretti."
+            resp = render("login.html", status=exc.status, **context(request, None, prelogin=token, error=msg))
+            set_cookie(resp, request, PRELOGIN, token, 600)
+            return resp
+        jwt = issue_token(settings.secret_key.get_secret_value(), operator_id=op.id, ente_id=op.ente_id, role=op.role,
+                          username=op.username, ttl_minutes=settings.token_ttl_minutes)
+        await s.commit()
+    resp = redirect("/console/inbox", status=303)
+    set_cookie(resp, request, COOKIE, jwt, settings.token_ttl_minutes * 60)
+    resp.delete_cookie(PRELOGIN, path="/")
+    return resp
+
+
+@bp.post("/logout")
+@public
+async def logout(request: Request) -> HTTPResponse:
+    check_csrf(request, (request.form or {}).get("csrf"))
+    resp = redirect("/console/login", status=303)
+    resp.delete_cookie(COOKIE, path="/")
+    return resp
+
+
+@bp.get("/inbox")
+@public
+async def inbox(request: Request) -> HTTPResponse:
+    p = await _require(request)
+    if p is None:
+        return redirect("/console/login")
+    view = request.args.get("view", "waiting")
+    async with db_session(request) as s:
+        topics = {t.id: t for t in await offices.list_topics(s, ente_id=p.ente_id)}
+        stmt = conversations.list_stmt(ente_id=p.ente_id, mode={"waiting": "waiting", "mine": "assigned",
+                                                                "open": "open"}.get(view, "waiting"),
+                                       assignee_id=p.operator_id if view == "mine" else None)
+        rows = (await s.scalars(stmt.order_by(Conversation.handoff_at.asc().nulls_last(),
+                                              Conversation.last_message_at.desc()).limit(200))).all()
+        items = [conversations.to_out(c, topics[c.topic_id].slug if c.topic_id in topics else None) for c in rows]
+        names = {}
+        for c in rows:
+            contact = await contacts.get(s, ente_id=p.ente_id, contact_id=c.contact_id)
+            names[c.id] = contact.display_name
+    return render("inbox.html", **context(request, p, view=view, items=items, names=names,
+                                          topics={t.id: t.name for t in topics.values()}))
+
+
+@bp.get("/conversations/<conversation_id:int>")
+@public
+async def conversation(request: Request, conversation_id: int) -> HTTPResponse:
+    p = await _require(request)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
+        msgs = await conversations.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=True)
+        contact = await contacts.get(s, ente_id=p.ente_id, contact_id=conv.contact_id)
+        topics = await offices.list_topics(s, ente_id=p.ente_id)
+        await audit.record(s, principal=p, action="read", entity="conversation", entity_id=conv.id)
+        out = conversations.to_out(conv)
+    return render("conversation.html", **context(request, p, conv=out, messages=msgs, contact=contact,
+                                                 topics=topics, canned=CANNED))
+
+
+CANNED = ["Buongiorno, sono un operatore dell'URP: come posso aiutarla?",
+          "Le invio il link alla pagina con tutte le informazioni.",
+          "Grazie per la pazienza, verifico con l'ufficio competente e le rispondo a breve.",
+          "La richiesta è stata registrata. Riceverà un messaggio a ogni aggiornamento.",
+          "Grazie a lei, buona giornata!"]
+
+
+@bp.post("/conversations/<conversation_id:int>/<action:str>")
+@public
+async def conversation_action(request: Request, conversation_id: int, action: str) -> HTTPResponse:
+    p = await _require(request, "admin", "operator", "phone_operator")
+    if p is None:
+        return redirect("/console/login")
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    from crm.conversations.api import notify_outbound
+
+    sent_id = None
+    async with db_session(request) as s:
+        if action == "take":
+            await conversations.take(s, ente_id=p.ente_id, conversation_id=conversation_id, operator_id=p.operator_id)
+        elif action == "close":
+            await conversations.close(s, ente_id=p.ente_id, conversation_id=conversation_id)
+        elif action == "return":
+            await conversations.return_to_bot(s, ente_id=p.ente_id, conversation_id=conversation_id)
+        elif action == "transfer":
+            await conversations.transfer(s, ente_id=p.ente_id, conversation_id=conversation_id,
+                                         topic_slug=form.get("topic") or None, operator_id=None)
+        elif action in ("reply", "note"):
+            text = (form.get("text") or "").strip()[:4000]
+            if text:
+                conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id, lock=True)
+                if action == "reply" and not (conv.mode == "assigned" and conv.assignee_id == p.operator_id):
+                    raise Forbidden("prenda in carico la conversazione prima di rispondere")
+                msg = await conversations.record_outbound(s, conv=conv, text=text, author_kind="operator",
+                                                          operator_id=p.operator_id, private=action == "note")
+                sent_id = None if action == "note" else msg.id
+        else:
+            raise Forbidden("azione sconosciuta")
+        await audit.record(s, principal=p, action=action, entity="conversation", entity_id=conversation_id)
+    if sent_id:
+        await notify_outbound(request, p.ente_id, sent_id)
+    await emit(request.app, p.ente_id, {"type": "conversation", "id": conversation_id})
+    return redirect(f"/console/conversations/{conversation_id}", status=303)
+
+
+@bp.get("/contacts")
+@public
+async def contact_search(request: Request) -> HTTPResponse:
+    p = await _require(request)
+    if p is None:
+        return redirect("/console/login")
+    q = request.args.get("q", "")
+    async with db_session(request) as s:
+        rows = (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(50))).all() if q else []
+        if q:
+            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
+                               details={"results": [c.id for c in rows]})
+    return render("contacts.html", **context(request, p, q=q, rows=rows))
+
+
+@bp.get("/contacts/<contact_id:int>")
+@public
+async def contact_360(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request)
+    if p is None:
+        return redirect("/console/login")
+    timeline: list[dict[str, Any]] = []
+    async with db_session(request) as s:
+        c = await contacts.get(s, ente_id=p.ente_id, contact_id=contact_id)
+        for conv in (await s.scalars(conversations.list_stmt(ente_id=p.ente_id, contact_id=c.id))).all():
+            timeline.append({"at": conv.created_at, "kind": "Conversazione", "text": CHANNEL_LABEL.get(conv.channel),
+                             "state": MODE_LABEL.get(conv.mode), "href": f"/console/conversations/{conv.id}"})
+        for t in (await s.scalars(select(Ticket).where(Ticket.ente_id == p.ente_id, Ticket.contact_id == c.id))).all():
+            timeline.append({"at": t.created_at, "kind": "Richiesta " + t.code, "text": t.subject,
+                             "state": STATUS_LABEL.get(t.status), "href": None})
+        try:
+            from crm.bookings.models import Booking
+
+            for b in (await s.scalars(select(Booking).where(Booking.ente_id == p.ente_id,
+                                                            Booking.contact_id == c.id))).all():
+                timeline.append({"at": b.created_at, "kind": "Prenotazione " + b.code,
+                                 "text": b.start.strftime("%d/%m/%Y %H:%M UTC"), "state": b.status, "href": None})
+            from crm.instances.models import Instance
+
+            for i in (await s.scalars(select(Instance).where(Instance.ente_id == p.ente_id,
+                                                             Instance.contact_id == c.id))).all():
+                timeline.append({"at": i.created_at, "kind": "Istanza " + i.code,
+                                 "text": i.protocol_number or "", "state": i.status, "href": None})
+        except ImportError:
+            pass
+        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id)
+    timeline.sort(key=lambda x: x["at"], reverse=True)
+    return render("contact.html", **context(request, p, c=c, timeline=timeline))
+
+
+@bp.get("/requests")
+@public
+async def requests_list(request: Request) -> HTTPResponse:
+    p = await _require(request)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        stmt = tickets.list_stmt(ente_id=p.ente_id, filters={"open": request.args.get("all") != "1"})
+        rows = (await s.scalars(stmt.order_by(Ticket.due_at).limit(200))).all()
+        items = [tickets.to_out(t, None) for t in rows]
+        sla = await tickets.sla_report(s, ente_id=p.ente_id)
+    return render("requests.html", **context(request, p, items=items, sla=sla))

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Vendor Bootstrap Italia (pinned in package-lock.json) into crm/console/static/vendor. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=crm/console/static/vendor/bootstrap-italia
+if [ -f "$OUT/.built" ] && [ "$OUT/.built" -nt package-lock.json ]; then exit 0; fi
+command -v npm >/dev/null || { echo "npm is needed to build the console assets (apt-get install npm)"; exit 1; }
+npm ci --no-audit --no-fund --silent
+rm -rf "$OUT" && mkdir -p "$OUT/css" "$OUT/js" "$OUT/svg"
+SRC=node_modules/bootstrap-italia/dist
+cp "$SRC/css/bootstrap-italia.min.css" "$OUT/css/"
+cp "$SRC/js/bootstrap-italia.bundle.min.js" "$OUT/js/"
+cp -r "$SRC/fonts" "$OUT/"
+cp "$SRC/svg/sprites.svg" "$OUT/svg/"
+touch "$OUT/.built"
+echo "console assets built into $OUT"
