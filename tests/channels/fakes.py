@@ -91,6 +91,7 @@ class FakeTelegram(_Server):
     """Bot API: /bot<token>/<method>."""
 
     counter = 0
+    pending_updates: list[dict[str, Any]] = []
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
@@ -112,6 +113,9 @@ class FakeTelegram(_Server):
             return 200, {"ok": True, "result": {"message_id": FakeTelegram.counter, "date": 1795400000,
                                                 "chat": {"id": int(body["chat_id"]), "type": "private"},
                                                 "text": body.get("text")}}
+        if method == "getUpdates":
+            offset = int(body.get("offset") or 0)
+            return 200, {"ok": True, "result": [u for u in self.pending_updates if u["update_id"] >= offset]}
         if method == "answerCallbackQuery":
             return 200, {"ok": True, "result": True}
         return 200, {"ok": True, "result": True}

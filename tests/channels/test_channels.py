@@ -335,3 +335,25 @@ def test_long_sms_replies_are_split_on_boundaries() -> None:
     assert all(p.endswith(".") for p in parts[:-1])  # cut after a sentence, not inside a word
     assert parts[-1].endswith("1. Sì\n2. No")
     assert "".join(parts).replace("\n", " ").replace(" ", "") == text.replace("\n", " ").replace(" ", "")
+
+
+def test_polling_mode_forwards_to_the_webhook(stack: Stack) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.channels.conftest import TG_TOKEN
+    from tests.conftest import ROOT
+
+    user = 950_000 + next(_n)
+    stack.telegram.pending_updates = [{"update_id": 7_000_000 + user % 1000, "message": {
+        "message_id": 1, "date": 1, "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": False, "first_name": "Pia"}, "text": "buongiorno"}}]
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+           "TELEGRAM_API_BASE": stack.telegram.url + "/bot", "URP_PUBLIC_URL": stack.crm.url}
+    out = subprocess.run([sys.executable, "-m", "crm.cli", "telegram", "poll", "--once"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "forwarded 1 updates" in out.stdout, out.stderr
+    with stack.client() as c:
+        found = c.get("/api/v1/contacts", params={"q": "Pia"}, headers=stack.ente.headers("operator")).json()["items"]
+    assert any({"channel": "telegram", "external_id": str(user)} in x["identities"] for x in found)
