@@ -114,3 +114,31 @@ def test_merge_keeps_all_history(client: httpx.Client, ente_ctx, db) -> None:
     assert again.status_code == 409
     assert client.post(f"/api/v1/contacts/{keep['id']}/merge", json={"source_id": keep["id"]},
                        headers=h).status_code == 422
+
+
+def test_gdpr_export_and_erasure(client: httpx.Client, ente_ctx, db) -> None:
+    h = ente_ctx.headers("operator")
+    c = _create(client, ente_ctx, first_name="Gina", last_name="Privata", fiscal_code=VALID_CF,
+                phones=["+39 347 0001112"], emails=["gina@example.it"])
+    t = client.post("/api/v1/requests", json={"contact_id": c["id"], "kind": "complaint", "subject": "Rumore",
+                                              "description": "Il mio vicino Mario fa rumore"}, headers=h).json()
+    from crm.conversations import service
+
+    async def talk(s):  # type: ignore[no-untyped-def]
+        await service.record_inbound(s, ente_id=ente_ctx.ente_id, contact_id=c["id"], channel="sms",
+                                     text="sono Gina, abito in via Verdi 3", channel_message_id=f"g-{c['id']}")
+
+    db.run(talk)
+    data = client.get(f"/api/v1/contacts/{c['id']}/export", headers=h).json()
+    assert data["contact"]["fiscal_code"] == VALID_CF
+    assert data["tickets"][0]["description"] == "Il mio vicino Mario fa rumore"
+    assert data["messages"][0]["text"] == "sono Gina, abito in via Verdi 3"
+    assert client.post(f"/api/v1/contacts/{c['id']}/erase", headers=h).status_code == 403  # admins only
+    erased = client.post(f"/api/v1/contacts/{c['id']}/erase", headers=ente_ctx.headers("admin")).json()
+    assert erased["anonymised"] and erased["fiscal_code"] is None and erased["phones"] == [] and erased["emails"] == []
+    after = client.get(f"/api/v1/contacts/{c['id']}/export", headers=ente_ctx.headers("admin")).json()
+    assert "Mario" not in str(after) and "Verdi" not in str(after) and VALID_CF not in str(after)
+    assert after["tickets"][0]["status"] == "new" and after["tickets"][0]["id"] == t["id"]  # statistics survive
+    log = client.get("/api/v1/audit", params={"entity": "contact", "entity_id": c["id"]},
+                     headers=ente_ctx.headers("admin")).json()
+    assert {"export", "erase"} <= {e["action"] for e in log["items"]}

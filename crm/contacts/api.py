@@ -87,3 +87,30 @@ async def merge_contact(request: Request, contact_id: int) -> HTTPResponse:
                            details={"source_id": data.source_id})
         out = service.to_out(c)
     return json_ok(out)
+
+
+@bp.get("/contacts/<contact_id:int>/export")
+@authorized("admin", "operator")
+@openapi(summary="GDPR export of everything held about the contact (JSON; audited)")
+async def export_contact(request: Request, contact_id: int) -> HTTPResponse:
+    from crm.contacts import gdpr
+
+    p = principal_of(request)
+    async with db_session(request) as s:
+        data = await gdpr.export(s, ente_id=p.ente_id, contact_id=contact_id)
+        await audit.record(s, principal=p, action="export", entity="contact", entity_id=contact_id)
+    return json_ok(data, headers={"Content-Disposition": f'attachment; filename="contatto-{contact_id}.json"'})
+
+
+@bp.post("/contacts/<contact_id:int>/erase")
+@authorized("admin")
+@openapi(summary="GDPR erasure: anonymise the contact, keep rows for statistics (audited)", response=ContactOut)
+async def erase_contact(request: Request, contact_id: int) -> HTTPResponse:
+    from crm.contacts import gdpr
+
+    p = principal_of(request)
+    async with db_session(request) as s:
+        c = await gdpr.erase(s, ente_id=p.ente_id, contact_id=contact_id)
+        await audit.record(s, principal=p, action="erase", entity="contact", entity_id=contact_id)
+        out = service.to_out(c)
+    return json_ok(out)
