@@ -13,7 +13,7 @@ class CrmUnavailable(Exception):
 
 
 class CrmClient:
-    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float = 8.0) -> None:
+    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float = 15.0) -> None:
         self.base_url = (base_url or os.environ.get("URP_CRM_URL", "http://127.0.0.1:8000")).rstrip("/")
         self.token = token or os.environ.get("URP_SERVICE_TOKEN", "dev-service-token")
         self.timeout = timeout

@@ -29,6 +29,7 @@ from knowledge.normalize import content_terms, query_terms
 UNITS_PER_DOC = 100  # vector ids are doc_id * 100 + unit
 MAX_QUERY_CHARS = 500
 ANCHOR_BASE_ID = 10**8  # out-of-competence anchors live above this id
+_ANCHOR_VECTORS: dict[str, tuple[list[Document], list[np.ndarray]]] = {}
 ANCHORS_FILE = Path(__file__).parent / "data" / "out_of_competence.jsonl"
 
 
@@ -125,7 +126,15 @@ class KnowledgeIndex:
         self.bm25 = BM25()
         self._lock = threading.RLock()
         if anchors:
-            self.upsert(default_anchors())
+            cached = _ANCHOR_VECTORS.get(embedder.name)
+            if cached is None:
+                docs = default_anchors()
+                cached = _ANCHOR_VECTORS[embedder.name] = (docs, self._embed(docs))
+            for d, v in zip(*cached, strict=True):  # the anchors are the same for every ente: encode them once
+                units = v[:UNITS_PER_DOC]
+                self._add_to_faiss(d, units)
+                self.vectors[d.id], self.docs[d.id] = units, d
+                self.bm25.add(d.id, d.lexical_terms())
 
     # --- maintenance -------------------------------------------------------------------------------------------
     def __len__(self) -> int:

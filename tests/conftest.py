@@ -81,6 +81,7 @@ def base_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         URP_SECRET_KEY=SECRET,
         URP_SERVICE_TOKEN=SERVICE_TOKEN,
         URP_SCHEDULER="false",
+        URP_KB_WARM_UP="false",  # tests create many enti: indexes open when a test searches
         URP_VAR_DIR=str(tmp_path_factory.mktemp("var")),
         URP_DEFAULT_ENTE="test-default",
         URP_RASA_URL=f"http://127.0.0.1:{free_port()}",  # no Rasa unless a test starts one

@@ -28,3 +28,10 @@ def setup(app: Any) -> None:
     @app.before_server_stop
     async def _save(app: Any) -> None:
         await manager.persist_dirty()
+
+    @app.after_server_start
+    async def _warm(app: Any) -> None:
+        if not app.ctx.settings.kb_warm_up:
+            return
+        # load the model and open (or rebuild) every ente's index now, not on a citizen's first question
+        app.add_task(manager.warm_up(app.ctx.sessionmaker), name="kb-warm-up")

@@ -138,6 +138,18 @@ class IndexManager:
         index = await self.get(session, ente_id)
         return await asyncio.to_thread(index.search, query, k)
 
+    async def warm_up(self, maker: Any) -> None:
+        from crm.kb.models import Article
+
+        try:
+            async with maker() as s:
+                ente_ids = (await s.scalars(select(Article.ente_id).distinct())).all()
+                for ente_id in ente_ids:
+                    await self.get(s, ente_id)
+            await self.persist_dirty()
+        except Exception:  # noqa: BLE001 - warming is an optimisation; searches open indexes lazily anyway
+            log.exception("kb warm-up failed")
+
     async def persist_dirty(self) -> None:
         for ente_id, state in list(self._indexes.items()):
             if state.dirty:

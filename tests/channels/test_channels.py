@@ -242,9 +242,9 @@ def test_web_chat_round_trip_and_history(stack: Stack, needs_rasa) -> None:  # t
 
     ws_url = stack.crm.url.replace("http", "ws") + "/channels/web/ws"
     session = str(uuid.uuid4())
-    with connect(ws_url, open_timeout=10) as ws:
+    with connect(ws_url, open_timeout=60) as ws:
         ws.send(json.dumps({"type": "hello", "session": session}))
-        hist = json.loads(ws.recv(timeout=10))
+        hist = json.loads(ws.recv(timeout=60))
         assert hist == {"type": "history", "session": session, "messages": []}
         ws.send(json.dumps({"type": "message", "text": "sei un bot?", "client_id": "c1"}))
         seen = []
@@ -255,9 +255,9 @@ def test_web_chat_round_trip_and_history(stack: Stack, needs_rasa) -> None:  # t
         assert kinds[0] == "ack" and "typing" in kinds
         reply = next(e for e in seen if e["type"] == "message")
         assert "assistente virtuale" in reply["text"]
-    with connect(ws_url, open_timeout=10) as ws:  # reconnect: the history comes back
+    with connect(ws_url, open_timeout=60) as ws:  # reconnect: the history comes back
         ws.send(json.dumps({"type": "hello", "session": session}))
-        hist = json.loads(ws.recv(timeout=10))
+        hist = json.loads(ws.recv(timeout=60))
         assert [m["author"] for m in hist["messages"]] == ["citizen", "comune"]
         assert hist["messages"][0]["text"] == "sei un bot?"
 

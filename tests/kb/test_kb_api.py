@@ -125,7 +125,7 @@ def test_index_survives_restart_and_repairs_drift(base_env, tmp_path: Path, ente
     env = {**base_env, "URP_VAR_DIR": str(tmp_path / "var")}
     first = start_server(env, tmp_path / "a.log")
     try:
-        with httpx.Client(base_url=first.url) as c:
+        with httpx.Client(base_url=first.url, timeout=120) as c:
             a = _create(c, ente_ctx, status="published")
             assert _search(c, ente_ctx, "ormeggio gondole")["results"][0]["slug"] == ARTICLE["slug"]
     finally:
@@ -141,7 +141,7 @@ def test_index_survives_restart_and_repairs_drift(base_env, tmp_path: Path, ente
     db.run(drift)
     second = start_server(env, tmp_path / "b.log")
     try:
-        with httpx.Client(base_url=second.url) as c:
+        with httpx.Client(base_url=second.url, timeout=120) as c:
             res = _search(c, ente_ctx, "noleggio canoe")
             assert res["results"][0]["title"] == "Noleggio delle canoe sul lago"
     finally:
