@@ -14,7 +14,7 @@ def setup(app: Any) -> None:
     from channels.twilio_sms import TwilioSmsAdapter
     from channels.web import WebAdapter
     from crm.notifications.senders import SendError
-    from crm.scheduler import register
+    from crm.scheduler import register, served
 
     settings = get_channel_settings()
     app.ctx.channel_settings = settings
@@ -71,6 +71,7 @@ def setup(app: Any) -> None:
         await hub.deliver(app, ente_id, message_id)
 
     async def retry(app: Any) -> None:
-        await hub.retry_due(app)
+        for ente_id in served(app):
+            await hub.retry_due(app, ente_id=ente_id)
 
     register("channel-retry", retry)

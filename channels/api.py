@@ -34,7 +34,7 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 async def default_ente_id(app: Any) -> int:
     cached = getattr(app.ctx, "default_ente_id", None)
     if cached is None:
-        async with app.ctx.sessionmaker() as s:
+        async with app.ctx.read_sessionmaker() as s:
             ente = await entes.get_by_slug(s, app.ctx.settings.default_ente)
         if ente is None:
             raise NotFound("no ente configured: run `urp demo seed` or `urp entes create`")
@@ -125,7 +125,7 @@ async def _last_buttons_payload(app: Any, ente_id: int, channel: str, address: s
     """A bare digit answers the numbered options of the last bot message in the open conversation."""
     if not re.fullmatch(r"\s*\d{1,2}\s*[.)]?\s*", body):
         return None
-    async with app.ctx.sessionmaker() as s:
+    async with app.ctx.read_sessionmaker() as s:
         contact = await contacts.find_by_identity(s, ente_id=ente_id, channel=channel, external_id=address)
         if contact is None:
             return None
@@ -269,7 +269,7 @@ async def web_socket(request: Request, ws: Websocket) -> None:
 
 
 async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]:
-    async with app.ctx.sessionmaker() as s:
+    async with app.ctx.read_sessionmaker() as s:
         contact = await contacts.find_by_identity(s, ente_id=ente_id, channel="web", external_id=session)
         if contact is None:
             return []

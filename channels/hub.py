@@ -158,16 +158,17 @@ def _sms_opted_out(contact: Contact) -> bool:
     return "sms" in (contact.opted_out_channels or [])
 
 
-async def retry_due(app: Any, limit: int = 50) -> int:
+async def retry_due(app: Any, limit: int = 50, ente_id: int | None = None) -> int:
     """Scheduler job: resend failed (or stuck) outbound messages whose backoff has expired."""
     now = utcnow()
-    async with transaction(app.ctx.sessionmaker) as s:
-        rows = (await s.execute(
-            select(Message.ente_id, Message.id).where(
-                Message.direction == "out", Message.private.is_(False),
-                or_(Message.delivery_status == "failed", Message.delivery_status == "pending"),
-                Message.next_attempt_at.is_not(None), Message.next_attempt_at <= now,
-            ).order_by(Message.next_attempt_at).limit(limit))).all()
+    stmt = select(Message.ente_id, Message.id).where(
+        Message.direction == "out", Message.private.is_(False),
+        or_(Message.delivery_status == "failed", Message.delivery_status == "pending"),
+        Message.next_attempt_at.is_not(None), Message.next_attempt_at <= now)
+    if ente_id is not None:
+        stmt = stmt.where(Message.ente_id == ente_id)
+    async with app.ctx.read_sessionmaker() as s:
+        rows = (await s.execute(stmt.order_by(Message.next_attempt_at).limit(limit))).all()
     sent = 0
     for ente_id, mid in rows:
         sent += await deliver(app, ente_id, mid)

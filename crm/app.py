@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
         components: dict[str, Any] = {}
         ok = True
         try:
-            async with app.ctx.sessionmaker() as s:
+            async with app.ctx.read_sessionmaker() as s:
                 await s.execute(text("SELECT 1"))
             components["database"] = {"status": "ok", "backend": app.ctx.engine.dialect.name}
         except Exception as exc:  # noqa: BLE001 - reported, not raised

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     scheduler: bool = True
     scheduler_interval_seconds: float = 2.0
+    scheduler_entes: str = Field(default="", description="comma-separated ente slugs this process's scheduler serves "
+                                                         "(notifications, reminders); empty = all")
 
     protocol_url: str | None = Field(default=None, description="external protocol system; unset = local register")
     protocol_token: SecretStr | None = None

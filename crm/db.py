@@ -161,6 +161,12 @@ async def _sqlite_turn(engine: Any) -> AsyncIterator[None]:
         lock.release()
 
 
+def write_turn(maker: async_sessionmaker[AsyncSession]) -> Any:
+    """``async with write_turn(maker), maker() as s:`` for the rare writer that commits by hand (logins keep the
+    failure counter even when they fail): it still queues with this process's other writers on SQLite."""
+    return _sqlite_turn(maker.kw.get("bind"))
+
+
 @asynccontextmanager
 async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction per command: commit on success, roll back on any error (nothing half-written)."""

@@ -22,6 +22,7 @@ def register(name: str, fn: Job) -> None:
 
 async def run_forever(app: Any, interval: float) -> None:
     while True:
+        app.ctx.scheduler_ente_ids = await _served_entes(app)
         for name, job in list(JOBS.items()):
             try:
                 await job(app)
@@ -32,10 +33,31 @@ async def run_forever(app: Any, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _served_entes(app: Any) -> list[int] | None:
+    """The entes this process serves (URP_SCHEDULER_ENTES), or None for all: a big installation can give each
+    group of comuni its own worker."""
+    slugs = [s.strip() for s in app.ctx.settings.scheduler_entes.split(",") if s.strip()]
+    if not slugs:
+        return None
+    from sqlalchemy import select
+
+    from crm.entes.models import Ente
+
+    async with app.ctx.read_sessionmaker() as s:
+        return list((await s.scalars(select(Ente.id).where(Ente.slug.in_(slugs)))).all())
+
+
+def served(app: Any) -> list[int | None]:
+    """Ente ids a job should run for, one call per id; [None] means every ente at once."""
+    ids = getattr(app.ctx, "scheduler_ente_ids", None)
+    return [None] if ids is None else list(ids)
+
+
 async def _dispatch_notifications(app: Any) -> None:
     from crm.notifications.service import dispatch_due
 
-    await dispatch_due(app.ctx.sessionmaker, app.ctx.senders)
+    for ente_id in served(app):
+        await dispatch_due(app.ctx.sessionmaker, app.ctx.senders, ente_id=ente_id)
 
 
 register("notifications", _dispatch_notifications)

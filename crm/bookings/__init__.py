@@ -8,10 +8,11 @@ from typing import Any
 def setup(app: Any) -> None:
     from crm.bookings import service
     from crm.db import transaction
-    from crm.scheduler import register
+    from crm.scheduler import register, served
 
     async def reminders(app: Any) -> None:
-        async with transaction(app.ctx.sessionmaker) as s:
-            await service.send_reminders(s, hours_before=24)
+        for ente_id in served(app):
+            async with transaction(app.ctx.sessionmaker) as s:
+                await service.send_reminders(s, hours_before=24, ente_id=ente_id)
 
     register("booking-reminders", reminders)

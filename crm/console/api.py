@@ -16,7 +16,7 @@ from crm.conversations import service as conversations
 from crm.conversations.models import Conversation
 from crm.core.auth import issue_token, public
 from crm.core.errors import ApiError, Forbidden
-from crm.db import db_session
+from crm.db import db_session, write_turn
 from crm.events import emit
 from crm.console.session import COOKIE, PRELOGIN, check_csrf, context, current, new_prelogin, set_cookie
 from crm.offices import service as offices
@@ -75,7 +75,8 @@ async def login(request: Request) -> HTTPResponse:
     if not expected or given != expected:
         raise Forbidden("invalid or missing CSRF token")
     settings = request.app.ctx.settings
-    async with request.app.ctx.sessionmaker() as s:
+    maker = request.app.ctx.sessionmaker
+    async with write_turn(maker), maker() as s:
         try:
             op = await operators.authenticate(s, username=form.get("username", ""), password=form.get("password", ""),
                                               max_failures=settings.login_max_failures,

@@ -38,9 +38,11 @@ async def search(request: Request) -> HTTPResponse:
         raise ValidationFailed("k must be an integer", fields={"k": "must be an integer"}) from None
     if not 1 <= k <= 10:
         raise ValidationFailed("k must be between 1 and 10", fields={"k": "out of range"})
-    async with db_session(request) as s:
+    # the search (and a first index build, which can take seconds) reads only: it must not hold the write lock
+    async with request.app.ctx.read_sessionmaker() as s:
         res = await request.app.ctx.kb.search(s, p.ente_id, q, k)
-        if not res.answerable and p.is_service:
+    if not res.answerable and p.is_service:
+        async with db_session(request) as s:
             await service.record_gap(s, ente_id=p.ente_id, query=q, reason=res.reason,
                                      channel=request.args.get("channel", ""))
     out = SearchOut(
@@ -81,7 +83,7 @@ async def create_article(request: Request) -> HTTPResponse:
 
 
 async def _apply(request: Request, ente_id: int, article: Article) -> None:
-    async with request.app.ctx.sessionmaker() as s:
+    async with request.app.ctx.read_sessionmaker() as s:
         await request.app.ctx.kb.apply(s, ente_id, article)
 
 

@@ -9,7 +9,7 @@ from crm.core.errors import ApiError
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.operators.models import Operator
 from crm.core.openapi import openapi
-from crm.db import db_session
+from crm.db import db_session, write_turn
 from crm.operators import service
 from crm.operators.schemas import LoginIn, OperatorIn, OperatorOut, OperatorPatch, TokenOut
 
@@ -22,7 +22,8 @@ bp = Blueprint("operators", url_prefix="/api/v1")
 async def login(request: Request) -> HTTPResponse:
     data = parse_body(request, LoginIn)
     settings = request.app.ctx.settings
-    async with request.app.ctx.sessionmaker() as s:
+    maker = request.app.ctx.sessionmaker
+    async with write_turn(maker), maker() as s:
         try:
             op = await service.authenticate(
                 s,

@@ -87,7 +87,9 @@ def stack(base_env: dict[str, str], db, database_url: str, tmp_path_factory: pyt
     twilio, telegram = FakeTwilio(), FakeTelegram()
     logs = tmp_path_factory.mktemp("stack")
     crm_port = free_port()
+    # its scheduler serves only its own ente: other tests' notifications in the same database are theirs to send
     env = {**base_env, "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}", "URP_SCHEDULER": "true",
+           "URP_SCHEDULER_ENTES": base_env["URP_DEFAULT_ENTE"],
            "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
            "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM_NUMBER": TWILIO_FROM,
            "TWILIO_API_BASE": twilio.url, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
