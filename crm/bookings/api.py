@@ -12,8 +12,10 @@ from sanic.response import HTTPResponse, raw
 from crm.audit import service as audit
 from crm.bookings import service
 from crm.bookings.models import Booking, Service
-from crm.bookings.schemas import (BookingIn, CancelIn, EventIn, ExceptionIn, HoursIn, IntervalIn, LocationIn,
-                                  RescheduleIn, ResourceIn, ServiceIn)
+from crm.bookings.models import DateException, Event, Location, OpeningHours, Resource
+from crm.bookings.schemas import (BookingIn, CancelIn, EventIn, EventPatch, ExceptionIn, HoursIn, IntervalIn,
+                                  LocationIn, LocationPatch, RescheduleIn, ResourceIn, ResourcePatch, ServiceIn,
+                                  ServicePatch)
 from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.errors import ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, validate
@@ -29,7 +31,36 @@ def service_out(s: Service) -> dict[str, Any]:
     return {"id": s.id, "slug": s.slug, "name": s.name, "description": s.description, "kind": s.kind,
             "office_id": s.office_id, "slot_minutes": s.slot_minutes, "min_notice_hours": s.min_notice_hours,
             "horizon_days": s.horizon_days, "cancel_deadline_hours": s.cancel_deadline_hours,
-            "form_schema": s.form_schema, "what_to_bring": s.what_to_bring, "code_prefix": s.code_prefix}
+            "form_schema": s.form_schema, "what_to_bring": s.what_to_bring, "code_prefix": s.code_prefix,
+            "buffer_before_minutes": s.buffer_before_minutes, "buffer_after_minutes": s.buffer_after_minutes,
+            "max_per_day_per_citizen": s.max_per_day_per_citizen, "max_active_per_citizen": s.max_active_per_citizen,
+            "one_active_per_citizen": s.one_active_per_citizen, "max_slots_per_booking": s.max_slots_per_booking,
+            "max_series_count": s.max_series_count, "active": s.active}
+
+
+def location_out(x: Location) -> dict[str, Any]:
+    return {"id": x.id, "name": x.name, "address": x.address}
+
+
+def resource_out(x: Resource) -> dict[str, Any]:
+    return {"id": x.id, "name": x.name, "location_id": x.location_id, "active": x.active}
+
+
+def hours_out(h: OpeningHours) -> dict[str, Any]:
+    return {"id": h.id, "weekday": h.weekday, "start": h.start.strftime("%H:%M"), "end": h.end.strftime("%H:%M"),
+            "resource_id": h.resource_id}
+
+
+def exception_out(e: DateException) -> dict[str, Any]:
+    return {"id": e.id, "day": e.day.isoformat(), "closed": e.closed, "note": e.note,
+            "start": e.start.strftime("%H:%M") if e.start else None, "end": e.end.strftime("%H:%M") if e.end else None,
+            "all_services": e.service_id is None, "resource_id": e.resource_id}
+
+
+def event_out(e: Event, tz: ZoneInfo) -> dict[str, Any]:
+    return {"id": e.id, "service_id": e.service_id, "title": e.title, "location_id": e.location_id,
+            "start": e.start.astimezone(tz).isoformat(), "end": e.end.astimezone(tz).isoformat(), "seats": e.seats,
+            "booked": e.booked}
 
 
 def booking_out(b: Booking, tz: ZoneInfo, service_name: str | None = None) -> dict[str, Any]:
@@ -39,7 +70,7 @@ def booking_out(b: Booking, tz: ZoneInfo, service_name: str | None = None) -> di
             "end": b.end.astimezone(tz).isoformat(), "status": b.status, "fields": b.fields,
             "booked_by_kind": b.booked_by_kind, "booked_by_operator_id": b.booked_by_operator_id,
             "on_behalf": b.on_behalf, "channel": b.channel, "rescheduled_from_id": b.rescheduled_from_id,
-            "created_at": b.created_at.isoformat()}
+            "series_id": b.series_id, "slots": b.slots, "created_at": b.created_at.isoformat()}
 
 
 async def _tz(s: Any, ente_id: int) -> ZoneInfo:
@@ -69,9 +100,52 @@ def _opt_int(request: Request, name: str) -> int | None:
 @authorized(*STAFF, "service")
 @openapi(summary="Bookable services")
 async def list_services(request: Request) -> HTTPResponse:
+    p = principal_of(request)
+    everything = request.args.get("include_inactive") == "true" and p.role == "admin"
     async with db_session(request) as s:
-        items = [service_out(x) for x in await service.list_services(s, ente_id=principal_of(request).ente_id)]
+        items = [service_out(x) for x in await service.list_services(s, ente_id=p.ente_id,
+                                                                     include_inactive=everything)]
     return json_ok({"items": items, "total": len(items)})
+
+
+@bp.get("/services/<service_id:int>")
+@authorized(*STAFF, "service")
+@openapi(summary="A service with its resources, weekly hours and upcoming exceptions")
+async def get_service(request: Request, service_id: int) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        svc = await service.get_service(s, ente_id=p.ente_id, service_id=service_id)
+        body = service_out(svc) | {
+            "resource_ids": await service.service_resource_ids(s, svc.id),
+            "hours": [hours_out(h) for h in await service.get_hours(s, ente_id=p.ente_id, service_id=svc.id)],
+            "exceptions": [exception_out(e) for e in await service.list_exceptions(
+                s, ente_id=p.ente_id, service_id=svc.id, d_from=date.today())]}
+    return json_ok(body)
+
+
+@bp.patch("/services/<service_id:int>")
+@authorized("admin")
+@openapi(summary="Update a service (admins); resource_ids replaces the resources delivering it", body=ServicePatch)
+async def update_service(request: Request, service_id: int) -> HTTPResponse:
+    data = parse_body(request, ServicePatch)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        svc = await service.update_service(s, ente_id=p.ente_id, service_id=service_id, data=data)
+        await audit.record(s, principal=p, action="update", entity="service", entity_id=svc.id,
+                           details={"fields": sorted(data.model_dump(exclude_unset=True))})
+        return json_ok(service_out(svc))
+
+
+@bp.delete("/services/<service_id:int>")
+@authorized("admin")
+@openapi(summary="Withdraw a service from booking (kept for history; its confirmed bookings stay)")
+async def deactivate_service(request: Request, service_id: int) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        svc = await service.update_service(s, ente_id=p.ente_id, service_id=service_id,
+                                           data=ServicePatch(active=False))
+        await audit.record(s, principal=p, action="deactivate", entity="service", entity_id=svc.id)
+        return json_ok(service_out(svc))
 
 
 @bp.post("/services")
@@ -90,9 +164,44 @@ async def create_service(request: Request) -> HTTPResponse:
 async def set_hours(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, HoursIn)
     hours = [validate(IntervalIn, h) for h in data.hours]
+    p = principal_of(request)
     async with db_session(request) as s:
-        await service.set_hours(s, ente_id=principal_of(request).ente_id, service_id=service_id, hours=hours)
-    return json_ok({"hours": len(hours)})
+        await service.set_hours(s, ente_id=p.ente_id, service_id=service_id, hours=hours,
+                                resource_id=data.resource_id)
+        await audit.record(s, principal=p, action="update", entity="service_hours", entity_id=service_id,
+                           details={"resource_id": data.resource_id, "intervals": len(hours)})
+    return json_ok({"hours": len(hours), "resource_id": data.resource_id})
+
+
+@bp.get("/services/<service_id:int>/hours")
+@authorized(*STAFF, "service")
+@openapi(summary="The weekly template of a service and of resources with their own calendar")
+async def get_hours(request: Request, service_id: int) -> HTTPResponse:
+    async with db_session(request) as s:
+        rows = await service.get_hours(s, ente_id=principal_of(request).ente_id, service_id=service_id)
+    return json_ok({"items": [hours_out(h) for h in rows], "total": len(rows)})
+
+
+@bp.get("/services/<service_id:int>/exceptions")
+@authorized(*STAFF, "service")
+@openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)")
+async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
+    d_from = _date(request, "from") if request.args.get("from") else None
+    async with db_session(request) as s:
+        rows = await service.list_exceptions(s, ente_id=principal_of(request).ente_id, service_id=service_id,
+                                             d_from=d_from)
+    return json_ok({"items": [exception_out(e) for e in rows], "total": len(rows)})
+
+
+@bp.delete("/exceptions/<exception_id:int>")
+@authorized("admin")
+@openapi(summary="Remove a closure or extra opening")
+async def delete_exception(request: Request, exception_id: int) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        await service.delete_exception(s, ente_id=p.ente_id, exception_id=exception_id)
+        await audit.record(s, principal=p, action="delete", entity="booking_exception", entity_id=exception_id)
+    return json_ok({"deleted": exception_id})
 
 
 @bp.post("/services/<service_id:int>/exceptions")
@@ -102,7 +211,7 @@ async def add_exception(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, ExceptionIn)
     async with db_session(request) as s:
         exc = await service.add_exception(s, ente_id=principal_of(request).ente_id, service_id=service_id, data=data)
-        return json_ok({"id": exc.id, "day": exc.day.isoformat(), "closed": exc.closed}, status=201)
+        return json_ok(exception_out(exc), status=201)
 
 
 @bp.post("/services/<service_id:int>/events")
@@ -111,8 +220,45 @@ async def add_exception(request: Request, service_id: int) -> HTTPResponse:
 async def add_event(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, EventIn)
     async with db_session(request) as s:
-        ev = await service.add_event(s, ente_id=principal_of(request).ente_id, service_id=service_id, data=data)
-        return json_ok({"id": ev.id, "seats": ev.seats, "start": ev.start.isoformat()}, status=201)
+        p = principal_of(request)
+        ev = await service.add_event(s, ente_id=p.ente_id, service_id=service_id, data=data)
+        return json_ok(event_out(ev, await _tz(s, p.ente_id)), status=201)
+
+
+@bp.get("/services/<service_id:int>/events")
+@authorized(*STAFF, "service")
+@openapi(summary="Events of a capacity service, with seats and bookings")
+async def list_events(request: Request, service_id: int) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        tz = await _tz(s, p.ente_id)
+        items = [event_out(e, tz) for e in await service.list_events(s, ente_id=p.ente_id, service_id=service_id)]
+    return json_ok({"items": items, "total": len(items)})
+
+
+@bp.patch("/events/<event_id:int>")
+@authorized("admin")
+@openapi(summary="Change an event: seats never below those booked; the time only while nobody booked",
+         body=EventPatch)
+async def update_event(request: Request, event_id: int) -> HTTPResponse:
+    data = parse_body(request, EventPatch)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        ev = await service.update_event(s, ente_id=p.ente_id, event_id=event_id, data=data)
+        await audit.record(s, principal=p, action="update", entity="booking_event", entity_id=ev.id,
+                           details={"fields": sorted(data.model_dump(exclude_unset=True))})
+        return json_ok(event_out(ev, await _tz(s, p.ente_id)))
+
+
+@bp.delete("/events/<event_id:int>")
+@authorized("admin")
+@openapi(summary="Delete an event nobody has booked (409 otherwise)")
+async def delete_event(request: Request, event_id: int) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        await service.delete_event(s, ente_id=p.ente_id, event_id=event_id)
+        await audit.record(s, principal=p, action="delete", entity="booking_event", entity_id=event_id)
+    return json_ok({"deleted": event_id})
 
 
 @bp.post("/locations")
@@ -122,7 +268,39 @@ async def create_location(request: Request) -> HTTPResponse:
     data = parse_body(request, LocationIn)
     async with db_session(request) as s:
         loc = await service.create_location(s, ente_id=principal_of(request).ente_id, data=data)
-        return json_ok({"id": loc.id, "name": loc.name}, status=201)
+        return json_ok(location_out(loc), status=201)
+
+
+@bp.get("/locations")
+@authorized(*STAFF, "service")
+@openapi(summary="Locations (sedi)")
+async def list_locations(request: Request) -> HTTPResponse:
+    async with db_session(request) as s:
+        items = [location_out(x) for x in await service.list_locations(s, ente_id=principal_of(request).ente_id)]
+    return json_ok({"items": items, "total": len(items)})
+
+
+@bp.patch("/locations/<location_id:int>")
+@authorized("admin")
+@openapi(summary="Rename a location or change its address", body=LocationPatch)
+async def update_location(request: Request, location_id: int) -> HTTPResponse:
+    data = parse_body(request, LocationPatch)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        loc = await service.update_location(s, ente_id=p.ente_id, location_id=location_id, data=data)
+        await audit.record(s, principal=p, action="update", entity="location", entity_id=loc.id)
+        return json_ok(location_out(loc))
+
+
+@bp.delete("/locations/<location_id:int>")
+@authorized("admin")
+@openapi(summary="Delete an unused location (409 when resources, events or bookings use it)")
+async def delete_location(request: Request, location_id: int) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        await service.delete_location(s, ente_id=p.ente_id, location_id=location_id)
+        await audit.record(s, principal=p, action="delete", entity="location", entity_id=location_id)
+    return json_ok({"deleted": location_id})
 
 
 @bp.post("/resources")
@@ -132,24 +310,66 @@ async def create_resource(request: Request) -> HTTPResponse:
     data = parse_body(request, ResourceIn)
     async with db_session(request) as s:
         res = await service.create_resource(s, ente_id=principal_of(request).ente_id, data=data)
-        return json_ok({"id": res.id, "name": res.name, "location_id": res.location_id}, status=201)
+        return json_ok(resource_out(res), status=201)
+
+
+@bp.get("/resources")
+@authorized(*STAFF, "service")
+@openapi(summary="Resources (officials, rooms, counters); include_inactive=true for admins")
+async def list_resources(request: Request) -> HTTPResponse:
+    p = principal_of(request)
+    everything = request.args.get("include_inactive") == "true" and p.role == "admin"
+    async with db_session(request) as s:
+        items = [resource_out(x) for x in await service.list_resources(s, ente_id=p.ente_id,
+                                                                       include_inactive=everything)]
+    return json_ok({"items": items, "total": len(items)})
+
+
+@bp.patch("/resources/<resource_id:int>")
+@authorized("admin")
+@openapi(summary="Rename, move or (de)activate a resource", body=ResourcePatch)
+async def update_resource(request: Request, resource_id: int) -> HTTPResponse:
+    data = parse_body(request, ResourcePatch)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        res = await service.update_resource(s, ente_id=p.ente_id, resource_id=resource_id, data=data)
+        await audit.record(s, principal=p, action="update", entity="resource", entity_id=res.id)
+        upcoming = await service.upcoming_bookings_of_resource(s, res.id)
+        return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
+
+
+@bp.delete("/resources/<resource_id:int>")
+@authorized("admin")
+@openapi(summary="Deactivate a resource: no new slots; says how many confirmed bookings still need moving")
+async def deactivate_resource(request: Request, resource_id: int) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        res = await service.update_resource(s, ente_id=p.ente_id, resource_id=resource_id,
+                                            data=ResourcePatch(active=False))
+        await audit.record(s, principal=p, action="deactivate", entity="resource", entity_id=res.id)
+        upcoming = await service.upcoming_bookings_of_resource(s, res.id)
+        return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
 
 
 @bp.get("/services/<service_id:int>/availability")
 @authorized(*STAFF, "service")
-@openapi(summary="Free slots: from=YYYY-MM-DD&to=YYYY-MM-DD[&location=][&resource=] (Europe/Rome, with offsets)")
+@openapi(summary="Free slots: from=YYYY-MM-DD&to=YYYY-MM-DD[&location=][&resource=][&duration=minutes] "
+                 "(Europe/Rome, with offsets; at most 92 days)")
 async def availability(request: Request, service_id: int) -> HTTPResponse:
     d_from, d_to = _date(request, "from"), _date(request, "to")
     async with db_session(request) as s:
         slots = await service.availability(s, ente_id=principal_of(request).ente_id, service_id=service_id,
                                            d_from=d_from, d_to=d_to, location_id=_opt_int(request, "location"),
-                                           resource_id=_opt_int(request, "resource"))
+                                           resource_id=_opt_int(request, "resource"),
+                                           duration_minutes=_opt_int(request, "duration"))
     return json_ok({"items": [x.as_dict() for x in slots], "total": len(slots)})
 
 
 @bp.post("/bookings")
 @authorized(*BOOKERS)
-@openapi(summary="Book a slot (Idempotency-Key header honoured): 201, 409 slot taken, 422 constraint", body=BookingIn)
+@openapi(summary="Book a slot (Idempotency-Key header honoured): 201, 409 slot taken, 422 constraint. Resource "
+                 "calendars also take duration_minutes and repeat {frequency, count}: a series is all or nothing",
+         body=BookingIn)
 async def create_booking(request: Request) -> HTTPResponse:
     data = parse_body(request, BookingIn)
     key = request.headers.get("idempotency-key")
@@ -162,7 +382,11 @@ async def create_booking(request: Request) -> HTTPResponse:
         if created:
             await audit.record(s, principal=p, action="create", entity="booking", entity_id=b.id,
                                details={"contact_id": b.contact_id, "on_behalf": b.on_behalf})
-        body = booking_out(b, await _tz(s, p.ente_id), svc.name) | {"what_to_bring": svc.what_to_bring}
+        tz = await _tz(s, p.ente_id)
+        body = booking_out(b, tz, svc.name) | {"what_to_bring": svc.what_to_bring}
+        if b.series_id:
+            body["series"] = [booking_out(x, tz, svc.name)
+                              for x in await service.series(s, ente_id=p.ente_id, series_id=b.series_id)]
     return json_ok(body, status=201 if created else 200)
 
 
@@ -235,14 +459,21 @@ async def booking_ics(request: Request, booking_file: str, ext: str) -> HTTPResp
 
 @bp.post("/bookings/<booking_id:int>/cancel")
 @authorized(*BOOKERS)
-@openapi(summary="Cancel (the bot respects the service's cancellation deadline)", body=CancelIn)
+@openapi(summary="Cancel (the bot respects the service's cancellation deadline); series=true also cancels the "
+                 "later bookings of its series", body=CancelIn)
 async def cancel(request: Request, booking_id: int) -> HTTPResponse:
-    parse_body(request, CancelIn)
+    data = parse_body(request, CancelIn)
     p = principal_of(request)
     async with db_session(request) as s:
-        b = await service.cancel(s, principal=p, booking_id=booking_id)
-        await audit.record(s, principal=p, action="cancel", entity="booking", entity_id=b.id)
-        return json_ok(booking_out(b, await _tz(s, p.ente_id)))
+        done = await service.cancel(s, principal=p, booking_id=booking_id, whole_series=data.series)
+        for b in done:
+            await audit.record(s, principal=p, action="cancel", entity="booking", entity_id=b.id,
+                               details={"reason": data.reason} if data.reason else None)
+        tz = await _tz(s, p.ente_id)
+        body = booking_out(done[0], tz)
+        if data.series:
+            body["cancelled"] = [booking_out(b, tz) for b in done]
+        return json_ok(body)
 
 
 @bp.post("/bookings/<booking_id:int>/reschedule")

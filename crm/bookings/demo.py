@@ -44,7 +44,8 @@ SERVICES: list[dict[str, Any]] = [
     dict(slug="palestra", code_prefix="PA", name="Palestra comunale a ore", office="SOC", kind="resource",
          slot_minutes=60, resources=["Palestra della scuola Dante"], loc="Scuola Dante Alighieri",
          hours=[(d, time(17), time(22)) for d in range(5)] + [(5, time(9), time(20)), (6, time(9), time(13))],
-         max_per_day=2, bring="scarpe da ginnastica pulite"),
+         max_per_day=2, max_slots=3, max_series=12, max_active=24,
+         bring="scarpe da ginnastica pulite"),
     dict(slug="open-day-nido", code_prefix="OD", name="Open day dell'asilo nido Il Girasole", office="SOC",
          kind="capacity", slot_minutes=90, resources=[], loc="Asilo nido Il Girasole", hours=[],
          bring="nessun documento: l'incontro è libero, su prenotazione"),
@@ -73,6 +74,8 @@ async def seed(session: Any, ente: Any) -> list[str]:
             slug=spec["slug"], code_prefix=spec["code_prefix"], name=spec["name"], office_id=office_id,
             kind=spec["kind"], slot_minutes=spec["slot_minutes"], buffer_after_minutes=spec.get("buffer_after", 0),
             one_active_per_citizen=spec.get("one_active", False), max_per_day_per_citizen=spec.get("max_per_day", 1),
+            max_slots_per_booking=spec.get("max_slots", 1), max_series_count=spec.get("max_series", 0),
+            max_active_per_citizen=spec.get("max_active", 3),
             form_schema=spec.get("form", {}), what_to_bring=spec["bring"], resource_ids=res_ids, horizon_days=60))
         await service.set_hours(session, ente_id=ente.id, service_id=svc.id,
                                 hours=[IntervalIn(weekday=d, start=a, end=b) for d, a, b in spec["hours"]])

@@ -42,6 +42,9 @@ class Service(IdMixin, EnteMixin, TimestampMixin, Base):
     one_active_per_citizen: Mapped[bool] = mapped_column(Boolean, default=False)
     form_schema: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     what_to_bring: Mapped[str] = mapped_column(Text, default="")
+    # resource calendars only: a booking may take up to N consecutive slots, and repeat weekly/daily up to M times
+    max_slots_per_booking: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    max_series_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -63,23 +66,27 @@ class ServiceResource(Base):
 
 
 class OpeningHours(IdMixin, EnteMixin, Base):
-    """Weekly template: several rows per weekday make breaks (09:00-12:30 and 14:30-16:30)."""
+    """Weekly template: several rows per weekday make breaks (09:00-12:30 and 14:30-16:30). Rows with a
+    resource_id are that resource's own calendar for the service and replace the service's template for it."""
 
     __tablename__ = "bk_opening_hours"
 
     service_id: Mapped[int] = mapped_column(ForeignKey("bk_services.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("bk_resources.id", ondelete="CASCADE"), default=None)
     weekday: Mapped[int] = mapped_column(Integer)  # 0 = Monday
     start: Mapped[time] = mapped_column(Time)
     end: Mapped[time] = mapped_column(Time)
 
 
 class DateException(IdMixin, EnteMixin, Base):
-    """A closure (closed=True) or an extra opening (start-end) on one date; service_id None = every service."""
+    """A closure (closed=True) or an extra opening (start-end) on one date; service_id None = every service;
+    resource_id set = only that resource (an official on leave, a room under repair)."""
 
     __tablename__ = "bk_exceptions"
 
     service_id: Mapped[int | None] = mapped_column(ForeignKey("bk_services.id", ondelete="CASCADE"), index=True,
                                                    default=None)
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("bk_resources.id", ondelete="CASCADE"), default=None)
     day: Mapped[date] = mapped_column(Date, index=True)
     closed: Mapped[bool] = mapped_column(Boolean, default=True)
     start: Mapped[time | None] = mapped_column(Time, default=None)
@@ -134,3 +141,19 @@ class Booking(IdMixin, EnteMixin, TimestampMixin, Base):
     rescheduled_from_id: Mapped[int | None] = mapped_column(ForeignKey("bk_bookings.id"), default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     reminder_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    slots: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    series_id: Mapped[str | None] = mapped_column(String(16), default=None, index=True)
+
+
+class SlotClaim(Base):
+    """Every grid slot a resource booking occupies, one row each: the unique key makes the database refuse any
+    overlap, also for bookings longer than one slot. Released (deleted) when the booking is cancelled."""
+
+    __tablename__ = "bk_slot_claims"
+    __table_args__ = (UniqueConstraint("resource_id", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bk_bookings.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("bk_resources.id", ondelete="CASCADE"))
+    start: Mapped[datetime] = mapped_column()
+    end: Mapped[datetime] = mapped_column()

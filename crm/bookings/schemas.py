@@ -25,14 +25,44 @@ class ServiceIn(BaseModel):
     one_active_per_citizen: bool = False
     form_schema: dict[str, Any] = Field(default_factory=dict, description="JSON Schema of the booking form")
     what_to_bring: str = Field(default="", max_length=2000)
+    max_slots_per_booking: int = Field(default=1, ge=1, le=16,
+                                       description="resource calendars: longest booking, in consecutive slots")
+    max_series_count: int = Field(default=0, ge=0, le=52,
+                                  description="resource calendars: most occurrences of a repeated booking (0 = none)")
     resource_ids: list[int] = Field(default_factory=list)
 
 
-class HoursIn(BaseModel):
-    """The weekly template, replacing the previous one: [{weekday, start, end}, ...]."""
+class ServicePatch(BaseModel):
+    """Partial update of a service; the slug and the kind stay (bookings and links refer to them)."""
 
     model_config = ConfigDict(extra="forbid")
-    hours: list[dict[str, Any]]
+    name: str | None = Field(default=None, min_length=2, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    office_id: int | None = None
+    slot_minutes: int | None = Field(default=None, ge=5, le=480)
+    buffer_before_minutes: int | None = Field(default=None, ge=0, le=120)
+    buffer_after_minutes: int | None = Field(default=None, ge=0, le=120)
+    min_notice_hours: int | None = Field(default=None, ge=0, le=24 * 30)
+    horizon_days: int | None = Field(default=None, ge=1, le=366)
+    cancel_deadline_hours: int | None = Field(default=None, ge=0, le=24 * 30)
+    max_per_day_per_citizen: int | None = Field(default=None, ge=1, le=20)
+    max_active_per_citizen: int | None = Field(default=None, ge=1, le=50)
+    one_active_per_citizen: bool | None = None
+    form_schema: dict[str, Any] | None = None
+    what_to_bring: str | None = Field(default=None, max_length=2000)
+    max_slots_per_booking: int | None = Field(default=None, ge=1, le=16)
+    max_series_count: int | None = Field(default=None, ge=0, le=52)
+    active: bool | None = None
+    resource_ids: list[int] | None = None
+
+
+class HoursIn(BaseModel):
+    """The weekly template, replacing the previous one: [{weekday, start, end}, ...]. With resource_id, the
+    resource's own calendar for this service (an empty list gives it back the service's template)."""
+
+    model_config = ConfigDict(extra="forbid")
+    hours: list[dict[str, Any]] = Field(max_length=100)
+    resource_id: int | None = None
 
 
 class IntervalIn(BaseModel):
@@ -55,6 +85,7 @@ class ExceptionIn(BaseModel):
     end: time | None = None
     note: str = Field(default="", max_length=200)
     all_services: bool = False
+    resource_id: int | None = Field(default=None, description="only this resource (e.g. an official on leave)")
 
     @model_validator(mode="after")
     def _extra(self) -> ExceptionIn:
@@ -69,10 +100,23 @@ class LocationIn(BaseModel):
     address: str = Field(default="", max_length=300)
 
 
+class LocationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=2, max_length=200)
+    address: str | None = Field(default=None, max_length=300)
+
+
 class ResourceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=2, max_length=200)
     location_id: int
+
+
+class ResourcePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=2, max_length=200)
+    location_id: int | None = None
+    active: bool | None = None
 
 
 class EventIn(BaseModel):
@@ -82,6 +126,22 @@ class EventIn(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     seats: int = Field(ge=1, le=100_000)
+
+
+class EventPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=2, max_length=200)
+    seats: int | None = Field(default=None, ge=1, le=100_000)
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+
+class RepeatIn(BaseModel):
+    """A series on a resource calendar: the same time every day or week, booked all together or not at all."""
+
+    model_config = ConfigDict(extra="forbid")
+    frequency: Literal["daily", "weekly"] = "weekly"
+    count: int = Field(ge=2, le=52)
 
 
 class BookingIn(BaseModel):
@@ -94,6 +154,9 @@ class BookingIn(BaseModel):
     location_id: int | None = None
     channel: Literal["web", "sms", "telegram", "email", "phone", "counter"] = "web"
     on_behalf: bool = False
+    duration_minutes: int | None = Field(default=None, ge=5, le=16 * 480,
+                                         description="resource calendars: a multiple of the slot length")
+    repeat: RepeatIn | None = None
 
 
 class RescheduleIn(BaseModel):
@@ -105,3 +168,4 @@ class RescheduleIn(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=500)
+    series: bool = Field(default=False, description="cancel this and every later booking of its series")
