@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, Request
@@ -32,7 +34,38 @@ CHANNEL_LABEL = {"web": "Web chat", "sms": "SMS", "telegram": "Telegram", "email
 MODE_LABEL = {"bot": "Con l'assistente", "waiting": "In attesa", "assigned": "In carico", "closed": "Chiusa"}
 STATUS_LABEL = {"new": "Nuova", "in_charge": "In carico", "waiting_citizen": "Attesa cittadino", "resolved": "Risolta",
                 "closed": "Chiusa", "rejected": "Respinta"}
-env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LABEL=STATUS_LABEL)
+KIND_LABEL = {"information": "Informazione", "report": "Segnalazione", "complaint": "Reclamo", "other": "Altro"}
+PRIORITY_LABEL = {"bassa": "Bassa", "media": "Media", "alta": "Alta"}
+BOOKING_STATUS_LABEL = {"confirmed": "Confermata", "cancelled": "Annullata", "attended": "Presentato",
+                        "no_show": "Non presentato"}
+INSTANCE_STATUS_LABEL = {"submitted": "Presentata", "protocolled": "Protocollata", "in_charge": "In carico",
+                         "integration_requested": "Integrazione richiesta", "integrated": "Integrata",
+                         "accepted": "Accolta", "rejected": "Respinta", "withdrawn": "Ritirata"}
+WEEKDAYS = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
+# which screens each role sees (the navigation, and the role checks of the routes below)
+INTAKE_ROLES = ("admin", "operator", "phone_operator")
+BOOKING_VIEWERS = ("admin", "operator", "phone_operator", "backoffice")
+BOOKING_EDITORS = ("admin", "operator", "phone_operator")  # cancel, reschedule (as the API's BOOKERS)
+INSTANCE_HANDLERS = ("admin", "operator", "backoffice")  # as the API's HANDLERS
+
+
+def _local(value: datetime | None, tz: ZoneInfo | None = None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    if value is None:
+        return "—"
+    return (value.astimezone(tz) if tz else value).strftime(fmt)
+
+
+def _day(value: date | datetime) -> str:
+    return f"{WEEKDAYS[value.weekday()]} {value.strftime('%d/%m/%Y')}"
+
+
+env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LABEL=STATUS_LABEL, KIND_LABEL=KIND_LABEL,
+                   PRIORITY_LABEL=PRIORITY_LABEL, BOOKING_STATUS_LABEL=BOOKING_STATUS_LABEL,
+                   INSTANCE_STATUS_LABEL=INSTANCE_STATUS_LABEL, INTAKE_ROLES=INTAKE_ROLES,
+                   BOOKING_VIEWERS=BOOKING_VIEWERS, BOOKING_EDITORS=BOOKING_EDITORS,
+                   INSTANCE_HANDLERS=INSTANCE_HANDLERS)
+env.filters.update(local=_local, day=_day,
+                   options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows])
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTTPResponse:
@@ -46,10 +79,36 @@ async def _require(request: Request, *roles: str) -> Any:
     p = await current(request)
     if p is None or p.is_service:
         return None
+    request.ctx.principal = p
     if roles and p.role not in roles:
         raise Forbidden("non autorizzato")
-    request.ctx.principal = p
     return p
+
+
+ERROR_TITLE = {400: "Richiesta non valida", 403: "Operazione non consentita", 404: "Pagina non trovata",
+               409: "Operazione non possibile", 422: "Dati non validi"}
+
+
+@bp.exception(ApiError)
+async def console_error(request: Request, exc: ApiError) -> HTTPResponse:
+    """Errors on console pages are pages in Italian (the API keeps its JSON errors)."""
+    from crm.console.forms import service_error
+
+    p = getattr(request.ctx, "principal", None)
+    if exc.status == 403 and "CSRF" in exc.message:
+        text = "Il modulo è scaduto o non è valido: ricarichi la pagina e riprovi."
+    elif exc.status == 403:
+        text = "Il suo ruolo non consente di aprire questa pagina o di eseguire questa operazione."
+    else:
+        text = service_error(exc)
+    return render("error.html", status=exc.status,
+                  **context(request, p, title=ERROR_TITLE.get(exc.status, "Errore"), message=text))
+
+
+async def ente_tz(session: Any, ente_id: int) -> ZoneInfo:
+    from crm.entes import service as entes
+
+    return ZoneInfo((await entes.get(session, ente_id)).timezone)
 
 
 @bp.get("/")
@@ -255,3 +314,7 @@ async def requests_list(request: Request) -> HTTPResponse:
         items = [tickets.to_out(t, None) for t in rows]
         sla = await tickets.sla_report(s, ente_id=p.ente_id)
     return render("requests.html", **context(request, p, items=items, sla=sla))
+
+
+# the screens built on the booking centre and the istanze register their routes on the same blueprint
+from crm.console import agenda, backoffice, intake  # noqa: E402,F401

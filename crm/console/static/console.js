@@ -4,11 +4,19 @@
   document.querySelectorAll("[data-canned]").forEach(function (b) {
     b.addEventListener("click", function () { var t = document.getElementById("reply"); t.value = b.dataset.canned; t.focus(); });
   });
+  // a form sent once stays sent: a double click must not book twice or file two istanze
+  document.querySelectorAll("form").forEach(function (f) {
+    f.addEventListener("submit", function () {
+      f.querySelectorAll("button[data-once]").forEach(function (b) {
+        setTimeout(function () { b.disabled = true; b.setAttribute("aria-disabled", "true"); }, 0);
+      });
+    });
+  });
   if (!document.querySelector("[data-live]") || !window.EventSource) return;
   var es = new EventSource("/api/v1/events");
   var pending = null;
   es.onmessage = es.addEventListener("conversation", refresh) || refresh;
-  ["message", "request", "delivery"].forEach(function (t) { es.addEventListener(t, refresh); });
+  ["message", "request", "delivery", "instance", "booking"].forEach(function (t) { es.addEventListener(t, refresh); });
   function refresh() {
     if (pending || document.activeElement && ["TEXTAREA", "INPUT", "SELECT"].indexOf(document.activeElement.tagName) >= 0) return;
     pending = setTimeout(function () { window.location.reload(); }, 800);

@@ -1,0 +1,428 @@
+"""Phone intake: find or register the caller, then log a request, book a slot or submit an istanza on their behalf
+(channel ``phone``, recorded as entered by this operator). Handlers are thin: the domain services validate and write."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sanic import Request
+from sanic.response import HTTPResponse, redirect
+
+from crm.audit import service as audit
+from crm.bookings import service as bookings
+from crm.bookings.models import Booking
+from crm.bookings.schemas import BookingIn
+from crm.console.api import (BOOKING_STATUS_LABEL, INSTANCE_STATUS_LABEL, INTAKE_ROLES, PRIORITY_LABEL, STATUS_LABEL,
+                             _require, bp, ente_tz, render)
+from crm.console.forms import (contact_errors, form_errors, model_errors, parse_values, schema_fields,
+                               service_error)
+from crm.console.lookups import booking_places, operator_names
+from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_days
+from crm.console.session import check_csrf, context
+from crm.contacts import service as contacts
+from crm.contacts.schemas import ContactIn
+from crm.core.auth import public
+from crm.core.errors import ApiError, Conflict, NotFound
+from crm.db import db_session
+from crm.events import emit
+from crm.instances import service as instances
+from crm.instances.models import Instance
+from crm.instances.schemas import InstanceIn
+from crm.offices import service as offices
+from crm.tickets import service as tickets
+from crm.tickets.models import Ticket
+from crm.tickets.schemas import TicketIn
+
+CONTACT_FIELDS = ("first_name", "last_name", "phone", "fiscal_code", "email")
+REQUEST_FIELDS = ("kind", "topic", "priority", "subject", "description")
+
+
+def _prefill(q: str) -> dict[str, str]:
+    """Start the new-caller form from what was searched: a phone, a fiscal code, an e-mail or a name."""
+    new = dict.fromkeys(CONTACT_FIELDS, "")
+    if "@" in q:
+        new["email"] = q
+    elif re.fullmatch(r"[A-Za-z0-9]{16}", q) and any(ch.isdigit() for ch in q):
+        new["fiscal_code"] = q.upper()
+    elif len(re.sub(r"\D", "", q)) >= 6:
+        new["phone"] = q
+    elif q:
+        first, _, last = q.partition(" ")
+        new["first_name"], new["last_name"] = first, last
+    return new
+
+
+def _author_id(record: Any) -> int | None:
+    return record.booked_by_operator_id if isinstance(record, Booking) else record.created_by_operator_id
+
+
+def _on_behalf(record: Any, names: dict[int, str]) -> str:
+    if not record.on_behalf:
+        return ""
+    return f"Inserito per conto del cittadino da {names.get(_author_id(record) or 0, 'operatore')}"
+
+
+def _origin(record: Any, names: dict[int, str]) -> str:
+    """Who entered a record, as the caller's history shows it."""
+    if record.on_behalf:
+        return _on_behalf(record, names)
+    kind = record.booked_by_kind if isinstance(record, Booking) else record.created_by_kind
+    if kind == "bot":
+        return "Dal cittadino, con l'assistente virtuale"
+    if kind == "operator":
+        return f"Da {names.get(_author_id(record) or 0, 'operatore')}"
+    return "Dal cittadino"
+
+
+# --- step 1: find or register the caller ------------------------------------------------------------------------------
+@bp.get("/intake")
+@public
+async def intake_search(request: Request) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login")
+    q = request.args.get("q", "").strip()[:200]
+    rows: list[Any] = []
+    async with db_session(request) as s:
+        if q:
+            rows = list((await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(30))).all())
+            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
+                               details={"results": [c.id for c in rows], "screen": "intake"})
+    return render("intake.html", **context(request, p, q=q, rows=rows, new=_prefill(q), errors={}, existing=[]))
+
+
+@bp.post("/intake/contacts")
+@public
+async def intake_create_contact(request: Request) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    new = {k: (form.get(k) or "").strip() for k in CONTACT_FIELDS}
+    errors: dict[str, str] = {}
+    for name, label in (("first_name", "il nome"), ("last_name", "il cognome")):
+        if not new[name]:
+            errors[name] = f"Indichi {label}."
+    if not (new["phone"] or new["email"]):
+        errors.setdefault("phone", "Indichi almeno un recapito: telefono o e-mail.")
+    data = None
+    try:
+        data = ContactIn(first_name=new["first_name"], last_name=new["last_name"],
+                         fiscal_code=new["fiscal_code"] or None, phones=[new["phone"]] if new["phone"] else [],
+                         emails=[new["email"]] if new["email"] else [],
+                         consent_privacy=form.get("consent_privacy") == "1")
+    except ValidationError as exc:
+        errors.update(contact_errors(exc))
+    if errors or data is None:
+        return render("intake.html", status=422, **context(request, p, q="", rows=[], new=new, errors=errors,
+                                                           existing=[]))
+    async with db_session(request) as s:
+        try:
+            c = await contacts.create(s, ente_id=p.ente_id, data=data)
+        except Conflict as exc:
+            if "fiscal_code" not in exc.fields:
+                raise
+            existing = list((await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=data.fiscal_code)
+                                             .limit(5))).all())
+            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
+                               details={"results": [x.id for x in existing], "screen": "intake"})
+            errors["fiscal_code"] = "Questo codice fiscale è già registrato: selezioni il contatto esistente."
+            return render("intake.html", status=409, **context(request, p, q="", rows=[], new=new, errors=errors,
+                                                               existing=existing))
+        await audit.record(s, principal=p, action="create", entity="contact", entity_id=c.id,
+                           details={"screen": "intake", "channel": "phone"})
+        cid = c.id
+    return redirect(f"/console/intake/{cid}?nuovo=1", status=303)
+
+
+# --- step 2: the caller's page ----------------------------------------------------------------------------------------
+async def _caller_ctx(s: Any, p: Any, cid: int) -> dict[str, Any]:
+    c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
+    names = await operator_names(s, ente_id=p.ente_id)
+    tz = await ente_tz(s, p.ente_id)
+    history: list[dict[str, Any]] = []
+    for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": cid})
+                              .order_by(Ticket.created_at.desc()).limit(10))).all():
+        history.append({"at": t.created_at, "what": "Richiesta", "code": t.code, "text": t.subject,
+                        "state": STATUS_LABEL.get(t.status, t.status), "by": _origin(t, names),
+                        "href": f"/console/intake/{cid}/done/request/{t.id}"})
+    services = list(await bookings.list_services(s, ente_id=p.ente_id))
+    svc_names = {x.id: x.name for x in services}
+    for b in (await s.scalars(bookings.list_stmt(ente_id=p.ente_id, contact_id=cid, service_id=None, status=None,
+                                                 d_from=None, d_to=None)
+                              .order_by(Booking.created_at.desc()).limit(10))).all():
+        history.append({"at": b.created_at, "what": "Prenotazione", "code": b.code,
+                        "text": f"{svc_names.get(b.service_id, 'Servizio')}, {b.start.astimezone(tz):%d/%m/%Y %H:%M}",
+                        "state": BOOKING_STATUS_LABEL.get(b.status, b.status),
+                        "by": _origin(b, names),
+                        "href": f"/console/intake/{cid}/done/booking/{b.id}"})
+    types = list(await instances.list_types(s, ente_id=p.ente_id))
+    titles = {t.id: t.title for t in types}
+    for i in (await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=cid, status=None, type_id=None)
+                              .order_by(Instance.created_at.desc()).limit(10))).all():
+        history.append({"at": i.created_at, "what": "Istanza", "code": i.code,
+                        "text": titles.get(i.type_id, "Istanza") + (f", protocollo {i.protocol_number}"
+                                                                    if i.protocol_number else ""),
+                        "state": INSTANCE_STATUS_LABEL.get(i.status, i.status),
+                        "by": _origin(i, names),
+                        "href": f"/console/intake/{cid}/done/instance/{i.id}"})
+    history.sort(key=lambda x: x["at"], reverse=True)
+    return {"c": c, "tz": tz, "history": history, "topics": await offices.list_topics(s, ente_id=p.ente_id),
+            "services": services, "types": types}
+
+
+@bp.get("/intake/<cid:int>")
+@public
+async def intake_caller(request: Request, cid: int) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        ctx = await _caller_ctx(s, p, cid)
+        await audit.record(s, principal=p, action="read", entity="contact", entity_id=cid,
+                           details={"screen": "intake"})
+    return render("intake_caller.html", **context(request, p, **ctx, req={"priority": "media", "kind": "information"},
+                                                  errors={}, error=None, created=request.args.get("nuovo") == "1"))
+
+
+@bp.post("/intake/<cid:int>/request")
+@public
+async def intake_request(request: Request, cid: int) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    req = {k: (form.get(k) or "").strip() for k in REQUEST_FIELDS}
+    error: str | None = None
+    errors: dict[str, str] = {}
+    status = 422
+    try:
+        data = TicketIn(contact_id=cid, kind=req["kind"], topic=req["topic"] or None,  # type: ignore[arg-type]
+                        channel="phone", subject=req["subject"], description=req["description"],
+                        priority=req["priority"] or "media", on_behalf=True)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        errors = model_errors(exc)
+    else:
+        try:
+            async with db_session(request) as s:
+                t = await tickets.create(s, principal=p, data=data)
+                await audit.record(s, principal=p, action="create", entity="ticket", entity_id=t.id,
+                                   details={"contact_id": cid, "on_behalf": True, "channel": "phone"})
+                tid, t_status = t.id, t.status
+        except NotFound as exc:
+            if "topic" not in exc.fields:
+                raise
+            errors, status = {"topic": "Ambito sconosciuto."}, 422
+        except ApiError as exc:
+            error, status = service_error(exc), exc.status
+        else:
+            await emit(request.app, p.ente_id, {"type": "request", "id": tid, "status": t_status})
+            return redirect(f"/console/intake/{cid}/done/request/{tid}", status=303)
+    async with db_session(request) as s:
+        ctx = await _caller_ctx(s, p, cid)
+    return render("intake_caller.html", status=status,
+                  **context(request, p, **ctx, req=req, errors=errors, created=False,
+                            error=error or "La richiesta non è stata registrata: corregga i campi indicati."))
+
+
+# --- booking on behalf ------------------------------------------------------------------------------------------------
+async def _book_ctx(s: Any, p: Any, cid: int, service_id: int | None, location_id: int | None, day: str | None,
+                    values: dict[str, Any], errors: dict[str, str], chosen: str = "") -> dict[str, Any]:
+    c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
+    tz = await ente_tz(s, p.ente_id)
+    today = datetime.now(tz).date()
+    start_day = from_day(day, today)
+    ctx: dict[str, Any] = {"c": c, "services": list(await bookings.list_services(s, ente_id=p.ente_id)),
+                           "service_id": service_id, "location_id": location_id, "svc": None, "days": [],
+                           "locations": [], "fields": [], "skipped": [], "chosen": chosen,
+                           "idem": secrets.token_urlsafe(16), "dal": start_day,
+                           "next_day": start_day + timedelta(days=BOOKING_DAYS),
+                           "prev_day": start_day - timedelta(days=BOOKING_DAYS) if start_day > today else None,
+                           "slot_error": errors.pop("_slot", "")}
+    if service_id is not None:
+        ctx.update(await slot_days(s, ente_id=p.ente_id, service_id=service_id, start_day=start_day,
+                                   days=BOOKING_DAYS, location_id=location_id))
+        ctx["fields"], ctx["skipped"] = schema_fields(ctx["svc"].form_schema, values=values, errors=errors)
+    return ctx
+
+
+@bp.get("/intake/<cid:int>/book")
+@public
+async def intake_book_form(request: Request, cid: int) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        ctx = await _book_ctx(s, p, cid, as_int(request.args.get("servizio")), as_int(request.args.get("sede")),
+                              request.args.get("dal"), {}, {})
+    return render("intake_book.html", **context(request, p, **ctx, error=None))
+
+
+@bp.post("/intake/<cid:int>/book")
+@public
+async def intake_book(request: Request, cid: int) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    service_id = as_int(form.get("service_id"))
+    if service_id is None:
+        raise NotFound("service not found")
+    async with db_session(request) as s:
+        await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
+        schema = (await bookings.get_service(s, ente_id=p.ente_id, service_id=service_id)).form_schema
+    values = parse_values(schema, form)
+    chosen = form.get("slot") or ""
+    slot = parse_slot(chosen)
+    errors: dict[str, str] = {}
+    error: str | None = None
+    status = 422
+    if slot is None:
+        errors["_slot"] = "Scelga un orario tra quelli liberi."
+        error = "Scelga un orario tra quelli liberi."
+    else:
+        start, resource_id, location_id = slot
+        data = BookingIn(service_id=service_id, start=start, contact_id=cid, fields=values, resource_id=resource_id,
+                         location_id=location_id, channel="phone", on_behalf=True)
+        idem = (form.get("idem") or "").strip()
+        key = f"console-{p.operator_id}-{idem}"[:100] if re.fullmatch(r"[A-Za-z0-9_-]{8,64}", idem) else None
+        try:
+            async with db_session(request) as s:
+                b, created = await bookings.book(s, principal=p, data=data, idempotency_key=key)
+                if created:
+                    await audit.record(s, principal=p, action="create", entity="booking", entity_id=b.id,
+                                       details={"contact_id": cid, "on_behalf": True, "channel": "phone"})
+                bid = b.id
+        except ApiError as exc:
+            if exc.status == 404:
+                raise
+            errors, error, status = form_errors(exc, "fields"), service_error(exc), exc.status
+            if exc.code == "slot_taken" or "start" in exc.fields:
+                errors["_slot"], chosen = error, ""
+        else:
+            await emit(request.app, p.ente_id, {"type": "booking", "id": bid})
+            return redirect(f"/console/intake/{cid}/done/booking/{bid}", status=303)
+    async with db_session(request) as s:
+        ctx = await _book_ctx(s, p, cid, service_id, as_int(form.get("sede")), form.get("dal"), values, errors, chosen)
+    return render("intake_book.html", status=status, **context(request, p, **ctx, error=error))
+
+
+# --- istanza on behalf ------------------------------------------------------------------------------------------------
+async def _instance_ctx(s: Any, p: Any, cid: int, slug: str | None, values: dict[str, Any],
+                        errors: dict[str, str]) -> dict[str, Any]:
+    c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
+    types = list(await instances.list_types(s, ente_id=p.ente_id))
+    t = next((x for x in types if x.slug == slug), None)
+    ctx: dict[str, Any] = {"c": c, "types": types, "t": t, "slug": slug, "fields": [], "skipped": [],
+                           "attachments_error": errors.pop("_attachments", "")}
+    if t is not None:
+        refs = {}
+        for name, prop in ((t.form_schema or {}).get("properties") or {}).items():
+            if isinstance(prop, dict) and prop.get("x-reference"):
+                refs[name] = await instances.reference_values(s, p.ente_id, prop["x-reference"])
+        ctx["fields"], ctx["skipped"] = schema_fields(t.form_schema, values=values, errors=errors, references=refs)
+    return ctx
+
+
+@bp.get("/intake/<cid:int>/instance")
+@public
+async def intake_instance_form(request: Request, cid: int) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        ctx = await _instance_ctx(s, p, cid, request.args.get("tipo") or None, {}, {})
+    return render("intake_instance.html", **context(request, p, **ctx, error=None))
+
+
+@bp.post("/intake/<cid:int>/instance")
+@public
+async def intake_instance(request: Request, cid: int) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    slug = (form.get("type") or "").strip()
+    async with db_session(request) as s:
+        await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
+        t = await instances.get_type(s, ente_id=p.ente_id, slug=slug)
+        schema = t.form_schema
+    values = parse_values(schema, form)
+    data = InstanceIn(type=slug, contact_id=cid, data=values, on_behalf_of=cid, channel="phone")
+    try:
+        async with db_session(request) as s:
+            inst = await instances.submit(s, principal=p, data=data, adapter=request.app.ctx.protocol)
+            await audit.record(s, principal=p, action="create", entity="instance", entity_id=inst.id,
+                               details={"contact_id": cid, "on_behalf": True, "channel": "phone"})
+            iid = inst.id
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        errors, error, status = form_errors(exc, "data"), service_error(exc), exc.status
+    else:
+        await emit(request.app, p.ente_id, {"type": "instance", "id": iid})
+        return redirect(f"/console/intake/{cid}/done/instance/{iid}", status=303)
+    async with db_session(request) as s:
+        ctx = await _instance_ctx(s, p, cid, slug, values, errors)
+    return render("intake_instance.html", status=status, **context(request, p, **ctx, error=error))
+
+
+# --- confirmation -----------------------------------------------------------------------------------------------------
+@bp.get("/intake/<cid:int>/done/<what:str>/<rid:int>")
+@public
+async def intake_done(request: Request, cid: int, what: str, rid: int) -> HTTPResponse:
+    p = await _require(request, *INTAKE_ROLES)
+    if p is None:
+        return redirect("/console/login")
+    rows: list[tuple[str, str]] = []
+    async with db_session(request) as s:
+        c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
+        tz = await ente_tz(s, p.ente_id)
+        names = await operator_names(s, ente_id=p.ente_id)
+        if what == "request":
+            t = await tickets.get(s, ente_id=p.ente_id, ticket_id=rid)
+            record, title, entity = t, "Richiesta registrata", "ticket"
+            rows = [("Codice richiesta", t.code), ("Oggetto", t.subject), ("Stato", STATUS_LABEL.get(t.status, "")),
+                    ("Priorità", PRIORITY_LABEL.get(t.priority, t.priority)),
+                    ("Presa in carico entro", t.due_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"))]
+        elif what == "booking":
+            b = await s.scalar(bookings.list_stmt(ente_id=p.ente_id, contact_id=cid, service_id=None, status=None,
+                                                  d_from=None, d_to=None).where(Booking.id == rid))
+            if b is None:
+                raise NotFound("booking not found")
+            svc = await bookings.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
+            loc_names, res_names = await booking_places(s, ente_id=p.ente_id)
+            record, title, entity = b, "Appuntamento prenotato", "booking"
+            rows = [("Codice prenotazione", b.code), ("Servizio", svc.name),
+                    ("Data e ora", f"{b.start.astimezone(tz):%d/%m/%Y} alle {b.start.astimezone(tz):%H:%M}"),
+                    ("Stato", BOOKING_STATUS_LABEL.get(b.status, ""))]
+            if b.location_id:
+                rows.append(("Sede", loc_names.get(b.location_id, "")))
+            if b.resource_id:
+                rows.append(("Sportello", res_names.get(b.resource_id, "")))
+            if svc.what_to_bring:
+                rows.append(("Da portare", svc.what_to_bring))
+        elif what == "instance":
+            i = await instances.get(s, ente_id=p.ente_id, instance_id=rid)
+            types = {x.id: x for x in await instances.list_types(s, ente_id=p.ente_id)}
+            record, title, entity = i, "Istanza presentata", "instance"
+            rows = [("Codice istanza", i.code), ("Tipo", types[i.type_id].title if i.type_id in types else ""),
+                    ("Numero di protocollo", i.protocol_number or "in corso di registrazione"),
+                    ("Stato", INSTANCE_STATUS_LABEL.get(i.status, ""))]
+            if i.deadline_at:
+                rows.append(("Termine del procedimento", i.deadline_at.astimezone(tz).strftime("%d/%m/%Y")))
+        else:
+            raise NotFound("unknown record kind")
+        if record.contact_id != cid:
+            raise NotFound("record not found")
+        await audit.record(s, principal=p, action="read", entity=entity, entity_id=rid, details={"screen": "intake"})
+    return render("intake_done.html", **context(request, p, c=c, title=title, rows=rows, code=record.code,
+                                                by=_on_behalf(record, names), what=what))

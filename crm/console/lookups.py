@@ -1,0 +1,54 @@
+"""Read-only look-ups the console pages need for display (names of operators, citizens, sites and counters), each a
+single query by primary key within the ente. Changes always go through the domain services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.contacts.models import Contact
+from crm.operators import service as operators
+
+
+async def operator_names(session: AsyncSession, *, ente_id: int) -> dict[int, str]:
+    """Operator id -> the name shown to colleagues (full name, else username)."""
+    return {op.id: op.full_name or op.username for op in await operators.list_(session, ente_id=ente_id)}
+
+
+async def contacts_by_id(session: AsyncSession, *, ente_id: int, ids: Iterable[int]) -> dict[int, Contact]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (await session.scalars(select(Contact).where(Contact.ente_id == ente_id, Contact.id.in_(wanted)))).all()
+    return {c.id: c for c in rows}
+
+
+async def booking_places(session: AsyncSession, *, ente_id: int) -> tuple[dict[int, str], dict[int, str]]:
+    """(location id -> name, resource id -> name) of the ente's booking centre."""
+    from crm.bookings.models import Location, Resource
+
+    locs = (await session.execute(select(Location.id, Location.name).where(Location.ente_id == ente_id))).all()
+    res = (await session.execute(select(Resource.id, Resource.name).where(Resource.ente_id == ente_id))).all()
+    return {i: n for i, n in locs}, {i: n for i, n in res}
+
+
+def by_id(rows: Iterable[Any]) -> dict[int, Any]:
+    return {r.id: r for r in rows}
+
+
+async def instance_types(session: AsyncSession, *, ente_id: int) -> dict[int, Any]:
+    """Every istanza type of the ente by id, deactivated ones included (old istanze keep their type)."""
+    from crm.instances.models import InstanceType
+
+    return by_id((await session.scalars(select(InstanceType).where(InstanceType.ente_id == ente_id))).all())
+
+
+async def attachments_of(session: AsyncSession, *, ente_id: int, instance_id: int) -> list[Any]:
+    from crm.instances.models import Attachment
+
+    return list((await session.scalars(select(Attachment).where(Attachment.ente_id == ente_id,
+                                                                 Attachment.instance_id == instance_id)
+                                       .order_by(Attachment.id))).all())
