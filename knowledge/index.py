@@ -82,6 +82,10 @@ class Tuning:
     min_coverage: float = 0.30  # ...unless the best article covers this share of the query's known vocabulary
     min_known: float = 0.15  # share (idf-weighted) of the query's content words that appear anywhere in the KB
     anchor_tolerance: float = 0.03  # an out-of-competence anchor this close to the best article wins
+    # a weaker best article is still the answer when it stands clearly apart and shares much of the vocabulary
+    clear_winner_ratio: float = 0.8
+    clear_margin: float = 0.12
+    clear_coverage: float = 0.4
 
 
 TUNINGS = {
@@ -269,8 +273,11 @@ class KnowledgeIndex:
         hits.sort(key=lambda h: h.score, reverse=True)
         anchor = next((h for h in hits if h.id >= ANCHOR_BASE_ID), None)
         articles = [h for h in hits if h.id < ANCHOR_BASE_ID]
+        # an anchor wins when it is as good as the best article and either covers most of the question's words or
+        # beats the article on both signals: one shared generic word ("permesso") is not enough
         if (anchor is not None and articles and anchor.score >= articles[0].score - self.tuning.anchor_tolerance
-                and (anchor.coverage >= 0.5 or anchor.dense >= articles[0].dense)):
+                and (anchor.coverage >= 0.5
+                     or (anchor.dense >= articles[0].dense and anchor.lexical >= articles[0].lexical))):
             redirect = self.docs[anchor.id].redirect
             return SearchResult(False, articles[:k], f"out of competence: {anchor.title}", round(known, 4), redirect)
         answerable, reason = self._decide(articles, known)
@@ -315,7 +322,9 @@ class KnowledgeIndex:
             return False, "no candidate"
         best = hits[0]
         second = hits[1].score if len(hits) > 1 else 0.0
-        if best.score < t.min_score:
+        clear_winner = (best.score >= t.min_score * t.clear_winner_ratio and best.score - second >= t.clear_margin
+                        and best.coverage >= t.clear_coverage)
+        if best.score < t.min_score and not clear_winner:
             return False, f"best score {best.score:.2f} below {t.min_score}"
         if known < t.min_known:
             return False, f"the knowledge base does not know most of the question's words ({known:.2f})"
