@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
 import time
 from pathlib import Path
 
-import numpy as np
+from knowledge.threads import set_defaults
+
+set_defaults(int(os.environ.get("URP_KB_THREADS", "1")))  # as the server does, before numpy and FAISS load
+
+import numpy as np  # noqa: E402
 
 from knowledge.embedders import get_embedder
 from knowledge.evaluate import documents_from_articles, read_jsonl

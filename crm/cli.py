@@ -41,6 +41,9 @@ async def with_session(work: Callable[[Any], Awaitable[T]]) -> T:
 @click.group()
 def main() -> None:
     """Sportello URP back office."""
+    from knowledge.threads import set_defaults
+
+    set_defaults(get_settings().kb_threads)  # before numpy and FAISS load, here and in the server's workers
 
 
 @main.group()

@@ -148,7 +148,16 @@ class KnowledgeIndex:
         return {i for i in self.docs if i < ANCHOR_BASE_ID}
 
     def _embed(self, docs: list[Document]) -> list[np.ndarray]:
-        """Vectors per document: title+body, title, each sentence (with the title, for context), each phrasing."""
+        """Vectors per document: title+body, title, each sentence (with the title, for context), each phrasing.
+        A bulk build (warm-up, re-index, import) may use every core; single queries stay on one thread."""
+        if len(docs) > 8:
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=os.cpu_count() or 1, user_api="blas"):
+                return self._embed_now(docs)
+        return self._embed_now(docs)
+
+    def _embed_now(self, docs: list[Document]) -> list[np.ndarray]:
         passages: list[str] = []
         queries: list[str] = []
         spans = []
@@ -269,10 +278,14 @@ class KnowledgeIndex:
                 lexical = min(lex.get(doc_id, 0.0) / lex_max, 1.0) if terms else 0.0
                 score = t.w_dense * dense_cal + t.w_lex * lexical
                 hits.append(SearchHit(doc_id, d.slug, d.title, d.url, round(score, 4), round(dense, 4),
-                                      round(lexical, 4), round(self._coverage(terms, doc_id), 4), _snippet(d.body)))
-        hits.sort(key=lambda h: h.score, reverse=True)
-        anchor = next((h for h in hits if h.id >= ANCHOR_BASE_ID), None)
-        articles = [h for h in hits if h.id < ANCHOR_BASE_ID]
+                                      round(lexical, 4), 0.0, ""))
+            hits.sort(key=lambda h: h.score, reverse=True)
+            anchor = next((h for h in hits if h.id >= ANCHOR_BASE_ID), None)
+            articles = [h for h in hits if h.id < ANCHOR_BASE_ID]
+            # coverage and snippets only for what the decision reads and the caller gets
+            for h in [*articles[:max(k, 2)], *([anchor] if anchor else [])]:
+                h.coverage = round(self._coverage(terms, h.id), 4)
+                h.snippet = _snippet(self.docs[h.id].body)
         # an anchor wins when it is as good as the best article and either covers most of the question's words or
         # beats the article on both signals: one shared generic word ("permesso") is not enough
         if (anchor is not None and articles and anchor.score >= articles[0].score - self.tuning.anchor_tolerance

@@ -12,6 +12,9 @@ def setup(app: Any) -> None:
     from crm.kb.indexer import IndexManager
     from crm.scheduler import register
 
+    from knowledge.threads import limit
+
+    limit(app.ctx.settings.kb_threads)
     manager = IndexManager(app.ctx.settings)
     app.ctx.kb = manager
 
