@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
 
     @app.exception(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> HTTPResponse:
-        return json_ok(exc.body(), status=exc.status)
+        return json_ok(exc.body(), status=exc.status, headers=exc.headers or None)
 
     @app.exception(SanicException)
     async def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:

@@ -10,6 +10,7 @@ from functools import cache
 def load_models() -> None:
     from crm.app import MODULES
 
+    importlib.import_module("crm.core.ratelimit")  # shared tables of the core helpers
     for module in ["crm.entes", "crm.notifications", *MODULES]:
         try:
             importlib.import_module(f"{module}.models")

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from sanic import Blueprint, Request
@@ -10,26 +13,66 @@ from sqlalchemy import select
 
 from crm.audit import service as audit
 from crm.contacts.models import Contact
+from crm.core import ratelimit
 from crm.core.auth import STAFF, authorized, principal_of
-from crm.core.errors import NotFound, TooManyRequests, ValidationFailed
-from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
+from crm.core.errors import Forbidden, NotFound, ValidationFailed
+from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, parse_query
 from crm.core.openapi import openapi
 from crm.db import db_session
 from crm.entes import service as entes
 from crm.instances import receipt, service
 from crm.instances.models import Attachment, Instance, InstanceType, ReferenceItem
-from crm.instances.schemas import InstanceIn, InstanceTypeIn, LookupIn, ReferenceItemIn, TransitionIn
+from crm.instances.schemas import (IncludeInactiveQuery, InstanceIn, InstanceTypeIn, InstanceTypePatch, LookupIn,
+                                   ReferenceItemIn, ReferenceItemPatch, TransitionIn)
 
 bp = Blueprint("instances", url_prefix="/api/v1")
 SUBMITTERS = ("admin", "operator", "phone_operator", "backoffice", "service")
 HANDLERS = ("admin", "backoffice", "operator")
-_lookup_failures: dict[str, list[float]] = {}
+LIST_SLUG = re.compile(r"^[a-z0-9-]{2,80}$")
+# status look-up throttle, shared by every replica through the database: failures per code (someone guessing the
+# second factor) and per caller (the bot passes its sender id in X-Citizen-Key: one sender enumerating codes)
+LOOKUP_WINDOW = timedelta(minutes=15)
+LOOKUP_MAX_FAILURES_PER_CODE = 5
+LOOKUP_MAX_FAILURES_PER_CALLER = 20
+LOOKUP_NOT_FOUND = "no istanza matches this code and second factor"
 
 
 def type_out(t: InstanceType) -> dict[str, Any]:
     return {"id": t.id, "slug": t.slug, "title": t.title, "description": t.description, "office_id": t.office_id,
             "topic": t.topic, "form_schema": t.form_schema, "required_attachments": t.required_attachments,
-            "verified_identity_required": t.verified_identity_required, "deadline_days": t.deadline_days}
+            "verified_identity_required": t.verified_identity_required, "deadline_days": t.deadline_days,
+            "active": t.active}
+
+
+def reference_out(list_slug: str, r: ReferenceItem) -> dict[str, Any]:
+    return {"id": r.id, "list": list_slug, "value": r.value, "label": r.label, "active": r.active}
+
+
+def _list_slug(list_slug: str) -> str:
+    if not LIST_SLUG.match(list_slug):
+        raise ValidationFailed("a list name has 2-80 lowercase letters, digits or dashes",
+                               fields={"list": "invalid list name"})
+    return list_slug
+
+
+def _value(raw: str) -> str:
+    """Reference values are free text (spaces, accents) and arrive percent-encoded: Sanic does not decode path
+    parameters, and its ``unquote=True`` route flag is applied per router-tree node, not per route (it would not
+    reach this parameter and could reach unrelated routes), so we decode here, exactly once."""
+    return unquote(raw)
+
+
+def _include_inactive(request: Request) -> bool:
+    """``?include_inactive=true`` is for admins (403 for other roles)."""
+    wanted = parse_query(request, IncludeInactiveQuery).include_inactive
+    if wanted and principal_of(request).role != "admin":
+        raise Forbidden("only admins see deactivated entries")
+    return wanted
+
+
+def _store(request: Request) -> service.FileStore:
+    settings = request.app.ctx.settings
+    return service.FileStore(root=Path(settings.var_dir) / "attachments", max_bytes=settings.attachments_max_bytes)
 
 
 def inst_out(i: Instance, type_slug: str | None = None) -> dict[str, Any]:
@@ -41,6 +84,11 @@ def inst_out(i: Instance, type_slug: str | None = None) -> dict[str, Any]:
             "created_by_operator_id": i.created_by_operator_id, "created_at": i.created_at.isoformat()}
 
 
+def attachment_out(a: Attachment) -> dict[str, Any]:
+    return {"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256, "content_type": a.content_type,
+            "kind": a.kind}
+
+
 async def _slug(s: Any, type_id: int) -> str | None:
     t = await s.get(InstanceType, type_id)
     return t.slug if t else None
@@ -48,56 +96,143 @@ async def _slug(s: Any, type_id: int) -> str | None:
 
 @bp.get("/instance-types")
 @authorized(*STAFF, "service")
-@openapi(summary="Instance types of the ente, with their form (JSON Schema)")
+@openapi(summary="Instance types of the ente, with their form (JSON Schema); admins: include_inactive=true",
+         query=IncludeInactiveQuery)
 async def list_types(request: Request) -> HTTPResponse:
+    include_inactive = _include_inactive(request)
     async with db_session(request) as s:
-        items = [type_out(t) for t in await service.list_types(s, ente_id=principal_of(request).ente_id)]
+        items = [type_out(t) for t in await service.list_types(s, ente_id=principal_of(request).ente_id,
+                                                                include_inactive=include_inactive)]
     return json_ok({"items": items, "total": len(items)})
 
 
 @bp.post("/instance-types")
 @authorized("admin")
-@openapi(summary="Create an instance type (admins)", body=InstanceTypeIn)
+@openapi(summary="Create an instance type (admins; 409 if the slug exists)", body=InstanceTypeIn)
 async def create_type(request: Request) -> HTTPResponse:
     data = parse_body(request, InstanceTypeIn)
+    p = principal_of(request)
     async with db_session(request) as s:
-        t = await service.create_type(s, ente_id=principal_of(request).ente_id, data=data)
-        return json_ok(type_out(t), status=201)
+        t = await service.create_type(s, ente_id=p.ente_id, data=data)
+        await audit.record(s, principal=p, action="create", entity="instance_type", entity_id=t.id,
+                           details={"slug": t.slug})
+        out = type_out(t)
+    return json_ok(out, status=201)
+
+
+@bp.patch("/instance-types/<slug:str>")
+@authorized("admin")
+@openapi(summary="Change an instance type (admins; partial; form_schema must be a valid JSON Schema; "
+                 "active=true reactivates)", body=InstanceTypePatch)
+async def update_type(request: Request, slug: str) -> HTTPResponse:
+    data = parse_body(request, InstanceTypePatch)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        t, changed = await service.update_type(s, ente_id=p.ente_id, slug=slug, data=data)
+        if changed:
+            await audit.record(s, principal=p, action="update", entity="instance_type", entity_id=t.id,
+                               details={"slug": t.slug, "fields": changed})
+        out = type_out(t)
+    return json_ok(out)
+
+
+@bp.delete("/instance-types/<slug:str>")
+@authorized("admin")
+@openapi(summary="Deactivate an instance type (admins): no new submissions, existing istanze keep it")
+async def deactivate_type(request: Request, slug: str) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        t, was_active = await service.deactivate_type(s, ente_id=p.ente_id, slug=slug)
+        if was_active:
+            await audit.record(s, principal=p, action="deactivate", entity="instance_type", entity_id=t.id,
+                               details={"slug": t.slug})
+        out = type_out(t)
+    return json_ok(out)
 
 
 @bp.get("/reference-lists/<list_slug:str>")
 @authorized(*STAFF, "service")
-@openapi(summary="Entries of a reference list (e.g. albo-associazioni)")
+@openapi(summary="Entries of a reference list (e.g. albo-associazioni); admins: include_inactive=true",
+         query=IncludeInactiveQuery)
 async def reference_list(request: Request, list_slug: str) -> HTTPResponse:
+    include_inactive = _include_inactive(request)
     async with db_session(request) as s:
-        rows = (await s.scalars(select(ReferenceItem).where(ReferenceItem.ente_id == principal_of(request).ente_id,
-                                                            ReferenceItem.list_slug == list_slug,
-                                                            ReferenceItem.active.is_(True)))).all()
-    return json_ok({"items": [{"value": r.value, "label": r.label} for r in rows], "total": len(rows)})
+        rows = await service.reference_items(s, ente_id=principal_of(request).ente_id, list_slug=list_slug,
+                                             include_inactive=include_inactive)
+        items = [reference_out(list_slug, r) for r in rows]
+    return json_ok({"items": items, "total": len(items)})
 
 
 @bp.post("/reference-lists/<list_slug:str>")
 @authorized("admin")
-@openapi(summary="Add an entry to a reference list", body=ReferenceItemIn)
+@openapi(summary="Add an entry to a reference list (admins; 409 if the value exists, even deactivated)",
+         body=ReferenceItemIn)
 async def add_reference(request: Request, list_slug: str) -> HTTPResponse:
     data = parse_body(request, ReferenceItemIn)
+    p = principal_of(request)
     async with db_session(request) as s:
-        s.add(ReferenceItem(ente_id=principal_of(request).ente_id, list_slug=list_slug, **data.model_dump()))
-    return json_ok({"list": list_slug, **data.model_dump()}, status=201)
+        item = await service.add_reference(s, ente_id=p.ente_id, list_slug=_list_slug(list_slug), data=data)
+        await audit.record(s, principal=p, action="create", entity="reference_item", entity_id=item.id,
+                           details={"list": list_slug, "value": item.value})
+        out = reference_out(list_slug, item)
+    return json_ok(out, status=201)
+
+
+@bp.patch("/reference-lists/<list_slug:str>/<value:str>")
+@authorized("admin")
+@openapi(summary="Change an entry of a reference list (admins): label, active", body=ReferenceItemPatch)
+async def update_reference(request: Request, list_slug: str, value: str) -> HTTPResponse:
+    data = parse_body(request, ReferenceItemPatch)
+    p = principal_of(request)
+    async with db_session(request) as s:
+        item, changed = await service.update_reference(s, ente_id=p.ente_id, list_slug=_list_slug(list_slug),
+                                                       value=_value(value), data=data)
+        if changed:
+            await audit.record(s, principal=p, action="update", entity="reference_item", entity_id=item.id,
+                               details={"list": list_slug, "value": item.value, "fields": changed})
+        out = reference_out(list_slug, item)
+    return json_ok(out)
+
+
+@bp.delete("/reference-lists/<list_slug:str>/<value:str>")
+@authorized("admin")
+@openapi(summary="Deactivate an entry of a reference list (admins): no longer offered nor accepted")
+async def deactivate_reference(request: Request, list_slug: str, value: str) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        item, was_active = await service.deactivate_reference(s, ente_id=p.ente_id, list_slug=_list_slug(list_slug),
+                                                              value=_value(value))
+        if was_active:
+            await audit.record(s, principal=p, action="deactivate", entity="reference_item", entity_id=item.id,
+                               details={"list": list_slug, "value": item.value})
+        out = reference_out(list_slug, item)
+    return json_ok(out)
 
 
 @bp.post("/instances")
 @authorized(*SUBMITTERS)
-@openapi(summary="Submit an istanza: 201 {id, code, status, protocol_number?}; 422 naming the invalid field",
+@openapi(summary="Submit an istanza with its attachments (base64; PDF/JPEG/PNG, size-limited; every kind in the "
+                 "type's required_attachments): 201 {id, code, status, protocol_number?, attachments}; 422 naming "
+                 "each invalid field or missing kind (attachments.<kind>); nothing is stored on error",
          body=InstanceIn)
 async def submit(request: Request) -> HTTPResponse:
     data = parse_body(request, InstanceIn)
     p = principal_of(request)
-    async with db_session(request) as s:
-        inst = await service.submit(s, principal=p, data=data, adapter=request.app.ctx.protocol)
-        await audit.record(s, principal=p, action="create", entity="instance", entity_id=inst.id,
-                           details={"contact_id": inst.contact_id, "on_behalf": inst.on_behalf})
-        return json_ok(inst_out(inst, data.type), status=201)
+    store = _store(request)
+    try:
+        async with db_session(request) as s:
+            inst = await service.submit(s, principal=p, data=data, adapter=request.app.ctx.protocol, store=store)
+            atts = (await s.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
+                                    .order_by(Attachment.id))).all()
+            await audit.record(s, principal=p, action="create", entity="instance", entity_id=inst.id,
+                               details={"contact_id": inst.contact_id, "on_behalf": inst.on_behalf,
+                                        "attachments": len(atts)})
+            out = inst_out(inst, data.type)
+            out["attachments"] = [attachment_out(a) for a in atts]
+    except BaseException:
+        store.discard()  # the transaction rolled back: no file without its rows
+        raise
+    return json_ok(out, status=201)
 
 
 @bp.get("/instances")
@@ -112,12 +247,14 @@ async def list_instances(request: Request) -> HTTPResponse:
     async with db_session(request) as s:
         type_id = None
         if request.args.get("type"):
-            type_id = (await service.get_type(s, ente_id=p.ente_id, slug=request.args.get("type"))).id
+            type_id = (await service.get_type(s, ente_id=p.ente_id, slug=request.args.get("type"),
+                                              include_inactive=True)).id
         stmt = service.list_stmt(ente_id=p.ente_id, contact_id=int(contact) if contact else None,
                                  status=request.args.get("status"), type_id=type_id)
         stmt = apply_sort(stmt, page, {"created_at": Instance.created_at, "deadline_at": Instance.deadline_at},
                           [Instance.id.desc()])
-        slugs = {t.id: t.slug for t in await service.list_types(s, ente_id=p.ente_id)}
+        # deactivated types included: existing istanze keep their type
+        slugs = {t.id: t.slug for t in await service.list_types(s, ente_id=p.ente_id, include_inactive=True)}
         return json_ok(await paginate(s, stmt, page, lambda i: inst_out(i, slugs.get(i.type_id))))
 
 
@@ -132,9 +269,9 @@ async def get_instance(request: Request, instance_id: int) -> HTTPResponse:
         body["events"] = [{"at": e.at.isoformat(), "actor_kind": e.actor_kind, "actor_name": e.actor_name,
                            "from": e.from_status, "to": e.to_status, "note": e.note}
                           for e in await service.events(s, inst)]
-        atts = (await s.scalars(select(Attachment).where(Attachment.instance_id == inst.id))).all()
-        body["attachments"] = [{"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256,
-                                "content_type": a.content_type, "kind": a.kind} for a in atts]
+        atts = (await s.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
+                                .order_by(Attachment.id))).all()
+        body["attachments"] = [attachment_out(a) for a in atts]
         await audit.record(s, principal=p, action="read", entity="instance", entity_id=inst.id)
     return json_ok(body)
 
@@ -154,19 +291,24 @@ async def transition(request: Request, instance_id: int) -> HTTPResponse:
 
 @bp.post("/instances/<instance_id:int>/attachments")
 @authorized(*SUBMITTERS)
-@openapi(summary="Upload an attachment (multipart field 'file'; PDF/JPEG/PNG; size limited; checksum recorded)")
+@openapi(summary="Add an attachment to an open istanza, e.g. an integration (multipart field 'file', optional "
+                 "'kind'; PDF/JPEG/PNG; size limited; checksum recorded)")
 async def upload(request: Request, instance_id: int) -> HTTPResponse:
     f = request.files.get("file") if request.files else None
     if f is None:
         raise ValidationFailed("multipart field 'file' is required", fields={"file": "required"})
-    settings = request.app.ctx.settings
-    async with db_session(request) as s:
-        att = await service.add_attachment(s, ente_id=principal_of(request).ente_id, instance_id=instance_id,
-                                           kind=request.form.get("kind", "") if request.form else "",
-                                           filename=f.name or "allegato", content_type=f.type, body=f.body,
-                                           root=Path(settings.var_dir) / "attachments",
-                                           max_bytes=settings.attachments_max_bytes)
-        return json_ok({"id": att.id, "filename": att.filename, "size": att.size, "sha256": att.sha256}, status=201)
+    store = _store(request)
+    try:
+        async with db_session(request) as s:
+            att = await service.add_attachment(s, ente_id=principal_of(request).ente_id, instance_id=instance_id,
+                                               kind=request.form.get("kind", "") if request.form else "",
+                                               filename=f.name or "allegato", content_type=f.type, body=f.body,
+                                               store=store)
+            out = {"id": att.id, "filename": att.filename, "size": att.size, "sha256": att.sha256, "kind": att.kind}
+    except BaseException:
+        store.discard()
+        raise
+    return json_ok(out, status=201)
 
 
 @bp.get("/instances/<instance_id:int>/attachments/<attachment_id:int>")
@@ -202,27 +344,42 @@ async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
                headers={"Content-Disposition": f'inline; filename="ricevuta-{inst.code}.pdf"'})
 
 
+def lookup_limits(ente_id: int, code: str, caller_key: str | None) -> list[ratelimit.Limit]:
+    limits = [ratelimit.Limit(f"instances.lookup:code:{ente_id}:{code.strip().upper()}",
+                              LOOKUP_MAX_FAILURES_PER_CODE, LOOKUP_WINDOW,
+                              "too many failed look-ups for this code; try again later")]
+    if caller_key:
+        # the sender id may be a phone number: only its digest is stored
+        limits.append(ratelimit.Limit(f"instances.lookup:caller:{ente_id}:{ratelimit.digest(caller_key)}",
+                                      LOOKUP_MAX_FAILURES_PER_CALLER, LOOKUP_WINDOW,
+                                      "too many failed look-ups from this caller; try again later"))
+    return limits
+
+
 @bp.post("/instances/lookup")
 @authorized("service", *STAFF)
-@openapi(summary="Citizen status look-up: code + second factor (phone digits or fiscal code); throttled",
-         body=LookupIn)
-async def lookup(request: Request, ) -> HTTPResponse:
-    import time
-
+@openapi(summary="Citizen status look-up: code + second factor (phone digits or fiscal code). Failures are "
+                 "throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key header (e.g. the "
+                 "bot's sender id), per caller (20 / 15 min): 429 with Retry-After", body=LookupIn)
+async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, LookupIn)
     p = principal_of(request)
-    key = f"{p.ente_id}:{data.code.upper()}"
-    recent = [t for t in _lookup_failures.get(key, []) if time.monotonic() - t < 900]
-    if len(recent) >= 5:
-        raise TooManyRequests("too many attempts for this code; try again later")
+    limits = lookup_limits(p.ente_id, data.code, (request.headers.get("x-citizen-key") or "").strip() or None)
     async with db_session(request) as s:
+        await ratelimit.check(s, limits)
         try:
             inst = await service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor)
         except NotFound:
-            _lookup_failures[key] = [*recent, time.monotonic()]
-            raise
-        t = await s.get(InstanceType, inst.type_id)
-        tz = ZoneInfo((await entes.get(s, p.ente_id)).timezone)
-    return json_ok({"code": inst.code, "type": t.title if t else "", "status": inst.status,
-                    "protocol_number": inst.protocol_number,
-                    "deadline": inst.deadline_at.astimezone(tz).date().isoformat() if inst.deadline_at else None})
+            # counted in this transaction, which commits: the 404 is raised after it. A success resets no counter
+            # (the per-code one is shared with other callers; the per-caller one would let a guesser wipe it)
+            await ratelimit.hit(s, limits)
+            found = None
+        else:
+            t = await s.get(InstanceType, inst.type_id)
+            tz = ZoneInfo((await entes.get(s, p.ente_id)).timezone)
+            found = {"code": inst.code, "type": t.title if t else "", "status": inst.status,
+                     "protocol_number": inst.protocol_number,
+                     "deadline": inst.deadline_at.astimezone(tz).date().isoformat() if inst.deadline_at else None}
+    if found is None:
+        raise NotFound(LOOKUP_NOT_FOUND)
+    return json_ok(found)

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+import base64
+import binascii
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Status = Literal["submitted", "protocolled", "in_charge", "integration_requested", "integrated", "accepted",
                  "rejected", "withdrawn"]
+
+
+AttachmentKind = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")]
+MAX_SUBMITTED_ATTACHMENTS = 10
 
 
 class InstanceTypeIn(BaseModel):
@@ -16,9 +23,60 @@ class InstanceTypeIn(BaseModel):
     office_id: int | None = None
     topic: str = Field(default="", max_length=64)
     form_schema: dict[str, Any] = Field(default_factory=dict)
-    required_attachments: list[str] = Field(default_factory=list)
+    required_attachments: list[AttachmentKind] = Field(default_factory=list, max_length=MAX_SUBMITTED_ATTACHMENTS,
+                                                       description="attachment kinds a submission must include")
     verified_identity_required: bool = False
     deadline_days: int = Field(default=30, ge=1, le=365)
+
+
+class InstanceTypePatch(BaseModel):
+    """Partial update of a type (admins); the slug never changes. ``office_id: null`` detaches the office."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=2, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    office_id: int | None = None
+    topic: str | None = Field(default=None, max_length=64)
+    form_schema: dict[str, Any] | None = None
+    required_attachments: list[AttachmentKind] | None = Field(default=None, max_length=MAX_SUBMITTED_ATTACHMENTS)
+    verified_identity_required: bool | None = None
+    deadline_days: int | None = Field(default=None, ge=1, le=365)
+    active: bool | None = None
+
+
+class IncludeInactiveQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_inactive: bool = Field(default=False, description="admins only: also list deactivated entries")
+
+
+class AttachmentIn(BaseModel):
+    """A file sent with the submission itself, base64-encoded (standard alphabet; line breaks are ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: AttachmentKind = Field(description="e.g. planimetria; the type's required_attachments name the kinds")
+    filename: str = Field(min_length=1, max_length=200)
+    content_type: str = Field(min_length=1, max_length=100, description="application/pdf, image/jpeg or image/png")
+    content_base64: str = Field(min_length=1)
+    _body: bytes = PrivateAttr(default=b"")
+
+    @field_validator("content_base64")
+    @classmethod
+    def _base64(cls, v: str) -> str:
+        v = re.sub(r"\s+", "", v)
+        try:
+            base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        return v
+
+    @model_validator(mode="after")
+    def _decode(self) -> AttachmentIn:
+        self._body = base64.b64decode(self.content_base64, validate=True)
+        return self
+
+    @property
+    def body(self) -> bytes:
+        return self._body
 
 
 class InstanceIn(BaseModel):
@@ -28,6 +86,10 @@ class InstanceIn(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     on_behalf_of: int | None = Field(default=None, description="contact id when an operator submits for a citizen")
     channel: Literal["web", "sms", "telegram", "email", "phone", "counter"] = "web"
+    attachments: list[AttachmentIn] = Field(
+        default_factory=list, max_length=MAX_SUBMITTED_ATTACHMENTS,
+        description="files stored with the istanza in its own transaction, before protocol registration; "
+                    "every kind in the type's required_attachments must be present")
 
 
 class TransitionIn(BaseModel):
@@ -49,3 +111,9 @@ class ReferenceItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     value: str = Field(min_length=1, max_length=120)
     label: str = Field(min_length=1, max_length=300)
+
+
+class ReferenceItemPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = Field(default=None, min_length=1, max_length=300)
+    active: bool | None = None

@@ -3,6 +3,7 @@ protocol outages, attachments, look-up, receipt."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -248,3 +249,316 @@ def test_isolation_and_roles(client: httpx.Client, ente_ctx, other_ente) -> None
         "type": "istanza-generica", "contact_id": cid, "on_behalf_of": cid, "channel": "phone",
         "data": {"subject": "al telefono", "description": "chiamata"}})
     assert on_behalf.status_code == 201 and on_behalf.json()["on_behalf"] is True
+
+
+# --- attachments sent with the submission ----------------------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n% planimetria\n" + b"0" * 2000
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 500
+SUOLO = {"slug": "occupazione-suolo-pubblico", "title": "Occupazione di suolo pubblico",
+         "required_attachments": ["planimetria"],
+         "form_schema": {"type": "object", "required": ["place"],
+                         "properties": {"place": {"type": "string", "minLength": 1}}}}
+
+
+def b64(body: bytes) -> str:
+    import base64
+
+    return base64.b64encode(body).decode()
+
+
+def att(kind: str, body: bytes, content_type: str = "application/pdf", filename: str = "planimetria.pdf",
+        **extra: Any) -> dict[str, Any]:
+    return {"kind": kind, "filename": filename, "content_type": content_type, "content_base64": b64(body), **extra}
+
+
+def submit_suolo(client: httpx.Client, ente_ctx, cid: int, attachments: list[dict[str, Any]],  # type: ignore[no-untyped-def]
+                 **data: Any) -> httpx.Response:
+    body = {"type": "occupazione-suolo-pubblico", "contact_id": cid, "data": data or {"place": "Piazza Roma"},
+            "attachments": attachments}
+    return client.post("/api/v1/instances", json=body, headers=ente_ctx.headers("service"))
+
+
+def count_instances(client: httpx.Client, ente_ctx, cid: int) -> int:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/instances", params={"contact_id": cid}, headers=ente_ctx.headers("operator"))
+    assert r.status_code == 200, r.text
+    return r.json()["total"]
+
+
+def count_attachment_rows(db, ente_id: int) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from crm.instances.models import Attachment
+
+    async def work(s):  # type: ignore[no-untyped-def]
+        return await s.scalar(select(func.count()).select_from(Attachment).where(Attachment.ente_id == ente_id))
+
+    return db.run(work)
+
+
+def test_required_attachments_enforced_at_submission(client: httpx.Client, ente_ctx, db, base_env) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    cid = setup_ente(client, ente_ctx)
+    assert client.post("/api/v1/instance-types", json=SUOLO, headers=ente_ctx.headers("admin")).status_code == 201
+    files_dir = Path(base_env["URP_VAR_DIR"]) / "attachments" / str(ente_ctx.ente_id)
+
+    missing = submit_suolo(client, ente_ctx, cid, [att("foto", PNG, "image/png", "foto.png")])
+    assert missing.status_code == 422, missing.text
+    assert missing.json()["error"]["fields"] == {"attachments.planimetria": "required"}
+    both = submit_suolo(client, ente_ctx, cid, [], place="")  # one 422 names the form and the attachments
+    assert set(both.json()["error"]["fields"]) == {"data.place", "attachments.planimetria"}
+
+    bad_b64 = submit_suolo(client, ente_ctx, cid, [{**att("planimetria", PDF), "content_base64": "%%%not base64"}])
+    assert bad_b64.status_code == 422
+    assert "attachments.0.content_base64" in bad_b64.json()["error"]["fields"]
+    exe = submit_suolo(client, ente_ctx, cid, [att("planimetria", b"MZ\x90\x00" + b"0" * 100)])  # says PDF, is not
+    assert exe.status_code == 422
+    assert exe.json()["error"]["fields"] == {"attachments.0.content_type": "type not allowed"}
+    text_file = submit_suolo(client, ente_ctx, cid, [att("planimetria", b"ciao", "text/plain", "note.txt")])
+    assert text_file.json()["error"]["fields"] == {"attachments.0.content_type": "type not allowed"}
+    empty = submit_suolo(client, ente_ctx, cid, [{**att("planimetria", PDF), "content_base64": ""}])
+    assert empty.status_code == 422
+    too_many = submit_suolo(client, ente_ctx, cid, [att("planimetria", PDF)] * 11)
+    assert too_many.status_code == 422 and "attachments" in too_many.json()["error"]["fields"]
+    # nothing half-written: no istanza, no attachment row, no file
+    assert count_instances(client, ente_ctx, cid) == 0
+    assert count_attachment_rows(db, ente_ctx.ente_id) == 0
+    assert not files_dir.exists()
+
+    # a storage failure after the istanza row was written rolls everything back too
+    files_dir.parent.mkdir(parents=True, exist_ok=True)
+    files_dir.write_bytes(b"not a directory")
+    try:
+        broken = submit_suolo(client, ente_ctx, cid, [att("planimetria", PDF)])
+        assert broken.status_code == 500
+    finally:
+        files_dir.unlink()
+    assert count_instances(client, ente_ctx, cid) == 0 and count_attachment_rows(db, ente_ctx.ente_id) == 0
+
+    # line breaks in the base64 (MIME style) are fine
+    wrapped = b64(PDF)
+    wrapped = "\n".join(wrapped[i:i + 76] for i in range(0, len(wrapped), 76))
+    ok = submit_suolo(client, ente_ctx, cid, [{**att("planimetria", PDF), "content_base64": wrapped},
+                                              att("foto", PNG, "image/png", "foto del luogo.png")])
+    assert ok.status_code == 201, ok.text
+    inst = ok.json()
+    assert inst["status"] == "protocolled" and [a["kind"] for a in inst["attachments"]] == ["planimetria", "foto"]
+    h = ente_ctx.headers("backoffice")
+    full = client.get(f"/api/v1/instances/{inst['id']}", headers=h).json()
+    assert {a["kind"]: a["sha256"] for a in full["attachments"]} == {
+        "planimetria": hashlib.sha256(PDF).hexdigest(), "foto": hashlib.sha256(PNG).hexdigest()}
+    for a, original in zip(full["attachments"], (PDF, PNG), strict=True):
+        got = client.get(f"/api/v1/instances/{inst['id']}/attachments/{a['id']}", headers=h)
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(original).hexdigest() == a["sha256"]
+        assert got.headers["content-type"] == a["content_type"]
+    assert count_instances(client, ente_ctx, cid) == 1
+
+    async def stored_before_protocol(s):  # type: ignore[no-untyped-def]
+        from sqlalchemy import select
+
+        from crm.instances.models import Attachment, Instance
+
+        i = await s.get(Instance, inst["id"])
+        times = (await s.scalars(select(Attachment.uploaded_at).where(Attachment.instance_id == i.id))).all()
+        return all(t <= i.protocolled_at for t in times) and len(times) == 2
+
+    assert db.run(stored_before_protocol)
+
+    # later additions keep using the multipart endpoint, e.g. during an integration, which then completes as before
+    url = f"/api/v1/instances/{inst['id']}/transition"
+    assert client.post(url, json={"to": "in_charge"}, headers=h).status_code == 200
+    assert client.post(url, json={"to": "integration_requested", "note": "Planimetria in scala 1:100."},
+                       headers=h).json()["status"] == "integration_requested"
+    up = client.post(f"/api/v1/instances/{inst['id']}/attachments", data={"kind": "planimetria"},
+                     files={"file": ("planimetria-2.pdf", PDF + b"v2", "application/pdf")},
+                     headers=ente_ctx.headers("service"))
+    assert up.status_code == 201 and up.json()["kind"] == "planimetria"
+    done = client.post(url, json={"to": "integrated", "note": "inviata"}, headers=h)
+    assert done.status_code == 200 and done.json()["status"] == "integrated"
+
+
+# --- admins manage types and reference lists -------------------------------------------------------------------------
+
+
+def audit_actions(client: httpx.Client, ente_ctx, entity: str, entity_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+    r = client.get("/api/v1/audit", params={"entity": entity, "entity_id": entity_id},
+                   headers=ente_ctx.headers("admin"))
+    assert r.status_code == 200
+    return sorted(e["action"] for e in r.json()["items"])
+
+
+def test_admin_updates_and_deactivates_instance_types(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
+    cid = setup_ente(client, ente_ctx)
+    admin, op = ente_ctx.headers("admin"), ente_ctx.headers("operator")
+    url = "/api/v1/instance-types/istanza-generica"
+    assert client.patch(url, json={"title": "Altro"}, headers=op).status_code == 403
+    assert client.delete(url, headers=op).status_code == 403
+    assert client.get("/api/v1/instance-types", params={"include_inactive": "true"}, headers=op).status_code == 403
+    assert client.patch("/api/v1/instance-types/nope", json={"title": "Altro"}, headers=admin).status_code == 404
+    bad_schema = client.patch(url, json={"form_schema": {"type": "oggetto"}}, headers=admin)
+    assert bad_schema.status_code == 422 and "form_schema" in bad_schema.json()["error"]["fields"]
+    assert client.patch(url, json={"office_id": 999_999_999}, headers=admin).json()["error"]["fields"] == {
+        "office_id": "unknown office"}
+    assert client.patch(url, json={"slug": "renamed"}, headers=admin).status_code == 422
+    r = client.patch(url, json={"title": "Istanza generica al Comune", "deadline_days": 60,
+                                "office_id": ente_ctx.offices["URP"], "required_attachments": ["documento"]},
+                     headers=admin)
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert (t["title"], t["deadline_days"], t["office_id"], t["required_attachments"], t["active"]) == (
+        "Istanza generica al Comune", 60, ente_ctx.offices["URP"], ["documento"], True)
+    assert submit(client, ente_ctx, cid).json()["error"]["fields"] == {"attachments.documento": "required"}
+    assert client.patch(url, json={"required_attachments": [], "office_id": None}, headers=admin).json()[
+        "office_id"] is None
+    inst = submit(client, ente_ctx, cid)
+    assert inst.status_code == 201 and inst.json()["deadline_at"]
+
+    gone = client.delete(url, headers=admin)
+    assert gone.status_code == 200 and gone.json()["active"] is False
+    assert client.delete(url, headers=admin).status_code == 200  # idempotent
+    assert "istanza-generica" not in [x["slug"] for x in client.get("/api/v1/instance-types", headers=op).json()[
+        "items"]]
+    listed = client.get("/api/v1/instance-types", params={"include_inactive": "true"}, headers=admin).json()["items"]
+    assert [(x["slug"], x["active"]) for x in listed] == [("istanza-generica", False)]
+    refused = submit(client, ente_ctx, cid)
+    assert refused.status_code == 422 and refused.json()["error"]["fields"] == {"type": "unknown type"}
+    # existing istanze keep their type
+    assert client.get(f"/api/v1/instances/{inst.json()['id']}", headers=op).json()["type"] == "istanza-generica"
+    mine = client.get("/api/v1/instances", params={"type": "istanza-generica"}, headers=op).json()
+    assert mine["total"] == 1 and mine["items"][0]["type"] == "istanza-generica"
+
+    assert client.patch(url, json={"active": True}, headers=admin).json()["active"] is True
+    assert submit(client, ente_ctx, cid).status_code == 201
+    assert audit_actions(client, ente_ctx, "instance_type", t["id"]) == [
+        "create", "deactivate", "update", "update", "update"]
+
+
+def test_admin_manages_reference_lists(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
+    cid = setup_ente(client, ente_ctx)
+    admin, op = ente_ctx.headers("admin"), ente_ctx.headers("operator")
+    base = "/api/v1/reference-lists/albo-associazioni"
+    created = client.post(base, json={"value": "pro-loco", "label": "Pro Loco"}, headers=admin)
+    assert created.status_code == 201 and created.json()["active"] is True
+    dup = client.post(base, json={"value": "pro-loco", "label": "Pro Loco bis"}, headers=admin)
+    assert dup.status_code == 409 and dup.json()["error"]["fields"] == {"value": "already used"}
+    assert client.post(base, json={"value": "avis", "label": "AVIS"}, headers=op).status_code == 403
+    assert client.post("/api/v1/reference-lists/Albo_X", json={"value": "a", "label": "b"},
+                       headers=admin).status_code == 422
+    assert client.post(base, json={"value": "banda musicale", "label": "Banda"}, headers=admin).status_code == 201
+
+    assert client.patch(f"{base}/pro-loco", json={"label": "X"}, headers=op).status_code == 403
+    assert client.delete(f"{base}/pro-loco", headers=op).status_code == 403
+    assert client.patch(f"{base}/nessuna", json={"label": "X"}, headers=admin).status_code == 404
+    r = client.patch(f"{base}/pro-loco", json={"label": "Pro Loco Borgo Aurelio"}, headers=admin)
+    assert r.status_code == 200 and r.json()["label"] == "Pro Loco Borgo Aurelio"
+    spaced = client.patch(f"{base}/banda%20musicale", json={"label": "Banda musicale G. Verdi"}, headers=admin)
+    assert spaced.status_code == 200 and spaced.json()["value"] == "banda musicale", spaced.text
+
+    form = {"type": "object", "required": ["association"],
+            "properties": {"association": {"type": "string", "x-reference": "albo-associazioni"}}}
+    client.post("/api/v1/instance-types", json={"slug": "richiesta-patrocinio", "title": "Patrocinio",
+                                                "form_schema": form}, headers=admin)
+
+    def patrocinio(value: str) -> httpx.Response:
+        return client.post("/api/v1/instances", headers=ente_ctx.headers("service"), json={
+            "type": "richiesta-patrocinio", "contact_id": cid, "data": {"association": value}})
+
+    assert patrocinio("pro-loco").status_code == 201
+    off = client.delete(f"{base}/pro-loco", headers=admin)
+    assert off.status_code == 200 and off.json()["active"] is False
+    assert [i["value"] for i in client.get(base, headers=op).json()["items"]] == ["banda musicale"]
+    assert client.get(base, params={"include_inactive": "true"}, headers=op).status_code == 403
+    everything = client.get(base, params={"include_inactive": "true"}, headers=admin).json()["items"]
+    assert {i["value"]: i["active"] for i in everything} == {"pro-loco": False, "banda musicale": True}
+    assert patrocinio("pro-loco").status_code == 422  # no longer accepted for new submissions
+    again = client.post(base, json={"value": "pro-loco", "label": "Pro Loco"}, headers=admin)
+    assert again.status_code == 409 and "active=true" in again.json()["error"]["message"]
+    assert client.patch(f"{base}/pro-loco", json={"active": True}, headers=admin).json()["active"] is True
+    assert patrocinio("pro-loco").status_code == 201
+    assert audit_actions(client, ente_ctx, "reference_item", created.json()["id"]) == [
+        "create", "deactivate", "update", "update"]
+
+
+# --- status look-up throttle, shared through the database ------------------------------------------------------------
+
+
+def lookup(c: httpx.Client, ente_ctx, code: str, factor: str, caller: str | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
+    headers = ente_ctx.headers("service")
+    if caller:
+        headers["X-Citizen-Key"] = caller
+    return c.post("/api/v1/instances/lookup", json={"code": code, "second_factor": factor}, headers=headers)
+
+
+def test_lookup_throttle_is_shared_by_replicas(client: httpx.Client, ente_ctx, base_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cid = setup_ente(client, ente_ctx)
+    first, second, third = (submit(client, ente_ctx, cid).json()["code"] for _ in range(3))
+    replica = start_server(base_env, tmp_path / "replica.log")
+    try:
+        with httpx.Client(base_url=replica.url, timeout=30) as other:
+            # per code: 5 wrong factors (on both replicas) and even the right one is refused, everywhere
+            for i in range(5):
+                assert lookup(client if i % 2 else other, ente_ctx, first, "9999").status_code == 404
+            throttled = lookup(client, ente_ctx, first, "1234")
+            assert throttled.status_code == 429 and throttled.json()["error"]["code"] == "too_many_requests"
+            assert 0 < int(throttled.headers["retry-after"]) <= 900
+            assert lookup(other, ente_ctx, first, VALID_CF).status_code == 429
+            assert lookup(other, ente_ctx, second, "1234").status_code == 200  # another code is not affected
+
+            # a success does not reset a counter others share
+            for _ in range(4):
+                assert lookup(client, ente_ctx, second, "0000", caller="tg:guesser").status_code == 404
+            assert lookup(other, ente_ctx, second, "1234", caller="tg:owner").status_code == 200
+            assert lookup(other, ente_ctx, second, "0000", caller="tg:guesser").status_code == 404
+            assert lookup(client, ente_ctx, second, "1234", caller="tg:owner").status_code == 429
+
+            # per caller: one sender enumerating codes is stopped after 20 failures, other senders are not
+            for i in range(20):
+                r = lookup(client if i % 2 else other, ente_ctx, f"IS-{i:06d}", "1234", caller="tg:enumerator")
+                assert r.status_code == 404, (i, r.text)
+            blocked = lookup(other, ente_ctx, third, "1234", caller="tg:enumerator")
+            assert blocked.status_code == 429 and "caller" in blocked.json()["error"]["message"]
+            assert lookup(client, ente_ctx, third, "1234", caller="tg:someone-else").status_code == 200
+            assert lookup(client, ente_ctx, third, "1234").status_code == 200
+    finally:
+        replica.proc.terminate()
+        replica.proc.wait(timeout=15)
+
+
+def test_rate_limiter_prunes_expired_hits(db) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from sqlalchemy import func, select
+
+    from crm.core import ratelimit
+    from crm.db import utcnow
+
+    key = f"test:{uuid.uuid4().hex}"
+    lim = ratelimit.Limit(key, 2, timedelta(minutes=1))
+
+    async def old_hits(s):  # type: ignore[no-untyped-def]
+        for _ in range(3):
+            await ratelimit.hit(s, [lim], now=utcnow() - timedelta(hours=1), prune_chance=0)
+
+    db.run(old_hits)
+
+    async def check_and_hit(s):  # type: ignore[no-untyped-def]
+        await ratelimit.check(s, [lim])  # expired hits do not count
+        await ratelimit.hit(s, [lim], prune_chance=1)
+        rows = await s.scalar(select(func.count()).select_from(ratelimit.RateLimitHit)
+                              .where(ratelimit.RateLimitHit.key == key))
+        return rows, await ratelimit.count(s, key)
+
+    assert db.run(check_and_hit) == (1, 1)  # the three expired rows were pruned
+
+    async def exhaust(s):  # type: ignore[no-untyped-def]
+        await ratelimit.hit(s, [lim], prune_chance=0)
+        try:
+            await ratelimit.check(s, [lim])
+        except Exception as exc:  # noqa: BLE001
+            return type(exc).__name__, exc.headers.get("Retry-After")
+        return None
+
+    name, retry_after = db.run(exhaust)
+    assert name == "TooManyRequests" and 0 < int(retry_after) <= 60
