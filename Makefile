@@ -4,7 +4,7 @@ PY311 := $(shell scripts/find_python.sh 3.11)
 VENV := .venv
 URP := $(VENV)/bin/urp
 
-.PHONY: run test setup setup-main setup-rasa setup-console train migrate seed bench lock clean
+.PHONY: run test setup setup-main setup-rasa setup-console setup-browser train migrate seed bench lock clean
 
 run: setup migrate seed train
 	$(URP) run
@@ -12,7 +12,12 @@ run: setup migrate seed train
 test: setup train
 	scripts/test.sh
 
-setup: setup-main setup-rasa setup-console
+setup: setup-main setup-rasa setup-console setup-browser
+
+# Debian's Chromium for the widget's browser test (Playwright drives it; it never downloads a browser). Only a
+# warning where apt is unavailable, an error in CI
+setup-browser:
+	bash scripts/setup_browser.sh
 
 # Bootstrap Italia, pinned by package-lock.json, vendored for the console (no CDN at run time)
 setup-console:

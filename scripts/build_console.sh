@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Vendor Bootstrap Italia (pinned in package-lock.json) into crm/console/static/vendor. Idempotent.
+# npm ci also brings the dev dependencies: axe-core, which the widget's browser test injects from node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=crm/console/static/vendor/bootstrap-italia
-if [ -f "$OUT/.built" ] && [ "$OUT/.built" -nt package-lock.json ]; then exit 0; fi
+if [ -f "$OUT/.built" ] && [ "$OUT/.built" -nt package-lock.json ] && [ -f node_modules/axe-core/axe.min.js ]; then
+  exit 0
+fi
 command -v npm >/dev/null || { echo "npm is needed to build the console assets (apt-get install npm)"; exit 1; }
 npm ci --no-audit --no-fund --silent
 rm -rf "$OUT" && mkdir -p "$OUT/css" "$OUT/js" "$OUT/svg"

@@ -45,7 +45,7 @@
 
   var session = null;
   try { session = localStorage.getItem(KEY); } catch (e) { /* private mode */ }
-  var ws = null, retry = 0, queue = [];
+  var ws = null, retry = 0, queue = [], ready = false;  // ready: the history arrived on this socket
 
   function add(author, text, buttons) {
     var m = el("div", { "class": "urp-msg " + (author === "citizen" ? "citizen" : "comune") }, text);
@@ -54,7 +54,8 @@
       var box = el("div", { "class": "urp-buttons", "role": "group", "aria-label": "Risposte rapide" });
       buttons.forEach(function (b) {
         var btn = el("button", { "type": "button" }, b.title);
-        btn.addEventListener("click", function () { submit(b.title, b.payload); box.remove(); });
+        // the group goes away with the focused button: focus returns to the text box, not to the page
+        btn.addEventListener("click", function () { box.remove(); submit(b.title, b.payload); input.focus(); });
         box.appendChild(btn);
       });
       log.appendChild(box);
@@ -63,6 +64,7 @@
   }
   function connect() {
     var url = base.replace(/^http/, "ws") + "/channels/web/ws";
+    ready = false;
     ws = new WebSocket(url);
     ws.onopen = function () {
       retry = 0; status.textContent = "";
@@ -72,10 +74,15 @@
       var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
       if (data.type === "history") {
         session = data.session; try { localStorage.setItem(KEY, session); } catch (e) { /* ignore */ }
-        log.textContent = "";
-        if (!data.messages.length) add("comune", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
-        data.messages.forEach(function (m) { add(m.author, m.text, m.buttons); });
-        while (queue.length) ws.send(queue.shift());
+        log.textContent = ""; typing.textContent = "";
+        var msgs = data.messages;
+        if (!msgs.length) add("comune", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
+        // only the last reply keeps its quick replies: older ones were answered already
+        msgs.forEach(function (m, i) { add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null); });
+        // what the citizen wrote while offline is shown again (the history does not have it yet), then sent
+        queue.forEach(function (q) { add("citizen", q.text); });
+        while (queue.length) ws.send(queue.shift().msg);
+        ready = true;
       } else if (data.type === "message") {
         typing.textContent = ""; add(data.author, data.text, data.buttons);
       } else if (data.type === "typing") {
@@ -83,6 +90,7 @@
       }
     };
     ws.onclose = function () {
+      ready = false;
       retry = Math.min(retry + 1, 6);
       status.textContent = "Connessione persa, riprovo…";
       setTimeout(connect, Math.min(500 * Math.pow(2, retry), 15000));
@@ -93,7 +101,7 @@
     if (!text) return;
     add("citizen", text);
     var msg = JSON.stringify({ type: "message", text: text, payload: payload || "", client_id: uid() });
-    if (ws && ws.readyState === 1) ws.send(msg); else queue.push(msg);
+    if (ws && ws.readyState === 1 && ready) ws.send(msg); else queue.push({ text: text, msg: msg });
   }
   form.addEventListener("submit", function (e) { e.preventDefault(); submit(input.value); input.value = ""; input.focus(); });
   function open(show) {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,3 +116,12 @@ def stack(base_env: dict[str, str], db, database_url: str, tmp_path_factory: pyt
 def needs_rasa(stack: Stack) -> None:
     if stack.rasa_url is None:
         pytest.skip("Rasa not installed or no trained model (run `make train`)")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                               call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test item, so fixtures can react to a failure (the browser's screenshot)."""
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep

@@ -1,0 +1,301 @@
+"""The embeddable chat widget in a real browser: Debian's headless Chromium, driven by Playwright (executable_path:
+Playwright never downloads a browser), against the whole stack (the CRM serving the demo page and the widget, the real
+Rasa server and action server). A phone-sized viewport, keyboard only where a citizen would use it.
+
+Without /usr/bin/chromium (scripts/setup_browser.sh installs it) or the playwright package these tests skip, unless
+CI=true or URP_REQUIRE_RASA=1 make that a failure. On a failure the page's screenshot and HTML land in the test's
+tmp_path (the path is printed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.channels.conftest import Stack
+from tests.conftest import ROOT, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+# as root on this machine: no sandbox; and nothing that phones home (the network is closed, refused connections
+# pile up); Playwright gives the browser a fresh, empty user-data dir of its own
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+REPLY_TIMEOUT = 90_000  # ms: the real Rasa on a loaded two-core machine
+UI_TIMEOUT = 15_000
+
+WELCOME = "Buongiorno! Sono l'assistente virtuale del Comune."
+GREET = "Posso darle informazioni sui servizi"  # utter_greet, with three quick replies
+ASK_DESCRIPTION = "Mi descriva il problema"  # report_form's first question
+ASK_PLACE = "Dove si trova esattamente"  # and its second
+TYPING = "L'assistente sta scrivendo…"
+
+
+def _required() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("URP_REQUIRE_RASA") == "1"
+
+
+def _unavailable(reason: str) -> None:
+    if _required():
+        pytest.fail(f"{reason}; required here (CI=true or URP_REQUIRE_RASA=1): run `make setup`")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")  # session: set up before the stack, so a missing browser skips at once
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    if not os.access(CHROMIUM, os.X_OK):
+        _unavailable(f"no Chromium at {CHROMIUM} (scripts/setup_browser.sh installs Debian's chromium)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, stack: Stack, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A fresh phone-sized, Italian browser context (empty localStorage: a new chat session) on the demo page."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                  locale="it-IT", base_url=stack.crm.url)
+    context.set_default_timeout(UI_TIMEOUT)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    pg.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
+    pg.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        try:
+            pg.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            (tmp_path / "failure.html").write_text(pg.content())
+            (tmp_path / "console.txt").write_text("\n".join(errors))
+            print(f"\nbrowser screenshot, HTML and console of the failure in {tmp_path}")
+        except Exception as exc:  # noqa: BLE001 - the original failure matters more
+            print(f"\ncould not save the failure's screenshot: {exc}")
+    context.close()
+
+
+def _widget(page: Any) -> dict[str, Any]:
+    """The widget's parts, found the way assistive technology finds them: by role and accessible name."""
+    dialog = page.get_by_role("dialog", name="Assistente del Comune")
+    return {
+        "launcher": page.get_by_role("button", name="Scrivi al Comune"),
+        "dialog": dialog,
+        "input": dialog.get_by_role("textbox", name="Scrivi un messaggio"),
+        "send": dialog.get_by_role("button", name="Invia"),
+        "close": dialog.get_by_role("button", name="Chiudi la chat"),
+        "log": dialog.get_by_role("log", name="Messaggi"),
+        "status": dialog.get_by_role("status"),
+        "typing": dialog.locator(".urp-typing"),
+    }
+
+
+def _is_focused(page: Any, selector: str) -> bool:
+    return bool(page.evaluate("s => document.activeElement === document.querySelector(s)", selector))
+
+
+def _open_with_keyboard(page: Any, key: str = "Enter") -> dict[str, Any]:
+    """Tab to the launcher (from the top of the page: past the skip link), then press it (Enter or Space)."""
+    from playwright.sync_api import expect
+
+    w = _widget(page)
+    expect(w["launcher"]).to_be_visible()
+    for _ in range(10):
+        if _is_focused(page, ".urp-chat-launcher"):
+            break
+        page.keyboard.press("Tab")
+    else:
+        pytest.fail("the chat launcher cannot be reached with Tab")
+    page.keyboard.press(key)
+    expect(w["dialog"]).to_be_visible()
+    expect(w["input"]).to_be_focused()
+    return w
+
+
+def _messages(w: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(("citizen" if "citizen" in (m.get_attribute("class") or "") else "comune"), m.inner_text())
+            for m in w["log"].locator(".urp-msg").all()]
+
+
+def _watch_typing(page: Any) -> None:
+    """Record every text the typing indicator shows (it may come and go between two polls)."""
+    page.evaluate("""() => {
+        const t = document.querySelector('.urp-typing');
+        window.__typingSeen = [];
+        new MutationObserver(() => window.__typingSeen.push(t.textContent))
+            .observe(t, {childList: true, characterData: true, subtree: true});
+    }""")
+
+
+def _send(page: Any, w: dict[str, Any], text: str, how: str = "Enter") -> None:
+    from playwright.sync_api import expect
+
+    w["input"].press_sequentially(text)
+    if how == "Enter":
+        w["input"].press("Enter")
+    else:
+        w["send"].click()
+    expect(w["input"]).to_have_value("")
+    expect(w["log"].locator(".urp-msg.citizen").last).to_have_text(text)
+
+
+def test_widget_opens_with_the_keyboard_and_is_labelled(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    w = _widget(page)
+    expect(w["launcher"]).to_have_attribute("aria-expanded", "false")
+    expect(w["dialog"]).to_be_hidden()
+    w = _open_with_keyboard(page, "Enter")
+    # on a phone the open panel fills the screen: the launcher steps aside (it would cover the send button)
+    expect(page.locator(".urp-chat-launcher")).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(".urp-chat-launcher")).to_be_hidden()
+    expect(w["log"]).to_have_attribute("aria-live", "polite")
+    expect(w["typing"]).to_have_attribute("aria-live", "polite")
+    expect(w["input"]).to_have_attribute("maxlength", "2000")
+    # a new session: the history is empty and the widget greets on its own
+    expect(w["log"].locator(".urp-msg.comune")).to_have_count(1)
+    expect(w["log"].locator(".urp-msg.comune")).to_contain_text(WELCOME)
+    session = page.evaluate("localStorage.getItem('urp-chat-session')")
+    assert session and re.fullmatch(r"[A-Za-z0-9-]{16,64}", session)
+
+    # on a phone the panel fills the screen and nothing covers the text box or the send button
+    box = w["dialog"].bounding_box()
+    assert box["x"] >= 0 and box["y"] >= 0
+    assert box["x"] + box["width"] <= PHONE["width"] + 0.5 and box["y"] + box["height"] <= PHONE["height"] + 0.5
+    for part in ("input", "send", "close"):
+        covered_by = w[part].evaluate("""el => {
+            const r = el.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return hit === el || el.contains(hit) ? null : (hit ? hit.outerHTML.slice(0, 200) : "nothing");
+        }""")
+        assert covered_by is None, f"the {part} is covered by {covered_by}"
+
+    # Esc closes and gives the focus back to the launcher; Space opens again; the close button closes
+    page.keyboard.press("Escape")
+    expect(w["dialog"]).to_be_hidden()
+    expect(w["launcher"]).to_be_focused()
+    expect(w["launcher"]).to_have_attribute("aria-expanded", "false")
+    w = _open_with_keyboard(page, "Space")
+    w["close"].focus()
+    page.keyboard.press("Enter")
+    expect(w["dialog"]).to_be_hidden()
+    expect(w["launcher"]).to_be_focused()
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+def test_widget_has_no_serious_accessibility_violations(page: Any) -> None:
+    """axe-core (vendored from npm by `make setup`) on the demo page with the chat open."""
+    if not AXE.exists():
+        _unavailable(f"axe-core not found at {AXE} (`make setup-console` installs it with npm ci)")
+    page.goto("/")
+    _open_with_keyboard(page)
+    from playwright.sync_api import expect
+
+    expect(_widget(page)["log"].locator(".urp-msg")).to_have_count(1)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return {passed: r.passes.map(p => p.id), violations: r.violations.map(v => ({id: v.id, impact: v.impact,
+                help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))};
+    }""")
+    assert {"label", "button-name", "aria-dialog-name", "color-contrast"} <= set(result["passed"]), result["passed"]
+    violations = result["violations"]
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    print("axe, minor and moderate:", [(v["id"], v["impact"], v["nodes"]) for v in violations if v not in serious])
+    assert not serious, json.dumps(serious, indent=1, ensure_ascii=False)
+
+
+def test_widget_conversation_quick_reply_and_history(page: Any, needs_rasa: None) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    w = _open_with_keyboard(page)
+    expect(w["log"].locator(".urp-msg.comune")).to_contain_text(WELCOME)
+    session = page.evaluate("localStorage.getItem('urp-chat-session')")
+
+    # a greeting, typed and sent with the send button; the typing indicator shows until the reply
+    _watch_typing(page)
+    _send(page, w, "buongiorno", how="click")
+    expect(w["log"].locator(".urp-msg.comune").last).to_contain_text(GREET, timeout=REPLY_TIMEOUT)
+    assert TYPING in page.evaluate("window.__typingSeen"), page.evaluate("window.__typingSeen")
+    expect(w["typing"]).to_have_text("")
+
+    # the greeting offers quick replies: one tap starts a report, and the focus goes back to the text box
+    quick = w["log"].get_by_role("group", name="Risposte rapide")
+    expect(quick.get_by_role("button")).to_have_text(
+        ["Informazioni su un servizio", "Fare una segnalazione", "Parlare con un operatore"])
+    quick.get_by_role("button", name="Fare una segnalazione").click()
+    expect(quick).to_have_count(0)
+    expect(w["input"]).to_be_focused()
+    expect(w["log"].locator(".urp-msg.citizen").last).to_have_text("Fare una segnalazione")
+    expect(w["log"].locator(".urp-msg.comune").last).to_contain_text(ASK_DESCRIPTION, timeout=REPLY_TIMEOUT)
+
+    # reload: same session, the conversation comes back from the server (and the answered quick replies do not)
+    page.reload()
+    assert page.evaluate("localStorage.getItem('urp-chat-session')") == session
+    w = _open_with_keyboard(page, "Space")
+    expect(w["log"].locator(".urp-msg")).to_have_count(4)
+    got = _messages(w)
+    assert [a for a, _ in got] == ["citizen", "comune", "citizen", "comune"], got
+    assert got[0][1] == "buongiorno" and GREET in got[1][1], got
+    assert got[2][1] == "Fare una segnalazione" and ASK_DESCRIPTION in got[3][1], got
+    expect(w["log"].get_by_role("group", name="Risposte rapide")).to_have_count(0)
+
+    # and it goes on where it was: the report form asks for the place next
+    _send(page, w, "lampione spento")
+    expect(w["log"].locator(".urp-msg.comune").last).to_contain_text(ASK_PLACE, timeout=REPLY_TIMEOUT)
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
+
+
+def test_widget_reconnects_and_sends_what_was_written_offline(page: Any, needs_rasa: None) -> None:
+    """The socket drops; what the citizen writes meanwhile stays on screen and goes out on reconnection."""
+    from playwright.sync_api import expect
+
+    # count the widget's sockets; while __hold is set, new ones go to a port where nobody listens
+    dead = f"ws://127.0.0.1:{free_port()}/"
+    page.context.add_init_script("""(() => {
+        const Native = window.WebSocket;
+        window.__sockets = []; window.__hold = false;
+        function Tracked(url, protocols) {
+            const ws = new Native(window.__hold ? %s : url, protocols);
+            window.__sockets.push(ws);
+            return ws;
+        }
+        Tracked.prototype = Native.prototype;
+        ["CONNECTING", "OPEN", "CLOSING", "CLOSED"].forEach(k => { Tracked[k] = Native[k]; });
+        window.WebSocket = Tracked;
+    })();""" % json.dumps(dead))
+    page.goto("/")
+    w = _open_with_keyboard(page)
+    expect(w["log"].locator(".urp-msg.comune")).to_contain_text(WELCOME)
+
+    page.evaluate("() => { window.__hold = true; window.__sockets[window.__sockets.length - 1].close(); }")
+    expect(w["status"]).to_have_text("Connessione persa, riprovo…")
+    _send(page, w, "sei un bot?")
+    page.evaluate("() => { window.__hold = false; }")
+    expect(w["status"]).to_have_text("", timeout=45_000)  # the backoff may have grown to a few seconds
+    # the bot's answer right after the citizen's message (the welcome above says "assistente virtuale" too)
+    expect(w["log"].locator(".urp-msg.citizen + .urp-msg.comune")).to_contain_text(
+        "assistente virtuale", timeout=REPLY_TIMEOUT)
+    got = _messages(w)
+    assert [t for a, t in got if a == "citizen"] == ["sei un bot?"], got
+    assert got[-2] == ("citizen", "sei un bot?"), got
+    assert page.evaluate("window.__sockets.length") >= 2
+    assert not [e for e in page.errors if "pageerror" in e], page.errors  # type: ignore[attr-defined]
