@@ -47,6 +47,12 @@ INTAKE_ROLES = ("admin", "operator", "phone_operator")
 BOOKING_VIEWERS = ("admin", "operator", "phone_operator", "backoffice")
 BOOKING_EDITORS = ("admin", "operator", "phone_operator")  # cancel, reschedule (as the API's BOOKERS)
 INSTANCE_HANDLERS = ("admin", "operator", "backoffice")  # as the API's HANDLERS
+KB_READERS = ("admin", "operator")  # admins curate the knowledge base, operators read it
+KB_EDITORS = ("admin",)
+DASHBOARD_ROLES = ("admin", "operator")
+ADMINS = ("admin",)  # operators and settings
+CONTACT_MERGERS = ("admin", "operator", "phone_operator")  # as the API's merge
+GDPR_EXPORTERS = ("admin", "operator")  # as the API's export; erasure is for admins only
 
 
 def _local(value: datetime | None, tz: ZoneInfo | None = None, fmt: str = "%d/%m/%Y %H:%M") -> str:
@@ -63,7 +69,9 @@ env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LA
                    PRIORITY_LABEL=PRIORITY_LABEL, BOOKING_STATUS_LABEL=BOOKING_STATUS_LABEL,
                    INSTANCE_STATUS_LABEL=INSTANCE_STATUS_LABEL, INTAKE_ROLES=INTAKE_ROLES,
                    BOOKING_VIEWERS=BOOKING_VIEWERS, BOOKING_EDITORS=BOOKING_EDITORS,
-                   INSTANCE_HANDLERS=INSTANCE_HANDLERS)
+                   INSTANCE_HANDLERS=INSTANCE_HANDLERS, KB_READERS=KB_READERS, KB_EDITORS=KB_EDITORS,
+                   DASHBOARD_ROLES=DASHBOARD_ROLES, ADMINS=ADMINS, CONTACT_MERGERS=CONTACT_MERGERS,
+                   GDPR_EXPORTERS=GDPR_EXPORTERS)
 env.filters.update(local=_local, day=_day,
                    options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows])
 
@@ -71,7 +79,7 @@ env.filters.update(local=_local, day=_day,
 def render(name: str, status: int = 200, **ctx: Any) -> HTTPResponse:
     return html(env.get_template(name).render(**ctx), status=status,
                 headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
-                                                    "'unsafe-inline'; frame-ancestors 'none'",
+                                                    "'unsafe-inline'; font-src 'self' data:; frame-ancestors 'none'",
                          "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"})
 
 
@@ -298,8 +306,15 @@ async def contact_360(request: Request, contact_id: int) -> HTTPResponse:
         except ImportError:
             pass
         await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id)
+        tz = await ente_tz(s, p.ente_id)
     timeline.sort(key=lambda x: x["at"], reverse=True)
-    return render("contact.html", **context(request, p, c=c, timeline=timeline))
+    return render("contact.html", **context(request, p, c=c, timeline=timeline, tz=tz,
+                                            ok=CONTACT_OUTCOME.get(request.args.get("esito", ""), "")))
+
+
+CONTACT_OUTCOME = {"salvato": "Dati del contatto salvati.", "invariato": "Nessuna modifica da salvare.",
+                   "unito": "Contatti uniti: le pratiche del doppione sono ora su questo contatto.",
+                   "cancellato": "Dati personali cancellati. L'operazione è stata registrata."}
 
 
 @bp.get("/requests")
@@ -317,4 +332,4 @@ async def requests_list(request: Request) -> HTTPResponse:
 
 
 # the screens built on the booking centre and the istanze register their routes on the same blueprint
-from crm.console import agenda, backoffice, intake  # noqa: E402,F401
+from crm.console import admin, agenda, backoffice, dashboard, intake, kb, people  # noqa: E402,F401

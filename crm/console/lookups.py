@@ -52,3 +52,21 @@ async def attachments_of(session: AsyncSession, *, ente_id: int, instance_id: in
     return list((await session.scalars(select(Attachment).where(Attachment.ente_id == ente_id,
                                                                  Attachment.instance_id == instance_id)
                                        .order_by(Attachment.id))).all())
+
+
+async def linked_counts(session: AsyncSession, *, ente_id: int, contact_id: int) -> dict[str, int]:
+    """How many conversations, requests, bookings and istanze point at a contact (for the merge comparison)."""
+    from sqlalchemy import func
+
+    from crm.bookings import service as bookings
+    from crm.conversations import service as conversations
+    from crm.instances import service as instances
+    from crm.tickets import service as tickets
+
+    stmts = {"conversations": conversations.list_stmt(ente_id=ente_id, contact_id=contact_id),
+             "requests": tickets.list_stmt(ente_id=ente_id, filters={"contact_id": contact_id}),
+             "bookings": bookings.list_stmt(ente_id=ente_id, contact_id=contact_id, service_id=None, status=None,
+                                            d_from=None, d_to=None),
+             "instances": instances.list_stmt(ente_id=ente_id, contact_id=contact_id, status=None, type_id=None)}
+    return {k: int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+            for k, stmt in stmts.items()}

@@ -105,11 +105,15 @@ async def update_contact(session: AsyncSession, *, ente_id: int, contact_id: int
             if getattr(c, name) != value:
                 setattr(c, name, value.strip() if isinstance(value, str) and name.endswith("_name") else value)
                 changed.append(name)
+    # rows of numbers and addresses that stay are kept: replacing them all would insert a duplicate of a row that
+    # is still there (the unit of work inserts before it deletes) and break the (contact, value) unique constraint
     if data.phones is not None and data.phones != [p.e164 for p in c.phones]:
-        c.phones = [ContactPhone(ente_id=ente_id, e164=p) for p in data.phones]
+        kept = {p.e164: p for p in c.phones}
+        c.phones = [kept.get(p) or ContactPhone(ente_id=ente_id, e164=p) for p in data.phones]
         changed.append("phones")
     if data.emails is not None and data.emails != [e.email for e in c.emails]:
-        c.emails = [ContactEmail(ente_id=ente_id, email=e) for e in data.emails]
+        kept_e = {e.email: e for e in c.emails}
+        c.emails = [kept_e.get(e) or ContactEmail(ente_id=ente_id, email=e) for e in data.emails]
         changed.append("emails")
     await session.flush()
     return c, changed

@@ -4,7 +4,6 @@ import asyncio
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
-from sqlalchemy import update
 
 from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.errors import ValidationFailed
@@ -13,7 +12,7 @@ from crm.core.openapi import openapi
 from crm.db import db_session
 from crm.kb import gaps as gap_groups
 from crm.kb import service
-from crm.kb.models import Article, Gap
+from crm.kb.models import Article
 from crm.kb.render import plain_text
 from crm.kb.schemas import MAX_QUERY, ArticleIn, ArticleOut, ArticlePatch, FeedbackIn, SearchOut
 from knowledge.embedders import get_embedder
@@ -200,5 +199,5 @@ async def resolve_gaps(request: Request) -> HTTPResponse:
         raise ValidationFailed("ids must be a list of integers", fields={"ids": "required"})
     p = principal_of(request)
     async with db_session(request) as s:
-        result = await s.execute(update(Gap).where(Gap.ente_id == p.ente_id, Gap.id.in_(ids)).values(resolved=True))
-    return json_ok({"resolved": result.rowcount})  # type: ignore[attr-defined]
+        resolved = await service.resolve_gaps(s, ente_id=p.ente_id, ids=ids)
+    return json_ok({"resolved": resolved})

@@ -223,3 +223,26 @@ def int_type() -> Any:
 async def open_gaps(session: AsyncSession, *, ente_id: int, limit: int = 500) -> Sequence[Gap]:
     return (await session.scalars(select(Gap).where(Gap.ente_id == ente_id, Gap.resolved.is_(False))
                                   .order_by(Gap.at.desc()).limit(limit))).all()
+
+
+async def resolve_gaps(session: AsyncSession, *, ente_id: int, ids: list[int]) -> int:
+    """Mark gap questions as handled (they leave the curators' list); returns how many were marked."""
+    if not ids:
+        return 0
+    result = await session.execute(update(Gap).where(Gap.ente_id == ente_id, Gap.id.in_(ids)).values(resolved=True))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def gap_questions(session: AsyncSession, *, ente_id: int, ids: list[int]) -> list[str]:
+    """The distinct questions of some gaps of the ente, oldest first (to seed an article's alternative phrasings)."""
+    if not ids:
+        return []
+    rows = (await session.scalars(select(Gap.query).where(Gap.ente_id == ente_id, Gap.id.in_(ids))
+                                  .order_by(Gap.at, Gap.id))).all()
+    return list(dict.fromkeys(q.strip() for q in rows if q.strip()))
+
+
+async def topics_in_use(session: AsyncSession, *, ente_id: int) -> list[str]:
+    """The topic values the ente's articles use (articles may name topics that are not routing topics)."""
+    rows = (await session.scalars(select(Article.topic).where(Article.ente_id == ente_id).distinct())).all()
+    return sorted(t for t in rows if t)

@@ -78,6 +78,17 @@ async def update(session: AsyncSession, *, ente_id: int, operator_id: int, data:
     return op
 
 
+async def reset_password(session: AsyncSession, *, ente_id: int, operator_id: int, password: str) -> Operator:
+    """An administrator sets a new password (validated by the caller with OperatorPatch, as the API does); it also
+    lifts a lock left by failed logins."""
+    op = await get(session, ente_id=ente_id, operator_id=operator_id)
+    op.password_hash = hash_password(password)
+    op.failed_logins = 0
+    op.locked_until = None
+    await session.flush()
+    return op
+
+
 async def get(session: AsyncSession, *, ente_id: int, operator_id: int) -> Operator:
     op = await session.scalar(select(Operator).where(Operator.ente_id == ente_id, Operator.id == operator_id))
     if op is None:

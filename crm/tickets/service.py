@@ -242,12 +242,16 @@ def list_stmt(*, ente_id: int, filters: dict[str, Any]) -> Select[tuple[Ticket]]
     return stmt
 
 
-async def sla_report(session: AsyncSession, *, ente_id: int, since: datetime | None = None) -> dict[str, Any]:
-    """Per priority: met / breached / pending take-in-charge SLAs and compliance against the 90% target."""
+async def sla_report(session: AsyncSession, *, ente_id: int, since: datetime | None = None,
+                     until: datetime | None = None) -> dict[str, Any]:
+    """Per priority: met / breached / pending take-in-charge SLAs and compliance against the 90% target, for the
+    requests opened from ``since`` (included) to ``until`` (excluded)."""
     now = utcnow()
     stmt = select(Ticket.priority, Ticket.taken_at, Ticket.due_at).where(Ticket.ente_id == ente_id)
     if since:
         stmt = stmt.where(Ticket.created_at >= since)
+    if until:
+        stmt = stmt.where(Ticket.created_at < until)
     report: dict[str, Any] = {}
     for prio in SLA_HOURS:
         report[prio] = {"sla_hours": SLA_HOURS[prio], "total": 0, "met": 0, "breached": 0, "pending": 0}

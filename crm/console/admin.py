@@ -1,0 +1,319 @@
+"""Administration (admins only): operators (create, role and competence topics, deactivate, reset the password,
+with the API's rules) and the settings page (channel status from the /health probes, office hours, offices and
+topics). Every change is audited."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sanic import Request
+from sanic.response import HTTPResponse, redirect
+
+from crm.audit import service as audit
+from crm.console.api import ADMINS, _require, bp, env, render
+from crm.console.forms import field_message, service_error
+from crm.console.session import check_csrf, context
+from crm.core.auth import public
+from crm.core.errors import ApiError, Conflict
+from crm.core.workhours import DAYS, parse_office_hours
+from crm.db import db_session, utcnow
+from crm.entes import service as entes
+from crm.offices import service as offices
+from crm.operators import service as operators
+from crm.operators.schemas import OperatorIn, OperatorPatch
+
+ROLE_LABEL = {"admin": "Amministratore", "operator": "Operatore URP", "phone_operator": "Operatore telefonico",
+              "backoffice": "Back-office degli uffici"}
+env.globals["ROLE_LABEL"] = ROLE_LABEL
+WEEKDAY_LABEL = ["Lunedì", "Martedì", "Mercoledì", "Giovedì", "Venerdì", "Sabato", "Domenica"]
+OUTCOME = {"creato": "Operatore creato: può accedere con il nome utente e la password indicati.",
+           "salvato": "Modifiche salvate.", "disattivato": "Operatore disattivato: non può più accedere.",
+           "riattivato": "Operatore riattivato: può di nuovo accedere."}
+COMPONENTS = [  # /health component -> label, shown in this order
+    ("web_chat", "Chat sul sito (web)"), ("sms", "SMS (Twilio)"), ("telegram", "Telegram"),
+    ("email", "E-mail (notifiche)"), ("rasa", "Assistente virtuale (Rasa)"), ("database", "Database"),
+    ("knowledge_base", "Ricerca nelle schede informative"), ("protocol", "Protocollo"),
+    ("scheduler", "Attività pianificate")]
+CHANNELS = {"web_chat", "sms", "telegram", "email", "rasa"}
+STATE_LABEL = {"ok": "Attivo", "off": "Non configurato", "error": "In errore", "unreachable": "Non raggiungibile"}
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "form"
+        msg = str(err.get("msg", ""))
+        if name == "password":
+            text = "La password deve avere almeno 10 caratteri." if "at least" in msg else \
+                "La password può avere al massimo 200 caratteri."
+        elif name == "username":
+            text = "Da 3 a 64 caratteri: lettere senza accenti, numeri, punto, trattino o trattino basso."
+        elif name == "role":
+            text = "Scelga un ruolo dall'elenco."
+        else:
+            text = field_message(msg)
+        out.setdefault(name, text)
+    return out
+
+
+def _topics(form: Any) -> list[str]:
+    getlist = getattr(form, "getlist", None)
+    return [t for t in (getlist("topics") or []) if t] if getlist else []
+
+
+async def _topic_options(s: Any, ente_id: int) -> list[tuple[str, str]]:
+    return [(t.slug, t.name) for t in await offices.list_topics(s, ente_id=ente_id)]
+
+
+# --- operators --------------------------------------------------------------------------------------------------------
+@bp.get("/operators")
+@public
+async def operators_list(request: Request) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        rows = list(await operators.list_(s, ente_id=p.ente_id))
+        topics = dict(await _topic_options(s, p.ente_id))
+        tz = await _tz(s, p.ente_id)
+    now = utcnow()
+    return render("operators.html", **context(request, p, rows=rows, topics=topics, tz=tz, now=now,
+                                              ok=OUTCOME.get(request.args.get("esito", ""), "")))
+
+
+@bp.get("/operators/new")
+@public
+async def operator_new_form(request: Request) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        topic_options = await _topic_options(s, p.ente_id)
+    return render("operator_new.html", **context(request, p, topic_options=topic_options, errors={}, error=None,
+                                                 new={"role": "operator", "topics": []}))
+
+
+@bp.post("/operators/new")
+@public
+async def operator_create(request: Request) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    new = {k: (form.get(k) or "").strip() for k in ("username", "full_name", "email", "role")}
+    new["topics"] = _topics(form)
+    password, confirm = form.get("password") or "", form.get("password2") or ""
+    errors: dict[str, str] = {}
+    error, status = None, 422
+    data = None
+    try:
+        data = OperatorIn(username=new["username"], full_name=new["full_name"], email=new["email"] or None,
+                          role=new["role"], topics=new["topics"], password=password)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        errors = _errors(exc)
+    if password != confirm and "password" not in errors:
+        errors["password2"] = "Le due password non coincidono."
+    if data is not None and not errors:
+        try:
+            async with db_session(request) as s:
+                op = await operators.create(s, ente_id=p.ente_id, data=data)
+                await audit.record(s, principal=p, action="create", entity="operator", entity_id=op.id,
+                                   details={"username": op.username, "role": op.role, "topics": data.topics,
+                                            "screen": "operators"})
+        except Conflict as exc:
+            if "username" not in exc.fields:
+                raise
+            errors["username"] = "Questo nome utente è già usato: ne scelga un altro."
+            status = 409
+        except ApiError as exc:
+            if "topics" not in exc.fields:
+                raise
+            errors["topics"] = "Ambito sconosciuto."
+        else:
+            return redirect("/console/operators?esito=creato", status=303)
+    async with db_session(request) as s:
+        topic_options = await _topic_options(s, p.ente_id)
+    return render("operator_new.html", status=status,
+                  **context(request, p, topic_options=topic_options, errors=errors, new=new,
+                            error=error or "L'operatore non è stato creato: corregga i campi indicati."))
+
+
+async def _tz(s: Any, ente_id: int) -> Any:
+    return ZoneInfo((await entes.get(s, ente_id)).timezone)
+
+
+async def _operator_page(request: Request, p: Any, operator_id: int, *, status: int = 200, errors: dict[str, str]
+                         | None = None, error: str | None = None, ok: str = "", values: dict[str, Any] | None = None,
+                         new_password: str = "") -> HTTPResponse:
+    async with db_session(request) as s:
+        op = await operators.get(s, ente_id=p.ente_id, operator_id=operator_id)
+        topic_options = await _topic_options(s, p.ente_id)
+        tz = await _tz(s, p.ente_id)
+    values = values or {"full_name": op.full_name, "email": op.email or "", "role": op.role,
+                        "topics": sorted(t.slug for t in op.topics)}
+    resp = render("operator_edit.html", status=status, **context(
+        request, p, op=op, topic_options=topic_options, values=values, errors=errors or {}, error=error, ok=ok,
+        new_password=new_password, tz=tz, now=utcnow(), myself=op.id == p.operator_id))
+    if new_password:
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/operators/<operator_id:int>")
+@public
+async def operator_page(request: Request, operator_id: int) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login")
+    return await _operator_page(request, p, operator_id, ok=OUTCOME.get(request.args.get("esito", ""), ""))
+
+
+@bp.post("/operators/<operator_id:int>")
+@public
+async def operator_update(request: Request, operator_id: int) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    values: dict[str, Any] = {k: (form.get(k) or "").strip() for k in ("full_name", "email", "role")}
+    values["topics"] = _topics(form)
+    errors: dict[str, str] = {}
+    data = None
+    try:
+        data = OperatorPatch(full_name=values["full_name"], email=values["email"] or None, role=values["role"],
+                             topics=values["topics"])  # type: ignore[arg-type]
+    except ValidationError as exc:
+        errors = _errors(exc)
+    if operator_id == p.operator_id and values["role"] != "admin":
+        errors["role"] = "Non può togliere a sé stesso il ruolo di amministratore: lo chieda a un altro " \
+                         "amministratore."
+    if data is not None and not errors:
+        try:
+            async with db_session(request) as s:
+                before = await operators.get(s, ente_id=p.ente_id, operator_id=operator_id)
+                old = {"full_name": before.full_name, "email": before.email, "role": before.role,
+                       "topics": sorted(t.slug for t in before.topics)}
+                op = await operators.update(s, ente_id=p.ente_id, operator_id=operator_id, data=data)
+                new = {"full_name": op.full_name, "email": op.email, "role": op.role,
+                       "topics": sorted(t.slug for t in op.topics)}
+                changed = sorted(k for k in new if new[k] != old[k])
+                await audit.record(s, principal=p, action="update", entity="operator", entity_id=op.id,
+                                   details={"fields": changed, "from": {k: old[k] for k in changed},
+                                            "to": {k: new[k] for k in changed}, "screen": "operators"})
+        except ApiError as exc:
+            if exc.status == 404:
+                raise
+            if "topics" in exc.fields:
+                errors["topics"] = "Ambito sconosciuto."
+            else:
+                return await _operator_page(request, p, operator_id, status=exc.status, values=values,
+                                            error=service_error(exc))
+        else:
+            return redirect(f"/console/operators/{operator_id}?esito=salvato", status=303)
+    return await _operator_page(request, p, operator_id, status=422, errors=errors, values=values,
+                                error="Le modifiche non sono state salvate: corregga i campi indicati.")
+
+
+@bp.post("/operators/<operator_id:int>/active")
+@public
+async def operator_active(request: Request, operator_id: int) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    active = form.get("active") == "1"
+    if operator_id == p.operator_id and not active:
+        return await _operator_page(request, p, operator_id, status=409,
+                                    error="Non può disattivare il proprio account.")
+    async with db_session(request) as s:
+        op = await operators.update(s, ente_id=p.ente_id, operator_id=operator_id, data=OperatorPatch(active=active))
+        await audit.record(s, principal=p, action="activate" if active else "deactivate", entity="operator",
+                           entity_id=op.id, details={"username": op.username, "screen": "operators"})
+    return redirect(f"/console/operators/{operator_id}?esito={'riattivato' if active else 'disattivato'}",
+                    status=303)
+
+
+@bp.post("/operators/<operator_id:int>/password")
+@public
+async def operator_password(request: Request, operator_id: int) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    generate = form.get("genera") == "1"
+    password = secrets.token_urlsafe(12) if generate else form.get("password") or ""
+    errors: dict[str, str] = {}
+    try:
+        OperatorPatch(password=password)  # the API's rules
+    except ValidationError as exc:
+        errors = {"new_password": _errors(exc).get("password", "Password non valida.")}
+    if not generate and not errors and password != (form.get("password2") or ""):
+        errors["new_password2"] = "Le due password non coincidono."
+    if errors:
+        return await _operator_page(request, p, operator_id, status=422, errors=errors,
+                                    error="La password non è stata cambiata: corregga i campi indicati.")
+    async with db_session(request) as s:
+        op = await operators.reset_password(s, ente_id=p.ente_id, operator_id=operator_id, password=password)
+        await audit.record(s, principal=p, action="password_reset", entity="operator", entity_id=op.id,
+                           details={"username": op.username, "generated": generate, "screen": "operators"})
+    return await _operator_page(request, p, operator_id, new_password=password if generate else "",
+                                ok="Password cambiata." + (" La comunichi all'operatore in modo riservato: non "
+                                                           "verrà più mostrata." if generate else ""))
+
+
+# --- settings ---------------------------------------------------------------------------------------------------------
+async def _probe(app: Any, name: str) -> dict[str, Any]:
+    if name == "scheduler":
+        return {"status": "ok" if app.ctx.settings.scheduler else "off"}
+    if name == "database":
+        return {"status": "ok", "backend": app.ctx.engine.dialect.name}  # this page was just read from it
+    probe = app.ctx.health.get(name)
+    if probe is None:
+        return {"status": "off"}
+    try:
+        return dict(await probe(app))
+    except Exception as exc:  # noqa: BLE001 - reported on the page, as /health does
+        return {"status": "error", "error": type(exc).__name__}
+
+
+@bp.get("/settings")
+@public
+async def settings_page(request: Request) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        ente = await entes.get(s, p.ente_id)
+        office_list = list(await offices.list_offices(s, ente_id=p.ente_id))
+        topic_list = list(await offices.list_topics(s, ente_id=p.ente_id))
+    states = await asyncio.gather(*(_probe(request.app, name) for name, _ in COMPONENTS))
+    components = [{"name": name, "label": label, "channel": name in CHANNELS, "status": st.get("status", "error"),
+                   "label_status": STATE_LABEL.get(st.get("status", ""), st.get("status", "—")),
+                   "detail": {"web_chat": "widget e WebSocket del sito", "database": st.get("backend", ""),
+                              "knowledge_base": f"modello {st.get('embedder', '')}" if st.get("embedder") else "",
+                              "protocol": {"local": "registro interno", "http": "protocollo informatico esterno"}
+                              .get(st.get("adapter", ""), "")}.get(name, "")}
+                  for (name, label), st in zip(COMPONENTS, states, strict=True)]
+    try:
+        hours = parse_office_hours(ente.office_hours)
+    except ValueError:
+        hours = {}
+    week = [(WEEKDAY_LABEL[i], ", ".join(f"{a:%H:%M}–{b:%H:%M}" for a, b in hours.get(i, ())) or "chiuso")
+            for i in range(len(DAYS))]
+    patron = None
+    if ente.patron_day:
+        month, _, day = ente.patron_day.partition("-")
+        patron = f"{day}/{month}"
+    by_office: dict[int, list[str]] = {}
+    for t in topic_list:
+        by_office.setdefault(t.office_id, []).append(t.name)
+    return render("settings.html", **context(request, p, ente=ente, components=components, week=week, patron=patron,
+                                             offices=office_list, by_office=by_office))

@@ -1,0 +1,311 @@
+"""Contact 360 additions: edit details and consents, merge a duplicate (chosen by search, confirmed on a page that
+shows both), the GDPR export (JSON and PDF) and erasure (confirmed by typing the name or CANCELLA). Reads and changes
+go through ``crm.contacts`` and are audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from sanic import Request
+from sanic.response import HTTPResponse, redirect
+
+from crm.audit import service as audit
+from crm.console.api import ADMINS, CHANNEL_LABEL, CONTACT_MERGERS, GDPR_EXPORTERS, _require, bp, ente_tz, render
+from crm.console.forms import contact_errors
+from crm.console.lookups import linked_counts
+from crm.console.session import check_csrf, context
+from crm.console.slots import as_int
+from crm.contacts import gdpr, gdpr_pdf
+from crm.contacts import service as contacts
+from crm.contacts.models import Contact
+from crm.contacts.schemas import ContactPatch, normalise_phone
+from crm.core.auth import public
+from crm.core.errors import ApiError, Conflict, NotFound
+from crm.db import db_session
+from crm.entes import service as entes
+
+EDIT_FIELDS = ("first_name", "last_name", "fiscal_code", "phones", "emails", "preferred_channel", "notes")
+ERASE_WORD = "CANCELLA"
+
+
+def _lines(raw: str) -> list[str]:
+    return [x.strip() for x in re.split(r"[\n,;]", raw or "") if x.strip()]
+
+
+def _values(c: Contact) -> dict[str, Any]:
+    return {"first_name": c.first_name, "last_name": c.last_name, "fiscal_code": c.fiscal_code or "",
+            "phones": "\n".join(p.e164 for p in c.phones), "emails": "\n".join(e.email for e in c.emails),
+            "preferred_channel": c.preferred_channel or "", "notes": c.notes,
+            "consent_privacy": c.consent_privacy, "consent_notifications": c.consent_notifications}
+
+
+def _editable(c: Contact) -> str:
+    """Why the contact cannot be changed any more (empty when it can)."""
+    if c.anonymised_at is not None:
+        return "I dati di questo contatto sono stati cancellati su richiesta dell'interessato."
+    if c.merged_into_id is not None:
+        return "Questo contatto è stato unito a un altro: lavori sul contatto che lo ha assorbito."
+    return ""
+
+
+def _bad_entries(phones: list[str], emails: list[str]) -> dict[str, str]:
+    """Name the line that is wrong, rather than just saying the list is."""
+    errors: dict[str, str] = {}
+    for raw in phones:
+        try:
+            normalise_phone(raw)
+        except ValueError:
+            errors["phones"] = f"Numero di telefono non valido: «{raw}»."
+            break
+    for raw in emails:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", raw):
+            errors["emails"] = f"Indirizzo e-mail non valido: «{raw}»."
+            break
+    return errors
+
+
+async def _contact_or_gone(s: Any, p: Any, contact_id: int) -> Contact:
+    return await contacts.get(s, ente_id=p.ente_id, contact_id=contact_id)
+
+
+# --- edit -------------------------------------------------------------------------------------------------------------
+@bp.get("/contacts/<contact_id:int>/edit")
+@public
+async def contact_edit_form(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        c = await _contact_or_gone(s, p, contact_id)
+        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id,
+                           details={"screen": "contact_edit"})
+    return render("contact_edit.html", **context(request, p, c=c, values=_values(c), errors={}, error=None,
+                                                 locked=_editable(c)))
+
+
+@bp.post("/contacts/<contact_id:int>/edit")
+@public
+async def contact_edit(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    values: dict[str, Any] = {k: (form.get(k) or "").strip() for k in EDIT_FIELDS}
+    values["consent_privacy"] = form.get("consent_privacy") == "1"
+    values["consent_notifications"] = form.get("consent_notifications") == "1"
+    phones, emails = _lines(values["phones"]), _lines(values["emails"])
+    errors = _bad_entries(phones, emails)
+    if values["preferred_channel"] and values["preferred_channel"] not in CHANNEL_LABEL:
+        errors["preferred_channel"] = "Scelga un canale dall'elenco."
+    data = None
+    if not errors:
+        try:
+            data = ContactPatch(first_name=values["first_name"], last_name=values["last_name"],
+                                fiscal_code=values["fiscal_code"] or None, phones=phones, emails=emails,
+                                preferred_channel=values["preferred_channel"] or None,  # type: ignore[arg-type]
+                                consent_privacy=values["consent_privacy"],
+                                consent_notifications=values["consent_notifications"], notes=values["notes"])
+        except ValidationError as exc:
+            errors = {{"phone": "phones", "email": "emails"}.get(k, k): v for k, v in contact_errors(exc).items()}
+            for err in exc.errors():
+                if err["loc"] and err["loc"][0] == "notes":
+                    errors["notes"] = "Al massimo 2000 caratteri."
+    error, status = "Le modifiche non sono state salvate: corregga i campi indicati.", 422
+    async with db_session(request) as s:
+        locked = _editable(await _contact_or_gone(s, p, contact_id))
+    if locked:
+        data, error, status = None, locked, 409
+    if data is not None:
+        try:
+            async with db_session(request) as s:
+                c, changed = await contacts.update_contact(s, ente_id=p.ente_id, contact_id=contact_id, data=data)
+                await audit.record(s, principal=p, action="update", entity="contact", entity_id=c.id,
+                                   details={"fields": changed, "screen": "contact"})
+        except Conflict as exc:
+            status = 409
+            if "fiscal_code" in exc.fields:
+                errors["fiscal_code"] = ("Questo codice fiscale è già di un altro contatto: se è la stessa persona, "
+                                         "unisca i due contatti.")
+            else:
+                error = "I dati di questo contatto sono stati cancellati e non possono essere modificati."
+        else:
+            return redirect(f"/console/contacts/{contact_id}?esito=" + ("salvato" if changed else "invariato"),
+                            status=303)
+    async with db_session(request) as s:
+        c = await _contact_or_gone(s, p, contact_id)
+    return render("contact_edit.html", status=status, **context(request, p, c=c, values=values, errors=errors,
+                                                                error=error, locked=_editable(c)))
+
+
+# --- merge ------------------------------------------------------------------------------------------------------------
+@bp.get("/contacts/<contact_id:int>/merge")
+@public
+async def contact_merge_search(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request, *CONTACT_MERGERS)
+    if p is None:
+        return redirect("/console/login")
+    q = request.args.get("q", "").strip()[:200]
+    async with db_session(request) as s:
+        c = await _contact_or_gone(s, p, contact_id)
+        rows: list[Contact] = []
+        if q:
+            rows = [x for x in (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(30))).all()
+                    if x.id != c.id]
+            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
+                               details={"results": [x.id for x in rows], "screen": "merge"})
+    return render("contact_merge.html", **context(request, p, c=c, q=q, rows=rows, locked=_editable(c)))
+
+
+async def _side(s: Any, p: Any, c: Contact) -> dict[str, Any]:
+    return {"c": c, "counts": await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)}
+
+
+@bp.get("/contacts/<contact_id:int>/merge/<other_id:int>")
+@public
+async def contact_merge_confirm(request: Request, contact_id: int, other_id: int) -> HTTPResponse:
+    p = await _require(request, *CONTACT_MERGERS)
+    if p is None:
+        return redirect("/console/login")
+    if other_id == contact_id:
+        raise NotFound("same contact")
+    async with db_session(request) as s:
+        keep = await _side(s, p, await _contact_or_gone(s, p, contact_id))
+        fold = await _side(s, p, await _contact_or_gone(s, p, other_id))
+        tz = await ente_tz(s, p.ente_id)
+        for cid in (contact_id, other_id):
+            await audit.record(s, principal=p, action="read", entity="contact", entity_id=cid,
+                               details={"screen": "merge"})
+    problem = _editable(keep["c"]) or _editable(fold["c"])
+    return render("contact_merge_confirm.html", **context(request, p, keep=keep, fold=fold, tz=tz, problem=problem))
+
+
+@bp.post("/contacts/<contact_id:int>/merge")
+@public
+async def contact_merge(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request, *CONTACT_MERGERS)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    source_id = as_int(form.get("source_id"))
+    if source_id is None:
+        raise NotFound("contact not found")
+    async with db_session(request) as s:
+        problem = _editable(await _contact_or_gone(s, p, contact_id)) or \
+            _editable(await _contact_or_gone(s, p, source_id))
+    if problem:
+        return render("error.html", status=409, **context(request, p, title="Unione non eseguita", message=problem))
+    try:
+        async with db_session(request) as s:
+            c = await contacts.merge(s, ente_id=p.ente_id, target_id=contact_id, source_id=source_id)
+            await audit.record(s, principal=p, action="merge", entity="contact", entity_id=c.id,
+                               details={"source_id": source_id, "screen": "merge"})
+            await audit.record(s, principal=p, action="merged_into", entity="contact", entity_id=source_id,
+                               details={"target_id": c.id, "screen": "merge"})
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        text = ("Uno dei due contatti è già stato unito a un altro: aggiorni la pagina." if exc.status == 409
+                else "Non si può unire un contatto a sé stesso.")
+        return render("error.html", status=exc.status, **context(request, p, title="Unione non eseguita",
+                                                                 message=text))
+    return redirect(f"/console/contacts/{contact_id}?esito=unito", status=303)
+
+
+# --- GDPR -------------------------------------------------------------------------------------------------------------
+@bp.get("/contacts/<contact_id:int>/gdpr")
+@public
+async def contact_gdpr(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request, *GDPR_EXPORTERS)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        c = await _contact_or_gone(s, p, contact_id)
+        counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
+        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id,
+                           details={"screen": "gdpr"})
+    return render("contact_gdpr.html", **context(request, p, c=c, counts=counts, can_erase=p.role in ADMINS))
+
+
+async def _export(request: Request, contact_id: int, fmt: str) -> tuple[Any, dict[str, Any], Any]:
+    p = await _require(request, *GDPR_EXPORTERS)
+    if p is None:
+        return None, {}, ""
+    async with db_session(request) as s:
+        data = await gdpr.export(s, ente_id=p.ente_id, contact_id=contact_id)
+        ente = await entes.get(s, p.ente_id)
+        await audit.record(s, principal=p, action="export", entity="contact", entity_id=contact_id,
+                           details={"format": fmt, "screen": "gdpr"})
+    return p, data, ente
+
+
+@bp.get("/contacts/<contact_id:int>/export.json")
+@public
+async def contact_export_json(request: Request, contact_id: int) -> HTTPResponse:
+    p, data, _ = await _export(request, contact_id, "json")
+    if p is None:
+        return redirect("/console/login")
+    body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    return HTTPResponse(body, content_type="application/json; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.json"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@bp.get("/contacts/<contact_id:int>/export.pdf")
+@public
+async def contact_export_pdf(request: Request, contact_id: int) -> HTTPResponse:
+    p, data, ente = await _export(request, contact_id, "pdf")
+    if p is None:
+        return redirect("/console/login")
+    pdf = await asyncio.to_thread(gdpr_pdf.render, ente_name=ente.name, data=data, tz=ente.timezone)
+    return HTTPResponse(pdf, content_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.pdf"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+def _confirmed(c: Contact, typed: str) -> bool:
+    said = " ".join(typed.split()).casefold()
+    name = " ".join(f"{c.first_name} {c.last_name}".split()).casefold()
+    return said == ERASE_WORD.casefold() or (bool(name) and said == name)
+
+
+@bp.get("/contacts/<contact_id:int>/erase")
+@public
+async def contact_erase_form(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login")
+    async with db_session(request) as s:
+        c = await _contact_or_gone(s, p, contact_id)
+        counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
+        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id,
+                           details={"screen": "erase"})
+    return render("contact_erase.html", **context(request, p, c=c, counts=counts, error="", typed=""))
+
+
+@bp.post("/contacts/<contact_id:int>/erase")
+@public
+async def contact_erase(request: Request, contact_id: int) -> HTTPResponse:
+    p = await _require(request, *ADMINS)
+    if p is None:
+        return redirect("/console/login", status=303)
+    form = request.form or {}
+    check_csrf(request, form.get("csrf"))
+    typed = (form.get("conferma") or "").strip()[:300]
+    async with db_session(request) as s:
+        c = await _contact_or_gone(s, p, contact_id)
+        if c.anonymised_at is None and _confirmed(c, typed):
+            await gdpr.erase(s, ente_id=p.ente_id, contact_id=c.id)
+            await audit.record(s, principal=p, action="erase", entity="contact", entity_id=c.id,
+                               details={"screen": "erase"})
+            return redirect(f"/console/contacts/{contact_id}?esito=cancellato", status=303)
+        counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
+    error = "I dati di questo contatto sono già stati cancellati." if c.anonymised_at else \
+        f"Per confermare scriva il nome e cognome del contatto oppure la parola {ERASE_WORD}."
+    return render("contact_erase.html", status=409 if c.anonymised_at else 422,
+                  **context(request, p, c=c, counts=counts, error=error, typed=typed))
