@@ -213,6 +213,68 @@ class ActionSubmitReport(Action):
 STATUS_IT = {"new": "ricevuta, in attesa di essere presa in carico", "in_charge": "presa in carico da un operatore",
              "waiting_citizen": "in attesa di una sua risposta", "resolved": "risolta", "closed": "chiusa",
              "rejected": "respinta"}
+INSTANCE_STATUS_IT = {
+    "submitted": "ricevuta, in attesa di registrazione al protocollo",
+    "protocolled": "registrata al protocollo, in attesa di essere assegnata all'ufficio",
+    "in_charge": "in lavorazione presso l'ufficio competente",
+    "integration_requested": "in attesa di un'integrazione da parte sua (il termine è sospeso)",
+    "integrated": "integrata e di nuovo all'esame dell'ufficio",
+    "accepted": "accolta", "rejected": "non accolta", "withdrawn": "ritirata"}
+CODE_RE = re.compile(r"\b[A-Za-z]{2}-[A-Za-z0-9]{5,6}\b")
+CF_RE = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$")
+
+
+def is_istanza(code: str) -> bool:
+    return code.upper().startswith("IS-")
+
+
+class ValidateStatusForm(FormValidationAction):
+    """Asks for a second factor only when an istanza's code comes from someone who is not its owner on this
+    channel: the status of a formal request is personal data."""
+
+    def name(self) -> str:
+        return "validate_status_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: dict[str, Any]) -> list[str]:
+        code = str(tracker.get_slot("request_code") or "")
+        if is_istanza(code) and not tracker.get_slot("status_verified"):
+            return [*domain_slots, "status_second_factor"]
+        return domain_slots
+
+    async def extract_status_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                           domain: dict[str, Any]) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "status_second_factor":
+            return {}
+        return {"status_second_factor": tracker.latest_message.get("text")}
+
+    async def validate_request_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: dict[str, Any]) -> dict[str, Any]:
+        found = CODE_RE.search(str(value or ""))
+        if not found:
+            dispatcher.utter_message(text="Il codice non sembra corretto: ha la forma RQ-K4M9TX (segnalazioni e "
+                                          "richieste) o IS-7K3P9A (istanze). Può ricontrollarlo?")
+            return {"request_code": None}
+        code = found.group(0).upper()
+        contact_id = meta(tracker).get("contact_id")
+        if is_istanza(code) and contact_id is not None:
+            try:
+                owned = await crm.find_instance(code, int(contact_id))
+            except CrmUnavailable:
+                owned = None
+            return {"request_code": code, "status_verified": owned is not None}
+        return {"request_code": code}
+
+    async def validate_status_second_factor(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                            domain: dict[str, Any]) -> dict[str, Any]:
+        text = re.sub(r"[\s.-]", "", str(value or "")).upper()
+        if re.fullmatch(r"\+?\d{4,15}", text):
+            return {"status_second_factor": text[-4:] if len(text) > 4 else text}
+        if CF_RE.match(text):
+            return {"status_second_factor": text}
+        dispatcher.utter_message(text="Mi servono le ultime 4 cifre del suo numero di telefono (ad esempio 4567) "
+                                      "oppure il codice fiscale completo.")
+        return {"status_second_factor": None}
 
 
 class ActionCheckStatus(Action):
@@ -221,18 +283,24 @@ class ActionCheckStatus(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         raw = str(tracker.get_slot("request_code") or "")
-        code_match = re.search(r"[A-Za-z]{2}-[A-Za-z0-9]{5,6}", raw)
+        code_match = CODE_RE.search(raw)
         m = meta(tracker)
-        done = [SlotSet("request_code", None)]
+        # requested_slot too: a stale one would make the next check take its first message for the second factor
+        done = [SlotSet("request_code", None), SlotSet("status_second_factor", None), SlotSet("status_verified", None),
+                SlotSet("requested_slot", None)]
         if not code_match:
             dispatcher.utter_message(text="Il codice non sembra corretto: ha la forma RQ-K4M9TX. Può ricontrollarlo?")
             return done
-        if m.get("contact_id") is None:
-            dispatcher.utter_message(text="Per motivi di riservatezza posso mostrare solo le pratiche di chi scrive "
-                                          "dal proprio canale registrato. Contatti l'URP allo 0761 123456.")
-            return done
+        code = code_match.group(0).upper()
         try:
-            found = await crm.find_request(code_match.group(0).upper(), int(m["contact_id"]))
+            if is_istanza(code):
+                await self._istanza(dispatcher, tracker, code, m)
+                return done
+            if m.get("contact_id") is None:
+                dispatcher.utter_message(text="Per motivi di riservatezza posso mostrare solo le pratiche di chi "
+                                              "scrive dal proprio canale registrato. Contatti l'URP allo 0761 123456.")
+                return done
+            found = await crm.find_request(code, int(m["contact_id"]))
         except CrmUnavailable:
             dispatcher.utter_message(text=APOLOGY)
             return done
@@ -244,6 +312,33 @@ class ActionCheckStatus(Action):
         state = STATUS_IT.get(found["status"], found["status"])
         dispatcher.utter_message(text=f"La richiesta {found['code']} («{found['subject']}») è {state}.")
         return done
+
+    async def _istanza(self, dispatcher: CollectingDispatcher, tracker: Tracker, code: str,
+                       m: dict[str, Any]) -> None:
+        if tracker.get_slot("status_verified") and m.get("contact_id") is not None:
+            found = await crm.find_instance(code, int(m["contact_id"]))
+            info = {"code": found["code"], "status": found["status"], "protocol_number": found["protocol_number"],
+                    "deadline": (found.get("deadline_at") or "")[:10] or None} if found else None
+        else:
+            status, body = await crm.lookup_instance(code, str(tracker.get_slot("status_second_factor") or ""),
+                                                     caller=f"{m.get('channel') or 'web'}:{tracker.sender_id}")
+            if status == 429:
+                dispatcher.utter_message(text="Per sicurezza ho sospeso le verifiche su questo codice dopo troppi "
+                                              "tentativi. Riprovi più tardi oppure chiami l'URP allo 0761 123456.")
+                return
+            info = body if status == 200 else None
+        if info is None:
+            dispatcher.utter_message(text="Non trovo un'istanza con questo codice e questi dati. Controlli il codice "
+                                          "e le cifre indicate, oppure scriva «operatore».")
+            return
+        state = INSTANCE_STATUS_IT.get(info["status"], info["status"])
+        text = f"L'istanza {info['code']} è {state}."
+        if info.get("protocol_number"):
+            text += f" Numero di protocollo: {info['protocol_number']}."
+        if info.get("deadline") and info["status"] not in ("accepted", "rejected", "withdrawn"):
+            d = info["deadline"]
+            text += f" Il Comune deve concludere il procedimento entro il {d[8:10]}/{d[5:7]}/{d[:4]}."
+        dispatcher.utter_message(text=text)
 
 
 class ActionListAppointments(Action):

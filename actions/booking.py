@@ -16,6 +16,9 @@ from actions.crm_client import CrmUnavailable
 from actions.dates import parse_day, part_of_day
 
 ROME = ZoneInfo("Europe/Rome")
+# fields of a service's booking form (JSON Schema) the assistant knows how to ask for and check
+EXTRA_FIELDS = {"fiscal_code": "booking_fiscal_code", "phone": "booking_phone", "email": "booking_email"}
+EMAIL_RE = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
 DAYS = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"]
 ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
 STOP = {"per", "la", "il", "di", "un", "una", "del", "della", "prenotare", "prenota", "appuntamento", "vorrei",
@@ -42,6 +45,13 @@ def match_services(text: str, services: list[dict[str, Any]]) -> list[dict[str, 
     return [s for o, s in scored if o == best]
 
 
+def _text_for(tracker: Tracker, slot: str) -> dict[str, Any]:
+    """The citizen's latest message fills ``slot`` only while the form is asking for it."""
+    if tracker.get_slot("requested_slot") != slot:
+        return {}
+    return {slot: tracker.latest_message.get("text")}
+
+
 def slot_label(iso: str) -> str:
     d = datetime.fromisoformat(iso).astimezone(ROME)
     return f"{DAYS[d.weekday()]} {d.strftime('%d/%m')} ore {d.strftime('%H:%M')}"
@@ -60,9 +70,14 @@ class ValidateBookingForm(FormValidationAction):
             dispatcher.utter_message(text=APOLOGY)
             return {"booking_service": None, "requested_slot": None}
         services = body.get("items", []) if status == 200 else []
-        found = [s for s in services if s["slug"] == text] or match_services(text, services)
+        # a button answers with the service's slug: that wins over whatever the NLU made of it as entities
+        latest = str(tracker.latest_message.get("text") or "").strip()
+        found = ([s for s in services if s["slug"] in (latest, text)] or match_services(text, services)
+                 or match_services(latest, services))
         if len(found) == 1:
-            return {"booking_service": found[0]["slug"], "booking_service_id": found[0]["id"]}
+            required = (found[0].get("form_schema") or {}).get("required", [])
+            return {"booking_service": found[0]["slug"], "booking_service_id": found[0]["id"],
+                    "booking_extra": [EXTRA_FIELDS[f] for f in required if f in EXTRA_FIELDS]}
         options = found or services
         dispatcher.utter_message(text="Per quale servizio desidera l'appuntamento?" if not found else
                                  "Ho trovato più servizi: quale le serve?",
@@ -77,6 +92,59 @@ class ValidateBookingForm(FormValidationAction):
             return {"booking_start": m.group(0)}
         # a day or a part of the day: offer the slots of that day
         return {"booking_start": None, "booking_day": text}
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: dict[str, Any]) -> list[str]:
+        """The service's own form decides what else to ask: fiscal code, phone, e-mail."""
+        return [*domain_slots, *(tracker.get_slot("booking_extra") or [])]
+
+    # extra slots are not in the domain's required_slots, so their text is picked up here when they are asked
+    async def extract_booking_fiscal_code(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                          domain: dict[str, Any]) -> dict[str, Any]:
+        return _text_for(tracker, "booking_fiscal_code")
+
+    async def extract_booking_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: dict[str, Any]) -> dict[str, Any]:
+        return _text_for(tracker, "booking_phone")
+
+    async def extract_booking_email(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: dict[str, Any]) -> dict[str, Any]:
+        return _text_for(tracker, "booking_email")
+
+    async def validate_booking_fiscal_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                           domain: dict[str, Any]) -> dict[str, Any]:
+        from stdnum.exceptions import ValidationError
+        from stdnum.it import codicefiscale
+
+        try:
+            return {"booking_fiscal_code": codicefiscale.validate(str(value or ""))}
+        except ValidationError:
+            dispatcher.utter_message(text="Questo codice fiscale non risulta valido: controlli le 16 lettere e cifre "
+                                          "(lo trova sulla tessera sanitaria) e me lo riscriva.")
+            return {"booking_fiscal_code": None}
+
+    async def validate_booking_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: dict[str, Any]) -> dict[str, Any]:
+        import phonenumbers
+
+        try:
+            number = phonenumbers.parse(str(value or ""), "IT")
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            dispatcher.utter_message(text="Il numero non sembra valido. Me lo scrive per intero, ad esempio "
+                                          "347 123 4567?")
+            return {"booking_phone": None}
+        return {"booking_phone": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)}
+
+    async def validate_booking_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: dict[str, Any]) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if not EMAIL_RE.match(text):
+            dispatcher.utter_message(text="L'indirizzo e-mail non sembra corretto: me lo riscrive? "
+                                          "(ad esempio nome.cognome@esempio.it)")
+            return {"booking_email": None}
+        return {"booking_email": text.lower()}
 
     async def validate_booking_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: dict[str, Any]) -> dict[str, Any]:
@@ -155,16 +223,22 @@ class ActionBook(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         m = meta(tracker)
         reset = [SlotSet(s, None) for s in ("booking_service", "booking_service_id", "booking_start", "booking_name",
-                                            "booking_day")]
+                                            "booking_day", "booking_extra", *EXTRA_FIELDS.values(),
+                                            "requested_slot")]
         if m.get("contact_id") is None:
             dispatcher.utter_message(text="Non riesco a identificarla su questo canale: chiami l'URP allo 0761 123456.")
             return reset
         first, _, last = str(tracker.get_slot("booking_name") or "").partition(" ")
+        fields = {"first_name": first, "last_name": last}
+        fields |= {name: tracker.get_slot(slot) for name, slot in EXTRA_FIELDS.items() if tracker.get_slot(slot)}
         body = {"service_id": int(tracker.get_slot("booking_service_id")), "start": tracker.get_slot("booking_start"),
-                "contact_id": int(m["contact_id"]), "fields": {"first_name": first, "last_name": last},
-                "channel": m.get("channel") or "web"}
+                "contact_id": int(m["contact_id"]), "fields": fields, "channel": m.get("channel") or "web"}
         key = f"rasa-{tracker.sender_id}-{body['start']}"
         try:
+            # on a resource calendar (an official, a room) the citizen gets the first one free at that time
+            resource_id = await _free_resource(body["service_id"], str(body["start"]))
+            if resource_id is not None:
+                body["resource_id"] = resource_id
             status, res = await crm.request("POST", "/bookings", json=body, headers={"Idempotency-Key": key})
         except CrmUnavailable:
             dispatcher.utter_message(text=APOLOGY)
@@ -184,6 +258,16 @@ class ActionBook(Action):
                                           "operatore.", buttons=[{"title": "Parlare con un operatore",
                                                                   "payload": "/human_handoff"}])
         return reset
+
+
+async def _free_resource(service_id: int, start: str) -> int | None:
+    day = start[:10]
+    status, body = await crm.request("GET", f"/services/{service_id}/availability", params={"from": day, "to": day})
+    if status != 200:
+        return None
+    wanted = datetime.fromisoformat(start)
+    return next((s["resource_id"] for s in body.get("items", [])
+                 if s.get("resource_id") is not None and datetime.fromisoformat(s["start"]) == wanted), None)
 
 
 class ActionCancelAppointment(Action):

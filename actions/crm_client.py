@@ -58,5 +58,17 @@ class CrmClient:
             return None
         return next((i for i in body["items"] if i["code"].upper() == code.upper()), None)
 
+    async def find_instance(self, code: str, contact_id: int) -> dict[str, Any] | None:
+        """The contact's own istanza with this code (the channel identity is the proof), or None."""
+        status, body = await self.request("GET", "/instances", params={"contact_id": contact_id, "limit": 200})
+        if status != 200:
+            return None
+        return next((i for i in body.get("items", []) if i["code"].upper() == code.upper()), None)
+
+    async def lookup_instance(self, code: str, second_factor: str, caller: str) -> tuple[int, Any]:
+        """Citizen look-up by code plus a second factor; the caller key lets the CRM throttle a guesser."""
+        return await self.request("POST", "/instances/lookup", json={"code": code, "second_factor": second_factor},
+                                  headers={"X-Citizen-Key": caller})
+
     async def list_bookings(self, contact_id: int) -> tuple[int, Any]:
         return await self.request("GET", "/bookings", params={"contact_id": contact_id})

@@ -20,6 +20,12 @@ PERSON_FORM = {"type": "object", "required": ["first_name", "last_name"],
                               "last_name": {"type": "string", "minLength": 1, "title": "Cognome"},
                               "notes": {"type": "string", "maxLength": 500, "title": "Note"}}}
 
+# social services need to know who is coming before the meeting: the fiscal code is part of the booking
+SOCIAL_FORM = {"type": "object", "required": ["first_name", "last_name", "fiscal_code"],
+               "properties": {**PERSON_FORM["properties"],
+                              "fiscal_code": {"type": "string", "pattern": "^[A-Z0-9]{16}$", "title": "Codice fiscale"},
+                              "phone": {"type": "string", "title": "Telefono"}}}
+
 SERVICES: list[dict[str, Any]] = [
     dict(slug="carta-identita", code_prefix="AN", name="Rilascio carta d'identità elettronica", office="ANAG",
          kind="multi_resource", slot_minutes=20, resources=["Sportello anagrafe 1", "Sportello anagrafe 2",
@@ -40,7 +46,7 @@ SERVICES: list[dict[str, Any]] = [
          kind="resource", slot_minutes=45, buffer_after=15, resources=["Assistente sociale Bianchi",
                                                                        "Assistente sociale Gallo"],
          loc="Sede di via Garibaldi 4", hours=[(1, time(9), time(13)), (3, time(9), time(13))],
-         bring="ISEE aggiornato, se disponibile"),
+         form=SOCIAL_FORM, bring="ISEE aggiornato, se disponibile"),
     dict(slug="palestra", code_prefix="PA", name="Palestra comunale a ore", office="SOC", kind="resource",
          slot_minutes=60, resources=["Palestra della scuola Dante"], loc="Scuola Dante Alighieri",
          hours=[(d, time(17), time(22)) for d in range(5)] + [(5, time(9), time(20)), (6, time(9), time(13))],

@@ -357,3 +357,89 @@ def test_polling_mode_forwards_to_the_webhook(stack: Stack) -> None:
     with stack.client() as c:
         found = c.get("/api/v1/contacts", params={"q": "Pia"}, headers=stack.ente.headers("operator")).json()["items"]
     assert any({"channel": "telegram", "external_id": str(user)} in x["identities"] for x in found)
+
+
+def _said(stack: Stack, user: int, needle: str, timeout: float = 60) -> list[dict]:  # type: ignore[type-arg]
+    return stack.telegram.wait_for(lambda r: r["chat_id"] == user and needle in (r["text"] or ""), timeout=timeout)
+
+
+def test_istanza_status_needs_a_second_factor_unless_asked_by_its_owner(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    h = stack.ente.headers("admin")
+    with stack.client() as c:
+        c.post("/api/v1/instance-types", headers=h, json={
+            "slug": "istanza-generica", "title": "Istanza generica", "form_schema": {
+                "type": "object", "required": ["subject", "description"],
+                "properties": {"subject": {"type": "string"}, "description": {"type": "string"}}}})
+        cid = c.post("/api/v1/contacts", headers=h, json={"first_name": "Olga", "phones": ["+39 347 555 9876"]}
+                     ).json()["id"]
+        inst = c.post("/api/v1/instances", headers=stack.ente.headers("operator"), json={
+            "type": "istanza-generica", "contact_id": cid, "channel": "phone",
+            "data": {"subject": "Copia delibera", "description": "Chiedo copia della delibera 12/2026."}}).json()
+    # someone else's channel: the code alone is not enough
+    stranger = 950_000 + next(_n)
+    tg_update(stack, stranger, f"a che punto è la mia pratica {inst['code']}?")
+    assert _said(stack, stranger, "ultime 4 cifre"), stack.telegram.requests[-3:]
+    tg_update(stack, stranger, "1111")
+    assert _said(stack, stranger, "Non trovo un'istanza")
+    # the owner's data: the status, the protocol number and the deadline
+    tg_update(stack, stranger, f"stato della pratica {inst['code']}")
+    assert len(_said(stack, stranger, "ultime 4 cifre")) == 2
+    tg_update(stack, stranger, "9876")
+    answer = _said(stack, stranger, f"L'istanza {inst['code']}")
+    assert answer and "registrata al protocollo" in answer[0]["text"] and inst["protocol_number"] in answer[0]["text"]
+    # the citizen who submitted it through the bot is recognised by the channel: no second factor asked
+    owner = 960_000 + next(_n)
+    tg_update(stack, owner, "vorrei presentare un'istanza al comune")
+    assert _said(stack, owner, "oggetto")
+    tg_update(stack, owner, "Rimborso TARI 2025")
+    assert _said(stack, owner, "dettagli")
+    tg_update(stack, owner, "Ho pagato due volte la seconda rata della TARI 2025 e chiedo il rimborso.")
+    done = _said(stack, owner, "protocollo")
+    code = re.search(r"IS-[A-Z0-9]{6}", done[0]["text"]).group(0)
+    tg_update(stack, owner, f"com'è messa la mia istanza {code}?")
+    mine = _said(stack, owner, f"L'istanza {code}")
+    assert mine, stack.telegram.requests[-3:]
+    assert not _said(stack, owner, "ultime 4 cifre", timeout=1)
+
+
+def test_booking_asks_and_checks_the_fiscal_code_the_service_requires(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import VALID_CF
+
+    h = stack.ente.headers("admin")
+    with stack.client() as c:
+        loc = c.post("/api/v1/locations", json={"name": "Sede servizi sociali"}, headers=h).json()
+        res = [c.post("/api/v1/resources", json={"name": f"Assistente sociale {n}", "location_id": loc["id"]},
+                      headers=h).json()["id"] for n in ("Bianchi", "Gallo")]
+        svc = c.post("/api/v1/services", headers=h, json={
+            "slug": f"colloquio-sociale-{next(_n)}", "code_prefix": "SS", "name": "Colloquio con l'assistente sociale",
+            "kind": "resource", "slot_minutes": 45, "resource_ids": res, "min_notice_hours": 1,
+            "form_schema": {"type": "object", "required": ["first_name", "last_name", "fiscal_code"],
+                            "properties": {"first_name": {"type": "string"}, "last_name": {"type": "string"},
+                                           "fiscal_code": {"type": "string", "pattern": "^[A-Z0-9]{16}$"}}}}).json()
+        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
+              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+    user = 970_000 + next(_n)
+    tg_update(stack, user, "vorrei prenotare un colloquio con l'assistente sociale")
+    asked = stack.telegram.wait_for(lambda r: r["chat_id"] == user and any(
+        k in (r["text"] or "") for k in ("Quale preferisce", "servizio")), timeout=60)
+    assert asked, stack.telegram.requests[-3:]
+    if "Quale preferisce" not in asked[0]["text"]:  # several services match: pick ours
+        choice = next(b for row in asked[0]["reply_markup"]["inline_keyboard"] for b in row
+                      if b["callback_data"] == svc["slug"])
+        tg_update(stack, user, callback=choice["callback_data"])
+    offer = _said(stack, user, "Quale preferisce")
+    assert offer, [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
+    first_button = offer[0]["reply_markup"]["inline_keyboard"][0][0]
+    tg_update(stack, user, callback=first_button["callback_data"])
+    assert _said(stack, user, "nome e cognome")
+    tg_update(stack, user, "Paolo Verdi")
+    assert _said(stack, user, "codice fiscale della persona")
+    tg_update(stack, user, "RSSMRA80A01H501X")  # wrong check character
+    assert _said(stack, user, "non risulta valido")
+    tg_update(stack, user, VALID_CF.lower())
+    done = _said(stack, user, "Appuntamento confermato")
+    assert done, stack.telegram.requests[-3:]
+    with stack.client() as c:
+        booked = c.get("/api/v1/bookings", params={"service_id": svc["id"]}, headers=h).json()["items"]
+    assert len(booked) == 1 and booked[0]["fields"]["fiscal_code"] == VALID_CF
+    assert booked[0]["resource_id"] in res and booked[0]["channel"] == "telegram"
