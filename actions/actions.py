@@ -174,6 +174,9 @@ class ValidateReportForm(FormValidationAction):
 
     async def validate_issue_place(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: dict[str, Any]) -> dict[str, Any]:
+        # asked for the place, the whole answer is the place: "via Mazzini 23" is not two places "via" and "23"
+        if tracker.get_slot("requested_slot") == "issue_place":
+            value = tracker.latest_message.get("text") or value
         text = str(value or "").strip()
         if len(text) < 3:
             dispatcher.utter_message(text="Mi indichi per favore la via o un punto di riferimento.")

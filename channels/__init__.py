@@ -20,6 +20,10 @@ def setup(app: Any) -> None:
     app.ctx.channel_settings = settings
     sms, tg, web = TwilioSmsAdapter(settings), TelegramAdapter(settings), WebAdapter(app)
     app.ctx.adapters = {"sms": sms, "telegram": tg, "web": web}
+
+    @app.before_server_stop
+    async def _close_telegram(app: Any) -> None:
+        await tg.close()
     email = EmailSender(settings)
 
     class _Notify:

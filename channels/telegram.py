@@ -5,6 +5,7 @@ Buttons become inline keyboards; the "share phone number" keyboard links the Tel
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, Update
@@ -23,6 +24,8 @@ class TelegramAdapter:
     def __init__(self, settings: ChannelSettings) -> None:
         self.settings = settings
         self._bot: Bot | None = None
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
 
     @property
     def configured(self) -> bool:
@@ -31,11 +34,28 @@ class TelegramAdapter:
     def bot(self) -> Bot:
         if self._bot is None:
             assert self.settings.telegram_bot_token is not None
-            kwargs: dict[str, Any] = {"request": HTTPXRequest(connect_timeout=5, read_timeout=15)}
+            # one client for the process, with room for concurrent sends (the library's default pool is one connection)
+            kwargs: dict[str, Any] = {"request": HTTPXRequest(connection_pool_size=32, pool_timeout=10,
+                                                              connect_timeout=5, read_timeout=15)}
             if self.settings.telegram_api_base:
                 kwargs["base_url"] = self.settings.telegram_api_base
             self._bot = Bot(self.settings.telegram_bot_token.get_secret_value(), **kwargs)
         return self._bot
+
+    async def _open(self) -> Bot:
+        """Initialise the shared bot once; closing it after each send broke the sends still in flight."""
+        bot = self.bot()
+        if not self._ready:
+            async with self._ready_lock:
+                if not self._ready:
+                    await bot.initialize()
+                    self._ready = True
+        return bot
+
+    async def close(self) -> None:
+        if self._ready and self._bot is not None:
+            await self._bot.shutdown()
+            self._ready = False
 
     async def send(self, address: str, text: str, buttons: list[Button]) -> str:
         markup: Any = None
@@ -43,21 +63,19 @@ class TelegramAdapter:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload[:64])]
                                            for b in buttons])
         try:
-            bot = self.bot()
-            async with bot:
-                msg = await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
+            bot = await self._open()
+            msg = await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
         except (Forbidden, BadRequest) as exc:  # blocked by the user, chat not found: retrying will not help
             raise SendFailed(f"telegram refused: {type(exc).__name__}", permanent=True) from None
         except (TimedOut, NetworkError, TelegramError) as exc:
             raise SendFailed(f"telegram unreachable: {type(exc).__name__}") from None
-        return str(msg.message_id)
+        return f"{address}:{msg.message_id}"  # Telegram numbers messages per chat: the chat makes the id unique
 
     async def ask_phone(self, address: str, text: str) -> None:
         markup = ReplyKeyboardMarkup([[KeyboardButton(SHARE_PHONE, request_contact=True)]], one_time_keyboard=True,
                                      resize_keyboard=True)
-        bot = self.bot()
-        async with bot:
-            await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
+        bot = await self._open()
+        await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
 
     async def send_notification(self, n: Any) -> str:
         return await self.send(n.address, n.text, [])

@@ -3,6 +3,7 @@ whichever replica holds the socket."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from channels.base import Button
@@ -22,4 +23,4 @@ class WebAdapter:
         await self.app.ctx.pubsub.publish(f"webchat:{address}", {
             "type": "message", "author": "comune", "text": text,
             "buttons": [{"title": b.title, "payload": b.payload} for b in buttons]})
-        return f"web-{address[:8]}"
+        return f"web-{uuid.uuid4().hex}"  # one id per message: the same id twice would clash in the messages table

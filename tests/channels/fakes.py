@@ -90,8 +90,8 @@ class FakeTwilio(_Server):
 class FakeTelegram(_Server):
     """Bot API: /bot<token>/<method>."""
 
-    counter = 0
     pending_updates: list[dict[str, Any]] = []
+    per_chat: dict[int, int] = {}  # like the real Bot API, message ids count per chat (1, 2, 3... in every chat)
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
@@ -104,13 +104,14 @@ class FakeTelegram(_Server):
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
-            FakeTelegram.counter += 1
+            chat = int(body["chat_id"])
+            FakeTelegram.per_chat[chat] = FakeTelegram.per_chat.get(chat, 0) + 1
             markup = body.get("reply_markup")
             if isinstance(markup, str):
                 markup = json.loads(markup)
             self.record({"method": method, "chat_id": int(body["chat_id"]), "text": body.get("text"),
                          "reply_markup": markup})
-            return 200, {"ok": True, "result": {"message_id": FakeTelegram.counter, "date": 1795400000,
+            return 200, {"ok": True, "result": {"message_id": FakeTelegram.per_chat[chat], "date": 1795400000,
                                                 "chat": {"id": int(body["chat_id"]), "type": "private"},
                                                 "text": body.get("text")}}
         if method == "getUpdates":

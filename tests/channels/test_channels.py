@@ -443,3 +443,43 @@ def test_booking_asks_and_checks_the_fiscal_code_the_service_requires(stack: Sta
         booked = c.get("/api/v1/bookings", params={"service_id": svc["id"]}, headers=h).json()["items"]
     assert len(booked) == 1 and booked[0]["fields"]["fiscal_code"] == VALID_CF
     assert booked[0]["resource_id"] in res and booked[0]["channel"] == "telegram"
+
+
+def test_report_keeps_the_whole_address_and_replies_reach_every_chat(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    # two citizens at once: Telegram numbers messages per chat, so both chats get reply number 1, 2...
+    users = [980_000 + next(_n), 980_000 + next(_n)]
+    for u in users:
+        tg_update(stack, u, "vorrei fare una segnalazione")
+    for u in users:
+        assert _said(stack, u, "Mi descriva il problema"), [r["text"] for r in stack.telegram.requests
+                                                             if r["chat_id"] == u]
+    for u in users:
+        tg_update(stack, u, "lampione spento da una settimana")
+    for u in users:
+        assert _said(stack, u, "Dove si trova"), [r["text"] for r in stack.telegram.requests if r["chat_id"] == u]
+    for u in users:
+        tg_update(stack, u, "via Mazzini 23")
+    for u in users:
+        done = _said(stack, u, "segnalazione è registrata")
+        assert done, [r["text"] for r in stack.telegram.requests if r["chat_id"] == u]
+    with stack.client() as c:
+        reqs = c.get("/api/v1/requests", params={"kind": "report", "q": "lampione"},
+                     headers=stack.ente.headers("operator")).json()["items"]
+        assert sum(1 for r in reqs if "via Mazzini 23" in (r.get("description") or "")) >= 2, reqs
+    # every bot reply was stored as sent, none left pending to be sent again
+    from sqlalchemy import select
+
+    from crm.contacts.models import ContactIdentity
+    from crm.conversations.models import Conversation, Message
+    from tests.conftest import DB
+
+    async def unsent(s):  # type: ignore[no-untyped-def]
+        contacts = select(ContactIdentity.contact_id).where(ContactIdentity.channel == "telegram",
+                                                            ContactIdentity.external_id.in_([str(u) for u in users]))
+        rows = (await s.execute(select(Message.delivery_status).join(Conversation, Conversation.id ==
+                                                                     Message.conversation_id)
+                                .where(Conversation.contact_id.in_(contacts), Message.direction == "out"))).all()
+        return len(rows), [st for (st,) in rows if st != "sent"]
+
+    total, not_sent = DB(stack.crm.env["URP_DATABASE_URL"]).run(unsent)
+    assert total >= 4 and not_sent == []
