@@ -1,0 +1,201 @@
+"""Assistant reply latency through the whole path: citizen -> Telegram webhook -> hub -> Rasa -> action server ->
+CRM API / knowledge base -> reply sent to (fake) Telegram. The demo municipality is seeded (`urp demo seed`: offices,
+booking services, the published demo KB articles), so information questions get real answers.
+
+200 scripted citizen messages in 50 conversations of 4 turns (greetings, information questions from
+knowledge/data/probe_cases.jsonl, booking starts, out of scope, thanks, goodbyes, "sei un bot?"), sent once
+sequentially and once with 20 conversations at a time (each conversation still one turn after another, as a
+citizen writes). Per message: `reply` = until the first bot message reaches Telegram, `turn` = until the webhook
+returns (every reply of the turn delivered). Errors: webhook not 200, no reply, or an apology / holding message
+(CRM or Rasa unreachable or too slow). Prints one JSON line.
+Run: .venv/bin/python bench/bot_bench.py [--messages 200] [--concurrent 20]"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.bot.test_rasa_project import current_model  # noqa: E402
+from tests.channels.conftest import TG_SECRET, TG_TOKEN, _start_bot, _stop, rasa_available  # noqa: E402
+from tests.channels.fakes import FakeTelegram  # noqa: E402
+from tests.conftest import ROOT, SECRET, SERVICE_TOKEN, free_port, start_server  # noqa: E402
+
+GREETINGS = ["buongiorno", "salve, mi potete aiutare?", "buonasera, avrei una domanda", "ciao, mi serve un'info",
+             "buongiorno, sono una cittadina di borgo aurelio"]
+BOOKING = ["vorrei prenotare un appuntamento per la carta d'identità", "vorrei un appuntamento all'ufficio tributi",
+           "posso prenotare un colloquio con l'assistente sociale?", "vorrei fissare un appuntamento"]
+OUT_OF_SCOPE = ["chi vincerà lo scudetto quest'anno?", "mi sai dire una ricetta per la carbonara?",
+                "che tempo farà sabato al mare?", "mi trovi un buon ristorante di pesce?"]
+CLOSING = ["ti ringrazio molto per l'aiuto", "grazie mille, gentilissimi", "arrivederci, buona giornata",
+           "ma sto parlando con una persona o con un computer?"]
+# what the citizen sees when something behind the assistant failed (actions.APOLOGY, hub.HOLDING)
+FAILURE_MARKS = ("non riesco a collegarmi ai sistemi del Comune", "assistente virtuale in questo momento non risponde")
+FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
+# the assistant handed the conversation to the operators (actions.ActionHandoff): later turns get no bot reply
+HANDOFF_MARKS = ("mettendo in contatto con un operatore", "richiesta di richiamata")
+
+
+def script(n_messages: int, seed: int = 20261123) -> list[list[tuple[str, str]]]:
+    """Conversations of 4 (kind, text) turns: a greeting or a question, two questions, then a booking start, an
+    out-of-scope message or a closing. About 60% information questions, as at a citizen desk."""
+    rng = random.Random(seed)
+    probes = [json.loads(line)["query"] for line in (ROOT / "knowledge" / "data" / "probe_cases.jsonl")
+              .read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng.shuffle(probes)
+    questions = itertools.cycle(probes)
+    lasts = itertools.cycle([("booking", BOOKING), ("out_of_scope", OUT_OF_SCOPE), ("booking", BOOKING),
+                             ("closing", CLOSING), ("out_of_scope", OUT_OF_SCOPE), ("closing", CLOSING)])
+    convs = []
+    for i in range((n_messages + 3) // 4):
+        first = ("greeting", rng.choice(GREETINGS)) if i % 2 == 0 else ("info", next(questions))
+        kind, texts = next(lasts)
+        convs.append([first, ("info", next(questions)), ("info", next(questions)), (kind, rng.choice(texts))])
+    flat = [t for c in convs for t in c][:n_messages]
+    return [flat[i:i + 4] for i in range(0, len(flat), 4)]
+
+
+class TimedTelegram(FakeTelegram):
+    """The fake Bot API, stamping each sent message with the bench's clock."""
+
+    def record(self, item: dict[str, Any]) -> None:
+        super().record({**item, "t": time.perf_counter()})
+
+
+def update(uid: int, user: int, text: str) -> dict[str, Any]:
+    return {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": {"id": user, "type": "private"},
+                                          "from": {"id": user, "is_bot": False, "first_name": "B"}, "text": text}}
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return round(v[min(len(v) - 1, max(0, int(round(p / 100 * len(v))) - 1))], 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=200)
+    ap.add_argument("--concurrent", type=int, default=20)
+    args = ap.parse_args()
+    if not rasa_available():
+        print(json.dumps({"bench": "bot", "skipped": "no .venv-rasa or trained model (make train)"}))
+        return
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="bot-bench-"))
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    from crm.migrations import upgrade
+
+    upgrade(url)
+    tg = TimedTelegram()
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
+           "URP_DATABASE_URL": url, "URP_SECRET_KEY": SECRET, "URP_SERVICE_TOKEN": SERVICE_TOKEN,
+           "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"), "URP_DEFAULT_ENTE": "bench",
+           "URP_PUBLIC_URL": f"http://127.0.0.1:{port}", "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+           "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE": tg.url + "/bot", "PYTHONUNBUFFERED": "1"}
+    seeded = subprocess.run([sys.executable, "-m", "crm.cli", "demo", "seed"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    if seeded.returncode != 0:
+        raise SystemExit(f"urp demo seed failed:\n{seeded.stdout}\n{seeded.stderr}")
+    model = current_model()
+    os.environ["RASA_MODEL"] = str(model)  # scripts/rasa_run.sh: the model trained from the current data
+    procs, rasa_url = _start_bot(env, port, tmp, url)
+    env["URP_RASA_URL"] = rasa_url
+    srv = start_server(env, tmp / "crm.log", port=port)
+    hook = srv.url + "/channels/telegram/webhook"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+    # update ids apart from the fake's message ids: the hub keeps both in one unique (ente, channel, id) column
+    uids = itertools.count(10_000_000)
+    lock = threading.Lock()
+
+    def sent_to(user: int) -> list[dict[str, Any]]:
+        with tg._lock:
+            return [r for r in tg.requests if r["chat_id"] == user]
+
+    def converse(user: int, turns: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        handed_off = False
+        with httpx.Client(timeout=120) as c:
+            for kind, text in turns:
+                seen = len(sent_to(user))
+                with lock:
+                    uid = next(uids)
+                t0 = time.perf_counter()
+                try:
+                    status = c.post(hook, json=update(uid, user, text), headers=headers).status_code
+                except httpx.HTTPError:
+                    status = 0
+                t1 = time.perf_counter()
+                if status == 200:  # the hub delivers the turn's replies before answering the webhook
+                    replies = sent_to(user)[seen:]
+                else:  # let a late reply land before the next turn
+                    replies = tg.wait_for(lambda r, u=user: r["chat_id"] == u, timeout=30)[seen:]
+                texts = [r.get("text") or "" for r in replies]
+                out.append({"kind": kind, "status": status, "replies": len(replies), "after_handoff": handed_off,
+                            "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
+                            "turn_ms": (t1 - t0) * 1000,
+                            "failure": any(m in t for t in texts for m in FAILURE_MARKS),
+                            "answered": FEEDBACK_QUESTION in texts})
+                handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
+        return out
+
+    results: dict[str, Any] = {"bench": "bot", "messages": args.messages, "model": model.name if model else None}
+    try:
+        # warm-up (not measured): the first search opens the KB index and the embedder, Rasa loads lazily too
+        warm = converse(9_000_000, [("greeting", "buongiorno"), ("info", "come rinnovo la carta d'identità?"),
+                                    ("booking", "vorrei prenotare un appuntamento")])
+        results["warmup_ms"] = [round(w["turn_ms"]) for w in warm]
+        conversations = script(args.messages)
+        for label, conc, base in (("seq", 1, 7_000_000), (f"c{args.concurrent}", args.concurrent, 8_000_000)):
+            t = time.perf_counter()
+            with ThreadPoolExecutor(conc) as pool:
+                per_conv = list(pool.map(lambda ic: converse(base + ic[0], ic[1]), enumerate(conversations)))
+            wall = time.perf_counter() - t
+            every = [x for conv in per_conv for x in conv]
+            turns = [x for x in every if not x["after_handoff"]]  # the rest went to the operators, not the bot
+            reply = [x["reply_ms"] for x in turns if x["reply_ms"] is not None]
+            turn = [x["turn_ms"] for x in turns if x["status"] == 200]
+            info = [x for x in turns if x["kind"] == "info"]
+            results[label] = {
+                "reply_p50_ms": pct(reply, 50), "reply_p95_ms": pct(reply, 95),
+                "turn_p50_ms": pct(turn, 50), "turn_p95_ms": pct(turn, 95), "max_ms": pct(turn, 100),
+                "bot_turns": len(turns), "to_operators_after_handoff": len(every) - len(turns),
+                "msgs_per_s": round(len(every) / wall, 2),
+                "errors": {"http": sum(1 for x in turns if x["status"] != 200),
+                           "no_reply": sum(1 for x in turns if not x["replies"]),
+                           "failure_reply": sum(1 for x in turns if x["failure"])},
+                "info_answered": f"{sum(1 for x in info if x['answered'])}/{len(info)}",
+                "by_kind_p50_ms": {k: pct([x["turn_ms"] for x in turns if x["kind"] == k and x["status"] == 200], 50)
+                                   for k in sorted({x["kind"] for x in turns})},
+            }
+        results["loadavg_before"] = [round(x, 2) for x in load_before]
+        results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        results["cpus"] = os.cpu_count()
+        results["wall_s"] = round(time.perf_counter() - started, 1)
+        print(json.dumps(results))
+    finally:
+        _stop(srv.proc)
+        for p in procs:
+            _stop(p)
+        tg.close()
+
+
+if __name__ == "__main__":
+    main()

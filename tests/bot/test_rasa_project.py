@@ -1,0 +1,137 @@
+"""The Rasa project itself: `rasa data validate`, and the end-to-end test stories (bot/tests) evaluated against the
+trained model, NLU included (`rasa test core --e2e`: every user text is parsed, its intent and entities and every
+next action must be the story's). Custom actions and forms do not run during the evaluation (their events are the
+story's), so neither the action server nor the CRM is needed.
+
+Needs .venv-rasa and a trained model (`make train`); without them these tests skip, unless URP_REQUIRE_RASA=1 (CI)
+makes that a failure. They do not touch the database: in the PostgreSQL pass of scripts/test.sh they skip (they
+already ran in the SQLite pass; the two take about 40 s on two cores, mostly loading the model)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+STORIES = ROOT / "bot" / "tests"
+GAPS = ROOT / "bot" / "gaps"  # known NLU gaps: evaluated and reported, not (yet) required to pass
+TIMEOUT = 900
+
+
+def _env() -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
+            "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+
+
+def trained_model_name() -> str:
+    """The file scripts/train.sh trains the current config, domain and data into (their hash is in its name)."""
+    data = b"".join(p.read_bytes() for p in [ROOT / "config.yml", ROOT / "bot" / "domain.yml",
+                                             *sorted((ROOT / "bot" / "data").glob("*.yml"))])
+    return f"urp-{hashlib.sha256(data).hexdigest()[:16]}.tar.gz"
+
+
+def current_model() -> Path | None:
+    """The model trained from the current data, else the newest one."""
+    exact = ROOT / "models" / trained_model_name()
+    if exact.exists():
+        return exact
+    models = sorted((ROOT / "models").glob("urp-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None
+
+
+def _need(model: bool) -> Path | None:
+    missing = [] if RASA.exists() else [".venv-rasa"]
+    found = current_model() if model else None
+    if model and found is None:
+        missing.append("a trained model in models/")
+    if missing:
+        what = " and ".join(missing)
+        if os.environ.get("URP_REQUIRE_RASA") == "1":
+            pytest.fail(f"Rasa is required (URP_REQUIRE_RASA=1) but {what} is missing (run `make train`)")
+        pytest.skip(f"{what} missing (run `make train`)")
+    if (os.environ.get("URP_TEST_DATABASE_URL") or "").startswith("postgresql"):
+        pytest.skip("database-independent: runs in the SQLite pass")
+    return found
+
+
+# `rasa data validate` reports forms' questions as unused: they are asked by the forms, not named in rules
+FORM_QUESTION = re.compile(r"The utterance '(utter_ask_\w+)' is not used in any story or rule\.")
+
+
+def test_data_validate_is_clean() -> None:
+    _need(model=False)
+    out = subprocess.run([str(RASA), "data", "validate", "--domain", "bot/domain.yml", "--data", "bot/data",
+                          "--config", "config.yml"], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=TIMEOUT)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, f"rasa data validate found errors:\n{log[-6000:]}"
+    domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
+    asked = {f"utter_ask_{slot}" for form in (domain.get("forms") or {}).values()
+             for slot in form.get("required_slots", [])}
+    problems = []
+    for line in re.findall(r"UserWarning: (.*)", log):
+        m = FORM_QUESTION.search(line)
+        if not (m and m.group(1) in asked):
+            problems.append(re.sub(r"\x1b\[[0-9;]*m", "", line))
+    assert not problems, "rasa data validate warnings:\n" + "\n".join(problems)
+
+
+def _failed_blocks(out_dir: Path) -> dict[str, str]:
+    """Failed stories by name, each as rasa wrote it (its '# predicted: ...' comments are the point)."""
+    path = out_dir / "failed_test_stories.yml"
+    assert path.exists(), f"rasa test wrote no {path.name}"
+    text = path.read_text(encoding="utf-8")
+    blocks = {}
+    for block in re.split(r"^(?=- story: )", text, flags=re.M)[1:]:
+        name = yaml.safe_load(block)[0]["story"]
+        blocks[name] = block
+    return blocks
+
+
+def test_e2e_stories_have_no_prediction_errors(tmp_path: Path) -> None:
+    model = _need(model=True)
+    assert model is not None
+    # one model load for the gate and the known gaps: both files side by side in one folder
+    stories = tmp_path / "stories"
+    stories.mkdir()
+    files = sorted(STORIES.glob("test_*.yml"))
+    assert files, f"no test stories in {STORIES}"
+    gap_files = sorted(GAPS.glob("test_*.yml"))
+    for f in files + gap_files:
+        (stories / f.parent.name).mkdir(exist_ok=True)
+        (stories / f.parent.name / f.name).symlink_to(f)
+    (tmp_path / "endpoints.yml").write_text("{}\n")  # no action server, no tracker store: none is needed
+    out_dir = tmp_path / "results"
+    run = subprocess.run([str(RASA), "test", "core", "--e2e", "--stories", str(stories), "--model", str(model),
+                          "--endpoints", str(tmp_path / "endpoints.yml"), "--out", str(out_dir), "--no-plot",
+                          "--quiet"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    assert run.returncode == 0, f"rasa test core failed to run:\n{(run.stdout + run.stderr)[-6000:]}"
+    report = json.loads((out_dir / "story_report.json").read_text())
+    expected = sum(len(yaml.safe_load(f.read_text(encoding="utf-8"))["stories"]) for f in files + gap_files)
+    assert report.get("conversation_accuracy", {}).get("total") == expected, (
+        f"rasa evaluated {report.get('conversation_accuracy')} of {expected} stories:\n{run.stderr[-4000:]}")
+    failed = _failed_blocks(out_dir)  # names end with " (<file>)"
+    gate = {n: b for n, b in failed.items() if "/gaps/" not in n}
+    gaps_failing = {n.rsplit(" (", 1)[0] for n in failed if "/gaps/" in n}
+    gap_names = {s["story"] for f in gap_files for s in yaml.safe_load(f.read_text(encoding="utf-8"))["stories"]}
+    fixed = sorted(gap_names - gaps_failing)
+    if fixed:
+        warnings.warn(f"known NLU gaps now pass, move them to bot/tests/test_stories.yml: {fixed}", stacklevel=1)
+    for name in sorted(gaps_failing):
+        print(f"still failing, as expected: {name}")
+    stale = "" if model.name == trained_model_name() else (
+        f" (NOT trained from the current bot/ data, which would be {trained_model_name()}: run `make train`)")
+    assert not gate, (f"{len(gate)} test stories failed with {model.name}{stale}. Wrong intents and actions are marked "
+                      f"'# predicted:'; a user turn without a mark had wrong entities (rasa only marks a wrong "
+                      f"entity type, not a wrong value or span):\n"
+                      + "".join(gate.values()))
