@@ -332,4 +332,4 @@ async def requests_list(request: Request) -> HTTPResponse:
 
 
 # the screens built on the booking centre and the istanze register their routes on the same blueprint
-from crm.console import admin, agenda, backoffice, dashboard, intake, kb, people  # noqa: E402,F401
+from crm.console import admin, agenda, backoffice, bookings_admin, dashboard, intake, kb, people  # noqa: E402,F401
