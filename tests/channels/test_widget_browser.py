@@ -9,7 +9,6 @@ tmp_path (the path is printed)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +16,13 @@ from typing import Any
 
 import pytest
 
+from tests.browser import axe as run_axe
+from tests.browser import browser, browser_pages, require_axe  # noqa: F401  (browser: the session fixture)
 from tests.channels.conftest import Stack
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-# as root on this machine: no sandbox; and nothing that phones home (the network is closed, refused connections
-# pile up); Playwright gives the browser a fresh, empty user-data dir of its own
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 REPLY_TIMEOUT = 90_000  # ms: the real Rasa on a loaded two-core machine
-UI_TIMEOUT = 15_000
 
 WELCOME = "Buongiorno! Sono l'assistente virtuale del Comune."
 GREET = "Posso darle informazioni sui servizi"  # utter_greet, with three quick replies
@@ -37,58 +31,12 @@ ASK_PLACE = "Dove si trova esattamente"  # and its second
 TYPING = "L'assistente sta scrivendo…"
 
 
-def _required() -> bool:
-    return os.environ.get("CI") == "true" or os.environ.get("URP_REQUIRE_RASA") == "1"
-
-
-def _unavailable(reason: str) -> None:
-    if _required():
-        pytest.fail(f"{reason}; required here (CI=true or URP_REQUIRE_RASA=1): run `make setup`")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")  # session: set up before the stack, so a missing browser skips at once
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
-    if not os.access(CHROMIUM, os.X_OK):
-        _unavailable(f"no Chromium at {CHROMIUM} (scripts/setup_browser.sh installs Debian's chromium)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.fixture
 def page(browser: Any, stack: Stack, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A fresh phone-sized, Italian browser context (empty localStorage: a new chat session) on the demo page."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=UI_TIMEOUT)
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                  locale="it-IT", base_url=stack.crm.url)
-    context.set_default_timeout(UI_TIMEOUT)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-    pg.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
-    pg.on("response", lambda r: errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-    pg.errors = errors  # type: ignore[attr-defined]
-    yield pg
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        try:
-            pg.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            (tmp_path / "failure.html").write_text(pg.content())
-            (tmp_path / "console.txt").write_text("\n".join(errors))
-            print(f"\nbrowser screenshot, HTML and console of the failure in {tmp_path}")
-        except Exception as exc:  # noqa: BLE001 - the original failure matters more
-            print(f"\ncould not save the failure's screenshot: {exc}")
-    context.close()
+    with browser_pages(browser, request, tmp_path, viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                       has_touch=True, base_url=stack.crm.url) as make:
+        yield make()
 
 
 def _widget(page: Any) -> dict[str, Any]:
@@ -202,23 +150,18 @@ def test_widget_opens_with_the_keyboard_and_is_labelled(page: Any) -> None:
 
 def test_widget_has_no_serious_accessibility_violations(page: Any) -> None:
     """axe-core (vendored from npm by `make setup`) on the demo page with the chat open."""
-    if not AXE.exists():
-        _unavailable(f"axe-core not found at {AXE} (`make setup-console` installs it with npm ci)")
+    require_axe()
     page.goto("/")
     _open_with_keyboard(page)
     from playwright.sync_api import expect
 
     expect(_widget(page)["log"].locator(".urp-msg")).to_have_count(1)
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
-        return {passed: r.passes.map(p => p.id), violations: r.violations.map(v => ({id: v.id, impact: v.impact,
-                help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))};
-    }""")
+    result = run_axe(page)
     assert {"label", "button-name", "aria-dialog-name", "color-contrast"} <= set(result["passed"]), result["passed"]
     violations = result["violations"]
     serious = [v for v in violations if v["impact"] in ("serious", "critical")]
-    print("axe, minor and moderate:", [(v["id"], v["impact"], v["nodes"]) for v in violations if v not in serious])
+    print("axe, minor and moderate:",
+          [(v["id"], v["impact"], [n["target"] for n in v["nodes"]]) for v in violations if v not in serious])
     assert not serious, json.dumps(serious, indent=1, ensure_ascii=False)
 
 
