@@ -41,7 +41,9 @@ def require_axe() -> None:
         unavailable(f"axe-core not found at {AXE} (`make setup-console` installs it with npm ci)")
 
 
-@pytest.fixture(scope="session")  # session: set up before the stack, so a missing browser skips at once
+# module: Playwright's sync API runs an event loop in this thread while it is open; later tests may need the thread
+# (asyncio.run) and the browser starts in about a second
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
