@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import logging
@@ -94,6 +95,10 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
 
     @app.after_server_start
     async def _scheduler(app: Sanic, _: Any) -> None:
+        # what start-up built (models, metadata, templates) lives as long as the process: keep it out of the
+        # garbage collector's full passes, which otherwise add 100 ms pauses to large responses
+        gc.collect()
+        gc.freeze()
         if settings.scheduler:
             app.add_task(scheduler.run_forever(app, settings.scheduler_interval_seconds), name="scheduler")
 

@@ -176,6 +176,15 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
                 yield session
 
 
+@asynccontextmanager
+async def read_session(request: Any) -> AsyncIterator[AsyncSession]:
+    """``async with read_session(request) as session:`` for handlers that only read: on SQLite they neither queue
+    behind this process's writers nor take the write lock."""
+    async with request.app.ctx.read_sessionmaker() as session:
+        async with session.begin():
+            yield session
+
+
 def db_session(request: Any) -> Any:
     """``async with db_session(request) as session:`` inside a route handler."""
     return transaction(request.app.ctx.sessionmaker)

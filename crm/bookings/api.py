@@ -20,7 +20,7 @@ from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.errors import ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, validate
 from crm.core.openapi import openapi
-from crm.db import db_session
+from crm.db import db_session, read_session
 from crm.entes import service as entes
 
 bp = Blueprint("bookings", url_prefix="/api/v1")
@@ -357,7 +357,7 @@ async def deactivate_resource(request: Request, resource_id: int) -> HTTPRespons
                  "(Europe/Rome, with offsets; at most 92 days)")
 async def availability(request: Request, service_id: int) -> HTTPResponse:
     d_from, d_to = _date(request, "from"), _date(request, "to")
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         slots = await service.availability(s, ente_id=principal_of(request).ente_id, service_id=service_id,
                                            d_from=d_from, d_to=d_to, location_id=_opt_int(request, "location"),
                                            resource_id=_opt_int(request, "resource"),
