@@ -23,7 +23,6 @@ from crm.events import emit
 from crm.console.session import COOKIE, PRELOGIN, check_csrf, context, current, new_prelogin, set_cookie
 from crm.offices import service as offices
 from crm.operators import service as operators
-from crm.tickets import service as tickets
 from crm.tickets.models import Ticket
 
 bp = Blueprint("console", url_prefix="/console")
@@ -53,6 +52,8 @@ DASHBOARD_ROLES = ("admin", "operator")
 ADMINS = ("admin",)  # operators and settings
 CONTACT_MERGERS = ("admin", "operator", "phone_operator")  # as the API's merge
 GDPR_EXPORTERS = ("admin", "operator")  # as the API's export; erasure is for admins only
+REQUEST_VIEWERS = ("admin", "operator", "phone_operator", "backoffice")  # the requests screen
+REQUEST_HANDLERS = ("admin", "operator")  # assign, priority, status, notes from the console
 
 
 def _local(value: datetime | None, tz: ZoneInfo | None = None, fmt: str = "%d/%m/%Y %H:%M") -> str:
@@ -71,7 +72,8 @@ env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LA
                    BOOKING_VIEWERS=BOOKING_VIEWERS, BOOKING_EDITORS=BOOKING_EDITORS,
                    INSTANCE_HANDLERS=INSTANCE_HANDLERS, KB_READERS=KB_READERS, KB_EDITORS=KB_EDITORS,
                    DASHBOARD_ROLES=DASHBOARD_ROLES, ADMINS=ADMINS, CONTACT_MERGERS=CONTACT_MERGERS,
-                   GDPR_EXPORTERS=GDPR_EXPORTERS)
+                   GDPR_EXPORTERS=GDPR_EXPORTERS, REQUEST_VIEWERS=REQUEST_VIEWERS,
+                   REQUEST_HANDLERS=REQUEST_HANDLERS)
 env.filters.update(local=_local, day=_day,
                    options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows])
 
@@ -317,19 +319,7 @@ CONTACT_OUTCOME = {"salvato": "Dati del contatto salvati.", "invariato": "Nessun
                    "cancellato": "Dati personali cancellati. L'operazione è stata registrata."}
 
 
-@bp.get("/requests")
-@public
-async def requests_list(request: Request) -> HTTPResponse:
-    p = await _require(request)
-    if p is None:
-        return redirect("/console/login")
-    async with db_session(request) as s:
-        stmt = tickets.list_stmt(ente_id=p.ente_id, filters={"open": request.args.get("all") != "1"})
-        rows = (await s.scalars(stmt.order_by(Ticket.due_at).limit(200))).all()
-        items = [tickets.to_out(t, None) for t in rows]
-        sla = await tickets.sla_report(s, ente_id=p.ente_id)
-    return render("requests.html", **context(request, p, items=items, sla=sla))
-
-
 # the screens built on the booking centre and the istanze register their routes on the same blueprint
-from crm.console import admin, agenda, backoffice, bookings_admin, dashboard, intake, kb, people  # noqa: E402,F401
+from crm.console import (  # noqa: E402,F401
+    admin, agenda, backoffice, bookings_admin, dashboard, intake, kb, people, requests_desk,
+)

@@ -232,6 +232,8 @@ def list_stmt(*, ente_id: int, filters: dict[str, Any]) -> Select[tuple[Ticket]]
     for name in ("contact_id", "assignee_id", "topic_id"):
         if filters.get(name) is not None:
             stmt = stmt.where(getattr(Ticket, name) == filters[name])
+    if filters.get("unassigned"):
+        stmt = stmt.where(Ticket.assignee_id.is_(None))
     if filters.get("open"):
         stmt = stmt.where(Ticket.status.in_(OPEN_STATUSES))
     if filters.get("breached"):
