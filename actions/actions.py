@@ -247,7 +247,8 @@ class ValidateStatusForm(FormValidationAction):
 
     async def extract_status_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                            domain: dict[str, Any]) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "status_second_factor":
+        if (tracker.get_slot("requested_slot") != "status_second_factor"
+                or tracker.latest_message.get("intent", {}).get("name") == "human_handoff"):
             return {}
         return {"status_second_factor": tracker.latest_message.get("text")}
 

@@ -47,9 +47,14 @@ def match_services(text: str, services: list[dict[str, Any]]) -> list[dict[str, 
 
 def _text_for(tracker: Tracker, slot: str) -> dict[str, Any]:
     """The citizen's latest message fills ``slot`` only while the form is asking for it."""
-    if tracker.get_slot("requested_slot") != slot:
+    if tracker.get_slot("requested_slot") != slot or _asks_operator(tracker):
         return {}
     return {slot: tracker.latest_message.get("text")}
+
+
+def _asks_operator(tracker: Tracker) -> bool:
+    """Asking for an operator is never an answer to the form's question (rules.yml hands off instead)."""
+    return tracker.latest_message.get("intent", {}).get("name") == "human_handoff"
 
 
 def slot_label(iso: str) -> str:

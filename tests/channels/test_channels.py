@@ -483,3 +483,17 @@ def test_report_keeps_the_whole_address_and_replies_reach_every_chat(stack: Stac
 
     total, not_sent = DB(stack.crm.env["URP_DATABASE_URL"]).run(unsent)
     assert total >= 4 and not_sent == []
+
+
+def test_asking_for_an_operator_leaves_the_form(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    user = 990_000 + next(_n)
+    tg_update(stack, user, "vorrei fare una segnalazione")
+    assert _said(stack, user, "Mi descriva il problema")
+    tg_update(stack, user, "voglio parlare con un operatore")
+    handed = stack.telegram.wait_for(lambda r: r["chat_id"] == user and any(
+        k in (r["text"] or "") for k in ("operatore dell'URP", "richiamata")), timeout=60)
+    assert handed, [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
+    with stack.client() as c:
+        reqs = c.get("/api/v1/requests", params={"kind": "report", "q": "operatore"},
+                     headers=stack.ente.headers("operator")).json()["items"]
+    assert not [r for r in reqs if "voglio parlare" in (r.get("subject") or "")]  # not taken as the description
