@@ -16,11 +16,13 @@ from crm.bookings.models import DateException, Event, Location, OpeningHours, Re
 from crm.bookings.schemas import (BookingIn, CancelIn, EventIn, EventPatch, ExceptionIn, HoursIn, IntervalIn,
                                   LocationIn, LocationPatch, RescheduleIn, ResourceIn, ResourcePatch, ServiceIn,
                                   ServicePatch)
+from crm.core import lookup as citizen_lookup
+from crm.core import ratelimit
 from crm.core.auth import STAFF, authorized, principal_of
-from crm.core.errors import ValidationFailed
+from crm.core.errors import NotFound, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, validate
 from crm.core.openapi import openapi
-from crm.db import db_session, read_session
+from crm.db import db_session, read_session, utcnow
 from crm.entes import service as entes
 
 bp = Blueprint("bookings", url_prefix="/api/v1")
@@ -102,7 +104,7 @@ def _opt_int(request: Request, name: str) -> int | None:
 async def list_services(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         items = [service_out(x) for x in await service.list_services(s, ente_id=p.ente_id,
                                                                      include_inactive=everything)]
     return json_ok({"items": items, "total": len(items)})
@@ -113,7 +115,7 @@ async def list_services(request: Request) -> HTTPResponse:
 @openapi(summary="A service with its resources, weekly hours and upcoming exceptions")
 async def get_service(request: Request, service_id: int) -> HTTPResponse:
     p = principal_of(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         svc = await service.get_service(s, ente_id=p.ente_id, service_id=service_id)
         body = service_out(svc) | {
             "resource_ids": await service.service_resource_ids(s, svc.id),
@@ -177,7 +179,7 @@ async def set_hours(request: Request, service_id: int) -> HTTPResponse:
 @authorized(*STAFF, "service")
 @openapi(summary="The weekly template of a service and of resources with their own calendar")
 async def get_hours(request: Request, service_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         rows = await service.get_hours(s, ente_id=principal_of(request).ente_id, service_id=service_id)
     return json_ok({"items": [hours_out(h) for h in rows], "total": len(rows)})
 
@@ -187,7 +189,7 @@ async def get_hours(request: Request, service_id: int) -> HTTPResponse:
 @openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)")
 async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
     d_from = _date(request, "from") if request.args.get("from") else None
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         rows = await service.list_exceptions(s, ente_id=principal_of(request).ente_id, service_id=service_id,
                                              d_from=d_from)
     return json_ok({"items": [exception_out(e) for e in rows], "total": len(rows)})
@@ -230,7 +232,7 @@ async def add_event(request: Request, service_id: int) -> HTTPResponse:
 @openapi(summary="Events of a capacity service, with seats and bookings")
 async def list_events(request: Request, service_id: int) -> HTTPResponse:
     p = principal_of(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         tz = await _tz(s, p.ente_id)
         items = [event_out(e, tz) for e in await service.list_events(s, ente_id=p.ente_id, service_id=service_id)]
     return json_ok({"items": items, "total": len(items)})
@@ -275,7 +277,7 @@ async def create_location(request: Request) -> HTTPResponse:
 @authorized(*STAFF, "service")
 @openapi(summary="Locations (sedi)")
 async def list_locations(request: Request) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         items = [location_out(x) for x in await service.list_locations(s, ente_id=principal_of(request).ente_id)]
     return json_ok({"items": items, "total": len(items)})
 
@@ -319,7 +321,7 @@ async def create_resource(request: Request) -> HTTPResponse:
 async def list_resources(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         items = [resource_out(x) for x in await service.list_resources(s, ente_id=p.ente_id,
                                                                        include_inactive=everything)]
     return json_ok({"items": items, "total": len(items)})
@@ -413,10 +415,45 @@ async def list_bookings(request: Request) -> HTTPResponse:
                              service_id=_opt_int(request, "service_id"), status=request.args.get("status"),
                              d_from=dt("from"), d_to=dt("to"))
     stmt = apply_sort(stmt, page, {"start": Booking.start, "created_at": Booking.created_at}, [Booking.start])
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         tz = await _tz(s, p.ente_id)
         names = {x.id: x.name for x in await service.list_services(s, ente_id=p.ente_id)}
         return json_ok(await paginate(s, stmt, page, lambda b: booking_out(b, tz, names.get(b.service_id))))
+
+
+@bp.post("/bookings/lookup")
+@authorized("service", *STAFF)
+@openapi(summary="Citizen look-up of a booking: code + second factor (last 4+ phone digits or fiscal code, of the "
+                 "contact or given in the booking form), e.g. to cancel it from a channel that is not the citizen's "
+                 "own. Failures are throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key "
+                 "header, per caller (20 / 15 min, shared with the istanze look-up): 429 with Retry-After",
+         body=citizen_lookup.LookupIn)
+async def lookup(request: Request) -> HTTPResponse:
+    data = parse_body(request, citizen_lookup.LookupIn)
+    p = principal_of(request)
+    limits = citizen_lookup.limits("bookings", p.ente_id, data.code,
+                                   (request.headers.get("x-citizen-key") or "").strip() or None)
+    async with db_session(request) as s:
+        await ratelimit.check(s, limits)
+        try:
+            b = await service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor)
+        except NotFound:
+            await ratelimit.hit(s, limits)  # committed with this transaction; the 404 is raised after it
+            found = None
+        else:
+            svc = await service.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
+            tz = await _tz(s, p.ente_id)
+            deadline = service.cancel_deadline(b, svc)
+            # what the citizen needs to recognise the booking and act on it; not the form's personal fields
+            found = {"id": b.id, "code": b.code, "service_id": b.service_id, "service_name": svc.name,
+                     "start": b.start.astimezone(tz).isoformat(), "end": b.end.astimezone(tz).isoformat(),
+                     "status": b.status, "series_id": b.series_id,
+                     "cancel_deadline": deadline.astimezone(tz).isoformat(),
+                     "cancellable": b.status == "confirmed" and utcnow() <= deadline}
+            await audit.record(s, principal=p, action="lookup", entity="booking", entity_id=b.id)
+    if found is None:
+        raise NotFound("no booking matches this code and second factor")
+    return json_ok(found)
 
 
 @bp.get("/bookings/<booking_id:int>")
@@ -424,7 +461,7 @@ async def list_bookings(request: Request) -> HTTPResponse:
 @openapi(summary="A booking")
 async def get_booking(request: Request, booking_id: int) -> HTTPResponse:
     p = principal_of(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         b = await service.get_booking(s, ente_id=p.ente_id, booking_id=booking_id)
         return json_ok(booking_out(b, await _tz(s, p.ente_id)))
 

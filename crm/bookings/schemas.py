@@ -3,13 +3,17 @@ from __future__ import annotations
 from datetime import date, time
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# codes of requests (RQ-) and istanze (IS-): a booking code must never be mistaken for one of them
+RESERVED_CODE_PREFIXES = frozenset({"RQ", "IS"})
 
 
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slug: str = Field(min_length=2, max_length=80, pattern=r"^[a-z0-9-]+$")
-    code_prefix: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")
+    code_prefix: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$",
+                             description="two capitals; RQ and IS are taken by requests and istanze")
     name: str = Field(min_length=2, max_length=200)
     description: str = Field(default="", max_length=5000)
     office_id: int | None = None
@@ -30,6 +34,13 @@ class ServiceIn(BaseModel):
     max_series_count: int = Field(default=0, ge=0, le=52,
                                   description="resource calendars: most occurrences of a repeated booking (0 = none)")
     resource_ids: list[int] = Field(default_factory=list)
+
+    @field_validator("code_prefix")
+    @classmethod
+    def _free_prefix(cls, v: str) -> str:
+        if v in RESERVED_CODE_PREFIXES:
+            raise ValueError("RQ and IS are reserved for requests and istanze")
+        return v
 
 
 class ServicePatch(BaseModel):

@@ -19,7 +19,8 @@ from crm.bookings.models import (Booking, DateException, Event, Location, Openin
 from crm.bookings.schemas import (BookingIn, EventIn, EventPatch, ExceptionIn, IntervalIn, LocationIn, LocationPatch,
                                   ResourceIn, ResourcePatch, ServiceIn, ServicePatch)
 from crm.contacts import service as contacts
-from crm.contacts.models import ContactPhone
+from crm.contacts.models import Contact, ContactPhone
+from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.workhours import parse_patron_day
@@ -660,6 +661,23 @@ async def get_booking(session: AsyncSession, *, ente_id: int, booking_id: int, l
     return b
 
 
+async def lookup(session: AsyncSession, *, ente_id: int, code: str, factor: str) -> Booking:
+    """A booking by its code plus a second factor: the phone digits or fiscal code of its contact, or those given in
+    the booking's own form. Same 404 whether the code is unknown or the factor wrong."""
+    b = await session.scalar(select(Booking).where(Booking.ente_id == ente_id, Booking.code == code.strip().upper()))
+    contact = await session.get(Contact, b.contact_id) if b else None
+    if b is None or contact is None or not citizen_lookup.factor_matches(
+            factor, fiscal_codes=[contact.fiscal_code, str((b.fields or {}).get("fiscal_code") or "")],
+            phones=[*(p.e164 for p in contact.phones), str((b.fields or {}).get("phone") or "")]):
+        raise NotFound("no booking matches this code and second factor")
+    return b
+
+
+def cancel_deadline(b: Booking, svc: Service) -> datetime:
+    """Until when a citizen (through the bot) may still cancel; operators may cancel later."""
+    return b.start - timedelta(hours=svc.cancel_deadline_hours)
+
+
 async def cancel(session: AsyncSession, *, principal: Principal, booking_id: int,
                  whole_series: bool = False) -> list[Booking]:
     """Cancel one booking, or it and every later confirmed booking of its series. Returns what was cancelled."""
@@ -674,7 +692,7 @@ async def cancel(session: AsyncSession, *, principal: Principal, booking_id: int
         targets = [x for x in await series(session, ente_id=b.ente_id, series_id=b.series_id)
                    if x.status == "confirmed" and x.start >= b.start]
     # citizens (through the bot) respect the deadline; an operator may cancel later, e.g. when the office closes
-    if principal.is_service and b.start - utcnow() < timedelta(hours=svc.cancel_deadline_hours):
+    if principal.is_service and utcnow() > cancel_deadline(b, svc):
         raise ValidationFailed(f"bookings can be cancelled up to {svc.cancel_deadline_hours} hours before",
                                fields={"start": "cancellation deadline passed"}, code="constraint_failed")
     now = utcnow()

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -13,27 +12,23 @@ from sqlalchemy import select
 
 from crm.audit import service as audit
 from crm.contacts.models import Contact
+from crm.core import lookup as citizen_lookup
 from crm.core import ratelimit
 from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, parse_query
 from crm.core.openapi import openapi
-from crm.db import db_session
+from crm.db import db_session, read_session
 from crm.entes import service as entes
 from crm.instances import receipt, service
 from crm.instances.models import Attachment, Instance, InstanceType, ReferenceItem
-from crm.instances.schemas import (IncludeInactiveQuery, InstanceIn, InstanceTypeIn, InstanceTypePatch, LookupIn,
+from crm.instances.schemas import (IncludeInactiveQuery, InstanceIn, InstanceTypeIn, InstanceTypePatch,
                                    ReferenceItemIn, ReferenceItemPatch, TransitionIn)
 
 bp = Blueprint("instances", url_prefix="/api/v1")
 SUBMITTERS = ("admin", "operator", "phone_operator", "backoffice", "service")
 HANDLERS = ("admin", "backoffice", "operator")
 LIST_SLUG = re.compile(r"^[a-z0-9-]{2,80}$")
-# status look-up throttle, shared by every replica through the database: failures per code (someone guessing the
-# second factor) and per caller (the bot passes its sender id in X-Citizen-Key: one sender enumerating codes)
-LOOKUP_WINDOW = timedelta(minutes=15)
-LOOKUP_MAX_FAILURES_PER_CODE = 5
-LOOKUP_MAX_FAILURES_PER_CALLER = 20
 LOOKUP_NOT_FOUND = "no istanza matches this code and second factor"
 
 
@@ -100,7 +95,7 @@ async def _slug(s: Any, type_id: int) -> str | None:
          query=IncludeInactiveQuery)
 async def list_types(request: Request) -> HTTPResponse:
     include_inactive = _include_inactive(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         items = [type_out(t) for t in await service.list_types(s, ente_id=principal_of(request).ente_id,
                                                                 include_inactive=include_inactive)]
     return json_ok({"items": items, "total": len(items)})
@@ -156,7 +151,7 @@ async def deactivate_type(request: Request, slug: str) -> HTTPResponse:
          query=IncludeInactiveQuery)
 async def reference_list(request: Request, list_slug: str) -> HTTPResponse:
     include_inactive = _include_inactive(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         rows = await service.reference_items(s, ente_id=principal_of(request).ente_id, list_slug=list_slug,
                                              include_inactive=include_inactive)
         items = [reference_out(list_slug, r) for r in rows]
@@ -244,7 +239,7 @@ async def list_instances(request: Request) -> HTTPResponse:
     contact = request.args.get("contact_id")
     if contact is not None and not contact.isdigit():
         raise ValidationFailed("contact_id must be an integer", fields={"contact_id": "must be an integer"})
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         type_id = None
         if request.args.get("type"):
             type_id = (await service.get_type(s, ente_id=p.ente_id, slug=request.args.get("type"),
@@ -333,7 +328,7 @@ async def download(request: Request, instance_id: int, attachment_id: int) -> HT
 @openapi(summary="The citizen's receipt as PDF")
 async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
     p = principal_of(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         inst = await service.get(s, ente_id=p.ente_id, instance_id=instance_id)
         t = await s.get(InstanceType, inst.type_id)
         contact = await s.get(Contact, inst.contact_id)
@@ -344,27 +339,16 @@ async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
                headers={"Content-Disposition": f'inline; filename="ricevuta-{inst.code}.pdf"'})
 
 
-def lookup_limits(ente_id: int, code: str, caller_key: str | None) -> list[ratelimit.Limit]:
-    limits = [ratelimit.Limit(f"instances.lookup:code:{ente_id}:{code.strip().upper()}",
-                              LOOKUP_MAX_FAILURES_PER_CODE, LOOKUP_WINDOW,
-                              "too many failed look-ups for this code; try again later")]
-    if caller_key:
-        # the sender id may be a phone number: only its digest is stored
-        limits.append(ratelimit.Limit(f"instances.lookup:caller:{ente_id}:{ratelimit.digest(caller_key)}",
-                                      LOOKUP_MAX_FAILURES_PER_CALLER, LOOKUP_WINDOW,
-                                      "too many failed look-ups from this caller; try again later"))
-    return limits
-
-
 @bp.post("/instances/lookup")
 @authorized("service", *STAFF)
 @openapi(summary="Citizen status look-up: code + second factor (phone digits or fiscal code). Failures are "
                  "throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key header (e.g. the "
-                 "bot's sender id), per caller (20 / 15 min): 429 with Retry-After", body=LookupIn)
+                 "bot's sender id), per caller (20 / 15 min): 429 with Retry-After", body=citizen_lookup.LookupIn)
 async def lookup(request: Request) -> HTTPResponse:
-    data = parse_body(request, LookupIn)
+    data = parse_body(request, citizen_lookup.LookupIn)
     p = principal_of(request)
-    limits = lookup_limits(p.ente_id, data.code, (request.headers.get("x-citizen-key") or "").strip() or None)
+    limits = citizen_lookup.limits("instances", p.ente_id, data.code,
+                           (request.headers.get("x-citizen-key") or "").strip() or None)
     async with db_session(request) as s:
         await ratelimit.check(s, limits)
         try:
@@ -380,6 +364,7 @@ async def lookup(request: Request) -> HTTPResponse:
             found = {"code": inst.code, "type": t.title if t else "", "status": inst.status,
                      "protocol_number": inst.protocol_number,
                      "deadline": inst.deadline_at.astimezone(tz).date().isoformat() if inst.deadline_at else None}
+            await audit.record(s, principal=p, action="lookup", entity="instance", entity_id=inst.id)
     if found is None:
         raise NotFound(LOOKUP_NOT_FOUND)
     return json_ok(found)

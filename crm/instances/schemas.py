@@ -98,15 +98,6 @@ class TransitionIn(BaseModel):
     note: str = Field(default="", max_length=5000)
 
 
-class LookupIn(BaseModel):
-    """Citizen-facing status look-up: the code plus something only the citizen knows."""
-
-    model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=4, max_length=12)
-    second_factor: str = Field(min_length=4, max_length=16,
-                               description="last 4+ digits of the citizen's phone, or their fiscal code")
-
-
 class ReferenceItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     value: str = Field(min_length=1, max_length=120)

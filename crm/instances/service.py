@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
+from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.db import transaction, utcnow
@@ -451,19 +452,12 @@ async def events(session: AsyncSession, inst: Instance) -> Sequence[InstanceEven
                                   .order_by(InstanceEvent.id))).all()
 
 
-def second_factor_matches(contact: Contact, factor: str) -> bool:
-    f = re.sub(r"\s", "", factor).upper()
-    if contact.fiscal_code and f == contact.fiscal_code.upper():
-        return True
-    digits = re.sub(r"\D", "", f)
-    return len(digits) >= 4 and any(p.e164.endswith(digits) for p in contact.phones)
-
-
 async def lookup(session: AsyncSession, *, ente_id: int, code: str, factor: str) -> Instance:
     """Same 404 whether the code is unknown or the factor wrong: nothing tells a guesser which one failed."""
     inst = await session.scalar(select(Instance).where(Instance.ente_id == ente_id, Instance.code == code.upper()))
     contact = await session.get(Contact, inst.contact_id) if inst else None
-    if inst is None or contact is None or not second_factor_matches(contact, factor):
+    if inst is None or contact is None or not citizen_lookup.factor_matches(
+            factor, fiscal_codes=[contact.fiscal_code], phones=[p.e164 for p in contact.phones]):
         raise NotFound("no istanza matches this code and second factor")
     return inst
 

@@ -238,3 +238,55 @@ def test_roles_and_isolation(client: httpx.Client, ente_ctx, other_ente) -> None
                     headers=ente_ctx.headers("phone_operator"))
     assert r.status_code == 201 and r.json()["on_behalf"] is True
     assert r.json()["booked_by_operator_id"] == ente_ctx.operator_ids["phone_operator"]
+
+
+def test_lookup_by_code_and_second_factor_then_cancel(client: httpx.Client, ente_ctx, other_ente) -> None:  # type: ignore[no-untyped-def]
+    """A citizen writing from a channel that is not their own proves who they are with the booking code plus the
+    phone digits or fiscal code (of the contact, or given in the booking form), then cancels."""
+    svc = setup_service(client, ente_ctx, form_schema=FORM, cancel_deadline_hours=24)
+    h = ente_ctx.headers("service")
+    phone = f"+39 345 {next(_n):07d}"
+    cid = client.post("/api/v1/contacts", json={"first_name": "Ada", "phones": [phone]},
+                      headers=ente_ctx.headers("operator")).json()["id"]
+    start = slots(client, ente_ctx, svc, next_weekday(3, after_days=3))[0]["start"]
+    b = client.post("/api/v1/bookings", json={"service_id": svc["id"], "start": start, "contact_id": cid,
+                                              "fields": {"first_name": "Ada", "fiscal_code": "RSSMRA85M01H501Q"}},
+                    headers=h).json()
+
+    def look(code: str, factor: str, caller: str = "tg:1", headers: dict | None = None) -> httpx.Response:  # type: ignore[type-arg]
+        return client.post("/api/v1/bookings/lookup", json={"code": code, "second_factor": factor},
+                           headers={**(headers or h), "X-Citizen-Key": caller})
+
+    by_phone = look(b["code"].lower(), phone[-4:])
+    assert by_phone.status_code == 200, by_phone.text
+    found = by_phone.json()
+    assert found["id"] == b["id"] and found["status"] == "confirmed" and found["cancellable"] is True
+    assert found["service_name"] == "Carta d'identità" and found["start"] == start
+    assert "fields" not in found and "contact_id" not in found  # nothing personal beyond what proves the booking
+    assert look(b["code"], "rssmra85m01h501q").status_code == 200  # the form's fiscal code, any case
+    wrong = look(b["code"], "0000")
+    assert wrong.status_code == 404 and wrong.json()["error"]["message"] == "no booking matches this code and second factor"
+    assert look("AN-ZZZZZ", phone[-4:]).status_code == 404  # unknown code: the same answer
+    assert look(b["code"], phone[-4:], headers=other_ente.headers("service")).status_code == 404  # other ente
+    assert client.post("/api/v1/bookings/lookup", json={"code": b["code"]}, headers=h).status_code == 422
+    assert client.post("/api/v1/bookings/lookup", json={"code": b["code"], "second_factor": phone[-4:]},
+                       headers=ente_ctx.headers("phone_operator")).status_code == 200
+
+    # the throttle per code: 5 failures in all, then even the right factor waits
+    for _ in range(4):
+        assert look(b["code"], "1111", caller="tg:guesser").status_code == 404
+    throttled = look(b["code"], phone[-4:], caller="tg:2")
+    assert throttled.status_code == 429 and 0 < int(throttled.headers["retry-after"]) <= 900
+
+    # the look-up is audited, and the id it gave cancels the booking
+    audit = client.get("/api/v1/audit", params={"entity": "booking", "entity_id": b["id"]},
+                       headers=ente_ctx.headers("admin")).json()["items"]
+    assert "lookup" in [a["action"] for a in audit]
+    assert client.post(f"/api/v1/bookings/{found['id']}/cancel", json={}, headers=h).json()["status"] == "cancelled"
+
+
+def test_booking_codes_never_look_like_request_or_istanza_codes(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
+    for prefix in ("RQ", "IS"):
+        r = client.post("/api/v1/services", json={"slug": f"x-{next(_n)}", "code_prefix": prefix, "name": "X"},
+                        headers=ente_ctx.headers("admin"))
+        assert r.status_code == 422 and "code_prefix" in r.json()["error"]["fields"], r.text
