@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.crm_client import CrmClient, CrmUnavailable  # noqa: F401  (CrmUnavailable re-exported)
@@ -227,8 +227,42 @@ CODE_RE = re.compile(r"\b[A-Za-z]{2}-[A-Za-z0-9]{5,6}\b")
 CF_RE = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$")
 
 
+BOOKING_STATUS_IT = {"confirmed": "confermato", "cancelled": "annullato", "attended": "concluso",
+                     "no_show": "registrato come non presentato"}
+
+
+def code_kind(code: str) -> str:
+    """RQ- requests and segnalazioni, IS- istanze; any other two letters are a booking's service (AN-7K3P9)."""
+    prefix = code.upper()[:3]
+    return {"RQ-": "request", "IS-": "istanza"}.get(prefix, "booking")
+
+
 def is_istanza(code: str) -> bool:
-    return code.upper().startswith("IS-")
+    return code_kind(code) == "istanza"
+
+
+def second_factor_of(value: Any) -> str | None:
+    """The last 4 digits of a phone number, or a whole fiscal code; None when the text is neither."""
+    text = re.sub(r"[\s.-]", "", str(value or "")).upper()
+    if re.fullmatch(r"\+?\d{4,15}", text):
+        return text[-4:]
+    if CF_RE.match(text):
+        return text
+    return None
+
+
+TOO_MANY_TRIES = ("Per sicurezza ho sospeso le verifiche su questo codice dopo troppi tentativi. Riprovi più tardi "
+                  "oppure chiami l'URP allo 0761 123456.")
+SECOND_FACTOR_HELP = ("Mi servono le ultime 4 cifre del suo numero di telefono (ad esempio 4567) oppure il codice "
+                      "fiscale completo.")
+
+
+def booking_label(b: dict[str, Any]) -> str:
+    """«Rilascio carta d'identità, gio 03/12 ore 09:00» from a booking as the API returns it."""
+    d = datetime.fromisoformat(b["start"])
+    days = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"]
+    when = f"{days[d.weekday()]} {d.strftime('%d/%m')} ore {d.strftime('%H:%M')}"
+    return f"{b['service_name']}, {when}" if b.get("service_name") else when
 
 
 class ValidateStatusForm(FormValidationAction):
@@ -241,7 +275,7 @@ class ValidateStatusForm(FormValidationAction):
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: dict[str, Any]) -> list[str]:
         code = str(tracker.get_slot("request_code") or "")
-        if is_istanza(code) and not tracker.get_slot("status_verified"):
+        if code and code_kind(code) != "request" and not tracker.get_slot("status_verified"):
             return [*domain_slots, "status_second_factor"]
         return domain_slots
 
@@ -257,13 +291,15 @@ class ValidateStatusForm(FormValidationAction):
         found = CODE_RE.search(str(value or ""))
         if not found:
             dispatcher.utter_message(text="Il codice non sembra corretto: ha la forma RQ-K4M9TX (segnalazioni e "
-                                          "richieste) o IS-7K3P9A (istanze). Può ricontrollarlo?")
+                                          "richieste), IS-7K3P9A (istanze) o AN-7K3P9 (appuntamenti). Può "
+                                          "ricontrollarlo?")
             return {"request_code": None}
         code = found.group(0).upper()
         contact_id = meta(tracker).get("contact_id")
-        if is_istanza(code) and contact_id is not None:
+        kind = code_kind(code)
+        if kind != "request" and contact_id is not None:
             try:
-                owned = await crm.find_instance(code, int(contact_id))
+                owned = await (crm.find_instance if kind == "istanza" else crm.find_booking)(code, int(contact_id))
             except CrmUnavailable:
                 owned = None
             return {"request_code": code, "status_verified": owned is not None}
@@ -271,14 +307,10 @@ class ValidateStatusForm(FormValidationAction):
 
     async def validate_status_second_factor(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                             domain: dict[str, Any]) -> dict[str, Any]:
-        text = re.sub(r"[\s.-]", "", str(value or "")).upper()
-        if re.fullmatch(r"\+?\d{4,15}", text):
-            return {"status_second_factor": text[-4:] if len(text) > 4 else text}
-        if CF_RE.match(text):
-            return {"status_second_factor": text}
-        dispatcher.utter_message(text="Mi servono le ultime 4 cifre del suo numero di telefono (ad esempio 4567) "
-                                      "oppure il codice fiscale completo.")
-        return {"status_second_factor": None}
+        factor = second_factor_of(value)
+        if factor is None:
+            dispatcher.utter_message(text=SECOND_FACTOR_HELP)
+        return {"status_second_factor": factor}
 
 
 class ActionCheckStatus(Action):
@@ -297,8 +329,11 @@ class ActionCheckStatus(Action):
             return done
         code = code_match.group(0).upper()
         try:
-            if is_istanza(code):
+            if code_kind(code) == "istanza":
                 await self._istanza(dispatcher, tracker, code, m)
+                return done
+            if code_kind(code) == "booking":
+                await self._booking(dispatcher, tracker, code, m)
                 return done
             if m.get("contact_id") is None:
                 dispatcher.utter_message(text="Per motivi di riservatezza posso mostrare solo le pratiche di chi "
@@ -327,8 +362,7 @@ class ActionCheckStatus(Action):
             status, body = await crm.lookup_instance(code, str(tracker.get_slot("status_second_factor") or ""),
                                                      caller=f"{m.get('channel') or 'web'}:{tracker.sender_id}")
             if status == 429:
-                dispatcher.utter_message(text="Per sicurezza ho sospeso le verifiche su questo codice dopo troppi "
-                                              "tentativi. Riprovi più tardi oppure chiami l'URP allo 0761 123456.")
+                dispatcher.utter_message(text=TOO_MANY_TRIES)
                 return
             info = body if status == 200 else None
         if info is None:
@@ -342,6 +376,29 @@ class ActionCheckStatus(Action):
         if info.get("deadline") and info["status"] not in ("accepted", "rejected", "withdrawn"):
             d = info["deadline"]
             text += f" Il Comune deve concludere il procedimento entro il {d[8:10]}/{d[5:7]}/{d[:4]}."
+        dispatcher.utter_message(text=text)
+
+
+    async def _booking(self, dispatcher: CollectingDispatcher, tracker: Tracker, code: str,
+                       m: dict[str, Any]) -> None:
+        """A booking code asked about: its state, for its owner's channel or with the second factor."""
+        if tracker.get_slot("status_verified") and m.get("contact_id") is not None:
+            info = await crm.find_booking(code, int(m["contact_id"]))
+        else:
+            status, body = await crm.lookup_booking(code, str(tracker.get_slot("status_second_factor") or ""),
+                                                    caller=f"{m.get('channel') or 'web'}:{tracker.sender_id}")
+            if status == 429:
+                dispatcher.utter_message(text=TOO_MANY_TRIES)
+                return
+            info = body if status == 200 else None
+        if info is None:
+            dispatcher.utter_message(text="Non trovo un appuntamento con questo codice e questi dati. Controlli il "
+                                          "codice e le cifre indicate, oppure scriva «operatore».")
+            return
+        state = BOOKING_STATUS_IT.get(info["status"], info["status"])
+        text = f"L'appuntamento {info['code']} ({booking_label(info)}) è {state}."
+        if info["status"] == "confirmed":
+            text += " Se non può venire, scriva «annulla appuntamento»."
         dispatcher.utter_message(text=text)
 
 

@@ -72,3 +72,15 @@ class CrmClient:
 
     async def list_bookings(self, contact_id: int) -> tuple[int, Any]:
         return await self.request("GET", "/bookings", params={"contact_id": contact_id})
+
+    async def find_booking(self, code: str, contact_id: int) -> dict[str, Any] | None:
+        """The contact's own booking with this code (the channel identity is the proof), or None."""
+        status, body = await self.request("GET", "/bookings", params={"contact_id": contact_id, "limit": 200})
+        if status != 200:
+            return None
+        return next((b for b in body.get("items", []) if b["code"].upper() == code.upper()), None)
+
+    async def lookup_booking(self, code: str, second_factor: str, caller: str) -> tuple[int, Any]:
+        """A booking by code plus a second factor, for someone writing from a channel that is not their own."""
+        return await self.request("POST", "/bookings/lookup", json={"code": code, "second_factor": second_factor},
+                                  headers={"X-Citizen-Key": caller})

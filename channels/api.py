@@ -121,20 +121,31 @@ async def _opt(app: Any, ente_id: int, inbound: Inbound, *, opt_out: bool) -> No
         await hub.deliver(app, ente_id, reply_id)
 
 
-async def _last_buttons_payload(app: Any, ente_id: int, channel: str, address: str, body: str) -> str | None:
-    """A bare digit answers the numbered options of the last bot message in the open conversation."""
-    if not re.fullmatch(r"\s*\d{1,2}\s*[.)]?\s*", body):
-        return None
+async def _last_buttons(app: Any, ente_id: int, channel: str, address: str) -> list[dict[str, Any]]:
+    """The buttons of the last message sent in the sender's open conversation on this channel."""
     async with app.ctx.read_sessionmaker() as s:
         contact = await contacts.find_by_identity(s, ente_id=ente_id, channel=channel, external_id=address)
         if contact is None:
-            return None
+            return []
         last = await s.scalar(
             select(Message).join(Conversation, Conversation.id == Message.conversation_id)
             .where(Conversation.ente_id == ente_id, Conversation.contact_id == contact.id,
                    Conversation.channel == channel, Conversation.mode != "closed", Message.direction == "out")
             .order_by(Message.id.desc()).limit(1))
-    return map_digit_reply(body, (last.payload or {}).get("buttons", [])) if last else None
+    return list((last.payload or {}).get("buttons", [])) if last else []
+
+
+async def _last_buttons_payload(app: Any, ente_id: int, channel: str, address: str, body: str) -> str | None:
+    """A bare digit answers the numbered options of the last bot message in the open conversation."""
+    if not re.fullmatch(r"\s*\d{1,2}\s*[.)]?\s*", body):
+        return None
+    return map_digit_reply(body, await _last_buttons(app, ente_id, channel, address))
+
+
+async def _button_title(app: Any, ente_id: int, channel: str, address: str, payload: str) -> str | None:
+    # Telegram cuts callback data at 64 bytes: compare on that prefix
+    return next((str(b.get("title") or "") for b in await _last_buttons(app, ente_id, channel, address)
+                 if str(b.get("payload") or "")[:64] == payload[:64]), None) or None
 
 
 @bp.post("/channels/twilio/status")
@@ -191,6 +202,9 @@ async def handle_telegram_update(app: Any, data: dict[str, Any]) -> None:
     ente_id = await default_ente_id(app)
     if inbound.phone:
         await _link_telegram_phone(app, ente_id, inbound)
+    if inbound.payload.get("callback_query_id"):
+        # a button press carries only its payload (e.g. /affirm): the transcript shows the button's words instead
+        inbound.text = await _button_title(app, ente_id, "telegram", inbound.address, inbound.text) or inbound.text
     await hub.receive(app, ente_id, inbound)
 
 

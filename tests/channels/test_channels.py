@@ -7,9 +7,10 @@ import json
 import re
 import time
 import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from twilio.request_validator import RequestValidator
 
 from tests.channels.conftest import TG_SECRET, TWILIO_FROM, TWILIO_TOKEN, Stack
@@ -497,3 +498,86 @@ def test_asking_for_an_operator_leaves_the_form(stack: Stack, needs_rasa) -> Non
         reqs = c.get("/api/v1/requests", params={"kind": "report", "q": "operatore"},
                      headers=stack.ente.headers("operator")).json()["items"]
     assert not [r for r in reqs if "voglio parlare" in (r.get("subject") or "")]  # not taken as the description
+
+
+def _buttons(reply: dict) -> dict[str, str]:  # type: ignore[type-arg]
+    return {b["text"]: b["callback_data"] for row in (reply.get("reply_markup") or {}).get("inline_keyboard", [])
+            for b in row}
+
+
+def test_cancel_a_booking_from_the_own_channel_or_by_code_and_second_factor(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    h = stack.ente.headers("admin")
+    number = phone()
+    with stack.client() as c:
+        loc = c.post("/api/v1/locations", json={"name": "Ufficio tributi"}, headers=h).json()
+        res = c.post("/api/v1/resources", json={"name": "Sportello TARI", "location_id": loc["id"]}, headers=h).json()
+        svc = c.post("/api/v1/services", headers=h, json={
+            "slug": f"tributi-{next(_n)}", "code_prefix": "TR", "name": "Ricevimento Ufficio Tributi",
+            "kind": "multi_resource", "slot_minutes": 30, "resource_ids": [res["id"]], "min_notice_hours": 1,
+            "cancel_deadline_hours": 24, "max_per_day_per_citizen": 1}).json()
+        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
+              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+        cid = c.post("/api/v1/contacts", headers=h, json={"first_name": "Olga", "phones": [number]}).json()["id"]
+        today = datetime.now(ZoneInfo("Europe/Rome")).date()
+        free = c.get(f"/api/v1/services/{svc['id']}/availability", headers=h, params={
+            "from": (today + timedelta(days=3)).isoformat(), "to": (today + timedelta(days=9)).isoformat()}).json()
+        days = sorted({s["start"][:10]: s["start"] for s in free["items"]}.values())
+
+        def book(start: str) -> dict:  # type: ignore[type-arg]
+            # booked by a phone operator: the citizen's Telegram account knows nothing of it
+            r = c.post("/api/v1/bookings", headers=stack.ente.headers("phone_operator"), json={
+                "service_id": svc["id"], "start": start, "contact_id": cid, "on_behalf": True, "channel": "phone"})
+            assert r.status_code == 201, r.text
+            return r.json()
+
+        def status_of(b: dict) -> str:  # type: ignore[type-arg]
+            return c.get(f"/api/v1/bookings/{b['id']}", headers=h).json()["status"]
+
+        # 1. from the citizen's own channel (Telegram linked by the shared phone number): no code, no second factor
+        first = book(days[0])
+        owner = 1_010_000 + next(_n)
+        tg_update(stack, owner, contact_phone=number)
+        tg_update(stack, owner, "devo disdire il mio appuntamento")
+        ask = _said(stack, owner, f"Vuole annullare l'appuntamento {first['code']}")
+        assert ask and "Ricevimento Ufficio Tributi" in ask[0]["text"], stack.telegram.requests[-3:]
+        assert not _said(stack, owner, "ultime 4 cifre", timeout=1)
+        tg_update(stack, owner, callback=_buttons(ask[0])["Sì, annulla"])
+        assert _said(stack, owner, "è stato annullato"), stack.telegram.requests[-3:]
+        assert status_of(first) == "cancelled"
+        conv = _conversation_of(stack, stack.ente, "telegram", number)
+        assert "Sì, annulla" in [m["text"] for m in conv["messages"] if m["direction"] == "in"]  # not "/affirm"
+
+        # 2. from someone else's chat: the code alone is not enough; a wrong factor ends the attempt
+        second = book(days[1])
+        stranger = 1_020_000 + next(_n)
+        tg_update(stack, stranger, f"vorrei annullare la prenotazione {second['code']}")
+        assert _said(stack, stranger, "ultime 4 cifre"), stack.telegram.requests[-3:]
+        tg_update(stack, stranger, "1111")
+        assert _said(stack, stranger, "Non trovo un appuntamento")
+        assert status_of(second) == "confirmed"
+        # the right factor, then "no": nothing is cancelled
+        tg_update(stack, stranger, f"annulla l'appuntamento {second['code']}")
+        assert len(_said(stack, stranger, "ultime 4 cifre")) == 2
+        tg_update(stack, stranger, number[-4:])
+        ask = _said(stack, stranger, f"Vuole annullare l'appuntamento {second['code']}")
+        assert ask, stack.telegram.requests[-3:]
+        tg_update(stack, stranger, callback=_buttons(ask[0])["No, lo mantengo"])
+        assert _said(stack, stranger, "resta confermato")
+        assert status_of(second) == "confirmed"
+        # the status of a booking code is answered too (it used to be "non trovo una pratica")
+        tg_update(stack, stranger, f"a che punto è la pratica {second['code']}?")
+        assert len(_said(stack, stranger, "ultime 4 cifre")) == 3
+        tg_update(stack, stranger, number[-4:])
+        state = _said(stack, stranger, f"L'appuntamento {second['code']}")
+        assert state and "è confermato" in state[0]["text"], stack.telegram.requests[-3:]
+        # and now yes
+        tg_update(stack, stranger, f"disdici {second['code']}")
+        assert len(_said(stack, stranger, "ultime 4 cifre")) == 4
+        tg_update(stack, stranger, number[-4:])
+        ask = _said(stack, stranger, f"Vuole annullare l'appuntamento {second['code']}")
+        assert len(ask) == 2
+        tg_update(stack, stranger, "sì")
+        assert _said(stack, stranger, "è stato annullato"), stack.telegram.requests[-3:]
+        assert status_of(second) == "cancelled"
+        audit = c.get("/api/v1/audit", params={"entity": "booking", "entity_id": second["id"]}, headers=h).json()
+        assert sorted({a["action"] for a in audit["items"]}) == ["cancel", "create", "lookup"]
