@@ -14,10 +14,10 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import ADMINS, _require, bp, env, render
+from crm.console.api import ADMINS, bp, env, render
 from crm.console.forms import field_message, service_error
-from crm.console.session import check_csrf, context
-from crm.core.auth import public
+from crm.console.session import console_page, context
+from crm.core.auth import Principal
 from crm.core.errors import ApiError, Conflict
 from crm.core.workhours import DAYS, parse_office_hours
 from crm.db import db_session, utcnow
@@ -71,11 +71,8 @@ async def _topic_options(s: Any, ente_id: int) -> list[tuple[str, str]]:
 
 # --- operators --------------------------------------------------------------------------------------------------------
 @bp.get("/operators")
-@public
-async def operators_list(request: Request) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def operators_list(request: Request, p: Principal) -> HTTPResponse:
     async with db_session(request) as s:
         rows = list(await operators.list_(s, ente_id=p.ente_id))
         topics = dict(await _topic_options(s, p.ente_id))
@@ -86,11 +83,8 @@ async def operators_list(request: Request) -> HTTPResponse:
 
 
 @bp.get("/operators/new")
-@public
-async def operator_new_form(request: Request) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def operator_new_form(request: Request, p: Principal) -> HTTPResponse:
     async with db_session(request) as s:
         topic_options = await _topic_options(s, p.ente_id)
     return render("operator_new.html", **context(request, p, topic_options=topic_options, errors={}, error=None,
@@ -98,13 +92,9 @@ async def operator_new_form(request: Request) -> HTTPResponse:
 
 
 @bp.post("/operators/new")
-@public
-async def operator_create(request: Request) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def operator_create(request: Request, p: Principal) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     new = {k: (form.get(k) or "").strip() for k in ("username", "full_name", "email", "role")}
     new["topics"] = _topics(form)
     password, confirm = form.get("password") or "", form.get("password2") or ""
@@ -165,22 +155,15 @@ async def _operator_page(request: Request, p: Any, operator_id: int, *, status: 
 
 
 @bp.get("/operators/<operator_id:int>")
-@public
-async def operator_page(request: Request, operator_id: int) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def operator_page(request: Request, p: Principal, operator_id: int) -> HTTPResponse:
     return await _operator_page(request, p, operator_id, ok=OUTCOME.get(request.args.get("esito", ""), ""))
 
 
 @bp.post("/operators/<operator_id:int>")
-@public
-async def operator_update(request: Request, operator_id: int) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def operator_update(request: Request, p: Principal, operator_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     values: dict[str, Any] = {k: (form.get(k) or "").strip() for k in ("full_name", "email", "role")}
     values["topics"] = _topics(form)
     errors: dict[str, str] = {}
@@ -221,13 +204,9 @@ async def operator_update(request: Request, operator_id: int) -> HTTPResponse:
 
 
 @bp.post("/operators/<operator_id:int>/active")
-@public
-async def operator_active(request: Request, operator_id: int) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def operator_active(request: Request, p: Principal, operator_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     active = form.get("active") == "1"
     if operator_id == p.operator_id and not active:
         return await _operator_page(request, p, operator_id, status=409,
@@ -241,13 +220,9 @@ async def operator_active(request: Request, operator_id: int) -> HTTPResponse:
 
 
 @bp.post("/operators/<operator_id:int>/password")
-@public
-async def operator_password(request: Request, operator_id: int) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def operator_password(request: Request, p: Principal, operator_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     generate = form.get("genera") == "1"
     password = secrets.token_urlsafe(12) if generate else form.get("password") or ""
     errors: dict[str, str] = {}
@@ -285,11 +260,8 @@ async def _probe(app: Any, name: str) -> dict[str, Any]:
 
 
 @bp.get("/settings")
-@public
-async def settings_page(request: Request) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def settings_page(request: Request, p: Principal) -> HTTPResponse:
     async with db_session(request) as s:
         ente = await entes.get(s, p.ente_id)
         office_list = list(await offices.list_offices(s, ente_id=p.ente_id))

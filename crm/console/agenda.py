@@ -14,13 +14,12 @@ from sanic.response import HTTPResponse, redirect
 from crm.audit import service as audit
 from crm.bookings import service as bookings
 from crm.bookings.models import Booking
-from crm.console.api import (BOOKING_EDITORS, BOOKING_STATUS_LABEL, BOOKING_VIEWERS, _require, bp, ente_tz,
-                             render)
+from crm.console.api import BOOKING_EDITORS, BOOKING_STATUS_LABEL, BOOKING_VIEWERS, bp, ente_tz, render
 from crm.console.forms import service_error
 from crm.console.lookups import booking_places, contacts_by_id, operator_names
-from crm.console.session import check_csrf, context
+from crm.console.session import console_page, context
 from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_days
-from crm.core.auth import public
+from crm.core.auth import Principal
 from crm.core.errors import ApiError, NotFound
 from crm.db import db_session, utcnow
 from crm.events import emit
@@ -69,11 +68,8 @@ async def _booking(s: Any, ente_id: int, booking_id: int) -> Booking:
 
 
 @bp.get("/bookings")
-@public
-async def bookings_view(request: Request) -> HTTPResponse:
-    p = await _require(request, *BOOKING_VIEWERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*BOOKING_VIEWERS)
+async def bookings_view(request: Request, p: Principal) -> HTTPResponse:
     view = "settimana" if request.args.get("vista") == "settimana" else "giorno"
     service_id, location_id = as_int(request.args.get("servizio")), as_int(request.args.get("sede"))
     with_cancelled = request.args.get("annullate") == "1"
@@ -140,13 +136,9 @@ async def bookings_view(request: Request) -> HTTPResponse:
 
 
 @bp.post("/bookings/<booking_id:int>/cancel")
-@public
-async def booking_cancel(request: Request, booking_id: int) -> HTTPResponse:
-    p = await _require(request, *BOOKING_EDITORS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*BOOKING_EDITORS)
+async def booking_cancel(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     reason = (form.get("reason") or "").strip()[:500]
     if not reason:
         return redirect(_back(form.get("back"), errore="motivo"), status=303)
@@ -165,23 +157,19 @@ async def booking_cancel(request: Request, booking_id: int) -> HTTPResponse:
 
 
 @bp.post("/bookings/<booking_id:int>/attended")
-@public
-async def booking_attended(request: Request, booking_id: int) -> HTTPResponse:
-    return await _mark(request, booking_id, "attended")
+@console_page(*BOOKING_VIEWERS)
+async def booking_attended(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
+    return await _mark(request, p, booking_id, "attended")
 
 
 @bp.post("/bookings/<booking_id:int>/no-show")
-@public
-async def booking_no_show(request: Request, booking_id: int) -> HTTPResponse:
-    return await _mark(request, booking_id, "no_show")
+@console_page(*BOOKING_VIEWERS)
+async def booking_no_show(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
+    return await _mark(request, p, booking_id, "no_show")
 
 
-async def _mark(request: Request, booking_id: int, status: str) -> HTTPResponse:
-    p = await _require(request, *BOOKING_VIEWERS)
-    if p is None:
-        return redirect("/console/login", status=303)
+async def _mark(request: Request, p: Principal, booking_id: int, status: str) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     try:
         async with db_session(request) as s:
             b = await bookings.mark(s, principal=p, booking_id=booking_id, status=status)
@@ -214,11 +202,8 @@ async def _move_ctx(s: Any, p: Any, booking_id: int, day: str | None) -> dict[st
 
 
 @bp.get("/bookings/<booking_id:int>/reschedule")
-@public
-async def booking_move_form(request: Request, booking_id: int) -> HTTPResponse:
-    p = await _require(request, *BOOKING_EDITORS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*BOOKING_EDITORS)
+async def booking_move_form(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         ctx = await _move_ctx(s, p, booking_id, request.args.get("dal"))
         await audit.record(s, principal=p, action="read", entity="booking", entity_id=booking_id,
@@ -228,13 +213,9 @@ async def booking_move_form(request: Request, booking_id: int) -> HTTPResponse:
 
 
 @bp.post("/bookings/<booking_id:int>/reschedule")
-@public
-async def booking_move(request: Request, booking_id: int) -> HTTPResponse:
-    p = await _require(request, *BOOKING_EDITORS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*BOOKING_EDITORS)
+async def booking_move(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     slot = parse_slot(form.get("slot") or "")
     error, status = "Scelga il nuovo orario tra quelli liberi.", 422
     if slot is not None:

@@ -13,14 +13,14 @@ from sanic.response import HTTPResponse, html, redirect
 from sqlalchemy import select
 
 from crm.audit import service as audit
+from crm.console.session import COOKIE, PRELOGIN, check_csrf, console_page, context, current, new_prelogin, set_cookie
 from crm.contacts import service as contacts
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation
-from crm.core.auth import issue_token, public
+from crm.core.auth import Principal, issue_token, public
 from crm.core.errors import ApiError, Forbidden
 from crm.db import db_session, write_turn
 from crm.events import emit
-from crm.console.session import COOKIE, PRELOGIN, check_csrf, context, current, new_prelogin, set_cookie
 from crm.offices import service as offices
 from crm.operators import service as operators
 from crm.tickets.models import Ticket
@@ -83,16 +83,6 @@ def render(name: str, status: int = 200, **ctx: Any) -> HTTPResponse:
                 headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
                                                     "'unsafe-inline'; font-src 'self' data:; frame-ancestors 'none'",
                          "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"})
-
-
-async def _require(request: Request, *roles: str) -> Any:
-    p = await current(request)
-    if p is None or p.is_service:
-        return None
-    request.ctx.principal = p
-    if roles and p.role not in roles:
-        raise Forbidden("non autorizzato")
-    return p
 
 
 ERROR_TITLE = {400: "Richiesta non valida", 403: "Operazione non consentita", 404: "Pagina non trovata",
@@ -177,11 +167,8 @@ async def logout(request: Request) -> HTTPResponse:
 
 
 @bp.get("/inbox")
-@public
-async def inbox(request: Request) -> HTTPResponse:
-    p = await _require(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page()
+async def inbox(request: Request, p: Principal) -> HTTPResponse:
     view = request.args.get("view", "waiting")
     async with db_session(request) as s:
         topics = {t.id: t for t in await offices.list_topics(s, ente_id=p.ente_id)}
@@ -200,11 +187,8 @@ async def inbox(request: Request) -> HTTPResponse:
 
 
 @bp.get("/conversations/<conversation_id:int>")
-@public
-async def conversation(request: Request, conversation_id: int) -> HTTPResponse:
-    p = await _require(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page()
+async def conversation(request: Request, p: Principal, conversation_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
         msgs = await conversations.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=True)
@@ -224,13 +208,9 @@ CANNED = ["Buongiorno, sono un operatore dell'URP: come posso aiutarla?",
 
 
 @bp.post("/conversations/<conversation_id:int>/<action:str>")
-@public
-async def conversation_action(request: Request, conversation_id: int, action: str) -> HTTPResponse:
-    p = await _require(request, "admin", "operator", "phone_operator")
-    if p is None:
-        return redirect("/console/login")
+@console_page("admin", "operator", "phone_operator")
+async def conversation_action(request: Request, p: Principal, conversation_id: int, action: str) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     from crm.conversations.api import notify_outbound
 
     sent_id = None
@@ -263,11 +243,8 @@ async def conversation_action(request: Request, conversation_id: int, action: st
 
 
 @bp.get("/contacts")
-@public
-async def contact_search(request: Request) -> HTTPResponse:
-    p = await _require(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page()
+async def contact_search(request: Request, p: Principal) -> HTTPResponse:
     q = request.args.get("q", "")
     async with db_session(request) as s:
         rows = (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(50))).all() if q else []
@@ -278,11 +255,8 @@ async def contact_search(request: Request) -> HTTPResponse:
 
 
 @bp.get("/contacts/<contact_id:int>")
-@public
-async def contact_360(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page()
+async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     timeline: list[dict[str, Any]] = []
     async with db_session(request) as s:
         c = await contacts.get(s, ente_id=p.ente_id, contact_id=contact_id)
@@ -321,5 +295,13 @@ CONTACT_OUTCOME = {"salvato": "Dati del contatto salvati.", "invariato": "Nessun
 
 # the screens built on the booking centre and the istanze register their routes on the same blueprint
 from crm.console import (  # noqa: E402,F401
-    admin, agenda, backoffice, bookings_admin, dashboard, intake, kb, people, requests_desk,
+    admin,
+    agenda,
+    backoffice,
+    bookings_admin,
+    dashboard,
+    intake,
+    kb,
+    people,
+    requests_desk,
 )

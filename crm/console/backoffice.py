@@ -11,12 +11,12 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import INSTANCE_HANDLERS, INSTANCE_STATUS_LABEL, _require, bp, ente_tz, render
+from crm.console.api import INSTANCE_HANDLERS, INSTANCE_STATUS_LABEL, bp, ente_tz, render
 from crm.console.forms import service_error
 from crm.console.lookups import attachments_of, contacts_by_id, instance_types, operator_names
-from crm.console.session import check_csrf, context
+from crm.console.session import console_page, context
 from crm.console.slots import as_int
-from crm.core.auth import public
+from crm.core.auth import Principal
 from crm.core.errors import ApiError
 from crm.db import db_session, utcnow
 from crm.events import emit
@@ -73,11 +73,8 @@ def _fmt(value: datetime | None, tz: Any) -> str:
 
 
 @bp.get("/instances")
-@public
-async def instances_queue(request: Request) -> HTTPResponse:
-    p = await _require(request, *INSTANCE_HANDLERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*INSTANCE_HANDLERS)
+async def instances_queue(request: Request, p: Principal) -> HTTPResponse:
     stato = request.args.get("stato", "aperte")
     status = None if stato == "tutte" else stato if stato in STATUSES else ",".join(OPEN)
     stato = stato if stato == "tutte" or stato in STATUSES else "aperte"
@@ -142,11 +139,8 @@ async def _detail_ctx(s: Any, p: Any, instance_id: int) -> dict[str, Any]:
 
 
 @bp.get("/instances/<instance_id:int>")
-@public
-async def instance_page(request: Request, instance_id: int) -> HTTPResponse:
-    p = await _require(request, *INSTANCE_HANDLERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*INSTANCE_HANDLERS)
+async def instance_page(request: Request, p: Principal, instance_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         ctx = await _detail_ctx(s, p, instance_id)
         await audit.record(s, principal=p, action="read", entity="instance", entity_id=instance_id,
@@ -156,13 +150,9 @@ async def instance_page(request: Request, instance_id: int) -> HTTPResponse:
 
 
 @bp.post("/instances/<instance_id:int>/transition")
-@public
-async def instance_transition(request: Request, instance_id: int) -> HTTPResponse:
-    p = await _require(request, *INSTANCE_HANDLERS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*INSTANCE_HANDLERS)
+async def instance_transition(request: Request, p: Principal, instance_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     to = (form.get("to") or "").strip()
     note = (form.get("note") or "").strip()[:5000]
     note_errors: dict[str, str] = {}

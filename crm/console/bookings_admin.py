@@ -16,13 +16,24 @@ from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
 from crm.bookings import service as bookings
-from crm.bookings.schemas import (EventIn, EventPatch, ExceptionIn, IntervalIn, LocationIn, LocationPatch, ResourceIn,
-                                  ResourcePatch, ServiceIn, ServicePatch)
-from crm.console.api import ADMINS, WEEKDAYS, _require, bp, ente_tz, render
+from crm.bookings.schemas import (
+    RESERVED_CODE_PREFIXES,
+    EventIn,
+    EventPatch,
+    ExceptionIn,
+    IntervalIn,
+    LocationIn,
+    LocationPatch,
+    ResourceIn,
+    ResourcePatch,
+    ServiceIn,
+    ServicePatch,
+)
+from crm.console.api import ADMINS, WEEKDAYS, bp, ente_tz, render
 from crm.console.forms import field_message, model_errors, service_error
-from crm.console.session import check_csrf, context
+from crm.console.session import console_page, context
 from crm.console.slots import as_int
-from crm.core.auth import public
+from crm.core.auth import Principal
 from crm.core.errors import ApiError
 from crm.db import db_session
 
@@ -85,7 +96,10 @@ def _field_text(msg: str) -> str:
 
 
 def _errors(exc: ApiError | ValidationError) -> tuple[str, dict[str, str]]:
-    """(sentence for the page, field -> Italian message)."""
+    """(sentence for the page, field -> Italian message) for a form to show again; a 404 is not a form problem and
+    goes on to the error page."""
+    if isinstance(exc, ApiError) and exc.status == 404:
+        raise exc
     if isinstance(exc, ValidationError):
         fields = model_errors(exc)
         return "Alcuni campi non sono validi: li corregga e riprovi.", fields
@@ -133,13 +147,9 @@ def _service_values(form: Any, *, create: bool) -> dict[str, Any]:
         if not prefix:
             letters = re.sub(r"[^A-Z]", "", unicodedata.normalize("NFKD", data["name"]).encode("ascii", "ignore")
                              .decode().upper())
-            prefix = letters[:2]
+            prefix = letters[:2] if letters[:2] not in RESERVED_CODE_PREFIXES else letters[0] + "X"
         data["code_prefix"] = prefix
     return data
-
-
-async def _admin(request: Request) -> Any:
-    return await _require(request, *ADMINS)
 
 
 def _back(path: str, **params: Any) -> HTTPResponse:
@@ -148,11 +158,8 @@ def _back(path: str, **params: Any) -> HTTPResponse:
 
 # --- services -------------------------------------------------------------------------------------------------------
 @bp.get("/bookings/services")
-@public
-async def admin_services(request: Request) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def admin_services(request: Request, p: Principal) -> HTTPResponse:
     async with db_session(request) as s:
         rows = list(await bookings.list_services(s, ente_id=p.ente_id, include_inactive=True))
         counts = {x.id: len(await bookings.service_resource_ids(s, x.id)) for x in rows}
@@ -181,22 +188,15 @@ async def _service_form(request: Request, p: Any, svc: Any, *, values: dict[str,
 
 
 @bp.get("/bookings/services/new")
-@public
-async def admin_service_new(request: Request) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def admin_service_new(request: Request, p: Principal) -> HTTPResponse:
     return await _service_form(request, p, None)
 
 
 @bp.post("/bookings/services")
-@public
-async def admin_service_create(request: Request) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def admin_service_create(request: Request, p: Principal) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     values = _service_values(form, create=True)
     try:
         data = ServiceIn(**values)
@@ -206,8 +206,6 @@ async def admin_service_create(request: Request) -> HTTPResponse:
                                details={**SCREEN, "slug": data.slug, "resource_ids": data.resource_ids})
             service_id = svc.id
     except (ApiError, ValidationError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise
         err, fields = _errors(exc)
         return await _service_form(request, p, None, values=values, errors=fields, err=err,
                                    status=getattr(exc, "status", 422))
@@ -215,13 +213,9 @@ async def admin_service_create(request: Request) -> HTTPResponse:
 
 
 @bp.post("/bookings/services/<service_id:int>")
-@public
-async def admin_service_update(request: Request, service_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def admin_service_update(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     values = _service_values(form, create=False)
     async with db_session(request) as s:
         svc = await bookings.get_service(s, ente_id=p.ente_id, service_id=service_id)
@@ -232,8 +226,6 @@ async def admin_service_update(request: Request, service_id: int) -> HTTPRespons
             await audit.record(s, principal=p, action="update", entity="service", entity_id=service_id,
                                details={**SCREEN, "fields": sorted(data.model_dump(exclude_unset=True))})
     except (ApiError, ValidationError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise
         err, fields = _errors(exc)
         values.update(kind=svc.kind, slug=svc.slug, code_prefix=svc.code_prefix)
         return await _service_form(request, p, svc, values=values, errors=fields, err=err,
@@ -242,30 +234,24 @@ async def admin_service_update(request: Request, service_id: int) -> HTTPRespons
 
 
 @bp.get("/bookings/services/<service_id:int>/edit")
-@public
-async def admin_service_edit(request: Request, service_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def admin_service_edit(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         svc = await bookings.get_service(s, ente_id=p.ente_id, service_id=service_id)
     return await _service_form(request, p, svc)
 
 
 @bp.post("/bookings/services/<service_id:int>/active")
-@public
-async def admin_service_active(request: Request, service_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def admin_service_active(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     active = form.get("active") == "1"
     async with db_session(request) as s:
         await bookings.update_service(s, ente_id=p.ente_id, service_id=service_id, data=ServicePatch(active=active))
         await audit.record(s, principal=p, action="activate" if active else "deactivate", entity="service",
                            entity_id=service_id, details=SCREEN)
-    target = "/console/bookings/services" if form.get("back") == "elenco" else f"/console/bookings/services/{service_id}"
+    target = ("/console/bookings/services" if form.get("back") == "elenco"
+              else f"/console/bookings/services/{service_id}")
     return _back(target, esito="riattivato" if active else "ritirato")
 
 
@@ -305,22 +291,15 @@ async def _service_page(request: Request, p: Any, service_id: int, *, calendar: 
 
 
 @bp.get("/bookings/services/<service_id:int>")
-@public
-async def admin_service(request: Request, service_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def admin_service(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     return await _service_page(request, p, service_id, calendar=as_int(request.args.get("calendario")))
 
 
 @bp.post("/bookings/services/<service_id:int>/hours")
-@public
-async def admin_hours(request: Request, service_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def admin_hours(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     resource_id = as_int(form.get("resource_id"))
     days, starts, ends = form.getlist("weekday") or [], form.getlist("start") or [], form.getlist("end") or []
     rows = [{"weekday": str(d or ""), "start": str(a or ""), "end": str(b or "")}
@@ -358,13 +337,9 @@ async def admin_hours(request: Request, service_id: int) -> HTTPResponse:
 
 
 @bp.post("/bookings/services/<service_id:int>/exceptions")
-@public
-async def admin_exception_add(request: Request, service_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def admin_exception_add(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     values: dict[str, Any] = {"day": (form.get("day") or "").strip(), "closed": form.get("closed") != "0",
                               "note": (form.get("note") or "").strip(),
                               "all_services": form.get("all_services") == "1",
@@ -381,8 +356,6 @@ async def admin_exception_add(request: Request, service_id: int) -> HTTPResponse
                                         "closed": data.closed, "all_services": data.all_services,
                                         "resource_id": data.resource_id})
     except (ApiError, ValidationError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise
         err, fields = _errors(exc)
         if "form" in fields:
             err = "Per un'apertura straordinaria indichi l'ora di inizio e quella di fine (la fine dopo l'inizio)."
@@ -392,12 +365,8 @@ async def admin_exception_add(request: Request, service_id: int) -> HTTPResponse
 
 
 @bp.post("/bookings/services/<service_id:int>/exceptions/<exception_id:int>/delete")
-@public
-async def admin_exception_delete(request: Request, service_id: int, exception_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
-    check_csrf(request, (request.form or {}).get("csrf"))
+@console_page(*ADMINS)
+async def admin_exception_delete(request: Request, p: Principal, service_id: int, exception_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         await bookings.delete_exception(s, ente_id=p.ente_id, exception_id=exception_id)
         await audit.record(s, principal=p, action="delete", entity="booking_exception", entity_id=exception_id,
@@ -413,26 +382,20 @@ def _at(day: str, hhmm: str, tz: Any) -> datetime | str:
 
 
 @bp.post("/bookings/services/<service_id:int>/events")
-@public
-async def admin_event_add(request: Request, service_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def admin_event_add(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     values = {k: (form.get(k) or "").strip() for k in ("title", "location_id", "day", "start", "end", "seats")}
     try:
         async with db_session(request) as s:
             tz = await ente_tz(s, p.ente_id)
-        data = EventIn(title=values["title"], location_id=_int(values["location_id"]), seats=_int(values["seats"]),
-                       start=_at(values["day"], values["start"], tz), end=_at(values["day"], values["end"], tz))
-        async with db_session(request) as s:
+            data = EventIn(title=values["title"], location_id=_int(values["location_id"]),
+                           seats=_int(values["seats"]), start=_at(values["day"], values["start"], tz),
+                           end=_at(values["day"], values["end"], tz))
             ev = await bookings.add_event(s, ente_id=p.ente_id, service_id=service_id, data=data)
             await audit.record(s, principal=p, action="create", entity="booking_event", entity_id=ev.id,
                                details={**SCREEN, "service_id": service_id, "seats": data.seats})
     except (ApiError, ValidationError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise
         err, fields = _errors(exc)
         if "start" in fields:
             fields.setdefault("day", "Indichi giorno e ora di inizio validi.")
@@ -442,13 +405,9 @@ async def admin_event_add(request: Request, service_id: int) -> HTTPResponse:
 
 
 @bp.post("/bookings/services/<service_id:int>/events/<event_id:int>/seats")
-@public
-async def admin_event_seats(request: Request, service_id: int, event_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def admin_event_seats(request: Request, p: Principal, service_id: int, event_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     try:
         data = EventPatch(seats=_int(form.get("seats")))
         async with db_session(request) as s:
@@ -459,8 +418,6 @@ async def admin_event_seats(request: Request, service_id: int, event_id: int) ->
             await audit.record(s, principal=p, action="update", entity="booking_event", entity_id=event_id,
                                details={**SCREEN, "fields": ["seats"], "seats": data.seats})
     except (ApiError, ValidationError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise
         err, fields = _errors(exc)
         return await _service_page(request, p, service_id, err=err,
                                    errors={f"seats_{event_id}": fields.get("seats", err)},
@@ -469,12 +426,8 @@ async def admin_event_seats(request: Request, service_id: int, event_id: int) ->
 
 
 @bp.post("/bookings/services/<service_id:int>/events/<event_id:int>/delete")
-@public
-async def admin_event_delete(request: Request, service_id: int, event_id: int) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
-    check_csrf(request, (request.form or {}).get("csrf"))
+@console_page(*ADMINS)
+async def admin_event_delete(request: Request, p: Principal, service_id: int, event_id: int) -> HTTPResponse:
     try:
         async with db_session(request) as s:
             ev = await bookings.get_event(s, ente_id=p.ente_id, event_id=event_id)
@@ -504,26 +457,17 @@ async def _places_page(request: Request, p: Any, *, err: str = "", errors: dict[
 
 
 @bp.get("/bookings/places")
-@public
-async def admin_places(request: Request) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def admin_places(request: Request, p: Principal) -> HTTPResponse:
     return await _places_page(request, p)
 
 
-async def _place_change(request: Request, work: Any, esito: str, prefix: str) -> HTTPResponse:
-    p = await _admin(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+async def _place_change(request: Request, p: Principal, work: Any, esito: str, prefix: str) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     try:
         async with db_session(request) as s:
             extra = await work(s, p, form)
     except (ApiError, ValidationError) as exc:
-        if isinstance(exc, ApiError) and exc.status == 404:
-            raise
         err, fields = _errors(exc)
         return await _places_page(request, p, err=err, errors={f"{prefix}{k}": v for k, v in fields.items()},
                                   values={f"{prefix}{k}": form.get(k) for k in form} if prefix.startswith("new")
@@ -536,50 +480,50 @@ def _text(form: Any, name: str) -> str:
 
 
 @bp.post("/bookings/locations")
-@public
-async def admin_location_create(request: Request) -> HTTPResponse:
+@console_page(*ADMINS)
+async def admin_location_create(request: Request, p: Principal) -> HTTPResponse:
     async def work(s: Any, p: Any, form: Any) -> None:
         data = LocationIn(name=_text(form, "name"), address=_text(form, "address"))
         loc = await bookings.create_location(s, ente_id=p.ente_id, data=data)
         await audit.record(s, principal=p, action="create", entity="location", entity_id=loc.id, details=SCREEN)
-    return await _place_change(request, work, "sede", "newloc_")
+    return await _place_change(request, p, work, "sede", "newloc_")
 
 
 @bp.post("/bookings/locations/<location_id:int>")
-@public
-async def admin_location_update(request: Request, location_id: int) -> HTTPResponse:
+@console_page(*ADMINS)
+async def admin_location_update(request: Request, p: Principal, location_id: int) -> HTTPResponse:
     async def work(s: Any, p: Any, form: Any) -> None:
         data = LocationPatch(name=_text(form, "name"), address=_text(form, "address"))
         await bookings.update_location(s, ente_id=p.ente_id, location_id=location_id, data=data)
         await audit.record(s, principal=p, action="update", entity="location", entity_id=location_id,
                            details={**SCREEN, "fields": ["address", "name"]})
-    return await _place_change(request, work, "sede_salvata", f"loc{location_id}_")
+    return await _place_change(request, p, work, "sede_salvata", f"loc{location_id}_")
 
 
 @bp.post("/bookings/resources")
-@public
-async def admin_resource_create(request: Request) -> HTTPResponse:
+@console_page(*ADMINS)
+async def admin_resource_create(request: Request, p: Principal) -> HTTPResponse:
     async def work(s: Any, p: Any, form: Any) -> None:
         data = ResourceIn(name=_text(form, "name"), location_id=_int(form.get("location_id")))
         res = await bookings.create_resource(s, ente_id=p.ente_id, data=data)
         await audit.record(s, principal=p, action="create", entity="resource", entity_id=res.id, details=SCREEN)
-    return await _place_change(request, work, "risorsa", "newres_")
+    return await _place_change(request, p, work, "risorsa", "newres_")
 
 
 @bp.post("/bookings/resources/<resource_id:int>")
-@public
-async def admin_resource_update(request: Request, resource_id: int) -> HTTPResponse:
+@console_page(*ADMINS)
+async def admin_resource_update(request: Request, p: Principal, resource_id: int) -> HTTPResponse:
     async def work(s: Any, p: Any, form: Any) -> None:
         data = ResourcePatch(name=_text(form, "name"), location_id=_int(form.get("location_id")))
         await bookings.update_resource(s, ente_id=p.ente_id, resource_id=resource_id, data=data)
         await audit.record(s, principal=p, action="update", entity="resource", entity_id=resource_id,
                            details={**SCREEN, "fields": ["location_id", "name"]})
-    return await _place_change(request, work, "risorsa_salvata", f"res{resource_id}_")
+    return await _place_change(request, p, work, "risorsa_salvata", f"res{resource_id}_")
 
 
 @bp.post("/bookings/resources/<resource_id:int>/active")
-@public
-async def admin_resource_active(request: Request, resource_id: int) -> HTTPResponse:
+@console_page(*ADMINS)
+async def admin_resource_active(request: Request, p: Principal, resource_id: int) -> HTTPResponse:
     async def work(s: Any, p: Any, form: Any) -> dict[str, Any]:
         active = form.get("active") == "1"
         await bookings.update_resource(s, ente_id=p.ente_id, resource_id=resource_id,
@@ -591,5 +535,5 @@ async def admin_resource_active(request: Request, resource_id: int) -> HTTPRespo
 
     form = request.form or {}
     esito = "risorsa_riattivata" if form.get("active") == "1" else "risorsa_disattivata"
-    return await _place_change(request, work, esito, f"res{resource_id}_")
+    return await _place_change(request, p, work, esito, f"res{resource_id}_")
 

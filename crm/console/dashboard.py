@@ -13,11 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sanic import Request
-from sanic.response import HTTPResponse, redirect
+from sanic.response import HTTPResponse
 
-from crm.console.api import CHANNEL_LABEL, DASHBOARD_ROLES, PRIORITY_LABEL, _require, bp, env, render
-from crm.console.session import context
-from crm.core.auth import public
+from crm.console.api import CHANNEL_LABEL, DASHBOARD_ROLES, PRIORITY_LABEL, bp, env, render
+from crm.console.session import console_page, context
+from crm.core.auth import Principal
 from crm.core.errors import NotFound
 from crm.entes import service as entes
 from crm.reports import service as reports
@@ -220,11 +220,8 @@ def conversation_chart(conv: dict[str, Any], width: int = 720, height: int = 240
 
 
 @bp.get("/dashboard")
-@public
-async def dashboard(request: Request) -> HTTPResponse:
-    p = await _require(request, *DASHBOARD_ROLES)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*DASHBOARD_ROLES)
+async def dashboard(request: Request, p: Principal) -> HTTPResponse:
     tz = await _tz(request, p.ente_id)
     today = datetime.now(tz).date()
     period, notice = parse_period(request.args, tz, today)
@@ -265,11 +262,8 @@ def to_csv(table: Table) -> str:
 
 
 @bp.get("/dashboard.csv")
-@public
-async def dashboard_csv(request: Request) -> HTTPResponse:
-    p = await _require(request, *DASHBOARD_ROLES)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*DASHBOARD_ROLES)
+async def dashboard_csv(request: Request, p: Principal) -> HTTPResponse:
     metric = request.args.get("metric", "")
     if metric not in BUILDERS:
         raise NotFound("unknown metric")

@@ -16,16 +16,23 @@ from crm.audit import service as audit
 from crm.bookings import service as bookings
 from crm.bookings.models import Booking
 from crm.bookings.schemas import BookingIn
-from crm.console.api import (BOOKING_STATUS_LABEL, INSTANCE_STATUS_LABEL, INTAKE_ROLES, PRIORITY_LABEL, STATUS_LABEL,
-                             _require, bp, ente_tz, render)
-from crm.console.forms import (contact_errors, form_errors, model_errors, parse_values, schema_fields,
-                               service_error)
+from crm.console.api import (
+    BOOKING_STATUS_LABEL,
+    INSTANCE_STATUS_LABEL,
+    INTAKE_ROLES,
+    PRIORITY_LABEL,
+    STATUS_LABEL,
+    bp,
+    ente_tz,
+    render,
+)
+from crm.console.forms import contact_errors, form_errors, model_errors, parse_values, schema_fields, service_error
 from crm.console.lookups import booking_places, operator_names
+from crm.console.session import console_page, context
 from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_days
-from crm.console.session import check_csrf, context
 from crm.contacts import service as contacts
 from crm.contacts.schemas import ContactIn
-from crm.core.auth import public
+from crm.core.auth import Principal
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
 from crm.events import emit
@@ -80,11 +87,8 @@ def _origin(record: Any, names: dict[int, str]) -> str:
 
 # --- step 1: find or register the caller ------------------------------------------------------------------------------
 @bp.get("/intake")
-@public
-async def intake_search(request: Request) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*INTAKE_ROLES)
+async def intake_search(request: Request, p: Principal) -> HTTPResponse:
     q = request.args.get("q", "").strip()[:200]
     rows: list[Any] = []
     async with db_session(request) as s:
@@ -96,13 +100,9 @@ async def intake_search(request: Request) -> HTTPResponse:
 
 
 @bp.post("/intake/contacts")
-@public
-async def intake_create_contact(request: Request) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*INTAKE_ROLES)
+async def intake_create_contact(request: Request, p: Principal) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     new = {k: (form.get(k) or "").strip() for k in CONTACT_FIELDS}
     errors: dict[str, str] = {}
     for name, label in (("first_name", "il nome"), ("last_name", "il cognome")):
@@ -177,11 +177,8 @@ async def _caller_ctx(s: Any, p: Any, cid: int) -> dict[str, Any]:
 
 
 @bp.get("/intake/<cid:int>")
-@public
-async def intake_caller(request: Request, cid: int) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*INTAKE_ROLES)
+async def intake_caller(request: Request, p: Principal, cid: int) -> HTTPResponse:
     async with db_session(request) as s:
         ctx = await _caller_ctx(s, p, cid)
         await audit.record(s, principal=p, action="read", entity="contact", entity_id=cid,
@@ -191,13 +188,9 @@ async def intake_caller(request: Request, cid: int) -> HTTPResponse:
 
 
 @bp.post("/intake/<cid:int>/request")
-@public
-async def intake_request(request: Request, cid: int) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*INTAKE_ROLES)
+async def intake_request(request: Request, p: Principal, cid: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     req = {k: (form.get(k) or "").strip() for k in REQUEST_FIELDS}
     error: str | None = None
     errors: dict[str, str] = {}
@@ -253,11 +246,8 @@ async def _book_ctx(s: Any, p: Any, cid: int, service_id: int | None, location_i
 
 
 @bp.get("/intake/<cid:int>/book")
-@public
-async def intake_book_form(request: Request, cid: int) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*INTAKE_ROLES)
+async def intake_book_form(request: Request, p: Principal, cid: int) -> HTTPResponse:
     async with db_session(request) as s:
         ctx = await _book_ctx(s, p, cid, as_int(request.args.get("servizio")), as_int(request.args.get("sede")),
                               request.args.get("dal"), {}, {})
@@ -265,13 +255,9 @@ async def intake_book_form(request: Request, cid: int) -> HTTPResponse:
 
 
 @bp.post("/intake/<cid:int>/book")
-@public
-async def intake_book(request: Request, cid: int) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*INTAKE_ROLES)
+async def intake_book(request: Request, p: Principal, cid: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     service_id = as_int(form.get("service_id"))
     if service_id is None:
         raise NotFound("service not found")
@@ -332,24 +318,17 @@ async def _instance_ctx(s: Any, p: Any, cid: int, slug: str | None, values: dict
 
 
 @bp.get("/intake/<cid:int>/instance")
-@public
-async def intake_instance_form(request: Request, cid: int) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*INTAKE_ROLES)
+async def intake_instance_form(request: Request, p: Principal, cid: int) -> HTTPResponse:
     async with db_session(request) as s:
         ctx = await _instance_ctx(s, p, cid, request.args.get("tipo") or None, {}, {})
     return render("intake_instance.html", **context(request, p, **ctx, error=None))
 
 
 @bp.post("/intake/<cid:int>/instance")
-@public
-async def intake_instance(request: Request, cid: int) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*INTAKE_ROLES)
+async def intake_instance(request: Request, p: Principal, cid: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     slug = (form.get("type") or "").strip()
     async with db_session(request) as s:
         await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
@@ -377,11 +356,8 @@ async def intake_instance(request: Request, cid: int) -> HTTPResponse:
 
 # --- confirmation -----------------------------------------------------------------------------------------------------
 @bp.get("/intake/<cid:int>/done/<what:str>/<rid:int>")
-@public
-async def intake_done(request: Request, cid: int, what: str, rid: int) -> HTTPResponse:
-    p = await _require(request, *INTAKE_ROLES)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*INTAKE_ROLES)
+async def intake_done(request: Request, p: Principal, cid: int, what: str, rid: int) -> HTTPResponse:
     rows: list[tuple[str, str]] = []
     async with db_session(request) as s:
         c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)

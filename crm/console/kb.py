@@ -17,11 +17,11 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import KB_EDITORS, KB_READERS, _local, _require, bp, ente_tz, env, render
+from crm.console.api import KB_EDITORS, KB_READERS, _local, bp, ente_tz, env, render
 from crm.console.forms import field_message, service_error
-from crm.console.session import check_csrf, context
+from crm.console.session import console_page, context
 from crm.console.slots import as_int
-from crm.core.auth import public
+from crm.core.auth import Principal
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
 from crm.kb import gaps as gap_groups
@@ -147,11 +147,8 @@ async def _reindex(request: Request, ente_id: int, article: Article) -> None:
 
 # --- list -------------------------------------------------------------------------------------------------------------
 @bp.get("/kb")
-@public
-async def kb_list(request: Request) -> HTTPResponse:
-    p = await _require(request, *KB_READERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*KB_READERS)
+async def kb_list(request: Request, p: Principal) -> HTTPResponse:
     stato = request.args.get("stato", "")
     stato = stato if stato in STATUSES else ""
     ambito = request.args.get("ambito", "").strip()[:64]
@@ -175,11 +172,8 @@ def _gap_ids(raw: str | None) -> list[int]:
 
 
 @bp.get("/kb/new")
-@public
-async def kb_new_form(request: Request) -> HTTPResponse:
-    p = await _require(request, *KB_EDITORS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*KB_EDITORS)
+async def kb_new_form(request: Request, p: Principal) -> HTTPResponse:
     gap_ids = _gap_ids(request.args.get("lacune"))
     raw = dict.fromkeys(FORM_FIELDS, "")
     raw["title"] = request.args.get("titolo", "").strip()[:300]
@@ -192,13 +186,9 @@ async def kb_new_form(request: Request) -> HTTPResponse:
 
 
 @bp.post("/kb/new")
-@public
-async def kb_create(request: Request) -> HTTPResponse:
-    p = await _require(request, *KB_EDITORS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*KB_EDITORS)
+async def kb_create(request: Request, p: Principal) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     raw = _raw(form)
     gap_ids = _gap_ids(form.get("lacune"))
     raw["slug"] = raw["slug"] or slugify(raw["title"])
@@ -237,11 +227,8 @@ async def kb_create(request: Request) -> HTTPResponse:
 
 # --- one article ------------------------------------------------------------------------------------------------------
 @bp.get("/kb/<article_id:int>")
-@public
-async def kb_article(request: Request, article_id: int) -> HTTPResponse:
-    p = await _require(request, *KB_READERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*KB_READERS)
+async def kb_article(request: Request, p: Principal, article_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         a = await kb.get(s, ente_id=p.ente_id, article_id=article_id)
         versions = list(await kb.versions(s, ente_id=p.ente_id, article_id=a.id))
@@ -256,11 +243,8 @@ async def kb_article(request: Request, article_id: int) -> HTTPResponse:
 
 
 @bp.get("/kb/<article_id:int>/versions/<version:int>")
-@public
-async def kb_version(request: Request, article_id: int, version: int) -> HTTPResponse:
-    p = await _require(request, *KB_READERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*KB_READERS)
+async def kb_version(request: Request, p: Principal, article_id: int, version: int) -> HTTPResponse:
     async with db_session(request) as s:
         a = await kb.get(s, ente_id=p.ente_id, article_id=article_id)
         v = next((x for x in await kb.versions(s, ente_id=p.ente_id, article_id=a.id) if x.version == version), None)
@@ -273,11 +257,8 @@ async def kb_version(request: Request, article_id: int, version: int) -> HTTPRes
 
 
 @bp.get("/kb/<article_id:int>/edit")
-@public
-async def kb_edit_form(request: Request, article_id: int) -> HTTPResponse:
-    p = await _require(request, *KB_EDITORS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*KB_EDITORS)
+async def kb_edit_form(request: Request, p: Principal, article_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         a = await kb.get(s, ente_id=p.ente_id, article_id=article_id)
         ctx = await _form_ctx(s, p)
@@ -290,13 +271,9 @@ async def kb_edit_form(request: Request, article_id: int) -> HTTPResponse:
 
 
 @bp.post("/kb/<article_id:int>/edit")
-@public
-async def kb_update(request: Request, article_id: int) -> HTTPResponse:
-    p = await _require(request, *KB_EDITORS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*KB_EDITORS)
+async def kb_update(request: Request, p: Principal, article_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     raw = _raw(form)
     values, errors = _article_values(raw)
     error, status, preview = None, 422, None
@@ -344,11 +321,7 @@ async def kb_update(request: Request, article_id: int) -> HTTPResponse:
                             gap_ids="", gap_count=0, version=as_int(form.get("version")) or a.version))
 
 
-async def _set_status(request: Request, article_id: int, status: str, outcome: str) -> HTTPResponse:
-    p = await _require(request, *KB_EDITORS)
-    if p is None:
-        return redirect("/console/login", status=303)
-    check_csrf(request, (request.form or {}).get("csrf"))
+async def _set_status(request: Request, p: Principal, article_id: int, status: str, outcome: str) -> HTTPResponse:
     async with db_session(request) as s:
         a = await kb.set_status(s, ente_id=p.ente_id, article_id=article_id, status=status, author=p.username)
         await audit.record(s, principal=p, action=status, entity="kb_article", entity_id=a.id,
@@ -358,25 +331,21 @@ async def _set_status(request: Request, article_id: int, status: str, outcome: s
 
 
 @bp.post("/kb/<article_id:int>/publish")
-@public
-async def kb_publish(request: Request, article_id: int) -> HTTPResponse:
-    return await _set_status(request, article_id, "published", "pubblicata")
+@console_page(*KB_EDITORS)
+async def kb_publish(request: Request, p: Principal, article_id: int) -> HTTPResponse:
+    return await _set_status(request, p, article_id, "published", "pubblicata")
 
 
 @bp.post("/kb/<article_id:int>/archive")
-@public
-async def kb_archive(request: Request, article_id: int) -> HTTPResponse:
-    return await _set_status(request, article_id, "archived", "archiviata")
+@console_page(*KB_EDITORS)
+async def kb_archive(request: Request, p: Principal, article_id: int) -> HTTPResponse:
+    return await _set_status(request, p, article_id, "archived", "archiviata")
 
 
 @bp.post("/kb/<article_id:int>/restore")
-@public
-async def kb_restore(request: Request, article_id: int) -> HTTPResponse:
-    p = await _require(request, *KB_EDITORS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*KB_EDITORS)
+async def kb_restore(request: Request, p: Principal, article_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     version = as_int(form.get("version"))
     if version is None:
         raise NotFound("version not found")
@@ -390,11 +359,8 @@ async def kb_restore(request: Request, article_id: int) -> HTTPResponse:
 
 # --- gaps -------------------------------------------------------------------------------------------------------------
 @bp.get("/kb/gaps")
-@public
-async def kb_gaps(request: Request) -> HTTPResponse:
-    p = await _require(request, *KB_READERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*KB_READERS)
+async def kb_gaps(request: Request, p: Principal) -> HTTPResponse:
     async with db_session(request) as s:
         rows = list(await kb.open_gaps(s, ente_id=p.ente_id))
         tz = await ente_tz(s, p.ente_id)
@@ -411,13 +377,9 @@ async def kb_gaps(request: Request) -> HTTPResponse:
 
 
 @bp.post("/kb/gaps/resolve")
-@public
-async def kb_gaps_resolve(request: Request) -> HTTPResponse:
-    p = await _require(request, *KB_EDITORS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*KB_EDITORS)
+async def kb_gaps_resolve(request: Request, p: Principal) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     ids = _gap_ids(form.get("ids"))
     async with db_session(request) as s:
         n = await kb.resolve_gaps(s, ente_id=p.ente_id, ids=ids)

@@ -14,16 +14,16 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import ADMINS, CHANNEL_LABEL, CONTACT_MERGERS, GDPR_EXPORTERS, _require, bp, ente_tz, render
+from crm.console.api import ADMINS, CHANNEL_LABEL, CONTACT_MERGERS, GDPR_EXPORTERS, bp, ente_tz, render
 from crm.console.forms import contact_errors
 from crm.console.lookups import linked_counts
-from crm.console.session import check_csrf, context
+from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.contacts import gdpr, gdpr_pdf
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import ContactPatch, normalise_phone
-from crm.core.auth import public
+from crm.core.auth import Principal
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
 from crm.entes import service as entes
@@ -74,11 +74,8 @@ async def _contact_or_gone(s: Any, p: Any, contact_id: int) -> Contact:
 
 # --- edit -------------------------------------------------------------------------------------------------------------
 @bp.get("/contacts/<contact_id:int>/edit")
-@public
-async def contact_edit_form(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request)
-    if p is None:
-        return redirect("/console/login")
+@console_page()
+async def contact_edit_form(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         c = await _contact_or_gone(s, p, contact_id)
         await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id,
@@ -88,13 +85,9 @@ async def contact_edit_form(request: Request, contact_id: int) -> HTTPResponse:
 
 
 @bp.post("/contacts/<contact_id:int>/edit")
-@public
-async def contact_edit(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page()
+async def contact_edit(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     values: dict[str, Any] = {k: (form.get(k) or "").strip() for k in EDIT_FIELDS}
     values["consent_privacy"] = form.get("consent_privacy") == "1"
     values["consent_notifications"] = form.get("consent_notifications") == "1"
@@ -144,11 +137,8 @@ async def contact_edit(request: Request, contact_id: int) -> HTTPResponse:
 
 # --- merge ------------------------------------------------------------------------------------------------------------
 @bp.get("/contacts/<contact_id:int>/merge")
-@public
-async def contact_merge_search(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request, *CONTACT_MERGERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*CONTACT_MERGERS)
+async def contact_merge_search(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     q = request.args.get("q", "").strip()[:200]
     async with db_session(request) as s:
         c = await _contact_or_gone(s, p, contact_id)
@@ -166,11 +156,8 @@ async def _side(s: Any, p: Any, c: Contact) -> dict[str, Any]:
 
 
 @bp.get("/contacts/<contact_id:int>/merge/<other_id:int>")
-@public
-async def contact_merge_confirm(request: Request, contact_id: int, other_id: int) -> HTTPResponse:
-    p = await _require(request, *CONTACT_MERGERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*CONTACT_MERGERS)
+async def contact_merge_confirm(request: Request, p: Principal, contact_id: int, other_id: int) -> HTTPResponse:
     if other_id == contact_id:
         raise NotFound("same contact")
     async with db_session(request) as s:
@@ -185,13 +172,9 @@ async def contact_merge_confirm(request: Request, contact_id: int, other_id: int
 
 
 @bp.post("/contacts/<contact_id:int>/merge")
-@public
-async def contact_merge(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request, *CONTACT_MERGERS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*CONTACT_MERGERS)
+async def contact_merge(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     source_id = as_int(form.get("source_id"))
     if source_id is None:
         raise NotFound("contact not found")
@@ -219,11 +202,8 @@ async def contact_merge(request: Request, contact_id: int) -> HTTPResponse:
 
 # --- GDPR -------------------------------------------------------------------------------------------------------------
 @bp.get("/contacts/<contact_id:int>/gdpr")
-@public
-async def contact_gdpr(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request, *GDPR_EXPORTERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*GDPR_EXPORTERS)
+async def contact_gdpr(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         c = await _contact_or_gone(s, p, contact_id)
         counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
@@ -232,24 +212,19 @@ async def contact_gdpr(request: Request, contact_id: int) -> HTTPResponse:
     return render("contact_gdpr.html", **context(request, p, c=c, counts=counts, can_erase=p.role in ADMINS))
 
 
-async def _export(request: Request, contact_id: int, fmt: str) -> tuple[Any, dict[str, Any], Any]:
-    p = await _require(request, *GDPR_EXPORTERS)
-    if p is None:
-        return None, {}, ""
+async def _export(request: Request, p: Principal, contact_id: int, fmt: str) -> tuple[dict[str, Any], Any]:
     async with db_session(request) as s:
         data = await gdpr.export(s, ente_id=p.ente_id, contact_id=contact_id)
         ente = await entes.get(s, p.ente_id)
         await audit.record(s, principal=p, action="export", entity="contact", entity_id=contact_id,
                            details={"format": fmt, "screen": "gdpr"})
-    return p, data, ente
+    return data, ente
 
 
 @bp.get("/contacts/<contact_id:int>/export.json")
-@public
-async def contact_export_json(request: Request, contact_id: int) -> HTTPResponse:
-    p, data, _ = await _export(request, contact_id, "json")
-    if p is None:
-        return redirect("/console/login")
+@console_page(*GDPR_EXPORTERS)
+async def contact_export_json(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
+    data, _ = await _export(request, p, contact_id, "json")
     body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
     return HTTPResponse(body, content_type="application/json; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.json"', "Cache-Control": "no-store",
@@ -257,11 +232,9 @@ async def contact_export_json(request: Request, contact_id: int) -> HTTPResponse
 
 
 @bp.get("/contacts/<contact_id:int>/export.pdf")
-@public
-async def contact_export_pdf(request: Request, contact_id: int) -> HTTPResponse:
-    p, data, ente = await _export(request, contact_id, "pdf")
-    if p is None:
-        return redirect("/console/login")
+@console_page(*GDPR_EXPORTERS)
+async def contact_export_pdf(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
+    data, ente = await _export(request, p, contact_id, "pdf")
     pdf = await asyncio.to_thread(gdpr_pdf.render, ente_name=ente.name, data=data, tz=ente.timezone)
     return HTTPResponse(pdf, content_type="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.pdf"', "Cache-Control": "no-store",
@@ -275,11 +248,8 @@ def _confirmed(c: Contact, typed: str) -> bool:
 
 
 @bp.get("/contacts/<contact_id:int>/erase")
-@public
-async def contact_erase_form(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*ADMINS)
+async def contact_erase_form(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         c = await _contact_or_gone(s, p, contact_id)
         counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
@@ -289,13 +259,9 @@ async def contact_erase_form(request: Request, contact_id: int) -> HTTPResponse:
 
 
 @bp.post("/contacts/<contact_id:int>/erase")
-@public
-async def contact_erase(request: Request, contact_id: int) -> HTTPResponse:
-    p = await _require(request, *ADMINS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*ADMINS)
+async def contact_erase(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     typed = (form.get("conferma") or "").strip()[:300]
     async with db_session(request) as s:
         c = await _contact_or_gone(s, p, contact_id)

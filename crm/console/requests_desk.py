@@ -18,14 +18,13 @@ from crm.console.api import (
     REQUEST_HANDLERS,
     REQUEST_VIEWERS,
     STATUS_LABEL,
-    _require,
     bp,
     ente_tz,
     render,
 )
 from crm.console.lookups import contacts_by_id, operator_names
-from crm.console.session import check_csrf, context
-from crm.core.auth import public
+from crm.console.session import console_page, context
+from crm.core.auth import Principal
 from crm.core.errors import Forbidden, ValidationFailed
 from crm.db import db_session, utcnow
 from crm.events import emit
@@ -98,11 +97,8 @@ def _filters(request: Request, operator_id: int | None) -> tuple[dict[str, str],
 
 
 @bp.get("/requests")
-@public
-async def requests_list(request: Request) -> HTTPResponse:
-    p = await _require(request, *REQUEST_VIEWERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*REQUEST_VIEWERS)
+async def requests_list(request: Request, p: Principal) -> HTTPResponse:
     form, filters = _filters(request, p.operator_id)
     board = request.args.get("vista") == "bacheca"
     now = utcnow()
@@ -188,11 +184,8 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
 
 
 @bp.get("/requests/<ticket_id:int>")
-@public
-async def request_page(request: Request, ticket_id: int) -> HTTPResponse:
-    p = await _require(request, *REQUEST_VIEWERS)
-    if p is None:
-        return redirect("/console/login")
+@console_page(*REQUEST_VIEWERS)
+async def request_page(request: Request, p: Principal, ticket_id: int) -> HTTPResponse:
     async with db_session(request) as s:
         ctx = await _detail_ctx(s, p, ticket_id)
         await audit.record(s, principal=p, action="read", entity="request", entity_id=ticket_id,
@@ -201,13 +194,9 @@ async def request_page(request: Request, ticket_id: int) -> HTTPResponse:
 
 
 @bp.post("/requests/<ticket_id:int>/<action:str>")
-@public
-async def request_action(request: Request, ticket_id: int, action: str) -> HTTPResponse:
-    p = await _require(request, *REQUEST_HANDLERS)
-    if p is None:
-        return redirect("/console/login", status=303)
+@console_page(*REQUEST_HANDLERS)
+async def request_action(request: Request, p: Principal, ticket_id: int, action: str) -> HTTPResponse:
     form = request.form or {}
-    check_csrf(request, form.get("csrf"))
     if action not in ACTIONS:
         raise Forbidden("azione sconosciuta")
     note = (form.get("note") or "").strip()[:5000]
