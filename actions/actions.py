@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -17,9 +16,6 @@ APOLOGY = ("Mi scusi, in questo momento non riesco a collegarmi ai sistemi del C
            "andata persa: riprovi tra qualche minuto oppure chiami l'URP allo 0761 123456.")
 FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
 FEEDBACK_BUTTONS = [{"title": "Sì, grazie", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
-OFFICE_HOURS = {0: [(8.5, 12.5)], 1: [(8.5, 12.5), (15, 17)], 2: [(8.5, 12.5)], 3: [(8.5, 12.5), (15, 17)],
-                4: [(8.5, 12.5)]}
-
 crm = CrmClient()
 
 
@@ -31,10 +27,38 @@ def meta(tracker: Tracker) -> dict[str, Any]:
     return {}
 
 
-def office_open(now: datetime | None = None) -> bool:
-    now = now or datetime.now(ZoneInfo("Europe/Rome"))
-    hour = now.hour + now.minute / 60
-    return any(a <= hour < b for a, b in OFFICE_HOURS.get(now.weekday(), []))
+WEEKDAYS_IT = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
+MONTHS_IT = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
+             "ottobre", "novembre", "dicembre"]
+
+
+def opening_it(iso: str | None, now: datetime | None = None) -> str:
+    """«domani alle 8:00», «lunedì 24 novembre alle 8:30» from the desk's next opening (local time)."""
+    if not iso:
+        return "appena possibile"
+    at = datetime.fromisoformat(iso)
+    today = (now or datetime.now(at.tzinfo)).date()
+    hour = f"{at.hour}:{at.minute:02d}"
+    if at.date() == today:
+        return f"oggi alle {hour}"
+    if (at.date() - today).days == 1:
+        return f"domani alle {hour}"
+    return f"{WEEKDAYS_IT[at.weekday()]} {at.day} {MONTHS_IT[at.month - 1]} alle {hour}"
+
+
+def wait_it(desk: dict[str, Any]) -> str:
+    """The expected wait, from the queue and recent waits; honest when there is no history yet."""
+    ahead, typical = int(desk.get("waiting") or 0), desk.get("typical_wait_minutes")
+    parts = []
+    if ahead == 1:
+        parts.append("C'è una persona in attesa prima di lei.")
+    elif ahead > 1:
+        parts.append(f"Ci sono {ahead} persone in attesa prima di lei.")
+    if typical:
+        parts.append(f"Di solito l'attesa è di circa {typical} {'minuto' if typical == 1 else 'minuti'}.")
+    else:
+        parts.append("Un operatore le risponderà appena possibile.")
+    return " ".join(parts)
 
 
 def summary_of(tracker: Tracker, limit: int = 6) -> str:
@@ -128,11 +152,12 @@ class ActionHandoff(Action):
                                           "urp@comune.borgoaurelio.it.")
             return []
         try:
-            if office_open():
+            desk = await crm.desk()
+            if desk.get("open"):
                 status = await crm.handoff(int(conv_id), summary_of(tracker), context)
                 if status == 200:
                     dispatcher.utter_message(text="La sto mettendo in contatto con un operatore dell'URP. "
-                                                  "L'attesa di solito è di pochi minuti: resti in questa chat.")
+                                                  f"{wait_it(desk)} Resti in questa chat.")
                     return [SlotSet("failed_turns", 0)]
             elif contact_id is not None:
                 status, body = await crm.create_request({
@@ -141,9 +166,9 @@ class ActionHandoff(Action):
                     "description": summary_of(tracker), "conversation_id": int(conv_id), "priority": "media"})
                 if status == 201:
                     dispatcher.utter_message(
-                        text="In questo momento l'URP è chiuso (è aperto dal lunedì al venerdì 8:30-12:30, martedì e "
-                             f"giovedì anche 15-17). Ho registrato una richiesta di richiamata con codice "
-                             f"{body['code']}: un operatore la ricontatterà appena possibile.")
+                        text=f"In questo momento l'URP è chiuso e riapre {opening_it(desk.get('next_opening'))}. "
+                             f"Ho registrato una richiesta di richiamata con codice {body['code']}: un operatore "
+                             "la ricontatterà appena possibile.")
                     await crm.handoff(int(conv_id), summary_of(tracker), {**context, "callback": body["code"]})
                     return [SlotSet("failed_turns", 0)]
         except CrmUnavailable:

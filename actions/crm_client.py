@@ -49,6 +49,13 @@ class CrmClient:
                                        json={"summary": summary[:2000], "context": context, "topic": topic})
         return status
 
+    async def desk(self) -> dict[str, Any]:
+        """Is the URP open now, when does it open next, how many wait and for how long (GET /desk)."""
+        status, body = await self.request("GET", "/desk")
+        if status != 200 or not isinstance(body, dict):
+            raise CrmUnavailable(f"HTTP {status}")
+        return body
+
     async def create_request(self, body: dict[str, Any]) -> tuple[int, Any]:
         return await self.request("POST", "/requests", json=body)
 

@@ -80,3 +80,43 @@ def test_return_to_bot_and_bad_inputs(client: httpx.Client, ente_ctx, db) -> Non
     assert client.post(url + "/return-to-bot", headers=h).json()["mode"] == "bot"
     assert client.get("/api/v1/conversations", params={"contact_id": "x"}, headers=h).status_code == 422
     assert client.post(url + "/messages", json={"text": ""}, headers=h).status_code == 422
+
+
+def test_desk_status_for_the_assistant(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
+    """What the bot tells a citizen who asks for a person: open or not, the next opening, the queue, the usual wait."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import update
+
+    from crm.conversations.models import Conversation
+
+    h_bot, h_op = ente_ctx.headers("service"), ente_ctx.headers("operator")
+    empty = client.get("/api/v1/desk", headers=h_bot).json()
+    assert empty["waiting"] == 0 and empty["typical_wait_minutes"] is None
+    assert isinstance(empty["open"], bool)
+    nxt = datetime.fromisoformat(empty["next_opening"])
+    # the ente keeps the default hours, mon-fri 08:00-12:30,14:00-17:00: the next opening is one of those, ahead
+    assert nxt > datetime.now(ZoneInfo("Europe/Rome")) and nxt.weekday() < 5
+    assert (nxt.hour, nxt.minute) in ((8, 0), (14, 0)) and nxt.utcoffset() in (timedelta(hours=1), timedelta(hours=2))
+
+    ids = []
+    for i in range(3):
+        conv_id, _, _ = _inbound(db, ente_ctx, _contact(client, ente_ctx), "operatore", f"SM-desk-{i}")
+        assert client.post(f"/api/v1/conversations/{conv_id}/handoff", json={}, headers=h_bot).status_code == 200
+        ids.append(conv_id)
+    assert client.get("/api/v1/desk", headers=h_bot).json()["waiting"] == 3
+    for conv_id in ids:
+        assert client.post(f"/api/v1/conversations/{conv_id}/take", headers=h_op).status_code == 200
+
+    async def waited(s):  # type: ignore[no-untyped-def]
+        # the operators took them after 4, 10 and 6 minutes
+        for conv_id, minutes in zip(ids, (4, 10, 6), strict=True):
+            conv = await s.get(Conversation, conv_id)
+            await s.execute(update(Conversation).where(Conversation.id == conv_id)
+                            .values(handoff_at=conv.taken_at - timedelta(minutes=minutes)))
+
+    db.run(waited)
+    after = client.get("/api/v1/desk", headers=h_bot).json()
+    assert after["waiting"] == 0 and after["typical_wait_minutes"] == 6
+    assert client.get("/api/v1/desk").status_code == 401

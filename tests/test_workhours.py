@@ -51,3 +51,19 @@ def test_bad_specs_are_refused() -> None:
         with pytest.raises(ValueError):
             parse_office_hours(spec)
     assert parse_office_hours("mon-fri 08:00-12:30,14:00-17:00; sat 09:00-12:00")[5][0][0].hour == 9
+
+
+def test_open_now_and_next_opening() -> None:
+    from crm.core.workhours import is_open, next_opening
+
+    assert is_open(rome(2026, 11, 24, 9), OH) and not is_open(rome(2026, 11, 24, 13), OH)  # lunch break
+    assert not is_open(rome(2026, 11, 24, 12, 30), OH)  # closing time is closed
+    assert next_opening(rome(2026, 11, 24, 13), OH) == rome(2026, 11, 24, 14)
+    assert next_opening(rome(2026, 11, 24, 9), OH) == rome(2026, 11, 24, 14)  # the *next* opening
+    # Friday evening: Monday morning
+    assert next_opening(rome(2026, 11, 27, 18), OH) == rome(2026, 11, 30, 8)
+    # Monday 7 Dec after closing: Tuesday 8 is the Immacolata, so Wednesday 9
+    assert not is_open(rome(2026, 12, 8, 10), OH)
+    assert next_opening(rome(2026, 12, 7, 17, 30), OH) == rome(2026, 12, 9, 8)
+    assert next_opening(rome(2026, 6, 28, 20), OH) == rome(2026, 6, 30, 8)  # patron day 29 June is a Monday
+    assert next_opening(rome(2026, 11, 24, 9), make_office_hours("", "Europe/Rome", None)) is None

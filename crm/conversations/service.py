@@ -6,17 +6,21 @@ Modes: ``bot`` (Rasa answers) -> ``waiting`` (handed off, in a topic queue) -> `
 
 from __future__ import annotations
 
-from datetime import timedelta
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.conversations.models import Conversation, Message
 from crm.conversations.schemas import ConversationOut, MessageOut
 from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.workhours import is_open, next_opening
 from crm.db import utcnow
+from crm.entes import service as entes
 from crm.offices import service as offices
 from crm.operators.models import Operator
 
@@ -306,3 +310,33 @@ async def messages(session: AsyncSession, *, ente_id: int, conversation_id: int,
     if not include_private:
         stmt = stmt.where(Message.private.is_(False))
     return list((await session.scalars(stmt.order_by(Message.id))).all())
+
+
+@dataclass(frozen=True)
+class DeskStatus:
+    open: bool
+    next_opening: datetime | None  # local time of the ente; None only for an ente without office hours
+    waiting: int  # conversations handed off and not yet taken
+    typical_wait_minutes: int | None  # median handoff -> taken of recent conversations; None without history
+
+
+TYPICAL_WAIT_SAMPLE = 50
+TYPICAL_WAIT_DAYS = 14
+
+
+async def desk_status(session: AsyncSession, *, ente_id: int, now: datetime | None = None) -> DeskStatus:
+    """What the assistant tells a citizen who asks for a person: whether the URP is open (the ente's office hours,
+    Italian holidays and the patron day), how many are waiting, and how long the wait has been lately."""
+    now = now or utcnow()
+    oh = entes.office_hours_of(await entes.get(session, ente_id))
+    waiting = await session.scalar(select(func.count()).select_from(Conversation).where(
+        Conversation.ente_id == ente_id, Conversation.mode == "waiting")) or 0
+    rows = (await session.execute(
+        select(Conversation.handoff_at, Conversation.taken_at)
+        .where(Conversation.ente_id == ente_id, Conversation.taken_at.is_not(None),
+               Conversation.handoff_at.is_not(None), Conversation.taken_at >= now - timedelta(days=TYPICAL_WAIT_DAYS))
+        .order_by(Conversation.taken_at.desc()).limit(TYPICAL_WAIT_SAMPLE))).all()
+    waits = [(taken - handed).total_seconds() / 60 for handed, taken in rows if taken >= handed]
+    typical = max(1, round(statistics.median(waits))) if waits else None
+    return DeskStatus(open=is_open(now, oh), next_opening=next_opening(now, oh), waiting=int(waiting),
+                      typical_wait_minutes=typical)

@@ -71,6 +71,28 @@ def make_office_hours(spec: str, tz: str, patron_day: str | None) -> OfficeHours
     return OfficeHours(intervals=parse_office_hours(spec), tz=ZoneInfo(tz), patron_day=parse_patron_day(patron_day))
 
 
+def is_open(at: datetime, oh: OfficeHours) -> bool:
+    """Whether the office is open at ``at`` (aware): a working day and inside one of its intervals."""
+    local = at.astimezone(oh.tz)
+    if not oh.is_working_day(local.date()):
+        return False
+    return any(a <= local.time() < b for a, b in oh.intervals.get(local.weekday(), ()))
+
+
+def next_opening(at: datetime, oh: OfficeHours) -> datetime | None:
+    """The first opening strictly after ``at``, in the office's time zone; None for a calendar with no hours."""
+    local = at.astimezone(oh.tz)
+    day = local.date()
+    for _ in range(370):
+        if oh.is_working_day(day):
+            for open_t, _close in oh.intervals.get(day.weekday(), ()):
+                start = datetime.combine(day, open_t, oh.tz)
+                if start > local:
+                    return start
+        day += timedelta(days=1)
+    return None
+
+
 def add_working_hours(start: datetime, hours: float, oh: OfficeHours) -> datetime:
     """The instant ``hours`` of office time after ``start`` (aware datetime), skipping nights, weekends, holidays."""
     remaining = timedelta(hours=hours)
