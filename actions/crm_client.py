@@ -13,10 +13,11 @@ class CrmUnavailable(Exception):
 
 
 class CrmClient:
-    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float = 15.0) -> None:
+    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float | None = None) -> None:
         self.base_url = (base_url or os.environ.get("URP_CRM_URL", "http://127.0.0.1:8000")).rstrip("/")
         self.token = token or os.environ.get("URP_SERVICE_TOKEN", "dev-service-token")
-        self.timeout = timeout
+        # a slow CRM must not keep the citizen waiting: past this, the action apologises (URP_CRM_TIMEOUT seconds)
+        self.timeout = timeout if timeout is not None else float(os.environ.get("URP_CRM_TIMEOUT", "15"))
 
     async def request(self, method: str, path: str, headers: dict[str, str] | None = None,
                       **kw: Any) -> tuple[int, Any]:
