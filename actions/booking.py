@@ -37,7 +37,8 @@ def match_services(text: str, services: list[dict[str, Any]]) -> list[dict[str, 
     scored = []
     for s in services:
         name_words = _words(s["name"] + " " + s["slug"].replace("-", " "))
-        overlap = len(words & name_words) + sum(1 for w in words for n in name_words if len(w) > 4 and n.startswith(w[:5]))
+        prefixes = sum(1 for w in words for n in name_words if len(w) > 4 and n.startswith(w[:5]))
+        overlap = len(words & name_words) + prefixes
         if overlap:
             scored.append((overlap, s))
     if not scored:
@@ -107,8 +108,10 @@ class ValidateBookingForm(FormValidationAction):
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: dict[str, Any]) -> list[str]:
-        """The service's own form decides what else to ask: fiscal code, phone, e-mail."""
-        return [*domain_slots, *(tracker.get_slot("booking_extra") or [])]
+        """The service's own form decides what else to ask (fiscal code, phone, e-mail); the summary to confirm
+        comes last."""
+        asked = [s for s in domain_slots if s != "booking_confirm"]
+        return [*asked, *(tracker.get_slot("booking_extra") or []), "booking_confirm"]
 
     # extra slots are not in the domain's required_slots, so their text is picked up here when they are asked
     async def extract_booking_fiscal_code(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -228,6 +231,29 @@ def _spread(slots: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return picks if len(picks) >= min(n, 3) else slots[:n]
 
 
+class ActionAskBookingConfirm(Action):
+    """The summary of what is about to be booked, with Sì/No: nothing is booked without the citizen's yes."""
+
+    def name(self) -> str:
+        return "action_ask_booking_confirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        service_id = tracker.get_slot("booking_service_id")
+        try:
+            status, svc = await crm.request("GET", f"/services/{int(service_id)}")
+        except CrmUnavailable:
+            status, svc = 0, None
+        name = svc["name"] if status == 200 and svc else str(tracker.get_slot("booking_service") or "")
+        lines = [f"• {name}", f"• {slot_label(str(tracker.get_slot('booking_start')))}",
+                 f"• a nome di {tracker.get_slot('booking_name')}"]
+        labels = {"booking_fiscal_code": "codice fiscale", "booking_phone": "telefono", "booking_email": "e-mail"}
+        lines += [f"• {label}: {tracker.get_slot(slot)}" for slot, label in labels.items() if tracker.get_slot(slot)]
+        dispatcher.utter_message(text="Riepilogo della prenotazione:\n" + "\n".join(lines) + "\nConfermo?",
+                                 buttons=[{"title": "Sì, prenota", "payload": "/affirm"},
+                                          {"title": "No, lascio stare", "payload": "/deny"}])
+        return []
+
+
 class ActionBook(Action):
     def name(self) -> str:
         return "action_book"
@@ -235,8 +261,12 @@ class ActionBook(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         m = meta(tracker)
         reset = [SlotSet(s, None) for s in ("booking_service", "booking_service_id", "booking_start", "booking_name",
-                                            "booking_day", "booking_extra", *EXTRA_FIELDS.values(),
-                                            "requested_slot")]
+                                            "booking_day", "booking_extra", "booking_confirm",
+                                            *EXTRA_FIELDS.values(), "requested_slot")]
+        if not tracker.get_slot("booking_confirm"):
+            dispatcher.utter_message(text="Va bene, non ho prenotato nulla. Se vuole un altro giorno o un altro "
+                                          "orario, scriva «prenota».")
+            return reset
         if m.get("contact_id") is None:
             dispatcher.utter_message(text="Non riesco a identificarla su questo canale: chiami l'URP allo 0761 123456.")
             return reset

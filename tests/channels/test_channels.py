@@ -270,6 +270,12 @@ def test_widget_and_demo_page(stack: Stack) -> None:
     assert js.status_code == 200 and "WebSocket" in js.text and "innerHTML" not in js.text
 
 
+def _bookings_of(stack: Stack, service_id: int) -> list[dict]:  # type: ignore[type-arg]
+    with stack.client() as c:
+        return c.get("/api/v1/bookings", params={"service_id": service_id},
+                     headers=stack.ente.headers("admin")).json()["items"]
+
+
 def _bot_said(stack: Stack, number: str, needle: str, timeout: float = 60) -> list[dict]:  # type: ignore[type-arg]
     return stack.twilio.wait_for(lambda r: r.get("To") == number and needle in r.get("Body", ""), timeout=timeout)
 
@@ -300,6 +306,10 @@ def test_booking_by_sms_with_numbered_slots(stack: Stack, needs_rasa) -> None:  
     sms(stack, number, "1")
     assert _bot_said(stack, number, "nome e cognome")
     sms(stack, number, "Maria Rossi")
+    summary = _bot_said(stack, number, "Confermo?")
+    assert summary and "Maria Rossi" in summary[0]["Body"] and first_option[3:] in summary[0]["Body"]
+    assert not [b for b in _bookings_of(stack, svc["id"]) if b["status"] == "confirmed"]  # nothing before the yes
+    sms(stack, number, "1")  # "1. Sì, prenota"
     done = _bot_said(stack, number, "Appuntamento confermato")
     assert done, stack.twilio.requests[-3:]
     code = re.search(r"AN-[A-Z0-9]{5}", done[0]["Body"]).group(0)
@@ -438,6 +448,9 @@ def test_booking_asks_and_checks_the_fiscal_code_the_service_requires(stack: Sta
     tg_update(stack, user, "RSSMRA80A01H501X")  # wrong check character
     assert _said(stack, user, "non risulta valido")
     tg_update(stack, user, VALID_CF.lower())
+    summary = _said(stack, user, "Riepilogo della prenotazione")
+    assert summary and f"codice fiscale: {VALID_CF}" in summary[0]["text"], stack.telegram.requests[-3:]
+    tg_update(stack, user, callback=_buttons(summary[0])["Sì, prenota"])
     done = _said(stack, user, "Appuntamento confermato")
     assert done, stack.telegram.requests[-3:]
     with stack.client() as c:
