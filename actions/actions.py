@@ -67,6 +67,22 @@ def summary_of(tracker: Tracker, limit: int = 6) -> str:
     return "Il cittadino ha scritto: " + " | ".join(texts) if texts else "Richiesta di parlare con un operatore."
 
 
+def answer_with(dispatcher: CollectingDispatcher, query: str, top: dict[str, Any]) -> list[EventType]:
+    """An article as the answer: title, summary, source link, and "was this helpful?"."""
+    text = f"{top['title']}\n{top['snippet']}"
+    if top.get("url"):
+        text += f"\nApprofondisca qui: {top['url']}"
+    dispatcher.utter_message(text=text)
+    dispatcher.utter_message(text=FEEDBACK_QUESTION, buttons=FEEDBACK_BUTTONS)
+    return [SlotSet("awaiting_feedback", True), SlotSet("kb_last_slug", top["slug"]), SlotSet("kb_last_query", query),
+            SlotSet("failed_turns", 0)]
+
+
+def looks_like_question(text: str) -> bool:
+    """«mio nonno non è più autosufficiente, ci sono aiuti a casa?» is a question even if the NLU reads "no"."""
+    return text.strip().endswith("?") and len(text.split()) >= 4
+
+
 class ActionAnswerInfo(Action):
     def name(self) -> str:
         return "action_answer_info"
@@ -83,14 +99,7 @@ class ActionAnswerInfo(Action):
             dispatcher.utter_message(text=APOLOGY)
             return []
         if res.get("answerable") and res.get("results"):
-            top = res["results"][0]
-            text = f"{top['title']}\n{top['snippet']}"
-            if top.get("url"):
-                text += f"\nApprofondisca qui: {top['url']}"
-            dispatcher.utter_message(text=text)
-            dispatcher.utter_message(text=FEEDBACK_QUESTION, buttons=FEEDBACK_BUTTONS)
-            return [SlotSet("awaiting_feedback", True), SlotSet("kb_last_slug", top["slug"]),
-                    SlotSet("kb_last_query", query), SlotSet("failed_turns", 0)]
+            return answer_with(dispatcher, query, res["results"][0])
         failed += 1
         if res.get("redirect"):
             dispatcher.utter_message(text=f"Questa pratica non è di competenza del Comune: deve rivolgersi a "
@@ -106,13 +115,17 @@ class ActionAnswerInfo(Action):
 
 
 class ActionFeedbackOrConfirm(Action):
-    """Sì/No: feedback on the last answer when one was asked for, otherwise a gentle prompt."""
+    """Sì/No: feedback on the last answer when one was asked for, otherwise a gentle prompt. A whole question the
+    NLU took for a yes or a no is answered as a question."""
 
     def name(self) -> str:
         return "action_feedback_or_confirm"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         intent = tracker.latest_message.get("intent", {}).get("name")
+        if looks_like_question(str(tracker.latest_message.get("text") or "")):
+            # a new question, not an answer to ours: no feedback is recorded
+            return await ActionAnswerInfo().run(dispatcher, tracker, domain)
         if not tracker.get_slot("awaiting_feedback"):
             dispatcher.utter_message(text="Bene. Mi dica pure come posso aiutarla.")
             return []
@@ -129,6 +142,30 @@ class ActionFeedbackOrConfirm(Action):
             text="Mi dispiace. Ho preso nota, così miglioriamo le risposte. Vuole parlare con un operatore?",
             buttons=[{"title": "Sì, un operatore", "payload": "/human_handoff"},
                      {"title": "No, grazie", "payload": "/goodbye"}])
+        return [SlotSet("awaiting_feedback", False)]
+
+
+OUT_OF_SCOPE = ("Mi dispiace, su questo non posso aiutarla: rispondo su servizi e uffici del Comune. Posso cercare "
+                "un'informazione comunale o passarla a un operatore.")
+
+
+class ActionOutOfScope(Action):
+    """The intent classifier is a poor judge of scope («quanto tempo ci vuole per avere la cie» reads as chit-chat):
+    the knowledge base, with its own abstention, gets the last word before the citizen is told "not here"."""
+
+    def name(self) -> str:
+        return "action_out_of_scope"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        query = str(tracker.latest_message.get("text") or "").strip()
+        if query and not query.startswith("/"):
+            try:
+                res = await crm.kb_search(query, k=3, channel=str(meta(tracker).get("channel", "")))
+            except CrmUnavailable:
+                res = {}
+            if res.get("answerable") and res.get("results"):
+                return answer_with(dispatcher, query, res["results"][0])
+        dispatcher.utter_message(text=OUT_OF_SCOPE)
         return [SlotSet("awaiting_feedback", False)]
 
 

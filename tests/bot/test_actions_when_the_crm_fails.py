@@ -150,3 +150,9 @@ def test_forms_apologise_and_ask_nothing_more(actions_url: str) -> None:
     assert APOLOGY in _said(body)
     slots = {e["name"]: e["value"] for e in body["events"] if e.get("event") == "slot"}
     assert slots.get("cancel_confirm") is False and slots.get("cancel_booking_id") is None
+
+
+def test_out_of_scope_needs_no_crm(actions_url: str) -> None:
+    # the knowledge base is only asked for a second opinion: without it the citizen still gets the polite decline
+    body = _call(actions_url, "action_out_of_scope", "chi ha vinto il campionato?", "out_of_scope")
+    assert "su questo non posso aiutarla" in _said(body) and APOLOGY not in _said(body)

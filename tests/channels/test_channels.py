@@ -594,3 +594,27 @@ def test_cancel_a_booking_from_the_own_channel_or_by_code_and_second_factor(stac
         assert status_of(second) == "cancelled"
         audit = c.get("/api/v1/audit", params={"entity": "booking", "entity_id": second["id"]}, headers=h).json()
         assert sorted({a["action"] for a in audit["items"]}) == ["cancel", "create", "lookup"]
+
+
+def test_questions_the_nlu_misreads_still_reach_the_knowledge_base(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    """The intent classifier reads «quanto tempo ci vuole per avere la cie» as chit-chat and a question starting with
+    «mio nonno non è più…» as a "no": the knowledge base gets the last word, and real chit-chat is still declined."""
+    with stack.client() as c:
+        for slug, title, body in (
+                ("cie-tempi-test", "Carta d'identità elettronica: tempi di consegna",
+                 "La carta d'identità elettronica arriva per posta entro 6 giorni lavorativi dalla richiesta."),
+                ("assistenza-domiciliare-test", "Assistenza domiciliare per anziani",
+                 "Il Comune offre assistenza domiciliare agli anziani non autosufficienti: aiuto a casa per l'igiene, "
+                 "i pasti e le commissioni. La domanda si presenta ai servizi sociali.")):
+            r = c.post("/api/v1/kb/articles", headers=stack.ente.headers("admin"), json={
+                "slug": slug, "title": title, "status": "published", "body": body,
+                "url": f"https://comune.example.it/{slug}"})
+            assert r.status_code in (201, 409), r.text
+    user = 1_030_000 + next(_n)
+    tg_update(stack, user, "quanto tempo ci vuole per avere la cie")
+    assert _said(stack, user, "tempi di consegna"), [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
+    tg_update(stack, user, "mio nonno non è più autosufficiente, ci sono aiuti a casa?")
+    assert _said(stack, user, "Assistenza domiciliare"), [r["text"] for r in stack.telegram.requests
+                                                         if r["chat_id"] == user]
+    tg_update(stack, user, "chi ha vinto il campionato di calcio?")
+    assert _said(stack, user, "su questo non posso aiutarla")
