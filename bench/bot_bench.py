@@ -54,17 +54,19 @@ def script(n_messages: int, seed: int = 20261123) -> list[list[tuple[str, str]]]
     """Conversations of 4 (kind, text) turns: a greeting or a question, two questions, then a booking start, an
     out-of-scope message or a closing. About 60% information questions, as at a citizen desk."""
     rng = random.Random(seed)
-    probes = [json.loads(line)["query"] for line in (ROOT / "knowledge" / "data" / "probe_cases.jsonl")
-              .read_text(encoding="utf-8").splitlines() if line.strip()]
+    # answerable probe questions are "info", the out-of-scope ones "info_oos" (they should not get an article)
+    probes = [("info" if row.get("expected") else "info_oos", row["query"]) for row in (
+        json.loads(line) for line in (ROOT / "knowledge" / "data" / "probe_cases.jsonl")
+        .read_text(encoding="utf-8").splitlines() if line.strip())]
     rng.shuffle(probes)
     questions = itertools.cycle(probes)
     lasts = itertools.cycle([("booking", BOOKING), ("out_of_scope", OUT_OF_SCOPE), ("booking", BOOKING),
                              ("closing", CLOSING), ("out_of_scope", OUT_OF_SCOPE), ("closing", CLOSING)])
     convs = []
     for i in range((n_messages + 3) // 4):
-        first = ("greeting", rng.choice(GREETINGS)) if i % 2 == 0 else ("info", next(questions))
+        first = ("greeting", rng.choice(GREETINGS)) if i % 2 == 0 else next(questions)
         kind, texts = next(lasts)
-        convs.append([first, ("info", next(questions)), ("info", next(questions)), (kind, rng.choice(texts))])
+        convs.append([first, next(questions), next(questions), (kind, rng.choice(texts))])
     flat = [t for c in convs for t in c][:n_messages]
     return [flat[i:i + 4] for i in range(0, len(flat), 4)]
 
@@ -173,6 +175,7 @@ def main() -> None:
             reply = [x["reply_ms"] for x in turns if x["reply_ms"] is not None]
             turn = [x["turn_ms"] for x in turns if x["status"] == 200]
             info = [x for x in turns if x["kind"] == "info"]
+            oos = [x for x in turns if x["kind"] in ("info_oos", "out_of_scope")]
             results[label] = {
                 "reply_p50_ms": pct(reply, 50), "reply_p95_ms": pct(reply, 95),
                 "turn_p50_ms": pct(turn, 50), "turn_p95_ms": pct(turn, 95), "max_ms": pct(turn, 100),
@@ -182,6 +185,7 @@ def main() -> None:
                            "no_reply": sum(1 for x in turns if not x["replies"]),
                            "failure_reply": sum(1 for x in turns if x["failure"])},
                 "info_answered": f"{sum(1 for x in info if x['answered'])}/{len(info)}",
+                "oos_declined": f"{sum(1 for x in oos if not x['answered'])}/{len(oos)}",
                 "by_kind_p50_ms": {k: pct([x["turn_ms"] for x in turns if x["kind"] == k and x["status"] == 200], 50)
                                    for k in sorted({x["kind"] for x in turns})},
             }
