@@ -5,7 +5,9 @@ topics). Every change is audited."""
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -262,6 +264,13 @@ async def _probe(app: Any, name: str) -> dict[str, Any]:
 @bp.get("/settings")
 @console_page(*ADMINS)
 async def settings_page(request: Request, p: Principal) -> HTTPResponse:
+    ok = "Orari d'ufficio salvati." if request.args.get("esito") == "orari" else ""
+    return await _settings(request, p, ok=ok)
+
+
+async def _settings(request: Request, p: Principal, *, ok: str = "", err: str = "",
+                    form: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                    status: int = 200) -> HTTPResponse:
     async with db_session(request) as s:
         ente = await entes.get(s, p.ente_id)
         office_list = list(await offices.list_offices(s, ente_id=p.ente_id))
@@ -287,5 +296,61 @@ async def settings_page(request: Request, p: Principal) -> HTTPResponse:
     by_office: dict[int, list[str]] = {}
     for t in topic_list:
         by_office.setdefault(t.office_id, []).append(t.name)
-    return render("settings.html", **context(request, p, ente=ente, components=components, week=week, patron=patron,
-                                             offices=office_list, by_office=by_office))
+    if form is None:  # the form shows the current hours: two bands a day (morning and afternoon)
+        form = {f"d{i}_{band}_{edge}": f"{span[k]:%H:%M}" for i in range(len(DAYS))
+                for band, span in zip("ab", hours.get(i, ()), strict=False) for k, edge in enumerate(("from", "to"))}
+        form["patron"] = patron or ""
+    return render("settings.html", status=status, **context(
+        request, p, ente=ente, components=components, week=week, patron=patron, offices=office_list,
+        by_office=by_office, ok=ok, err=err, form=form, errors=errors or {}, days=list(enumerate(WEEKDAY_LABEL))))
+
+
+def _hours_from_form(form: Any) -> tuple[str, str | None, dict[str, str]]:
+    """(office hours spec, patron day MM-DD, field -> Italian error) from the settings form."""
+    errors: dict[str, str] = {}
+    chunks = []
+    for i, day in enumerate(DAYS):
+        spans = []
+        for band in "ab":
+            a, b = ((form.get(f"d{i}_{band}_{edge}") or "").strip() for edge in ("from", "to"))
+            if not a and not b:
+                continue
+            key = f"d{i}_{band}"
+            if not (re.fullmatch(r"\d{2}:\d{2}", a) and re.fullmatch(r"\d{2}:\d{2}", b)):
+                errors[key] = "Indichi sia l'apertura sia la chiusura (ore:minuti)."
+            elif b <= a:
+                errors[key] = "La chiusura deve seguire l'apertura."
+            elif spans and a < spans[-1][1]:
+                errors[key] = "Le due fasce dello stesso giorno si sovrappongono."
+            else:
+                spans.append((a, b))
+        if spans:
+            chunks.append(f"{day} " + ",".join(f"{a}-{b}" for a, b in spans))
+    if not chunks and not errors:
+        errors["d0_a"] = "Indichi almeno una fascia di apertura."
+    patron, raw = None, (form.get("patron") or "").strip()
+    if raw:
+        m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", raw)
+        try:
+            if not m:
+                raise ValueError
+            date(2000, int(m.group(2)), int(m.group(1)))
+            patron = f"{int(m.group(2)):02d}-{int(m.group(1)):02d}"
+        except ValueError:
+            errors["patron"] = "Scriva il giorno come GG/MM, per esempio 29/06."
+    return "; ".join(chunks), patron, errors
+
+
+@bp.post("/settings/hours")
+@console_page(*ADMINS)
+async def settings_hours(request: Request, p: Principal) -> HTTPResponse:
+    form = request.form or {}
+    spec, patron, errors = _hours_from_form(form)
+    if errors:
+        return await _settings(request, p, err="Gli orari non sono stati salvati: corregga i campi segnalati.",
+                               form={k: form.get(k) or "" for k in form}, errors=errors, status=422)
+    async with db_session(request) as s:
+        await entes.set_office_hours(s, ente_id=p.ente_id, office_hours=spec, patron_day=patron)
+        await audit.record(s, principal=p, action="update", entity="ente", entity_id=p.ente_id,
+                           details={"office_hours": spec, "patron_day": patron, "screen": "settings"})
+    return redirect("/console/settings?esito=orari#orari", status=303)

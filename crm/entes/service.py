@@ -61,5 +61,23 @@ async def create_service_token(session: AsyncSession, *, ente_id: int, name: str
     return token
 
 
+async def set_office_hours(session: AsyncSession, *, ente_id: int, office_hours: str, patron_day: str | None) -> Ente:
+    """They set SLA due times and whether the assistant hands off or records a callback: at least one interval."""
+    try:
+        hours = parse_office_hours(office_hours)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), fields={"office_hours": str(exc)}) from None
+    if not hours:
+        raise ValidationFailed("office hours need at least one interval", fields={"office_hours": "empty"})
+    try:
+        parse_patron_day(patron_day)
+    except (ValueError, TypeError):
+        raise ValidationFailed("patron_day must be MM-DD", fields={"patron_day": "must be MM-DD"}) from None
+    ente = await get(session, ente_id)
+    ente.office_hours, ente.patron_day = office_hours, patron_day or None
+    await session.flush()
+    return ente
+
+
 def office_hours_of(ente: Ente) -> OfficeHours:
     return make_office_hours(ente.office_hours, ente.timezone, ente.patron_day)

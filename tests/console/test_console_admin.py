@@ -512,3 +512,45 @@ def test_contact_edit_merge_export_erase(server, client: httpx.Client, ente_ctx)
     assert any(e["action"] == "merged_into" for e in src["items"])
     assert holder["id"]  # the fiscal code's holder is untouched
     assert client.get(f"/api/v1/contacts/{holder['id']}", headers=admin_h).json()["fiscal_code"] == VALID_CF
+
+
+def test_office_hours_are_edited_in_the_settings(server, client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
+    """Office hours drive SLA due times and the assistant's handoff: admins edit them, mistakes are explained and
+    nothing half-saved, and the desk status the assistant reads follows at once."""
+    c = login(server, ente_ctx, "admin")
+    page = c.get("/console/settings")
+    assert 'id="d0_a_from" name="d0_a_from" value="08:00"' in page.text
+    assert 'id="d4_b_to" name="d4_b_to" value="17:00"' in page.text and 'value="29/06"' in page.text
+    token = csrf(page.text)
+    week = {f"d{i}_a_from": "09:00" for i in range(5)} | {f"d{i}_a_to": "13:00" for i in range(5)}
+    bad = c.post("/console/settings/hours", data={
+        "csrf": token, **week, "d1_b_from": "16:00", "d1_b_to": "15:00",  # closes before it opens
+        "d2_b_from": "12:00", "d2_b_to": "14:00",  # overlaps the morning
+        "d3_b_from": "15:00",  # no closing time
+        "patron": "31/02"})
+    assert bad.status_code == 422
+    for message in ("La chiusura deve seguire l'apertura.", "Le due fasce dello stesso giorno si sovrappongono.",
+                    "Indichi sia l'apertura sia la chiusura", "Scriva il giorno come GG/MM"):
+        assert message in html_unescape(bad.text), message
+    assert 'value="16:00"' in bad.text  # what was typed is kept
+    check_page(bad.text)
+    assert "08:00–12:30, 14:00–17:00" in c.get("/console/settings").text  # nothing saved
+    empty = c.post("/console/settings/hours", data={"csrf": token, "patron": ""})
+    assert empty.status_code == 422 and "Indichi almeno una fascia" in html_unescape(empty.text)
+
+    ok = c.post("/console/settings/hours", data={"csrf": token, **week, "d3_b_from": "15:00", "d3_b_to": "18:00",
+                                                 "d5_a_from": "09:00", "d5_a_to": "12:00", "patron": "4/10"})
+    assert ok.status_code == 303
+    page = c.get(ok.headers["location"])
+    assert "Orari d'ufficio salvati." in html_unescape(page.text) and "Festa del patrono: 04/10" in page.text
+    assert "09:00–13:00, 15:00–18:00" in page.text and "chiuso" in page.text  # Thursday; Sunday
+    desk = client.get("/api/v1/desk", headers=ente_ctx.headers("service")).json()
+    nxt = datetime.fromisoformat(desk["next_opening"])
+    assert (nxt.hour, nxt.minute) in ((9, 0), (15, 0)) and nxt.weekday() < 6
+    audit = client.get("/api/v1/audit", params={"entity": "ente", "entity_id": ente_ctx.ente_id},
+                       headers=ente_ctx.headers("admin")).json()["items"]
+    assert audit[0]["details"]["patron_day"] == "10-04" and "thu 09:00-13:00,15:00-18:00" in audit[0]["details"][
+        "office_hours"]
+    other = login(server, ente_ctx, "operator")
+    assert other.post("/console/settings/hours", data={"csrf": csrf(other.get("/console/requests").text),
+                                                       **week}).status_code == 403
