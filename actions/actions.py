@@ -6,6 +6,7 @@ import os
 import re
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -308,10 +309,6 @@ def code_kind(code: str) -> str:
     return {"RQ-": "request", "IS-": "istanza"}.get(prefix, "booking")
 
 
-def is_istanza(code: str) -> bool:
-    return code_kind(code) == "istanza"
-
-
 def second_factor_of(value: Any) -> str | None:
     """The last 4 digits of a phone number, or a whole fiscal code; None when the text is neither."""
     text = re.sub(r"[\s.-]", "", str(value or "")).upper()
@@ -328,12 +325,25 @@ SECOND_FACTOR_HELP = ("Mi servono le ultime 4 cifre del suo numero di telefono (
                       "fiscale completo.")
 
 
+ROME = ZoneInfo("Europe/Rome")
+DAYS = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"]
+
+
+def slot_label(iso: str) -> str:
+    """«gio 03/12 ore 09:00» from an ISO start."""
+    d = datetime.fromisoformat(iso).astimezone(ROME)
+    return f"{DAYS[d.weekday()]} {d.strftime('%d/%m')} ore {d.strftime('%H:%M')}"
+
+
 def booking_label(b: dict[str, Any]) -> str:
     """«Rilascio carta d'identità, gio 03/12 ore 09:00» from a booking as the API returns it."""
-    d = datetime.fromisoformat(b["start"])
-    days = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"]
-    when = f"{days[d.weekday()]} {d.strftime('%d/%m')} ore {d.strftime('%H:%M')}"
+    when = slot_label(b["start"])
     return f"{b['service_name']}, {when}" if b.get("service_name") else when
+
+
+def caller_key(tracker: Tracker) -> str:
+    """Who is asking, for the CRM's per-caller throttle of look-ups (it stores only a digest)."""
+    return f"{meta(tracker).get('channel') or 'web'}:{tracker.sender_id}"
 
 
 class ValidateStatusForm(FormValidationAction):
@@ -423,19 +433,30 @@ class ActionCheckStatus(Action):
         dispatcher.utter_message(text=f"La richiesta {found['code']} («{found['subject']}») è {state}.")
         return done
 
+    @staticmethod
+    async def _fetch(dispatcher: CollectingDispatcher, tracker: Tracker, code: str, m: dict[str, Any],
+                     own: Any, lookup: Any) -> tuple[bool, dict[str, Any] | None]:
+        """(throttled, item): the owner's own item by channel identity, else the throttled look-up with the second
+        factor."""
+        if tracker.get_slot("status_verified") and m.get("contact_id") is not None:
+            return False, await own(code, int(m["contact_id"]))
+        status, body = await lookup(code, str(tracker.get_slot("status_second_factor") or ""),
+                                    caller=caller_key(tracker))
+        if status == 429:
+            dispatcher.utter_message(text=TOO_MANY_TRIES)
+            return True, None
+        return False, body if status == 200 else None
+
     async def _istanza(self, dispatcher: CollectingDispatcher, tracker: Tracker, code: str,
                        m: dict[str, Any]) -> None:
-        if tracker.get_slot("status_verified") and m.get("contact_id") is not None:
-            found = await crm.find_instance(code, int(m["contact_id"]))
-            info = {"code": found["code"], "status": found["status"], "protocol_number": found["protocol_number"],
+        async def own(code: str, contact_id: int) -> dict[str, Any] | None:
+            found = await crm.find_instance(code, contact_id)
+            return {"code": found["code"], "status": found["status"], "protocol_number": found["protocol_number"],
                     "deadline": (found.get("deadline_at") or "")[:10] or None} if found else None
-        else:
-            status, body = await crm.lookup_instance(code, str(tracker.get_slot("status_second_factor") or ""),
-                                                     caller=f"{m.get('channel') or 'web'}:{tracker.sender_id}")
-            if status == 429:
-                dispatcher.utter_message(text=TOO_MANY_TRIES)
-                return
-            info = body if status == 200 else None
+
+        throttled, info = await self._fetch(dispatcher, tracker, code, m, own, crm.lookup_instance)
+        if throttled:
+            return
         if info is None:
             dispatcher.utter_message(text="Non trovo un'istanza con questo codice e questi dati. Controlli il codice "
                                           "e le cifre indicate, oppure scriva «operatore».")
@@ -453,15 +474,9 @@ class ActionCheckStatus(Action):
     async def _booking(self, dispatcher: CollectingDispatcher, tracker: Tracker, code: str,
                        m: dict[str, Any]) -> None:
         """A booking code asked about: its state, for its owner's channel or with the second factor."""
-        if tracker.get_slot("status_verified") and m.get("contact_id") is not None:
-            info = await crm.find_booking(code, int(m["contact_id"]))
-        else:
-            status, body = await crm.lookup_booking(code, str(tracker.get_slot("status_second_factor") or ""),
-                                                    caller=f"{m.get('channel') or 'web'}:{tracker.sender_id}")
-            if status == 429:
-                dispatcher.utter_message(text=TOO_MANY_TRIES)
-                return
-            info = body if status == 200 else None
+        throttled, info = await self._fetch(dispatcher, tracker, code, m, crm.find_booking, crm.lookup_booking)
+        if throttled:
+            return
         if info is None:
             dispatcher.utter_message(text="Non trovo un appuntamento con questo codice e questi dati. Controlli il "
                                           "codice e le cifre indicate, oppure scriva «operatore».")

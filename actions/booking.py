@@ -5,22 +5,19 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.actions import (APOLOGY, BOOKING_STATUS_IT, CODE_RE, SECOND_FACTOR_HELP, TOO_MANY_TRIES, booking_label,
-                             code_kind, crm, meta, second_factor_of)
+from actions.actions import (APOLOGY, BOOKING_STATUS_IT, CODE_RE, ROME, SECOND_FACTOR_HELP, TOO_MANY_TRIES,
+                             booking_label, caller_key, code_kind, crm, meta, second_factor_of, slot_label)
 from actions.crm_client import CrmUnavailable
 from actions.dates import parse_day, part_of_day
 
-ROME = ZoneInfo("Europe/Rome")
 # fields of a service's booking form (JSON Schema) the assistant knows how to ask for and check
 EXTRA_FIELDS = {"fiscal_code": "booking_fiscal_code", "phone": "booking_phone", "email": "booking_email"}
 EMAIL_RE = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
-DAYS = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"]
 ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
 STOP = {"per", "la", "il", "di", "un", "una", "del", "della", "prenotare", "prenota", "appuntamento", "vorrei",
         "voglio", "devo", "fare", "con", "mi", "serve"}
@@ -57,11 +54,6 @@ def _text_for(tracker: Tracker, slot: str) -> dict[str, Any]:
 def _asks_operator(tracker: Tracker) -> bool:
     """Asking for an operator is never an answer to the form's question (rules.yml hands off instead)."""
     return tracker.latest_message.get("intent", {}).get("name") == "human_handoff"
-
-
-def slot_label(iso: str) -> str:
-    d = datetime.fromisoformat(iso).astimezone(ROME)
-    return f"{DAYS[d.weekday()]} {d.strftime('%d/%m')} ore {d.strftime('%H:%M')}"
 
 
 def slot_button(iso: str) -> dict[str, str]:
@@ -322,8 +314,15 @@ def _stop_cancel() -> dict[str, Any]:
     return {"cancel_code": "-", "cancel_second_factor": "-", "cancel_confirm": False, "cancel_booking_id": None}
 
 
-def _gives_up(tracker: Tracker) -> bool:
-    return tracker.latest_message.get("intent", {}).get("name") in ("deny", "goodbye")
+def _stopped(value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any] | None:
+    """What a cancel_form validator returns when the form is already ending ("-") or the citizen gives up; None
+    to go on validating."""
+    if value == "-":
+        return {}
+    if tracker.latest_message.get("intent", {}).get("name") in ("deny", "goodbye"):
+        dispatcher.utter_message(text="Va bene, non annullo nulla.")
+        return _stop_cancel()
+    return None
 
 
 def _code_in(tracker: Tracker) -> str | None:
@@ -362,10 +361,9 @@ class ValidateCancelForm(FormValidationAction):
         if contact_id is None:
             return {}
         try:
-            status, body = await crm.list_bookings(int(contact_id))
+            active = await crm.active_bookings(int(contact_id))
         except CrmUnavailable:
             return {}
-        active = [b for b in (body or {}).get("items", []) if b.get("status") == "confirmed"] if status == 200 else []
         return {"cancel_code": active[0]["code"]} if len(active) == 1 else {}
 
     async def extract_cancel_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -374,11 +372,9 @@ class ValidateCancelForm(FormValidationAction):
 
     async def validate_cancel_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: dict[str, Any]) -> dict[str, Any]:
-        if value == "-":
-            return {}
-        if _gives_up(tracker):
-            dispatcher.utter_message(text="Va bene, non annullo nulla.")
-            return _stop_cancel()
+        stopped = _stopped(value, dispatcher, tracker)
+        if stopped is not None:
+            return stopped
         found = CODE_RE.search(str(value or ""))
         code = found.group(0).upper() if found else ""
         if not code or code_kind(code) != "booking":
@@ -399,19 +395,16 @@ class ValidateCancelForm(FormValidationAction):
 
     async def validate_cancel_second_factor(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                             domain: dict[str, Any]) -> dict[str, Any]:
-        if value == "-":
-            return {}
-        if _gives_up(tracker):
-            dispatcher.utter_message(text="Va bene, non annullo nulla.")
-            return _stop_cancel()
+        stopped = _stopped(value, dispatcher, tracker)
+        if stopped is not None:
+            return stopped
         factor = second_factor_of(value)
         if factor is None:
             dispatcher.utter_message(text=SECOND_FACTOR_HELP)
             return {"cancel_second_factor": None}
-        m = meta(tracker)
         try:
             status, body = await crm.lookup_booking(str(tracker.get_slot("cancel_code")), factor,
-                                                    caller=f"{m.get('channel') or 'web'}:{tracker.sender_id}")
+                                                    caller=caller_key(tracker))
         except CrmUnavailable:
             dispatcher.utter_message(text=APOLOGY)
             return _stop_cancel()
@@ -452,12 +445,10 @@ class ActionAskCancelCode(Action):
         active: list[dict[str, Any]] = []
         if contact_id is not None:
             try:
-                status, body = await crm.list_bookings(int(contact_id))
+                active = await crm.active_bookings(int(contact_id))
             except CrmUnavailable:
                 dispatcher.utter_message(text=APOLOGY)
                 return [SlotSet(s, None) for s in CANCEL_SLOTS]
-            active = [b for b in (body or {}).get("items", []) if b.get("status") == "confirmed"] \
-                if status == 200 else []
         if active:
             dispatcher.utter_message(
                 text="Quale appuntamento vuole annullare? Se è un appuntamento preso da un altro telefono o allo "

@@ -66,12 +66,15 @@ class CrmClient:
             return None
         return next((i for i in body["items"] if i["code"].upper() == code.upper()), None)
 
-    async def find_instance(self, code: str, contact_id: int) -> dict[str, Any] | None:
-        """The contact's own istanza with this code (the channel identity is the proof), or None."""
-        status, body = await self.request("GET", "/instances", params={"contact_id": contact_id, "limit": 200})
+    async def _own(self, path: str, code: str, contact_id: int) -> dict[str, Any] | None:
+        """The contact's own item (istanza, booking) with this code: the channel identity is the proof."""
+        status, body = await self.request("GET", path, params={"contact_id": contact_id, "limit": 200})
         if status != 200:
             return None
         return next((i for i in body.get("items", []) if i["code"].upper() == code.upper()), None)
+
+    async def find_instance(self, code: str, contact_id: int) -> dict[str, Any] | None:
+        return await self._own("/instances", code, contact_id)
 
     async def lookup_instance(self, code: str, second_factor: str, caller: str) -> tuple[int, Any]:
         """Citizen look-up by code plus a second factor; the caller key lets the CRM throttle a guesser."""
@@ -82,11 +85,12 @@ class CrmClient:
         return await self.request("GET", "/bookings", params={"contact_id": contact_id})
 
     async def find_booking(self, code: str, contact_id: int) -> dict[str, Any] | None:
-        """The contact's own booking with this code (the channel identity is the proof), or None."""
-        status, body = await self.request("GET", "/bookings", params={"contact_id": contact_id, "limit": 200})
-        if status != 200:
-            return None
-        return next((b for b in body.get("items", []) if b["code"].upper() == code.upper()), None)
+        return await self._own("/bookings", code, contact_id)
+
+    async def active_bookings(self, contact_id: int) -> list[dict[str, Any]]:
+        """The contact's confirmed bookings ([] when the CRM has none to give)."""
+        status, body = await self.list_bookings(contact_id)
+        return [b for b in (body or {}).get("items", []) if b.get("status") == "confirmed"] if status == 200 else []
 
     async def lookup_booking(self, code: str, second_factor: str, caller: str) -> tuple[int, Any]:
         """A booking by code plus a second factor, for someone writing from a channel that is not their own."""
