@@ -17,7 +17,6 @@ from crm.bookings.schemas import (BookingIn, CancelIn, EventIn, EventPatch, Exce
                                   LocationIn, LocationPatch, RescheduleIn, ResourceIn, ResourcePatch, ServiceIn,
                                   ServicePatch)
 from crm.core import lookup as citizen_lookup
-from crm.core import ratelimit
 from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.errors import NotFound, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, validate
@@ -431,16 +430,12 @@ async def list_bookings(request: Request) -> HTTPResponse:
 async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, citizen_lookup.LookupIn)
     p = principal_of(request)
-    limits = citizen_lookup.limits("bookings", p.ente_id, data.code,
-                                   (request.headers.get("x-citizen-key") or "").strip() or None)
+    limits = citizen_lookup.limits("bookings", p.ente_id, data.code, citizen_lookup.caller_of(request.headers))
+    found = None
     async with db_session(request) as s:
-        await ratelimit.check(s, limits)
-        try:
-            b = await service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor)
-        except NotFound:
-            await ratelimit.hit(s, limits)  # committed with this transaction; the 404 is raised after it
-            found = None
-        else:
+        b = await citizen_lookup.throttled(
+            s, limits, lambda: service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor))
+        if b is not None:
             svc = await service.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
             tz = await _tz(s, p.ente_id)
             deadline = service.cancel_deadline(b, svc)

@@ -10,12 +10,17 @@ the factor of one code) and failures per caller (one sender trying many codes, o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.core import ratelimit
+from crm.core.errors import NotFound
+
+T = TypeVar("T")
 
 WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_CODE = 5
@@ -50,3 +55,20 @@ def limits(scope: str, ente_id: int, code: str, caller_key: str | None) -> list[
                                    MAX_FAILURES_PER_CALLER, WINDOW,
                                    "too many failed look-ups from this caller; try again later"))
     return out
+
+
+def caller_of(headers: Mapping[str, str]) -> str | None:
+    """The caller key a client (the bot: its sender id) passes in X-Citizen-Key, if any."""
+    return (headers.get("x-citizen-key") or "").strip() or None
+
+
+async def throttled(session: AsyncSession, limits: list[ratelimit.Limit], find: Callable[[], Awaitable[T]]) -> T | None:
+    """Run a look-up under ``limits``: 429 when one is exhausted; a miss (NotFound) is counted and gives None. The
+    count is in the caller's transaction, so the caller raises its 404 after committing. A success resets no counter
+    (the per-code one is shared with other callers; the per-caller one would let a guesser wipe it)."""
+    await ratelimit.check(session, limits)
+    try:
+        return await find()
+    except NotFound:
+        await ratelimit.hit(session, limits)
+        return None

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from crm.audit import service as audit
 from crm.contacts.models import Contact
 from crm.core import lookup as citizen_lookup
-from crm.core import ratelimit
 from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, parse_query
@@ -347,18 +346,12 @@ async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
 async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, citizen_lookup.LookupIn)
     p = principal_of(request)
-    limits = citizen_lookup.limits("instances", p.ente_id, data.code,
-                           (request.headers.get("x-citizen-key") or "").strip() or None)
+    limits = citizen_lookup.limits("instances", p.ente_id, data.code, citizen_lookup.caller_of(request.headers))
+    found = None
     async with db_session(request) as s:
-        await ratelimit.check(s, limits)
-        try:
-            inst = await service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor)
-        except NotFound:
-            # counted in this transaction, which commits: the 404 is raised after it. A success resets no counter
-            # (the per-code one is shared with other callers; the per-caller one would let a guesser wipe it)
-            await ratelimit.hit(s, limits)
-            found = None
-        else:
+        inst = await citizen_lookup.throttled(
+            s, limits, lambda: service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor))
+        if inst is not None:
             t = await s.get(InstanceType, inst.type_id)
             tz = ZoneInfo((await entes.get(s, p.ente_id)).timezone)
             found = {"code": inst.code, "type": t.title if t else "", "status": inst.status,
