@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,19 @@ async def get(session: AsyncSession, ente_id: int) -> Ente:
     return ente
 
 
+def _check_calendar(office_hours: str, patron_day: str | None) -> dict[int, Any]:
+    """422 for a bad office-hours spec or patron day; the parsed weekday map otherwise."""
+    try:
+        hours = parse_office_hours(office_hours)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), fields={"office_hours": str(exc)}) from None
+    try:
+        parse_patron_day(patron_day)
+    except (ValueError, TypeError):
+        raise ValidationFailed("patron_day must be MM-DD", fields={"patron_day": "must be MM-DD"}) from None
+    return hours
+
+
 async def create(
     session: AsyncSession,
     *,
@@ -33,14 +47,7 @@ async def create(
     office_hours: str = "mon-fri 08:00-12:30,14:00-17:00",
     patron_day: str | None = None,
 ) -> Ente:
-    try:
-        parse_office_hours(office_hours)
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), fields={"office_hours": str(exc)}) from None
-    try:
-        parse_patron_day(patron_day)
-    except (ValueError, TypeError):
-        raise ValidationFailed("patron_day must be MM-DD", fields={"patron_day": "must be MM-DD"}) from None
+    _check_calendar(office_hours, patron_day)
     if await get_by_slug(session, slug):
         raise Conflict(f"ente {slug!r} exists")
     ente = Ente(slug=slug, name=name, timezone=timezone, office_hours=office_hours, patron_day=patron_day)
@@ -63,16 +70,8 @@ async def create_service_token(session: AsyncSession, *, ente_id: int, name: str
 
 async def set_office_hours(session: AsyncSession, *, ente_id: int, office_hours: str, patron_day: str | None) -> Ente:
     """They set SLA due times and whether the assistant hands off or records a callback: at least one interval."""
-    try:
-        hours = parse_office_hours(office_hours)
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), fields={"office_hours": str(exc)}) from None
-    if not hours:
+    if not _check_calendar(office_hours, patron_day):
         raise ValidationFailed("office hours need at least one interval", fields={"office_hours": "empty"})
-    try:
-        parse_patron_day(patron_day)
-    except (ValueError, TypeError):
-        raise ValidationFailed("patron_day must be MM-DD", fields={"patron_day": "must be MM-DD"}) from None
     ente = await get(session, ente_id)
     ente.office_hours, ente.patron_day = office_hours, patron_day or None
     await session.flush()
