@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,7 @@ from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.core.auth import Principal
 from crm.core.errors import ApiError, Conflict
-from crm.core.workhours import DAYS, parse_office_hours
+from crm.core.workhours import DAYS, parse_office_hours, parse_patron_day
 from crm.db import db_session, utcnow
 from crm.entes import service as entes
 from crm.offices import service as offices
@@ -332,12 +331,10 @@ def _hours_from_form(form: Any) -> tuple[str, str | None, dict[str, str]]:
     if raw:
         m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", raw)
         try:
-            if not m:
-                raise ValueError
-            date(2000, int(m.group(2)), int(m.group(1)))
-            patron = f"{int(m.group(2)):02d}-{int(m.group(1)):02d}"
+            patron = f"{int(m.group(2)):02d}-{int(m.group(1)):02d}" if m else None
+            parse_patron_day(patron or "bad")  # the same check the ente's calendar applies
         except ValueError:
-            errors["patron"] = "Scriva il giorno come GG/MM, per esempio 29/06."
+            patron, errors["patron"] = None, "Scriva il giorno come GG/MM, per esempio 29/06."
     return "; ".join(chunks), patron, errors
 
 
