@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.bookings.availability import Calendar, Slot, day_intervals, free_slots, grid, windows
+from crm.bookings.availability import (Calendar, Slot, day_intervals, exact_instant, free_slots, grid,
+                                      local_day_bounds, wall_label, windows)
 from crm.bookings.models import (Booking, DateException, Event, Location, OpeningHours, Resource, Service,
                                  ServiceResource, SlotClaim)
 from crm.bookings.schemas import (BookingIn, EventIn, EventPatch, ExceptionIn, IntervalIn, LocationIn, LocationPatch,
@@ -366,9 +367,8 @@ async def _busy(session: AsyncSession, resource_ids: list[int], start_dt: dateti
         return busy
     rows = (await session.execute(select(SlotClaim.resource_id, SlotClaim.start, SlotClaim.end).where(
         SlotClaim.resource_id.in_(resource_ids), SlotClaim.start < end_dt, SlotClaim.end > start_dt))).all()
-    for rid, s, e in rows:
-        local = s.astimezone(tz)
-        busy.setdefault((rid, local.date()), []).append((local, e.astimezone(tz)))
+    for rid, s, e in rows:  # kept in UTC, as the grid is
+        busy.setdefault((rid, s.astimezone(tz).date()), []).append((s.astimezone(UTC), e.astimezone(UTC)))
     return busy
 
 
@@ -406,8 +406,12 @@ async def availability(session: AsyncSession, *, ente_id: int, service_id: int, 
     now = utcnow()
     earliest = now + timedelta(hours=svc.min_notice_hours)
     latest = now + timedelta(days=svc.horizon_days)
-    start_dt = datetime.combine(d_from, time(0), tz)
-    end_dt = datetime.combine(d_to + timedelta(days=1), time(0), tz)
+    # only days inside the bookable window matter: asking for year 1 or 9999 is an empty answer, not an overflow
+    d_from = max(d_from, earliest.astimezone(tz).date())
+    d_to = min(d_to, latest.astimezone(tz).date())
+    if d_to < d_from:
+        return []
+    start_dt, end_dt = local_day_bounds(d_from, tz)[0], local_day_bounds(d_to, tz)[1]
     busy = await _busy(session, [c.resource_id for c in cals], start_dt, end_dt, tz)
     events = []
     if svc.kind == "capacity":
@@ -460,9 +464,8 @@ async def _check_citizen_limits(session: AsyncSession, svc: Service, contact_id:
     if active + adding > svc.max_active_per_citizen:
         raise ValidationFailed(f"at most {svc.max_active_per_citizen} active bookings per citizen",
                                fields={"contact_id": "too many active bookings"}, code="constraint_failed")
-    day_start = datetime.combine(start.astimezone(tz).date(), time(0), tz)
-    same_day = await session.scalar(base.where(Booking.start >= day_start,
-                                               Booking.start < day_start + timedelta(days=1))) or 0
+    day_start, day_end = local_day_bounds(start.astimezone(tz).date(), tz)
+    same_day = await session.scalar(base.where(Booking.start >= day_start, Booking.start < day_end)) or 0
     if same_day >= svc.max_per_day_per_citizen:
         raise ValidationFailed(f"at most {svc.max_per_day_per_citizen} bookings per citizen per day",
                                fields={"start": "daily limit reached"}, code="constraint_failed")
@@ -482,9 +485,11 @@ def _check_time(svc: Service, start: datetime, field: str = "start") -> None:
 
 def _runs_at(svc: Service, cals: list[Calendar], local: datetime, needed: int, patron: tuple[int, int] | None,
              tz: ZoneInfo, field: str = "start") -> list[tuple[Calendar, datetime, list[datetime]]]:
-    """The calendars that have a run of ``needed`` slots starting at ``local``: (calendar, end, slot starts)."""
+    """The calendars that have a run of ``needed`` slots starting at ``local``: (calendar, end, slot starts).
+    Grid slots are keyed in UTC: in the repeated autumn hour two different slots read the same local time."""
     out = []
     closed = True
+    at = local.astimezone(UTC)
     cache: dict[tuple[int, tuple[int, ...]], dict[datetime, tuple[datetime, list[datetime]]]] = {}
     for cal in cals:
         key = cal.key()
@@ -494,8 +499,8 @@ def _runs_at(svc: Service, cals: list[Calendar], local: datetime, needed: int, p
             cache[key] = {s: (e, starts) for s, e, starts in windows(
                 grid(local.date(), intervals, svc.slot_minutes, svc.buffer_before_minutes, svc.buffer_after_minutes,
                      tz), needed)}
-        if local in cache[key]:
-            end, starts = cache[key][local]
+        if at in cache[key]:
+            end, starts = cache[key][at]
             out.append((cal, end, starts))
     if not out:
         when = local.strftime("%Y-%m-%d")
@@ -608,10 +613,17 @@ async def _book_series(session: AsyncSession, svc: Service, cal: Calendar, first
     step = timedelta(days=7 if data.repeat.frequency == "weekly" else 1)
     series_id = secrets.token_hex(8)
     bookings: list[Booking] = []
+    wall = first.time()
     for i in range(data.repeat.count):
-        # same wall-clock time on each date, across DST changes
-        local = datetime.combine(first.date() + step * i, first.timetz().replace(tzinfo=None), tz)
-        field = f"repeat.{local.date().isoformat()}"
+        # same wall-clock time on each date, across DST changes; a date on which the clock skips that time fails
+        # the series by name rather than moving the appointment by an hour
+        day = first.date() + step * i
+        field = f"repeat.{day.isoformat()}"
+        at = exact_instant(day, wall, tz, fold=first.fold)
+        if at is None:
+            raise ValidationFailed(f"the clocks skip {wall:%H:%M} on {day.isoformat()} (daylight saving time)",
+                                   fields={field: "time skipped by the clock change"}, code="constraint_failed")
+        local = at.astimezone(tz)
         _check_time(svc, local, field)
         _, end, starts = _runs_at(svc, [cal], local, needed, patron, tz, field)[0]
         b = Booking(code=new_code(svc.code_prefix), resource_id=cal.resource_id, location_id=cal.location_id,
@@ -758,7 +770,7 @@ def list_stmt(*, ente_id: int, contact_id: int | None, service_id: int | None, s
 def _when(b: Booking, tz: ZoneInfo) -> str:
     local = b.start.astimezone(tz)
     days = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
-    return f"{days[local.weekday()]} {local.strftime('%d/%m/%Y')} alle {local.strftime('%H:%M')}"
+    return f"{days[local.weekday()]} {local.strftime('%d/%m/%Y')} alle {wall_label(local, tz)}"
 
 
 async def _notify(session: AsyncSession, b: Booking, svc: Service, what: str) -> None:

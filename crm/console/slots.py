@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from crm.bookings import service as bookings
+from crm.bookings.availability import wall_label
 from crm.console.lookups import booking_places
 
 BOOKING_DAYS = 7  # days of free slots per page
@@ -41,8 +42,8 @@ async def slot_days(s: Any, *, ente_id: int, service_id: int, start_day: date, d
             detail.append(loc_names.get(x.location_id, "Sede"))
         if svc.kind != "resource":
             detail.append("1 posto" if x.remaining == 1 else f"{x.remaining} posti")
-        grouped.setdefault(x.start.date(), []).append({"value": _slot_value(x), "time": x.start.strftime("%H:%M"),
-                                                        "end": x.end.strftime("%H:%M"), "detail": " · ".join(detail),
+        grouped.setdefault(x.start.date(), []).append({"value": _slot_value(x), "time": wall_label(x.start, x.start.tzinfo),
+                                                        "end": wall_label(x.end, x.end.tzinfo), "detail": " · ".join(detail),
                                                         "id": f"slot-{n}"})
     return {"svc": svc, "days": sorted(grouped.items()),
             "locations": [(loc, loc_names.get(loc, f"Sede {loc}")) for loc in locations]}
