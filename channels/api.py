@@ -49,7 +49,20 @@ def _twilio_url(request: Request) -> str:
 
 
 def _form(request: Request) -> dict[str, str]:
-    return {k: v[0] for k, v in request.form.items()} if request.form else {}
+    """Twilio's parameters as it signed them. Twilio signs blank values too (``FromCity=`` outside the US, the empty
+    ``Body`` of a photo-only MMS); ``request.form`` drops them, and the signature of most real SMS would not match."""
+    form = request.get_form(keep_blank_values=True)
+    return {k: v[0] for k, v in form.items()} if form else {}
+
+
+def _media(params: dict[str, str]) -> list[dict[str, str]]:
+    """An MMS's pictures (MediaUrlN / MediaContentTypeN), kept with the message: nothing the citizen sends is lost."""
+    try:
+        count = min(int(params.get("NumMedia") or 0), 10)
+    except ValueError:
+        count = 0
+    return [{"url": params[f"MediaUrl{i}"], "content_type": params.get(f"MediaContentType{i}", "")}
+            for i in range(count) if params.get(f"MediaUrl{i}")]
 
 
 @bp.post("/channels/twilio/sms")
@@ -67,7 +80,8 @@ async def twilio_sms(request: Request) -> HTTPResponse:
         return text(TWIML_EMPTY, content_type="application/xml")
     ente_id = await default_ente_id(request.app)
     word = body.lower().strip(" .!")
-    inbound = Inbound(channel="sms", address=sender, text=body, channel_message_id=sid, phone=_e164(sender))
+    inbound = Inbound(channel="sms", address=sender, text=body, channel_message_id=sid, phone=_e164(sender),
+                      attachments=_media(params))
     if word in STOP_WORDS or word in START_WORDS:
         await _opt(request.app, ente_id, inbound, opt_out=word in STOP_WORDS)
         return text(TWIML_EMPTY, content_type="application/xml")

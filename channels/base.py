@@ -23,6 +23,7 @@ class Inbound:
     phone: str | None = None  # a verified phone number, when the channel gives one (SMS, Telegram shared contact)
     display_name: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # e.g. an MMS's pictures: [{url, content_type}]
 
 
 class SendFailed(Exception):

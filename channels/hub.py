@@ -45,7 +45,7 @@ async def receive(app: Any, ente_id: int, msg: Inbound) -> dict[str, Any]:
             first_name=msg.display_name[:100])
         conv, stored, duplicate = await conversations.record_inbound(
             s, ente_id=ente_id, contact_id=contact.id, channel=msg.channel, text=msg.text,
-            channel_message_id=msg.channel_message_id, payload=msg.payload)
+            channel_message_id=msg.channel_message_id, payload=msg.payload, attachments=msg.attachments)
         conv_id, contact_id, mode, msg_id = conv.id, contact.id, conv.mode, stored.id
     if duplicate:
         return {"duplicate": True, "conversation_id": conv_id, "message_id": msg_id}
