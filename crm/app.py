@@ -37,6 +37,8 @@ MODULES = [
     "crm.kb",
     "crm.bookings",
     "crm.instances",
+    "crm.citizens",
+    "crm.sportello",
     "crm.dashboard",
     "channels",
     "crm.console",

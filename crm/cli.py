@@ -177,6 +177,22 @@ def demo_seed() -> None:
         click.echo(line)
 
 
+def _dev_identity_provider(settings: Any, env: dict[str, str], procs: list[Any]) -> str | None:
+    """In development, when no identity provider is configured: the demo OpenID provider (tests/oidc/provider.mjs)
+    beside the CRM, so the sportello's SPID sign-in works on a fresh checkout. Returns its URL, or None."""
+    from crm.citizens import devprovider
+    from crm.citizens.config import get_citizen_settings
+
+    citizen = get_citizen_settings()
+    if settings.env != "development" or citizen.oidc_providers_file or not devprovider.available():
+        return None
+    dev = devprovider.write_config(Path(settings.var_dir) / "oidc", port=citizen.dev_oidc_port,
+                                   public_url=settings.public_url, ente_slug=settings.default_ente)
+    env["URP_OIDC_PROVIDERS_FILE"] = str(dev.desk_config.resolve())
+    procs.append(("oidc", subprocess.Popen(devprovider.command(dev), cwd=ROOT)))
+    return dev.issuer
+
+
 @main.command()
 @click.option("--host", default=None)
 @click.option("--port", default=None, type=int)
@@ -187,6 +203,7 @@ def run(host: str | None, port: int | None) -> None:
     port = port or settings.port
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     env = dict(os.environ)
+    oidc_url = _dev_identity_provider(settings, env, procs)
     procs.append(("crm", subprocess.Popen([sys.executable, "-m", "crm.cli", "serve", "--host", host, "--port", str(port)],
                                          env=env)))
     rasa = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -210,6 +227,8 @@ def run(host: str | None, port: int | None) -> None:
         f"  health            {public}/health\n"
         + ("  Rasa              http://127.0.0.1:5005\n" if any(n == "rasa" for n, _ in procs) else
            "  Rasa              not started (no .venv-rasa or no trained model: run `make train`)\n")
+        + (f"  Sportello digitale {public}/sportello/ (sign in with the demo provider {oidc_url}: Mario Rossi, "
+           "Giuseppina Verdi or Luca Bianchi)\n" if oidc_url else f"  Sportello digitale {public}/sportello/\n")
         + "Demo logins: admin / admin-demo-2026, operatore / operatore-demo-2026, centralino / centralino-demo-2026\n"
         "Ctrl-C stops everything.\n"
     )

@@ -24,6 +24,7 @@ from crm.db import utcnow
 
 ROLES = ("admin", "operator", "phone_operator", "backoffice")
 SERVICE = "service"
+CITIZEN = "citizen"
 STAFF = ROLES  # any signed-in operator
 
 
@@ -41,8 +42,13 @@ class Principal:
         return self.role == SERVICE
 
     @property
+    def is_citizen(self) -> bool:
+        """A citizen signed in to the sportello digitale (SPID/CIE), acting on their own records only."""
+        return self.role == CITIZEN
+
+    @property
     def actor_kind(self) -> str:
-        return "service" if self.is_service else "operator"
+        return "service" if self.is_service else "citizen" if self.is_citizen else "operator"
 
 
 def hash_token(token: str) -> str:

@@ -345,7 +345,7 @@ async def submit(session: AsyncSession, *, principal: Principal, data: InstanceI
     if fields:
         raise ValidationFailed("form invalid: " + ", ".join(sorted(fields)), fields=fields)
     inst = Instance(ente_id=ente_id, code=new_code(), type_id=t.id, contact_id=contact_id, data=data.data,
-                    status="submitted", created_by_kind="bot" if principal.is_service else "operator",
+                    status="submitted", created_by_kind="citizen" if principal.is_citizen else "bot" if principal.is_service else "operator",
                     created_by_operator_id=principal.operator_id, on_behalf=data.on_behalf_of is not None,
                     channel=data.channel)
     session.add(inst)

@@ -121,7 +121,7 @@ async def create(session: AsyncSession, *, principal: Principal, data: TicketIn)
         topic = await offices.get_topic_by_slug(session, ente_id=ente_id, slug=data.topic)
     if data.on_behalf and principal.is_service:
         raise ValidationFailed("only an operator can enter a request on behalf", fields={"on_behalf": "operators only"})
-    created_by = "bot" if principal.is_service else "operator"
+    created_by = "citizen" if principal.is_citizen else "bot" if principal.is_service else "operator"
     ente = await entes.get(session, ente_id)
     now = utcnow()
     t = Ticket(

@@ -1,0 +1,40 @@
+"""Sign-ins in progress and signed-in sessions of citizens, both server-side: a cookie holds only a random token,
+the database its SHA-256, so a session can be revoked (logout everywhere) and a stolen database yields no cookie."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.db import Base, EnteMixin, IdMixin, utcnow
+
+
+class CitizenLogin(IdMixin, EnteMixin, Base):
+    """One authorization request between the redirect to the provider and its callback; deleted when used."""
+
+    __tablename__ = "citizen_logins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    provider: Mapped[str] = mapped_column(String(30))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(100))
+    next_path: Mapped[str] = mapped_column(String(300), default="/sportello/area-personale")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CitizenSession(IdMixin, EnteMixin, Base):
+    __tablename__ = "citizen_sessions"
+    __table_args__ = (Index("ix_citizen_sessions_contact", "ente_id", "contact_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(30))
+    level: Mapped[int] = mapped_column(Integer, default=0)  # level of assurance: SpidL1-3 / CIE L1-3
+    acr: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,23 @@
+"""The sportello digitale: the citizen's web desk at ``/sportello/`` (SPID/CIE sign-in, Designers Italia *modello
+comuni* service pages, area personale, experience ratings). Pages call ``doors`` (the citizen's commands on their own
+records); identity lives in ``crm/citizens``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def setup(app: Any) -> None:
+    from crm.citizens.config import get_citizen_settings, load_providers
+    from crm.citizens.oidc import OidcClient
+
+    settings = get_citizen_settings()
+    app.ctx.oidc_providers = load_providers(settings.oidc_providers_file) if settings.oidc_providers_file else {}
+    app.ctx.oidc_client = OidcClient()
+    app.ctx.sportello_ente_name = app.ctx.settings.default_ente_name
+
+    async def probe(app: Any) -> dict[str, Any]:
+        providers = app.ctx.oidc_providers.get(app.ctx.settings.default_ente, [])
+        return {"status": "ok" if providers else "off", "providers": [p.slug for p in providers]}
+
+    app.ctx.health["citizen_sign_in"] = probe

@@ -1,0 +1,172 @@
+"""Area personale: the citizen's own bookings (cancel, reschedule within the rules), istanze (history, protocol,
+deadline, integration requests answered with attachments, receipt PDF), requests and segnalazioni, conversations and
+the messages the comune sent. Every read is audited; another person's id answers 404."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sanic import Request
+from sanic.response import HTTPResponse, raw, redirect
+from sqlalchemy import select
+
+from crm.bookings import service as bookings
+from crm.bookings.models import Location, Service
+from crm.citizens import service as citizens
+from crm.core.errors import ApiError, Conflict, ValidationFailed
+from crm.db import transaction, utcnow
+from crm.entes import service as entes
+from crm.instances import receipt
+from crm.instances.models import InstanceType
+from crm.sportello import doors, service
+from crm.sportello.booking import _start_of, italian
+from crm.sportello.kit import bp, render, tz_of
+from crm.sportello.pages import ente_id_of
+from crm.sportello.reports import files_of, store_of
+from crm.sportello.session import Citizen, citizen_page
+
+
+@bp.get("/area-personale")
+@citizen_page(signed_in=True)
+async def overview(request: Request, citizen: Citizen) -> HTTPResponse:
+    ente_id = await ente_id_of(request)
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        data = await doors.overview(s, citizen.principal)
+        services = {sv.id: sv for sv in (await s.scalars(select(Service).where(Service.ente_id == ente_id))).all()}
+        types = {t.id: t for t in (await s.scalars(select(InstanceType).where(InstanceType.ente_id == ente_id)))
+                 .all()}
+        drafts = await service.drafts_of(s, ente_id=ente_id, contact_id=citizen.contact.id)
+        candidates = await citizens.merge_candidates(s, citizen.contact)
+    now = utcnow()
+    return render(request, "area.html", services=services, types=types, drafts=drafts, candidates=candidates,
+                  upcoming=[b for b in data["bookings"] if b.status == "confirmed" and b.end > now],
+                  past=[b for b in data["bookings"] if not (b.status == "confirmed" and b.end > now)],
+                  notice=request.args.get("avviso"), **data)
+
+
+@bp.get("/area-personale/prenotazioni/<booking_id:int>")
+@citizen_page(signed_in=True)
+async def booking_detail(request: Request, citizen: Citizen, booking_id: int) -> HTTPResponse:
+    await ente_id_of(request)
+    tz = tz_of(request)
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        b = await doors.booking(s, citizen.principal, booking_id)
+        svc = await s.get(Service, b.service_id)
+        place = await s.get(Location, b.location_id) if b.location_id else None
+        assert svc is not None
+        deadline = bookings.cancel_deadline(b, svc)
+        can_change = b.status == "confirmed" and utcnow() <= deadline
+        slots = []
+        if can_change:
+            today = utcnow().astimezone(tz).date()
+            slots = await bookings.availability(s, ente_id=b.ente_id, service_id=svc.id, d_from=today,
+                                                d_to=today + timedelta(days=14))
+    return render(request, "area_booking.html", b=b, svc=svc, place=place, deadline=deadline,
+                  can_change=can_change, slots=slots[:40], tz=tz, error=request.args.get("errore"))
+
+
+@bp.post("/area-personale/prenotazioni/<booking_id:int>/annulla")
+@citizen_page(signed_in=True)
+async def booking_cancel(request: Request, citizen: Citizen, booking_id: int) -> HTTPResponse:
+    try:
+        async with transaction(request.app.ctx.sessionmaker) as s:
+            await doors.cancel_booking(s, citizen.principal, booking_id)
+    except (Conflict, ValidationFailed):
+        return redirect(f"/sportello/area-personale/prenotazioni/{booking_id}?errore=annullo", status=303)
+    return redirect("/sportello/area-personale?avviso=annullata", status=303)
+
+
+@bp.post("/area-personale/prenotazioni/<booking_id:int>/sposta")
+@citizen_page(signed_in=True)
+async def booking_move(request: Request, citizen: Citizen, booking_id: int) -> HTTPResponse:
+    start = _start_of(str((request.form or {}).get("inizio") or ""))
+    try:
+        async with transaction(request.app.ctx.sessionmaker) as s:
+            new = await doors.reschedule_booking(s, citizen.principal, booking_id, start)
+            new_id = new.id
+    except (Conflict, ValidationFailed) as exc:
+        return redirect(f"/sportello/area-personale/prenotazioni/{booking_id}?errore={_code(exc)}", status=303)
+    return redirect(f"/sportello/area-personale/prenotazioni/{new_id}?spostata=1", status=303)
+
+
+def _code(exc: ApiError) -> str:
+    return "occupato" if exc.code == "slot_taken" else "spostamento" if "start" in exc.fields else "regole"
+
+
+@bp.get("/area-personale/istanze/<instance_id:int>")
+@citizen_page(signed_in=True)
+async def instance_detail(request: Request, citizen: Citizen, instance_id: int) -> HTTPResponse:
+    await ente_id_of(request)
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        inst, events, files = await doors.instance(s, citizen.principal, instance_id)
+        t = await s.get(InstanceType, inst.type_id)
+    taken = next((e.at for e in events if e.to_status == "in_charge"), None)
+    request_note = next((e.note for e in reversed(events) if e.to_status == "integration_requested"), "")
+    return render(request, "area_instance.html", inst=inst, t=t, events=events, files=files, taken=taken,
+                  request_note=request_note, sent=request.args.get("inviata") == "1",
+                  answered=request.args.get("integrata") == "1",
+                  rating_service="online-instance" if request.args.get("inviata") == "1" else "",
+                  rating_question="Quanto è stato facile usare questo servizio?"
+                  if request.args.get("inviata") == "1" else None)
+
+
+@bp.post("/area-personale/istanze/<instance_id:int>/integrazione")
+@citizen_page(signed_in=True)
+async def instance_integrate(request: Request, citizen: Citizen, instance_id: int) -> HTTPResponse:
+    store = store_of(request)
+    note = str((request.form or {}).get("note") or "")[:5000]
+    try:
+        async with transaction(request.app.ctx.sessionmaker) as s:
+            await doors.answer_integration(s, citizen.principal, instance_id, note=note, files=files_of(request, "file"),
+                                           store=store)
+    except Exception:
+        store.discard()
+        raise
+    return redirect(f"/sportello/area-personale/istanze/{instance_id}?integrata=1", status=303)
+
+
+@bp.get("/area-personale/istanze/<instance_id:int>/ricevuta.pdf")
+@citizen_page(signed_in=True)
+async def instance_receipt(request: Request, citizen: Citizen, instance_id: int) -> HTTPResponse:
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        inst, _, _ = await doors.instance(s, citizen.principal, instance_id)
+        t = await s.get(InstanceType, inst.type_id)
+        ente = await entes.get(s, inst.ente_id)
+    pdf = receipt.render(ente_name=ente.name, title=t.title if t else "", inst=inst,
+                         contact_name=citizen.contact.display_name, tz=ente.timezone)
+    return raw(pdf, content_type="application/pdf",
+               headers={"Content-Disposition": f'inline; filename="ricevuta-{inst.code}.pdf"'})
+
+
+@bp.get("/area-personale/richieste/<ticket_id:int>")
+@citizen_page(signed_in=True)
+async def ticket_detail(request: Request, citizen: Citizen, ticket_id: int) -> HTTPResponse:
+    await ente_id_of(request)
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        t, events = await doors.ticket(s, citizen.principal, ticket_id)
+        place, files = await service.report_details(s, ticket_id=t.id)
+    return render(request, "area_ticket.html", t=t, events=events, place=place, files=files)
+
+
+@bp.get("/area-personale/conversazioni/<conversation_id:int>")
+@citizen_page(signed_in=True)
+async def conversation_detail(request: Request, citizen: Citizen, conversation_id: int) -> HTTPResponse:
+    await ente_id_of(request)
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        conv, msgs = await doors.conversation(s, citizen.principal, conversation_id)
+    return render(request, "area_conversation.html", conv=conv, msgs=msgs)
+
+
+@bp.post("/area-personale/unisci")
+@citizen_page(signed_in=True)
+async def merge(request: Request, citizen: Citizen) -> HTTPResponse:
+    try:
+        source_id = int(str((request.form or {}).get("source_id") or "0"))
+    except ValueError:
+        source_id = 0
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        await citizens.merge_with_consent(s, contact=citizen.contact, source_id=source_id)
+    return redirect("/sportello/area-personale?avviso=uniti", status=303)
+
+
+__all__ = ["italian"]

@@ -1,0 +1,284 @@
+"""Prenota appuntamento (criterion C.SI.2.1, ``data-element="appointment-booking"``): office, topic and reason, day
+and time from live availability, contact data (the signed-in profile's, or typed in), summary, confirmation with the
+code and the .ics. Reached from every service page with the office and topic pre-selected.
+
+Steps 1-2 are GET (bookmarkable, Back works), the personal data travel only by POST (never in a URL)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from icalendar import Calendar, Event
+from pydantic import ValidationError
+from sanic import Request
+from sanic.response import HTTPResponse, raw, redirect
+from sqlalchemy import select
+
+from crm.bookings import service as bookings
+from crm.bookings.models import Booking, Location, Service
+from crm.citizens.service import principal_for
+from crm.contacts import service as contacts
+from crm.contacts.schemas import ContactIn
+from crm.core.errors import ApiError, Conflict, NotFound, ValidationFailed
+from crm.db import read_session, transaction, utcnow
+from crm.entes import service as entes
+from crm.offices.models import Office
+from crm.sportello import doors
+from crm.sportello.kit import bp, render, sign, signed_ok, tz_of
+from crm.sportello.pages import ente_id_of
+from crm.sportello.session import Citizen, citizen_page
+
+DAYS_SHOWN = 21
+STEPS = ["Ufficio e motivo", "Data e ora", "I tuoi dati", "Riepilogo"]
+
+
+async def _catalogue(request: Request, ente_id: int) -> tuple[list[Service], dict[int, Office]]:
+    async with read_session(request) as s:
+        services = list((await s.scalars(select(Service).where(
+            Service.ente_id == ente_id, Service.active.is_(True), Service.office_id.is_not(None),
+            Service.kind != "capacity").order_by(Service.name))).all())
+        offices = {o.id: o for o in (await s.scalars(select(Office).where(Office.ente_id == ente_id))).all()}
+    return services, offices
+
+
+def _chosen(services: list[Service], slug: str | None) -> Service | None:
+    return next((s for s in services if s.slug == slug), None) if slug else None
+
+
+@bp.get("/prenota")
+@citizen_page()
+async def step_office(request: Request, citizen: Citizen | None) -> HTTPResponse:
+    ente_id = await ente_id_of(request)
+    services, offices = await _catalogue(request, ente_id)
+    chosen = _chosen(services, request.args.get("servizio"))
+    if chosen is not None and request.args.get("da") == "scheda":
+        services = [s for s in services if s.office_id == chosen.office_id]  # only the competent office
+    office_ids = sorted({s.office_id for s in services if s.office_id}, key=lambda i: offices[i].name)
+    return render(request, "booking_office.html", steps=STEPS, step=1, services=services, offices=offices,
+                  office_ids=office_ids, chosen=chosen, reason=request.args.get("motivo", "")[:500],
+                  from_page=request.args.get("da", ""), error=request.args.get("errore"),
+                  rating_service="appointment-booking")
+
+
+@bp.get("/prenota/orari")
+@citizen_page()
+async def step_time(request: Request, citizen: Citizen | None) -> HTTPResponse:
+    ente_id = await ente_id_of(request)
+    services, offices = await _catalogue(request, ente_id)
+    svc = _chosen(services, request.args.get("servizio"))
+    office_id = request.args.get("ufficio", "")
+    reason = request.args.get("motivo", "").strip()[:500]
+    if svc is None or (office_id and office_id != str(svc.office_id)):
+        return redirect("/sportello/prenota?errore=servizio", status=303)
+    if not reason:
+        return redirect(f"/sportello/prenota?servizio={svc.slug}&errore=motivo", status=303)
+    tz = tz_of(request)
+    today = utcnow().astimezone(tz).date()
+    async with read_session(request) as s:
+        slots = await bookings.availability(s, ente_id=ente_id, service_id=svc.id, d_from=today,
+                                            d_to=today + timedelta(days=DAYS_SHOWN))
+    days = [(day, list(group)) for day, group in groupby(slots, key=lambda sl: sl.start.astimezone(tz).date())]
+    return render(request, "booking_time.html", steps=STEPS, step=2, svc=svc, office=offices.get(svc.office_id or 0),
+                  reason=reason, days=days[:10], tz=tz, error=request.args.get("errore"),
+                  rating_service="appointment-booking")
+
+
+def _start_of(value: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed("Orario non valido: lo scelga di nuovo.", fields={"inizio": "non valido"}) from None
+    if start.tzinfo is None:
+        raise ValidationFailed("Orario non valido: lo scelga di nuovo.", fields={"inizio": "non valido"})
+    return start
+
+
+async def _booking_context(request: Request, args: Any) -> dict[str, Any]:
+    ente_id = await ente_id_of(request)
+    services, offices = await _catalogue(request, ente_id)
+    svc = _chosen(services, args.get("servizio"))
+    if svc is None:
+        raise NotFound("servizio non trovato")
+    start = _start_of(str(args.get("inizio") or ""))
+    return {"ente_id": ente_id, "svc": svc, "office": offices.get(svc.office_id or 0), "start": start,
+            "reason": str(args.get("motivo") or "").strip()[:500], "tz": tz_of(request)}
+
+
+@bp.get("/prenota/dati")
+@citizen_page()
+async def step_data(request: Request, citizen: Citizen | None) -> HTTPResponse:
+    ctx = await _booking_context(request, request.args)
+    return render(request, "booking_data.html", steps=STEPS, step=3, person=_profile(citizen), errors={},
+                  rating_service="appointment-booking", **ctx)
+
+
+def _profile(citizen: Citizen | None) -> dict[str, str]:
+    """Once only: what the comune already knows about a signed-in citizen fills the form."""
+    if citizen is None:
+        return {}
+    c = citizen.contact
+    return {"first_name": c.first_name, "last_name": c.last_name, "fiscal_code": c.fiscal_code or "",
+            "email": c.emails[0].email if c.emails else "", "phone": c.phones[0].e164 if c.phones else ""}
+
+
+def _person_from_form(form: Any, citizen: Citizen | None) -> tuple[dict[str, str], dict[str, str]]:
+    person = _profile(citizen)
+    errors: dict[str, str] = {}
+    for key in ("first_name", "last_name", "email", "phone"):
+        if citizen is None or key in ("email", "phone"):
+            value = str(form.get(key) or "").strip()[:200]
+            if value or citizen is None:
+                person[key] = value
+    if citizen is None:
+        if not person.get("first_name"):
+            errors["first_name"] = "Indichi il nome."
+        if not person.get("last_name"):
+            errors["last_name"] = "Indichi il cognome."
+    if not person.get("email") and not person.get("phone"):
+        errors["email"] = "Indichi almeno un recapito: e-mail o telefono."
+    try:
+        ContactIn(emails=[person["email"]] if person.get("email") else [],
+                  phones=[person["phone"]] if person.get("phone") else [])
+    except ValidationError as exc:
+        for e in exc.errors():
+            errors["email" if e["loc"][0] == "emails" else "phone"] = (
+                "Indirizzo e-mail non valido." if e["loc"][0] == "emails" else "Numero di telefono non valido.")
+    return person, errors
+
+
+@bp.post("/prenota/riepilogo")
+@citizen_page()
+async def step_summary(request: Request, citizen: Citizen | None) -> HTTPResponse:
+    form = request.form or {}
+    ctx = await _booking_context(request, form)
+    person, errors = _person_from_form(form, citizen)
+    if not str(form.get("privacy") or "") and citizen is None:
+        errors["privacy"] = "Per proseguire occorre prendere visione dell'informativa privacy."
+    if errors:
+        return render(request, "booking_data.html", steps=STEPS, step=3, person=person, errors=errors,
+                      rating_service="appointment-booking", status=422, **ctx)
+    return render(request, "booking_summary.html", steps=STEPS, step=4, person=person,
+                  key=secrets.token_urlsafe(16), rating_service="appointment-booking", **ctx)
+
+
+ITALIAN = {"slot_taken": "L'orario scelto non è più libero: ne scelga un altro.",
+           "contact_id": "Ha già il numero massimo di appuntamenti attivi per questo servizio.",
+           "start": "L'orario scelto non è più prenotabile: ne scelga un altro."}
+
+
+def italian(exc: ApiError) -> str:
+    if exc.code == "slot_taken":
+        return ITALIAN["slot_taken"]
+    for key in exc.fields:
+        if key in ITALIAN:
+            return ITALIAN[key]
+        if key.startswith("fields."):
+            return "Il servizio richiede dati che mancano o non sono validi: " + key.split(".", 1)[1].replace("_", " ")
+    return "Non è stato possibile completare la prenotazione. Riprovi."
+
+
+@bp.post("/prenota/conferma")
+@citizen_page()
+async def confirm(request: Request, citizen: Citizen | None) -> HTTPResponse:
+    form = request.form or {}
+    ctx = await _booking_context(request, form)
+    person, errors = _person_from_form(form, citizen)
+    key = str(form.get("key") or "")[:64] or secrets.token_urlsafe(16)
+    if errors:
+        return render(request, "booking_data.html", steps=STEPS, step=3, person=person, errors=errors,
+                      rating_service="appointment-booking", status=422, **ctx)
+    svc: Service = ctx["svc"]
+    fields = _fields_for(svc, person, ctx["reason"])
+    try:
+        async with transaction(request.app.ctx.sessionmaker) as s:
+            if citizen is None:
+                contact = await contacts.create(s, ente_id=ctx["ente_id"], data=ContactIn(
+                    first_name=person["first_name"], last_name=person["last_name"],
+                    emails=[person["email"]] if person.get("email") else [],
+                    phones=[person["phone"]] if person.get("phone") else [], consent_privacy=True,
+                    preferred_channel="email" if person.get("email") else "sms"))
+                principal = principal_for(contact)
+            else:
+                principal = citizen.principal
+            b = await doors.book(s, principal, service_id=svc.id, start=ctx["start"], fields=fields,
+                                 idempotency_key=f"sportello:{key}")
+            booking_id = b.id
+    except (Conflict, ValidationFailed) as exc:
+        return render(request, "booking_summary.html", steps=STEPS, step=4, person=person, key=key,
+                      error=italian(exc), rating_service="appointment-booking", status=exc.status, **ctx)
+    return redirect(f"/sportello/prenota/fatto/{booking_id}?t={sign(request, f'booking:{booking_id}')}", status=303)
+
+
+def _fields_for(svc: Service, person: dict[str, str], reason: str) -> dict[str, Any]:
+    """The service's own form, filled from what we know: only the keys it declares (all of them if it declares
+    none); the reason goes to ``notes`` (or ``reason``)."""
+    known = {"first_name": person.get("first_name", ""), "last_name": person.get("last_name", ""),
+             "fiscal_code": person.get("fiscal_code", ""), "email": person.get("email", ""),
+             "phone": person.get("phone", ""), "notes": reason, "reason": reason}
+    props = (svc.form_schema or {}).get("properties")
+    if not props:
+        return {k: v for k, v in known.items() if v and k != "reason"}
+    out = {k: v for k, v in known.items() if k in props and v}
+    if "notes" not in props and "reason" not in props and not (svc.form_schema or {}).get("additionalProperties") \
+            is False:
+        out["notes"] = reason
+    return out
+
+
+async def _own_or_signed(request: Request, citizen: Citizen | None, booking_id: int) -> Booking:
+    """A booking shown after it was made: the citizen's own, or proven by the signed link of the confirmation."""
+    token = request.args.get("t", "")
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        if citizen is not None and not token:
+            return await doors.booking(s, citizen.principal, booking_id)
+        b = await s.get(Booking, booking_id)
+        if b is None or not signed_ok(request, f"booking:{booking_id}", token):
+            raise NotFound("prenotazione non trovata")
+        return b
+
+
+@bp.get("/prenota/fatto/<booking_id:int>")
+@citizen_page()
+async def done(request: Request, citizen: Citizen | None, booking_id: int) -> HTTPResponse:
+    await ente_id_of(request)
+    b = await _own_or_signed(request, citizen, booking_id)
+    async with read_session(request) as s:
+        svc = await s.get(Service, b.service_id)
+        place = await s.get(Location, b.location_id) if b.location_id else None
+    return render(request, "booking_done.html", b=b, svc=svc, place=place, tz=tz_of(request),
+                  ics=f"/sportello/prenota/ics/{b.id}?t={sign(request, f'booking:{b.id}')}",
+                  rating_service="appointment-booking", rating_question="Quanto è stato facile usare questo servizio?")
+
+
+@bp.get("/prenota/ics/<booking_id:int>")
+@citizen_page()
+async def ics(request: Request, citizen: Citizen | None, booking_id: int) -> HTTPResponse:
+    b = await _own_or_signed(request, citizen, booking_id)
+    async with read_session(request) as s:
+        svc = await s.get(Service, b.service_id)
+        ente = await entes.get(s, b.ente_id)
+        place = await s.get(Location, b.location_id) if b.location_id else None
+    assert svc is not None
+    return raw(booking_ics(b, svc, ente.name, ente.slug, place), content_type="text/calendar; charset=utf-8",
+               headers={"Content-Disposition": f'attachment; filename="{b.code}.ics"'})
+
+
+def booking_ics(b: Booking, svc: Service, ente_name: str, ente_slug: str, place: Location | None) -> bytes:
+    cal = Calendar()
+    cal.add("prodid", "-//Sportello URP//IT")
+    cal.add("version", "2.0")
+    ev = Event()
+    ev.add("uid", f"{b.code}@{ente_slug}.sportello-urp")
+    ev.add("summary", f"{svc.name} - {ente_name}")
+    ev.add("dtstart", b.start)
+    ev.add("dtend", b.end)
+    ev.add("dtstamp", b.created_at)
+    if place is not None:
+        ev.add("location", f"{place.name}, {place.address}".strip(", "))
+    ev.add("description", f"Codice prenotazione {b.code}. {svc.what_to_bring}".strip())
+    ev.add("status", "CANCELLED" if b.status == "cancelled" else "CONFIRMED")
+    cal.add_component(ev)
+    return bytes(cal.to_ical())

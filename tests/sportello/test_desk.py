@@ -1,0 +1,184 @@
+"""The desk's services over HTTP, as the signed-in citizen (real provider) and as a stranger: book from a service
+page, see and cancel it in the area personale; a segnalazione with a photo and a map point; an istanza over two
+sessions from a draft, then an integration request answered; ratings stored; other people's records answer 404;
+the Designers Italia markers and texts are on the pages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from tests.conftest import DB
+from tests.sportello.conftest import Desk, sign_in
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PDF = b"%PDF-1.4\n%test\n"
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]{40})"', html).group(1)  # type: ignore[union-attr]
+
+
+def book(c: httpx.Client, desk: Desk) -> int:
+    page = c.get(desk.url + "/sportello/servizi/carta-identita")
+    assert page.status_code == 200 and 'data-element="service-booking-access"' in page.text
+    step1 = c.get(desk.url + "/sportello/prenota?servizio=carta-identita&da=scheda")
+    assert 'data-element="appointment-booking"' in step1.text and "selected>Carta d&#39;identità" in step1.text
+    times = c.get(desk.url + "/sportello/prenota/orari", params={"servizio": "carta-identita",
+                                                               "motivo": "rinnovo carta scaduta"})
+    # a slot days away: well before the cancellation deadline
+    start = re.findall(r'name="inizio" id="[^"]+" value="([^"]+)"', times.text)[-1]
+    data = c.get(desk.url + "/sportello/prenota/dati", params={"servizio": "carta-identita", "motivo": "rinnovo",
+                                                              "inizio": start})
+    assert "RSSMRA80A01H501U" in data.text and 'value="mario.rossi@example.org"' in data.text  # once only
+    form = {"csrf": csrf_of(data.text), "servizio": "carta-identita", "motivo": "rinnovo", "inizio": start,
+            "email": "mario.rossi@example.org", "phone": "+393331234567"}
+    summary = c.post(desk.url + "/sportello/prenota/riepilogo", data=form)
+    assert summary.status_code == 200 and "Riepilogo" in summary.text
+    key = re.search(r'name="key" value="([^"]+)"', summary.text).group(1)  # type: ignore[union-attr]
+    done = c.post(desk.url + "/sportello/prenota/conferma", data={**form, "key": key}, follow_redirects=True)
+    assert done.status_code == 200 and "Prenotazione confermata" in done.text
+    assert c.get(desk.url + re.search(r'href="(/sportello/prenota/ics/[^"]+)"', done.text).group(1)
+                 .replace("&amp;", "&")).text.startswith("BEGIN:VCALENDAR")  # type: ignore[union-attr]
+    return int(re.search(r"/prenota/fatto/(\d+)", str(done.url)).group(1))  # type: ignore[union-attr]
+
+
+def test_book_see_and_cancel_and_nobody_else_sees_it(desk: Desk, db: DB) -> None:
+    with httpx.Client(timeout=30) as c, httpx.Client(timeout=30) as other:
+        sign_in(c, desk, "mario.rossi")
+        booking_id = book(c, desk)
+        area = c.get(desk.url + "/sportello/area-personale")
+        assert f"/sportello/area-personale/prenotazioni/{booking_id}" in area.text
+        sign_in(other, desk, "luca.bianchi")
+        # another citizen tries the id, the .ics and the cancel form: all 404, and nothing changes
+        assert other.get(desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}").status_code == 404
+        assert other.get(desk.url + f"/sportello/prenota/ics/{booking_id}").status_code == 404
+        token = csrf_of(other.get(desk.url + "/sportello/area-personale").text)
+        r = other.post(desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}/annulla", data={"csrf": token})
+        assert r.status_code == 404 and "non appartiene" in r.text
+        detail = c.get(desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}")
+        r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}/annulla",
+                   data={"csrf": csrf_of(detail.text)}, follow_redirects=True)
+        assert "Appuntamento annullato" in r.text
+
+    async def check(s: Any) -> tuple[str, str]:
+        from crm.bookings.models import Booking
+
+        b = await s.get(Booking, booking_id)
+        return b.status, b.booked_by_kind
+
+    assert db.run(check) == ("cancelled", "citizen")
+
+
+def test_segnalazione_with_photo_and_map_point(desk: Desk, db: DB) -> None:
+    with httpx.Client(timeout=30) as c:
+        page = c.get(desk.url + "/sportello/segnala")
+        assert 'data-element="report-inefficiency"' in page.text and 'id="sp-map"' in page.text
+        # without the map (no point) and as a stranger: the form alone is enough
+        r = c.post(desk.url + "/sportello/segnala", data={
+            "csrf": csrf_of(page.text), "category": "illuminazione", "address": "Via Roma 3",
+            "subject": "Lampione spento", "description": "Da tre sere il lampione è spento.", "latitude": "42.41",
+            "longitude": "12.1", "first_name": "Anna", "last_name": "Neri", "email": "anna@example.org",
+            "privacy": "1"}, files=[("files", ("foto.png", PNG, "image/png"))], follow_redirects=True)
+        assert r.status_code == 200 and "Segnalazione inviata" in r.text and "42.41000" in r.text
+        bad = c.post(desk.url + "/sportello/segnala", data={"csrf": csrf_of(page.text), "category": "x"})
+        assert bad.status_code == 422 and "Indichi il luogo" in bad.text
+
+    async def check(s: Any) -> tuple[Any, ...]:
+        from crm.sportello.models import ReportFile, ReportPlace
+        from crm.tickets.models import Ticket
+
+        place = (await s.scalars(select(ReportPlace).where(ReportPlace.ente_id == desk.ente.ente_id))).all()[-1]
+        t = await s.get(Ticket, place.ticket_id)
+        files = (await s.scalars(select(ReportFile).where(ReportFile.ticket_id == t.id))).all()
+        return t, place, files
+
+    t, place, files = db.run(check)
+    assert t.kind == "report" and t.created_by_kind == "citizen" and place.latitude == 42.41
+    assert [f.content_type for f in files] == ["image/png"]
+
+
+def test_istanza_over_two_sessions_then_integration(desk: Desk, db: DB) -> None:
+    with httpx.Client(timeout=30) as first:
+        sign_in(first, desk, "giuseppina.verdi")
+        p1 = first.get(desk.url + "/sportello/istanze/istanza-generica", follow_redirects=True)
+        r = first.post(str(p1.url), data={"csrf": csrf_of(p1.text), "privacy": "1", "azione": "avanti"},
+                       follow_redirects=True)
+        assert "/passo/2" in str(r.url)
+        r = first.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
+                                         "azione": "salva"}, follow_redirects=True)
+        assert "Bozza salvata" in r.text
+    with httpx.Client(timeout=30) as second:  # another day, another device: the draft is there
+        sign_in(second, desk, "giuseppina.verdi")
+        area = second.get(desk.url + "/sportello/area-personale")
+        assert "Bozza" in area.text
+        r = second.get(desk.url + "/sportello/istanze/istanza-generica", follow_redirects=True)
+        assert "/passo/2" in str(r.url) and 'value="Richiesta copia"' in r.text
+        back = second.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
+                                             "azione": "indietro"}, follow_redirects=True)
+        assert "/passo/1" in str(back.url)
+        r = second.get(desk.url + "/sportello/istanze/istanza-generica/passo/2")
+        missing = second.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
+                                                "azione": "avanti"})
+        assert missing.status_code == 422 and "Campo obbligatorio" in missing.text
+        r = second.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
+                                          "description": "Copia del certificato", "azione": "avanti"},
+                        follow_redirects=True)
+        r = second.post(str(r.url), data={"csrf": csrf_of(r.text), "kind": "documento", "azione": "avanti"},
+                        files=[("file", ("delega.pdf", PDF, "application/pdf"))], follow_redirects=True)
+        assert "Riepilogo" in r.text and "delega.pdf" in r.text
+        sent = second.post(desk.url + "/sportello/istanze/istanza-generica/invia", data={"csrf": csrf_of(r.text)},
+                           follow_redirects=True)
+        assert "Istanza inviata" in sent.text and "Numero di protocollo" in sent.text
+        inst_id = int(re.search(r"/istanze/(\d+)", str(sent.url)).group(1))  # type: ignore[union-attr]
+        pdf = second.get(desk.url + f"/sportello/area-personale/istanze/{inst_id}/ricevuta.pdf")
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+        # the office takes it in charge and asks for an integration (an operator, through the API)
+        api = httpx.Client(base_url=desk.url, headers=desk.ente.headers("admin"), timeout=30)
+        for to, note in (("in_charge", ""), ("integration_requested", "Alleghi la delega firmata.")):
+            assert api.post(f"/api/v1/instances/{inst_id}/transition", json={"to": to, "note": note}).status_code == 200
+        page = second.get(desk.url + f"/sportello/area-personale/istanze/{inst_id}")
+        assert "Alleghi la delega firmata." in page.text and "sospeso" in page.text
+        r = second.post(desk.url + f"/sportello/area-personale/istanze/{inst_id}/integrazione",
+                        data={"csrf": csrf_of(page.text), "note": "Ecco la delega."},
+                        files=[("file", ("delega-firmata.pdf", PDF, "application/pdf"))], follow_redirects=True)
+        assert "Integrazione inviata" in r.text
+        assert api.get(f"/api/v1/instances/{inst_id}").json()["status"] == "integrated"
+
+
+def test_ratings_and_markers(desk: Desk, db: DB) -> None:
+    with httpx.Client(timeout=30) as c:
+        home = c.get(desk.url + "/sportello/")
+        for marker in ('data-element="feedback"', 'data-element="feedback-title"', 'data-element="feedback-rate-1"',
+                       'data-element="feedback-rate-5"', 'data-element="feedback-rating-positive"',
+                       'data-element="feedback-rating-negative"', 'data-element="feedback-rating-question"',
+                       'data-element="feedback-rating-answer"', 'data-element="feedback-input-text"',
+                       'data-element="appointment-booking"', 'data-element="report-inefficiency"',
+                       'data-element="personal-area-login"', 'data-element="privacy-policy-link"',
+                       'data-element="accessibility-link"', 'data-element="legal-notes"'):
+            assert marker in home.text, marker
+        for text in ("Quanto sono chiare le informazioni su questa pagina?",
+                     "Quali sono stati gli aspetti che hai preferito?", "Dove hai incontrato le maggiori difficoltà?",
+                     "Capivo sempre che stavo procedendo correttamente", "Ho avuto problemi tecnici",
+                     "A volte le indicazioni non erano complete", "Vuoi aggiungere altri dettagli?"):
+            assert text in home.text, text
+        r = c.post(desk.url + "/sportello/valutazione", data={"csrf": csrf_of(home.text), "stars": "2",
+                                                              "negative": "non-chiare", "page": "/sportello/",
+                                                              "comment": "poco chiaro"},
+                   headers={"accept": "application/json"})
+        assert r.json() == {"ok": True}
+        assert c.post(desk.url + "/sportello/valutazione", data={"csrf": csrf_of(home.text), "stars": "9"}
+                      ).status_code == 422
+
+    async def check(s: Any) -> Any:
+        from crm.sportello import service
+
+        return await service.rating_summary(s, ente_id=desk.ente.ente_id)
+
+    summary = db.run(check)
+    pages = next(x for x in summary if x.service == "")
+    assert pages.count >= 1 and pages.distribution[2] >= 1
+    assert ("A volte le indicazioni non erano chiare", 1) in pages.reasons
