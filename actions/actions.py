@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.crm_client import CrmClient, CrmUnavailable  # noqa: F401  (CrmUnavailable re-exported)
+from actions.crm_client import CrmClient, CrmUnavailable
+from actions.turn import TurnAction, TurnFormValidation, turn_of
+from channels.turn_token import Turn
 
 APOLOGY = ("Mi scusi, in questo momento non riesco a collegarmi ai sistemi del Comune. La sua richiesta non è "
            "andata persa: riprovi tra qualche minuto oppure chiami l'URP allo 0761 123456.")
@@ -22,11 +25,9 @@ crm = CrmClient()
 
 
 def meta(tracker: Tracker) -> dict[str, Any]:
-    """The CRM passes its conversation and contact ids in the message metadata (the hub owns the conversation)."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user" and event.get("metadata"):
-            return event["metadata"]
-    return {}
+    """The conversation, contact, ente and channel the hub signed for this turn ({} when nothing verifies)."""
+    turn = turn_of(tracker)
+    return asdict(turn) if turn is not None else {}
 
 
 WEEKDAYS_IT = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
@@ -85,11 +86,12 @@ def looks_like_question(text: str) -> bool:
     return text.strip().endswith("?") and len(text.split()) >= 4
 
 
-class ActionAnswerInfo(Action):
+class ActionAnswerInfo(TurnAction):
     def name(self) -> str:
         return "action_answer_info"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         query = (tracker.latest_message.get("text") or "").strip()
         failed = float(tracker.get_slot("failed_turns") or 0)
         if not query or query.startswith("/"):
@@ -108,7 +110,7 @@ class ActionAnswerInfo(Action):
                                           f"{res['redirect']}. Posso aiutarla con altro?")
             return [SlotSet("failed_turns", 0), SlotSet("awaiting_feedback", False)]
         if failed >= 2:
-            return await ActionHandoff().run(dispatcher, tracker, domain, reason="two unanswered questions")
+            return await ActionHandoff().act(dispatcher, tracker, domain, turn, reason="two unanswered questions")
         dispatcher.utter_message(
             text="Mi dispiace, non ho trovato una risposta sicura nelle schede del Comune e preferisco non darle "
                  "un'informazione sbagliata. Può riformulare la domanda, oppure la passo a un operatore.",
@@ -116,18 +118,19 @@ class ActionAnswerInfo(Action):
         return [SlotSet("failed_turns", failed), SlotSet("awaiting_feedback", False), SlotSet("kb_last_query", query)]
 
 
-class ActionFeedbackOrConfirm(Action):
+class ActionFeedbackOrConfirm(TurnAction):
     """Sì/No: feedback on the last answer when one was asked for, otherwise a gentle prompt. A whole question the
     NLU took for a yes or a no is answered as a question."""
 
     def name(self) -> str:
         return "action_feedback_or_confirm"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         intent = tracker.latest_message.get("intent", {}).get("name")
         if looks_like_question(str(tracker.latest_message.get("text") or "")):
             # a new question, not an answer to ours: no feedback is recorded
-            return await ActionAnswerInfo().run(dispatcher, tracker, domain)
+            return await ActionAnswerInfo().act(dispatcher, tracker, domain, turn)
         if not tracker.get_slot("awaiting_feedback"):
             dispatcher.utter_message(text="Bene. Mi dica pure come posso aiutarla.")
             return []
@@ -158,14 +161,15 @@ OUT_OF_SCOPE = ("Mi dispiace, su questo non posso aiutarla: rispondo su servizi 
 OOS_KB_MIN_SCORE = float(os.environ.get("URP_OOS_KB_MIN_SCORE", "0.6"))
 
 
-class ActionOutOfScope(Action):
+class ActionOutOfScope(TurnAction):
     """The intent classifier is a poor judge of scope («quanto tempo ci vuole per avere la cie» reads as chit-chat):
     a confident knowledge-base answer gets the last word before the citizen is told "not here"."""
 
     def name(self) -> str:
         return "action_out_of_scope"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         query = str(tracker.latest_message.get("text") or "").strip()
         if query and not query.startswith("/"):
             try:
@@ -179,12 +183,12 @@ class ActionOutOfScope(Action):
         return [SlotSet("awaiting_feedback", False)]
 
 
-class ActionHandoff(Action):
+class ActionHandoff(TurnAction):
     def name(self) -> str:
         return "action_handoff"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  reason: str = "asked by the citizen") -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn, reason: str = "asked by the citizen") -> list[EventType]:
         m = meta(tracker)
         conv_id, contact_id = m.get("conversation_id"), m.get("contact_id")
         context = {
@@ -224,15 +228,16 @@ class ActionHandoff(Action):
         return []
 
 
-class ActionDefaultFallback(Action):
+class ActionDefaultFallback(TurnAction):
     def name(self) -> str:
         return "action_default_fallback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        return await ActionAnswerInfo().run(dispatcher, tracker, domain)
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
+        return await ActionAnswerInfo().act(dispatcher, tracker, domain, turn)
 
 
-class ValidateReportForm(FormValidationAction):
+class ValidateReportForm(TurnFormValidation):
     def name(self) -> str:
         return "validate_report_form"
 
@@ -256,11 +261,12 @@ class ValidateReportForm(FormValidationAction):
         return {"issue_place": text[:300]}
 
 
-class ActionSubmitReport(Action):
+class ActionSubmitReport(TurnAction):
     def name(self) -> str:
         return "action_submit_report"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         m = meta(tracker)
         description, place = tracker.get_slot("issue_description"), tracker.get_slot("issue_place")
         reset = [SlotSet("issue_description", None), SlotSet("issue_place", None)]
@@ -346,7 +352,7 @@ def caller_key(tracker: Tracker) -> str:
     return f"{meta(tracker).get('channel') or 'web'}:{tracker.sender_id}"
 
 
-class ValidateStatusForm(FormValidationAction):
+class ValidateStatusForm(TurnFormValidation):
     """Asks for a second factor only when an istanza's code comes from someone who is not its owner on this
     channel: the status of a formal request is personal data."""
 
@@ -394,11 +400,12 @@ class ValidateStatusForm(FormValidationAction):
         return {"status_second_factor": factor}
 
 
-class ActionCheckStatus(Action):
+class ActionCheckStatus(TurnAction):
     def name(self) -> str:
         return "action_check_status"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         raw = str(tracker.get_slot("request_code") or "")
         code_match = CODE_RE.search(raw)
         m = meta(tracker)
@@ -488,11 +495,12 @@ class ActionCheckStatus(Action):
         dispatcher.utter_message(text=text)
 
 
-class ActionListAppointments(Action):
+class ActionListAppointments(TurnAction):
     def name(self) -> str:
         return "action_list_appointments"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         m = meta(tracker)
         if m.get("contact_id") is None:
             dispatcher.utter_message(text="Non riesco a identificarla su questo canale: chiami l'URP allo 0761 123456.")

@@ -6,14 +6,29 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.actions import (APOLOGY, BOOKING_STATUS_IT, CODE_RE, ROME, SECOND_FACTOR_HELP, TOO_MANY_TRIES,
-                             booking_label, caller_key, code_kind, crm, meta, second_factor_of, slot_label)
+from actions.actions import (
+    APOLOGY,
+    BOOKING_STATUS_IT,
+    CODE_RE,
+    ROME,
+    SECOND_FACTOR_HELP,
+    TOO_MANY_TRIES,
+    booking_label,
+    caller_key,
+    code_kind,
+    crm,
+    meta,
+    second_factor_of,
+    slot_label,
+)
 from actions.crm_client import CrmUnavailable
 from actions.dates import parse_day, part_of_day
+from actions.turn import TurnAction, TurnFormValidation
+from channels.turn_token import Turn
 
 # fields of a service's booking form (JSON Schema) the assistant knows how to ask for and check
 EXTRA_FIELDS = {"fiscal_code": "booking_fiscal_code", "phone": "booking_phone", "email": "booking_email"}
@@ -62,7 +77,7 @@ def slot_button(iso: str) -> dict[str, str]:
     return {"title": slot_label(iso), "payload": f'/inform{{"slot_time": "{iso}"}}'}
 
 
-class ValidateBookingForm(FormValidationAction):
+class ValidateBookingForm(TurnFormValidation):
     def name(self) -> str:
         return "validate_booking_form"
 
@@ -162,13 +177,14 @@ class ValidateBookingForm(FormValidationAction):
         return {"booking_name": " ".join(w.capitalize() for w in words[:4])}
 
 
-class ActionAskBookingStart(Action):
+class ActionAskBookingStart(TurnAction):
     """Offer up to five free slots (buttons) on the day the citizen asked for, or the first available."""
 
     def name(self) -> str:
         return "action_ask_booking_start"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         service_id = tracker.get_slot("booking_service_id")
         hint = str(tracker.get_slot("booking_day") or tracker.get_slot("date") or "")
         today = datetime.now(ROME).date()
@@ -223,13 +239,14 @@ def _spread(slots: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return picks if len(picks) >= min(n, 3) else slots[:n]
 
 
-class ActionAskBookingConfirm(Action):
+class ActionAskBookingConfirm(TurnAction):
     """The summary of what is about to be booked, with Sì/No: nothing is booked without the citizen's yes."""
 
     def name(self) -> str:
         return "action_ask_booking_confirm"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         service_id = tracker.get_slot("booking_service_id")
         try:
             status, svc = await crm.request("GET", f"/services/{int(service_id)}")
@@ -246,11 +263,12 @@ class ActionAskBookingConfirm(Action):
         return []
 
 
-class ActionBook(Action):
+class ActionBook(TurnAction):
     def name(self) -> str:
         return "action_book"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         m = meta(tracker)
         reset = [SlotSet(s, None) for s in ("booking_service", "booking_service_id", "booking_start", "booking_name",
                                             "booking_day", "booking_extra", "booking_confirm",
@@ -331,7 +349,7 @@ def _code_in(tracker: Tracker) -> str | None:
     return found.group(0).upper() if found else None
 
 
-class ValidateCancelForm(FormValidationAction):
+class ValidateCancelForm(TurnFormValidation):
     """Cancelling a booking. From the citizen's own channel the booking is theirs to cancel; from any other channel
     (a relative's phone, a new Telegram account) the code alone is not enough: a second factor is asked and checked
     by the CRM's throttled look-up. The citizen always confirms before anything is cancelled."""
@@ -434,13 +452,14 @@ class ValidateCancelForm(FormValidationAction):
         return {"cancel_booking_id": b["id"], "cancel_summary": f"{b['code']} ({booking_label(b)})"}
 
 
-class ActionAskCancelCode(Action):
+class ActionAskCancelCode(TurnAction):
     """Which booking? The ones on this channel as buttons, and the code for a booking made elsewhere."""
 
     def name(self) -> str:
         return "action_ask_cancel_code"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         contact_id = meta(tracker).get("contact_id")
         active: list[dict[str, Any]] = []
         if contact_id is not None:
@@ -463,24 +482,26 @@ class ActionAskCancelCode(Action):
         return []
 
 
-class ActionAskCancelConfirm(Action):
+class ActionAskCancelConfirm(TurnAction):
     def name(self) -> str:
         return "action_ask_cancel_confirm"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         dispatcher.utter_message(text=f"Vuole annullare l'appuntamento {tracker.get_slot('cancel_summary')}?",
                                  buttons=[{"title": "Sì, annulla", "payload": "/affirm"},
                                           {"title": "No, lo mantengo", "payload": "/deny"}])
         return []
 
 
-class ActionCancelAppointment(Action):
+class ActionCancelAppointment(TurnAction):
     """Runs when cancel_form is complete: cancels the confirmed booking, or says it stays."""
 
     def name(self) -> str:
         return "action_cancel_appointment"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         done = [SlotSet(s, None) for s in (*CANCEL_SLOTS, "requested_slot")]
         booking_id, summary = tracker.get_slot("cancel_booking_id"), tracker.get_slot("cancel_summary")
         if booking_id is None:
@@ -508,11 +529,12 @@ class ActionCancelAppointment(Action):
         return done
 
 
-class ActionSubmitInstance(Action):
+class ActionSubmitInstance(TurnAction):
     def name(self) -> str:
         return "action_submit_instance"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         m = meta(tracker)
         reset = [SlotSet("instance_subject", None), SlotSet("instance_description", None)]
         if m.get("contact_id") is None:
@@ -539,11 +561,12 @@ class ActionSubmitInstance(Action):
 
 
 
-class ActionAskBookingService(Action):
+class ActionAskBookingService(TurnAction):
     def name(self) -> str:
         return "action_ask_booking_service"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
         try:
             status, body = await crm.request("GET", "/services")
         except CrmUnavailable:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.bot.test_rasa_project import current_model  # noqa: E402
 from tests.channels.conftest import TG_SECRET, TG_TOKEN, _start_bot, _stop, rasa_available  # noqa: E402
 from tests.channels.fakes import FakeTelegram  # noqa: E402
-from tests.conftest import ROOT, SECRET, SERVICE_TOKEN, free_port, start_server  # noqa: E402
+from tests.conftest import ACTIONS_SECRET, ROOT, SECRET, SERVICE_TOKEN, free_port, start_server  # noqa: E402
 
 GREETINGS = ["buongiorno", "salve, mi potete aiutare?", "buonasera, avrei una domanda", "ciao, mi serve un'info",
              "buongiorno, sono una cittadina di borgo aurelio"]
@@ -109,7 +109,7 @@ def main() -> None:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
            "URP_DATABASE_URL": url, "URP_SECRET_KEY": SECRET, "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-           "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"), "URP_DEFAULT_ENTE": "bench",
+           "URP_ACTIONS_SECRET": ACTIONS_SECRET, "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"), "URP_DEFAULT_ENTE": "bench",
            "URP_PUBLIC_URL": f"http://127.0.0.1:{port}", "TELEGRAM_BOT_TOKEN": TG_TOKEN,
            "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE": tg.url + "/bot", "PYTHONUNBUFFERED": "1"}
     seeded = subprocess.run([sys.executable, "-m", "crm.cli", "demo", "seed"], env=env, cwd=ROOT,

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 
 from channels.base import Inbound, SendFailed, buttons_from_payload
 from channels.rasa_client import RasaUnavailable, ask_rasa
+from channels.turn_token import METADATA_KEY, Turn, secret_of, sender_of, sign
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.conversations import service as conversations
@@ -54,10 +55,11 @@ async def receive(app: Any, ente_id: int, msg: Inbound) -> dict[str, Any]:
         return {"duplicate": False, "conversation_id": conv_id, "routed": "operators"}
     await _typing(app, ente_id, conv_id, msg)
     settings = app.ctx.settings
-    metadata = {"conversation_id": conv_id, "contact_id": contact_id, "channel": msg.channel, "ente_id": ente_id}
+    # the actions trust only what the hub signs: who is talking, in which conversation, for this turn
+    metadata = {METADATA_KEY: sign(Turn(conv_id, contact_id, ente_id, msg.channel), secret_of(settings))}
     try:
         replies = await ask_rasa(settings.rasa_url, settings.rasa_token.get_secret_value() if settings.rasa_token else None,
-                                 sender=f"conv-{conv_id}", text=msg.payload.get("intent_payload") or msg.text,
+                                 sender=sender_of(conv_id), text=msg.payload.get("intent_payload") or msg.text,
                                  metadata=metadata, timeout=app.ctx.channel_settings.rasa_timeout_seconds)
     except RasaUnavailable as exc:
         log.warning("rasa unavailable for conversation %s (%s): handing off", conv_id, exc)

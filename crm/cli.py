@@ -198,7 +198,10 @@ def _dev_identity_provider(settings: Any, env: dict[str, str], procs: list[Any])
 @click.option("--port", default=None, type=int)
 def run(host: str | None, port: int | None) -> None:
     """Start every process of the system (CRM + hub, and Rasa + action server when installed) and print the URLs."""
+    from channels.turn_token import secret_of
+
     settings = get_settings()
+    settings.check_production()
     host = host or settings.host
     port = port or settings.port
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -211,8 +214,10 @@ def run(host: str | None, port: int | None) -> None:
     env.setdefault("URP_CRM_URL", f"http://{host}:{port}")
     if settings.service_token:
         env.setdefault("URP_SERVICE_TOKEN", settings.service_token.get_secret_value())
+    # the action server trusts only turns the hub signed with this secret (it listens on loopback: actions/__init__)
+    actions_env = {**env, "URP_ACTIONS_SECRET": secret_of(settings)}
     procs.append(("actions", subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
-                                               "5055"], env=env, cwd=ROOT)))
+                                               "5055"], env=actions_env, cwd=ROOT)))
     if rasa.exists() and models:
         rasa_env = {**env, "URP_ACTIONS_URL": "http://127.0.0.1:5055/webhook"}
         if settings.rasa_token:

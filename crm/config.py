@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
+    # signs the identity the hub vouches for in each turn (channels/turn_token.py); shared only with the action
+    # server. Unset: derived from URP_SECRET_KEY (`urp run` hands the same value to the action server)
+    actions_secret: SecretStr | None = None
 
     def check_production(self) -> None:
         """Refuse to run in production with the development secrets baked into this file."""
@@ -66,6 +69,12 @@ class Settings(BaseSettings):
             problems.append("URP_SERVICE_TOKEN must not be the development token")
         if not self.public_url.startswith("https://"):
             problems.append("URP_PUBLIC_URL must be https in production")
+        if self.rasa_token is None or len(self.rasa_token.get_secret_value()) < 32:
+            problems.append("URP_RASA_TOKEN must be set (at least 32 random characters): Rasa's HTTP API is open "
+                            "without it")
+        if self.actions_secret is None or len(self.actions_secret.get_secret_value()) < 32:
+            problems.append("URP_ACTIONS_SECRET must be set (at least 32 random characters, the same for the action "
+                            "server)")
         if problems:
             raise RuntimeError("refusing to start in production: " + "; ".join(problems))
 

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 SERVICE_TOKEN = "test-service-token"
+ACTIONS_SECRET = "test-actions-secret-0123456789-abcdefghijklmnop"  # the hub signs each turn for the action server
 _counter = itertools.count()
 
 
@@ -80,6 +81,7 @@ def base_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         URP_DATABASE_URL=database_url,
         URP_SECRET_KEY=SECRET,
         URP_SERVICE_TOKEN=SERVICE_TOKEN,
+        URP_ACTIONS_SECRET=ACTIONS_SECRET,
         URP_SCHEDULER="false",
         URP_KB_WARM_UP="false",  # tests create many enti: indexes open when a test searches
         URP_VAR_DIR=str(tmp_path_factory.mktemp("var")),

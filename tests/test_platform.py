@@ -117,7 +117,7 @@ def test_production_refuses_default_secrets() -> None:
     with pytest.raises(RuntimeError, match="URP_SECRET_KEY"):
         Settings(env="production", public_url="https://urp.example.it").check_production()
     Settings(env="production", public_url="https://urp.example.it", secret_key="k" * 40,
-             service_token="s" * 40).check_production()
+             service_token="s" * 40, rasa_token="r" * 40, actions_secret="a" * 40).check_production()
 
 
 def test_operator_admin_flow(client: httpx.Client, ente_ctx) -> None:

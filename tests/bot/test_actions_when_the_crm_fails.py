@@ -4,26 +4,20 @@ answers 200 with no stack trace, and nothing is half-done (no events that would 
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import yaml
 
-from tests.conftest import ROOT, free_port, wait_http
+from channels.turn_token import Turn
+from tests.bot.action_server import action_server, call_as, said
 
 APOLOGY = "non riesco a collegarmi ai sistemi del Comune"
-DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
-META = {"conversation_id": 41, "contact_id": 17, "channel": "telegram"}
+TURN = Turn(conversation_id=41, contact_id=17, ente_id=1, channel="telegram")
 
 
 class _Broken(BaseHTTPRequestHandler):
@@ -70,42 +64,22 @@ def actions_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         crm_url = f"http://127.0.0.1:{_closed_port()}"
     else:
         srv, crm_url = _serve(delay=5.0 if request.param == "slow" else 0.0)
-    port = free_port()
     log = tmp_path_factory.mktemp(f"actions-{request.param}") / "actions.log"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
-           "URP_CRM_URL": crm_url, "URP_CRM_TIMEOUT": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout=60, proc=proc)
-        yield f"http://127.0.0.1:{port}/webhook"
+        with action_server({"URP_CRM_URL": crm_url, "URP_CRM_TIMEOUT": "1"}, log) as url:
+            yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
         if srv is not None:
             srv.shutdown()
-        text = Path(log).read_text(errors="replace")
-        assert "Traceback" not in text, text[-3000:]
 
 
 def _call(url: str, action: str, text: str, intent: str, slots: dict[str, Any] | None = None,
           active_loop: str | None = None, extracted: dict[str, Any] | None = None) -> dict[str, Any]:
     """``extracted``: slots Rasa filled from this message before calling a form's validation action."""
-    latest = {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": [], "metadata": META}
-    events = [{"event": "user", "text": text, "parse_data": latest, "metadata": META}]
-    events += [{"event": "slot", "name": k, "value": v} for k, v in (extracted or {}).items()]
-    tracker = {"sender_id": "tg-1", "slots": {"requested_slot": None, **(slots or {}), **(extracted or {})},
-               "latest_message": latest, "events": events,
-               "paused": False, "followup_action": None, "active_loop": {"name": active_loop} if active_loop else {},
-               "latest_action_name": "action_listen"}
-    r = httpx.post(url, json={"next_action": action, "sender_id": "tg-1", "tracker": tracker, "domain": DOMAIN,
-                              "version": "3.6.21"}, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()
+    return call_as(url, TURN, action, text, intent, slots=slots, active_loop=active_loop, extracted=extracted)
 
 
-def _said(body: dict[str, Any]) -> str:
-    return " ".join(m.get("text") or "" for m in body.get("responses", []))
+_said = said
 
 
 BOOKING = {"booking_service": "carta-identita", "booking_service_id": 1, "booking_start": "2026-12-03T09:00:00+01:00",

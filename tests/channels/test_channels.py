@@ -8,11 +8,14 @@ import re
 import time
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from twilio.request_validator import RequestValidator
 
+from tests.bot.action_server import LOOPBACK, listening
 from tests.channels.conftest import TG_SECRET, TWILIO_FROM, TWILIO_TOKEN, Stack
 
 _n = iter(range(10**9))
@@ -618,3 +621,10 @@ def test_questions_the_nlu_misreads_still_reach_the_knowledge_base(stack: Stack,
                                                          if r["chat_id"] == user]
     tg_update(stack, user, "chi ha vinto il campionato di calcio?")
     assert _said(stack, user, "su questo non posso aiutarla")
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux's /proc/net/tcp")
+def test_rasa_listens_on_loopback_only(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
+    # its HTTP API reads and rewrites every conversation (issue 18): scripts/rasa_run.sh binds 127.0.0.1 by default
+    addresses = listening(int(str(stack.rasa_url).rsplit(":", 1)[1]))
+    assert addresses and addresses <= LOOPBACK, addresses
