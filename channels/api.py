@@ -20,7 +20,7 @@ from channels.twilio_sms import START_WORDS, STOP_WORDS, map_digit_reply, verify
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.conversations import service as conversations
-from crm.conversations.models import Conversation, Message
+from crm.conversations.models import Conversation, Message, MessagePart
 from crm.core.auth import public
 from crm.core.errors import Forbidden, NotFound, Unauthorized
 from crm.db import transaction
@@ -120,19 +120,8 @@ async def _opt(app: Any, ente_id: int, inbound: Inbound, *, opt_out: bool) -> No
         reply = await conversations.record_outbound(s, conv=conv, author_kind="system",
                                                     text=hub.OPTED_OUT if opt_out else hub.OPTED_IN)
         reply_id = reply.id
-    if opt_out:
-        # the confirmation is the last message this number receives: send it without the opt-out check
-        adapter = app.ctx.adapters["sms"]
-        async with transaction(app.ctx.sessionmaker) as s:
-            m = await s.get(Message, reply_id)
-            assert m is not None
-            try:
-                sid = await adapter.send(inbound.address, m.text, [])
-                m.delivery_status, m.channel_message_id, m.next_attempt_at = "sent", sid, None
-            except Exception as exc:  # noqa: BLE001
-                m.delivery_status, m.delivery_error, m.next_attempt_at = "failed", type(exc).__name__, None
-    else:
-        await hub.deliver(app, ente_id, reply_id)
+    # the STOP confirmation is the last message this number receives: sent without the opt-out check
+    await hub.deliver(app, ente_id, reply_id, ignore_opt_out=opt_out)
 
 
 async def _last_buttons(app: Any, ente_id: int, channel: str, address: str) -> list[dict[str, Any]]:
@@ -176,8 +165,10 @@ async def twilio_status(request: Request) -> HTTPResponse:
     mapped = {"delivered": "delivered", "undelivered": "failed", "failed": "failed", "sent": "sent"}.get(status)
     if sid and mapped:
         async with transaction(request.app.ctx.sessionmaker) as s:
-            m = await s.scalar(select(Message).where(Message.channel == "sms",
-                                                     Message.channel_message_id.contains(sid)))
+            # a long reply went out in parts: any part's SID finds the message
+            m = await s.scalar(select(Message).where(Message.channel == "sms", Message.channel_message_id == sid)) \
+                or await s.scalar(select(Message).join(MessagePart, MessagePart.message_id == Message.id)
+                                  .where(Message.channel == "sms", MessagePart.provider_id == sid))
             if m is not None and m.delivery_status != "delivered":
                 m.delivery_status = mapped
                 if mapped == "failed":

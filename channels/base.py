@@ -40,8 +40,8 @@ class ChannelAdapter(Protocol):
     @property
     def configured(self) -> bool: ...
 
-    async def send(self, address: str, text: str, buttons: list[Button]) -> str:
-        """Send and return the provider's message id; raise SendFailed."""
+    async def send(self, address: str, text: str, buttons: list[Button]) -> str | list[str]:
+        """Send and return the provider's message id (or the ids of its parts, in order); raise SendFailed."""
         ...
 
 

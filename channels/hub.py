@@ -19,7 +19,7 @@ from channels.turn_token import METADATA_KEY, Turn, secret_of, sender_of, sign
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.conversations import service as conversations
-from crm.conversations.models import Conversation, Message
+from crm.conversations.models import Conversation, Message, MessagePart
 from crm.db import transaction, utcnow
 from crm.events import emit
 
@@ -109,22 +109,36 @@ async def _address(s: Any, conv: Conversation) -> str | None:
     return ident
 
 
-async def deliver(app: Any, ente_id: int, message_id: int) -> bool:
-    """Send one stored outbound message on its conversation's channel and record the outcome."""
+async def deliver(app: Any, ente_id: int, message_id: int, *, ignore_opt_out: bool = False) -> bool:
+    """Send one stored outbound message on its conversation's channel and record the outcome.
+
+    ``ignore_opt_out``: the STOP confirmation, the last message an opted-out number receives."""
     maker = app.ctx.sessionmaker
     async with transaction(maker) as s:
         m = await s.scalar(select(Message).where(Message.ente_id == ente_id, Message.id == message_id).with_for_update())
         if m is None or m.direction != "out" or m.private or m.delivery_status in ("sent", "delivered"):
             return False
-        conv = await s.get(Conversation, m.conversation_id)
-        address = await _address(s, conv) if conv else None
-        contact = await s.get(Contact, conv.contact_id) if conv else None
-        opted_out = contact is not None and m.channel == "sms" and _sms_opted_out(contact)
-        m.delivery_attempts += 1
-        m.next_attempt_at = utcnow() + timedelta(minutes=5)  # a lease: a crashed send is retried, not lost
-        text, buttons, channel = m.text, buttons_from_payload(m.payload), m.channel
+        exhausted = m.delivery_attempts >= MAX_ATTEMPTS
+        if exhausted:
+            # every attempt spent and the last outcome never recorded (the send may well have gone out): the
+            # operators see it failed; it is not sent once more at every lease
+            m.delivery_status, m.next_attempt_at = "failed", None
+            m.delivery_error = m.delivery_error or "outcome of the last send not recorded"
+        else:
+            conv = await s.get(Conversation, m.conversation_id)
+            address = await _address(s, conv) if conv else None
+            contact = await s.get(Contact, conv.contact_id) if conv else None
+            opted_out = not ignore_opt_out and contact is not None and m.channel == "sms" and _sms_opted_out(contact)
+            m.delivery_attempts += 1
+            m.next_attempt_at = utcnow() + timedelta(minutes=5)  # a lease: a crashed send is retried, not lost
+        text, buttons, channel, conv_id = m.text, buttons_from_payload(m.payload), m.channel, m.conversation_id
+    if exhausted:
+        await emit(app, ente_id, {"type": "delivery", "conversation_id": conv_id, "message_id": message_id,
+                                  "status": "failed"})
+        return False
     adapter = app.ctx.adapters.get(channel)
-    provider_id, error, permanent = None, None, False
+    provider_id: str | list[str] | None = None
+    error, permanent = None, False
     if opted_out:
         error, permanent = "citizen opted out of SMS", True
     elif address is None:
@@ -144,13 +158,16 @@ async def deliver(app: Any, ente_id: int, message_id: int) -> bool:
         assert m is not None
         if error is None:
             m.delivery_status, m.delivery_error, m.next_attempt_at = "sent", None, None
-            if provider_id and not m.channel_message_id:
-                m.channel_message_id = provider_id
+            ids = [provider_id] if isinstance(provider_id, str) else list(provider_id or [])
+            if ids and not m.channel_message_id:
+                m.channel_message_id = ids[0]
+            if len(ids) > 1:  # a long SMS: every part's SID, for the per-part delivery callbacks
+                s.add_all(MessagePart(message_id=m.id, part=i, provider_id=pid) for i, pid in enumerate(ids))
         else:
             m.delivery_status, m.delivery_error = "failed", error
             m.next_attempt_at = None if permanent or m.delivery_attempts >= MAX_ATTEMPTS else (
                 utcnow() + _backoff(m.delivery_attempts))
-        status, conv_id = m.delivery_status, m.conversation_id
+        status = m.delivery_status
     await emit(app, ente_id, {"type": "delivery", "conversation_id": conv_id, "message_id": message_id,
                               "status": status})
     return error is None

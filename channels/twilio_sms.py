@@ -93,7 +93,9 @@ class TwilioSmsAdapter:
             self._client = Client(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), http_client=http)
         return self._client
 
-    async def send(self, address: str, text: str, buttons: list[Button], status_callback: str | None = None) -> str:
+    async def send(self, address: str, text: str, buttons: list[Button],
+                   status_callback: str | None = None) -> list[str]:
+        """Send every part; return their SIDs in order (Twilio reports delivery per part)."""
         body = render_buttons(text, buttons)
         sids = []
         for part in split_text(body):
@@ -108,10 +110,11 @@ class TwilioSmsAdapter:
             except Exception as exc:  # network errors: retried from the outbox
                 raise SendFailed(f"twilio unreachable: {type(exc).__name__}") from None
             sids.append(msg.sid)
-        return ",".join(sids)
+        return sids
 
     async def send_notification(self, n: Any) -> str:
-        return await self.send(n.address, n.text, [])
+        sids = await self.send(n.address, n.text, [])
+        return sids[0] + (f" +{len(sids) - 1}" if len(sids) > 1 else "")  # the outbox keeps one id (200 characters)
 
 
 def verify(adapter: TwilioSmsAdapter, url: str, params: dict[str, str], signature: str) -> bool:

@@ -58,3 +58,16 @@ class Message(IdMixin, EnteMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class MessagePart(IdMixin, Base):
+    """One provider message of a stored outbound message. A long SMS goes out in several parts, each with its own
+    SID, and Twilio reports delivery per part: the first SID is the message's ``channel_message_id``, every SID is
+    here (joined into one column they overflowed it past five parts)."""
+
+    __tablename__ = "message_parts"
+    __table_args__ = (UniqueConstraint("message_id", "part"),)
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    part: Mapped[int] = mapped_column()  # 0, 1, 2... in the order sent
+    provider_id: Mapped[str] = mapped_column(String(200), index=True)
