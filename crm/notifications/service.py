@@ -72,6 +72,11 @@ async def enqueue(
         forced = route_for(contact, channel)
         if forced[1]:
             target = (forced[0], forced[1])
+    # the citizen's IO app gets its own copy when the ente has an IO service key (crm/notifications/appio.py)
+    from crm.notifications import appio
+
+    await appio.also_to_io(session, ente_id=ente_id, contact=contact, kind=kind, subject=subject, text=text,
+                           dedupe_key=dedupe_key)
     if target is None:
         return None
     n = Notification(ente_id=ente_id, contact_id=contact_id, kind=kind, channel=target[0], address=target[1],

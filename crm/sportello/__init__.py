@@ -21,3 +21,8 @@ def setup(app: Any) -> None:
         return {"status": "ok" if providers else "off", "providers": [p.slug for p in providers]}
 
     app.ctx.health["citizen_sign_in"] = probe
+
+    from crm.notifications.appio import CHANNEL, AppIoSender, get_app_io_settings
+
+    if get_app_io_settings().keys():  # App IO, a notification channel of the outbox like SMS and e-mail
+        app.ctx.senders[CHANNEL] = AppIoSender(app)

@@ -1,0 +1,98 @@
+"""App IO through the outbox: a booking's confirmation reaches the citizen's IO app (getProfile, then
+submitMessageforUserWithFiscalCodeInBody, validated by the fake IO server against the public contract), with the
+appointment as due_date and no personal data in the subject; a citizen who refused the service or is not on IO is
+not written to, and the failure is recorded, not retried."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from types import SimpleNamespace
+
+from sqlalchemy import select
+
+from crm.notifications.appio import AppIoSender, AppIoSettings
+from tests.appio.fake_io import FakeIO
+from tests.conftest import DB, EnteCtx
+
+ALLOWED, REFUSED, ABSENT = "RSSMRA80A01H501U", "VRDGPP75C41F205I", "BNCLCU90E15L219G"
+
+
+def _book_for(db: DB, ente: EnteCtx, fiscal_code: str, day_offset: int) -> int:
+    from crm.bookings import service as bookings
+    from crm.bookings.schemas import BookingIn, IntervalIn, LocationIn, ResourceIn, ServiceIn
+    from crm.contacts import service as contacts
+    from crm.contacts.schemas import ContactIn
+    from crm.core.auth import Principal
+    from crm.bookings.models import Service
+
+    async def work(s: Any) -> int:
+        svc = await s.scalar(select(Service).where(Service.ente_id == ente.ente_id, Service.slug == "io-test"))
+        if svc is None:
+            loc = await bookings.create_location(s, ente_id=ente.ente_id, data=LocationIn(name="Municipio"))
+            res = await bookings.create_resource(s, ente_id=ente.ente_id, data=ResourceIn(name="S1",
+                                                                                         location_id=loc.id))
+            svc = await bookings.create_service(s, ente_id=ente.ente_id, data=ServiceIn(
+                slug="io-test", code_prefix="IO", name="Anagrafe", slot_minutes=30, resource_ids=[res.id],
+                max_per_day_per_citizen=5))
+            await bookings.set_hours(s, ente_id=ente.ente_id, service_id=svc.id,
+                                     hours=[IntervalIn(weekday=d, start=time(8), end=time(18)) for d in range(7)])
+        c = await contacts.create(s, ente_id=ente.ente_id, data=ContactIn(
+            first_name="Mario", last_name="Rossi", fiscal_code=fiscal_code, emails=["m@example.org"]))
+        from zoneinfo import ZoneInfo
+
+        start = datetime.combine(datetime.now(UTC).date() + timedelta(days=day_offset), time(10),
+                                 ZoneInfo("Europe/Rome"))
+        p = Principal(ente_id=ente.ente_id, role="operator", operator_id=ente.operator_ids["operator"], username="op")
+        b, _ = await bookings.book(s, principal=p, data=BookingIn(service_id=svc.id, start=start, contact_id=c.id),
+                                   idempotency_key=None)
+        return b.id
+
+    return db.run(work)
+
+
+def test_booking_confirmation_reaches_app_io(db: DB, ente_ctx: EnteCtx) -> None:
+    from crm.notifications.models import Notification
+    from crm.notifications.service import dispatch_due
+
+    settings = AppIoSettings(app_io_url="http://unused", app_io_keys=f"{ente_ctx.slug}=chiave-di-prova")
+    import crm.notifications.appio as appio
+
+    appio.get_app_io_settings.cache_clear()
+    import os
+
+    os.environ["URP_APP_IO_KEYS"] = f"{ente_ctx.slug}=chiave-di-prova"
+    try:
+        ids = [_book_for(db, ente_ctx, cf, 3 + i) for i, cf in enumerate((ALLOWED, REFUSED, ABSENT))]
+    finally:
+        os.environ.pop("URP_APP_IO_KEYS")
+        appio.get_app_io_settings.cache_clear()
+    with FakeIO("chiave-di-prova", {ALLOWED: True, REFUSED: False}) as io:
+        settings.app_io_url = io.url
+
+        async def go(maker: Any) -> int:
+            app = SimpleNamespace(ctx=SimpleNamespace(read_sessionmaker=maker))
+            return await dispatch_due(maker, {"io": AppIoSender(app, settings)}, ente_id=ente_ctx.ente_id)
+
+        db.call(go)
+        assert io.rejected == []
+        assert sorted(io.profile_calls) == sorted([ALLOWED, REFUSED, ABSENT])
+        assert len(io.messages) == 1
+        msg = io.messages[0]
+        assert msg["fiscal_code"] == ALLOWED and msg["time_to_live"] == 3600
+        content = msg["content"]
+        assert content["subject"].startswith("Appuntamento IO-") and "Rossi" not in content["subject"]
+        assert "appuntamento confermato" in content["markdown"] and len(content["markdown"]) >= 80
+        assert content["due_date"].endswith(".000Z")
+
+    async def rows(s: Any) -> list[tuple[str, str, str | None]]:
+        out = (await s.execute(select(Notification.address, Notification.status, Notification.last_error)
+                               .where(Notification.ente_id == ente_ctx.ente_id, Notification.channel == "io")
+                               .order_by(Notification.id))).all()
+        return [tuple(r) for r in out]
+
+    got = db.run(rows)
+    assert got[0][:2] == (ALLOWED, "sent")
+    assert got[1][:2] == (REFUSED, "failed") and "does not allow" in (got[1][2] or "")
+    assert got[2][:2] == (ABSENT, "failed") and "not on App IO" in (got[2][2] or "")
+    assert len(ids) == 3
