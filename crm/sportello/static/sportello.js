@@ -59,7 +59,8 @@
 
   // segnala disservizio: the map is an aid; the address field alone is enough
   var mapBox = document.getElementById("sp-map");
-  if (mapBox && window.L) {
+  if (mapBox) window.addEventListener("load", function () { if (window.L) initMap(); });
+  function initMap() {
     var lat = document.getElementById("latitude"), lon = document.getElementById("longitude");
     var center = [parseFloat(mapBox.getAttribute("data-lat")), parseFloat(mapBox.getAttribute("data-lon"))];
     var map = window.L.map(mapBox).setView(center, 15);
