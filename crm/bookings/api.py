@@ -4,13 +4,12 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar
-from icalendar import Event as IcsEvent
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
 from crm.audit import service as audit
 from crm.bookings import service
+from crm.bookings import ics as ical
 from crm.bookings.models import Booking, Service
 from crm.bookings.models import DateException, Event, Location, OpeningHours, Resource
 from crm.bookings.schemas import (BookingIn, CancelIn, EventIn, EventPatch, ExceptionIn, HoursIn, IntervalIn,
@@ -473,19 +472,9 @@ async def booking_ics(request: Request, booking_file: str, ext: str) -> HTTPResp
         b = await service.get_booking(s, ente_id=p.ente_id, booking_id=booking_id)
         svc = await service.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
         ente = await entes.get(s, p.ente_id)
-    cal = Calendar()
-    cal.add("prodid", "-//Sportello URP//IT")
-    cal.add("version", "2.0")
-    ev = IcsEvent()
-    ev.add("uid", f"{b.code}@{ente.slug}.sportello-urp")
-    ev.add("summary", f"{svc.name} - {ente.name}")
-    ev.add("dtstart", b.start)
-    ev.add("dtend", b.end)
-    ev.add("dtstamp", b.created_at)
-    ev.add("description", f"Codice prenotazione {b.code}. {svc.what_to_bring}".strip())
-    ev.add("status", "CANCELLED" if b.status == "cancelled" else "CONFIRMED")
-    cal.add_component(ev)
-    return raw(cal.to_ical(), content_type="text/calendar; charset=utf-8",
+        place = await s.get(Location, b.location_id) if b.location_id else None
+    body = ical.booking_ics(b, svc, ente_name=ente.name, ente_slug=ente.slug, place=place)
+    return raw(body, content_type="text/calendar; charset=utf-8",
                headers={"Content-Disposition": f'attachment; filename="{b.code}.ics"'})
 
 

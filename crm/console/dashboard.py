@@ -22,6 +22,7 @@ from crm.core.errors import NotFound
 from crm.entes import service as entes
 from crm.reports import service as reports
 from crm.reports.service import Period
+from crm.sportello import service as sportello
 from knowledge.embedders import get_embedder
 
 DEFAULT_DAYS = 30
@@ -97,14 +98,19 @@ async def figures(request: Request, ente_id: int, period: Period, only: str | No
     """The figures of the period (or just one of them, for a CSV download)."""
     out: dict[str, Any] = {}
     async with request.app.ctx.read_sessionmaker() as s:  # reads only: no write turn on SQLite
+        done: dict[Any, Any] = {}
         for name, fn in FIGURES.items():
             if only is not None and name != only:
+                continue
+            if fn in done:  # one figure behind two tables (the ratings): computed once
+                out[name] = done[fn]
                 continue
             if name == "gaps":
                 embedder = await asyncio.to_thread(get_embedder, request.app.ctx.settings.kb_embedder)
                 out[name] = await fn(s, ente_id=ente_id, period=period, embedder=embedder)
             else:
                 out[name] = await fn(s, ente_id=ente_id, period=period)
+            done[fn] = out[name]
     return out
 
 
@@ -168,12 +174,33 @@ def _gaps(gaps: dict[str, Any]) -> Table:
     return t
 
 
-# metric -> the figure it shows (reports service) and the table made of it
+def _ratings(rt: dict[str, Any]) -> Table:
+    t = Table("ratings", "Valutazioni dei cittadini sullo sportello digitale, per servizio e per pagina",
+              ["Servizio o pagina", "Valutazioni", "Media (stelle, da 1 a 5)", "1 stella", "2 stelle", "3 stelle",
+               "4 stelle", "5 stelle"])
+    rows = [*rt["services"], *rt["pages"], *([rt["total"]] if rt["total"] else [])]
+    for r in rows:
+        label = f"Pagina {r.page}" if r.page else r.label
+        t.rows.append([label, r.count, r.average, *(r.distribution[n] for n in range(1, 6))])
+    return t
+
+
+def _rating_answers(rt: dict[str, Any]) -> Table:
+    t = Table("rating_answers", "Risposte alle domande che seguono la valutazione",
+              ["Servizio", "Domanda", "Risposta", "Quante volte"])
+    for a in rt["answers"]:
+        t.rows.append([a.label, "Aspetti preferiti" if a.positive else "Difficoltà incontrate", a.answer, a.count])
+    return t
+
+
+# metric -> the figure it shows (reports service) and the table made of it; both ratings tables come from the one
+# figure of the sportello's ratings
 FIGURES: dict[str, Any] = {"conversations": reports.conversations_by_day, "bot": reports.bot_outcomes,
                            "times": reports.request_times, "sla": reports.sla_compliance,
-                           "bookings": reports.bookings_summary, "gaps": reports.top_gaps}
+                           "bookings": reports.bookings_summary, "gaps": reports.top_gaps,
+                           "ratings": sportello.rating_figures, "rating_answers": sportello.rating_figures}
 BUILDERS = {"conversations": _conversations, "bot": _bot, "times": _times, "sla": _sla, "bookings": _bookings,
-            "gaps": _gaps}
+            "gaps": _gaps, "ratings": _ratings, "rating_answers": _rating_answers}
 
 
 def tables(fig: dict[str, Any]) -> dict[str, Table]:

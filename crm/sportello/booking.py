@@ -2,7 +2,10 @@
 and time from live availability, contact data (the signed-in profile's, or typed in), summary, confirmation with the
 code and the .ics. Reached from every service page with the office and topic pre-selected.
 
-Steps 1-2 are GET (bookmarkable, Back works), the personal data travel only by POST (never in a URL)."""
+Nothing the citizen types travels in a URL: the first step is a POST that keeps the service and the reason as a
+booking in progress (``sp_booking_drafts``) and sends the browser on with a random token (``?bozza=``), so the
+later steps are still plain links (Back and reload work) that carry only that token and the chosen time. The
+personal data travel only by POST."""
 
 from __future__ import annotations
 
@@ -10,14 +13,15 @@ import secrets
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
+from urllib.parse import urlencode
 
-from icalendar import Calendar, Event
 from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, raw, redirect
 from sqlalchemy import select
 
 from crm.bookings import service as bookings
+from crm.bookings.ics import booking_ics
 from crm.bookings.models import Booking, Location, Service
 from crm.citizens.service import principal_for
 from crm.contacts import service as contacts
@@ -26,10 +30,10 @@ from crm.core.errors import ApiError, Conflict, NotFound, ValidationFailed
 from crm.db import read_session, transaction, utcnow
 from crm.entes import service as entes
 from crm.offices.models import Office
-from crm.sportello import doors
+from crm.sportello import doors, service
 from crm.sportello.kit import bp, render, sign, signed_ok, tz_of
 from crm.sportello.pages import ente_id_of
-from crm.sportello.session import Citizen, citizen_page
+from crm.sportello.session import Citizen, Redirect, browser_id, citizen_page
 
 DAYS_SHOWN = 21
 STEPS = ["Ufficio e motivo", "Data e ora", "I tuoi dati", "Riepilogo"]
@@ -48,42 +52,86 @@ def _chosen(services: list[Service], slug: str | None) -> Service | None:
     return next((s for s in services if s.slug == slug), None) if slug else None
 
 
+def step_url(path: str, token: str, **params: str) -> str:
+    """A link to a later step: the booking in progress's token and, at most, the chosen time; never free text."""
+    return f"/sportello/prenota{path}?" + urlencode({"bozza": token, **params})
+
+
+async def _draft(request: Request, ente_id: int, token: str | None) -> Any:
+    async with read_session(request) as s:
+        return await service.get_booking_draft(s, ente_id=ente_id, browser=browser_id(request), token=token)
+
+
+def _office_page(request: Request, services: list[Service], offices: dict[int, Office], chosen: Service | None,
+                 reason: str, from_page: bool, token: str, error: str | None, status: int = 200) -> HTTPResponse:
+    if chosen is not None and from_page:
+        services = [s for s in services if s.office_id == chosen.office_id]  # only the competent office
+    office_ids = sorted({s.office_id for s in services if s.office_id}, key=lambda i: offices[i].name)
+    return render(request, "booking_office.html", steps=STEPS, step=1, services=services, offices=offices,
+                  office_ids=office_ids, chosen=chosen, reason=reason, from_page="scheda" if from_page else "",
+                  token=token, error=error, rating_service="appointment-booking", status=status)
+
+
 @bp.get("/prenota")
 @citizen_page()
 async def step_office(request: Request, citizen: Citizen | None) -> HTTPResponse:
     ente_id = await ente_id_of(request)
     services, offices = await _catalogue(request, ente_id)
-    chosen = _chosen(services, request.args.get("servizio"))
-    if chosen is not None and request.args.get("da") == "scheda":
-        services = [s for s in services if s.office_id == chosen.office_id]  # only the competent office
-    office_ids = sorted({s.office_id for s in services if s.office_id}, key=lambda i: offices[i].name)
-    return render(request, "booking_office.html", steps=STEPS, step=1, services=services, offices=offices,
-                  office_ids=office_ids, chosen=chosen, reason=request.args.get("motivo", "")[:500],
-                  from_page=request.args.get("da", ""), error=request.args.get("errore"),
-                  rating_service="appointment-booking")
+    draft = await _draft(request, ente_id, request.args.get("bozza"))
+    if draft is not None:  # Back from a later step: what the citizen chose and wrote is still there
+        return _office_page(request, services, offices, _chosen(services, draft.service_slug), draft.reason,
+                            draft.from_page, request.args.get("bozza", ""), request.args.get("errore"))
+    error = request.args.get("errore")
+    return _office_page(request, services, offices, _chosen(services, request.args.get("servizio")), "",
+                        request.args.get("da") == "scheda", "", error if error in ("scaduta", "servizio") else None)
+
+
+@bp.post("/prenota")
+@citizen_page()
+async def step_office_done(request: Request, citizen: Citizen | None) -> HTTPResponse:
+    ente_id = await ente_id_of(request)
+    form = request.form or {}
+    services, offices = await _catalogue(request, ente_id)
+    svc = _chosen(services, str(form.get("servizio") or ""))
+    office_id = str(form.get("ufficio") or "")
+    reason = str(form.get("motivo") or "").strip()[:500]
+    from_page, token = form.get("da") == "scheda", str(form.get("bozza") or "")[:64]
+    error = "servizio" if svc is None or (office_id and office_id != str(svc.office_id)) else \
+        "motivo" if not reason else None
+    if error:
+        return _office_page(request, services, offices, svc, reason, from_page, token, error, status=422)
+    assert svc is not None
+    async with transaction(request.app.ctx.sessionmaker) as s:
+        token = await service.save_booking_draft(s, ente_id=ente_id, browser=browser_id(request),
+                                                 service_slug=svc.slug, reason=reason, from_page=from_page,
+                                                 token=token or None)
+    return redirect(step_url("/orari", token), status=303)
+
+
+async def _in_progress(request: Request, token: str | None) -> tuple[int, Service, Office | None, str, str]:
+    """The booking in progress of this link and browser: (ente, service, office, reason, token); an unknown or
+    expired one sends the citizen back to the first step."""
+    ente_id = await ente_id_of(request)
+    services, offices = await _catalogue(request, ente_id)
+    draft = await _draft(request, ente_id, token)
+    svc = _chosen(services, draft.service_slug) if draft is not None else None
+    if draft is None or svc is None:
+        raise Redirect("/sportello/prenota?errore=scaduta")
+    return ente_id, svc, offices.get(svc.office_id or 0), draft.reason, str(token)
 
 
 @bp.get("/prenota/orari")
 @citizen_page()
 async def step_time(request: Request, citizen: Citizen | None) -> HTTPResponse:
-    ente_id = await ente_id_of(request)
-    services, offices = await _catalogue(request, ente_id)
-    svc = _chosen(services, request.args.get("servizio"))
-    office_id = request.args.get("ufficio", "")
-    reason = request.args.get("motivo", "").strip()[:500]
-    if svc is None or (office_id and office_id != str(svc.office_id)):
-        return redirect("/sportello/prenota?errore=servizio", status=303)
-    if not reason:
-        return redirect(f"/sportello/prenota?servizio={svc.slug}&errore=motivo", status=303)
+    ente_id, svc, office, reason, token = await _in_progress(request, request.args.get("bozza"))
     tz = tz_of(request)
     today = utcnow().astimezone(tz).date()
     async with read_session(request) as s:
         slots = await bookings.availability(s, ente_id=ente_id, service_id=svc.id, d_from=today,
                                             d_to=today + timedelta(days=DAYS_SHOWN))
     days = [(day, list(group)) for day, group in groupby(slots, key=lambda sl: sl.start.astimezone(tz).date())]
-    return render(request, "booking_time.html", steps=STEPS, step=2, svc=svc, office=offices.get(svc.office_id or 0),
-                  reason=reason, days=days[:10], tz=tz, error=request.args.get("errore"),
-                  rating_service="appointment-booking")
+    return render(request, "booking_time.html", steps=STEPS, step=2, svc=svc, office=office, token=token,
+                  days=days[:10], tz=tz, error=request.args.get("errore"), rating_service="appointment-booking")
 
 
 def _start_of(value: str) -> datetime:
@@ -97,14 +145,10 @@ def _start_of(value: str) -> datetime:
 
 
 async def _booking_context(request: Request, args: Any) -> dict[str, Any]:
-    ente_id = await ente_id_of(request)
-    services, offices = await _catalogue(request, ente_id)
-    svc = _chosen(services, args.get("servizio"))
-    if svc is None:
-        raise NotFound("servizio non trovato")
+    ente_id, svc, office, reason, token = await _in_progress(request, args.get("bozza"))
     start = _start_of(str(args.get("inizio") or ""))
-    return {"ente_id": ente_id, "svc": svc, "office": offices.get(svc.office_id or 0), "start": start,
-            "reason": str(args.get("motivo") or "").strip()[:500], "tz": tz_of(request)}
+    return {"ente_id": ente_id, "svc": svc, "office": office, "start": start, "reason": reason, "token": token,
+            "tz": tz_of(request), "step_url": step_url}
 
 
 @bp.get("/prenota/dati")
@@ -262,23 +306,6 @@ async def ics(request: Request, citizen: Citizen | None, booking_id: int) -> HTT
         ente = await entes.get(s, b.ente_id)
         place = await s.get(Location, b.location_id) if b.location_id else None
     assert svc is not None
-    return raw(booking_ics(b, svc, ente.name, ente.slug, place), content_type="text/calendar; charset=utf-8",
+    return raw(booking_ics(b, svc, ente_name=ente.name, ente_slug=ente.slug, place=place),
+               content_type="text/calendar; charset=utf-8",
                headers={"Content-Disposition": f'attachment; filename="{b.code}.ics"'})
-
-
-def booking_ics(b: Booking, svc: Service, ente_name: str, ente_slug: str, place: Location | None) -> bytes:
-    cal = Calendar()
-    cal.add("prodid", "-//Sportello URP//IT")
-    cal.add("version", "2.0")
-    ev = Event()
-    ev.add("uid", f"{b.code}@{ente_slug}.sportello-urp")
-    ev.add("summary", f"{svc.name} - {ente_name}")
-    ev.add("dtstart", b.start)
-    ev.add("dtend", b.end)
-    ev.add("dtstamp", b.created_at)
-    if place is not None:
-        ev.add("location", f"{place.name}, {place.address}".strip(", "))
-    ev.add("description", f"Codice prenotazione {b.code}. {svc.what_to_bring}".strip())
-    ev.add("status", "CANCELLED" if b.status == "cancelled" else "CONFIRMED")
-    cal.add_component(ev)
-    return bytes(cal.to_ical())

@@ -64,3 +64,21 @@ class ReportFile(IdMixin, EnteMixin, Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(200))
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BookingDraft(IdMixin, EnteMixin, Base):
+    """A booking in progress between its first step and its confirmation: the service and the reason the citizen
+    typed, kept here so that free text never travels in a URL (links are logged, bookmarked, sent as Referer). The
+    link carries a random token; the row also names the browser (a hash of its ``urp_sp`` id), so a forwarded link
+    shows nothing to anyone else. Kept after the booking is made (a double click on "Conferma" finds it again, and the
+booking's idempotency key answers with the same booking); gone after ``BOOKING_DRAFT_TTL``."""
+
+    __tablename__ = "sp_booking_drafts"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    service_slug: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    from_page: Mapped[bool] = mapped_column(default=False)  # came from a service page: its office only
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

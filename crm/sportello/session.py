@@ -102,6 +102,14 @@ async def current(request: Request) -> Citizen | None:
 PageHandler = Callable[..., Awaitable[HTTPResponse]]
 
 
+class Redirect(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised anywhere under a page: the guard answers 303 to ``to`` (e.g. a booking in progress that expired)."""
+
+    def __init__(self, to: str) -> None:
+        super().__init__(to)
+        self.to = to
+
+
 def citizen_page(*, signed_in: bool = False) -> Callable[[PageHandler], PageHandler]:
     """Guard of every sportello route: the citizen (or None) is resolved; ``signed_in`` pages send strangers to the
     sign-in page and back; every POST needs this browser's CSRF token. The handler receives ``citizen``."""
@@ -120,6 +128,8 @@ def citizen_page(*, signed_in: bool = False) -> Callable[[PageHandler], PageHand
                 if request.method == "POST":
                     check_csrf(request)
                 return finish(request, await handler(request, citizen, *args, **kwargs))
+            except Redirect as r:
+                return finish(request, redirect(r.to, status=303))
             except ApiError as exc:
                 from crm.sportello.kit import error_page
 

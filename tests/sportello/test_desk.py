@@ -27,23 +27,36 @@ def book(c: httpx.Client, desk: Desk) -> int:
     assert page.status_code == 200 and 'data-element="service-booking-access"' in page.text
     step1 = c.get(desk.url + "/sportello/prenota?servizio=carta-identita&da=scheda")
     assert 'data-element="appointment-booking"' in step1.text and "selected>Carta d&#39;identità" in step1.text
-    times = c.get(desk.url + "/sportello/prenota/orari", params={"servizio": "carta-identita",
-                                                               "motivo": "rinnovo carta scaduta"})
+    # the reason is posted, kept server-side, and never appears in a URL of the later steps
+    reason = "rinnovo carta scaduta di Mario"
+    times = c.post(desk.url + "/sportello/prenota", data={"csrf": csrf_of(step1.text), "servizio": "carta-identita",
+                                                         "da": "scheda", "motivo": reason}, follow_redirects=True)
+    assert times.status_code == 200 and "/prenota/orari?bozza=" in str(times.url)
+    assert not any("rinnovo" in str(r.url) for r in [*times.history, times])
+    token = re.search(r"bozza=([^&]+)", str(times.url)).group(1)  # type: ignore[union-attr]
+    with httpx.Client(timeout=30) as stranger:  # the link alone shows nothing to another browser
+        r = stranger.get(str(times.url))
+        assert r.status_code == 303 and r.headers["location"] == "/sportello/prenota?errore=scaduta"
     # a slot days away: well before the cancellation deadline
     start = re.findall(r'name="inizio" id="[^"]+" value="([^"]+)"', times.text)[-1]
-    data = c.get(desk.url + "/sportello/prenota/dati", params={"servizio": "carta-identita", "motivo": "rinnovo",
-                                                              "inizio": start})
+    data = c.get(desk.url + "/sportello/prenota/dati", params={"bozza": token, "inizio": start})
     assert "RSSMRA80A01H501U" in data.text and 'value="mario.rossi@example.org"' in data.text  # once only
-    form = {"csrf": csrf_of(data.text), "servizio": "carta-identita", "motivo": "rinnovo", "inizio": start,
-            "email": "mario.rossi@example.org", "phone": "+393331234567"}
+    assert "rinnovo" not in " ".join(re.findall(r'href="([^"]*)"', data.text))
+    form = {"csrf": csrf_of(data.text), "bozza": token, "inizio": start, "email": "mario.rossi@example.org",
+            "phone": "+393331234567"}
     summary = c.post(desk.url + "/sportello/prenota/riepilogo", data=form)
-    assert summary.status_code == 200 and "Riepilogo" in summary.text
+    assert summary.status_code == 200 and "Riepilogo" in summary.text and reason in summary.text
     key = re.search(r'name="key" value="([^"]+)"', summary.text).group(1)  # type: ignore[union-attr]
     done = c.post(desk.url + "/sportello/prenota/conferma", data={**form, "key": key}, follow_redirects=True)
     assert done.status_code == 200 and "Prenotazione confermata" in done.text
-    assert c.get(desk.url + re.search(r'href="(/sportello/prenota/ics/[^"]+)"', done.text).group(1)
-                 .replace("&amp;", "&")).text.startswith("BEGIN:VCALENDAR")  # type: ignore[union-attr]
-    return int(re.search(r"/prenota/fatto/(\d+)", str(done.url)).group(1))  # type: ignore[union-attr]
+    ics = c.get(desk.url + re.search(r'href="(/sportello/prenota/ics/[^"]+)"', done.text).group(1)  # type: ignore[union-attr]
+                .replace("&amp;", "&"))
+    assert ics.text.startswith("BEGIN:VCALENDAR") and "LOCATION:Municipio\\, Piazza Grande 1" in ics.text
+    booking_id = int(re.search(r"/prenota/fatto/(\d+)", str(done.url)).group(1))  # type: ignore[union-attr]
+    # one .ics builder: the API hands out the very same file
+    api = c.get(desk.url + f"/api/v1/bookings/{booking_id}.ics", headers=desk.ente.headers("operator"))
+    assert api.status_code == 200 and api.content == ics.content
+    return booking_id
 
 
 def test_book_see_and_cancel_and_nobody_else_sees_it(desk: Desk, db: DB) -> None:
@@ -182,3 +195,41 @@ def test_ratings_and_markers(desk: Desk, db: DB) -> None:
     pages = next(x for x in summary if x.service == "")
     assert pages.count >= 1 and pages.distribution[2] >= 1
     assert ("A volte le indicazioni non erano chiare", 1) in pages.reasons
+
+
+def test_ratings_on_the_console_dashboard(desk: Desk) -> None:
+    """What citizens rate reaches the operators' dashboard: the mean per service and per page, the 1-5 spread, the
+    follow-up answers counted; both tables as CSV."""
+    import csv
+    import io
+
+    from tests.console.test_console import login
+
+    with httpx.Client(timeout=30) as c:
+        token = csrf_of(c.get(desk.url + "/sportello/segnala").text)
+        for stars, answer in ((5, ("positive", "chiare")), (4, ("positive", "chiare")), (1, ("negative", "tecnici"))):
+            r = c.post(desk.url + "/sportello/valutazione", data={
+                "csrf": token, "stars": str(stars), answer[0]: answer[1], "page": "/sportello/segnala/fatto/1",
+                "service": "report-inefficiency"}, headers={"accept": "application/json"})
+            assert r.status_code == 200
+        for stars in (3, 5):  # an informative page, no follow-up answer
+            c.post(desk.url + "/sportello/valutazione", data={"csrf": token, "stars": str(stars),
+                                                              "page": "/sportello/servizi/carta-identita"},
+                   headers={"accept": "application/json"})
+    console = login(desk.server, desk.ente, "operator")
+    page = console.get("/console/dashboard")
+    assert page.status_code == 200 and "Valutazioni dei cittadini sullo sportello digitale" in page.text
+    assert "Segnala disservizio: 3,33 su 5 (3)" in page.text
+
+    def table(metric: str) -> list[list[str]]:
+        r = console.get("/console/dashboard.csv", params={"metric": metric})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        return list(csv.reader(io.StringIO(r.text)))
+
+    ratings = table("ratings")
+    assert ratings[0][:3] == ["Servizio o pagina", "Valutazioni", "Media (stelle, da 1 a 5)"]
+    assert ["Segnala disservizio", "3", "3.33", "1", "0", "0", "1", "1"] in ratings
+    assert ["Pagina /sportello/servizi/carta-identita", "2", "4.0", "0", "0", "1", "0", "1"] in ratings
+    answers = table("rating_answers")
+    assert ["Segnala disservizio", "Aspetti preferiti", "Le indicazioni erano chiare", "2"] in answers
+    assert ["Segnala disservizio", "Difficoltà incontrate", "Ho avuto problemi tecnici", "1"] in answers

@@ -34,6 +34,8 @@ def shoot(page: Any, name: str) -> None:
 @pytest.mark.parametrize("device", ["phone", "laptop"])
 def test_sign_in_book_see_cancel_rate(browser: Any, desk: Desk, request: pytest.FixtureRequest,  # noqa: F811
                                       tmp_path: Path, device: str) -> None:
+    from playwright.sync_api import expect
+
     require_axe()
     w, h = SIZES[device]
     with browser_pages(browser, request, tmp_path, viewport={"width": w, "height": h}, bypass_csp=True) as make:
@@ -49,7 +51,7 @@ def test_sign_in_book_see_cancel_rate(browser: Any, desk: Desk, request: pytest.
         page.get_by_role("button", name="Autorizza e entra").click()
         page.wait_for_url(desk.url + "/sportello/")  # back where the citizen was, now signed in
         page.locator("[data-element=personal-area-login]").click()
-        assert page.get_by_role("heading", name="Area personale").is_visible()
+        expect(page.get_by_role("heading", name="Area personale")).to_be_visible()
         check_axe(page, "area")
         page.goto(desk.url + "/sportello/servizi/carta-identita")
         check_axe(page, "service")
@@ -77,15 +79,15 @@ def test_sign_in_book_see_cancel_rate(browser: Any, desk: Desk, request: pytest.
         page.locator("label[for=star4]").click()
         page.get_by_text("Le indicazioni erano chiare").click()
         page.get_by_role("button", name="Invia la valutazione").click()
-        assert page.get_by_text("Grazie, il tuo parere ci aiuterà a migliorare il servizio!").is_visible()
+        expect(page.get_by_text("Grazie, il tuo parere ci aiuterà a migliorare il servizio!")).to_be_visible()
         page.get_by_role("link", name="area personale").first.click()
-        assert page.get_by_text(code).is_visible()
+        expect(page.get_by_text(code)).to_be_visible()
         shoot(page, "area")
         page.get_by_role("link", name="Carta d'identità elettronica").first.click()
         check_axe(page, "area-booking")
         shoot(page, "area-booking")
         page.get_by_role("button", name="Annulla l'appuntamento").click()
-        assert page.get_by_text("Appuntamento annullato.").is_visible()
+        expect(page.get_by_text("Appuntamento annullato.")).to_be_visible()
         page.goto(desk.url + "/sportello/segnala")
         check_axe(page, "report")
         shoot(page, "report")
