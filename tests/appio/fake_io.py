@@ -1,10 +1,8 @@
 """A fake App IO server on 127.0.0.1 that holds requests to the public contract of ``pagopa/io-functions-services``
-(``openapi/index.yaml``, Swagger 2.0, whose definitions live in ``pagopa/io-functions-commons``
-``openapi/definitions.yaml``): ``getProfile`` and ``submitMessageforUserWithFiscalCodeInBody``, the
-``Ocp-Apim-Subscription-Key`` header. The schemas below are written out from those documents' definitions
-(NewMessage, MessageContent, MessageSubject, MessageBodyMarkdown, Timestamp, TimeToLiveSeconds, the FiscalCode
-parameter pattern, LimitedProfile); the documents themselves are not copied here (their licence could not be
-checked from this workplace). Anything that does not validate answers 400 with a ProblemJson, as IO does."""
+(``openapi/index.yaml``, Swagger 2.0): ``getProfile`` and ``submitMessageforUserWithFiscalCodeInBody`` with the
+``Ocp-Apim-Subscription-Key`` header. Every body, sent or answered, is validated against the real schemas that
+document points to, vendored unchanged in ``contract/definitions.yaml`` (from ``@pagopa/io-functions-commons``, MIT:
+see ``contract/README.md``). Anything that does not validate answers 400 with a ProblemJson, as IO does."""
 
 from __future__ import annotations
 
@@ -12,35 +10,52 @@ import json
 import re
 import threading
 import uuid
+from datetime import datetime
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 
+CONTRACT = Path(__file__).parent / "contract" / "definitions.yaml"
+# the FiscalCode path parameter of index.yaml, and the check behind the definitions' own `format: FiscalCode`
 FISCAL_CODE = r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$"
-DEFINITIONS: dict[str, Any] = {
-    "FiscalCode": {"type": "string", "pattern": FISCAL_CODE},
-    "MessageSubject": {"type": "string", "minLength": 10, "maxLength": 120},
-    "MessageBodyMarkdown": {"type": "string", "minLength": 80, "maxLength": 10000},
-    "Timestamp": {"type": "string", "format": "date-time"},
-    "TimeToLiveSeconds": {"type": "integer", "minimum": 3600, "maximum": 604800},
-    "MessageContent": {"type": "object", "required": ["subject", "markdown"], "properties": {
-        "subject": {"$ref": "#/definitions/MessageSubject"}, "markdown": {"$ref": "#/definitions/MessageBodyMarkdown"},
-        "due_date": {"$ref": "#/definitions/Timestamp"}, "payment_data": {"type": "object"},
-        "prescription_data": {"type": "object"}}},
-    "NewMessage": {"type": "object", "required": ["content"], "properties": {
-        "time_to_live": {"$ref": "#/definitions/TimeToLiveSeconds"},
-        "content": {"$ref": "#/definitions/MessageContent"},
-        "default_addresses": {"type": "object", "properties": {"email": {"type": "string", "format": "email"}}},
-        "fiscal_code": {"$ref": "#/definitions/FiscalCode"}}},
-    "LimitedProfile": {"type": "object", "required": ["sender_allowed"], "properties": {
-        "sender_allowed": {"type": "boolean"}, "preferred_languages": {"type": "array"}}},
-}
+FORMATS = jsonschema.FormatChecker()
+
+
+@FORMATS.checks("FiscalCode")
+def _fiscal_code(value: object) -> bool:
+    return not isinstance(value, str) or re.match(FISCAL_CODE, value) is not None
+
+
+@FORMATS.checks("UTCISODateFromString")
+def _utc_iso_date(value: object) -> bool:
+    """``Timestamp``: ISO-8601 in UTC, as the contract's example "2018-10-13T00:00:00.000Z"."""
+    if not isinstance(value, str):
+        return True
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache
+def definitions() -> dict[str, Any]:
+    """The contract's definitions: one YAML mapping whose references are ``#/<Name>``."""
+    return dict(yaml.safe_load(CONTRACT.read_text()))
 
 
 def validator(name: str) -> jsonschema.Draft4Validator:
-    return jsonschema.Draft4Validator({"$ref": f"#/definitions/{name}", "definitions": DEFINITIONS},
-                                      format_checker=jsonschema.FormatChecker())
+    """A validator of one definition; the document itself is the root, so its ``#/...`` references resolve."""
+    doc = definitions()
+    if name not in doc:
+        raise KeyError(f"{name} is not defined in {CONTRACT.name}")
+    return jsonschema.Draft4Validator({**doc, "$ref": f"#/{name}"}, format_checker=FORMATS)
 
 
 class FakeIO:
@@ -60,6 +75,8 @@ class FakeIO:
                 pass
 
             def _answer(self, status: int, body: dict[str, Any] | None = None) -> None:
+                if status >= 400:
+                    validator("ProblemJson").validate(body or {})  # our own answers hold to the contract too
                 data = json.dumps(body or {}).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json" if status < 400 else "application/problem+json")

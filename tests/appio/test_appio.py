@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from sqlalchemy import select
 
 from crm.notifications.appio import AppIoSender, AppIoSettings
-from tests.appio.fake_io import FakeIO
+from tests.appio.fake_io import FakeIO, validator
 from tests.conftest import DB, EnteCtx
 
 ALLOWED, REFUSED, ABSENT = "RSSMRA80A01H501U", "VRDGPP75C41F205I", "BNCLCU90E15L219G"
@@ -96,3 +96,20 @@ def test_booking_confirmation_reaches_app_io(db: DB, ente_ctx: EnteCtx) -> None:
     assert got[1][:2] == (REFUSED, "failed") and "does not allow" in (got[1][2] or "")
     assert got[2][:2] == (ABSENT, "failed") and "not on App IO" in (got[2][2] or "")
     assert len(ids) == 3
+
+
+def test_the_fake_holds_requests_to_the_real_contract() -> None:
+    """The vendored definitions are really applied: what IO refuses, the fake refuses too."""
+    good = {"time_to_live": 3600, "fiscal_code": ALLOWED,
+            "content": {"subject": "Appuntamento IO-ABC123", "markdown": "x" * 80,
+                        "due_date": "2026-12-01T09:30:00.000Z"}}
+    new_message = validator("NewMessage")
+    assert list(new_message.iter_errors(good)) == []
+    for broken in ({**good, "content": {**good["content"], "subject": "Breve"}},           # subject < 10
+                   {**good, "content": {**good["content"], "markdown": "troppo corto"}},  # markdown < 80
+                   {**good, "content": {**good["content"], "due_date": "2026-12-01T10:30:00+01:00"}},  # not UTC
+                   {**good, "fiscal_code": "RSSMRA80A01H501"},                              # not a fiscal code
+                   {**good, "time_to_live": 60},                                            # below 3600
+                   {"fiscal_code": ALLOWED}):                                               # no content
+        assert list(new_message.iter_errors(broken)), broken
+    assert list(validator("LimitedProfile").iter_errors({"preferred_languages": ["it_IT"]}))  # sender_allowed
