@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base, EnteMixin, IdMixin, utcnow
@@ -38,3 +38,15 @@ class CitizenSession(IdMixin, EnteMixin, Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class MergeRefusal(IdMixin, EnteMixin, Base):
+    """A citizen said no to folding another contact with their phone or e-mail into their profile: the offer is not
+    made again (an operator can still merge them in the console, e.g. on the citizen's request)."""
+
+    __tablename__ = "citizen_merge_refusals"
+    __table_args__ = (UniqueConstraint("contact_id", "source_id"),)
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.audit import service as audit
-from crm.citizens.models import CitizenLogin, CitizenSession
+from crm.citizens.models import CitizenLogin, CitizenSession, MergeRefusal
 from crm.citizens.oidc import AuthRequest, VerifiedIdentity
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactEmail, ContactIdentity, ContactPhone
@@ -155,22 +155,38 @@ async def merge_candidates(session: AsyncSession, contact: Contact) -> list[Cont
     if emails:
         conds.append(Contact.id.in_(select(ContactEmail.contact_id).where(ContactEmail.ente_id == contact.ente_id,
                                                                           ContactEmail.email.in_(emails))))
+    refused = select(MergeRefusal.source_id).where(MergeRefusal.contact_id == contact.id)
     rows = await session.scalars(select(Contact).where(
         Contact.ente_id == contact.ente_id, Contact.id != contact.id, Contact.fiscal_code.is_(None),
-        Contact.merged_into_id.is_(None), Contact.anonymised_at.is_(None), or_(*conds)).order_by(Contact.id))
+        Contact.merged_into_id.is_(None), Contact.anonymised_at.is_(None), Contact.id.not_in(refused), or_(*conds))
+        .order_by(Contact.id))
     return list(rows.all())
 
 
 async def merge_with_consent(session: AsyncSession, *, contact: Contact, source_id: int) -> Contact:
     """Fold one of ``merge_candidates`` into the citizen's contact (anything else is refused as unknown)."""
-    from crm.core.errors import NotFound
-
-    if source_id not in {c.id for c in await merge_candidates(session, contact)}:
-        raise NotFound("contatto non trovato")
+    await _candidate(session, contact, source_id)
     merged = await contacts.merge(session, ente_id=contact.ente_id, target_id=contact.id, source_id=source_id)
     await audit.record(session, principal=principal_for(contact), action="merge", entity="contact",
                        entity_id=contact.id, details={"source_id": source_id, "consent": "citizen"})
     return merged
+
+
+async def refuse_merge(session: AsyncSession, *, contact: Contact, source_id: int) -> None:
+    """The citizen's "no": the contact stays apart, its records stay out of the area personale, and the offer is
+    not made again."""
+    await _candidate(session, contact, source_id)
+    session.add(MergeRefusal(ente_id=contact.ente_id, contact_id=contact.id, source_id=source_id))
+    await audit.record(session, principal=principal_for(contact), action="merge_refused", entity="contact",
+                       entity_id=contact.id, details={"source_id": source_id})
+    await session.flush()
+
+
+async def _candidate(session: AsyncSession, contact: Contact, source_id: int) -> None:
+    from crm.core.errors import NotFound
+
+    if source_id not in {c.id for c in await merge_candidates(session, contact)}:
+        raise NotFound("contatto non trovato")
 
 
 async def link_web_chat(session: AsyncSession, *, contact: Contact, chat_session: str) -> bool:

@@ -62,7 +62,8 @@ async def booking_detail(request: Request, citizen: Citizen, booking_id: int) ->
             slots = await bookings.availability(s, ente_id=b.ente_id, service_id=svc.id, d_from=today,
                                                 d_to=today + timedelta(days=14))
     return render(request, "area_booking.html", b=b, svc=svc, place=place, deadline=deadline,
-                  can_change=can_change, slots=slots[:40], tz=tz, error=request.args.get("errore"))
+                  can_change=can_change, slots=slots[:40], tz=tz, error=request.args.get("errore"),
+                  moved=request.args.get("spostata") == "1")
 
 
 @bp.post("/area-personale/prenotazioni/<booking_id:int>/annulla")
@@ -71,8 +72,9 @@ async def booking_cancel(request: Request, citizen: Citizen, booking_id: int) ->
     try:
         async with transaction(request.app.ctx.sessionmaker) as s:
             await doors.cancel_booking(s, citizen.principal, booking_id)
-    except (Conflict, ValidationFailed):
-        return redirect(f"/sportello/area-personale/prenotazioni/{booking_id}?errore=annullo", status=303)
+    except (Conflict, ValidationFailed) as exc:
+        code = "stato" if exc.code == "illegal_transition" else "termine"
+        return redirect(f"/sportello/area-personale/prenotazioni/{booking_id}?errore={code}", status=303)
     return redirect("/sportello/area-personale?avviso=annullata", status=303)
 
 
@@ -90,7 +92,10 @@ async def booking_move(request: Request, citizen: Citizen, booking_id: int) -> H
 
 
 def _code(exc: ApiError) -> str:
-    return "occupato" if exc.code == "slot_taken" else "spostamento" if "start" in exc.fields else "regole"
+    """What went wrong, for the page's message: the time was taken meanwhile, the deadline has passed, the booking
+    is no longer confirmed, or the new time breaks the service's rules."""
+    return {"slot_taken": "occupato", "deadline_passed": "termine", "illegal_transition": "stato"}.get(exc.code,
+                                                                                                      "orario")
 
 
 @bp.get("/area-personale/istanze/<instance_id:int>")
@@ -164,9 +169,13 @@ async def merge(request: Request, citizen: Citizen) -> HTTPResponse:
         source_id = int(str((request.form or {}).get("source_id") or "0"))
     except ValueError:
         source_id = 0
+    yes = (request.form or {}).get("scelta") == "si"
     async with transaction(request.app.ctx.sessionmaker) as s:
-        await citizens.merge_with_consent(s, contact=citizen.contact, source_id=source_id)
-    return redirect("/sportello/area-personale?avviso=uniti", status=303)
+        if yes:
+            await citizens.merge_with_consent(s, contact=citizen.contact, source_id=source_id)
+        else:
+            await citizens.refuse_merge(s, contact=citizen.contact, source_id=source_id)
+    return redirect("/sportello/area-personale?avviso=" + ("uniti" if yes else "separati"), status=303)
 
 
 __all__ = ["italian"]

@@ -141,9 +141,9 @@ async def reschedule_booking(session: AsyncSession, principal: Principal, bookin
     """Within the rules: only a confirmed booking, only before its cancellation deadline (the service's)."""
     b = await booking(session, principal, booking_id, audit_read=False)
     svc = await bookings.get_service(session, ente_id=b.ente_id, service_id=b.service_id)
-    if utcnow() > bookings.cancel_deadline(b, svc):
-        raise ValidationFailed("troppo tardi per spostare l'appuntamento",
-                               fields={"start": f"si può spostare fino a {svc.cancel_deadline_hours} ore prima"})
+    if b.status == "confirmed" and utcnow() > bookings.cancel_deadline(b, svc):
+        raise ValidationFailed(f"bookings can be moved up to {svc.cancel_deadline_hours} hours before",
+                               fields={"start": "deadline passed"}, code="deadline_passed")
     new = await bookings.reschedule(session, principal=principal, booking_id=b.id, start=start, resource_id=None)
     await audit.record(session, principal=principal, action="reschedule", entity="booking", entity_id=new.id,
                        details={"from": b.id, "via": "sportello"})

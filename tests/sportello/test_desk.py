@@ -6,7 +6,9 @@ the Designers Italia markers and texts are on the pages."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
@@ -22,7 +24,8 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([0-9a-f]{40})"', html).group(1)  # type: ignore[union-attr]
 
 
-def book(c: httpx.Client, desk: Desk) -> int:
+def book(c: httpx.Client, desk: Desk, fiscal_code: str = "RSSMRA80A01H501U",
+         email: str = "mario.rossi@example.org") -> int:
     page = c.get(desk.url + "/sportello/servizi/carta-identita")
     assert page.status_code == 200 and 'data-element="service-booking-access"' in page.text
     step1 = c.get(desk.url + "/sportello/prenota?servizio=carta-identita&da=scheda")
@@ -40,10 +43,9 @@ def book(c: httpx.Client, desk: Desk) -> int:
     # a slot days away: well before the cancellation deadline
     start = re.findall(r'name="inizio" id="[^"]+" value="([^"]+)"', times.text)[-1]
     data = c.get(desk.url + "/sportello/prenota/dati", params={"bozza": token, "inizio": start})
-    assert "RSSMRA80A01H501U" in data.text and 'value="mario.rossi@example.org"' in data.text  # once only
+    assert fiscal_code in data.text and f'value="{email}"' in data.text  # once only
     assert "rinnovo" not in " ".join(re.findall(r'href="([^"]*)"', data.text))
-    form = {"csrf": csrf_of(data.text), "bozza": token, "inizio": start, "email": "mario.rossi@example.org",
-            "phone": "+393331234567"}
+    form = {"csrf": csrf_of(data.text), "bozza": token, "inizio": start, "email": email, "phone": "+393331234567"}
     summary = c.post(desk.url + "/sportello/prenota/riepilogo", data=form)
     assert summary.status_code == 200 and "Riepilogo" in summary.text and reason in summary.text
     key = re.search(r'name="key" value="([^"]+)"', summary.text).group(1)  # type: ignore[union-attr]
@@ -233,3 +235,129 @@ def test_ratings_on_the_console_dashboard(desk: Desk) -> None:
     answers = table("rating_answers")
     assert ["Segnala disservizio", "Aspetti preferiti", "Le indicazioni erano chiare", "2"] in answers
     assert ["Segnala disservizio", "Difficoltà incontrate", "Ho avuto problemi tecnici", "1"] in answers
+
+
+def _booking_state(db: DB, *ids: int) -> list[tuple[str, int | None]]:
+    async def check(s: Any) -> list[tuple[str, int | None]]:
+        from crm.bookings.models import Booking
+
+        return [((b := await s.get(Booking, i)).status, b.rescheduled_from_id) for i in ids]
+
+    return db.run(check)
+
+
+def test_reschedule_within_the_rules_and_refused_outside_them(desk: Desk, db: DB) -> None:
+    """Area personale: a booking is moved to a free time before the service's deadline (the old one cancelled, the
+    new one linked to it); a time the service does not offer is refused and the booking stays as it was; after the
+    deadline neither moving nor cancelling is possible; another person's booking cannot be moved."""
+    api = httpx.Client(base_url=desk.url, headers=desk.ente.headers("admin"), timeout=30)
+    with httpx.Client(timeout=30) as c, httpx.Client(timeout=30) as other:
+        sign_in(c, desk, "giuseppina.verdi")
+        first = book(c, desk, "VRDGPP75C41F205I", "giuseppina.verdi@example.org")
+        detail = c.get(desk.url + f"/sportello/area-personale/prenotazioni/{first}")
+        assert "Sposta a un altro orario" in detail.text
+        free = re.findall(r'name="inizio" id="m\d+" value="([^"]+)"', detail.text)
+        assert free, "the detail page offers free times"
+        # a time the service does not offer (03:00): refused, and the booking is untouched
+        night = free[0][:11] + "03:00:00" + free[0][19:]
+        r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
+                   data={"csrf": csrf_of(detail.text), "inizio": night}, follow_redirects=True)
+        assert "non è prenotabile per questo servizio" in r.text
+        assert _booking_state(db, first) == [("confirmed", None)]
+        # someone else cannot move it
+        sign_in(other, desk, "luca.bianchi")
+        token = csrf_of(other.get(desk.url + "/sportello/area-personale").text)
+        r = other.post(desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
+                       data={"csrf": token, "inizio": free[0]})
+        assert r.status_code == 404 and _booking_state(db, first) == [("confirmed", None)]
+        # within the rules: moved
+        r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
+                   data={"csrf": csrf_of(detail.text), "inizio": free[0]}, follow_redirects=True)
+        assert "Appuntamento spostato" in r.text
+        moved = int(re.search(r"/prenotazioni/(\d+)\?spostata=1", str(r.url)).group(1))  # type: ignore[union-attr]
+        assert _booking_state(db, first, moved) == [("cancelled", None), ("confirmed", first)]
+        assert api.get(f"/api/v1/bookings/{moved}").json()["start"][:16] == \
+            datetime.fromisoformat(free[0]).astimezone(ZoneInfo("Europe/Rome")).isoformat()[:16]
+        # the service's rule changes to "no changes in the last 30 days": the deadline has passed for every booking
+        svc_id = api.get(f"/api/v1/bookings/{moved}").json()["service_id"]
+        assert api.patch(f"/api/v1/services/{svc_id}", json={"cancel_deadline_hours": 24 * 30}).status_code == 200
+        try:
+            page = c.get(desk.url + f"/sportello/area-personale/prenotazioni/{moved}")
+            assert "Il termine per annullare o spostare online è passato" in page.text
+            assert "Sposta a un altro orario" not in page.text and "Annulla l&#39;appuntamento" not in page.text
+            for action, data in (("sposta", {"inizio": free[-1]}), ("annulla", {})):
+                r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{moved}/{action}",
+                           data={"csrf": csrf_of(page.text), **data}, follow_redirects=True)
+                assert "il termine per annullare o spostare è passato" in r.text, action
+            assert _booking_state(db, moved) == [("confirmed", first)]
+        finally:
+            api.patch(f"/api/v1/services/{svc_id}", json={"cancel_deadline_hours": 2})
+
+
+def test_contacts_merge_only_with_consent(desk: Desk, db: DB) -> None:
+    """A contact that chats or SMS created with the citizen's phone or e-mail is offered for merging; what it holds
+    shows in the area personale only after "Sì"; after "No" it stays apart and is not offered again; nobody else
+    can merge it."""
+    from crm.contacts.schemas import ContactIn
+
+    async def seed(s: Any) -> tuple[int, int]:
+        from crm.contacts import service as contacts
+        from crm.conversations import service as conversations
+        from crm.core.auth import Principal
+        from crm.tickets import service as tickets
+        from crm.tickets.schemas import TicketIn
+
+        op = Principal(ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"],
+                       username="op")
+        by_sms = await contacts.create(s, ente_id=desk.ente.ente_id, data=ContactIn(phones=["+393331234567"]))
+        await conversations.record_inbound(s, ente_id=desk.ente.ente_id, contact_id=by_sms.id, channel="sms",
+                                           text="C'è una buca enorme in via Roma",
+                                           channel_message_id=f"SM-merge-{by_sms.id}")
+        await tickets.create(s, principal=op, data=TicketIn(contact_id=by_sms.id, kind="report", channel="sms",
+                                                            subject="Buca in via Roma", description="buca"))
+        by_mail = await contacts.create(s, ente_id=desk.ente.ente_id,
+                                        data=ContactIn(emails=["mario.rossi@example.org"]))
+        await tickets.create(s, principal=op, data=TicketIn(contact_id=by_mail.id, kind="other", channel="email",
+                                                            subject="Orari della biblioteca", description="orari"))
+        return by_sms.id, by_mail.id
+
+    by_sms, by_mail = db.run(seed)
+    with httpx.Client(timeout=30) as c, httpx.Client(timeout=30) as other:
+        sign_in(c, desk, "mario.rossi")
+        area = c.get(desk.url + "/sportello/area-personale")
+        assert "Abbiamo trovato altri contatti con i suoi recapiti" in area.text
+        assert f'name="source_id" value="{by_sms}"' in area.text and f'name="source_id" value="{by_mail}"' in area.text
+        assert "Buca in via Roma" not in area.text and "Orari della biblioteca" not in area.text
+        # another citizen cannot take them
+        sign_in(other, desk, "luca.bianchi")
+        r = other.post(desk.url + "/sportello/area-personale/unisci",
+                       data={"csrf": csrf_of(other.get(desk.url + "/sportello/area-personale").text),
+                             "source_id": str(by_sms), "scelta": "si"})
+        assert r.status_code == 404
+        # "No" for the e-mail one: it stays apart and is not offered again
+        r = c.post(desk.url + "/sportello/area-personale/unisci",
+                   data={"csrf": csrf_of(area.text), "source_id": str(by_mail), "scelta": "no"}, follow_redirects=True)
+        assert "resta separato" in r.text and f'name="source_id" value="{by_mail}"' not in r.text
+        assert "Orari della biblioteca" not in r.text and "Buca in via Roma" not in r.text
+        # "Sì" for the SMS one: its request and conversation are now the citizen's
+        r = c.post(desk.url + "/sportello/area-personale/unisci",
+                   data={"csrf": csrf_of(area.text), "source_id": str(by_sms), "scelta": "si"}, follow_redirects=True)
+        assert "sono ora nel suo profilo" in r.text and "Buca in via Roma" in r.text and "SMS" in r.text
+        assert "Abbiamo trovato altri contatti" not in r.text and "Orari della biblioteca" not in r.text
+        conv_link = re.search(r'href="(/sportello/area-personale/conversazioni/\d+)"', r.text).group(1)  # type: ignore[union-attr]
+        assert "buca enorme in via Roma" in c.get(desk.url + conv_link).text
+
+    async def check(s: Any) -> tuple[Any, ...]:
+        from crm.audit.models import AuditEntry
+        from crm.contacts.models import Contact
+
+        mario = await s.scalar(select(Contact).where(Contact.ente_id == desk.ente.ente_id,
+                                                     Contact.fiscal_code == "RSSMRA80A01H501U"))
+        sms, mail = await s.get(Contact, by_sms), await s.get(Contact, by_mail)
+        actions = (await s.scalars(select(AuditEntry.action).where(
+            AuditEntry.ente_id == desk.ente.ente_id, AuditEntry.entity == "contact",
+            AuditEntry.entity_id == mario.id, AuditEntry.action.in_(("merge", "merge_refused"))))).all()
+        return mario.id, sms.merged_into_id, mail.merged_into_id, sorted(actions)
+
+    mario_id, sms_into, mail_into, actions = db.run(check)
+    assert sms_into == mario_id and mail_into is None and actions == ["merge", "merge_refused"]
