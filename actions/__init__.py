@@ -1,4 +1,11 @@
-"""Rasa custom actions (rasa-sdk action server, Python 3.11). They call the CRM over HTTP, never its database.
+"""Rasa custom actions (rasa-sdk action server, Python 3.11): one module per flow over one ``CrmClient``
+(``crm_client.py``); they call the CRM over HTTP, never its database, and say only the domain's responses.
+
+    knowledge.py  answers from the knowledge base, feedback, out of scope
+    booking.py    booking form and booking          cancel.py   cancelling a booking
+    status.py     where a request / istanza / booking stands, the citizen's appointments
+    report.py     segnalazioni                       istanza.py  formal requests
+    handoff.py    to a person (queue or callback)    turn.py     only turns the hub signed
 
 Start: ``python -m rasa_sdk --actions actions --port 5055``. Importing this package sets two things before rasa-sdk
 starts listening (it reads them after loading the actions):
@@ -17,5 +24,4 @@ if not os.environ.get("URP_ACTIONS_SECRET"):
     logging.getLogger("urp.actions").warning(
         "URP_ACTIONS_SECRET is not set: every action will refuse to run (the hub signs each turn with it)")
 
-from actions import actions as _actions  # noqa: E402,F401  (registers the actions)
-from actions import booking as _booking  # noqa: E402,F401
+from actions import booking, cancel, handoff, istanza, knowledge, report, status  # noqa: E402,F401  (registers them)

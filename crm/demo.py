@@ -39,6 +39,10 @@ OFFICES = [
       ("ambiente", "Ambiente e rifiuti")]),
 ]
 
+# the URP's phone is what the assistant gives citizens (GET /api/v1/desk), never a number written in the bot
+OFFICE_PHONES = {"URP": "0761 123456", "ANAG": "0761 123460", "TRIB": "0761 123470", "SOC": "0761 123480",
+                 "TEC": "0761 123490"}
+
 OPERATORS = [
     ("admin", "admin-demo-2026", "admin", "Amministratrice Demo", []),
     ("operatore", "operatore-demo-2026", "operator", "Giulia Operatrice",
@@ -74,9 +78,11 @@ async def seed_core(s: Any) -> tuple[Any, list[str]]:
     for code, name, email, address, topics in OFFICES:
         office = await s.scalar(select(Office).where(Office.ente_id == ente.id, Office.code == code))
         if office is None:
-            office = await offices.create_office(s, ente_id=ente.id,
-                                                 data=OfficeIn(code=code, name=name, email=email, address=address))
+            office = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(
+                code=code, name=name, email=email, address=address, phone=OFFICE_PHONES.get(code)))
             log.append(f"office {code} created")
+        elif office.phone is None and code in OFFICE_PHONES:  # demo databases seeded before phones were added
+            office.phone = OFFICE_PHONES[code]
         for slug, tname in topics:
             if not await s.scalar(select(Topic.id).where(Topic.ente_id == ente.id, Topic.slug == slug)):
                 await offices.create_topic(s, ente_id=ente.id, data=TopicIn(office_id=office.id, slug=slug, name=tname))

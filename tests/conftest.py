@@ -195,6 +195,7 @@ class EnteCtx:
 
 
 PASSWORD = "password-di-prova-123"
+URP_PHONE = "0761 000111"  # every test ente's URP office: what the assistant quotes (GET /api/v1/desk)
 
 
 @pytest.fixture
@@ -222,7 +223,8 @@ def make_ente(db: DB, slug: str | None = None) -> EnteCtx:
 
     async def work(s: Any) -> EnteCtx:
         ente = await entes.create(s, slug=ente_slug or f"ente-{n}", name=f"Comune di Prova {n}", patron_day="06-29")
-        urp = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(code="URP", name="URP"))
+        urp = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(
+            code="URP", name="URP", phone=URP_PHONE, email="urp@prova.example.it"))
         anag = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(code="ANAG", name="Anagrafe"))
         topics = {}
         for office, slug in ((urp, "urp"), (urp, "segnalazioni"), (anag, "anagrafe")):

@@ -108,13 +108,16 @@ async def post_message(request: Request, conversation_id: int) -> HTTPResponse:
 @authorized("service", *STAFF)
 @openapi(summary="The URP desk now: open (office hours, holidays, patron day), next opening (local time), "
                  "conversations waiting for an operator, typical wait in minutes (median of the last 50 taken "
-                 "in 14 days; null without history). The assistant asks before handing off")
+                 "in 14 days; null without history), the office hours in Italian and the URP office's name, "
+                 "phone, e-mail and address (the office coded URP). The assistant asks before handing off and "
+                 "quotes the phone and hours from here")
 async def desk(request: Request) -> HTTPResponse:
     p = principal_of(request)
     async with read_session(request) as s:
         d = await service.desk_status(s, ente_id=p.ente_id)
     return json_ok({"open": d.open, "next_opening": d.next_opening.isoformat() if d.next_opening else None,
-                    "waiting": d.waiting, "typical_wait_minutes": d.typical_wait_minutes})
+                    "waiting": d.waiting, "typical_wait_minutes": d.typical_wait_minutes,
+                    "office_hours": d.office_hours, "urp": d.urp})
 
 
 @bp.post("/conversations/<conversation_id:int>/handoff")

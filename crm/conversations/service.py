@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.conversations.models import Conversation, Message
 from crm.conversations.schemas import ConversationOut, MessageOut
 from crm.core.errors import Conflict, NotFound, ValidationFailed
-from crm.core.workhours import is_open, next_opening
+from crm.core.workhours import describe_it, is_open, next_opening
 from crm.db import utcnow
 from crm.entes import service as entes
 from crm.offices import service as offices
+from crm.offices.models import Office
 from crm.operators.models import Operator
 
 ALLOWED = {
@@ -318,8 +319,11 @@ class DeskStatus:
     next_opening: datetime | None  # local time of the ente; None only for an ente without office hours
     waiting: int  # conversations handed off and not yet taken
     typical_wait_minutes: int | None  # median handoff -> taken of recent conversations; None without history
+    office_hours: str  # in Italian, as a citizen reads them
+    urp: dict[str, str | None]  # the URP office's name, phone, e-mail and address: what the assistant tells citizens
 
 
+URP_OFFICE_CODE = "URP"  # the office whose phone, e-mail and address the assistant gives citizens
 TYPICAL_WAIT_SAMPLE = 50
 TYPICAL_WAIT_DAYS = 14
 
@@ -338,5 +342,8 @@ async def desk_status(session: AsyncSession, *, ente_id: int, now: datetime | No
         .order_by(Conversation.taken_at.desc()).limit(TYPICAL_WAIT_SAMPLE))).all()
     waits = [(taken - handed).total_seconds() / 60 for handed, taken in rows if taken >= handed]
     typical = max(1, round(statistics.median(waits))) if waits else None
+    urp = await session.scalar(select(Office).where(Office.ente_id == ente_id, Office.code == URP_OFFICE_CODE))
     return DeskStatus(open=is_open(now, oh), next_opening=next_opening(now, oh), waiting=int(waiting),
-                      typical_wait_minutes=typical)
+                      typical_wait_minutes=typical, office_hours=describe_it(oh.intervals),
+                      urp={"name": urp.name if urp else None, "phone": urp.phone if urp else None,
+                           "email": urp.email if urp else None, "address": urp.address if urp else None})

@@ -131,3 +131,33 @@ def working_hours_between(start: datetime, end: datetime, oh: OfficeHours) -> fl
                     total += b - a
         day += timedelta(days=1)
     return total.total_seconds() / 3600
+
+
+DAY_NAMES_IT = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
+
+
+def describe_it(intervals: dict[int, tuple[tuple[time, time], ...]]) -> str:
+    """Office hours as a citizen reads them: «dal lunedì al venerdì 8:00-12:30 e 14:00-17:00; sabato 9:00-12:00».
+    Consecutive days with the same hours are grouped."""
+
+    def spans(day: int) -> str:
+        return " e ".join(f"{a.hour}:{a.minute:02d}-{b.hour}:{b.minute:02d}" for a, b in intervals.get(day, ()))
+
+    groups: list[tuple[int, int, str]] = []
+    for day in range(7):
+        text = spans(day)
+        if not text:
+            continue
+        if groups and groups[-1][1] == day - 1 and groups[-1][2] == text:
+            groups[-1] = (groups[-1][0], day, text)
+        else:
+            groups.append((day, day, text))
+    parts = []
+    for first, last, text in groups:
+        if first == last:
+            parts.append(f"{DAY_NAMES_IT[first]} {text}")
+        elif last == first + 1:
+            parts.append(f"{DAY_NAMES_IT[first]} e {DAY_NAMES_IT[last]} {text}")
+        else:
+            parts.append(f"dal {DAY_NAMES_IT[first]} al {DAY_NAMES_IT[last]} {text}")
+    return "; ".join(parts)

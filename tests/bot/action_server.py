@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
+from actions.common import fill
 from channels.turn_token import METADATA_KEY, Turn, sender_of, sign
 from tests.conftest import ACTIONS_SECRET, ROOT, free_port, wait_http
 
@@ -72,8 +73,26 @@ def call_as(url: str, turn: Turn, action: str, text: str, intent: str, **kw: Any
     return call(url, action, text, intent, metadata=signed(turn), sender=sender_of(turn.conversation_id), **kw)
 
 
+def rendered(message: dict[str, Any]) -> str:
+    """A message as Rasa renders it: a domain response with the variables the action passed, or plain text."""
+    if message.get("response"):
+        variants = DOMAIN["responses"][message["response"]]  # a KeyError here is a response missing in the domain
+        return fill(str(variants[0].get("text") or ""), message)
+    return str(message.get("text") or "")
+
+
 def said(body: dict[str, Any]) -> str:
-    return " ".join(m.get("text") or "" for m in body.get("responses", []))
+    return " ".join(rendered(m) for m in body.get("responses", []))
+
+
+def buttons_of(body: dict[str, Any]) -> list[dict[str, str]]:
+    """Every button offered: the response's own (in the domain) and those the action added."""
+    out: list[dict[str, str]] = []
+    for m in body.get("responses", []):
+        if m.get("response"):
+            out += DOMAIN["responses"][m["response"]][0].get("buttons") or []
+        out += m.get("buttons") or []
+    return out
 
 
 def slots_set(body: dict[str, Any]) -> dict[str, Any]:

@@ -64,8 +64,8 @@ def _need(model: bool) -> Path | None:
     return found
 
 
-# `rasa data validate` reports forms' questions as unused: they are asked by the forms, not named in rules
-FORM_QUESTION = re.compile(r"The utterance '(utter_ask_\w+)' is not used in any story or rule\.")
+# `rasa data validate` reports forms' questions and the actions' responses as unused: rasa reads neither
+UNUSED = re.compile(r"The utterance '(utter_\w+)' is not used in any story or rule\.")
 
 
 def test_data_validate_is_clean() -> None:
@@ -83,12 +83,38 @@ def test_data_validate_is_clean() -> None:
     asked |= {f"utter_ask_{name}" for name, slot in (domain.get("slots") or {}).items()
               if any(m.get("type") == "custom" for m in slot.get("mappings", []))
               and f"utter_ask_{name}" in (domain.get("responses") or {})}
+    asked |= said_by_actions()  # responses the actions choose are "unused" to rasa: it does not read Python
     problems = []
     for line in re.findall(r"UserWarning: (.*)", log):
-        m = FORM_QUESTION.search(line)
+        m = UNUSED.search(line)
         if not (m and m.group(1) in asked):
             problems.append(re.sub(r"\x1b\[[0-9;]*m", "", line))
     assert not problems, "rasa data validate warnings:\n" + "\n".join(problems)
+
+
+SAID = re.compile(r"""["'](utter_[a-z0-9_]+)["']""")
+PIECES = re.compile(r"""f["'](utter_[a-z0-9_]*)\{""")  # f"utter_label_{kind}_{status}": every response so named
+
+
+def said_by_actions() -> set[str]:
+    """The responses the actions' code names (literally, or by an f-string prefix, or a *_no_phone twin)."""
+    responses = set((yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8")) or {})
+                    .get("responses", {}))
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "actions").glob("*.py")))
+    named = set(SAID.findall(source))
+    prefixes = PIECES.findall(source)
+    named |= {r for r in responses if any(r.startswith(p) for p in prefixes)}
+    named |= {f"{r}_no_phone" for r in named if f"{r}_no_phone" in responses}
+    return named
+
+
+def test_every_response_the_actions_say_is_in_the_domain() -> None:
+    """A response the code names but the domain lacks would reach the citizen as nothing at all."""
+    responses = set(yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))["responses"])
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "actions").glob("*.py")))
+    missing = sorted(set(SAID.findall(source)) - responses)
+    assert not missing, missing
+    assert not re.search(r"utter_message\(text=", source), "a text written in Python instead of the domain"
 
 
 def _failed_blocks(out_dir: Path) -> dict[str, str]:

@@ -1,0 +1,181 @@
+"""Every flow's actions, run by the real action server over HTTP exactly as Rasa calls them, against the real CRM
+(its API, its knowledge base, its booking centre): no Rasa, no trained model. The texts are the domain's responses
+rendered as Rasa renders them (tests/bot/action_server.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from channels.turn_token import Turn
+from tests.bookings.test_bookings import next_weekday, setup_service
+from tests.bot.action_server import action_server, buttons_of, call_as, said, slots_set
+from tests.conftest import URP_PHONE, EnteCtx, Server, make_ente
+
+ARTICLE = {"slug": "carta-identita", "title": "Carta d'identità elettronica", "topic": "anagrafe",
+           "url": "https://comune.example.it/cie", "status": "published",
+           "body": "La carta d'identità elettronica si richiede all'anagrafe su appuntamento. Servono una fototessera "
+                   "e il codice fiscale. Il costo è di 22,21 euro.",
+           "keywords": ["CIE"], "phrasings": ["come rinnovo la carta d'identità"]}
+
+
+@dataclass
+class World:
+    ente: EnteCtx
+    crm: httpx.Client
+    contact_id: int
+    other_contact_id: int
+    service: dict[str, Any]
+    db: Any
+
+    def turn(self, contact_id: int | None = None, channel: str = "telegram") -> Turn:
+        """A turn as the hub signs it: the contact's open conversation on the channel (made as the hub makes it)."""
+        from crm.conversations import service as conversations
+
+        contact = contact_id or self.contact_id
+
+        async def open_one(s: Any) -> int:
+            conv = await conversations.open_conversation_for(s, ente_id=self.ente.ente_id, contact_id=contact,
+                                                             channel=channel)
+            return int(conv.id)
+
+        return Turn(conversation_id=self.db.run(open_one), contact_id=contact, ente_id=self.ente.ente_id,
+                    channel=channel)
+
+
+@pytest.fixture(scope="module")
+def world(server: Server, db: Any) -> Iterator[World]:
+    ente = make_ente(db)
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        a = c.post("/api/v1/kb/articles", json=ARTICLE, headers=ente.headers("admin"))
+        assert a.status_code == 201, a.text
+        people = [c.post("/api/v1/contacts", headers=ente.headers("operator"),
+                         json={"first_name": name, "last_name": "Prova", "phones": [phone]}).json()["id"]
+                  for name, phone in (("Ada", "+39 345 7654321"), ("Bruno", "+39 345 1112223"))]
+        svc = setup_service(c, ente, what_to_bring="la vecchia carta")
+        yield World(ente=ente, crm=c, contact_id=people[0], other_contact_id=people[1], service=svc, db=db)
+
+
+@pytest.fixture(scope="module")
+def url(server: Server, world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("actions-flows") / "actions.log"
+    with action_server({"URP_CRM_URL": server.url, "URP_SERVICE_TOKEN": world.ente.service_token}, log) as u:
+        yield u
+
+
+def test_an_article_answers_the_question_with_its_link_and_asks_if_it_helped(url: str, world: World) -> None:
+    body = call_as(url, world.turn(), "action_answer_info", "come rinnovo la carta d'identità?", "ask_info")
+    text = said(body)
+    assert "Carta d'identità elettronica" in text and "https://comune.example.it/cie" in text
+    assert "utile" in text and {b["payload"] for b in buttons_of(body)} == {"/affirm", "/deny"}
+    assert slots_set(body)["kb_last_slug"] == "carta-identita" and slots_set(body)["awaiting_feedback"] is True
+    turn = world.turn()
+    thanks = call_as(url, turn, "action_feedback_or_confirm", "sì grazie", "affirm",
+                     slots={"awaiting_feedback": True, "kb_last_slug": "carta-identita", "kb_last_query": "cie"})
+    assert "Grazie del riscontro" in said(thanks)
+    stats = world.crm.get("/api/v1/kb/feedback/stats", headers=world.ente.headers("admin")).json()["items"]
+    assert any(s.get("slug") == "carta-identita" and s.get("helpful", 0) >= 1 for s in stats), stats
+
+
+def test_no_answer_twice_hands_off_and_off_topic_is_declined(url: str, world: World) -> None:
+    nothing = call_as(url, world.turn(), "action_answer_info", "asdkj qwpoe zzxv", "nlu_fallback")
+    assert "Carta d'identità" not in said(nothing)
+    assert "non ho trovato una risposta sicura" in said(nothing) or "non è di competenza" in said(nothing)
+    elsewhere = call_as(url, world.turn(), "action_answer_info", "come rinnovo il passaporto scaduto?", "ask_info")
+    assert "Questura" in said(elsewhere) and "Carta d'identità" not in said(elsewhere)
+    declined = call_as(url, world.turn(), "action_out_of_scope", "chi vince il campionato?", "out_of_scope")
+    assert "non posso aiutarla" in said(declined)
+
+
+def test_a_report_is_filed_with_place_and_description(url: str, world: World) -> None:
+    body = call_as(url, world.turn(), "action_submit_report", "via Roma 3", "inform",
+                   slots={"issue_description": "lampione spento", "issue_place": "via Roma 3"})
+    code = slots_set(body)["request_code"]
+    assert code.startswith("RQ-") and code in said(body)
+    mine = world.crm.get("/api/v1/requests", params={"contact_id": world.contact_id},
+                         headers=world.ente.headers("service")).json()["items"]
+    filed = next(r for r in mine if r["code"] == code)
+    assert filed["subject"] == "lampione spento" and "Luogo: via Roma 3" in filed["description"]
+    # its status: to its owner's channel, not to anyone else's
+    status = call_as(url, world.turn(), "action_check_status", code, "check_status", slots={"request_code": code})
+    assert f"La richiesta {code} («lampione spento») è ricevuta" in said(status)
+    other = call_as(url, world.turn(world.other_contact_id), "action_check_status", code, "check_status",
+                    slots={"request_code": code})
+    assert "Non trovo una pratica" in said(other) and "lampione" not in said(other)
+
+
+def test_booking_then_listing_then_cancelling(url: str, world: World) -> None:
+    svc = world.service
+    turn = world.turn()
+    chosen = call_as(url, turn, "validate_booking_form", svc["name"], "book_appointment", active_loop="booking_form",
+                     slots={"requested_slot": "booking_service"}, extracted={"booking_service": svc["name"]})
+    assert slots_set(chosen)["booking_service_id"] == svc["id"]
+    day = next_weekday(3)
+    offered = call_as(url, turn, "action_ask_booking_start", "giovedì", "inform", active_loop="booking_form",
+                      slots={"booking_service_id": svc["id"], "booking_day": day.strftime("%d/%m")})
+    starts = [b["payload"].split('"')[3] for b in buttons_of(offered)]
+    assert starts and all(s.startswith(day.isoformat()) for s in starts), said(offered)
+    booking = {"booking_service": svc["slug"], "booking_service_id": svc["id"], "booking_start": starts[0],
+               "booking_name": "Ada Prova"}
+    summary = call_as(url, turn, "action_ask_booking_confirm", "Ada Prova", "inform", slots=booking,
+                      active_loop="booking_form")
+    assert "Riepilogo" in said(summary) and "a nome di Ada Prova" in said(summary)
+    done = call_as(url, turn, "action_book", "sì", "affirm", slots={**booking, "booking_confirm": True})
+    assert "Fatto! Appuntamento confermato" in said(done) and "Porti con sé: la vecchia carta" in said(done)
+    code = next(w for w in said(done).replace(".", " ").split() if w.startswith("AN-"))
+    listed = call_as(url, world.turn(), "action_list_appointments", "che appuntamenti ho?", "list_appointments")
+    assert code in said(listed)
+    # cancelling: the channel's only booking is picked up, the citizen confirms, it is cancelled
+    asked = call_as(url, turn, "validate_cancel_form", "annulla il mio appuntamento", "cancel_appointment",
+                    active_loop="cancel_form")
+    target = slots_set(asked)
+    assert target["cancel_code"] == code and target["cancel_owned"] is True
+    gone = call_as(url, turn, "action_cancel_appointment", "sì", "affirm",
+                   slots={"cancel_booking_id": target["cancel_booking_id"], "cancel_summary": target["cancel_summary"],
+                          "cancel_confirm": True})
+    assert "è stato annullato" in said(gone)
+    assert "Non risultano appuntamenti" in said(
+        call_as(url, world.turn(), "action_list_appointments", "i miei appuntamenti", "list_appointments"))
+
+
+def test_a_guesser_is_stopped_and_told_the_urps_phone_from_the_ente(url: str, world: World) -> None:
+    """Wrong second factors for someone else's booking code: the CRM throttles, the bot quotes the desk's phone."""
+    turn = world.turn(world.other_contact_id)
+    texts = []
+    for _ in range(7):
+        body = call_as(url, turn, "validate_cancel_form", "1234", "inform", active_loop="cancel_form",
+                       slots={"requested_slot": "cancel_second_factor", "cancel_code": "AN-ZZZZ9",
+                              "cancel_owned": False})
+        texts.append(said(body))
+    assert any("troppi tentativi" in t and URP_PHONE in t for t in texts), texts
+
+
+def test_an_istanza_gets_its_code_and_protocol(url: str, world: World) -> None:
+    body = call_as(url, world.turn(), "action_submit_instance", "dettagli", "inform",
+                   slots={"instance_subject": "Patrocinio sagra", "instance_description": "Chiediamo il patrocinio."})
+    text = said(body)
+    assert "La sua istanza è stata presentata con il codice IS-" in text or "Non sono riuscito" in text
+
+
+def test_handoff_follows_the_desk(url: str, world: World, db: Any) -> None:
+    """Open: the conversation joins the queue. Closed: a callback with its code, the next opening and the hours."""
+    from crm.entes import service as entes
+
+    def hours(spec: str) -> None:
+        async def work(s: Any) -> None:
+            await entes.set_office_hours(s, ente_id=world.ente.ente_id, office_hours=spec, patron_day=None)
+
+        db.run(work)
+
+    hours("mon-sun 00:00-23:59")
+    opened = call_as(url, world.turn(channel="web"), "action_handoff", "voglio un operatore", "human_handoff")
+    assert "La sto mettendo in contatto con un operatore" in said(opened)
+    hours("sun 03:00-05:00")  # closed now (unless the test runs on a Sunday night)
+    closed = call_as(url, world.turn(channel="sms"), "action_handoff", "voglio un operatore", "human_handoff")
+    text = said(closed)
+    assert "l'URP è chiuso" in text and "RQ-" in text and "domenica 3:00-5:00" in text, text
+    hours("mon-fri 08:00-12:30,14:00-17:00")
