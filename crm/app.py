@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     app = Sanic(name)
     _configure_logging()
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.PROXIES_COUNT = settings.proxies_count  # so request.remote_addr is the client's, behind a proxy
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS = False
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 3.0

@@ -34,8 +34,14 @@ class Settings(BaseSettings):
     patron_day: str | None = Field(default=None, description="MM-DD of the patron saint, closed like a holiday")
 
     token_ttl_minutes: int = 480
-    login_max_failures: int = 5
-    login_lockout_seconds: int = 300
+    # sign-in throttling (crm.core.throttle): wrong passwords per account and address (and per known device), per
+    # account from unknown devices, per address; counted over a sliding window
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_account: int = Field(default=10, ge=1)
+    login_max_failures_address: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    proxies_count: int = Field(default=0, ge=0, description="reverse proxies in front (their X-Forwarded-For gives "
+                                                           "the client address for throttling)")
     max_body_bytes: int = 2_000_000
 
     redis_url: str | None = None

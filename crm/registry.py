@@ -11,6 +11,7 @@ def load_models() -> None:
     from crm.app import MODULES
 
     importlib.import_module("crm.core.ratelimit")  # shared tables of the core helpers
+    importlib.import_module("crm.core.sessions")
     for module in ["crm.entes", "crm.notifications", *MODULES]:
         try:
             importlib.import_module(f"{module}.models")

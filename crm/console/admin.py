@@ -18,6 +18,7 @@ from crm.audit import service as audit
 from crm.console.api import ADMINS, bp, env, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
+from crm.core import throttle
 from crm.core.auth import Principal
 from crm.core.errors import ApiError, Conflict
 from crm.core.workhours import DAYS, parse_office_hours, parse_patron_day
@@ -78,8 +79,9 @@ async def operators_list(request: Request, p: Principal) -> HTTPResponse:
         rows = list(await operators.list_(s, ente_id=p.ente_id))
         topics = dict(await _topic_options(s, p.ente_id))
         tz = await _tz(s, p.ente_id)
+        locked = {op.id: await _locked_until(request, s, op.username) for op in rows}
     now = utcnow()
-    return render("operators.html", **context(request, p, rows=rows, topics=topics, tz=tz, now=now,
+    return render("operators.html", **context(request, p, rows=rows, topics=topics, tz=tz, now=now, locked=locked,
                                               ok=OUTCOME.get(request.args.get("esito", ""), "")))
 
 
@@ -138,6 +140,12 @@ async def _tz(s: Any, ente_id: int) -> Any:
     return ZoneInfo((await entes.get(s, ente_id)).timezone)
 
 
+async def _locked_until(request: Request, s: Any, username: str) -> Any:
+    """Until when sign-ins to this account from unknown devices wait (failed attempts), or None."""
+    return await throttle.account_waits_until(s, realm=operators.REALM, account=username,
+                                              policy=operators.policy(request.app.ctx.settings))
+
+
 async def _operator_page(request: Request, p: Any, operator_id: int, *, status: int = 200, errors: dict[str, str]
                          | None = None, error: str | None = None, ok: str = "", values: dict[str, Any] | None = None,
                          new_password: str = "") -> HTTPResponse:
@@ -145,11 +153,12 @@ async def _operator_page(request: Request, p: Any, operator_id: int, *, status: 
         op = await operators.get(s, ente_id=p.ente_id, operator_id=operator_id)
         topic_options = await _topic_options(s, p.ente_id)
         tz = await _tz(s, p.ente_id)
+        locked = await _locked_until(request, s, op.username)
     values = values or {"full_name": op.full_name, "email": op.email or "", "role": op.role,
                         "topics": sorted(t.slug for t in op.topics)}
     resp = render("operator_edit.html", status=status, **context(
         request, p, op=op, topic_options=topic_options, values=values, errors=errors or {}, error=error, ok=ok,
-        new_password=new_password, tz=tz, now=utcnow(), myself=op.id == p.operator_id))
+        new_password=new_password, tz=tz, now=utcnow(), myself=op.id == p.operator_id, locked=locked))
     if new_password:
         resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -237,7 +246,8 @@ async def operator_password(request: Request, p: Principal, operator_id: int) ->
         return await _operator_page(request, p, operator_id, status=422, errors=errors,
                                     error="La password non è stata cambiata: corregga i campi indicati.")
     async with db_session(request) as s:
-        op = await operators.reset_password(s, ente_id=p.ente_id, operator_id=operator_id, password=password)
+        op = await operators.reset_password(s, ente_id=p.ente_id, operator_id=operator_id, password=password,
+                                            keep_session=p.session_id)
         await audit.record(s, principal=p, action="password_reset", entity="operator", entity_id=op.id,
                            details={"username": op.username, "generated": generate, "screen": "operators"})
     return await _operator_page(request, p, operator_id, new_password=password if generate else "",

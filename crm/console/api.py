@@ -17,7 +17,8 @@ from crm.console.session import COOKIE, PRELOGIN, check_csrf, console_page, cont
 from crm.contacts import service as contacts
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation
-from crm.core.auth import Principal, issue_token, public
+from crm.core import sessions, throttle
+from crm.core.auth import Principal, public, token_claims
 from crm.core.errors import ApiError, Forbidden
 from crm.db import db_session, write_turn
 from crm.events import emit
@@ -134,12 +135,13 @@ async def login(request: Request) -> HTTPResponse:
     if not expected or given != expected:
         raise Forbidden("invalid or missing CSRF token")
     settings = request.app.ctx.settings
+    username = str(form.get("username", ""))
+    attempt = throttle.attempt_from(request, realm=operators.REALM, account=username)
     maker = request.app.ctx.sessionmaker
     async with write_turn(maker), maker() as s:
         try:
-            op = await operators.authenticate(s, username=form.get("username", ""), password=form.get("password", ""),
-                                              max_failures=settings.login_max_failures,
-                                              lockout_seconds=settings.login_lockout_seconds)
+            op = await operators.authenticate(s, username=username, password=form.get("password", ""),
+                                              attempt=attempt, policy=operators.policy(settings))
         except ApiError as exc:
             await s.commit()
             token = new_prelogin()
@@ -147,20 +149,29 @@ async def login(request: Request) -> HTTPResponse:
                 "Nome utente o password non corretti."
             resp = render("login.html", status=exc.status, **context(request, None, prelogin=token, error=msg))
             set_cookie(resp, request, PRELOGIN, token, 600)
+            if exc.headers:
+                resp.headers.update(exc.headers)
             return resp
-        jwt = issue_token(settings.secret_key.get_secret_value(), operator_id=op.id, ente_id=op.ente_id, role=op.role,
-                          username=op.username, ttl_minutes=settings.token_ttl_minutes)
+        jwt = await operators.start_session(s, op, secret=settings.secret_key.get_secret_value(),
+                                            ttl_minutes=settings.token_ttl_minutes)
         await s.commit()
     resp = redirect("/console/inbox", status=303)
     set_cookie(resp, request, COOKIE, jwt, settings.token_ttl_minutes * 60)
     resp.delete_cookie(PRELOGIN, path="/")
+    throttle.remember_device(resp, request, attempt)
     return resp
 
 
 @bp.post("/logout")
 @public
 async def logout(request: Request) -> HTTPResponse:
+    """Ends the server-side session, so the cookie (or the token inside it) is worthless from now on."""
     check_csrf(request, (request.form or {}).get("csrf"))
+    settings = request.app.ctx.settings
+    claims = token_claims(settings.secret_key.get_secret_value(), request.cookies.get(COOKIE, ""), verify_exp=False)
+    if claims is not None:
+        async with db_session(request) as s:
+            await sessions.revoke(s, claims[1])
     resp = redirect("/console/login", status=303)
     resp.delete_cookie(COOKIE, path="/")
     return resp

@@ -36,6 +36,7 @@ class Principal:
     role: str
     operator_id: int | None
     username: str
+    session_id: str | None = None  # the server-side session behind an operator's token (logout revokes it)
 
     @property
     def is_service(self) -> bool:
@@ -55,9 +56,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(secret: str, *, operator_id: int, ente_id: int, role: str, username: str, ttl_minutes: int) -> str:
+def issue_token(secret: str, *, operator_id: int, ente_id: int, role: str, username: str, ttl_minutes: int,
+                sid: str) -> str:
+    """A signed token for an operator's session ``sid`` (``crm.core.sessions``): it works while the session is live,
+    so logout and a password or role change take it back before ``exp``."""
     now = utcnow()
     claims = {
+        "sid": sid,
         "sub": str(operator_id),
         "ente": ente_id,
         "role": role,
@@ -90,22 +95,35 @@ async def resolve_principal(request: Request) -> Principal | None:
     token = token.strip()
     settings = request.app.ctx.settings
     if token.count(".") == 2:
-        try:
-            claims = jwt.decode(token, settings.secret_key.get_secret_value(), algorithms=["HS256"])
-        except jwt.PyJWTError:
-            raise Unauthorized("invalid or expired token") from None
-        return await _operator_principal(request, int(claims["sub"]))
+        claims = token_claims(settings.secret_key.get_secret_value(), token)
+        if claims is None:
+            raise Unauthorized("invalid or expired token")
+        return await _operator_principal(request, claims[0], claims[1])
     return await _service_principal(request, token)
 
 
-async def _operator_principal(request: Request, operator_id: int) -> Principal:
+def token_claims(secret: str, token: str, *, verify_exp: bool = True) -> tuple[int, str] | None:
+    """(operator id, session id) of a well-formed token signed by us, else None. Tokens without a session id
+    (issued before sessions were server-side) are refused."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_exp": verify_exp})
+        return int(claims["sub"]), str(claims["sid"])
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+        return None
+
+
+async def _operator_principal(request: Request, operator_id: int, sid: str) -> Principal:
+    from crm.core import sessions
     from crm.operators.models import Operator
 
     async with request.app.ctx.read_sessionmaker() as session:
         op = await session.get(Operator, operator_id)
+        live = await sessions.is_live(session, sid, kind="operator", subject_id=operator_id)
     if op is None or not op.active:
         raise Unauthorized("operator disabled or unknown")
-    return Principal(ente_id=op.ente_id, role=op.role, operator_id=op.id, username=op.username)
+    if not live:
+        raise Unauthorized("session ended; sign in again")
+    return Principal(ente_id=op.ente_id, role=op.role, operator_id=op.id, username=op.username, session_id=sid)
 
 
 async def _service_principal(request: Request, token: str) -> Principal:

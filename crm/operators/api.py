@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, empty
 
 from crm.audit import service as audit
-from crm.core.auth import authorized, issue_token, principal_of, public
+from crm.core import sessions, throttle
+from crm.core.auth import STAFF, authorized, principal_of, public
 from crm.core.errors import ApiError
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.operators.models import Operator
@@ -20,32 +21,37 @@ bp = Blueprint("operators", url_prefix="/api/v1")
 @public
 @openapi(summary="Exchange username and password for a bearer token", body=LoginIn, response=TokenOut)
 async def login(request: Request) -> HTTPResponse:
+    """401 for any wrong pair (unknown, disabled or wrong password alike); 429 with Retry-After while the attempt
+    is throttled. The token names a server-side session: ``POST /auth/logout`` ends it."""
     data = parse_body(request, LoginIn)
     settings = request.app.ctx.settings
+    attempt = throttle.attempt_from(request, realm=service.REALM, account=data.username)
     maker = request.app.ctx.sessionmaker
     async with write_turn(maker), maker() as s:
         try:
-            op = await service.authenticate(
-                s,
-                username=data.username,
-                password=data.password,
-                max_failures=settings.login_max_failures,
-                lockout_seconds=settings.login_lockout_seconds,
-            )
+            op = await service.authenticate(s, username=data.username, password=data.password, attempt=attempt,
+                                            policy=service.policy(settings))
         except ApiError:
-            await s.commit()  # keep the failure counter
+            await s.commit()  # keep the failure count
             raise
-        token = issue_token(
-            settings.secret_key.get_secret_value(),
-            operator_id=op.id,
-            ente_id=op.ente_id,
-            role=op.role,
-            username=op.username,
-            ttl_minutes=settings.token_ttl_minutes,
-        )
+        token = await service.start_session(s, op, secret=settings.secret_key.get_secret_value(),
+                                            ttl_minutes=settings.token_ttl_minutes)
         out = TokenOut(access_token=token, expires_in=settings.token_ttl_minutes * 60, role=op.role)
         await s.commit()
-    return json_ok(out)
+    resp = json_ok(out)
+    throttle.remember_device(resp, request, attempt)
+    return resp
+
+
+@bp.post("/auth/logout")
+@authorized(*STAFF)
+@openapi(summary="End the caller's session: its bearer token (and console cookie) stop working")
+async def logout(request: Request) -> HTTPResponse:
+    p = principal_of(request)
+    async with db_session(request) as s:
+        if p.session_id is not None:
+            await sessions.revoke(s, p.session_id)
+    return empty()
 
 
 @bp.get("/auth/me")
@@ -88,7 +94,8 @@ async def update_operator(request: Request, operator_id: int) -> HTTPResponse:
     data = parse_body(request, OperatorPatch)
     p = principal_of(request)
     async with db_session(request) as s:
-        op = await service.update(s, ente_id=p.ente_id, operator_id=operator_id, data=data)
+        op = await service.update(s, ente_id=p.ente_id, operator_id=operator_id, data=data,
+                                  keep_session=p.session_id)
         changed = sorted(k for k, v in data.model_dump(exclude={"password"}).items() if v is not None)
         await audit.record(s, principal=p, action="update", entity="operator", entity_id=op.id,
                            details={"fields": changed + (["password"] if data.password else [])})

@@ -27,8 +27,6 @@ class Operator(IdMixin, EnteMixin, TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
 
     topics: Mapped[list[Topic]] = relationship(secondary=operator_topics, lazy="selectin")

@@ -1,16 +1,21 @@
-"""Operator accounts and login. Passwords are hashed with Argon2id; repeated failures lock the account."""
+"""Operator accounts and sign-in. Passwords are hashed with Argon2id; failed sign-ins are throttled per address,
+per account and address, and per account from unknown devices (``crm.core.throttle``); a session is a server-side row
+(``crm.core.sessions``) that logout, a password change, a role change or a deactivation revokes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from crm.core import sessions, throttle
+from crm.core.auth import issue_token
+from crm.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from crm.db import utcnow
 from crm.offices.models import Topic
 from crm.operators.models import Operator
@@ -64,8 +69,14 @@ async def create(session: AsyncSession, *, ente_id: int, data: OperatorIn) -> Op
     return op
 
 
-async def update(session: AsyncSession, *, ente_id: int, operator_id: int, data: OperatorPatch) -> Operator:
+async def update(session: AsyncSession, *, ente_id: int, operator_id: int, data: OperatorPatch,
+                 keep_session: str | None = None) -> Operator:
+    """A new role, a new password or a deactivation ends the operator's sessions at once (their tokens and console
+    cookies stop working), except ``keep_session``: the caller's own, when they change their own password."""
     op = await get(session, ente_id=ente_id, operator_id=operator_id)
+    why = ("role" if data.role is not None and data.role != op.role else
+           "deactivated" if data.active is False and op.active else
+           "password" if data.password is not None else None)
     for field in ("full_name", "email", "role", "active"):
         value = getattr(data, field)
         if value is not None:
@@ -74,17 +85,22 @@ async def update(session: AsyncSession, *, ente_id: int, operator_id: int, data:
         op.topics = await _topics(session, ente_id, data.topics)
     if data.password is not None:
         op.password_hash = hash_password(data.password)
+        await throttle.release_account(session, realm=REALM, account=op.username)
+    if why is not None:
+        await sessions.revoke_all(session, kind="operator", subject_id=op.id, why=why,
+                                  keep=keep_session if why == "password" else None)
     await session.flush()
     return op
 
 
-async def reset_password(session: AsyncSession, *, ente_id: int, operator_id: int, password: str) -> Operator:
-    """An administrator sets a new password (validated by the caller with OperatorPatch, as the API does); it also
-    lifts a lock left by failed logins."""
+async def reset_password(session: AsyncSession, *, ente_id: int, operator_id: int, password: str,
+                         keep_session: str | None = None) -> Operator:
+    """An administrator sets a new password (validated by the caller with OperatorPatch, as the API does): the
+    operator's other sessions end, and the account-wide sign-in throttle is lifted."""
     op = await get(session, ente_id=ente_id, operator_id=operator_id)
     op.password_hash = hash_password(password)
-    op.failed_logins = 0
-    op.locked_until = None
+    await sessions.revoke_all(session, kind="operator", subject_id=op.id, why="password", keep=keep_session)
+    await throttle.release_account(session, realm=REALM, account=op.username)
     await session.flush()
     return op
 
@@ -107,31 +123,40 @@ def list_stmt(*, ente_id: int, role: str | None = None) -> Select[tuple[Operator
     return stmt
 
 
-async def authenticate(
-    session: AsyncSession, *, username: str, password: str, max_failures: int, lockout_seconds: int
-) -> Operator:
-    """Check credentials; after ``max_failures`` wrong passwords the account is locked for a while (429)."""
+REALM = "operator"
+
+
+def policy(settings: Any) -> throttle.Policy:
+    return throttle.Policy(per_pair=settings.login_max_failures, per_account=settings.login_max_failures_account,
+                           per_address=settings.login_max_failures_address,
+                           window=timedelta(seconds=settings.login_window_seconds))
+
+
+async def authenticate(session: AsyncSession, *, username: str, password: str, attempt: throttle.Attempt,
+                       policy: throttle.Policy) -> Operator:
+    """Check credentials. A throttled attempt gets 429 before the password is looked at; an unknown username, a
+    disabled account and a wrong password all get the same 401 (after the same Argon2 work) and count the same."""
+    await throttle.check(session, attempt, policy)
     op = await session.scalar(select(Operator).where(Operator.username == username))
-    now = utcnow()
-    if op is None or not op.active:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        raise Unauthorized("invalid username or password")
-    if op.locked_until and op.locked_until > now:
-        raise TooManyRequests("too many failed logins; try again later")
+    ok = False
     try:
-        _hasher.verify(op.password_hash, password)
+        ok = _hasher.verify(op.password_hash if op is not None and op.active else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        op.failed_logins += 1
-        if op.failed_logins >= max_failures:
-            op.locked_until = now + timedelta(seconds=lockout_seconds)
-            op.failed_logins = 0
-        raise Unauthorized("invalid username or password") from None
+        pass
+    if op is None or not op.active or not ok:
+        await throttle.failed(session, attempt, policy)
+        raise Unauthorized("invalid username or password")
+    await throttle.succeeded(session, attempt, policy)
     if _hasher.check_needs_rehash(op.password_hash):
         op.password_hash = hash_password(password)
-    op.failed_logins = 0
-    op.locked_until = None
-    op.last_login_at = now
+    op.last_login_at = utcnow()
     return op
+
+
+async def start_session(session: AsyncSession, op: Operator, *, secret: str, ttl_minutes: int) -> str:
+    """A new server-side session for a signed-in operator, and the bearer token (also the console cookie) naming
+    it."""
+    row = await sessions.open_session(session, ente_id=op.ente_id, kind="operator", subject_id=op.id,
+                                      ttl=timedelta(minutes=ttl_minutes))
+    return issue_token(secret, operator_id=op.id, ente_id=op.ente_id, role=op.role, username=op.username,
+                       ttl_minutes=ttl_minutes, sid=row.id)

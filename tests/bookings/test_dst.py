@@ -8,11 +8,18 @@ covers both changes at 02:00-03:00 in Rome. The change days are the next ones in
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 
 import httpx
 import pytest
 
-from crm.bookings.availability import exact_instant, gap_or_fold, instant, local_day_bounds, wall_label
+from crm.bookings.availability import (
+    exact_instant,
+    gap_or_fold,
+    instant,
+    local_day_bounds,
+    wall_label,
+)
 from tests.bookings.test_bookings import ROME, contact, setup_service, slots
 
 SLOT = 30
@@ -53,7 +60,7 @@ def _check_grid(items: list[dict], day: date) -> list[datetime]:  # type: ignore
     for s in items:
         assert _at(s["end"]) - _at(s["start"]) == timedelta(minutes=SLOT), s
         assert _at(s["start"]).astimezone(ROME).date() == day
-    assert all(a < b for a, b in zip(starts, starts[1:], strict=False)), starts
+    assert all(a < b for a, b in pairwise(starts)), starts
     return starts
 
 
@@ -143,7 +150,7 @@ def test_autumn_repeated_hour_is_offered_twice_and_never_overlaps(client: httpx.
             Booking, Booking.id == SlotClaim.booking_id).where(Booking.service_id == svc["id"]))).all()
 
     rows = sorted(db.run(claims))
-    for (r1, s1, e1), (r2, s2, e2) in zip(rows, rows[1:], strict=False):
+    for (r1, s1, e1), (r2, s2, e2) in pairwise(rows):
         assert e1 - s1 == timedelta(minutes=SLOT)
         assert r1 != r2 or e1 <= s2
 

@@ -328,7 +328,10 @@ def test_operators_admin_create_login_role_password_deactivate(server, client: h
     after = next(o for o in client.get("/api/v1/operators", headers=ente_ctx.headers("admin")).json()["items"]
                  if o["id"] == new["id"])
     assert after["role"] == "phone_operator" and after["topics"] == ["urp"] and after["full_name"] == "Giulia Neri"
-    assert them.get("/console/intake").status_code == 200  # the new role counts at once
+    # a new role ends the operator's sessions: signed in again, the new role counts
+    assert them.get("/console/intake").headers.get("location") == "/console/login"
+    them, _ = _login_as(server, username, "una-password-lunga")
+    assert them.get("/console/intake").status_code == 200
     assert them.get("/console/kb").status_code == 403
     # an admin cannot lock themselves out
     me = ente_ctx.operator_ids["admin"]
@@ -350,7 +353,8 @@ def test_operators_admin_create_login_role_password_deactivate(server, client: h
     assert gen.status_code == 200 and gen.headers["cache-control"] == "no-store"
     generated = html_unescape(re.search(r'<strong class="code">([^<]+)</strong>', gen.text).group(1))
     check_page(gen.text)
-    assert _login_as(server, username, generated)[1].status_code == 303
+    them, r = _login_as(server, username, generated)
+    assert r.status_code == 303
 
     # deactivate: the open session stops working and no new login
     r = c.post(f"/console/operators/{new['id']}/active", data={"csrf": token, "active": "0"})
