@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from crm.core.text import clean_text
+
 
 @dataclass(frozen=True)
 class Button:
@@ -24,6 +26,13 @@ class Inbound:
     display_name: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
     attachments: list[dict[str, Any]] = field(default_factory=list)  # e.g. an MMS's pictures: [{url, content_type}]
+
+    def __post_init__(self) -> None:
+        # every channel's one sanitising step: NUL and other control characters (which PostgreSQL refuses or no
+        # person typed) are dropped here, so the message is stored rather than lost to a database error
+        self.text = clean_text(self.text)
+        self.address = clean_text(self.address)
+        self.display_name = clean_text(self.display_name)
 
 
 class SendFailed(Exception):

@@ -14,6 +14,7 @@ from telegram.request import HTTPXRequest
 
 from channels.base import Button, Inbound, SendFailed
 from channels.config import ChannelSettings
+from crm.core.errors import BadRequest as ApiBadRequest
 
 SHARE_PHONE = "Condividi il mio numero"
 
@@ -82,9 +83,12 @@ class TelegramAdapter:
 
     def parse(self, data: dict[str, Any]) -> Inbound | None:
         """A Telegram update -> our message shape (None for updates we ignore: edits, joins, stickers)."""
-        update = Update.de_json(data, self.bot())
+        try:  # python-telegram-bot's own parser decides what an update is: anything it cannot read is garbage (400)
+            update = Update.de_json(data, self.bot()) if isinstance(data, dict) else None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            update = None
         if update is None:
-            return None
+            raise ApiBadRequest("not a Telegram update", code="malformed_update")
         uid = str(update.update_id)
         if update.callback_query and update.callback_query.from_user:
             q = update.callback_query

@@ -24,10 +24,12 @@ from crm.contacts.models import Contact, ContactPhone
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
 from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.refs import ensure_owned
 from crm.core.workhours import parse_patron_day
 from crm.db import utcnow
 from crm.entes import service as entes
 from crm.notifications import service as notifications
+from crm.offices.models import Office
 
 CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY34679"
 MAX_RANGE_DAYS = 92  # a quarter: what a calendar view or the bot ever asks
@@ -69,6 +71,7 @@ async def create_service(session: AsyncSession, *, ente_id: int, data: ServiceIn
         raise Conflict(f"service {data.slug!r} exists", fields={"slug": "already used"})
     _check_form(data.form_schema)
     _check_kind_options(data.kind, data.max_slots_per_booking, data.max_series_count)
+    await ensure_owned(session, ente_id=ente_id, field="office_id", model=Office, value=data.office_id)
     svc = Service(ente_id=ente_id, **data.model_dump(exclude={"resource_ids"}))
     session.add(svc)
     await session.flush()
@@ -80,6 +83,8 @@ async def update_service(session: AsyncSession, *, ente_id: int, service_id: int
     """Changes apply to future availability; confirmed bookings keep their times (an operator moves them)."""
     svc = await get_service(session, ente_id=ente_id, service_id=service_id)
     changes = data.model_dump(exclude_unset=True, exclude={"resource_ids"})
+    if changes.get("office_id") is not None:
+        await ensure_owned(session, ente_id=ente_id, field="office_id", model=Office, value=changes["office_id"])
     if "form_schema" in changes:
         _check_form(changes["form_schema"] or {})
         changes["form_schema"] = changes["form_schema"] or {}

@@ -61,6 +61,12 @@ class ContactIn(BaseModel):
     def _emails(cls, v: list[str]) -> list[str]:
         return list(dict.fromkeys(e.lower() for e in v))
 
+    @field_validator("identities")
+    @classmethod
+    def _identities(cls, v: list[IdentityIn]) -> list[IdentityIn]:
+        """The same channel identity given twice is one identity (it was a unique-key 500)."""
+        return list({(i.channel, i.external_id): i for i in v}.values())
+
 
 class ContactPatch(BaseModel):
     """Fields left out are unchanged; lists given replace the old ones."""

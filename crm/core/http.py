@@ -16,7 +16,8 @@ from sanic.response import HTTPResponse
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.core.errors import BadRequest, ValidationFailed
+from crm.core.errors import BadRequest, NotFound, ValidationFailed
+from crm.core.text import MAX_ID, bad_json_fields, clean_text, has_bad_chars, is_id_name
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,7 +76,40 @@ def parse_body(request: Request, model: type[M]) -> M:
             raise BadRequest("malformed JSON body", code="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("JSON body must be an object", code="malformed_json")
+    bad = bad_json_fields(data)
+    if bad:
+        raise ValidationFailed("invalid fields: " + ", ".join(sorted(bad)), fields=bad)
     return validate(model, data)
+
+
+BOUNDED_QUERY = ("offset", "limit")
+
+
+async def guard_request(request: Request) -> None:
+    """Request middleware, before any handler: what no handler should have to think about.
+
+    - an id in the path beyond the 32-bit range of our ids is a 404 (it cannot exist), not a database error;
+    - a query parameter with control characters, or an id/offset/limit beyond that range, is a 422 naming it;
+    - form fields (the console's) lose control characters, as a person never typed them. Channel webhooks keep
+      their bodies intact (a provider's signature covers them) and clean texts in ``channels.base.Inbound``."""
+    for name, value in (request.match_info or {}).items():
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
+            raise NotFound(f"{name} out of range")
+    for name, values in request.args.items():
+        for value in values:
+            if has_bad_chars(name) or has_bad_chars(value):
+                raise ValidationFailed(f"query parameter {name!r} contains control characters",
+                                       fields={name if not has_bad_chars(name) else "query": "control characters"})
+            if (is_id_name(name) or name in BOUNDED_QUERY) and value.lstrip("-").isdigit() \
+                    and not 0 <= int(value) <= MAX_ID:
+                raise ValidationFailed(f"{name} out of range", fields={name: "out of range"})
+    ctype = request.content_type or ""
+    if request.method in ("POST", "PUT", "PATCH") and not request.path.startswith("/channels/") and ctype.startswith(("application/x-www-form-urlencoded",
+                                                                        "multipart/form-data")):
+        form = request.form
+        if form:
+            for name in list(form):
+                form[name] = [clean_text(v) if isinstance(v, str) else v for v in form[name]]
 
 
 def parse_query(request: Request, model: type[M]) -> M:
@@ -101,6 +135,8 @@ def page_params(request: Request, *, default_limit: int = 50, max_limit: int = 2
             raise ValidationFailed(f"{name} must be an integer", fields={name: "must be an integer"}) from None
         if value < 0:
             raise ValidationFailed(f"{name} must be >= 0", fields={name: "must be >= 0"})
+        if value > MAX_ID:
+            raise ValidationFailed(f"{name} out of range", fields={name: "out of range"})
         return value
 
     limit = min(_int("limit", default_limit), max_limit) or default_limit

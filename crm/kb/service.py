@@ -10,12 +10,15 @@ from pydantic import ValidationError
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.conversations.models import Conversation
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.http import validation_fields
+from crm.core.refs import ensure_owned
 from crm.kb.models import Article, ArticleVersion, Feedback, Gap, KbRevision
 from crm.kb.render import body_html
 from crm.kb.schemas import ArticleIn, ArticleOut, ArticlePatch
 from crm.kb.indexer import is_answerable
+from crm.offices.models import Office
 
 SNAPSHOT_FIELDS = ("slug", "title", "body", "topic", "office_id", "url", "valid_from", "valid_until", "keywords",
                    "phrasings", "language", "status")
@@ -65,6 +68,7 @@ async def get_by_slug(session: AsyncSession, *, ente_id: int, slug: str) -> Arti
 async def create(session: AsyncSession, *, ente_id: int, data: ArticleIn, author: str) -> Article:
     if await get_by_slug(session, ente_id=ente_id, slug=data.slug):
         raise Conflict(f"an article with slug {data.slug!r} exists", fields={"slug": "already used"})
+    await ensure_owned(session, ente_id=ente_id, field="office_id", model=Office, value=data.office_id)
     a = Article(ente_id=ente_id, version=1, **data.model_dump())
     session.add(a)
     await session.flush()
@@ -75,6 +79,8 @@ async def create(session: AsyncSession, *, ente_id: int, data: ArticleIn, author
 async def update_article(session: AsyncSession, *, ente_id: int, article_id: int, data: ArticlePatch,
                          author: str) -> Article:
     a = await get(session, ente_id=ente_id, article_id=article_id)
+    if "office_id" in data.model_fields_set:
+        await ensure_owned(session, ente_id=ente_id, field="office_id", model=Office, value=data.office_id)
     changed = []
     for name in data.model_fields_set:
         value = getattr(data, name)
@@ -190,6 +196,7 @@ async def add_feedback(session: AsyncSession, *, ente_id: int, slug: str | None,
         if a is None:
             raise NotFound(f"article {slug!r} not found", fields={"slug": "unknown"})
         article_id = a.id
+    await ensure_owned(session, ente_id=ente_id, field="conversation_id", model=Conversation, value=conversation_id)
     fb = Feedback(ente_id=ente_id, article_id=article_id, query=query, helpful=helpful,
                   conversation_id=conversation_id)
     session.add(fb)

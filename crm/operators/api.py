@@ -95,7 +95,7 @@ async def update_operator(request: Request, operator_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with db_session(request) as s:
         op = await service.update(s, ente_id=p.ente_id, operator_id=operator_id, data=data,
-                                  keep_session=p.session_id)
+                                  keep_session=p.session_id, actor_id=p.operator_id)
         changed = sorted(k for k, v in data.model_dump(exclude={"password"}).items() if v is not None)
         await audit.record(s, principal=p, action="update", entity="operator", entity_id=op.id,
                            details={"fields": changed + (["password"] if data.password else [])})

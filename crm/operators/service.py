@@ -70,10 +70,15 @@ async def create(session: AsyncSession, *, ente_id: int, data: OperatorIn) -> Op
 
 
 async def update(session: AsyncSession, *, ente_id: int, operator_id: int, data: OperatorPatch,
-                 keep_session: str | None = None) -> Operator:
+                 keep_session: str | None = None, actor_id: int | None = None) -> Operator:
     """A new role, a new password or a deactivation ends the operator's sessions at once (their tokens and console
-    cookies stop working), except ``keep_session``: the caller's own, when they change their own password."""
+    cookies stop working), except ``keep_session``: the caller's own, when they change their own password. Nobody
+    changes their own role or deactivates themselves (``actor_id``): an installation never loses its last admin
+    that way."""
     op = await get(session, ente_id=ente_id, operator_id=operator_id)
+    if actor_id == op.id and ((data.role is not None and data.role != op.role) or data.active is False):
+        raise Conflict("you cannot change your own role or deactivate yourself",
+                       fields={"role" if data.role is not None and data.role != op.role else "active": "yourself"})
     why = ("role" if data.role is not None and data.role != op.role else
            "deactivated" if data.active is False and op.active else
            "password" if data.password is not None else None)

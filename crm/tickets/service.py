@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.contacts import service as contacts
+from crm.conversations.models import Conversation
 from crm.core.auth import Principal
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.db import utcnow
@@ -116,6 +117,11 @@ async def least_loaded_operator(session: AsyncSession, *, ente_id: int, topic_id
 async def create(session: AsyncSession, *, principal: Principal, data: TicketIn) -> Ticket:
     ente_id = principal.ente_id
     await contacts.get(session, ente_id=ente_id, contact_id=data.contact_id)
+    if data.conversation_id is not None:  # the citizen's own conversation, in this ente
+        conv = await session.scalar(select(Conversation).where(Conversation.id == data.conversation_id,
+                                                               Conversation.ente_id == ente_id))
+        if conv is None or conv.contact_id != data.contact_id:
+            raise ValidationFailed("unknown conversation for this contact", fields={"conversation_id": "unknown"})
     topic: Topic | None = None
     if data.topic:
         topic = await offices.get_topic_by_slug(session, ente_id=ente_id, slug=data.topic)
