@@ -60,6 +60,13 @@ class Settings(BaseSettings):
 
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: SecretStr | None = None
+    retention_closed_days: int = Field(default=730, ge=0, description="closed conversations are anonymised after "
+                                                                      "this many days (0: never)")
+    retention_bot_only_days: int = Field(default=90, ge=0, description="conversations never handed off to a person "
+                                                                        "are anonymised after this many days of "
+                                                                        "silence (0: never)")
+    rasa_tracker_url: str | None = Field(default=None, description="Rasa's SQL tracker store, for GDPR erasure and "
+                                                                  "retention; unset: var/rasa_tracker.db")
     # signs the identity the hub vouches for in each turn (channels/turn_token.py); shared only with the action
     # server. Unset: derived from URP_SECRET_KEY (`urp run` hands the same value to the action server)
     actions_secret: SecretStr | None = None

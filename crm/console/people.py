@@ -19,6 +19,7 @@ from crm.console.forms import contact_errors
 from crm.console.lookups import linked_counts
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
+from crm.contacts import commands as contact_commands
 from crm.contacts import gdpr, gdpr_pdf
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
@@ -265,11 +266,11 @@ async def contact_erase(request: Request, p: Principal, contact_id: int) -> HTTP
     typed = (form.get("conferma") or "").strip()[:300]
     async with db_session(request) as s:
         c = await _contact_or_gone(s, p, contact_id)
-        if c.anonymised_at is None and _confirmed(c, typed):
-            await gdpr.erase(s, ente_id=p.ente_id, contact_id=c.id)
-            await audit.record(s, principal=p, action="erase", entity="contact", entity_id=c.id,
-                               details={"screen": "erase"})
-            return redirect(f"/console/contacts/{contact_id}?esito=cancellato", status=303)
+        confirmed = c.anonymised_at is None and _confirmed(c, typed)
+    if confirmed:
+        await contact_commands.erase(request.app, p, contact_id=c.id, screen="erase")
+        return redirect(f"/console/contacts/{contact_id}?esito=cancellato", status=303)
+    async with db_session(request) as s:
         counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
     error = "I dati di questo contatto sono già stati cancellati." if c.anonymised_at else \
         f"Per confermare scriva il nome e cognome del contatto oppure la parola {ERASE_WORD}."

@@ -106,11 +106,7 @@ async def export_contact(request: Request, contact_id: int) -> HTTPResponse:
 @authorized("admin")
 @openapi(summary="GDPR erasure: anonymise the contact, keep rows for statistics (audited)", response=ContactOut)
 async def erase_contact(request: Request, contact_id: int) -> HTTPResponse:
-    from crm.contacts import gdpr
+    from crm.contacts import commands
 
-    p = principal_of(request)
-    async with db_session(request) as s:
-        c = await gdpr.erase(s, ente_id=p.ente_id, contact_id=contact_id)
-        await audit.record(s, principal=p, action="erase", entity="contact", entity_id=contact_id)
-        out = service.to_out(c)
-    return json_ok(out)
+    done = await commands.erase(request.app, principal_of(request), contact_id=contact_id)
+    return json_ok(done.contact)

@@ -1,5 +1,5 @@
-"""GDPR: a citizen's data export (everything that points at the contact) and erasure (anonymisation that keeps the
-rows, so statistics and legally retained records such as protocolled istanze survive without personal data)."""
+"""GDPR: a citizen's data export (everything that points at the contact). Erasure is ``crm.contacts.commands.erase``
+(every store walked by ``crm.contacts.erasure``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactEmail, ContactIdentity, ContactPhone
-from crm.conversations.models import Conversation, Message
+from crm.conversations.models import Message
 from crm.db import Base, utcnow
 from crm.registry import load_models
 
@@ -51,29 +50,3 @@ async def export(session: AsyncSession, *, ente_id: int, contact_id: int) -> dic
         out["messages"] = [{"conversation_id": m.conversation_id, "direction": m.direction, "author": m.author_kind,
                             "text": m.text, "at": m.created_at.isoformat()} for m in msgs]
     return out
-
-
-async def erase(session: AsyncSession, *, ente_id: int, contact_id: int) -> Contact:
-    """Anonymise: identity, addresses and free texts go; ids, dates, states and counts stay for statistics."""
-    load_models()
-    c = await contacts.get(session, ente_id=ente_id, contact_id=contact_id)
-    c.first_name, c.last_name, c.fiscal_code, c.notes = "", "", None, ""
-    c.consent_notifications, c.consent_privacy, c.preferred_channel = False, False, None
-    c.anonymised_at = utcnow()
-    for model in (ContactPhone, ContactEmail, ContactIdentity):
-        await session.execute(delete(model).where(model.contact_id == c.id))
-    conv_ids = select(Conversation.id).where(Conversation.contact_id == c.id)
-    await session.execute(update(Message).where(Message.conversation_id.in_(conv_ids))
-                          .values(text=ERASED, attachments=[], payload={}))
-    await session.execute(update(Conversation).where(Conversation.contact_id == c.id)
-                          .values(handoff_summary="", handoff_context={}))
-    tables = {t.name: t for t in Base.metadata.sorted_tables}
-    blank = {"tickets": {"description": ERASED}, "bk_bookings": {"fields": {}},
-             "notifications": {"address": "", "text": ERASED}, "kb_feedback": {}}
-    for name, values in blank.items():
-        t = tables.get(name)
-        if t is not None and values and "contact_id" in t.c:
-            await session.execute(t.update().where(t.c.contact_id == c.id).values(values))
-    await session.flush()
-    await session.refresh(c, ["phones", "emails", "identities"])
-    return c

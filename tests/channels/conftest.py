@@ -94,6 +94,9 @@ def stack(base_env: dict[str, str], db, database_url: str, tmp_path_factory: pyt
            "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM_NUMBER": TWILIO_FROM,
            "TWILIO_API_BASE": twilio.url, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
            "TELEGRAM_API_BASE": telegram.url + "/bot"}
+    # where Rasa keeps its trackers (what _start_bot gives it): the CRM erases citizens' events there
+    env["URP_RASA_TRACKER_URL"] = (database_url if database_url.startswith("postgresql")
+                                   else f"sqlite:///{logs / 'tracker.db'}")
     procs: list = []  # type: ignore[type-arg]
     rasa_url = None
     if rasa_available():

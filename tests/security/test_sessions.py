@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -168,7 +169,10 @@ def strict_server(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFac
     srv = start_server(env, tmp_path_factory.mktemp("strict") / "server.log")
     yield srv
     srv.proc.terminate()
-    srv.proc.wait(timeout=10)
+    try:
+        srv.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        srv.proc.kill()
 
 
 def test_a_password_spray_from_one_address_is_stopped(strict_server: Server, ente_ctx) -> None:  # type: ignore[no-untyped-def]
