@@ -23,6 +23,7 @@ from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message, MessagePart
 from crm.core.auth import public
 from crm.core.errors import Forbidden, NotFound, Unauthorized
+from crm.core.text import clean_text
 from crm.db import transaction
 from crm.entes import service as entes
 
@@ -75,6 +76,7 @@ async def twilio_sms(request: Request) -> HTTPResponse:
     params = _form(request)
     if not verify(adapter, _twilio_url(request), params, request.headers.get("x-twilio-signature", "")):
         raise Forbidden("invalid Twilio signature")
+    params = {k: clean_text(v) for k, v in params.items()}  # signed as sent; stored and queried without NULs
     sender, body, sid = params.get("From", ""), params.get("Body", "").strip(), params.get("MessageSid")
     if not sender or not sid:
         return text(TWIML_EMPTY, content_type="application/xml")

@@ -33,6 +33,9 @@ class Inbound:
         self.text = clean_text(self.text)
         self.address = clean_text(self.address)
         self.display_name = clean_text(self.display_name)
+        if self.channel_message_id is not None:
+            self.channel_message_id = clean_text(self.channel_message_id)
+        self.payload = {k: clean_text(v) if isinstance(v, str) else v for k, v in self.payload.items()}
 
 
 class SendFailed(Exception):
