@@ -31,7 +31,7 @@ def test_ids_and_offsets_beyond_range(client: httpx.Client, ente_ctx) -> None:  
 def test_control_characters_and_surrogates_are_refused_with_the_field(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
     h = ente_ctx.headers("operator")
     for bad in ("nul\u0000byte", "bell\u0007", "half \ud800 pair"):
-        raw = '{"first_name": %s}' % json.dumps(bad)  # JSON-escaped (\\u0000, \\ud800), as a client sends it
+        raw = f'{{"first_name": {json.dumps(bad)}}}'  # JSON-escaped (\\u0000, \\ud800), as a client sends it
         r = client.post("/api/v1/contacts", content=raw, headers={**h, "Content-Type": "application/json"})
         assert r.status_code == 422 and r.json()["error"]["fields"] == {"first_name": "contains control characters"}
     # tabs and new lines are text
