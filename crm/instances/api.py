@@ -317,7 +317,10 @@ async def download(request: Request, instance_id: int, attachment_id: int) -> HT
         if att is None:
             raise NotFound("attachment not found")
         await audit.record(s, principal=p, action="read", entity="attachment", entity_id=att.id)
-    body = (Path(request.app.ctx.settings.var_dir) / "attachments" / att.storage_key).read_bytes()
+    path = Path(request.app.ctx.settings.var_dir) / "attachments" / att.storage_key
+    if not path.is_file():  # erased with its citizen's data (the row stays for the istanza's record)
+        raise NotFound("the attachment's file was erased")
+    body = path.read_bytes()
     return raw(body, content_type=att.content_type,
                headers={"Content-Disposition": f'attachment; filename="{att.filename}"'})
 
