@@ -39,7 +39,14 @@ def oidc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def desk(db: DB, base_env: dict[str, str], oidc_dir: Path,
+def desk_env() -> dict[str, str]:
+    """More environment for the desk server of a module (a module overrides this fixture, e.g. to turn on the
+    scheduler and App IO)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def desk(db: DB, base_env: dict[str, str], oidc_dir: Path, desk_env: dict[str, str],
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
     from crm.citizens import devprovider
 
@@ -59,7 +66,8 @@ def desk(db: DB, base_env: dict[str, str], oidc_dir: Path,
         wait_http(dev.issuer + "/.well-known/openid-configuration", proc=op)
         env = {**base_env, "URP_DEFAULT_ENTE": ente.slug, "URP_DEFAULT_ENTE_NAME": "Comune di Prova",
                "URP_OIDC_PROVIDERS_FILE": str(dev.desk_config), "URP_PUBLIC_URL": url,
-               "URP_MAP_TILES_URL": url + "/sportello/static/sp/tile.png"}
+               "URP_MAP_TILES_URL": url + "/sportello/static/sp/tile.png",
+               **{k: v.replace("{ente}", ente.slug) for k, v in desk_env.items()}}
         server = start_server(env, tmp_path_factory.mktemp("desklog") / "server.log", port=port)
         yield Desk(url=url, ente=ente, oidc_issuer=dev.issuer, server=server)
     finally:
