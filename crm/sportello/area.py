@@ -20,7 +20,7 @@ from crm.instances import receipt
 from crm.instances.models import InstanceType
 from crm.sportello import doors, service
 from crm.sportello.booking import _start_of, italian
-from crm.sportello.kit import bp, render, tz_of
+from crm.sportello.kit import bp, days_of, render, tz_of
 from crm.sportello.pages import ente_id_of
 from crm.sportello.reports import files_of, store_of
 from crm.sportello.session import Citizen, citizen_page
@@ -60,9 +60,11 @@ async def booking_detail(request: Request, citizen: Citizen, booking_id: int) ->
         if can_change:
             today = utcnow().astimezone(tz).date()
             slots = await bookings.availability(s, ente_id=b.ente_id, service_id=svc.id, d_from=today,
-                                                d_to=today + timedelta(days=14))
+                                                d_to=today + timedelta(days=21))
+    days, chosen = days_of(slots, tz, request.args.get("giorno"))
     return render(request, "area_booking.html", b=b, svc=svc, place=place, deadline=deadline,
-                  can_change=can_change, slots=slots[:40], tz=tz, error=request.args.get("errore"),
+                  can_change=can_change, days=days, chosen=chosen, tz=tz, error=request.args.get("errore"),
+                  day_href=lambda d: f"/sportello/area-personale/prenotazioni/{b.id}?giorno={d.isoformat()}",
                   moved=request.args.get("spostata") == "1")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from itertools import groupby
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,11 +30,12 @@ from crm.db import read_session, transaction, utcnow
 from crm.entes import service as entes
 from crm.offices.models import Office
 from crm.sportello import doors, service
-from crm.sportello.kit import bp, render, sign, signed_ok, tz_of
+from crm.sportello.kit import bp, days_of, render, sign, signed_ok, tz_of
 from crm.sportello.pages import ente_id_of
 from crm.sportello.session import Citizen, Redirect, browser_id, citizen_page
 
-DAYS_SHOWN = 21
+DAYS_SHOWN = 21  # how far ahead availability is read
+DAYS_LISTED = 10  # how many days with free times are offered
 STEPS = ["Ufficio e motivo", "Data e ora", "I tuoi dati", "Riepilogo"]
 
 
@@ -129,9 +129,12 @@ async def step_time(request: Request, citizen: Citizen | None) -> HTTPResponse:
     async with read_session(request) as s:
         slots = await bookings.availability(s, ente_id=ente_id, service_id=svc.id, d_from=today,
                                             d_to=today + timedelta(days=DAYS_SHOWN))
-    days = [(day, list(group)) for day, group in groupby(slots, key=lambda sl: sl.start.astimezone(tz).date())]
+    # the day first, then its times: a phone shows one day's times, not three weeks of them
+    days, chosen = days_of(slots, tz, request.args.get("giorno"), DAYS_LISTED)
     return render(request, "booking_time.html", steps=STEPS, step=2, svc=svc, office=office, token=token,
-                  days=days[:10], tz=tz, error=request.args.get("errore"), rating_service="appointment-booking")
+                  days=days, chosen=chosen, tz=tz, error=request.args.get("errore"),
+                  day_href=lambda d: step_url("/orari", token, giorno=d.isoformat()),
+                  rating_service="appointment-booking")
 
 
 def _start_of(value: str) -> datetime:
@@ -156,6 +159,17 @@ async def _booking_context(request: Request, args: Any) -> dict[str, Any]:
 async def step_data(request: Request, citizen: Citizen | None) -> HTTPResponse:
     ctx = await _booking_context(request, request.args)
     return render(request, "booking_data.html", steps=STEPS, step=3, person=_profile(citizen), errors={},
+                  rating_service="appointment-booking", **ctx)
+
+
+@bp.post("/prenota/dati")
+@citizen_page()
+async def step_data_back(request: Request, citizen: Citizen | None) -> HTTPResponse:
+    """Back from the summary: the contact data typed are shown again, not lost (they travel by POST only)."""
+    form = request.form or {}
+    ctx = await _booking_context(request, form)
+    person, _ = _person_from_form(form, citizen)
+    return render(request, "booking_data.html", steps=STEPS, step=3, person=person, errors={},
                   rating_service="appointment-booking", **ctx)
 
 

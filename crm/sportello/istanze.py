@@ -158,10 +158,10 @@ async def step(request: Request, citizen: Citizen, slug: str, step: int) -> HTTP
         if errors:
             draft.update(update)
             return _page(request, t, step, draft, fields, citizen, errors, status=422)
-        nxt = step - 1 if action == "indietro" else step if action == "salva" else step + 1
+        nxt = step - 1 if action == "indietro" else step if action in ("salva", "allega") else step + 1
         nxt = max(1, min(nxt, len(STEPS)))
         await _save(request, citizen, t, nxt, update)
-        suffix = "?salvata=1" if action == "salva" else ""
+        suffix = {"salva": "?salvata=1", "allega": "?allegato=1"}.get(action, "")
         return redirect(f"/sportello/istanze/{t.slug}/passo/{nxt}{suffix}", status=303)
     return _page(request, t, step, draft, fields, citizen, errors)
 
@@ -170,6 +170,7 @@ def _page(request: Request, t: InstanceType, step: int, draft: dict[str, Any], f
           citizen: Citizen, errors: dict[str, str], status: int = 200) -> HTTPResponse:
     return render(request, "instance_step.html", t=t, steps=STEPS, step=step, draft=draft, fields=fields,
                   person=citizen.contact, errors=errors, saved=request.args.get("salvata") == "1",
+                  attached=request.args.get("allegato") == "1",
                   rating_service="online-instance", status=status)
 
 

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import mimetypes
 from datetime import date, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,9 +57,29 @@ def long_day(value: date | datetime) -> str:
     return f"{WEEKDAYS[value.weekday()]} {value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
+def short_day(value: date | datetime) -> str:
+    """``mar 1 dic``: for a row of days on a phone (the long form goes to assistive technology)."""
+    return f"{WEEKDAYS[value.weekday()][:3]} {value.day} {MONTHS[value.month - 1][:3]}"
+
+
+def days_of(slots: list[Any], tz: ZoneInfo, wanted: str | None,
+            limit: int = 10) -> tuple[list[tuple[date, list[Any]]], tuple[date, list[Any]] | None]:
+    """Free slots grouped by local day (the first ``limit`` days that have some) and the day to show: ``wanted``
+    (ISO date) when it is one of them, else the first."""
+    days = [(day, list(group)) for day, group in groupby(slots, key=lambda sl: sl.start.astimezone(tz).date())]
+    days = days[:limit]
+    chosen = next((d for d in days if d[0].isoformat() == wanted), days[0] if days else None)
+    return days, chosen
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """``1 ora``, ``3 ore``: Italian counts agree with the noun."""
+    return f"{n} {one if n == 1 else many}"
+
+
 env.globals.update(BOOKING_STATUS=BOOKING_STATUS, INSTANCE_STATUS=INSTANCE_STATUS, TICKET_STATUS=TICKET_STATUS,
                    CHANNEL=CHANNEL)
-env.filters.update(long_day=long_day)
+env.filters.update(long_day=long_day, short_day=short_day, plural=plural)
 
 
 def render(request: Request, template: str, *, status: int = 200, **ctx: Any) -> HTTPResponse:
@@ -79,7 +100,8 @@ def error_page(request: Request, exc: ApiError) -> HTTPResponse:
     text = messages.get(exc.status) or (exc.message if _italian(exc.message) else "La richiesta non è andata a buon "
                                                                                   "fine. Riprovi.")
     response = render(request, "error.html", status=exc.status, title=titles.get(exc.status, "Si è verificato un "
-                                                                                             "problema"), text=text)
+                                                                                             "problema"), text=text,
+                      no_rating=True)  # an error page is not content to rate
     for k, v in (exc.headers or {}).items():
         response.headers[k] = v
     return finish(request, response)

@@ -40,8 +40,12 @@ def book(c: httpx.Client, desk: Desk, fiscal_code: str = "RSSMRA80A01H501U",
     with httpx.Client(timeout=30) as stranger:  # the link alone shows nothing to another browser
         r = stranger.get(str(times.url))
         assert r.status_code == 303 and r.headers["location"] == "/sportello/prenota?errore=scaduta"
-    # a slot days away: well before the cancellation deadline
-    start = re.findall(r'name="inizio" id="[^"]+" value="([^"]+)"', times.text)[-1]
+    # the days first, then the chosen day's times: a slot days away, well before the cancellation deadline
+    last_day = re.findall(r'href="(/sportello/prenota/orari\?[^"]*giorno=[^"]+)"', times.text)[-1].replace("&amp;", "&")
+    day_page = c.get(desk.url + last_day)
+    assert 'aria-current="date"' in day_page.text
+    start = re.findall(r'name="inizio" id="[^"]+" value="([^"]+)"', day_page.text)[-1]
+    assert start[:10] == last_day.rsplit("giorno=", 1)[1][:10]
     data = c.get(desk.url + "/sportello/prenota/dati", params={"bozza": token, "inizio": start})
     assert fiscal_code in data.text and f'value="{email}"' in data.text  # once only
     assert "rinnovo" not in " ".join(re.findall(r'href="([^"]*)"', data.text))

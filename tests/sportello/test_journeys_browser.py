@@ -85,6 +85,7 @@ def test_segnalazione_with_a_photo_and_a_map_point(browser: Any, desk: Desk, db:
         lat, lon = page.input_value("#latitude"), page.input_value("#longitude")
         assert re.fullmatch(r"-?\d+\.\d{6}", lat) and re.fullmatch(r"-?\d+\.\d{6}", lon)
         expect(page.locator(".leaflet-marker-icon")).to_have_count(1)
+        assert page.evaluate("document.querySelector('.leaflet-marker-icon').naturalWidth") > 0  # the pin is drawn
         page.get_by_label("Oggetto").fill(f"Lampione spento ({device})")
         page.get_by_label("Descrizione").fill("Da tre sere il lampione davanti alla farmacia è spento.")
         page.set_input_files("#files", files=[{"name": "lampione.png", "mimeType": "image/png", "buffer": PNG}])
@@ -223,3 +224,60 @@ def test_a_booking_in_the_browser_reaches_app_io(browser: Any, desk: Desk, fake_
         expect(page.locator("#messaggi + ul").get_by_text("via app IO").first).to_be_visible()
         check_axe(page, "area-with-io")
         no_errors(page)
+
+
+@pytest.mark.parametrize("device", ["phone", "laptop"])
+def test_the_other_pages_are_clean(browser: Any, desk: Desk, db: DB,  # noqa: F811
+                                   request: pytest.FixtureRequest, tmp_path: Path, device: str) -> None:
+    """The pages no journey above passes through: a request and a conversation in the area personale, the legal
+    pages, the "not found" page; axe on each, and a screenshot with SP_SCREENSHOTS."""
+    from playwright.sync_api import expect
+
+    require_axe()
+
+    async def seed(s: Any) -> None:
+        from crm.citizens.service import contact_for_identity
+        from crm.citizens.oidc import VerifiedIdentity
+        from crm.conversations import service as conversations
+        from crm.core.auth import Principal
+        from crm.tickets import service as tickets
+        from crm.tickets.schemas import TicketIn
+
+        c = await contact_for_identity(s, ente_id=desk.ente.ente_id, ident=VerifiedIdentity(
+            subject="x", fiscal_code="RSSMRA80A01H501U", given_name="Mario", family_name="Rossi", email=None,
+            phone=None, acr="", level=2, provider="spid"))
+        op = Principal(ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"],
+                       username="op")
+        await tickets.create(s, principal=op, data=TicketIn(
+            contact_id=c.id, kind="information", channel="phone", subject=f"Orari dell'anagrafe ({device})",
+            description="Il cittadino chiede gli orari di apertura dell'anagrafe il sabato."))
+        await conversations.record_inbound(s, ente_id=desk.ente.ente_id, contact_id=c.id, channel="web",
+                                           text=f"Buongiorno, a che ora apre l'anagrafe? ({device})",
+                                           channel_message_id=f"web-{device}-{c.id}")
+
+    db.run(seed)
+    w, h = SIZES[device]
+    with browser_pages(browser, request, tmp_path, viewport={"width": w, "height": h}, bypass_csp=True) as make:
+        page = make()
+        sign_in(page, desk, "Mario Rossi", "/sportello/area-personale")
+        page.get_by_role("link", name=f"Orari dell'anagrafe ({device})").click()
+        expect(page.get_by_role("heading", name=f"Orari dell'anagrafe ({device})")).to_be_visible()
+        check_axe(page, "area-ticket")
+        shoot(page, "area-ticket")
+        page.go_back()
+        page.locator("#conversazioni + ul a").first.click()
+        expect(page.get_by_text(f"a che ora apre l'anagrafe? ({device})")).to_be_visible()
+        check_axe(page, "area-conversation")
+        shoot(page, "area-conversation")
+        for path, title, name in (("/sportello/privacy", "Informativa sul trattamento dei dati personali", "privacy"),
+                                  ("/sportello/note-legali", "Note legali", "legal"),
+                                  ("/sportello/accessibilita", "Dichiarazione di accessibilità", "accessibility")):
+            page.goto(desk.url + path)
+            expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+            check_axe(page, name)
+            shoot(page, name)
+        r = page.goto(desk.url + "/sportello/servizi/non-esiste")
+        assert r is not None and r.status == 404
+        expect(page.get_by_role("heading", name="Pagina non trovata")).to_be_visible()
+        check_axe(page, "not-found")
+        shoot(page, "not-found")
