@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from crm.core.text import MAX_ID
+
 
 def openapi(
     *,
@@ -79,20 +81,39 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
                     }
                 },
             }
+            error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             if roles and roles != ("public",):
                 op["security"] = [{"bearer": []}]
                 op["x-roles"] = list(roles)
+                op["responses"]["401"] = {"description": "no or invalid credentials", **error_ref}
+                op["responses"]["403"] = {"description": "a role that may not do this", **error_ref}
+            ints = set(re.findall(r"<(\w+):int>", uri))
             params = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": p, "in": "path", "required": True,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID} if p in ints else {"type": "string"}}
                 for p in re.findall(r"{(\w+)}", path)
             ]
+            if meta.get("many"):  # every list takes the page parameters of crm.core.http.page_params
+                params += [
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
+                    {"name": "offset", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
+                    {"name": "sort", "in": "query", "required": False,
+                     "schema": {"type": "string", "description": "field or -field"}},
+                ]
             if meta.get("query"):
                 qs = meta["query"].model_json_schema()
                 for name, prop in qs.get("properties", {}).items():
                     params.append({"name": name, "in": "query", "required": name in qs.get("required", []), "schema": prop})
             if params:
                 op["parameters"] = params
+            if "{" in path:
+                op["responses"]["404"] = {"description": "unknown id (or another ente's)", **error_ref}
+            if params or meta.get("body"):
+                op["responses"]["422"] = {"description": "invalid fields, named in error.fields", **error_ref}
             if meta.get("body"):
+                op["responses"]["400"] = {"description": "malformed JSON", **error_ref}
                 op["requestBody"] = {
                     "required": True,
                     "content": {"application/json": {"schema": _schema(meta["body"], components)}},
@@ -101,7 +122,9 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
             if meta.get("response"):
                 ref = _schema(meta["response"], components)
                 schema = (
-                    {"type": "object", "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"}}}
+                    {"type": "object", "required": ["items", "total"],
+                     "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"},
+                                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
                     if meta.get("many")
                     else ref
                 )
