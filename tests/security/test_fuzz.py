@@ -5,7 +5,7 @@ Passes: admin with the ids of real records of its ente in the path (so the fuzze
 instead of a 404) through schemathesis' *coverage* phase (boundary and invalid values for every parameter and body
 field: huge numbers, NUL characters, wrong types, missing fields); admin with random ids (fuzzing: ids of any size);
 before them, operator, phone operator, back office and service with real ids (fuzzing). Bounded: the coverage pass
-by what it generates, each fuzzing pass by ``URP_FUZZ_SECONDS`` (default 45) and ``URP_FUZZ_EXAMPLES`` per
+by what it generates, each fuzzing pass by ``URP_FUZZ_SECONDS`` (default 20) and ``URP_FUZZ_EXAMPLES`` per
 operation (default 8). The counts are printed (``-s`` shows them) and kept in ``fuzz-<database>.json`` under the test server's var directory.
 """
 
@@ -25,7 +25,7 @@ import httpx
 from tests.conftest import Server
 
 EXAMPLES = int(os.environ.get("URP_FUZZ_EXAMPLES", "8"))
-FUZZ_SECONDS = int(os.environ.get("URP_FUZZ_SECONDS", "45"))  # per fuzzing pass
+FUZZ_SECONDS = int(os.environ.get("URP_FUZZ_SECONDS", "20"))  # per fuzzing pass
 CAP_SECONDS = 300  # the coverage pass, a safety net only: it is bounded by what it generates
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 PRINCIPALS = ("admin", "operator", "phone_operator", "backoffice", "service")
