@@ -18,7 +18,7 @@ import httpx
 
 from tests.channels.conftest import Stack
 from tests.channels.test_channels import sms, tg_update
-from tests.security.scan import _needles, _person, _scan_database, _scan_files
+from tests.security.scan import _needles, _person, _scan_database, _scan_files, report
 
 
 def _wait(cond, timeout: float = 60):  # type: ignore[no-untyped-def]
@@ -153,6 +153,6 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
     assert erase_line["details"]["stores"]["messages"] >= 3 and not [n for n in needles
                                                                      if n in json.dumps(erase_line).lower()]
     stores = tables + 1 + 1  # every table, the var directory's files, Rasa's tracker API
-    print(f"\nerasure scan: {stores} stores checked ({tables} tables incl. Rasa's tracker store, {files} files "
+    report(f"erasure scan: {stores} stores checked ({tables} tables incl. Rasa's tracker store, {files} files "
           f"under var/, Rasa's tracker API for {len(convs)} conversations), 0 hits")
     c.close()

@@ -63,3 +63,11 @@ def _scan_files(root: Path, needles: list[str]) -> tuple[int, list[str]]:
             if needle.encode() in body or needle in name:
                 hits.append(f"{path}: {needle}")
     return n, hits
+
+
+SUMMARY: list[str] = []  # the security suite's counts, printed at the end of the run (tests/security/conftest.py)
+
+
+def report(line: str) -> None:
+    print("\n" + line)
+    SUMMARY.append(line)

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Server
+from tests.security.scan import report
 from tests.security.test_fuzz import _seed
 
 ROLES = ("admin", "operator", "phone_operator", "backoffice", "service")
@@ -69,7 +70,7 @@ def test_every_operation_as_every_principal(server: Server, client: httpx.Client
                 allowed = "*" in roles or who in roles
                 if allowed and code in (401, 403) or not allowed and code != 403:
                     mismatches.append(f"{method} {path} as {who} (allowed={allowed}): {code}")
-    print(f"\nauthorization matrix: {checked // 6} operations x 6 principals = {checked} requests, "
+    report(f"authorization matrix: {checked // 6} operations x 6 principals = {checked} requests, "
           f"{len(mismatches)} mismatches ({len(routes) - checked // 6} public operations skipped)")
     assert not mismatches, "\n".join(mismatches)
 
@@ -99,7 +100,7 @@ def test_by_id_routes_from_a_second_ente_find_nothing(server: Server, client: ht
     assert client.get(f"/api/v1/contacts/{ids['contact_id']}", headers=h).json()["first_name"] == "Fuzz"
     assert client.get(f"/api/v1/bookings/{ids['booking_id']}", headers=h).json()["status"] == "confirmed"
     assert client.get(f"/api/v1/services/{ids['service_id']}", headers=h).status_code == 200
-    print(f"\ncross-ente by-id: {len(routes)} operations, {checked} requests from a second ente, {len(leaks)} leaks")
+    report(f"cross-ente by-id: {len(routes)} operations, {checked} requests from a second ente, {len(leaks)} leaks")
     assert not leaks, "\n".join(leaks)
 
 
@@ -128,5 +129,5 @@ def test_every_console_post_needs_the_csrf_token(server: Server, ente_ctx) -> No
     # still signed in: the refused POSTs changed nothing, the session works
     assert c.get("/console/inbox").status_code == 200
     c.close()
-    print(f"\nconsole CSRF: {len(posts)} POST routes, each refused without and with a wrong token")
+    report(f"console CSRF: {len(posts)} POST routes, each refused without and with a wrong token")
     assert not refused, refused

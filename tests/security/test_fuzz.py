@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Server
+from tests.security.scan import report
 
 EXAMPLES = int(os.environ.get("URP_FUZZ_EXAMPLES", "8"))
 FUZZ_SECONDS = int(os.environ.get("URP_FUZZ_SECONDS", "20"))  # per fuzzing pass
@@ -149,7 +150,7 @@ def test_fuzz_every_operation_as_every_principal(server: Server, client: httpx.C
     summary = {"database": backend, "operations": len(operations), "requests": requests, "5xx": server_errors,
                "statuses": dict(sorted(statuses.items())), "conformance_failures": len(failures),
                "examples_per_operation": EXAMPLES, "seconds_per_fuzzing_pass": FUZZ_SECONDS, "passes": len(runs)}
-    print(f"\nfuzz [{backend}]: {len(operations)} operations, {requests} requests, {server_errors} x 5xx, "
+    report(f"fuzz [{backend}]: {len(operations)} operations, {requests} requests, {server_errors} x 5xx, "
           f"{len(failures)} conformance failures; statuses {dict(sorted(statuses.items()))}")
     Path(server.env["URP_VAR_DIR"], f"fuzz-{backend}.json").write_text(json.dumps(summary, indent=1))
     assert server_errors == 0, failures
