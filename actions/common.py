@@ -126,9 +126,15 @@ MONTHS_IT = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "lugl
 
 
 def slot_label(iso: str) -> str:
-    """«gio 03/12 ore 09:00» from an ISO start with its offset (the ente's local time, as the CRM gives it)."""
+    """«gio 03/12 ore 09:00» from an ISO start with its offset (the ente's local time, as the CRM gives it). In the
+    hour the clocks repeat in autumn the two readings are told apart: «ore 02:30 (ora legale)», «(ora solare)»."""
     d = datetime.fromisoformat(iso)
-    return f"{DAYS_IT[d.weekday()]} {d:%d/%m} ore {d:%H:%M}"
+    label = f"{DAYS_IT[d.weekday()]} {d:%d/%m} ore {d:%H:%M}"
+    local = d.astimezone(ROME)
+    first = datetime.combine(local.date(), local.time().replace(fold=0), ROME)
+    if first.utcoffset() != first.replace(fold=1).utcoffset():
+        label += " (ora legale)" if local.dst() else " (ora solare)"
+    return label
 
 
 def when_label(iso: str, now: datetime | None = None) -> str:

@@ -89,6 +89,12 @@ def test_wall_times_on_change_days_are_decided_explicitly() -> None:
     assert first is not None and second is not None
     assert (wall_label(first, ROME), wall_label(second, ROME)) == ("02:30 (ora legale)", "02:30 (ora solare)")
     assert wall_label(instant(AUTUMN, time(4), ROME), ROME) == "04:00"
+    # and so does the assistant, when it offers slots
+    from actions.common import slot_label
+
+    assert slot_label(f"{AUTUMN}T02:30:00+02:00").endswith("ore 02:30 (ora legale)")
+    assert slot_label(f"{AUTUMN}T02:30:00+01:00").endswith("ore 02:30 (ora solare)")
+    assert slot_label(f"{AUTUMN}T04:00:00+01:00").endswith("ore 04:00")
 
 
 @pytest.mark.parametrize("kind", ["resource", "multi_resource"])
