@@ -1,13 +1,17 @@
-"""Assistant reply latency through the whole path: citizen -> Telegram webhook -> hub -> Rasa -> action server ->
-CRM API / knowledge base -> reply sent to (fake) Telegram. The demo municipality is seeded (`urp demo seed`: offices,
-booking services, the published demo KB articles), so information questions get real answers.
+"""Assistant reply latency through the whole path, beside the floor it stands on, in one run on the same messages:
+citizen -> Telegram webhook -> hub -> Rasa -> action server -> CRM API / knowledge base -> reply sent to (fake)
+Telegram, next to Rasa's NLU parse alone and a bare Rasa REST turn (Rasa + actions + CRM API, no hub: no storing,
+no queue, no delivery). The demo municipality is seeded (`urp demo seed`: offices, booking services, the published
+demo KB articles), so information questions get real answers.
 
 200 scripted citizen messages in 50 conversations of 4 turns (greetings, information questions from
 knowledge/data/probe_cases.jsonl, booking starts, out of scope, thanks, goodbyes, "sei un bot?"), sent once
 sequentially and once with 20 conversations at a time (each conversation still one turn after another, as a
-citizen writes). Per message: `reply` = until the first bot message reaches Telegram, `turn` = until the webhook
-returns (every reply of the turn delivered). Errors: webhook not 200, no reply, or an apology / holding message
-(CRM or Rasa unreachable or too slow). Prints one JSON line.
+citizen writes). Per message: `reply` = until the first bot message reaches Telegram, `turn` = until every reply of
+the turn is delivered and recorded (the hub's turn row done and none of its replies still pending or sending; before
+the turn queue existed, until the webhook returned). Errors: webhook not 200, no reply, or an apology / holding
+message (CRM or Rasa unreachable or too slow). CPU: milliseconds of CPU per message of each process (CRM + hub,
+action server, Rasa; /proc, children included) over each phase. Prints one JSON line.
 Run: .venv/bin/python bench/bot_bench.py [--messages 200] [--concurrent 20]"""
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import itertools
 import json
 import os
 import random
-import statistics
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.bot.test_rasa_project import current_model  # noqa: E402
 from tests.channels.conftest import TG_SECRET, TG_TOKEN, _start_bot, _stop, rasa_available  # noqa: E402
 from tests.channels.fakes import FakeTelegram  # noqa: E402
-from tests.conftest import ACTIONS_SECRET, ROOT, SECRET, SERVICE_TOKEN, free_port, start_server  # noqa: E402
+from tests.conftest import ACTIONS_SECRET, DB, ROOT, SECRET, SERVICE_TOKEN, free_port, start_server  # noqa: E402
 
 GREETINGS = ["buongiorno", "salve, mi potete aiutare?", "buonasera, avrei una domanda", "ciao, mi serve un'info",
              "buongiorno, sono una cittadina di borgo aurelio"]
@@ -48,6 +52,7 @@ FAILURE_MARKS = ("non riesco a collegarmi ai sistemi del Comune", "assistente vi
 FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
 # the assistant handed the conversation to the operators (actions.ActionHandoff): later turns get no bot reply
 HANDOFF_MARKS = ("mettendo in contatto con un operatore", "richiesta di richiamata")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def script(n_messages: int, seed: int = 20261123) -> list[list[tuple[str, str]]]:
@@ -90,6 +95,100 @@ def pct(values: list[float], p: float) -> float | None:
     return round(v[min(len(v) - 1, max(0, int(round(p / 100 * len(v))) - 1))], 1)
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) of a process and its descendants, in milliseconds."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * 1000 / CLK_TCK  # utime, stime
+        todo += _children(p)
+    return total
+
+
+class CpuMeter:
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = {k: cpu_ms(v) for k, v in pids.items()}
+
+    def per_message(self, n: int) -> dict[str, float]:
+        return {k: round((cpu_ms(v) - self.start[k]) / max(n, 1), 1) for k, v in self.pids.items()}
+
+
+class TurnWatch:
+    """When is a turn over? The hub answers the webhook once the message is stored and runs the turn off the
+    connection: the turn is over when its row in the turn queue is done and none of its replies is still pending or
+    sending. Without a turn queue (the hub before it), the webhook returned after the last reply."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path
+        self.local = threading.local()
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as c:
+            self.queue = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'turns'").fetchone() \
+                is not None
+
+    def _conn(self) -> sqlite3.Connection:
+        if not hasattr(self.local, "c"):
+            self.local.c = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+        return self.local.c
+
+    def done(self, update_id: int) -> bool:
+        c = self._conn()
+        row = c.execute("SELECT m.id, m.conversation_id, t.state FROM messages m LEFT JOIN turns t ON t.message_id = m.id "
+                        "WHERE m.channel = 'telegram' AND m.channel_message_id = ?", (str(update_id),)).fetchone()
+        if row is None:
+            return False
+        mid, conv, state = row
+        if state not in (None, "done"):
+            return False
+        busy = c.execute("SELECT count(*) FROM messages WHERE conversation_id = ? AND direction = 'out' AND id > ? "
+                         "AND delivery_status IN ('pending', 'sending')", (conv, mid)).fetchone()[0]
+        return busy == 0
+
+    def wait(self, update_id: int, timeout: float = 60) -> float | None:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.done(update_id):
+                return time.perf_counter()
+            time.sleep(0.003)
+        return None
+
+
+def summary(every: list[dict[str, Any]], wall: float, latency: str = "turn_ms") -> dict[str, Any]:
+    turns = [x for x in every if not x["after_handoff"]]  # the rest went to the operators, not the bot
+    reply = [x["reply_ms"] for x in turns if x["reply_ms"] is not None]
+    turn = [x[latency] for x in turns if x["status"] == 200 and x[latency] is not None]
+    info = [x for x in turns if x["kind"] == "info"]
+    oos = [x for x in turns if x["kind"] in ("info_oos", "out_of_scope")]
+    return {
+        "reply_p50_ms": pct(reply, 50), "reply_p95_ms": pct(reply, 95),
+        "turn_p50_ms": pct(turn, 50), "turn_p95_ms": pct(turn, 95), "max_ms": pct(turn, 100),
+        "bot_turns": len(turns), "to_operators_after_handoff": len(every) - len(turns),
+        "msgs_per_s": round(len(every) / wall, 2),
+        "replies_per_s": round(sum(x["replies"] for x in every) / wall, 2),
+        "errors": {"http": sum(1 for x in turns if x["status"] != 200),
+                   "no_reply": sum(1 for x in turns if not x["replies"]),
+                   "failure_reply": sum(1 for x in turns if x["failure"])},
+        "info_answered": f"{sum(1 for x in info if x['answered'])}/{len(info)}",
+        "oos_declined": f"{sum(1 for x in oos if not x['answered'])}/{len(oos)}",
+        "by_kind_p50_ms": {k: pct([x[latency] for x in turns if x["kind"] == k and x["status"] == 200
+                                   and x[latency] is not None], 50) for k in sorted({x["kind"] for x in turns})},
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=200)
@@ -109,8 +208,8 @@ def main() -> None:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
            "URP_DATABASE_URL": url, "URP_SECRET_KEY": SECRET, "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-           "URP_ACTIONS_SECRET": ACTIONS_SECRET, "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"), "URP_DEFAULT_ENTE": "bench",
-           "URP_PUBLIC_URL": f"http://127.0.0.1:{port}", "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+           "URP_ACTIONS_SECRET": ACTIONS_SECRET, "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"),
+           "URP_DEFAULT_ENTE": "bench", "URP_PUBLIC_URL": f"http://127.0.0.1:{port}", "TELEGRAM_BOT_TOKEN": TG_TOKEN,
            "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE": tg.url + "/bot", "PYTHONUNBUFFERED": "1"}
     seeded = subprocess.run([sys.executable, "-m", "crm.cli", "demo", "seed"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
@@ -121,8 +220,10 @@ def main() -> None:
     procs, rasa_url = _start_bot(env, port, tmp, url)
     env["URP_RASA_URL"] = rasa_url
     srv = start_server(env, tmp / "crm.log", port=port)
+    pids = {"crm": srv.proc.pid, "actions": procs[0].pid, "rasa": procs[1].pid}
     hook = srv.url + "/channels/telegram/webhook"
     headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+    watch = TurnWatch(tmp / "bench.db")
     # update ids apart from the fake's message ids: the hub keeps both in one unique (ente, channel, id) column
     uids = itertools.count(10_000_000)
     lock = threading.Lock()
@@ -145,50 +246,111 @@ def main() -> None:
                 except httpx.HTTPError:
                     status = 0
                 t1 = time.perf_counter()
-                if status == 200:  # the hub delivers the turn's replies before answering the webhook
+                if status == 200 and watch.queue:
+                    end = watch.wait(uid)
+                    t1 = end if end is not None else None
+                if status == 200:
                     replies = sent_to(user)[seen:]
                 else:  # let a late reply land before the next turn
                     replies = tg.wait_for(lambda r, u=user: r["chat_id"] == u, timeout=30)[seen:]
                 texts = [r.get("text") or "" for r in replies]
                 out.append({"kind": kind, "status": status, "replies": len(replies), "after_handoff": handed_off,
                             "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
-                            "turn_ms": (t1 - t0) * 1000,
+                            "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
                             "failure": any(m in t for t in texts for m in FAILURE_MARKS),
                             "answered": FEEDBACK_QUESTION in texts})
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 
-    results: dict[str, Any] = {"bench": "bot", "messages": args.messages, "model": model.name if model else None}
+    def bare_conversations(n: int, base: int) -> list[tuple[int, str]]:
+        """Conversations the CRM knows (the actions look them up), each with the hub's signed turn token."""
+        from channels.turn_token import Turn, sign
+        from crm.contacts import service as contacts
+        from crm.conversations import service as conversations
+        from crm.entes import service as entes
+
+        async def make(s: Any) -> list[tuple[int, int, int]]:
+            ente = await entes.get_by_slug(s, "bench")
+            out = []
+            for i in range(n):
+                contact, _ = await contacts.find_or_create_by_identity(s, ente_id=ente.id, channel="telegram",
+                                                                       external_id=str(base + i), first_name="B")
+                conv = await conversations.open_conversation_for(s, ente_id=ente.id, contact_id=contact.id,
+                                                                 channel="telegram")
+                out.append((conv.id, contact.id, ente.id))
+            return out
+
+        return [(conv, sign(Turn(conv, contact, ente, "telegram"), ACTIONS_SECRET, ttl=3600))
+                for conv, contact, ente in DB(url).run(make)]
+
+    def bare_converse(conv: tuple[int, str], turns: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The same turns straight to Rasa's REST channel, as the hub sends them: the floor under the hub."""
+        conv_id, token = conv
+        out: list[dict[str, Any]] = []
+        handed_off = False
+        with httpx.Client(timeout=120) as c:
+            for kind, text in turns:
+                t0 = time.perf_counter()
+                try:
+                    r = c.post(f"{rasa_url}/webhooks/rest/webhook", json={
+                        "sender": f"conv-{conv_id}", "message": text, "metadata": {"urp_turn": token}})
+                    status, replies = r.status_code, [m for m in r.json() if m.get("text") or m.get("buttons")]
+                except (httpx.HTTPError, ValueError):
+                    status, replies = 0, []
+                ms = (time.perf_counter() - t0) * 1000
+                texts = [m.get("text") or "" for m in replies]
+                out.append({"kind": kind, "status": status, "replies": len(replies), "after_handoff": handed_off,
+                            "reply_ms": ms if replies else None, "turn_ms": ms,
+                            "failure": any(m in t for t in texts for m in FAILURE_MARKS),
+                            "answered": FEEDBACK_QUESTION in texts})
+                handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
+        return out
+
+    results: dict[str, Any] = {"bench": "bot", "messages": args.messages, "model": model.name if model else None,
+                               "turn_end": "turn queue" if watch.queue else "webhook returned"}
     try:
         # warm-up (not measured): the first search opens the KB index and the embedder, Rasa loads lazily too
         warm = converse(9_000_000, [("greeting", "buongiorno"), ("info", "come rinnovo la carta d'identità?"),
                                     ("booking", "vorrei prenotare un appuntamento")])
-        results["warmup_ms"] = [round(w["turn_ms"]) for w in warm]
+        results["warmup_ms"] = [round(w["turn_ms"] or 0) for w in warm]
         conversations = script(args.messages)
+        n = sum(len(c) for c in conversations)
+        # 1) the floor: Rasa's NLU alone, then a bare Rasa turn (actions and CRM API included, no hub)
+        meter = CpuMeter(pids)
+        lat = []
+        with httpx.Client(timeout=60) as c:
+            for conv in conversations:
+                for _, text in conv:
+                    t0 = time.perf_counter()
+                    c.post(f"{rasa_url}/model/parse", json={"text": text})
+                    lat.append((time.perf_counter() - t0) * 1000)
+        results["nlu_parse"] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "cpu_ms_per_msg": meter.per_message(n)}
+        for label, conc, base in (("bare_rasa_seq", 1, 5_000_000), (f"bare_rasa_c{args.concurrent}", args.concurrent,
+                                                                     6_000_000)):
+            convs = bare_conversations(len(conversations), base)
+            meter = CpuMeter(pids)
+            t = time.perf_counter()
+            with ThreadPoolExecutor(conc) as pool:
+                per_conv = list(pool.map(lambda ic: bare_converse(convs[ic[0]], ic[1]), enumerate(conversations)))
+            wall = time.perf_counter() - t
+            results[label] = {**summary([x for conv in per_conv for x in conv], wall),
+                              "cpu_ms_per_msg": meter.per_message(n)}
+        # 2) the whole path through the hub
         for label, conc, base in (("seq", 1, 7_000_000), (f"c{args.concurrent}", args.concurrent, 8_000_000)):
+            meter = CpuMeter(pids)
             t = time.perf_counter()
             with ThreadPoolExecutor(conc) as pool:
                 per_conv = list(pool.map(lambda ic: converse(base + ic[0], ic[1]), enumerate(conversations)))
             wall = time.perf_counter() - t
-            every = [x for conv in per_conv for x in conv]
-            turns = [x for x in every if not x["after_handoff"]]  # the rest went to the operators, not the bot
-            reply = [x["reply_ms"] for x in turns if x["reply_ms"] is not None]
-            turn = [x["turn_ms"] for x in turns if x["status"] == 200]
-            info = [x for x in turns if x["kind"] == "info"]
-            oos = [x for x in turns if x["kind"] in ("info_oos", "out_of_scope")]
-            results[label] = {
-                "reply_p50_ms": pct(reply, 50), "reply_p95_ms": pct(reply, 95),
-                "turn_p50_ms": pct(turn, 50), "turn_p95_ms": pct(turn, 95), "max_ms": pct(turn, 100),
-                "bot_turns": len(turns), "to_operators_after_handoff": len(every) - len(turns),
-                "msgs_per_s": round(len(every) / wall, 2),
-                "errors": {"http": sum(1 for x in turns if x["status"] != 200),
-                           "no_reply": sum(1 for x in turns if not x["replies"]),
-                           "failure_reply": sum(1 for x in turns if x["failure"])},
-                "info_answered": f"{sum(1 for x in info if x['answered'])}/{len(info)}",
-                "oos_declined": f"{sum(1 for x in oos if not x['answered'])}/{len(oos)}",
-                "by_kind_p50_ms": {k: pct([x["turn_ms"] for x in turns if x["kind"] == k and x["status"] == 200], 50)
-                                   for k in sorted({x["kind"] for x in turns})},
-            }
+            results[label] = {**summary([x for conv in per_conv for x in conv], wall),
+                              "cpu_ms_per_msg": meter.per_message(n)}
+        floor = results["bare_rasa_seq"]
+        if floor["turn_p95_ms"] and results["seq"]["turn_p95_ms"]:
+            results["seq_p95_over_bare_rasa_p95"] = round(results["seq"]["turn_p95_ms"] / floor["turn_p95_ms"], 2)
+        cfloor = results[f"bare_rasa_c{args.concurrent}"]
+        if cfloor["turn_p95_ms"] and results[f"c{args.concurrent}"]["turn_p95_ms"]:
+            results[f"c{args.concurrent}_p95_over_bare_rasa_p95"] = round(
+                results[f"c{args.concurrent}"]["turn_p95_ms"] / cfloor["turn_p95_ms"], 2)
         results["loadavg_before"] = [round(x, 2) for x in load_before]
         results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         results["cpus"] = os.cpu_count()

@@ -58,21 +58,60 @@ def setup(app: Any) -> None:
     app.ctx.health["email"] = _probe("email", email)
     app.ctx.health["web_chat"] = _probe("web", web)
 
+    # --- the conversation pipeline: Rasa's pooled client, the turn queue, the crash windows ----------------------
+    from channels.queue import TurnQueue
+    from channels.rasa_client import RasaClient
+    from crm.tasks import uncancellable
+
+    app_settings = app.ctx.settings
+    app.ctx.rasa = RasaClient(app_settings.rasa_url,
+                              app_settings.rasa_token.get_secret_value() if app_settings.rasa_token else None,
+                              settings.rasa_timeout_seconds)
+    app.ctx.turns = TurnQueue(app, lambda ctx: hub.run_turn(app, ctx),
+                              lease_seconds=max(30.0, settings.rasa_timeout_seconds * 2))
+    app.ctx.crash_windows = hub.CrashWindows()
+
     async def rasa_probe(app: Any) -> dict[str, Any]:
+        return {**await app.ctx.rasa.probe(), "url": app.ctx.settings.rasa_url}
+
+    async def actions_probe(app: Any) -> dict[str, Any]:
         import httpx
 
+        base = app.ctx.settings.actions_url.rstrip("/").removesuffix("/webhook")
         try:
-            async with httpx.AsyncClient(timeout=2) as c:
-                r = await c.get(app.ctx.settings.rasa_url.rstrip("/") + "/")
-            return {"status": "ok" if r.status_code == 200 else "error", "url": app.ctx.settings.rasa_url}
-        except httpx.HTTPError:
-            return {"status": "unreachable", "url": app.ctx.settings.rasa_url}
+            r = await app.ctx.rasa.client().get(base + "/health", timeout=2)
+        except httpx.HTTPError as exc:
+            return {"status": "unreachable", "error": type(exc).__name__, "url": base}
+        return {"status": "ok" if r.status_code == 200 else "error", "url": base}
+
+    async def queue_probe(app: Any) -> dict[str, Any]:
+        return {**await app.ctx.turns.health(), "crash_window_ms": app.ctx.crash_windows.summary()}
 
     app.ctx.health["rasa"] = rasa_probe
+    app.ctx.health["action_server"] = actions_probe
+    app.ctx.health["turn_queue"] = queue_probe
+
+    @app.after_server_start
+    async def _open_queue(app: Any) -> None:
+        async def when_ready() -> None:
+            # turns wait for what they need (the knowledge base's index): a message that arrives meanwhile is
+            # stored, acknowledged and answered as soon as it is ready
+            for event in list(app.ctx.readiness.values()):
+                await event.wait()
+            app.ctx.turns.open()
+
+        app.ctx.background.spawn(when_ready(), name="turn-queue-open")
+
+    async def stop_queue(app: Any, grace: float) -> None:
+        await app.ctx.turns.stop(grace)
+        await app.ctx.rasa.close()
+
+    app.ctx.stop_hooks.append(stop_queue)
 
     @app.signal("urp.message.outbound")
     async def _outbound(ente_id: int, message_id: int, **_: Any) -> None:
-        await hub.deliver(app, ente_id, message_id)
+        # an operator's reply: sent and recorded to the end even at shutdown (drained within the grace period)
+        await uncancellable(hub.deliver(app, ente_id, message_id))
 
     async def retry(app: Any) -> None:
         for ente_id in served(app):

@@ -26,6 +26,7 @@ from crm.core.errors import Forbidden, NotFound, Unauthorized
 from crm.core.text import clean_text
 from crm.db import transaction
 from crm.entes import service as entes
+from crm.tasks import uncancellable
 
 bp = Blueprint("channels")
 STATIC = Path(__file__).parent / "static"
@@ -77,22 +78,28 @@ async def twilio_sms(request: Request) -> HTTPResponse:
     if not verify(adapter, _twilio_url(request), params, request.headers.get("x-twilio-signature", "")):
         raise Forbidden("invalid Twilio signature")
     params = {k: clean_text(v) for k, v in params.items()}  # signed as sent; stored and queried without NULs
-    sender, body, sid = params.get("From", ""), params.get("Body", "").strip(), params.get("MessageSid")
+    sender, sid = params.get("From", ""), params.get("MessageSid")
     if not sender or not sid:
         return text(TWIML_EMPTY, content_type="application/xml")
-    ente_id = await default_ente_id(request.app)
+    # stored (and its turn queued) before Twilio gets its 200, to the end even if Twilio hangs up first
+    await uncancellable(_sms_inbound(request.app, params))
+    # replies are sent through the REST API (stored first, delivery tracked), so the TwiML answer is empty
+    return text(TWIML_EMPTY, content_type="application/xml")
+
+
+async def _sms_inbound(app: Any, params: dict[str, str]) -> None:
+    sender, body, sid = params["From"], params.get("Body", "").strip(), params["MessageSid"]
+    ente_id = await default_ente_id(app)
     word = body.lower().strip(" .!")
     inbound = Inbound(channel="sms", address=sender, text=body, channel_message_id=sid, phone=_e164(sender),
                       attachments=_media(params))
     if word in STOP_WORDS or word in START_WORDS:
-        await _opt(request.app, ente_id, inbound, opt_out=word in STOP_WORDS)
-        return text(TWIML_EMPTY, content_type="application/xml")
-    digit_payload = await _last_buttons_payload(request.app, ente_id, "sms", sender, body)
+        await _opt(app, ente_id, inbound, opt_out=word in STOP_WORDS)
+        return
+    digit_payload = await _last_buttons_payload(app, ente_id, "sms", sender, body)
     if digit_payload:
         inbound.payload = {"intent_payload": digit_payload}
-    await hub.receive(request.app, ente_id, inbound)
-    # replies are sent through the REST API (stored first, delivery tracked), so the TwiML answer is empty
-    return text(TWIML_EMPTY, content_type="application/xml")
+    await hub.accept(app, ente_id, inbound)
 
 
 def _e164(raw: str) -> str | None:
@@ -197,7 +204,8 @@ async def telegram_webhook(request: Request) -> HTTPResponse:
         from crm.core.errors import BadRequest
 
         raise BadRequest("malformed JSON body", code="malformed_json") from None
-    await handle_telegram_update(request.app, data)
+    # stored (and its turn queued) before Telegram gets its 200, to the end even if Telegram hangs up first
+    await uncancellable(handle_telegram_update(request.app, data))
     return text("", status=200)
 
 
@@ -212,7 +220,7 @@ async def handle_telegram_update(app: Any, data: dict[str, Any]) -> None:
     if inbound.payload.get("callback_query_id"):
         # a button press carries only its payload (e.g. /affirm): the transcript shows the button's words instead
         inbound.text = await _button_title(app, ente_id, "telegram", inbound.address, inbound.text) or inbound.text
-    await hub.receive(app, ente_id, inbound)
+    await hub.accept(app, ente_id, inbound)
 
 
 async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None:
@@ -246,7 +254,10 @@ SESSION_RE = re.compile(r"^[A-Za-z0-9-]{16,64}$")
 @public
 async def web_socket(request: Request, ws: Websocket) -> None:
     """Protocol (JSON): client {type: hello, session} | {type: message, text, client_id}; server {type: history,
-    messages} | {type: message, author, text, buttons} | {type: typing} | {type: ack, client_id}."""
+    messages: [{id, author, text, buttons, client_id?}]} | {type: message, id, author, text, buttons} | {type: typing}
+    | {type: ack, client_id, id}. The ack comes once the message is stored (its id is the stored message's); a
+    message sent again with the same client_id is stored once. Replies carry the stored message's id: the widget
+    shows each id once."""
     app = request.app
     ente_id = await default_ente_id(app)
     session: str | None = None
@@ -258,9 +269,11 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     session = first.get("session") if isinstance(first, dict) else None
     if not isinstance(session, str) or not SESSION_RE.match(session):
         session = str(uuid.uuid4())
-    await ws.send(json.dumps({"type": "history", "session": session,
-                              "messages": await _history(app, ente_id, session)}))
+    # subscribed before the history is read: a reply stored in between arrives live (the widget drops the copy)
     async with app.ctx.pubsub.subscribe(f"webchat:{session}") as events:
+        await ws.send(json.dumps({"type": "history", "session": session,
+                                  "messages": await _history(app, ente_id, session)}))
+
         async def pump() -> None:
             async for event in events:
                 event.pop("channel", None)
@@ -283,8 +296,8 @@ async def web_socket(request: Request, ws: Websocket) -> None:
                 inbound = Inbound(channel="web", address=session, text=text_in or payload,
                                   channel_message_id=f"{session}:{client_id}",
                                   payload={"intent_payload": payload} if payload else {})
-                await ws.send(json.dumps({"type": "ack", "client_id": client_id}))
-                await hub.receive(app, ente_id, inbound)
+                accepted = await hub.accept(app, ente_id, inbound)
+                await ws.send(json.dumps({"type": "ack", "client_id": client_id, "id": accepted.message_id}))
         finally:
             pumper.cancel()
 
@@ -300,8 +313,10 @@ async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]
         if conv is None:
             return []
         msgs = await conversations.messages(s, ente_id=ente_id, conversation_id=conv.id, include_private=False)
-    return [{"author": "citizen" if m.direction == "in" else "comune", "text": m.text,
-             "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else []} for m in msgs[-50:]]
+    return [{"id": m.id, "author": "citizen" if m.direction == "in" else "comune", "text": m.text,
+             "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else [],
+             **({"client_id": (m.channel_message_id or "").partition(":")[2]} if m.direction == "in" else {})}
+            for m in msgs[-50:]]
 
 
 @bp.get("/")

@@ -52,8 +52,10 @@ class ChannelAdapter(Protocol):
     @property
     def configured(self) -> bool: ...
 
-    async def send(self, address: str, text: str, buttons: list[Button]) -> str | list[str]:
-        """Send and return the provider's message id (or the ids of its parts, in order); raise SendFailed."""
+    async def send(self, address: str, text: str, buttons: list[Button], **kw: Any) -> str | list[str]:
+        """Send and return the provider's message id (or the ids of its parts, in order); raise SendFailed.
+        Keywords the hub may pass: ``message_id`` (the stored message); for adapters with ``multipart = True``,
+        ``skip`` (parts already sent) and ``on_part(index, provider_id, last)``."""
         ...
 
 

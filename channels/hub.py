@@ -1,20 +1,31 @@
-"""The hub: every inbound message is stored first, then routed; every reply is stored, then sent.
+"""The hub: every inbound message is stored before it is acknowledged, answered off the connection, and every reply
+is stored before it is sent, then sent once.
 
-    channel webhook/socket -> receive() -> contacts + conversations (stored) -> bot mode? -> Rasa -> replies stored
-                                                                              -> handed off? -> operators (event)
-    stored outbound message -> deliver() -> channel adapter.send() -> delivery status recorded (retried if failed)
+    webhook / socket -> accept(): contact + conversation + message + its turn, one transaction -> 200 / {ack, id}
+    turn queue (channels/queue.py) -> run_turn(): in bot mode -> Rasa -> replies stored -> delivered, in order
+                                               -> handed off meanwhile -> left to the operators
+                                               -> Rasa down, silent or slow, or the turn too old -> holding message
+                                                  + handoff: every turn ends in an answer
+    stored outbound message -> deliver(): pending -> sending (a lease) -> adapter.send() -> sent / failed (retried)
+
+What no client may cut (the accept, each send-and-record) runs through ``crm.tasks.uncancellable``; the turns run in
+the queue's workers, which no disconnect reaches.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, update
 
-from channels.base import Inbound, SendFailed, buttons_from_payload
-from channels.rasa_client import RasaUnavailable, ask_rasa
+from channels.base import Button, Inbound, SendFailed, buttons_from_payload
+from channels.queue import TurnCtx, address_of, lock_conversation
+from channels.rasa_client import RasaUnavailable
 from channels.turn_token import METADATA_KEY, Turn, secret_of, sender_of, sign
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
@@ -22,6 +33,7 @@ from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message, MessagePart
 from crm.db import transaction, utcnow
 from crm.events import emit
+from crm.tasks import uncancellable
 
 log = logging.getLogger("urp.hub")
 
@@ -31,146 +43,287 @@ OPTED_OUT = ("Ha scelto di non ricevere più messaggi da questo numero. Per riat
              "Per informazioni chiami l'URP allo 0761 123456.")
 OPTED_IN = "Messaggi riattivati. Come posso aiutarla?"
 MAX_ATTEMPTS = 6
+SEND_LEASE = timedelta(minutes=2)  # a send cut by a crash is tried again after this (the crash window, README)
+HANDOFF_SUMMARY = {
+    "rasa_unavailable": "Assistente virtuale non disponibile: il cittadino attende un operatore.",
+    "empty_answer": "L'assistente virtuale non ha risposto (servizio delle azioni non disponibile?): il cittadino "
+                    "attende un operatore.",
+    "stale": "Messaggio rimasto senza risposta troppo a lungo (riavvio o guasto): il cittadino attende un operatore.",
+}
 
 
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(15 * 2 ** max(attempts - 1, 0), 1800))
 
 
-async def receive(app: Any, ente_id: int, msg: Inbound) -> dict[str, Any]:
-    """Store, then route. Idempotent: a retried webhook returns {"duplicate": True} and does nothing else."""
-    maker = app.ctx.sessionmaker
-    async with transaction(maker) as s:
+# --- inbound ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Accepted:
+    message_id: int
+    conversation_id: int
+    duplicate: bool
+    mode: str
+
+
+async def accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
+    """Store the message and queue its turn in one transaction; the caller acknowledges only after this returns.
+    A retry of the same message (same channel message id) is stored once, and its turn, if still unfinished, is
+    run, not skipped. Runs to its end even if the caller is cancelled (the provider hung up, the tab closed)."""
+    return await uncancellable(_accept(app, ente_id, msg))
+
+
+async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
+    queue = app.ctx.turns
+    ctx: TurnCtx | None = None
+    queued = False
+    async with transaction(app.ctx.sessionmaker) as s:
         contact, _ = await contacts.find_or_create_by_identity(
             s, ente_id=ente_id, channel=msg.channel, external_id=msg.address, phone=msg.phone,
             first_name=msg.display_name[:100])
         conv, stored, duplicate = await conversations.record_inbound(
             s, ente_id=ente_id, contact_id=contact.id, channel=msg.channel, text=msg.text,
             channel_message_id=msg.channel_message_id, payload=msg.payload, attachments=msg.attachments)
-        conv_id, contact_id, mode, msg_id = conv.id, contact.id, conv.mode, stored.id
-    if duplicate:
-        return {"duplicate": True, "conversation_id": conv_id, "message_id": msg_id}
-    await emit(app, ente_id, {"type": "message", "conversation_id": conv_id, "message_id": msg_id, "mode": mode})
-    if mode != "bot":
-        return {"duplicate": False, "conversation_id": conv_id, "routed": "operators"}
-    await _typing(app, ente_id, conv_id, msg)
+        await lock_conversation(s, conv.id)
+        if duplicate:
+            queued = await queue.unfinished(s, stored.id)
+        elif conv.mode == "bot":
+            job = await queue.enqueue(s, ente_id=ente_id, conversation_id=conv.id, message_id=stored.id)
+            if job.state == "running":
+                ctx = TurnCtx(turn_id=job.id, ente_id=ente_id, conversation_id=conv.id, contact_id=contact.id,
+                              message_id=stored.id, channel=msg.channel, address=msg.address, text=msg.text,
+                              payload=dict(msg.payload), mode=conv.mode, created_at=job.created_at)
+            else:
+                queued = True
+        accepted = Accepted(message_id=stored.id, conversation_id=conv.id, duplicate=duplicate, mode=conv.mode)
+    if ctx is not None:
+        queue.start(ctx)
+    elif queued:
+        queue.wake()
+    if not duplicate:
+        await emit(app, ente_id, {"type": "message", "conversation_id": accepted.conversation_id,
+                                  "message_id": accepted.message_id, "mode": accepted.mode})
+    return accepted
+
+
+# --- a turn ----------------------------------------------------------------------------------------------------------
+async def run_turn(app: Any, t: TurnCtx) -> TurnCtx | None:
+    """Answer one message: Rasa's replies, or the holding message and a handoff. Returns the conversation's next turn
+    when there is one (taken in the same transaction)."""
     settings = app.ctx.settings
-    # the actions trust only what the hub signs: who is talking, in which conversation, for this turn
-    metadata = {METADATA_KEY: sign(Turn(conv_id, contact_id, ente_id, msg.channel), secret_of(settings))}
-    try:
-        replies = await ask_rasa(settings.rasa_url, settings.rasa_token.get_secret_value() if settings.rasa_token else None,
-                                 sender=sender_of(conv_id), text=msg.payload.get("intent_payload") or msg.text,
-                                 metadata=metadata, timeout=app.ctx.channel_settings.rasa_timeout_seconds)
-    except RasaUnavailable as exc:
-        log.warning("rasa unavailable for conversation %s (%s): handing off", conv_id, exc)
-        await _holding_and_handoff(app, ente_id, conv_id)
-        return {"duplicate": False, "conversation_id": conv_id, "routed": "operators", "rasa": "unavailable"}
-    ids = []
-    async with transaction(maker) as s:
-        conv = await conversations.get(s, ente_id=ente_id, conversation_id=conv_id)
-        if conv.mode != "bot":
-            # the bot handed off during this turn: its goodbye still goes out, the conversation stays with operators
-            pass
-        for r in replies:
-            payload = {"buttons": r["buttons"]} if r.get("buttons") else {}
-            out = await conversations.record_outbound(s, conv=conv, text=r.get("text") or "", author_kind="bot",
-                                                      payload=payload)
-            ids.append(out.id)
-    for mid in ids:
-        await deliver(app, ente_id, mid)
-    return {"duplicate": False, "conversation_id": conv_id, "routed": "bot", "replies": len(ids)}
+    replies: list[dict[str, Any]] = []
+    reason = None
+    if t.mode != "bot":
+        outcome = "operators"  # handed off after this message arrived: it is the operators' now
+    elif (utcnow() - t.created_at).total_seconds() > settings.turn_max_age_seconds:
+        outcome, reason = "stale", "stale"  # a crash or an outage kept it waiting: a person answers, not a stale bot
+    else:
+        await _typing(app, t)
+        # the actions trust only what the hub signs: who is talking, in which conversation, for this turn
+        metadata = {METADATA_KEY: sign(Turn(t.conversation_id, t.contact_id, t.ente_id, t.channel),
+                                       secret_of(settings))}
+        try:
+            replies = await app.ctx.rasa.ask(sender=sender_of(t.conversation_id),
+                                              text=t.payload.get("intent_payload") or t.text, metadata=metadata)
+            outcome = "bot" if replies else "holding"
+            reason = None if replies else "empty_answer"
+            if not replies:
+                log.warning("rasa gave no answer in conversation %s (action server down?): handing off",
+                            t.conversation_id)
+        except RasaUnavailable as exc:
+            log.warning("rasa unavailable for conversation %s (%s): handing off", t.conversation_id, exc)
+            outcome, reason = "holding", "rasa_unavailable"
+    return await uncancellable(_finish_turn(app, t, outcome, reason, replies))
 
 
-async def _typing(app: Any, ente_id: int, conv_id: int, msg: Inbound) -> None:
-    if msg.channel == "web":
-        await app.ctx.pubsub.publish(f"webchat:{msg.address}", {"type": "typing"})
-
-
-async def _holding_and_handoff(app: Any, ente_id: int, conv_id: int) -> None:
+async def _finish_turn(app: Any, t: TurnCtx, outcome: str, reason: str | None,
+                       replies: list[dict[str, Any]]) -> TurnCtx | None:
+    """One transaction: the replies (already claimed for sending), the handoff if any, the turn done and the next
+    one taken. Then the replies go out, in order."""
+    out: list[Outgoing] = []
+    handed_off = False
     async with transaction(app.ctx.sessionmaker) as s:
-        conv = await conversations.get(s, ente_id=ente_id, conversation_id=conv_id, lock=True)
-        out = await conversations.record_outbound(s, conv=conv, text=HOLDING, author_kind="system")
-        if conv.mode == "bot":
-            await conversations.handoff(s, ente_id=ente_id, conversation_id=conv_id, topic_slug=None,
-                                        summary="Assistente virtuale non disponibile: il cittadino attende un operatore.",
-                                        context={"reason": "rasa_unavailable"})
-        out_id = out.id
-    await deliver(app, ente_id, out_id)
-    await emit(app, ente_id, {"type": "conversation", "id": conv_id, "mode": "waiting", "topic": None})
+        await lock_conversation(s, t.conversation_id)
+        conv = await s.get(Conversation, t.conversation_id)
+        texts: list[tuple[str, str, dict[str, Any]]] = []
+        if conv is not None and conv.mode != "closed":
+            if outcome == "bot":
+                texts = [("bot", r.get("text") or "", {"buttons": r["buttons"]} if r.get("buttons") else {})
+                         for r in replies]
+            elif reason is not None:
+                texts = [("system", HOLDING, {})]
+                if conv.mode == "bot":
+                    await conversations.handoff(s, ente_id=t.ente_id, conversation_id=t.conversation_id,
+                                                topic_slug=None, summary=HANDOFF_SUMMARY[reason],
+                                                context={"reason": reason})
+                    handed_off = True
+        now = utcnow()
+        for author, text, payload in texts:
+            m = await conversations.record_outbound(s, conv=conv, text=text, author_kind=author, payload=payload)
+            # claimed for sending in the transaction that stores it: no second transaction before the send
+            m.delivery_status, m.delivery_attempts, m.next_attempt_at = "sending", 1, now + SEND_LEASE
+            out.append(Outgoing(message_id=m.id, ente_id=t.ente_id, conversation_id=t.conversation_id,
+                                channel=t.channel, address=t.address, text=text,
+                                buttons=buttons_from_payload(payload), attempts=1))
+        nxt = await app.ctx.turns.finish(s, t, outcome)
+    if handed_off:
+        await emit(app, t.ente_id, {"type": "conversation", "id": t.conversation_id, "mode": "waiting",
+                                    "topic": None})
+    for o in out:
+        await _send_and_record(app, o)
+    return nxt
 
 
-async def _address(s: Any, conv: Conversation) -> str | None:
-    contact = await s.get(Contact, conv.contact_id)
-    if contact is None:
-        return None
-    ident = next((i.external_id for i in contact.identities if i.channel == conv.channel), None)
-    if ident is None and conv.channel == "sms" and contact.phones:
-        return contact.phones[0].e164
-    return ident
+async def _typing(app: Any, t: TurnCtx) -> None:
+    if t.channel == "web" and t.address:
+        try:
+            await app.ctx.pubsub.publish(f"webchat:{t.address}", {"type": "typing"})
+        except Exception:  # noqa: BLE001 - a hint only; Redis down must not stop the turn
+            log.warning("typing indicator not published")
+
+
+# --- outbound --------------------------------------------------------------------------------------------------------
+@dataclass
+class Outgoing:
+    """A stored reply claimed for sending (status ``sending``, lease in ``next_attempt_at``)."""
+
+    message_id: int
+    ente_id: int
+    conversation_id: int
+    channel: str
+    address: str | None
+    text: str
+    buttons: list[Button]
+    attempts: int
+    opted_out: bool = False
+    parts_sent: list[str] = field(default_factory=list)  # a long SMS cut by a crash: these parts went out
+
+
+class CrashWindows:
+    """How long a reply is sent by the provider but not yet recorded as sent (ms), per channel: a crash exactly then
+    is the only way a reply can reach the citizen twice. Last 2,000 sends; shown on /health."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=2000))
+
+    def add(self, channel: str, ms: float) -> None:
+        self.samples[channel].append(ms)
+
+    def summary(self) -> dict[str, Any]:
+        out = {}
+        for channel, values in self.samples.items():
+            v = sorted(values)
+            if v:
+                out[channel] = {"n": len(v), "p50_ms": round(v[len(v) // 2], 2),
+                                "p95_ms": round(v[min(len(v) - 1, int(len(v) * 0.95))], 2), "max_ms": round(v[-1], 2)}
+        return out
 
 
 async def deliver(app: Any, ente_id: int, message_id: int, *, ignore_opt_out: bool = False) -> bool:
-    """Send one stored outbound message on its conversation's channel and record the outcome.
-
-    ``ignore_opt_out``: the STOP confirmation, the last message an opted-out number receives."""
-    maker = app.ctx.sessionmaker
-    async with transaction(maker) as s:
-        m = await s.scalar(select(Message).where(Message.ente_id == ente_id, Message.id == message_id).with_for_update())
-        if m is None or m.direction != "out" or m.private or m.delivery_status in ("sent", "delivered"):
+    """Send one stored outbound message (an operator's reply, a retry) and record the outcome. Claimed by a
+    compare-and-set (pending or failed and due, or sending with a lease run out), so two processes never send it at
+    once; ``ignore_opt_out``: the STOP confirmation, the last message an opted-out number receives."""
+    now = utcnow()
+    async with transaction(app.ctx.sessionmaker) as s:
+        m = await s.scalar(select(Message).where(Message.ente_id == ente_id, Message.id == message_id))
+        if m is None or m.direction != "out" or m.private or m.delivery_status in ("sent", "delivered", "note"):
             return False
-        exhausted = m.delivery_attempts >= MAX_ATTEMPTS
-        if exhausted:
+        if m.delivery_status == "sending" and m.next_attempt_at is not None and m.next_attempt_at > now:
+            return False  # someone is sending it right now
+        if m.delivery_attempts >= MAX_ATTEMPTS:
             # every attempt spent and the last outcome never recorded (the send may well have gone out): the
             # operators see it failed; it is not sent once more at every lease
             m.delivery_status, m.next_attempt_at = "failed", None
             m.delivery_error = m.delivery_error or "outcome of the last send not recorded"
+            o = None
         else:
+            claimed = await s.execute(update(Message).where(
+                Message.id == message_id, Message.delivery_status == m.delivery_status,
+                Message.delivery_attempts == m.delivery_attempts)
+                .values(delivery_status="sending", delivery_attempts=Message.delivery_attempts + 1,
+                        next_attempt_at=now + SEND_LEASE))
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return False
             conv = await s.get(Conversation, m.conversation_id)
-            address = await _address(s, conv) if conv else None
             contact = await s.get(Contact, conv.contact_id) if conv else None
-            opted_out = not ignore_opt_out and contact is not None and m.channel == "sms" and _sms_opted_out(contact)
-            m.delivery_attempts += 1
-            m.next_attempt_at = utcnow() + timedelta(minutes=5)  # a lease: a crashed send is retried, not lost
-        text, buttons, channel, conv_id = m.text, buttons_from_payload(m.payload), m.channel, m.conversation_id
-    if exhausted:
+            parts = list((await s.scalars(select(MessagePart.provider_id).where(MessagePart.message_id == m.id)
+                                          .order_by(MessagePart.part))).all())
+            o = Outgoing(message_id=m.id, ente_id=ente_id, conversation_id=m.conversation_id, channel=m.channel,
+                         address=await address_of(s, conv.contact_id, conv.channel) if conv else None, text=m.text,
+                         buttons=buttons_from_payload(m.payload), attempts=m.delivery_attempts + 1,
+                         opted_out=not ignore_opt_out and contact is not None and m.channel == "sms"
+                         and _sms_opted_out(contact), parts_sent=parts)
+        conv_id = m.conversation_id
+    if o is None:
         await emit(app, ente_id, {"type": "delivery", "conversation_id": conv_id, "message_id": message_id,
                                   "status": "failed"})
         return False
-    adapter = app.ctx.adapters.get(channel)
-    provider_id: str | list[str] | None = None
+    return await _send_and_record(app, o)
+
+
+async def _send_and_record(app: Any, o: Outgoing) -> bool:
+    """The send and the record of its outcome, uncancellable as one step."""
+    return await uncancellable(_send_and_record_now(app, o))
+
+
+async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
+    adapter = app.ctx.adapters.get(o.channel)
+    provider_ids: list[str] = list(o.parts_sent)
     error, permanent = None, False
-    if opted_out:
+    sent_at: float | None = None
+    if o.opted_out:
         error, permanent = "citizen opted out of SMS", True
-    elif address is None:
+    elif o.address is None:
         error, permanent = "no address for this channel", True
     elif adapter is None or not adapter.configured:
-        error = f"channel {channel} not configured"
+        error = f"channel {o.channel} not configured"
     else:
         try:
-            provider_id = await adapter.send(address, text, buttons)
+            if getattr(adapter, "multipart", False):
+                async def on_part(index: int, provider_id: str, last: bool) -> None:
+                    # each part but the last is recorded as it goes: a crash re-sends only the parts not recorded
+                    provider_ids.append(provider_id)
+                    if not last:
+                        started = time.perf_counter()
+                        await _record_part(app, o.message_id, index, provider_id)
+                        app.ctx.crash_windows.add(o.channel, (time.perf_counter() - started) * 1000)
+
+                await adapter.send(o.address, o.text, o.buttons, skip=len(o.parts_sent), on_part=on_part)
+            else:
+                result = await adapter.send(o.address, o.text, o.buttons, message_id=o.message_id)
+                provider_ids += [result] if isinstance(result, str) else list(result or [])
+            sent_at = time.perf_counter()
         except SendFailed as exc:
             error, permanent = str(exc)[:500], exc.permanent
         except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message; retried
-            log.exception("send failed on %s for message %s", channel, message_id)
+            log.exception("send failed on %s for message %s", o.channel, o.message_id)
             error = type(exc).__name__
-    async with transaction(maker) as s:
-        m = await s.get(Message, message_id)
-        assert m is not None
+    async with transaction(app.ctx.sessionmaker) as s:
+        values: dict[str, Any]
         if error is None:
-            m.delivery_status, m.delivery_error, m.next_attempt_at = "sent", None, None
-            ids = [provider_id] if isinstance(provider_id, str) else list(provider_id or [])
-            if ids and not m.channel_message_id:
-                m.channel_message_id = ids[0]
-            if len(ids) > 1:  # a long SMS: every part's SID, for the per-part delivery callbacks
-                s.add_all(MessagePart(message_id=m.id, part=i, provider_id=pid) for i, pid in enumerate(ids))
+            values = {"delivery_status": "sent", "delivery_error": None, "next_attempt_at": None}
+            if provider_ids:
+                values["channel_message_id"] = provider_ids[0]
+            if len(provider_ids) > 1:  # a long SMS: every part's SID, for the per-part delivery callbacks
+                recorded = len(o.parts_sent) if not getattr(adapter, "multipart", False) else len(provider_ids) - 1
+                s.add_all(MessagePart(message_id=o.message_id, part=i, provider_id=pid)
+                          for i, pid in enumerate(provider_ids) if i >= recorded)
         else:
-            m.delivery_status, m.delivery_error = "failed", error
-            m.next_attempt_at = None if permanent or m.delivery_attempts >= MAX_ATTEMPTS else (
-                utcnow() + _backoff(m.delivery_attempts))
-        status = m.delivery_status
-    await emit(app, ente_id, {"type": "delivery", "conversation_id": conv_id, "message_id": message_id,
-                              "status": status})
+            retry = not permanent and o.attempts < MAX_ATTEMPTS
+            values = {"delivery_status": "failed", "delivery_error": error,
+                      "next_attempt_at": utcnow() + _backoff(o.attempts) if retry else None}
+        # only a message still ours: an operator's "sent" seen meanwhile (status callback) is not overwritten
+        await s.execute(update(Message).where(Message.id == o.message_id, Message.delivery_status == "sending")
+                        .values(**values))
+    if sent_at is not None:
+        app.ctx.crash_windows.add(o.channel, (time.perf_counter() - sent_at) * 1000)
+    await emit(app, o.ente_id, {"type": "delivery", "conversation_id": o.conversation_id,
+                                "message_id": o.message_id, "status": "sent" if error is None else "failed"})
     return error is None
+
+
+async def _record_part(app: Any, message_id: int, index: int, provider_id: str) -> None:
+    async with transaction(app.ctx.sessionmaker) as s:
+        s.add(MessagePart(message_id=message_id, part=index, provider_id=provider_id))
 
 
 def _sms_opted_out(contact: Contact) -> bool:
@@ -178,17 +331,17 @@ def _sms_opted_out(contact: Contact) -> bool:
 
 
 async def retry_due(app: Any, limit: int = 50, ente_id: int | None = None) -> int:
-    """Scheduler job: resend failed (or stuck) outbound messages whose backoff has expired."""
+    """Scheduler job: send again failed messages whose backoff has expired, pending ones nobody sent, and those whose
+    send was cut by a crash (sending, lease run out)."""
     now = utcnow()
     stmt = select(Message.ente_id, Message.id).where(
         Message.direction == "out", Message.private.is_(False),
-        or_(Message.delivery_status == "failed", Message.delivery_status == "pending"),
-        Message.next_attempt_at.is_not(None), Message.next_attempt_at <= now)
+        Message.delivery_status.in_(("failed", "pending", "sending")), Message.next_attempt_at.is_not(None), Message.next_attempt_at <= now)
     if ente_id is not None:
         stmt = stmt.where(Message.ente_id == ente_id)
     async with app.ctx.read_sessionmaker() as s:
         rows = (await s.execute(stmt.order_by(Message.next_attempt_at).limit(limit))).all()
     sent = 0
-    for ente_id, mid in rows:
-        sent += await deliver(app, ente_id, mid)
+    for ente, mid in rows:
+        sent += await deliver(app, ente, mid)
     return sent

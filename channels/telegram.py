@@ -58,7 +58,7 @@ class TelegramAdapter:
             await self._bot.shutdown()
             self._ready = False
 
-    async def send(self, address: str, text: str, buttons: list[Button]) -> str:
+    async def send(self, address: str, text: str, buttons: list[Button], **_: Any) -> str:
         markup: Any = None
         if buttons:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload[:64])]

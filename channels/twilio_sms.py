@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
@@ -93,16 +94,19 @@ class TwilioSmsAdapter:
             self._client = Client(s.twilio_account_sid, s.twilio_auth_token.get_secret_value(), http_client=http)
         return self._client
 
-    async def send(self, address: str, text: str, buttons: list[Button],
-                   status_callback: str | None = None) -> list[str]:
-        """Send every part; return their SIDs in order (Twilio reports delivery per part)."""
-        body = render_buttons(text, buttons)
+    multipart = True  # the hub records each part as it goes (a crash re-sends only the parts not recorded)
+
+    async def send(self, address: str, text: str, buttons: list[Button], *, skip: int = 0,
+                   on_part: Callable[[int, str, bool], Awaitable[None]] | None = None, **_: Any) -> list[str]:
+        """Send the parts from ``skip`` on, calling ``on_part(index, sid, last)`` after each; return their SIDs."""
+        parts = split_text(render_buttons(text, buttons))
         sids = []
-        for part in split_text(body):
+        for index, part in enumerate(parts):
+            if index < skip:
+                continue
             try:
                 msg = await asyncio.to_thread(self.client().messages.create, to=address,
-                                              from_=self.settings.twilio_from_number, body=part,
-                                              status_callback=status_callback)
+                                              from_=self.settings.twilio_from_number, body=part)
             except TwilioRestException as exc:
                 # 4xx other than rate limiting are the request's fault (bad number...): do not retry
                 raise SendFailed(f"twilio {exc.status}: {exc.code}", permanent=400 <= exc.status < 500
@@ -110,6 +114,8 @@ class TwilioSmsAdapter:
             except Exception as exc:  # network errors: retried from the outbox
                 raise SendFailed(f"twilio unreachable: {type(exc).__name__}") from None
             sids.append(msg.sid)
+            if on_part is not None:
+                await on_part(index, msg.sid, index == len(parts) - 1)
         return sids
 
     async def send_notification(self, n: Any) -> str:

@@ -19,8 +19,10 @@ class WebAdapter:
     def configured(self) -> bool:
         return True
 
-    async def send(self, address: str, text: str, buttons: list[Button]) -> str:
+    async def send(self, address: str, text: str, buttons: list[Button], *, message_id: int | None = None,
+                   **_: Any) -> str:
+        # the stored message's id travels with it: a reply published again after a crash is dropped by the widget
         await self.app.ctx.pubsub.publish(f"webchat:{address}", {
-            "type": "message", "author": "comune", "text": text,
+            "type": "message", "id": message_id, "author": "comune", "text": text,
             "buttons": [{"title": b.title, "payload": b.payload} for b in buttons]})
         return f"web-{uuid.uuid4().hex}"  # one id per message: the same id twice would clash in the messages table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import importlib.util
@@ -23,8 +24,12 @@ from crm.core.http import guard_request, json_ok
 from crm.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from crm.notifications.senders import LogSender
 from crm.pubsub import RedisPubSub, make_pubsub
+from crm.tasks import Background, drain
 
 log = logging.getLogger("urp")
+
+# what a citizen's turn needs: any of these down and citizens get the holding message (and an operator) instead
+TURN_NEEDS = ("database", "pubsub", "rasa", "action_server", "knowledge_base", "turn_queue")
 
 # Domain packages whose ``api.bp`` is mounted, in order. Packages not yet present are skipped.
 MODULES = [
@@ -82,6 +87,12 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     app.ctx.senders = {ch: LogSender(ch) for ch in ("sms", "telegram", "email", "web")}
     app.ctx.health = {}  # component name -> callable returning a status dict
     app.on_request(guard_request)  # ids in range, no control characters: before every handler
+    # the server's own background tasks (turn queue, scheduler, index warm-up), cancelled and awaited at shutdown
+    app.ctx.background = Background()
+    # components still starting (name -> set when ready): /health says "starting" and no turn is taken until then
+    app.ctx.readiness = {}
+    # called in order at shutdown, before the database closes: stop taking work, finish or hand back what runs
+    app.ctx.stop_hooks = []
 
     for module in MODULES:
         if present(module):
@@ -105,12 +116,25 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
         gc.collect()
         gc.freeze()
         if settings.scheduler:
-            app.add_task(scheduler.run_forever(app, settings.scheduler_interval_seconds), name="scheduler")
+            app.ctx.background.spawn(scheduler.run_forever(app, settings.scheduler_interval_seconds),
+                                     name="scheduler")
 
     @app.before_server_stop
     async def _close(app: Sanic, _: Any) -> None:
-        for task in list(app.tasks):
-            task.cancel()
+        """SIGTERM: stop taking work, let what runs finish within the grace period (or hand it back), close.
+        (Sanic runs stop listeners in reverse order: this one, registered last, runs first.)"""
+        grace = settings.shutdown_grace_seconds
+        deadline = asyncio.get_running_loop().time() + grace
+        for hook in app.ctx.stop_hooks:
+            try:
+                await hook(app, max(deadline - asyncio.get_running_loop().time(), 0.5))
+            except Exception:  # noqa: BLE001 - the next hooks and the close still run
+                log.exception("stop hook failed")
+        await scheduler.stop(app, max(deadline - asyncio.get_running_loop().time(), 0.5))
+        left = await drain(max(deadline - asyncio.get_running_loop().time(), 0.5))
+        if left:
+            log.warning("%d sends or transactions still running at the end of the grace period", left)
+        await app.ctx.background.stop()
         await app.ctx.engine.dispose()
         await app.ctx.pubsub.close()
 
@@ -141,7 +165,9 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     @app.get("/health")
     @public
     async def health(request: Request) -> HTTPResponse:
-        """Component status: database, scheduler, channels (200 even when an optional part is off)."""
+        """Component status. ``status``: "ok"; "degraded" when a component a citizen's turn needs is down (they get
+        the holding message and an operator meanwhile; ``down`` names them); "starting" (503) until every component
+        is ready (the knowledge base's index built); 503 when the database is unreachable."""
         components: dict[str, Any] = {}
         ok = True
         try:
@@ -160,12 +186,20 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
                 components["pubsub"] = {"status": "error", "backend": "redis", "error": type(exc).__name__}
         else:
             components["pubsub"] = {"status": "ok", "backend": "memory"}
-        for name, probe in app.ctx.health.items():
+
+        async def run(name: str, probe: Any) -> tuple[str, dict[str, Any]]:
             try:
-                components[name] = await probe(app)
+                return name, await probe(app)
             except Exception as exc:  # noqa: BLE001
-                components[name] = {"status": "error", "error": type(exc).__name__}
-        return json_ok({"status": "ok" if ok else "degraded", "components": components}, status=200 if ok else 503)
+                return name, {"status": "error", "error": type(exc).__name__}
+
+        # concurrently: a component that hangs costs its own timeout once, not the sum of all of them
+        components.update(await asyncio.gather(*(run(n, p) for n, p in app.ctx.health.items())))
+        starting = sorted(n for n, ready in app.ctx.readiness.items() if not ready.is_set())
+        down = [n for n in TURN_NEEDS if components.get(n, {}).get("status") in ("error", "unreachable")]
+        status = "starting" if starting else "degraded" if down or not ok else "ok"
+        body = {"status": status, "down": down, "starting": starting, "components": components}
+        return json_ok(body, status=200 if ok and not starting else 503)
 
     @app.get("/api/v1/openapi.json")
     @public

@@ -74,11 +74,35 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     settings = get_settings()
     settings.check_production()
+    host, port = host or settings.host, port or settings.port
+    _check_port_free(host, port)
+    if workers == 1:
+        # one process: SIGTERM and kill -9 reach the server itself (under Sanic's worker manager a killed manager
+        # left its worker serving, and every stop waited seconds for the manager's children)
+        app = create_app()
+        app.prepare(host=host, port=port, access_log=False, single_process=True, motd=False)
+        Sanic.serve_single(app)
+        return
     loader = AppLoader(factory=create_app)
     app = loader.load()
-    app.prepare(host=host or settings.host, port=port or settings.port, workers=workers, access_log=False,
-                single_process=workers == 1, motd=False)
+    app.prepare(host=host, port=port, workers=workers, access_log=False, motd=False)
     Sanic.serve(primary=app, app_loader=loader)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A second server on a busy port fails at once, saying so (Sanic logged an error and kept the process alive)."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(f"{host}:{port} is already in use (another `urp serve`?): stop it, or "
+                                           "choose another port with --port or URP_PORT") from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 @main.group()

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     kb_warm_up: bool = True  # open every ente's index at start, not on a citizen's first question
 
     rasa_url: str = "http://127.0.0.1:5005"
+    # the action server's webhook, as Rasa's endpoints.yml has it; the CRM probes its /health (`/health` says which
+    # component a turn needs is down)
+    actions_url: str = "http://127.0.0.1:5055/webhook"
+    turn_max_age_seconds: float = Field(default=120, description="a message still unanswered after this long (a crash, "
+                                                                 "an outage) gets the holding message and a handoff "
+                                                                 "instead of a stale bot answer")
+    shutdown_grace_seconds: float = Field(default=10, description="SIGTERM: how long running turns and sends may "
+                                                                  "finish before the rest is handed back")
     rasa_token: SecretStr | None = None
     retention_closed_days: int = Field(default=730, ge=0, description="closed conversations are anonymised after "
                                                                       "this many days (0: never)")

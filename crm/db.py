@@ -169,11 +169,33 @@ def write_turn(maker: async_sessionmaker[AsyncSession]) -> Any:
 
 @asynccontextmanager
 async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction per command: commit on success, roll back on any error (nothing half-written)."""
+    """One transaction per command: commit on success, roll back on any error (nothing half-written).
+
+    The commit, the rollback and the connection's return to the pool run to their end even when the caller is
+    cancelled (a client hung up): cut half-way, an aiosqlite connection was orphaned still holding SQLite's write
+    lock, and every later writer waited the busy timeout and failed."""
+    from crm.tasks import uncancellable
+
     async with _sqlite_turn(maker.kw.get("bind")):
-        async with maker() as session:
-            async with session.begin():
-                yield session
+        session = maker()
+        try:
+            await session.begin()
+            yield session
+            await uncancellable(session.commit())
+        except BaseException:
+            await uncancellable(_rollback(session))
+            raise
+        finally:
+            await uncancellable(session.close())
+
+
+async def _rollback(session: AsyncSession) -> None:
+    try:
+        await session.rollback()
+    except Exception:  # noqa: BLE001 - a connection broken mid-query: close() below invalidates it
+        import logging
+
+        logging.getLogger("urp.db").warning("rollback failed; the connection is discarded", exc_info=True)
 
 
 @asynccontextmanager

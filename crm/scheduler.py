@@ -21,16 +21,35 @@ def register(name: str, fn: Job) -> None:
 
 
 async def run_forever(app: Any, interval: float) -> None:
-    while True:
+    """Every job, then a pause; a shutdown lets the job in progress finish (``stop``) and starts no other."""
+    stopping = app.ctx.scheduler_stopping = asyncio.Event()
+    app.ctx.scheduler_task = asyncio.current_task()
+    while not stopping.is_set():
         app.ctx.scheduler_ente_ids = await _served_entes(app)
         for name, job in list(JOBS.items()):
+            if stopping.is_set():
+                return
             try:
                 await job(app)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("scheduled job %s failed", name)
-        await asyncio.sleep(interval)
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+
+
+async def stop(app: Any, timeout: float) -> None:
+    """Ask the scheduler to stop after the job in progress; wait for it at most ``timeout`` seconds."""
+    stopping = getattr(app.ctx, "scheduler_stopping", None)
+    task = getattr(app.ctx, "scheduler_task", None)
+    if stopping is None or task is None:
+        return
+    stopping.set()
+    if not task.done():
+        await asyncio.wait([task], timeout=timeout)
 
 
 async def _served_entes(app: Any) -> list[int] | None:

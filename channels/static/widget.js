@@ -45,9 +45,16 @@
 
   var session = null;
   try { session = localStorage.getItem(KEY); } catch (e) { /* private mode */ }
-  var ws = null, retry = 0, queue = [], ready = false;  // ready: the history arrived on this socket
+  var ws = null, retry = 0, ready = false;  // ready: the history arrived on this socket
+  // messages not yet acknowledged (stored) by the server: sent again, with the same client_id, after a reconnect
+  var pending = [];
+  var shown = {};  // ids of stored messages on screen: a reply delivered twice (after a server crash) shows once
 
-  function add(author, text, buttons) {
+  function add(author, text, buttons, id) {
+    if (id !== undefined && id !== null) {
+      if (shown[id]) return;
+      shown[id] = true;
+    }
     var m = el("div", { "class": "urp-msg " + (author === "citizen" ? "citizen" : "comune") }, text);
     log.appendChild(m);
     if (buttons && buttons.length) {
@@ -74,17 +81,23 @@
       var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
       if (data.type === "history") {
         session = data.session; try { localStorage.setItem(KEY, session); } catch (e) { /* ignore */ }
-        log.textContent = ""; typing.textContent = "";
+        log.textContent = ""; typing.textContent = ""; shown = {};
         var msgs = data.messages;
         if (!msgs.length) add("comune", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
         // only the last reply keeps its quick replies: older ones were answered already
-        msgs.forEach(function (m, i) { add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null); });
-        // what the citizen wrote while offline is shown again (the history does not have it yet), then sent
-        queue.forEach(function (q) { add("citizen", q.text); });
-        while (queue.length) ws.send(queue.shift().msg);
+        msgs.forEach(function (m, i) { add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null, m.id); });
+        // what the server never acknowledged is shown again and sent again (stored once: same client_id)
+        var stored = {};
+        msgs.forEach(function (m) { if (m.client_id) stored[m.client_id] = true; });
+        pending = pending.filter(function (p) { return !stored[p.id]; });
+        pending.forEach(function (p) { add("citizen", p.text); ws.send(p.msg); });
         ready = true;
+      } else if (data.type === "ack") {
+        pending = pending.filter(function (p) { return p.id !== data.client_id; });
+        if (data.id) shown[data.id] = true;
       } else if (data.type === "message") {
-        typing.textContent = ""; add(data.author, data.text, data.buttons);
+        if (data.id && shown[data.id]) return;
+        typing.textContent = ""; add(data.author, data.text, data.buttons, data.id);
       } else if (data.type === "typing") {
         typing.textContent = "L'assistente sta scrivendo…";
       }
@@ -100,8 +113,10 @@
     text = (text || "").trim();
     if (!text) return;
     add("citizen", text);
-    var msg = JSON.stringify({ type: "message", text: text, payload: payload || "", client_id: uid() });
-    if (ws && ws.readyState === 1 && ready) ws.send(msg); else queue.push({ text: text, msg: msg });
+    var id = uid();
+    var msg = JSON.stringify({ type: "message", text: text, payload: payload || "", client_id: id });
+    pending.push({ id: id, text: text, msg: msg });
+    if (ws && ws.readyState === 1 && ready) ws.send(msg);
   }
   form.addEventListener("submit", function (e) { e.preventDefault(); submit(input.value); input.value = ""; input.focus(); });
   function open(show) {

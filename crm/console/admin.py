@@ -37,11 +37,13 @@ OUTCOME = {"creato": "Operatore creato: può accedere con il nome utente e la pa
            "riattivato": "Operatore riattivato: può di nuovo accedere."}
 COMPONENTS = [  # /health component -> label, shown in this order
     ("web_chat", "Chat sul sito (web)"), ("sms", "SMS (Twilio)"), ("telegram", "Telegram"),
-    ("email", "E-mail (notifiche)"), ("rasa", "Assistente virtuale (Rasa)"), ("database", "Database"),
+    ("email", "E-mail (notifiche)"), ("rasa", "Assistente virtuale (Rasa)"),
+    ("action_server", "Azioni dell'assistente (prenotazioni, pratiche, ricerca)"), ("database", "Database"),
     ("knowledge_base", "Ricerca nelle schede informative"), ("protocol", "Protocollo"),
     ("scheduler", "Attività pianificate")]
 CHANNELS = {"web_chat", "sms", "telegram", "email", "rasa"}
-STATE_LABEL = {"ok": "Attivo", "off": "Non configurato", "error": "In errore", "unreachable": "Non raggiungibile"}
+STATE_LABEL = {"ok": "Attivo", "off": "Non configurato", "error": "In errore", "unreachable": "Non raggiungibile",
+               "starting": "In avvio"}
 
 
 def _errors(exc: ValidationError) -> dict[str, str]:

@@ -5,6 +5,7 @@ The search engine lives in ``knowledge/``; ``crm/kb/indexer.py`` keeps one index
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 
@@ -19,7 +20,8 @@ def setup(app: Any) -> None:
     app.ctx.kb = manager
 
     async def probe(app: Any) -> dict[str, Any]:
-        return manager.health()
+        status = manager.health()
+        return status if app.ctx.readiness["knowledge_base"].is_set() else {**status, "status": "starting"}
 
     app.ctx.health["knowledge_base"] = probe
 
@@ -32,9 +34,23 @@ def setup(app: Any) -> None:
     async def _save(app: Any) -> None:
         await manager.persist_dirty()
 
+    # /health says "starting" and the hub takes no turn until every ente's index is open (a first build embeds
+    # every article: it takes minutes on a fresh install, during which a question would wait or time out)
+    ready = asyncio.Event()
+    app.ctx.readiness["knowledge_base"] = ready
+
     @app.after_server_start
     async def _warm(app: Any) -> None:
         if not app.ctx.settings.kb_warm_up:
+            ready.set()  # opened lazily at each ente's first search
             return
-        # load the model and open (or rebuild) every ente's index now, not on a citizen's first question
-        app.add_task(manager.warm_up(app.ctx.sessionmaker), name="kb-warm-up")
+
+        async def warm() -> None:
+            try:
+                # read-only sessions: building an index never holds SQLite's write lock (writers used to wait behind
+                # it for the whole build, and the scheduler's jobs failed with "database is locked")
+                await manager.warm_up(app.ctx.read_sessionmaker)
+            finally:
+                ready.set()
+
+        app.ctx.background.spawn(warm(), name="kb-warm-up")

@@ -139,12 +139,15 @@ class IndexManager:
         return await asyncio.to_thread(index.search, query, k)
 
     async def warm_up(self, maker: Any) -> None:
+        """Open (or rebuild) every ente's index. ``maker`` should give read-only sessions: a session is held while an
+        index is built, and a writing one would hold SQLite's write lock for the whole build."""
         from crm.kb.models import Article
 
         try:
             async with maker() as s:
                 ente_ids = (await s.scalars(select(Article.ente_id).distinct())).all()
-                for ente_id in ente_ids:
+            for ente_id in ente_ids:
+                async with maker() as s:  # one short session per ente
                     await self.get(s, ente_id)
             await self.persist_dirty()
         except Exception:  # noqa: BLE001 - warming is an optimisation; searches open indexes lazily anyway

@@ -64,6 +64,7 @@ def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str
                      RASA_LOCK_STORE="redis", RASA_LOCK_HOST="127.0.0.1", RASA_LOCK_PORT="6379")
     procs.append(subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT,
                                   stdout=open(logs / "rasa.log", "wb"), stderr=subprocess.STDOUT))
+    env["URP_ACTIONS_URL"] = r_env["URP_ACTIONS_URL"]  # the CRM's /health probes the action server too
     wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=60, proc=procs[0])
     try:
         wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=240, proc=procs[1])

@@ -50,13 +50,14 @@ class _Server:
         with self._lock:
             self.requests.append(item)
 
-    def wait_for(self, predicate: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Requests matching predicate, waiting (bounded) for at least one to arrive."""
+    def wait_for(self, predicate: Any, timeout: float = 30.0, count: int = 1) -> list[dict[str, Any]]:
+        """Requests matching predicate, waiting (bounded) for at least ``count`` to arrive."""
         deadline = time.monotonic() + timeout
+        found: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             with self._lock:
                 found = [r for r in self.requests if predicate(r)]
-            if found:
+            if len(found) >= count:
                 return found
             time.sleep(0.1)
         return []

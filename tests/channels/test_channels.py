@@ -256,14 +256,20 @@ def test_web_chat_round_trip_and_history(stack: Stack, needs_rasa) -> None:  # t
         while time.monotonic() < deadline and not any(e.get("type") == "message" for e in seen):
             seen.append(json.loads(ws.recv(timeout=60)))
         kinds = [e["type"] for e in seen]
-        assert kinds[0] == "ack" and "typing" in kinds
+        # acknowledged once stored (with the stored id), the typing hint while Rasa thinks, then the reply
+        assert "ack" in kinds and "typing" in kinds and kinds[-1] == "message", kinds
+        ack = next(e for e in seen if e["type"] == "ack")
+        assert ack["client_id"] == "c1" and isinstance(ack["id"], int)
         reply = next(e for e in seen if e["type"] == "message")
-        assert "assistente virtuale" in reply["text"]
+        assert "assistente virtuale" in reply["text"] and reply["id"] > ack["id"]
     with connect(ws_url, open_timeout=60) as ws:  # reconnect: the history comes back
         ws.send(json.dumps({"type": "hello", "session": session}))
         hist = json.loads(ws.recv(timeout=60))
         assert [m["author"] for m in hist["messages"]] == ["citizen", "comune"]
         assert hist["messages"][0]["text"] == "sei un bot?"
+        # ids let the widget show each message once; the citizen's own carry the client id it was sent with
+        assert [m["id"] for m in hist["messages"]] == [ack["id"], reply["id"]]
+        assert hist["messages"][0]["client_id"] == "c1"
 
 
 def test_widget_and_demo_page(stack: Stack) -> None:
@@ -373,8 +379,11 @@ def test_polling_mode_forwards_to_the_webhook(stack: Stack) -> None:
     assert any({"channel": "telegram", "external_id": str(user)} in x["identities"] for x in found)
 
 
-def _said(stack: Stack, user: int, needle: str, timeout: float = 60) -> list[dict]:  # type: ignore[type-arg]
-    return stack.telegram.wait_for(lambda r: r["chat_id"] == user and needle in (r["text"] or ""), timeout=timeout)
+def _said(stack: Stack, user: int, needle: str, timeout: float = 60, count: int = 1) -> list[dict]:  # type: ignore[type-arg]
+    """What the bot said to this chat containing ``needle``, once it has said it ``count`` times (the webhook
+    answers once the message is stored; the reply follows)."""
+    return stack.telegram.wait_for(lambda r: r["chat_id"] == user and needle in (r["text"] or ""), timeout=timeout,
+                                   count=count)
 
 
 def test_istanza_status_needs_a_second_factor_unless_asked_by_its_owner(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
@@ -397,7 +406,7 @@ def test_istanza_status_needs_a_second_factor_unless_asked_by_its_owner(stack: S
     assert _said(stack, stranger, "Non trovo un'istanza")
     # the owner's data: the status, the protocol number and the deadline
     tg_update(stack, stranger, f"stato della pratica {inst['code']}")
-    assert len(_said(stack, stranger, "ultime 4 cifre")) == 2
+    assert len(_said(stack, stranger, "ultime 4 cifre", count=2)) == 2
     tg_update(stack, stranger, "9876")
     answer = _said(stack, stranger, f"L'istanza {inst['code']}")
     assert answer and "registrata al protocollo" in answer[0]["text"] and inst["protocol_number"] in answer[0]["text"]
@@ -573,7 +582,7 @@ def test_cancel_a_booking_from_the_own_channel_or_by_code_and_second_factor(stac
         assert status_of(second) == "confirmed"
         # the right factor, then "no": nothing is cancelled
         tg_update(stack, stranger, f"annulla l'appuntamento {second['code']}")
-        assert len(_said(stack, stranger, "ultime 4 cifre")) == 2
+        assert len(_said(stack, stranger, "ultime 4 cifre", count=2)) == 2
         tg_update(stack, stranger, number[-4:])
         ask = _said(stack, stranger, f"Vuole annullare l'appuntamento {second['code']}")
         assert ask, stack.telegram.requests[-3:]
@@ -582,15 +591,15 @@ def test_cancel_a_booking_from_the_own_channel_or_by_code_and_second_factor(stac
         assert status_of(second) == "confirmed"
         # the status of a booking code is answered too (it used to be "non trovo una pratica")
         tg_update(stack, stranger, f"a che punto è la pratica {second['code']}?")
-        assert len(_said(stack, stranger, "ultime 4 cifre")) == 3
+        assert len(_said(stack, stranger, "ultime 4 cifre", count=3)) == 3
         tg_update(stack, stranger, number[-4:])
         state = _said(stack, stranger, f"L'appuntamento {second['code']}")
         assert state and "è confermato" in state[0]["text"], stack.telegram.requests[-3:]
         # and now yes
         tg_update(stack, stranger, f"disdici {second['code']}")
-        assert len(_said(stack, stranger, "ultime 4 cifre")) == 4
+        assert len(_said(stack, stranger, "ultime 4 cifre", count=4)) == 4
         tg_update(stack, stranger, number[-4:])
-        ask = _said(stack, stranger, f"Vuole annullare l'appuntamento {second['code']}")
+        ask = _said(stack, stranger, f"Vuole annullare l'appuntamento {second['code']}", count=2)
         assert len(ask) == 2
         tg_update(stack, stranger, "sì")
         assert _said(stack, stranger, "è stato annullato"), stack.telegram.requests[-3:]
