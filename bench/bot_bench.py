@@ -351,6 +351,10 @@ def main() -> None:
         if cfloor["turn_p95_ms"] and results[f"c{args.concurrent}"]["turn_p95_ms"]:
             results[f"c{args.concurrent}_p95_over_bare_rasa_p95"] = round(
                 results[f"c{args.concurrent}"]["turn_p95_ms"] / cfloor["turn_p95_ms"], 2)
+        # the crash window: how long a reply was sent by the provider but not yet recorded as sent (the hub keeps it)
+        queue = httpx.get(srv.url + "/health", timeout=30).json()["components"].get("turn_queue")
+        if queue:
+            results["crash_window_ms"] = queue.get("crash_window_ms")
         results["loadavg_before"] = [round(x, 2) for x in load_before]
         results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         results["cpus"] = os.cpu_count()

@@ -71,21 +71,23 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from sanic.worker.loader import AppLoader
 
     from crm.app import create_app
+    from crm.tasks import finishing_protocol
 
     settings = get_settings()
     settings.check_production()
     host, port = host or settings.host, port or settings.port
+    protocol = finishing_protocol()
     _check_port_free(host, port)
     if workers == 1:
         # one process: SIGTERM and kill -9 reach the server itself (under Sanic's worker manager a killed manager
         # left its worker serving, and every stop waited seconds for the manager's children)
         app = create_app()
-        app.prepare(host=host, port=port, access_log=False, single_process=True, motd=False)
+        app.prepare(host=host, port=port, access_log=False, single_process=True, motd=False, protocol=protocol)
         Sanic.serve_single(app)
         return
     loader = AppLoader(factory=create_app)
     app = loader.load()
-    app.prepare(host=host, port=port, workers=workers, access_log=False, motd=False)
+    app.prepare(host=host, port=port, workers=workers, access_log=False, motd=False, protocol=protocol)
     Sanic.serve(primary=app, app_loader=loader)
 
 
@@ -247,10 +249,25 @@ def run(host: str | None, port: int | None) -> None:
         if settings.rasa_token:
             rasa_env["URP_RASA_TOKEN"] = settings.rasa_token.get_secret_value()
         procs.append(("rasa", subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=rasa_env, cwd=ROOT)))
+    def stop(*_: Any) -> None:
+        for _, p in procs:
+            if p.poll() is None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
     public = settings.public_url.rstrip("/")
+    click.echo("\nSportello URP is starting (the first start builds the knowledge base's index: a minute or two)…")
+    started = time.monotonic()
+    try:
+        ready = _wait_ready(f"http://{host}:{port}/health", procs)
+    except KeyboardInterrupt:
+        stop()
+        raise
+    took = time.monotonic() - started
     click.echo(
-        "\nSportello URP is starting:\n"
-        f"  web chat demo     {public}/\n"
+        (f"\nSportello URP is ready ({took:.0f} s):\n" if ready else
+         f"\nSportello URP is up but not every part is ready after {took:.0f} s (see /health):\n")
+        + f"  web chat demo     {public}/\n"
         f"  operator console  {public}/console/\n"
         f"  API + OpenAPI     {public}/api/v1/openapi.json\n"
         f"  health            {public}/health\n"
@@ -262,12 +279,6 @@ def run(host: str | None, port: int | None) -> None:
         "Ctrl-C stops everything.\n"
     )
 
-    def stop(*_: Any) -> None:
-        for _, p in procs:
-            if p.poll() is None:
-                p.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
     try:
         while all(p.poll() is None for _, p in procs):
             time.sleep(0.5)
@@ -283,6 +294,23 @@ def run(host: str | None, port: int | None) -> None:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def _wait_ready(health_url: str, procs: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 600) -> bool:
+    """Until /health says every part a citizen's turn needs is up (the index built, Rasa's model loaded), so the
+    URLs are printed when a first message gets its answer at once."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and all(p.poll() is None for _, p in procs):
+        try:
+            body = httpx.get(health_url, timeout=5).json()
+            if body.get("status") == "ok":
+                return True
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(1)
+    return False
 
 
 def _mount_module_commands() -> None:

@@ -75,3 +75,24 @@ class Background:
             task.cancel()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=timeout)
+
+
+def finishing_protocol() -> type:
+    """Sanic's HTTP protocol, except that a client hanging up does not cancel its request's handler: the handler
+    finishes (its transaction commits or rolls back whole, its send is recorded) and the answer is dropped. Sanic
+    cancels the handler's task by default; cut inside SQLAlchemy's aiosqlite adapter, a transaction could leave a
+    connection holding SQLite's write lock. Web sockets keep Sanic's behaviour (their handler protects its own work)."""
+    from sanic.server.protocols.websocket_protocol import WebSocketProtocol
+
+    class FinishingProtocol(WebSocketProtocol):
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.websocket is not None:
+                super().connection_lost(exc)
+                return
+            task, self._task = self._task, None
+            try:
+                super().connection_lost(exc)
+            finally:
+                self._task = task
+
+    return FinishingProtocol

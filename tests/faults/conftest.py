@@ -1,0 +1,132 @@
+"""The fault suite's own processes: a CRM, an action server and a Rasa server of its own (killed and restarted by the
+tests without disturbing the rest of the suite), the fake providers, and a dedicated ente. Every fault test records
+its counts; they are printed at the end of the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.channels.conftest import (TG_SECRET, TG_TOKEN, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, _stop,
+                                     rasa_available)
+from tests.channels.fakes import FakeTelegram, FakeTwilio
+from tests.conftest import DB, ROOT, free_port, make_ente, start_server, wait_http
+
+COUNTS: list[dict[str, Any]] = []
+
+
+@dataclass
+class FaultStack:
+    env: dict[str, str]
+    logs: Path
+    crm_port: int
+    rasa_port: int
+    actions_port: int
+    twilio: FakeTwilio
+    telegram: FakeTelegram
+    ente: Any
+    db: DB
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.crm_port}"
+
+    def start(self, name: str) -> None:
+        n = self.restarts.get(name, -1) + 1
+        self.restarts[name] = n
+        log = open(self.logs / f"{name}.{n}.log", "wb")
+        if name == "crm":
+            self.procs["crm"] = start_server(self.env, self.logs / f"crm.{n}.log", port=self.crm_port).proc
+        elif name == "actions":
+            env = {**self.env, "URP_CRM_URL": self.url}
+            self.procs["actions"] = subprocess.Popen(
+                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)],
+                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            wait_http(f"http://127.0.0.1:{self.actions_port}/health", timeout=60, proc=self.procs["actions"])
+        elif name == "rasa":
+            r_env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
+            r_env.update(RASA_PORT=str(self.rasa_port),
+                         URP_ACTIONS_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
+                         RASA_TRACKER_URL=f"sqlite:///{self.logs / 'tracker.db'}")
+            self.procs["rasa"] = subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT, stdout=log,
+                                                  stderr=subprocess.STDOUT)
+            wait_http(f"http://127.0.0.1:{self.rasa_port}/", timeout=400, proc=self.procs["rasa"])
+
+    def kill(self, name: str) -> None:
+        """kill -9: no shutdown code runs."""
+        proc = self.procs.pop(name)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None:
+            _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def faults(base_env: dict[str, str], db: DB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    if not rasa_available():
+        if os.environ.get("URP_REQUIRE_RASA") == "1":
+            pytest.fail("the fault suite needs Rasa (URP_REQUIRE_RASA=1) but .venv-rasa or a model is missing")
+        pytest.skip("Rasa not installed or no trained model (run `make train`)")
+    slug = f"faults-{os.getpid()}"
+    ente = make_ente(db, slug=slug)
+    twilio, telegram = FakeTwilio(), FakeTelegram()
+    crm_port, rasa_port, actions_port = free_port(), free_port(), free_port()
+    env = {**base_env, "URP_DEFAULT_ENTE": slug, "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}",
+           "URP_SCHEDULER": "true", "URP_SCHEDULER_ENTES": slug, "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
+           "URP_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+           "URP_ACTIONS_URL": f"http://127.0.0.1:{actions_port}/webhook",
+           "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM_NUMBER": TWILIO_FROM,
+           "TWILIO_API_BASE": twilio.url, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+           "TELEGRAM_API_BASE": telegram.url + "/bot"}
+    stack = FaultStack(env=env, logs=tmp_path_factory.mktemp("faults"), crm_port=crm_port, rasa_port=rasa_port,
+                       actions_port=actions_port, twilio=twilio, telegram=telegram, ente=ente, db=db)
+    try:
+        stack.start("actions")
+        stack.start("rasa")
+        stack.start("crm")
+        yield stack
+    finally:
+        for name in list(stack.procs):
+            stack.stop(name)
+        twilio.close()
+        telegram.close()
+
+
+def record(name: str, **counts: Any) -> None:
+    COUNTS.append({"fault": name, **counts})
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if COUNTS:
+        terminalreporter.section("fault suite counts")
+        for c in COUNTS:
+            terminalreporter.write_line(json.dumps(c, ensure_ascii=False))
+
+
+def health(stack: FaultStack) -> dict[str, Any]:
+    return httpx.get(stack.url + "/health", timeout=10).json()
+
+
+def wait_until(predicate: Any, timeout: float = 60, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
