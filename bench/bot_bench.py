@@ -352,9 +352,12 @@ def main() -> None:
             results[f"c{args.concurrent}_p95_over_bare_rasa_p95"] = round(
                 results[f"c{args.concurrent}"]["turn_p95_ms"] / cfloor["turn_p95_ms"], 2)
         # the crash window: how long a reply was sent by the provider but not yet recorded as sent (the hub keeps it)
-        queue = httpx.get(srv.url + "/health", timeout=30).json()["components"].get("turn_queue")
-        if queue:
-            results["crash_window_ms"] = queue.get("crash_window_ms")
+        components = httpx.get(srv.url + "/health", timeout=30).json()["components"]
+        if components.get("turn_queue"):
+            results["crash_window_ms"] = components["turn_queue"].get("crash_window_ms")
+        # every write transaction of the CRM over the whole run, the knowledge base's index build at start included
+        if components["database"].get("write_hold_ms"):
+            results["sqlite_write_hold_ms"] = components["database"]["write_hold_ms"]
         results["loadavg_before"] = [round(x, 2) for x in load_before]
         results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         results["cpus"] = os.cpu_count()

@@ -174,6 +174,10 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
             async with app.ctx.read_sessionmaker() as s:
                 await s.execute(text("SELECT 1"))
             components["database"] = {"status": "ok", "backend": app.ctx.engine.dialect.name}
+            if app.ctx.engine.dialect.name == "sqlite":
+                from crm.db import WRITE_HOLDS
+
+                components["database"]["write_hold_ms"] = WRITE_HOLDS.summary()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             ok = False
             components["database"] = {"status": "error", "error": type(exc).__name__}

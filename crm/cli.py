@@ -242,10 +242,15 @@ def run(host: str | None, port: int | None) -> None:
         env.setdefault("URP_SERVICE_TOKEN", settings.service_token.get_secret_value())
     # the action server trusts only turns the hub signed with this secret (it listens on loopback: actions/__init__)
     actions_env = {**env, "URP_ACTIONS_SECRET": secret_of(settings)}
+    # one place says where the action server listens (URP_ACTIONS_URL): it, Rasa and the CRM's /health agree
+    from urllib.parse import urlsplit
+
+    actions_port = urlsplit(settings.actions_url).port or 5055
+    rasa_port = urlsplit(settings.rasa_url).port or 5005
     procs.append(("actions", subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
-                                               "5055"], env=actions_env, cwd=ROOT)))
+                                               str(actions_port)], env=actions_env, cwd=ROOT)))
     if rasa.exists() and models:
-        rasa_env = {**env, "URP_ACTIONS_URL": "http://127.0.0.1:5055/webhook"}
+        rasa_env = {**env, "URP_ACTIONS_URL": settings.actions_url, "RASA_PORT": str(rasa_port)}
         if settings.rasa_token:
             rasa_env["URP_RASA_TOKEN"] = settings.rasa_token.get_secret_value()
         procs.append(("rasa", subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=rasa_env, cwd=ROOT)))
@@ -271,7 +276,7 @@ def run(host: str | None, port: int | None) -> None:
         f"  operator console  {public}/console/\n"
         f"  API + OpenAPI     {public}/api/v1/openapi.json\n"
         f"  health            {public}/health\n"
-        + ("  Rasa              http://127.0.0.1:5005\n" if any(n == "rasa" for n, _ in procs) else
+        + (f"  Rasa              {settings.rasa_url}\n" if any(n == "rasa" for n, _ in procs) else
            "  Rasa              not started (no .venv-rasa or no trained model: run `make train`)\n")
         + (f"  Sportello digitale {public}/sportello/ (sign in with the demo provider {oidc_url}: Mario Rossi, "
            "Giuseppina Verdi or Luca Bianchi)\n" if oidc_url else f"  Sportello digitale {public}/sportello/\n")

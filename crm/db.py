@@ -8,6 +8,7 @@ to Alembic (sync driver) and to the app (async driver).
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -176,7 +177,9 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
     lock, and every later writer waited the busy timeout and failed."""
     from crm.tasks import uncancellable
 
-    async with _sqlite_turn(maker.kw.get("bind")):
+    bind = maker.kw.get("bind")
+    async with _sqlite_turn(bind):
+        started = time.perf_counter()
         session = maker()
         try:
             await session.begin()
@@ -187,6 +190,35 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
             raise
         finally:
             await uncancellable(session.close())
+            if bind is not None and bind.dialect.name == "sqlite":
+                WRITE_HOLDS.add((time.perf_counter() - started) * 1000)
+
+
+class _Holds:
+    """How long this process's SQLite write transactions held the database (ms): every other writer waits that long.
+    Shown on /health (``database.write_hold_ms``); background work must keep each one short (≤ 100 ms)."""
+
+    def __init__(self) -> None:
+        from collections import deque
+
+        self.samples: deque[float] = deque(maxlen=5000)
+        self.over_100ms = 0
+        self.max_ms = 0.0
+
+    def add(self, ms: float) -> None:
+        self.samples.append(ms)
+        self.max_ms = max(self.max_ms, ms)
+        self.over_100ms += ms > 100
+
+    def summary(self) -> dict[str, float | int]:
+        v = sorted(self.samples)
+        if not v:
+            return {}
+        return {"n": len(v), "p50": round(v[len(v) // 2], 1), "p95": round(v[int(len(v) * 0.95)], 1),
+                "max": round(self.max_ms, 1), "over_100ms": self.over_100ms}
+
+
+WRITE_HOLDS = _Holds()
 
 
 async def _rollback(session: AsyncSession) -> None:

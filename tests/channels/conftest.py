@@ -67,7 +67,7 @@ def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str
     env["URP_ACTIONS_URL"] = r_env["URP_ACTIONS_URL"]  # the CRM's /health probes the action server too
     wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=60, proc=procs[0])
     try:
-        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=240, proc=procs[1])
+        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=600, proc=procs[1])  # loading the model: minutes on a busy machine
     except RuntimeError:
         for p in procs:
             _stop(p)
@@ -129,3 +129,16 @@ def pytest_runtest_makereport(item: pytest.Item,
     rep = yield
     setattr(item, f"rep_{rep.when}", rep)
     return rep
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The cancellation sweep's counts (await points cut, messages retried), printed at the end of the run."""
+    import json
+    import sys
+
+    module = sys.modules.get("tests.channels.test_cancellation")
+    counts = getattr(module, "COUNTS", None)
+    if counts:
+        terminalreporter.section("cancellation sweep counts")
+        for name, c in counts.items():
+            terminalreporter.write_line(f"{name}: {json.dumps(c)}")

@@ -261,10 +261,3 @@ def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(db: Any, datab
 
     COUNTS["transaction"] = _run_in_thread(go)
     assert COUNTS["transaction"]["cut"] >= 3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _print_counts() -> Any:
-    yield
-    if COUNTS:
-        print("\ncancellation sweep:", json.dumps(COUNTS))

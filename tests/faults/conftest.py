@@ -63,7 +63,7 @@ class FaultStack:
                          RASA_TRACKER_URL=f"sqlite:///{self.logs / 'tracker.db'}")
             self.procs["rasa"] = subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT, stdout=log,
                                                   stderr=subprocess.STDOUT)
-            wait_http(f"http://127.0.0.1:{self.rasa_port}/", timeout=400, proc=self.procs["rasa"])
+            wait_http(f"http://127.0.0.1:{self.rasa_port}/", timeout=600, proc=self.procs["rasa"])
 
     def kill(self, name: str) -> None:
         """kill -9: no shutdown code runs."""
