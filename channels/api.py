@@ -259,7 +259,9 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     message sent again with the same client_id is stored once. Replies carry the stored message's id: the widget
     shows each id once."""
     app = request.app
-    ente_id = await default_ente_id(app)
+    # database reads too run to their end when the citizen leaves (cut inside asyncpg, a query left its connection
+    # "busy with another operation")
+    ente_id = await uncancellable(default_ente_id(app))
     session: str | None = None
     try:
         first = json.loads(await asyncio.wait_for(ws.recv(), timeout=30) or "{}")
@@ -272,7 +274,7 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     # subscribed before the history is read: a reply stored in between arrives live (the widget drops the copy)
     async with app.ctx.pubsub.subscribe(f"webchat:{session}") as events:
         await ws.send(json.dumps({"type": "history", "session": session,
-                                  "messages": await _history(app, ente_id, session)}))
+                                  "messages": await uncancellable(_history(app, ente_id, session))}))
 
         async def pump() -> None:
             async for event in events:

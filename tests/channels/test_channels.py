@@ -202,6 +202,8 @@ def test_shared_phone_links_existing_contact(stack: Stack) -> None:
 def test_failed_send_is_retried_once_and_visible(stack: Stack) -> None:
     user = 930_000 + next(_n)
     tg_update(stack, user, "operatore per favore")
+    # the webhook answers once the message is stored: the bot's answer (or the holding message) follows
+    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user, timeout=60)
     with stack.client() as c:
         h = stack.ente.headers("operator")
         convs = []
