@@ -271,37 +271,58 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     session = first.get("session") if isinstance(first, dict) else None
     if not isinstance(session, str) or not SESSION_RE.match(session):
         session = str(uuid.uuid4())
-    # subscribed before the history is read: a reply stored in between arrives live (the widget drops the copy)
-    async with app.ctx.pubsub.subscribe(f"webchat:{session}") as events:
-        await ws.send(json.dumps({"type": "history", "session": session,
-                                  "messages": await uncancellable(_history(app, ente_id, session))}))
+    async def history() -> str:
+        return json.dumps({"type": "history", "session": session,
+                           "messages": await uncancellable(_history(app, ente_id, session))})
 
-        async def pump() -> None:
-            async for event in events:
-                event.pop("channel", None)
-                await ws.send(json.dumps(event))
+    subscribed = asyncio.Event()
 
-        pumper = asyncio.create_task(pump())
-        try:
-            async for raw in ws:
-                try:
-                    data = json.loads(raw)
-                except (TypeError, ValueError):
-                    continue
-                if not isinstance(data, dict) or data.get("type") != "message":
-                    continue
-                text_in = str(data.get("text") or "").strip()[:2000]
-                payload = str(data.get("payload") or "")[:200]
-                if not text_in and not payload:
-                    continue
-                client_id = str(data.get("client_id") or uuid.uuid4())[:64]
-                inbound = Inbound(channel="web", address=session, text=text_in or payload,
-                                  channel_message_id=f"{session}:{client_id}",
-                                  payload={"intent_payload": payload} if payload else {})
-                accepted = await hub.accept(app, ente_id, inbound)
-                await ws.send(json.dumps({"type": "ack", "client_id": client_id, "id": accepted.message_id}))
-        finally:
-            pumper.cancel()
+    async def pump() -> None:
+        """Live events for this session. Subscribed before the history is read, so a reply stored in between
+        arrives live (the widget drops the copy). If pub/sub fails (Redis down) the socket stays usable (messages
+        are still stored and acknowledged) and the pump subscribes again; then the history goes out once more, with
+        whatever was stored meanwhile."""
+        delay = 0.5
+        while True:
+            try:
+                async with app.ctx.pubsub.subscribe(f"webchat:{session}") as events:
+                    if subscribed.is_set():
+                        await ws.send(await history())
+                    subscribed.set()
+                    delay = 0.5
+                    async for event in events:
+                        event.pop("channel", None)
+                        await ws.send(json.dumps(event))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - pub/sub down: try again; the history covers the gap
+                subscribed.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    pumper = asyncio.create_task(pump())
+    try:
+        await subscribed.wait()
+        await ws.send(await history())
+        async for raw in ws:
+            try:
+                data = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            if not isinstance(data, dict) or data.get("type") != "message":
+                continue
+            text_in = str(data.get("text") or "").strip()[:2000]
+            payload = str(data.get("payload") or "")[:200]
+            if not text_in and not payload:
+                continue
+            client_id = str(data.get("client_id") or uuid.uuid4())[:64]
+            inbound = Inbound(channel="web", address=session, text=text_in or payload,
+                              channel_message_id=f"{session}:{client_id}",
+                              payload={"intent_payload": payload} if payload else {})
+            accepted = await hub.accept(app, ente_id, inbound)
+            await ws.send(json.dumps({"type": "ack", "client_id": client_id, "id": accepted.message_id}))
+    finally:
+        pumper.cancel()
 
 
 async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]:
