@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
-import importlib.util
 import logging
 from typing import Any
 
@@ -22,40 +20,16 @@ from crm.core.auth import public
 from crm.core.errors import ApiError
 from crm.core.http import guard_request, json_ok
 from crm.db import make_engine, make_read_sessionmaker, make_sessionmaker
+from crm.modules import MODULES, package, part
 from crm.notifications.senders import LogSender
 from crm.pubsub import RedisPubSub, make_pubsub
+from crm.registry import load_models
 from crm.tasks import Background, drain
 
 log = logging.getLogger("urp")
 
 # what a citizen's turn needs: any of these down and citizens get the holding message (and an operator) instead
 TURN_NEEDS = ("database", "pubsub", "rasa", "action_server", "knowledge_base", "turn_queue")
-
-# Domain packages whose ``api.bp`` is mounted, in order. Packages not yet present are skipped.
-MODULES = [
-    "crm.operators",
-    "crm.offices",
-    "crm.contacts",
-    "crm.conversations",
-    "crm.tickets",
-    "crm.audit",
-    "crm.events",
-    "crm.kb",
-    "crm.bookings",
-    "crm.instances",
-    "crm.citizens",
-    "crm.sportello",
-    "crm.dashboard",
-    "channels",
-    "crm.console",
-]
-
-
-def present(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(f"{module}.api") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def _error_json(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> HTTPResponse:
@@ -94,13 +68,15 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     # called in order at shutdown, before the database closes: stop taking work, finish or hand back what runs
     app.ctx.stop_hooks = []
 
-    for module in MODULES:
-        if present(module):
-            app.blueprint(importlib.import_module(f"{module}.api").bp)
-            # a module may also hook into the app: senders, health probes, signal handlers, scheduler jobs
-            setup = getattr(importlib.import_module(module), "setup", None)
-            if setup is not None:
-                setup(app)
+    load_models()
+    for module in MODULES:  # a name that does not import stops the start (crm.modules.UnknownModule)
+        api = part(module, "api")
+        if api is not None:
+            app.blueprint(api.bp)
+        # a module may also hook into the app: senders, health probes, signal handlers, scheduler jobs
+        setup = getattr(package(module), "setup", None)
+        if setup is not None:
+            setup(app)
 
     @app.before_server_start
     async def _db(app: Sanic, _: Any) -> None:

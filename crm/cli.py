@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
-import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from crm.clikit import run_async, with_session
 from crm.config import get_settings
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_async(fn: Callable[..., Awaitable[T]], *args: Any, **kw: Any) -> T:
-    return asyncio.run(fn(*args, **kw))
-
-
-async def with_session(work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(session)`` in one transaction against URP_DATABASE_URL."""
-    from crm.db import make_engine, make_sessionmaker, transaction
-
-    engine = make_engine(get_settings().database_url)
-    try:
-        async with transaction(make_sessionmaker(engine)) as s:
-            return await work(s)
-    finally:
-        await engine.dispose()
 
 
 @click.group()
@@ -319,16 +299,12 @@ def _wait_ready(health_url: str, procs: list[tuple[str, subprocess.Popen[bytes]]
 
 
 def _mount_module_commands() -> None:
-    from crm.app import MODULES
+    from crm.modules import MODULES, part
 
     for module in MODULES:
-        try:
-            spec = importlib.util.find_spec(f"{module}.cli")
-        except ModuleNotFoundError:
-            spec = None
-        if spec is not None:
-            group = importlib.import_module(f"{module}.cli").cli
-            main.add_command(group)
+        cli = part(module, "cli")
+        if cli is not None:
+            main.add_command(cli.cli)
 
 
 _mount_module_commands()

@@ -122,9 +122,7 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
-    from crm.registry import load_models
-
-    load_models()
+    """The engine for ``url``. The caller has loaded every module's models first (``crm.registry.load_models``)."""
     ensure_sqlite_dir(url)
     if is_sqlite(url):
         engine = create_async_engine(async_url(url), pool_size=20, max_overflow=30, pool_timeout=60, **kw)

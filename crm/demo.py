@@ -5,8 +5,6 @@ Idempotent: records are looked up by natural keys before being created.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
 from sqlalchemy import select
@@ -102,23 +100,22 @@ async def seed_core(s: Any) -> tuple[Any, list[str]]:
 
 async def seed() -> list[str]:
     """Seed the core, then every module that ships a ``demo.seed(session, ente)``."""
-    from crm.app import MODULES
+    from crm.modules import MODULES, part
+    from crm.registry import load_models
 
+    load_models()
     engine = make_engine(get_settings().database_url)
     maker = make_sessionmaker(engine)
     try:
         async with transaction(maker) as s:
             ente, log = await seed_core(s)
         for module in MODULES:
-            try:
-                spec = importlib.util.find_spec(f"{module}.demo")
-            except ModuleNotFoundError:
-                spec = None
-            if spec is None:
+            demo = part(module, "demo")
+            if demo is None:
                 continue
             async with transaction(maker) as s:
                 ente = await entes.get(s, ente.id)
-                result = await importlib.import_module(f"{module}.demo").seed(s, ente)
+                result = await demo.seed(s, ente)
                 log.extend(result or [])
     finally:
         await engine.dispose()

@@ -71,12 +71,3 @@ def served(app: Any) -> list[int | None]:
     ids = getattr(app.ctx, "scheduler_ente_ids", None)
     return [None] if ids is None else list(ids)
 
-
-async def _dispatch_notifications(app: Any) -> None:
-    from crm.notifications.service import dispatch_due
-
-    for ente_id in served(app):
-        await dispatch_due(app.ctx.sessionmaker, app.ctx.senders, ente_id=ente_id)
-
-
-register("notifications", _dispatch_notifications)

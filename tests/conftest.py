@@ -150,7 +150,9 @@ class DB:
 
         async def go() -> T:
             from crm.db import make_engine, make_sessionmaker, transaction
+            from crm.registry import load_models
 
+            load_models()
             engine = make_engine(self.url)
             try:
                 async with transaction(make_sessionmaker(engine)) as s:
@@ -165,7 +167,9 @@ class DB:
 
         async def go() -> T:
             from crm.db import make_engine, make_sessionmaker
+            from crm.registry import load_models
 
+            load_models()
             engine = make_engine(self.url)
             try:
                 return await fn(make_sessionmaker(engine))

@@ -1,37 +1,13 @@
+"""Reading the audit log; lines are written by ``crm.core.audit.record`` (commands call it through their context)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from crm.core.audit import AuditEntry, record
 
-from crm.audit.models import AuditEntry
-from crm.core.auth import Principal
-
-
-async def record(
-    session: AsyncSession,
-    *,
-    principal: Principal | None,
-    action: str,
-    entity: str,
-    entity_id: int | None,
-    details: dict[str, Any] | None = None,
-    ente_id: int | None = None,
-) -> None:
-    """Append an audit line in the caller's transaction: the change and its trace commit together."""
-    session.add(
-        AuditEntry(
-            ente_id=principal.ente_id if principal else ente_id,
-            actor_kind=principal.actor_kind if principal else "system",
-            actor_id=principal.operator_id if principal else None,
-            actor_name=principal.username if principal else "system",
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            details=details or {},
-        )
-    )
+__all__ = ["query", "record", "to_dict"]
 
 
 def query(*, ente_id: int, entity: str | None = None, entity_id: int | None = None) -> Select[tuple[AuditEntry]]:

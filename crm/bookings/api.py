@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
-from crm.audit import service as audit
-from crm.bookings import service
+from crm.bookings import commands, policies, service
 from crm.bookings import ics as ical
 from crm.bookings.models import Booking, Service
 from crm.bookings.models import DateException, Event, Location, OpeningHours, Resource
@@ -16,15 +15,16 @@ from crm.bookings.schemas import (BookingIn, CancelIn, EventIn, EventPatch, Exce
                                   LocationIn, LocationPatch, RescheduleIn, ResourceIn, ResourcePatch, ServiceIn,
                                   ServicePatch)
 from crm.core import lookup as citizen_lookup
-from crm.core.auth import STAFF, authorized, principal_of
+from crm.core.auth import authorized, principal_of
+from crm.core.commands import begin
 from crm.core.errors import NotFound, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, validate
 from crm.core.openapi import openapi
-from crm.db import db_session, read_session, utcnow
+from crm.db import read_session, utcnow
 from crm.entes import service as entes
 
 bp = Blueprint("bookings", url_prefix="/api/v1")
-BOOKERS = ("admin", "operator", "phone_operator", "service")
+VIEWERS, ADMINS = policies.VIEW.roles, policies.MANAGE.roles
 
 
 def service_out(s: Service) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _opt_int(request: Request, name: str) -> int | None:
 
 
 @bp.get("/services")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Bookable services")
 async def list_services(request: Request) -> HTTPResponse:
     p = principal_of(request)
@@ -109,7 +109,7 @@ async def list_services(request: Request) -> HTTPResponse:
 
 
 @bp.get("/services/<service_id:int>")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="A service with its resources, weekly hours and upcoming exceptions")
 async def get_service(request: Request, service_id: int) -> HTTPResponse:
     p = principal_of(request)
@@ -124,57 +124,47 @@ async def get_service(request: Request, service_id: int) -> HTTPResponse:
 
 
 @bp.patch("/services/<service_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Update a service (admins); resource_ids replaces the resources delivering it", body=ServicePatch)
 async def update_service(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, ServicePatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        svc = await service.update_service(s, ente_id=p.ente_id, service_id=service_id, data=data)
-        await audit.record(s, principal=p, action="update", entity="service", entity_id=svc.id,
-                           details={"fields": sorted(data.model_dump(exclude_unset=True))})
-        return json_ok(service_out(svc))
+    async with begin(request) as cx:
+        svc = await commands.update_service(cx, service_id=service_id, data=data)
+    return json_ok(service_out(svc))
 
 
 @bp.delete("/services/<service_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Withdraw a service from booking (kept for history; its confirmed bookings stay)")
 async def deactivate_service(request: Request, service_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        svc = await service.update_service(s, ente_id=p.ente_id, service_id=service_id,
-                                           data=ServicePatch(active=False))
-        await audit.record(s, principal=p, action="deactivate", entity="service", entity_id=svc.id)
-        return json_ok(service_out(svc))
+    async with begin(request) as cx:
+        svc = await commands.set_service_active(cx, service_id=service_id, active=False)
+    return json_ok(service_out(svc))
 
 
 @bp.post("/services")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Create a service (admins)", body=ServiceIn)
 async def create_service(request: Request) -> HTTPResponse:
     data = parse_body(request, ServiceIn)
-    async with db_session(request) as s:
-        svc = await service.create_service(s, ente_id=principal_of(request).ente_id, data=data)
-        return json_ok(service_out(svc), status=201)
+    async with begin(request) as cx:
+        svc = await commands.create_service(cx, data=data)
+    return json_ok(service_out(svc), status=201)
 
 
 @bp.put("/services/<service_id:int>/hours")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Replace the weekly opening template: {hours: [{weekday, start, end}]}", body=HoursIn)
 async def set_hours(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, HoursIn)
     hours = [validate(IntervalIn, h) for h in data.hours]
-    p = principal_of(request)
-    async with db_session(request) as s:
-        await service.set_hours(s, ente_id=p.ente_id, service_id=service_id, hours=hours,
-                                resource_id=data.resource_id)
-        await audit.record(s, principal=p, action="update", entity="service_hours", entity_id=service_id,
-                           details={"resource_id": data.resource_id, "intervals": len(hours)})
+    async with begin(request) as cx:
+        await commands.set_hours(cx, service_id=service_id, hours=hours, resource_id=data.resource_id)
     return json_ok({"hours": len(hours), "resource_id": data.resource_id})
 
 
 @bp.get("/services/<service_id:int>/hours")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="The weekly template of a service and of resources with their own calendar")
 async def get_hours(request: Request, service_id: int) -> HTTPResponse:
     async with read_session(request) as s:
@@ -183,7 +173,7 @@ async def get_hours(request: Request, service_id: int) -> HTTPResponse:
 
 
 @bp.get("/services/<service_id:int>/exceptions")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)")
 async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
     d_from = _date(request, "from") if request.args.get("from") else None
@@ -194,39 +184,37 @@ async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
 
 
 @bp.delete("/exceptions/<exception_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Remove a closure or extra opening")
 async def delete_exception(request: Request, exception_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        await service.delete_exception(s, ente_id=p.ente_id, exception_id=exception_id)
-        await audit.record(s, principal=p, action="delete", entity="booking_exception", entity_id=exception_id)
+    async with begin(request) as cx:
+        await commands.delete_exception(cx, exception_id=exception_id)
     return json_ok({"deleted": exception_id})
 
 
 @bp.post("/services/<service_id:int>/exceptions")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="A closure or an extra opening on one date", body=ExceptionIn)
 async def add_exception(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, ExceptionIn)
-    async with db_session(request) as s:
-        exc = await service.add_exception(s, ente_id=principal_of(request).ente_id, service_id=service_id, data=data)
-        return json_ok(exception_out(exc), status=201)
+    async with begin(request) as cx:
+        exc = await commands.add_exception(cx, service_id=service_id, data=data)
+    return json_ok(exception_out(exc), status=201)
 
 
 @bp.post("/services/<service_id:int>/events")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="A capacity event with N seats", body=EventIn)
 async def add_event(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, EventIn)
-    async with db_session(request) as s:
-        p = principal_of(request)
-        ev = await service.add_event(s, ente_id=p.ente_id, service_id=service_id, data=data)
-        return json_ok(event_out(ev, await _tz(s, p.ente_id)), status=201)
+    async with begin(request) as cx:
+        ev = await commands.add_event(cx, service_id=service_id, data=data)
+        tz = await _tz(cx.session, cx.ente_id)
+    return json_ok(event_out(ev, tz), status=201)
 
 
 @bp.get("/services/<service_id:int>/events")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Events of a capacity service, with seats and bookings")
 async def list_events(request: Request, service_id: int) -> HTTPResponse:
     p = principal_of(request)
@@ -237,42 +225,38 @@ async def list_events(request: Request, service_id: int) -> HTTPResponse:
 
 
 @bp.patch("/events/<event_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Change an event: seats never below those booked; the time only while nobody booked",
          body=EventPatch)
 async def update_event(request: Request, event_id: int) -> HTTPResponse:
     data = parse_body(request, EventPatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        ev = await service.update_event(s, ente_id=p.ente_id, event_id=event_id, data=data)
-        await audit.record(s, principal=p, action="update", entity="booking_event", entity_id=ev.id,
-                           details={"fields": sorted(data.model_dump(exclude_unset=True))})
-        return json_ok(event_out(ev, await _tz(s, p.ente_id)))
+    async with begin(request) as cx:
+        ev = await commands.update_event(cx, event_id=event_id, data=data)
+        tz = await _tz(cx.session, cx.ente_id)
+    return json_ok(event_out(ev, tz))
 
 
 @bp.delete("/events/<event_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Delete an event nobody has booked (409 otherwise)")
 async def delete_event(request: Request, event_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        await service.delete_event(s, ente_id=p.ente_id, event_id=event_id)
-        await audit.record(s, principal=p, action="delete", entity="booking_event", entity_id=event_id)
+    async with begin(request) as cx:
+        await commands.delete_event(cx, event_id=event_id)
     return json_ok({"deleted": event_id})
 
 
 @bp.post("/locations")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="A location (sede)", body=LocationIn)
 async def create_location(request: Request) -> HTTPResponse:
     data = parse_body(request, LocationIn)
-    async with db_session(request) as s:
-        loc = await service.create_location(s, ente_id=principal_of(request).ente_id, data=data)
-        return json_ok(location_out(loc), status=201)
+    async with begin(request) as cx:
+        loc = await commands.create_location(cx, data=data)
+    return json_ok(location_out(loc), status=201)
 
 
 @bp.get("/locations")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Locations (sedi)")
 async def list_locations(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
@@ -281,40 +265,36 @@ async def list_locations(request: Request) -> HTTPResponse:
 
 
 @bp.patch("/locations/<location_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Rename a location or change its address", body=LocationPatch)
 async def update_location(request: Request, location_id: int) -> HTTPResponse:
     data = parse_body(request, LocationPatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        loc = await service.update_location(s, ente_id=p.ente_id, location_id=location_id, data=data)
-        await audit.record(s, principal=p, action="update", entity="location", entity_id=loc.id)
-        return json_ok(location_out(loc))
+    async with begin(request) as cx:
+        loc = await commands.update_location(cx, location_id=location_id, data=data)
+    return json_ok(location_out(loc))
 
 
 @bp.delete("/locations/<location_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Delete an unused location (409 when resources, events or bookings use it)")
 async def delete_location(request: Request, location_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        await service.delete_location(s, ente_id=p.ente_id, location_id=location_id)
-        await audit.record(s, principal=p, action="delete", entity="location", entity_id=location_id)
+    async with begin(request) as cx:
+        await commands.delete_location(cx, location_id=location_id)
     return json_ok({"deleted": location_id})
 
 
 @bp.post("/resources")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="A resource (official, room, counter)", body=ResourceIn)
 async def create_resource(request: Request) -> HTTPResponse:
     data = parse_body(request, ResourceIn)
-    async with db_session(request) as s:
-        res = await service.create_resource(s, ente_id=principal_of(request).ente_id, data=data)
-        return json_ok(resource_out(res), status=201)
+    async with begin(request) as cx:
+        res = await commands.create_resource(cx, data=data)
+    return json_ok(resource_out(res), status=201)
 
 
 @bp.get("/resources")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Resources (officials, rooms, counters); include_inactive=true for admins")
 async def list_resources(request: Request) -> HTTPResponse:
     p = principal_of(request)
@@ -326,33 +306,26 @@ async def list_resources(request: Request) -> HTTPResponse:
 
 
 @bp.patch("/resources/<resource_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Rename, move or (de)activate a resource", body=ResourcePatch)
 async def update_resource(request: Request, resource_id: int) -> HTTPResponse:
     data = parse_body(request, ResourcePatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        res = await service.update_resource(s, ente_id=p.ente_id, resource_id=resource_id, data=data)
-        await audit.record(s, principal=p, action="update", entity="resource", entity_id=res.id)
-        upcoming = await service.upcoming_bookings_of_resource(s, res.id)
-        return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
+    async with begin(request) as cx:
+        res, upcoming = await commands.update_resource(cx, resource_id=resource_id, data=data)
+    return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
 
 
 @bp.delete("/resources/<resource_id:int>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Deactivate a resource: no new slots; says how many confirmed bookings still need moving")
 async def deactivate_resource(request: Request, resource_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        res = await service.update_resource(s, ente_id=p.ente_id, resource_id=resource_id,
-                                            data=ResourcePatch(active=False))
-        await audit.record(s, principal=p, action="deactivate", entity="resource", entity_id=res.id)
-        upcoming = await service.upcoming_bookings_of_resource(s, res.id)
-        return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
+    async with begin(request) as cx:
+        res, upcoming = await commands.set_resource_active(cx, resource_id=resource_id, active=False)
+    return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
 
 
 @bp.get("/services/<service_id:int>/availability")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Free slots: from=YYYY-MM-DD&to=YYYY-MM-DD[&location=][&resource=][&duration=minutes] "
                  "(Europe/Rome, with offsets; at most 92 days)")
 async def availability(request: Request, service_id: int) -> HTTPResponse:
@@ -366,7 +339,7 @@ async def availability(request: Request, service_id: int) -> HTTPResponse:
 
 
 @bp.post("/bookings")
-@authorized(*BOOKERS)
+@authorized(*policies.BOOK.roles)
 @openapi(summary="Book a slot (Idempotency-Key header honoured): 201, 409 slot taken, 422 constraint. Resource "
                  "calendars also take duration_minutes and repeat {frequency, count}: a series is all or nothing",
          body=BookingIn)
@@ -375,23 +348,20 @@ async def create_booking(request: Request) -> HTTPResponse:
     key = request.headers.get("idempotency-key")
     if key is not None and not (1 <= len(key) <= 100):
         raise ValidationFailed("Idempotency-Key must be 1-100 characters", fields={"Idempotency-Key": "invalid"})
-    p = principal_of(request)
-    async with db_session(request) as s:
-        b, created = await service.book(s, principal=p, data=data, idempotency_key=key)
-        svc = await service.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
-        if created:
-            await audit.record(s, principal=p, action="create", entity="booking", entity_id=b.id,
-                               details={"contact_id": b.contact_id, "on_behalf": b.on_behalf})
-        tz = await _tz(s, p.ente_id)
+    async with begin(request) as cx:
+        b, created = await commands.book(cx, data=data, idempotency_key=key)
+        s = cx.session
+        svc = await service.get_service(s, ente_id=cx.ente_id, service_id=b.service_id)
+        tz = await _tz(s, cx.ente_id)
         body = booking_out(b, tz, svc.name) | {"what_to_bring": svc.what_to_bring}
         if b.series_id:
             body["series"] = [booking_out(x, tz, svc.name)
-                              for x in await service.series(s, ente_id=p.ente_id, series_id=b.series_id)]
+                              for x in await service.series(s, ente_id=cx.ente_id, series_id=b.series_id)]
     return json_ok(body, status=201 if created else 200)
 
 
 @bp.get("/bookings")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Bookings: contact_id=, service_id=, status=, from=, to=")
 async def list_bookings(request: Request) -> HTTPResponse:
     p = principal_of(request)
@@ -420,7 +390,7 @@ async def list_bookings(request: Request) -> HTTPResponse:
 
 
 @bp.post("/bookings/lookup")
-@authorized("service", *STAFF)
+@authorized(*policies.LOOKUP.roles)
 @openapi(summary="Citizen look-up of a booking: code + second factor (last 4+ phone digits or fiscal code, of the "
                  "contact or given in the booking form), e.g. to cancel it from a channel that is not the citizen's "
                  "own. Failures are throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key "
@@ -428,15 +398,13 @@ async def list_bookings(request: Request) -> HTTPResponse:
          body=citizen_lookup.LookupIn)
 async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, citizen_lookup.LookupIn)
-    p = principal_of(request)
-    limits = citizen_lookup.limits("bookings", p.ente_id, data.code, citizen_lookup.caller_of(request.headers))
     found = None
-    async with db_session(request) as s:
-        b = await citizen_lookup.throttled(
-            s, limits, lambda: service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor))
+    async with begin(request) as cx:
+        b = await commands.lookup(cx, code=data.code, second_factor=data.second_factor,
+                                  caller=citizen_lookup.caller_of(request.headers))
         if b is not None:
-            svc = await service.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
-            tz = await _tz(s, p.ente_id)
+            svc = await service.get_service(cx.session, ente_id=cx.ente_id, service_id=b.service_id)
+            tz = await _tz(cx.session, cx.ente_id)
             deadline = service.cancel_deadline(b, svc)
             # what the citizen needs to recognise the booking and act on it; not the form's personal fields
             found = {"id": b.id, "code": b.code, "service_id": b.service_id, "service_name": svc.name,
@@ -444,14 +412,13 @@ async def lookup(request: Request) -> HTTPResponse:
                      "status": b.status, "series_id": b.series_id,
                      "cancel_deadline": deadline.astimezone(tz).isoformat(),
                      "cancellable": b.status == "confirmed" and utcnow() <= deadline}
-            await audit.record(s, principal=p, action="lookup", entity="booking", entity_id=b.id)
     if found is None:
         raise NotFound("no booking matches this code and second factor")
     return json_ok(found)
 
 
 @bp.get("/bookings/<booking_id:int>")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="A booking")
 async def get_booking(request: Request, booking_id: int) -> HTTPResponse:
     p = principal_of(request)
@@ -461,14 +428,14 @@ async def get_booking(request: Request, booking_id: int) -> HTTPResponse:
 
 
 @bp.get("/bookings/<booking_file:ext=ics>")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="The booking as an iCalendar file: /bookings/{id}.ics")
 async def booking_ics(request: Request, booking_file: str, ext: str) -> HTTPResponse:
     if not booking_file.isdigit():
         raise ValidationFailed("booking id must be an integer", fields={"booking_id": "must be an integer"})
     booking_id = int(booking_file)
     p = principal_of(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         b = await service.get_booking(s, ente_id=p.ente_id, booking_id=booking_id)
         svc = await service.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
         ente = await entes.get(s, p.ente_id)
@@ -479,53 +446,46 @@ async def booking_ics(request: Request, booking_file: str, ext: str) -> HTTPResp
 
 
 @bp.post("/bookings/<booking_id:int>/cancel")
-@authorized(*BOOKERS)
+@authorized(*policies.BOOK.roles)
 @openapi(summary="Cancel (the bot respects the service's cancellation deadline); series=true also cancels the "
                  "later bookings of its series", body=CancelIn)
 async def cancel(request: Request, booking_id: int) -> HTTPResponse:
     data = parse_body(request, CancelIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        done = await service.cancel(s, principal=p, booking_id=booking_id, whole_series=data.series)
-        for b in done:
-            await audit.record(s, principal=p, action="cancel", entity="booking", entity_id=b.id,
-                               details={"reason": data.reason} if data.reason else None)
-        tz = await _tz(s, p.ente_id)
-        body = booking_out(done[0], tz)
-        if data.series:
-            body["cancelled"] = [booking_out(b, tz) for b in done]
-        return json_ok(body)
+    async with begin(request) as cx:
+        done = await commands.cancel(cx, booking_id=booking_id, reason=data.reason, whole_series=data.series)
+        tz = await _tz(cx.session, cx.ente_id)
+    body = booking_out(done[0], tz)
+    if data.series:
+        body["cancelled"] = [booking_out(b, tz) for b in done]
+    return json_ok(body)
 
 
 @bp.post("/bookings/<booking_id:int>/reschedule")
-@authorized(*BOOKERS)
+@authorized(*policies.BOOK.roles)
 @openapi(summary="Move to another slot (the old booking is kept, cancelled, linked)", body=RescheduleIn)
 async def reschedule(request: Request, booking_id: int) -> HTTPResponse:
     data = parse_body(request, RescheduleIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        b = await service.reschedule(s, principal=p, booking_id=booking_id, start=data.start,
-                                     resource_id=data.resource_id)
-        await audit.record(s, principal=p, action="reschedule", entity="booking", entity_id=b.id,
-                           details={"from_booking": booking_id})
-        return json_ok(booking_out(b, await _tz(s, p.ente_id)), status=201)
+    async with begin(request) as cx:
+        b = await commands.reschedule(cx, booking_id=booking_id, start=data.start, resource_id=data.resource_id)
+        tz = await _tz(cx.session, cx.ente_id)
+    return json_ok(booking_out(b, tz), status=201)
 
 
 @bp.post("/bookings/<booking_id:int>/attended")
-@authorized("admin", "operator", "phone_operator", "backoffice")
+@authorized(*policies.MARK.roles)
 @openapi(summary="Mark attended")
 async def attended(request: Request, booking_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        b = await service.mark(s, principal=p, booking_id=booking_id, status="attended")
-        return json_ok(booking_out(b, await _tz(s, p.ente_id)))
+    async with begin(request) as cx:
+        b = await commands.mark_attended(cx, booking_id=booking_id)
+        tz = await _tz(cx.session, cx.ente_id)
+    return json_ok(booking_out(b, tz))
 
 
 @bp.post("/bookings/<booking_id:int>/no-show")
-@authorized("admin", "operator", "phone_operator", "backoffice")
+@authorized(*policies.MARK.roles)
 @openapi(summary="Mark no-show")
 async def no_show(request: Request, booking_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        b = await service.mark(s, principal=p, booking_id=booking_id, status="no_show")
-        return json_ok(booking_out(b, await _tz(s, p.ente_id)))
+    async with begin(request) as cx:
+        b = await commands.mark_no_show(cx, booking_id=booking_id)
+        tz = await _tz(cx.session, cx.ente_id)
+    return json_ok(booking_out(b, tz))

@@ -576,8 +576,10 @@ async def book(session: AsyncSession, *, principal: Principal, data: BookingIn,
         count = data.repeat.count
     await _check_citizen_limits(session, svc, data.contact_id, data.start, tz, adding=count)
     common = dict(ente_id=ente_id, service_id=svc.id, contact_id=data.contact_id, fields=data.fields,
-                  booked_by_kind=principal.actor_kind if principal.is_citizen else "bot" if principal.is_service else "operator",
-                  booked_by_operator_id=principal.operator_id, on_behalf=data.on_behalf and not principal.is_service,
+                  booked_by_kind=("bot" if principal.is_service else "citizen" if principal.is_citizen
+                                  else "operator"),
+                  booked_by_operator_id=principal.operator_id,
+                  on_behalf=data.on_behalf and not (principal.is_service or principal.is_citizen),
                   channel=data.channel)
     if svc.kind == "capacity":
         booking = await _book_seat(session, svc, data.start, data, {**common, "idempotency_key": idempotency_key})
@@ -708,7 +710,8 @@ async def cancel(session: AsyncSession, *, principal: Principal, booking_id: int
             raise ValidationFailed("the booking is not part of a series", fields={"series": "no series"})
         targets = [x for x in await series(session, ente_id=b.ente_id, series_id=b.series_id)
                    if x.status == "confirmed" and x.start >= b.start]
-    # citizens (through the bot) respect the deadline; an operator may cancel later, e.g. when the office closes
+    # citizens (themselves or through the bot) respect the deadline; an operator may cancel later, e.g. when the
+    # office closes
     if (principal.is_service or principal.is_citizen) and utcnow() > cancel_deadline(b, svc):
         raise ValidationFailed(f"bookings can be cancelled up to {svc.cancel_deadline_hours} hours before",
                                fields={"start": "cancellation deadline passed"}, code="constraint_failed")

@@ -15,7 +15,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import ADMINS, bp, env, render
+from crm.console.kit import ADMINS, bp, env, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.core import throttle

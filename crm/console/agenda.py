@@ -11,18 +11,26 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
+from crm.bookings import commands
 from crm.bookings import service as bookings
 from crm.bookings.models import Booking
-from crm.console.api import BOOKING_EDITORS, BOOKING_STATUS_LABEL, BOOKING_VIEWERS, bp, ente_tz, render
+from crm.console.kit import (
+    BOOKING_EDITORS,
+    BOOKING_MARKERS,
+    BOOKING_STATUS_LABEL,
+    BOOKING_VIEWERS,
+    bp,
+    ente_tz,
+    render,
+)
 from crm.console.forms import service_error
 from crm.console.lookups import booking_places, contacts_by_id, operator_names
 from crm.console.session import console_page, context
 from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_days
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import ApiError, NotFound
 from crm.db import db_session, utcnow
-from crm.events import emit
 
 VISIBLE = "confirmed,attended,no_show"  # cancelled ones only on request
 OUTCOME = {"annullata": "Prenotazione {codice} annullata: il cittadino riceve l'avviso.",
@@ -74,7 +82,8 @@ async def bookings_view(request: Request, p: Principal) -> HTTPResponse:
     service_id, location_id = as_int(request.args.get("servizio")), as_int(request.args.get("sede"))
     with_cancelled = request.args.get("annullate") == "1"
     now = utcnow()
-    async with db_session(request) as s:
+    async with begin(request, screen="bookings") as cx:
+        s = cx.session
         tz = await ente_tz(s, p.ente_id)
         today = now.astimezone(tz).date()
         day = _parse_day(request.args.get("giorno"), today)
@@ -97,9 +106,8 @@ async def bookings_view(request: Request, p: Principal) -> HTTPResponse:
         names = await operator_names(s, ente_id=p.ente_id)
         loc_names, res_names = await booking_places(s, ente_id=p.ente_id)
         if rows:
-            await audit.record(s, principal=p, action="list", entity="booking", entity_id=None,
-                               details={"service_id": service_id, "from": first.isoformat(), "days": n_days,
-                                        "results": [b.id for b in rows]})
+            await cx.read("list", "booking", None, details={"service_id": service_id, "from": first.isoformat(),
+                                                            "days": n_days, "results": [b.id for b in rows]})
     editor = p.role in BOOKING_EDITORS
     days: dict[date, list[dict[str, Any]]] = {first + timedelta(days=i): [] for i in range(n_days)}
     for b in rows:
@@ -143,44 +151,37 @@ async def booking_cancel(request: Request, p: Principal, booking_id: int) -> HTT
     if not reason:
         return redirect(_back(form.get("back"), errore="motivo"), status=303)
     try:
-        async with db_session(request) as s:
-            code = (await _booking(s, p.ente_id, booking_id)).code
-            await bookings.cancel(s, principal=p, booking_id=booking_id)  # returns the booking(s): not needed here
-            await audit.record(s, principal=p, action="cancel", entity="booking", entity_id=booking_id,
-                               details={"reason": reason, "screen": "bookings"})
+        async with begin(request, screen="bookings") as cx:
+            code = (await commands.cancel(cx, booking_id=booking_id, reason=reason))[0].code
     except ApiError as exc:
         if exc.status == 404:
             raise
         return redirect(_back(form.get("back"), errore=_problem(exc)), status=303)
-    await emit(request.app, p.ente_id, {"type": "booking", "id": booking_id})
     return redirect(_back(form.get("back"), esito="annullata", codice=code), status=303)
 
 
 @bp.post("/bookings/<booking_id:int>/attended")
-@console_page(*BOOKING_VIEWERS)
+@console_page(*BOOKING_MARKERS)
 async def booking_attended(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
     return await _mark(request, p, booking_id, "attended")
 
 
 @bp.post("/bookings/<booking_id:int>/no-show")
-@console_page(*BOOKING_VIEWERS)
+@console_page(*BOOKING_MARKERS)
 async def booking_no_show(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
     return await _mark(request, p, booking_id, "no_show")
 
 
 async def _mark(request: Request, p: Principal, booking_id: int, status: str) -> HTTPResponse:
     form = request.form or {}
+    mark = commands.mark_attended if status == "attended" else commands.mark_no_show
     try:
-        async with db_session(request) as s:
-            b = await bookings.mark(s, principal=p, booking_id=booking_id, status=status)
-            await audit.record(s, principal=p, action=status, entity="booking", entity_id=booking_id,
-                               details={"screen": "bookings"})
-            code = b.code
+        async with begin(request, screen="bookings") as cx:
+            code = (await mark(cx, booking_id=booking_id)).code
     except ApiError as exc:
         if exc.status == 404:
             raise
         return redirect(_back(form.get("back"), errore=_problem(exc)), status=303)
-    await emit(request.app, p.ente_id, {"type": "booking", "id": booking_id})
     return redirect(_back(form.get("back"), esito="presente" if status == "attended" else "assente", codice=code),
                     status=303)
 
@@ -204,10 +205,9 @@ async def _move_ctx(s: Any, p: Any, booking_id: int, day: str | None) -> dict[st
 @bp.get("/bookings/<booking_id:int>/reschedule")
 @console_page(*BOOKING_EDITORS)
 async def booking_move_form(request: Request, p: Principal, booking_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        ctx = await _move_ctx(s, p, booking_id, request.args.get("dal"))
-        await audit.record(s, principal=p, action="read", entity="booking", entity_id=booking_id,
-                           details={"screen": "bookings"})
+    async with begin(request, screen="bookings") as cx:
+        ctx = await _move_ctx(cx.session, p, booking_id, request.args.get("dal"))
+        await cx.read("read", "booking", booking_id)
     return render("booking_move.html", **context(request, p, **ctx, back=_back(request.args.get("back")),
                                                  error=None, slot_error=""))
 
@@ -221,18 +221,14 @@ async def booking_move(request: Request, p: Principal, booking_id: int) -> HTTPR
     if slot is not None:
         start, resource_id, _ = slot
         try:
-            async with db_session(request) as s:
-                new = await bookings.reschedule(s, principal=p, booking_id=booking_id, start=start,
-                                                resource_id=resource_id)
-                await audit.record(s, principal=p, action="reschedule", entity="booking", entity_id=new.id,
-                                   details={"from_booking": booking_id, "screen": "bookings"})
-                code, new_day = new.code, new.start.astimezone(await ente_tz(s, p.ente_id)).date()
+            async with begin(request, screen="bookings") as cx:
+                new = await commands.reschedule(cx, booking_id=booking_id, start=start, resource_id=resource_id)
+                code, new_day = new.code, new.start.astimezone(await ente_tz(cx.session, p.ente_id)).date()
         except ApiError as exc:
             if exc.status == 404:
                 raise
             error, status = service_error(exc), exc.status
         else:
-            await emit(request.app, p.ente_id, {"type": "booking", "id": booking_id})
             back = urlsplit(_back(form.get("back")))
             query = [(k, v) for k, v in parse_qsl(back.query) if k != "giorno"] + [("giorno", new_day.isoformat())]
             return redirect(_back(back.path + "?" + urlencode(query), esito="spostata", codice=code), status=303)

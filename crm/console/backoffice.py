@@ -11,7 +11,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import INSTANCE_HANDLERS, INSTANCE_STATUS_LABEL, bp, ente_tz, render
+from crm.console.kit import INSTANCE_HANDLERS, INSTANCE_STATUS_LABEL, bp, ente_tz, render
 from crm.console.forms import service_error
 from crm.console.lookups import attachments_of, contacts_by_id, instance_types, operator_names
 from crm.console.session import console_page, context

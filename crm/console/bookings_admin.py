@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
+from crm.bookings import commands
 from crm.bookings import service as bookings
 from crm.bookings.schemas import (
     RESERVED_CODE_PREFIXES,
@@ -29,15 +29,16 @@ from crm.bookings.schemas import (
     ServiceIn,
     ServicePatch,
 )
-from crm.console.api import ADMINS, WEEKDAYS, bp, ente_tz, render
+from crm.console.kit import ADMINS, WEEKDAYS, bp, ente_tz, render
 from crm.console.forms import field_message, model_errors, service_error
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.core.auth import Principal
+from crm.core.commands import Context, begin
 from crm.core.errors import ApiError
 from crm.db import db_session
 
-SCREEN = {"screen": "bookings_admin"}
+SCREEN = "bookings_admin"  # in the audit lines of this screen's changes
 KIND_LABEL = {"resource": "Calendario per sportello o persona (il cittadino sceglie la risorsa)",
               "multi_resource": "Sportelli equivalenti (qualunque risorsa libera)",
               "capacity": "Eventi a posti limitati"}
@@ -200,11 +201,8 @@ async def admin_service_create(request: Request, p: Principal) -> HTTPResponse:
     values = _service_values(form, create=True)
     try:
         data = ServiceIn(**values)
-        async with db_session(request) as s:
-            svc = await bookings.create_service(s, ente_id=p.ente_id, data=data)
-            await audit.record(s, principal=p, action="create", entity="service", entity_id=svc.id,
-                               details={**SCREEN, "slug": data.slug, "resource_ids": data.resource_ids})
-            service_id = svc.id
+        async with begin(request, screen=SCREEN) as cx:
+            service_id = (await commands.create_service(cx, data=data)).id
     except (ApiError, ValidationError) as exc:
         err, fields = _errors(exc)
         return await _service_form(request, p, None, values=values, errors=fields, err=err,
@@ -221,10 +219,8 @@ async def admin_service_update(request: Request, p: Principal, service_id: int) 
         svc = await bookings.get_service(s, ente_id=p.ente_id, service_id=service_id)
     try:
         data = ServicePatch(**values)
-        async with db_session(request) as s:
-            await bookings.update_service(s, ente_id=p.ente_id, service_id=service_id, data=data)
-            await audit.record(s, principal=p, action="update", entity="service", entity_id=service_id,
-                               details={**SCREEN, "fields": sorted(data.model_dump(exclude_unset=True))})
+        async with begin(request, screen=SCREEN) as cx:
+            await commands.update_service(cx, service_id=service_id, data=data)
     except (ApiError, ValidationError) as exc:
         err, fields = _errors(exc)
         values.update(kind=svc.kind, slug=svc.slug, code_prefix=svc.code_prefix)
@@ -246,10 +242,8 @@ async def admin_service_edit(request: Request, p: Principal, service_id: int) ->
 async def admin_service_active(request: Request, p: Principal, service_id: int) -> HTTPResponse:
     form = request.form or {}
     active = form.get("active") == "1"
-    async with db_session(request) as s:
-        await bookings.update_service(s, ente_id=p.ente_id, service_id=service_id, data=ServicePatch(active=active))
-        await audit.record(s, principal=p, action="activate" if active else "deactivate", entity="service",
-                           entity_id=service_id, details=SCREEN)
+    async with begin(request, screen=SCREEN) as cx:
+        await commands.set_service_active(cx, service_id=service_id, active=active)
     target = ("/console/bookings/services" if form.get("back") == "elenco"
               else f"/console/bookings/services/{service_id}")
     return _back(target, esito="riattivato" if active else "ritirato")
@@ -317,11 +311,8 @@ async def admin_hours(request: Request, p: Principal, service_id: int) -> HTTPRe
     err = ("Orario non salvato: " + "; ".join(problems) + ".") if problems else ""
     if not err:
         try:
-            async with db_session(request) as s:
-                await bookings.set_hours(s, ente_id=p.ente_id, service_id=service_id, hours=hours,
-                                         resource_id=resource_id)
-                await audit.record(s, principal=p, action="update", entity="service_hours", entity_id=service_id,
-                                   details={**SCREEN, "resource_id": resource_id, "intervals": len(hours)})
+            async with begin(request, screen=SCREEN) as cx:
+                await commands.set_hours(cx, service_id=service_id, hours=hours, resource_id=resource_id)
         except ApiError as exc:
             if exc.status == 404:
                 raise
@@ -349,12 +340,8 @@ async def admin_exception_add(request: Request, p: Principal, service_id: int) -
             values[name] = form.get(name).strip()
     try:
         data = ExceptionIn(**values)
-        async with db_session(request) as s:
-            x = await bookings.add_exception(s, ente_id=p.ente_id, service_id=service_id, data=data)
-            await audit.record(s, principal=p, action="create", entity="booking_exception", entity_id=x.id,
-                               details={**SCREEN, "service_id": service_id, "day": data.day.isoformat(),
-                                        "closed": data.closed, "all_services": data.all_services,
-                                        "resource_id": data.resource_id})
+        async with begin(request, screen=SCREEN) as cx:
+            await commands.add_exception(cx, service_id=service_id, data=data)
     except (ApiError, ValidationError) as exc:
         err, fields = _errors(exc)
         if "form" in fields:
@@ -367,10 +354,8 @@ async def admin_exception_add(request: Request, p: Principal, service_id: int) -
 @bp.post("/bookings/services/<service_id:int>/exceptions/<exception_id:int>/delete")
 @console_page(*ADMINS)
 async def admin_exception_delete(request: Request, p: Principal, service_id: int, exception_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        await bookings.delete_exception(s, ente_id=p.ente_id, exception_id=exception_id)
-        await audit.record(s, principal=p, action="delete", entity="booking_exception", entity_id=exception_id,
-                           details={**SCREEN, "service_id": service_id})
+    async with begin(request, screen=SCREEN) as cx:
+        await commands.delete_exception(cx, exception_id=exception_id)
     return _back(f"/console/bookings/services/{service_id}", esito="eccezione_tolta")
 
 
@@ -387,14 +372,12 @@ async def admin_event_add(request: Request, p: Principal, service_id: int) -> HT
     form = request.form or {}
     values = {k: (form.get(k) or "").strip() for k in ("title", "location_id", "day", "start", "end", "seats")}
     try:
-        async with db_session(request) as s:
-            tz = await ente_tz(s, p.ente_id)
+        async with begin(request, screen=SCREEN) as cx:
+            tz = await ente_tz(cx.session, p.ente_id)
             data = EventIn(title=values["title"], location_id=_int(values["location_id"]),
                            seats=_int(values["seats"]), start=_at(values["day"], values["start"], tz),
                            end=_at(values["day"], values["end"], tz))
-            ev = await bookings.add_event(s, ente_id=p.ente_id, service_id=service_id, data=data)
-            await audit.record(s, principal=p, action="create", entity="booking_event", entity_id=ev.id,
-                               details={**SCREEN, "service_id": service_id, "seats": data.seats})
+            await commands.add_event(cx, service_id=service_id, data=data)
     except (ApiError, ValidationError) as exc:
         err, fields = _errors(exc)
         if "start" in fields:
@@ -410,13 +393,8 @@ async def admin_event_seats(request: Request, p: Principal, service_id: int, eve
     form = request.form or {}
     try:
         data = EventPatch(seats=_int(form.get("seats")))
-        async with db_session(request) as s:
-            ev = await bookings.get_event(s, ente_id=p.ente_id, event_id=event_id)
-            if ev.service_id != service_id:
-                raise ApiError("event of another service")
-            await bookings.update_event(s, ente_id=p.ente_id, event_id=event_id, data=data)
-            await audit.record(s, principal=p, action="update", entity="booking_event", entity_id=event_id,
-                               details={**SCREEN, "fields": ["seats"], "seats": data.seats})
+        async with begin(request, screen=SCREEN) as cx:
+            await commands.update_event(cx, event_id=event_id, data=data, service_id=service_id)
     except (ApiError, ValidationError) as exc:
         err, fields = _errors(exc)
         return await _service_page(request, p, service_id, err=err,
@@ -429,13 +407,8 @@ async def admin_event_seats(request: Request, p: Principal, service_id: int, eve
 @console_page(*ADMINS)
 async def admin_event_delete(request: Request, p: Principal, service_id: int, event_id: int) -> HTTPResponse:
     try:
-        async with db_session(request) as s:
-            ev = await bookings.get_event(s, ente_id=p.ente_id, event_id=event_id)
-            if ev.service_id != service_id:
-                raise ApiError("event of another service")
-            await bookings.delete_event(s, ente_id=p.ente_id, event_id=event_id)
-            await audit.record(s, principal=p, action="delete", entity="booking_event", entity_id=event_id,
-                               details={**SCREEN, "service_id": service_id})
+        async with begin(request, screen=SCREEN) as cx:
+            await commands.delete_event(cx, event_id=event_id, service_id=service_id)
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -465,8 +438,8 @@ async def admin_places(request: Request, p: Principal) -> HTTPResponse:
 async def _place_change(request: Request, p: Principal, work: Any, esito: str, prefix: str) -> HTTPResponse:
     form = request.form or {}
     try:
-        async with db_session(request) as s:
-            extra = await work(s, p, form)
+        async with begin(request, screen=SCREEN) as cx:
+            extra = await work(cx, form)
     except (ApiError, ValidationError) as exc:
         err, fields = _errors(exc)
         return await _places_page(request, p, err=err, errors={f"{prefix}{k}": v for k, v in fields.items()},
@@ -482,55 +455,44 @@ def _text(form: Any, name: str) -> str:
 @bp.post("/bookings/locations")
 @console_page(*ADMINS)
 async def admin_location_create(request: Request, p: Principal) -> HTTPResponse:
-    async def work(s: Any, p: Any, form: Any) -> None:
-        data = LocationIn(name=_text(form, "name"), address=_text(form, "address"))
-        loc = await bookings.create_location(s, ente_id=p.ente_id, data=data)
-        await audit.record(s, principal=p, action="create", entity="location", entity_id=loc.id, details=SCREEN)
+    async def work(cx: Context, form: Any) -> None:
+        await commands.create_location(cx, data=LocationIn(name=_text(form, "name"), address=_text(form, "address")))
     return await _place_change(request, p, work, "sede", "newloc_")
 
 
 @bp.post("/bookings/locations/<location_id:int>")
 @console_page(*ADMINS)
 async def admin_location_update(request: Request, p: Principal, location_id: int) -> HTTPResponse:
-    async def work(s: Any, p: Any, form: Any) -> None:
+    async def work(cx: Context, form: Any) -> None:
         data = LocationPatch(name=_text(form, "name"), address=_text(form, "address"))
-        await bookings.update_location(s, ente_id=p.ente_id, location_id=location_id, data=data)
-        await audit.record(s, principal=p, action="update", entity="location", entity_id=location_id,
-                           details={**SCREEN, "fields": ["address", "name"]})
+        await commands.update_location(cx, location_id=location_id, data=data)
     return await _place_change(request, p, work, "sede_salvata", f"loc{location_id}_")
 
 
 @bp.post("/bookings/resources")
 @console_page(*ADMINS)
 async def admin_resource_create(request: Request, p: Principal) -> HTTPResponse:
-    async def work(s: Any, p: Any, form: Any) -> None:
+    async def work(cx: Context, form: Any) -> None:
         data = ResourceIn(name=_text(form, "name"), location_id=_int(form.get("location_id")))
-        res = await bookings.create_resource(s, ente_id=p.ente_id, data=data)
-        await audit.record(s, principal=p, action="create", entity="resource", entity_id=res.id, details=SCREEN)
+        await commands.create_resource(cx, data=data)
     return await _place_change(request, p, work, "risorsa", "newres_")
 
 
 @bp.post("/bookings/resources/<resource_id:int>")
 @console_page(*ADMINS)
 async def admin_resource_update(request: Request, p: Principal, resource_id: int) -> HTTPResponse:
-    async def work(s: Any, p: Any, form: Any) -> None:
+    async def work(cx: Context, form: Any) -> None:
         data = ResourcePatch(name=_text(form, "name"), location_id=_int(form.get("location_id")))
-        await bookings.update_resource(s, ente_id=p.ente_id, resource_id=resource_id, data=data)
-        await audit.record(s, principal=p, action="update", entity="resource", entity_id=resource_id,
-                           details={**SCREEN, "fields": ["location_id", "name"]})
+        await commands.update_resource(cx, resource_id=resource_id, data=data)
     return await _place_change(request, p, work, "risorsa_salvata", f"res{resource_id}_")
 
 
 @bp.post("/bookings/resources/<resource_id:int>/active")
 @console_page(*ADMINS)
 async def admin_resource_active(request: Request, p: Principal, resource_id: int) -> HTTPResponse:
-    async def work(s: Any, p: Any, form: Any) -> dict[str, Any]:
+    async def work(cx: Context, form: Any) -> dict[str, Any]:
         active = form.get("active") == "1"
-        await bookings.update_resource(s, ente_id=p.ente_id, resource_id=resource_id,
-                                       data=ResourcePatch(active=active))
-        n = await bookings.upcoming_bookings_of_resource(s, resource_id)
-        await audit.record(s, principal=p, action="activate" if active else "deactivate", entity="resource",
-                           entity_id=resource_id, details={**SCREEN, "upcoming_bookings": n})
+        _, n = await commands.set_resource_active(cx, resource_id=resource_id, active=active)
         return {} if active else {"n": n}
 
     form = request.form or {}

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sanic import Request
 from sanic.response import HTTPResponse
 
-from crm.console.api import CHANNEL_LABEL, DASHBOARD_ROLES, PRIORITY_LABEL, bp, env, render
+from crm.console.kit import CHANNEL_LABEL, DASHBOARD_ROLES, PRIORITY_LABEL, bp, env, render
 from crm.console.session import console_page, context
 from crm.core.auth import Principal
 from crm.core.errors import NotFound

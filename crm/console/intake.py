@@ -13,10 +13,11 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
+from crm.bookings import commands as booking_commands
 from crm.bookings import service as bookings
 from crm.bookings.models import Booking
 from crm.bookings.schemas import BookingIn
-from crm.console.api import (
+from crm.console.kit import (
     BOOKING_STATUS_LABEL,
     INSTANCE_STATUS_LABEL,
     INTAKE_ROLES,
@@ -33,6 +34,7 @@ from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_d
 from crm.contacts import service as contacts
 from crm.contacts.schemas import ContactIn
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
 from crm.events import emit
@@ -280,12 +282,8 @@ async def intake_book(request: Request, p: Principal, cid: int) -> HTTPResponse:
         idem = (form.get("idem") or "").strip()
         key = f"console-{p.operator_id}-{idem}"[:100] if re.fullmatch(r"[A-Za-z0-9_-]{8,64}", idem) else None
         try:
-            async with db_session(request) as s:
-                b, created = await bookings.book(s, principal=p, data=data, idempotency_key=key)
-                if created:
-                    await audit.record(s, principal=p, action="create", entity="booking", entity_id=b.id,
-                                       details={"contact_id": cid, "on_behalf": True, "channel": "phone"})
-                bid = b.id
+            async with begin(request, screen="intake") as cx:
+                bid = (await booking_commands.book(cx, data=data, idempotency_key=key))[0].id
         except ApiError as exc:
             if exc.status == 404:
                 raise
@@ -293,7 +291,6 @@ async def intake_book(request: Request, p: Principal, cid: int) -> HTTPResponse:
             if exc.code == "slot_taken" or "start" in exc.fields:
                 errors["_slot"], chosen = error, ""
         else:
-            await emit(request.app, p.ente_id, {"type": "booking", "id": bid})
             return redirect(f"/console/intake/{cid}/done/booking/{bid}", status=303)
     async with db_session(request) as s:
         ctx = await _book_ctx(s, p, cid, service_id, as_int(form.get("sede")), form.get("dal"), values, errors, chosen)

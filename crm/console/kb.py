@@ -17,7 +17,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import KB_EDITORS, KB_READERS, _local, bp, ente_tz, env, render
+from crm.console.kit import KB_EDITORS, KB_READERS, _local, bp, ente_tz, env, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.console.slots import as_int

@@ -12,9 +12,20 @@ from typing import Any
 from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
+from sqlalchemy import select
 
 from crm.audit import service as audit
-from crm.console.api import ADMINS, CHANNEL_LABEL, CONTACT_MERGERS, GDPR_EXPORTERS, bp, ente_tz, render
+from crm.console.kit import (
+    ADMINS,
+    CHANNEL_LABEL,
+    CONTACT_MERGERS,
+    GDPR_EXPORTERS,
+    MODE_LABEL,
+    STATUS_LABEL,
+    bp,
+    ente_tz,
+    render,
+)
 from crm.console.forms import contact_errors
 from crm.console.lookups import linked_counts
 from crm.console.session import console_page, context
@@ -24,10 +35,12 @@ from crm.contacts import gdpr, gdpr_pdf
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import ContactPatch, normalise_phone
+from crm.conversations import service as conversations
 from crm.core.auth import Principal
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
 from crm.entes import service as entes
+from crm.tickets.models import Ticket
 
 EDIT_FIELDS = ("first_name", "last_name", "fiscal_code", "phones", "emails", "preferred_channel", "notes")
 ERASE_WORD = "CANCELLA"
@@ -276,3 +289,54 @@ async def contact_erase(request: Request, p: Principal, contact_id: int) -> HTTP
         f"Per confermare scriva il nome e cognome del contatto oppure la parola {ERASE_WORD}."
     return render("contact_erase.html", status=409 if c.anonymised_at else 422,
                   **context(request, p, c=c, counts=counts, error=error, typed=typed))
+
+
+@bp.get("/contacts")
+@console_page()
+async def contact_search(request: Request, p: Principal) -> HTTPResponse:
+    q = request.args.get("q", "")
+    async with db_session(request) as s:
+        rows = (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(50))).all() if q else []
+        if q:
+            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
+                               details={"results": [c.id for c in rows]})
+    return render("contacts.html", **context(request, p, q=q, rows=rows))
+
+
+@bp.get("/contacts/<contact_id:int>")
+@console_page()
+async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
+    timeline: list[dict[str, Any]] = []
+    async with db_session(request) as s:
+        c = await contacts.get(s, ente_id=p.ente_id, contact_id=contact_id)
+        for conv in (await s.scalars(conversations.list_stmt(ente_id=p.ente_id, contact_id=c.id))).all():
+            timeline.append({"at": conv.created_at, "kind": "Conversazione", "text": CHANNEL_LABEL.get(conv.channel),
+                             "state": MODE_LABEL.get(conv.mode), "href": f"/console/conversations/{conv.id}"})
+        for t in (await s.scalars(select(Ticket).where(Ticket.ente_id == p.ente_id, Ticket.contact_id == c.id))).all():
+            timeline.append({"at": t.created_at, "kind": "Richiesta " + t.code, "text": t.subject,
+                             "state": STATUS_LABEL.get(t.status), "href": None})
+        try:
+            from crm.bookings.models import Booking
+
+            for b in (await s.scalars(select(Booking).where(Booking.ente_id == p.ente_id,
+                                                            Booking.contact_id == c.id))).all():
+                timeline.append({"at": b.created_at, "kind": "Prenotazione " + b.code,
+                                 "text": b.start.strftime("%d/%m/%Y %H:%M UTC"), "state": b.status, "href": None})
+            from crm.instances.models import Instance
+
+            for i in (await s.scalars(select(Instance).where(Instance.ente_id == p.ente_id,
+                                                             Instance.contact_id == c.id))).all():
+                timeline.append({"at": i.created_at, "kind": "Istanza " + i.code,
+                                 "text": i.protocol_number or "", "state": i.status, "href": None})
+        except ImportError:
+            pass
+        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id)
+        tz = await ente_tz(s, p.ente_id)
+    timeline.sort(key=lambda x: x["at"], reverse=True)
+    return render("contact.html", **context(request, p, c=c, timeline=timeline, tz=tz,
+                                            ok=CONTACT_OUTCOME.get(request.args.get("esito", ""), "")))
+
+
+CONTACT_OUTCOME = {"salvato": "Dati del contatto salvati.", "invariato": "Nessuna modifica da salvare.",
+                   "unito": "Contatti uniti: le pratiche del doppione sono ora su questo contatto.",
+                   "cancellato": "Dati personali cancellati. L'operazione è stata registrata."}

@@ -12,7 +12,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.audit import service as audit
-from crm.console.api import (
+from crm.console.kit import (
     KIND_LABEL,
     PRIORITY_LABEL,
     REQUEST_HANDLERS,

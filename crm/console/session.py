@@ -1,11 +1,9 @@
-"""Console sessions: an HttpOnly, SameSite=Strict cookie holding a short-lived signed token; CSRF tokens bound to it."""
+"""Console sessions: the guard of every page (sign-in, role, CSRF). The cookie and CSRF helpers live in
+``crm.core.cookies`` and are re-exported here."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,31 +11,11 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.core.auth import Principal, public, resolve_principal
+from crm.core.cookies import COOKIE, PRELOGIN, check_csrf, csrf_for, new_prelogin, set_cookie
 from crm.core.errors import Forbidden, Unauthorized
 
-COOKIE = "urp_session"
-PRELOGIN = "urp_prelogin"
-
-
-def csrf_for(secret: str, session_token: str) -> str:
-    return hmac.new(secret.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()[:40]
-
-
-def set_cookie(response: HTTPResponse, request: Request, name: str, value: str, max_age: int) -> None:
-    secure = request.app.ctx.settings.public_url.startswith("https://")
-    response.add_cookie(name, value, httponly=True, samesite="Strict", secure=secure, max_age=max_age,
-                        path="/")
-
-
-def new_prelogin() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def check_csrf(request: Request, given: str | None) -> None:
-    token = request.cookies.get(COOKIE, "")
-    expected = csrf_for(request.app.ctx.settings.secret_key.get_secret_value(), token)
-    if not token or not given or not hmac.compare_digest(given, expected):
-        raise Forbidden("invalid or missing CSRF token")
+__all__ = ["COOKIE", "PRELOGIN", "check_csrf", "console_page", "context", "csrf_for", "current", "new_prelogin",
+           "require", "set_cookie"]
 
 
 async def current(request: Request) -> Principal | None:
@@ -81,6 +59,7 @@ def console_page(*roles: str) -> Callable[[PageHandler], PageHandler]:
                 check_csrf(request, (request.form or {}).get("csrf"))
             return await handler(request, p, *args, **kwargs)
 
+        guarded.__console_roles__ = roles or ("*",)  # type: ignore[attr-defined]  # read by tests/test_parity.py
         # the API's bearer-token check does not apply: the console signs in with its own cookie, checked above
         return public(guarded)
 

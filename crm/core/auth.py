@@ -7,36 +7,39 @@ for any route that is reachable without credentials.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from sanic import Request
 from sanic.response import HTTPResponse
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.core.cookies import COOKIE, check_csrf
 from crm.core.errors import Forbidden, Unauthorized
 from crm.db import utcnow
 
 ROLES = ("admin", "operator", "phone_operator", "backoffice")
 SERVICE = "service"
-CITIZEN = "citizen"
+CITIZEN = "citizen"  # a signed-in citizen (sportello digitale), acting on their own records only
+SYSTEM = "system"  # the scheduler and the CLI: no person behind it
 STAFF = ROLES  # any signed-in operator
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an operator (with id) or a service account (the action server, the channel hub)."""
+    """Who is calling: an operator (with id), a service account (the action server, the channel hub), a citizen
+    signed in to the sportello digitale (with the contact they are), or the system itself (scheduler, CLI)."""
 
     ente_id: int
     role: str
     operator_id: int | None
     username: str
     session_id: str | None = None  # the server-side session behind an operator's token (logout revokes it)
+    contact_id: int | None = None  # set for citizens: the records they may act on are this contact's
 
     @property
     def is_service(self) -> bool:
@@ -48,8 +51,23 @@ class Principal:
         return self.role == CITIZEN
 
     @property
+    def is_system(self) -> bool:
+        return self.role == SYSTEM
+
+    @property
     def actor_kind(self) -> str:
-        return "service" if self.is_service else "citizen" if self.is_citizen else "operator"
+        """The audit log's actor kind: operator | service | citizen | system."""
+        return {SERVICE: "service", CITIZEN: "citizen", SYSTEM: "system"}.get(self.role, "operator")
+
+    @property
+    def actor_id(self) -> int | None:
+        """The audit log's actor id: the operator, or the contact for a citizen."""
+        return self.contact_id if self.is_citizen else self.operator_id
+
+    @classmethod
+    def system(cls, ente_id: int, name: str = "system") -> Principal:
+        """The scheduler or the CLI acting on an ente."""
+        return cls(ente_id=ente_id, role=SYSTEM, operator_id=None, username=name)
 
 
 def hash_token(token: str) -> str:
@@ -82,13 +100,11 @@ async def resolve_principal(request: Request) -> Principal | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        cookie = request.cookies.get("urp_session")
+        cookie = request.cookies.get(COOKIE)
         if not cookie:
             return None
         # the console's session cookie: unsafe methods must carry the CSRF token bound to it
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            from crm.console.session import check_csrf
-
             check_csrf(request, request.headers.get("x-csrf-token") or (request.form.get("csrf")
                                                                         if request.form else None))
         token = cookie
@@ -112,37 +128,37 @@ def token_claims(secret: str, token: str, *, verify_exp: bool = True) -> tuple[i
         return None
 
 
+class PrincipalStore(Protocol):
+    """Where principals come from: the operators and the service tokens of the entes. The domains that own them
+    provide it (``crm.operators.principals``, set on ``app.ctx.principals`` by ``crm.operators.setup``), so the core
+    imports no domain."""
+
+    async def operator(self, session: AsyncSession, operator_id: int) -> Principal | None: ...
+
+    async def service(self, session: AsyncSession, token: str, settings: Any) -> Principal | None: ...
+
+
 async def _operator_principal(request: Request, operator_id: int, sid: str) -> Principal:
     from crm.core import sessions
-    from crm.operators.models import Operator
 
+    store: PrincipalStore = request.app.ctx.principals
     async with request.app.ctx.read_sessionmaker() as session:
-        op = await session.get(Operator, operator_id)
+        principal = await store.operator(session, operator_id)
         live = await sessions.is_live(session, sid, kind="operator", subject_id=operator_id)
-    if op is None or not op.active:
+    if principal is None:
         raise Unauthorized("operator disabled or unknown")
     if not live:
         raise Unauthorized("session ended; sign in again")
-    return Principal(ente_id=op.ente_id, role=op.role, operator_id=op.id, username=op.username, session_id=sid)
+    return replace(principal, session_id=sid)
 
 
 async def _service_principal(request: Request, token: str) -> Principal:
-    from crm.entes.models import Ente, ServiceToken
-
-    settings = request.app.ctx.settings
+    store: PrincipalStore = request.app.ctx.principals
     async with request.app.ctx.read_sessionmaker() as session:
-        env_token = settings.service_token.get_secret_value() if settings.service_token else None
-        if env_token and hmac.compare_digest(env_token.encode(), token.encode()):
-            ente = await session.scalar(select(Ente).where(Ente.slug == settings.default_ente))
-            if ente is None:
-                raise Unauthorized("default ente not initialised; run `urp demo seed` or `urp entes create`")
-            return Principal(ente_id=ente.id, role=SERVICE, operator_id=None, username="service")
-        row = await session.scalar(
-            select(ServiceToken).where(ServiceToken.token_hash == hash_token(token), ServiceToken.revoked_at.is_(None))
-        )
-    if row is None:
+        principal = await store.service(session, token, request.app.ctx.settings)
+    if principal is None:
         raise Unauthorized("invalid token")
-    return Principal(ente_id=row.ente_id, role=SERVICE, operator_id=None, username=f"service:{row.name}")
+    return principal
 
 
 Handler = Callable[..., Awaitable[HTTPResponse]]

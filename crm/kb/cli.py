@@ -34,7 +34,7 @@ def _ente(s: Any, slug: str | None) -> Any:
 @click.option("--draft", is_flag=True, help="import as drafts instead of published")
 def import_(file: Path, ente_slug: str | None, draft: bool) -> None:
     """Import articles (idempotent by slug). A bad line aborts the whole import."""
-    from crm.cli import run_async, with_session
+    from crm.clikit import run_async, with_session
     from crm.core.errors import ApiError
     from crm.kb import service
 
@@ -67,7 +67,7 @@ def import_(file: Path, ente_slug: str | None, draft: bool) -> None:
 @click.option("--ente", "ente_slug", default=None)
 def export(file: Path, ente_slug: str | None) -> None:
     """Export every article as JSON Lines (the import format)."""
-    from crm.cli import run_async, with_session
+    from crm.clikit import run_async, with_session
     from crm.kb import service
 
     async def work(s: Any) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def export(file: Path, ente_slug: str | None) -> None:
 @click.option("--ente", "ente_slug", default=None)
 def reindex(ente_slug: str | None) -> None:
     """Rebuild the search index from the database."""
-    from crm.cli import run_async, with_session
+    from crm.clikit import run_async, with_session
     from crm.kb.indexer import IndexManager
 
     async def work(s: Any) -> int:

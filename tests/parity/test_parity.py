@@ -1,0 +1,132 @@
+"""One door per change, proven: every route of the app that changes something (every POST/PUT/PATCH/DELETE of the
+API, every POST of the console), read from the app's router, is performed once as a role it admits; the request must
+leave exactly the audit lines and live events of its command (one of each per change; an audited read leaves a line
+and no event). A new route without a scenario fails ``test_every_route_that_changes_something_is_checked``; a route
+whose handler changes things without a command leaves no audit line or no event and fails its own case.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+import tests.parity.bookings  # noqa: F401 - registers the booking centre's scenarios
+from tests.conftest import make_ente
+from tests.parity.harness import SCENARIOS, EventStream, Harness, Route, app_routes
+
+# Routes that change no record of the ente, or change them only through the message pipeline, with why.
+EXEMPT = {
+    "POST /api/v1/auth/login": "signs in: issues a token, changes no record (failures are counted for the lockout)",
+    "POST /console/login": "signs in: sets the session cookie",
+    "POST /console/logout": "signs out: clears the session cookie",
+    "POST /channels/telegram/webhook": "citizens' messages, recorded by the hub (each one emits its own live "
+                                       "event); its contact changes go through crm.contacts.commands",
+    "POST /channels/twilio/sms": "citizens' messages, as the Telegram webhook",
+    "POST /channels/twilio/status": "the provider's delivery receipts, recorded by the hub",
+}
+
+# Routes whose domain is not yet on its command layer (issue 13): each landing moves one domain from here to its
+# scenarios. The list only shrinks.
+PENDING = {
+    "POST /api/v1/contacts", "PATCH /api/v1/contacts/<contact_id:int>", "POST /api/v1/contacts/<contact_id:int>/erase",
+    "POST /api/v1/contacts/<contact_id:int>/merge",
+    "POST /api/v1/conversations/<conversation_id:int>/close",
+    "POST /api/v1/conversations/<conversation_id:int>/handoff",
+    "POST /api/v1/conversations/<conversation_id:int>/messages",
+    "POST /api/v1/conversations/<conversation_id:int>/return-to-bot",
+    "POST /api/v1/conversations/<conversation_id:int>/take",
+    "POST /api/v1/conversations/<conversation_id:int>/transfer",
+    "POST /api/v1/instance-types", "DELETE /api/v1/instance-types/<slug:str>", "PATCH /api/v1/instance-types/<slug:str>",
+    "POST /api/v1/instances", "POST /api/v1/instances/<instance_id:int>/attachments",
+    "POST /api/v1/instances/<instance_id:int>/transition", "POST /api/v1/instances/lookup",
+    "POST /api/v1/kb/articles", "PATCH /api/v1/kb/articles/<article_id:int>",
+    "POST /api/v1/kb/articles/<article_id:int>/archive", "POST /api/v1/kb/articles/<article_id:int>/publish",
+    "POST /api/v1/kb/articles/<article_id:int>/restore", "POST /api/v1/kb/feedback", "POST /api/v1/kb/gaps/resolve",
+    "POST /api/v1/offices", "POST /api/v1/topics",
+    "POST /api/v1/operators", "PATCH /api/v1/operators/<operator_id:int>",
+    "POST /api/v1/reference-lists/<list_slug:str>", "DELETE /api/v1/reference-lists/<list_slug:str>/<value:str>",
+    "PATCH /api/v1/reference-lists/<list_slug:str>/<value:str>",
+    "POST /api/v1/requests", "POST /api/v1/requests/<ticket_id:int>/assign", "POST /api/v1/requests/<ticket_id:int>/notes",
+    "POST /api/v1/requests/<ticket_id:int>/priority", "POST /api/v1/requests/<ticket_id:int>/transition",
+    "POST /console/contacts/<contact_id:int>/edit", "POST /console/contacts/<contact_id:int>/erase",
+    "POST /console/contacts/<contact_id:int>/merge",
+    "POST /console/conversations/<conversation_id:int>/<action:str>",
+    "POST /console/instances/<instance_id:int>/transition",
+    "POST /console/intake/<cid:int>/instance", "POST /console/intake/<cid:int>/request", "POST /console/intake/contacts",
+    "POST /console/kb/<article_id:int>/archive", "POST /console/kb/<article_id:int>/edit",
+    "POST /console/kb/<article_id:int>/publish", "POST /console/kb/<article_id:int>/restore",
+    "POST /console/kb/gaps/resolve", "POST /console/kb/new",
+    "POST /console/operators/<operator_id:int>", "POST /console/operators/<operator_id:int>/active",
+    "POST /console/operators/<operator_id:int>/password", "POST /console/operators/new",
+    "POST /console/requests/<ticket_id:int>/<action:str>", "POST /console/settings/hours",
+}
+
+CHECKED: dict[str, tuple[set[int], int]] = {}  # route -> (audit line ids it left, how many events expected)
+
+
+@pytest.fixture(scope="module")
+def routes(base_env: dict[str, str]) -> dict[str, Route]:
+    return {r.key: r for r in app_routes(base_env)}
+
+
+def test_every_route_that_changes_something_is_checked(routes: dict[str, Route]) -> None:
+    unchecked = sorted(set(routes) - SCENARIOS.keys() - EXEMPT.keys() - PENDING)
+    assert not unchecked, ("routes that change something with no parity scenario: give each a command (audit line "
+                           f"+ live event) and a scenario in tests/parity/: {unchecked}")
+    gone = sorted((SCENARIOS.keys() | EXEMPT.keys() | PENDING) - set(routes))
+    assert not gone, f"scenarios or exemptions for routes the app no longer has: {gone}"
+    assert not SCENARIOS.keys() & PENDING, "a route with a scenario is no longer pending"
+    for key, sc in SCENARIOS.items():
+        admitted = routes[key].roles
+        assert admitted != ("public",), f"{key} is public: it cannot be a change a user makes"
+        assert sc.role in admitted or admitted == ("*",), f"{key}: {sc.role} is not among the roles {admitted}"
+
+
+@pytest.fixture(scope="module")
+def harness(server, client: httpx.Client, db) -> Harness:  # type: ignore[no-untyped-def]
+    h = Harness(server_url=server.url, client=client, ente=make_ente(db), db=db)
+    yield h
+    for c in h.consoles.values():
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def stream(server, harness: Harness) -> EventStream:  # type: ignore[no-untyped-def]
+    s = EventStream(server.url, harness.ente.headers("admin"))
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("key", sorted(SCENARIOS))
+def test_one_audit_line_and_one_event_per_change(key: str, harness: Harness, stream: EventStream) -> None:
+    sc = SCENARIOS[key]
+    perform = sc.prepare(harness)
+    mark = harness.audit_mark()
+    r = perform()
+    assert r.status_code in (200, 201, 303), (key, r.status_code, r.text[:800])
+    if r.status_code == 303:
+        assert "errore=" not in r.headers["location"], (key, r.headers["location"])
+    lines = harness.audit_since(mark)
+    assert len(lines) == sc.expect.audit, (key, [(x.action, x.entity, x.entity_id) for x in lines])
+    ids = {x.id for x in lines}
+    CHECKED[key] = (ids, sc.expect.events)
+    if sc.expect.events:
+        deadline = time.monotonic() + 15
+        while len({e["audit_id"] for e in stream.of(ids)}) < sc.expect.events and time.monotonic() < deadline:
+            time.sleep(0.02)
+    events = stream.of(ids)
+    assert len(events) == sc.expect.events, (key, events, [(x.action, x.entity) for x in lines])
+    assert len({e["audit_id"] for e in events}) == len(events), (key, "two events for one change", events)
+    for e in events:
+        line = next(x for x in lines if x.id == e["audit_id"])
+        assert (e["type"], e["id"]) == (line.entity, line.entity_id) or e["type"] != line.entity, (key, e)
+
+
+def test_no_event_arrives_late_or_twice(stream: EventStream) -> None:
+    """After every case: no change announced twice, no audited read announced at all."""
+    assert CHECKED, "no scenario ran"
+    time.sleep(1)
+    for key, (ids, expected) in CHECKED.items():
+        assert len(stream.of(ids)) == expected, (key, stream.of(ids))
