@@ -42,6 +42,7 @@ from crm.instances import service as instances
 from crm.instances.models import Instance
 from crm.instances.schemas import InstanceIn
 from crm.offices import service as offices
+from crm.tickets import commands as ticket_commands
 from crm.tickets import service as tickets
 from crm.tickets.models import Ticket
 from crm.tickets.schemas import TicketIn
@@ -205,11 +206,8 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
         errors = model_errors(exc)
     else:
         try:
-            async with db_session(request) as s:
-                t = await tickets.create(s, principal=p, data=data)
-                await audit.record(s, principal=p, action="create", entity="ticket", entity_id=t.id,
-                                   details={"contact_id": cid, "on_behalf": True, "channel": "phone"})
-                tid, t_status = t.id, t.status
+            async with begin(request, screen="intake") as cx:
+                tid = (await ticket_commands.open_request(cx, data=data)).id
         except NotFound as exc:
             if "topic" not in exc.fields:
                 raise
@@ -217,7 +215,6 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
         except ApiError as exc:
             error, status = service_error(exc), exc.status
         else:
-            await emit(request.app, p.ente_id, {"type": "request", "id": tid, "status": t_status})
             return redirect(f"/console/intake/{cid}/done/request/{tid}", status=303)
     async with db_session(request) as s:
         ctx = await _caller_ctx(s, p, cid)

@@ -16,6 +16,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html
 
 from crm.bookings import policies as booking_policies
+from crm.tickets import policies as ticket_policies
 from crm.console.forms import service_error
 from crm.console.session import context
 from crm.core.errors import ApiError
@@ -48,8 +49,8 @@ DASHBOARD_ROLES = ("admin", "operator")
 ADMINS = ("admin",)  # operators and settings
 CONTACT_MERGERS = ("admin", "operator", "phone_operator")  # as the API's merge
 GDPR_EXPORTERS = ("admin", "operator")  # as the API's export; erasure is for admins only
-REQUEST_VIEWERS = ("admin", "operator", "phone_operator", "backoffice")  # the requests screen
-REQUEST_HANDLERS = ("admin", "operator")  # assign, priority, status, notes from the console
+REQUEST_VIEWERS = ticket_policies.VIEW.staff  # the requests screen
+REQUEST_HANDLERS = ticket_policies.HANDLE.staff  # take, assign, priority, status, notes
 
 
 def _local(value: datetime | None, tz: ZoneInfo | None = None, fmt: str = "%d/%m/%Y %H:%M") -> str:

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
 from crm.console.kit import (
     KIND_LABEL,
     PRIORITY_LABEL,
@@ -25,11 +24,12 @@ from crm.console.kit import (
 from crm.console.lookups import contacts_by_id, operator_names
 from crm.console.session import console_page, context
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import Forbidden, ValidationFailed
-from crm.db import db_session, utcnow
-from crm.events import emit
+from crm.db import utcnow
 from crm.offices import service as offices
 from crm.operators import service as operators
+from crm.tickets import commands as ticket_commands
 from crm.tickets import service as tickets
 from crm.tickets.models import OPEN_STATUSES, PRIORITIES, STATUSES, Ticket
 
@@ -102,7 +102,8 @@ async def requests_list(request: Request, p: Principal) -> HTTPResponse:
     form, filters = _filters(request, p.operator_id)
     board = request.args.get("vista") == "bacheca"
     now = utcnow()
-    async with db_session(request) as s:
+    async with begin(request, screen="requests") as cx:
+        s = cx.session
         tz = await ente_tz(s, p.ente_id)
         topics = list(await offices.list_topics(s, ente_id=p.ente_id))
         topic = next((t for t in topics if t.slug == form["argomento"]), None)
@@ -113,8 +114,7 @@ async def requests_list(request: Request, p: Principal) -> HTTPResponse:
         people = await contacts_by_id(s, ente_id=p.ente_id, ids=[t.contact_id for t in rows])
         names = await operator_names(s, ente_id=p.ente_id)
         if rows:
-            await audit.record(s, principal=p, action="list", entity="request", entity_id=None,
-                               details={"results": [t.id for t in rows], "screen": "requests"})
+            await cx.read("list", "request", None, details={"results": [t.id for t in rows]})
         sla = await tickets.sla_report(s, ente_id=p.ente_id)
     items = []
     for t in rows:
@@ -186,10 +186,9 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
 @bp.get("/requests/<ticket_id:int>")
 @console_page(*REQUEST_VIEWERS)
 async def request_page(request: Request, p: Principal, ticket_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        ctx = await _detail_ctx(s, p, ticket_id)
-        await audit.record(s, principal=p, action="read", entity="request", entity_id=ticket_id,
-                           details={"screen": "requests"})
+    async with begin(request, screen="requests") as cx:
+        ctx = await _detail_ctx(cx.session, p, ticket_id)
+        await cx.read("read", "request", ticket_id)
     return render("request.html", **context(request, p, **ctx, ok=OUTCOME.get(request.args.get("esito", ""), "")))
 
 
@@ -200,34 +199,26 @@ async def request_action(request: Request, p: Principal, ticket_id: int, action:
     if action not in ACTIONS:
         raise Forbidden("azione sconosciuta")
     note = (form.get("note") or "").strip()[:5000]
-    async with db_session(request) as s:
+    async with begin(request, screen="requests") as cx:
         if action == "take":
-            t = await tickets.get(s, ente_id=p.ente_id, ticket_id=ticket_id)
-            if t.status == "new":
-                t = await tickets.transition(s, principal=p, ticket_id=ticket_id, to="in_charge", note=note)
-            if t.assignee_id != p.operator_id:
-                t = await tickets.assign(s, principal=p, ticket_id=ticket_id, operator_id=p.operator_id)
+            await ticket_commands.take(cx, ticket_id=ticket_id, note=note)
         elif action == "assign":
             raw = (form.get("operator_id") or "").strip()
             if raw and not raw.isdigit():
                 raise ValidationFailed("unknown operator", fields={"operator_id": "unknown or inactive"})
-            t = await tickets.assign(s, principal=p, ticket_id=ticket_id, operator_id=int(raw) if raw else None)
+            await ticket_commands.assign(cx, ticket_id=ticket_id, operator_id=int(raw) if raw else None)
         elif action == "priority":
             prio = form.get("priority") or ""
             if prio not in PRIORITIES:
                 raise ValidationFailed("unknown priority", fields={"priority": "unknown"})
-            t = await tickets.set_priority(s, principal=p, ticket_id=ticket_id, priority=prio, note=note)
+            await ticket_commands.set_priority(cx, ticket_id=ticket_id, priority=prio, note=note)
         elif action == "status":
             to = form.get("to") or ""
             if to not in STATUSES:
                 raise ValidationFailed("unknown status", fields={"to": "unknown"})
-            t = await tickets.transition(s, principal=p, ticket_id=ticket_id, to=to, note=note)
+            await ticket_commands.transition(cx, ticket_id=ticket_id, to=to, note=note)
         else:
             if not note:
                 raise ValidationFailed("the note is empty", fields={"note": "required"})
-            t = await tickets.add_note(s, principal=p, ticket_id=ticket_id, note=note)
-        await audit.record(s, principal=p, action=action, entity="request", entity_id=ticket_id,
-                           details={"screen": "requests"})
-        status = t.status
-    await emit(request.app, p.ente_id, {"type": "request", "id": ticket_id, "status": status})
+            await ticket_commands.add_note(cx, ticket_id=ticket_id, note=note)
     return redirect(f"/console/requests/{ticket_id}?esito={action}", status=303)

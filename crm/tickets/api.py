@@ -6,18 +6,17 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from crm.core.auth import STAFF, authorized, principal_of
+from crm.core.commands import begin
 from crm.core.errors import ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
-from crm.db import db_session
-from crm.events import emit
+from crm.db import read_session
 from crm.offices import service as offices
-from crm.tickets import service
+from crm.tickets import commands, policies, service
 from crm.tickets.models import Ticket
 from crm.tickets.schemas import AssignIn, NoteIn, PriorityIn, TicketIn, TicketOut, TransitionIn
 
 bp = Blueprint("tickets", url_prefix="/api/v1")
-WORKERS = ("admin", "operator", "phone_operator", "backoffice")
 
 
 async def _render(s, t: Ticket, *, with_events: bool = False) -> TicketOut:  # type: ignore[no-untyped-def]
@@ -41,13 +40,13 @@ def _int_arg(request: Request, name: str) -> int | None:
 
 
 @bp.get("/requests")
-@authorized(*STAFF, "service")
+@authorized(*policies.VIEW.roles)
 @openapi(summary="List requests: status=, priority=, kind=, channel=, contact_id=, assignee_id=(id|me), topic=, "
                  "open=1, breached=1, q=; sort=created_at|due_at|priority", response=TicketOut, many=True)
 async def list_requests(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         topic_id = None
         if request.args.get("topic"):
             topic_id = (await offices.get_topic_by_slug(s, ente_id=p.ente_id, slug=request.args.get("topic"))).id
@@ -76,15 +75,14 @@ async def list_requests(request: Request) -> HTTPResponse:
 
 
 @bp.post("/requests")
-@authorized(*WORKERS, "service")
+@authorized(*policies.OPEN.roles)
 @openapi(summary="Open a request (auto-assigned to the least-loaded competent operator)", body=TicketIn,
          response=TicketOut)
 async def create_request(request: Request) -> HTTPResponse:
     data = parse_body(request, TicketIn)
-    async with db_session(request) as s:
-        t = await service.create(s, principal=principal_of(request), data=data)
-        out = await _render(s, t)
-    await emit(request.app, principal_of(request).ente_id, {"type": "request", "id": out.id, "status": out.status})
+    async with begin(request) as cx:
+        t = await commands.open_request(cx, data=data)
+        out = await _render(cx.session, t)
     return json_ok(out, status=201)
 
 
@@ -99,61 +97,59 @@ async def sla(request: Request) -> HTTPResponse:
         raise ValidationFailed("since must be an ISO date-time", fields={"since": "invalid"}) from None
     if since_dt is not None and since_dt.tzinfo is None:
         raise ValidationFailed("since needs a time zone offset", fields={"since": "time zone required"})
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         return json_ok(await service.sla_report(s, ente_id=principal_of(request).ente_id, since=since_dt))
 
 
 @bp.get("/requests/<ticket_id:int>")
-@authorized(*STAFF, "service")
+@authorized(*policies.VIEW.roles)
 @openapi(summary="A request with its history", response=TicketOut)
 async def get_request(request: Request, ticket_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         t = await service.get(s, ente_id=principal_of(request).ente_id, ticket_id=ticket_id)
         out = await _render(s, t, with_events=True)
     return json_ok(out)
 
 
 @bp.post("/requests/<ticket_id:int>/transition")
-@authorized(*WORKERS)
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Change status (409 for an illegal transition)", body=TransitionIn, response=TicketOut)
 async def transition(request: Request, ticket_id: int) -> HTTPResponse:
     data = parse_body(request, TransitionIn)
-    async with db_session(request) as s:
-        t = await service.transition(s, principal=principal_of(request), ticket_id=ticket_id, to=data.to, note=data.note)
-        out = await _render(s, t, with_events=True)
-    await emit(request.app, principal_of(request).ente_id, {"type": "request", "id": out.id, "status": out.status})
+    async with begin(request) as cx:
+        t = await commands.transition(cx, ticket_id=ticket_id, to=data.to, note=data.note)
+        out = await _render(cx.session, t, with_events=True)
     return json_ok(out)
 
 
 @bp.post("/requests/<ticket_id:int>/assign")
-@authorized("admin", "operator", "backoffice")
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Assign to an operator (null to unassign)", body=AssignIn, response=TicketOut)
 async def assign(request: Request, ticket_id: int) -> HTTPResponse:
     data = parse_body(request, AssignIn)
-    async with db_session(request) as s:
-        t = await service.assign(s, principal=principal_of(request), ticket_id=ticket_id, operator_id=data.operator_id)
-        out = await _render(s, t, with_events=True)
+    async with begin(request) as cx:
+        t = await commands.assign(cx, ticket_id=ticket_id, operator_id=data.operator_id)
+        out = await _render(cx.session, t, with_events=True)
     return json_ok(out)
 
 
 @bp.post("/requests/<ticket_id:int>/priority")
-@authorized("admin", "operator", "backoffice")
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Change priority (recomputes the SLA due time)", body=PriorityIn, response=TicketOut)
 async def priority(request: Request, ticket_id: int) -> HTTPResponse:
     data = parse_body(request, PriorityIn)
-    async with db_session(request) as s:
-        t = await service.set_priority(s, principal=principal_of(request), ticket_id=ticket_id,
-                                       priority=data.priority, note=data.note)
-        out = await _render(s, t, with_events=True)
+    async with begin(request) as cx:
+        t = await commands.set_priority(cx, ticket_id=ticket_id, priority=data.priority, note=data.note)
+        out = await _render(cx.session, t, with_events=True)
     return json_ok(out)
 
 
 @bp.post("/requests/<ticket_id:int>/notes")
-@authorized(*WORKERS)
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Add an internal note", body=NoteIn, response=TicketOut)
 async def note(request: Request, ticket_id: int) -> HTTPResponse:
     data = parse_body(request, NoteIn)
-    async with db_session(request) as s:
-        t = await service.add_note(s, principal=principal_of(request), ticket_id=ticket_id, note=data.note)
-        out = await _render(s, t, with_events=True)
+    async with begin(request) as cx:
+        t = await commands.add_note(cx, ticket_id=ticket_id, note=data.note)
+        out = await _render(cx.session, t, with_events=True)
     return json_ok(out)

@@ -68,26 +68,37 @@ class Expect:
 
 @dataclass
 class Scenario:
-    key: str
+    key: str  # the route: "POST /console/requests/<ticket_id:int>/<action:str>"
+    variant: str  # one route may take several changes (the console's action routes): one scenario each
     role: str
     prepare: Callable[[Harness], Perform]
     expect: Expect
 
+    @property
+    def name(self) -> str:
+        return self.key + (f" [{self.variant}]" if self.variant else "")
 
-SCENARIOS: dict[str, Scenario] = {}
+
+SCENARIOS: dict[str, Scenario] = {}  # by name
 
 
-def scenario(method: str, path: str, role: str, *, audit: int = 1, events: int | None = None
+def scenario(method: str, path: str, role: str, *, variant: str = "", audit: int = 1, events: int | None = None
              ) -> Callable[[Callable[[Harness], Perform]], Callable[[Harness], Perform]]:
-    """Register the scenario of one route: ``role`` performs it; by default one audit line and one event."""
+    """Register the scenario of one route (one variant of it): ``role`` performs it; by default it must leave one
+    audit line and one event."""
 
     def register(fn: Callable[[Harness], Perform]) -> Callable[[Harness], Perform]:
-        key = f"{method} {path}"
-        assert key not in SCENARIOS, f"two scenarios for {key}"
-        SCENARIOS[key] = Scenario(key, role, fn, Expect(audit, audit if events is None else events))
+        sc = Scenario(f"{method} {path}", variant, role, fn, Expect(audit, audit if events is None else events))
+        assert sc.name not in SCENARIOS, f"two scenarios for {sc.name}"
+        SCENARIOS[sc.name] = sc
         return fn
 
     return register
+
+
+def covered() -> set[str]:
+    """The routes that have at least one scenario."""
+    return {sc.key for sc in SCENARIOS.values()}
 
 
 class EventStream:
