@@ -5,16 +5,17 @@ from __future__ import annotations
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
 from crm.console.kit import bp, render
 from crm.console.session import console_page, context
 from crm.contacts import service as contacts
+from crm.conversations import commands
 from crm.conversations import service as conversations
+from crm.conversations.policies import HANDLE
 from crm.conversations.models import Conversation
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import Forbidden
 from crm.db import db_session
-from crm.events import emit
 from crm.offices import service as offices
 
 
@@ -41,12 +42,13 @@ async def inbox(request: Request, p: Principal) -> HTTPResponse:
 @bp.get("/conversations/<conversation_id:int>")
 @console_page()
 async def conversation(request: Request, p: Principal, conversation_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with begin(request) as cx:
+        s = cx.session
         conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
         msgs = await conversations.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=True)
         contact = await contacts.get(s, ente_id=p.ente_id, contact_id=conv.contact_id)
         topics = await offices.list_topics(s, ente_id=p.ente_id)
-        await audit.record(s, principal=p, action="read", entity="conversation", entity_id=conv.id)
+        await cx.read("read", "conversation", conv.id)
         out = conversations.to_out(conv)
     return render("conversation.html", **context(request, p, conv=out, messages=msgs, contact=contact,
                                                  topics=topics, canned=CANNED))
@@ -60,35 +62,22 @@ CANNED = ["Buongiorno, sono un operatore dell'URP: come posso aiutarla?",
 
 
 @bp.post("/conversations/<conversation_id:int>/<action:str>")
-@console_page("admin", "operator", "phone_operator")
+@console_page(*HANDLE.staff)
 async def conversation_action(request: Request, p: Principal, conversation_id: int, action: str) -> HTTPResponse:
     form = request.form or {}
-    from crm.conversations.api import notify_outbound
-
-    sent_id = None
-    async with db_session(request) as s:
+    if action not in ("take", "close", "return", "transfer", "reply", "note"):
+        raise Forbidden("azione sconosciuta")
+    text = (form.get("text") or "").strip()[:4000]
+    async with begin(request, screen="conversation") as cx:
         if action == "take":
-            await conversations.take(s, ente_id=p.ente_id, conversation_id=conversation_id, operator_id=p.operator_id)
+            await commands.take(cx, conversation_id=conversation_id)
         elif action == "close":
-            await conversations.close(s, ente_id=p.ente_id, conversation_id=conversation_id)
+            await commands.close(cx, conversation_id=conversation_id)
         elif action == "return":
-            await conversations.return_to_bot(s, ente_id=p.ente_id, conversation_id=conversation_id)
+            await commands.return_to_bot(cx, conversation_id=conversation_id)
         elif action == "transfer":
-            await conversations.transfer(s, ente_id=p.ente_id, conversation_id=conversation_id,
-                                         topic_slug=form.get("topic") or None, operator_id=None)
-        elif action in ("reply", "note"):
-            text = (form.get("text") or "").strip()[:4000]
-            if text:
-                conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id, lock=True)
-                if action == "reply" and not (conv.mode == "assigned" and conv.assignee_id == p.operator_id):
-                    raise Forbidden("prenda in carico la conversazione prima di rispondere")
-                msg = await conversations.record_outbound(s, conv=conv, text=text, author_kind="operator",
-                                                          operator_id=p.operator_id, private=action == "note")
-                sent_id = None if action == "note" else msg.id
-        else:
-            raise Forbidden("azione sconosciuta")
-        await audit.record(s, principal=p, action=action, entity="conversation", entity_id=conversation_id)
-    if sent_id:
-        await notify_outbound(request, p.ente_id, sent_id)
-    await emit(request.app, p.ente_id, {"type": "conversation", "id": conversation_id})
+            await commands.transfer(cx, conversation_id=conversation_id, topic=form.get("topic") or None)
+        elif text:  # reply or note; an empty form changes nothing
+            write = commands.reply if action == "reply" else commands.note
+            await write(cx, conversation_id=conversation_id, text=text)
     return redirect(f"/console/conversations/{conversation_id}", status=303)

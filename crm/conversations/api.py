@@ -3,43 +3,34 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from crm.audit import service as audit
-from crm.conversations import service
+from crm.conversations import commands, policies, service
 from crm.conversations.models import Conversation
 from crm.conversations.schemas import ConversationOut, HandoffIn, MessageIn, MessageOut, TransferIn
 from crm.core.auth import STAFF, authorized, principal_of
-from crm.core.errors import Conflict, Forbidden, ValidationFailed
+from crm.core.commands import Context, begin
+from crm.core.errors import ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
-from crm.db import db_session, read_session
-from crm.events import emit
+from crm.db import read_session
 from crm.offices import service as offices
 
 bp = Blueprint("conversations", url_prefix="/api/v1")
-HANDLERS = ("admin", "operator", "phone_operator")
-OUTBOUND_SIGNAL = "urp.message.outbound"
+OUTBOUND_SIGNAL = commands.OUTBOUND_SIGNAL
 
 
 async def _topic_map(s, ente_id: int) -> dict[int, str]:  # type: ignore[no-untyped-def]
     return {t.id: t.slug for t in await offices.list_topics(s, ente_id=ente_id)}
 
 
-async def notify_outbound(request: Request, ente_id: int, message_id: int) -> None:
-    """Tell the channel hub a stored message is ready to go out (the hub delivers and records the outcome)."""
-    await request.app.dispatch(
-        OUTBOUND_SIGNAL, context={"ente_id": ente_id, "message_id": message_id}, fail_not_found=False
-    )
-
-
 @bp.get("/conversations")
-@authorized(*STAFF, "service")
+@authorized(*policies.VIEW.roles)
 @openapi(summary="List conversations: mode=bot|waiting|assigned|closed|open, topic=, assignee=me|<id>, contact_id=",
          response=ConversationOut, many=True)
 async def list_conversations(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
     args = request.args
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         topics = await _topic_map(s, p.ente_id)
         topic_id = None
         if args.get("topic"):
@@ -69,38 +60,29 @@ async def list_conversations(request: Request) -> HTTPResponse:
 
 
 @bp.get("/conversations/<conversation_id:int>")
-@authorized(*STAFF, "service")
+@authorized(*policies.VIEW.roles)
 @openapi(summary="A conversation with its messages (internal notes only for staff)")
 async def get_conversation(request: Request, conversation_id: int) -> HTTPResponse:
     p = principal_of(request)
-    async with db_session(request) as s:
+    async with begin(request) as cx:
+        s = cx.session
         conv = await service.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
         msgs = await service.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=not p.is_service)
         topics = await _topic_map(s, p.ente_id)
-        await audit.record(s, principal=p, action="read", entity="conversation", entity_id=conv.id)
+        await cx.read("read", "conversation", conv.id)
         body = service.to_out(conv, topics.get(conv.topic_id or 0)).model_dump()
         body["messages"] = [service.message_out(m).model_dump() for m in msgs]
     return json_ok(body)
 
 
 @bp.post("/conversations/<conversation_id:int>/messages")
-@authorized(*HANDLERS)
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Reply to the citizen (sent on their channel) or add an internal note", body=MessageIn, response=MessageOut)
 async def post_message(request: Request, conversation_id: int) -> HTTPResponse:
     data = parse_body(request, MessageIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        conv = await service.get(s, ente_id=p.ente_id, conversation_id=conversation_id, lock=True)
-        if conv.mode == "closed" and not data.private:
-            raise Conflict("conversation is closed")
-        if not data.private and not (conv.mode == "assigned" and conv.assignee_id == p.operator_id) and p.role != "admin":
-            raise Forbidden("take the conversation before replying")
-        msg = await service.record_outbound(s, conv=conv, text=data.text, author_kind="operator",
-                                            operator_id=p.operator_id, private=data.private)
-        out = service.message_out(msg)
-    if not data.private:
-        await notify_outbound(request, p.ente_id, out.id)
-    await emit(request.app, p.ente_id, {"type": "message", "conversation_id": conversation_id, "message_id": out.id})
+    async with begin(request) as cx:
+        write = commands.note if data.private else commands.reply
+        out = service.message_out(await write(cx, conversation_id=conversation_id, text=data.text))
     return json_ok(out, status=201)
 
 
@@ -120,61 +102,58 @@ async def desk(request: Request) -> HTTPResponse:
                     "office_hours": d.office_hours, "urp": d.urp})
 
 
+async def _out(cx: Context, conv: Conversation) -> ConversationOut:
+    topics = await _topic_map(cx.session, cx.ente_id)
+    return service.to_out(conv, topics.get(conv.topic_id or 0))
+
+
 @bp.post("/conversations/<conversation_id:int>/handoff")
-@authorized(*HANDLERS, "service")
+@authorized(*policies.HANDOFF.roles)
 @openapi(summary="Hand the conversation to the operators' queue with the bot's context", body=HandoffIn,
          response=ConversationOut)
 async def handoff(request: Request, conversation_id: int) -> HTTPResponse:
     data = parse_body(request, HandoffIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        conv = await service.handoff(s, ente_id=p.ente_id, conversation_id=conversation_id, topic_slug=data.topic,
-                                     summary=data.summary, context=data.context)
-        out = service.to_out(conv, data.topic)
-    await request.app.dispatch("urp.conversation.handoff", context={"ente_id": p.ente_id, "conversation_id": out.id},
-                               fail_not_found=False)
-    await emit(request.app, p.ente_id, {"type": "conversation", "id": out.id, "mode": out.mode, "topic": out.topic})
-    return json_ok(out)
-
-
-async def _simple(request: Request, conversation_id: int, action: str, **kw) -> HTTPResponse:  # type: ignore[no-untyped-def]
-    p = principal_of(request)
-    async with db_session(request) as s:
-        fn = getattr(service, action)
-        conv = await fn(s, ente_id=p.ente_id, conversation_id=conversation_id, **kw)
-        topics = await _topic_map(s, p.ente_id)
-        await audit.record(s, principal=p, action=action, entity="conversation", entity_id=conv.id)
-        out = service.to_out(conv, topics.get(conv.topic_id or 0))
-    await request.app.dispatch(f"urp.conversation.{action.replace('_', '')}",
-                               context={"ente_id": p.ente_id, "conversation_id": out.id}, fail_not_found=False)
-    await emit(request.app, p.ente_id, {"type": "conversation", "id": out.id, "mode": out.mode, "topic": out.topic})
+    async with begin(request) as cx:
+        conv = await commands.handoff(cx, conversation_id=conversation_id, topic=data.topic, summary=data.summary,
+                                      context=data.context)
+        out = await _out(cx, conv)
     return json_ok(out)
 
 
 @bp.post("/conversations/<conversation_id:int>/take")
-@authorized(*HANDLERS)
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Take a waiting conversation", response=ConversationOut)
 async def take(request: Request, conversation_id: int) -> HTTPResponse:
-    return await _simple(request, conversation_id, "take", operator_id=principal_of(request).operator_id)
+    async with begin(request) as cx:
+        out = await _out(cx, await commands.take(cx, conversation_id=conversation_id))
+    return json_ok(out)
 
 
 @bp.post("/conversations/<conversation_id:int>/transfer")
-@authorized(*HANDLERS)
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Transfer to another topic queue or operator", body=TransferIn, response=ConversationOut)
 async def transfer(request: Request, conversation_id: int) -> HTTPResponse:
     data = parse_body(request, TransferIn)
-    return await _simple(request, conversation_id, "transfer", topic_slug=data.topic, operator_id=data.operator_id)
+    async with begin(request) as cx:
+        conv = await commands.transfer(cx, conversation_id=conversation_id, topic=data.topic,
+                                       operator_id=data.operator_id)
+        out = await _out(cx, conv)
+    return json_ok(out)
 
 
 @bp.post("/conversations/<conversation_id:int>/return-to-bot")
-@authorized(*HANDLERS)
+@authorized(*policies.HANDLE.roles)
 @openapi(summary="Give the conversation back to the assistant", response=ConversationOut)
 async def return_to_bot(request: Request, conversation_id: int) -> HTTPResponse:
-    return await _simple(request, conversation_id, "return_to_bot")
+    async with begin(request) as cx:
+        out = await _out(cx, await commands.return_to_bot(cx, conversation_id=conversation_id))
+    return json_ok(out)
 
 
 @bp.post("/conversations/<conversation_id:int>/close")
-@authorized(*HANDLERS, "service")
+@authorized(*policies.CLOSE.roles)
 @openapi(summary="Close the conversation; the citizen's next message opens a new one", response=ConversationOut)
 async def close(request: Request, conversation_id: int) -> HTTPResponse:
-    return await _simple(request, conversation_id, "close")
+    async with begin(request) as cx:
+        out = await _out(cx, await commands.close(cx, conversation_id=conversation_id))
+    return json_ok(out)

@@ -77,6 +77,7 @@ class Context:
     app: Any = None  # the Sanic app (its pubsub); None where nobody watches (CLI)
     details: dict[str, Any] = field(default_factory=dict)  # added to every audit line (e.g. the console screen)
     events: list[dict[str, Any]] = field(default_factory=list)
+    after: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     changes: int = 0
     allowed: bool = False
 
@@ -107,11 +108,19 @@ class Context:
         self.session.add(audit.entry(principal=self.principal, action=action, entity=entity, entity_id=entity_id,
                                      details={**(details or {}), **self.details}))
 
+    def after_commit(self, fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``fn`` once the transaction has committed (before the live events go out), e.g. a signal that makes
+        the channel hub send a stored reply. Nothing runs if the transaction rolls back."""
+        self.after.append(fn)
+
     async def publish(self) -> None:
-        if self.app is None:
-            return
-        for event in self.events:
-            await emit(self.app, self.ente_id, event)
+        """After commit: the deferred work, then the live events."""
+        for fn in self.after:
+            await fn()
+        self.after.clear()
+        if self.app is not None:
+            for event in self.events:
+                await emit(self.app, self.ente_id, event)
         self.events.clear()
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 import tests.parity.bookings  # noqa: F401 - each module registers its domain's scenarios
+import tests.parity.conversations  # noqa: F401
 import tests.parity.tickets  # noqa: F401
 from tests.conftest import make_ente
 from tests.parity.harness import SCENARIOS, EventStream, Harness, Route, app_routes, covered
@@ -33,12 +34,6 @@ EXEMPT = {
 PENDING = {
     "POST /api/v1/contacts", "PATCH /api/v1/contacts/<contact_id:int>", "POST /api/v1/contacts/<contact_id:int>/erase",
     "POST /api/v1/contacts/<contact_id:int>/merge",
-    "POST /api/v1/conversations/<conversation_id:int>/close",
-    "POST /api/v1/conversations/<conversation_id:int>/handoff",
-    "POST /api/v1/conversations/<conversation_id:int>/messages",
-    "POST /api/v1/conversations/<conversation_id:int>/return-to-bot",
-    "POST /api/v1/conversations/<conversation_id:int>/take",
-    "POST /api/v1/conversations/<conversation_id:int>/transfer",
     "POST /api/v1/instance-types", "DELETE /api/v1/instance-types/<slug:str>", "PATCH /api/v1/instance-types/<slug:str>",
     "POST /api/v1/instances", "POST /api/v1/instances/<instance_id:int>/attachments",
     "POST /api/v1/instances/<instance_id:int>/transition", "POST /api/v1/instances/lookup",
@@ -51,7 +46,6 @@ PENDING = {
     "PATCH /api/v1/reference-lists/<list_slug:str>/<value:str>",
     "POST /console/contacts/<contact_id:int>/edit", "POST /console/contacts/<contact_id:int>/erase",
     "POST /console/contacts/<contact_id:int>/merge",
-    "POST /console/conversations/<conversation_id:int>/<action:str>",
     "POST /console/instances/<instance_id:int>/transition",
     "POST /console/intake/<cid:int>/instance", "POST /console/intake/contacts",
     "POST /console/kb/<article_id:int>/archive", "POST /console/kb/<article_id:int>/edit",

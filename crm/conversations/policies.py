@@ -1,0 +1,12 @@
+"""Who may do what with conversations: read by the API's ``@authorized``, the console's guards and the commands."""
+
+from __future__ import annotations
+
+from crm.core.auth import SERVICE, STAFF
+from crm.core.commands import Policy
+
+VIEW = Policy("see conversations", roles=(*STAFF, SERVICE))
+HANDLE = Policy("handle a conversation (take, reply, note, transfer, return to the assistant)",
+                roles=("admin", "operator", "phone_operator"))
+HANDOFF = Policy("hand a conversation to the operators", roles=(*HANDLE.roles, SERVICE))
+CLOSE = Policy("close a conversation", roles=(*HANDLE.roles, SERVICE))
