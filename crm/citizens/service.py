@@ -32,13 +32,11 @@ def digest(token: str) -> str:
 def principal_for(contact: Contact) -> Principal:
     """The citizen acting on their own records: commands and policies see role ``citizen`` and the contact id."""
     return Principal(ente_id=contact.ente_id, role=CITIZEN_ROLE, operator_id=None,
-                     username=f"cittadino:{contact.id}")
+                     username=f"cittadino:{contact.id}", contact_id=contact.id)
 
 
 def contact_id_of(principal: Principal) -> int | None:
-    if principal.role != CITIZEN_ROLE or not principal.username.startswith("cittadino:"):
-        return None
-    return int(principal.username.split(":", 1)[1])
+    return principal.contact_id if principal.role == CITIZEN_ROLE else None
 
 
 async def start_login(session: AsyncSession, *, ente_id: int, provider: str, auth: AuthRequest,
