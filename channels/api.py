@@ -17,11 +17,12 @@ from sqlalchemy import select
 from channels import hub
 from channels.base import Inbound
 from channels.twilio_sms import START_WORDS, STOP_WORDS, map_digit_reply, verify
+from crm.contacts import commands as contact_commands
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message, MessagePart
-from crm.core.auth import public
+from crm.core.auth import Principal, public
+from crm.core.commands import acting
 from crm.core.errors import Forbidden, NotFound, Unauthorized
 from crm.core.text import clean_text
 from crm.db import transaction
@@ -113,7 +114,8 @@ def _e164(raw: str) -> str | None:
 
 async def _opt(app: Any, ente_id: int, inbound: Inbound, *, opt_out: bool) -> None:
     """STOP/ANNULLA: stored like any message, then the number is opted out (and told so, once)."""
-    async with transaction(app.ctx.sessionmaker) as s:
+    async with acting(app, Principal.system(ente_id, "channel:sms")) as cx:
+        s = cx.session
         contact, _ = await contacts.find_or_create_by_identity(s, ente_id=ente_id, channel="sms",
                                                                external_id=inbound.address, phone=inbound.phone)
         conv, _, duplicate = await conversations.record_inbound(
@@ -121,11 +123,7 @@ async def _opt(app: Any, ente_id: int, inbound: Inbound, *, opt_out: bool) -> No
             channel_message_id=inbound.channel_message_id)
         if duplicate:
             return
-        current = set(contact.opted_out_channels or [])
-        contact.opted_out_channels = sorted(current | {"sms"}) if opt_out else sorted(current - {"sms"})
-        if opt_out:
-            contact.consent_notifications = False if contact.preferred_channel in (None, "sms") else \
-                contact.consent_notifications
+        await contact_commands.set_opt_out(cx, contact_id=contact.id, channel="sms", opted_out=opt_out)
         reply = await conversations.record_outbound(s, conv=conv, author_kind="system",
                                                     text=hub.OPTED_OUT if opt_out else hub.OPTED_IN)
         reply_id = reply.id
@@ -225,25 +223,11 @@ async def handle_telegram_update(app: Any, data: dict[str, Any]) -> None:
 
 async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None:
     """The citizen shared their number: if a contact has it, the Telegram identity moves to that contact."""
-    from crm.contacts.models import ContactIdentity
-
-    async with transaction(app.ctx.sessionmaker) as s:
-        existing = await contacts.find_by_phone(s, ente_id=ente_id, e164=inbound.phone or "")
-        ident = await s.scalar(select(ContactIdentity).where(
-            ContactIdentity.ente_id == ente_id, ContactIdentity.channel == "telegram",
-            ContactIdentity.external_id == inbound.address))
-        if existing is None or (ident is not None and ident.contact_id == existing.id):
-            return
-        if ident is None:
-            s.add(ContactIdentity(ente_id=ente_id, contact_id=existing.id, channel="telegram",
-                                  external_id=inbound.address))
-            return
-        old = await s.get(Contact, ident.contact_id)
-        # the throw-away contact created at first contact is folded into the known one, keeping its history
-        if old is not None and not old.fiscal_code and not old.phones:
-            await contacts.merge(s, ente_id=ente_id, target_id=existing.id, source_id=old.id)
-        else:
-            ident.contact_id = existing.id
+    async with acting(app, Principal.system(ente_id, "channel:telegram")) as cx:
+        existing = await contacts.find_by_phone(cx.session, ente_id=ente_id, e164=inbound.phone or "")
+        if existing is not None:
+            await contact_commands.link_identity(cx, contact_id=existing.id, channel="telegram",
+                                                 external_id=inbound.address)
 
 
 # --- web chat -------------------------------------------------------------------------------------------------

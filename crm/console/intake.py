@@ -31,6 +31,7 @@ from crm.console.forms import contact_errors, form_errors, model_errors, parse_v
 from crm.console.lookups import booking_places, operator_names
 from crm.console.session import console_page, context
 from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_days
+from crm.contacts import commands as contact_commands
 from crm.contacts import service as contacts
 from crm.contacts.schemas import ContactIn
 from crm.core.auth import Principal
@@ -94,11 +95,10 @@ def _origin(record: Any, names: dict[int, str]) -> str:
 async def intake_search(request: Request, p: Principal) -> HTTPResponse:
     q = request.args.get("q", "").strip()[:200]
     rows: list[Any] = []
-    async with db_session(request) as s:
+    async with begin(request, screen="intake") as cx:
         if q:
-            rows = list((await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(30))).all())
-            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
-                               details={"results": [c.id for c in rows], "screen": "intake"})
+            rows = list((await cx.session.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(30))).all())
+            await cx.read("search", "contact", None, details={"results": [c.id for c in rows]})
     return render("intake.html", **context(request, p, q=q, rows=rows, new=_prefill(q), errors={}, existing=[]))
 
 
@@ -124,22 +124,18 @@ async def intake_create_contact(request: Request, p: Principal) -> HTTPResponse:
     if errors or data is None:
         return render("intake.html", status=422, **context(request, p, q="", rows=[], new=new, errors=errors,
                                                            existing=[]))
-    async with db_session(request) as s:
+    async with begin(request, screen="intake") as cx:
         try:
-            c = await contacts.create(s, ente_id=p.ente_id, data=data)
+            cid = (await contact_commands.create(cx, data=data)).id
         except Conflict as exc:
             if "fiscal_code" not in exc.fields:
                 raise
-            existing = list((await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=data.fiscal_code)
-                                             .limit(5))).all())
-            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
-                               details={"results": [x.id for x in existing], "screen": "intake"})
+            existing = list((await cx.session.scalars(contacts.search_stmt(ente_id=p.ente_id, q=data.fiscal_code)
+                                                      .limit(5))).all())
+            await cx.read("search", "contact", None, details={"results": [x.id for x in existing]})
             errors["fiscal_code"] = "Questo codice fiscale è già registrato: selezioni il contatto esistente."
             return render("intake.html", status=409, **context(request, p, q="", rows=[], new=new, errors=errors,
                                                                existing=existing))
-        await audit.record(s, principal=p, action="create", entity="contact", entity_id=c.id,
-                           details={"screen": "intake", "channel": "phone"})
-        cid = c.id
     return redirect(f"/console/intake/{cid}?nuovo=1", status=303)
 
 
@@ -182,10 +178,9 @@ async def _caller_ctx(s: Any, p: Any, cid: int) -> dict[str, Any]:
 @bp.get("/intake/<cid:int>")
 @console_page(*INTAKE_ROLES)
 async def intake_caller(request: Request, p: Principal, cid: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        ctx = await _caller_ctx(s, p, cid)
-        await audit.record(s, principal=p, action="read", entity="contact", entity_id=cid,
-                           details={"screen": "intake"})
+    async with begin(request, screen="intake") as cx:
+        ctx = await _caller_ctx(cx.session, p, cid)
+        await cx.read("read", "contact", cid)
     return render("intake_caller.html", **context(request, p, **ctx, req={"priority": "media", "kind": "information"},
                                                   errors={}, error=None, created=request.args.get("nuovo") == "1"))
 

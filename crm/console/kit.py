@@ -16,6 +16,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html
 
 from crm.bookings import policies as booking_policies
+from crm.contacts import policies as contact_policies
 from crm.tickets import policies as ticket_policies
 from crm.console.forms import service_error
 from crm.console.session import context
@@ -47,8 +48,8 @@ KB_READERS = ("admin", "operator")  # admins curate the knowledge base, operator
 KB_EDITORS = ("admin",)
 DASHBOARD_ROLES = ("admin", "operator")
 ADMINS = ("admin",)  # operators and settings
-CONTACT_MERGERS = ("admin", "operator", "phone_operator")  # as the API's merge
-GDPR_EXPORTERS = ("admin", "operator")  # as the API's export; erasure is for admins only
+CONTACT_MERGERS = contact_policies.MERGE.staff
+GDPR_EXPORTERS = contact_policies.EXPORT.staff  # erasure: contact_policies.ERASE (admins)
 REQUEST_VIEWERS = ticket_policies.VIEW.staff  # the requests screen
 REQUEST_HANDLERS = ticket_policies.HANDLE.staff  # take, assign, priority, status, notes
 

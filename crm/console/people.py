@@ -12,14 +12,14 @@ from typing import Any
 from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
-from sqlalchemy import select
 
-from crm.audit import service as audit
 from crm.console.kit import (
     ADMINS,
     CHANNEL_LABEL,
     CONTACT_MERGERS,
+    BOOKING_STATUS_LABEL,
     GDPR_EXPORTERS,
+    INSTANCE_STATUS_LABEL,
     MODE_LABEL,
     STATUS_LABEL,
     bp,
@@ -30,17 +30,20 @@ from crm.console.forms import contact_errors
 from crm.console.lookups import linked_counts
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
+from crm.bookings import service as bookings
 from crm.contacts import commands as contact_commands
-from crm.contacts import gdpr, gdpr_pdf
+from crm.contacts import gdpr_pdf
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import ContactPatch, normalise_phone
 from crm.conversations import service as conversations
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
 from crm.entes import service as entes
-from crm.tickets.models import Ticket
+from crm.instances import service as instances
+from crm.tickets import service as tickets
 
 EDIT_FIELDS = ("first_name", "last_name", "fiscal_code", "phones", "emails", "preferred_channel", "notes")
 ERASE_WORD = "CANCELLA"
@@ -90,10 +93,8 @@ async def _contact_or_gone(s: Any, p: Any, contact_id: int) -> Contact:
 @bp.get("/contacts/<contact_id:int>/edit")
 @console_page()
 async def contact_edit_form(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        c = await _contact_or_gone(s, p, contact_id)
-        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id,
-                           details={"screen": "contact_edit"})
+    async with begin(request, screen="contact_edit") as cx:
+        c = await contact_commands.read(cx, contact_id=contact_id)
     return render("contact_edit.html", **context(request, p, c=c, values=_values(c), errors={}, error=None,
                                                  locked=_editable(c)))
 
@@ -129,10 +130,8 @@ async def contact_edit(request: Request, p: Principal, contact_id: int) -> HTTPR
         data, error, status = None, locked, 409
     if data is not None:
         try:
-            async with db_session(request) as s:
-                c, changed = await contacts.update_contact(s, ente_id=p.ente_id, contact_id=contact_id, data=data)
-                await audit.record(s, principal=p, action="update", entity="contact", entity_id=c.id,
-                                   details={"fields": changed, "screen": "contact"})
+            async with begin(request, screen="contact") as cx:
+                _, changed = await contact_commands.update(cx, contact_id=contact_id, data=data)
         except Conflict as exc:
             status = 409
             if "fiscal_code" in exc.fields:
@@ -154,14 +153,14 @@ async def contact_edit(request: Request, p: Principal, contact_id: int) -> HTTPR
 @console_page(*CONTACT_MERGERS)
 async def contact_merge_search(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     q = request.args.get("q", "").strip()[:200]
-    async with db_session(request) as s:
+    async with begin(request, screen="merge") as cx:
+        s = cx.session
         c = await _contact_or_gone(s, p, contact_id)
         rows: list[Contact] = []
         if q:
             rows = [x for x in (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(30))).all()
                     if x.id != c.id]
-            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
-                               details={"results": [x.id for x in rows], "screen": "merge"})
+            await cx.read("search", "contact", None, details={"results": [x.id for x in rows]})
     return render("contact_merge.html", **context(request, p, c=c, q=q, rows=rows, locked=_editable(c)))
 
 
@@ -174,13 +173,11 @@ async def _side(s: Any, p: Any, c: Contact) -> dict[str, Any]:
 async def contact_merge_confirm(request: Request, p: Principal, contact_id: int, other_id: int) -> HTTPResponse:
     if other_id == contact_id:
         raise NotFound("same contact")
-    async with db_session(request) as s:
-        keep = await _side(s, p, await _contact_or_gone(s, p, contact_id))
-        fold = await _side(s, p, await _contact_or_gone(s, p, other_id))
+    async with begin(request, screen="merge") as cx:
+        s = cx.session
+        keep = await _side(s, p, await contact_commands.read(cx, contact_id=contact_id))
+        fold = await _side(s, p, await contact_commands.read(cx, contact_id=other_id))
         tz = await ente_tz(s, p.ente_id)
-        for cid in (contact_id, other_id):
-            await audit.record(s, principal=p, action="read", entity="contact", entity_id=cid,
-                               details={"screen": "merge"})
     problem = _editable(keep["c"]) or _editable(fold["c"])
     return render("contact_merge_confirm.html", **context(request, p, keep=keep, fold=fold, tz=tz, problem=problem))
 
@@ -198,12 +195,8 @@ async def contact_merge(request: Request, p: Principal, contact_id: int) -> HTTP
     if problem:
         return render("error.html", status=409, **context(request, p, title="Unione non eseguita", message=problem))
     try:
-        async with db_session(request) as s:
-            c = await contacts.merge(s, ente_id=p.ente_id, target_id=contact_id, source_id=source_id)
-            await audit.record(s, principal=p, action="merge", entity="contact", entity_id=c.id,
-                               details={"source_id": source_id, "screen": "merge"})
-            await audit.record(s, principal=p, action="merged_into", entity="contact", entity_id=source_id,
-                               details={"target_id": c.id, "screen": "merge"})
+        async with begin(request, screen="merge") as cx:
+            await contact_commands.merge(cx, target_id=contact_id, source_id=source_id)
     except ApiError as exc:
         if exc.status == 404:
             raise
@@ -218,20 +211,16 @@ async def contact_merge(request: Request, p: Principal, contact_id: int) -> HTTP
 @bp.get("/contacts/<contact_id:int>/gdpr")
 @console_page(*GDPR_EXPORTERS)
 async def contact_gdpr(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        c = await _contact_or_gone(s, p, contact_id)
-        counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
-        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id,
-                           details={"screen": "gdpr"})
+    async with begin(request, screen="gdpr") as cx:
+        c = await contact_commands.read(cx, contact_id=contact_id)
+        counts = await linked_counts(cx.session, ente_id=p.ente_id, contact_id=c.id)
     return render("contact_gdpr.html", **context(request, p, c=c, counts=counts, can_erase=p.role in ADMINS))
 
 
 async def _export(request: Request, p: Principal, contact_id: int, fmt: str) -> tuple[dict[str, Any], Any]:
-    async with db_session(request) as s:
-        data = await gdpr.export(s, ente_id=p.ente_id, contact_id=contact_id)
-        ente = await entes.get(s, p.ente_id)
-        await audit.record(s, principal=p, action="export", entity="contact", entity_id=contact_id,
-                           details={"format": fmt, "screen": "gdpr"})
+    async with begin(request, screen="gdpr") as cx:
+        data = await contact_commands.export(cx, contact_id=contact_id, fmt=fmt)
+        ente = await entes.get(cx.session, p.ente_id)
     return data, ente
 
 
@@ -264,11 +253,9 @@ def _confirmed(c: Contact, typed: str) -> bool:
 @bp.get("/contacts/<contact_id:int>/erase")
 @console_page(*ADMINS)
 async def contact_erase_form(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        c = await _contact_or_gone(s, p, contact_id)
-        counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
-        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id,
-                           details={"screen": "erase"})
+    async with begin(request, screen="erase") as cx:
+        c = await contact_commands.read(cx, contact_id=contact_id)
+        counts = await linked_counts(cx.session, ente_id=p.ente_id, contact_id=c.id)
     return render("contact_erase.html", **context(request, p, c=c, counts=counts, error="", typed=""))
 
 
@@ -277,14 +264,16 @@ async def contact_erase_form(request: Request, p: Principal, contact_id: int) ->
 async def contact_erase(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     form = request.form or {}
     typed = (form.get("conferma") or "").strip()[:300]
-    async with db_session(request) as s:
-        c = await _contact_or_gone(s, p, contact_id)
-        confirmed = c.anonymised_at is None and _confirmed(c, typed)
-    if confirmed:
-        await contact_commands.erase(request.app, p, contact_id=c.id, screen="erase")
+    async with begin(request, screen="erase") as cx:
+        c = await _contact_or_gone(cx.session, p, contact_id)
+        if c.anonymised_at is None and _confirmed(c, typed):
+            await contact_commands.erase(cx, contact_id=c.id)
+            erased = True
+        else:
+            erased = False
+            counts = await linked_counts(cx.session, ente_id=p.ente_id, contact_id=c.id)
+    if erased:
         return redirect(f"/console/contacts/{contact_id}?esito=cancellato", status=303)
-    async with db_session(request) as s:
-        counts = await linked_counts(s, ente_id=p.ente_id, contact_id=c.id)
     error = "I dati di questo contatto sono già stati cancellati." if c.anonymised_at else \
         f"Per confermare scriva il nome e cognome del contatto oppure la parola {ERASE_WORD}."
     return render("contact_erase.html", status=409 if c.anonymised_at else 422,
@@ -295,11 +284,10 @@ async def contact_erase(request: Request, p: Principal, contact_id: int) -> HTTP
 @console_page()
 async def contact_search(request: Request, p: Principal) -> HTTPResponse:
     q = request.args.get("q", "")
-    async with db_session(request) as s:
-        rows = (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(50))).all() if q else []
+    async with begin(request) as cx:
+        rows = (await cx.session.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(50))).all() if q else []
         if q:
-            await audit.record(s, principal=p, action="search", entity="contact", entity_id=None,
-                               details={"results": [c.id for c in rows]})
+            await cx.read("search", "contact", None, details={"results": [c.id for c in rows]})
     return render("contacts.html", **context(request, p, q=q, rows=rows))
 
 
@@ -307,31 +295,26 @@ async def contact_search(request: Request, p: Principal) -> HTTPResponse:
 @console_page()
 async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     timeline: list[dict[str, Any]] = []
-    async with db_session(request) as s:
-        c = await contacts.get(s, ente_id=p.ente_id, contact_id=contact_id)
+    async with begin(request) as cx:
+        s = cx.session
+        c = await contact_commands.read(cx, contact_id=contact_id)
+        tz = await ente_tz(s, p.ente_id)
         for conv in (await s.scalars(conversations.list_stmt(ente_id=p.ente_id, contact_id=c.id))).all():
             timeline.append({"at": conv.created_at, "kind": "Conversazione", "text": CHANNEL_LABEL.get(conv.channel),
                              "state": MODE_LABEL.get(conv.mode), "href": f"/console/conversations/{conv.id}"})
-        for t in (await s.scalars(select(Ticket).where(Ticket.ente_id == p.ente_id, Ticket.contact_id == c.id))).all():
+        for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": c.id}))).all():
             timeline.append({"at": t.created_at, "kind": "Richiesta " + t.code, "text": t.subject,
-                             "state": STATUS_LABEL.get(t.status), "href": None})
-        try:
-            from crm.bookings.models import Booking
-
-            for b in (await s.scalars(select(Booking).where(Booking.ente_id == p.ente_id,
-                                                            Booking.contact_id == c.id))).all():
-                timeline.append({"at": b.created_at, "kind": "Prenotazione " + b.code,
-                                 "text": b.start.strftime("%d/%m/%Y %H:%M UTC"), "state": b.status, "href": None})
-            from crm.instances.models import Instance
-
-            for i in (await s.scalars(select(Instance).where(Instance.ente_id == p.ente_id,
-                                                             Instance.contact_id == c.id))).all():
-                timeline.append({"at": i.created_at, "kind": "Istanza " + i.code,
-                                 "text": i.protocol_number or "", "state": i.status, "href": None})
-        except ImportError:
-            pass
-        await audit.record(s, principal=p, action="read", entity="contact", entity_id=c.id)
-        tz = await ente_tz(s, p.ente_id)
+                             "state": STATUS_LABEL.get(t.status), "href": f"/console/requests/{t.id}"})
+        for b in (await s.scalars(bookings.list_stmt(ente_id=p.ente_id, contact_id=c.id, service_id=None,
+                                                     status=None, d_from=None, d_to=None))).all():
+            timeline.append({"at": b.created_at, "kind": "Prenotazione " + b.code,
+                             "text": b.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+                             "state": BOOKING_STATUS_LABEL.get(b.status), "href": None})
+        for i in (await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=c.id, status=None,
+                                                      type_id=None))).all():
+            timeline.append({"at": i.created_at, "kind": "Istanza " + i.code,
+                             "text": i.protocol_number or "", "state": INSTANCE_STATUS_LABEL.get(i.status),
+                             "href": None})
     timeline.sort(key=lambda x: x["at"], reverse=True)
     return render("contact.html", **context(request, p, c=c, timeline=timeline, tz=tz,
                                             ok=CONTACT_OUTCOME.get(request.args.get("esito", ""), "")))

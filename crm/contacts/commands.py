@@ -1,35 +1,51 @@
-"""Commands of the contacts domain: one function per change a user can make, owning the transaction, the permission,
-the audit line and the live event (published after the commit). API handlers, console screens and the CLI only parse
-and render.
+"""Every change to a contact, one function each: permission, service call, audit line, live event; and the audited
+reads of contacts (search, read, GDPR export).
 
-``erase`` is the GDPR erasure: every store that can hold the person's data (``crm.contacts.erasure``), then, once the
-database has committed, their files and Rasa's tracker events.
+The channel webhooks use ``set_opt_out`` and ``link_identity`` (as the system: a citizen's STOP or a shared phone
+number), the API and the console everything else. ``erase`` is the GDPR erasure: every store that can hold the
+person's data (``crm.contacts.erasure``), then, once the database has committed, their files and Rasa's tracker.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crm.audit import service as audit
-from crm.contacts import erasure
-from crm.contacts import service as contacts
-from crm.contacts.schemas import ContactOut
-from crm.core.auth import Principal
-from crm.core.errors import Conflict, Forbidden
-from crm.db import transaction
-from crm.events import emit
-
-ERASERS = ("admin",)
+from crm.config import get_settings
+from crm.contacts import erasure, gdpr, policies
+from crm.contacts import service as svc
+from crm.contacts.models import Contact
+from crm.contacts.schemas import ContactIn, ContactPatch
+from crm.core.commands import Context, command
+from crm.core.errors import Conflict
 
 
-@dataclass(frozen=True)
-class Erased:
-    contact: ContactOut
-    stores: dict[str, int]  # rows anonymised per table, files deleted, tracker events deleted
-    files: int
-    tracker_events: int
+@command(policies.REGISTER)
+async def create(cx: Context, *, data: ContactIn) -> Contact:
+    """A new contact (a citizen's own comes from their sign-in, not from here)."""
+    c = await svc.create(cx.session, ente_id=cx.ente_id, data=data)
+    await cx.record("create", "contact", c.id)
+    return c
+
+
+@command(policies.EDIT)
+async def update(cx: Context, *, contact_id: int, data: ContactPatch) -> tuple[Contact, list[str]]:
+    """Change details or consents. Returns the contact and the fields that changed (none: nothing recorded)."""
+    cx.allow(policies.EDIT, owner=contact_id)
+    c, changed = await svc.update_contact(cx.session, ente_id=cx.ente_id, contact_id=contact_id, data=data)
+    if changed:
+        await cx.record("update", "contact", c.id, details={"fields": changed})
+    return c, changed
+
+
+@command(policies.MERGE)
+async def merge(cx: Context, *, target_id: int, source_id: int) -> Contact:
+    """Fold a duplicate into ``target_id``: both contacts change, each has its line."""
+    c = await svc.merge(cx.session, ente_id=cx.ente_id, target_id=target_id, source_id=source_id)
+    await cx.record("merge", "contact", c.id, details={"source_id": source_id})
+    await cx.record("merged_into", "contact", source_id, details={"target_id": c.id})
+    return c
 
 
 def tracker_url(settings: Any) -> str:
@@ -38,25 +54,84 @@ def tracker_url(settings: Any) -> str:
     return settings.rasa_tracker_url or f"sqlite:///{Path(settings.var_dir).resolve() / 'rasa_tracker.db'}"
 
 
-async def erase(app: Any, principal: Principal, *, contact_id: int, screen: str = "api") -> Erased:
-    """Erase a citizen everywhere (admins only). Already erased: 409. The audit line keeps the counts, no data."""
-    if principal.role not in ERASERS:
-        raise Forbidden("only an administrator may erase a citizen's data")
-    settings = app.ctx.settings
-    async with transaction(app.ctx.sessionmaker) as s:
-        c = await contacts.get(s, ente_id=principal.ente_id, contact_id=contact_id)
-        if c.anonymised_at is not None:
-            raise Conflict("the contact's data has already been erased", code="already_erased")
-        done = await erasure.erase_everywhere(s, ente_id=principal.ente_id, contact_id=contact_id,
-                                              files_root=Path(settings.var_dir) / "attachments")
-        await audit.record(s, principal=principal, action="erase", entity="contact", entity_id=contact_id,
-                           details={"screen": screen, "stores": done.counts,
-                                    "conversations": len(done.tracker_senders), "files": len(done.files)})
-        await s.refresh(c, ["phones", "emails", "identities"])
-        out = contacts.to_out(c)
-    # after the commit: a failed erasure must not have deleted files or trackers of data that is still there
-    files = erasure.remove_files(done.files)
-    events = await erasure.purge_tracker(tracker_url(settings), done.tracker_senders)
-    await emit(app, principal.ente_id, {"type": "contact.erased", "contact_id": contact_id})
-    return Erased(contact=out, stores={**done.counts, "files": files, "rasa_tracker_events": events}, files=files,
-                  tracker_events=events)
+@dataclass
+class Erased:
+    contact: Contact
+    stores: dict[str, int]  # rows anonymised per table; "files" and "rasa_tracker_events" once committed
+    files: int = 0
+    tracker_events: int = 0
+    after_commit: list[str] = field(default_factory=list)
+
+
+@command(policies.ERASE)
+async def erase(cx: Context, *, contact_id: int) -> Erased:
+    """Erase a citizen everywhere (admins). Already erased: 409. The audit line keeps the counts, no data; the files
+    and Rasa's tracker events go only after the commit (a failed erasure must not have deleted them), and the
+    returned counts include them once the context has closed."""
+    settings = cx.app.ctx.settings if cx.app is not None else get_settings()
+    c = await svc.get(cx.session, ente_id=cx.ente_id, contact_id=contact_id)
+    if c.anonymised_at is not None:
+        raise Conflict("the contact's data has already been erased", code="already_erased")
+    done = await erasure.erase_everywhere(cx.session, ente_id=cx.ente_id, contact_id=contact_id,
+                                          files_root=Path(settings.var_dir) / "attachments")
+    await cx.record("erase", "contact", contact_id,
+                    details={"stores": done.counts, "conversations": len(done.tracker_senders),
+                             "files": len(done.files)},
+                    event={"type": "contact.erased", "contact_id": contact_id})
+    await cx.session.refresh(c, ["phones", "emails", "identities"])
+    result = Erased(contact=c, stores=dict(done.counts))
+
+    async def purge() -> None:
+        result.files = erasure.remove_files(done.files)
+        result.tracker_events = await erasure.purge_tracker(tracker_url(settings), done.tracker_senders)
+        result.stores.update(files=result.files, rasa_tracker_events=result.tracker_events)
+
+    cx.after_commit(purge)
+    return result
+
+
+@command(policies.CHANNELS)
+async def set_opt_out(cx: Context, *, contact_id: int, channel: str, opted_out: bool) -> Contact:
+    """A citizen's STOP (or START) on a channel: no more messages there; on their only channel, no notifications."""
+    cx.allow(policies.CHANNELS, owner=contact_id)
+    c = await svc.get(cx.session, ente_id=cx.ente_id, contact_id=contact_id)
+    current = set(c.opted_out_channels or [])
+    c.opted_out_channels = sorted(current | {channel}) if opted_out else sorted(current - {channel})
+    if opted_out and c.preferred_channel in (None, channel):
+        c.consent_notifications = False
+    await cx.session.flush()
+    await cx.record("opt_out" if opted_out else "opt_in", "contact", c.id, details={"channel": channel})
+    return c
+
+
+@command(policies.CHANNELS)
+async def link_identity(cx: Context, *, contact_id: int, channel: str, external_id: str) -> str | None:
+    """A channel address (a Telegram chat) is this contact's: added, moved from the throw-away contact of the first
+    message (folded in when it holds nothing else), or already there (None: nothing changed)."""
+    cx.allow(policies.CHANNELS, owner=contact_id)
+    outcome = await svc.link_identity(cx.session, ente_id=cx.ente_id, contact_id=contact_id, channel=channel,
+                                      external_id=external_id)
+    if outcome is not None:
+        details: dict[str, Any] = {"channel": channel, "outcome": outcome[0]}
+        if outcome[1] is not None:
+            details["from_contact_id"] = outcome[1]
+        await cx.record("link_identity", "contact", contact_id, details=details)
+    return outcome[0] if outcome else None
+
+
+# --- audited reads ----------------------------------------------------------------------------------------------------
+@command(policies.VIEW)
+async def read(cx: Context, *, contact_id: int) -> Contact:
+    cx.allow(policies.VIEW, owner=contact_id)
+    c = await svc.get(cx.session, ente_id=cx.ente_id, contact_id=contact_id)
+    await cx.read("read", "contact", c.id)
+    return c
+
+
+@command(policies.EXPORT)
+async def export(cx: Context, *, contact_id: int, fmt: str = "json") -> dict[str, Any]:
+    """Everything held about the contact (GDPR art. 15/20)."""
+    cx.allow(policies.EXPORT, owner=contact_id)
+    data = await gdpr.export(cx.session, ente_id=cx.ente_id, contact_id=contact_id)
+    await cx.read("export", "contact", contact_id, details={"format": fmt})
+    return data

@@ -244,3 +244,27 @@ async def merge(session: AsyncSession, *, ente_id: int, target_id: int, source_i
     await session.flush()
     await session.refresh(target, ["phones", "emails", "identities"])
     return target
+
+
+async def link_identity(session: AsyncSession, *, ente_id: int, contact_id: int, channel: str,
+                        external_id: str) -> tuple[str, int | None] | None:
+    """Make ``(channel, external_id)`` an identity of ``contact_id``. Returns what happened, ("added" | "moved" |
+    "merged", the contact it came from), or None when it was already there. The throw-away contact created at the
+    first message is folded into the known one (keeping its history) when it holds nothing else."""
+    target = await get(session, ente_id=ente_id, contact_id=contact_id)
+    ident = await session.scalar(select(ContactIdentity).where(
+        ContactIdentity.ente_id == ente_id, ContactIdentity.channel == channel,
+        ContactIdentity.external_id == external_id))
+    if ident is not None and ident.contact_id == target.id:
+        return None
+    if ident is None:
+        session.add(ContactIdentity(ente_id=ente_id, contact_id=target.id, channel=channel, external_id=external_id))
+        await session.flush()
+        return "added", None
+    old = await session.get(Contact, ident.contact_id)
+    if old is not None and not old.fiscal_code and not old.phones:
+        await merge(session, ente_id=ente_id, target_id=target.id, source_id=old.id)
+        return "merged", old.id
+    previous, ident.contact_id = ident.contact_id, target.id
+    await session.flush()
+    return "moved", previous

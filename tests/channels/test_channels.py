@@ -129,6 +129,11 @@ def test_stop_opts_out_and_is_respected(stack: Stack) -> None:
         contact = c.get("/api/v1/contacts", params={"q": number[3:]}, headers=stack.ente.headers("operator")).json()
         cid = contact["items"][0]["id"]
         assert contact["items"][0]["consent_notifications"] is False
+        # the opt-out went through the contacts' command: in the audit log, by the channel
+        log = c.get("/api/v1/audit", params={"entity": "contact", "entity_id": cid},
+                    headers=stack.ente.headers("admin")).json()["items"]
+        assert [(e["action"], e["actor_name"], e["details"]) for e in log if e["action"] == "opt_out"] == [
+            ("opt_out", "channel:sms", {"channel": "sms"})]
         # an operator reply on this SMS conversation is refused by the hub, not sent
         conv = c.get("/api/v1/conversations", params={"contact_id": cid}, headers=stack.ente.headers("operator")).json()
         conv_id = conv["items"][0]["id"]
@@ -196,7 +201,12 @@ def test_shared_phone_links_existing_contact(stack: Stack) -> None:
     tg_update(stack, user, contact_phone=number)
     with stack.client() as c:
         got = c.get(f"/api/v1/contacts/{known['id']}", headers=stack.ente.headers("operator")).json()
+        log = c.get("/api/v1/audit", params={"entity": "contact", "entity_id": known["id"]},
+                    headers=stack.ente.headers("admin")).json()["items"]
     assert {"channel": "telegram", "external_id": str(user)} in got["identities"]
+    linked = [e for e in log if e["action"] == "link_identity"]
+    assert len(linked) == 1 and linked[0]["actor_name"] == "channel:telegram"
+    assert linked[0]["details"]["outcome"] == "merged"  # the throw-away contact of "ciao" was folded in
 
 
 def test_failed_send_is_retried_once_and_visible(stack: Stack) -> None:

@@ -1,0 +1,58 @@
+"""Parity scenarios of contacts: the API, the contact's console pages and the phone intake."""
+
+from __future__ import annotations
+
+import itertools
+
+from tests.parity.bookings import contact
+from tests.parity.harness import Harness, Perform, scenario
+
+_n = itertools.count(1)
+
+
+def phone() -> str:
+    return f"+39 347 {next(_n):07d}"
+
+
+@scenario("POST", "/api/v1/contacts", "operator")
+def api_create(h: Harness) -> Perform:
+    return h.api("POST", "/api/v1/contacts", "operator", json={"first_name": "Bruno", "phones": [phone()]})
+
+
+@scenario("PATCH", "/api/v1/contacts/<contact_id:int>", "service")
+def api_update(h: Harness) -> Perform:
+    return h.api("PATCH", f"/api/v1/contacts/{contact(h)}", "service", json={"consent_notifications": False})
+
+
+@scenario("POST", "/api/v1/contacts/<contact_id:int>/merge", "phone_operator", audit=2)
+def api_merge(h: Harness) -> Perform:
+    """Both contacts change: a line (and an event) each."""
+    return h.api("POST", f"/api/v1/contacts/{contact(h)}/merge", "phone_operator", json={"source_id": contact(h)})
+
+
+@scenario("POST", "/api/v1/contacts/<contact_id:int>/erase", "admin")
+def api_erase(h: Harness) -> Perform:
+    return h.api("POST", f"/api/v1/contacts/{contact(h)}/erase", "admin")
+
+
+@scenario("POST", "/console/contacts/<contact_id:int>/edit", "operator")
+def console_edit(h: Harness) -> Perform:
+    return h.console(f"/console/contacts/{contact(h)}/edit", "operator",
+                     {"first_name": "Ada", "last_name": "Rossi", "phones": phone(), "consent_privacy": "1",
+                      "consent_notifications": "1"})
+
+
+@scenario("POST", "/console/contacts/<contact_id:int>/merge", "admin", audit=2)
+def console_merge(h: Harness) -> Perform:
+    return h.console(f"/console/contacts/{contact(h)}/merge", "admin", {"source_id": contact(h)})
+
+
+@scenario("POST", "/console/contacts/<contact_id:int>/erase", "admin")
+def console_erase(h: Harness) -> Perform:
+    return h.console(f"/console/contacts/{contact(h)}/erase", "admin", {"conferma": "CANCELLA"})
+
+
+@scenario("POST", "/console/intake/contacts", "phone_operator")
+def console_intake_contact(h: Harness) -> Perform:
+    return h.console("/console/intake/contacts", "phone_operator",
+                     {"first_name": "Carla", "last_name": "Neri", "phone": phone(), "consent_privacy": "1"})
