@@ -10,16 +10,16 @@ from typing import Any
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
 from crm.console.kit import INSTANCE_HANDLERS, INSTANCE_STATUS_LABEL, bp, ente_tz, render
 from crm.console.forms import service_error
 from crm.console.lookups import attachments_of, contacts_by_id, instance_types, operator_names
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import ApiError
 from crm.db import db_session, utcnow
-from crm.events import emit
+from crm.instances import commands as instance_commands
 from crm.instances import service as instances
 from crm.instances.models import STATUSES, Instance
 from crm.offices import service as offices
@@ -81,7 +81,8 @@ async def instances_queue(request: Request, p: Principal) -> HTTPResponse:
     type_id, office_id = as_int(request.args.get("tipo")), as_int(request.args.get("ufficio"))
     scadenza = request.args.get("scadenza", "")
     now = utcnow()
-    async with db_session(request) as s:
+    async with begin(request, screen="instances") as cx:
+        s = cx.session
         tz = await ente_tz(s, p.ente_id)
         types = await instance_types(s, ente_id=p.ente_id)
         office_list = list(await offices.list_offices(s, ente_id=p.ente_id))
@@ -92,8 +93,7 @@ async def instances_queue(request: Request, p: Principal) -> HTTPResponse:
                                      .limit(500))).all())
         people = await contacts_by_id(s, ente_id=p.ente_id, ids=[i.contact_id for i in rows])
         if rows:
-            await audit.record(s, principal=p, action="list", entity="instance", entity_id=None,
-                               details={"results": [i.id for i in rows], "screen": "instances"})
+            await cx.read("list", "instance", None, details={"results": [i.id for i in rows]})
     items = []
     for i in rows:
         t = types.get(i.type_id)
@@ -141,10 +141,9 @@ async def _detail_ctx(s: Any, p: Any, instance_id: int) -> dict[str, Any]:
 @bp.get("/instances/<instance_id:int>")
 @console_page(*INSTANCE_HANDLERS)
 async def instance_page(request: Request, p: Principal, instance_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
-        ctx = await _detail_ctx(s, p, instance_id)
-        await audit.record(s, principal=p, action="read", entity="instance", entity_id=instance_id,
-                           details={"screen": "instances"})
+    async with begin(request, screen="instances") as cx:
+        await instance_commands.read(cx, instance_id=instance_id)
+        ctx = await _detail_ctx(cx.session, p, instance_id)
     return render("instance.html", **context(request, p, **ctx, ok=OUTCOME.get(request.args.get("esito", ""), ""),
                                              error=None, note_errors={}, notes={}))
 
@@ -160,11 +159,8 @@ async def instance_transition(request: Request, p: Principal, instance_id: int) 
         error, status = "Operazione sconosciuta.", 422
     else:
         try:
-            async with db_session(request) as s:
-                inst = await instances.transition(s, principal=p, instance_id=instance_id, to=to, note=note)
-                await audit.record(s, principal=p, action="transition", entity="instance", entity_id=instance_id,
-                                   details={"to": to, "screen": "instances"})
-                new_status = inst.status
+            async with begin(request, screen="instances") as cx:
+                await instance_commands.transition(cx, instance_id=instance_id, to=to, note=note)
         except ApiError as exc:
             if exc.status == 404:
                 raise
@@ -178,7 +174,6 @@ async def instance_transition(request: Request, p: Principal, instance_id: int) 
             else:
                 error = service_error(exc)
         else:
-            await emit(request.app, p.ente_id, {"type": "instance", "id": instance_id, "status": new_status})
             return redirect(f"/console/instances/{instance_id}?esito={to}", status=303)
     async with db_session(request) as s:
         ctx = await _detail_ctx(s, p, instance_id)

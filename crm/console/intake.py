@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
 from crm.bookings import commands as booking_commands
 from crm.bookings import service as bookings
 from crm.bookings.models import Booking
@@ -38,7 +37,7 @@ from crm.core.auth import Principal
 from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
-from crm.events import emit
+from crm.instances import commands as instance_commands
 from crm.instances import service as instances
 from crm.instances.models import Instance
 from crm.instances.schemas import InstanceIn
@@ -326,17 +325,13 @@ async def intake_instance(request: Request, p: Principal, cid: int) -> HTTPRespo
     values = parse_values(schema, form)
     data = InstanceIn(type=slug, contact_id=cid, data=values, on_behalf_of=cid, channel="phone")
     try:
-        async with db_session(request) as s:
-            inst = await instances.submit(s, principal=p, data=data, adapter=request.app.ctx.protocol)
-            await audit.record(s, principal=p, action="create", entity="instance", entity_id=inst.id,
-                               details={"contact_id": cid, "on_behalf": True, "channel": "phone"})
-            iid = inst.id
+        async with begin(request, screen="intake") as cx:
+            iid = (await instance_commands.submit(cx, data=data, adapter=request.app.ctx.protocol)).id
     except ApiError as exc:
         if exc.status == 404:
             raise
         errors, error, status = form_errors(exc, "data"), service_error(exc), exc.status
     else:
-        await emit(request.app, p.ente_id, {"type": "instance", "id": iid})
         return redirect(f"/console/intake/{cid}/done/instance/{iid}", status=303)
     async with db_session(request) as s:
         ctx = await _instance_ctx(s, p, cid, slug, values, errors)
@@ -348,13 +343,14 @@ async def intake_instance(request: Request, p: Principal, cid: int) -> HTTPRespo
 @console_page(*INTAKE_ROLES)
 async def intake_done(request: Request, p: Principal, cid: int, what: str, rid: int) -> HTTPResponse:
     rows: list[tuple[str, str]] = []
-    async with db_session(request) as s:
+    async with begin(request, screen="intake") as cx:
+        s = cx.session
         c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
         tz = await ente_tz(s, p.ente_id)
         names = await operator_names(s, ente_id=p.ente_id)
         if what == "request":
             t = await tickets.get(s, ente_id=p.ente_id, ticket_id=rid)
-            record, title, entity = t, "Richiesta registrata", "ticket"
+            record, title, entity = t, "Richiesta registrata", "request"
             rows = [("Codice richiesta", t.code), ("Oggetto", t.subject), ("Stato", STATUS_LABEL.get(t.status, "")),
                     ("Priorità", PRIORITY_LABEL.get(t.priority, t.priority)),
                     ("Presa in carico entro", t.due_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"))]
@@ -388,6 +384,6 @@ async def intake_done(request: Request, p: Principal, cid: int, what: str, rid: 
             raise NotFound("unknown record kind")
         if record.contact_id != cid:
             raise NotFound("record not found")
-        await audit.record(s, principal=p, action="read", entity=entity, entity_id=rid, details={"screen": "intake"})
+        await cx.read("read", entity, rid)
     return render("intake_done.html", **context(request, p, c=c, title=title, rows=rows, code=record.code,
                                                 by=_on_behalf(record, names), what=what))

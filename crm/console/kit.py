@@ -17,6 +17,7 @@ from sanic.response import HTTPResponse, html
 
 from crm.bookings import policies as booking_policies
 from crm.contacts import policies as contact_policies
+from crm.instances import policies as instance_policies
 from crm.tickets import policies as ticket_policies
 from crm.console.forms import service_error
 from crm.console.session import context
@@ -43,7 +44,7 @@ INTAKE_ROLES = ("admin", "operator", "phone_operator")
 BOOKING_VIEWERS = booking_policies.VIEW.staff
 BOOKING_EDITORS = booking_policies.CANCEL.staff  # cancel, reschedule
 BOOKING_MARKERS = booking_policies.MARK.staff  # attended, no-show
-INSTANCE_HANDLERS = ("admin", "operator", "backoffice")  # as the API's HANDLERS
+INSTANCE_HANDLERS = instance_policies.HANDLE.staff
 KB_READERS = ("admin", "operator")  # admins curate the knowledge base, operators read it
 KB_EDITORS = ("admin",)
 DASHBOARD_ROLES = ("admin", "operator")

@@ -10,23 +10,22 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 from sqlalchemy import select
 
-from crm.audit import service as audit
 from crm.contacts.models import Contact
 from crm.core import lookup as citizen_lookup
-from crm.core.auth import STAFF, authorized, principal_of
+from crm.core.auth import authorized, principal_of
+from crm.core.commands import begin
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, parse_query
 from crm.core.openapi import openapi
-from crm.db import db_session, read_session
+from crm.db import read_session
 from crm.entes import service as entes
-from crm.instances import receipt, service
+from crm.instances import commands, policies, receipt, service
 from crm.instances.models import Attachment, Instance, InstanceType, ReferenceItem
 from crm.instances.schemas import (IncludeInactiveQuery, InstanceIn, InstanceTypeIn, InstanceTypePatch,
                                    ReferenceItemIn, ReferenceItemPatch, TransitionIn)
 
 bp = Blueprint("instances", url_prefix="/api/v1")
-SUBMITTERS = ("admin", "operator", "phone_operator", "backoffice", "service")
-HANDLERS = ("admin", "backoffice", "operator")
+VIEWERS, ADMINS = policies.VIEW.roles, policies.MANAGE.roles
 LIST_SLUG = re.compile(r"^[a-z0-9-]{2,80}$")
 LOOKUP_NOT_FOUND = "no istanza matches this code and second factor"
 
@@ -89,7 +88,7 @@ async def _slug(s: Any, type_id: int) -> str | None:
 
 
 @bp.get("/instance-types")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Instance types of the ente, with their form (JSON Schema); admins: include_inactive=true",
          query=IncludeInactiveQuery)
 async def list_types(request: Request) -> HTTPResponse:
@@ -101,51 +100,38 @@ async def list_types(request: Request) -> HTTPResponse:
 
 
 @bp.post("/instance-types")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Create an instance type (admins; 409 if the slug exists)", body=InstanceTypeIn)
 async def create_type(request: Request) -> HTTPResponse:
     data = parse_body(request, InstanceTypeIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        t = await service.create_type(s, ente_id=p.ente_id, data=data)
-        await audit.record(s, principal=p, action="create", entity="instance_type", entity_id=t.id,
-                           details={"slug": t.slug})
-        out = type_out(t)
+    async with begin(request) as cx:
+        out = type_out(await commands.create_type(cx, data=data))
     return json_ok(out, status=201)
 
 
 @bp.patch("/instance-types/<slug:str>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Change an instance type (admins; partial; form_schema must be a valid JSON Schema; "
                  "active=true reactivates)", body=InstanceTypePatch)
 async def update_type(request: Request, slug: str) -> HTTPResponse:
     data = parse_body(request, InstanceTypePatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        t, changed = await service.update_type(s, ente_id=p.ente_id, slug=slug, data=data)
-        if changed:
-            await audit.record(s, principal=p, action="update", entity="instance_type", entity_id=t.id,
-                               details={"slug": t.slug, "fields": changed})
+    async with begin(request) as cx:
+        t, _ = await commands.update_type(cx, slug=slug, data=data)
         out = type_out(t)
     return json_ok(out)
 
 
 @bp.delete("/instance-types/<slug:str>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Deactivate an instance type (admins): no new submissions, existing istanze keep it")
 async def deactivate_type(request: Request, slug: str) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        t, was_active = await service.deactivate_type(s, ente_id=p.ente_id, slug=slug)
-        if was_active:
-            await audit.record(s, principal=p, action="deactivate", entity="instance_type", entity_id=t.id,
-                               details={"slug": t.slug})
-        out = type_out(t)
+    async with begin(request) as cx:
+        out = type_out(await commands.deactivate_type(cx, slug=slug))
     return json_ok(out)
 
 
 @bp.get("/reference-lists/<list_slug:str>")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Entries of a reference list (e.g. albo-associazioni); admins: include_inactive=true",
          query=IncludeInactiveQuery)
 async def reference_list(request: Request, list_slug: str) -> HTTPResponse:
@@ -158,69 +144,53 @@ async def reference_list(request: Request, list_slug: str) -> HTTPResponse:
 
 
 @bp.post("/reference-lists/<list_slug:str>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Add an entry to a reference list (admins; 409 if the value exists, even deactivated)",
          body=ReferenceItemIn)
 async def add_reference(request: Request, list_slug: str) -> HTTPResponse:
     data = parse_body(request, ReferenceItemIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        item = await service.add_reference(s, ente_id=p.ente_id, list_slug=_list_slug(list_slug), data=data)
-        await audit.record(s, principal=p, action="create", entity="reference_item", entity_id=item.id,
-                           details={"list": list_slug, "value": item.value})
+    async with begin(request) as cx:
+        item = await commands.add_reference(cx, list_slug=_list_slug(list_slug), data=data)
         out = reference_out(list_slug, item)
     return json_ok(out, status=201)
 
 
 @bp.patch("/reference-lists/<list_slug:str>/<value:str>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Change an entry of a reference list (admins): label, active", body=ReferenceItemPatch)
 async def update_reference(request: Request, list_slug: str, value: str) -> HTTPResponse:
     data = parse_body(request, ReferenceItemPatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        item, changed = await service.update_reference(s, ente_id=p.ente_id, list_slug=_list_slug(list_slug),
-                                                       value=_value(value), data=data)
-        if changed:
-            await audit.record(s, principal=p, action="update", entity="reference_item", entity_id=item.id,
-                               details={"list": list_slug, "value": item.value, "fields": changed})
+    async with begin(request) as cx:
+        item, _ = await commands.update_reference(cx, list_slug=_list_slug(list_slug), value=_value(value),
+                                                  data=data)
         out = reference_out(list_slug, item)
     return json_ok(out)
 
 
 @bp.delete("/reference-lists/<list_slug:str>/<value:str>")
-@authorized("admin")
+@authorized(*ADMINS)
 @openapi(summary="Deactivate an entry of a reference list (admins): no longer offered nor accepted")
 async def deactivate_reference(request: Request, list_slug: str, value: str) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        item, was_active = await service.deactivate_reference(s, ente_id=p.ente_id, list_slug=_list_slug(list_slug),
-                                                              value=_value(value))
-        if was_active:
-            await audit.record(s, principal=p, action="deactivate", entity="reference_item", entity_id=item.id,
-                               details={"list": list_slug, "value": item.value})
+    async with begin(request) as cx:
+        item = await commands.deactivate_reference(cx, list_slug=_list_slug(list_slug), value=_value(value))
         out = reference_out(list_slug, item)
     return json_ok(out)
 
 
 @bp.post("/instances")
-@authorized(*SUBMITTERS)
+@authorized(*policies.SUBMIT.roles)
 @openapi(summary="Submit an istanza with its attachments (base64; PDF/JPEG/PNG, size-limited; every kind in the "
                  "type's required_attachments): 201 {id, code, status, protocol_number?, attachments}; 422 naming "
                  "each invalid field or missing kind (attachments.<kind>); nothing is stored on error",
          body=InstanceIn)
 async def submit(request: Request) -> HTTPResponse:
     data = parse_body(request, InstanceIn)
-    p = principal_of(request)
     store = _store(request)
     try:
-        async with db_session(request) as s:
-            inst = await service.submit(s, principal=p, data=data, adapter=request.app.ctx.protocol, store=store)
-            atts = (await s.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
-                                    .order_by(Attachment.id))).all()
-            await audit.record(s, principal=p, action="create", entity="instance", entity_id=inst.id,
-                               details={"contact_id": inst.contact_id, "on_behalf": inst.on_behalf,
-                                        "attachments": len(atts)})
+        async with begin(request) as cx:
+            inst = await commands.submit(cx, data=data, adapter=request.app.ctx.protocol, store=store)
+            atts = (await cx.session.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
+                                             .order_by(Attachment.id))).all()
             out = inst_out(inst, data.type)
             out["attachments"] = [attachment_out(a) for a in atts]
     except BaseException:
@@ -230,7 +200,7 @@ async def submit(request: Request) -> HTTPResponse:
 
 
 @bp.get("/instances")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="List istanze: contact_id=, status=, type= (slug)")
 async def list_instances(request: Request) -> HTTPResponse:
     p = principal_of(request)
@@ -253,12 +223,12 @@ async def list_instances(request: Request) -> HTTPResponse:
 
 
 @bp.get("/instances/<instance_id:int>")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="An istanza with its history")
 async def get_instance(request: Request, instance_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        inst = await service.get(s, ente_id=p.ente_id, instance_id=instance_id)
+    async with begin(request) as cx:
+        s = cx.session
+        inst = await commands.read(cx, instance_id=instance_id)
         body = inst_out(inst, await _slug(s, inst.type_id))
         body["events"] = [{"at": e.at.isoformat(), "actor_kind": e.actor_kind, "actor_name": e.actor_name,
                            "from": e.from_status, "to": e.to_status, "note": e.note}
@@ -266,25 +236,23 @@ async def get_instance(request: Request, instance_id: int) -> HTTPResponse:
         atts = (await s.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
                                 .order_by(Attachment.id))).all()
         body["attachments"] = [attachment_out(a) for a in atts]
-        await audit.record(s, principal=p, action="read", entity="instance", entity_id=inst.id)
     return json_ok(body)
 
 
 @bp.post("/instances/<instance_id:int>/transition")
-@authorized(*HANDLERS, "service", "phone_operator")
-@openapi(summary="Change status (409 if illegal); the citizen is notified", body=TransitionIn)
+@authorized(*policies.WITHDRAW.roles)
+@openapi(summary="Change status (409 if illegal); the citizen is notified. Only the office decides (403 for "
+                 "others); whoever files for a citizen may withdraw", body=TransitionIn)
 async def transition(request: Request, instance_id: int) -> HTTPResponse:
     data = parse_body(request, TransitionIn)
-    p = principal_of(request)
-    if data.to != "withdrawn" and p.role in ("service", "phone_operator"):
-        raise ValidationFailed("only the office decides; citizens may withdraw", fields={"to": "not allowed"})
-    async with db_session(request) as s:
-        inst = await service.transition(s, principal=p, instance_id=instance_id, to=data.to, note=data.note)
-        return json_ok(inst_out(inst, await _slug(s, inst.type_id)))
+    async with begin(request) as cx:
+        inst = await commands.transition(cx, instance_id=instance_id, to=data.to, note=data.note)
+        out = inst_out(inst, await _slug(cx.session, inst.type_id))
+    return json_ok(out)
 
 
 @bp.post("/instances/<instance_id:int>/attachments")
-@authorized(*SUBMITTERS)
+@authorized(*policies.ATTACH.roles)
 @openapi(summary="Add an attachment to an open istanza, e.g. an integration (multipart field 'file', optional "
                  "'kind'; PDF/JPEG/PNG; size limited; checksum recorded)")
 async def upload(request: Request, instance_id: int) -> HTTPResponse:
@@ -293,11 +261,11 @@ async def upload(request: Request, instance_id: int) -> HTTPResponse:
         raise ValidationFailed("multipart field 'file' is required", fields={"file": "required"})
     store = _store(request)
     try:
-        async with db_session(request) as s:
-            att = await service.add_attachment(s, ente_id=principal_of(request).ente_id, instance_id=instance_id,
-                                               kind=request.form.get("kind", "") if request.form else "",
-                                               filename=f.name or "allegato", content_type=f.type, body=f.body,
-                                               store=store)
+        async with begin(request) as cx:
+            att = await commands.add_attachment(cx, instance_id=instance_id,
+                                                kind=request.form.get("kind", "") if request.form else "",
+                                                filename=f.name or "allegato", content_type=f.type, body=f.body,
+                                                store=store)
             out = {"id": att.id, "filename": att.filename, "size": att.size, "sha256": att.sha256, "kind": att.kind}
     except BaseException:
         store.discard()
@@ -306,17 +274,16 @@ async def upload(request: Request, instance_id: int) -> HTTPResponse:
 
 
 @bp.get("/instances/<instance_id:int>/attachments/<attachment_id:int>")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="Download an attachment")
 async def download(request: Request, instance_id: int, attachment_id: int) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        await service.get(s, ente_id=p.ente_id, instance_id=instance_id)
-        att = await s.scalar(select(Attachment).where(Attachment.id == attachment_id,
-                                                      Attachment.instance_id == instance_id))
+    async with begin(request) as cx:
+        await service.get(cx.session, ente_id=cx.ente_id, instance_id=instance_id)
+        att = await cx.session.scalar(select(Attachment).where(Attachment.id == attachment_id,
+                                                               Attachment.instance_id == instance_id))
         if att is None:
             raise NotFound("attachment not found")
-        await audit.record(s, principal=p, action="read", entity="attachment", entity_id=att.id)
+        await cx.read("read", "attachment", att.id)
     path = Path(request.app.ctx.settings.var_dir) / "attachments" / att.storage_key
     if not path.is_file():  # erased with its citizen's data (the row stays for the istanza's record)
         raise NotFound("the attachment's file was erased")
@@ -326,7 +293,7 @@ async def download(request: Request, instance_id: int, attachment_id: int) -> HT
 
 
 @bp.get("/instances/<instance_id:int>/receipt.pdf")
-@authorized(*STAFF, "service")
+@authorized(*VIEWERS)
 @openapi(summary="The citizen's receipt as PDF")
 async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
     p = principal_of(request)
@@ -342,25 +309,23 @@ async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
 
 
 @bp.post("/instances/lookup")
-@authorized("service", *STAFF)
+@authorized(*policies.LOOKUP.roles)
 @openapi(summary="Citizen status look-up: code + second factor (phone digits or fiscal code). Failures are "
                  "throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key header (e.g. the "
                  "bot's sender id), per caller (20 / 15 min): 429 with Retry-After", body=citizen_lookup.LookupIn)
 async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, citizen_lookup.LookupIn)
-    p = principal_of(request)
-    limits = citizen_lookup.limits("instances", p.ente_id, data.code, citizen_lookup.caller_of(request.headers))
     found = None
-    async with db_session(request) as s:
-        inst = await citizen_lookup.throttled(
-            s, limits, lambda: service.lookup(s, ente_id=p.ente_id, code=data.code, factor=data.second_factor))
+    async with begin(request) as cx:
+        s = cx.session
+        inst = await commands.lookup(cx, code=data.code, second_factor=data.second_factor,
+                                     caller=citizen_lookup.caller_of(request.headers))
         if inst is not None:
             t = await s.get(InstanceType, inst.type_id)
-            tz = ZoneInfo((await entes.get(s, p.ente_id)).timezone)
+            tz = ZoneInfo((await entes.get(s, cx.ente_id)).timezone)
             found = {"code": inst.code, "type": t.title if t else "", "status": inst.status,
                      "protocol_number": inst.protocol_number,
                      "deadline": inst.deadline_at.astimezone(tz).date().isoformat() if inst.deadline_at else None}
-            await audit.record(s, principal=p, action="lookup", entity="instance", entity_id=inst.id)
     if found is None:
         raise NotFound(LOOKUP_NOT_FOUND)
     return json_ok(found)

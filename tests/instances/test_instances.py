@@ -242,8 +242,9 @@ def test_isolation_and_roles(client: httpx.Client, ente_ctx, other_ente) -> None
     cid = setup_ente(client, ente_ctx)
     inst = submit(client, ente_ctx, cid).json()
     assert client.get(f"/api/v1/instances/{inst['id']}", headers=other_ente.headers("admin")).status_code == 404
+    # only the office decides (crm.instances.policies.HANDLE): the assistant may only withdraw
     assert client.post(f"/api/v1/instances/{inst['id']}/transition", json={"to": "in_charge"},
-                       headers=ente_ctx.headers("service")).status_code == 422
+                       headers=ente_ctx.headers("service")).status_code == 403
     on_behalf = client.post("/api/v1/instances", headers=ente_ctx.headers("phone_operator"), json={
         "type": "istanza-generica", "contact_id": cid, "on_behalf_of": cid, "channel": "phone",
         "data": {"subject": "al telefono", "description": "chiamata"}})
