@@ -16,15 +16,16 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
 from crm.console.kit import KB_EDITORS, KB_READERS, _local, bp, ente_tz, env, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
 from crm.db import db_session
 from crm.kb import gaps as gap_groups
+from crm.kb import commands as kb_commands
 from crm.kb import service as kb
 from crm.kb.indexer import is_answerable
 from crm.kb.models import STATUSES, Article
@@ -139,12 +140,6 @@ async def _form_ctx(s: Any, p: Any, **kw: Any) -> dict[str, Any]:
     return {"topic_options": topic_options, "office_options": office_options, **kw}
 
 
-async def _reindex(request: Request, ente_id: int, article: Article) -> None:
-    """This process's search index follows at once (other replicas catch up through the revision counter)."""
-    async with request.app.ctx.read_sessionmaker() as s:
-        await request.app.ctx.kb.apply(s, ente_id, article)
-
-
 # --- list -------------------------------------------------------------------------------------------------------------
 @bp.get("/kb")
 @console_page(*KB_READERS)
@@ -203,18 +198,14 @@ async def kb_create(request: Request, p: Principal) -> HTTPResponse:
         preview, status = {"title": raw["title"], "html": body_html(raw["body"])}, 200
     elif data is not None and not errors:
         try:
-            async with db_session(request) as s:
-                a = await kb.create(s, ente_id=p.ente_id, data=data, author=p.username)
-                resolved = await kb.resolve_gaps(s, ente_id=p.ente_id, ids=gap_ids)
-                await audit.record(s, principal=p, action="create", entity="kb_article", entity_id=a.id,
-                                   details={"slug": a.slug, "gaps_resolved": resolved})
+            async with begin(request, screen="kb") as cx:
+                a, resolved = await kb_commands.create_article(cx, data=data, gap_ids=gap_ids)
         except Conflict as exc:
             if "slug" not in exc.fields:
                 raise
             errors["slug"] = "Esiste già una scheda con questo identificativo: ne scelga un altro."
             status = 409
         else:
-            await _reindex(request, p.ente_id, a)
             return redirect(f"/console/kb/{a.id}?esito=" + ("creata_lacune" if resolved else "creata"), status=303)
     if errors and preview is None:
         error = "La scheda non è stata salvata: corregga i campi indicati."
@@ -286,16 +277,9 @@ async def kb_update(request: Request, p: Principal, article_id: int) -> HTTPResp
         preview, status = {"title": raw["title"], "html": body_html(raw["body"])}, 200
     elif data is not None and not errors:
         try:
-            async with db_session(request) as s:
-                a = await kb.get(s, ente_id=p.ente_id, article_id=article_id)
-                if str(a.version) != (form.get("version") or ""):
-                    raise Conflict("edited meanwhile", code="stale")
-                before = a.version
-                a = await kb.update_article(s, ente_id=p.ente_id, article_id=article_id, data=data,
-                                            author=p.username)
-                if a.version != before:
-                    await audit.record(s, principal=p, action="update", entity="kb_article", entity_id=a.id,
-                                       details={"version": a.version})
+            async with begin(request, screen="kb") as cx:
+                await kb_commands.update_article(cx, article_id=article_id, data=data,
+                                                 expected_version=as_int(form.get("version")) or -1)
         except ApiError as exc:
             if exc.status == 404:
                 raise
@@ -308,7 +292,6 @@ async def kb_update(request: Request, p: Principal, article_id: int) -> HTTPResp
             else:
                 error, status = service_error(exc), exc.status
         else:
-            await _reindex(request, p.ente_id, a)
             return redirect(f"/console/kb/{article_id}?esito=salvata", status=303)
     if errors and preview is None and error is None:
         error = "Le modifiche non sono state salvate: corregga i campi indicati."
@@ -322,11 +305,9 @@ async def kb_update(request: Request, p: Principal, article_id: int) -> HTTPResp
 
 
 async def _set_status(request: Request, p: Principal, article_id: int, status: str, outcome: str) -> HTTPResponse:
-    async with db_session(request) as s:
-        a = await kb.set_status(s, ente_id=p.ente_id, article_id=article_id, status=status, author=p.username)
-        await audit.record(s, principal=p, action=status, entity="kb_article", entity_id=a.id,
-                           details={"version": a.version})
-    await _reindex(request, p.ente_id, a)
+    change = kb_commands.publish if status == "published" else kb_commands.archive
+    async with begin(request, screen="kb") as cx:
+        await change(cx, article_id=article_id)
     return redirect(f"/console/kb/{article_id}?esito={outcome}", status=303)
 
 
@@ -349,11 +330,8 @@ async def kb_restore(request: Request, p: Principal, article_id: int) -> HTTPRes
     version = as_int(form.get("version"))
     if version is None:
         raise NotFound("version not found")
-    async with db_session(request) as s:
-        a = await kb.restore(s, ente_id=p.ente_id, article_id=article_id, version=version, author=p.username)
-        await audit.record(s, principal=p, action="restore", entity="kb_article", entity_id=a.id,
-                           details={"restored": version, "version": a.version})
-    await _reindex(request, p.ente_id, a)
+    async with begin(request, screen="kb") as cx:
+        await kb_commands.restore(cx, article_id=article_id, version=version)
     return redirect(f"/console/kb/{article_id}?esito=ripristinata", status=303)
 
 
@@ -381,8 +359,6 @@ async def kb_gaps(request: Request, p: Principal) -> HTTPResponse:
 async def kb_gaps_resolve(request: Request, p: Principal) -> HTTPResponse:
     form = request.form or {}
     ids = _gap_ids(form.get("ids"))
-    async with db_session(request) as s:
-        n = await kb.resolve_gaps(s, ente_id=p.ente_id, ids=ids)
-        await audit.record(s, principal=p, action="resolve", entity="kb_gap", entity_id=None,
-                           details={"ids": ids, "resolved": n})
+    async with begin(request, screen="kb") as cx:
+        await kb_commands.resolve_gaps(cx, ids=ids)
     return redirect("/console/kb/gaps?esito=gestite", status=303)

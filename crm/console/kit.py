@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse, html
 from crm.bookings import policies as booking_policies
 from crm.contacts import policies as contact_policies
 from crm.instances import policies as instance_policies
+from crm.kb import policies as kb_policies
 from crm.tickets import policies as ticket_policies
 from crm.console.forms import service_error
 from crm.console.session import context
@@ -45,8 +46,8 @@ BOOKING_VIEWERS = booking_policies.VIEW.staff
 BOOKING_EDITORS = booking_policies.CANCEL.staff  # cancel, reschedule
 BOOKING_MARKERS = booking_policies.MARK.staff  # attended, no-show
 INSTANCE_HANDLERS = instance_policies.HANDLE.staff
-KB_READERS = ("admin", "operator")  # admins curate the knowledge base, operators read it
-KB_EDITORS = ("admin",)
+KB_READERS = ("admin", "operator")  # the console's knowledge-base screens (the API lets every role read)
+KB_EDITORS = kb_policies.CURATE.staff
 DASHBOARD_ROLES = ("admin", "operator")
 ADMINS = ("admin",)  # operators and settings
 CONTACT_MERGERS = contact_policies.MERGE.staff

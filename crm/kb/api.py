@@ -5,23 +5,25 @@ import asyncio
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from crm.core.auth import STAFF, authorized, principal_of
+from crm.core.auth import authorized, principal_of
+from crm.core.commands import begin
 from crm.core.errors import ValidationFailed
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
-from crm.db import db_session
+from crm.db import db_session, read_session
+from crm.kb import commands, policies, service
 from crm.kb import gaps as gap_groups
-from crm.kb import service
 from crm.kb.models import Article
 from crm.kb.render import plain_text
 from crm.kb.schemas import MAX_QUERY, ArticleIn, ArticleOut, ArticlePatch, FeedbackIn, SearchOut
 from knowledge.embedders import get_embedder
 
 bp = Blueprint("kb", url_prefix="/api/v1/kb")
+READERS, CURATORS = policies.VIEW.roles, policies.CURATE.roles
 
 
 @bp.get("/search")
-@authorized(*STAFF, "service")
+@authorized(*READERS)
 @openapi(summary="Semantic search: {answerable, results:[{slug,title,score,snippet,url}]}; q (<= 500 chars), k (1-10)",
          response=SearchOut)
 async def search(request: Request) -> HTTPResponse:
@@ -55,7 +57,7 @@ async def search(request: Request) -> HTTPResponse:
 
 
 @bp.get("/articles")
-@authorized(*STAFF, "service")
+@authorized(*READERS)
 @openapi(summary="List articles: status=, topic=, q= (title/slug), sort=", response=ArticleOut, many=True)
 async def list_articles(request: Request) -> HTTPResponse:
     p = principal_of(request)
@@ -64,78 +66,63 @@ async def list_articles(request: Request) -> HTTPResponse:
                              q=request.args.get("q"))
     stmt = apply_sort(stmt, page, {"title": Article.title, "updated_at": Article.updated_at, "slug": Article.slug},
                       [Article.id])
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         return json_ok(await paginate(s, stmt, page, lambda a: service.to_out(a).model_dump(mode="json")))
 
 
 @bp.post("/articles")
-@authorized("admin")
+@authorized(*CURATORS)
 @openapi(summary="Create an article (status draft by default)", body=ArticleIn, response=ArticleOut)
 async def create_article(request: Request) -> HTTPResponse:
     data = parse_body(request, ArticleIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        a = await service.create(s, ente_id=p.ente_id, data=data, author=p.username)
+    async with begin(request) as cx:
+        a, _ = await commands.create_article(cx, data=data)
         out = service.to_out(a)
-    await _apply(request, p.ente_id, a)
     return json_ok(out, status=201)
 
 
-async def _apply(request: Request, ente_id: int, article: Article) -> None:
-    async with request.app.ctx.read_sessionmaker() as s:
-        await request.app.ctx.kb.apply(s, ente_id, article)
-
-
 @bp.get("/articles/<article_id:int>")
-@authorized(*STAFF, "service")
+@authorized(*READERS)
 @openapi(summary="An article (body as Markdown and as sanitised HTML)", response=ArticleOut)
 async def get_article(request: Request, article_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         a = await service.get(s, ente_id=principal_of(request).ente_id, article_id=article_id)
         return json_ok(service.to_out(a))
 
 
 @bp.patch("/articles/<article_id:int>")
-@authorized("admin")
+@authorized(*CURATORS)
 @openapi(summary="Edit an article (a new version; the index follows at once)", body=ArticlePatch, response=ArticleOut)
 async def patch_article(request: Request, article_id: int) -> HTTPResponse:
     data = parse_body(request, ArticlePatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        a = await service.update_article(s, ente_id=p.ente_id, article_id=article_id, data=data, author=p.username)
-        out = service.to_out(a)
-    await _apply(request, p.ente_id, a)
-    return json_ok(out)
-
-
-async def _status(request: Request, article_id: int, status: str) -> HTTPResponse:
-    p = principal_of(request)
-    async with db_session(request) as s:
-        a = await service.set_status(s, ente_id=p.ente_id, article_id=article_id, status=status, author=p.username)
-        out = service.to_out(a)
-    await _apply(request, p.ente_id, a)
+    async with begin(request) as cx:
+        out = service.to_out(await commands.update_article(cx, article_id=article_id, data=data))
     return json_ok(out)
 
 
 @bp.post("/articles/<article_id:int>/publish")
-@authorized("admin")
+@authorized(*CURATORS)
 @openapi(summary="Publish (answerable while valid)", response=ArticleOut)
 async def publish(request: Request, article_id: int) -> HTTPResponse:
-    return await _status(request, article_id, "published")
+    async with begin(request) as cx:
+        out = service.to_out(await commands.publish(cx, article_id=article_id))
+    return json_ok(out)
 
 
 @bp.post("/articles/<article_id:int>/archive")
-@authorized("admin")
+@authorized(*CURATORS)
 @openapi(summary="Archive (no longer answerable)", response=ArticleOut)
 async def archive(request: Request, article_id: int) -> HTTPResponse:
-    return await _status(request, article_id, "archived")
+    async with begin(request) as cx:
+        out = service.to_out(await commands.archive(cx, article_id=article_id))
+    return json_ok(out)
 
 
 @bp.get("/articles/<article_id:int>/versions")
 @authorized("admin", "operator")
 @openapi(summary="Version history: who changed what, when")
 async def versions(request: Request, article_id: int) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         rows = await service.versions(s, ente_id=principal_of(request).ente_id, article_id=article_id)
         items = [{"version": v.version, "author": v.author, "at": v.at.isoformat(), "changed_fields": v.changed_fields,
                   "snapshot": v.snapshot} for v in rows]
@@ -143,37 +130,34 @@ async def versions(request: Request, article_id: int) -> HTTPResponse:
 
 
 @bp.post("/articles/<article_id:int>/restore")
-@authorized("admin")
+@authorized(*CURATORS)
 @openapi(summary="Restore an older version's content as a new version", response=ArticleOut)
 async def restore(request: Request, article_id: int) -> HTTPResponse:
     body = request.json if request.body else None
     version = body.get("version") if isinstance(body, dict) else None
     if not isinstance(version, int):
         raise ValidationFailed("version (integer) is required", fields={"version": "required"})
-    p = principal_of(request)
-    async with db_session(request) as s:
-        a = await service.restore(s, ente_id=p.ente_id, article_id=article_id, version=version, author=p.username)
-        out = service.to_out(a)
-    await _apply(request, p.ente_id, a)
+    async with begin(request) as cx:
+        out = service.to_out(await commands.restore(cx, article_id=article_id, version=version))
     return json_ok(out)
 
 
 @bp.post("/feedback")
-@authorized(*STAFF, "service")
+@authorized(*READERS)
 @openapi(summary="Was the answer helpful? (a 'no' also lands in the gap list)", body=FeedbackIn)
 async def feedback(request: Request) -> HTTPResponse:
     data = parse_body(request, FeedbackIn)
-    async with db_session(request) as s:
-        fb = await service.add_feedback(s, ente_id=principal_of(request).ente_id, slug=data.slug, query=data.query,
-                                        helpful=data.helpful, conversation_id=data.conversation_id)
-        return json_ok({"id": fb.id, "helpful": fb.helpful}, status=201)
+    async with begin(request) as cx:
+        fb = await commands.add_feedback(cx, slug=data.slug, query=data.query, helpful=data.helpful,
+                                         conversation_id=data.conversation_id)
+    return json_ok({"id": fb.id, "helpful": fb.helpful}, status=201)
 
 
 @bp.get("/feedback/stats")
 @authorized("admin", "operator")
 @openapi(summary="Helpful / not helpful per article")
 async def feedback_stats(request: Request) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         items = await service.feedback_stats(s, ente_id=principal_of(request).ente_id)
     return json_ok({"items": items, "total": len(items)})
 
@@ -182,7 +166,7 @@ async def feedback_stats(request: Request) -> HTTPResponse:
 @authorized("admin", "operator")
 @openapi(summary="Unanswered questions grouped by similarity (what to write next)")
 async def gaps(request: Request) -> HTTPResponse:
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         rows = list(await service.open_gaps(s, ente_id=principal_of(request).ente_id))
     embedder = await asyncio.to_thread(get_embedder, request.app.ctx.settings.kb_embedder)
     groups = await asyncio.to_thread(gap_groups.group, rows, embedder)
@@ -190,14 +174,13 @@ async def gaps(request: Request) -> HTTPResponse:
 
 
 @bp.post("/gaps/resolve")
-@authorized("admin")
+@authorized(*CURATORS)
 @openapi(summary="Mark gap questions as handled: {ids: [...]}")
 async def resolve_gaps(request: Request) -> HTTPResponse:
     body = request.json if request.body else None
     ids = body.get("ids") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
         raise ValidationFailed("ids must be a list of integers", fields={"ids": "required"})
-    p = principal_of(request)
-    async with db_session(request) as s:
-        resolved = await service.resolve_gaps(s, ente_id=p.ente_id, ids=ids)
+    async with begin(request) as cx:
+        resolved = await commands.resolve_gaps(cx, ids=ids)
     return json_ok({"resolved": resolved})
