@@ -14,17 +14,19 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.audit import service as audit
 from crm.console.kit import ADMINS, bp, env, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.core import throttle
 from crm.core.auth import Principal
+from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict
 from crm.core.workhours import DAYS, parse_office_hours, parse_patron_day
 from crm.db import db_session, utcnow
+from crm.entes import commands as ente_commands
 from crm.entes import service as entes
 from crm.offices import service as offices
+from crm.operators import commands as operator_commands
 from crm.operators import service as operators
 from crm.operators.schemas import OperatorIn, OperatorPatch
 
@@ -115,11 +117,8 @@ async def operator_create(request: Request, p: Principal) -> HTTPResponse:
         errors["password2"] = "Le due password non coincidono."
     if data is not None and not errors:
         try:
-            async with db_session(request) as s:
-                op = await operators.create(s, ente_id=p.ente_id, data=data)
-                await audit.record(s, principal=p, action="create", entity="operator", entity_id=op.id,
-                                   details={"username": op.username, "role": op.role, "topics": data.topics,
-                                            "screen": "operators"})
+            async with begin(request, screen="operators") as cx:
+                await operator_commands.create(cx, data=data)
         except Conflict as exc:
             if "username" not in exc.fields:
                 raise
@@ -190,17 +189,8 @@ async def operator_update(request: Request, p: Principal, operator_id: int) -> H
                          "amministratore."
     if data is not None and not errors:
         try:
-            async with db_session(request) as s:
-                before = await operators.get(s, ente_id=p.ente_id, operator_id=operator_id)
-                old = {"full_name": before.full_name, "email": before.email, "role": before.role,
-                       "topics": sorted(t.slug for t in before.topics)}
-                op = await operators.update(s, ente_id=p.ente_id, operator_id=operator_id, data=data)
-                new = {"full_name": op.full_name, "email": op.email, "role": op.role,
-                       "topics": sorted(t.slug for t in op.topics)}
-                changed = sorted(k for k in new if new[k] != old[k])
-                await audit.record(s, principal=p, action="update", entity="operator", entity_id=op.id,
-                                   details={"fields": changed, "from": {k: old[k] for k in changed},
-                                            "to": {k: new[k] for k in changed}, "screen": "operators"})
+            async with begin(request, screen="operators") as cx:
+                await operator_commands.update(cx, operator_id=operator_id, data=data)
         except ApiError as exc:
             if exc.status == 404:
                 raise
@@ -223,10 +213,8 @@ async def operator_active(request: Request, p: Principal, operator_id: int) -> H
     if operator_id == p.operator_id and not active:
         return await _operator_page(request, p, operator_id, status=409,
                                     error="Non può disattivare il proprio account.")
-    async with db_session(request) as s:
-        op = await operators.update(s, ente_id=p.ente_id, operator_id=operator_id, data=OperatorPatch(active=active))
-        await audit.record(s, principal=p, action="activate" if active else "deactivate", entity="operator",
-                           entity_id=op.id, details={"username": op.username, "screen": "operators"})
+    async with begin(request, screen="operators") as cx:
+        await operator_commands.set_active(cx, operator_id=operator_id, active=active)
     return redirect(f"/console/operators/{operator_id}?esito={'riattivato' if active else 'disattivato'}",
                     status=303)
 
@@ -247,11 +235,8 @@ async def operator_password(request: Request, p: Principal, operator_id: int) ->
     if errors:
         return await _operator_page(request, p, operator_id, status=422, errors=errors,
                                     error="La password non è stata cambiata: corregga i campi indicati.")
-    async with db_session(request) as s:
-        op = await operators.reset_password(s, ente_id=p.ente_id, operator_id=operator_id, password=password,
-                                            keep_session=p.session_id)
-        await audit.record(s, principal=p, action="password_reset", entity="operator", entity_id=op.id,
-                           details={"username": op.username, "generated": generate, "screen": "operators"})
+    async with begin(request, screen="operators") as cx:
+        await operator_commands.reset_password(cx, operator_id=operator_id, password=password, generated=generate)
     return await _operator_page(request, p, operator_id, new_password=password if generate else "",
                                 ok="Password cambiata." + (" La comunichi all'operatore in modo riservato: non "
                                                            "verrà più mostrata." if generate else ""))
@@ -358,8 +343,6 @@ async def settings_hours(request: Request, p: Principal) -> HTTPResponse:
     if errors:
         return await _settings(request, p, err="Gli orari non sono stati salvati: corregga i campi segnalati.",
                                form={k: form.get(k) or "" for k in form}, errors=errors, status=422)
-    async with db_session(request) as s:
-        await entes.set_office_hours(s, ente_id=p.ente_id, office_hours=spec, patron_day=patron)
-        await audit.record(s, principal=p, action="update", entity="ente", entity_id=p.ente_id,
-                           details={"office_hours": spec, "patron_day": patron, "screen": "settings"})
+    async with begin(request, screen="settings") as cx:
+        await ente_commands.set_office_hours(cx, office_hours=spec, patron_day=patron)
     return redirect("/console/settings?esito=orari#orari", status=303)

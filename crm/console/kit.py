@@ -19,6 +19,7 @@ from crm.bookings import policies as booking_policies
 from crm.contacts import policies as contact_policies
 from crm.instances import policies as instance_policies
 from crm.kb import policies as kb_policies
+from crm.operators import policies as operator_policies
 from crm.tickets import policies as ticket_policies
 from crm.console.forms import service_error
 from crm.console.session import context
@@ -49,7 +50,7 @@ INSTANCE_HANDLERS = instance_policies.HANDLE.staff
 KB_READERS = ("admin", "operator")  # the console's knowledge-base screens (the API lets every role read)
 KB_EDITORS = kb_policies.CURATE.staff
 DASHBOARD_ROLES = ("admin", "operator")
-ADMINS = ("admin",)  # operators and settings
+ADMINS = operator_policies.MANAGE.staff  # operators and settings
 CONTACT_MERGERS = contact_policies.MERGE.staff
 GDPR_EXPORTERS = contact_policies.EXPORT.staff  # erasure: contact_policies.ERASE (admins)
 REQUEST_VIEWERS = ticket_policies.VIEW.staff  # the requests screen

@@ -3,16 +3,22 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty
 
-from crm.audit import service as audit
 from crm.core import sessions, throttle
 from crm.core.auth import STAFF, authorized, principal_of, public
+from crm.core.commands import begin
 from crm.core.errors import ApiError
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
-from crm.operators.models import Operator
 from crm.core.openapi import openapi
-from crm.db import db_session, write_turn
-from crm.operators import service
-from crm.operators.schemas import LoginIn, OperatorIn, OperatorOut, OperatorPatch, TokenOut
+from crm.db import db_session, read_session, write_turn
+from crm.operators import commands, policies, service
+from crm.operators.models import Operator
+from crm.operators.schemas import (
+    LoginIn,
+    OperatorIn,
+    OperatorOut,
+    OperatorPatch,
+    TokenOut,
+)
 
 bp = Blueprint("operators", url_prefix="/api/v1")
 
@@ -63,41 +69,32 @@ async def me(request: Request) -> HTTPResponse:
 
 
 @bp.get("/operators")
-@authorized("admin", "operator", "phone_operator", "backoffice")
+@authorized(*policies.VIEW.roles)
 @openapi(summary="List operators of the ente", response=OperatorOut, many=True)
 async def list_operators(request: Request) -> HTTPResponse:
     page = page_params(request)
     stmt = apply_sort(service.list_stmt(ente_id=principal_of(request).ente_id, role=request.args.get("role")), page,
                       {"username": Operator.username, "role": Operator.role}, [Operator.username])
-    async with db_session(request) as s:
+    async with read_session(request) as s:
         return json_ok(await paginate(s, stmt, page, lambda o: service.to_out(o).model_dump()))
 
 
 @bp.post("/operators")
-@authorized("admin")
+@authorized(*policies.MANAGE.roles)
 @openapi(summary="Create an operator", body=OperatorIn, response=OperatorOut)
 async def create_operator(request: Request) -> HTTPResponse:
     data = parse_body(request, OperatorIn)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        op = await service.create(s, ente_id=p.ente_id, data=data)
-        await audit.record(s, principal=p, action="create", entity="operator", entity_id=op.id,
-                           details={"username": op.username, "role": op.role})
-        out = service.to_out(op)
+    async with begin(request) as cx:
+        out = service.to_out(await commands.create(cx, data=data))
     return json_ok(out, status=201)
 
 
 @bp.patch("/operators/<operator_id:int>")
-@authorized("admin")
-@openapi(summary="Change an operator (role, topics, active, password)", body=OperatorPatch, response=OperatorOut)
+@authorized(*policies.MANAGE.roles)
+@openapi(summary="Change an operator (role, topics, active, password); 409 for one's own admin role or account",
+         body=OperatorPatch, response=OperatorOut)
 async def update_operator(request: Request, operator_id: int) -> HTTPResponse:
     data = parse_body(request, OperatorPatch)
-    p = principal_of(request)
-    async with db_session(request) as s:
-        op = await service.update(s, ente_id=p.ente_id, operator_id=operator_id, data=data,
-                                  keep_session=p.session_id, actor_id=p.operator_id)
-        changed = sorted(k for k, v in data.model_dump(exclude={"password"}).items() if v is not None)
-        await audit.record(s, principal=p, action="update", entity="operator", entity_id=op.id,
-                           details={"fields": changed + (["password"] if data.password else [])})
-        out = service.to_out(op)
+    async with begin(request) as cx:
+        out = service.to_out(await commands.update(cx, operator_id=operator_id, data=data))
     return json_ok(out)
