@@ -24,7 +24,7 @@ def _listen(url: str, headers: dict[str, str], out: "queue.Queue[dict]", ready: 
                 ready.set()
             elif line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event:
+            elif line.startswith("data:") and event == "conversation":  # the set-up's contact has its own event
                 out.put({"event": event, **json.loads(line[5:])})
                 return
 
