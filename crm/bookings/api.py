@@ -1,19 +1,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
 from crm.bookings import commands, policies, service
 from crm.bookings import ics as ical
-from crm.bookings.models import Booking, Service
-from crm.bookings.models import DateException, Event, Location, OpeningHours, Resource
-from crm.bookings.schemas import (BookingIn, CancelIn, EventIn, EventPatch, ExceptionIn, HoursIn, IntervalIn,
-                                  LocationIn, LocationPatch, RescheduleIn, ResourceIn, ResourcePatch, ServiceIn,
-                                  ServicePatch)
+from crm.bookings.models import Booking, Location
+from crm.bookings.schemas import (BookingCancelledOut, BookingCreatedOut, BookingIn, BookingLookupOut, BookingOut,
+                                  CancelIn, DeletedOut, EventIn, EventOut, EventPatch, ExceptionIn, ExceptionOut,
+                                  HoursIn, HoursOut, IntervalIn, LocationIn, LocationOut, LocationPatch, RescheduleIn,
+                                  ResourceChangeOut, ResourceIn, ResourceOut, ResourcePatch, ServiceDetailOut,
+                                  ServiceIn, ServiceOut, ServicePatch)
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
@@ -27,54 +26,7 @@ bp = Blueprint("bookings", url_prefix="/api/v1")
 VIEWERS, ADMINS = policies.VIEW.roles, policies.MANAGE.roles
 
 
-def service_out(s: Service) -> dict[str, Any]:
-    return {"id": s.id, "slug": s.slug, "name": s.name, "description": s.description, "kind": s.kind,
-            "office_id": s.office_id, "slot_minutes": s.slot_minutes, "min_notice_hours": s.min_notice_hours,
-            "horizon_days": s.horizon_days, "cancel_deadline_hours": s.cancel_deadline_hours,
-            "form_schema": s.form_schema, "what_to_bring": s.what_to_bring, "code_prefix": s.code_prefix,
-            "buffer_before_minutes": s.buffer_before_minutes, "buffer_after_minutes": s.buffer_after_minutes,
-            "max_per_day_per_citizen": s.max_per_day_per_citizen, "max_active_per_citizen": s.max_active_per_citizen,
-            "one_active_per_citizen": s.one_active_per_citizen, "max_slots_per_booking": s.max_slots_per_booking,
-            "max_series_count": s.max_series_count, "active": s.active}
-
-
-def location_out(x: Location) -> dict[str, Any]:
-    return {"id": x.id, "name": x.name, "address": x.address}
-
-
-def resource_out(x: Resource) -> dict[str, Any]:
-    return {"id": x.id, "name": x.name, "location_id": x.location_id, "active": x.active}
-
-
-def hours_out(h: OpeningHours) -> dict[str, Any]:
-    return {"id": h.id, "weekday": h.weekday, "start": h.start.strftime("%H:%M"), "end": h.end.strftime("%H:%M"),
-            "resource_id": h.resource_id}
-
-
-def exception_out(e: DateException) -> dict[str, Any]:
-    return {"id": e.id, "day": e.day.isoformat(), "closed": e.closed, "note": e.note,
-            "start": e.start.strftime("%H:%M") if e.start else None, "end": e.end.strftime("%H:%M") if e.end else None,
-            "all_services": e.service_id is None, "resource_id": e.resource_id}
-
-
-def event_out(e: Event, tz: ZoneInfo) -> dict[str, Any]:
-    return {"id": e.id, "service_id": e.service_id, "title": e.title, "location_id": e.location_id,
-            "start": e.start.astimezone(tz).isoformat(), "end": e.end.astimezone(tz).isoformat(), "seats": e.seats,
-            "booked": e.booked}
-
-
-def booking_out(b: Booking, tz: ZoneInfo, service_name: str | None = None) -> dict[str, Any]:
-    return {"id": b.id, "code": b.code, "service_id": b.service_id, "service_name": service_name,
-            "contact_id": b.contact_id, "location_id": b.location_id, "resource_id": b.resource_id,
-            "event_id": b.event_id, "start": b.start.astimezone(tz).isoformat(),
-            "end": b.end.astimezone(tz).isoformat(), "status": b.status, "fields": b.fields,
-            "booked_by_kind": b.booked_by_kind, "booked_by_operator_id": b.booked_by_operator_id,
-            "on_behalf": b.on_behalf, "channel": b.channel, "rescheduled_from_id": b.rescheduled_from_id,
-            "series_id": b.series_id, "slots": b.slots, "created_at": b.created_at.isoformat()}
-
-
-async def _tz(s: Any, ente_id: int) -> ZoneInfo:
-    return ZoneInfo((await entes.get(s, ente_id)).timezone)
+_tz = entes.timezone
 
 
 def _date(request: Request, name: str) -> date:
@@ -98,58 +50,60 @@ def _opt_int(request: Request, name: str) -> int | None:
 
 @bp.get("/services")
 @authorized(*VIEWERS)
-@openapi(summary="Bookable services")
+@openapi(summary="Bookable services", response=ServiceOut, many=True)
 async def list_services(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
     async with read_session(request) as s:
-        items = [service_out(x) for x in await service.list_services(s, ente_id=p.ente_id,
+        items = [ServiceOut.model_validate(x) for x in await service.list_services(s, ente_id=p.ente_id,
                                                                      include_inactive=everything)]
     return json_ok({"items": items, "total": len(items)})
 
 
 @bp.get("/services/<service_id:int>")
 @authorized(*VIEWERS)
-@openapi(summary="A service with its resources, weekly hours and upcoming exceptions")
+@openapi(summary="A service with its resources, weekly hours and upcoming exceptions", response=ServiceDetailOut)
 async def get_service(request: Request, service_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with read_session(request) as s:
         svc = await service.get_service(s, ente_id=p.ente_id, service_id=service_id)
-        body = service_out(svc) | {
-            "resource_ids": await service.service_resource_ids(s, svc.id),
-            "hours": [hours_out(h) for h in await service.get_hours(s, ente_id=p.ente_id, service_id=svc.id)],
-            "exceptions": [exception_out(e) for e in await service.list_exceptions(
-                s, ente_id=p.ente_id, service_id=svc.id, d_from=date.today())]}
+        body = ServiceDetailOut(
+            **ServiceOut.model_validate(svc).model_dump(),
+            resource_ids=await service.service_resource_ids(s, svc.id),
+            hours=[HoursOut.of(h) for h in await service.get_hours(s, ente_id=p.ente_id, service_id=svc.id)],
+            exceptions=[ExceptionOut.of(e) for e in await service.list_exceptions(
+                s, ente_id=p.ente_id, service_id=svc.id, d_from=date.today())])
     return json_ok(body)
 
 
 @bp.patch("/services/<service_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Update a service (admins); resource_ids replaces the resources delivering it", body=ServicePatch)
+@openapi(summary="Update a service (admins); resource_ids replaces the resources delivering it", body=ServicePatch,
+         response=ServiceOut)
 async def update_service(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, ServicePatch)
     async with begin(request) as cx:
         svc = await commands.update_service(cx, service_id=service_id, data=data)
-    return json_ok(service_out(svc))
+    return json_ok(ServiceOut.model_validate(svc))
 
 
 @bp.delete("/services/<service_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Withdraw a service from booking (kept for history; its confirmed bookings stay)")
+@openapi(summary="Withdraw a service from booking (kept for history; its confirmed bookings stay)", response=ServiceOut)
 async def deactivate_service(request: Request, service_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         svc = await commands.set_service_active(cx, service_id=service_id, active=False)
-    return json_ok(service_out(svc))
+    return json_ok(ServiceOut.model_validate(svc))
 
 
 @bp.post("/services")
 @authorized(*ADMINS)
-@openapi(summary="Create a service (admins)", body=ServiceIn)
+@openapi(summary="Create a service (admins)", body=ServiceIn, response=ServiceOut)
 async def create_service(request: Request) -> HTTPResponse:
     data = parse_body(request, ServiceIn)
     async with begin(request) as cx:
         svc = await commands.create_service(cx, data=data)
-    return json_ok(service_out(svc), status=201)
+    return json_ok(ServiceOut.model_validate(svc), status=201)
 
 
 @bp.put("/services/<service_id:int>/hours")
@@ -165,163 +119,168 @@ async def set_hours(request: Request, service_id: int) -> HTTPResponse:
 
 @bp.get("/services/<service_id:int>/hours")
 @authorized(*VIEWERS)
-@openapi(summary="The weekly template of a service and of resources with their own calendar")
+@openapi(summary="The weekly template of a service and of resources with their own calendar",
+         response=HoursOut, many=True)
 async def get_hours(request: Request, service_id: int) -> HTTPResponse:
     async with read_session(request) as s:
         rows = await service.get_hours(s, ente_id=principal_of(request).ente_id, service_id=service_id)
-    return json_ok({"items": [hours_out(h) for h in rows], "total": len(rows)})
+    return json_ok({"items": [HoursOut.of(h) for h in rows], "total": len(rows)})
 
 
 @bp.get("/services/<service_id:int>/exceptions")
 @authorized(*VIEWERS)
-@openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)")
+@openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)",
+         response=ExceptionOut, many=True)
 async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
     d_from = _date(request, "from") if request.args.get("from") else None
     async with read_session(request) as s:
         rows = await service.list_exceptions(s, ente_id=principal_of(request).ente_id, service_id=service_id,
                                              d_from=d_from)
-    return json_ok({"items": [exception_out(e) for e in rows], "total": len(rows)})
+    return json_ok({"items": [ExceptionOut.of(e) for e in rows], "total": len(rows)})
 
 
 @bp.delete("/exceptions/<exception_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Remove a closure or extra opening")
+@openapi(summary="Remove a closure or extra opening", response=DeletedOut)
 async def delete_exception(request: Request, exception_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         await commands.delete_exception(cx, exception_id=exception_id)
-    return json_ok({"deleted": exception_id})
+    return json_ok(DeletedOut(deleted=exception_id))
 
 
 @bp.post("/services/<service_id:int>/exceptions")
 @authorized(*ADMINS)
-@openapi(summary="A closure or an extra opening on one date", body=ExceptionIn)
+@openapi(summary="A closure or an extra opening on one date", body=ExceptionIn, response=ExceptionOut)
 async def add_exception(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, ExceptionIn)
     async with begin(request) as cx:
         exc = await commands.add_exception(cx, service_id=service_id, data=data)
-    return json_ok(exception_out(exc), status=201)
+    return json_ok(ExceptionOut.of(exc), status=201)
 
 
 @bp.post("/services/<service_id:int>/events")
 @authorized(*ADMINS)
-@openapi(summary="A capacity event with N seats", body=EventIn)
+@openapi(summary="A capacity event with N seats", body=EventIn, response=EventOut)
 async def add_event(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, EventIn)
     async with begin(request) as cx:
         ev = await commands.add_event(cx, service_id=service_id, data=data)
         tz = await _tz(cx.session, cx.ente_id)
-    return json_ok(event_out(ev, tz), status=201)
+    return json_ok(EventOut.of(ev, tz), status=201)
 
 
 @bp.get("/services/<service_id:int>/events")
 @authorized(*VIEWERS)
-@openapi(summary="Events of a capacity service, with seats and bookings")
+@openapi(summary="Events of a capacity service, with seats and bookings", response=EventOut, many=True)
 async def list_events(request: Request, service_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with read_session(request) as s:
         tz = await _tz(s, p.ente_id)
-        items = [event_out(e, tz) for e in await service.list_events(s, ente_id=p.ente_id, service_id=service_id)]
+        items = [EventOut.of(e, tz) for e in await service.list_events(s, ente_id=p.ente_id, service_id=service_id)]
     return json_ok({"items": items, "total": len(items)})
 
 
 @bp.patch("/events/<event_id:int>")
 @authorized(*ADMINS)
 @openapi(summary="Change an event: seats never below those booked; the time only while nobody booked",
-         body=EventPatch)
+         body=EventPatch, response=EventOut)
 async def update_event(request: Request, event_id: int) -> HTTPResponse:
     data = parse_body(request, EventPatch)
     async with begin(request) as cx:
         ev = await commands.update_event(cx, event_id=event_id, data=data)
         tz = await _tz(cx.session, cx.ente_id)
-    return json_ok(event_out(ev, tz))
+    return json_ok(EventOut.of(ev, tz))
 
 
 @bp.delete("/events/<event_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Delete an event nobody has booked (409 otherwise)")
+@openapi(summary="Delete an event nobody has booked (409 otherwise)", response=DeletedOut)
 async def delete_event(request: Request, event_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         await commands.delete_event(cx, event_id=event_id)
-    return json_ok({"deleted": event_id})
+    return json_ok(DeletedOut(deleted=event_id))
 
 
 @bp.post("/locations")
 @authorized(*ADMINS)
-@openapi(summary="A location (sede)", body=LocationIn)
+@openapi(summary="A location (sede)", body=LocationIn, response=LocationOut)
 async def create_location(request: Request) -> HTTPResponse:
     data = parse_body(request, LocationIn)
     async with begin(request) as cx:
         loc = await commands.create_location(cx, data=data)
-    return json_ok(location_out(loc), status=201)
+    return json_ok(LocationOut.model_validate(loc), status=201)
 
 
 @bp.get("/locations")
 @authorized(*VIEWERS)
-@openapi(summary="Locations (sedi)")
+@openapi(summary="Locations (sedi)", response=LocationOut, many=True)
 async def list_locations(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
-        items = [location_out(x) for x in await service.list_locations(s, ente_id=principal_of(request).ente_id)]
+        items = [LocationOut.model_validate(x)
+                 for x in await service.list_locations(s, ente_id=principal_of(request).ente_id)]
     return json_ok({"items": items, "total": len(items)})
 
 
 @bp.patch("/locations/<location_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Rename a location or change its address", body=LocationPatch)
+@openapi(summary="Rename a location or change its address", body=LocationPatch, response=LocationOut)
 async def update_location(request: Request, location_id: int) -> HTTPResponse:
     data = parse_body(request, LocationPatch)
     async with begin(request) as cx:
         loc = await commands.update_location(cx, location_id=location_id, data=data)
-    return json_ok(location_out(loc))
+    return json_ok(LocationOut.model_validate(loc))
 
 
 @bp.delete("/locations/<location_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Delete an unused location (409 when resources, events or bookings use it)")
+@openapi(summary="Delete an unused location (409 when resources, events or bookings use it)", response=DeletedOut)
 async def delete_location(request: Request, location_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         await commands.delete_location(cx, location_id=location_id)
-    return json_ok({"deleted": location_id})
+    return json_ok(DeletedOut(deleted=location_id))
 
 
 @bp.post("/resources")
 @authorized(*ADMINS)
-@openapi(summary="A resource (official, room, counter)", body=ResourceIn)
+@openapi(summary="A resource (official, room, counter)", body=ResourceIn, response=ResourceOut)
 async def create_resource(request: Request) -> HTTPResponse:
     data = parse_body(request, ResourceIn)
     async with begin(request) as cx:
         res = await commands.create_resource(cx, data=data)
-    return json_ok(resource_out(res), status=201)
+    return json_ok(ResourceOut.model_validate(res), status=201)
 
 
 @bp.get("/resources")
 @authorized(*VIEWERS)
-@openapi(summary="Resources (officials, rooms, counters); include_inactive=true for admins")
+@openapi(summary="Resources (officials, rooms, counters); include_inactive=true for admins",
+         response=ResourceOut, many=True)
 async def list_resources(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
     async with read_session(request) as s:
-        items = [resource_out(x) for x in await service.list_resources(s, ente_id=p.ente_id,
+        items = [ResourceOut.model_validate(x) for x in await service.list_resources(s, ente_id=p.ente_id,
                                                                        include_inactive=everything)]
     return json_ok({"items": items, "total": len(items)})
 
 
 @bp.patch("/resources/<resource_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Rename, move or (de)activate a resource", body=ResourcePatch)
+@openapi(summary="Rename, move or (de)activate a resource", body=ResourcePatch, response=ResourceChangeOut)
 async def update_resource(request: Request, resource_id: int) -> HTTPResponse:
     data = parse_body(request, ResourcePatch)
     async with begin(request) as cx:
         res, upcoming = await commands.update_resource(cx, resource_id=resource_id, data=data)
-    return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
+    return json_ok(ResourceChangeOut(**ResourceOut.model_validate(res).model_dump(), upcoming_bookings=upcoming))
 
 
 @bp.delete("/resources/<resource_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Deactivate a resource: no new slots; says how many confirmed bookings still need moving")
+@openapi(summary="Deactivate a resource: no new slots; says how many confirmed bookings still need moving",
+         response=ResourceChangeOut)
 async def deactivate_resource(request: Request, resource_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         res, upcoming = await commands.set_resource_active(cx, resource_id=resource_id, active=False)
-    return json_ok(resource_out(res) | {"upcoming_bookings": upcoming})
+    return json_ok(ResourceChangeOut(**ResourceOut.model_validate(res).model_dump(), upcoming_bookings=upcoming))
 
 
 @bp.get("/services/<service_id:int>/availability")
@@ -342,7 +301,7 @@ async def availability(request: Request, service_id: int) -> HTTPResponse:
 @authorized(*policies.BOOK.roles)
 @openapi(summary="Book a slot (Idempotency-Key header honoured): 201, 409 slot taken, 422 constraint. Resource "
                  "calendars also take duration_minutes and repeat {frequency, count}: a series is all or nothing",
-         body=BookingIn)
+         body=BookingIn, response=BookingCreatedOut)
 async def create_booking(request: Request) -> HTTPResponse:
     data = parse_body(request, BookingIn)
     key = request.headers.get("idempotency-key")
@@ -353,16 +312,16 @@ async def create_booking(request: Request) -> HTTPResponse:
         s = cx.session
         svc = await service.get_service(s, ente_id=cx.ente_id, service_id=b.service_id)
         tz = await _tz(s, cx.ente_id)
-        body = booking_out(b, tz, svc.name) | {"what_to_bring": svc.what_to_bring}
-        if b.series_id:
-            body["series"] = [booking_out(x, tz, svc.name)
-                              for x in await service.series(s, ente_id=cx.ente_id, series_id=b.series_id)]
+        series = [BookingOut.of(x, tz, svc.name) for x in await service.series(
+            s, ente_id=cx.ente_id, series_id=b.series_id)] if b.series_id else None
+        body = BookingCreatedOut(**BookingOut.of(b, tz, svc.name).model_dump(), what_to_bring=svc.what_to_bring,
+                                 series=series)
     return json_ok(body, status=201 if created else 200)
 
 
 @bp.get("/bookings")
 @authorized(*VIEWERS)
-@openapi(summary="Bookings: contact_id=, service_id=, status=, from=, to=")
+@openapi(summary="Bookings: contact_id=, service_id=, status=, from=, to=", response=BookingOut, many=True)
 async def list_bookings(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
@@ -386,7 +345,7 @@ async def list_bookings(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
         tz = await _tz(s, p.ente_id)
         names = {x.id: x.name for x in await service.list_services(s, ente_id=p.ente_id)}
-        return json_ok(await paginate(s, stmt, page, lambda b: booking_out(b, tz, names.get(b.service_id))))
+        return json_ok(await paginate(s, stmt, page, lambda b: BookingOut.of(b, tz, names.get(b.service_id))))
 
 
 @bp.post("/bookings/lookup")
@@ -395,7 +354,7 @@ async def list_bookings(request: Request) -> HTTPResponse:
                  "contact or given in the booking form), e.g. to cancel it from a channel that is not the citizen's "
                  "own. Failures are throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key "
                  "header, per caller (20 / 15 min, shared with the istanze look-up): 429 with Retry-After",
-         body=citizen_lookup.LookupIn)
+         body=citizen_lookup.LookupIn, response=BookingLookupOut)
 async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, citizen_lookup.LookupIn)
     found = None
@@ -407,11 +366,11 @@ async def lookup(request: Request) -> HTTPResponse:
             tz = await _tz(cx.session, cx.ente_id)
             deadline = service.cancel_deadline(b, svc)
             # what the citizen needs to recognise the booking and act on it; not the form's personal fields
-            found = {"id": b.id, "code": b.code, "service_id": b.service_id, "service_name": svc.name,
-                     "start": b.start.astimezone(tz).isoformat(), "end": b.end.astimezone(tz).isoformat(),
-                     "status": b.status, "series_id": b.series_id,
-                     "cancel_deadline": deadline.astimezone(tz).isoformat(),
-                     "cancellable": b.status == "confirmed" and utcnow() <= deadline}
+            found = BookingLookupOut(id=b.id, code=b.code, service_id=b.service_id, service_name=svc.name,
+                                     start=b.start.astimezone(tz).isoformat(), end=b.end.astimezone(tz).isoformat(),
+                                     status=b.status, series_id=b.series_id,
+                                     cancel_deadline=deadline.astimezone(tz).isoformat(),
+                                     cancellable=b.status == "confirmed" and utcnow() <= deadline)
     if found is None:
         raise NotFound("no booking matches this code and second factor")
     return json_ok(found)
@@ -419,12 +378,12 @@ async def lookup(request: Request) -> HTTPResponse:
 
 @bp.get("/bookings/<booking_id:int>")
 @authorized(*VIEWERS)
-@openapi(summary="A booking")
+@openapi(summary="A booking", response=BookingOut)
 async def get_booking(request: Request, booking_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with read_session(request) as s:
         b = await service.get_booking(s, ente_id=p.ente_id, booking_id=booking_id)
-        return json_ok(booking_out(b, await _tz(s, p.ente_id)))
+        return json_ok(BookingOut.of(b, await _tz(s, p.ente_id)))
 
 
 @bp.get("/bookings/<booking_file:ext=ics>")
@@ -448,44 +407,43 @@ async def booking_ics(request: Request, booking_file: str, ext: str) -> HTTPResp
 @bp.post("/bookings/<booking_id:int>/cancel")
 @authorized(*policies.BOOK.roles)
 @openapi(summary="Cancel (the bot respects the service's cancellation deadline); series=true also cancels the "
-                 "later bookings of its series", body=CancelIn)
+                 "later bookings of its series", body=CancelIn, response=BookingCancelledOut)
 async def cancel(request: Request, booking_id: int) -> HTTPResponse:
     data = parse_body(request, CancelIn)
     async with begin(request) as cx:
         done = await commands.cancel(cx, booking_id=booking_id, reason=data.reason, whole_series=data.series)
         tz = await _tz(cx.session, cx.ente_id)
-    body = booking_out(done[0], tz)
-    if data.series:
-        body["cancelled"] = [booking_out(b, tz) for b in done]
-    return json_ok(body)
+    return json_ok(BookingCancelledOut(**BookingOut.of(done[0], tz).model_dump(),
+                                       cancelled=[BookingOut.of(b, tz) for b in done] if data.series else None))
 
 
 @bp.post("/bookings/<booking_id:int>/reschedule")
 @authorized(*policies.BOOK.roles)
-@openapi(summary="Move to another slot (the old booking is kept, cancelled, linked)", body=RescheduleIn)
+@openapi(summary="Move to another slot (the old booking is kept, cancelled, linked)", body=RescheduleIn,
+         response=BookingOut)
 async def reschedule(request: Request, booking_id: int) -> HTTPResponse:
     data = parse_body(request, RescheduleIn)
     async with begin(request) as cx:
         b = await commands.reschedule(cx, booking_id=booking_id, start=data.start, resource_id=data.resource_id)
         tz = await _tz(cx.session, cx.ente_id)
-    return json_ok(booking_out(b, tz), status=201)
+    return json_ok(BookingOut.of(b, tz), status=201)
 
 
 @bp.post("/bookings/<booking_id:int>/attended")
 @authorized(*policies.MARK.roles)
-@openapi(summary="Mark attended")
+@openapi(summary="Mark attended", response=BookingOut)
 async def attended(request: Request, booking_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         b = await commands.mark_attended(cx, booking_id=booking_id)
         tz = await _tz(cx.session, cx.ente_id)
-    return json_ok(booking_out(b, tz))
+    return json_ok(BookingOut.of(b, tz))
 
 
 @bp.post("/bookings/<booking_id:int>/no-show")
 @authorized(*policies.MARK.roles)
-@openapi(summary="Mark no-show")
+@openapi(summary="Mark no-show", response=BookingOut)
 async def no_show(request: Request, booking_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         b = await commands.mark_no_show(cx, booking_id=booking_id)
         tz = await _tz(cx.session, cx.ente_id)
-    return json_ok(booking_out(b, tz))
+    return json_ok(BookingOut.of(b, tz))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -60,7 +59,7 @@ SERVICES: list[dict[str, Any]] = [
 
 async def seed(session: Any, ente: Any) -> list[str]:
     log = []
-    tz = ZoneInfo(ente.timezone)
+    tz = ente.tz
     for spec in SERVICES:
         if await session.scalar(select(Service.id).where(Service.ente_id == ente.id, Service.slug == spec["slug"])):
             continue

@@ -180,3 +180,163 @@ class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=500)
     series: bool = Field(default=False, description="cancel this and every later booking of its series")
+
+
+# --- what the API returns -------------------------------------------------------------------------------------------
+class ServiceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    slug: str
+    name: str
+    description: str
+    kind: str
+    office_id: int | None
+    slot_minutes: int
+    min_notice_hours: int
+    horizon_days: int
+    cancel_deadline_hours: int
+    form_schema: dict[str, Any]
+    what_to_bring: str
+    code_prefix: str
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    max_per_day_per_citizen: int
+    max_active_per_citizen: int
+    one_active_per_citizen: bool
+    max_slots_per_booking: int
+    max_series_count: int
+    active: bool
+
+
+class LocationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    address: str
+
+
+class ResourceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    location_id: int
+    active: bool
+
+
+class ResourceChangeOut(ResourceOut):
+    upcoming_bookings: int = Field(description="confirmed future bookings still on the resource (to move)")
+
+
+class HoursOut(BaseModel):
+    id: int
+    weekday: int
+    start: str = Field(description="HH:MM, the ente's time")
+    end: str
+    resource_id: int | None
+
+    @classmethod
+    def of(cls, h: Any) -> HoursOut:
+        return cls(id=h.id, weekday=h.weekday, start=h.start.strftime("%H:%M"), end=h.end.strftime("%H:%M"),
+                   resource_id=h.resource_id)
+
+
+class ExceptionOut(BaseModel):
+    id: int
+    day: str
+    closed: bool
+    note: str
+    start: str | None
+    end: str | None
+    all_services: bool
+    resource_id: int | None
+
+    @classmethod
+    def of(cls, e: Any) -> ExceptionOut:
+        return cls(id=e.id, day=e.day.isoformat(), closed=e.closed, note=e.note,
+                   start=e.start.strftime("%H:%M") if e.start else None,
+                   end=e.end.strftime("%H:%M") if e.end else None, all_services=e.service_id is None,
+                   resource_id=e.resource_id)
+
+
+class ServiceDetailOut(ServiceOut):
+    resource_ids: list[int]
+    hours: list[HoursOut]
+    exceptions: list[ExceptionOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    service_id: int
+    title: str
+    location_id: int
+    start: str = Field(description="ISO 8601 in the ente's time zone")
+    end: str
+    seats: int
+    booked: int
+
+    @classmethod
+    def of(cls, e: Any, tz: Any) -> EventOut:
+        return cls(id=e.id, service_id=e.service_id, title=e.title, location_id=e.location_id,
+                   start=e.start.astimezone(tz).isoformat(), end=e.end.astimezone(tz).isoformat(), seats=e.seats,
+                   booked=e.booked)
+
+
+class BookingOut(BaseModel):
+    id: int
+    code: str
+    service_id: int
+    service_name: str | None
+    contact_id: int
+    location_id: int | None
+    resource_id: int | None
+    event_id: int | None
+    start: str = Field(description="ISO 8601 in the ente's time zone")
+    end: str
+    status: str
+    fields: dict[str, Any]
+    booked_by_kind: str
+    booked_by_operator_id: int | None
+    on_behalf: bool
+    channel: str
+    rescheduled_from_id: int | None
+    series_id: str | None
+    slots: int
+    created_at: str
+
+    @classmethod
+    def of(cls, b: Any, tz: Any, service_name: str | None = None) -> BookingOut:
+        return cls(id=b.id, code=b.code, service_id=b.service_id, service_name=service_name,
+                   contact_id=b.contact_id, location_id=b.location_id, resource_id=b.resource_id,
+                   event_id=b.event_id, start=b.start.astimezone(tz).isoformat(),
+                   end=b.end.astimezone(tz).isoformat(), status=b.status, fields=b.fields,
+                   booked_by_kind=b.booked_by_kind, booked_by_operator_id=b.booked_by_operator_id,
+                   on_behalf=b.on_behalf, channel=b.channel, rescheduled_from_id=b.rescheduled_from_id,
+                   series_id=b.series_id, slots=b.slots, created_at=b.created_at.isoformat())
+
+
+class BookingCreatedOut(BookingOut):
+    what_to_bring: str
+    series: list[BookingOut] | None = Field(default=None, description="every booking of a series, first to last")
+
+
+class BookingCancelledOut(BookingOut):
+    cancelled: list[BookingOut] | None = Field(default=None, description="with series=true: every booking cancelled")
+
+
+class BookingLookupOut(BaseModel):
+    """What a citizen needs to recognise a booking and act on it; not the form's personal fields."""
+
+    id: int
+    code: str
+    service_id: int
+    service_name: str
+    start: str
+    end: str
+    status: str
+    series_id: str | None
+    cancel_deadline: str
+    cancellable: bool
+
+
+class DeletedOut(BaseModel):
+    deleted: int

@@ -23,6 +23,7 @@ from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactPhone
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
+from crm.core.records import get_in_ente
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.refs import ensure_owned
 from crm.core.workhours import parse_patron_day
@@ -37,10 +38,8 @@ MAX_RANGE_DAYS = 92  # a quarter: what a calendar view or the bot ever asks
 
 # --- admin: services, locations, resources, calendars -------------------------------------------------------------
 async def get_service(session: AsyncSession, *, ente_id: int, service_id: int) -> Service:
-    svc = await session.scalar(select(Service).where(Service.ente_id == ente_id, Service.id == service_id))
-    if svc is None:
-        raise NotFound("service not found", fields={"service_id": "unknown service"})
-    return svc
+    return await get_in_ente(session, Service, ente_id=ente_id, record_id=service_id, what="service",
+                             fields={"service_id": "unknown service"})
 
 
 async def list_services(session: AsyncSession, *, ente_id: int, include_inactive: bool = False) -> Sequence[Service]:
@@ -129,10 +128,7 @@ async def create_location(session: AsyncSession, *, ente_id: int, data: Location
 
 
 async def get_location(session: AsyncSession, *, ente_id: int, location_id: int) -> Location:
-    loc = await session.scalar(select(Location).where(Location.ente_id == ente_id, Location.id == location_id))
-    if loc is None:
-        raise NotFound("location not found")
-    return loc
+    return await get_in_ente(session, Location, ente_id=ente_id, record_id=location_id, what="location")
 
 
 async def list_locations(session: AsyncSession, *, ente_id: int) -> Sequence[Location]:
@@ -175,10 +171,7 @@ async def _known_location(session: AsyncSession, ente_id: int, location_id: int)
 
 
 async def get_resource(session: AsyncSession, *, ente_id: int, resource_id: int) -> Resource:
-    res = await session.scalar(select(Resource).where(Resource.ente_id == ente_id, Resource.id == resource_id))
-    if res is None:
-        raise NotFound("resource not found")
-    return res
+    return await get_in_ente(session, Resource, ente_id=ente_id, record_id=resource_id, what="resource")
 
 
 async def list_resources(session: AsyncSession, *, ente_id: int, include_inactive: bool = False) -> Sequence[Resource]:
@@ -293,13 +286,7 @@ async def add_event(session: AsyncSession, *, ente_id: int, service_id: int, dat
 
 
 async def get_event(session: AsyncSession, *, ente_id: int, event_id: int, lock: bool = False) -> Event:
-    stmt = select(Event).where(Event.ente_id == ente_id, Event.id == event_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    ev = await session.scalar(stmt)
-    if ev is None:
-        raise NotFound("event not found")
-    return ev
+    return await get_in_ente(session, Event, ente_id=ente_id, record_id=event_id, what="event", lock=lock)
 
 
 async def list_events(session: AsyncSession, *, ente_id: int, service_id: int) -> Sequence[Event]:
@@ -344,7 +331,7 @@ async def _calendars(session: AsyncSession, svc: Service) -> tuple[ZoneInfo, tup
     """The service's calendars: one per active resource, with its own hours if it has any, and the exceptions
     that apply to it (every service, this service, this resource)."""
     ente = await entes.get(session, svc.ente_id)
-    tz = ZoneInfo(ente.timezone)
+    tz = ente.tz
     base: dict[int, list[tuple[time, time]]] = {}
     own: dict[int, dict[int, list[tuple[time, time]]]] = {}
     for h in (await session.scalars(select(OpeningHours).where(OpeningHours.service_id == svc.id))).all():
@@ -671,13 +658,7 @@ async def _book_seat(session: AsyncSession, svc: Service, start: datetime, data:
 
 
 async def get_booking(session: AsyncSession, *, ente_id: int, booking_id: int, lock: bool = False) -> Booking:
-    stmt = select(Booking).where(Booking.ente_id == ente_id, Booking.id == booking_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    b = await session.scalar(stmt)
-    if b is None:
-        raise NotFound("booking not found")
-    return b
+    return await get_in_ente(session, Booking, ente_id=ente_id, record_id=booking_id, what="booking", lock=lock)
 
 
 async def lookup(session: AsyncSession, *, ente_id: int, code: str, factor: str) -> Booking:
@@ -723,7 +704,7 @@ async def cancel(session: AsyncSession, *, principal: Principal, booking_id: int
     if len(targets) == 1:
         await _notify(session, b, svc, "cancelled")
     else:
-        await _notify_series(session, targets, svc, ZoneInfo((await entes.get(session, b.ente_id)).timezone),
+        await _notify_series(session, targets, svc, await entes.timezone(session, b.ente_id),
                              what="cancelled")
     return targets
 
@@ -783,7 +764,7 @@ def _when(b: Booking, tz: ZoneInfo) -> str:
 
 async def _notify(session: AsyncSession, b: Booking, svc: Service, what: str) -> None:
     ente = await entes.get(session, b.ente_id)
-    tz = ZoneInfo(ente.timezone)
+    tz = ente.tz
     if what == "confirmed":
         text = (f"{ente.name}: appuntamento confermato per «{svc.name}» {_when(b, tz)}. Codice {b.code}."
                 + (f" Porti con sé: {svc.what_to_bring}" if svc.what_to_bring else ""))

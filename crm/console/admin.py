@@ -8,7 +8,6 @@ import asyncio
 import re
 import secrets
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sanic import Request
@@ -137,8 +136,7 @@ async def operator_create(request: Request, p: Principal) -> HTTPResponse:
                             error=error or "L'operatore non è stato creato: corregga i campi indicati."))
 
 
-async def _tz(s: Any, ente_id: int) -> Any:
-    return ZoneInfo((await entes.get(s, ente_id)).timezone)
+_tz = entes.timezone
 
 
 async def _locked_until(request: Request, s: Any, username: str) -> Any:

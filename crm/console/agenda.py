@@ -29,7 +29,7 @@ from crm.console.session import console_page, context
 from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_days
 from crm.core.auth import Principal
 from crm.core.commands import begin
-from crm.core.errors import ApiError, NotFound
+from crm.core.errors import ApiError
 from crm.db import db_session, utcnow
 
 VISIBLE = "confirmed,attended,no_show"  # cancelled ones only on request
@@ -65,14 +65,6 @@ def _problem(exc: ApiError) -> str:
     if exc.code == "illegal_transition":
         return "stato"
     return "errore"
-
-
-async def _booking(s: Any, ente_id: int, booking_id: int) -> Booking:
-    b = await s.scalar(bookings.list_stmt(ente_id=ente_id, contact_id=None, service_id=None, status=None,
-                                          d_from=None, d_to=None).where(Booking.id == booking_id))
-    if b is None:
-        raise NotFound("booking not found")
-    return b
 
 
 @bp.get("/bookings")
@@ -187,7 +179,7 @@ async def _mark(request: Request, p: Principal, booking_id: int, status: str) ->
 
 
 async def _move_ctx(s: Any, p: Any, booking_id: int, day: str | None) -> dict[str, Any]:
-    b = await _booking(s, p.ente_id, booking_id)
+    b = await bookings.get_booking(s, ente_id=p.ente_id, booking_id=booking_id)
     tz = await ente_tz(s, p.ente_id)
     today = datetime.now(tz).date()
     start_day = from_day(day, today)

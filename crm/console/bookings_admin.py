@@ -36,6 +36,7 @@ from crm.console.slots import as_int
 from crm.core.auth import Principal
 from crm.core.commands import Context, begin
 from crm.core.errors import ApiError
+from crm.core.text import slugify
 from crm.db import db_session
 
 SCREEN = "bookings_admin"  # in the audit lines of this screen's changes
@@ -121,11 +122,6 @@ def _int(raw: Any) -> Any:
     return int(raw) if re.fullmatch(r"[+-]?\d+", raw) else (raw or None)
 
 
-def _slugify(name: str) -> str:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:80]
-
-
 def _ids(form: Any, name: str) -> list[int]:
     return [int(x) for x in (form.getlist(name) or []) if str(x).isdigit()]
 
@@ -143,7 +139,7 @@ def _service_values(form: Any, *, create: bool) -> dict[str, Any]:
                 data[name] = value
     if create:
         data["kind"] = form.get("kind") or "multi_resource"
-        data["slug"] = (form.get("slug") or "").strip() or _slugify(data["name"])
+        data["slug"] = (form.get("slug") or "").strip() or slugify(data["name"])
         prefix = (form.get("code_prefix") or "").strip().upper()
         if not prefix:
             letters = re.sub(r"[^A-Z]", "", unicodedata.normalize("NFKD", data["name"]).encode("ascii", "ignore")

@@ -10,7 +10,6 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sanic import Request
 from sanic.response import HTTPResponse
@@ -265,7 +264,7 @@ async def dashboard(request: Request, p: Principal) -> HTTPResponse:
 
 async def _tz(request: Request, ente_id: int) -> Any:
     async with request.app.ctx.read_sessionmaker() as s:
-        return ZoneInfo((await entes.get(s, ente_id)).timezone)
+        return await entes.timezone(s, ente_id)
 
 
 def csv_cell(value: Any) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +22,7 @@ from crm.console.slots import as_int
 from crm.core.auth import Principal
 from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
+from crm.core.text import slugify
 from crm.db import db_session
 from crm.kb import gaps as gap_groups
 from crm.kb import commands as kb_commands
@@ -61,11 +61,6 @@ MESSAGES = {  # (field, fragment of the validator's message) -> Italian
     ("keywords", "at most"): "Al massimo 50 parole chiave.",
     ("phrasings", "at most"): "Al massimo 50 formulazioni.",
 }
-
-
-def slugify(text: str) -> str:
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:80].strip("-")
 
 
 def _split(raw: str, *, commas: bool) -> list[str]:

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.contacts.models import Contact, ContactEmail, ContactIdentity, ContactPhone
 from crm.contacts.schemas import ContactIn, ContactOut, ContactPatch, IdentityIn, normalise_phone
-from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.records import get_in_ente
+from crm.core.errors import Conflict, ValidationFailed
 from crm.db import Base
 
 
@@ -35,10 +36,7 @@ def to_out(c: Contact) -> ContactOut:
 
 
 async def get(session: AsyncSession, *, ente_id: int, contact_id: int) -> Contact:
-    c = await session.scalar(select(Contact).where(Contact.ente_id == ente_id, Contact.id == contact_id))
-    if c is None:
-        raise NotFound("contact not found")
-    return c
+    return await get_in_ente(session, Contact, ente_id=ente_id, record_id=contact_id, what="contact")
 
 
 async def _check_fiscal_code_free(session: AsyncSession, ente_id: int, fiscal_code: str, exclude: int | None) -> None:

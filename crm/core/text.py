@@ -1,4 +1,5 @@
-"""Text that may reach the database from outside: what PostgreSQL cannot store, and what no person typed.
+"""Text that may reach the database from outside: what PostgreSQL cannot store, and what no person typed; and the
+one slugify.
 
 PostgreSQL refuses NUL in text and lone UTF-16 surrogates in UTF-8 (a 500 before these checks); other C0 control
 characters are never meant by a person and break renderers and exports. Channel edges (SMS, Telegram, web chat)
@@ -9,6 +10,7 @@ field), so a client learns about its bug.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 # C0 controls except tab, line feed and carriage return; DEL; lone surrogates
@@ -58,3 +60,10 @@ def bad_json_fields(data: Any, path: str = "") -> dict[str, str]:
 
     walk(data, path, False)
     return out
+
+
+def slugify(text: str, max_length: int = 80) -> str:
+    """``"Carta d'identità"`` -> ``"carta-d-identita"``: lowercase ASCII letters, digits and dashes (what slugs of
+    services, articles and instance types accept)."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:max_length].strip("-")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,11 @@ class Ente(IdMixin, TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Rome")
     office_hours: Mapped[str] = mapped_column(String(200), default="mon-fri 08:00-12:30,14:00-17:00")
     patron_day: Mapped[str | None] = mapped_column(String(5), default=None)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The ente's time zone, in which every date and time shown to citizens and operators is given."""
+        return ZoneInfo(self.timezone)
 
 
 class ServiceToken(IdMixin, TimestampMixin, Base):

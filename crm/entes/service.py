@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,11 @@ async def get(session: AsyncSession, ente_id: int) -> Ente:
     if ente is None:
         raise NotFound("ente not found")
     return ente
+
+
+async def timezone(session: AsyncSession, ente_id: int) -> ZoneInfo:
+    """The ente's time zone: every date and time a citizen or an operator reads is in it."""
+    return (await get(session, ente_id)).tz
 
 
 def _check_calendar(office_hours: str, patron_day: str | None) -> dict[int, Any]:

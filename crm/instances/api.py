@@ -4,7 +4,6 @@ import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
@@ -20,25 +19,15 @@ from crm.core.openapi import openapi
 from crm.db import read_session
 from crm.entes import service as entes
 from crm.instances import commands, policies, receipt, service
-from crm.instances.models import Attachment, Instance, InstanceType, ReferenceItem
-from crm.instances.schemas import (IncludeInactiveQuery, InstanceIn, InstanceTypeIn, InstanceTypePatch,
-                                   ReferenceItemIn, ReferenceItemPatch, TransitionIn)
+from crm.instances.models import Attachment, Instance, InstanceType
+from crm.instances.schemas import (AttachmentOut, IncludeInactiveQuery, InstanceEventOut, InstanceIn,
+                                   InstanceLookupOut, InstanceOut, InstanceTypeIn, InstanceTypeOut, InstanceTypePatch,
+                                   ReferenceItemIn, ReferenceItemOut, ReferenceItemPatch, TransitionIn)
 
 bp = Blueprint("instances", url_prefix="/api/v1")
 VIEWERS, ADMINS = policies.VIEW.roles, policies.MANAGE.roles
 LIST_SLUG = re.compile(r"^[a-z0-9-]{2,80}$")
 LOOKUP_NOT_FOUND = "no istanza matches this code and second factor"
-
-
-def type_out(t: InstanceType) -> dict[str, Any]:
-    return {"id": t.id, "slug": t.slug, "title": t.title, "description": t.description, "office_id": t.office_id,
-            "topic": t.topic, "form_schema": t.form_schema, "required_attachments": t.required_attachments,
-            "verified_identity_required": t.verified_identity_required, "deadline_days": t.deadline_days,
-            "active": t.active}
-
-
-def reference_out(list_slug: str, r: ReferenceItem) -> dict[str, Any]:
-    return {"id": r.id, "list": list_slug, "value": r.value, "label": r.label, "active": r.active}
 
 
 def _list_slug(list_slug: str) -> str:
@@ -68,20 +57,6 @@ def _store(request: Request) -> service.FileStore:
     return service.FileStore(root=Path(settings.var_dir) / "attachments", max_bytes=settings.attachments_max_bytes)
 
 
-def inst_out(i: Instance, type_slug: str | None = None) -> dict[str, Any]:
-    return {"id": i.id, "code": i.code, "type_id": i.type_id, "type": type_slug, "contact_id": i.contact_id,
-            "data": i.data, "status": i.status, "protocol_number": i.protocol_number,
-            "protocolled_at": i.protocolled_at.isoformat() if i.protocolled_at else None,
-            "deadline_at": i.deadline_at.isoformat() if i.deadline_at else None,
-            "clock_paused": i.paused_at is not None, "on_behalf": i.on_behalf, "created_by_kind": i.created_by_kind,
-            "created_by_operator_id": i.created_by_operator_id, "created_at": i.created_at.isoformat()}
-
-
-def attachment_out(a: Attachment) -> dict[str, Any]:
-    return {"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256, "content_type": a.content_type,
-            "kind": a.kind}
-
-
 async def _slug(s: Any, type_id: int) -> str | None:
     t = await s.get(InstanceType, type_id)
     return t.slug if t else None
@@ -90,90 +65,94 @@ async def _slug(s: Any, type_id: int) -> str | None:
 @bp.get("/instance-types")
 @authorized(*VIEWERS)
 @openapi(summary="Instance types of the ente, with their form (JSON Schema); admins: include_inactive=true",
-         query=IncludeInactiveQuery)
+         query=IncludeInactiveQuery, response=InstanceTypeOut, many=True)
 async def list_types(request: Request) -> HTTPResponse:
     include_inactive = _include_inactive(request)
     async with read_session(request) as s:
-        items = [type_out(t) for t in await service.list_types(s, ente_id=principal_of(request).ente_id,
-                                                                include_inactive=include_inactive)]
+        items = [InstanceTypeOut.model_validate(t) for t in await service.list_types(
+            s, ente_id=principal_of(request).ente_id, include_inactive=include_inactive)]
     return json_ok({"items": items, "total": len(items)})
 
 
 @bp.post("/instance-types")
 @authorized(*ADMINS)
-@openapi(summary="Create an instance type (admins; 409 if the slug exists)", body=InstanceTypeIn)
+@openapi(summary="Create an instance type (admins; 409 if the slug exists)", body=InstanceTypeIn,
+         response=InstanceTypeOut)
 async def create_type(request: Request) -> HTTPResponse:
     data = parse_body(request, InstanceTypeIn)
     async with begin(request) as cx:
-        out = type_out(await commands.create_type(cx, data=data))
+        out = InstanceTypeOut.model_validate(await commands.create_type(cx, data=data))
     return json_ok(out, status=201)
 
 
 @bp.patch("/instance-types/<slug:str>")
 @authorized(*ADMINS)
 @openapi(summary="Change an instance type (admins; partial; form_schema must be a valid JSON Schema; "
-                 "active=true reactivates)", body=InstanceTypePatch)
+                 "active=true reactivates)", body=InstanceTypePatch, response=InstanceTypeOut)
 async def update_type(request: Request, slug: str) -> HTTPResponse:
     data = parse_body(request, InstanceTypePatch)
     async with begin(request) as cx:
         t, _ = await commands.update_type(cx, slug=slug, data=data)
-        out = type_out(t)
+        out = InstanceTypeOut.model_validate(t)
     return json_ok(out)
 
 
 @bp.delete("/instance-types/<slug:str>")
 @authorized(*ADMINS)
-@openapi(summary="Deactivate an instance type (admins): no new submissions, existing istanze keep it")
+@openapi(summary="Deactivate an instance type (admins): no new submissions, existing istanze keep it",
+         response=InstanceTypeOut)
 async def deactivate_type(request: Request, slug: str) -> HTTPResponse:
     async with begin(request) as cx:
-        out = type_out(await commands.deactivate_type(cx, slug=slug))
+        out = InstanceTypeOut.model_validate(await commands.deactivate_type(cx, slug=slug))
     return json_ok(out)
 
 
 @bp.get("/reference-lists/<list_slug:str>")
 @authorized(*VIEWERS)
 @openapi(summary="Entries of a reference list (e.g. albo-associazioni); admins: include_inactive=true",
-         query=IncludeInactiveQuery)
+         query=IncludeInactiveQuery, response=ReferenceItemOut, many=True)
 async def reference_list(request: Request, list_slug: str) -> HTTPResponse:
     include_inactive = _include_inactive(request)
     async with read_session(request) as s:
         rows = await service.reference_items(s, ente_id=principal_of(request).ente_id, list_slug=list_slug,
                                              include_inactive=include_inactive)
-        items = [reference_out(list_slug, r) for r in rows]
+        items = [ReferenceItemOut.of(list_slug, r) for r in rows]
     return json_ok({"items": items, "total": len(items)})
 
 
 @bp.post("/reference-lists/<list_slug:str>")
 @authorized(*ADMINS)
 @openapi(summary="Add an entry to a reference list (admins; 409 if the value exists, even deactivated)",
-         body=ReferenceItemIn)
+         body=ReferenceItemIn, response=ReferenceItemOut)
 async def add_reference(request: Request, list_slug: str) -> HTTPResponse:
     data = parse_body(request, ReferenceItemIn)
     async with begin(request) as cx:
         item = await commands.add_reference(cx, list_slug=_list_slug(list_slug), data=data)
-        out = reference_out(list_slug, item)
+        out = ReferenceItemOut.of(list_slug, item)
     return json_ok(out, status=201)
 
 
 @bp.patch("/reference-lists/<list_slug:str>/<value:str>")
 @authorized(*ADMINS)
-@openapi(summary="Change an entry of a reference list (admins): label, active", body=ReferenceItemPatch)
+@openapi(summary="Change an entry of a reference list (admins): label, active", body=ReferenceItemPatch,
+         response=ReferenceItemOut)
 async def update_reference(request: Request, list_slug: str, value: str) -> HTTPResponse:
     data = parse_body(request, ReferenceItemPatch)
     async with begin(request) as cx:
         item, _ = await commands.update_reference(cx, list_slug=_list_slug(list_slug), value=_value(value),
                                                   data=data)
-        out = reference_out(list_slug, item)
+        out = ReferenceItemOut.of(list_slug, item)
     return json_ok(out)
 
 
 @bp.delete("/reference-lists/<list_slug:str>/<value:str>")
 @authorized(*ADMINS)
-@openapi(summary="Deactivate an entry of a reference list (admins): no longer offered nor accepted")
+@openapi(summary="Deactivate an entry of a reference list (admins): no longer offered nor accepted",
+         response=ReferenceItemOut)
 async def deactivate_reference(request: Request, list_slug: str, value: str) -> HTTPResponse:
     async with begin(request) as cx:
         item = await commands.deactivate_reference(cx, list_slug=_list_slug(list_slug), value=_value(value))
-        out = reference_out(list_slug, item)
+        out = ReferenceItemOut.of(list_slug, item)
     return json_ok(out)
 
 
@@ -182,7 +161,7 @@ async def deactivate_reference(request: Request, list_slug: str, value: str) -> 
 @openapi(summary="Submit an istanza with its attachments (base64; PDF/JPEG/PNG, size-limited; every kind in the "
                  "type's required_attachments): 201 {id, code, status, protocol_number?, attachments}; 422 naming "
                  "each invalid field or missing kind (attachments.<kind>); nothing is stored on error",
-         body=InstanceIn)
+         body=InstanceIn, response=InstanceOut)
 async def submit(request: Request) -> HTTPResponse:
     data = parse_body(request, InstanceIn)
     store = _store(request)
@@ -191,8 +170,8 @@ async def submit(request: Request) -> HTTPResponse:
             inst = await commands.submit(cx, data=data, adapter=request.app.ctx.protocol, store=store)
             atts = (await cx.session.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
                                              .order_by(Attachment.id))).all()
-            out = inst_out(inst, data.type)
-            out["attachments"] = [attachment_out(a) for a in atts]
+            out = InstanceOut.of(inst, data.type)
+            out.attachments = [AttachmentOut.model_validate(a) for a in atts]
     except BaseException:
         store.discard()  # the transaction rolled back: no file without its rows
         raise
@@ -201,7 +180,7 @@ async def submit(request: Request) -> HTTPResponse:
 
 @bp.get("/instances")
 @authorized(*VIEWERS)
-@openapi(summary="List istanze: contact_id=, status=, type= (slug)")
+@openapi(summary="List istanze: contact_id=, status=, type= (slug)", response=InstanceOut, many=True)
 async def list_instances(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
@@ -219,42 +198,42 @@ async def list_instances(request: Request) -> HTTPResponse:
                           [Instance.id.desc()])
         # deactivated types included: existing istanze keep their type
         slugs = {t.id: t.slug for t in await service.list_types(s, ente_id=p.ente_id, include_inactive=True)}
-        return json_ok(await paginate(s, stmt, page, lambda i: inst_out(i, slugs.get(i.type_id))))
+        return json_ok(await paginate(s, stmt, page, lambda i: InstanceOut.of(i, slugs.get(i.type_id))))
 
 
 @bp.get("/instances/<instance_id:int>")
 @authorized(*VIEWERS)
-@openapi(summary="An istanza with its history")
+@openapi(summary="An istanza with its history", response=InstanceOut)
 async def get_instance(request: Request, instance_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         s = cx.session
         inst = await commands.read(cx, instance_id=instance_id)
-        body = inst_out(inst, await _slug(s, inst.type_id))
-        body["events"] = [{"at": e.at.isoformat(), "actor_kind": e.actor_kind, "actor_name": e.actor_name,
-                           "from": e.from_status, "to": e.to_status, "note": e.note}
-                          for e in await service.events(s, inst)]
+        body = InstanceOut.of(inst, await _slug(s, inst.type_id))
+        body.events = [InstanceEventOut(at=e.at.isoformat(), actor_kind=e.actor_kind, actor_name=e.actor_name,
+                                        from_=e.from_status, to=e.to_status, note=e.note)
+                       for e in await service.events(s, inst)]
         atts = (await s.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
                                 .order_by(Attachment.id))).all()
-        body["attachments"] = [attachment_out(a) for a in atts]
+        body.attachments = [AttachmentOut.model_validate(a) for a in atts]
     return json_ok(body)
 
 
 @bp.post("/instances/<instance_id:int>/transition")
 @authorized(*policies.WITHDRAW.roles)
 @openapi(summary="Change status (409 if illegal); the citizen is notified. Only the office decides (403 for "
-                 "others); whoever files for a citizen may withdraw", body=TransitionIn)
+                 "others); whoever files for a citizen may withdraw", body=TransitionIn, response=InstanceOut)
 async def transition(request: Request, instance_id: int) -> HTTPResponse:
     data = parse_body(request, TransitionIn)
     async with begin(request) as cx:
         inst = await commands.transition(cx, instance_id=instance_id, to=data.to, note=data.note)
-        out = inst_out(inst, await _slug(cx.session, inst.type_id))
+        out = InstanceOut.of(inst, await _slug(cx.session, inst.type_id))
     return json_ok(out)
 
 
 @bp.post("/instances/<instance_id:int>/attachments")
 @authorized(*policies.ATTACH.roles)
 @openapi(summary="Add an attachment to an open istanza, e.g. an integration (multipart field 'file', optional "
-                 "'kind'; PDF/JPEG/PNG; size limited; checksum recorded)")
+                 "'kind'; PDF/JPEG/PNG; size limited; checksum recorded)", response=AttachmentOut)
 async def upload(request: Request, instance_id: int) -> HTTPResponse:
     f = request.files.get("file") if request.files else None
     if f is None:
@@ -266,7 +245,7 @@ async def upload(request: Request, instance_id: int) -> HTTPResponse:
                                                 kind=request.form.get("kind", "") if request.form else "",
                                                 filename=f.name or "allegato", content_type=f.type, body=f.body,
                                                 store=store)
-            out = {"id": att.id, "filename": att.filename, "size": att.size, "sha256": att.sha256, "kind": att.kind}
+            out = AttachmentOut.model_validate(att)
     except BaseException:
         store.discard()
         raise
@@ -312,7 +291,8 @@ async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
 @authorized(*policies.LOOKUP.roles)
 @openapi(summary="Citizen status look-up: code + second factor (phone digits or fiscal code). Failures are "
                  "throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key header (e.g. the "
-                 "bot's sender id), per caller (20 / 15 min): 429 with Retry-After", body=citizen_lookup.LookupIn)
+                 "bot's sender id), per caller (20 / 15 min): 429 with Retry-After", body=citizen_lookup.LookupIn,
+                 response=InstanceLookupOut)
 async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, citizen_lookup.LookupIn)
     found = None
@@ -322,10 +302,11 @@ async def lookup(request: Request) -> HTTPResponse:
                                      caller=citizen_lookup.caller_of(request.headers))
         if inst is not None:
             t = await s.get(InstanceType, inst.type_id)
-            tz = ZoneInfo((await entes.get(s, cx.ente_id)).timezone)
-            found = {"code": inst.code, "type": t.title if t else "", "status": inst.status,
-                     "protocol_number": inst.protocol_number,
-                     "deadline": inst.deadline_at.astimezone(tz).date().isoformat() if inst.deadline_at else None}
+            tz = await entes.timezone(s, cx.ente_id)
+            found = InstanceLookupOut(code=inst.code, type=t.title if t else "", status=inst.status,
+                                      protocol_number=inst.protocol_number,
+                                      deadline=inst.deadline_at.astimezone(tz).date().isoformat()
+                                      if inst.deadline_at else None)
     if found is None:
         raise NotFound(LOOKUP_NOT_FOUND)
     return json_ok(found)

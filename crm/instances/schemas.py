@@ -108,3 +108,90 @@ class ReferenceItemPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str | None = Field(default=None, min_length=1, max_length=300)
     active: bool | None = None
+
+
+# --- what the API returns -------------------------------------------------------------------------------------------
+class InstanceTypeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    slug: str
+    title: str
+    description: str
+    office_id: int | None
+    topic: str
+    form_schema: dict[str, Any]
+    required_attachments: list[str]
+    verified_identity_required: bool
+    deadline_days: int
+    active: bool
+
+
+class ReferenceItemOut(BaseModel):
+    id: int
+    list: str
+    value: str
+    label: str
+    active: bool
+
+    @classmethod
+    def of(cls, list_slug: str, r: Any) -> ReferenceItemOut:
+        return cls(id=r.id, list=list_slug, value=r.value, label=r.label, active=r.active)
+
+
+class AttachmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+    kind: str
+
+
+class InstanceEventOut(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True, populate_by_name=True)
+    at: str
+    actor_kind: str
+    actor_name: str
+    from_: str | None = Field(alias="from", serialization_alias="from")
+    to: str
+    note: str
+
+
+class InstanceOut(BaseModel):
+    id: int
+    code: str
+    type_id: int
+    type: str | None
+    contact_id: int
+    data: dict[str, Any]
+    status: str
+    protocol_number: str | None
+    protocolled_at: str | None
+    deadline_at: str | None
+    clock_paused: bool
+    on_behalf: bool
+    created_by_kind: str
+    created_by_operator_id: int | None
+    created_at: str
+    attachments: list[AttachmentOut] | None = None
+    events: list[InstanceEventOut] | None = None
+
+    @classmethod
+    def of(cls, i: Any, type_slug: str | None = None) -> InstanceOut:
+        return cls(id=i.id, code=i.code, type_id=i.type_id, type=type_slug, contact_id=i.contact_id, data=i.data,
+                   status=i.status, protocol_number=i.protocol_number,
+                   protocolled_at=i.protocolled_at.isoformat() if i.protocolled_at else None,
+                   deadline_at=i.deadline_at.isoformat() if i.deadline_at else None,
+                   clock_paused=i.paused_at is not None, on_behalf=i.on_behalf, created_by_kind=i.created_by_kind,
+                   created_by_operator_id=i.created_by_operator_id, created_at=i.created_at.isoformat())
+
+
+class InstanceLookupOut(BaseModel):
+    """What a citizen may learn with the code and a second factor."""
+
+    code: str
+    type: str
+    status: str
+    protocol_number: str | None
+    deadline: str | None

@@ -21,6 +21,7 @@ from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
+from crm.core.records import get_in_ente
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.db import transaction, utcnow
 from crm.instances.models import (Attachment, Instance, InstanceEvent, InstanceType, ProtocolOutbox,
@@ -403,13 +404,7 @@ async def process_protocol_outbox(maker: async_sessionmaker[AsyncSession], adapt
 
 
 async def get(session: AsyncSession, *, ente_id: int, instance_id: int, lock: bool = False) -> Instance:
-    stmt = select(Instance).where(Instance.ente_id == ente_id, Instance.id == instance_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    inst = await session.scalar(stmt)
-    if inst is None:
-        raise NotFound("istanza not found")
-    return inst
+    return await get_in_ente(session, Instance, ente_id=ente_id, record_id=instance_id, what="istanza", lock=lock)
 
 
 async def transition(session: AsyncSession, *, principal: Principal, instance_id: int, to: str,

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.core.records import get_in_ente
 from crm.core.errors import Conflict, NotFound
 from crm.offices.models import Office, Topic
 from crm.offices.schemas import OfficeIn, TopicIn
@@ -15,10 +16,7 @@ async def list_offices(session: AsyncSession, *, ente_id: int) -> Sequence[Offic
 
 
 async def get_office(session: AsyncSession, *, ente_id: int, office_id: int) -> Office:
-    office = await session.scalar(select(Office).where(Office.ente_id == ente_id, Office.id == office_id))
-    if office is None:
-        raise NotFound("office not found")
-    return office
+    return await get_in_ente(session, Office, ente_id=ente_id, record_id=office_id, what="office")
 
 
 async def create_office(session: AsyncSession, *, ente_id: int, data: OfficeIn) -> Office:
@@ -35,10 +33,7 @@ async def list_topics(session: AsyncSession, *, ente_id: int) -> Sequence[Topic]
 
 
 async def get_topic(session: AsyncSession, *, ente_id: int, topic_id: int) -> Topic:
-    topic = await session.scalar(select(Topic).where(Topic.ente_id == ente_id, Topic.id == topic_id))
-    if topic is None:
-        raise NotFound("topic not found")
-    return topic
+    return await get_in_ente(session, Topic, ente_id=ente_id, record_id=topic_id, what="topic")
 
 
 async def get_topic_by_slug(session: AsyncSession, *, ente_id: int, slug: str) -> Topic:

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.core import sessions, throttle
 from crm.core.auth import issue_token
-from crm.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from crm.core.errors import Conflict, Unauthorized, ValidationFailed
+from crm.core.records import get_in_ente
 from crm.db import utcnow
 from crm.offices.models import Topic
 from crm.operators.models import Operator
@@ -111,10 +112,7 @@ async def reset_password(session: AsyncSession, *, ente_id: int, operator_id: in
 
 
 async def get(session: AsyncSession, *, ente_id: int, operator_id: int) -> Operator:
-    op = await session.scalar(select(Operator).where(Operator.ente_id == ente_id, Operator.id == operator_id))
-    if op is None:
-        raise NotFound("operator not found")
-    return op
+    return await get_in_ente(session, Operator, ente_id=ente_id, record_id=operator_id, what="operator")
 
 
 async def list_(session: AsyncSession, *, ente_id: int) -> Sequence[Operator]:

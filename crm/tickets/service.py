@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.contacts import service as contacts
 from crm.conversations.models import Conversation
 from crm.core.auth import Principal
-from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.records import get_in_ente
+from crm.core.errors import Conflict, ValidationFailed
 from crm.db import utcnow
 from crm.entes import service as entes
 from crm.offices import service as offices
@@ -161,13 +162,7 @@ async def create(session: AsyncSession, *, principal: Principal, data: TicketIn)
 
 
 async def get(session: AsyncSession, *, ente_id: int, ticket_id: int, lock: bool = False) -> Ticket:
-    stmt = select(Ticket).where(Ticket.ente_id == ente_id, Ticket.id == ticket_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    t = await session.scalar(stmt)
-    if t is None:
-        raise NotFound("request not found")
-    return t
+    return await get_in_ente(session, Ticket, ente_id=ente_id, record_id=ticket_id, what="request", lock=lock)
 
 
 async def load_events(session: AsyncSession, t: Ticket) -> None:
