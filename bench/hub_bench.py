@@ -80,7 +80,7 @@ def main() -> None:
             for conc in (1, args.concurrent):
                 lat = []
 
-                def ask(i: int) -> float:
+                def ask(i: int, conc: int = conc) -> float:
                     user = 6_000_000 + conc * 100_000 + i
                     before = time.perf_counter()
                     with httpx.Client(timeout=120) as c:

@@ -25,9 +25,9 @@ set_defaults(int(os.environ.get("URP_KB_THREADS", "1")))  # as the server does, 
 
 import numpy as np  # noqa: E402
 
-from knowledge.embedders import get_embedder
-from knowledge.evaluate import documents_from_articles, read_jsonl
-from knowledge.index import Document, KnowledgeIndex
+from knowledge.embedders import get_embedder  # noqa: E402
+from knowledge.evaluate import documents_from_articles, read_jsonl  # noqa: E402
+from knowledge.index import Document, KnowledgeIndex  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "knowledge" / "data"
 

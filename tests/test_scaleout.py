@@ -16,7 +16,7 @@ from tests.conftest import Server, start_server
 REDIS_URL = os.environ.get("URP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _listen(url: str, headers: dict[str, str], out: "queue.Queue[dict]", ready: threading.Event) -> None:
+def _listen(url: str, headers: dict[str, str], out: queue.Queue[dict], ready: threading.Event) -> None:
     with httpx.stream("GET", url + "/api/v1/events", headers=headers, timeout=httpx.Timeout(30, read=60)) as r:
         event = None
         for line in r.iter_lines():
@@ -29,7 +29,7 @@ def _listen(url: str, headers: dict[str, str], out: "queue.Queue[dict]", ready: 
                 return
 
 
-def _watch(url: str, headers: dict[str, str]) -> "queue.Queue[dict]":
+def _watch(url: str, headers: dict[str, str]) -> queue.Queue[dict]:
     out: queue.Queue[dict] = queue.Queue()
     ready = threading.Event()
     threading.Thread(target=_listen, args=(url, headers, out, ready), daemon=True).start()

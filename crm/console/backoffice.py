@@ -166,8 +166,8 @@ async def instance_transition(request: Request, p: Principal, instance_id: int) 
                 raise
             status = exc.status
             if exc.code == "illegal_transition":
-                error = "Operazione non consentita: dallo stato attuale l'istanza non può diventare «{}».".format(
-                    INSTANCE_STATUS_LABEL.get(to, to))
+                error = ("Operazione non consentita: dallo stato attuale l'istanza non può diventare "
+                         f"«{INSTANCE_STATUS_LABEL.get(to, to)}».")
             elif "note" in exc.fields:
                 error = "La nota per il cittadino è obbligatoria per questa operazione."
                 note_errors[to] = "Campo obbligatorio: il testo viene inviato al cittadino."

@@ -94,7 +94,7 @@ def issue_token(secret: str, *, operator_id: int, ente_id: int, role: str, usern
 
 async def resolve_principal(request: Request) -> Principal | None:
     """Principal from ``Authorization: Bearer``; a console session cookie is resolved by the console layer."""
-    existing = getattr(request.ctx, "principal", None)
+    existing: Principal | None = getattr(request.ctx, "principal", None)
     if existing is not None:
         return existing
     header = request.headers.get("authorization", "")
@@ -191,4 +191,5 @@ def public(handler: Handler) -> Handler:
 
 
 def principal_of(request: Request) -> Principal:
-    return request.ctx.principal  # set by @authorized
+    principal: Principal = request.ctx.principal  # set by @authorized
+    return principal

@@ -30,7 +30,7 @@ def new_prelogin() -> str:
 
 
 def check_csrf(request: Request, given: str | None) -> None:
-    token = request.cookies.get(COOKIE, "")
+    token: str = request.cookies.get(COOKIE) or ""
     expected = csrf_for(request.app.ctx.settings.secret_key.get_secret_value(), token)
     if not token or not given or not hmac.compare_digest(given, expected):
         raise Forbidden("invalid or missing CSRF token")

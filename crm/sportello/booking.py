@@ -280,8 +280,8 @@ def _fields_for(svc: Service, person: dict[str, str], reason: str) -> dict[str, 
     if not props:
         return {k: v for k, v in known.items() if v and k != "reason"}
     out = {k: v for k, v in known.items() if k in props and v}
-    if "notes" not in props and "reason" not in props and not (svc.form_schema or {}).get("additionalProperties") \
-            is False:
+    if "notes" not in props and "reason" not in props and (svc.form_schema or {}).get("additionalProperties") \
+            is not False:
         out["notes"] = reason
     return out
 

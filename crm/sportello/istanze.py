@@ -179,7 +179,7 @@ async def _upload(request: Request, citizen: Citizen, t: InstanceType, draft: di
     """Files of a draft live in the attachments store until the istanza is sent (content-addressed)."""
     kept = [f for f in draft.get("files", []) if str(f.get("key")) not in (form.getlist("rimuovi", []) if hasattr(form, "getlist") else [])]
     store = store_of(request)
-    for i, (name, ctype, body) in enumerate(files_of(request, "file")):
+    for name, ctype, body in files_of(request, "file"):
         problem = instances.file_problem(ctype, body, store.max_bytes)
         if problem is not None:
             raise ValidationFailed({"empty": "Il file è vuoto.", "too large": "Il file è troppo grande.",
