@@ -43,7 +43,8 @@ PENDING: set[str] = {
     "POST /sportello/area-personale/prenotazioni/<booking_id:int>/sposta", "POST /sportello/area-personale/unisci",
     "POST /sportello/chat/collega", "POST /sportello/istanze/<slug:str>/invia",
     "POST /sportello/istanze/<slug:str>/passo/<step:int>", "POST /sportello/prenota/conferma",
-    "POST /sportello/prenota/riepilogo", "POST /sportello/segnala", "POST /sportello/valutazione",
+    "POST /sportello/prenota", "POST /sportello/prenota/riepilogo", "POST /sportello/segnala",
+    "POST /sportello/valutazione",
 }
 
 CHECKED: dict[str, tuple[set[int], int]] = {}  # route -> (audit line ids it left, how many events expected)
