@@ -146,9 +146,11 @@ def operators() -> None:
 def operators_create(username: str, password: str, role: str, topics: str, full_name: str, ente_slug: str | None) -> None:
     from pydantic import ValidationError
 
+    from crm.core.auth import Principal
+    from crm.core.commands import Context
     from crm.core.errors import ApiError
     from crm.entes import service as entes_service
-    from crm.operators import service
+    from crm.operators import commands
     from crm.operators.schemas import OperatorIn
 
     try:
@@ -161,7 +163,8 @@ def operators_create(username: str, password: str, role: str, topics: str, full_
         settings = get_settings()
         ente = await entes_service.get_or_create(s, slug=ente_slug or settings.default_ente,
                                                  name=settings.default_ente_name)
-        return (await service.create(s, ente_id=ente.id, data=data)).id
+        cx = Context(principal=Principal.system(ente.id, "cli"), session=s)  # audited as the CLI; nobody to notify
+        return (await commands.create(cx, data=data)).id
 
     try:
         click.echo(f"operator {username} id={run_async(with_session, work)}")
