@@ -32,28 +32,6 @@ class AuditEntry(IdMixin, EnteMixin, Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-def entry(
-    *,
-    principal: Principal | None,
-    action: str,
-    entity: str,
-    entity_id: int | None,
-    details: dict[str, Any] | None = None,
-    ente_id: int | None = None,
-) -> AuditEntry:
-    """The audit line for ``principal`` (None: the system itself, on ``ente_id``)."""
-    return AuditEntry(
-        ente_id=principal.ente_id if principal else ente_id,
-        actor_kind=principal.actor_kind if principal else "system",
-        actor_id=principal.actor_id if principal else None,
-        actor_name=principal.username if principal else "system",
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        details=details or {},
-    )
-
-
 async def record(
     session: AsyncSession,
     *,
@@ -64,8 +42,17 @@ async def record(
     details: dict[str, Any] | None = None,
     ente_id: int | None = None,
 ) -> AuditEntry:
-    """Append an audit line in the caller's transaction: the change and its trace commit together."""
-    line = entry(principal=principal, action=action, entity=entity, entity_id=entity_id, details=details,
-                 ente_id=ente_id)
+    """Append an audit line in the caller's transaction (the change and its trace commit together) for
+    ``principal``, or for the system itself on ``ente_id`` when there is none."""
+    line = AuditEntry(
+        ente_id=principal.ente_id if principal else ente_id,
+        actor_kind=principal.actor_kind if principal else "system",
+        actor_id=principal.actor_id if principal else None,
+        actor_name=principal.username if principal else "system",
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        details=details or {},
+    )
     session.add(line)
     return line

@@ -94,9 +94,8 @@ class Context:
                      event: dict[str, Any] | None = None) -> audit.AuditEntry:
         """A change: its audit line now, in this transaction, and its live event after commit. The event is
         ``{"type": entity, "id": entity_id, "action": action, "audit_id": ...}`` updated with ``event``."""
-        line = audit.entry(principal=self.principal, action=action, entity=entity, entity_id=entity_id,
-                           details={**(details or {}), **self.details})
-        self.session.add(line)
+        line = await audit.record(self.session, principal=self.principal, action=action, entity=entity,
+                                  entity_id=entity_id, details={**(details or {}), **self.details})
         await self.session.flush()
         self.events.append({"type": entity, "id": entity_id, "action": action, **(event or {}), "audit_id": line.id})
         self.changes += 1
@@ -105,8 +104,8 @@ class Context:
     async def read(self, action: str, entity: str, entity_id: int | None, *,
                    details: dict[str, Any] | None = None) -> None:
         """A read of citizen data the audit log must show (who saw what): an audit line, no event."""
-        self.session.add(audit.entry(principal=self.principal, action=action, entity=entity, entity_id=entity_id,
-                                     details={**(details or {}), **self.details}))
+        await audit.record(self.session, principal=self.principal, action=action, entity=entity, entity_id=entity_id,
+                           details={**(details or {}), **self.details})
 
     def after_commit(self, fn: Callable[[], Awaitable[Any]]) -> None:
         """Run ``fn`` once the transaction has committed (before the live events go out), e.g. a signal that makes
