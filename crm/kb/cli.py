@@ -35,8 +35,10 @@ def _ente(s: Any, slug: str | None) -> Any:
 def import_(file: Path, ente_slug: str | None, draft: bool) -> None:
     """Import articles (idempotent by slug). A bad line aborts the whole import."""
     from crm.clikit import run_async, with_session
+    from crm.core.auth import Principal
+    from crm.core.commands import Context
     from crm.core.errors import ApiError
-    from crm.kb import service
+    from crm.kb import commands
 
     rows = []
     for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
@@ -52,7 +54,8 @@ def import_(file: Path, ente_slug: str | None, draft: bool) -> None:
 
     async def work(s: Any) -> dict[str, Any]:
         ente = await _ente(s, ente_slug)
-        return await service.import_rows(s, ente_id=ente.id, rows=rows, author="cli:import", publish=not draft)
+        cx = Context(principal=Principal.system(ente.id, "cli"), session=s)  # audited as the CLI
+        return await commands.import_articles(cx, rows=rows, publish=not draft)
 
     try:
         report = run_async(with_session, work)

@@ -4,6 +4,8 @@ The search itself (and the gap it records when it abstains) is the engine's, in 
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm.core.commands import Context, command
 from crm.core.errors import Conflict
 from crm.kb import policies
@@ -101,3 +103,15 @@ async def add_feedback(cx: Context, *, slug: str | None, query: str, helpful: bo
                                 conversation_id=conversation_id)
     await cx.record("feedback", "kb_feedback", fb.id, details={"slug": slug, "helpful": helpful})
     return fb
+
+
+@command(policies.CURATE)
+async def import_articles(cx: Context, *, rows: list[tuple[int, dict[str, Any]]], publish: bool = True,
+                          author: str = "cli:import") -> dict[str, Any]:
+    """Articles from JSON Lines (``urp kb import``), idempotent by slug; any bad line aborts the whole import. One
+    audit line says what changed. The running servers' indexes follow the revision counter."""
+    report = await svc.import_rows(cx.session, ente_id=cx.ente_id, rows=rows, author=author, publish=publish)
+    await cx.record("import", "kb_article", None,
+                    details={"created": len(report["created"]), "updated": len(report["updated"]),
+                             "skipped": len(report["skipped"])})
+    return report
