@@ -25,6 +25,7 @@ from tests.parity.harness import SCENARIOS, EventStream, Harness, Route, app_rou
 # Routes that change no record of the ente, or change them only through the message pipeline, with why.
 EXEMPT = {
     "POST /api/v1/auth/login": "signs in: issues a token, changes no record (failures are counted for the lockout)",
+    "POST /api/v1/auth/logout": "signs out: ends the caller's server-side session",
     "POST /console/login": "signs in: sets the session cookie",
     "POST /console/logout": "signs out: clears the session cookie",
     "POST /sportello/esci": "a citizen signs out: ends the sportello session",

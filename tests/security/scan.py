@@ -38,7 +38,7 @@ def _scan_database(url: str, needles: list[str]) -> tuple[int, list[str]]:
         with engine.connect() as conn:
             for table in md.sorted_tables:
                 tables += 1
-                cols = [c for c in table.columns if not (c.type is None)]
+                cols = [c for c in table.columns if c.type is not None]
                 texty = [c for c in cols if c.type.__class__.__name__.upper() in (
                     "VARCHAR", "TEXT", "JSON", "JSONB", "STRING", "NVARCHAR", "CHAR")]
                 if not texty:
