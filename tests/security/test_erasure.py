@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from tests.channels.test_erasure_scan import (
+from tests.security.scan import (
     _needles,
     _person,
     _scan_database,
