@@ -331,7 +331,8 @@ def main() -> None:
             meter = CpuMeter(pids)
             t = time.perf_counter()
             with ThreadPoolExecutor(conc) as pool:
-                per_conv = list(pool.map(lambda ic: bare_converse(convs[ic[0]], ic[1]), enumerate(conversations)))
+                per_conv = list(pool.map(lambda ic, convs=convs: bare_converse(convs[ic[0]], ic[1]),
+                                         enumerate(conversations)))
             wall = time.perf_counter() - t
             results[label] = {**summary([x for conv in per_conv for x in conv], wall),
                               "cpu_ms_per_msg": meter.per_message(n)}
@@ -340,7 +341,8 @@ def main() -> None:
             meter = CpuMeter(pids)
             t = time.perf_counter()
             with ThreadPoolExecutor(conc) as pool:
-                per_conv = list(pool.map(lambda ic: converse(base + ic[0], ic[1]), enumerate(conversations)))
+                per_conv = list(pool.map(lambda ic, base=base: converse(base + ic[0], ic[1]),
+                                         enumerate(conversations)))
             wall = time.perf_counter() - t
             results[label] = {**summary([x for conv in per_conv for x in conv], wall),
                               "cpu_ms_per_msg": meter.per_message(n)}

@@ -100,7 +100,7 @@ def _check(name: str, got: dict[str, Any], ids: list[str], sent_per_conv: dict[i
     outcomes = Counter(t[2] for t in got["turns"])
     assert all(t[1] == "done" for t in got["turns"]) and len(got["turns"]) == len(set(ids)), got["turns"]
     replies_by_conv: dict[int, list[str]] = {}
-    for rid, conv, status, attempts, text in sorted(got["replies"]):
+    for _, conv, _, _, text in sorted(got["replies"]):
         replies_by_conv.setdefault(conv, []).append(text)
     convs = {conv for _, conv in got["inbound"]}
     unanswered = [c for c in convs if not replies_by_conv.get(c)]
