@@ -44,7 +44,7 @@ PENDING: set[str] = {
     "POST /sportello/area-personale/prenotazioni/<booking_id:int>/sposta", "POST /sportello/area-personale/unisci",
     "POST /sportello/chat/collega", "POST /sportello/istanze/<slug:str>/invia",
     "POST /sportello/istanze/<slug:str>/passo/<step:int>", "POST /sportello/prenota/conferma",
-    "POST /sportello/prenota", "POST /sportello/prenota/riepilogo", "POST /sportello/segnala",
+    "POST /sportello/prenota", "POST /sportello/prenota/dati", "POST /sportello/prenota/riepilogo", "POST /sportello/segnala",
     "POST /sportello/valutazione",
 }
 
