@@ -5,7 +5,7 @@ the knowledge base).
 The checkout is `git archive HEAD` into a temporary directory, with this tree's virtualenvs and trained model linked in
 (`make run` would install and train the same); then what `make run` runs: `urp db upgrade`, `urp demo seed`,
 `urp run`, on free ports. Prints one JSON line.
-Run: .venv/bin/python bench/first_message_bench.py"""
+Run: .venv/bin/python bench/first_message_bench.py [--ref HEAD]"""
 
 from __future__ import annotations
 
@@ -25,12 +25,18 @@ from tests.conftest import free_port  # noqa: E402
 
 
 def main() -> None:
+    import argparse
+
     from websockets.sync.client import connect
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ref", default="HEAD", help="the commit to check out (its model must be in models/)")
+    args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="first-message-"))
     tree = tmp / "sportello"
     tree.mkdir()
-    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+    archive = subprocess.run(["git", "archive", args.ref], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     for venv in (".venv", ".venv-rasa"):
         (tree / venv).symlink_to((ROOT / venv).resolve())
