@@ -1,5 +1,7 @@
-"""Sign-ins in progress and signed-in sessions of citizens, both server-side: a cookie holds only a random token,
-the database its SHA-256, so a session can be revoked (logout everywhere) and a stolen database yields no cookie."""
+"""Sign-ins in progress and signed-in sessions of citizens, both server-side. A citizen's session is a row of the
+shared sessions table (``crm.core.sessions``, expiry and revocation, as for operators) plus what only citizens have;
+the cookie is the session id with an HMAC, so a session can be revoked (logout everywhere) and a stolen database
+yields no cookie."""
 
 from __future__ import annotations
 
@@ -26,18 +28,21 @@ class CitizenLogin(IdMixin, EnteMixin, Base):
 
 
 class CitizenSession(IdMixin, EnteMixin, Base):
+    """What a citizen's session adds to the shared one (``crm.core.sessions.AuthSession``, kind ``citizen``, which
+    holds its expiry and revocation for operators and citizens alike): the provider, the level of assurance and the
+    last activity (citizens are signed out after an idle time). The cookie names ``sid`` with an HMAC, so the table
+    alone (a stolen copy of the database) yields no usable cookie."""
+
     __tablename__ = "citizen_sessions"
     __table_args__ = (Index("ix_citizen_sessions_contact", "ente_id", "contact_id"),)
 
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    sid: Mapped[str] = mapped_column(String(32), unique=True)  # crm.core.sessions.AuthSession.id
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(30))
     level: Mapped[int] = mapped_column(Integer, default=0)  # level of assurance: SpidL1-3 / CIE L1-3
     acr: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class MergeRefusal(IdMixin, EnteMixin, Base):

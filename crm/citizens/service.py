@@ -1,10 +1,11 @@
 """The citizen's side of identity: a verified SPID/CIE identity becomes (or finds) their contact, a server-side
-session, and, with their consent, the contacts their chats created are folded into it. No HTTP here."""
+session (a row of the shared sessions table, ``crm.core.sessions``, as for operators), and, with their consent, the
+contacts their chats created are folded into it. No HTTP here."""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +18,9 @@ from crm.citizens.oidc import AuthRequest, VerifiedIdentity
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactEmail, ContactIdentity, ContactPhone
 from crm.contacts.schemas import normalise_phone
+from crm.core import sessions
 from crm.core.auth import Principal
+from crm.core.sessions import AuthSession
 from crm.db import utcnow
 
 LOGIN_TTL = timedelta(minutes=10)
@@ -86,35 +89,55 @@ async def contact_for_identity(session: AsyncSession, *, ente_id: int, ident: Ve
     return c
 
 
+SESSION_KIND = "citizen"
+
+
+def cookie_value(secret: str, sid: str) -> str:
+    """The session cookie: the shared session's id and an HMAC of it (only this installation can mint one)."""
+    return f"{sid}.{_mac(secret, sid)}"
+
+
+def sid_of(secret: str, cookie: str) -> str | None:
+    sid, _, mac = (cookie or "").partition(".")
+    return sid if sid and mac and hmac.compare_digest(mac, _mac(secret, sid)) else None
+
+
+def _mac(secret: str, sid: str) -> str:
+    return hmac.new(secret.encode(), b"citizen-session:" + sid.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class SignedIn:
     contact: Contact
-    token: str
+    sid: str
     session: CitizenSession
 
 
 async def sign_in(session: AsyncSession, *, ente_id: int, ident: VerifiedIdentity, minutes: int) -> SignedIn:
     contact = await contact_for_identity(session, ente_id=ente_id, ident=ident)
-    token = secrets.token_urlsafe(32)
+    shared = await sessions.open_session(session, ente_id=ente_id, kind=SESSION_KIND, subject_id=contact.id,
+                                         ttl=timedelta(minutes=minutes))
     now = utcnow()
-    row = CitizenSession(ente_id=ente_id, token_hash=digest(token), contact_id=contact.id, provider=ident.provider,
-                         level=ident.level, acr=ident.acr[:100], created_at=now, last_seen_at=now,
-                         expires_at=now + timedelta(minutes=minutes))
+    row = CitizenSession(ente_id=ente_id, sid=shared.id, contact_id=contact.id, provider=ident.provider,
+                         level=ident.level, acr=ident.acr[:100], created_at=now, last_seen_at=now)
     session.add(row)
     await session.flush()
     await audit.record(session, principal=principal_for(contact), action="sign_in", entity="contact",
                        entity_id=contact.id, details={"provider": ident.provider, "level": ident.level})
-    return SignedIn(contact=contact, token=token, session=row)
+    return SignedIn(contact=contact, sid=shared.id, session=row)
 
 
-async def resolve(session: AsyncSession, *, token: str, idle_minutes: int) -> tuple[CitizenSession, Contact] | None:
-    """The live session of this cookie token and its contact (following merges), or None. Idle sessions expire."""
-    if not token:
+async def resolve(session: AsyncSession, *, sid: str | None, idle_minutes: int) -> tuple[CitizenSession, Contact] | None:
+    """The live session of this id and its contact (following merges), or None: revoked or expired in the shared
+    table, idle too long, or its contact erased."""
+    if not sid:
         return None
-    row = await session.scalar(select(CitizenSession).where(CitizenSession.token_hash == digest(token)))
+    shared = await session.get(AuthSession, sid)
     now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now \
-            or row.last_seen_at + timedelta(minutes=idle_minutes) <= now:
+    if shared is None or shared.kind != SESSION_KIND or shared.revoked_at is not None or shared.expires_at <= now:
+        return None
+    row = await session.scalar(select(CitizenSession).where(CitizenSession.sid == sid))
+    if row is None or row.last_seen_at + timedelta(minutes=idle_minutes) <= now:
         return None
     contact = await session.get(Contact, row.contact_id)
     while contact is not None and contact.merged_into_id is not None:
@@ -130,13 +153,17 @@ async def touch(session: AsyncSession, row: CitizenSession) -> None:
 
 
 async def sign_out(session: AsyncSession, *, row: CitizenSession, contact: Contact, everywhere: bool) -> int:
-    """End this session, or every session of the citizen on every device. Returns how many ended."""
-    stmt = update(CitizenSession).where(CitizenSession.revoked_at.is_(None))
-    stmt = stmt.where(CitizenSession.contact_id == contact.id) if everywhere else stmt.where(CitizenSession.id == row.id)
-    result = await session.execute(stmt.values(revoked_at=utcnow()))
+    """End this session, or every session of the citizen on every device (in the shared table, like an operator's
+    logout). Returns how many ended."""
+    if everywhere:
+        # by the contact the sessions belong to now (a merge re-points citizen_sessions, not the shared rows)
+        sids = (await session.scalars(select(CitizenSession.sid).where(CitizenSession.contact_id == contact.id))).all()
+        ended = sum([await sessions.revoke(session, sid, why="logout everywhere") for sid in sids])
+    else:
+        ended = int(await sessions.revoke(session, row.sid, why="logout"))
     await audit.record(session, principal=principal_for(contact), action="sign_out", entity="contact",
                        entity_id=contact.id, details={"everywhere": everywhere})
-    return int(getattr(result, "rowcount", 0) or 0)
+    return ended
 
 
 async def merge_candidates(session: AsyncSession, contact: Contact) -> list[Contact]:

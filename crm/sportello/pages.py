@@ -14,7 +14,7 @@ from crm.bookings.models import Service
 from crm.citizens import service as citizens
 from crm.citizens.config import get_citizen_settings
 from crm.citizens.oidc import AuthRequest, ProviderConfig, SignInFailed
-from crm.core import ratelimit
+from crm.core import ratelimit, throttle
 from crm.core.auth import public
 from crm.core.errors import NotFound, ValidationFailed
 from crm.db import read_session, transaction
@@ -94,9 +94,11 @@ async def sign_in_page(request: Request, citizen: Citizen | None) -> HTTPRespons
 
 
 def _limits(request: Request, ente_id: int) -> list[ratelimit.Limit]:
+    """Per source address (the same reading of proxies as the operators' sign-in, ``crm.core.throttle``): there is
+    no account to count before the provider has answered."""
     from datetime import timedelta
 
-    addr = request.remote_addr or request.ip or "?"
+    addr = throttle.source_address(request)
     return [ratelimit.Limit(f"citizen.signin:addr:{ente_id}:{ratelimit.digest(addr)}", SIGN_IN_LIMIT,
                             timedelta(minutes=SIGN_IN_WINDOW_MINUTES), "too many sign-in attempts")]
 
@@ -161,7 +163,8 @@ async def sign_in_callback(request: Request, citizen: Citizen | None, provider: 
     async with transaction(request.app.ctx.sessionmaker) as s:
         signed = await citizens.sign_in(s, ente_id=ente_id, ident=ident, minutes=minutes)
     response = redirect(pending.next_path, status=303)
-    set_cookie(response, request, SESSION, signed.token, max_age=minutes * 60)
+    secret = request.app.ctx.settings.secret_key.get_secret_value()
+    set_cookie(response, request, SESSION, citizens.cookie_value(secret, signed.sid), max_age=minutes * 60)
     clear_cookie(response, LOGIN)
     return response
 

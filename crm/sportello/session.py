@@ -4,7 +4,7 @@ Three cookies, all HttpOnly and SameSite=Lax (the sign-in callback is a top-leve
 identity provider's site, which a Strict cookie would not survive), Secure when the public URL is https:
 
 - ``urp_sp``: a random browser id; every form's CSRF token is an HMAC of it, signed in or not;
-- ``urp_citizen``: the signed-in session's random token (the database keeps its SHA-256);
+- ``urp_citizen``: the signed-in session's id in the shared sessions table (``crm.core.sessions``) with an HMAC;
 - ``urp_citizen_login``: the ``state`` of a sign-in in progress, checked against the callback.
 """
 
@@ -86,12 +86,15 @@ def finish(request: Request, response: HTTPResponse) -> HTTPResponse:
 
 
 async def current(request: Request) -> Citizen | None:
-    token = request.cookies.get(SESSION, "")
-    if not token:
+    cookie = request.cookies.get(SESSION, "")
+    if not cookie:
+        return None
+    sid = citizens.sid_of(request.app.ctx.settings.secret_key.get_secret_value(), cookie)
+    if sid is None:
         return None
     settings = get_citizen_settings()
     async with transaction(request.app.ctx.sessionmaker) as s:
-        found = await citizens.resolve(s, token=token, idle_minutes=settings.citizen_idle_minutes)
+        found = await citizens.resolve(s, sid=sid, idle_minutes=settings.citizen_idle_minutes)
         if found is None:
             return None
         row, contact = found

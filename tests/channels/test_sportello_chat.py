@@ -32,16 +32,17 @@ def _fiscal_code() -> str:
 
 def _signed_in_citizen(stack: Stack, db: Any, fiscal_code: str) -> tuple[str, int]:
     """A citizen session as the desk's sign-in makes it (crm.citizens.service.sign_in, the provider's part is
-    tested in tests/sportello): returns the cookie's token and the contact id."""
+    tested in tests/sportello): returns the session cookie's value and the contact id."""
     from crm.citizens import service as citizens
     from crm.citizens.oidc import VerifiedIdentity
+    from tests.conftest import SECRET
 
     async def work(s: Any) -> tuple[str, int]:
         ident = VerifiedIdentity(subject=fiscal_code, fiscal_code=fiscal_code, given_name="Carla",
                                  family_name="Chat", email=None, phone="+393479876543",
                                  acr="https://www.spid.gov.it/SpidL2", level=2, provider="spid")
         signed = await citizens.sign_in(s, ente_id=stack.ente.ente_id, ident=ident, minutes=60)  # type: ignore[attr-defined]
-        return signed.token, signed.contact.id
+        return citizens.cookie_value(SECRET, signed.sid), signed.contact.id
 
     return db.run(work)
 
