@@ -260,6 +260,13 @@ async def web_socket(request: Request, ws: Websocket) -> None:
                            "messages": await uncancellable(_history(app, ente_id, session))})
 
     subscribed = asyncio.Event()
+    # one writer at a time, and the ack before anything its turn causes (typing, replies): the turn starts inside
+    # hub.accept, so its first live event could otherwise overtake the ack
+    sending = asyncio.Lock()
+
+    async def send(text: str) -> None:
+        async with sending:
+            await ws.send(text)
 
     async def pump() -> None:
         """Live events for this session. Subscribed before the history is read, so a reply stored in between
@@ -271,12 +278,12 @@ async def web_socket(request: Request, ws: Websocket) -> None:
             try:
                 async with app.ctx.pubsub.subscribe(f"webchat:{session}") as events:
                     if subscribed.is_set():
-                        await ws.send(await history())
+                        await send(await history())
                     subscribed.set()
                     delay = 0.5
                     async for event in events:
                         event.pop("channel", None)
-                        await ws.send(json.dumps(event))
+                        await send(json.dumps(event))
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - pub/sub down: try again; the history covers the gap
@@ -287,7 +294,7 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     pumper = asyncio.create_task(pump())
     try:
         await subscribed.wait()
-        await ws.send(await history())
+        await send(await history())
         async for raw in ws:
             try:
                 data = json.loads(raw)
@@ -303,8 +310,9 @@ async def web_socket(request: Request, ws: Websocket) -> None:
             inbound = Inbound(channel="web", address=session, text=text_in or payload,
                               channel_message_id=f"{session}:{client_id}",
                               payload={"intent_payload": payload} if payload else {})
-            accepted = await hub.accept(app, ente_id, inbound)
-            await ws.send(json.dumps({"type": "ack", "client_id": client_id, "id": accepted.message_id}))
+            async with sending:
+                accepted = await hub.accept(app, ente_id, inbound)
+                await ws.send(json.dumps({"type": "ack", "client_id": client_id, "id": accepted.message_id}))
     finally:
         pumper.cancel()
 
