@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from crm.core.text import MAX_ID
 
@@ -34,17 +35,33 @@ def openapi(
     return decorator
 
 
-def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
-    components[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+REF = "#/components/schemas/{model}"
+
+
+class _Refs:
+    """The models the operations name, resolved in one pass at the end: two models with the same class name (two
+    domains' ``EventOut``) get distinct components instead of the later one silently replacing the other."""
+
+    def __init__(self) -> None:
+        self.wanted: dict[tuple[type[BaseModel], JsonSchemaMode], list[dict[str, Any]]] = {}
+
+    def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        """A placeholder filled with the model's ``$ref`` by ``resolve``."""
+        slot: dict[str, Any] = {}
+        self.wanted.setdefault((model, mode), []).append(slot)
+        return slot
+
+    def resolve(self) -> dict[str, Any]:
+        refs, schema = models_json_schema(list(self.wanted), ref_template=REF)
+        for key, slots in self.wanted.items():
+            for slot in slots:
+                slot.update(refs[key])
+        return dict(schema.get("$defs", {}))
 
 
 def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    components: dict[str, Any] = {}
+    refs = _Refs()
     error = {
         "type": "object",
         "properties": {
@@ -58,7 +75,6 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
             }
         },
     }
-    components["Error"] = error
     for route in app.router.routes:
         uri = "/" + route.path.lstrip("/")
         if not uri.startswith("/api/v1"):
@@ -116,11 +132,11 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
                 op["responses"]["400"] = {"description": "malformed JSON", **error_ref}
                 op["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": _schema(meta["body"], components)}},
+                    "content": {"application/json": {"schema": refs.ref(meta["body"], "validation")}},
                 }
             ok: dict[str, Any] = {"description": "success"}
             if meta.get("response"):
-                ref = _schema(meta["response"], components)
+                ref = refs.ref(meta["response"], "serialization")
                 schema = (
                     {"type": "object", "required": ["items", "total"],
                      "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"},
@@ -131,6 +147,8 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
                 ok["content"] = {"application/json": {"schema": schema}}
             op["responses"]["201" if method == "POST" and meta.get("body") else "200"] = ok
             paths.setdefault(path, {})[method.lower()] = op
+    components = refs.resolve()
+    components["Error"] = error
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

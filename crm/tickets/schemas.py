@@ -44,7 +44,8 @@ class NoteIn(BaseModel):
     note: str = Field(min_length=1, max_length=5000)
 
 
-class EventOut(BaseModel):
+class TicketEventOut(BaseModel):
+    """One line of a request's history."""
     at: str
     actor_kind: str
     actor_name: str
@@ -76,4 +77,4 @@ class TicketOut(BaseModel):
     resolved_at: str | None
     sla_breached: bool
     sla_remaining_seconds: int | None
-    events: list[EventOut] | None = None
+    events: list[TicketEventOut] | None = None

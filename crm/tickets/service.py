@@ -20,7 +20,7 @@ from crm.offices import service as offices
 from crm.offices.models import Topic
 from crm.operators.models import Operator, operator_topics
 from crm.tickets.models import OPEN_STATUSES, Ticket, TicketEvent
-from crm.tickets.schemas import EventOut, TicketIn, TicketOut
+from crm.tickets.schemas import TicketEventOut, TicketIn, TicketOut
 from crm.core.workhours import add_working_hours
 
 # working hours to take a request in charge (service-desk SLA of the reference tender; promised in >= 90% of cases)
@@ -77,7 +77,7 @@ def to_out(t: Ticket, topic_slug: str | None, *, with_events: bool = False) -> T
         sla_breached=sla_breached(t, now),
         sla_remaining_seconds=remaining,
         events=[
-            EventOut(at=e.at.isoformat(), actor_kind=e.actor_kind, actor_name=e.actor_name, action=e.action,
+            TicketEventOut(at=e.at.isoformat(), actor_kind=e.actor_kind, actor_name=e.actor_name, action=e.action,
                      from_value=e.from_value, to_value=e.to_value, note=e.note)
             for e in t.events
         ] if with_events else None,
