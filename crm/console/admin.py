@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import ADMINS, bp, env, render
+from crm.console.kit import ADMINS, bp, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.core import throttle
@@ -29,9 +29,6 @@ from crm.operators import commands as operator_commands
 from crm.operators import service as operators
 from crm.operators.schemas import OperatorIn, OperatorPatch
 
-ROLE_LABEL = {"admin": "Amministratore", "operator": "Operatore URP", "phone_operator": "Operatore telefonico",
-              "backoffice": "Back-office degli uffici"}
-env.globals["ROLE_LABEL"] = ROLE_LABEL
 WEEKDAY_LABEL = ["Lunedì", "Martedì", "Mercoledì", "Giovedì", "Venerdì", "Sabato", "Domenica"]
 OUTCOME = {"creato": "Operatore creato: può accedere con il nome utente e la password indicati.",
            "salvato": "Modifiche salvate.", "disattivato": "Operatore disattivato: non può più accedere.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import bp, render
+from crm.console.kit import bp, ente_tz, render
 from crm.console.session import console_page, context
 from crm.contacts import service as contacts
 from crm.conversations import commands
@@ -50,8 +50,9 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
         topics = await offices.list_topics(s, ente_id=p.ente_id)
         await cx.read("read", "conversation", conv.id)
         out = conversations.to_out(conv)
+        tz = await ente_tz(s, p.ente_id)
     return render("conversation.html", **context(request, p, conv=out, messages=msgs, contact=contact,
-                                                 topics=topics, canned=CANNED))
+                                                 topics=topics, canned=CANNED, tz=tz))
 
 
 CANNED = ["Buongiorno, sono un operatore dell'URP: come posso aiutarla?",

@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import KB_EDITORS, KB_READERS, _local, bp, ente_tz, env, render
+from crm.console.kit import KB_EDITORS, KB_READERS, bp, ente_tz, env, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.core.auth import Principal
 from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
+from crm.core.labels import LABELS, local
 from crm.core.text import slugify
 from crm.db import db_session
 from crm.kb import gaps as gap_groups
@@ -34,7 +35,7 @@ from crm.kb.schemas import ArticleIn, ArticlePatch
 from crm.offices import service as offices
 from knowledge.embedders import get_embedder
 
-KB_STATUS_LABEL = {"draft": "Bozza", "published": "Pubblicata", "archived": "Archiviata"}
+KB_STATUS_LABEL = LABELS["kb_status"]
 env.globals["KB_STATUS_LABEL"] = KB_STATUS_LABEL
 FIELD_LABEL = {"created": "creazione", "slug": "identificativo", "title": "titolo", "body": "testo",
                "topic": "ambito", "office_id": "ufficio", "url": "pagina di riferimento",
@@ -342,7 +343,7 @@ async def kb_gaps(request: Request, p: Principal) -> HTTPResponse:
     for g in groups:
         ids = ",".join(map(str, g["ids"]))
         g["ids_csv"] = ids
-        g["last"] = _local(datetime.fromisoformat(g["last_at"]), tz, "%d/%m/%Y")
+        g["last"] = local(datetime.fromisoformat(g["last_at"]), tz, "%d/%m/%Y")
         g["new_url"] = "/console/kb/new?" + urlencode({"titolo": g["label"][:300], "lacune": ids})
     return render("kb_gaps.html", **context(request, p, groups=groups, questions=len(rows), tz=tz,
                                             editor=p.role in KB_EDITORS,

@@ -6,10 +6,8 @@ no screen."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, Request
@@ -23,25 +21,26 @@ from crm.operators import policies as operator_policies
 from crm.tickets import policies as ticket_policies
 from crm.console.forms import service_error
 from crm.console.session import context
+from crm.core import labels
 from crm.core.errors import ApiError
+from crm.core.labels import LABELS
 from crm.entes import service as entes
 
 bp = Blueprint("console", url_prefix="/console")
 HERE = Path(__file__).parent
 bp.static("/static", str(HERE / "static"), name="static")
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-CHANNEL_LABEL = {"web": "Web chat", "sms": "SMS", "telegram": "Telegram", "email": "E-mail", "phone": "Telefono"}
-MODE_LABEL = {"bot": "Con l'assistente", "waiting": "In attesa", "assigned": "In carico", "closed": "Chiusa"}
-STATUS_LABEL = {"new": "Nuova", "in_charge": "In carico", "waiting_citizen": "Attesa cittadino", "resolved": "Risolta",
-                "closed": "Chiusa", "rejected": "Respinta"}
-KIND_LABEL = {"information": "Informazione", "report": "Segnalazione", "complaint": "Reclamo", "other": "Altro"}
-PRIORITY_LABEL = {"bassa": "Bassa", "media": "Media", "alta": "Alta"}
-BOOKING_STATUS_LABEL = {"confirmed": "Confermata", "cancelled": "Annullata", "attended": "Presentato",
-                        "no_show": "Non presentato"}
-INSTANCE_STATUS_LABEL = {"submitted": "Presentata", "protocolled": "Protocollata", "in_charge": "In carico",
-                         "integration_requested": "Integrazione richiesta", "integrated": "Integrata",
-                         "accepted": "Accolta", "rejected": "Respinta", "withdrawn": "Ritirata"}
-WEEKDAYS = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
+# the enum values in Italian: one table (crm/core/labels.py) for screens, PDFs and messages; templates use the
+# ``it`` filter (``{{ b.status|it("booking_status") }}``), the names below are the same tables for Python code
+CHANNEL_LABEL = LABELS["channel"]
+MODE_LABEL = LABELS["mode"]
+STATUS_LABEL = LABELS["ticket_status"]
+KIND_LABEL = LABELS["ticket_kind"]
+PRIORITY_LABEL = LABELS["priority"]
+BOOKING_STATUS_LABEL = LABELS["booking_status"]
+INSTANCE_STATUS_LABEL = LABELS["instance_status"]
+ROLE_LABEL = LABELS["role"]
+WEEKDAYS = labels.WEEKDAYS
 # which screens each role sees (the navigation, and the role checks of the routes below)
 INTAKE_ROLES = ("admin", "operator", "phone_operator")
 BOOKING_VIEWERS = booking_policies.VIEW.staff
@@ -58,25 +57,15 @@ REQUEST_VIEWERS = ticket_policies.VIEW.staff  # the requests screen
 REQUEST_HANDLERS = ticket_policies.HANDLE.staff  # take, assign, priority, status, notes
 
 
-def _local(value: datetime | None, tz: ZoneInfo | None = None, fmt: str = "%d/%m/%Y %H:%M") -> str:
-    if value is None:
-        return "—"
-    return (value.astimezone(tz) if tz else value).strftime(fmt)
-
-
-def _day(value: date | datetime) -> str:
-    return f"{WEEKDAYS[value.weekday()]} {value.strftime('%d/%m/%Y')}"
-
-
 env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LABEL=STATUS_LABEL, KIND_LABEL=KIND_LABEL,
                    PRIORITY_LABEL=PRIORITY_LABEL, BOOKING_STATUS_LABEL=BOOKING_STATUS_LABEL,
-                   INSTANCE_STATUS_LABEL=INSTANCE_STATUS_LABEL, INTAKE_ROLES=INTAKE_ROLES,
+                   INSTANCE_STATUS_LABEL=INSTANCE_STATUS_LABEL, ROLE_LABEL=ROLE_LABEL, INTAKE_ROLES=INTAKE_ROLES,
                    BOOKING_VIEWERS=BOOKING_VIEWERS, BOOKING_EDITORS=BOOKING_EDITORS, BOOKING_MARKERS=BOOKING_MARKERS,
                    INSTANCE_HANDLERS=INSTANCE_HANDLERS, KB_READERS=KB_READERS, KB_EDITORS=KB_EDITORS,
                    DASHBOARD_ROLES=DASHBOARD_ROLES, ADMINS=ADMINS, CONTACT_MERGERS=CONTACT_MERGERS,
                    GDPR_EXPORTERS=GDPR_EXPORTERS, REQUEST_VIEWERS=REQUEST_VIEWERS,
                    REQUEST_HANDLERS=REQUEST_HANDLERS)
-env.filters.update(local=_local, day=_day,
+env.filters.update(local=labels.local, day=labels.day, it=lambda value, kind: labels.label(kind, value),
                    options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows])
 
 

@@ -214,7 +214,8 @@ async def contact_gdpr(request: Request, p: Principal, contact_id: int) -> HTTPR
     async with begin(request, screen="gdpr") as cx:
         c = await contact_commands.read(cx, contact_id=contact_id)
         counts = await linked_counts(cx.session, ente_id=p.ente_id, contact_id=c.id)
-    return render("contact_gdpr.html", **context(request, p, c=c, counts=counts, can_erase=p.role in ADMINS))
+        tz = await ente_tz(cx.session, p.ente_id)
+    return render("contact_gdpr.html", **context(request, p, c=c, counts=counts, tz=tz, can_erase=p.role in ADMINS))
 
 
 async def _export(request: Request, p: Principal, contact_id: int, fmt: str) -> tuple[dict[str, Any], Any]:

@@ -282,7 +282,8 @@ async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
         contact = await s.get(Contact, inst.contact_id)
         ente = await entes.get(s, p.ente_id)
     pdf = receipt.render(ente_name=ente.name, title=t.title if t else "", inst=inst,
-                         contact_name=contact.display_name if contact else "", tz=ente.timezone)
+                         contact_name=contact.display_name if contact else "", tz=ente.timezone,
+                         schema=t.form_schema if t else None)
     return raw(pdf, content_type="application/pdf",
                headers={"Content-Disposition": f'inline; filename="ricevuta-{inst.code}.pdf"'})
 

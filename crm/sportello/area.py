@@ -140,7 +140,8 @@ async def instance_receipt(request: Request, citizen: Citizen, instance_id: int)
         t = await s.get(InstanceType, inst.type_id)
         ente = await entes.get(s, inst.ente_id)
     pdf = receipt.render(ente_name=ente.name, title=t.title if t else "", inst=inst,
-                         contact_name=citizen.contact.display_name, tz=ente.timezone)
+                         contact_name=citizen.contact.display_name, tz=ente.timezone,
+                         schema=t.form_schema if t else None)
     return raw(pdf, content_type="application/pdf",
                headers={"Content-Disposition": f'inline; filename="ricevuta-{inst.code}.pdf"'})
 

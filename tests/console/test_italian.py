@@ -1,0 +1,243 @@
+"""Italian and Rome time everywhere: every console page each role can reach, filled with realistic data (a
+handed-off chat with replies, a request, a booking, an istanza decided by the office), is scanned for English enum
+values and for UTC times, with records stamped on both sides of a daylight-saving change; the istanza receipt PDF
+likewise."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+from pypdf import PdfReader
+
+from crm.core.labels import english_values, label, local
+from tests.conftest import VALID_CF
+from tests.console.test_console import login
+from tests.console.test_console_screens import _book_api, _free, _service
+
+# the night Rome moves its clocks forward (29 March 2026, 02:00 CET -> 03:00 CEST)
+BEFORE_DST = datetime(2026, 3, 28, 23, 15, tzinfo=UTC)  # 00:15 in Rome (CET, +1)
+AFTER_DST = datetime(2026, 3, 29, 12, 5, tzinfo=UTC)  # 14:05 in Rome (CEST, +2)
+# stored values that are also ordinary Italian or product words on a page
+ALSO_ITALIAN = {"web", "bot", "email", "phone", "counter", "sportello", "appio", "contact", "service", "note"}
+ENGLISH = sorted(english_values() - ALSO_ITALIAN, key=len, reverse=True)
+WORDS = re.compile(r"(?<![\w/.-])(" + "|".join(re.escape(w) for w in ENGLISH) + r")(?![\w/-])")
+ACCESSO_ATTI = {
+    "slug": "accesso-atti",
+    "title": "Accesso agli atti",
+    "form_schema": {
+        "type": "object",
+        "required": ["documents", "reason"],
+        "properties": {
+            "documents": {"type": "string", "title": "Documenti richiesti"},
+            "reason": {"type": "string", "title": "Motivazione"},
+            "needed_by": {"type": "string", "format": "date", "title": "Serve entro il"},
+        },
+    },
+}
+
+
+class _Text(HTMLParser):
+    """The words a person reads (text, not markup, scripts or attribute values) and the console links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.links: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self.skip += 1
+        href = dict(attrs).get("href") or ""
+        if tag == "a" and href.startswith("/console/") and "/static/" not in href and "logout" not in href:
+            self.links.append(href.split("#")[0])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self.skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def _read(page: str) -> tuple[str, list[str]]:
+    p = _Text()
+    p.feed(page)
+    return " ".join(" ".join(p.parts).split()), p.links
+
+
+def _world(client: httpx.Client, ente_ctx, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A day's work of a URP office, set up through the API and the services; then the stored times are moved to
+    both sides of the DST change (a set-up, as a clock would have stamped them)."""
+    from sqlalchemy import update
+
+    from crm.conversations import service as conversations
+    from crm.conversations.models import Conversation, Message
+    from crm.instances.models import Instance
+    from crm.tickets.models import Ticket
+
+    op, svc_h = ente_ctx.headers("operator"), ente_ctx.headers("service")
+    cid = client.post(
+        "/api/v1/contacts",
+        json={"first_name": "Maria", "last_name": "Bianchi", "fiscal_code": VALID_CF, "phones": ["+39 347 5550001"]},
+        headers=op,
+    ).json()["id"]
+
+    async def chat(s):  # type: ignore[no-untyped-def]
+        conv, _, _ = await conversations.record_inbound(
+            s,
+            ente_id=ente_ctx.ente_id,
+            contact_id=cid,
+            channel="web",
+            text="Vorrei parlare con un operatore",
+            channel_message_id=None,
+        )
+        return conv.id
+
+    conv_id = db.run(chat)
+    assert (
+        client.post(
+            f"/api/v1/conversations/{conv_id}/handoff",
+            headers=svc_h,
+            json={"topic": "urp", "summary": "Chiede dei documenti"},
+        ).status_code
+        == 200
+    )
+    assert client.post(f"/api/v1/conversations/{conv_id}/take", headers=op).status_code == 200
+    assert client.post(
+        f"/api/v1/conversations/{conv_id}/messages", headers=op, json={"text": "Buongiorno, sono Giulia dell'URP."}
+    ).status_code in (200, 201)
+    ticket = client.post(
+        "/api/v1/requests", headers=op, json={"contact_id": cid, "kind": "complaint", "subject": "Buca in via Roma"}
+    ).json()
+    svc = _service(client, ente_ctx)
+    booking = _book_api(client, ente_ctx, svc, cid, _free(client, ente_ctx, svc)[0])
+    admin = ente_ctx.headers("admin")
+    assert (
+        client.post(
+            "/api/v1/instance-types", headers=admin, json={**ACCESSO_ATTI, "office_id": ente_ctx.offices["ANAG"]}
+        ).status_code
+        == 201
+    )
+    inst = client.post(
+        "/api/v1/instances",
+        headers=svc_h,
+        json={
+            "type": "accesso-atti",
+            "contact_id": cid,
+            "data": {"documents": "Delibera 12/2026", "reason": "Ricorso", "needed_by": "2026-04-30"},
+        },
+    ).json()
+    url = f"/api/v1/instances/{inst['id']}/transition"
+    bo = ente_ctx.headers("backoffice")
+    assert client.post(url, json={"to": "in_charge"}, headers=bo).status_code == 200
+    assert client.post(url, json={"to": "accepted", "note": "Copia pronta"}, headers=bo).status_code == 200
+
+    async def stamp(s):  # type: ignore[no-untyped-def]
+        ids = (
+            await s.scalars(
+                Message.__table__.select()
+                .with_only_columns(Message.id)
+                .where(Message.conversation_id == conv_id)
+                .order_by(Message.id)
+            )
+        ).all()
+        await s.execute(update(Message).where(Message.id == ids[0]).values(created_at=BEFORE_DST))
+        await s.execute(update(Message).where(Message.id.in_(ids[1:])).values(created_at=AFTER_DST))
+        await s.execute(update(Conversation).where(Conversation.id == conv_id).values(created_at=BEFORE_DST))
+        await s.execute(update(Ticket).where(Ticket.id == ticket["id"]).values(created_at=AFTER_DST))
+        await s.execute(update(Instance).where(Instance.id == inst["id"]).values(created_at=BEFORE_DST))
+
+    db.run(stamp)
+    return {
+        "contact": cid,
+        "conversation": conv_id,
+        "ticket": ticket["id"],
+        "booking": booking["id"],
+        "instance": inst["id"],
+        "code": inst["code"],
+    }
+
+
+def _crawl(c: httpx.Client, start: list[str], limit: int = 45) -> dict[str, str]:
+    """Every console page reachable from ``start`` by links (one of each path shape), as this role sees it."""
+    seen: dict[str, str] = {}
+    shapes: set[str] = set()
+    todo = list(start)
+    while todo and len(seen) < limit:
+        url = todo.pop(0)
+        shape = re.sub(r"\d+", "N", url.split("?")[0])
+        if url in seen or (shape in shapes and url not in start):
+            continue
+        r = c.get(url)
+        if r.status_code != 200 or "text/html" not in r.headers.get("content-type", ""):
+            continue
+        shapes.add(shape)
+        text, links = _read(r.text)
+        seen[url] = text
+        todo += [u for u in links if u not in seen]
+    return seen
+
+
+def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
+    w = _world(client, ente_ctx, db)
+    details = [
+        f"/console/conversations/{w['conversation']}",
+        f"/console/contacts/{w['contact']}",
+        f"/console/requests/{w['ticket']}",
+        f"/console/instances/{w['instance']}",
+    ]
+    leaks: list[str] = []
+    for role in ("admin", "operator", "phone_operator", "backoffice"):
+        c = login(server, ente_ctx, role)
+        pages = _crawl(c, ["/console/", "/console/inbox?view=mine", "/console/inbox?view=open", *details])
+        assert len(pages) >= (20 if role == "admin" else 8), (role, sorted(pages))  # the crawl did reach them
+        for url, text in pages.items():
+            for name in ente_ctx.usernames.values():
+                text = text.replace(name, "")
+            leaks += [
+                f"{role} {url}: {m.group(0)!r} in …{text[max(0, m.start() - 40) : m.end() + 40]}…"
+                for m in WORDS.finditer(text)
+            ]
+            if re.search(r"\bUTC\b", text):
+                leaks.append(f"{role} {url}: UTC")
+            if role == "operator" and url == details[0]:
+                # the citizen wrote at 00:15 CET, the operator answered at 14:05 CEST, the same Sunday
+                assert "29/03 00:15" in text and "29/03 14:05" in text, text
+                assert "23:15" not in text and "12:05" not in text
+                assert "inviato" in text or "in invio" in text or "consegnato" in text
+            if role == "operator" and url == details[1]:
+                assert "29/03/2026 00:15" in text, text  # the conversation in the history, on Rome's clock
+    assert not leaks, "\n".join(leaks)
+
+
+def test_receipt_pdf_is_italian_on_rome_time(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
+    w = _world(client, ente_ctx, db)
+    r = client.get(f"/api/v1/instances/{w['instance']}/receipt.pdf", headers=ente_ctx.headers("backoffice"))
+    assert r.status_code == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(r.content)).pages)
+    flat = " ".join(text.split())
+    assert "Stato Accolta" in flat and "Presentata il 29/03/2026 00:15" in flat, flat
+    assert "Documenti richiesti: Delibera 12/2026" in flat and "Motivazione: Ricorso" in flat
+    assert "Serve entro il: 30/04/2026" in flat
+    for english in ("accepted", "documents:", "reason:", "needed_by", "2026-04-30", "23:15", "UTC"):
+        assert english not in flat, (english, flat)
+
+
+def test_labels_and_local_times() -> None:
+    assert (
+        label("instance_status", "accepted") == "Accolta" and label("role", "phone_operator") == "Operatore telefonico"
+    )
+    assert label("delivery", None) == "—" and label("priority", "urgentissima") == "urgentissima"  # admin's own word
+    assert local(BEFORE_DST, "Europe/Rome") == "29/03/2026 00:15"
+    assert local(AFTER_DST, "Europe/Rome") == "29/03/2026 14:05"
+    assert local(datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "Europe/Rome", "%H:%M") == "02:30"  # still CEST
+    assert local(datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Europe/Rome", "%H:%M") == "02:30"  # CET again
+    assert local(datetime(2026, 3, 28, 23, 15), "Europe/Rome") == "29/03/2026 00:15"  # a naive time is UTC
+    assert {"accepted", "phone_operator", "sent", "confirmed", "operator"} <= english_values()
