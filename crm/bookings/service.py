@@ -715,6 +715,9 @@ async def reschedule(session: AsyncSession, *, principal: Principal, booking_id:
     if old.status != "confirmed":
         raise Conflict(f"booking is {old.status}", code="illegal_transition")
     svc = await get_service(session, ente_id=old.ente_id, service_id=old.service_id)
+    if principal.is_citizen and utcnow() > cancel_deadline(old, svc):  # the sportello's rule: as for cancelling
+        raise ValidationFailed(f"bookings can be moved up to {svc.cancel_deadline_hours} hours before",
+                               fields={"start": "deadline passed"}, code="deadline_passed")
     old.status, old.cancelled_at = "cancelled", utcnow()
     await _release(session, old)
     await session.flush()

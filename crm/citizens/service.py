@@ -191,10 +191,7 @@ async def merge_candidates(session: AsyncSession, contact: Contact) -> list[Cont
 async def merge_with_consent(session: AsyncSession, *, contact: Contact, source_id: int) -> Contact:
     """Fold one of ``merge_candidates`` into the citizen's contact (anything else is refused as unknown)."""
     await _candidate(session, contact, source_id)
-    merged = await contacts.merge(session, ente_id=contact.ente_id, target_id=contact.id, source_id=source_id)
-    await audit.record(session, principal=principal_for(contact), action="merge", entity="contact",
-                       entity_id=contact.id, details={"source_id": source_id, "consent": "citizen"})
-    return merged
+    return await contacts.merge(session, ente_id=contact.ente_id, target_id=contact.id, source_id=source_id)
 
 
 async def refuse_merge(session: AsyncSession, *, contact: Contact, source_id: int) -> None:
@@ -202,8 +199,6 @@ async def refuse_merge(session: AsyncSession, *, contact: Contact, source_id: in
     not made again."""
     await _candidate(session, contact, source_id)
     session.add(MergeRefusal(ente_id=contact.ente_id, contact_id=contact.id, source_id=source_id))
-    await audit.record(session, principal=principal_for(contact), action="merge_refused", entity="contact",
-                       entity_id=contact.id, details={"source_id": source_id})
     await session.flush()
 
 

@@ -64,6 +64,8 @@ class Policy:
     def check(self, principal: Principal, *, owner: int | None = None, ente_id: int | None = None) -> None:
         if ente_id is not None and ente_id != principal.ente_id:
             raise NotFound("not found")  # another ente's record does not exist for this caller
+        if principal.is_citizen and self.citizen and owner != principal.contact_id:
+            raise NotFound("not found")  # a citizen sees no one else's records: they do not exist for them
         if not self.admits(principal, owner=owner):
             raise Forbidden(f"role {principal.role!r} may not {self.name}")
 

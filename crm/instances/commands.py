@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from crm.core import lookup as citizen_lookup
 from crm.core.commands import Context, command
+from crm.core.errors import ValidationFailed
 from crm.instances import policies
 from crm.instances import service as svc
 from crm.instances.models import Attachment, Instance, InstanceType, ReferenceItem
@@ -52,6 +53,27 @@ async def add_attachment(cx: Context, *, instance_id: int, kind: str, filename: 
     await cx.record("attach", "instance", instance_id, details={"attachment_id": att.id, "kind": att.kind},
                     event=_event(current))
     return att
+
+
+@command(policies.INTEGRATE)
+async def integrate(cx: Context, *, instance_id: int, note: str, files: list[tuple[str, str, bytes]],
+                    store: svc.FileStore) -> Instance:
+    """Answer the office's integration request: the files (``(filename, content_type, body)``) are added, the
+    istanza moves to ``integrated`` (the statutory clock starts again) and the office's queue is told. One change,
+    one audit line. The caller discards the stored files if the transaction rolls back."""
+    current = await svc.get(cx.session, ente_id=cx.ente_id, instance_id=instance_id)
+    cx.allow(policies.INTEGRATE, owner=current.contact_id)
+    if current.status != "integration_requested":
+        raise ValidationFailed("l'istanza non attende integrazioni", fields={"note": "nessuna integrazione richiesta"})
+    if not note.strip() and not files:
+        raise ValidationFailed("scriva una risposta o alleghi un documento", fields={"note": "obbligatorio"})
+    for filename, content_type, body in files:
+        await svc.add_attachment(cx.session, ente_id=cx.ente_id, instance_id=instance_id, kind="integrazione",
+                                 filename=filename, content_type=content_type, body=body, store=store)
+    inst = await svc.transition(cx.session, principal=cx.principal, instance_id=instance_id, to="integrated",
+                                note=note.strip() or "documenti allegati")
+    await cx.record("integrate", "instance", inst.id, details={"files": len(files)}, event=_event(inst))
+    return inst
 
 
 # --- instance types and reference lists (admins) ---------------------------------------------------------------------

@@ -13,5 +13,6 @@ SUBMIT = Policy("file an istanza", roles=("admin", "operator", "phone_operator",
 HANDLE = Policy("decide on an istanza", roles=("admin", "backoffice", "operator"))
 WITHDRAW = Policy("withdraw an istanza", roles=(*HANDLE.roles, "phone_operator", SERVICE), citizen=True)
 ATTACH = Policy("add an attachment to an open istanza", roles=SUBMIT.roles, citizen=True)
+INTEGRATE = Policy("answer an integration request", roles=SUBMIT.roles, citizen=True)
 MANAGE = Policy("manage instance types and reference lists", roles=("admin",))
 LOOKUP = Policy("look up an istanza by code and second factor", roles=(SERVICE, *STAFF))

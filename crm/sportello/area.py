@@ -10,12 +10,15 @@ from sanic import Request
 from sanic.response import HTTPResponse, raw, redirect
 from sqlalchemy import select
 
+from crm.bookings import commands as booking_commands
 from crm.bookings import service as bookings
 from crm.bookings.models import Location, Service
+from crm.citizens import commands as citizen_commands
 from crm.citizens import service as citizens
 from crm.core.errors import ApiError, Conflict, ValidationFailed
 from crm.db import transaction, utcnow
 from crm.entes import service as entes
+from crm.instances import commands as instance_commands
 from crm.instances import receipt
 from crm.instances.models import InstanceType
 from crm.sportello import doors, service
@@ -23,7 +26,7 @@ from crm.sportello.booking import _start_of, italian
 from crm.sportello.kit import bp, days_of, render, tz_of
 from crm.sportello.pages import ente_id_of
 from crm.sportello.reports import files_of, store_of
-from crm.sportello.session import Citizen, citizen_page
+from crm.sportello.session import Citizen, acting_as, citizen_page
 
 
 @bp.get("/area-personale")
@@ -72,8 +75,8 @@ async def booking_detail(request: Request, citizen: Citizen, booking_id: int) ->
 @citizen_page(signed_in=True)
 async def booking_cancel(request: Request, citizen: Citizen, booking_id: int) -> HTTPResponse:
     try:
-        async with transaction(request.app.ctx.sessionmaker) as s:
-            await doors.cancel_booking(s, citizen.principal, booking_id)
+        async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+            await booking_commands.cancel(cx, booking_id=booking_id)
     except (Conflict, ValidationFailed) as exc:
         code = "stato" if exc.code == "illegal_transition" else "termine"
         return redirect(f"/sportello/area-personale/prenotazioni/{booking_id}?errore={code}", status=303)
@@ -85,8 +88,8 @@ async def booking_cancel(request: Request, citizen: Citizen, booking_id: int) ->
 async def booking_move(request: Request, citizen: Citizen, booking_id: int) -> HTTPResponse:
     start = _start_of(str((request.form or {}).get("inizio") or ""))
     try:
-        async with transaction(request.app.ctx.sessionmaker) as s:
-            new = await doors.reschedule_booking(s, citizen.principal, booking_id, start)
+        async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+            new = await booking_commands.reschedule(cx, booking_id=booking_id, start=start)
             new_id = new.id
     except (Conflict, ValidationFailed) as exc:
         return redirect(f"/sportello/area-personale/prenotazioni/{booking_id}?errore={_code(exc)}", status=303)
@@ -123,9 +126,9 @@ async def instance_integrate(request: Request, citizen: Citizen, instance_id: in
     store = store_of(request)
     note = str((request.form or {}).get("note") or "")[:5000]
     try:
-        async with transaction(request.app.ctx.sessionmaker) as s:
-            await doors.answer_integration(s, citizen.principal, instance_id, note=note, files=files_of(request, "file"),
-                                           store=store)
+        async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+            await instance_commands.integrate(cx, instance_id=instance_id, note=note, files=files_of(request, "file"),
+                                              store=store)
     except Exception:
         store.discard()
         raise
@@ -173,11 +176,11 @@ async def merge(request: Request, citizen: Citizen) -> HTTPResponse:
     except ValueError:
         source_id = 0
     yes = (request.form or {}).get("scelta") == "si"
-    async with transaction(request.app.ctx.sessionmaker) as s:
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
         if yes:
-            await citizens.merge_with_consent(s, contact=citizen.contact, source_id=source_id)
+            await citizen_commands.merge(cx, contact=citizen.contact, source_id=source_id)
         else:
-            await citizens.refuse_merge(s, contact=citizen.contact, source_id=source_id)
+            await citizen_commands.refuse_merge(cx, contact=citizen.contact, source_id=source_id)
     return redirect("/sportello/area-personale?avviso=" + ("uniti" if yes else "separati"), status=303)
 
 

@@ -19,11 +19,12 @@ from sanic import Request
 from sanic.response import HTTPResponse, raw, redirect
 from sqlalchemy import select
 
+from crm.bookings import commands as booking_commands
 from crm.bookings import service as bookings
 from crm.bookings.ics import booking_ics
 from crm.bookings.models import Booking, Location, Service
-from crm.citizens.service import principal_for
-from crm.contacts import service as contacts
+from crm.bookings.schemas import BookingIn
+from crm.citizens import commands as citizen_commands
 from crm.contacts.schemas import ContactIn
 from crm.core.errors import ApiError, Conflict, NotFound, ValidationFailed
 from crm.db import read_session, transaction, utcnow
@@ -32,7 +33,7 @@ from crm.offices.models import Office
 from crm.sportello import doors, service
 from crm.sportello.kit import bp, days_of, render, sign, signed_ok, tz_of
 from crm.sportello.pages import ente_id_of
-from crm.sportello.session import Citizen, Redirect, browser_id, citizen_page
+from crm.sportello.session import Citizen, Redirect, acting_as, browser_id, citizen_page
 
 DAYS_SHOWN = 21  # how far ahead availability is read
 DAYS_LISTED = 10  # how many days with free times are offered
@@ -251,18 +252,16 @@ async def confirm(request: Request, citizen: Citizen | None) -> HTTPResponse:
     svc: Service = ctx["svc"]
     fields = _fields_for(svc, person, ctx["reason"])
     try:
-        async with transaction(request.app.ctx.sessionmaker) as s:
+        async with acting_as(request, citizen, ctx["ente_id"]) as cx:
             if citizen is None:
-                contact = await contacts.create(s, ente_id=ctx["ente_id"], data=ContactIn(
+                await citizen_commands.register_visitor(cx, data=ContactIn(
                     first_name=person["first_name"], last_name=person["last_name"],
                     emails=[person["email"]] if person.get("email") else [],
                     phones=[person["phone"]] if person.get("phone") else [], consent_privacy=True,
                     preferred_channel="email" if person.get("email") else "sms"))
-                principal = principal_for(contact)
-            else:
-                principal = citizen.principal
-            b = await doors.book(s, principal, service_id=svc.id, start=ctx["start"], fields=fields,
-                                 idempotency_key=f"sportello:{key}")
+            b, _ = await booking_commands.book(cx, data=BookingIn(
+                service_id=svc.id, start=ctx["start"], contact_id=cx.principal.contact_id, fields=fields,
+                channel="web"), idempotency_key=f"sportello:{key}")
             booking_id = b.id
     except (Conflict, ValidationFailed) as exc:
         return render(request, "booking_summary.html", steps=STEPS, step=4, person=person, key=key,

@@ -1,33 +1,23 @@
-"""Every change and every read of personal data the citizen makes on the sportello goes through here, as the
-signed-in citizen principal acting on their own records. Until the domain commands of ``crm/<domain>/commands.py``
-exist for a domain, these thin functions call its service and write the audit line themselves; each will become a
-one-line call of that command. Records of other people answer 404 (the same as records that do not exist)."""
+"""The citizen's audited reads of their own records on the sportello (the area personale): each writes the audit
+line of who saw what. Records of other people answer 404 (the same as records that do not exist). The citizen's
+changes go through the domains' commands (``crm/<domain>/commands.py``, ``crm/sportello/commands.py``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.audit import service as audit
-from crm.bookings import service as bookings
 from crm.bookings.models import Booking
-from crm.bookings.schemas import BookingIn
-from crm.contacts.models import Contact
 from crm.conversations.models import Conversation, Message
 from crm.core.auth import Principal
-from crm.core.errors import NotFound, ValidationFailed
-from crm.db import utcnow
+from crm.core.errors import NotFound
 from crm.instances import service as instances
 from crm.instances.models import Attachment, Instance, InstanceEvent
-from crm.instances.protocol import ProtocolAdapter
-from crm.instances.schemas import InstanceIn
 from crm.notifications.models import Notification
-from crm.tickets import service as tickets
 from crm.tickets.models import Ticket, TicketEvent
-from crm.tickets.schemas import TicketIn
 
 
 def _cid(principal: Principal) -> int:
@@ -116,86 +106,3 @@ async def conversation(session: AsyncSession, principal: Principal, conversation
                                        .order_by(Message.id))).all())
     await _read(session, principal, "conversation", conv.id)
     return conv, msgs
-
-
-# --- changes -------------------------------------------------------------------------------------------------------
-async def book(session: AsyncSession, principal: Principal, *, service_id: int, start: datetime,
-               fields: dict[str, Any], idempotency_key: str) -> Booking:
-    data = BookingIn(service_id=service_id, start=start, contact_id=_cid(principal), fields=fields, channel="web")
-    b, created = await bookings.book(session, principal=principal, data=data, idempotency_key=idempotency_key)
-    if created:
-        await audit.record(session, principal=principal, action="create", entity="booking", entity_id=b.id,
-                           details={"via": "sportello"})
-    return b
-
-
-async def cancel_booking(session: AsyncSession, principal: Principal, booking_id: int) -> Booking:
-    b = await booking(session, principal, booking_id, audit_read=False)
-    await bookings.cancel(session, principal=principal, booking_id=b.id)
-    await audit.record(session, principal=principal, action="cancel", entity="booking", entity_id=b.id,
-                       details={"via": "sportello"})
-    return b
-
-
-async def reschedule_booking(session: AsyncSession, principal: Principal, booking_id: int, start: datetime) -> Booking:
-    """Within the rules: only a confirmed booking, only before its cancellation deadline (the service's)."""
-    b = await booking(session, principal, booking_id, audit_read=False)
-    svc = await bookings.get_service(session, ente_id=b.ente_id, service_id=b.service_id)
-    if b.status == "confirmed" and utcnow() > bookings.cancel_deadline(b, svc):
-        raise ValidationFailed(f"bookings can be moved up to {svc.cancel_deadline_hours} hours before",
-                               fields={"start": "deadline passed"}, code="deadline_passed")
-    new = await bookings.reschedule(session, principal=principal, booking_id=b.id, start=start, resource_id=None)
-    await audit.record(session, principal=principal, action="reschedule", entity="booking", entity_id=new.id,
-                       details={"from": b.id, "via": "sportello"})
-    return new
-
-
-async def submit_instance(session: AsyncSession, principal: Principal, *, type_slug: str, data: dict[str, Any],
-                          attachments: list[dict[str, Any]], adapter: ProtocolAdapter,
-                          store: instances.FileStore) -> Instance:
-    body = InstanceIn(type=type_slug, contact_id=_cid(principal), data=data, channel="web",
-                      attachments=attachments)  # type: ignore[arg-type]
-    inst = await instances.submit(session, principal=principal, data=body, adapter=adapter, store=store)
-    await audit.record(session, principal=principal, action="create", entity="instance", entity_id=inst.id,
-                       details={"via": "sportello"})
-    return inst
-
-
-async def answer_integration(session: AsyncSession, principal: Principal, instance_id: int, *, note: str,
-                             files: list[tuple[str, str, bytes]], store: instances.FileStore) -> Instance:
-    """The citizen answers an integration request: the files are added, the istanza moves to ``integrated``
-    (the statutory clock starts again) and the office is told."""
-    inst, _, _ = await instance(session, principal, instance_id)
-    if inst.status != "integration_requested":
-        raise ValidationFailed("l'istanza non attende integrazioni", fields={"note": "nessuna integrazione richiesta"})
-    if not note.strip() and not files:
-        raise ValidationFailed("scriva una risposta o alleghi un documento", fields={"note": "obbligatorio"})
-    for filename, content_type, body in files:
-        await instances.add_attachment(session, ente_id=inst.ente_id, instance_id=inst.id, kind="integrazione",
-                                       filename=filename, content_type=content_type, body=body, store=store)
-    await instances.transition(session, principal=principal, instance_id=inst.id, to="integrated",
-                               note=note.strip() or "documenti allegati")
-    await audit.record(session, principal=principal, action="integrate", entity="instance", entity_id=inst.id,
-                       details={"files": len(files), "via": "sportello"})
-    return inst
-
-
-async def file_report(session: AsyncSession, principal: Principal, *, topic: str | None, subject: str,
-                      description: str) -> Ticket:
-    data = TicketIn(contact_id=_cid(principal), kind="report", topic=topic, channel="web", subject=subject,
-                    description=description)
-    t = await tickets.create(session, principal=principal, data=data)
-    await audit.record(session, principal=principal, action="create", entity="ticket", entity_id=t.id,
-                       details={"via": "sportello"})
-    return t
-
-
-async def own_contact(session: AsyncSession, principal: Principal) -> Contact:
-    c = await session.get(Contact, _cid(principal))
-    if c is None or c.ente_id != principal.ente_id:
-        raise NotFound("not found")
-    return c
-
-
-def reschedule_window(b: Booking, cancel_deadline_hours: int) -> datetime:
-    return b.start - timedelta(hours=cancel_deadline_hours)

@@ -14,14 +14,14 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
 from crm.core.errors import NotFound, ValidationFailed
-from crm.db import read_session, transaction
+from crm.db import read_session
 from crm.instances import service as instances
 from crm.instances.models import InstanceType
-from crm.sportello import doors, service
+from crm.sportello import commands, service
 from crm.sportello.kit import bp, render
 from crm.sportello.pages import ente_id_of
 from crm.sportello.reports import files_of, store_of
-from crm.sportello.session import Citizen, citizen_page
+from crm.sportello.session import Citizen, acting_as, citizen_page
 
 STEPS = ["Informativa e richiedente", "Dati della richiesta", "Allegati", "Riepilogo"]
 
@@ -113,9 +113,8 @@ async def _draft(request: Request, citizen: Citizen, t: InstanceType) -> dict[st
 
 
 async def _save(request: Request, citizen: Citizen, t: InstanceType, step: int, data: dict[str, Any]) -> None:
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        await service.save_draft(s, ente_id=t.ente_id, contact_id=citizen.contact.id, type_slug=t.slug, step=step,
-                                 data=data)
+    async with acting_as(request, citizen, t.ente_id) as cx:
+        await commands.save_draft(cx, type_slug=t.slug, step=step, data=data)
 
 
 @bp.get("/istanze/<slug:str>")
@@ -209,11 +208,9 @@ async def send(request: Request, citizen: Citizen, slug: str) -> HTTPResponse:
                    for f in draft.get("files", []) if (Path(root) / f["key"]).is_file()]
     store = store_of(request)
     try:
-        async with transaction(request.app.ctx.sessionmaker) as s:
-            inst = await doors.submit_instance(s, citizen.principal, type_slug=t.slug, data=draft.get("data", {}),
-                                               attachments=attachments, adapter=request.app.ctx.protocol,
-                                               store=store)
-            await service.delete_draft(s, ente_id=ente_id, contact_id=citizen.contact.id, type_slug=t.slug)
+        async with acting_as(request, citizen, ente_id) as cx:
+            inst = await commands.send_instance(cx, type_slug=t.slug, data=draft.get("data", {}),
+                                                attachments=attachments, adapter=request.app.ctx.protocol, store=store)
             inst_id = inst.id
     except ValidationFailed as exc:
         store.discard()

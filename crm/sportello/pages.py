@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse, json, redirect
 from sqlalchemy import select
 
 from crm.bookings.models import Service
+from crm.citizens import commands as citizen_commands
 from crm.citizens import service as citizens
 from crm.citizens.config import get_citizen_settings
 from crm.citizens.oidc import AuthRequest, ProviderConfig, SignInFailed
@@ -23,7 +24,7 @@ from crm.instances.models import InstanceType
 from crm.offices.models import Office
 from crm.sportello import service
 from crm.sportello.kit import bp, error_page, render
-from crm.sportello.session import LOGIN, SESSION, Citizen, citizen_page, clear_cookie, finish, set_cookie
+from crm.sportello.session import LOGIN, SESSION, Citizen, acting_as, citizen_page, clear_cookie, finish, set_cookie
 
 log = logging.getLogger("urp.sportello")
 SIGN_IN_LIMIT = 20  # sign-ins started or failed per address in 10 minutes
@@ -222,8 +223,8 @@ async def link_chat(request: Request, citizen: Citizen) -> HTTPResponse:
 
     if not SESSION_RE.match(chat_session):
         raise ValidationFailed("sessione di chat non valida", fields={"chat_session": "non valida"})
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        linked = await citizens.link_web_chat(s, contact=citizen.contact, chat_session=chat_session)
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+        linked = await citizen_commands.link_chat(cx, contact=citizen.contact, chat_session=chat_session)
     return json({"linked": linked})
 
 

@@ -12,20 +12,16 @@ from sanic.response import HTTPResponse, redirect
 from sqlalchemy import select
 
 from crm.citizens.config import get_citizen_settings
-from crm.citizens.service import principal_for
-from crm.contacts import service as contacts
+from crm.citizens import commands as citizen_commands
 from crm.contacts.schemas import ContactIn
 from crm.core.errors import NotFound
-from crm.db import read_session, transaction
+from crm.db import read_session
 from crm.instances.service import FileStore
-from crm.offices.models import Topic
-from crm.sportello import doors, service
+from crm.sportello import commands, service
 from crm.sportello.kit import bp, render, sign, signed_ok
 from crm.sportello.pages import ente_id_of
-from crm.sportello.session import Citizen, citizen_page
+from crm.sportello.session import Citizen, acting_as, citizen_page
 from crm.tickets.models import Ticket
-
-TOPIC = "segnalazioni"
 
 
 def _map() -> dict[str, Any]:
@@ -100,22 +96,17 @@ async def report_submit(request: Request, citizen: Citizen | None) -> HTTPRespon
         return render(request, "report.html", categories=service.REPORT_CATEGORIES, values=values, errors=errors,
                       map=_map(), rating_service="report-inefficiency", status=422)
     try:
-        async with transaction(request.app.ctx.sessionmaker) as s:
+        async with acting_as(request, citizen, ente_id) as cx:
             if citizen is None:
                 assert contact_in is not None
-                principal = principal_for(await contacts.create(s, ente_id=ente_id, data=contact_in))
-            else:
-                principal = citizen.principal
-            topic = await s.scalar(select(Topic.slug).where(Topic.ente_id == ente_id, Topic.slug == TOPIC))
+                await citizen_commands.register_visitor(cx, data=contact_in)
             category = service.REPORT_CATEGORIES[values["category"]]
-            t = await doors.file_report(s, principal, topic=topic, subject=values["subject"][:200],
-                                        description=f"{values['description'][:9000]}\n\nCategoria: {category}\n"
-                                                    f"Luogo: {values['address'][:300]}"
-                                                    + (f" ({lat:.6f}, {lon:.6f})" if lat is not None and
-                                                       lon is not None else ""))
-            await service.add_report_details(s, ente_id=ente_id, ticket_id=t.id, category=values["category"],
-                                             address=values["address"], latitude=lat, longitude=lon, files=files,
-                                             store=store)
+            t = await commands.file_report(
+                cx, subject=values["subject"][:200],
+                description=f"{values['description'][:9000]}\n\nCategoria: {category}\nLuogo: {values['address'][:300]}"
+                            + (f" ({lat:.6f}, {lon:.6f})" if lat is not None and lon is not None else ""),
+                category=values["category"], address=values["address"], latitude=lat, longitude=lon, files=files,
+                store=store)
             ticket_id = t.id
     except Exception:
         store.discard()  # no file is left behind for a segnalazione that was never written

@@ -150,6 +150,7 @@ class Harness:
     ente: EnteCtx
     db: DB
     consoles: dict[str, httpx.Client] = field(default_factory=dict)
+    desks: dict[str, Desk] = field(default_factory=dict)
     n: int = 0
 
     def unique(self, prefix: str = "x") -> str:
@@ -173,6 +174,20 @@ class Harness:
         for k, v in (data.items() if isinstance(data, dict) else data or []):
             form.setdefault(k, []).append(str(v))
         return lambda: c.post(path, data=form)
+
+    def desk(self, role: str = "citizen") -> Desk:
+        """The sportello digitale's browser of a signed-in ``citizen`` (a session as the SPID/CIE sign-in makes
+        it, through the services: the provider's part is tested in tests/sportello) or of a ``visitor``."""
+        if role not in self.desks:
+            self.desks[role] = Desk.open(self, signed_in=role == "citizen")
+        return self.desks[role]
+
+    def sportello(self, path: str, role: str = "citizen", data: dict[str, Any] | None = None,
+                  files: dict[str, Any] | None = None) -> Perform:
+        """A sportello form, posted by the citizen's (or the visitor's) browser with its CSRF token."""
+        d = self.desk(role)
+        form = {"csrf": d.csrf, **(data or {})}
+        return lambda: d.client.post(path, data=form, files=files)
 
     def _console(self, role: str) -> httpx.Client:
         if role not in self.consoles:
@@ -208,6 +223,42 @@ class Harness:
 
         return Principal(ente_id=self.ente.ente_id, role=role, operator_id=self.ente.operator_ids.get(role),
                          username=self.ente.usernames.get(role, role))
+
+
+@dataclass
+class Desk:
+    client: httpx.Client
+    browser: str  # the urp_sp cookie: booking drafts belong to it, the CSRF token is signed over it
+    csrf: str
+    contact_id: int | None  # the signed-in citizen's contact
+
+    @classmethod
+    def open(cls, h: Harness, *, signed_in: bool) -> Desk:
+        import hashlib
+        import hmac
+        import secrets
+
+        browser = secrets.token_urlsafe(24)
+        c = httpx.Client(base_url=h.server_url, timeout=30, follow_redirects=False)
+        c.cookies.set("urp_sp", browser)
+        csrf = hmac.new(SECRET.encode(), b"sportello-csrf:" + browser.encode(), hashlib.sha256).hexdigest()[:40]
+        contact_id = None
+        if signed_in:
+            cookie, contact_id = h.setup(lambda s: _sign_in(s, h))
+            c.cookies.set("urp_citizen", cookie)
+        return cls(client=c, browser=browser, csrf=csrf, contact_id=contact_id)
+
+
+async def _sign_in(s: Any, h: Harness) -> tuple[str, int]:
+    from crm.citizens import service as citizens
+    from crm.citizens.oidc import VerifiedIdentity
+
+    fiscal_code = "RSSMRA80A01H501U"
+    ident = VerifiedIdentity(subject=fiscal_code, fiscal_code=fiscal_code, given_name="Mario", family_name="Rossi",
+                             email="mario.rossi@example.it", phone="+393471234567",
+                             acr="https://www.spid.gov.it/SpidL2", level=2, provider="spid")
+    signed = await citizens.sign_in(s, ente_id=h.ente.ente_id, ident=ident, minutes=120)
+    return citizens.cookie_value(SECRET, signed.sid), signed.contact.id
 
 
 @dataclass
