@@ -3,6 +3,7 @@ notifications). Each adapter verifies and normalises inbound traffic and sends o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -21,15 +22,16 @@ def setup(app: Any) -> None:
     sms, tg, web = TwilioSmsAdapter(settings), TelegramAdapter(settings), WebAdapter(app)
     app.ctx.adapters = {"sms": sms, "telegram": tg, "web": web}
 
-    @app.before_server_stop
     async def _close_telegram(app: Any) -> None:
         await tg.close()
+
+    app.before_server_stop(_close_telegram)
     email = EmailSender(settings)
 
     class _Notify:
         """Notification outbox -> channel adapter."""
 
-        def __init__(self, channel: str, fn: Any) -> None:
+        def __init__(self, channel: str, fn: Callable[[Any], Awaitable[str]]) -> None:
             self.channel, self._fn = channel, fn
 
         async def send(self, n: Any) -> str:
@@ -91,7 +93,6 @@ def setup(app: Any) -> None:
     app.ctx.health["action_server"] = actions_probe
     app.ctx.health["turn_queue"] = queue_probe
 
-    @app.after_server_start
     async def _open_queue(app: Any) -> None:
         async def when_ready() -> None:
             # turns wait for what they need (the knowledge base's index): a message that arrives meanwhile is
@@ -102,16 +103,19 @@ def setup(app: Any) -> None:
 
         app.ctx.background.spawn(when_ready(), name="turn-queue-open")
 
+    app.after_server_start(_open_queue)
+
     async def stop_queue(app: Any, grace: float) -> None:
         await app.ctx.turns.stop(grace)
         await app.ctx.rasa.close()
 
     app.ctx.stop_hooks.append(stop_queue)
 
-    @app.signal("urp.message.outbound")
     async def _outbound(ente_id: int, message_id: int, **_: Any) -> None:
         # an operator's reply: sent and recorded to the end even at shutdown (drained within the grace period)
         await uncancellable(hub.deliver(app, ente_id, message_id))
+
+    app.signal("urp.message.outbound")(_outbound)
 
     async def retry(app: Any) -> None:
         for ente_id in served(app):

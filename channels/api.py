@@ -42,12 +42,12 @@ async def default_ente_id(app: Any) -> int:
         if ente is None:
             raise NotFound("no ente configured: run `urp demo seed` or `urp entes create`")
         cached = app.ctx.default_ente_id = ente.id
-    return cached
+    return int(cached)
 
 
 def _twilio_url(request: Request) -> str:
     """The URL Twilio signed: our public URL (we may sit behind a proxy) plus the path and query."""
-    base = request.app.ctx.settings.public_url.rstrip("/")
+    base: str = request.app.ctx.settings.public_url.rstrip("/")
     return base + request.path + (f"?{request.query_string}" if request.query_string else "")
 
 
@@ -234,7 +234,7 @@ async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None
 SESSION_RE = re.compile(r"^[A-Za-z0-9-]{16,64}$")
 
 
-@bp.websocket("/channels/web/ws")
+@bp.websocket("/channels/web/ws")  # type: ignore[untyped-decorator]  # sanic's websocket() has no annotations
 @public
 async def web_socket(request: Request, ws: Websocket) -> None:
     """Protocol (JSON): client {type: hello, session} | {type: message, text, client_id}; server {type: history,
@@ -248,7 +248,8 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     ente_id = await uncancellable(default_ente_id(app))
     session: str | None = None
     try:
-        first = json.loads(await asyncio.wait_for(ws.recv(), timeout=30) or "{}")
+        hello: str | bytes | None = await asyncio.wait_for(ws.recv(), timeout=30)
+        first = json.loads(hello or "{}")
     except (TimeoutError, ValueError):
         await ws.close(code=4400, reason="hello expected")
         return

@@ -30,9 +30,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import CursorResult, Result, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -63,6 +63,12 @@ class TurnCtx:
     created_at: datetime
     attempts: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _rowcount(r: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched: its result is a CursorResult, which AsyncSession.execute's annotation
+    (``Result``) does not say."""
+    return cast(CursorResult[Any], r).rowcount
 
 
 class LeaseLost(Exception):
@@ -141,26 +147,28 @@ class TurnQueue:
             return
         self.running[ctx.conversation_id] = self.bg.spawn(self._chain(ctx), name=f"turns-conv-{ctx.conversation_id}")
 
-    async def _chain(self, ctx: TurnCtx | None) -> None:
-        conv_id = ctx.conversation_id if ctx else None
+    async def _chain(self, first: TurnCtx) -> None:
+        conv_id = first.conversation_id
+        ctx: TurnCtx | None = first
         try:
             async with self.slots:
                 while ctx is not None:
+                    turn = ctx
                     try:
-                        ctx = await self.runner(ctx)
+                        ctx = await self.runner(turn)
                     except LeaseLost:
                         self.stats["lease_lost"] += 1
-                        log.warning("turn %s lost its lease; another worker has it", ctx.turn_id)
+                        log.warning("turn %s lost its lease; another worker has it", turn.turn_id)
                         ctx = None
                     except asyncio.CancelledError:
                         raise
                     except Exception:  # noqa: BLE001 - the lease runs out and the turn is tried again
-                        log.exception("turn %s failed; it will be taken again when its lease runs out", ctx.turn_id)
+                        log.exception("turn %s failed; it will be taken again when its lease runs out", turn.turn_id)
                         ctx = None
                     if ctx is not None:
                         self.stats["chained"] += 1
         finally:
-            self.running.pop(conv_id, None)  # type: ignore[arg-type]
+            self.running.pop(conv_id, None)
             self._wake.set()  # a slot is free
 
     # --- at the end of a turn, inside the runner's final transaction ---------------------------------------------
@@ -170,7 +178,7 @@ class TurnQueue:
         done = await s.execute(update(TurnJob).where(TurnJob.id == ctx.turn_id, TurnJob.owner == self.owner,
                                                      TurnJob.state == "running")
                                .values(state="done", outcome=outcome, finished_at=now, lease_until=None))
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if _rowcount(done) != 1:
             raise LeaseLost(ctx.turn_id)
         if not self.accepting:
             return None  # shutting down: the next turn stays queued for whoever runs next
@@ -188,7 +196,7 @@ class TurnQueue:
             or_(TurnJob.state == "queued", and_(TurnJob.state == "running", TurnJob.lease_until < now)))
             .values(state="running", owner=self.owner, lease_until=now + self.lease, attempts=TurnJob.attempts + 1,
                     started_at=now))
-        return r.rowcount == 1  # type: ignore[attr-defined]
+        return _rowcount(r) == 1
 
     async def _load(self, s: AsyncSession, turn_id: int) -> TurnCtx:
         row = (await s.execute(
@@ -247,7 +255,7 @@ class TurnQueue:
             stmt = stmt.where(TurnJob.id.in_(turn_ids))
         async with transaction(self.app.ctx.sessionmaker) as s:
             r = await s.execute(stmt.values(state="queued", owner=None, lease_until=None))
-        return int(r.rowcount or 0)  # type: ignore[attr-defined]
+        return _rowcount(r)
 
     async def run(self) -> None:
         """The poll loop: wakes on a signal (a turn queued here, a slot freed) or every ``poll_seconds``."""

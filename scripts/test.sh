@@ -6,7 +6,7 @@ PG_URL="${URP_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 status=0
 # in CI the whole stack must run: a missing Rasa runtime or model is a failure, not a skip
 if [ "${CI:-}" = "true" ]; then export URP_REQUIRE_RASA=1; fi
-echo "== lint (ruff) and types (mypy, strict on crm/core and crm/db.py): configured in pyproject.toml =="
+echo "== lint (ruff) and types (mypy, strict on crm/core, crm/db.py, channels and knowledge): configured in pyproject.toml =="
 .venv/bin/ruff check . || status=1
 .venv/bin/mypy || status=1
 echo "== test suite on SQLite =="

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import jwt
 from sanic import Request
@@ -184,8 +184,12 @@ def authorized(*roles: str) -> Callable[[Handler], Handler]:
     return decorator
 
 
-def public(handler: Handler) -> Handler:
-    """Mark a route as intentionally reachable without credentials (login, health, webhooks that verify signatures)."""
+AnyHandler = TypeVar("AnyHandler", bound=Callable[..., Awaitable[Any]])
+
+
+def public(handler: AnyHandler) -> AnyHandler:
+    """Mark a route as intentionally reachable without credentials (login, health, webhooks that verify signatures,
+    the web chat's websocket)."""
     handler.__authorized__ = ("public",)  # type: ignore[attr-defined]
     return handler
 

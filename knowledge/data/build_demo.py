@@ -1,12 +1,14 @@
 """Source of demo_articles.jsonl (the demo municipality's schede informative). Run: python build_demo.py"""
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 U = "https://www.comune.borgoaurelio.it/servizi/"
-A = []
+A: list[dict[str, Any]] = []
 
 
-def art(slug, topic, title, body, keywords=(), faq=()):
+def art(slug: str, topic: str, title: str, body: str, keywords: Iterable[str] = (), faq: Iterable[str] = ()) -> None:
     A.append({"slug": slug, "title": title, "body": body, "topic": topic, "url": U + slug,
               "keywords": list(keywords), "phrasings": list(faq)})
 
