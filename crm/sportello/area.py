@@ -16,7 +16,7 @@ from crm.bookings.models import Location, Service
 from crm.citizens import commands as citizen_commands
 from crm.citizens import service as citizens
 from crm.core.errors import ApiError, Conflict, ValidationFailed
-from crm.db import transaction, utcnow
+from crm.db import utcnow
 from crm.entes import service as entes
 from crm.instances import commands as instance_commands
 from crm.instances import receipt
@@ -33,8 +33,9 @@ from crm.sportello.session import Citizen, acting_as, citizen_page
 @citizen_page(signed_in=True)
 async def overview(request: Request, citizen: Citizen) -> HTTPResponse:
     ente_id = await ente_id_of(request)
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        data = await doors.overview(s, citizen.principal)
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+        s = cx.session
+        data = await doors.overview(cx)
         services = {sv.id: sv for sv in (await s.scalars(select(Service).where(Service.ente_id == ente_id))).all()}
         types = {t.id: t for t in (await s.scalars(select(InstanceType).where(InstanceType.ente_id == ente_id)))
                  .all()}
@@ -52,8 +53,9 @@ async def overview(request: Request, citizen: Citizen) -> HTTPResponse:
 async def booking_detail(request: Request, citizen: Citizen, booking_id: int) -> HTTPResponse:
     await ente_id_of(request)
     tz = tz_of(request)
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        b = await doors.booking(s, citizen.principal, booking_id)
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+        s = cx.session
+        b = await doors.booking(cx, booking_id)
         svc = await s.get(Service, b.service_id)
         place = await s.get(Location, b.location_id) if b.location_id else None
         assert svc is not None
@@ -107,8 +109,9 @@ def _code(exc: ApiError) -> str:
 @citizen_page(signed_in=True)
 async def instance_detail(request: Request, citizen: Citizen, instance_id: int) -> HTTPResponse:
     await ente_id_of(request)
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        inst, events, files = await doors.instance(s, citizen.principal, instance_id)
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+        s = cx.session
+        inst, events, files = await doors.instance(cx, instance_id)
         t = await s.get(InstanceType, inst.type_id)
     taken = next((e.at for e in events if e.to_status == "in_charge"), None)
     request_note = next((e.note for e in reversed(events) if e.to_status == "integration_requested"), "")
@@ -138,8 +141,9 @@ async def instance_integrate(request: Request, citizen: Citizen, instance_id: in
 @bp.get("/area-personale/istanze/<instance_id:int>/ricevuta.pdf")
 @citizen_page(signed_in=True)
 async def instance_receipt(request: Request, citizen: Citizen, instance_id: int) -> HTTPResponse:
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        inst, _, _ = await doors.instance(s, citizen.principal, instance_id)
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+        s = cx.session
+        inst, _, _ = await doors.instance(cx, instance_id)
         t = await s.get(InstanceType, inst.type_id)
         ente = await entes.get(s, inst.ente_id)
     pdf = receipt.render(ente_name=ente.name, title=t.title if t else "", inst=inst,
@@ -153,8 +157,9 @@ async def instance_receipt(request: Request, citizen: Citizen, instance_id: int)
 @citizen_page(signed_in=True)
 async def ticket_detail(request: Request, citizen: Citizen, ticket_id: int) -> HTTPResponse:
     await ente_id_of(request)
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        t, events = await doors.ticket(s, citizen.principal, ticket_id)
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+        s = cx.session
+        t, events = await doors.ticket(cx, ticket_id)
         place, files = await service.report_details(s, ticket_id=t.id)
     return render(request, "area_ticket.html", t=t, events=events, place=place, files=files)
 
@@ -163,8 +168,8 @@ async def ticket_detail(request: Request, citizen: Citizen, ticket_id: int) -> H
 @citizen_page(signed_in=True)
 async def conversation_detail(request: Request, citizen: Citizen, conversation_id: int) -> HTTPResponse:
     await ente_id_of(request)
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        conv, msgs = await doors.conversation(s, citizen.principal, conversation_id)
+    async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+        conv, msgs = await doors.conversation(cx, conversation_id)
     return render(request, "area_conversation.html", conv=conv, msgs=msgs)
 
 

@@ -288,13 +288,14 @@ def _fields_for(svc: Service, person: dict[str, str], reason: str) -> dict[str, 
 async def _own_or_signed(request: Request, citizen: Citizen | None, booking_id: int) -> Booking:
     """A booking shown after it was made: the citizen's own, or proven by the signed link of the confirmation."""
     token = request.args.get("t", "")
-    async with transaction(request.app.ctx.sessionmaker) as s:
-        if citizen is not None and not token:
-            return await doors.booking(s, citizen.principal, booking_id)
+    if citizen is not None and not token:
+        async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
+            return await doors.booking(cx, booking_id)
+    async with read_session(request) as s:
         b = await s.get(Booking, booking_id)
-        if b is None or not signed_ok(request, f"booking:{booking_id}", token):
-            raise NotFound("prenotazione non trovata")
-        return b
+    if b is None or not signed_ok(request, f"booking:{booking_id}", token):
+        raise NotFound("prenotazione non trovata")
+    return b
 
 
 @bp.get("/prenota/fatto/<booking_id:int>")

@@ -7,12 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.audit import service as audit
 from crm.bookings.models import Booking
 from crm.conversations.models import Conversation, Message
-from crm.core.auth import Principal
+from crm.core.commands import Context
 from crm.core.errors import NotFound
 from crm.instances import service as instances
 from crm.instances.models import Attachment, Instance, InstanceEvent
@@ -20,89 +18,81 @@ from crm.notifications.models import Notification
 from crm.tickets.models import Ticket, TicketEvent
 
 
-def _cid(principal: Principal) -> int:
-    from crm.citizens.service import contact_id_of
-
-    cid = contact_id_of(principal)
-    if cid is None:
+def _cid(cx: Context) -> int:
+    """The signed-in citizen's contact: nobody else has records here."""
+    if not cx.principal.is_citizen or cx.principal.contact_id is None:
         raise NotFound("not found")
-    return cid
-
-
-async def _read(session: AsyncSession, principal: Principal, entity: str, entity_id: int | None) -> None:
-    await audit.record(session, principal=principal, action="read", entity=entity, entity_id=entity_id,
-                       details={"via": "sportello"})
+    return cx.principal.contact_id
 
 
 # --- reads ---------------------------------------------------------------------------------------------------------
-async def overview(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def overview(cx: Context) -> dict[str, Any]:
     """Everything of the citizen's own the area personale lists, newest first (one audit line)."""
-    cid = _cid(principal)
-    ente = principal.ente_id
+    cid = _cid(cx)
+    ente = cx.ente_id
     out = {
-        "bookings": (await session.scalars(select(Booking).where(Booking.ente_id == ente, Booking.contact_id == cid)
+        "bookings": (await cx.session.scalars(select(Booking).where(Booking.ente_id == ente, Booking.contact_id == cid)
                                            .order_by(Booking.start.desc()).limit(50))).all(),
-        "instances": (await session.scalars(select(Instance).where(Instance.ente_id == ente,
+        "instances": (await cx.session.scalars(select(Instance).where(Instance.ente_id == ente,
                                                                    Instance.contact_id == cid)
                                             .order_by(Instance.id.desc()).limit(50))).all(),
-        "tickets": (await session.scalars(select(Ticket).where(Ticket.ente_id == ente, Ticket.contact_id == cid)
+        "tickets": (await cx.session.scalars(select(Ticket).where(Ticket.ente_id == ente, Ticket.contact_id == cid)
                                           .order_by(Ticket.id.desc()).limit(50))).all(),
-        "conversations": (await session.scalars(select(Conversation).where(
+        "conversations": (await cx.session.scalars(select(Conversation).where(
             Conversation.ente_id == ente, Conversation.contact_id == cid).order_by(Conversation.id.desc())
             .limit(20))).all(),
-        "messages": (await session.scalars(select(Notification).where(
+        "messages": (await cx.session.scalars(select(Notification).where(
             Notification.ente_id == ente, Notification.contact_id == cid, Notification.status == "sent")
             .order_by(Notification.id.desc()).limit(50))).all(),
     }
-    await _read(session, principal, "contact", cid)
+    await cx.read("read", "contact", cid)
     return out
 
 
-async def booking(session: AsyncSession, principal: Principal, booking_id: int, *, audit_read: bool = True) -> Booking:
-    b = await session.scalar(select(Booking).where(Booking.ente_id == principal.ente_id, Booking.id == booking_id,
-                                                   Booking.contact_id == _cid(principal)))
+async def booking(cx: Context, booking_id: int) -> Booking:
+    b = await cx.session.scalar(select(Booking).where(Booking.ente_id == cx.ente_id, Booking.id == booking_id,
+                                                   Booking.contact_id == _cid(cx)))
     if b is None:
         raise NotFound("prenotazione non trovata")
-    if audit_read:
-        await _read(session, principal, "booking", b.id)
+    await cx.read("read", "booking", b.id)
     return b
 
 
-async def instance(session: AsyncSession, principal: Principal, instance_id: int) -> tuple[Instance, list[InstanceEvent],
+async def instance(cx: Context, instance_id: int) -> tuple[Instance, list[InstanceEvent],
                                                                                        list[Attachment]]:
-    inst = await session.scalar(select(Instance).where(Instance.ente_id == principal.ente_id,
+    inst = await cx.session.scalar(select(Instance).where(Instance.ente_id == cx.ente_id,
                                                        Instance.id == instance_id,
-                                                       Instance.contact_id == _cid(principal)))
+                                                       Instance.contact_id == _cid(cx)))
     if inst is None:
         raise NotFound("istanza non trovata")
-    events = list(await instances.events(session, inst))
-    files = list((await session.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
+    events = list(await instances.events(cx.session, inst))
+    files = list((await cx.session.scalars(select(Attachment).where(Attachment.instance_id == inst.id)
                                         .order_by(Attachment.id))).all())
-    await _read(session, principal, "instance", inst.id)
+    await cx.read("read", "instance", inst.id)
     return inst, events, files
 
 
-async def ticket(session: AsyncSession, principal: Principal, ticket_id: int) -> tuple[Ticket, list[TicketEvent]]:
-    t = await session.scalar(select(Ticket).where(Ticket.ente_id == principal.ente_id, Ticket.id == ticket_id,
-                                                  Ticket.contact_id == _cid(principal)))
+async def ticket(cx: Context, ticket_id: int) -> tuple[Ticket, list[TicketEvent]]:
+    t = await cx.session.scalar(select(Ticket).where(Ticket.ente_id == cx.ente_id, Ticket.id == ticket_id,
+                                                  Ticket.contact_id == _cid(cx)))
     if t is None:
         raise NotFound("richiesta non trovata")
     # internal notes stay internal: the citizen sees status changes and the replies meant for them
-    events = list((await session.scalars(select(TicketEvent).where(
+    events = list((await cx.session.scalars(select(TicketEvent).where(
         TicketEvent.ticket_id == t.id, TicketEvent.action.in_(("created", "status"))).order_by(TicketEvent.id))).all())
-    await _read(session, principal, "ticket", t.id)
+    await cx.read("read", "ticket", t.id)
     return t, events
 
 
-async def conversation(session: AsyncSession, principal: Principal, conversation_id: int) -> tuple[Conversation,
+async def conversation(cx: Context, conversation_id: int) -> tuple[Conversation,
                                                                                                 list[Message]]:
-    conv = await session.scalar(select(Conversation).where(Conversation.ente_id == principal.ente_id,
+    conv = await cx.session.scalar(select(Conversation).where(Conversation.ente_id == cx.ente_id,
                                                            Conversation.id == conversation_id,
-                                                           Conversation.contact_id == _cid(principal)))
+                                                           Conversation.contact_id == _cid(cx)))
     if conv is None:
         raise NotFound("conversazione non trovata")
-    msgs = list((await session.scalars(select(Message).where(Message.conversation_id == conv.id,
+    msgs = list((await cx.session.scalars(select(Message).where(Message.conversation_id == conv.id,
                                                              Message.private.is_(False))
                                        .order_by(Message.id))).all())
-    await _read(session, principal, "conversation", conv.id)
+    await cx.read("read", "conversation", conv.id)
     return conv, msgs
