@@ -11,8 +11,12 @@ def setup(app: Any) -> None:
     from crm.scheduler import register, served
 
     async def reminders(app: Any) -> None:
+        """A batch per transaction, until a batch comes back short."""
         for ente_id in served(app):
-            async with transaction(app.ctx.sessionmaker) as s:
-                await service.send_reminders(s, hours_before=24, ente_id=ente_id)
+            while True:
+                async with transaction(app.ctx.sessionmaker) as s:
+                    n = await service.send_reminders(s, hours_before=24, ente_id=ente_id)
+                if n < service.REMINDER_BATCH:
+                    break
 
     register("booking-reminders", reminders)

@@ -792,15 +792,20 @@ async def _notify_series(session: AsyncSession, items: list[Booking], svc: Servi
                                 dedupe_key=f"booking-series:{first.series_id}:{first.id}:{what}")
 
 
-async def send_reminders(session: AsyncSession, *, hours_before: int = 24, ente_id: int | None = None) -> int:
-    """Queue a reminder for confirmed bookings starting within ``hours_before`` hours (once each)."""
+REMINDER_BATCH = 50  # per transaction: the scheduler never holds SQLite's writer for long (issue 14, item 6)
+
+
+async def send_reminders(session: AsyncSession, *, hours_before: int = 24, ente_id: int | None = None,
+                         limit: int = REMINDER_BATCH) -> int:
+    """Queue a reminder for up to ``limit`` confirmed bookings starting within ``hours_before`` hours (once each);
+    the caller repeats in a new transaction while a full batch came back."""
     now = utcnow()
     stmt = select(Booking).where(Booking.status == "confirmed", Booking.reminder_sent.is_(False),
                                  Booking.start > now, Booking.start <= now + timedelta(hours=hours_before))
     if ente_id is not None:
         stmt = stmt.where(Booking.ente_id == ente_id)
     count = 0
-    for b in (await session.scalars(stmt)).all():
+    for b in (await session.scalars(stmt.order_by(Booking.start, Booking.id).limit(limit))).all():
         svc = await session.get(Service, b.service_id)
         assert svc is not None
         await _notify(session, b, svc, "reminder")

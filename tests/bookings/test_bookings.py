@@ -290,3 +290,23 @@ def test_booking_codes_never_look_like_request_or_istanza_codes(client: httpx.Cl
         r = client.post("/api/v1/services", json={"slug": f"x-{next(_n)}", "code_prefix": prefix, "name": "X"},
                         headers=ente_ctx.headers("admin"))
         assert r.status_code == 422 and "code_prefix" in r.json()["error"]["fields"], r.text
+
+
+def test_reminders_go_out_in_bounded_batches(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler's reminder job writes a batch per transaction (never one transaction for every due booking):
+    batches of 2 over 5 due bookings give 2, 2, 1, then nothing; each booking reminded once."""
+    from crm.bookings import service
+
+    svc = setup_service(client, ente_ctx)
+    day = slots(client, ente_ctx, svc, datetime.now(ROME).date() + timedelta(days=1))[:5]
+    assert len(day) == 5
+    for s in day:
+        r = client.post("/api/v1/bookings", json={"service_id": svc["id"], "start": s["start"],
+                                                  "contact_id": contact(client, ente_ctx)},
+                        headers=ente_ctx.headers("operator"))
+        assert r.status_code == 201, r.text
+
+    async def batch(s):  # type: ignore[no-untyped-def]
+        return await service.send_reminders(s, hours_before=48, ente_id=ente_ctx.ente_id, limit=2)
+
+    assert [db.run(batch) for _ in range(4)] == [2, 2, 1, 0]
