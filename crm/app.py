@@ -17,7 +17,7 @@ from crm import scheduler
 from crm.config import Settings, get_settings
 from crm.core import openapi as oas
 from crm.core.auth import public
-from crm.core.errors import ApiError
+from crm.core.errors import ApiError, error_body
 from crm.core.http import guard_request, json_ok
 from crm.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from crm.modules import MODULES, package, part
@@ -33,7 +33,7 @@ TURN_NEEDS = ("database", "pubsub", "rasa", "action_server", "knowledge_base", "
 
 
 def _error_json(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> HTTPResponse:
-    return json_ok({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
+    return json_ok(error_body(code, message, fields), status=status)
 
 
 def _configure_logging() -> None:
@@ -183,8 +183,8 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
 
     @app.get("/api/v1/openapi.json")
     @public
+    @oas.openapi(summary="The OpenAPI document of /api/v1", response=oas.DocumentOut)
     async def openapi_json(request: Request) -> HTTPResponse:
-        """The OpenAPI document of /api/v1."""
-        return json_ok(oas.build(app, title="Sportello URP API", version="1"))
+        return json_ok(oas.DocumentOut.model_validate(oas.build(app, title="Sportello URP API", version="1")))
 
     return app

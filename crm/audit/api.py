@@ -5,6 +5,7 @@ from sanic.response import HTTPResponse
 
 from crm.audit import service
 from crm.audit.models import AuditEntry
+from crm.audit.schemas import AuditOut, AuditQuery
 from crm.core.auth import authorized, principal_of
 from crm.core.http import apply_sort, page_params, paginate
 from crm.core.http import json_ok
@@ -16,7 +17,8 @@ bp = Blueprint("audit", url_prefix="/api/v1")
 
 @bp.get("/audit")
 @authorized("admin")
-@openapi(summary="Audit log (admins): filter by entity and entity_id")
+@openapi(summary="Audit log (admins): filter by entity and entity_id", response=AuditOut, many=True,
+         query=AuditQuery)
 async def list_audit(request: Request) -> HTTPResponse:
     page = page_params(request)
     entity_id = request.args.get("entity_id")
@@ -27,4 +29,4 @@ async def list_audit(request: Request) -> HTTPResponse:
     )
     stmt = apply_sort(stmt, page, {"at": AuditEntry.at}, [AuditEntry.id.desc()])
     async with db_session(request) as s:
-        return json_ok(await paginate(s, stmt, page, service.to_dict))
+        return json_ok(await paginate(s, stmt, page, lambda e: AuditOut.model_validate(e).model_dump()))

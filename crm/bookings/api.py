@@ -10,14 +10,14 @@ from crm.bookings import ics as ical
 from crm.bookings.models import Booking, Location
 from crm.bookings.schemas import (BookingCancelledOut, BookingCreatedOut, BookingIn, BookingLookupOut, BookingOut,
                                   CancelIn, DeletedOut, EventIn, EventOut, EventPatch, ExceptionIn, ExceptionOut,
-                                  HoursIn, HoursOut, IntervalIn, LocationIn, LocationOut, LocationPatch, RescheduleIn,
+                                  HoursIn, HoursOut, HoursSetOut, IntervalIn, LocationIn, LocationOut, LocationPatch, RescheduleIn,
                                   ResourceChangeOut, ResourceIn, ResourceOut, ResourcePatch, ServiceDetailOut,
-                                  ServiceIn, ServiceOut, ServicePatch)
+                                  ServiceIn, ServiceOut, ServicePatch, SlotOut)
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
 from crm.core.errors import NotFound, ValidationFailed
-from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, validate
+from crm.core.http import ListOut, apply_sort, json_ok, page_params, paginate, parse_body, validate
 from crm.core.openapi import openapi
 from crm.db import read_session, utcnow
 from crm.entes import service as entes
@@ -50,14 +50,14 @@ def _opt_int(request: Request, name: str) -> int | None:
 
 @bp.get("/services")
 @authorized(*VIEWERS)
-@openapi(summary="Bookable services", response=ServiceOut, many=True)
+@openapi(summary="Bookable services", response=ServiceOut, many="all")
 async def list_services(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
     async with read_session(request) as s:
         items = [ServiceOut.model_validate(x) for x in await service.list_services(s, ente_id=p.ente_id,
                                                                      include_inactive=everything)]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.get("/services/<service_id:int>")
@@ -98,7 +98,7 @@ async def deactivate_service(request: Request, service_id: int) -> HTTPResponse:
 
 @bp.post("/services")
 @authorized(*ADMINS)
-@openapi(summary="Create a service (admins)", body=ServiceIn, response=ServiceOut)
+@openapi(status=201, summary="Create a service (admins)", body=ServiceIn, response=ServiceOut)
 async def create_service(request: Request) -> HTTPResponse:
     data = parse_body(request, ServiceIn)
     async with begin(request) as cx:
@@ -108,35 +108,36 @@ async def create_service(request: Request) -> HTTPResponse:
 
 @bp.put("/services/<service_id:int>/hours")
 @authorized(*ADMINS)
-@openapi(summary="Replace the weekly opening template: {hours: [{weekday, start, end}]}", body=HoursIn)
+@openapi(summary="Replace the weekly opening template: {hours: [{weekday, start, end}]}", body=HoursIn,
+         response=HoursSetOut)
 async def set_hours(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, HoursIn)
     hours = [validate(IntervalIn, h) for h in data.hours]
     async with begin(request) as cx:
         await commands.set_hours(cx, service_id=service_id, hours=hours, resource_id=data.resource_id)
-    return json_ok({"hours": len(hours), "resource_id": data.resource_id})
+    return json_ok(HoursSetOut(hours=len(hours), resource_id=data.resource_id))
 
 
 @bp.get("/services/<service_id:int>/hours")
 @authorized(*VIEWERS)
 @openapi(summary="The weekly template of a service and of resources with their own calendar",
-         response=HoursOut, many=True)
+         response=HoursOut, many="all")
 async def get_hours(request: Request, service_id: int) -> HTTPResponse:
     async with read_session(request) as s:
         rows = await service.get_hours(s, ente_id=principal_of(request).ente_id, service_id=service_id)
-    return json_ok({"items": [HoursOut.of(h) for h in rows], "total": len(rows)})
+    return json_ok(ListOut.of([HoursOut.of(h) for h in rows]))
 
 
 @bp.get("/services/<service_id:int>/exceptions")
 @authorized(*VIEWERS)
 @openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)",
-         response=ExceptionOut, many=True)
+         response=ExceptionOut, many="all")
 async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
     d_from = _date(request, "from") if request.args.get("from") else None
     async with read_session(request) as s:
         rows = await service.list_exceptions(s, ente_id=principal_of(request).ente_id, service_id=service_id,
                                              d_from=d_from)
-    return json_ok({"items": [ExceptionOut.of(e) for e in rows], "total": len(rows)})
+    return json_ok(ListOut.of([ExceptionOut.of(e) for e in rows]))
 
 
 @bp.delete("/exceptions/<exception_id:int>")
@@ -150,7 +151,7 @@ async def delete_exception(request: Request, exception_id: int) -> HTTPResponse:
 
 @bp.post("/services/<service_id:int>/exceptions")
 @authorized(*ADMINS)
-@openapi(summary="A closure or an extra opening on one date", body=ExceptionIn, response=ExceptionOut)
+@openapi(status=201, summary="A closure or an extra opening on one date", body=ExceptionIn, response=ExceptionOut)
 async def add_exception(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, ExceptionIn)
     async with begin(request) as cx:
@@ -160,7 +161,7 @@ async def add_exception(request: Request, service_id: int) -> HTTPResponse:
 
 @bp.post("/services/<service_id:int>/events")
 @authorized(*ADMINS)
-@openapi(summary="A capacity event with N seats", body=EventIn, response=EventOut)
+@openapi(status=201, summary="A capacity event with N seats", body=EventIn, response=EventOut)
 async def add_event(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, EventIn)
     async with begin(request) as cx:
@@ -171,13 +172,13 @@ async def add_event(request: Request, service_id: int) -> HTTPResponse:
 
 @bp.get("/services/<service_id:int>/events")
 @authorized(*VIEWERS)
-@openapi(summary="Events of a capacity service, with seats and bookings", response=EventOut, many=True)
+@openapi(summary="Events of a capacity service, with seats and bookings", response=EventOut, many="all")
 async def list_events(request: Request, service_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with read_session(request) as s:
         tz = await _tz(s, p.ente_id)
         items = [EventOut.of(e, tz) for e in await service.list_events(s, ente_id=p.ente_id, service_id=service_id)]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.patch("/events/<event_id:int>")
@@ -203,7 +204,7 @@ async def delete_event(request: Request, event_id: int) -> HTTPResponse:
 
 @bp.post("/locations")
 @authorized(*ADMINS)
-@openapi(summary="A location (sede)", body=LocationIn, response=LocationOut)
+@openapi(status=201, summary="A location (sede)", body=LocationIn, response=LocationOut)
 async def create_location(request: Request) -> HTTPResponse:
     data = parse_body(request, LocationIn)
     async with begin(request) as cx:
@@ -213,12 +214,12 @@ async def create_location(request: Request) -> HTTPResponse:
 
 @bp.get("/locations")
 @authorized(*VIEWERS)
-@openapi(summary="Locations (sedi)", response=LocationOut, many=True)
+@openapi(summary="Locations (sedi)", response=LocationOut, many="all")
 async def list_locations(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
         items = [LocationOut.model_validate(x)
                  for x in await service.list_locations(s, ente_id=principal_of(request).ente_id)]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.patch("/locations/<location_id:int>")
@@ -242,7 +243,7 @@ async def delete_location(request: Request, location_id: int) -> HTTPResponse:
 
 @bp.post("/resources")
 @authorized(*ADMINS)
-@openapi(summary="A resource (official, room, counter)", body=ResourceIn, response=ResourceOut)
+@openapi(status=201, summary="A resource (official, room, counter)", body=ResourceIn, response=ResourceOut)
 async def create_resource(request: Request) -> HTTPResponse:
     data = parse_body(request, ResourceIn)
     async with begin(request) as cx:
@@ -253,14 +254,14 @@ async def create_resource(request: Request) -> HTTPResponse:
 @bp.get("/resources")
 @authorized(*VIEWERS)
 @openapi(summary="Resources (officials, rooms, counters); include_inactive=true for admins",
-         response=ResourceOut, many=True)
+         response=ResourceOut, many="all")
 async def list_resources(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
     async with read_session(request) as s:
         items = [ResourceOut.model_validate(x) for x in await service.list_resources(s, ente_id=p.ente_id,
                                                                        include_inactive=everything)]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.patch("/resources/<resource_id:int>")
@@ -286,7 +287,7 @@ async def deactivate_resource(request: Request, resource_id: int) -> HTTPRespons
 @bp.get("/services/<service_id:int>/availability")
 @authorized(*VIEWERS)
 @openapi(summary="Free slots: from=YYYY-MM-DD&to=YYYY-MM-DD[&location=][&resource=][&duration=minutes] "
-                 "(Europe/Rome, with offsets; at most 92 days)")
+                 "(Europe/Rome, with offsets; at most 92 days)", response=SlotOut, many="all")
 async def availability(request: Request, service_id: int) -> HTTPResponse:
     d_from, d_to = _date(request, "from"), _date(request, "to")
     async with read_session(request) as s:
@@ -294,14 +295,14 @@ async def availability(request: Request, service_id: int) -> HTTPResponse:
                                            d_from=d_from, d_to=d_to, location_id=_opt_int(request, "location"),
                                            resource_id=_opt_int(request, "resource"),
                                            duration_minutes=_opt_int(request, "duration"))
-    return json_ok({"items": [x.as_dict() for x in slots], "total": len(slots)})
+    return json_ok(ListOut.of([SlotOut.of(x) for x in slots]))
 
 
 @bp.post("/bookings")
 @authorized(*policies.BOOK.roles)
 @openapi(summary="Book a slot (Idempotency-Key header honoured): 201, 409 slot taken, 422 constraint. Resource "
                  "calendars also take duration_minutes and repeat {frequency, count}: a series is all or nothing",
-         body=BookingIn, response=BookingCreatedOut)
+         body=BookingIn, response=BookingCreatedOut, status=(200, 201))
 async def create_booking(request: Request) -> HTTPResponse:
     data = parse_body(request, BookingIn)
     key = request.headers.get("idempotency-key")
@@ -388,7 +389,7 @@ async def get_booking(request: Request, booking_id: int) -> HTTPResponse:
 
 @bp.get("/bookings/<booking_file:ext=ics>")
 @authorized(*VIEWERS)
-@openapi(summary="The booking as an iCalendar file: /bookings/{id}.ics")
+@openapi(summary="The booking as an iCalendar file: /bookings/{id}.ics", media=("text/calendar",))
 async def booking_ics(request: Request, booking_file: str, ext: str) -> HTTPResponse:
     if not booking_file.isdigit():
         raise ValidationFailed("booking id must be an integer", fields={"booking_id": "must be an integer"})
@@ -419,7 +420,7 @@ async def cancel(request: Request, booking_id: int) -> HTTPResponse:
 
 @bp.post("/bookings/<booking_id:int>/reschedule")
 @authorized(*policies.BOOK.roles)
-@openapi(summary="Move to another slot (the old booking is kept, cancelled, linked)", body=RescheduleIn,
+@openapi(status=201, summary="Move to another slot (the old booking is kept, cancelled, linked)", body=RescheduleIn,
          response=BookingOut)
 async def reschedule(request: Request, booking_id: int) -> HTTPResponse:
     data = parse_body(request, RescheduleIn)

@@ -32,17 +32,6 @@ class Slot:
     location_id: int | None = None
     event_id: int | None = None
 
-    def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                                  "remaining": self.remaining}
-        if self.resource_id is not None:
-            out["resource_id"] = self.resource_id
-        if self.location_id is not None:
-            out["location_id"] = self.location_id
-        if self.event_id is not None:
-            out["event_id"] = self.event_id
-        return out
-
 
 @dataclass
 class Calendar:

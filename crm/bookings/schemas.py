@@ -338,5 +338,26 @@ class BookingLookupOut(BaseModel):
     cancellable: bool
 
 
+class SlotOut(BaseModel):
+    """A free slot: ``remaining`` places (1 for a resource's slot, the free seats of an event)."""
+
+    start: str = Field(description="ISO 8601 in the ente's time zone, with its offset")
+    end: str
+    remaining: int
+    resource_id: int | None = None
+    location_id: int | None = None
+    event_id: int | None = None
+
+    @classmethod
+    def of(cls, slot: Any) -> SlotOut:
+        return cls(start=slot.start.isoformat(), end=slot.end.isoformat(), remaining=slot.remaining,
+                   resource_id=slot.resource_id, location_id=slot.location_id, event_id=slot.event_id)
+
+
+class HoursSetOut(BaseModel):
+    hours: int = Field(description="how many intervals the template now has")
+    resource_id: int | None
+
+
 class DeletedOut(BaseModel):
     deleted: int

@@ -5,7 +5,7 @@ from sanic.response import HTTPResponse
 
 from crm.contacts import commands, policies, service
 from crm.contacts.models import Contact
-from crm.contacts.schemas import ContactIn, ContactOut, ContactPatch, MergeIn
+from crm.contacts.schemas import ContactExportOut, ContactIn, ContactOut, ContactPatch, MergeIn
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
@@ -36,7 +36,7 @@ async def list_contacts(request: Request) -> HTTPResponse:
 
 @bp.post("/contacts")
 @authorized(*policies.REGISTER.roles)
-@openapi(summary="Create a contact", body=ContactIn, response=ContactOut)
+@openapi(status=201, summary="Create a contact", body=ContactIn, response=ContactOut)
 async def create_contact(request: Request) -> HTTPResponse:
     data = parse_body(request, ContactIn)
     async with begin(request) as cx:
@@ -76,11 +76,11 @@ async def merge_contact(request: Request, contact_id: int) -> HTTPResponse:
 
 @bp.get("/contacts/<contact_id:int>/export")
 @authorized(*policies.EXPORT.roles)
-@openapi(summary="GDPR export of everything held about the contact (JSON; audited)")
+@openapi(summary="GDPR export of everything held about the contact (JSON; audited)", response=ContactExportOut)
 async def export_contact(request: Request, contact_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         data = await commands.export(cx, contact_id=contact_id)
-    return json_ok(data, headers={"Content-Disposition": f'attachment; filename="contatto-{contact_id}.json"'})
+    return json_ok(ContactExportOut.model_validate(data), headers={"Content-Disposition": f'attachment; filename="contatto-{contact_id}.json"'})
 
 
 @bp.post("/contacts/<contact_id:int>/erase")

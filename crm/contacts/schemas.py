@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
@@ -118,3 +118,22 @@ class ContactOut(BaseModel):
     merged_into_id: int | None
     anonymised: bool
     created_at: str
+
+
+class ExportMessageOut(BaseModel):
+    conversation_id: int
+    direction: str
+    author: str
+    text: str
+    at: str
+
+
+class ContactExportOut(BaseModel):
+    """The GDPR export: the contact, their conversations' public messages, and under each table's name every row of
+    that table that points at the contact (columns as stored, times in UTC)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, list[dict[str, Any]]] = Field(init=False)
+    contact: ContactOut
+    exported_at: str
+    messages: list[ExportMessageOut] = Field(default_factory=list)

@@ -5,7 +5,8 @@ from sanic.response import HTTPResponse
 
 from crm.conversations import commands, policies, service
 from crm.conversations.models import Conversation
-from crm.conversations.schemas import ConversationOut, HandoffIn, MessageIn, MessageOut, TransferIn
+from crm.conversations.schemas import (ConversationDetailOut, ConversationOut, DeskOut, HandoffIn, MessageIn, MessageOut,
+                                       TransferIn, UrpOfficeOut)
 from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.commands import Context, begin
 from crm.core.errors import ValidationFailed
@@ -61,7 +62,7 @@ async def list_conversations(request: Request) -> HTTPResponse:
 
 @bp.get("/conversations/<conversation_id:int>")
 @authorized(*policies.VIEW.roles)
-@openapi(summary="A conversation with its messages (internal notes only for staff)")
+@openapi(summary="A conversation with its messages (internal notes only for staff)", response=ConversationDetailOut)
 async def get_conversation(request: Request, conversation_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with begin(request) as cx:
@@ -70,14 +71,14 @@ async def get_conversation(request: Request, conversation_id: int) -> HTTPRespon
         msgs = await service.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=not p.is_service)
         topics = await _topic_map(s, p.ente_id)
         await cx.read("read", "conversation", conv.id)
-        body = service.to_out(conv, topics.get(conv.topic_id or 0)).model_dump()
-        body["messages"] = [service.message_out(m).model_dump() for m in msgs]
+        body = ConversationDetailOut(**service.to_out(conv, topics.get(conv.topic_id or 0)).model_dump(),
+                                     messages=[service.message_out(m) for m in msgs])
     return json_ok(body)
 
 
 @bp.post("/conversations/<conversation_id:int>/messages")
 @authorized(*policies.HANDLE.roles)
-@openapi(summary="Reply to the citizen (sent on their channel) or add an internal note", body=MessageIn, response=MessageOut)
+@openapi(status=201, summary="Reply to the citizen (sent on their channel) or add an internal note", body=MessageIn, response=MessageOut)
 async def post_message(request: Request, conversation_id: int) -> HTTPResponse:
     data = parse_body(request, MessageIn)
     async with begin(request) as cx:
@@ -92,14 +93,14 @@ async def post_message(request: Request, conversation_id: int) -> HTTPResponse:
                  "conversations waiting for an operator, typical wait in minutes (median of the last 50 taken "
                  "in 14 days; null without history), the office hours in Italian and the URP office's name, "
                  "phone, e-mail and address (the office coded URP). The assistant asks before handing off and "
-                 "quotes the phone and hours from here")
+                 "quotes the phone and hours from here", response=DeskOut)
 async def desk(request: Request) -> HTTPResponse:
     p = principal_of(request)
     async with read_session(request) as s:
         d = await service.desk_status(s, ente_id=p.ente_id)
-    return json_ok({"open": d.open, "next_opening": d.next_opening.isoformat() if d.next_opening else None,
-                    "waiting": d.waiting, "typical_wait_minutes": d.typical_wait_minutes,
-                    "office_hours": d.office_hours, "urp": d.urp})
+    return json_ok(DeskOut(open=d.open, next_opening=d.next_opening.isoformat() if d.next_opening else None,
+                           waiting=d.waiting, typical_wait_minutes=d.typical_wait_minutes,
+                           office_hours=d.office_hours, urp=UrpOfficeOut(**d.urp)))
 
 
 async def _out(cx: Context, conv: Conversation) -> ConversationOut:

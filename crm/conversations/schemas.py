@@ -59,3 +59,27 @@ class ConversationOut(BaseModel):
     first_response_at: str | None
     closed_at: str | None
     waiting_seconds: int | None
+
+
+class ConversationDetailOut(ConversationOut):
+    """A conversation with its messages (a service token does not see the internal notes)."""
+
+    messages: list[MessageOut]
+
+
+class UrpOfficeOut(BaseModel):
+    """The URP office (code URP): what the assistant tells citizens; nulls for an ente without one."""
+
+    name: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+
+
+class DeskOut(BaseModel):
+    open: bool
+    next_opening: str | None = Field(description="ISO 8601 in the ente's time zone; null without office hours")
+    waiting: int = Field(description="conversations handed off and not yet taken")
+    typical_wait_minutes: int | None = Field(description="median wait of the last ones taken; null without history")
+    office_hours: str = Field(description="in Italian, as a citizen reads them")
+    urp: UrpOfficeOut

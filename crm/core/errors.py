@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(description="machine-readable: not_found, validation_error, conflict, ...")
+    message: str = Field(description="for the developer, in English")
+    fields: dict[str, str] = Field(description="invalid fields by name (dotted for nested ones), empty otherwise")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of /api/v1 (any 4xx or 5xx): the shape the app renders and the document declares."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail
+
 
 class ApiError(Exception):
     status = 400
@@ -19,7 +35,11 @@ class ApiError(Exception):
             self.code = code
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "fields": self.fields}}
+        return error_body(self.code, self.message, self.fields)
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    return ErrorOut(error=ErrorDetail(code=code, message=message, fields=fields or {})).model_dump()
 
 
 class BadRequest(ApiError):

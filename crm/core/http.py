@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import Select, func, select
@@ -20,6 +20,7 @@ from crm.core.errors import BadRequest, NotFound, ValidationFailed
 from crm.core.text import MAX_ID, bad_json_fields, clean_text, has_bad_chars, is_id_name
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def _default(o: Any) -> Any:
@@ -115,6 +116,25 @@ async def guard_request(request: Request) -> None:
 def parse_query(request: Request, model: type[M]) -> M:
     data = {k: (v[0] if len(v) == 1 else v) for k, v in request.args.items()}
     return validate(model, data)
+
+
+class ListOut(BaseModel, Generic[T]):
+    """Every item of a short list at once (``ListOut.of(items)``); the document names it ``ListOut_<Model>_``."""
+
+    model_config = ConfigDict(extra="forbid")
+    items: list[T]
+    total: int
+
+    @classmethod
+    def of(cls, items: Sequence[Any]) -> ListOut[Any]:
+        return ListOut[Any](items=list(items), total=len(items))
+
+
+class PageOut(ListOut[T], Generic[T]):
+    """A page of a long list (``paginate``): ``total`` counts them all."""
+
+    limit: int
+    offset: int
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from crm.core.errors import ErrorOut
+from crm.core.http import ListOut, PageOut
 from crm.core.text import MAX_ID
 
 
@@ -18,9 +20,16 @@ def openapi(
     body: type[BaseModel] | None = None,
     response: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
-    many: bool = False,
+    many: bool | Literal["all"] = False,
     tags: list[str] | None = None,
+    status: int | tuple[int, ...] = 200,
+    media: tuple[str, ...] = (),
 ) -> Callable[[Any], Any]:
+    """``response``: the model of the success body; ``many=True``: a page of them (``crm.core.http.PageOut``, with
+    the page parameters), ``many="all"``: all of them (``ListOut``);
+    ``status``: the success status(es), 201 for a creation, 204 for no body; ``media``: the types of a body that is
+    not JSON (a PDF, a calendar, an event stream), instead of ``response``."""
+
     def decorator(handler: Any) -> Any:
         handler.__openapi__ = {
             "summary": summary,
@@ -29,6 +38,8 @@ def openapi(
             "query": query,
             "many": many,
             "tags": tags,
+            "status": (status,) if isinstance(status, int) else status,
+            "media": media,
         }
         return handler
 
@@ -36,6 +47,15 @@ def openapi(
 
 
 REF = "#/components/schemas/{model}"
+
+
+class DocumentOut(BaseModel):
+    """This document (``GET /api/v1/openapi.json``)."""
+
+    openapi: str
+    info: dict[str, str]
+    paths: dict[str, dict[str, Any]]
+    components: dict[str, Any]
 
 
 class _Refs:
@@ -62,19 +82,6 @@ class _Refs:
 def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     refs = _Refs()
-    error = {
-        "type": "object",
-        "properties": {
-            "error": {
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            }
-        },
-    }
     for route in app.router.routes:
         uri = "/" + route.path.lstrip("/")
         if not uri.startswith("/api/v1"):
@@ -90,26 +97,22 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
                 "summary": meta.get("summary") or (handler.__doc__ or handler.__name__).strip().splitlines()[0],
                 "operationId": f"{route.name.split('.')[-1]}_{method.lower()}",
                 "tags": meta.get("tags") or [path.split("/")[3] if len(path.split("/")) > 3 else "api"],
-                "responses": {
-                    "default": {
-                        "description": "error",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    }
-                },
+                "responses": {"default": {"description": "error", "content": {"application/json": {
+                    "schema": refs.ref(ErrorOut, "serialization")}}}},
             }
-            error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            error = op["responses"]["default"]["content"]
             if roles and roles != ("public",):
                 op["security"] = [{"bearer": []}]
                 op["x-roles"] = list(roles)
-                op["responses"]["401"] = {"description": "no or invalid credentials", **error_ref}
-                op["responses"]["403"] = {"description": "a role that may not do this", **error_ref}
+                op["responses"]["401"] = {"description": "no or invalid credentials", "content": error}
+                op["responses"]["403"] = {"description": "a role that may not do this", "content": error}
             ints = set(re.findall(r"<(\w+):int>", uri))
             params = [
                 {"name": p, "in": "path", "required": True,
                  "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID} if p in ints else {"type": "string"}}
                 for p in re.findall(r"{(\w+)}", path)
             ]
-            if meta.get("many"):  # every list takes the page parameters of crm.core.http.page_params
+            if meta.get("many") is True:  # every paged list takes the page parameters of crm.core.http.page_params
                 params += [
                     {"name": "limit", "in": "query", "required": False,
                      "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
@@ -125,30 +128,27 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
             if params:
                 op["parameters"] = params
             if "{" in path:
-                op["responses"]["404"] = {"description": "unknown id (or another ente's)", **error_ref}
+                op["responses"]["404"] = {"description": "unknown id (or another ente's)", "content": error}
             if params or meta.get("body"):
-                op["responses"]["422"] = {"description": "invalid fields, named in error.fields", **error_ref}
+                op["responses"]["422"] = {"description": "invalid fields, named in error.fields", "content": error}
             if meta.get("body"):
-                op["responses"]["400"] = {"description": "malformed JSON", **error_ref}
+                op["responses"]["400"] = {"description": "malformed JSON", "content": error}
                 op["requestBody"] = {
                     "required": True,
                     "content": {"application/json": {"schema": refs.ref(meta["body"], "validation")}},
                 }
-            ok: dict[str, Any] = {"description": "success"}
-            if meta.get("response"):
-                ref = refs.ref(meta["response"], "serialization")
-                schema = (
-                    {"type": "object", "required": ["items", "total"],
-                     "properties": {"items": {"type": "array", "items": ref}, "total": {"type": "integer"},
-                                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
-                    if meta.get("many")
-                    else ref
-                )
-                ok["content"] = {"application/json": {"schema": schema}}
-            op["responses"]["201" if method == "POST" and meta.get("body") else "200"] = ok
+            for code in meta.get("status") or (200,):
+                ok: dict[str, Any] = {"description": "no content" if code == 204 else "success"}
+                if meta.get("response"):
+                    model: Any = meta["response"]
+                    if meta.get("many"):
+                        model = (PageOut if meta["many"] is True else ListOut)[model]
+                    ok["content"] = {"application/json": {"schema": refs.ref(model, "serialization")}}
+                elif meta.get("media"):
+                    ok["content"] = {m: {"schema": {"type": "string", "contentMediaType": m}} for m in meta["media"]}
+                op["responses"][str(code)] = ok
             paths.setdefault(path, {})[method.lower()] = op
     components = refs.resolve()
-    components["Error"] = error
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

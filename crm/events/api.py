@@ -15,7 +15,8 @@ KEEPALIVE_SECONDS = 15
 
 @bp.get("/events")
 @authorized(*STAFF)
-@openapi(summary="Server-sent events for the caller's ente (conversation/request changes), for live screens")
+@openapi(summary="Server-sent events for the caller's ente (conversation/request changes), for live screens",
+         media=("text/event-stream",))
 async def events(request: Request) -> HTTPResponse | None:
     p = principal_of(request)
     response = await request.respond(content_type="text/event-stream",

@@ -14,7 +14,7 @@ from crm.core import lookup as citizen_lookup
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
 from crm.core.errors import Forbidden, NotFound, ValidationFailed
-from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body, parse_query
+from crm.core.http import ListOut, apply_sort, json_ok, page_params, paginate, parse_body, parse_query
 from crm.core.openapi import openapi
 from crm.db import read_session
 from crm.entes import service as entes
@@ -65,18 +65,18 @@ async def _slug(s: Any, type_id: int) -> str | None:
 @bp.get("/instance-types")
 @authorized(*VIEWERS)
 @openapi(summary="Instance types of the ente, with their form (JSON Schema); admins: include_inactive=true",
-         query=IncludeInactiveQuery, response=InstanceTypeOut, many=True)
+         query=IncludeInactiveQuery, response=InstanceTypeOut, many="all")
 async def list_types(request: Request) -> HTTPResponse:
     include_inactive = _include_inactive(request)
     async with read_session(request) as s:
         items = [InstanceTypeOut.model_validate(t) for t in await service.list_types(
             s, ente_id=principal_of(request).ente_id, include_inactive=include_inactive)]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.post("/instance-types")
 @authorized(*ADMINS)
-@openapi(summary="Create an instance type (admins; 409 if the slug exists)", body=InstanceTypeIn,
+@openapi(status=201, summary="Create an instance type (admins; 409 if the slug exists)", body=InstanceTypeIn,
          response=InstanceTypeOut)
 async def create_type(request: Request) -> HTTPResponse:
     data = parse_body(request, InstanceTypeIn)
@@ -110,19 +110,19 @@ async def deactivate_type(request: Request, slug: str) -> HTTPResponse:
 @bp.get("/reference-lists/<list_slug:str>")
 @authorized(*VIEWERS)
 @openapi(summary="Entries of a reference list (e.g. albo-associazioni); admins: include_inactive=true",
-         query=IncludeInactiveQuery, response=ReferenceItemOut, many=True)
+         query=IncludeInactiveQuery, response=ReferenceItemOut, many="all")
 async def reference_list(request: Request, list_slug: str) -> HTTPResponse:
     include_inactive = _include_inactive(request)
     async with read_session(request) as s:
         rows = await service.reference_items(s, ente_id=principal_of(request).ente_id, list_slug=list_slug,
                                              include_inactive=include_inactive)
         items = [ReferenceItemOut.of(list_slug, r) for r in rows]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.post("/reference-lists/<list_slug:str>")
 @authorized(*ADMINS)
-@openapi(summary="Add an entry to a reference list (admins; 409 if the value exists, even deactivated)",
+@openapi(status=201, summary="Add an entry to a reference list (admins; 409 if the value exists, even deactivated)",
          body=ReferenceItemIn, response=ReferenceItemOut)
 async def add_reference(request: Request, list_slug: str) -> HTTPResponse:
     data = parse_body(request, ReferenceItemIn)
@@ -158,7 +158,7 @@ async def deactivate_reference(request: Request, list_slug: str, value: str) -> 
 
 @bp.post("/instances")
 @authorized(*policies.SUBMIT.roles)
-@openapi(summary="Submit an istanza with its attachments (base64; PDF/JPEG/PNG, size-limited; every kind in the "
+@openapi(status=201, summary="Submit an istanza with its attachments (base64; PDF/JPEG/PNG, size-limited; every kind in the "
                  "type's required_attachments): 201 {id, code, status, protocol_number?, attachments}; 422 naming "
                  "each invalid field or missing kind (attachments.<kind>); nothing is stored on error",
          body=InstanceIn, response=InstanceOut)
@@ -232,7 +232,7 @@ async def transition(request: Request, instance_id: int) -> HTTPResponse:
 
 @bp.post("/instances/<instance_id:int>/attachments")
 @authorized(*policies.ATTACH.roles)
-@openapi(summary="Add an attachment to an open istanza, e.g. an integration (multipart field 'file', optional "
+@openapi(status=201, summary="Add an attachment to an open istanza, e.g. an integration (multipart field 'file', optional "
                  "'kind'; PDF/JPEG/PNG; size limited; checksum recorded)", response=AttachmentOut)
 async def upload(request: Request, instance_id: int) -> HTTPResponse:
     f = request.files.get("file") if request.files else None
@@ -254,7 +254,7 @@ async def upload(request: Request, instance_id: int) -> HTTPResponse:
 
 @bp.get("/instances/<instance_id:int>/attachments/<attachment_id:int>")
 @authorized(*VIEWERS)
-@openapi(summary="Download an attachment")
+@openapi(summary="Download an attachment", media=tuple(sorted(service.ALLOWED_TYPES)))
 async def download(request: Request, instance_id: int, attachment_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         await service.get(cx.session, ente_id=cx.ente_id, instance_id=instance_id)
@@ -273,7 +273,7 @@ async def download(request: Request, instance_id: int, attachment_id: int) -> HT
 
 @bp.get("/instances/<instance_id:int>/receipt.pdf")
 @authorized(*VIEWERS)
-@openapi(summary="The citizen's receipt as PDF")
+@openapi(summary="The citizen's receipt as PDF", media=("application/pdf",))
 async def receipt_pdf(request: Request, instance_id: int) -> HTTPResponse:
     p = principal_of(request)
     async with read_session(request) as s:

@@ -8,14 +8,15 @@ from sanic.response import HTTPResponse
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
 from crm.core.errors import ValidationFailed
-from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
+from crm.core.http import ListOut, apply_sort, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
 from crm.db import db_session, read_session
 from crm.kb import commands, policies, service
 from crm.kb import gaps as gap_groups
 from crm.kb.models import Article
 from crm.kb.render import plain_text
-from crm.kb.schemas import MAX_QUERY, ArticleIn, ArticleOut, ArticlePatch, FeedbackIn, SearchOut
+from crm.kb.schemas import (MAX_QUERY, ArticleIn, ArticleOut, ArticlePatch, FeedbackIn, FeedbackOut, FeedbackStatsOut,
+                            GapGroupOut, GapsOut, GapsResolvedOut, GapsResolveIn, RestoreIn, SearchOut, VersionOut)
 from knowledge.embedders import get_embedder
 
 bp = Blueprint("kb", url_prefix="/api/v1/kb")
@@ -72,7 +73,7 @@ async def list_articles(request: Request) -> HTTPResponse:
 
 @bp.post("/articles")
 @authorized(*CURATORS)
-@openapi(summary="Create an article (status draft by default)", body=ArticleIn, response=ArticleOut)
+@openapi(status=201, summary="Create an article (status draft by default)", body=ArticleIn, response=ArticleOut)
 async def create_article(request: Request) -> HTTPResponse:
     data = parse_body(request, ArticleIn)
     async with begin(request) as cx:
@@ -120,67 +121,60 @@ async def archive(request: Request, article_id: int) -> HTTPResponse:
 
 @bp.get("/articles/<article_id:int>/versions")
 @authorized("admin", "operator")
-@openapi(summary="Version history: who changed what, when")
+@openapi(summary="Version history: who changed what, when", response=VersionOut, many="all")
 async def versions(request: Request, article_id: int) -> HTTPResponse:
     async with read_session(request) as s:
         rows = await service.versions(s, ente_id=principal_of(request).ente_id, article_id=article_id)
-        items = [{"version": v.version, "author": v.author, "at": v.at.isoformat(), "changed_fields": v.changed_fields,
-                  "snapshot": v.snapshot} for v in rows]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of([VersionOut.model_validate(v) for v in rows]))
 
 
 @bp.post("/articles/<article_id:int>/restore")
 @authorized(*CURATORS)
-@openapi(summary="Restore an older version's content as a new version", response=ArticleOut)
+@openapi(summary="Restore an older version's content as a new version", body=RestoreIn, response=ArticleOut)
 async def restore(request: Request, article_id: int) -> HTTPResponse:
-    body = request.json if request.body else None
-    version = body.get("version") if isinstance(body, dict) else None
-    if not isinstance(version, int):
-        raise ValidationFailed("version (integer) is required", fields={"version": "required"})
+    data = parse_body(request, RestoreIn)
     async with begin(request) as cx:
-        out = service.to_out(await commands.restore(cx, article_id=article_id, version=version))
+        out = service.to_out(await commands.restore(cx, article_id=article_id, version=data.version))
     return json_ok(out)
 
 
 @bp.post("/feedback")
 @authorized(*READERS)
-@openapi(summary="Was the answer helpful? (a 'no' also lands in the gap list)", body=FeedbackIn)
+@openapi(status=201, summary="Was the answer helpful? (a 'no' also lands in the gap list)", body=FeedbackIn,
+         response=FeedbackOut)
 async def feedback(request: Request) -> HTTPResponse:
     data = parse_body(request, FeedbackIn)
     async with begin(request) as cx:
         fb = await commands.add_feedback(cx, slug=data.slug, query=data.query, helpful=data.helpful,
                                          conversation_id=data.conversation_id)
-    return json_ok({"id": fb.id, "helpful": fb.helpful}, status=201)
+    return json_ok(FeedbackOut(id=fb.id, helpful=fb.helpful), status=201)
 
 
 @bp.get("/feedback/stats")
 @authorized("admin", "operator")
-@openapi(summary="Helpful / not helpful per article")
+@openapi(summary="Helpful / not helpful per article", response=FeedbackStatsOut, many="all")
 async def feedback_stats(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
         items = await service.feedback_stats(s, ente_id=principal_of(request).ente_id)
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of([FeedbackStatsOut(**i) for i in items]))
 
 
 @bp.get("/gaps")
 @authorized("admin", "operator")
-@openapi(summary="Unanswered questions grouped by similarity (what to write next)")
+@openapi(summary="Unanswered questions grouped by similarity (what to write next)", response=GapsOut)
 async def gaps(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
         rows = list(await service.open_gaps(s, ente_id=principal_of(request).ente_id))
     embedder = await asyncio.to_thread(get_embedder, request.app.ctx.settings.kb_embedder)
     groups = await asyncio.to_thread(gap_groups.group, rows, embedder)
-    return json_ok({"items": groups, "total": len(groups), "questions": len(rows)})
+    return json_ok(GapsOut(items=[GapGroupOut(**g) for g in groups], total=len(groups), questions=len(rows)))
 
 
 @bp.post("/gaps/resolve")
 @authorized(*CURATORS)
-@openapi(summary="Mark gap questions as handled: {ids: [...]}")
+@openapi(summary="Mark gap questions as handled: {ids: [...]}", body=GapsResolveIn, response=GapsResolvedOut)
 async def resolve_gaps(request: Request) -> HTTPResponse:
-    body = request.json if request.body else None
-    ids = body.get("ids") if isinstance(body, dict) else None
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-        raise ValidationFailed("ids must be a list of integers", fields={"ids": "required"})
+    data = parse_body(request, GapsResolveIn)
     async with begin(request) as cx:
-        resolved = await commands.resolve_gaps(cx, ids=ids)
-    return json_ok({"resolved": resolved})
+        resolved = await commands.resolve_gaps(cx, ids=data.ids)
+    return json_ok(GapsResolvedOut(resolved=resolved))

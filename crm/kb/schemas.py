@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crm.core.text import MAX_ID
 
 Status = Literal["draft", "published", "archived"]
 MAX_QUERY = 500
@@ -106,3 +108,59 @@ class GapIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=MAX_QUERY)
     channel: str = Field(default="", max_length=20)
+
+
+class VersionOut(BaseModel):
+    """An article as it was after one change: who, when, which fields."""
+
+    model_config = ConfigDict(from_attributes=True)
+    version: int
+    author: str
+    at: datetime
+    changed_fields: list[str]
+    snapshot: dict[str, Any]
+
+
+class RestoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1, le=MAX_ID)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    helpful: bool
+
+
+class FeedbackStatsOut(BaseModel):
+    """The answers given from one article and how citizens judged them."""
+
+    slug: str
+    title: str
+    helpful: int
+    not_helpful: int
+    total: int
+
+
+class GapGroupOut(BaseModel):
+    """Unanswered questions close in meaning: ``label`` is the first one, ``ids`` the questions to resolve."""
+
+    label: str
+    count: int
+    ids: list[int]
+    examples: list[str] = Field(description="up to five of the questions")
+    last_at: datetime
+
+
+class GapsOut(BaseModel):
+    items: list[GapGroupOut]
+    total: int = Field(description="groups")
+    questions: int = Field(description="open questions grouped")
+
+
+class GapsResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(max_length=1000)
+
+
+class GapsResolvedOut(BaseModel):
+    resolved: int = Field(description="questions marked as handled")

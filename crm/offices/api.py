@@ -5,7 +5,7 @@ from sanic.response import HTTPResponse
 
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
-from crm.core.http import json_ok, parse_body
+from crm.core.http import ListOut, json_ok, parse_body
 from crm.core.openapi import openapi
 from crm.db import read_session
 from crm.offices import commands, policies, service
@@ -17,17 +17,17 @@ VIEWERS, ADMINS = policies.VIEW.roles, policies.MANAGE.roles
 
 @bp.get("/offices")
 @authorized(*VIEWERS)
-@openapi(summary="List offices", response=OfficeOut, many=True)
+@openapi(summary="List offices", response=OfficeOut, many="all")
 async def list_offices(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
         rows = await service.list_offices(s, ente_id=principal_of(request).ente_id)
         items = [OfficeOut.model_validate(o).model_dump() for o in rows]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.post("/offices")
 @authorized(*ADMINS)
-@openapi(summary="Create an office", body=OfficeIn, response=OfficeOut)
+@openapi(status=201, summary="Create an office", body=OfficeIn, response=OfficeOut)
 async def create_office(request: Request) -> HTTPResponse:
     data = parse_body(request, OfficeIn)
     async with begin(request) as cx:
@@ -37,17 +37,17 @@ async def create_office(request: Request) -> HTTPResponse:
 
 @bp.get("/topics")
 @authorized(*VIEWERS)
-@openapi(summary="List topics (ambiti)", response=TopicOut, many=True)
+@openapi(summary="List topics (ambiti)", response=TopicOut, many="all")
 async def list_topics(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
         rows = await service.list_topics(s, ente_id=principal_of(request).ente_id)
         items = [TopicOut.model_validate(t).model_dump() for t in rows]
-    return json_ok({"items": items, "total": len(items)})
+    return json_ok(ListOut.of(items))
 
 
 @bp.post("/topics")
 @authorized(*ADMINS)
-@openapi(summary="Create a topic in an office", body=TopicIn, response=TopicOut)
+@openapi(status=201, summary="Create a topic in an office", body=TopicIn, response=TopicOut)
 async def create_topic(request: Request) -> HTTPResponse:
     data = parse_body(request, TopicIn)
     async with begin(request) as cx:

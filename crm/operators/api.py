@@ -14,6 +14,7 @@ from crm.operators import commands, policies, service
 from crm.operators.models import Operator
 from crm.operators.schemas import (
     LoginIn,
+    MeOut,
     OperatorIn,
     OperatorOut,
     OperatorPatch,
@@ -51,7 +52,7 @@ async def login(request: Request) -> HTTPResponse:
 
 @bp.post("/auth/logout")
 @authorized(*STAFF)
-@openapi(summary="End the caller's session: its bearer token (and console cookie) stop working")
+@openapi(status=204, summary="End the caller's session: its bearer token (and console cookie) stop working")
 async def logout(request: Request) -> HTTPResponse:
     p = principal_of(request)
     async with db_session(request) as s:
@@ -62,10 +63,10 @@ async def logout(request: Request) -> HTTPResponse:
 
 @bp.get("/auth/me")
 @authorized()
-@openapi(summary="The calling principal")
+@openapi(summary="The calling principal", response=MeOut)
 async def me(request: Request) -> HTTPResponse:
     p = principal_of(request)
-    return json_ok({"ente_id": p.ente_id, "role": p.role, "operator_id": p.operator_id, "username": p.username})
+    return json_ok(MeOut(ente_id=p.ente_id, role=p.role, operator_id=p.operator_id, username=p.username))
 
 
 @bp.get("/operators")
@@ -81,7 +82,7 @@ async def list_operators(request: Request) -> HTTPResponse:
 
 @bp.post("/operators")
 @authorized(*policies.MANAGE.roles)
-@openapi(summary="Create an operator", body=OperatorIn, response=OperatorOut)
+@openapi(status=201, summary="Create an operator", body=OperatorIn, response=OperatorOut)
 async def create_operator(request: Request) -> HTTPResponse:
     data = parse_body(request, OperatorIn)
     async with begin(request) as cx:

@@ -19,6 +19,15 @@ class TokenOut(BaseModel):
     role: str
 
 
+class MeOut(BaseModel):
+    """The calling principal (``GET /auth/me``)."""
+
+    ente_id: int
+    role: str = Field(description="admin | operator | phone_operator | backoffice | service")
+    operator_id: int | None = Field(description="null for a service token")
+    username: str
+
+
 class OperatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-zA-Z0-9._-]+$")

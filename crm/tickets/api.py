@@ -14,7 +14,7 @@ from crm.db import read_session
 from crm.offices import service as offices
 from crm.tickets import commands, policies, service
 from crm.tickets.models import Ticket
-from crm.tickets.schemas import AssignIn, NoteIn, PriorityIn, TicketIn, TicketOut, TransitionIn
+from crm.tickets.schemas import AssignIn, NoteIn, PriorityIn, SlaOut, SlaQuery, TicketIn, TicketOut, TransitionIn
 
 bp = Blueprint("tickets", url_prefix="/api/v1")
 
@@ -76,7 +76,7 @@ async def list_requests(request: Request) -> HTTPResponse:
 
 @bp.post("/requests")
 @authorized(*policies.OPEN.roles)
-@openapi(summary="Open a request (auto-assigned to the least-loaded competent operator)", body=TicketIn,
+@openapi(status=201, summary="Open a request (auto-assigned to the least-loaded competent operator)", body=TicketIn,
          response=TicketOut)
 async def create_request(request: Request) -> HTTPResponse:
     data = parse_body(request, TicketIn)
@@ -88,7 +88,8 @@ async def create_request(request: Request) -> HTTPResponse:
 
 @bp.get("/requests/sla")
 @authorized(*STAFF)
-@openapi(summary="SLA compliance per priority (take-in-charge within 8/12/16 working hours, target 90%)")
+@openapi(summary="SLA compliance per priority (take-in-charge within 8/12/16 working hours, target 90%)",
+         response=SlaOut, query=SlaQuery)
 async def sla(request: Request) -> HTTPResponse:
     since = request.args.get("since")
     try:
@@ -98,7 +99,8 @@ async def sla(request: Request) -> HTTPResponse:
     if since_dt is not None and since_dt.tzinfo is None:
         raise ValidationFailed("since needs a time zone offset", fields={"since": "time zone required"})
     async with read_session(request) as s:
-        return json_ok(await service.sla_report(s, ente_id=principal_of(request).ente_id, since=since_dt))
+        report = await service.sla_report(s, ente_id=principal_of(request).ente_id, since=since_dt)
+    return json_ok(SlaOut.model_validate(report))
 
 
 @bp.get("/requests/<ticket_id:int>")

@@ -78,3 +78,24 @@ class TicketOut(BaseModel):
     sla_breached: bool
     sla_remaining_seconds: int | None
     events: list[TicketEventOut] | None = None
+
+
+class SlaPriorityOut(BaseModel):
+    """Take-in-charge SLAs of one priority: met, breached, still running."""
+
+    sla_hours: int = Field(description="working hours to take a request in charge")
+    total: int
+    met: int
+    breached: int
+    pending: int
+    compliance: float | None = Field(description="met / (met + breached); null before any is decided")
+    meets_target: bool | None
+
+
+class SlaOut(BaseModel):
+    target: float = Field(description="the compliance to reach, 0-1")
+    by_priority: dict[Priority, SlaPriorityOut]
+
+
+class SlaQuery(BaseModel):
+    since: str | None = Field(default=None, description="ISO 8601 date-time with offset: requests opened from then")
