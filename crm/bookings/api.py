@@ -295,7 +295,7 @@ async def availability(request: Request, service_id: int) -> HTTPResponse:
                                            d_from=d_from, d_to=d_to, location_id=_opt_int(request, "location"),
                                            resource_id=_opt_int(request, "resource"),
                                            duration_minutes=_opt_int(request, "duration"))
-    return json_ok(ListOut.of([SlotOut.of(x) for x in slots]))
+    return json_ok(ListOut.of([SlotOut.of(x).model_dump(mode="json", exclude_none=True) for x in slots]))
 
 
 @bp.post("/bookings")

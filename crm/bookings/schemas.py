@@ -339,8 +339,8 @@ class BookingLookupOut(BaseModel):
 
 
 class SlotOut(BaseModel):
-    """A free slot: ``remaining`` places (1 for a resource's slot, the free seats of an event)."""
-
+    """A free slot: ``remaining`` places (1 for a resource's slot, the free seats of an event); it names only the
+    resource, place or event it has (rendered with ``exclude_none``: the others are absent, not null)."""
     start: str = Field(description="ISO 8601 in the ente's time zone, with its offset")
     end: str
     remaining: int
