@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import (CODE_RE, apologise, asks_operator, booking_label, caller_key, code_in, code_kind, say,
                             say_with_urp, second_factor_of, text_for)
 from actions.crm_client import Booking, CrmUnavailable, crm
+from actions.knowledge import kb_before_dead_end
 from actions.status import state_label
 from actions.turn import TurnAction, TurnFormValidation, turn_of
 from channels.turn_token import Turn
@@ -68,7 +69,14 @@ class ValidateCancelForm(TurnFormValidation):
             active = await crm.active_bookings(turn.contact_id)
         except CrmUnavailable:
             return {}
-        return {"cancel_code": active[0]["code"]} if len(active) == 1 else {}
+        if len(active) == 1:
+            return {"cancel_code": active[0]["code"]}
+        if not active:
+            # no booking to cancel and no code: a question read as a cancellation gets its article and the form ends
+            answered = await kb_before_dead_end(dispatcher, tracker, turn)
+            if answered is not None:
+                return {**_stop_cancel(), **answered}
+        return {}
 
     async def extract_cancel_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                            domain: dict[str, Any]) -> dict[str, Any]:

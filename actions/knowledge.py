@@ -10,7 +10,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import apologise, latest_intent, latest_text, say
+from actions.common import CODE_RE, apologise, latest_intent, latest_text, say
 from actions.crm_client import CrmUnavailable, KbHit, KbSearch, crm
 from actions.handoff import hand_off
 from actions.turn import TurnAction
@@ -37,6 +37,26 @@ def answer_with(dispatcher: CollectingDispatcher, query: str, top: KbHit) -> lis
     say(dispatcher, "utter_kb_was_it_useful")
     return [SlotSet("awaiting_feedback", True), SlotSet("kb_last_slug", top["slug"]), SlotSet("kb_last_query", query),
             SlotSet("failed_turns", 0)]
+
+
+async def kb_before_dead_end(dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn) -> dict[str, Any] | None:
+    """The NLU sent the message to a flow that cannot serve it (no appointments to list, no code to check or cancel):
+    when the knowledge base answers the message, the article is the reply and its slots are returned; None leaves
+    the flow to say its own dead end. A button's payload or a message carrying a code is the flow's own."""
+    query = latest_text(tracker)
+    if not query or query.startswith("/") or CODE_RE.search(query):
+        return None
+    try:
+        res = await search(tracker, turn, query)
+    except CrmUnavailable:
+        return None  # the flow goes on and says what it can
+    results = res.get("results") or []
+    top = results[0] if results else None
+    # overriding the classifier's choice takes a confident article, as for a message it called off-topic: on a
+    # small KB «i miei appuntamenti» is "answerable" by the article that says "su appuntamento" (score 0.44)
+    if not (res.get("answerable") and top and float(top.get("score") or 0) >= OOS_KB_MIN_SCORE):
+        return None
+    return {e["name"]: e["value"] for e in answer_with(dispatcher, query, top)}
 
 
 def looks_like_question(text: str) -> bool:

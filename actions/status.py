@@ -11,14 +11,16 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (CODE_RE, apologise, booking_label, caller_key, code_kind, day_label, phrase, say,
-                            say_with_urp, second_factor_of)
+from actions.common import (CODE_RE, apologise, booking_label, caller_key, code_in, code_kind, day_label, phrase,
+                            say, say_with_urp, second_factor_of)
 from actions.crm_client import CrmUnavailable, Reply, crm
+from actions.knowledge import kb_before_dead_end
 from actions.turn import TurnAction, TurnFormValidation, turn_of
 from channels.turn_token import Turn
 
 STATUS_SLOTS = ("request_code", "status_second_factor", "status_verified")
 FINAL_INSTANCE_STATES = ("accepted", "rejected", "withdrawn")
+ANSWERED = "-"  # request_code when the knowledge base answered the message instead: the form ends, nothing is checked
 
 
 def state_label(domain: dict[str, Any], kind: str, status: str) -> str:
@@ -37,9 +39,19 @@ class ValidateStatusForm(TurnFormValidation):
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: dict[str, Any]) -> list[str]:
         code = str(tracker.get_slot("request_code") or "")
-        if code and code_kind(code) != "request" and not tracker.get_slot("status_verified"):
+        if code and code != ANSWERED and code_kind(code) != "request" and not tracker.get_slot("status_verified"):
             return [*domain_slots, "status_second_factor"]
         return domain_slots
+
+    async def extract_request_code(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: dict[str, Any]) -> dict[str, Any]:
+        """The form starts without a code («quanto ci vuole per la carta d'identità?» read as a status check): the
+        knowledge base is asked before the citizen is asked for a code; its answer ends the form."""
+        if tracker.get_slot("requested_slot") or tracker.get_slot("request_code") or code_in(tracker):
+            return {}
+        turn = turn_of(tracker)
+        answered = await kb_before_dead_end(dispatcher, tracker, turn) if turn is not None else None
+        return {"request_code": ANSWERED, **answered} if answered is not None else {}
 
     async def extract_status_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                            domain: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +62,8 @@ class ValidateStatusForm(TurnFormValidation):
 
     async def validate_request_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: dict[str, Any]) -> dict[str, Any]:
+        if value == ANSWERED:
+            return {"request_code": ANSWERED}
         found = CODE_RE.search(str(value or ""))
         if not found:
             say(dispatcher, "utter_status_code_malformed")
@@ -83,6 +97,8 @@ class ActionCheckStatus(TurnAction):
         code_match = CODE_RE.search(raw)
         # requested_slot too: a stale one would make the next check take its first message for the second factor
         done = [*(SlotSet(s, None) for s in STATUS_SLOTS), SlotSet("requested_slot", None)]
+        if raw == ANSWERED:
+            return done  # the knowledge base answered the message that started the form
         if not code_match:
             say(dispatcher, "utter_status_code_malformed")
             return done
@@ -169,6 +185,10 @@ class ActionListAppointments(TurnAction):
             apologise(dispatcher)
             return []
         if not items:
+            # nothing to list: a question the NLU read as "my appointments" gets its article before the dead end
+            answered = await kb_before_dead_end(dispatcher, tracker, turn)
+            if answered is not None:
+                return [SlotSet(k, v) for k, v in answered.items()]
             say(dispatcher, "utter_no_appointments")
             return []
         lines = [phrase(domain, "utter_part_appointment_line", booking=booking_label(b), code=b["code"])

@@ -142,6 +142,40 @@ def test_booking_then_listing_then_cancelling(url: str, world: World) -> None:
         call_as(url, world.turn(), "action_list_appointments", "i miei appuntamenti", "list_appointments"))
 
 
+def test_a_question_the_nlu_sent_to_a_flow_that_cannot_serve_it_gets_its_article(url: str, world: World) -> None:
+    """No appointments to list, no code to check, nothing to cancel: the knowledge base answers before the dead end;
+    what it cannot answer still gets the flow's own reply."""
+    nobody = world.crm.post("/api/v1/contacts", headers=world.ente.headers("operator"),
+                            json={"first_name": "Carla", "last_name": "Prova", "phones": ["+39 345 9990001"]}).json()
+    question = "quanto costa rinnovare la carta d'identità?"
+    listed = call_as(url, world.turn(nobody["id"]), "action_list_appointments", question, "list_appointments")
+    assert "Carta d'identità elettronica" in said(listed) and "Non risultano appuntamenti" not in said(listed)
+    assert slots_set(listed)["kb_last_slug"] == "carta-identita"
+    assert "Non risultano appuntamenti" in said(
+        call_as(url, world.turn(nobody["id"]), "action_list_appointments", "i miei appuntamenti", "list_appointments"))
+    # the status form starting without a code: the article, and the form ends without asking for one
+    status = call_as(url, world.turn(nobody["id"]), "validate_status_form", question, "check_status",
+                     active_loop="status_form")
+    assert "Carta d'identità elettronica" in said(status) and slots_set(status)["request_code"] == "-"
+    ended = call_as(url, world.turn(nobody["id"]), "action_check_status", question, "check_status",
+                    slots={"request_code": "-"})
+    assert said(ended) == "" and slots_set(ended)["request_code"] is None
+    unknown = call_as(url, world.turn(nobody["id"]), "validate_status_form", "a che punto è la mia pratica?",
+                      "check_status", active_loop="status_form")
+    assert "request_code" not in slots_set(unknown) and said(unknown) == ""  # the form asks for the code
+    # the cancel form with nothing to cancel and no code
+    cancel = call_as(url, world.turn(nobody["id"]), "validate_cancel_form", question, "cancel_appointment",
+                     active_loop="cancel_form")
+    assert "Carta d'identità elettronica" in said(cancel)
+    assert slots_set(cancel)["cancel_code"] == "-" and slots_set(cancel).get("cancel_booking_id") is None
+    kept = call_as(url, world.turn(nobody["id"]), "action_cancel_appointment", question, "cancel_appointment",
+                   slots={"cancel_code": "-", "cancel_confirm": False})
+    assert said(kept) == ""
+    plain = call_as(url, world.turn(nobody["id"]), "validate_cancel_form", "annullate il mio appuntamento",
+                    "cancel_appointment", active_loop="cancel_form")
+    assert "cancel_code" not in slots_set(plain) and said(plain) == ""  # the form asks which booking
+
+
 def test_a_guesser_is_stopped_and_told_the_urps_phone_from_the_ente(url: str, world: World) -> None:
     """Wrong second factors for someone else's booking code: the CRM throttles, the bot quotes the desk's phone."""
     turn = world.turn(world.other_contact_id)
