@@ -238,7 +238,8 @@ SESSION_RE = re.compile(r"^[A-Za-z0-9-]{16,64}$")
 @public
 async def web_socket(request: Request, ws: Websocket) -> None:
     """Protocol (JSON): client {type: hello, session} | {type: message, text, client_id}; server {type: history,
-    messages: [{id, author, text, buttons, client_id?}]} | {type: message, id, author, text, buttons} | {type: typing}
+    messages: [{id, author, name, notice, text, buttons, client_id?}]} | {type: message, id, author, name, notice, text,
+    buttons} | {type: typing}
     | {type: ack, client_id, id}. The ack comes once the message is stored (its id is the stored message's); a
     message sent again with the same client_id is stored once. Replies carry the stored message's id: the widget
     shows each id once."""
@@ -319,6 +320,8 @@ async def web_socket(request: Request, ws: Websocket) -> None:
 
 
 async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]:
+    """The open web conversation's messages, or those of the one closed lately while its satisfaction question is
+    still open (the citizen reloading the page can still answer it)."""
     async with app.ctx.read_sessionmaker() as s:
         contact = await contacts.find_by_identity(s, ente_id=ente_id, channel="web", external_id=session)
         if contact is None:
@@ -327,9 +330,14 @@ async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]
             Conversation.ente_id == ente_id, Conversation.contact_id == contact.id, Conversation.channel == "web",
             Conversation.mode != "closed").order_by(Conversation.id.desc()).limit(1))
         if conv is None:
+            rating = await conversations.open_rating(s, ente_id=ente_id, contact_id=contact.id, channel="web")
+            conv = await s.get(Conversation, rating.conversation_id) if rating is not None else None
+        if conv is None:
             return []
         msgs = await conversations.messages(s, ente_id=ente_id, conversation_id=conv.id, include_private=False)
-    return [{"id": m.id, "author": "citizen" if m.direction == "in" else "comune", "text": m.text,
+    return [{"id": m.id, "author": "citizen" if m.direction == "in" else m.author_kind, "text": m.text,
+             "name": str((m.payload or {}).get("author_name") or "") if m.direction == "out" else "",
+             "notice": str((m.payload or {}).get("notice") or "") if m.direction == "out" else "",
              "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else [],
              **({"client_id": (m.channel_message_id or "").partition(":")[2]} if m.direction == "in" else {})}
             for m in msgs[-50:]]

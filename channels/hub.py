@@ -29,8 +29,11 @@ from channels.rasa_client import RasaUnavailable
 from channels.turn_token import METADATA_KEY, Turn, secret_of, sender_of, sign
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
+from crm.conversations import commands as conversation_commands
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message, MessagePart
+from crm.core.auth import Principal
+from crm.core.commands import Context
 from crm.db import transaction, utcnow
 from crm.events import emit
 from crm.tasks import uncancellable
@@ -63,6 +66,8 @@ class Accepted:
     conversation_id: int
     duplicate: bool
     mode: str
+    ctx: TurnCtx | None = None  # the turn to start now (bot mode, none running)
+    queued: bool = False  # a turn waits in the queue: wake it
 
 
 async def accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
@@ -76,33 +81,70 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
     queue = app.ctx.turns
     ctx: TurnCtx | None = None
     queued = False
+    rated: Context | None = None
     async with transaction(app.ctx.sessionmaker) as s:
         contact, _ = await contacts.find_or_create_by_identity(
             s, ente_id=ente_id, channel=msg.channel, external_id=msg.address, phone=msg.phone,
             first_name=msg.display_name[:100])
-        conv, stored, duplicate = await conversations.record_inbound(
-            s, ente_id=ente_id, contact_id=contact.id, channel=msg.channel, text=msg.text,
-            channel_message_id=msg.channel_message_id, payload=msg.payload, attachments=msg.attachments)
-        await lock_conversation(s, conv.id)
-        if duplicate:
-            queued = await queue.unfinished(s, stored.id)
-        elif conv.mode == "bot":
-            job = await queue.enqueue(s, ente_id=ente_id, conversation_id=conv.id, message_id=stored.id)
-            if job.state == "running":
-                ctx = TurnCtx(turn_id=job.id, ente_id=ente_id, conversation_id=conv.id, contact_id=contact.id,
-                              message_id=stored.id, channel=msg.channel, address=msg.address, text=msg.text,
-                              payload=dict(msg.payload), mode=conv.mode, created_at=job.created_at)
-            else:
-                queued = True
-        accepted = Accepted(message_id=stored.id, conversation_id=conv.id, duplicate=duplicate, mode=conv.mode)
+        rated, answer = await _rating_answer(app, s, ente_id, contact.id, msg)
+        if answer is not None:  # the rated conversation's answer: no turn, no new conversation
+            accepted = Accepted(message_id=answer.id, conversation_id=answer.conversation_id, duplicate=False,
+                                mode="closed")
+        else:
+            accepted = await _record(s, queue, ente_id, contact.id, msg)
+            ctx, queued = accepted.ctx, accepted.queued
+    if rated is not None:
+        await rated.publish()  # its thanks go out, its events (the answer, or the question dropped) after commit
     if ctx is not None:
         queue.start(ctx)
     elif queued:
         queue.wake()
-    if not duplicate:
+    if not accepted.duplicate:
         await emit(app, ente_id, {"type": "message", "conversation_id": accepted.conversation_id,
                                   "message_id": accepted.message_id, "mode": accepted.mode})
     return accepted
+
+
+async def _record(s: Any, queue: Any, ente_id: int, contact_id: int, msg: Inbound) -> Accepted:
+    """The message in the contact's open conversation, and its turn queued (or started) in bot mode."""
+    ctx: TurnCtx | None = None
+    queued = False
+    conv, stored, duplicate = await conversations.record_inbound(
+        s, ente_id=ente_id, contact_id=contact_id, channel=msg.channel, text=msg.text,
+        channel_message_id=msg.channel_message_id, payload=msg.payload, attachments=msg.attachments)
+    await lock_conversation(s, conv.id)
+    if duplicate:
+        queued = await queue.unfinished(s, stored.id)
+    elif conv.mode == "bot":
+        job = await queue.enqueue(s, ente_id=ente_id, conversation_id=conv.id, message_id=stored.id)
+        if job.state == "running":
+            ctx = TurnCtx(turn_id=job.id, ente_id=ente_id, conversation_id=conv.id, contact_id=contact_id,
+                          message_id=stored.id, channel=msg.channel, address=msg.address, text=msg.text,
+                          payload=dict(msg.payload), mode=conv.mode, created_at=job.created_at)
+        else:
+            queued = True
+    return Accepted(message_id=stored.id, conversation_id=conv.id, duplicate=duplicate, mode=conv.mode, ctx=ctx,
+                    queued=queued)
+
+
+async def _rating_answer(app: Any, s: Any, ente_id: int, contact_id: int, msg: Inbound
+                         ) -> tuple[Context | None, Message | None]:
+    """The citizen's answer to the satisfaction question of a conversation closed lately (a score, then a comment),
+    through its command, in the accept's transaction. Returns the command's context (published after commit) and
+    the stored answer, or ``None`` when the message is not one (it then starts a conversation as usual)."""
+    if msg.channel not in conversations.RATED_CHANNELS:
+        return None, None
+    if msg.channel_message_id and await conversations.find_by_channel_message_id(
+            s, ente_id=ente_id, channel=msg.channel, channel_message_id=msg.channel_message_id):
+        return None, None  # a retry of a message already stored: the usual path answers it as a duplicate
+    rating = await conversations.open_rating(s, ente_id=ente_id, contact_id=contact_id, channel=msg.channel)
+    if rating is None:
+        return None, None
+    cx = Context(principal=Principal.system(ente_id, f"channel:{msg.channel}"), session=s, app=app)
+    stored = await conversation_commands.answer_rating(
+        cx, rating_id=rating.id, text=msg.text, payload=str(msg.payload.get("intent_payload") or ""),
+        channel_message_id=msg.channel_message_id)
+    return cx, stored
 
 
 # --- a turn ----------------------------------------------------------------------------------------------------------
@@ -164,7 +206,7 @@ async def _finish_turn(app: Any, t: TurnCtx, outcome: str, reason: str | None,
             m.delivery_status, m.delivery_attempts, m.next_attempt_at = "sending", 1, now + SEND_LEASE
             out.append(Outgoing(message_id=m.id, ente_id=t.ente_id, conversation_id=t.conversation_id,
                                 channel=t.channel, address=t.address, text=text,
-                                buttons=buttons_from_payload(payload), attempts=1))
+                                buttons=buttons_from_payload(payload), attempts=1, author=author))
         nxt: TurnCtx | None = await app.ctx.turns.finish(s, t, outcome)
     if handed_off:
         await emit(app, t.ente_id, {"type": "conversation", "id": t.conversation_id, "mode": "waiting",
@@ -197,6 +239,15 @@ class Outgoing:
     attempts: int
     opted_out: bool = False
     parts_sent: list[str] = field(default_factory=list)  # a long SMS cut by a crash: these parts went out
+    author: str = "bot"  # bot | operator | system: the widget shows each its own way
+    name: str = ""  # the operator's first name (operator replies, "joined" notices)
+    notice: str = ""  # joined | transferred | back | closed | rating | rated: who is talking changed
+
+    def text_for(self, adapter: Any) -> str:
+        """On channels without a look of their own for operators (SMS, Telegram) their name is said in words."""
+        if self.author == "operator" and self.name and not getattr(adapter, "shows_authors", False):
+            return f"{self.name} dell'URP: {self.text}"
+        return self.text
 
 
 class CrashWindows:
@@ -251,6 +302,8 @@ async def deliver(app: Any, ente_id: int, message_id: int, *, ignore_opt_out: bo
             o = Outgoing(message_id=m.id, ente_id=ente_id, conversation_id=m.conversation_id, channel=m.channel,
                          address=await address_of(s, conv.contact_id, conv.channel) if conv else None, text=m.text,
                          buttons=buttons_from_payload(m.payload), attempts=m.delivery_attempts + 1,
+                         author=m.author_kind, name=str((m.payload or {}).get("author_name") or ""),
+                         notice=str((m.payload or {}).get("notice") or ""),
                          opted_out=not ignore_opt_out and contact is not None and m.channel == "sms"
                          and _sms_opted_out(contact), parts_sent=parts)
         conv_id = m.conversation_id
@@ -288,9 +341,13 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
                         await _record_part(app, o.message_id, index, provider_id)
                         app.ctx.crash_windows.add(o.channel, (time.perf_counter() - started) * 1000)
 
-                await adapter.send(o.address, o.text, o.buttons, skip=len(o.parts_sent), on_part=on_part)
+                await adapter.send(o.address, o.text_for(adapter), o.buttons, skip=len(o.parts_sent),
+                                   on_part=on_part)
             else:
-                result = await adapter.send(o.address, o.text, o.buttons, message_id=o.message_id)
+                who = ({"author": o.author, "name": o.name, "notice": o.notice}
+                       if getattr(adapter, "shows_authors", False) else {})
+                result = await adapter.send(o.address, o.text_for(adapter), o.buttons, message_id=o.message_id,
+                                            **who)
                 provider_ids += [result] if isinstance(result, str) else list(result or [])
             sent_at = time.perf_counter()
         except SendFailed as exc:

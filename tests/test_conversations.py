@@ -57,7 +57,11 @@ def test_handoff_take_reply_transfer_close(client: httpx.Client, ente_ctx, db) -
     assert r.json()["assignee_id"] == ente_ctx.operator_ids["operator2"]
     full = client.get(url, headers=h_op2).json()
     assert full["first_response_at"] is not None
-    assert [m["private"] for m in full["messages"]] == [False, True, False]
+    # the citizen's message, the note, "<operator> has taken it" (a notice the citizen gets), the reply, and the notice
+    # of the operator it was transferred to (no full name entered: the username)
+    assert [(m["author_kind"], m["private"]) for m in full["messages"]] == [
+        ("citizen", False), ("operator", True), ("system", False), ("operator", False), ("system", False)]
+    assert full["messages"][-1]["text"].startswith(ente_ctx.usernames["operator2"] + " dell'URP ha preso in carico")
     bot_view = client.get(url, headers=h_bot).json()
     assert all(not m["private"] for m in bot_view["messages"])  # internal notes never leave the staff
     assert client.post(url + "/close", headers=h_op2).json()["mode"] == "closed"

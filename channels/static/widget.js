@@ -7,6 +7,7 @@
   var script = document.currentScript;
   var base = script ? new URL(script.src).origin : window.location.origin;
   var KEY = "urp-chat-session";
+  var BOT_WHO = "Risponde l'assistente virtuale";
   var css = document.createElement("link");
   css.rel = "stylesheet"; css.href = base + "/widget.css"; document.head.appendChild(css);
 
@@ -25,9 +26,14 @@
   var launcher = el("button", { "class": "urp-chat-launcher", "type": "button", "aria-expanded": "false",
     "aria-controls": "urp-chat-panel" }, "Scrivi al Comune");
   var panel = el("section", { "class": "urp-chat-panel", "id": "urp-chat-panel", "role": "dialog",
-    "aria-labelledby": "urp-chat-title", "hidden": "" });
+    "aria-labelledby": "urp-chat-title", "aria-describedby": "urp-chat-who", "hidden": "" });
   var header = el("div", { "class": "urp-chat-header" });
-  header.appendChild(el("h2", { "id": "urp-chat-title" }, "Assistente del Comune"));
+  var titles = el("div", { "class": "urp-chat-titles" });
+  titles.appendChild(el("h2", { "id": "urp-chat-title" }, "Assistente del Comune"));
+  // who is answering now: the assistant, or an operator by first name (from the notices the server sends)
+  var who = el("p", { "class": "urp-chat-who", "id": "urp-chat-who", "aria-live": "polite" }, BOT_WHO);
+  titles.appendChild(who);
+  header.appendChild(titles);
   var close = el("button", { "class": "urp-chat-close", "type": "button", "aria-label": "Chiudi la chat" }, "×");
   header.appendChild(close);
   var log = el("div", { "class": "urp-chat-log", "role": "log", "aria-live": "polite", "aria-label": "Messaggi" });
@@ -50,13 +56,23 @@
   var pending = [];
   var shown = {};  // ids of stored messages on screen: a reply delivered twice (after a server crash) shows once
 
-  function add(author, text, buttons, id) {
+  // author: citizen | bot | operator | system (notices); name: the operator's first name
+  function add(author, text, buttons, id, name, notice) {
     if (id !== undefined && id !== null) {
       if (shown[id]) return;
       shown[id] = true;
     }
-    var m = el("div", { "class": "urp-msg " + (author === "citizen" ? "citizen" : "comune") }, text);
+    var kind = author === "citizen" ? "citizen" : "comune " + (author === "operator" || author === "system" ? author : "bot");
+    var m = el("div", { "class": "urp-msg " + kind });
+    if (author === "operator") {
+      m.appendChild(el("span", { "class": "urp-author" }, (name || "Operatore") + " dell'URP"));
+    }
+    m.appendChild(document.createTextNode(text));
     log.appendChild(m);
+    if (notice === "joined") who.textContent = "Le risponde " + (name || "un operatore") + " dell'URP";
+    else if (notice === "back") who.textContent = BOT_WHO;
+    else if (notice === "closed") who.textContent = "Conversazione chiusa";
+    else if (notice === "transferred") who.textContent = "In attesa di un operatore";
     if (buttons && buttons.length) {
       var box = el("div", { "class": "urp-buttons", "role": "group", "aria-label": "Risposte rapide" });
       buttons.forEach(function (b) {
@@ -83,9 +99,12 @@
         session = data.session; try { localStorage.setItem(KEY, session); } catch (e) { /* ignore */ }
         log.textContent = ""; typing.textContent = ""; shown = {};
         var msgs = data.messages;
-        if (!msgs.length) add("comune", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
+        who.textContent = BOT_WHO;
+        if (!msgs.length) add("bot", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
         // only the last reply keeps its quick replies: older ones were answered already
-        msgs.forEach(function (m, i) { add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null, m.id); });
+        msgs.forEach(function (m, i) {
+          add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null, m.id, m.name, m.notice);
+        });
         // what the server never acknowledged is shown again and sent again (stored once: same client_id)
         var stored = {};
         msgs.forEach(function (m) { if (m.client_id) stored[m.client_id] = true; });
@@ -97,7 +116,7 @@
         if (data.id) shown[data.id] = true;
       } else if (data.type === "message") {
         if (data.id && shown[data.id]) return;
-        typing.textContent = ""; add(data.author, data.text, data.buttons, data.id);
+        typing.textContent = ""; add(data.author, data.text, data.buttons, data.id, data.name, data.notice);
       } else if (data.type === "typing") {
         typing.textContent = "L'assistente sta scrivendo…";
       }

@@ -127,8 +127,10 @@ def _bot(bot: dict[str, Any]) -> Table:
     t = Table("bot", "Esito delle conversazioni iniziate nel periodo", ["Esito", "Conversazioni", "Quota (%)"])
     for label, key in (("Concluse dall'assistente senza operatore (contenimento)", "contained"),
                        ("Passate a un operatore", "handed_off"), ("Ancora in corso con l'assistente", "ongoing")):
-        t.rows.append([label, bot[key], _pct(bot[key] / bot["total"]) if bot["total"] else None])
-    t.rows.append(["Totale", bot["total"], 100.0 if bot["total"] else None])
+        # shares of the finished conversations; those still going on have no outcome yet (no share)
+        share = _pct(bot[key] / bot["finished"]) if key != "ongoing" and bot["finished"] else None
+        t.rows.append([label, bot[key], share])
+    t.rows.append(["Totale", bot["total"], 100.0 if bot["finished"] else None])
     return t
 
 
@@ -192,14 +194,28 @@ def _rating_answers(rt: dict[str, Any]) -> Table:
     return t
 
 
+def _csat(cs: dict[str, Any]) -> Table:
+    t = Table("csat", "Soddisfazione dei cittadini per le conversazioni con un operatore (valutazione da 1 a 5)",
+              ["Gruppo", "Nome", "Domande", "Risposte", "Media (da 1 a 5)", "Soddisfatti, 4 o 5 (%)"])
+    for kind, key in (("Operatore", "operators"), ("Ambito", "topics"), ("Canale", "channels")):
+        for r in cs[key]:
+            name = CHANNEL_LABEL.get(r["name"], r["name"]) if key == "channels" else r["name"]
+            t.rows.append([kind, name, r["asked"], r["answers"], r["average"], _pct(r["satisfied_rate"])])
+    if cs["total"]:
+        r = cs["total"]
+        t.rows.append(["Totale", "", r["asked"], r["answers"], r["average"], _pct(r["satisfied_rate"])])
+    return t
+
+
 # metric -> the figure it shows (reports service) and the table made of it; both ratings tables come from the one
 # figure of the sportello's ratings
 FIGURES: dict[str, Any] = {"conversations": reports.conversations_by_day, "bot": reports.bot_outcomes,
                            "times": reports.request_times, "sla": reports.sla_compliance,
                            "bookings": reports.bookings_summary, "gaps": reports.top_gaps,
-                           "ratings": sportello.rating_figures, "rating_answers": sportello.rating_figures}
+                           "ratings": sportello.rating_figures, "rating_answers": sportello.rating_figures,
+                           "csat": reports.csat}
 BUILDERS = {"conversations": _conversations, "bot": _bot, "times": _times, "sla": _sla, "bookings": _bookings,
-            "gaps": _gaps, "ratings": _ratings, "rating_answers": _rating_answers}
+            "gaps": _gaps, "ratings": _ratings, "rating_answers": _rating_answers, "csat": _csat}
 
 
 def tables(fig: dict[str, Any]) -> dict[str, Table]:

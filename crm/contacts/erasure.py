@@ -4,7 +4,8 @@ Rows stay (statistics, protocolled istanze and the audit trail need their ids, d
 or was said by the person goes:
 
 - the contact (names, fiscal code, notes) and its phones, e-mails, channel identities, signed-in sessions, drafts;
-- conversations (hand-off summaries) and every message in them (texts, attachments, provider payloads);
+- conversations (hand-off summaries), every message in them (texts, attachments, provider payloads) and the
+  comment of their satisfaction rating (the score stays);
 - requests (subject, description), their history notes, a segnalazione's address and photos (files deleted);
 - istanze (form data), their history notes, attachment names (files deleted);
 - bookings (form fields), notifications (address, subject, text, e-mail copies), KB feedback on their
@@ -140,6 +141,10 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
         done.add("conversations", _rowcount(await session.execute(
             update(cv).where(cv.c.id.in_(conv_ids)).values(handoff_summary="", handoff_context={},
                                                            anonymised_at=utcnow()))))
+        if "conversation_ratings" in t:  # the satisfaction comment is the citizen's words; the score stays
+            cr = t["conversation_ratings"]
+            done.add("conversation_ratings", _rowcount(await session.execute(
+                update(cr).where(cr.c.conversation_id.in_(conv_ids)).values(comment=""))))
 
     # requests (tickets), their history, a segnalazione's place and photos
     tk, te = t["tickets"], t["ticket_events"]

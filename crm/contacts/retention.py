@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from crm.contacts.erasure import ERASED, purge_tracker
-from crm.conversations.models import Conversation, Message
+from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.db import transaction, utcnow
 
 log = logging.getLogger("urp.retention")
@@ -50,6 +50,8 @@ async def anonymise(session: Any, conv_ids: list[int]) -> int:
         return 0
     await session.execute(update(Message).where(Message.conversation_id.in_(conv_ids))
                           .values(text=ERASED, attachments=[], payload={}))
+    await session.execute(update(ConversationRating).where(ConversationRating.conversation_id.in_(conv_ids))
+                          .values(comment=""))
     result = await session.execute(update(Conversation).where(Conversation.id.in_(conv_ids))
                                    .values(handoff_summary="", handoff_context={}, anonymised_at=utcnow()))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -11,12 +11,25 @@ from typing import Any
 
 from crm.conversations import policies
 from crm.conversations import service as svc
-from crm.conversations.models import Conversation, Message
+from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.core.commands import Context, command
 from crm.core.errors import Conflict, Forbidden
+from crm.db import utcnow
 from crm.offices import service as offices
+from crm.operators.models import Operator
 
 OUTBOUND_SIGNAL = "urp.message.outbound"  # the hub sends the stored message and records the outcome
+# what the citizen reads when the person on the other side changes (gender-neutral: the operator's name varies)
+JOINED = "{name} dell'URP ha preso in carico la conversazione e le risponderà qui."
+TRANSFERRED = "La conversazione è stata passata all'ufficio competente: un operatore le risponderà qui."
+BACK_TO_BOT = "È tornato l'assistente virtuale: può continuare a scrivere qui le sue domande."
+CLOSED = "La conversazione è stata chiusa. Grazie per averci scritto."
+CSAT_QUESTION = ("Come valuta l'aiuto ricevuto? Risponda con un numero da 1 (per niente soddisfatto) "
+                 "a 5 (molto soddisfatto).")
+CSAT_BUTTONS = [{"title": str(n), "payload": f"{svc.SCORE_PAYLOAD}{n}"} for n in range(1, 6)]
+CSAT_THANKS = ("Grazie per la valutazione! Se vuole, ci scriva ora in un messaggio un commento su come è andata; "
+               "altrimenti non serve rispondere.")
+CSAT_COMMENT_THANKS = "Grazie, il suo commento è stato registrato."
 
 
 async def _changed(cx: Context, conv: Conversation, action: str, signal: str | None = None) -> None:
@@ -27,6 +40,34 @@ async def _changed(cx: Context, conv: Conversation, action: str, signal: str | N
     if signal and cx.app is not None:
         app, context = cx.app, {"ente_id": cx.ente_id, "conversation_id": conv.id}
         cx.after_commit(lambda: app.dispatch(signal, context=context, fail_not_found=False))
+
+
+def _send_after_commit(cx: Context, msg: Message) -> None:
+    if cx.app is not None:
+        app, context = cx.app, {"ente_id": cx.ente_id, "message_id": msg.id}
+        cx.after_commit(lambda: app.dispatch(OUTBOUND_SIGNAL, context=context, fail_not_found=False))
+
+
+async def _notice(cx: Context, conv: Conversation, kind: str, text: str, *, name: str = "",
+                  buttons: list[dict[str, str]] | None = None) -> Message | None:
+    """A system message that tells the citizen who is talking now (stored, then sent on their channel like any
+    reply): the widget shows it apart, SMS and Telegram in words."""
+    if conv.channel not in svc.RATED_CHANNELS:
+        return None
+    payload: dict[str, object] = {"notice": kind}
+    if name:
+        payload["author_name"] = name
+    if buttons:
+        payload["buttons"] = buttons
+    msg = await svc.record_outbound(cx.session, conv=conv, text=text, author_kind="system", payload=payload,
+                                    allow_closed=True)
+    _send_after_commit(cx, msg)
+    return msg
+
+
+async def _operator_name(cx: Context, operator_id: int | None) -> str:
+    op = await cx.session.get(Operator, operator_id) if operator_id is not None else None
+    return svc.first_name(op)
 
 
 @command(policies.HANDOFF)
@@ -50,6 +91,8 @@ async def take(cx: Context, *, conversation_id: int) -> Conversation:
     already = before.mode == "assigned" and before.assignee_id == operator_id
     conv = await svc.take(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, operator_id=operator_id)
     if not already:
+        name = await _operator_name(cx, operator_id)
+        await _notice(cx, conv, "joined", JOINED.format(name=name), name=name)
         await _changed(cx, conv, "take", "urp.conversation.take")
     return conv
 
@@ -60,6 +103,11 @@ async def transfer(cx: Context, *, conversation_id: int, topic: str | None, oper
     """To another topic's queue, or straight to an operator."""
     conv = await svc.transfer(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, topic_slug=topic,
                               operator_id=operator_id)
+    if operator_id is not None:
+        name = await _operator_name(cx, operator_id)
+        await _notice(cx, conv, "joined", JOINED.format(name=name), name=name)
+    else:
+        await _notice(cx, conv, "transferred", TRANSFERRED)
     await _changed(cx, conv, "transfer", "urp.conversation.transfer")
     return conv
 
@@ -67,29 +115,70 @@ async def transfer(cx: Context, *, conversation_id: int, topic: str | None, oper
 @command(policies.HANDLE)
 async def return_to_bot(cx: Context, *, conversation_id: int) -> Conversation:
     conv = await svc.return_to_bot(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)
+    await _notice(cx, conv, "back", BACK_TO_BOT)
     await _changed(cx, conv, "return_to_bot", "urp.conversation.returntobot")
     return conv
 
 
 @command(policies.CLOSE)
 async def close(cx: Context, *, conversation_id: int) -> Conversation:
-    """Close it; the citizen's next message opens a new one (closing a closed one changes nothing)."""
-    before = (await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)).mode
+    """Close it; the citizen's next message opens a new one (closing a closed one changes nothing). The citizen is
+    told, and, when an operator handled the conversation, asked to rate it (``answer_rating``)."""
+    before = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)
+    was, operator_id, handled = before.mode, before.assignee_id, before.taken_at is not None
     conv = await svc.close(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)
-    if before != "closed":
+    if was != "closed":
+        name = await _operator_name(cx, operator_id) if operator_id is not None else ""
+        await _notice(cx, conv, "closed", CLOSED, name=name)
+        if handled and conv.channel in svc.RATED_CHANNELS:
+            await svc.ask_rating(cx.session, conv, operator_id=operator_id)
+            await _notice(cx, conv, "rating", CSAT_QUESTION, buttons=CSAT_BUTTONS)
         await _changed(cx, conv, "close", "urp.conversation.close")
     return conv
 
 
+@command(policies.RATE)
+async def answer_rating(cx: Context, *, rating_id: int, text: str, payload: str = "",
+                        channel_message_id: str | None = None) -> Message | None:
+    """A citizen's message while their satisfaction question is open: the score (1-5), then one optional comment,
+    each stored on the rated conversation and thanked. Anything else (a new question) is not an answer: the
+    question is dropped and ``None`` returned, so the message starts a new conversation as usual."""
+    rating = await cx.session.get(ConversationRating, rating_id)
+    if rating is None or rating.ente_id != cx.ente_id:
+        return None
+    conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=rating.conversation_id)
+    now = utcnow()
+    score = svc.parse_score(text, payload)
+    if rating.state == "asked" and score is not None:
+        rating.score, rating.state, rating.answered_at = score, "comment", now
+        thanks, details = CSAT_THANKS, {"score": score}
+    elif rating.state == "comment" and score is None and text.strip() and rating.answered_at is not None \
+            and now - rating.answered_at <= svc.COMMENT_WINDOW:
+        rating.comment, rating.state = text.strip()[:2000], "done"
+        thanks, details = CSAT_COMMENT_THANKS, {"comment": True}
+    else:
+        rating.state = "done" if rating.state == "comment" else "skipped"
+        await cx.record("rating_dropped", "conversation", conv.id, details={"state": rating.state})
+        return None
+    stored = await svc.record_answer(cx.session, conv=conv, text=text, channel_message_id=channel_message_id,
+                                     payload={"intent_payload": payload} if payload else None)
+    await cx.record("rate", "conversation", conv.id, details=details,
+                    event={"type": "message", "conversation_id": conv.id, "message_id": stored.id})
+    reply = await svc.record_outbound(cx.session, conv=conv, text=thanks, author_kind="system",
+                                      payload={"notice": "rated"}, allow_closed=True)
+    _send_after_commit(cx, reply)
+    return stored
+
+
 async def _message(cx: Context, conversation_id: int, text: str, *, private: bool) -> Message:
     conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, lock=True)
+    payload = {} if private else {"author_name": await _operator_name(cx, cx.principal.operator_id)}
     msg = await svc.record_outbound(cx.session, conv=conv, text=text, author_kind="operator",
-                                    operator_id=cx.principal.operator_id, private=private)
+                                    operator_id=cx.principal.operator_id, private=private, payload=payload)
     await cx.record("note" if private else "reply", "conversation", conv.id, details={"message_id": msg.id},
                     event={"type": "message", "conversation_id": conv.id, "message_id": msg.id})
-    if not private and cx.app is not None:
-        app, context = cx.app, {"ente_id": cx.ente_id, "message_id": msg.id}
-        cx.after_commit(lambda: app.dispatch(OUTBOUND_SIGNAL, context=context, fail_not_found=False))
+    if not private:
+        _send_after_commit(cx, msg)
     return msg
 
 

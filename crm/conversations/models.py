@@ -72,3 +72,21 @@ class MessagePart(IdMixin, Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
     part: Mapped[int] = mapped_column()  # 0, 1, 2... in the order sent
     provider_id: Mapped[str] = mapped_column(String(200), index=True)
+
+
+class ConversationRating(IdMixin, EnteMixin, Base):
+    """The citizen's satisfaction with a conversation an operator handled (CSAT): asked when it is closed, answered
+    with a score from 1 to 5 and then, optionally, one comment. The operator and the topic are those of the close,
+    so the dashboard can group by them even after a later transfer or erasure of the operator."""
+
+    __tablename__ = "conversation_ratings"
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), unique=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), default=None)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"), default=None)
+    channel: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(12), default="asked")  # asked | comment | done | skipped
+    score: Mapped[int | None] = mapped_column(default=None)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)

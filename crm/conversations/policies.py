@@ -10,3 +10,5 @@ HANDLE = Policy("handle a conversation (take, reply, note, transfer, return to t
                 roles=("admin", "operator", "phone_operator"))
 HANDOFF = Policy("hand a conversation to the operators", roles=(*HANDLE.roles, SERVICE))
 CLOSE = Policy("close a conversation", roles=(*HANDLE.roles, SERVICE))
+RATE = Policy("answer the satisfaction question of a conversation (the citizen, through the channel hub)",
+              roles=(SERVICE,))

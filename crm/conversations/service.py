@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.conversations.models import Conversation, Message
+from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.conversations.schemas import ConversationOut, MessageOut
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.workhours import describe_it, is_open, next_opening
@@ -174,9 +174,12 @@ async def record_outbound(
     operator_id: int | None = None,
     payload: dict[str, Any] | None = None,
     private: bool = False,
+    allow_closed: bool = False,
 ) -> Message:
-    """Store a reply before it is sent; the hub sends ``pending`` messages and records the outcome."""
-    if conv.mode == "closed" and not private:
+    """Store a reply before it is sent; the hub sends ``pending`` messages and records the outcome.
+    ``allow_closed``: the system's last words on a closed conversation (the close notice, the satisfaction question
+    and its thanks); nobody else writes to a closed conversation."""
+    if conv.mode == "closed" and not private and not allow_closed:
         raise Conflict("conversation is closed")
     msg = Message(
         ente_id=conv.ente_id,
@@ -347,3 +350,59 @@ async def desk_status(session: AsyncSession, *, ente_id: int, now: datetime | No
                       typical_wait_minutes=typical, office_hours=describe_it(oh.intervals),
                       urp={"name": urp.name if urp else None, "phone": urp.phone if urp else None,
                            "email": urp.email if urp else None, "address": urp.address if urp else None})
+
+
+# --- the citizen's satisfaction (CSAT) ---------------------------------------------------------------------------------
+RATING_WINDOW = timedelta(hours=24)  # a score sent later than this after the close starts a new conversation
+COMMENT_WINDOW = timedelta(hours=2)  # the one optional comment follows the score within this
+RATED_CHANNELS = ("web", "sms", "telegram")  # where the question is asked (and the notices sent)
+SCORE_PAYLOAD = "csat:"  # the quick replies' payload: "csat:4"
+
+
+def first_name(op: Operator | None) -> str:
+    """How the citizen reads an operator: the first name (the username when no name was entered)."""
+    if op is None:
+        return "Un operatore"
+    return (op.full_name or "").split(" ")[0].strip() or op.username
+
+
+def parse_score(text: str, payload: str = "") -> int | None:
+    """1-5 from a quick reply ("csat:4") or a message that is just the number ("4", " 5 ", "4!")."""
+    if payload.startswith(SCORE_PAYLOAD) and payload[len(SCORE_PAYLOAD):] in ("1", "2", "3", "4", "5"):
+        return int(payload[len(SCORE_PAYLOAD):])
+    t = text.strip().rstrip(".!").strip()
+    return int(t) if t in ("1", "2", "3", "4", "5") else None
+
+
+async def ask_rating(session: AsyncSession, conv: Conversation, *, operator_id: int | None) -> ConversationRating:
+    """The rating row of a conversation being closed after an operator handled it (one per conversation)."""
+    row = await session.scalar(select(ConversationRating).where(ConversationRating.conversation_id == conv.id))
+    if row is None:
+        row = ConversationRating(ente_id=conv.ente_id, conversation_id=conv.id, operator_id=operator_id,
+                                 topic_id=conv.topic_id, channel=conv.channel)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def open_rating(session: AsyncSession, *, ente_id: int, contact_id: int, channel: str,
+                      now: datetime | None = None) -> ConversationRating | None:
+    """The question this citizen may be answering on this channel: asked (or waiting for its comment) recently."""
+    now = now or utcnow()
+    return await session.scalar(
+        select(ConversationRating).join(Conversation, Conversation.id == ConversationRating.conversation_id)
+        .where(ConversationRating.ente_id == ente_id, Conversation.contact_id == contact_id,
+               ConversationRating.channel == channel, ConversationRating.state.in_(("asked", "comment")),
+               ConversationRating.asked_at >= now - RATING_WINDOW)
+        .order_by(ConversationRating.id.desc()).limit(1))
+
+
+async def record_answer(session: AsyncSession, *, conv: Conversation, text: str, channel_message_id: str | None,
+                        payload: dict[str, Any] | None = None) -> Message:
+    """A citizen's answer to the satisfaction question, stored in the (closed) conversation it rates."""
+    msg = Message(ente_id=conv.ente_id, conversation_id=conv.id, channel=conv.channel, direction="in",
+                  author_kind="citizen", text=text, payload=payload or {}, channel_message_id=channel_message_id,
+                  delivery_status="received")
+    session.add(msg)
+    await session.flush()
+    return msg

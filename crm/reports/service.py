@@ -97,7 +97,9 @@ async def bot_outcomes(session: AsyncSession, *, ente_id: int, period: Period,
     - *contained*: ended without an operator: closed, or silent for ``IDLE_MINUTES``, with no hand-off;
     - *ongoing*: still with the bot and active.
 
-    Containment rate and hand-off rate are over all the conversations started (the three parts add up to 100%)."""
+    Containment rate and hand-off rate are over the *finished* ones (contained + handed off, adding up to 100%): a
+    conversation still going on has no outcome yet, and counting it as "not contained" showed 0% containment while
+    almost every conversation was "in corso". ``ongoing`` is reported apart."""
     from crm.conversations.models import Conversation
 
     now = now or utcnow()
@@ -115,8 +117,44 @@ async def bot_outcomes(session: AsyncSession, *, ente_id: int, period: Period,
         else:
             ongoing += 1
     total = len(rows)
-    return {"total": total, "contained": contained, "handed_off": handed, "ongoing": ongoing,
-            "containment_rate": _rate(contained, total), "handoff_rate": _rate(handed, total)}
+    finished = contained + handed
+    return {"total": total, "contained": contained, "handed_off": handed, "ongoing": ongoing, "finished": finished,
+            "containment_rate": _rate(contained, finished), "handoff_rate": _rate(handed, finished)}
+
+
+async def csat(session: AsyncSession, *, ente_id: int, period: Period) -> dict[str, Any]:
+    """The citizens' satisfaction with the conversations operators handled (CSAT), asked at the close, for the
+    questions asked in the period: per operator, topic and channel, the answers, the average score (1-5) and the
+    share of satisfied citizens (4 or 5, the usual CSAT). ``asked`` counts the questions, answered or not."""
+    from crm.conversations.models import ConversationRating
+    from crm.offices.models import Topic
+    from crm.operators.models import Operator
+
+    rows = (await session.execute(
+        select(ConversationRating.score, ConversationRating.channel, Operator.full_name, Operator.username,
+               Topic.name)
+        .outerjoin(Operator, Operator.id == ConversationRating.operator_id)
+        .outerjoin(Topic, Topic.id == ConversationRating.topic_id)
+        .where(ConversationRating.ente_id == ente_id, _between(ConversationRating.asked_at, period)))).all()
+
+    def group(key_of: Any) -> list[dict[str, Any]]:
+        scores: dict[str, list[int]] = defaultdict(list)
+        asked: Counter[str] = Counter()
+        for r in rows:
+            key = key_of(r)
+            asked[key] += 1
+            if r.score is not None:
+                scores[key].append(r.score)
+        return [{"name": k, "asked": asked[k], "answers": len(scores[k]),
+                 "average": round(float(statistics.mean(scores[k])), 2) if scores[k] else None,
+                 "satisfied_rate": _rate(sum(1 for x in scores[k] if x >= 4), len(scores[k]))}
+                for k in sorted(asked)]
+
+    everyone = group(lambda r: "Tutte")
+    return {"operators": group(lambda r: r.full_name or r.username or "(operatore rimosso)"),
+            "topics": group(lambda r: r.name or "(senza ambito)"),
+            "channels": group(lambda r: r.channel),
+            "total": everyone[0] if everyone else None}
 
 
 async def request_times(session: AsyncSession, *, ente_id: int, period: Period) -> dict[str, Any]:

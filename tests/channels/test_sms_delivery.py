@@ -113,7 +113,8 @@ def test_a_long_reply_goes_out_in_parts_once_and_each_part_is_traced(stack: Stac
     conv_id = _operator_conversation(stack, number)
     sentence = "La informiamo che la pratica è in lavorazione presso l'ufficio tributi del Comune. "
     long_text = (sentence * 60)[:3900].strip()
-    parts = split_text(long_text)
+    # on SMS the operator's name is said in words before the reply (they have no full name here: the username)
+    parts = split_text(f"{stack.ente.usernames['operator']} dell'URP: {long_text}")  # type: ignore[attr-defined]
     assert len(parts) >= 13
     with stack.client() as c:
         r = c.post(f"/api/v1/conversations/{conv_id}/messages", json={"text": long_text},
@@ -162,4 +163,4 @@ def test_a_message_whose_outcome_could_not_be_recorded_is_not_sent_forever(stack
     assert m["status"] == "failed" and m["next"] is None, m
     time.sleep(1)
     assert len([r for r in stack.twilio.requests if r.get("To") == number
-                and r.get("Body") == "Risposta già inviata più volte."]) == 1
+                and (r.get("Body") or "").endswith("Risposta già inviata più volte.")]) == 1

@@ -198,6 +198,25 @@ def _conversation(client: httpx.Client, ente_ctx, db, channel: str, text: str) -
     return db.run(work)
 
 
+def _rate(db, ente_ctx, conversation_id: int, *answers: str) -> None:  # type: ignore[no-untyped-def]
+    """The citizen's answers to the satisfaction question, through the command the channel hub calls."""
+    from crm.conversations import commands
+    from crm.conversations import service as conversations
+    from crm.conversations.models import Conversation
+    from crm.core.auth import Principal
+    from crm.core.commands import Context
+
+    for text in answers:
+        async def answer(s, text=text):  # type: ignore[no-untyped-def]
+            conv = await s.get(Conversation, conversation_id)
+            rating = await conversations.open_rating(s, ente_id=ente_ctx.ente_id, contact_id=conv.contact_id,
+                                                     channel=conv.channel)
+            cx = Context(principal=Principal.system(ente_ctx.ente_id, "tests"), session=s)
+            assert await commands.answer_rating(cx, rating_id=rating.id, text=text) is not None
+
+        db.run(answer)
+
+
 def test_dashboard_with_real_data_and_csv(server, client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
     op, svc_h = ente_ctx.headers("operator"), ente_ctx.headers("service")
     # conversations: one handled by the bot alone (closed), one handed to an operator, one still with the bot
@@ -207,6 +226,9 @@ def test_dashboard_with_real_data_and_csv(server, client: httpx.Client, ente_ctx
     assert client.post(f"/api/v1/conversations/{handed}/handoff", headers=svc_h,
                        json={"topic": "urp", "summary": "Chiede un operatore"}).status_code == 200
     assert client.post(f"/api/v1/conversations/{handed}/take", headers=op).status_code == 200
+    # the operator closes it; the citizen answers the satisfaction question (4, then a comment) through its command
+    assert client.post(f"/api/v1/conversations/{handed}/close", headers=op).status_code == 200
+    _rate(db, ente_ctx, handed, "4", "Gentilissimi")
     _conversation(client, ente_ctx, db, "web", "ciao")
     # requests: one taken in charge and resolved, one still new
     cid = _contact(client, ente_ctx, "Elena")
@@ -235,7 +257,10 @@ def test_dashboard_with_real_data_and_csv(server, client: httpx.Client, ente_ctx
     assert f"{(today - timedelta(days=29)).strftime('%d/%m/%Y')}</strong> al <strong>{today.strftime('%d/%m/%Y')}" \
         in text
     assert "<svg" in text and 'role="img"' in text and "Totale 3 conversazioni" in text
-    assert "Tasso di contenimento <strong>33,3%</strong>" in text and "passaggio a operatore <strong>33,3%" in text
+    # over the finished conversations only (the one still with the bot has no outcome yet)
+    assert "Tasso di contenimento <strong>50,0%</strong>" in text and "passaggio a operatore <strong>50,0%" in text
+    assert "su 2 conversazioni concluse (1 ancora in corso" in text
+    assert "Media <strong>4,00</strong> su 5, soddisfatti (4 o 5) <strong>100,0%</strong>, su 1 risposta" in text
     assert "Carta d&#39;identità" in text and "mensa scolastica" in text
     assert "<script" not in text.replace('<script src="/console/static/console.js" defer></script>', "")
 
@@ -249,7 +274,12 @@ def test_dashboard_with_real_data_and_csv(server, client: httpx.Client, ente_ctx
     assert conv[0] == ["Giorno", "Telegram", "Web chat", "Totale"] and conv[-1] == ["Totale", "1", "2", "3"]
     assert len(conv) == 1 + 30 + 1
     bot = csv_rows("bot")
-    assert bot[0] == ["Esito", "Conversazioni", "Quota (%)"] and bot[1][1:] == ["1", "33.3"]
+    assert bot[0] == ["Esito", "Conversazioni", "Quota (%)"] and bot[1][1:] == ["1", "50.0"]
+    assert bot[3] == ["Ancora in corso con l'assistente", "1", ""]
+    cs = csv_rows("csat")
+    assert cs[0] == ["Gruppo", "Nome", "Domande", "Risposte", "Media (da 1 a 5)", "Soddisfatti, 4 o 5 (%)"]
+    assert ["Operatore", ente_ctx.usernames["operator"], "1", "1", "4.0", "100.0"] in cs
+    assert ["Ambito", "urp", "1", "1", "4.0", "100.0"] in cs and ["Canale", "Telegram", "1", "1", "4.0", "100.0"] in cs
     times = csv_rows("times")
     assert times[0][:4] == ["Priorità", "Richieste aperte", "Prese in carico", "Prima risposta: mediana (ore)"]
     assert times[1][:3] == ["Tutte", "2", "1"] and times[2][:3] == ["Alta", "1", "1"]
