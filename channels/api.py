@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,7 @@ async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None
 
 
 # --- web chat -------------------------------------------------------------------------------------------------
+TYPING_EVERY = 2.0  # s: the citizen's "typing" hints forwarded to the operators, at most one per socket per interval
 SESSION_RE = re.compile(r"^[A-Za-z0-9-]{16,64}$")
 
 
@@ -294,6 +296,7 @@ async def web_socket(request: Request, ws: Websocket) -> None:
                 delay = min(delay * 2, 10)
 
     pumper = asyncio.create_task(pump())
+    last_typing = 0.0
     try:
         await subscribed.wait()
         await send(await history())
@@ -301,6 +304,12 @@ async def web_socket(request: Request, ws: Websocket) -> None:
             try:
                 data = json.loads(raw)
             except (TypeError, ValueError):
+                continue
+            if isinstance(data, dict) and data.get("type") == "typing":
+                now = time.monotonic()
+                if now - last_typing >= TYPING_EVERY:  # a hint, at most one per socket and interval
+                    last_typing = now
+                    await hub.citizen_typing(app, ente_id, session)
                 continue
             if not isinstance(data, dict) or data.get("type") != "message":
                 continue

@@ -216,6 +216,24 @@ async def _finish_turn(app: Any, t: TurnCtx, outcome: str, reason: str | None,
     return nxt
 
 
+async def citizen_typing(app: Any, ente_id: int, address: str, channel: str = "web") -> None:
+    """The citizen is typing: the operators' workspace shows it in the conversation they hold or that waits for them
+    (a hint only: nothing stored, never raises). The assistant's conversations do not need it."""
+    try:
+        async with app.ctx.read_sessionmaker() as s:
+            contact = await contacts.find_by_identity(s, ente_id=ente_id, channel=channel, external_id=address)
+            if contact is None:
+                return
+            conv_id = await s.scalar(select(Conversation.id).where(
+                Conversation.ente_id == ente_id, Conversation.contact_id == contact.id,
+                Conversation.channel == channel, Conversation.mode.in_(("waiting", "assigned")))
+                .order_by(Conversation.id.desc()).limit(1))
+        if conv_id is not None:
+            await emit(app, ente_id, {"type": "typing", "conversation_id": conv_id})
+    except Exception:  # noqa: BLE001 - a hint only
+        log.warning("citizen typing hint not published")
+
+
 async def _typing(app: Any, t: TurnCtx) -> None:
     if t.channel == "web" and t.address:
         try:

@@ -1,58 +1,218 @@
-"""The operators' inbox and a conversation's page: take, reply, note, transfer, return to the assistant, close."""
+"""The operators' conversation workspace: the list, the open conversation's thread and its context side by side.
+
+The page is rendered once; afterwards ``static/workspace.js`` keeps it live from the event stream (``/api/v1/events``)
+by asking for fragments: the list (``/console/inbox/list``) and the thread's news (``/console/conversations/<id>/live``:
+messages after the last one shown, the header, delivery states). Actions and replies post to the same routes as the
+forms without script; asked by the script they answer with the news instead of a redirect."""
 
 from __future__ import annotations
 
-from sanic import Request
-from sanic.response import HTTPResponse, redirect
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from crm.console.kit import bp, ente_tz, render
+from sanic import Request
+from sanic.response import HTTPResponse, json, redirect
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm.bookings import service as bookings
+from crm.console.kit import BOOKING_STATUS_LABEL, INSTANCE_STATUS_LABEL, STATUS_LABEL, bp, ente_tz, env, render
 from crm.console.session import console_page, context
 from crm.contacts import service as contacts
+from crm.contacts.models import Contact
 from crm.conversations import commands
 from crm.conversations import service as conversations
+from crm.conversations.models import Conversation, Message
 from crm.conversations.policies import HANDLE
-from crm.conversations.models import Conversation
 from crm.core.auth import Principal
-from crm.core.commands import begin
+from crm.core.commands import Context, begin
 from crm.core.errors import Forbidden
-from crm.db import db_session
+from crm.db import read_session, utcnow
+from crm.instances import service as instances
 from crm.offices import service as offices
+from crm.operators.models import Operator
+from crm.tickets import service as tickets
+from crm.tickets.models import OPEN_STATUSES
+
+VIEWS = [("waiting", "In attesa"), ("mine", "Mie"), ("unassigned", "Non assegnate"), ("all", "Tutte aperte")]
+SLA_LABEL = {"ok": "In tempo", "due": "In scadenza", "late": "Oltre il tempo"}
+LIST_LIMIT = 200
+OPEN_INSTANCE = ("submitted", "protocolled", "in_charge", "integration_requested", "integrated")
+SCRIPTED = "X-Requested-With"  # set by workspace.js: answer with the thread's news, not a redirect
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    args = request.args
+    view = args.get("view", "waiting")
+    view = "all" if view == "open" else view
+    topic = args.get("topic", "")
+    return {"view": view if view in conversations.WORKSPACE_VIEWS else "waiting",
+            "channel": args.get("channel", "") if args.get("channel", "") in ("web", "sms", "telegram", "email") else "",
+            "topic": int(topic) if topic.isdigit() else None,
+            "q": (args.get("q") or "").strip()[:100]}
+
+
+def _query(f: dict[str, Any]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in f.items() if v not in ("", None)})
+
+
+async def _list(s: AsyncSession, p: Principal, f: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """The list pane's data: the rows of the view, with the contact's name, the assignee, the unanswered count, the
+    wait and its SLA state; and the ids waiting in the whole queue (the alerts and the title count)."""
+    topics = {t.id: t for t in await offices.list_topics(s, ente_id=p.ente_id)}
+    stmt = conversations.workspace_stmt(ente_id=p.ente_id, view=f["view"], operator_id=p.operator_id,
+                                        channel=f["channel"] or None, topic_id=f["topic"], q=f["q"])
+    rows = list((await s.scalars(stmt.limit(LIST_LIMIT))).all())
+    ids = [c.id for c in rows]
+    people = {c.id: c for c in (await s.scalars(select(Contact).where(
+        Contact.ente_id == p.ente_id, Contact.id.in_({c.contact_id for c in rows})))).all()} if rows else {}
+    staff = {o.id: o.full_name or o.username for o in (await s.scalars(select(Operator).where(
+        Operator.ente_id == p.ente_id))).all()}
+    unread = await conversations.unanswered(s, ente_id=p.ente_id, conversation_ids=ids)
+    last_text = {}
+    if ids:
+        last = (select(Message.conversation_id, func.max(Message.id).label("m"))
+                .where(Message.ente_id == p.ente_id, Message.conversation_id.in_(ids), Message.private.is_(False))
+                .group_by(Message.conversation_id).subquery())
+        last_text = dict((await s.execute(select(Message.conversation_id, Message.text)
+                                          .join(last, last.c.m == Message.id))).all())
+    waiting = list((await s.scalars(select(Conversation.id).where(
+        Conversation.ente_id == p.ente_id, Conversation.mode == "waiting").order_by(Conversation.id))).all())
+    now = utcnow()
+    items = []
+    for c in rows:
+        person = people.get(c.contact_id)
+        since = c.handoff_at if c.mode in ("waiting", "assigned") and c.handoff_at else None
+        items.append({
+            "id": c.id, "name": person.display_name if person else f"Contatto #{c.contact_id}",
+            "channel": c.channel, "mode": c.mode, "topic": topics[c.topic_id].name if c.topic_id in topics else "",
+            "assignee": staff.get(c.assignee_id or 0, ""), "mine": c.assignee_id == p.operator_id,
+            "unread": unread.get(c.id, 0), "minutes": int((now - since).total_seconds() // 60) if since else None,
+            "sla": conversations.sla_state(c, now), "last": (last_text.get(c.id) or "")[:90],
+            "summary": c.handoff_summary[:120] if c.mode == "waiting" else "",
+            "at": c.last_message_at,
+        })
+    return {"items": items, "waiting_ids": waiting, "topics": list(topics.values()), "f": f, "qs": _query(f),
+            "tz": tz, "views": VIEWS, "SLA_LABEL": SLA_LABEL}
+
+
+async def _context_panel(s: AsyncSession, p: Principal, contact: Contact, tz: ZoneInfo) -> dict[str, Any]:
+    """The contact's open requests, upcoming bookings and istanze in progress, as links."""
+    reqs = [t for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": contact.id})))
+            .all() if t.status in OPEN_STATUSES][:10]
+    books = [b for b in (await s.scalars(bookings.list_stmt(
+        ente_id=p.ente_id, contact_id=contact.id, service_id=None, status="confirmed",
+        d_from=utcnow() - timedelta(hours=2), d_to=None))).all()][:10]
+    insts = [i for i in (await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=contact.id, status=None,
+                                                            type_id=None))).all() if i.status in OPEN_INSTANCE][:10]
+    return {
+        "requests": [{"href": f"/console/requests/{t.id}", "code": t.code, "text": t.subject,
+                      "state": STATUS_LABEL.get(t.status, "")} for t in reqs],
+        "bookings": [{"href": f"/console/bookings?giorno={b.start.astimezone(tz):%Y-%m-%d}", "code": b.code,
+                      "text": b.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+                      "state": BOOKING_STATUS_LABEL.get(b.status, "")} for b in books],
+        "instances": [{"href": f"/console/instances/{i.id}", "code": i.code, "text": i.protocol_number or "",
+                       "state": INSTANCE_STATUS_LABEL.get(i.status, "")} for i in insts],
+    }
+
+
+async def _thread(cx: Context, p: Principal, conversation_id: int, after: int = 0) -> dict[str, Any]:
+    """The open conversation: header state, messages after ``after``, and the delivery state of the latest replies."""
+    s = cx.session
+    conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
+    msgs = await conversations.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=True,
+                                        after=after)
+    if not after or msgs:
+        await cx.read("read", "conversation", conv.id, details={"after": after} if after else None)
+    contact = await contacts.get(s, ente_id=p.ente_id, contact_id=conv.contact_id)
+    assignee = await s.get(Operator, conv.assignee_id) if conv.assignee_id else None
+    topic = await offices.get_topic(s, ente_id=p.ente_id, topic_id=conv.topic_id) if conv.topic_id else None
+    recent = (await s.execute(select(Message.id, Message.delivery_status).where(
+        Message.ente_id == p.ente_id, Message.conversation_id == conv.id, Message.direction == "out",
+        Message.private.is_(False)).order_by(Message.id.desc()).limit(20))).all()
+    return {"conv": conv, "messages": msgs, "contact": contact, "assignee": assignee, "topic": topic,
+            "mine": conv.mode == "assigned" and conv.assignee_id == p.operator_id,
+            "can_reply": conv.mode != "closed" and ((conv.mode == "assigned" and conv.assignee_id == p.operator_id)
+                                                    or p.role == "admin"),
+            "statuses": {mid: st for mid, st in recent},
+            "all_topics": await offices.list_topics(s, ente_id=p.ente_id)}
+
+
+def _news(ctx: dict[str, Any], **page: Any) -> dict[str, Any]:
+    """What the script puts into the open page: new messages, the header, the delivery states, the last id."""
+    conv = ctx["conv"]
+    return {
+        "conversation_id": conv.id, "mode": conv.mode,
+        "messages": env.get_template("_ws_messages.html").render(**page, **ctx),
+        "head": env.get_template("_ws_head.html").render(**page, **ctx),
+        "last_id": ctx["messages"][-1].id if ctx["messages"] else None,
+        "statuses": {str(k): env.get_template("_ws_status.html").render(status=v) for k, v in ctx["statuses"].items()},
+        "can_reply": ctx["can_reply"],
+    }
 
 
 @bp.get("/inbox")
 @console_page()
 async def inbox(request: Request, p: Principal) -> HTTPResponse:
-    view = request.args.get("view", "waiting")
-    async with db_session(request) as s:
-        topics = {t.id: t for t in await offices.list_topics(s, ente_id=p.ente_id)}
-        stmt = conversations.list_stmt(ente_id=p.ente_id, mode={"waiting": "waiting", "mine": "assigned",
-                                                                "open": "open"}.get(view, "waiting"),
-                                       assignee_id=p.operator_id if view == "mine" else None)
-        rows = (await s.scalars(stmt.order_by(Conversation.handoff_at.asc().nulls_last(),
-                                              Conversation.last_message_at.desc()).limit(200))).all()
-        items = [conversations.to_out(c, topics[c.topic_id].slug if c.topic_id in topics else None) for c in rows]
-        names = {}
-        for c in rows:
-            contact = await contacts.get(s, ente_id=p.ente_id, contact_id=c.contact_id)
-            names[c.id] = contact.display_name
-    return render("inbox.html", **context(request, p, view=view, items=items, names=names,
-                                          topics={t.id: t.name for t in topics.values()}))
+    f = _filters(request)
+    async with begin(request, screen="conversations") as cx:
+        tz = await ente_tz(cx.session, p.ente_id)
+        data = await _list(cx.session, p, f, tz)
+        if f["q"]:
+            await cx.read("search", "conversation", None, details={"results": [i["id"] for i in data["items"]]})
+    return render("workspace.html", **context(request, p, **data, thread=None))
+
+
+@bp.get("/inbox/list")
+@console_page()
+async def inbox_list(request: Request, p: Principal) -> HTTPResponse:
+    """The list pane alone, for the script's refresh."""
+    f = _filters(request)
+    current = request.args.get("current", "")
+    async with read_session(request) as s:
+        tz = await ente_tz(s, p.ente_id)
+        data = await _list(s, p, f, tz)
+    html = env.get_template("_ws_list.html").render(**context(request, p, **data,
+                                                              current=int(current) if current.isdigit() else None))
+    return json({"html": html, "waiting_ids": data["waiting_ids"]}, headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/conversations/<conversation_id:int>")
 @console_page()
 async def conversation(request: Request, p: Principal, conversation_id: int) -> HTTPResponse:
-    async with begin(request) as cx:
+    f = _filters(request)
+    async with begin(request, screen="conversations") as cx:
         s = cx.session
-        conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
-        msgs = await conversations.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=True)
-        contact = await contacts.get(s, ente_id=p.ente_id, contact_id=conv.contact_id)
-        topics = await offices.list_topics(s, ente_id=p.ente_id)
-        await cx.read("read", "conversation", conv.id)
-        out = conversations.to_out(conv)
         tz = await ente_tz(s, p.ente_id)
-    return render("conversation.html", **context(request, p, conv=out, messages=msgs, contact=contact,
-                                                 topics=topics, canned=CANNED, tz=tz))
+        thread = await _thread(cx, p, conversation_id)
+        data = await _list(s, p, f, tz)
+        side = await _context_panel(s, p, thread["contact"], tz)
+    return render("workspace.html", **context(request, p, **data, **thread, thread=thread, side=side,
+                                              current=conversation_id, canned=CANNED,
+                                              summary_slots=_slots(thread["conv"].handoff_context)))
+
+
+@bp.get("/conversations/<conversation_id:int>/live")
+@console_page()
+async def conversation_live(request: Request, p: Principal, conversation_id: int) -> HTTPResponse:
+    after = request.args.get("after", "0")
+    async with begin(request, screen="conversations") as cx:
+        tz = await ente_tz(cx.session, p.ente_id)
+        ctx = await _thread(cx, p, conversation_id, after=int(after) if after.isdigit() else 0)
+    return json(_news(ctx, tz=tz, csrf=context(request, p)["csrf"]),
+                headers={"Cache-Control": "no-store"})
+
+
+def _slots(ctx: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The assistant's collected slots, for the context panel: plain values only, internal keys left out."""
+    out = []
+    for k, v in (ctx or {}).get("slots", {}).items() if isinstance((ctx or {}).get("slots"), dict) else []:
+        if v not in (None, "", [], {}) and isinstance(v, str | int | float):
+            out.append((str(k).replace("_", " "), str(v)[:200]))
+    return out
 
 
 CANNED = ["Buongiorno, sono un operatore dell'URP: come posso aiutarla?",
@@ -68,7 +228,8 @@ async def conversation_action(request: Request, p: Principal, conversation_id: i
     form = request.form or {}
     if action not in ("take", "close", "return", "transfer", "reply", "note"):
         raise Forbidden("azione sconosciuta")
-    text = (form.get("text") or "").strip()[:4000]
+    # a form sends its line breaks as CRLF: the citizen's channel gets plain newlines
+    text = (form.get("text") or "").replace("\r\n", "\n").strip()[:4000]
     async with begin(request, screen="conversation") as cx:
         if action == "take":
             await commands.take(cx, conversation_id=conversation_id)
@@ -81,4 +242,10 @@ async def conversation_action(request: Request, p: Principal, conversation_id: i
         elif text:  # reply or note; an empty form changes nothing
             write = commands.reply if action == "reply" else commands.note
             await write(cx, conversation_id=conversation_id, text=text)
+    if request.headers.get(SCRIPTED) == "workspace":
+        after = form.get("after") or "0"
+        async with begin(request, screen="conversations") as cx:
+            tz = await ente_tz(cx.session, p.ente_id)
+            ctx = await _thread(cx, p, conversation_id, after=int(after) if after.isdigit() else 0)
+        return json(_news(ctx, tz=tz, csrf=context(request, p)["csrf"]))
     return redirect(f"/console/conversations/{conversation_id}", status=303)

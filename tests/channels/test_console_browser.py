@@ -117,13 +117,13 @@ def test_operator_takes_a_handed_off_telegram_chat_and_replies(stack: Stack, nee
     _login(page, stack.ente.usernames["operator"])
     # the inbox opens on the waiting conversations: this one is there, with the bot's summary
     expect(page.get_by_role("link", name="In attesa")).to_have_attribute("aria-current", "page")
-    link = page.locator(f'a[href="/console/conversations/{conv["id"]}"]')
+    link = page.locator(f'a[href="/console/conversations/{conv["id"]}?view=waiting"]')
     expect(link).to_be_visible()
-    expect(page.get_by_role("row").filter(has=link)).to_contain_text("operatore")
+    expect(page.locator(f'.ws-item[data-id="{conv["id"]}"]')).to_contain_text("operatore")
     link.click()
-    expect(page).to_have_url(re.compile(rf"/console/conversations/{conv['id']}$"))
+    expect(page).to_have_url(re.compile(rf"/console/conversations/{conv['id']}\?view=waiting$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Conversazione con")
-    state = page.locator("main > p").first  # «Telegram — In attesa»
+    state = page.locator(".ws-state")  # «Telegram — In attesa»
     expect(state).to_contain_text("In attesa")
     messages = page.get_by_role("list", name="Messaggi")
     expect(messages.get_by_role("listitem").first).to_contain_text("voglio parlare con un operatore")
