@@ -234,10 +234,14 @@ def test_workspace_screens_axe_and_sizes(desk: tuple[Server, Any], pages: Callab
         for what, url in (("list", "/console/inbox?view=all"), ("thread", f"/console/conversations/{conv}")):
             page.goto(url)
             expect(page.locator("#ws")).to_be_visible()
+            page.wait_for_function("window.__wsReady === true")
+            page.wait_for_timeout(500)  # the first refresh after the stream opened
             if what == "thread":
                 # the composer is in view without scrolling
                 box = page.get_by_role("textbox", name="Risposta al cittadino").bounding_box()
-                assert box is not None and box["y"] + box["height"] <= size["height"], (name, box)
+                assert box is not None and box["y"] + box["height"] <= size["height"], (name, box, page.evaluate(
+                    "[window.scrollY, document.documentElement.scrollHeight, window.innerHeight, "
+                    "document.querySelector('.ws-composer').getBoundingClientRect().bottom]"))
             page.screenshot(path=str(SHOTS / f"workspace-{what}-{name}.png"))
             result = axe(page)
             assert not result["violations"], (name, what, result["violations"])

@@ -37,7 +37,12 @@
   function toBottom() { if (messages) messages.scrollTop = messages.scrollHeight; if (newer) newer.hidden = true; }
   toBottom();
   // on a tablet or a phone the thread is below the menu: bring it (and its composer) into view
-  if (conv && window.innerWidth < 992) { var t = document.querySelector(".ws-thread"); if (t) t.scrollIntoView(); }
+  function showThread() {
+    var c = document.querySelector(".ws-composer");
+    if (conv && c && window.innerWidth < 992) c.scrollIntoView({block: "end"});
+  }
+  showThread();
+  window.addEventListener("load", showThread);
   if (newer) newer.addEventListener("click", toBottom);
   if (messages) messages.addEventListener("scroll", function () { if (nearBottom() && newer) newer.hidden = true; });
 
@@ -56,7 +61,10 @@
       typing(false);
     }
     var head = document.getElementById("ws-head");
-    if (head && news.head) {
+    var sig = function (root) { var st = root.querySelector(".ws-state"); return st ? st.dataset.sig : ""; };
+    var incoming = document.createElement("div");
+    incoming.innerHTML = news.head || "";
+    if (head && news.head && sig(incoming) !== sig(head)) {  // only a real change: the page stays where it is
       var focusedAction = document.activeElement && head.contains(document.activeElement);
       head.innerHTML = news.head;
       bindForms(head);
