@@ -21,8 +21,10 @@ async def events(request: Request) -> HTTPResponse | None:
     p = principal_of(request)
     response = await request.respond(content_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    await response.send(": connected\n\n")
     async with request.app.ctx.pubsub.subscribe(f"ente:{p.ente_id}") as stream:
+        # subscribed before the client hears "connected" (its EventSource 'open'): a screen that refreshes on open
+        # and then listens misses no event published in between
+        await response.send(": connected\n\n")
         iterator = stream.__aiter__()
         while True:
             try:
