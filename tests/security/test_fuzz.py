@@ -145,13 +145,15 @@ def test_fuzz_every_operation_as_every_principal(server: Server, client: httpx.C
         statuses.update(out["statuses"])
         failures += [f"[{who}] {f}" for f in out["failures"]]
     backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    doc = client.get("/api/v1/openapi.json").json()
+    unreached = sorted({f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m in ops} - operations)
     requests = sum(statuses.values())
     server_errors = sum(n for code, n in statuses.items() if code >= 500)
     summary = {"database": backend, "operations": len(operations), "requests": requests, "5xx": server_errors,
-               "statuses": dict(sorted(statuses.items())), "conformance_failures": len(failures),
+               "statuses": dict(sorted(statuses.items())), "conformance_failures": len(failures), "unreached": unreached,
                "examples_per_operation": EXAMPLES, "seconds_per_fuzzing_pass": FUZZ_SECONDS, "passes": len(runs)}
     report(f"fuzz [{backend}]: {len(operations)} operations, {requests} requests, {server_errors} x 5xx, "
-          f"{len(failures)} conformance failures; statuses {dict(sorted(statuses.items()))}")
+          f"{len(failures)} conformance failures; statuses {dict(sorted(statuses.items()))}; not reached: {unreached}")
     Path(server.env["URP_VAR_DIR"], f"fuzz-{backend}.json").write_text(json.dumps(summary, indent=1))
     assert server_errors == 0, failures
     assert not failures, "\n".join(failures[:40])
