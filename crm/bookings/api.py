@@ -10,9 +10,10 @@ from crm.bookings import ics as ical
 from crm.bookings.models import Booking, Location
 from crm.bookings.schemas import (BookingCancelledOut, BookingCreatedOut, BookingIn, BookingLookupOut, BookingOut,
                                   CancelIn, DeletedOut, EventIn, EventOut, EventPatch, ExceptionIn, ExceptionOut,
-                                  HoursIn, HoursOut, HoursSetOut, IntervalIn, LocationIn, LocationOut, LocationPatch, RescheduleIn,
+                                  HoursIn, HoursOut, HoursSetOut, IncludeInactiveQuery, IntervalIn, LocationIn, LocationOut, LocationPatch, RescheduleIn,
                                   ResourceChangeOut, ResourceIn, ResourceOut, ResourcePatch, ServiceDetailOut,
-                                  ServiceIn, ServiceOut, ServicePatch, SlotOut)
+                                  ServiceIn, ServiceOut, ServicePatch, SlotOut, AvailabilityQuery,
+                                  BookingQuery, ExceptionQuery)
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
@@ -50,7 +51,7 @@ def _opt_int(request: Request, name: str) -> int | None:
 
 @bp.get("/services")
 @authorized(*VIEWERS)
-@openapi(summary="Bookable services", response=ServiceOut, many="all")
+@openapi(summary="Bookable services", response=ServiceOut, many="all", query=IncludeInactiveQuery)
 async def list_services(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
@@ -131,7 +132,7 @@ async def get_hours(request: Request, service_id: int) -> HTTPResponse:
 @bp.get("/services/<service_id:int>/exceptions")
 @authorized(*VIEWERS)
 @openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)",
-         response=ExceptionOut, many="all")
+         response=ExceptionOut, many="all", query=ExceptionQuery)
 async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
     d_from = _date(request, "from") if request.args.get("from") else None
     async with read_session(request) as s:
@@ -254,7 +255,7 @@ async def create_resource(request: Request) -> HTTPResponse:
 @bp.get("/resources")
 @authorized(*VIEWERS)
 @openapi(summary="Resources (officials, rooms, counters); include_inactive=true for admins",
-         response=ResourceOut, many="all")
+         response=ResourceOut, many="all", query=IncludeInactiveQuery)
 async def list_resources(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
@@ -287,7 +288,8 @@ async def deactivate_resource(request: Request, resource_id: int) -> HTTPRespons
 @bp.get("/services/<service_id:int>/availability")
 @authorized(*VIEWERS)
 @openapi(summary="Free slots: from=YYYY-MM-DD&to=YYYY-MM-DD[&location=][&resource=][&duration=minutes] "
-                 "(Europe/Rome, with offsets; at most 92 days)", response=SlotOut, many="all")
+                 "(Europe/Rome, with offsets; at most 92 days)", response=SlotOut, many="all",
+         query=AvailabilityQuery)
 async def availability(request: Request, service_id: int) -> HTTPResponse:
     d_from, d_to = _date(request, "from"), _date(request, "to")
     async with read_session(request) as s:
@@ -322,7 +324,8 @@ async def create_booking(request: Request) -> HTTPResponse:
 
 @bp.get("/bookings")
 @authorized(*VIEWERS)
-@openapi(summary="Bookings: contact_id=, service_id=, status=, from=, to=", response=BookingOut, many=True)
+@openapi(summary="Bookings: contact_id=, service_id=, status=, from=, to=", response=BookingOut, many=True,
+         query=BookingQuery)
 async def list_bookings(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crm.core.text import MAX_ID
+
 # codes of requests (RQ-) and istanze (IS-): a booking code must never be mistaken for one of them
 RESERVED_CODE_PREFIXES = frozenset({"RQ", "IS"})
 
@@ -361,3 +363,28 @@ class HoursSetOut(BaseModel):
 
 class DeletedOut(BaseModel):
     deleted: int
+
+
+class IncludeInactiveQuery(BaseModel):
+    include_inactive: Literal["true", "false"] | None = Field(default=None, description="admins: true lists the "
+                                                               "deactivated ones too")
+
+
+class AvailabilityQuery(BaseModel):
+    from_: date = Field(alias="from", description="first day, YYYY-MM-DD")
+    to: date = Field(description="last day, YYYY-MM-DD (at most 92 days after from)")
+    location: int | None = Field(default=None, ge=0, le=MAX_ID)
+    resource: int | None = Field(default=None, ge=0, le=MAX_ID)
+    duration: int | None = Field(default=None, ge=1, le=MAX_ID, description="minutes (resource calendars)")
+
+
+class ExceptionQuery(BaseModel):
+    from_: date | None = Field(default=None, alias="from", description="from this day, YYYY-MM-DD")
+
+
+class BookingQuery(BaseModel):
+    contact_id: int | None = Field(default=None, ge=0, le=MAX_ID)
+    service_id: int | None = Field(default=None, ge=0, le=MAX_ID)
+    status: str | None = Field(default=None, description="confirmed, cancelled, ...")
+    from_: AwareDatetime | None = Field(default=None, alias="from", description="starting from (ISO 8601, offset)")
+    to: AwareDatetime | None = Field(default=None, description="starting before (ISO 8601, with offset)")

@@ -5,7 +5,7 @@ from sanic.response import HTTPResponse
 
 from crm.contacts import commands, policies, service
 from crm.contacts.models import Contact
-from crm.contacts.schemas import ContactExportOut, ContactIn, ContactOut, ContactPatch, MergeIn
+from crm.contacts.schemas import ContactExportOut, ContactIn, ContactOut, ContactPatch, ContactQuery, MergeIn
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
@@ -16,7 +16,8 @@ bp = Blueprint("contacts", url_prefix="/api/v1")
 
 @bp.get("/contacts")
 @authorized(*policies.VIEW.roles)
-@openapi(summary="Search contacts by name, fiscal code, phone or e-mail (q=)", response=ContactOut, many=True)
+@openapi(summary="Search contacts by name, fiscal code, phone or e-mail (q=)", response=ContactOut, many=True,
+         query=ContactQuery)
 async def list_contacts(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)

@@ -137,3 +137,7 @@ class ContactExportOut(BaseModel):
     contact: ContactOut
     exported_at: str
     messages: list[ExportMessageOut] = Field(default_factory=list)
+
+
+class ContactQuery(BaseModel):
+    q: str | None = Field(default=None, description="name, fiscal code, phone or e-mail")

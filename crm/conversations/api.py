@@ -5,7 +5,7 @@ from sanic.response import HTTPResponse
 
 from crm.conversations import commands, policies, service
 from crm.conversations.models import Conversation
-from crm.conversations.schemas import (ConversationDetailOut, ConversationOut, DeskOut, HandoffIn, MessageIn, MessageOut,
+from crm.conversations.schemas import (ConversationDetailOut, ConversationOut, ConversationQuery, DeskOut, HandoffIn, MessageIn, MessageOut,
                                        TransferIn, UrpOfficeOut)
 from crm.core.auth import STAFF, authorized, principal_of
 from crm.core.commands import Context, begin
@@ -26,7 +26,7 @@ async def _topic_map(s, ente_id: int) -> dict[int, str]:  # type: ignore[no-unty
 @bp.get("/conversations")
 @authorized(*policies.VIEW.roles)
 @openapi(summary="List conversations: mode=bot|waiting|assigned|closed|open, topic=, assignee=me|<id>, contact_id=",
-         response=ConversationOut, many=True)
+         response=ConversationOut, many=True, query=ConversationQuery)
 async def list_conversations(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from crm.core.text import MAX_ID
 
 
 class MessageIn(BaseModel):
@@ -83,3 +85,12 @@ class DeskOut(BaseModel):
     typical_wait_minutes: int | None = Field(description="median wait of the last ones taken; null without history")
     office_hours: str = Field(description="in Italian, as a citizen reads them")
     urp: UrpOfficeOut
+
+
+class ConversationQuery(BaseModel):
+    mode: Literal["bot", "waiting", "assigned", "closed", "open"] | None = None
+    topic: str | None = Field(default=None, description="topic slug")
+    assignee: Annotated[int, Field(ge=0, le=MAX_ID)] | Literal["me"] | None = Field(default=None,
+                                                                                 description="an operator's id, or me")
+    contact_id: int | None = Field(default=None, ge=0, le=MAX_ID)
+    channel: str | None = None

@@ -83,7 +83,8 @@ def parse_body(request: Request, model: type[M]) -> M:
     return validate(model, data)
 
 
-BOUNDED_QUERY = ("offset", "limit")
+# integer query parameters whose names do not end in _id (those are bounded too): beyond the database's range
+BOUNDED_QUERY = ("offset", "limit", "assignee", "location", "resource", "duration")
 
 
 async def guard_request(request: Request) -> None:

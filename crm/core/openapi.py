@@ -79,6 +79,15 @@ class _Refs:
         return dict(schema.get("$defs", {}))
 
 
+def _not_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or has a value: ``X | None`` in a query model documents X."""
+    alternatives = [a for a in prop.get("anyOf", []) if a != {"type": "null"}]
+    if "anyOf" not in prop or len(alternatives) == len(prop["anyOf"]):
+        return prop
+    rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    return {**rest, **alternatives[0]} if len(alternatives) == 1 else {**rest, "anyOf": alternatives}
+
+
 def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     refs = _Refs()
@@ -124,6 +133,7 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
             if meta.get("query"):
                 qs = meta["query"].model_json_schema()
                 for name, prop in qs.get("properties", {}).items():
+                    prop = _not_null(prop)
                     params.append({"name": name, "in": "query", "required": name in qs.get("required", []), "schema": prop})
             if params:
                 op["parameters"] = params

@@ -20,7 +20,7 @@ from crm.db import read_session
 from crm.entes import service as entes
 from crm.instances import commands, policies, receipt, service
 from crm.instances.models import Attachment, Instance, InstanceType
-from crm.instances.schemas import (AttachmentOut, IncludeInactiveQuery, InstanceEventOut, InstanceIn,
+from crm.instances.schemas import (AttachmentOut, IncludeInactiveQuery, InstanceEventOut, InstanceIn, InstanceQuery,
                                    InstanceLookupOut, InstanceOut, InstanceTypeIn, InstanceTypeOut, InstanceTypePatch,
                                    ReferenceItemIn, ReferenceItemOut, ReferenceItemPatch, TransitionIn)
 
@@ -180,7 +180,8 @@ async def submit(request: Request) -> HTTPResponse:
 
 @bp.get("/instances")
 @authorized(*VIEWERS)
-@openapi(summary="List istanze: contact_id=, status=, type= (slug)", response=InstanceOut, many=True)
+@openapi(summary="List istanze: contact_id=, status=, type= (slug)", response=InstanceOut, many=True,
+         query=InstanceQuery)
 async def list_instances(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)

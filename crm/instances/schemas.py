@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from crm.core.text import MAX_ID
+
 Status = Literal["submitted", "protocolled", "in_charge", "integration_requested", "integrated", "accepted",
                  "rejected", "withdrawn"]
 
@@ -195,3 +197,9 @@ class InstanceLookupOut(BaseModel):
     status: str
     protocol_number: str | None
     deadline: str | None
+
+
+class InstanceQuery(BaseModel):
+    contact_id: int | None = Field(default=None, ge=0, le=MAX_ID)
+    status: Status | None = None
+    type: str | None = Field(default=None, description="the type's slug")

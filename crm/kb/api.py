@@ -16,7 +16,8 @@ from crm.kb import gaps as gap_groups
 from crm.kb.models import Article
 from crm.kb.render import plain_text
 from crm.kb.schemas import (MAX_QUERY, ArticleIn, ArticleOut, ArticlePatch, FeedbackIn, FeedbackOut, FeedbackStatsOut,
-                            GapGroupOut, GapsOut, GapsResolvedOut, GapsResolveIn, RestoreIn, SearchOut, VersionOut)
+                            ArticleQuery, GapGroupOut, GapsOut, GapsResolvedOut, GapsResolveIn, RestoreIn, SearchOut,
+                            SearchQuery, VersionOut)
 from knowledge.embedders import get_embedder
 
 bp = Blueprint("kb", url_prefix="/api/v1/kb")
@@ -26,7 +27,7 @@ READERS, CURATORS = policies.VIEW.roles, policies.CURATE.roles
 @bp.get("/search")
 @authorized(*READERS)
 @openapi(summary="Semantic search: {answerable, results:[{slug,title,score,snippet,url}]}; q (<= 500 chars), k (1-10)",
-         response=SearchOut)
+         response=SearchOut, query=SearchQuery)
 async def search(request: Request) -> HTTPResponse:
     p = principal_of(request)
     q = (request.args.get("q") or "").strip()
@@ -40,13 +41,16 @@ async def search(request: Request) -> HTTPResponse:
         raise ValidationFailed("k must be an integer", fields={"k": "must be an integer"}) from None
     if not 1 <= k <= 10:
         raise ValidationFailed("k must be between 1 and 10", fields={"k": "out of range"})
+    channel = request.args.get("channel", "")
+    if len(channel) > 20:  # stored with the gap (20 characters)
+        raise ValidationFailed("channel is longer than 20 characters", fields={"channel": "too long"})
     # the search (and a first index build, which can take seconds) reads only: it must not hold the write lock
     async with request.app.ctx.read_sessionmaker() as s:
         res = await request.app.ctx.kb.search(s, p.ente_id, q, k)
     if not res.answerable and p.is_service:
         async with db_session(request) as s:
             await service.record_gap(s, ente_id=p.ente_id, query=q, reason=res.reason,
-                                     channel=request.args.get("channel", ""))
+                                     channel=channel)
     out = SearchOut(
         answerable=res.answerable,
         results=[{"slug": h.slug, "title": h.title, "score": h.score, "snippet": plain_text(h.snippet), "url": h.url}
@@ -59,7 +63,8 @@ async def search(request: Request) -> HTTPResponse:
 
 @bp.get("/articles")
 @authorized(*READERS)
-@openapi(summary="List articles: status=, topic=, q= (title/slug), sort=", response=ArticleOut, many=True)
+@openapi(summary="List articles: status=, topic=, q= (title/slug), sort=", response=ArticleOut, many=True,
+         query=ArticleQuery)
 async def list_articles(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)

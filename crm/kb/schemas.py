@@ -164,3 +164,15 @@ class GapsResolveIn(BaseModel):
 
 class GapsResolvedOut(BaseModel):
     resolved: int = Field(description="questions marked as handled")
+
+
+class SearchQuery(BaseModel):
+    q: str = Field(min_length=1, max_length=MAX_QUERY)
+    k: int = Field(default=3, ge=1, le=10, description="how many results")
+    channel: str = Field(default="", max_length=20, description="where the question came from (for the gap list)")
+
+
+class ArticleQuery(BaseModel):
+    status: Status | None = None
+    topic: str | None = Field(default=None, description="topic slug")
+    q: str | None = Field(default=None, description="in the title or the slug")

@@ -18,6 +18,7 @@ from crm.operators.schemas import (
     OperatorIn,
     OperatorOut,
     OperatorPatch,
+    OperatorQuery,
     TokenOut,
 )
 
@@ -71,7 +72,7 @@ async def me(request: Request) -> HTTPResponse:
 
 @bp.get("/operators")
 @authorized(*policies.VIEW.roles)
-@openapi(summary="List operators of the ente", response=OperatorOut, many=True)
+@openapi(summary="List operators of the ente", response=OperatorOut, many=True, query=OperatorQuery)
 async def list_operators(request: Request) -> HTTPResponse:
     page = page_params(request)
     stmt = apply_sort(service.list_stmt(ente_id=principal_of(request).ente_id, role=request.args.get("role")), page,

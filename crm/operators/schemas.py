@@ -57,3 +57,7 @@ class OperatorOut(BaseModel):
     role: str
     active: bool
     topics: list[str]
+
+
+class OperatorQuery(BaseModel):
+    role: Role | None = Field(default=None, description="only operators with this role")

@@ -14,7 +14,7 @@ from crm.db import read_session
 from crm.offices import service as offices
 from crm.tickets import commands, policies, service
 from crm.tickets.models import Ticket
-from crm.tickets.schemas import AssignIn, NoteIn, PriorityIn, SlaOut, SlaQuery, TicketIn, TicketOut, TransitionIn
+from crm.tickets.schemas import AssignIn, NoteIn, PriorityIn, SlaOut, SlaQuery, TicketIn, TicketOut, TicketQuery, TransitionIn
 
 bp = Blueprint("tickets", url_prefix="/api/v1")
 
@@ -42,7 +42,8 @@ def _int_arg(request: Request, name: str) -> int | None:
 @bp.get("/requests")
 @authorized(*policies.VIEW.roles)
 @openapi(summary="List requests: status=, priority=, kind=, channel=, contact_id=, assignee_id=(id|me), topic=, "
-                 "open=1, breached=1, q=; sort=created_at|due_at|priority", response=TicketOut, many=True)
+                 "open=1, breached=1, q=; sort=created_at|due_at|priority", response=TicketOut, many=True,
+         query=TicketQuery)
 async def list_requests(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)

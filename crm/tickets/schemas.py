@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from crm.core.text import MAX_ID
 
 Kind = Literal["information", "report", "complaint", "other"]
 Priority = Literal["bassa", "media", "alta"]
@@ -99,3 +101,17 @@ class SlaOut(BaseModel):
 
 class SlaQuery(BaseModel):
     since: str | None = Field(default=None, description="ISO 8601 date-time with offset: requests opened from then")
+
+
+class TicketQuery(BaseModel):
+    status: Status | None = None
+    priority: Priority | None = None
+    kind: Kind | None = None
+    channel: str | None = None
+    contact_id: int | None = Field(default=None, ge=0, le=MAX_ID)
+    assignee_id: Annotated[int, Field(ge=0, le=MAX_ID)] | Literal["me"] | None = Field(
+        default=None, description="an operator's id, or me")
+    topic: str | None = Field(default=None, description="topic slug")
+    open: Literal["1", "true"] | None = Field(default=None, description="only open requests")
+    breached: Literal["1", "true"] | None = Field(default=None, description="only requests past their SLA")
+    q: str | None = Field(default=None, description="code, subject or description")
