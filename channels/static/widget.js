@@ -137,6 +137,15 @@
     pending.push({ id: id, text: text, msg: msg });
     if (ws && ws.readyState === 1 && ready) ws.send(msg);
   }
+  // the operator sees that the citizen is typing: one hint every few seconds while they type (never the text)
+  var lastTyping = 0;
+  input.addEventListener("input", function () {
+    var now = Date.now();
+    if (input.value && now - lastTyping > 3000 && ws && ws.readyState === 1 && ready) {
+      lastTyping = now;
+      ws.send(JSON.stringify({ type: "typing" }));
+    }
+  });
   form.addEventListener("submit", function (e) { e.preventDefault(); submit(input.value); input.value = ""; input.focus(); });
   function open(show) {
     panel.hidden = !show; launcher.setAttribute("aria-expanded", String(show));

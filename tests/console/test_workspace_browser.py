@@ -246,3 +246,31 @@ def test_workspace_screens_axe_and_sizes(desk: tuple[Server, Any], pages: Callab
             result = axe(page)
             assert not result["violations"], (name, what, result["violations"])
     citizen.close()
+
+
+def test_the_widget_tells_the_operator_the_citizen_is_typing(desk: tuple[Server, Any],
+                                                               pages: Callable[..., Any]) -> None:
+    """The real widget on the demo page: typing (not sending) shows in the operator's open conversation."""
+    from playwright.sync_api import expect
+
+    server, ente = desk
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        known = {i["id"] for i in c.get("/api/v1/conversations", params={"mode": "open", "page_size": 100},
+                                        headers=ente.headers("operator")).json()["items"]}
+    citizen = pages(viewport=SIZES["phone"])
+    citizen.goto("/")
+    citizen.locator(".urp-chat-launcher").click()
+    box = citizen.locator("#urp-chat-input")
+    box.fill("Vorrei parlare con una persona")
+    box.press("Enter")
+    conv = _waiting(server, ente, known)
+
+    page = pages()
+    _login(page, ente.usernames["operator"])
+    page.goto(f"/console/conversations/{conv}")
+    page.wait_for_function("window.__wsReady === true")
+    expect(page.get_by_text("Il cittadino sta scrivendo")).to_have_count(0)
+    box.press_sequentially("Un'altra cosa", delay=30)
+    expect(page.get_by_text("Il cittadino sta scrivendo")).to_be_visible()
+    # the hint says nothing of what is typed, and nothing was sent
+    expect(page.get_by_role("list", name="Messaggi")).not_to_contain_text("Un'altra cosa")
