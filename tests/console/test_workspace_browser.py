@@ -121,6 +121,22 @@ def _login(page: Any, username: str) -> None:
     expect(page).to_have_url(re.compile(r"/console/"))
 
 
+def _live(page: Any) -> None:
+    """Wait until the page's event stream is open (workspace.js marks #ws)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#ws")).to_have_attribute("data-live", "on")
+
+
+def _until(page: Any, condition: str, timeout: float = 15) -> None:
+    """Poll a JavaScript condition from here: wait_for_function evaluates strings, which the console's CSP forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(condition):
+        if time.monotonic() > deadline:
+            pytest.fail(f"never true: {condition}")
+        time.sleep(0.1)
+
+
 def _mark(page: Any) -> None:
     page.evaluate("window.__notReloaded = true")
 
@@ -207,12 +223,12 @@ def test_new_waiting_chat_alerts_the_operator(desk: tuple[Server, Any], pages: C
     before = page.evaluate("document.querySelector('#ws-waiting-count').dataset.waiting")
     n = len([x for x in before.split(",") if x])
     expect(page).to_have_title(re.compile(rf"^\({n}\) " if n else r"^Conversazioni"))
-    page.wait_for_function("window.__wsReady === true")
+    _live(page)
 
     citizen, conv = _handed_off(server, ente, "Ho bisogno di un operatore")
     expect(page).to_have_title(re.compile(rf"^\({n + 1}\) Conversazioni"))
     expect(page.locator(f'.ws-item[data-id="{conv}"]')).to_contain_text("In attesa")
-    page.wait_for_function("window.__notes.length === 1")
+    _until(page, "window.__notes.length === 1")
     assert page.evaluate("window.__notes") == [{"title": "Sportello URP",
                                                  "body": "Una nuova conversazione in attesa"}]
     assert page.evaluate("window.__beeps") == 1
@@ -234,7 +250,7 @@ def test_workspace_screens_axe_and_sizes(desk: tuple[Server, Any], pages: Callab
         for what, url in (("list", "/console/inbox?view=all"), ("thread", f"/console/conversations/{conv}")):
             page.goto(url)
             expect(page.locator("#ws")).to_be_visible()
-            page.wait_for_function("window.__wsReady === true")
+            _live(page)
             page.wait_for_timeout(500)  # the first refresh after the stream opened
             if what == "thread":
                 # the composer is in view without scrolling
@@ -268,7 +284,7 @@ def test_the_widget_tells_the_operator_the_citizen_is_typing(desk: tuple[Server,
     page = pages()
     _login(page, ente.usernames["operator"])
     page.goto(f"/console/conversations/{conv}")
-    page.wait_for_function("window.__wsReady === true")
+    _live(page)
     expect(page.get_by_text("Il cittadino sta scrivendo")).to_have_count(0)
     box.press_sequentially("Un'altra cosa", delay=30)
     expect(page.get_by_text("Il cittadino sta scrivendo")).to_be_visible()

@@ -225,5 +225,5 @@
   es.addEventListener("delivery", function (ev) { if (mine(data(ev))) refreshThread(); });
   es.addEventListener("typing", function (ev) { if (mine(data(ev))) typing(true); });
   // after a reconnect, whatever was missed
-  es.addEventListener("open", function () { refreshThread(); refreshList(); window.__wsReady = true; });
+  es.addEventListener("open", function () { refreshThread(); refreshList(); ws.dataset.live = "on"; });
 })();
