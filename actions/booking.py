@@ -1,5 +1,10 @@
 """Booking an appointment: the service, a free slot (buttons), the name and whatever the service's own form needs
-(fiscal code, phone, e-mail), a summary to confirm; nothing is booked before the citizen's yes."""
+(fiscal code, phone, e-mail), a summary to confirm; nothing is booked before the citizen's yes.
+
+No traps: slots are offered from ``min_notice_hours`` ahead but online cancellation closes ``cancel_deadline_hours``
+before the appointment, so a slot between the two could be booked and never cancelled online. The slots the citizen
+can still cancel are offered first; one that cannot is marked as such, the summary warns before the yes, and the
+confirmation says until when and how to cancel."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ROME, apologise, phrase, say, slot_label, text_for
+from actions.common import ROME, apologise, phrase, say, slot_label, text_for, urp_values, when_label
 from actions.crm_client import CrmUnavailable, Service, Slot, crm
 from actions.dates import parse_day, part_of_day
 from actions.turn import TurnAction, TurnFormValidation
@@ -53,10 +58,51 @@ def service_buttons(services: list[Service]) -> list[dict[str, str]]:
     return [{"title": s["name"], "payload": s["slug"]} for s in services[:8]]
 
 
-def slot_button(iso: str) -> dict[str, str]:
+def slot_button(iso: str, domain: dict[str, Any] | None = None, *, late: bool = False) -> dict[str, str]:
     """A free slot as a button. The payload names the intent and carries the start as an entity, so the NLU never
-    reads the ISO string (it saw seven dates in it); 49 bytes, under Telegram's 64 for callback data."""
-    return {"title": slot_label(iso), "payload": f'/inform{{"slot_time": "{iso}"}}'}
+    reads the ISO string (it saw seven dates in it); 49 bytes, under Telegram's 64 for callback data. A slot inside
+    the cancellation window says so on the button itself."""
+    title = slot_label(iso)
+    if late:
+        title = phrase(domain or {}, "utter_part_slot_not_cancellable", slot=title)
+    return {"title": title, "payload": f'/inform{{"slot_time": "{iso}"}}'}
+
+
+# --- the online-cancellation window -----------------------------------------------------------------------------------
+def window_label(hours: int) -> str:
+    """«24 ore», «1 ora», «3 giorni»."""
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours // 24} giorni"
+    return "1 ora" if hours == 1 else f"{hours} ore"
+
+
+def cancel_deadline(start: str, hours: int) -> datetime:
+    """Until when the booking starting at ``start`` can be cancelled online (the CRM's rule: start minus the hours)."""
+    return datetime.fromisoformat(start) - timedelta(hours=hours)
+
+
+def cancellable_hours(svc: Service | None) -> int | None:
+    hours = (svc or {}).get("cancel_deadline_hours")
+    return int(hours) if hours is not None else None
+
+
+def too_late_to_cancel(start: str, hours: int | None, now: datetime | None = None) -> bool:
+    """Booked now, this slot could not be cancelled online any more (its deadline is already past)."""
+    return hours is not None and cancel_deadline(start, hours) <= (now or datetime.now(ROME))
+
+
+def offer(slots: list[Slot], hours: int | None, n: int, *, one_day: bool,
+          now: datetime | None = None) -> tuple[list[Slot], bool]:
+    """The slots to offer and whether earlier ones were left out because they could not be cancelled online. The
+    first available: only slots the citizen can still cancel, spread over days (the others when there are none).
+    One day the citizen asked for: its cancellable slots first, then the others."""
+    late = [s for s in slots if too_late_to_cancel(s["start"], hours, now)]
+    fine = [s for s in slots if s not in late]
+    if one_day:
+        picks = (fine + late)[:n]
+    else:
+        picks = _spread(fine, n) or _spread(late, n)
+    return picks, any(s not in picks for s in late) and bool(fine)
 
 
 class ValidateBookingForm(TurnFormValidation):
@@ -191,6 +237,7 @@ class ActionAskBookingStart(TurnAction):
         day = parse_day(hint, today) if hint else None
         part = part_of_day(hint) if hint else None
         try:
+            hours = cancellable_hours(await crm.service(int(service_id)))
             slots = await crm.availability(int(service_id), (day or today).isoformat(),
                                            (day or today + timedelta(days=21)).isoformat())
             if part == "morning":
@@ -201,9 +248,9 @@ class ActionAskBookingStart(TurnAction):
                 say(dispatcher, "utter_booking_day_full", day=day.strftime("%d/%m"))
                 first = await crm.availability(int(service_id), today.isoformat(),
                                                (today + timedelta(days=21)).isoformat())
-                picks = _spread(first, SHOWN)
+                picks, _ = offer(first, hours, SHOWN, one_day=False)
                 if picks:
-                    say(dispatcher, "utter_booking_which_time", buttons=[slot_button(s["start"]) for s in picks])
+                    self._offer(dispatcher, domain, "utter_booking_which_time", picks, hours)
                 return [SlotSet("booking_day", None), SlotSet("date", None)]
         except CrmUnavailable:
             apologise(dispatcher)
@@ -211,8 +258,21 @@ class ActionAskBookingStart(TurnAction):
         if not slots:
             say(dispatcher, "utter_booking_no_slots")
             return []
-        say(dispatcher, "utter_booking_first_slots", buttons=[slot_button(s["start"]) for s in _spread(slots, SHOWN)])
+        picks, skipped = offer(slots, hours, SHOWN, one_day=day is not None)
+        self._offer(dispatcher, domain, "utter_booking_first_slots_cancellable" if skipped
+                    else "utter_booking_first_slots", picks, hours)
         return []
+
+    @staticmethod
+    def _offer(dispatcher: CollectingDispatcher, domain: dict[str, Any], response: str, picks: list[Slot],
+               hours: int | None) -> None:
+        """The slot buttons; the warning first when any of them could not be cancelled online."""
+        late = [too_late_to_cancel(s["start"], hours) for s in picks]
+        window = window_label(hours or 0)
+        if any(late):
+            say(dispatcher, "utter_booking_late_slots", window=window)
+        say(dispatcher, response, window=window,
+            buttons=[slot_button(s["start"], domain, late=x) for s, x in zip(picks, late, strict=True)])
 
 
 class ActionAskBookingConfirm(TurnAction):
@@ -228,11 +288,26 @@ class ActionAskBookingConfirm(TurnAction):
         except CrmUnavailable:
             svc = None
         name = svc["name"] if svc else str(tracker.get_slot("booking_service") or "")
+        start = str(tracker.get_slot("booking_start"))
         extras = [phrase(domain, f"utter_part_summary_{slot}", value=tracker.get_slot(slot))
                   for slot in EXTRA_FIELDS.values() if tracker.get_slot(slot)]
-        say(dispatcher, "utter_booking_summary", service=name, when=slot_label(str(tracker.get_slot("booking_start"))),
-            name=tracker.get_slot("booking_name"), extras="".join(f"\n{x}" for x in extras))
+        say(dispatcher, "utter_booking_summary", service=name, when=slot_label(start),
+            name=tracker.get_slot("booking_name"), extras="".join(f"\n{x}" for x in extras),
+            cancel=await cancel_terms(domain, "summary", start, cancellable_hours(svc)))
         return []
+
+
+async def cancel_terms(domain: dict[str, Any], part: str, start: str, hours: int | None, code: str = "") -> str:
+    """How and until when the booking can be cancelled, as a part (``summary``, ``done``) of the summary or of the
+    confirmation: online until the deadline, or, inside the window, only by calling the URP."""
+    if hours is None:
+        return ""
+    if not too_late_to_cancel(start, hours):
+        deadline = cancel_deadline(start, hours)
+        return phrase(domain, f"utter_part_{part}_cancel_online", deadline=when_label(deadline.isoformat()), code=code)
+    contacts = urp_values(await crm.urp_contacts())
+    response = f"utter_part_{part}_cancel_by_phone{'' if contacts['urp_phone'] else '_no_phone'}"
+    return phrase(domain, response, window=window_label(hours), **contacts)
 
 
 async def _free_resource(service_id: int, start: str) -> int | None:
@@ -257,10 +332,10 @@ class ActionBook(TurnAction):
         fields = {"first_name": first, "last_name": last}
         fields |= {name: tracker.get_slot(slot) for name, slot in EXTRA_FIELDS.items() if tracker.get_slot(slot)}
         service_id, start = int(tracker.get_slot("booking_service_id")), str(tracker.get_slot("booking_start"))
-        try:
+        try:  # the key names the service too: the same hour of another service, in the same chat, is another booking
             booked = await crm.book(service_id=service_id, start=start, contact_id=turn.contact_id, fields=fields,
                                     channel=turn.channel, resource_id=await _free_resource(service_id, start),
-                                    idempotency_key=f"rasa-{tracker.sender_id}-{start}")
+                                    idempotency_key=f"rasa-{tracker.sender_id}-{service_id}-{start}")
         except CrmUnavailable:
             apologise(dispatcher)
             return reset
@@ -268,8 +343,13 @@ class ActionBook(TurnAction):
             b = booked.body
             bring = (phrase(domain, "utter_part_what_to_bring", what=b["what_to_bring"])
                      if b.get("what_to_bring") else "")
+            try:
+                hours = cancellable_hours(await crm.service(service_id))
+            except CrmUnavailable:
+                hours = None  # booked all the same: the confirmation goes out without the cancellation terms
             say(dispatcher, "utter_booking_done", service=b.get("service_name") or "", when=slot_label(b["start"]),
-                code=b["code"], bring=bring)
+                code=b["code"], bring=bring,
+                cancel=await cancel_terms(domain, "done", b["start"], hours, code=b["code"]))
         elif booked.status == 409:
             say(dispatcher, "utter_booking_slot_taken")
         else:

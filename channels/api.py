@@ -15,7 +15,7 @@ from sanic import Blueprint, Request, Websocket
 from sanic.response import HTTPResponse, file, text
 from sqlalchemy import select
 
-from channels import hub
+from channels import hub, render
 from channels.base import Inbound
 from channels.twilio_sms import START_WORDS, STOP_WORDS, map_digit_reply, verify
 from crm.contacts import commands as contact_commands
@@ -347,6 +347,8 @@ async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]
     return [{"id": m.id, "author": "citizen" if m.direction == "in" else m.author_kind, "text": m.text,
              "name": str((m.payload or {}).get("author_name") or "") if m.direction == "out" else "",
              "notice": str((m.payload or {}).get("notice") or "") if m.direction == "out" else "",
+             # the Comune's replies carry their sanitised HTML too (the widget shows it); the citizen's own stay text
+             **({"html": render.to_web(m.text)} if m.direction == "out" else {}),
              "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else [],
              **({"client_id": (m.channel_message_id or "").partition(":")[2]} if m.direction == "in" else {})}
             for m in msgs[-50:]]

@@ -42,6 +42,7 @@ class SendFailed(Exception):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unparsed = False  # the provider could not read the message's markup (Telegram's parse mode)
 
 
 class ChannelAdapter(Protocol):

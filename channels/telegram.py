@@ -10,8 +10,10 @@ from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.constants import ParseMode
 from telegram.request import HTTPXRequest
 
+from channels import render
 from channels.base import Button, Inbound, SendFailed
 from channels.config import ChannelSettings
 from crm.core.errors import BadRequest as ApiBadRequest
@@ -59,14 +61,28 @@ class TelegramAdapter:
             self._ready = False
 
     async def send(self, address: str, text: str, buttons: list[Button], **_: Any) -> str:
+        """A reply (the bot's or an operator's Markdown) in Telegram's HTML parse mode."""
         markup: Any = None
         if buttons:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload[:64])]
                                            for b in buttons])
         try:
+            return await self._send(address, render.to_telegram(text), markup, ParseMode.HTML)
+        except SendFailed as exc:
+            if not exc.unparsed:
+                raise
+        # Telegram could not read the markup (a case the renderer missed): the words still reach the citizen
+        return await self._send(address, render.to_plain(text), markup, None)
+
+    async def _send(self, address: str, text: str, markup: Any, parse_mode: str | None) -> str:
+        try:
             bot = await self._open()
-            msg = await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
-        except (Forbidden, BadRequest) as exc:  # blocked by the user, chat not found: retrying will not help
+            msg = await bot.send_message(chat_id=int(address), text=text, reply_markup=markup, parse_mode=parse_mode)
+        except BadRequest as exc:
+            failed = SendFailed(f"telegram refused: {type(exc).__name__}", permanent=True)
+            failed.unparsed = parse_mode is not None and "parse entities" in str(exc).lower()
+            raise failed from None
+        except Forbidden as exc:  # blocked by the user, chat not found: retrying will not help
             raise SendFailed(f"telegram refused: {type(exc).__name__}", permanent=True) from None
         except (TimedOut, NetworkError, TelegramError) as exc:
             raise SendFailed(f"telegram unreachable: {type(exc).__name__}") from None
@@ -79,7 +95,7 @@ class TelegramAdapter:
         await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
 
     async def send_notification(self, n: Any) -> str:
-        return await self.send(n.address, n.text, [])
+        return await self._send(n.address, n.text, None, None)  # a notification's template is plain text
 
     def parse(self, data: dict[str, Any]) -> Inbound | None:
         """A Telegram update -> our message shape (None for updates we ignore: edits, joins, stickers)."""

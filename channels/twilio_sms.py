@@ -16,6 +16,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from channels import render
 from channels.base import Button, SendFailed
 from channels.config import ChannelSettings
 
@@ -70,6 +71,12 @@ def render_buttons(text: str, buttons: list[Button]) -> str:
     return f"{text}\n{options}\nRisponda con il numero."
 
 
+def reply_parts(text: str, buttons: list[Button]) -> list[str]:
+    """What a reply (the bot's or an operator's Markdown) becomes on SMS: plain GSM text (``render.to_sms``), the
+    buttons as numbered options, in parts."""
+    return split_text(render.gsm(render_buttons(render.to_sms(text), buttons)))
+
+
 class TwilioSmsAdapter:
     name = "sms"
 
@@ -98,8 +105,12 @@ class TwilioSmsAdapter:
 
     async def send(self, address: str, text: str, buttons: list[Button], *, skip: int = 0,
                    on_part: Callable[[int, str, bool], Awaitable[None]] | None = None, **_: Any) -> list[str]:
-        """Send the parts from ``skip`` on, calling ``on_part(index, sid, last)`` after each; return their SIDs."""
-        parts = split_text(render_buttons(text, buttons))
+        """Send a reply (``reply_parts``), the parts from ``skip`` on, calling ``on_part(index, sid, last)`` after
+        each; return their SIDs."""
+        return await self._send(address, reply_parts(text, buttons), skip=skip, on_part=on_part)
+
+    async def _send(self, address: str, parts: list[str], *, skip: int = 0,
+                    on_part: Callable[[int, str, bool], Awaitable[None]] | None = None) -> list[str]:
         sids = []
         for index, part in enumerate(parts):
             if index < skip:
@@ -119,7 +130,7 @@ class TwilioSmsAdapter:
         return sids
 
     async def send_notification(self, n: Any) -> str:
-        sids = await self.send(n.address, n.text, [])
+        sids = await self._send(n.address, split_text(n.text))  # a notification's template is plain text
         return sids[0] + (f" +{len(sids) - 1}" if len(sids) > 1 else "")  # the outbox keeps one id (200 characters)
 
 

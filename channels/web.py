@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from channels import render
 from channels.base import Button
 
 
@@ -25,5 +26,6 @@ class WebAdapter:
         # the stored message's id travels with it: a reply published again after a crash is dropped by the widget
         await self.app.ctx.pubsub.publish(f"webchat:{address}", {
             "type": "message", "id": message_id, "author": author, "name": name, "notice": notice, "text": text,
+            "html": render.to_web(text),
             "buttons": [{"title": b.title, "payload": b.payload} for b in buttons]})
         return f"web-{uuid.uuid4().hex}"  # one id per message: the same id twice would clash in the messages table

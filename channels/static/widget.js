@@ -1,7 +1,9 @@
 /* Sportello URP chat widget. Paste on any page:
  *   <script src="https://urp.comune.example.it/widget.js" defer></script>
  * It loads its stylesheet, keeps a private session id in localStorage, reconnects with backoff and shows history.
- * Text is always inserted as text (never as HTML). */
+ * The citizen's text is always inserted as text. The Comune's replies come with HTML the server sanitised
+ * (channels/render.py); the widget rebuilds it element by element through its own allow-list (no markup string is
+ * ever assigned to the page), so even a bad server reply cannot run script or style the page. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -56,8 +58,34 @@
   var pending = [];
   var shown = {};  // ids of stored messages on screen: a reply delivered twice (after a server crash) shows once
 
-  // author: citizen | bot | operator | system (notices); name: the operator's first name
-  function add(author, text, buttons, id, name, notice) {
+  var ALLOWED = { P: 1, BR: 1, STRONG: 1, EM: 1, UL: 1, OL: 1, LI: 1, A: 1, H2: 1, H3: 1, H4: 1, BLOCKQUOTE: 1,
+    CODE: 1, PRE: 1, TABLE: 1, THEAD: 1, TBODY: 1, TR: 1, TH: 1, TD: 1 };
+  var DROPPED = { SCRIPT: 1, STYLE: 1, TEMPLATE: 1, NOSCRIPT: 1, IFRAME: 1, OBJECT: 1, SVG: 1, MATH: 1, TEXTAREA: 1 };
+  // a copy of the parsed (inert) tree: allowed elements without attributes, links only to web, mail or phone
+  function rebuild(from, to) {
+    Array.prototype.forEach.call(from.childNodes, function (n) {
+      if (n.nodeType === 3) { to.appendChild(document.createTextNode(n.nodeValue)); return; }
+      if (n.nodeType !== 1 || DROPPED[n.nodeName.toUpperCase()]) return;
+      if (!ALLOWED[n.tagName]) { rebuild(n, to); return; }
+      var c = document.createElement(n.tagName.toLowerCase());
+      if (n.tagName === "A") {
+        var href = n.getAttribute("href") || "";
+        if (!/^(https?:|mailto:|tel:)/i.test(href)) { rebuild(n, to); return; }
+        c.setAttribute("href", href);
+        if (/^https?:/i.test(href)) { c.setAttribute("target", "_blank"); c.setAttribute("rel", "noopener noreferrer"); }
+      }
+      rebuild(n, c);
+      to.appendChild(c);
+    });
+  }
+  function rich(html) {
+    var box = document.createDocumentFragment();
+    rebuild(new DOMParser().parseFromString(html, "text/html").body, box);
+    return box;
+  }
+  // author: citizen | bot | operator | system (notices); name: the operator's first name; html: the
+  // reply as the server rendered and sanitised it (channels/render.py)
+  function add(author, text, buttons, id, name, notice, html) {
     if (id !== undefined && id !== null) {
       if (shown[id]) return;
       shown[id] = true;
@@ -67,7 +95,12 @@
     if (author === "operator") {
       m.appendChild(el("span", { "class": "urp-author" }, (name || "Operatore") + " dell'URP"));
     }
-    m.appendChild(document.createTextNode(text));
+    if (html && author !== "citizen" && author !== "system") {
+      m.className += " rich";
+      m.appendChild(rich(html));
+    } else {
+      m.appendChild(document.createTextNode(text));
+    }
     log.appendChild(m);
     if (notice === "joined") who.textContent = "Le risponde " + (name || "un operatore") + " dell'URP";
     else if (notice === "back") who.textContent = BOT_WHO;
@@ -103,7 +136,7 @@
         if (!msgs.length) add("bot", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
         // only the last reply keeps its quick replies: older ones were answered already
         msgs.forEach(function (m, i) {
-          add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null, m.id, m.name, m.notice);
+          add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null, m.id, m.name, m.notice, m.html);
         });
         // what the server never acknowledged is shown again and sent again (stored once: same client_id)
         var stored = {};
@@ -116,7 +149,7 @@
         if (data.id) shown[data.id] = true;
       } else if (data.type === "message") {
         if (data.id && shown[data.id]) return;
-        typing.textContent = ""; add(data.author, data.text, data.buttons, data.id, data.name, data.notice);
+        typing.textContent = ""; add(data.author, data.text, data.buttons, data.id, data.name, data.notice, data.html);
       } else if (data.type === "typing") {
         typing.textContent = "L'assistente sta scrivendo…";
       }

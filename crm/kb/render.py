@@ -17,9 +17,19 @@ def _strip_raw_html(markdown: str) -> str:
     return nh3.clean(markdown, tags=set()).replace("&gt;", ">").replace("&amp;", "&")
 
 
-def body_html(markdown: str) -> str:
-    return nh3.clean(_md.render(_strip_raw_html(markdown)), tags=ALLOWED, attributes={"a": {"href", "title"}},
+def sanitise(html: str) -> str:
+    """The one allow-list of tags, attributes and link schemes for Markdown rendered to HTML: the console's preview and
+    the web chat (channels/render.py) both go through it."""
+    return nh3.clean(html, tags=ALLOWED, attributes={"a": {"href", "title"}},
                      url_schemes={"http", "https", "mailto", "tel"})
+
+
+def strip_raw_html(markdown: str) -> str:
+    return _strip_raw_html(markdown)
+
+
+def body_html(markdown: str) -> str:
+    return sanitise(_md.render(_strip_raw_html(markdown)))
 
 
 def plain_text(markdown: str) -> str:

@@ -176,6 +176,68 @@ def test_a_question_the_nlu_sent_to_a_flow_that_cannot_serve_it_gets_its_article
     assert "cancel_code" not in slots_set(plain) and said(plain) == ""  # the form asks which booking
 
 
+def test_booking_says_when_a_slot_cannot_be_cancelled_online(url: str, world: World) -> None:
+    """Slots are offered from the minimum notice, online cancellation closes earlier: no booking falls in between
+    unannounced. Here cancellation closes 4 days ahead and the office is open every day."""
+    from datetime import date, datetime, timedelta
+
+    from actions.common import ROME
+
+    svc = setup_service(world.crm, world.ente, cancel_deadline_hours=96, max_active_per_citizen=5,
+                        max_per_day_per_citizen=5)
+    turn = world.turn()
+    now = datetime.now(ROME)
+    # the first available: only slots that can still be cancelled online, and the citizen is told why
+    first = call_as(url, turn, "action_ask_booking_start", "prenota", "book_appointment", active_loop="booking_form",
+                    slots={"booking_service_id": svc["id"]})
+    starts = [b["payload"].split('"')[3] for b in buttons_of(first)]
+    assert starts and all(datetime.fromisoformat(s) - timedelta(hours=96) > now for s in starts), starts
+    assert "che potrà ancora annullare online" in said(first) and "4 giorni prima" in said(first)
+    assert not [b for b in buttons_of(first) if "non annullabile" in b["title"]]
+    # a day inside the window, asked for by the citizen: offered, each slot marked, and a warning first
+    day = now.date() + timedelta(days=2)
+    while day in (date(2026, 12, 8), date(2026, 12, 25), date(2026, 12, 26)):
+        day += timedelta(days=1)
+    near = call_as(url, turn, "action_ask_booking_start", day.strftime("%d/%m"), "inform", active_loop="booking_form",
+                   slots={"booking_service_id": svc["id"], "booking_day": day.strftime("%d/%m")})
+    assert said(near).startswith("Attenzione: gli orari segnati «non annullabile online»"), said(near)
+    late = buttons_of(near)
+    assert late and all(b["title"].endswith(" (non annullabile online)") for b in late), late
+    late_start = late[0]["payload"].split('"')[3]
+    # before the yes: the summary says it cannot be cancelled online and whom to call
+    booking = {"booking_service": svc["slug"], "booking_service_id": svc["id"], "booking_name": "Ada Prova"}
+    summary = said(call_as(url, turn, "action_ask_booking_confirm", "Ada Prova", "inform",
+                           slots={**booking, "booking_start": late_start}, active_loop="booking_form"))
+    assert "Attenzione: questo appuntamento non si potrà annullare online" in summary
+    assert f"dovrà chiamare l'URP allo {URP_PHONE}" in summary and summary.endswith("Confermo?")
+    done = said(call_as(url, turn, "action_book", "sì", "affirm",
+                        slots={**booking, "booking_start": late_start, "booking_confirm": True}))
+    assert "Fatto! Appuntamento confermato" in done, done
+    assert f"Questo appuntamento non si può annullare online: se non potesse venire, chiami l'URP allo {URP_PHONE}" \
+        in done
+    # a slot outside the window: the summary and the confirmation give the deadline and how to cancel
+    fine_start = starts[0]
+    deadline = datetime.fromisoformat(fine_start) - timedelta(hours=96)
+    from actions.common import when_label
+
+    summary = said(call_as(url, turn, "action_ask_booking_confirm", "Ada Prova", "inform",
+                           slots={**booking, "booking_start": fine_start}, active_loop="booking_form"))
+    assert f"Potrà annullarlo online fino a {when_label(deadline.isoformat())}." in summary
+    assert "Attenzione" not in summary
+    done = said(call_as(url, turn, "action_book", "sì", "affirm",
+                        slots={**booking, "booking_start": fine_start, "booking_confirm": True}))
+    code = next(w for w in done.replace(".", " ").split() if w.startswith("AN-"))
+    assert (f"Se non potesse venire, può annullarlo online fino a {when_label(deadline.isoformat())}: mi scriva "
+            f"«annulla appuntamento» con il codice {code}.") in done, done
+    # and the CRM agrees: the assistant (the service token) may cancel the second, not the first
+    mine = {datetime.fromisoformat(b["start"]): b["id"] for b in world.crm.get(
+        "/api/v1/bookings", params={"contact_id": world.contact_id, "service_id": svc["id"]},
+        headers=world.ente.headers("service")).json()["items"]}
+    h = world.ente.headers("service")
+    assert world.crm.post(f"/api/v1/bookings/{mine[datetime.fromisoformat(late_start)]}/cancel", json={}, headers=h).status_code == 422
+    assert world.crm.post(f"/api/v1/bookings/{mine[datetime.fromisoformat(fine_start)]}/cancel", json={}, headers=h).status_code == 200
+
+
 def test_a_guesser_is_stopped_and_told_the_urps_phone_from_the_ente(url: str, world: World) -> None:
     """Wrong second factors for someone else's booking code: the CRM throttles, the bot quotes the desk's phone."""
     turn = world.turn(world.other_contact_id)

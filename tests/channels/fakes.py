@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -88,10 +90,51 @@ class FakeTwilio(_Server):
                      "date_created": "Mon, 23 Nov 2026 10:00:00 +0000", "uri": f"{path[:-5]}/{sid}.json"}
 
 
+TG_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji", "code",
+           "pre", "blockquote"}
+_TG_TOKEN = re.compile(r"<(/?)([a-z-]+)((?:\s+[a-z-]+(?:=\"[^\"<>]*\")?)*)\s*>|&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+
+
+def telegram_html_error(text: str) -> str | None:
+    """What the Bot API says of a text sent with parse_mode=HTML (its documented rules: only its tags, properly
+    nested, every other <, > and & written as an entity), or None when it reads it."""
+    open_tags: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c not in "<>&":
+            i += 1
+            continue
+        m = _TG_TOKEN.match(text, i)
+        if m is None:
+            return f"Bad Request: can't parse entities: unexpected {c!r} at byte offset {i}"
+        if m.group(2):
+            closing, tag = bool(m.group(1)), m.group(2)
+            if tag not in TG_TAGS:
+                return f"Bad Request: can't parse entities: unsupported start tag \"{tag}\" at byte offset {i}"
+            if closing:
+                if not open_tags or open_tags.pop() != tag:
+                    return f"Bad Request: can't parse entities: unmatched end tag at byte offset {i}"
+            else:
+                if tag == "a" and not re.search(r'href="[^"]+"', m.group(3) or ""):
+                    return "Bad Request: can't parse entities: a link without href"
+                open_tags.append(tag)
+        i = m.end()
+    if open_tags:
+        return f"Bad Request: can't parse entities: can't find end tag corresponding to start tag {open_tags[-1]}"
+    return None
+
+
+def telegram_shown(text: str, parse_mode: str | None) -> str:
+    """The text as the citizen's Telegram shows it: tags gone, entities read."""
+    return html.unescape(re.sub(r"<[^>]*>", "", text)) if parse_mode == "HTML" else text
+
+
 class FakeTelegram(_Server):
     """Bot API: /bot<token>/<method>."""
 
     pending_updates: list[dict[str, Any]] = []
+    refuse_markup_of: str | None = None  # refuse texts in a parse mode containing this (as Telegram refuses markup)
     per_chat: dict[int, int] = {}  # like the real Bot API, message ids count per chat (1, 2, 3... in every chat)
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
@@ -105,12 +148,21 @@ class FakeTelegram(_Server):
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+            parse_mode = body.get("parse_mode")
+            error = telegram_html_error(body.get("text") or "") if parse_mode == "HTML" else None
+            if parse_mode and self.refuse_markup_of and self.refuse_markup_of in (body.get("text") or ""):
+                error = "Bad Request: can't parse entities: unsupported start tag at byte offset 0"
+            if error:
+                self.record({"method": method, "chat_id": int(body["chat_id"]), "refused": error,
+                             "text": None, "attempted": body.get("text"), "parse_mode": parse_mode})
+                return 400, {"ok": False, "error_code": 400, "description": error}
             chat = int(body["chat_id"])
             FakeTelegram.per_chat[chat] = FakeTelegram.per_chat.get(chat, 0) + 1
             markup = body.get("reply_markup")
             if isinstance(markup, str):
                 markup = json.loads(markup)
             self.record({"method": method, "chat_id": int(body["chat_id"]), "text": body.get("text"),
+                         "parse_mode": parse_mode, "shown": telegram_shown(body.get("text") or "", parse_mode),
                          "reply_markup": markup})
             return 200, {"ok": True, "result": {"message_id": FakeTelegram.per_chat[chat], "date": 1795400000,
                                                 "chat": {"id": int(body["chat_id"]), "type": "private"},

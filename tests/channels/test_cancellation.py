@@ -105,7 +105,10 @@ def test_telegram_webhook_cut_at_every_await_point(stack: Stack, needs_rasa_here
                 assert got["inbound"] == 1 and got["turns"] == [("done", "bot")], got
                 assert got["replies"] and all(status == "sent" for _, status, _ in got["replies"]), got
                 sent = [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
-                assert sent == [t for _, _, t in got["replies"]], (sent, got)  # each reply sent once, in order
+                # each reply sent once, in order (in Telegram's HTML parse mode: channels/render.py)
+                from channels.render import to_telegram
+
+                assert sent == [to_telegram(t) for _, _, t in got["replies"]], (sent, got)
 
             return await _sweep("telegram_webhook", handler, check)
 
@@ -134,7 +137,7 @@ def test_sms_webhook_cut_at_every_await_point(stack: Stack, needs_rasa_here: Non
                                                    "content-type": "application/x-www-form-urlencoded"}))
 
             async def check(k: int) -> None:
-                from channels.twilio_sms import render_buttons, split_text
+                from channels.twilio_sms import reply_parts
                 from crm.conversations.models import Message
 
                 got = await _settled(app, "sms", f"SMcut{tag}{k:04d}")
@@ -143,7 +146,7 @@ def test_sms_webhook_cut_at_every_await_point(stack: Stack, needs_rasa_here: Non
                 async with app.ctx.read_sessionmaker() as s:
                     payloads = [(await s.get(Message, mid)).payload for mid, _, _ in got["replies"]]
                 parts = [p for (_, _, t), pl in zip(got["replies"], payloads, strict=True)
-                         for p in split_text(render_buttons(t, [_b(b) for b in (pl or {}).get("buttons", [])]))]
+                         for p in reply_parts(t, [_b(b) for b in (pl or {}).get("buttons", [])])]
                 sent = [r["Body"] for r in stack.twilio.requests if r.get("To") == number(k)]
                 assert sent == parts, (sent, parts)
 

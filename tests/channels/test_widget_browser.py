@@ -9,6 +9,7 @@ tmp_path (the path is printed)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,3 +243,84 @@ def test_widget_reconnects_and_sends_what_was_written_offline(page: Any, needs_r
     assert got[-2] == ("citizen", "sei un bot?"), got
     assert page.evaluate("window.__sockets.length") >= 2
     assert not [e for e in page.errors if "pageerror" in e], page.errors  # type: ignore[attr-defined]
+
+
+def test_widget_shows_the_comunes_markdown_as_safe_html(page: Any, stack: Stack) -> None:
+    """An operator's reply in Markdown (an article's lists, bold, links) shows formatted: a list, bold, links that
+    open in a new tab; a script or a handler typed into it never reaches the page. WIDGET_SCREENSHOTS=<dir> keeps the
+    widget at 1366x768, 768x1024 and 390x844."""
+    from playwright.sync_api import expect
+
+    from tests.channels.test_render_channels import REPLY, _operator_replies
+
+    page.goto("/")
+    w = _open_with_keyboard(page)
+    expect(w["log"].locator(".urp-msg.comune")).to_contain_text(WELCOME)
+    session = page.evaluate("localStorage.getItem('urp-chat-session')")
+    _send(page, w, "vorrei parlare con un operatore")
+    hostile = REPLY + '\n\n<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2"> Buona giornata!'
+    _operator_replies(stack, "web", session, hostile)
+    rich = w["log"].locator(".urp-msg.comune.rich").last
+    expect(rich).to_contain_text("Buona giornata!", timeout=REPLY_TIMEOUT)
+    expect(rich.locator("strong")).to_have_text("Carta d'identità elettronica")
+    expect(rich.locator("ul > li")).to_have_text(["una fototessera recente", "il documento scaduto"])
+    link = rich.get_by_role("link", name="https://comune.example.it/cie")
+    expect(link).to_have_attribute("href", "https://comune.example.it/cie")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(rich.get_by_role("link", name="agenda")).to_have_attribute(
+        "href", "https://comune.example.it/agenda?s=cie&t=1")
+    assert "Se 1 < 2 & 3 > 2, prenoti qui: agenda" in rich.inner_text()
+    assert rich.locator("script, img, [onerror]").count() == 0 and page.evaluate("window.__xss") is None
+    # the citizen's own text is never read as markup
+    _send(page, w, "**grazie** <b>mille</b>")
+    expect(w["log"].locator(".urp-msg.citizen").last.locator("b, strong")).to_have_count(0)
+    # the history shows it formatted again after a reload
+    page.reload()
+    w = _open_with_keyboard(page, "Space")
+    expect(w["log"].locator(".urp-msg.comune.rich ul > li")).to_have_count(2)
+
+    shots = os.environ.get("WIDGET_SCREENSHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        for name, (width, height) in {"laptop": (1366, 768), "tablet": (768, 1024), "phone": (390, 844)}.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.evaluate("document.querySelector('.urp-chat-log').scrollTop = 1e9")  # the reply's end, its links
+            page.screenshot(path=str(Path(shots) / f"widget-markdown-{name}.png"))
+    assert not [e for e in page.errors if "pageerror" in e], page.errors  # type: ignore[attr-defined]
+
+
+def test_widget_rebuilds_the_servers_html_through_its_own_allow_list(page: Any) -> None:
+    """Defence in depth: even HTML the server should never send (a script, handlers, a javascript: link, a form) is
+    rebuilt by the widget into plain allowed elements. The socket is played by the test (Playwright's WebSocket
+    routing), so the widget gets exactly this history."""
+    from playwright.sync_api import expect
+
+    hostile = ('<p>Ecco <strong>in grassetto</strong> <a href="javascript:window.__xss=1">finto</a> '
+               '<a href="https://comune.example.it/x" onclick="window.__xss=2" style="color:red">vero</a></p>'
+               '<script>window.__xss=3</script><img src="x" onerror="window.__xss=4"><style>body{display:none}</style>'
+               '<iframe src="https://example.com"></iframe><form action="https://evil.example"><input name="cf">'
+               '</form><ul><li onmouseover="window.__xss=5">uno</li></ul>')
+
+    def on_socket(ws: Any) -> None:
+        def on_message(message: str | bytes) -> None:
+            if json.loads(message).get("type") == "hello":
+                ws.send(json.dumps({"type": "history", "session": "s-0123456789abcdef", "messages": [
+                    {"id": 1, "author": "comune", "text": "testo", "html": hostile, "buttons": []}]}))
+        ws.on_message(on_message)
+
+    page.route_web_socket(re.compile(r".*/channels/web/ws$"), on_socket)
+    page.goto("/")
+    w = _open_with_keyboard(page)
+    rich = w["log"].locator(".urp-msg.comune.rich")
+    expect(rich.locator("li")).to_have_text(["uno"])
+    expect(rich.locator("strong")).to_have_text("in grassetto")
+    expect(rich.get_by_role("link")).to_have_count(1)
+    link = rich.get_by_role("link", name="vero")
+    expect(link).to_have_attribute("href", "https://comune.example.it/x")
+    assert link.get_attribute("onclick") is None and link.get_attribute("style") is None
+    assert "finto" in rich.inner_text() and "__xss" not in rich.inner_text()
+    assert rich.locator("script, img, style, iframe, form, input, [onmouseover]").count() == 0
+    rich.get_by_text("uno").hover()
+    assert page.evaluate("window.__xss") is None
+    assert page.evaluate("getComputedStyle(document.body).display") != "none"

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,6 +19,7 @@ import httpx
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from channels.render import to_telegram
 from tests.channels.conftest import TG_SECRET, TWILIO_FROM, TWILIO_TOKEN
 from tests.faults.conftest import FaultStack, health, record, wait_until
 
@@ -93,8 +95,9 @@ def _settle(stack: FaultStack, channel: str, ids: list[str], timeout: float = 18
 
 
 def _check(name: str, got: dict[str, Any], ids: list[str], sent_per_conv: dict[int, list[str]],
-           crash_window: bool = False, **extra: Any) -> dict[str, Any]:
-    """Stored once, answered, each reply sent once (as the fake provider saw it).
+           crash_window: bool = False, as_sent: Callable[[str], str] = str, **extra: Any) -> dict[str, Any]:
+    """Stored once, answered, each reply sent once (as the fake provider saw it: ``as_sent`` renders a stored reply
+    as its channel sends it, e.g. Telegram's HTML parse mode).
 
     ``crash_window``: the process was killed; a reply the provider accepted just before the kill, and that was not yet
     recorded as sent, goes out again after its lease (Telegram and Twilio take no idempotency key): the one window
@@ -106,7 +109,7 @@ def _check(name: str, got: dict[str, Any], ids: list[str], sent_per_conv: dict[i
     assert all(t[1] == "done" for t in got["turns"]) and len(got["turns"]) == len(set(ids)), got["turns"]
     replies_by_conv: dict[int, list[str]] = {}
     for _, conv, _, _, text in sorted(got["replies"]):
-        replies_by_conv.setdefault(conv, []).append(text)
+        replies_by_conv.setdefault(conv, []).append(as_sent(text))
     convs = {conv for _, conv in got["inbound"]}
     unanswered = [c for c in convs if not replies_by_conv.get(c)]
     assert not unanswered, f"conversations without any answer: {unanswered}"
@@ -115,7 +118,7 @@ def _check(name: str, got: dict[str, Any], ids: list[str], sent_per_conv: dict[i
     twice = {c: [t for t, n in Counter(sent_per_conv.get(c, [])).items() if n > 1 and
                  Counter(replies_by_conv[c])[t] < n] for c in convs}
     twice = {c: t for c, t in twice.items() if t}
-    resent = {(conv, text) for _, conv, _, attempts, text in got["replies"] if attempts > 1}
+    resent = {(conv, as_sent(text)) for _, conv, _, attempts, text in got["replies"] if attempts > 1}
     in_window = {c: t for c, t in twice.items() if crash_window and all((c, x) in resent for x in t)}
     twice = {c: t for c, t in twice.items() if c not in in_window}
     assert not twice, f"replies delivered twice: {twice}"
@@ -152,7 +155,7 @@ def test_webhook_callers_hanging_up_early(faults: FaultStack) -> None:
             lambda t: _post_sms(faults, kv[1], "buongiorno", kv[0], timeout=t),
             first_timeout=rng.uniform(0.005, 0.08)), numbers.items()))
     got = _settle(faults, "telegram", list(users))
-    _check("webhook_hangups_telegram", got, list(users), _telegram_sent(faults, got, users),
+    _check("webhook_hangups_telegram", got, list(users), _telegram_sent(faults, got, users), as_sent=to_telegram,
            posts=sum(tg), hung_up=sum(1 for a in tg if a > 1))
     got = _settle(faults, "sms", list(numbers))
     conv_of = dict(got["inbound"])
@@ -164,7 +167,7 @@ def test_webhook_callers_hanging_up_early(faults: FaultStack) -> None:
 
 def _check_sms(got: dict[str, Any], numbers: dict[str, str], sent: dict[int, list[str]], posts: int,
                hung_up: int) -> None:
-    from channels.twilio_sms import render_buttons, split_text
+    from channels.twilio_sms import reply_parts
 
     stored = Counter(cid for cid, _ in got["inbound"])
     assert all(stored[i] == 1 for i in numbers), stored
@@ -175,7 +178,7 @@ def _check_sms(got: dict[str, Any], numbers: dict[str, str], sent: dict[int, lis
         bodies = sent.get(conv, [])
         # each stored reply's parts arrive once each (buttons become numbered options, so compare the first line)
         for t in texts:
-            first = split_text(render_buttons(t, []))[0].splitlines()[0]
+            first = reply_parts(t, [])[0].splitlines()[0]
             assert sum(1 for b in bodies if b.startswith(first)) == 1, (t, bodies)
     record("webhook_hangups_sms", messages=len(numbers), stored=sum(stored.values()),
            turns=dict(Counter(t[2] for t in got["turns"])), posts=posts, hung_up=hung_up, delivered_twice=0)
@@ -233,7 +236,7 @@ def test_action_server_down(faults: FaultStack) -> None:
         for uid, user in users.items():
             assert _post_telegram(faults, _update(int(uid), user, "come rinnovo la carta d'identità?")) == 200
         got = _settle(faults, "telegram", list(users))
-        counts = _check("action_server_down", got, list(users), _telegram_sent(faults, got, users))
+        counts = _check("action_server_down", got, list(users), _telegram_sent(faults, got, users), as_sent=to_telegram)
         assert counts["turns"] == {"holding": len(users)}, counts
         texts = [t for *_, t in got["replies"]]
         assert all(HOLDING_MARK in t for t in texts), texts
@@ -251,7 +254,7 @@ def test_rasa_killed_mid_turn_and_restarted(faults: FaultStack) -> None:
         faults.kill("rasa")
         assert all(f.result() == 200 for f in futures)
     got = _settle(faults, "telegram", list(users))
-    counts = _check("rasa_killed", got, list(users), _telegram_sent(faults, got, users))
+    counts = _check("rasa_killed", got, list(users), _telegram_sent(faults, got, users), as_sent=to_telegram)
     assert set(counts["turns"]) <= {"bot", "holding"}
     assert "rasa" in health(faults)["down"]
     faults.start("rasa")
@@ -259,7 +262,8 @@ def test_rasa_killed_mid_turn_and_restarted(faults: FaultStack) -> None:
     for uid, user in after.items():
         assert _post_telegram(faults, _update(int(uid), user, "buongiorno")) == 200
     got = _settle(faults, "telegram", list(after))
-    assert _check("rasa_restarted", got, list(after), _telegram_sent(faults, got, after))["turns"] == {"bot": 1}
+    assert _check("rasa_restarted", got, list(after), _telegram_sent(faults, got, after),
+                  as_sent=to_telegram)["turns"] == {"bot": 1}
 
 
 def _book_through_the_crash(faults: FaultStack, svc: dict[str, Any], jobs: list[tuple[int, tuple[str, int]]],
@@ -343,7 +347,8 @@ def test_crm_killed_during_load_and_restarted(faults: FaultStack) -> None:
     lost = {k: i for k, i in confirmed.items() if bookings.get(k) != (i, "confirmed")}
     assert not lost, f"confirmed bookings lost or changed by the crash: {lost} (stored: {bookings})"
     assert len(bookings) == 12, f"a retried booking was stored twice: {bookings}"
-    _check("crm_kill9", got, list(ids), _telegram_sent(faults, got, ids), crash_window=True, restarts=1,
+    _check("crm_kill9", got, list(ids), _telegram_sent(faults, got, ids), crash_window=True, as_sent=to_telegram,
+           restarts=1,
            bookings_confirmed=12,
            bookings_lost=0)
 
@@ -432,7 +437,7 @@ def test_redis_down_in_the_scale_out_setup(faults: FaultStack, base_env: dict[st
         assert replies, "the web-chat reply never reached the citizen"
         got = _settle(faults, "web", [f"{session}:r1"])
         _check("redis_down_web", got, [f"{session}:r1"], {conv: list(replies.values()) for _, conv in got["inbound"]})
-        _check("redis_down_telegram", got_tg, list(users), _telegram_sent(faults, got_tg, users))
+        _check("redis_down_telegram", got_tg, list(users), _telegram_sent(faults, got_tg, users), as_sent=to_telegram)
     finally:
         for srv in (a, b):
             srv.proc.terminate()
