@@ -52,7 +52,8 @@ def test_operator_markdown_on_telegram_uses_the_html_parse_mode(stack: Stack) ->
     assert got and not got[0].get("refused"), got
     sent = got[0]
     assert sent["parse_mode"] == "HTML"
-    assert sent["text"].startswith("<b>Carta d'identità elettronica</b>\n")
+    # on Telegram the operator's name comes first, in words (hub.Outgoing.text_for)
+    assert sent["text"].split(" dell'URP: ", 1)[1].startswith("<b>Carta d'identità elettronica</b>\nSi richiede")
     assert "<i>su appuntamento</i>" in sent["text"]
     assert '<a href="https://comune.example.it/agenda?s=cie&amp;t=1">agenda</a>' in sent["text"]
     assert '<a href="https://comune.example.it/cie">https://comune.example.it/cie</a>' in sent["text"]
@@ -73,7 +74,7 @@ def test_markup_telegram_refuses_goes_out_as_plain_text(stack: Stack) -> None:
     finally:
         stack.telegram.refuse_markup_of = None
     assert [bool(r.get("refused")) for r in got[-2:]] == [True, False], got
-    assert got[-1]["parse_mode"] is None and got[-1]["text"] == "Orari dello sportello: lunedì 9-12\n- a\n- b"
+    assert got[-1]["parse_mode"] is None and got[-1]["text"].endswith("dell'URP: Orari dello sportello: lunedì 9-12\n- a\n- b")
 
 
 def test_operator_markdown_on_sms_is_plain_text_within_two_segments(stack: Stack) -> None:
@@ -86,9 +87,10 @@ def test_operator_markdown_on_sms_is_plain_text_within_two_segments(stack: Stack
     start = stack.twilio.requests.index(got[0])
     # its parts (a late bot message about the operator, if any, is not part of it)
     body = "\n".join(r["Body"] for r in stack.twilio.requests[start:]
-                     if r.get("To") == number and "operator" not in r["Body"])
+                     if r.get("To") == number and "operatore" not in r["Body"])
     assert render.sms_segments(body) <= 2, body
-    assert body.startswith("Carta d'identità elettronica\nSi richiede all'Ufficio anagrafe su appuntamento;")
+    # the operator's name first, in words (hub.Outgoing.text_for), then the text
+    assert "dell'URP: Carta d'identità elettronica\nSi richiede all'Ufficio anagrafe su appuntamento;" in body
     assert body.endswith("\nApprofondisca qui: https://comune.example.it/cie")
     # whole sentences are left out, never cut: what remains of the text ends a sentence of it
     kept = body.rsplit("\n", 1)[0]
