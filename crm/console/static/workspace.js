@@ -124,7 +124,10 @@
         }
         apply(news, true);
         refreshList();
+        // after a reply the box is ready for the next; after taking the chat, the operator writes next
+        var reply = document.getElementById("reply");
         if (text && !text.disabled) text.focus();
+        else if (form.dataset.ws === "take" && reply && !reply.disabled) reply.focus();
       })
       .catch(function (e) { if (error) error.textContent = e.message || "Operazione non riuscita: riprova."; })
       .then(function () { buttons.forEach(function (b) { if (b.isConnected) b.disabled = false; }); });
