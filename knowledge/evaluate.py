@@ -40,6 +40,7 @@ def evaluate(articles: list[dict[str, Any]], cases: list[dict[str, Any]], embedd
         return _evaluate_dense_baseline(docs, cases, embedder, verbose)
     index = KnowledgeIndex(embedder)
     index.upsert(docs)
+    index.fit_abstention()  # as `urp kb reindex` does; fitted on the articles only, never on the cases
     top1 = top3 = answerable_cases = oos = oos_rejected = false_abstain = 0
     latencies = []
     for case in cases:

@@ -15,13 +15,15 @@ import os
 import re
 import tempfile
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from knowledge.abstention import MIN_POSITIVES, AbstentionModel, default_model, features
+from knowledge.abstention import fit as fit_model
 from knowledge.embedders import Embedder
 from knowledge.lexical import BM25
 from knowledge.normalize import content_terms, query_terms
@@ -29,8 +31,13 @@ from knowledge.normalize import content_terms, query_terms
 UNITS_PER_DOC = 100  # vector ids are doc_id * 100 + unit
 MAX_QUERY_CHARS = 500
 ANCHOR_BASE_ID = 10**8  # out-of-competence anchors live above this id
+PASSAGE_WORD_BONUS = 0.02  # per question word a sentence contains, added to its cosine
+PASSAGE_TIE = 0.02  # a second sentence joins the passage when its cosine is this close to the best one's...
+PASSAGE_MAX_CHARS = 450  # ...and both fit in this many characters
 _ANCHOR_VECTORS: dict[str, tuple[list[Document], list[np.ndarray]]] = {}
 ANCHORS_FILE = Path(__file__).parent / "data" / "out_of_competence.jsonl"
+OFF_TOPIC_FILE = Path(__file__).parent / "data" / "off_topic.txt"
+_OFF_TOPIC_VECTORS: dict[str, tuple[list[str], np.ndarray]] = {}
 
 
 def default_anchors() -> list[Document]:
@@ -71,21 +78,18 @@ class Document:
 
 @dataclass(frozen=True)
 class Tuning:
-    """Per-backend calibration and abstention thresholds (configuration, never fitted on an evaluation set)."""
+    """Per-backend configuration: how cosines are brought to [0, 1] for ranking, and the probability the calibrated
+    abstention model must give to answer. Fixed here, never fitted on an evaluation set; the model's weights are
+    fitted on the KB itself (``KnowledgeIndex.fit_abstention``)."""
 
     dense_floor: float  # a cosine at or below this means "unrelated" for this model
     dense_ceiling: float  # at or above: "as close as it gets"
     w_dense: float = 0.5
     w_lex: float = 0.5
-    min_score: float = 0.30  # fused score of the best article
-    min_margin: float = 0.03  # fused score gap to the runner-up article...
-    min_coverage: float = 0.30  # ...unless the best article covers this share of the query's known vocabulary
-    min_known: float = 0.15  # share (idf-weighted) of the query's content words that appear anywhere in the KB
-    anchor_tolerance: float = 0.03  # an out-of-competence anchor this close to the best article wins
-    # a weaker best article is still the answer when it stands clearly apart and shares much of the vocabulary
-    clear_winner_ratio: float = 0.8
-    clear_margin: float = 0.12
-    clear_coverage: float = 0.4
+    # share of the KB's own held-out texts (leave-one-out) the abstention model must answer: its probability
+    # threshold is placed there at each fit
+    answer_recall: float = 0.95
+    anchor_tolerance: float = 0.03  # when abstaining, an out-of-competence anchor this close names who to ask
 
 
 TUNINGS = {
@@ -109,6 +113,7 @@ class SearchHit:
     lexical: float
     coverage: float
     snippet: str
+    passage: str = ""  # the article's sentences that answer the question, whole
 
 
 @dataclass
@@ -118,6 +123,7 @@ class SearchResult:
     reason: str
     known_vocabulary: float
     redirect: str | None = None
+    confidence: float = 0.0  # the abstention model's p(the best article is the answer)
 
 
 class KnowledgeIndex:
@@ -129,6 +135,9 @@ class KnowledgeIndex:
         self.faiss = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
         self.bm25 = BM25()
         self._lock = threading.RLock()
+        self.model: AbstentionModel | None = None
+        self._changes_since_fit = 0
+        self._sentences: dict[int, tuple[list[str], list[set[str]]]] = {}  # per article, for passages
         if anchors:
             cached = _ANCHOR_VECTORS.get(embedder.name)
             if cached is None:
@@ -186,6 +195,8 @@ class KnowledgeIndex:
                 self.vectors[d.id] = units
                 self.docs[d.id] = d
                 self.bm25.add(d.id, d.lexical_terms())
+                self._sentences.pop(d.id, None)
+                self._changes_since_fit += 1
 
     def _add_to_faiss(self, d: Document, units: np.ndarray) -> None:
         """Only the article-level vectors (title+body, title, phrasings) go into FAISS to find candidates; the
@@ -207,6 +218,8 @@ class KnowledgeIndex:
         del self.docs[doc_id]
         del self.vectors[doc_id]
         self.bm25.remove(doc_id)
+        self._sentences.pop(doc_id, None)
+        self._changes_since_fit += 1
 
     def fingerprint(self) -> str:
         """Digest of what is indexed and with which model: compared with the database's at start-up."""
@@ -217,7 +230,9 @@ class KnowledgeIndex:
         directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
             meta = {"embedder": self.embedder.name, "fingerprint": self.fingerprint(),
-                    "docs": [asdict(d) for i, d in self.docs.items() if i < ANCHOR_BASE_ID]}
+                    "docs": [asdict(d) for i, d in self.docs.items() if i < ANCHOR_BASE_ID],
+                    "abstention": self.model.to_dict() if self.model else None,
+                    "changes_since_fit": self._changes_since_fit}
             ids = sorted(i for i in self.vectors if i < ANCHOR_BASE_ID)
             matrix = np.vstack([self.vectors[i] for i in ids]) if ids else np.zeros((0, self.embedder.dim), np.float32)
             counts = [len(self.vectors[i]) for i in ids]
@@ -248,6 +263,8 @@ class KnowledgeIndex:
             idx.bm25.add(doc_id, d.lexical_terms())
         if idx.fingerprint() != meta.get("fingerprint"):
             return None
+        idx.model = AbstentionModel.from_dict(meta.get("abstention"))  # None: fitted at the first search
+        idx._changes_since_fit = int(meta.get("changes_since_fit") or 0)
         return idx
 
     # --- search ------------------------------------------------------------------------------------------------
@@ -261,40 +278,85 @@ class KnowledgeIndex:
             n_dense = min(self.faiss.ntotal, max(50, k * 10))
             _, ids = self.faiss.search(qv, n_dense)
             candidates = {int(i) // UNITS_PER_DOC for i in ids[0] if i >= 0}
+            candidates |= {i for i in self.docs if i >= ANCHOR_BASE_ID}  # the anchors are few: always weigh them
             terms = query_terms(query)
             lex_ids, lex_scores = self.bm25.score_arrays(terms)
             if len(lex_ids):
                 top = np.argpartition(-lex_scores, min(20, len(lex_ids) - 1))[:20]
                 candidates |= set(lex_ids[top].tolist())
-            lex = self._lookup(lex_ids, lex_scores, candidates)
-            # synonyms add ways to match, not more words to match: normalise by the citizen's own words
-            lex_max = self.bm25.max_score(content_terms(query) or terms)
+            dense = {doc_id: float(np.max(self.vectors[doc_id] @ qv[0])) for doc_id in candidates}
+            articles, anchor = self._rank(query, terms, (lex_ids, lex_scores), dense)
             known = self._known_vocabulary(terms)
-            hits = []
-            for doc_id in candidates:
-                d = self.docs[doc_id]
-                dense = float(np.max(self.vectors[doc_id] @ qv[0]))
-                dense_cal = min(max((dense - t.dense_floor) / (t.dense_ceiling - t.dense_floor), 0.0), 1.0)
-                lexical = min(lex.get(doc_id, 0.0) / lex_max, 1.0) if terms else 0.0
-                score = t.w_dense * dense_cal + t.w_lex * lexical
-                hits.append(SearchHit(doc_id, d.slug, d.title, d.url, round(score, 4), round(dense, 4),
-                                      round(lexical, 4), 0.0, ""))
-            hits.sort(key=lambda h: h.score, reverse=True)
-            anchor = next((h for h in hits if h.id >= ANCHOR_BASE_ID), None)
-            articles = [h for h in hits if h.id < ANCHOR_BASE_ID]
-            # coverage and snippets only for what the decision reads and the caller gets
-            for h in [*articles[:max(k, 2)], *([anchor] if anchor else [])]:
-                h.coverage = round(self._coverage(terms, h.id), 4)
+            if not articles:
+                return SearchResult(False, [], "no candidate", round(known, 4))
+            model = self._current_model()
+            confidence = model.probability(features(articles, anchor, known)) if model else 0.0
+            for h in articles[:k]:
                 h.snippet = _snippet(self.docs[h.id].body)
-        # an anchor wins when it is as good as the best article and either covers most of the question's words or
-        # beats the article on both signals: one shared generic word ("permesso") is not enough
-        if (anchor is not None and articles and anchor.score >= articles[0].score - self.tuning.anchor_tolerance
-                and (anchor.coverage >= 0.5
-                     or (anchor.dense >= articles[0].dense and anchor.lexical >= articles[0].lexical))):
-            redirect = self.docs[anchor.id].redirect
-            return SearchResult(False, articles[:k], f"out of competence: {anchor.title}", round(known, 4), redirect)
-        answerable, reason = self._decide(articles, known)
-        return SearchResult(answerable, articles[:k], reason, round(known, 4))
+                h.passage = self._passage(h.id, qv[0], terms)
+        threshold = model.threshold if model else 1.0
+        result = SearchResult(bool(model is not None and confidence >= threshold), articles[:k], "ok",
+                              round(known, 4), confidence=round(float(confidence), 4))
+        if not result.answerable:
+            result.reason = f"confidence {confidence:.2f} below {threshold:.2f}"
+            if model is None:
+                result.reason = "no abstention model (the knowledge base has nothing to learn from)"
+            # said instead of a plain "I don't know" when another body handles what was asked
+            if anchor is not None and anchor.score >= articles[0].score - t.anchor_tolerance:
+                result.reason = f"out of competence: {anchor.title}"
+                result.redirect = self.docs[anchor.id].redirect
+        return result
+
+    def _rank(self, query: str, terms: list[str], lexical: tuple[np.ndarray, np.ndarray],
+              dense: dict[int, float]) -> tuple[list[SearchHit], SearchHit | None]:
+        """Fuse the candidates' best cosine (calibrated) with their BM25: the articles best first, and the best
+        out-of-competence anchor. Search and the abstention model's training share it, so they see the same signals."""
+        t = self.tuning
+        lex = self._lookup(*lexical, set(dense))
+        # synonyms add ways to match, not more words to match: normalise by the citizen's own words
+        lex_max = self.bm25.max_score(content_terms(query) or terms)
+        hits = []
+        for doc_id, cos in dense.items():
+            d = self.docs[doc_id]
+            dense_cal = min(max((cos - t.dense_floor) / (t.dense_ceiling - t.dense_floor), 0.0), 1.0)
+            lexical_share = min(lex.get(doc_id, 0.0) / lex_max, 1.0) if terms else 0.0
+            score = t.w_dense * dense_cal + t.w_lex * lexical_share
+            hits.append(SearchHit(doc_id, d.slug, d.title, d.url, round(score, 4), round(cos, 4),
+                                  round(lexical_share, 4), 0.0, ""))
+        hits.sort(key=lambda h: (h.score, h.dense), reverse=True)
+        anchor = next((h for h in hits if h.id >= ANCHOR_BASE_ID), None)
+        articles = [h for h in hits if h.id < ANCHOR_BASE_ID]
+        for h in [*articles[:2], *([anchor] if anchor else [])]:
+            h.coverage = round(self._coverage(terms, h.id), 4)
+        return articles, anchor
+
+    def _passage(self, doc_id: int, qv: np.ndarray, terms: list[str]) -> str:
+        """The article's sentences that answer the question, whole and in the article's order: the closest one
+        (sentence vectors, nudged by the question's words other than the title's: "quanto *costa*") and a second one
+        when it is nearly as close."""
+        cached = self._sentences.get(doc_id)
+        if cached is None:
+            sents = sentences(self.docs[doc_id].body)[: self._sentence_units(doc_id)]
+            cached = self._sentences[doc_id] = (sents, [set(content_terms(s)) for s in sents])
+        sents, sent_terms = cached
+        n = len(sents)
+        if n == 0:
+            return " ".join(self.docs[doc_id].body.split())
+        scores = self.vectors[doc_id][2:2 + n] @ qv
+        # the question's words that name the detail asked, not the article's subject (its title)
+        wanted = {x for x in terms if not x.startswith("~")} - set(content_terms(self.docs[doc_id].title))
+        if wanted:
+            scores = scores + PASSAGE_WORD_BONUS * np.array([len(wanted & st) for st in sent_terms])
+        order = np.argsort(-scores)
+        chosen = [int(order[0])]
+        if n > 1 and scores[order[1]] >= scores[order[0]] - PASSAGE_TIE and \
+                len(sents[order[0]]) + len(sents[order[1]]) <= PASSAGE_MAX_CHARS:
+            chosen.append(int(order[1]))
+        return " ".join(sents[i] for i in sorted(chosen))
+
+    def _sentence_units(self, doc_id: int) -> int:
+        d = self.docs[doc_id]
+        return max(len(self.vectors[doc_id]) - 2 - min(len(d.phrasings), UNITS_PER_DOC // 2), 0)
 
     @staticmethod
     def _lookup(ids: np.ndarray, scores: np.ndarray, wanted: set[int]) -> dict[int, float]:
@@ -329,21 +391,140 @@ class KnowledgeIndex:
         hit = sum(1 for lemma in lemmas if lemma in doc_terms or (len(lemma) > 5 and "~" + lemma[:5] in doc_terms))
         return hit / len(lemmas)
 
-    def _decide(self, hits: list[SearchHit], known: float) -> tuple[bool, str]:
-        t = self.tuning
-        if not hits:
-            return False, "no candidate"
-        best = hits[0]
-        second = hits[1].score if len(hits) > 1 else 0.0
-        clear_winner = (best.score >= t.min_score * t.clear_winner_ratio and best.score - second >= t.clear_margin
-                        and best.coverage >= t.clear_coverage)
-        if best.score < t.min_score and not clear_winner:
-            return False, f"best score {best.score:.2f} below {t.min_score}"
-        if known < t.min_known:
-            return False, f"the knowledge base does not know most of the question's words ({known:.2f})"
-        if best.score - second < t.min_margin and best.coverage < t.min_coverage:
-            return False, "no article stands out from the others"
-        return True, "ok"
+    # --- abstention --------------------------------------------------------------------------------------------
+    def _current_model(self) -> AbstentionModel | None:
+        """The fitted model; fitted now when missing or when the KB has changed much since (a re-index refits)."""
+        drift = self._changes_since_fit > max(5, len(self) // 5)
+        if (self.model is None or drift) and len(self):
+            self.fit_abstention()
+        return self.model
+
+    def fit_abstention(self, max_articles: int = 150, per_article: int = 4) -> AbstentionModel | None:
+        """Fit the abstention model on what the KB itself says (see ``knowledge/abstention.py``).
+
+        For up to ``max_articles`` articles (spread over the KB; fixed choice, so a re-fit is reproducible) and up to
+        ``per_article`` of their texts (phrasings first, then sentences):
+        - positive: the text searched with itself taken out (its vector, its words, and the whole-article vector
+          re-encoded without it), when the article still comes first; a text the KB then ranks wrong is a negative;
+        - negative: the text searched with its whole article taken out (leave-one-article-out);
+        - negative: each out-of-competence anchor's sentences, searched with and without that anchor;
+        - negative: the off-topic questions of ``data/off_topic.txt``.
+        A KB giving fewer than ``MIN_POSITIVES`` positives gets the default model shipped for its embedder.
+        """
+        with self._lock:
+            self._changes_since_fit = 0
+            texts = sum(min(per_article, len(d.phrasings) + self._sentence_units(i))
+                        for i, d in self.docs.items() if i < ANCHOR_BASE_ID)
+            # a KB that cannot give enough positives skips the work (the first search of a new ente waits for it)
+            x, y = self._training_set(max_articles, per_article) if texts >= MIN_POSITIVES else ([], [])
+            if sum(y) < MIN_POSITIVES:
+                fallback = default_model(self.embedder.name)
+                if fallback is not None:
+                    self.model = fallback
+                    return self.model
+            try:
+                self.model = fit_model(np.array(x), np.array(y), recall=self.tuning.answer_recall) if x else None
+            except ValueError:
+                self.model = None
+            return self.model
+
+    def _training_set(self, max_articles: int, per_article: int) -> tuple[list[list[float]], list[int]]:
+        articles = sorted(i for i in self.docs if i < ANCHOR_BASE_ID)
+        if not articles:
+            return [], []
+        step = max(len(articles) / max_articles, 1.0)
+        chosen = [articles[int(j * step)] for j in range(min(max_articles, len(articles)))]
+        anchors = sorted(i for i in self.docs if i >= ANCHOR_BASE_ID)
+        # (document, text, its unit, the document without the text)
+        plans: list[tuple[int, str, int, Document]] = []
+        for doc_id in chosen + anchors:
+            d = self.docs[doc_id]
+            sents = sentences(d.body)[: self._sentence_units(doc_id)]
+            n_units = len(self.vectors[doc_id])
+            texts: list[tuple[str, int, Document]] = []
+            for j, p in enumerate(d.phrasings[: UNITS_PER_DOC // 2]):
+                unit = n_units - min(len(d.phrasings), UNITS_PER_DOC // 2) + j
+                texts.append((p, unit, replace(d, phrasings=[q for q in d.phrasings if q != p])))
+            for j, s in enumerate(sents):
+                rest = " ".join(sents[:j] + sents[j + 1:])
+                texts.append((s, 2 + j, replace(d, body=rest)))
+            for text, unit, reduced in texts[:per_article] if doc_id < ANCHOR_BASE_ID else texts:
+                plans.append((doc_id, text, unit, reduced))
+        if not plans:
+            return [], []
+        queries = self.embedder.encode_queries([p[1] for p in plans])
+        # a sentence is inside its article's whole-text vector: re-encode that without it (phrasings are not in it)
+        is_sentence = [2 <= unit < 2 + self._sentence_units(doc_id) for doc_id, _, unit, _ in plans]
+        rewritten = iter(self.embedder.encode_passages(
+            [f"{r.title}. {r.body[:2000]}" for (_, _, _, r), sent in zip(plans, is_sentence, strict=True) if sent]))
+        whole = [next(rewritten) if sent else None for sent in is_sentence]
+        ids = list(self.docs)
+        starts = np.cumsum([0] + [len(self.vectors[i]) for i in ids])[:-1]
+        matrix = np.vstack([self.vectors[i] for i in ids])
+        row_of = {doc_id: int(start) for doc_id, start in zip(ids, starts, strict=True)}
+        x: list[list[float]] = []
+        y: list[int] = []
+        for (doc_id, text, unit, reduced), qv, w in zip(plans, queries, whole, strict=True):
+            full = self.docs[doc_id]
+            cos = matrix @ qv
+            start, count = row_of[doc_id], len(self.vectors[doc_id])
+            # positive (or anchor-present negative): the text taken out of its own document
+            own = cos.copy()
+            own[start + unit] = -2.0
+            if w is not None:
+                own[start] = float(w @ qv)
+            self.bm25.add(doc_id, reduced.lexical_terms())
+            try:
+                articles, anchor, known = self._signals_from(text, own, ids, starts)
+            finally:
+                self.bm25.add(doc_id, full.lexical_terms())
+            if articles:
+                right = doc_id < ANCHOR_BASE_ID and articles[0].id == doc_id
+                x.append(features(articles, anchor, known))
+                y.append(int(right))
+            # negative: leave the whole document out
+            out = cos.copy()
+            out[start:start + count] = -2.0
+            self.bm25.remove(doc_id)
+            try:
+                articles, anchor, known = self._signals_from(text, out, ids, starts, skip=doc_id)
+            finally:
+                self.bm25.add(doc_id, full.lexical_terms())
+            if articles:
+                x.append(features(articles, anchor, known))
+                y.append(0)
+        # negatives: plainly off-topic questions, searched in the whole KB
+        off_topic, off_vectors = _off_topic(self.embedder)
+        for text, qv in zip(off_topic, off_vectors, strict=True):
+            articles, anchor, known = self._signals_from(text, matrix @ qv, ids, starts)
+            if articles:
+                x.append(features(articles, anchor, known))
+                y.append(0)
+        return x, y
+
+    def _signals_from(self, text: str, cos: np.ndarray, ids: list[int], starts: np.ndarray,
+                      skip: int | None = None) -> tuple[list[SearchHit], SearchHit | None, float]:
+        """What search would see for ``text`` given every vector's cosine (training: some masked out)."""
+        best = np.maximum.reduceat(cos, starts)
+        terms = query_terms(text)
+        lex_ids, lex_scores = self.bm25.score_arrays(terms)
+        top = set(np.argsort(-best)[:50].tolist())
+        candidates = {ids[i] for i in top} | {i for i in ids if i >= ANCHOR_BASE_ID}
+        if len(lex_ids):
+            candidates |= set(lex_ids[np.argsort(-lex_scores)[:20]].tolist())
+        position = {doc_id: j for j, doc_id in enumerate(ids)}
+        dense = {c: float(best[position[c]]) for c in candidates if c != skip and c in position}
+        articles, anchor = self._rank(text, terms, (lex_ids, lex_scores), dense)
+        return articles, anchor, self._known_vocabulary(terms)
+
+def _off_topic(embedder: Embedder) -> tuple[list[str], np.ndarray]:
+    """The off-topic questions of ``data/off_topic.txt`` and their vectors (encoded once per model and process)."""
+    cached = _OFF_TOPIC_VECTORS.get(embedder.name)
+    if cached is None:
+        lines = OFF_TOPIC_FILE.read_text(encoding="utf-8").splitlines()
+        texts = [t.strip() for t in lines if t.strip() and not t.startswith("#")]
+        cached = _OFF_TOPIC_VECTORS[embedder.name] = (texts, embedder.encode_queries(texts))
+    return cached
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[A-ZÀ-Ü0-9])")

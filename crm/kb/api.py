@@ -26,7 +26,8 @@ READERS, CURATORS = policies.VIEW.roles, policies.CURATE.roles
 
 @bp.get("/search")
 @authorized(*READERS)
-@openapi(summary="Semantic search: {answerable, results:[{slug,title,score,snippet,url}]}; q (<= 500 chars), k (1-10)",
+@openapi(summary="Semantic search: {answerable, confidence, results:[{slug,title,score,snippet,passage,url}]}; "
+                 "q (<= 500 chars), k (1-10)",
          response=SearchOut, query=SearchQuery)
 async def search(request: Request) -> HTTPResponse:
     p = principal_of(request)
@@ -53,10 +54,11 @@ async def search(request: Request) -> HTTPResponse:
                                      channel=channel)
     out = SearchOut(
         answerable=res.answerable,
-        results=[{"slug": h.slug, "title": h.title, "score": h.score, "snippet": plain_text(h.snippet), "url": h.url}
-                 for h in res.hits],
+        results=[{"slug": h.slug, "title": h.title, "score": h.score, "snippet": plain_text(h.snippet),
+                  "passage": plain_text(h.passage), "url": h.url} for h in res.hits],
         reason=res.reason,
         redirect=res.redirect,
+        confidence=res.confidence,
     )
     return json_ok(out)
 

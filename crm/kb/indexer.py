@@ -93,6 +93,7 @@ class IndexManager:
         if index is None or index.fingerprint() != expected:
             index = KnowledgeIndex(embedder)
             await asyncio.to_thread(index.upsert, docs)
+            await asyncio.to_thread(index.fit_abstention)
             rebuilt = True
             log.info("kb index for ente %s rebuilt from the database (%d articles)", ente_id, len(docs))
         state = EnteIndex(index=index, revision=revision, synced_at=utcnow(), dirty=rebuilt)
@@ -129,6 +130,7 @@ class IndexManager:
         articles = await self._answerable(session, ente_id)
         index = KnowledgeIndex(embedder)
         await asyncio.to_thread(index.upsert, [to_document(a) for a in articles])
+        await asyncio.to_thread(index.fit_abstention)  # the KB changed: the abstention model learns it again
         revision = await self._revision(session, ente_id)
         self._indexes[ente_id] = EnteIndex(index=index, revision=revision, synced_at=utcnow(), dirty=True)
         await self.persist_dirty()

@@ -85,7 +85,8 @@ class SearchHitOut(BaseModel):
     slug: str
     title: str
     score: float
-    snippet: str
+    snippet: str  # the article's opening, cut at a word ("…"): kept for older callers
+    passage: str = ""  # the article's sentences that answer the question, whole (what an answer shows)
     url: str
 
 
@@ -94,6 +95,7 @@ class SearchOut(BaseModel):
     results: list[SearchHitOut]
     reason: str
     redirect: str | None = None
+    confidence: float = 0.0  # the abstention model's probability that the first result answers the question
 
 
 class FeedbackIn(BaseModel):

@@ -44,6 +44,10 @@ def test_lifecycle_draft_publish_edit_archive_restore(client: httpx.Client, ente
     res = _search(client, ente_ctx, "come chiedo il permesso per ormeggiare la gondola?")
     assert res["answerable"] is True and res["results"][0]["slug"] == ARTICLE["slug"]
     assert res["results"][0]["url"] == ARTICLE["url"] and "Ufficio Porto" in res["results"][0]["snippet"]
+    # the answer's passage: the sentence that answers, whole (the API the assistant's actions read)
+    res = _search(client, ente_ctx, "quanto costa il permesso per le gondole?")
+    passage = res["results"][0]["passage"]
+    assert passage.endswith("Costa 40 euro l'anno.") and "…" not in passage and 0 <= res["confidence"] <= 1
     # an edit is searchable at once (no restart, no rebuild)
     client.patch(f"/api/v1/kb/articles/{a['id']}", json={"body": "Le gondole si ormeggiano con il permesso del "
                                                                   "Capitano di porto, che riceve il giovedì."},

