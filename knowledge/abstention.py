@@ -59,7 +59,7 @@ class AbstentionModel:
     def probability(self, x: np.ndarray | list[float]) -> float:
         z = (np.asarray(x, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         logit = float(z @ np.asarray(self.weights) + self.bias)
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+        return float(1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30))))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -97,7 +97,7 @@ def default_model(embedder_name: str) -> AbstentionModel | None:
 def fit(x: np.ndarray, y: np.ndarray, recall: float = 0.95, c: float = 1.0) -> AbstentionModel:
     """Fit on feature rows ``x`` (columns as FEATURES) with labels ``y`` (1 = answer), then place the threshold so
     that ``recall`` of the positives are answered. Classes are weighted to count equally."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)

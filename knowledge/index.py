@@ -429,11 +429,11 @@ class KnowledgeIndex:
             return self.model
 
     def _training_set(self, max_articles: int, per_article: int) -> tuple[list[list[float]], list[int]]:
-        articles = sorted(i for i in self.docs if i < ANCHOR_BASE_ID)
-        if not articles:
+        article_ids = sorted(i for i in self.docs if i < ANCHOR_BASE_ID)
+        if not article_ids:
             return [], []
-        step = max(len(articles) / max_articles, 1.0)
-        chosen = [articles[int(j * step)] for j in range(min(max_articles, len(articles)))]
+        step = max(len(article_ids) / max_articles, 1.0)
+        chosen = [article_ids[int(j * step)] for j in range(min(max_articles, len(article_ids)))]
         anchors = sorted(i for i in self.docs if i >= ANCHOR_BASE_ID)
         # (document, text, its unit, the document without the text)
         plans: list[tuple[int, str, int, Document]] = []

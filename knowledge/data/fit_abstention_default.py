@@ -11,6 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from knowledge.embedders import get_embedder
 from knowledge.evaluate import documents_from_articles, read_jsonl
 from knowledge.index import KnowledgeIndex
@@ -28,7 +30,7 @@ def main() -> None:
     x, y = index._training_set(150, 4)
     from knowledge.abstention import fit
 
-    model = fit(x, y, recall=index.tuning.answer_recall)
+    model = fit(np.array(x), np.array(y), recall=index.tuning.answer_recall)
     model.fitted_on = "demo KB (knowledge/data/demo_articles.jsonl)"
     out = HERE / f"abstention_{embedder.name.replace('/', '_').replace(':', '_')}.json"
     out.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
