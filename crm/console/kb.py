@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import KB_EDITORS, KB_READERS, bp, ente_tz, env, render
+from crm.console.kit import KB_EDITORS, KB_GAP_READERS, KB_READERS, bp, ente_tz, env, render
 from crm.console.forms import field_message, service_error
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
@@ -333,7 +333,7 @@ async def kb_restore(request: Request, p: Principal, article_id: int) -> HTTPRes
 
 # --- gaps -------------------------------------------------------------------------------------------------------------
 @bp.get("/kb/gaps")
-@console_page(*KB_READERS)
+@console_page(*KB_GAP_READERS)
 async def kb_gaps(request: Request, p: Principal) -> HTTPResponse:
     async with db_session(request) as s:
         rows = list(await kb.open_gaps(s, ente_id=p.ente_id))

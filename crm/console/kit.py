@@ -47,7 +47,10 @@ BOOKING_VIEWERS = booking_policies.VIEW.staff
 BOOKING_EDITORS = booking_policies.CANCEL.staff  # cancel, reschedule
 BOOKING_MARKERS = booking_policies.MARK.staff  # attended, no-show
 INSTANCE_HANDLERS = instance_policies.HANDLE.staff
-KB_READERS = ("admin", "operator")  # the console's knowledge-base screens (the API lets every role read)
+# the console's knowledge-base screens (the API lets every role read): phone operators answer information calls
+# from it; the unanswered citizens' questions are for those who write the answers
+KB_READERS = ("admin", "operator", "phone_operator")
+KB_GAP_READERS = ("admin", "operator")
 KB_EDITORS = kb_policies.CURATE.staff
 DASHBOARD_ROLES = ("admin", "operator")
 ADMINS = operator_policies.MANAGE.staff  # operators and settings
@@ -55,6 +58,13 @@ CONTACT_MERGERS = contact_policies.MERGE.staff
 GDPR_EXPORTERS = contact_policies.EXPORT.staff  # erasure: contact_policies.ERASE (admins)
 REQUEST_VIEWERS = ticket_policies.VIEW.staff  # the requests screen
 REQUEST_HANDLERS = ticket_policies.HANDLE.staff  # take, assign, priority, status, notes
+# where each role lands after signing in: its own work (an unknown role gets the conversations)
+LANDING = {"admin": "/console/dashboard", "operator": "/console/inbox", "phone_operator": "/console/intake",
+           "backoffice": "/console/instances"}
+
+
+def landing(role: str) -> str:
+    return LANDING.get(role, "/console/inbox")
 
 
 env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LABEL=STATUS_LABEL, KIND_LABEL=KIND_LABEL,
@@ -62,6 +72,7 @@ env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LA
                    INSTANCE_STATUS_LABEL=INSTANCE_STATUS_LABEL, ROLE_LABEL=ROLE_LABEL, INTAKE_ROLES=INTAKE_ROLES,
                    BOOKING_VIEWERS=BOOKING_VIEWERS, BOOKING_EDITORS=BOOKING_EDITORS, BOOKING_MARKERS=BOOKING_MARKERS,
                    INSTANCE_HANDLERS=INSTANCE_HANDLERS, KB_READERS=KB_READERS, KB_EDITORS=KB_EDITORS,
+                   KB_GAP_READERS=KB_GAP_READERS,
                    DASHBOARD_ROLES=DASHBOARD_ROLES, ADMINS=ADMINS, CONTACT_MERGERS=CONTACT_MERGERS,
                    GDPR_EXPORTERS=GDPR_EXPORTERS, REQUEST_VIEWERS=REQUEST_VIEWERS,
                    REQUEST_HANDLERS=REQUEST_HANDLERS)

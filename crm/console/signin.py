@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import bp, render
+from crm.console.kit import bp, landing, render
 from crm.console.session import COOKIE, PRELOGIN, check_csrf, context, current, new_prelogin, set_cookie
 from crm.core import sessions, throttle
 from crm.core.auth import public, token_claims
@@ -17,7 +17,8 @@ from crm.operators import service as operators
 @bp.get("/")
 @public
 async def home(request: Request) -> HTTPResponse:
-    return redirect("/console/inbox" if await current(request) else "/console/login")
+    p = await current(request)
+    return redirect(landing(p.role) if p else "/console/login")
 
 
 @bp.get("/login")
@@ -57,7 +58,7 @@ async def login(request: Request) -> HTTPResponse:
         jwt = await operators.start_session(s, op, secret=settings.secret_key.get_secret_value(),
                                             ttl_minutes=settings.token_ttl_minutes)
         await s.commit()
-    resp = redirect("/console/inbox", status=303)
+    resp = redirect(landing(op.role), status=303)
     set_cookie(resp, request, COOKIE, jwt, settings.token_ttl_minutes * 60)
     resp.delete_cookie(PRELOGIN, path="/")
     throttle.remember_device(resp, request, attempt)

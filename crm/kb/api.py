@@ -65,7 +65,7 @@ async def search(request: Request) -> HTTPResponse:
 
 @bp.get("/articles")
 @authorized(*READERS)
-@openapi(summary="List articles: status=, topic=, q= (title/slug), sort=", response=ArticleOut, many=True,
+@openapi(summary="List articles: status=, topic=, q= (title, slug or text), sort=", response=ArticleOut, many=True,
          query=ArticleQuery)
 async def list_articles(request: Request) -> HTTPResponse:
     p = principal_of(request)

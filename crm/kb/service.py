@@ -136,7 +136,8 @@ def list_stmt(*, ente_id: int, status: str | None, topic: str | None, q: str | N
         stmt = stmt.where(Article.topic == topic)
     if q:
         like = f"%{q.lower()}%"
-        stmt = stmt.where(func.lower(Article.title).like(like) | func.lower(Article.slug).like(like))
+        stmt = stmt.where(func.lower(Article.title).like(like) | func.lower(Article.slug).like(like)
+                          | func.lower(Article.body).like(like))
     return stmt
 
 

@@ -45,15 +45,15 @@ def _expect() -> Any:
     return expect
 
 
-def _login(page: Any, username: str) -> None:
-    """Sign in through the form, as an operator does: username, password, Enter."""
+def _login(page: Any, username: str, lands: str = "/console/inbox") -> None:
+    """Sign in through the form, as an operator does: username, password, Enter; each role lands on its work."""
     expect = _expect()
     page.goto("/console/login")
     expect(page.get_by_role("heading", level=1)).to_have_text("Accesso operatori")
     page.get_by_label("Nome utente").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Password").press("Enter")
-    expect(page).to_have_url(re.compile(r"/console/inbox$"))
+    expect(page).to_have_url(re.compile(re.escape(lands) + "$"))
     expect(page.get_by_text(f"{username} (")).to_be_visible()
 
 
@@ -164,7 +164,7 @@ def test_phone_intake_end_to_end(stack: Stack, pages: Callable[..., Any]) -> Non
     number = f"347 {5_000_000 + next(_n):07d}"
 
     page = pages()
-    _login(page, me)
+    _login(page, me, "/console/intake")
     page.get_by_role("navigation", name="Menu principale").get_by_role("link", name="Chiamata in arrivo").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Chiamata in arrivo")
 
@@ -189,7 +189,7 @@ def test_phone_intake_end_to_end(stack: Stack, pages: Callable[..., Any]) -> Non
     # a second call from the same citizen: the search finds them now
     page.get_by_role("link", name="Chiamata in arrivo").first.click()
     page.get_by_label("Cerca il cittadino per nome, telefono").fill(VALID_CF)
-    page.get_by_role("button", name="Cerca").click()
+    page.get_by_role("button", name="Cerca", exact=True).click()
     page.get_by_role("link", name="Seleziona Marta Telefonica").click()
     expect(page).to_have_url(re.compile(rf"/console/intake/{cid}$"))
 
@@ -274,7 +274,7 @@ def test_kb_article_written_previewed_published_then_the_bot_answers(stack: Stac
                                                                    pages: Callable[..., Any]) -> None:
     expect = _expect()
     page = pages()
-    _login(page, stack.ente.usernames["admin"])
+    _login(page, stack.ente.usernames["admin"], "/console/dashboard")
     page.get_by_role("link", name="Schede informative").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Schede informative")
     page.get_by_role("link", name="Nuova scheda").click()
@@ -445,7 +445,7 @@ def test_every_console_screen_passes_axe(stack: Stack, db: Any, pages: Callable[
     check(anon, "login, wrong password")
 
     page = pages(bypass_csp=True)
-    _login(page, stack.ente.usernames["admin"])
+    _login(page, stack.ente.usernames["admin"], "/console/dashboard")
     for url in ("/console/inbox?view=waiting", "/console/inbox?view=open", f"/console/conversations/{d['waiting']}",
                 f"/console/conversations/{d['taken']}",
                 f"/console/contacts?q={d['name']}", f"/console/contacts/{d['cid']}",
@@ -493,7 +493,7 @@ def test_every_console_screen_passes_axe(stack: Stack, db: Any, pages: Callable[
     # the error pages: not found, and a role that may not open the screen
     visit(page, "/console/contacts/999999999", "404 page", status=404)
     phone = pages(bypass_csp=True)
-    _login(phone, stack.ente.usernames["phone_operator"])
+    _login(phone, stack.ente.usernames["phone_operator"], "/console/intake")
     visit(phone, "/console/operators", "403 page", status=403)
 
     for label, violations in minor.items():
@@ -510,13 +510,14 @@ def test_every_console_screen_passes_axe(stack: Stack, db: Any, pages: Callable[
 def test_phone_operator_cannot_administer(stack: Stack, pages: Callable[..., Any]) -> None:
     expect = _expect()
     page = pages()
-    _login(page, stack.ente.usernames["phone_operator"])
+    _login(page, stack.ente.usernames["phone_operator"], "/console/intake")  # lands on the call screen
     nav = page.get_by_role("navigation", name="Menu principale")
     expect(nav.get_by_role("link", name="Chiamata in arrivo")).to_be_visible()
-    for absent in ("Operatori", "Impostazioni", "Schede informative", "Istanze"):
+    expect(nav.get_by_role("link", name="Schede informative")).to_be_visible()  # reads them to answer calls
+    for absent in ("Operatori", "Impostazioni", "Istanze"):
         expect(nav.get_by_role("link", name=absent)).to_have_count(0)
     token = page.locator('input[name="csrf"]').first.get_attribute("value")
-    for url in ("/console/operators", "/console/operators/new", "/console/settings", "/console/kb",
+    for url in ("/console/operators", "/console/operators/new", "/console/settings", "/console/kb/gaps",
                 "/console/kb/new", f"/console/operators/{stack.ente.operator_ids['operator']}"):
         r = page.goto(url)
         assert r is not None and r.status == 403, (url, r.status if r else None)
@@ -580,7 +581,7 @@ def test_console_fits_a_tablet(browser: Any, stack: Stack, request: pytest.Fixtu
     with browser_pages(browser, request, tmp_path, viewport={"width": 768, "height": 1024},
                        base_url=stack.crm.url) as make:
         page = make()
-        _login(page, stack.ente.usernames["admin"])
+        _login(page, stack.ente.usernames["admin"], "/console/dashboard")
         wide = []
         for url in ("/console/inbox", "/console/requests", "/console/requests?vista=bacheca", "/console/contacts",
                     "/console/intake", "/console/bookings", "/console/instances", "/console/kb", "/console/dashboard",

@@ -9,13 +9,18 @@ import httpx
 from tests.conftest import PASSWORD
 
 
+# each role lands on its own work (crm.console.kit.LANDING)
+LANDS = {"admin": "/console/dashboard", "operator": "/console/inbox", "operator2": "/console/inbox",
+         "phone_operator": "/console/intake", "backoffice": "/console/instances"}
+
+
 def login(server, ente_ctx, who: str = "operator") -> httpx.Client:  # type: ignore[no-untyped-def]
     c = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
     page = c.get("/console/login")
     assert page.status_code == 200 and 'lang="it"' in page.text
     token = re.search(r'name="prelogin" value="([^"]+)"', page.text).group(1)
     r = c.post("/console/login", data={"prelogin": token, "username": ente_ctx.usernames[who], "password": PASSWORD})
-    assert r.status_code == 303 and r.headers["location"] == "/console/inbox"
+    assert r.status_code == 303 and r.headers["location"] == LANDS[who]
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     return c
@@ -91,3 +96,17 @@ def test_contact_360_and_isolation(server, client: httpx.Client, ente_ctx, other
     assert other.get(f"/console/contacts/{contact_id}").status_code == 404
     assert other.get(f"/console/conversations/{conv_id}").status_code == 404
     assert "Irene" not in other.get("/console/inbox?view=open").text
+
+
+def test_each_role_lands_on_its_work(server, ente_ctx) -> None:  # type: ignore[no-untyped-def]
+    """Operators on the conversations, phone operators on "Chiamata in arrivo", back office on the istanze queue,
+    admins on the dashboard: after signing in (``login`` checks the redirect) and from /console/ later on."""
+    heading = {"admin": "Cruscotto", "operator": "Conversazioni", "phone_operator": "Chiamata in arrivo",
+               "backoffice": "Istanze"}
+    for who, h1 in heading.items():
+        c = login(server, ente_ctx, who)
+        again = c.get("/console/")
+        assert again.status_code == 302 and again.headers["location"] == LANDS[who], (who, again.headers)
+        page = c.get(LANDS[who])
+        assert page.status_code == 200, (who, page.status_code)
+        assert re.search(r"<h1[^>]*>\s*" + re.escape(h1), page.text), (who, re.findall(r"<h1[^>]*>[^<]*", page.text))

@@ -179,9 +179,18 @@ def test_kb_gaps_to_article_and_roles(server, client: httpx.Client, ente_ctx) ->
     assert denied.status_code == 403 and "Il suo ruolo non consente" in denied.text
     check_page(denied.text)
     assert client.get(f"/api/v1/kb/articles/{aid}", headers=ente_ctx.headers("admin")).json()["status"] == "draft"
+    # a phone operator answers information calls from the schede: reads them, searches them from the call screen,
+    # writes nothing and does not see the citizens' unanswered questions
     phone = login(server, ente_ctx, "phone_operator")
-    assert phone.get("/console/kb").status_code == 403
-    assert 'href="/console/kb"' not in phone.get("/console/intake").text
+    listed = phone.get("/console/kb", params={"q": "passaporto"})
+    assert listed.status_code == 200 and "Rinnovo del passaporto" in listed.text
+    assert "/console/kb/new" not in listed.text and "/console/kb/gaps" not in listed.text
+    read = phone.get(f"/console/kb/{aid}")
+    assert read.status_code == 200 and "/edit" not in read.text and "Pubblica" not in read.text
+    assert phone.get("/console/kb/gaps").status_code == 403 and phone.get("/console/kb/new").status_code == 403
+    assert phone.post(f"/console/kb/{aid}/publish", data={"csrf": csrf(listed.text)}).status_code == 403
+    call = phone.get("/console/intake").text
+    assert 'action="/console/kb"' in call and "Cerca nelle schede" in call
 
 
 # --- dashboard ------------------------------------------------------------------------------------------------------
@@ -362,7 +371,7 @@ def test_operators_admin_create_login_role_password_deactivate(server, client: h
     assert them.get("/console/intake").headers.get("location") == "/console/login"
     them, _ = _login_as(server, username, "una-password-lunga")
     assert them.get("/console/intake").status_code == 200
-    assert them.get("/console/kb").status_code == 403
+    assert them.get("/console/operators").status_code == 403
     # an admin cannot lock themselves out
     me = ente_ctx.operator_ids["admin"]
     demote = c.post(f"/console/operators/{me}", data={"csrf": token, "full_name": "", "role": "operator"})
