@@ -177,4 +177,4 @@ class SearchQuery(BaseModel):
 class ArticleQuery(BaseModel):
     status: Status | None = None
     topic: str | None = Field(default=None, description="topic slug")
-    q: str | None = Field(default=None, description="in the title or the slug")
+    q: str | None = Field(default=None, description="in the title, the slug or the text")
