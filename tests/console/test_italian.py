@@ -241,3 +241,27 @@ def test_labels_and_local_times() -> None:
     assert local(datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Europe/Rome", "%H:%M") == "02:30"  # CET again
     assert local(datetime(2026, 3, 28, 23, 15), "Europe/Rome") == "29/03/2026 00:15"  # a naive time is UTC
     assert {"accepted", "phone_operator", "sent", "confirmed", "operator"} <= english_values()
+
+
+def test_messages_to_the_citizen_are_italian_on_rome_time(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
+    """What the citizen receives by SMS or e-mail (the outbox): the booking's time on Rome's clock, no English value."""
+    from sqlalchemy import select
+
+    from crm.notifications.models import Notification
+
+    w = _world(client, ente_ctx, db)
+
+    async def outbox(s):  # type: ignore[no-untyped-def]
+        rows = await s.scalars(select(Notification).where(Notification.contact_id == w["contact"]))
+        return [(n.kind, f"{n.subject} {n.text}") for n in rows]
+
+    sent = db.run(outbox)
+    kinds = {k for k, _ in sent}
+    assert "booking.confirmed" in kinds and any(k.startswith("instance.") for k in kinds), kinds
+    start = datetime.fromisoformat(
+        client.get(f"/api/v1/bookings/{w['booking']}", headers=ente_ctx.headers("admin")).json()["start"]
+    )
+    confirmed = next(t for k, t in sent if k == "booking.confirmed")
+    assert local(start, "Europe/Rome", "%d/%m/%Y") in confirmed and local(start, "Europe/Rome", "%H:%M") in confirmed
+    leaks = [(k, m.group(0)) for k, t in sent for m in WORDS.finditer(t)]
+    assert not leaks and not any(re.search(r"\bUTC\b", t) for _, t in sent), (leaks, sent)
