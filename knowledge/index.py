@@ -301,8 +301,9 @@ class KnowledgeIndex:
             result.reason = f"confidence {confidence:.2f} below {threshold:.2f}"
             if model is None:
                 result.reason = "no abstention model (the knowledge base has nothing to learn from)"
-            # said instead of a plain "I don't know" when another body handles what was asked
-            if anchor is not None and anchor.score >= articles[0].score - t.anchor_tolerance:
+            # said instead of a plain "I don't know" when another body handles what was asked: the anchor is as good
+            # as the best article and shares a word with the question (gibberish is close to nothing, anchors included)
+            if anchor is not None and anchor.score >= articles[0].score - t.anchor_tolerance and anchor.lexical > 0:
                 result.reason = f"out of competence: {anchor.title}"
                 result.redirect = self.docs[anchor.id].redirect
         return result

@@ -51,6 +51,8 @@ def test_answers_and_abstains(demo_index) -> None:  # type: ignore[no-untyped-de
         res = demo_index.search(oos)
         assert not res.answerable, (oos, res.reason)
     assert demo_index.search("come rinnovo il passaporto").redirect == "Questura (Polizia di Stato)"
+    gibberish = demo_index.search("asdkj qwpoe zzxv")
+    assert not gibberish.answerable and gibberish.redirect is None  # nobody else handles it either
     assert not demo_index.search("").answerable
     long = demo_index.search("anagrafe " * 500)  # capped, not an error
     assert long.hits
