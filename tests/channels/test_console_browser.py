@@ -116,7 +116,7 @@ def test_operator_takes_a_handed_off_telegram_chat_and_replies(stack: Stack, nee
     page = pages()
     _login(page, stack.ente.usernames["operator"])
     # the inbox opens on the waiting conversations: this one is there, with the bot's summary
-    expect(page.get_by_role("link", name="In attesa")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_role("link", name="In attesa", exact=True)).to_have_attribute("aria-current", "page")
     link = page.locator(f'a[href="/console/conversations/{conv["id"]}?view=waiting"]')
     expect(link).to_be_visible()
     expect(page.locator(f'.ws-item[data-id="{conv["id"]}"]')).to_contain_text("operatore")
@@ -128,7 +128,9 @@ def test_operator_takes_a_handed_off_telegram_chat_and_replies(stack: Stack, nee
     messages = page.get_by_role("list", name="Messaggi")
     expect(messages.get_by_role("listitem").first).to_contain_text("voglio parlare con un operatore")
 
-    # take it, with the keyboard
+    # take it, with the keyboard: from the thread (a click on its heading's text starts the Tab order there, as it
+    # would for an operator; the list before it holds every waiting chat)
+    page.get_by_role("heading", level=1).click(position={"x": 5, "y": 5})
     take = page.get_by_role("button", name="Prendi in carico")
     _tab_to(page, take)
     page.keyboard.press("Enter")
