@@ -11,8 +11,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (CODE_RE, apologise, asks_operator, booking_label, caller_key, code_in, code_kind, say,
-                            say_with_urp, second_factor_of, text_for)
+from actions.common import (CODE_RE, apologise, asks_operator, asks_question, booking_label, caller_key, code_in,
+                            code_kind, say, say_with_urp, second_factor_of, text_for)
 from actions.crm_client import Booking, CrmUnavailable, crm
 from actions.knowledge import kb_before_dead_end
 from actions.status import state_label
@@ -21,6 +21,9 @@ from channels.turn_token import Turn
 
 CANCEL_SLOTS = ("cancel_code", "cancel_booking_id", "cancel_summary", "cancel_owned", "cancel_second_factor",
                 "cancel_confirm")
+
+
+ASK_KB = "?"  # cancel_code when the form starts with no code and nothing to cancel: the knowledge base is asked first
 
 
 def _stop_cancel() -> dict[str, Any]:
@@ -59,6 +62,8 @@ class ValidateCancelForm(TurnFormValidation):
         if code:
             return {"cancel_code": code}
         if requested == "cancel_code":
+            if asks_question(tracker):
+                return {}  # answered by the knowledge base, then the form asks again (rules.yml)
             # not a code: validation explains the format (or ends the form if the citizen gave up)
             return {"cancel_code": tracker.latest_message.get("text") or ""}
         # the form starts without a code: with exactly one active booking on this channel, that is the one
@@ -72,10 +77,8 @@ class ValidateCancelForm(TurnFormValidation):
         if len(active) == 1:
             return {"cancel_code": active[0]["code"]}
         if not active:
-            # no booking to cancel and no code: a question read as a cancellation gets its article and the form ends
-            answered = await kb_before_dead_end(dispatcher, tracker, turn)
-            if answered is not None:
-                return {**_stop_cancel(), **answered}
+            # no booking to cancel and no code: validate_cancel_code asks the knowledge base first
+            return {"cancel_code": ASK_KB}
         return {}
 
     async def extract_cancel_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -84,6 +87,11 @@ class ValidateCancelForm(TurnFormValidation):
 
     async def validate_cancel_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: dict[str, Any]) -> dict[str, Any]:
+        if value == ASK_KB:
+            # a question read as a cancellation gets its article and the form ends; otherwise the form asks for a code
+            turn = turn_of(tracker)
+            answered = await kb_before_dead_end(dispatcher, tracker, turn) if turn is not None else None
+            return {**_stop_cancel(), **answered} if answered is not None else {"cancel_code": None}
         stopped = _stopped(value, dispatcher, tracker)
         if stopped is not None:
             return stopped

@@ -110,9 +110,14 @@ def asks_operator(tracker: Tracker) -> bool:
     return latest_intent(tracker) == "human_handoff"
 
 
+def asks_question(tracker: Tracker) -> bool:
+    """A question in the middle of a form is answered, then the form asks again (rules.yml): it is not the answer."""
+    return latest_intent(tracker) == "ask_info"
+
+
 def text_for(tracker: Tracker, slot: str) -> dict[str, Any]:
     """The citizen's latest message fills ``slot`` only while the form is asking for it."""
-    if tracker.get_slot("requested_slot") != slot or asks_operator(tracker):
+    if tracker.get_slot("requested_slot") != slot or asks_operator(tracker) or asks_question(tracker):
         return {}
     return {slot: tracker.latest_message.get("text")}
 

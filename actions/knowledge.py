@@ -3,6 +3,7 @@ out-of-competence replies, and two unanswered questions in a row handing off to 
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -56,7 +57,27 @@ async def kb_before_dead_end(dispatcher: CollectingDispatcher, tracker: Tracker,
     # small KB «i miei appuntamenti» is "answerable" by the article that says "su appuntamento" (score 0.44)
     if not (res.get("answerable") and top and float(top.get("score") or 0) >= OOS_KB_MIN_SCORE):
         return None
-    return {e["name"]: e["value"] for e in answer_with(dispatcher, query, top)}
+    return {e["name"]: e["value"] for e in await reply_with(dispatcher, tracker, query, top)}
+
+
+def place_in(tracker: Tracker) -> str | None:
+    return next((str(e["value"]) for e in tracker.latest_message.get("entities", []) if e.get("entity") == "place"),
+                None)
+
+
+async def reply_with(dispatcher: CollectingDispatcher, tracker: Tracker, query: str, top: KbHit) -> list[EventType]:
+    """The article, or, when its content is "report it" (a hole, a dark street lamp, waste...), the offer to file the
+    segnalazione now: what the citizen already said (the description, the place) is kept for the form."""
+    try:
+        offers_report = top.get("slug") in await crm.report_slugs()
+    except CrmUnavailable:
+        offers_report = False
+    if not offers_report:
+        return [*answer_with(dispatcher, query, top), SlotSet("report_offered", False)]
+    say(dispatcher, "utter_report_offer", title=top.get("title", ""))
+    offer = json.dumps({"description": query[:1000], "place": place_in(tracker)}, ensure_ascii=False)
+    return [SlotSet("report_offered", True), SlotSet("report_offer", offer), SlotSet("awaiting_feedback", False),
+            SlotSet("kb_last_slug", top.get("slug")), SlotSet("kb_last_query", query), SlotSet("failed_turns", 0)]
 
 
 def looks_like_question(text: str) -> bool:
@@ -77,7 +98,7 @@ async def answer_info(dispatcher: CollectingDispatcher, tracker: Tracker, domain
         apologise(dispatcher)
         return []
     if res.get("answerable") and res.get("results"):
-        return answer_with(dispatcher, query, res["results"][0])
+        return await reply_with(dispatcher, tracker, query, res["results"][0])
     failed += 1
     if res.get("redirect"):
         say(dispatcher, "utter_kb_not_competent", who=res["redirect"])
@@ -118,6 +139,10 @@ class ActionFeedbackOrConfirm(TurnAction):
         if looks_like_question(latest_text(tracker)):
             # a new question, not an answer to ours: no feedback is recorded
             return await answer_info(dispatcher, tracker, domain, turn)
+        if tracker.get_slot("report_offered"):
+            # "yes" to the offer starts the report form (rules.yml); this is the "no": nothing is filed
+            say(dispatcher, "utter_report_offer_declined")
+            return [SlotSet("report_offered", False), SlotSet("report_offer", None)]
         if not tracker.get_slot("awaiting_feedback"):
             say(dispatcher, "utter_how_can_i_help")
             return []
@@ -151,3 +176,31 @@ class ActionOutOfScope(TurnAction):
                 return answer_with(dispatcher, query, top)
         say(dispatcher, "utter_out_of_scope")
         return [SlotSet("awaiting_feedback", False)]
+
+
+class ActionAnswerInForm(TurnAction):
+    """A question asked while a form waits for an answer («serve la fototessera?» while booking): the knowledge base
+    answers it, without asking whether it helped, and the form then asks its question again (rules.yml)."""
+
+    def name(self) -> str:
+        return "action_answer_in_form"
+
+    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
+                  turn: Turn) -> list[EventType]:
+        query = latest_text(tracker)
+        try:
+            res = await search(tracker, turn, query) if query and not query.startswith("/") else {}
+        except CrmUnavailable:
+            res = {}
+        results = res.get("results") or []
+        if res.get("answerable") and results:
+            top = results[0]
+            passage = top.get("passage") or top.get("snippet") or ""
+            if top.get("url"):
+                say(dispatcher, "utter_kb_answer", title=top["title"], passage=passage, url=top["url"])
+            else:
+                say(dispatcher, "utter_kb_answer_no_link", title=top["title"], passage=passage)
+            say(dispatcher, "utter_in_form_resume")
+            return [SlotSet("kb_last_slug", top["slug"]), SlotSet("kb_last_query", query)]
+        say(dispatcher, "utter_in_form_no_answer")
+        return []

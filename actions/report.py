@@ -3,23 +3,59 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import apologise, phrase, say
+from actions.common import apologise, latest_intent, latest_text, phrase, say
 from actions.crm_client import CrmUnavailable, crm
 from actions.turn import TurnAction, TurnFormValidation
 from channels.turn_token import Turn
 
 REPORT_SLOTS = ("issue_description", "issue_place")
+# words of a request to report that say nothing about the problem: «vorrei fare una segnalazione», «devo segnalare
+# un problema in strada» start the form; «c'è un lampione spento da giorni» is already its description
+_GENERIC = frozenset("""vorrei voglio devo dovrei posso potrei volevo fare una un uno segnalare segnalazione segnalo
+    segnalarvi comunicare problema problemi guasto disservizio strada via qualcosa cosa per favore grazie buongiorno
+    salve ciao del della nel nella in al alla di da che mi ci si vi lo la le il""".split())
+
+
+def describes_a_problem(text: str) -> bool:
+    words = [w for w in re.findall(r"[a-zàèéìòù]+", text.lower()) if len(w) > 2 and w not in _GENERIC]
+    return bool(words)
+
+
+def carried_over(tracker: Tracker) -> dict[str, Any]:
+    """What the citizen already said when the report form starts: the message that started it, when it describes the
+    problem (and the place named in it), or what was kept when the assistant offered to file it (a "yes")."""
+    offered = tracker.get_slot("report_offer")
+    if tracker.get_slot("report_offered") and offered and latest_intent(tracker) == "affirm":
+        try:
+            kept = json.loads(offered)
+        except ValueError:
+            kept = {}
+        return {"issue_description": kept.get("description"), "issue_place": kept.get("place")}
+    text = latest_text(tracker)
+    if text.startswith("/") or not describes_a_problem(text):
+        return {}
+    place = next((e["value"] for e in tracker.latest_message.get("entities", []) if e.get("entity") == "place"), None)
+    return {"issue_description": text, "issue_place": place}
 
 
 class ValidateReportForm(TurnFormValidation):
     def name(self) -> str:
         return "validate_report_form"
+
+    async def extract_issue_description(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                        domain: dict[str, Any]) -> dict[str, Any]:
+        """When the form starts, what was already said fills it: the form then asks only for what is missing."""
+        if tracker.get_slot("requested_slot") or tracker.get_slot("issue_description"):
+            return {}
+        return {k: v for k, v in carried_over(tracker).items() if v}
 
     async def validate_issue_description(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                          domain: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +63,7 @@ class ValidateReportForm(TurnFormValidation):
         if len(text) < 4 or text.startswith("/"):
             say(dispatcher, "utter_report_description_too_short")
             return {"issue_description": None}
-        return {"issue_description": text[:1000]}
+        return {"issue_description": text[:1000], "report_offered": False, "report_offer": None}  # offer used up
 
     async def validate_issue_place(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from channels.turn_token import Turn
 STATUS_SLOTS = ("request_code", "status_second_factor", "status_verified")
 FINAL_INSTANCE_STATES = ("accepted", "rejected", "withdrawn")
 ANSWERED = "-"  # request_code when the knowledge base answered the message instead: the form ends, nothing is checked
+ASK_KB = "?"  # request_code when the form starts without one: the knowledge base is asked first
 
 
 def state_label(domain: dict[str, Any], kind: str, status: str) -> str:
@@ -49,19 +50,21 @@ class ValidateStatusForm(TurnFormValidation):
         knowledge base is asked before the citizen is asked for a code; its answer ends the form."""
         if tracker.get_slot("requested_slot") or tracker.get_slot("request_code") or code_in(tracker):
             return {}
-        turn = turn_of(tracker)
-        answered = await kb_before_dead_end(dispatcher, tracker, turn) if turn is not None else None
-        return {"request_code": ANSWERED, **answered} if answered is not None else {}
+        return {"request_code": ASK_KB}  # validate_request_code asks (rasa-sdk keeps only what validation returns)
 
     async def extract_status_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                            domain: dict[str, Any]) -> dict[str, Any]:
         if (tracker.get_slot("requested_slot") != "status_second_factor"
-                or tracker.latest_message.get("intent", {}).get("name") == "human_handoff"):
+                or tracker.latest_message.get("intent", {}).get("name") in ("human_handoff", "ask_info")):
             return {}
         return {"status_second_factor": tracker.latest_message.get("text")}
 
     async def validate_request_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: dict[str, Any]) -> dict[str, Any]:
+        if value == ASK_KB:
+            turn = turn_of(tracker)
+            answered = await kb_before_dead_end(dispatcher, tracker, turn) if turn is not None else None
+            return {"request_code": ANSWERED, **answered} if answered is not None else {"request_code": None}
         if value == ANSWERED:
             return {"request_code": ANSWERED}
         found = CODE_RE.search(str(value or ""))

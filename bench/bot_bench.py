@@ -50,6 +50,8 @@ CLOSING = ["ti ringrazio molto per l'aiuto", "grazie mille, gentilissimi", "arri
 # what the citizen sees when something behind the assistant failed (actions.APOLOGY, hub.HOLDING)
 FAILURE_MARKS = ("non riesco a collegarmi ai sistemi del Comune", "assistente virtuale in questo momento non risponde")
 FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
+# the article said "report it" and the assistant offered to file the segnalazione instead (utter_report_offer)
+REPORT_OFFER = "vuole che proceda?"
 # the assistant handed the conversation to the operators (actions.ActionHandoff): later turns get no bot reply
 HANDOFF_MARKS = ("mettendo in contatto con un operatore", "richiesta di richiamata")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -183,6 +185,7 @@ def summary(every: list[dict[str, Any]], wall: float, latency: str = "turn_ms") 
                    "no_reply": sum(1 for x in turns if not x["replies"]),
                    "failure_reply": sum(1 for x in turns if x["failure"])},
         "info_answered": f"{sum(1 for x in info if x['answered'])}/{len(info)}",
+        "info_report_offered": f"{sum(1 for x in info if x['offered_report'])}/{len(info)}",
         "oos_declined": f"{sum(1 for x in oos if not x['answered'])}/{len(oos)}",
         "by_kind_p50_ms": {k: pct([x[latency] for x in turns if x["kind"] == k and x["status"] == 200
                                    and x[latency] is not None], 50) for k in sorted({x["kind"] for x in turns})},
@@ -258,7 +261,8 @@ def main() -> None:
                             "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
                             "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
                             "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                            "answered": FEEDBACK_QUESTION in texts})
+                            "answered": FEEDBACK_QUESTION in texts,
+                            "offered_report": any(REPORT_OFFER in t for t in texts)})
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 
@@ -302,7 +306,8 @@ def main() -> None:
                 out.append({"kind": kind, "status": status, "replies": len(replies), "after_handoff": handed_off,
                             "reply_ms": ms if replies else None, "turn_ms": ms,
                             "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                            "answered": FEEDBACK_QUESTION in texts})
+                            "answered": FEEDBACK_QUESTION in texts,
+                            "offered_report": any(REPORT_OFFER in t for t in texts)})
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 

@@ -22,6 +22,12 @@ ARTICLE = {"slug": "carta-identita", "title": "Carta d'identità elettronica", "
                    "e il codice fiscale. Il costo è di 22,21 euro.",
            "keywords": ["CIE"], "phrasings": ["come rinnovo la carta d'identità"]}
 
+REPORT_ARTICLE = {"slug": "buche-strade", "title": "Buche stradali e lampioni spenti", "topic": "segnalazioni",
+                  "url": "https://comune.example.it/buche", "status": "published",
+                  "body": "Buche nell'asfalto, marciapiedi dissestati e lampioni spenti si segnalano all'URP indicando "
+                          "la via e il numero civico più vicino. Gli interventi urgenti sono eseguiti entro 24 ore.",
+                  "keywords": ["buca", "lampione", "marciapiede"], "phrasings": ["a chi segnalo una buca in strada"]}
+
 
 @dataclass
 class World:
@@ -51,8 +57,9 @@ class World:
 def world(server: Server, db: Any) -> Iterator[World]:
     ente = make_ente(db)
     with httpx.Client(base_url=server.url, timeout=60) as c:
-        a = c.post("/api/v1/kb/articles", json=ARTICLE, headers=ente.headers("admin"))
-        assert a.status_code == 201, a.text
+        for article in (ARTICLE, REPORT_ARTICLE):
+            a = c.post("/api/v1/kb/articles", json=article, headers=ente.headers("admin"))
+            assert a.status_code == 201, a.text
         people = [c.post("/api/v1/contacts", headers=ente.headers("operator"),
                          json={"first_name": name, "last_name": "Prova", "phones": [phone]}).json()["id"]
                   for name, phone in (("Ada", "+39 345 7654321"), ("Bruno", "+39 345 1112223"))]
@@ -157,23 +164,72 @@ def test_a_question_the_nlu_sent_to_a_flow_that_cannot_serve_it_gets_its_article
     status = call_as(url, world.turn(nobody["id"]), "validate_status_form", question, "check_status",
                      active_loop="status_form")
     assert "Carta d'identità elettronica" in said(status) and slots_set(status)["request_code"] == "-"
+    assert slots_set(status).get("awaiting_feedback") is True, status["events"]  # "was it useful?": the yes/no counts
     ended = call_as(url, world.turn(nobody["id"]), "action_check_status", question, "check_status",
                     slots={"request_code": "-"})
     assert said(ended) == "" and slots_set(ended)["request_code"] is None
     unknown = call_as(url, world.turn(nobody["id"]), "validate_status_form", "a che punto è la mia pratica?",
                       "check_status", active_loop="status_form")
-    assert "request_code" not in slots_set(unknown) and said(unknown) == ""  # the form asks for the code
+    assert slots_set(unknown).get("request_code") is None and said(unknown) == ""  # the form asks for the code
     # the cancel form with nothing to cancel and no code
     cancel = call_as(url, world.turn(nobody["id"]), "validate_cancel_form", question, "cancel_appointment",
                      active_loop="cancel_form")
-    assert "Carta d'identità elettronica" in said(cancel)
+    assert "Carta d'identità elettronica" in said(cancel) and slots_set(cancel)["awaiting_feedback"] is True
     assert slots_set(cancel)["cancel_code"] == "-" and slots_set(cancel).get("cancel_booking_id") is None
     kept = call_as(url, world.turn(nobody["id"]), "action_cancel_appointment", question, "cancel_appointment",
                    slots={"cancel_code": "-", "cancel_confirm": False})
     assert said(kept) == ""
     plain = call_as(url, world.turn(nobody["id"]), "validate_cancel_form", "annullate il mio appuntamento",
                     "cancel_appointment", active_loop="cancel_form")
-    assert "cancel_code" not in slots_set(plain) and said(plain) == ""  # the form asks which booking
+    assert slots_set(plain).get("cancel_code") is None and said(plain) == ""  # the form asks for the code
+
+
+def test_a_report_it_article_becomes_the_offer_and_yes_carries_what_was_said(url: str, world: World) -> None:
+    question = "c'è una buca profonda nell'asfalto in via Ostiense, a chi lo devo segnalare?"
+    place = [{"entity": "place", "value": "via Ostiense", "start": 46, "end": 58}]
+    offer = call_as(url, world.turn(), "action_answer_info", question, "ask_info", entities=place)
+    text = said(offer)
+    assert "vuole che proceda" in text and "Buche stradali e lampioni spenti" in text and "utile" not in text
+    assert {b["payload"] for b in buttons_of(offer)} == {"/affirm", "/deny"}
+    kept = slots_set(offer)
+    assert kept["report_offered"] is True and kept["awaiting_feedback"] is False
+    # "sì": rules.yml starts report_form, whose first run fills what was said and asks only for what is missing
+    started = call_as(url, world.turn(), "validate_report_form", "sì", "affirm", active_loop="report_form",
+                      slots={"report_offered": True, "report_offer": kept["report_offer"]})
+    filled = slots_set(started)
+    assert filled["issue_description"] == question and filled["issue_place"] == "via Ostiense"
+    assert filled["report_offered"] is False and filled["report_offer"] is None
+    # "no": nothing is filed and the offer is dropped
+    declined = call_as(url, world.turn(), "action_feedback_or_confirm", "no grazie", "deny",
+                       slots={"report_offered": True, "report_offer": kept["report_offer"]})
+    assert "non registro nulla" in said(declined) and slots_set(declined)["report_offered"] is False
+    # an article that is not "report it" is shown as it is
+    cie = call_as(url, world.turn(), "action_answer_info", "come rinnovo la carta d'identità?", "ask_info")
+    assert "Carta d'identità elettronica" in said(cie) and slots_set(cie)["report_offered"] is False
+
+
+def test_the_report_form_starts_with_the_problem_already_described(url: str, world: World) -> None:
+    described = call_as(url, world.turn(), "validate_report_form", "il lampione davanti al bar è spento da giorni",
+                        "report_issue", active_loop="report_form")
+    assert slots_set(described)["issue_description"] == "il lampione davanti al bar è spento da giorni"
+    for generic in ("vorrei fare una segnalazione", "devo segnalare un problema in strada", "/report_issue"):
+        body = call_as(url, world.turn(), "validate_report_form", generic, "report_issue", active_loop="report_form")
+        assert "issue_description" not in slots_set(body), generic  # the form asks for the description
+
+
+def test_a_question_inside_a_form_is_answered_without_asking_if_it_helped(url: str, world: World) -> None:
+    body = call_as(url, world.turn(), "action_answer_in_form", "quanto costa la carta d'identità?", "ask_info",
+                   active_loop="booking_form", slots={"requested_slot": "booking_service"})
+    text = said(body)
+    assert "22,21 euro" in text and "Riprendiamo da dove eravamo" in text and "utile" not in text
+    assert "requested_slot" not in slots_set(body) and "awaiting_feedback" not in slots_set(body)
+    unknown = call_as(url, world.turn(), "action_answer_in_form", "qwzx plokm asdfg?", "ask_info",
+                      active_loop="booking_form", slots={"requested_slot": "booking_service"})
+    assert "non ho trovato una risposta sicura" in said(unknown) and "Riprendiamo" in said(unknown)
+    # a question is never taken as the answer the form waits for
+    phone = call_as(url, world.turn(), "validate_booking_form", "serve anche il numero di telefono?", "ask_info",
+                    active_loop="booking_form", slots={"requested_slot": "booking_phone"})
+    assert "booking_phone" not in slots_set(phone)
 
 
 def test_booking_says_when_a_slot_cannot_be_cancelled_online(url: str, world: World) -> None:

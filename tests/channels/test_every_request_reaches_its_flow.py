@@ -1,0 +1,96 @@
+"""Every request reaches its flow, end to end on Telegram (real Rasa, real action server, real CRM): a described
+problem starts the report form with what was already said, an article whose content is "report it" becomes the offer
+to file it, and a question asked in the middle of a form is answered before the form asks again."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.channels.conftest import Stack
+from tests.channels.test_channels import _buttons, _n, _said, tg_update
+
+REPORT_ARTICLE = {
+    "slug": "buche-test", "title": "Buche e marciapiedi dissestati", "topic": "segnalazioni", "status": "published",
+    "url": "https://comune.example.it/buche",
+    "body": "Buche nell'asfalto, tombini rotti e marciapiedi dissestati si segnalano all'URP indicando la via e il "
+            "numero civico più vicino. Gli interventi urgenti sono eseguiti entro 24 ore.",
+    "keywords": ["buca", "asfalto", "tombino", "marciapiede"], "phrasings": ["a chi segnalo una buca in strada"]}
+FEE_ARTICLE = {
+    "slug": "cie-costo-test", "title": "Carta d'identità: quanto costa", "topic": "anagrafe", "status": "published",
+    "url": "https://comune.example.it/cie-costo",
+    "body": "La carta d'identità elettronica costa 22,21 euro, da pagare allo sportello con carta o bancomat.",
+    "keywords": ["CIE", "costo"], "phrasings": ["quanto costa la carta d'identità"]}
+
+
+@pytest.fixture(scope="module")
+def articles(stack: Stack) -> None:
+    with stack.client() as c:
+        for a in (REPORT_ARTICLE, FEE_ARTICLE):
+            r = c.post("/api/v1/kb/articles", headers=stack.ente.headers("admin"), json=a)
+            assert r.status_code in (201, 409), r.text
+
+
+def _chat(stack: Stack, user: int) -> list[str]:
+    return [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
+
+
+def _reports(stack: Stack, q: str) -> list[dict]:  # type: ignore[type-arg]
+    with stack.client() as c:
+        return c.get("/api/v1/requests", params={"kind": "report", "q": q},
+                     headers=stack.ente.headers("operator")).json()["items"]
+
+
+def test_a_described_problem_is_filed_with_what_was_already_said(stack: Stack, needs_rasa, articles) -> None:  # type: ignore[no-untyped-def]
+    """«il semaforo in via Belfiore 12 lampeggia giallo da ieri»: the form does not ask again for the description;
+    the place named in the message is kept (or asked for, when the NLU did not find it)."""
+    user = 1_100_000 + next(_n)
+    tg_update(stack, user, "il semaforo all'incrocio di via Belfiore 12 lampeggia giallo da ieri")
+    seen = stack.telegram.wait_for(lambda r: r["chat_id"] == user and any(
+        k in (r["text"] or "") for k in ("Dove si trova", "segnalazione è registrata", "vuole che proceda")),
+        timeout=60)
+    assert seen, _chat(stack, user)
+    assert not any("Mi descriva il problema" in t for t in _chat(stack, user)), _chat(stack, user)
+    if "vuole che proceda" in (seen[-1]["text"] or ""):
+        tg_update(stack, user, callback=_buttons(seen[-1])["Sì, registra la segnalazione"])
+    if not _said(stack, user, "segnalazione è registrata", timeout=20):
+        assert _said(stack, user, "Dove si trova"), _chat(stack, user)
+        tg_update(stack, user, "via Belfiore 12")
+        assert _said(stack, user, "segnalazione è registrata"), _chat(stack, user)
+    filed = [r for r in _reports(stack, "semaforo") if "lampeggia giallo" in (r.get("subject") or "")]
+    assert filed and "via Belfiore 12" in filed[0]["description"], filed
+
+
+def test_the_report_it_article_becomes_the_offer_and_yes_starts_the_form(stack: Stack, needs_rasa, articles) -> None:  # type: ignore[no-untyped-def]
+    user = 1_110_000 + next(_n)
+    tg_update(stack, user, "a chi devo segnalare una buca profonda nell'asfalto?")
+    offer = _said(stack, user, "vuole che proceda")
+    assert offer, _chat(stack, user)
+    assert "Buche e marciapiedi dissestati" in offer[-1]["text"]
+    assert set(_buttons(offer[-1])) == {"Sì, registra la segnalazione", "No, grazie"}
+    tg_update(stack, user, "sì")
+    assert _said(stack, user, "Dove si trova"), _chat(stack, user)  # the description is what was said
+    tg_update(stack, user, "davanti al civico 40 di via Ostiense")
+    assert _said(stack, user, "segnalazione è registrata"), _chat(stack, user)
+    filed = [r for r in _reports(stack, "buca") if "buca profonda nell'asfalto" in (r.get("subject") or "")]
+    assert filed and "via Ostiense" in filed[0]["description"], filed
+    # "no" to the offer files nothing
+    other = 1_120_000 + next(_n)
+    tg_update(stack, other, "a chi si segnala un tombino rotto sul marciapiede?")
+    assert _said(stack, other, "vuole che proceda"), _chat(stack, other)
+    tg_update(stack, other, "no grazie")
+    assert _said(stack, other, "non registro nulla"), _chat(stack, other)
+    assert not [r for r in _reports(stack, "tombino") if "tombino rotto" in (r.get("subject") or "")]
+
+
+def test_a_question_inside_the_booking_form_is_answered_and_the_form_resumes(stack: Stack, needs_rasa, articles) -> None:  # type: ignore[no-untyped-def]
+    user = 1_130_000 + next(_n)
+    tg_update(stack, user, "vorrei prenotare un appuntamento")
+    asked = stack.telegram.wait_for(lambda r: r["chat_id"] == user, timeout=60)
+    assert asked, _chat(stack, user)
+    first_question = asked[-1]["text"]
+    tg_update(stack, user, "scusi, ma quanto costa la carta d'identità?")
+    assert _said(stack, user, "22,21 euro"), _chat(stack, user)
+    assert _said(stack, user, "Riprendiamo da dove eravamo"), _chat(stack, user)
+    # the form asks its question again (the same one: nothing was taken as the answer)
+    assert _said(stack, user, first_question, count=2), _chat(stack, user)
+    assert not any("utile" in t for t in _chat(stack, user))
