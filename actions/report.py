@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import apologise, latest_intent, latest_text, phrase, say
 from actions.crm_client import CrmUnavailable, crm
+from actions.knowledge import place_in
 from actions.turn import TurnAction, TurnFormValidation
 from channels.turn_token import Turn
 
@@ -42,8 +43,7 @@ def carried_over(tracker: Tracker) -> dict[str, Any]:
     text = latest_text(tracker)
     if text.startswith("/") or not describes_a_problem(text):
         return {}
-    place = next((e["value"] for e in tracker.latest_message.get("entities", []) if e.get("entity") == "place"), None)
-    return {"issue_description": text, "issue_place": place}
+    return {"issue_description": text, "issue_place": place_in(tracker)}
 
 
 class ValidateReportForm(TurnFormValidation):
