@@ -324,6 +324,7 @@ async def web_socket(request: Request, ws: Websocket) -> None:
             async with sending:
                 accepted = await hub.accept(app, ente_id, inbound)
                 await ws.send(json.dumps({"type": "ack", "client_id": client_id, "id": accepted.message_id}))
+            last_typing = 0.0  # typing the next message is news again
     finally:
         pumper.cancel()
 

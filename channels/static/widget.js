@@ -179,7 +179,10 @@
       ws.send(JSON.stringify({ type: "typing" }));
     }
   });
-  form.addEventListener("submit", function (e) { e.preventDefault(); submit(input.value); input.value = ""; input.focus(); });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault(); submit(input.value); input.value = ""; input.focus();
+    lastTyping = 0;  // the next message's typing is news again
+  });
   function open(show) {
     panel.hidden = !show; launcher.setAttribute("aria-expanded", String(show));
     if (show) { if (!ws) connect(); input.focus(); } else { launcher.focus(); }
