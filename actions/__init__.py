@@ -22,6 +22,7 @@ if not os.environ.get("URP_ACTIONS_SECRET"):
     if os.environ.get("URP_ENV") == "production":
         raise SystemExit("refusing to start the action server in production without URP_ACTIONS_SECRET")
     logging.getLogger("urp.actions").warning(
-        "URP_ACTIONS_SECRET is not set: every action will refuse to run (the hub signs each turn with it)")
+        "URP_ACTIONS_SECRET is not set: every action will refuse to run (the hub signs each turn with it)"
+    )
 
 from actions import booking, cancel, handoff, istanza, knowledge, report, status  # noqa: E402,F401  (registers them)

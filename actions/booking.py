@@ -26,11 +26,38 @@ from channels.turn_token import Turn
 EXTRA_FIELDS = {"fiscal_code": "booking_fiscal_code", "phone": "booking_phone", "email": "booking_email"}
 EMAIL_RE = re.compile(r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
 ISO_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
-STOP = {"per", "la", "il", "di", "un", "una", "del", "della", "prenotare", "prenota", "appuntamento", "vorrei",
-        "voglio", "devo", "fare", "con", "mi", "serve"}
+STOP = {
+    "per",
+    "la",
+    "il",
+    "di",
+    "un",
+    "una",
+    "del",
+    "della",
+    "prenotare",
+    "prenota",
+    "appuntamento",
+    "vorrei",
+    "voglio",
+    "devo",
+    "fare",
+    "con",
+    "mi",
+    "serve",
+}
 ALIASES = {"cie": "carta identità", "identita": "identità", "identità": "identità", "palestra": "palestra"}
-BOOKING_SLOTS = ("booking_service", "booking_service_id", "booking_start", "booking_name", "booking_day",
-                 "booking_extra", "booking_confirm", *EXTRA_FIELDS.values(), "requested_slot")
+BOOKING_SLOTS = (
+    "booking_service",
+    "booking_service_id",
+    "booking_start",
+    "booking_name",
+    "booking_day",
+    "booking_extra",
+    "booking_confirm",
+    *EXTRA_FIELDS.values(),
+    "requested_slot",
+)
 SHOWN = 5  # slot buttons offered at a time
 
 
@@ -91,8 +118,9 @@ def too_late_to_cancel(start: str, hours: int | None, now: datetime | None = Non
     return hours is not None and cancel_deadline(start, hours) <= (now or datetime.now(ROME))
 
 
-def offer(slots: list[Slot], hours: int | None, n: int, *, one_day: bool,
-          now: datetime | None = None) -> tuple[list[Slot], bool]:
+def offer(
+    slots: list[Slot], hours: int | None, n: int, *, one_day: bool, now: datetime | None = None
+) -> tuple[list[Slot], bool]:
     """The slots to offer and whether earlier ones were left out because they could not be cancelled online. The
     first available: only slots the citizen can still cancel, spread over days (the others when there are none).
     One day the citizen asked for: its cancellable slots first, then the others."""
@@ -109,8 +137,9 @@ class ValidateBookingForm(TurnFormValidation):
     def name(self) -> str:
         return "validate_booking_form"
 
-    async def validate_booking_service(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                       domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_booking_service(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         text = str(value or tracker.latest_message.get("text") or "")
         try:
             services = await crm.services()
@@ -119,18 +148,28 @@ class ValidateBookingForm(TurnFormValidation):
             return {"booking_service": None, "requested_slot": None}
         # a button answers with the service's slug: that wins over whatever the NLU made of it as entities
         latest = str(tracker.latest_message.get("text") or "").strip()
-        found = ([s for s in services if s["slug"] in (latest, text)] or match_services(text, services)
-                 or match_services(latest, services))
+        found = (
+            [s for s in services if s["slug"] in (latest, text)]
+            or match_services(text, services)
+            or match_services(latest, services)
+        )
         if len(found) == 1:
             required = (found[0].get("form_schema") or {}).get("required", [])
-            return {"booking_service": found[0]["slug"], "booking_service_id": found[0]["id"],
-                    "booking_extra": [EXTRA_FIELDS[f] for f in required if f in EXTRA_FIELDS]}
-        say(dispatcher, "utter_booking_which_of_these" if found else "utter_booking_which_service",
-            buttons=service_buttons(found or services))
+            return {
+                "booking_service": found[0]["slug"],
+                "booking_service_id": found[0]["id"],
+                "booking_extra": [EXTRA_FIELDS[f] for f in required if f in EXTRA_FIELDS],
+            }
+        say(
+            dispatcher,
+            "utter_booking_which_of_these" if found else "utter_booking_which_service",
+            buttons=service_buttons(found or services),
+        )
         return {"booking_service": None}
 
-    async def validate_booking_start(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                     domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_booking_start(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         text = str(tracker.latest_message.get("text") or value or "")
         m = ISO_RE.search(text)
         if m:
@@ -138,28 +177,33 @@ class ValidateBookingForm(TurnFormValidation):
         # a day or a part of the day: offer the slots of that day
         return {"booking_start": None, "booking_day": text}
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: dict[str, Any]) -> list[str]:
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[str]:
         """The service's own form decides what else to ask (fiscal code, phone, e-mail); the summary to confirm
         comes last."""
         asked = [s for s in domain_slots if s != "booking_confirm"]
         return [*asked, *(tracker.get_slot("booking_extra") or []), "booking_confirm"]
 
     # extra slots are not in the domain's required_slots, so their text is picked up here when they are asked
-    async def extract_booking_fiscal_code(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                          domain: dict[str, Any]) -> dict[str, Any]:
+    async def extract_booking_fiscal_code(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         return text_for(tracker, "booking_fiscal_code")
 
-    async def extract_booking_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                    domain: dict[str, Any]) -> dict[str, Any]:
+    async def extract_booking_phone(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         return text_for(tracker, "booking_phone")
 
-    async def extract_booking_email(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                    domain: dict[str, Any]) -> dict[str, Any]:
+    async def extract_booking_email(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         return text_for(tracker, "booking_email")
 
-    async def validate_booking_fiscal_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                           domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_booking_fiscal_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         from stdnum.exceptions import ValidationError
         from stdnum.it import codicefiscale
 
@@ -169,8 +213,9 @@ class ValidateBookingForm(TurnFormValidation):
             say(dispatcher, "utter_booking_fiscal_code_invalid")
             return {"booking_fiscal_code": None}
 
-    async def validate_booking_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                     domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_booking_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         import phonenumbers
 
         try:
@@ -182,16 +227,18 @@ class ValidateBookingForm(TurnFormValidation):
             return {"booking_phone": None}
         return {"booking_phone": phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)}
 
-    async def validate_booking_email(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                     domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_booking_email(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         text = str(value or "").strip()
         if not EMAIL_RE.match(text):
             say(dispatcher, "utter_booking_email_invalid")
             return {"booking_email": None}
         return {"booking_email": text.lower()}
 
-    async def validate_booking_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                    domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_booking_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         words = re.findall(r"[A-Za-zÀ-ÿ'’-]+", str(value or ""))
         if len(words) < 2:
             say(dispatcher, "utter_booking_name_invalid")
@@ -203,8 +250,9 @@ class ActionAskBookingService(TurnAction):
     def name(self) -> str:
         return "action_ask_booking_service"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         try:
             services = await crm.services()
         except CrmUnavailable:
@@ -229,8 +277,9 @@ class ActionAskBookingStart(TurnAction):
     def name(self) -> str:
         return "action_ask_booking_start"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         service_id = tracker.get_slot("booking_service_id")
         hint = str(tracker.get_slot("booking_day") or tracker.get_slot("date") or "")
         today = datetime.now(ROME).date()
@@ -238,16 +287,18 @@ class ActionAskBookingStart(TurnAction):
         part = part_of_day(hint) if hint else None
         try:
             hours = cancellable_hours(await crm.service(int(service_id)))
-            slots = await crm.availability(int(service_id), (day or today).isoformat(),
-                                           (day or today + timedelta(days=21)).isoformat())
+            slots = await crm.availability(
+                int(service_id), (day or today).isoformat(), (day or today + timedelta(days=21)).isoformat()
+            )
             if part == "morning":
                 slots = [s for s in slots if int(s["start"][11:13]) < 13]
             elif part == "afternoon":
                 slots = [s for s in slots if int(s["start"][11:13]) >= 13]
             if not slots and day:
                 say(dispatcher, "utter_booking_day_full", day=day.strftime("%d/%m"))
-                first = await crm.availability(int(service_id), today.isoformat(),
-                                               (today + timedelta(days=21)).isoformat())
+                first = await crm.availability(
+                    int(service_id), today.isoformat(), (today + timedelta(days=21)).isoformat()
+                )
                 picks, _ = offer(first, hours, SHOWN, one_day=False)
                 if picks:
                     self._offer(dispatcher, domain, "utter_booking_which_time", picks, hours)
@@ -259,20 +310,30 @@ class ActionAskBookingStart(TurnAction):
             say(dispatcher, "utter_booking_no_slots")
             return []
         picks, skipped = offer(slots, hours, SHOWN, one_day=day is not None)
-        self._offer(dispatcher, domain, "utter_booking_first_slots_cancellable" if skipped
-                    else "utter_booking_first_slots", picks, hours)
+        self._offer(
+            dispatcher,
+            domain,
+            "utter_booking_first_slots_cancellable" if skipped else "utter_booking_first_slots",
+            picks,
+            hours,
+        )
         return []
 
     @staticmethod
-    def _offer(dispatcher: CollectingDispatcher, domain: dict[str, Any], response: str, picks: list[Slot],
-               hours: int | None) -> None:
+    def _offer(
+        dispatcher: CollectingDispatcher, domain: dict[str, Any], response: str, picks: list[Slot], hours: int | None
+    ) -> None:
         """The slot buttons; the warning first when any of them could not be cancelled online."""
         late = [too_late_to_cancel(s["start"], hours) for s in picks]
         window = window_label(hours or 0)
         if any(late):
             say(dispatcher, "utter_booking_late_slots", window=window)
-        say(dispatcher, response, window=window,
-            buttons=[slot_button(s["start"], domain, late=x) for s, x in zip(picks, late, strict=True)])
+        say(
+            dispatcher,
+            response,
+            window=window,
+            buttons=[slot_button(s["start"], domain, late=x) for s, x in zip(picks, late, strict=True)],
+        )
 
 
 class ActionAskBookingConfirm(TurnAction):
@@ -281,19 +342,29 @@ class ActionAskBookingConfirm(TurnAction):
     def name(self) -> str:
         return "action_ask_booking_confirm"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         try:
             svc = await crm.service(int(tracker.get_slot("booking_service_id")))
         except CrmUnavailable:
             svc = None
         name = svc["name"] if svc else str(tracker.get_slot("booking_service") or "")
         start = str(tracker.get_slot("booking_start"))
-        extras = [phrase(domain, f"utter_part_summary_{slot}", value=tracker.get_slot(slot))
-                  for slot in EXTRA_FIELDS.values() if tracker.get_slot(slot)]
-        say(dispatcher, "utter_booking_summary", service=name, when=slot_label(start),
-            name=tracker.get_slot("booking_name"), extras="".join(f"\n{x}" for x in extras),
-            cancel=await cancel_terms(domain, "summary", start, cancellable_hours(svc)))
+        extras = [
+            phrase(domain, f"utter_part_summary_{slot}", value=tracker.get_slot(slot))
+            for slot in EXTRA_FIELDS.values()
+            if tracker.get_slot(slot)
+        ]
+        say(
+            dispatcher,
+            "utter_booking_summary",
+            service=name,
+            when=slot_label(start),
+            name=tracker.get_slot("booking_name"),
+            extras="".join(f"\n{x}" for x in extras),
+            cancel=await cancel_terms(domain, "summary", start, cancellable_hours(svc)),
+        )
         return []
 
 
@@ -314,16 +385,23 @@ async def _free_resource(service_id: int, start: str) -> int | None:
     """On a resource calendar (an official, a room) the citizen gets the first one free at that time."""
     wanted = datetime.fromisoformat(start)
     slots = await crm.availability(service_id, start[:10], start[:10])
-    return next((s["resource_id"] for s in slots
-                 if s.get("resource_id") is not None and datetime.fromisoformat(s["start"]) == wanted), None)
+    return next(
+        (
+            s["resource_id"]
+            for s in slots
+            if s.get("resource_id") is not None and datetime.fromisoformat(s["start"]) == wanted
+        ),
+        None,
+    )
 
 
 class ActionBook(TurnAction):
     def name(self) -> str:
         return "action_book"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         reset = [SlotSet(s, None) for s in BOOKING_SLOTS]
         if not tracker.get_slot("booking_confirm"):
             say(dispatcher, "utter_booking_not_booked")
@@ -333,23 +411,36 @@ class ActionBook(TurnAction):
         fields |= {name: tracker.get_slot(slot) for name, slot in EXTRA_FIELDS.items() if tracker.get_slot(slot)}
         service_id, start = int(tracker.get_slot("booking_service_id")), str(tracker.get_slot("booking_start"))
         try:  # the key names the service too: the same hour of another service, in the same chat, is another booking
-            booked = await crm.book(service_id=service_id, start=start, contact_id=turn.contact_id, fields=fields,
-                                    channel=turn.channel, resource_id=await _free_resource(service_id, start),
-                                    idempotency_key=f"rasa-{tracker.sender_id}-{service_id}-{start}")
+            booked = await crm.book(
+                service_id=service_id,
+                start=start,
+                contact_id=turn.contact_id,
+                fields=fields,
+                channel=turn.channel,
+                resource_id=await _free_resource(service_id, start),
+                idempotency_key=f"rasa-{tracker.sender_id}-{service_id}-{start}",
+            )
         except CrmUnavailable:
             apologise(dispatcher)
             return reset
         if booked.ok and booked.body is not None:
             b = booked.body
-            bring = (phrase(domain, "utter_part_what_to_bring", what=b["what_to_bring"])
-                     if b.get("what_to_bring") else "")
+            bring = (
+                phrase(domain, "utter_part_what_to_bring", what=b["what_to_bring"]) if b.get("what_to_bring") else ""
+            )
             try:
                 hours = cancellable_hours(await crm.service(service_id))
             except CrmUnavailable:
                 hours = None  # booked all the same: the confirmation goes out without the cancellation terms
-            say(dispatcher, "utter_booking_done", service=b.get("service_name") or "", when=slot_label(b["start"]),
-                code=b["code"], bring=bring,
-                cancel=await cancel_terms(domain, "done", b["start"], hours, code=b["code"]))
+            say(
+                dispatcher,
+                "utter_booking_done",
+                service=b.get("service_name") or "",
+                when=slot_label(b["start"]),
+                code=b["code"],
+                bring=bring,
+                cancel=await cancel_terms(domain, "done", b["start"], hours, code=b["code"]),
+            )
         elif booked.status == 409:
             say(dispatcher, "utter_booking_slot_taken")
         else:

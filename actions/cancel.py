@@ -11,16 +11,34 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (CODE_RE, apologise, asks_operator, asks_question, booking_label, caller_key, code_in,
-                            code_kind, say, say_with_urp, second_factor_of, text_for)
+from actions.common import (
+    CODE_RE,
+    apologise,
+    asks_operator,
+    asks_question,
+    booking_label,
+    caller_key,
+    code_in,
+    code_kind,
+    say,
+    say_with_urp,
+    second_factor_of,
+    text_for,
+)
 from actions.crm_client import Booking, CrmUnavailable, crm
 from actions.knowledge import kb_before_dead_end
 from actions.status import state_label
 from actions.turn import TurnAction, TurnFormValidation, turn_of
 from channels.turn_token import Turn
 
-CANCEL_SLOTS = ("cancel_code", "cancel_booking_id", "cancel_summary", "cancel_owned", "cancel_second_factor",
-                "cancel_confirm")
+CANCEL_SLOTS = (
+    "cancel_code",
+    "cancel_booking_id",
+    "cancel_summary",
+    "cancel_owned",
+    "cancel_second_factor",
+    "cancel_confirm",
+)
 
 
 ASK_KB = "?"  # cancel_code when the form starts with no code and nothing to cancel: the knowledge base is asked first
@@ -47,14 +65,16 @@ class ValidateCancelForm(TurnFormValidation):
     def name(self) -> str:
         return "validate_cancel_form"
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: dict[str, Any]) -> list[str]:
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[str]:
         if tracker.get_slot("cancel_code") and tracker.get_slot("cancel_owned") is False:
             return ["cancel_code", "cancel_second_factor", *[s for s in domain_slots if s != "cancel_code"]]
         return domain_slots
 
-    async def extract_cancel_code(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                  domain: dict[str, Any]) -> dict[str, Any]:
+    async def extract_cancel_code(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         requested = tracker.get_slot("requested_slot")
         if asks_operator(tracker) or (tracker.get_slot("cancel_code") and requested != "cancel_code"):
             return {}
@@ -81,12 +101,14 @@ class ValidateCancelForm(TurnFormValidation):
             return {"cancel_code": ASK_KB}
         return {}
 
-    async def extract_cancel_second_factor(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                           domain: dict[str, Any]) -> dict[str, Any]:
+    async def extract_cancel_second_factor(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         return text_for(tracker, "cancel_second_factor")
 
-    async def validate_cancel_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                   domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_cancel_code(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         if value == ASK_KB:
             # a question read as a cancellation gets its article and the form ends; otherwise the form asks for a code
             turn = turn_of(tracker)
@@ -110,8 +132,9 @@ class ValidateCancelForm(TurnFormValidation):
             return {"cancel_code": code, "cancel_owned": False}
         return {"cancel_code": code, "cancel_owned": True, **await self._target(dispatcher, domain, mine)}
 
-    async def validate_cancel_second_factor(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                            domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_cancel_second_factor(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         stopped = _stopped(value, dispatcher, tracker)
         if stopped is not None:
             return stopped
@@ -122,8 +145,9 @@ class ValidateCancelForm(TurnFormValidation):
         turn = turn_of(tracker)
         assert turn is not None  # the form's validation runs only for a turn the hub vouched for
         try:
-            found = await crm.lookup_booking(str(tracker.get_slot("cancel_code")), factor,
-                                             caller=caller_key(tracker, turn))
+            found = await crm.lookup_booking(
+                str(tracker.get_slot("cancel_code")), factor, caller=caller_key(tracker, turn)
+            )
             if found.status == 429:
                 await say_with_urp(dispatcher, "utter_too_many_tries")
                 return _stop_cancel()
@@ -139,8 +163,12 @@ class ValidateCancelForm(TurnFormValidation):
     async def _target(dispatcher: CollectingDispatcher, domain: dict[str, Any], b: Booking) -> dict[str, Any]:
         """The booking to confirm, or the form ends with the reason it cannot be cancelled here."""
         if b.get("status") != "confirmed":
-            say(dispatcher, "utter_cancel_not_active", code=b["code"],
-                state=state_label(domain, "booking", str(b.get("status"))))
+            say(
+                dispatcher,
+                "utter_cancel_not_active",
+                code=b["code"],
+                state=state_label(domain, "booking", str(b.get("status"))),
+            )
             return {**_stop_cancel(), "cancel_code": b["code"]}
         if b.get("cancellable") is False:
             await say_with_urp(dispatcher, "utter_cancel_too_late", code=b["code"], booking=booking_label(b))
@@ -154,17 +182,23 @@ class ActionAskCancelCode(TurnAction):
     def name(self) -> str:
         return "action_ask_cancel_code"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         try:
             active = await crm.active_bookings(turn.contact_id)
         except CrmUnavailable:
             apologise(dispatcher)
             return [SlotSet(s, None) for s in CANCEL_SLOTS]
         if active:
-            say(dispatcher, "utter_ask_cancel_code_which",
-                buttons=[{"title": f"{b['code']} – {booking_label(b)}", "payload": f'/inform{{"code": "{b["code"]}"}}'}
-                         for b in active[:5]])
+            say(
+                dispatcher,
+                "utter_ask_cancel_code_which",
+                buttons=[
+                    {"title": f"{b['code']} – {booking_label(b)}", "payload": f'/inform{{"code": "{b["code"]}"}}'}
+                    for b in active[:5]
+                ],
+            )
         else:
             say(dispatcher, "utter_ask_cancel_code_none_here")
         return []
@@ -174,8 +208,9 @@ class ActionAskCancelConfirm(TurnAction):
     def name(self) -> str:
         return "action_ask_cancel_confirm"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         say(dispatcher, "utter_ask_cancel_confirm", booking=tracker.get_slot("cancel_summary"))
         return []
 
@@ -186,8 +221,9 @@ class ActionCancelAppointment(TurnAction):
     def name(self) -> str:
         return "action_cancel_appointment"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         done = [SlotSet(s, None) for s in (*CANCEL_SLOTS, "requested_slot")]
         booking_id, summary = tracker.get_slot("cancel_booking_id"), tracker.get_slot("cancel_summary")
         if booking_id is None:

@@ -20,8 +20,9 @@ from channels.turn_token import Turn
 _VARIABLE = re.compile(r"{([^\n{}]+?)}")
 
 
-def say(dispatcher: CollectingDispatcher, response: str, *, buttons: list[dict[str, str]] | None = None,
-        **values: Any) -> None:
+def say(
+    dispatcher: CollectingDispatcher, response: str, *, buttons: list[dict[str, str]] | None = None, **values: Any
+) -> None:
     """Send the domain response ``response`` with ``values`` for its variables (Rasa renders it)."""
     dispatcher.utter_message(response=response, buttons=buttons or [], **{k: _text(v) for k, v in values.items()})
 
@@ -48,8 +49,11 @@ def button(domain: dict[str, Any], response: str, payload: str, **values: Any) -
 # --- the URP's own contacts come from the ente (GET /desk), never from this code ------------------------------------
 def urp_values(desk: Desk | None) -> dict[str, str]:
     urp = (desk or {}).get("urp") or {}
-    return {"urp_phone": urp.get("phone") or "", "urp_email": urp.get("email") or "",
-            "urp_hours": (desk or {}).get("office_hours") or ""}
+    return {
+        "urp_phone": urp.get("phone") or "",
+        "urp_email": urp.get("email") or "",
+        "urp_hours": (desk or {}).get("office_hours") or "",
+    }
 
 
 async def say_with_urp(dispatcher: CollectingDispatcher, response: str, **values: Any) -> None:
@@ -61,8 +65,7 @@ async def say_with_urp(dispatcher: CollectingDispatcher, response: str, **values
 def apologise(dispatcher: CollectingDispatcher) -> None:
     """The CRM is down, failing or slow: the request is not lost; the phone is the last one the desk gave."""
     contacts = urp_values(crm.last_desk)
-    say(dispatcher, "utter_crm_unavailable" if contacts["urp_phone"] else "utter_crm_unavailable_no_phone",
-        **contacts)
+    say(dispatcher, "utter_crm_unavailable" if contacts["urp_phone"] else "utter_crm_unavailable_no_phone", **contacts)
 
 
 # --- codes and second factors -----------------------------------------------------------------------------------
@@ -126,8 +129,20 @@ def text_for(tracker: Tracker, slot: str) -> dict[str, Any]:
 ROME = ZoneInfo("Europe/Rome")  # the zone the CRM writes its times in (ISO with offset): only for "today"
 WEEKDAYS_IT = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
 DAYS_IT = ["lun", "mar", "mer", "gio", "ven", "sab", "dom"]
-MONTHS_IT = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
-             "ottobre", "novembre", "dicembre"]
+MONTHS_IT = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+]
 
 
 def slot_label(iso: str) -> str:

@@ -137,14 +137,15 @@ class CrmClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             self._client = httpx.AsyncClient(
-                base_url=self.base_url + "/api/v1", timeout=self.timeout,
+                base_url=self.base_url + "/api/v1",
+                timeout=self.timeout,
                 headers={"Authorization": f"Bearer {self.token}"},
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30))
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+            )
             self._loop = loop
         return self._client
 
-    async def _call(self, method: str, path: str, headers: dict[str, str] | None = None,
-                    **kw: Any) -> tuple[int, Any]:
+    async def _call(self, method: str, path: str, headers: dict[str, str] | None = None, **kw: Any) -> tuple[int, Any]:
         try:
             r = await self._http().request(method, path, headers=headers, **kw)
         except httpx.HTTPError as exc:
@@ -183,10 +184,14 @@ class CrmClient:
         except CrmUnavailable:
             return self.last_desk
 
-    async def handoff(self, conversation_id: int, summary: str, context: dict[str, Any],
-                      topic: str | None = None) -> bool:
-        status, _ = await self._call("POST", f"/conversations/{conversation_id}/handoff",
-                                     json={"summary": summary[:2000], "context": context, "topic": topic})
+    async def handoff(
+        self, conversation_id: int, summary: str, context: dict[str, Any], topic: str | None = None
+    ) -> bool:
+        status, _ = await self._call(
+            "POST",
+            f"/conversations/{conversation_id}/handoff",
+            json={"summary": summary[:2000], "context": context, "topic": topic},
+        )
         return status == 200
 
     # --- knowledge base -----------------------------------------------------------------------------------------
@@ -200,8 +205,9 @@ class CrmClient:
         found: set[str] = set()
         for topic in filter(None, os.environ.get("URP_REPORT_TOPICS", "segnalazioni").split(",")):
             try:
-                status, body = await self._call("GET", "/kb/articles",
-                                                params={"topic": topic.strip(), "status": "published", "limit": 200})
+                status, body = await self._call(
+                    "GET", "/kb/articles", params={"topic": topic.strip(), "status": "published", "limit": 200}
+                )
             except CrmUnavailable:
                 return slugs
             if status != 200 or not isinstance(body, dict):
@@ -221,15 +227,39 @@ class CrmClient:
         return body  # type: ignore[return-value]
 
     async def kb_feedback(self, slug: str | None, query: str, helpful: bool, conversation_id: int | None) -> None:
-        await self._call("POST", "/kb/feedback", json={"slug": slug, "query": query[:500], "helpful": helpful,
-                                                        "conversation_id": conversation_id})
+        await self._call(
+            "POST",
+            "/kb/feedback",
+            json={"slug": slug, "query": query[:500], "helpful": helpful, "conversation_id": conversation_id},
+        )
 
     # --- requests (segnalazioni) --------------------------------------------------------------------------------
-    async def file_request(self, *, contact_id: int, kind: str, topic: str, channel: str, subject: str,
-                           description: str, conversation_id: int | None, priority: str = "media") -> Reply[Ticket]:
-        return await self._reply("POST", "/requests", json={
-            "contact_id": contact_id, "kind": kind, "topic": topic, "channel": channel, "subject": subject[:200],
-            "description": description, "conversation_id": conversation_id, "priority": priority})
+    async def file_request(
+        self,
+        *,
+        contact_id: int,
+        kind: str,
+        topic: str,
+        channel: str,
+        subject: str,
+        description: str,
+        conversation_id: int | None,
+        priority: str = "media",
+    ) -> Reply[Ticket]:
+        return await self._reply(
+            "POST",
+            "/requests",
+            json={
+                "contact_id": contact_id,
+                "kind": kind,
+                "topic": topic,
+                "channel": channel,
+                "subject": subject[:200],
+                "description": description,
+                "conversation_id": conversation_id,
+                "priority": priority,
+            },
+        )
 
     async def find_request(self, code: str, contact_id: int) -> Ticket | None:
         """The contact's own request with this code (None for anyone else's: nothing leaks)."""
@@ -237,10 +267,12 @@ class CrmClient:
         return next((i for i in items if str(i.get("code", "")).upper() == code.upper()), None)
 
     # --- istanze ------------------------------------------------------------------------------------------------
-    async def submit_instance(self, *, type_slug: str, contact_id: int, channel: str,
-                              data: dict[str, Any]) -> Reply[Instance]:
-        return await self._reply("POST", "/instances", json={"type": type_slug, "contact_id": contact_id,
-                                                             "channel": channel, "data": data})
+    async def submit_instance(
+        self, *, type_slug: str, contact_id: int, channel: str, data: dict[str, Any]
+    ) -> Reply[Instance]:
+        return await self._reply(
+            "POST", "/instances", json={"type": type_slug, "contact_id": contact_id, "channel": channel, "data": data}
+        )
 
     async def find_instance(self, code: str, contact_id: int) -> Instance | None:
         items = await self._items("/instances", contact_id=contact_id, limit=200)
@@ -248,8 +280,12 @@ class CrmClient:
 
     async def lookup_instance(self, code: str, second_factor: str, caller: str) -> Reply[Instance]:
         """Citizen look-up by code plus a second factor; the caller key lets the CRM throttle a guesser."""
-        return await self._reply("POST", "/instances/lookup", json={"code": code, "second_factor": second_factor},
-                                 headers={"X-Citizen-Key": caller})
+        return await self._reply(
+            "POST",
+            "/instances/lookup",
+            json={"code": code, "second_factor": second_factor},
+            headers={"X-Citizen-Key": caller},
+        )
 
     # --- booking centre -----------------------------------------------------------------------------------------
     async def services(self) -> list[Service]:
@@ -262,10 +298,24 @@ class CrmClient:
     async def availability(self, service_id: int, d_from: str, d_to: str) -> list[Slot]:
         return await self._items(f"/services/{int(service_id)}/availability", **{"from": d_from, "to": d_to})
 
-    async def book(self, *, service_id: int, start: str, contact_id: int, fields: dict[str, Any], channel: str,
-                   resource_id: int | None, idempotency_key: str) -> Reply[Booking]:
-        body: dict[str, Any] = {"service_id": int(service_id), "start": start, "contact_id": contact_id,
-                                "fields": fields, "channel": channel}
+    async def book(
+        self,
+        *,
+        service_id: int,
+        start: str,
+        contact_id: int,
+        fields: dict[str, Any],
+        channel: str,
+        resource_id: int | None,
+        idempotency_key: str,
+    ) -> Reply[Booking]:
+        body: dict[str, Any] = {
+            "service_id": int(service_id),
+            "start": start,
+            "contact_id": contact_id,
+            "fields": fields,
+            "channel": channel,
+        }
         if resource_id is not None:
             body["resource_id"] = resource_id
         return await self._reply("POST", "/bookings", json=body, headers={"Idempotency-Key": idempotency_key})
@@ -275,8 +325,10 @@ class CrmClient:
 
     async def active_bookings(self, contact_id: int) -> list[Booking]:
         """The contact's confirmed bookings, soonest first ([] when the CRM has none to give)."""
-        return sorted((b for b in await self.bookings_of(contact_id) if b.get("status") == "confirmed"),
-                      key=lambda b: b.get("start", ""))
+        return sorted(
+            (b for b in await self.bookings_of(contact_id) if b.get("status") == "confirmed"),
+            key=lambda b: b.get("start", ""),
+        )
 
     async def find_booking(self, code: str, contact_id: int) -> Booking | None:
         items = await self._items("/bookings", contact_id=contact_id, limit=200)
@@ -284,8 +336,12 @@ class CrmClient:
 
     async def lookup_booking(self, code: str, second_factor: str, caller: str) -> Reply[Booking]:
         """A booking by code plus a second factor, for someone writing from a channel that is not their own."""
-        return await self._reply("POST", "/bookings/lookup", json={"code": code, "second_factor": second_factor},
-                                 headers={"X-Citizen-Key": caller})
+        return await self._reply(
+            "POST",
+            "/bookings/lookup",
+            json={"code": code, "second_factor": second_factor},
+            headers={"X-Citizen-Key": caller},
+        )
 
     async def cancel_booking(self, booking_id: int, reason: str) -> Reply[Booking]:
         return await self._reply("POST", f"/bookings/{int(booking_id)}/cancel", json={"reason": reason})

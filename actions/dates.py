@@ -1,4 +1,5 @@
-"""Italian date expressions citizens write: "domani", "giovedì mattina", "il 3 marzo", "3/12", "la prossima settimana"."""
+"""Italian date expressions citizens write: "domani", "giovedì mattina", "il 3 marzo", "3/12",
+"la prossima settimana"."""
 
 from __future__ import annotations
 
@@ -7,8 +8,20 @@ import unicodedata
 from datetime import date, timedelta
 
 WEEKDAYS = ["lunedi", "martedi", "mercoledi", "giovedi", "venerdi", "sabato", "domenica"]
-MONTHS = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre", "ottobre",
-          "novembre", "dicembre"]
+MONTHS = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+]
 
 
 def _plain(text: str) -> str:

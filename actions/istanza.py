@@ -22,16 +22,20 @@ class ActionSubmitInstance(TurnAction):
     def name(self) -> str:
         return "action_submit_instance"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         reset = [SlotSet(s, None) for s in INSTANCE_SLOTS]
         subject, description = tracker.get_slot("instance_subject"), tracker.get_slot("instance_description")
         if not subject or not description:
             return reset  # the form ended early and said why
         try:
-            filed = await crm.submit_instance(type_slug=GENERIC_TYPE, contact_id=turn.contact_id, channel=turn.channel,
-                                              data={"subject": str(subject)[:200],
-                                                    "description": str(description)[:5000]})
+            filed = await crm.submit_instance(
+                type_slug=GENERIC_TYPE,
+                contact_id=turn.contact_id,
+                channel=turn.channel,
+                data={"subject": str(subject)[:200], "description": str(description)[:5000]},
+            )
         except CrmUnavailable:
             apologise(dispatcher)
             return reset
@@ -39,8 +43,12 @@ class ActionSubmitInstance(TurnAction):
             say(dispatcher, "utter_instance_failed")
             return reset
         if filed.body.get("protocol_number"):
-            say(dispatcher, "utter_instance_filed_protocolled", code=filed.body["code"],
-                protocol=filed.body["protocol_number"])
+            say(
+                dispatcher,
+                "utter_instance_filed_protocolled",
+                code=filed.body["code"],
+                protocol=filed.body["protocol_number"],
+            )
         else:
             say(dispatcher, "utter_instance_filed", code=filed.body["code"])
         return reset

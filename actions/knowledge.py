@@ -36,8 +36,12 @@ def answer_with(dispatcher: CollectingDispatcher, query: str, top: KbHit) -> lis
     else:
         say(dispatcher, "utter_kb_answer_no_link", title=top["title"], passage=passage)
     say(dispatcher, "utter_kb_was_it_useful")
-    return [SlotSet("awaiting_feedback", True), SlotSet("kb_last_slug", top["slug"]), SlotSet("kb_last_query", query),
-            SlotSet("failed_turns", 0)]
+    return [
+        SlotSet("awaiting_feedback", True),
+        SlotSet("kb_last_slug", top["slug"]),
+        SlotSet("kb_last_query", query),
+        SlotSet("failed_turns", 0),
+    ]
 
 
 async def kb_before_dead_end(dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn) -> dict[str, Any] | None:
@@ -63,8 +67,9 @@ async def kb_before_dead_end(dispatcher: CollectingDispatcher, tracker: Tracker,
 def place_in(tracker: Tracker) -> str | None:
     """The place the NLU found in the message, when it is more than a word: DIET often tags only "via" of "via
     Manzoni 22" (bench/nlu_eval.py), and a report filed at "via" helps nobody (the form asks instead)."""
-    place = next((str(e["value"]) for e in tracker.latest_message.get("entities", []) if e.get("entity") == "place"),
-                 None)
+    place = next(
+        (str(e["value"]) for e in tracker.latest_message.get("entities", []) if e.get("entity") == "place"), None
+    )
     return place if place and len(place.split()) >= 2 else None
 
 
@@ -79,8 +84,14 @@ async def reply_with(dispatcher: CollectingDispatcher, tracker: Tracker, query: 
         return [*answer_with(dispatcher, query, top), SlotSet("report_offered", False)]
     say(dispatcher, "utter_report_offer", title=top.get("title", ""))
     offer = json.dumps({"description": query[:1000], "place": place_in(tracker)}, ensure_ascii=False)
-    return [SlotSet("report_offered", True), SlotSet("report_offer", offer), SlotSet("awaiting_feedback", False),
-            SlotSet("kb_last_slug", top.get("slug")), SlotSet("kb_last_query", query), SlotSet("failed_turns", 0)]
+    return [
+        SlotSet("report_offered", True),
+        SlotSet("report_offer", offer),
+        SlotSet("awaiting_feedback", False),
+        SlotSet("kb_last_slug", top.get("slug")),
+        SlotSet("kb_last_query", query),
+        SlotSet("failed_turns", 0),
+    ]
 
 
 def looks_like_question(text: str) -> bool:
@@ -88,8 +99,9 @@ def looks_like_question(text: str) -> bool:
     return text.strip().endswith("?") and len(text.split()) >= 4
 
 
-async def answer_info(dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                      turn: Turn) -> list[EventType]:
+async def answer_info(
+    dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+) -> list[EventType]:
     query = latest_text(tracker)
     failed = float(tracker.get_slot("failed_turns") or 0)
     if not query or query.startswith("/"):
@@ -116,8 +128,9 @@ class ActionAnswerInfo(TurnAction):
     def name(self) -> str:
         return "action_answer_info"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         return await answer_info(dispatcher, tracker, domain, turn)
 
 
@@ -125,8 +138,9 @@ class ActionDefaultFallback(TurnAction):
     def name(self) -> str:
         return "action_default_fallback"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         return await answer_info(dispatcher, tracker, domain, turn)
 
 
@@ -137,8 +151,9 @@ class ActionFeedbackOrConfirm(TurnAction):
     def name(self) -> str:
         return "action_feedback_or_confirm"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         if looks_like_question(latest_text(tracker)):
             # a new question, not an answer to ours: no feedback is recorded
             return await answer_info(dispatcher, tracker, domain, turn)
@@ -151,8 +166,9 @@ class ActionFeedbackOrConfirm(TurnAction):
             return []
         helpful = latest_intent(tracker) == "affirm"
         try:
-            await crm.kb_feedback(tracker.get_slot("kb_last_slug"), tracker.get_slot("kb_last_query") or "",
-                                  helpful, turn.conversation_id)
+            await crm.kb_feedback(
+                tracker.get_slot("kb_last_slug"), tracker.get_slot("kb_last_query") or "", helpful, turn.conversation_id
+            )
         except CrmUnavailable:
             pass  # feedback is best effort; the citizen is not bothered with it
         say(dispatcher, "utter_kb_feedback_thanks" if helpful else "utter_kb_feedback_sorry")
@@ -166,8 +182,9 @@ class ActionOutOfScope(TurnAction):
     def name(self) -> str:
         return "action_out_of_scope"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         query = latest_text(tracker)
         if query and not query.startswith("/"):
             try:
@@ -188,8 +205,9 @@ class ActionAnswerInForm(TurnAction):
     def name(self) -> str:
         return "action_answer_in_form"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         query = latest_text(tracker)
         try:
             res = await search(tracker, turn, query) if query and not query.startswith("/") else {}

@@ -20,9 +20,11 @@ from channels.turn_token import Turn
 REPORT_SLOTS = ("issue_description", "issue_place")
 # words of a request to report that say nothing about the problem: «vorrei fare una segnalazione», «devo segnalare
 # un problema in strada» start the form; «c'è un lampione spento da giorni» is already its description
-_GENERIC = frozenset("""vorrei voglio devo dovrei posso potrei volevo fare una un uno segnalare segnalazione segnalo
+_GENERIC = frozenset(
+    """vorrei voglio devo dovrei posso potrei volevo fare una un uno segnalare segnalazione segnalo
     segnalarvi comunicare problema problemi guasto disservizio strada via qualcosa cosa per favore grazie buongiorno
-    salve ciao del della nel nella in al alla di da che mi ci si vi lo la le il""".split())
+    salve ciao del della nel nella in al alla di da che mi ci si vi lo la le il""".split()
+)
 
 
 def describes_a_problem(text: str) -> bool:
@@ -50,23 +52,26 @@ class ValidateReportForm(TurnFormValidation):
     def name(self) -> str:
         return "validate_report_form"
 
-    async def extract_issue_description(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                        domain: dict[str, Any]) -> dict[str, Any]:
+    async def extract_issue_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         """When the form starts, what was already said fills it: the form then asks only for what is missing."""
         if tracker.get_slot("requested_slot") or tracker.get_slot("issue_description"):
             return {}
         return {k: v for k, v in carried_over(tracker).items() if v}
 
-    async def validate_issue_description(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                         domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_issue_description(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         text = str(value or "").strip()
         if len(text) < 4 or text.startswith("/"):
             say(dispatcher, "utter_report_description_too_short")
             return {"issue_description": None}
         return {"issue_description": text[:1000], "report_offered": False, "report_offer": None}  # offer used up
 
-    async def validate_issue_place(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                   domain: dict[str, Any]) -> dict[str, Any]:
+    async def validate_issue_place(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         # asked for the place, the whole answer is the place: "via Mazzini 23" is not two places "via" and "23"
         if tracker.get_slot("requested_slot") == "issue_place":
             value = tracker.latest_message.get("text") or value
@@ -81,18 +86,23 @@ class ActionSubmitReport(TurnAction):
     def name(self) -> str:
         return "action_submit_report"
 
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         description, place = tracker.get_slot("issue_description"), tracker.get_slot("issue_place")
         reset = [SlotSet(s, None) for s in REPORT_SLOTS]
         if not description or not place:
             return reset  # the form ended early and said why
         try:
             filed = await crm.file_request(
-                contact_id=turn.contact_id, kind="report", topic="segnalazioni", channel=turn.channel,
+                contact_id=turn.contact_id,
+                kind="report",
+                topic="segnalazioni",
+                channel=turn.channel,
                 subject=str(description)[:200] or phrase(domain, "utter_report_subject"),
                 description=phrase(domain, "utter_report_record", description=description, place=place),
-                conversation_id=turn.conversation_id)
+                conversation_id=turn.conversation_id,
+            )
         except CrmUnavailable:
             apologise(dispatcher)
             return reset

@@ -46,16 +46,16 @@ def _refused(action: str) -> list[EventType]:
 class TurnAction(Action, ABC):
     """An action that runs only in a turn the hub vouched for; subclasses implement ``act``."""
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         turn = turn_of(tracker)
         if turn is None:
             return _refused(self.name())
         return await self.act(dispatcher, tracker, domain, turn)
 
     @abstractmethod
-    async def act(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any],
-                  turn: Turn) -> list[EventType]:
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
         """The action itself, for the turn the hub vouched for."""
 
 
@@ -66,8 +66,7 @@ class TurnFormValidation(FormValidationAction, ABC):
     def name(self) -> str:
         """validate_<form>: abstract here, so rasa-sdk registers only the concrete forms' validators."""
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if turn_of(tracker) is None:
             return _refused(self.name())
         return await super().run(dispatcher, tracker, domain)

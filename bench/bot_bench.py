@@ -39,14 +39,31 @@ from tests.channels.conftest import TG_SECRET, TG_TOKEN, _start_bot, _stop, rasa
 from tests.channels.fakes import FakeTelegram  # noqa: E402
 from tests.conftest import ACTIONS_SECRET, DB, ROOT, SECRET, SERVICE_TOKEN, free_port, start_server  # noqa: E402
 
-GREETINGS = ["buongiorno", "salve, mi potete aiutare?", "buonasera, avrei una domanda", "ciao, mi serve un'info",
-             "buongiorno, sono una cittadina di borgo aurelio"]
-BOOKING = ["vorrei prenotare un appuntamento per la carta d'identità", "vorrei un appuntamento all'ufficio tributi",
-           "posso prenotare un colloquio con l'assistente sociale?", "vorrei fissare un appuntamento"]
-OUT_OF_SCOPE = ["chi vincerà lo scudetto quest'anno?", "mi sai dire una ricetta per la carbonara?",
-                "che tempo farà sabato al mare?", "mi trovi un buon ristorante di pesce?"]
-CLOSING = ["ti ringrazio molto per l'aiuto", "grazie mille, gentilissimi", "arrivederci, buona giornata",
-           "ma sto parlando con una persona o con un computer?"]
+GREETINGS = [
+    "buongiorno",
+    "salve, mi potete aiutare?",
+    "buonasera, avrei una domanda",
+    "ciao, mi serve un'info",
+    "buongiorno, sono una cittadina di borgo aurelio",
+]
+BOOKING = [
+    "vorrei prenotare un appuntamento per la carta d'identità",
+    "vorrei un appuntamento all'ufficio tributi",
+    "posso prenotare un colloquio con l'assistente sociale?",
+    "vorrei fissare un appuntamento",
+]
+OUT_OF_SCOPE = [
+    "chi vincerà lo scudetto quest'anno?",
+    "mi sai dire una ricetta per la carbonara?",
+    "che tempo farà sabato al mare?",
+    "mi trovi un buon ristorante di pesce?",
+]
+CLOSING = [
+    "ti ringrazio molto per l'aiuto",
+    "grazie mille, gentilissimi",
+    "arrivederci, buona giornata",
+    "ma sto parlando con una persona o con un computer?",
+]
 # what the citizen sees when something behind the assistant failed (actions.APOLOGY, hub.HOLDING)
 FAILURE_MARKS = ("non riesco a collegarmi ai sistemi del Comune", "assistente virtuale in questo momento non risponde")
 FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
@@ -62,20 +79,33 @@ def script(n_messages: int, seed: int = 20261123) -> list[list[tuple[str, str]]]
     out-of-scope message or a closing. About 60% information questions, as at a citizen desk."""
     rng = random.Random(seed)
     # answerable probe questions are "info", the out-of-scope ones "info_oos" (they should not get an article)
-    probes = [("info" if row.get("expected") else "info_oos", row["query"]) for row in (
-        json.loads(line) for line in (ROOT / "knowledge" / "data" / "probe_cases.jsonl")
-        .read_text(encoding="utf-8").splitlines() if line.strip())]
+    probes = [
+        ("info" if row.get("expected") else "info_oos", row["query"])
+        for row in (
+            json.loads(line)
+            for line in (ROOT / "knowledge" / "data" / "probe_cases.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        )
+    ]
     rng.shuffle(probes)
     questions = itertools.cycle(probes)
-    lasts = itertools.cycle([("booking", BOOKING), ("out_of_scope", OUT_OF_SCOPE), ("booking", BOOKING),
-                             ("closing", CLOSING), ("out_of_scope", OUT_OF_SCOPE), ("closing", CLOSING)])
+    lasts = itertools.cycle(
+        [
+            ("booking", BOOKING),
+            ("out_of_scope", OUT_OF_SCOPE),
+            ("booking", BOOKING),
+            ("closing", CLOSING),
+            ("out_of_scope", OUT_OF_SCOPE),
+            ("closing", CLOSING),
+        ]
+    )
     convs = []
     for i in range((n_messages + 3) // 4):
         first = ("greeting", rng.choice(GREETINGS)) if i % 2 == 0 else next(questions)
         kind, texts = next(lasts)
         convs.append([first, next(questions), next(questions), (kind, rng.choice(texts))])
     flat = [t for c in convs for t in c][:n_messages]
-    return [flat[i:i + 4] for i in range(0, len(flat), 4)]
+    return [flat[i : i + 4] for i in range(0, len(flat), 4)]
 
 
 class TimedTelegram(FakeTelegram):
@@ -86,8 +116,16 @@ class TimedTelegram(FakeTelegram):
 
 
 def update(uid: int, user: int, text: str) -> dict[str, Any]:
-    return {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": {"id": user, "type": "private"},
-                                          "from": {"id": user, "is_bot": False, "first_name": "B"}, "text": text}}
+    return {
+        "update_id": uid,
+        "message": {
+            "message_id": uid,
+            "date": 1,
+            "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": "B"},
+            "text": text,
+        },
+    }
 
 
 def pct(values: list[float], p: float) -> float | None:
@@ -139,8 +177,9 @@ class TurnWatch:
         self.path = db_path
         self.local = threading.local()
         with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as c:
-            self.queue = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'turns'").fetchone() \
-                is not None
+            self.queue = (
+                c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'turns'").fetchone() is not None
+            )
 
     def _conn(self) -> sqlite3.Connection:
         if not hasattr(self.local, "c"):
@@ -149,15 +188,21 @@ class TurnWatch:
 
     def done(self, update_id: int) -> bool:
         c = self._conn()
-        row = c.execute("SELECT m.id, m.conversation_id, t.state FROM messages m LEFT JOIN turns t ON t.message_id = m.id "
-                        "WHERE m.channel = 'telegram' AND m.channel_message_id = ?", (str(update_id),)).fetchone()
+        row = c.execute(
+            "SELECT m.id, m.conversation_id, t.state FROM messages m LEFT JOIN turns t ON t.message_id = m.id "
+            "WHERE m.channel = 'telegram' AND m.channel_message_id = ?",
+            (str(update_id),),
+        ).fetchone()
         if row is None:
             return False
         mid, conv, state = row
         if state not in (None, "done"):
             return False
-        busy = c.execute("SELECT count(*) FROM messages WHERE conversation_id = ? AND direction = 'out' AND id > ? "
-                         "AND delivery_status IN ('pending', 'sending')", (conv, mid)).fetchone()[0]
+        busy = c.execute(
+            "SELECT count(*) FROM messages WHERE conversation_id = ? AND direction = 'out' AND id > ? "
+            "AND delivery_status IN ('pending', 'sending')",
+            (conv, mid),
+        ).fetchone()[0]
         return busy == 0
 
     def wait(self, update_id: int, timeout: float = 60) -> float | None:
@@ -176,19 +221,27 @@ def summary(every: list[dict[str, Any]], wall: float, latency: str = "turn_ms") 
     info = [x for x in turns if x["kind"] == "info"]
     oos = [x for x in turns if x["kind"] in ("info_oos", "out_of_scope")]
     return {
-        "reply_p50_ms": pct(reply, 50), "reply_p95_ms": pct(reply, 95),
-        "turn_p50_ms": pct(turn, 50), "turn_p95_ms": pct(turn, 95), "max_ms": pct(turn, 100),
-        "bot_turns": len(turns), "to_operators_after_handoff": len(every) - len(turns),
+        "reply_p50_ms": pct(reply, 50),
+        "reply_p95_ms": pct(reply, 95),
+        "turn_p50_ms": pct(turn, 50),
+        "turn_p95_ms": pct(turn, 95),
+        "max_ms": pct(turn, 100),
+        "bot_turns": len(turns),
+        "to_operators_after_handoff": len(every) - len(turns),
         "msgs_per_s": round(len(every) / wall, 2),
         "replies_per_s": round(sum(x["replies"] for x in every) / wall, 2),
-        "errors": {"http": sum(1 for x in turns if x["status"] != 200),
-                   "no_reply": sum(1 for x in turns if not x["replies"]),
-                   "failure_reply": sum(1 for x in turns if x["failure"])},
+        "errors": {
+            "http": sum(1 for x in turns if x["status"] != 200),
+            "no_reply": sum(1 for x in turns if not x["replies"]),
+            "failure_reply": sum(1 for x in turns if x["failure"]),
+        },
         "info_answered": f"{sum(1 for x in info if x['answered'])}/{len(info)}",
         "info_report_offered": f"{sum(1 for x in info if x['offered_report'])}/{len(info)}",
         "oos_declined": f"{sum(1 for x in oos if not x['answered'])}/{len(oos)}",
-        "by_kind_p50_ms": {k: pct([x[latency] for x in turns if x["kind"] == k and x["status"] == 200
-                                   and x[latency] is not None], 50) for k in sorted({x["kind"] for x in turns})},
+        "by_kind_p50_ms": {
+            k: pct([x[latency] for x in turns if x["kind"] == k and x["status"] == 200 and x[latency] is not None], 50)
+            for k in sorted({x["kind"] for x in turns})
+        },
     }
 
 
@@ -209,13 +262,29 @@ def main() -> None:
     upgrade(url)
     tg = TimedTelegram()
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
-           "URP_DATABASE_URL": url, "URP_SECRET_KEY": SECRET, "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-           "URP_ACTIONS_SECRET": ACTIONS_SECRET, "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"),
-           "URP_DEFAULT_ENTE": "bench", "URP_PUBLIC_URL": f"http://127.0.0.1:{port}", "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-           "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE": tg.url + "/bot", "PYTHONUNBUFFERED": "1"}
-    seeded = subprocess.run([sys.executable, "-m", "crm.cli", "demo", "seed"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
+        "URP_DATABASE_URL": url,
+        "URP_SECRET_KEY": SECRET,
+        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
+        "URP_ACTIONS_SECRET": ACTIONS_SECRET,
+        "URP_SCHEDULER": "false",
+        "URP_VAR_DIR": str(tmp / "var"),
+        "URP_DEFAULT_ENTE": "bench",
+        "URP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": tg.url + "/bot",
+        "PYTHONUNBUFFERED": "1",
+    }
+    seeded = subprocess.run(
+        [sys.executable, "-m", "crm.cli", "demo", "seed"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if seeded.returncode != 0:
         raise SystemExit(f"urp demo seed failed:\n{seeded.stdout}\n{seeded.stderr}")
     model = current_model()
@@ -257,12 +326,19 @@ def main() -> None:
                 else:  # let a late reply land before the next turn
                     replies = tg.wait_for(lambda r, u=user: r["chat_id"] == u, timeout=30)[seen:]
                 texts = [r.get("text") or "" for r in replies]
-                out.append({"kind": kind, "status": status, "replies": len(replies), "after_handoff": handed_off,
-                            "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
-                            "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
-                            "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                            "answered": FEEDBACK_QUESTION in texts,
-                            "offered_report": any(REPORT_OFFER in t for t in texts)})
+                out.append(
+                    {
+                        "kind": kind,
+                        "status": status,
+                        "replies": len(replies),
+                        "after_handoff": handed_off,
+                        "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
+                        "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
+                        "failure": any(m in t for t in texts for m in FAILURE_MARKS),
+                        "answered": FEEDBACK_QUESTION in texts,
+                        "offered_report": any(REPORT_OFFER in t for t in texts),
+                    }
+                )
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 
@@ -277,15 +353,19 @@ def main() -> None:
             ente = await entes.get_by_slug(s, "bench")
             out = []
             for i in range(n):
-                contact, _ = await contacts.find_or_create_by_identity(s, ente_id=ente.id, channel="telegram",
-                                                                       external_id=str(base + i), first_name="B")
-                conv = await conversations.open_conversation_for(s, ente_id=ente.id, contact_id=contact.id,
-                                                                 channel="telegram")
+                contact, _ = await contacts.find_or_create_by_identity(
+                    s, ente_id=ente.id, channel="telegram", external_id=str(base + i), first_name="B"
+                )
+                conv = await conversations.open_conversation_for(
+                    s, ente_id=ente.id, contact_id=contact.id, channel="telegram"
+                )
                 out.append((conv.id, contact.id, ente.id))
             return out
 
-        return [(conv, sign(Turn(conv, contact, ente, "telegram"), ACTIONS_SECRET, ttl=3600))
-                for conv, contact, ente in DB(url).run(make)]
+        return [
+            (conv, sign(Turn(conv, contact, ente, "telegram"), ACTIONS_SECRET, ttl=3600))
+            for conv, contact, ente in DB(url).run(make)
+        ]
 
     def bare_converse(conv: tuple[int, str], turns: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """The same turns straight to Rasa's REST channel, as the hub sends them: the floor under the hub."""
@@ -296,27 +376,47 @@ def main() -> None:
             for kind, text in turns:
                 t0 = time.perf_counter()
                 try:
-                    r = c.post(f"{rasa_url}/webhooks/rest/webhook", json={
-                        "sender": f"conv-{conv_id}", "message": text, "metadata": {"urp_turn": token}})
+                    r = c.post(
+                        f"{rasa_url}/webhooks/rest/webhook",
+                        json={"sender": f"conv-{conv_id}", "message": text, "metadata": {"urp_turn": token}},
+                    )
                     status, replies = r.status_code, [m for m in r.json() if m.get("text") or m.get("buttons")]
                 except (httpx.HTTPError, ValueError):
                     status, replies = 0, []
                 ms = (time.perf_counter() - t0) * 1000
                 texts = [m.get("text") or "" for m in replies]
-                out.append({"kind": kind, "status": status, "replies": len(replies), "after_handoff": handed_off,
-                            "reply_ms": ms if replies else None, "turn_ms": ms,
-                            "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                            "answered": FEEDBACK_QUESTION in texts,
-                            "offered_report": any(REPORT_OFFER in t for t in texts)})
+                out.append(
+                    {
+                        "kind": kind,
+                        "status": status,
+                        "replies": len(replies),
+                        "after_handoff": handed_off,
+                        "reply_ms": ms if replies else None,
+                        "turn_ms": ms,
+                        "failure": any(m in t for t in texts for m in FAILURE_MARKS),
+                        "answered": FEEDBACK_QUESTION in texts,
+                        "offered_report": any(REPORT_OFFER in t for t in texts),
+                    }
+                )
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 
-    results: dict[str, Any] = {"bench": "bot", "messages": args.messages, "model": model.name if model else None,
-                               "turn_end": "turn queue" if watch.queue else "webhook returned"}
+    results: dict[str, Any] = {
+        "bench": "bot",
+        "messages": args.messages,
+        "model": model.name if model else None,
+        "turn_end": "turn queue" if watch.queue else "webhook returned",
+    }
     try:
         # warm-up (not measured): the first search opens the KB index and the embedder, Rasa loads lazily too
-        warm = converse(9_000_000, [("greeting", "buongiorno"), ("info", "come rinnovo la carta d'identità?"),
-                                    ("booking", "vorrei prenotare un appuntamento")])
+        warm = converse(
+            9_000_000,
+            [
+                ("greeting", "buongiorno"),
+                ("info", "come rinnovo la carta d'identità?"),
+                ("booking", "vorrei prenotare un appuntamento"),
+            ],
+        )
         results["warmup_ms"] = [round(w["turn_ms"] or 0) for w in warm]
         conversations = script(args.messages)
         n = sum(len(c) for c in conversations)
@@ -330,34 +430,41 @@ def main() -> None:
                     c.post(f"{rasa_url}/model/parse", json={"text": text})
                     lat.append((time.perf_counter() - t0) * 1000)
         results["nlu_parse"] = {"p50_ms": pct(lat, 50), "p95_ms": pct(lat, 95), "cpu_ms_per_msg": meter.per_message(n)}
-        for label, conc, base in (("bare_rasa_seq", 1, 5_000_000), (f"bare_rasa_c{args.concurrent}", args.concurrent,
-                                                                     6_000_000)):
+        for label, conc, base in (
+            ("bare_rasa_seq", 1, 5_000_000),
+            (f"bare_rasa_c{args.concurrent}", args.concurrent, 6_000_000),
+        ):
             convs = bare_conversations(len(conversations), base)
             meter = CpuMeter(pids)
             t = time.perf_counter()
             with ThreadPoolExecutor(conc) as pool:
-                per_conv = list(pool.map(lambda ic, convs=convs: bare_converse(convs[ic[0]], ic[1]),
-                                         enumerate(conversations)))
+                per_conv = list(
+                    pool.map(lambda ic, convs=convs: bare_converse(convs[ic[0]], ic[1]), enumerate(conversations))
+                )
             wall = time.perf_counter() - t
-            results[label] = {**summary([x for conv in per_conv for x in conv], wall),
-                              "cpu_ms_per_msg": meter.per_message(n)}
+            results[label] = {
+                **summary([x for conv in per_conv for x in conv], wall),
+                "cpu_ms_per_msg": meter.per_message(n),
+            }
         # 2) the whole path through the hub
         for label, conc, base in (("seq", 1, 7_000_000), (f"c{args.concurrent}", args.concurrent, 8_000_000)):
             meter = CpuMeter(pids)
             t = time.perf_counter()
             with ThreadPoolExecutor(conc) as pool:
-                per_conv = list(pool.map(lambda ic, base=base: converse(base + ic[0], ic[1]),
-                                         enumerate(conversations)))
+                per_conv = list(pool.map(lambda ic, base=base: converse(base + ic[0], ic[1]), enumerate(conversations)))
             wall = time.perf_counter() - t
-            results[label] = {**summary([x for conv in per_conv for x in conv], wall),
-                              "cpu_ms_per_msg": meter.per_message(n)}
+            results[label] = {
+                **summary([x for conv in per_conv for x in conv], wall),
+                "cpu_ms_per_msg": meter.per_message(n),
+            }
         floor = results["bare_rasa_seq"]
         if floor["turn_p95_ms"] and results["seq"]["turn_p95_ms"]:
             results["seq_p95_over_bare_rasa_p95"] = round(results["seq"]["turn_p95_ms"] / floor["turn_p95_ms"], 2)
         cfloor = results[f"bare_rasa_c{args.concurrent}"]
         if cfloor["turn_p95_ms"] and results[f"c{args.concurrent}"]["turn_p95_ms"]:
             results[f"c{args.concurrent}_p95_over_bare_rasa_p95"] = round(
-                results[f"c{args.concurrent}"]["turn_p95_ms"] / cfloor["turn_p95_ms"], 2)
+                results[f"c{args.concurrent}"]["turn_p95_ms"] / cfloor["turn_p95_ms"], 2
+            )
         # the crash window: how long a reply was sent by the provider but not yet recorded as sent (the hub keeps it)
         components = httpx.get(srv.url + "/health", timeout=30).json()["components"]
         if components.get("turn_queue"):

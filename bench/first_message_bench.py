@@ -45,16 +45,23 @@ def main() -> None:
         shutil.copy(model, tree / "models" / model.name)
     crm, rasa, actions = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("URP_", "RASA_"))}
-    env.update(PYTHONPATH=str(tree), URP_PORT=str(crm), URP_PUBLIC_URL=f"http://127.0.0.1:{crm}",
-               URP_RASA_URL=f"http://127.0.0.1:{rasa}", URP_ACTIONS_URL=f"http://127.0.0.1:{actions}/webhook",
-               URP_CRM_URL=f"http://127.0.0.1:{crm}", PYTHONUNBUFFERED="1")
+    env.update(
+        PYTHONPATH=str(tree),
+        URP_PORT=str(crm),
+        URP_PUBLIC_URL=f"http://127.0.0.1:{crm}",
+        URP_RASA_URL=f"http://127.0.0.1:{rasa}",
+        URP_ACTIONS_URL=f"http://127.0.0.1:{actions}/webhook",
+        URP_CRM_URL=f"http://127.0.0.1:{crm}",
+        PYTHONUNBUFFERED="1",
+    )
     urp = [str(tree / ".venv" / "bin" / "python"), "-m", "crm.cli"]
     out: dict[str, object] = {"bench": "first_message", "loadavg_before": [round(x, 2) for x in os.getloadavg()]}
     for step in (["db", "upgrade"], ["demo", "seed"]):
         subprocess.run(urp + step, cwd=tree, env=env, check=True, capture_output=True, timeout=900)
     started = time.perf_counter()
-    run = subprocess.Popen(urp + ["run"], cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
+    run = subprocess.Popen(
+        urp + ["run"], cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert run.stdout is not None
         for line in run.stdout:

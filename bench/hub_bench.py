@@ -24,8 +24,16 @@ from tests.conftest import DB, SECRET, SERVICE_TOKEN, free_port, make_ente, star
 
 
 def update(uid: int, user: int, text: str) -> dict:  # type: ignore[type-arg]
-    return {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": {"id": user, "type": "private"},
-                                          "from": {"id": user, "is_bot": False, "first_name": "B"}, "text": text}}
+    return {
+        "update_id": uid,
+        "message": {
+            "message_id": uid,
+            "date": 1,
+            "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": "B"},
+            "text": text,
+        },
+    }
 
 
 def main() -> None:
@@ -41,10 +49,19 @@ def main() -> None:
     upgrade(url)
     tg = FakeTelegram()
     port = free_port()
-    env = {**os.environ, "URP_DATABASE_URL": url, "URP_SECRET_KEY": SECRET, "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-           "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"), "URP_DEFAULT_ENTE": "bench",
-           "URP_PUBLIC_URL": f"http://127.0.0.1:{port}", "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-           "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "TELEGRAM_API_BASE": tg.url + "/bot"}
+    env = {
+        **os.environ,
+        "URP_DATABASE_URL": url,
+        "URP_SECRET_KEY": SECRET,
+        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
+        "URP_SCHEDULER": "false",
+        "URP_VAR_DIR": str(tmp / "var"),
+        "URP_DEFAULT_ENTE": "bench",
+        "URP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": tg.url + "/bot",
+    }
     make_ente(DB(url), slug="bench")
     procs, results = [], {}
     if rasa_available():
@@ -67,8 +84,9 @@ def main() -> None:
 
             def send(i: int) -> int:
                 with httpx.Client(timeout=60) as c:
-                    return c.post(hook, json=update(next(counter), users[i % len(users)], f"messaggio {i}"),
-                                  headers=headers).status_code
+                    return c.post(
+                        hook, json=update(next(counter), users[i % len(users)], f"messaggio {i}"), headers=headers
+                    ).status_code
 
             t = time.perf_counter()
             with ThreadPoolExecutor(conc) as pool:

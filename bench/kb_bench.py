@@ -61,8 +61,12 @@ def main() -> None:
 
     t0 = time.perf_counter()
     sample = KnowledgeIndex(e5, anchors=False)
-    sample.upsert([Document(id=i + 1, slug=f"s{i}", title=demo[i % len(demo)].title, body=demo[i % len(demo)].body)
-                   for i in range(args.build_sample)])
+    sample.upsert(
+        [
+            Document(id=i + 1, slug=f"s{i}", title=demo[i % len(demo)].title, body=demo[i % len(demo)].body)
+            for i in range(args.build_sample)
+        ]
+    )
     build_rate = args.build_sample / (time.perf_counter() - t0)
 
     base = np.vstack([sample.vectors[i] for i in sample.vectors])
@@ -75,7 +79,7 @@ def main() -> None:
     index = KnowledgeIndex(SyntheticPassages(e5, base))  # type: ignore[arg-type]
     t0 = time.perf_counter()
     for start in range(0, len(docs), 500):
-        index.upsert(docs[start:start + 500])
+        index.upsert(docs[start : start + 500])
     fill_s = time.perf_counter() - t0
 
     queries = [c["query"] for c in read_jsonl(DATA / "probe_cases.jsonl")]
@@ -93,8 +97,11 @@ def main() -> None:
     index.upsert([single])
     update_ms = (time.perf_counter() - t) * 1000
     out = {
-        "articles": len(index), "vectors": int(index.faiss.ntotal), "queries": len(lat),
-        "query_p50_ms": round(statistics.median(lat), 2), "query_p95_ms": round(p95, 2),
+        "articles": len(index),
+        "vectors": int(index.faiss.ntotal),
+        "queries": len(lat),
+        "query_p50_ms": round(statistics.median(lat), 2),
+        "query_p95_ms": round(p95, 2),
         "single_article_update_ms": round(update_ms, 1),
         "build_articles_per_s_real_encoding": round(build_rate, 1),
         "index_fill_s_synthetic_vectors": round(fill_s, 1),

@@ -29,7 +29,8 @@ from tests.conftest import DB, PASSWORD, SECRET, SERVICE_TOKEN, free_port, make_
 
 WATCH = """() => { window.__seen = {}; new MutationObserver(() => {
   document.querySelectorAll('#ws-messages .ws-in .ws-text').forEach(el => {
-    const m = /^bench (\\d+)$/.exec(el.textContent); if (m && !(m[1] in window.__seen)) window.__seen[m[1]] = Date.now(); });
+    const m = /^bench (\\d+)$/.exec(el.textContent);
+    if (m && !(m[1] in window.__seen)) window.__seen[m[1]] = Date.now(); });
 }).observe(document.getElementById('ws-messages'), {childList: true, subtree: true}); }"""
 
 
@@ -47,10 +48,18 @@ def main() -> None:
     upgrade(url)
     ente = make_ente(DB(url), slug="bench")
     port = free_port()
-    env = {**os.environ, "URP_DATABASE_URL": url, "URP_SECRET_KEY": SECRET, "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-           "URP_SCHEDULER": "false", "URP_VAR_DIR": str(tmp / "var"), "URP_DEFAULT_ENTE": "bench",
-           "URP_PUBLIC_URL": f"http://127.0.0.1:{port}", "URP_RASA_URL": f"http://127.0.0.1:{free_port()}",
-           "URP_KB_WARM_UP": "false"}
+    env = {
+        **os.environ,
+        "URP_DATABASE_URL": url,
+        "URP_SECRET_KEY": SECRET,
+        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
+        "URP_SCHEDULER": "false",
+        "URP_VAR_DIR": str(tmp / "var"),
+        "URP_DEFAULT_ENTE": "bench",
+        "URP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "URP_RASA_URL": f"http://127.0.0.1:{free_port()}",
+        "URP_KB_WARM_UP": "false",
+    }
     srv = start_server(env, tmp / "crm.log", port=port)
     out: dict[str, object] = {}
     try:
@@ -67,8 +76,9 @@ def main() -> None:
         say("Vorrei parlare con un operatore")
         with httpx.Client(base_url=srv.url, timeout=30) as c:
             for _ in range(100):
-                items = c.get("/api/v1/conversations", params={"mode": "waiting"},
-                              headers=ente.headers("operator")).json()["items"]
+                items = c.get(
+                    "/api/v1/conversations", params={"mode": "waiting"}, headers=ente.headers("operator")
+                ).json()["items"]
                 if items:
                     break
                 time.sleep(0.2)
@@ -76,8 +86,9 @@ def main() -> None:
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=srv.url,
-                                       locale="it-IT").new_page()
+            page = browser.new_context(
+                viewport={"width": 1366, "height": 768}, base_url=srv.url, locale="it-IT"
+            ).new_page()
             page.goto("/console/login")
             page.get_by_label("Nome utente").fill(ente.usernames["operator"])
             page.get_by_label("Password").fill(PASSWORD)
@@ -97,7 +108,8 @@ def main() -> None:
             page.keyboard.press("Enter")
             actions += 1
             expect(page.get_by_role("list", name="Messaggi").get_by_role("listitem").last).to_contain_text(
-                "sono l'operatore")
+                "sono l'operatore"
+            )
             out["actions_to_reply"] = actions
             out["scroll_needed"] = scroll_needed
             # 2) citizen's message -> shown in the open workspace
@@ -112,8 +124,13 @@ def main() -> None:
                     time.sleep(0.01)
             seen = page.evaluate("window.__seen")
             lat = sorted(seen[k] - sent[k] for k in sent if k in seen)
-            out.update(messages=args.messages, shown=len(lat), p50_ms=round(statistics.median(lat)),
-                       p95_ms=round(lat[max(0, int(len(lat) * 0.95) - 1)]), max_ms=round(lat[-1]))
+            out.update(
+                messages=args.messages,
+                shown=len(lat),
+                p50_ms=round(statistics.median(lat)),
+                p95_ms=round(lat[max(0, int(len(lat) * 0.95) - 1)]),
+                max_ms=round(lat[-1]),
+            )
             browser.close()
         ws.close()
     finally:

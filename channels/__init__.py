@@ -66,11 +66,14 @@ def setup(app: Any) -> None:
     from crm.tasks import uncancellable
 
     app_settings = app.ctx.settings
-    app.ctx.rasa = RasaClient(app_settings.rasa_url,
-                              app_settings.rasa_token.get_secret_value() if app_settings.rasa_token else None,
-                              settings.rasa_timeout_seconds)
-    app.ctx.turns = TurnQueue(app, lambda ctx: hub.run_turn(app, ctx),
-                              lease_seconds=max(30.0, settings.rasa_timeout_seconds * 2))
+    app.ctx.rasa = RasaClient(
+        app_settings.rasa_url,
+        app_settings.rasa_token.get_secret_value() if app_settings.rasa_token else None,
+        settings.rasa_timeout_seconds,
+    )
+    app.ctx.turns = TurnQueue(
+        app, lambda ctx: hub.run_turn(app, ctx), lease_seconds=max(30.0, settings.rasa_timeout_seconds * 2)
+    )
     app.ctx.crash_windows = hub.CrashWindows()
 
     async def rasa_probe(app: Any) -> dict[str, Any]:

@@ -65,8 +65,11 @@ def _media(params: dict[str, str]) -> list[dict[str, str]]:
         count = min(int(params.get("NumMedia") or 0), 10)
     except ValueError:
         count = 0
-    return [{"url": params[f"MediaUrl{i}"], "content_type": params.get(f"MediaContentType{i}", "")}
-            for i in range(count) if params.get(f"MediaUrl{i}")]
+    return [
+        {"url": params[f"MediaUrl{i}"], "content_type": params.get(f"MediaContentType{i}", "")}
+        for i in range(count)
+        if params.get(f"MediaUrl{i}")
+    ]
 
 
 @bp.post("/channels/twilio/sms")
@@ -93,8 +96,14 @@ async def _sms_inbound(app: Any, params: dict[str, str]) -> None:
     sender, body, sid = params["From"], params.get("Body", "").strip(), params["MessageSid"]
     ente_id = await default_ente_id(app)
     word = body.lower().strip(" .!")
-    inbound = Inbound(channel="sms", address=sender, text=body, channel_message_id=sid, phone=_e164(sender),
-                      attachments=_media(params))
+    inbound = Inbound(
+        channel="sms",
+        address=sender,
+        text=body,
+        channel_message_id=sid,
+        phone=_e164(sender),
+        attachments=_media(params),
+    )
     if word in STOP_WORDS or word in START_WORDS:
         await _opt(app, ente_id, inbound, opt_out=word in STOP_WORDS)
         return
@@ -117,16 +126,23 @@ async def _opt(app: Any, ente_id: int, inbound: Inbound, *, opt_out: bool) -> No
     """STOP/ANNULLA: stored like any message, then the number is opted out (and told so, once)."""
     async with acting(app, Principal.system(ente_id, "channel:sms")) as cx:
         s = cx.session
-        contact, _ = await contacts.find_or_create_by_identity(s, ente_id=ente_id, channel="sms",
-                                                               external_id=inbound.address, phone=inbound.phone)
+        contact, _ = await contacts.find_or_create_by_identity(
+            s, ente_id=ente_id, channel="sms", external_id=inbound.address, phone=inbound.phone
+        )
         conv, _, duplicate = await conversations.record_inbound(
-            s, ente_id=ente_id, contact_id=contact.id, channel="sms", text=inbound.text,
-            channel_message_id=inbound.channel_message_id)
+            s,
+            ente_id=ente_id,
+            contact_id=contact.id,
+            channel="sms",
+            text=inbound.text,
+            channel_message_id=inbound.channel_message_id,
+        )
         if duplicate:
             return
         await contact_commands.set_opt_out(cx, contact_id=contact.id, channel="sms", opted_out=opt_out)
-        reply = await conversations.record_outbound(s, conv=conv, author_kind="system",
-                                                    text=hub.OPTED_OUT if opt_out else hub.OPTED_IN)
+        reply = await conversations.record_outbound(
+            s, conv=conv, author_kind="system", text=hub.OPTED_OUT if opt_out else hub.OPTED_IN
+        )
         reply_id = reply.id
     # the STOP confirmation is the last message this number receives: sent without the opt-out check
     await hub.deliver(app, ente_id, reply_id, ignore_opt_out=opt_out)
@@ -139,10 +155,18 @@ async def _last_buttons(app: Any, ente_id: int, channel: str, address: str) -> l
         if contact is None:
             return []
         last = await s.scalar(
-            select(Message).join(Conversation, Conversation.id == Message.conversation_id)
-            .where(Conversation.ente_id == ente_id, Conversation.contact_id == contact.id,
-                   Conversation.channel == channel, Conversation.mode != "closed", Message.direction == "out")
-            .order_by(Message.id.desc()).limit(1))
+            select(Message)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Conversation.ente_id == ente_id,
+                Conversation.contact_id == contact.id,
+                Conversation.channel == channel,
+                Conversation.mode != "closed",
+                Message.direction == "out",
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
     return list((last.payload or {}).get("buttons", [])) if last else []
 
 
@@ -155,8 +179,17 @@ async def _last_buttons_payload(app: Any, ente_id: int, channel: str, address: s
 
 async def _button_title(app: Any, ente_id: int, channel: str, address: str, payload: str) -> str | None:
     # Telegram cuts callback data at 64 bytes: compare on that prefix
-    return next((str(b.get("title") or "") for b in await _last_buttons(app, ente_id, channel, address)
-                 if str(b.get("payload") or "")[:64] == payload[:64]), None) or None
+    return (
+        next(
+            (
+                str(b.get("title") or "")
+                for b in await _last_buttons(app, ente_id, channel, address)
+                if str(b.get("payload") or "")[:64] == payload[:64]
+            ),
+            None,
+        )
+        or None
+    )
 
 
 @bp.post("/channels/twilio/status")
@@ -174,9 +207,13 @@ async def twilio_status(request: Request) -> HTTPResponse:
     if sid and mapped:
         async with transaction(request.app.ctx.sessionmaker) as s:
             # a long reply went out in parts: any part's SID finds the message
-            m = await s.scalar(select(Message).where(Message.channel == "sms", Message.channel_message_id == sid)) \
-                or await s.scalar(select(Message).join(MessagePart, MessagePart.message_id == Message.id)
-                                  .where(Message.channel == "sms", MessagePart.provider_id == sid))
+            m = await s.scalar(
+                select(Message).where(Message.channel == "sms", Message.channel_message_id == sid)
+            ) or await s.scalar(
+                select(Message)
+                .join(MessagePart, MessagePart.message_id == Message.id)
+                .where(Message.channel == "sms", MessagePart.provider_id == sid)
+            )
             if m is not None and m.delivery_status != "delivered":
                 m.delivery_status = mapped
                 if mapped == "failed":
@@ -227,8 +264,9 @@ async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None
     async with acting(app, Principal.system(ente_id, "channel:telegram")) as cx:
         existing = await contacts.find_by_phone(cx.session, ente_id=ente_id, e164=inbound.phone or "")
         if existing is not None:
-            await contact_commands.link_identity(cx, contact_id=existing.id, channel="telegram",
-                                                 external_id=inbound.address)
+            await contact_commands.link_identity(
+                cx, contact_id=existing.id, channel="telegram", external_id=inbound.address
+            )
 
 
 # --- web chat -------------------------------------------------------------------------------------------------
@@ -259,9 +297,11 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     session = first.get("session") if isinstance(first, dict) else None
     if not isinstance(session, str) or not SESSION_RE.match(session):
         session = str(uuid.uuid4())
+
     async def history() -> str:
-        return json.dumps({"type": "history", "session": session,
-                           "messages": await uncancellable(_history(app, ente_id, session))})
+        return json.dumps(
+            {"type": "history", "session": session, "messages": await uncancellable(_history(app, ente_id, session))}
+        )
 
     subscribed = asyncio.Event()
     # one writer at a time, and the ack before anything its turn causes (typing, replies): the turn starts inside
@@ -318,9 +358,13 @@ async def web_socket(request: Request, ws: Websocket) -> None:
             if not text_in and not payload:
                 continue
             client_id = str(data.get("client_id") or uuid.uuid4())[:64]
-            inbound = Inbound(channel="web", address=session, text=text_in or payload,
-                              channel_message_id=f"{session}:{client_id}",
-                              payload={"intent_payload": payload} if payload else {})
+            inbound = Inbound(
+                channel="web",
+                address=session,
+                text=text_in or payload,
+                channel_message_id=f"{session}:{client_id}",
+                payload={"intent_payload": payload} if payload else {},
+            )
             async with sending:
                 accepted = await hub.accept(app, ente_id, inbound)
                 await ws.send(json.dumps({"type": "ack", "client_id": client_id, "id": accepted.message_id}))
@@ -336,23 +380,37 @@ async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]
         contact = await contacts.find_by_identity(s, ente_id=ente_id, channel="web", external_id=session)
         if contact is None:
             return []
-        conv = await s.scalar(select(Conversation).where(
-            Conversation.ente_id == ente_id, Conversation.contact_id == contact.id, Conversation.channel == "web",
-            Conversation.mode != "closed").order_by(Conversation.id.desc()).limit(1))
+        conv = await s.scalar(
+            select(Conversation)
+            .where(
+                Conversation.ente_id == ente_id,
+                Conversation.contact_id == contact.id,
+                Conversation.channel == "web",
+                Conversation.mode != "closed",
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
         if conv is None:
             rating = await conversations.open_rating(s, ente_id=ente_id, contact_id=contact.id, channel="web")
             conv = await s.get(Conversation, rating.conversation_id) if rating is not None else None
         if conv is None:
             return []
         msgs = await conversations.messages(s, ente_id=ente_id, conversation_id=conv.id, include_private=False)
-    return [{"id": m.id, "author": "citizen" if m.direction == "in" else m.author_kind, "text": m.text,
-             "name": str((m.payload or {}).get("author_name") or "") if m.direction == "out" else "",
-             "notice": str((m.payload or {}).get("notice") or "") if m.direction == "out" else "",
-             # the Comune's replies carry their sanitised HTML too (the widget shows it); the citizen's own stay text
-             **({"html": render.to_web(m.text)} if m.direction == "out" else {}),
-             "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else [],
-             **({"client_id": (m.channel_message_id or "").partition(":")[2]} if m.direction == "in" else {})}
-            for m in msgs[-50:]]
+    return [
+        {
+            "id": m.id,
+            "author": "citizen" if m.direction == "in" else m.author_kind,
+            "text": m.text,
+            "name": str((m.payload or {}).get("author_name") or "") if m.direction == "out" else "",
+            "notice": str((m.payload or {}).get("notice") or "") if m.direction == "out" else "",
+            # the Comune's replies carry their sanitised HTML too (the widget shows it); the citizen's own stay text
+            **({"html": render.to_web(m.text)} if m.direction == "out" else {}),
+            "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else [],
+            **({"client_id": (m.channel_message_id or "").partition(":")[2]} if m.direction == "in" else {}),
+        }
+        for m in msgs[-50:]
+    ]
 
 
 @bp.get("/")
@@ -372,5 +430,3 @@ async def widget_js(request: Request) -> HTTPResponse:
 @public
 async def widget_css(request: Request) -> HTTPResponse:
     return await file(STATIC / "widget.css", mime_type="text/css; charset=utf-8")
-
-

@@ -30,9 +30,14 @@ class EmailSender:
         msg.set_content(n.text + "\n\n-- \nQuesto messaggio è stato inviato automaticamente dal Comune.")
         try:
             result = await aiosmtplib.send(
-                msg, hostname=s.smtp_host, port=s.smtp_port, username=s.smtp_username,
+                msg,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                start_tls=s.smtp_starttls, timeout=15)
+                start_tls=s.smtp_starttls,
+                timeout=15,
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise SendError(f"recipient refused: {type(exc).__name__}", permanent=True) from None
         except (aiosmtplib.SMTPException, OSError) as exc:

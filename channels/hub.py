@@ -40,17 +40,21 @@ from crm.tasks import uncancellable
 
 log = logging.getLogger("urp.hub")
 
-HOLDING = ("Il nostro assistente virtuale in questo momento non risponde. Ho passato la sua richiesta a un "
-           "operatore dell'URP, che le risponderà qui appena possibile.")
-OPTED_OUT = ("Ha scelto di non ricevere più messaggi da questo numero. Per riattivarli risponda START. "
-             "Per informazioni chiami l'URP allo 0761 123456.")
+HOLDING = (
+    "Il nostro assistente virtuale in questo momento non risponde. Ho passato la sua richiesta a un "
+    "operatore dell'URP, che le risponderà qui appena possibile."
+)
+OPTED_OUT = (
+    "Ha scelto di non ricevere più messaggi da questo numero. Per riattivarli risponda START. "
+    "Per informazioni chiami l'URP allo 0761 123456."
+)
 OPTED_IN = "Messaggi riattivati. Come posso aiutarla?"
 MAX_ATTEMPTS = 6
 SEND_LEASE = timedelta(minutes=2)  # a send cut by a crash is tried again after this (the crash window, README)
 HANDOFF_SUMMARY = {
     "rasa_unavailable": "Assistente virtuale non disponibile: il cittadino attende un operatore.",
     "empty_answer": "L'assistente virtuale non ha risposto (servizio delle azioni non disponibile?): il cittadino "
-                    "attende un operatore.",
+    "attende un operatore.",
     "stale": "Messaggio rimasto senza risposta troppo a lungo (riavvio o guasto): il cittadino attende un operatore.",
 }
 
@@ -84,12 +88,18 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
     rated: Context | None = None
     async with transaction(app.ctx.sessionmaker) as s:
         contact, _ = await contacts.find_or_create_by_identity(
-            s, ente_id=ente_id, channel=msg.channel, external_id=msg.address, phone=msg.phone,
-            first_name=msg.display_name[:100])
+            s,
+            ente_id=ente_id,
+            channel=msg.channel,
+            external_id=msg.address,
+            phone=msg.phone,
+            first_name=msg.display_name[:100],
+        )
         rated, answer = await _rating_answer(app, s, ente_id, contact.id, msg)
         if answer is not None:  # the rated conversation's answer: no turn, no new conversation
-            accepted = Accepted(message_id=answer.id, conversation_id=answer.conversation_id, duplicate=False,
-                                mode="closed")
+            accepted = Accepted(
+                message_id=answer.id, conversation_id=answer.conversation_id, duplicate=False, mode="closed"
+            )
         else:
             accepted = await _record(s, queue, ente_id, contact.id, msg)
             ctx, queued = accepted.ctx, accepted.queued
@@ -100,8 +110,16 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
     elif queued:
         queue.wake()
     if not accepted.duplicate:
-        await emit(app, ente_id, {"type": "message", "conversation_id": accepted.conversation_id,
-                                  "message_id": accepted.message_id, "mode": accepted.mode})
+        await emit(
+            app,
+            ente_id,
+            {
+                "type": "message",
+                "conversation_id": accepted.conversation_id,
+                "message_id": accepted.message_id,
+                "mode": accepted.mode,
+            },
+        )
     return accepted
 
 
@@ -110,40 +128,64 @@ async def _record(s: Any, queue: Any, ente_id: int, contact_id: int, msg: Inboun
     ctx: TurnCtx | None = None
     queued = False
     conv, stored, duplicate = await conversations.record_inbound(
-        s, ente_id=ente_id, contact_id=contact_id, channel=msg.channel, text=msg.text,
-        channel_message_id=msg.channel_message_id, payload=msg.payload, attachments=msg.attachments)
+        s,
+        ente_id=ente_id,
+        contact_id=contact_id,
+        channel=msg.channel,
+        text=msg.text,
+        channel_message_id=msg.channel_message_id,
+        payload=msg.payload,
+        attachments=msg.attachments,
+    )
     await lock_conversation(s, conv.id)
     if duplicate:
         queued = await queue.unfinished(s, stored.id)
     elif conv.mode == "bot":
         job = await queue.enqueue(s, ente_id=ente_id, conversation_id=conv.id, message_id=stored.id)
         if job.state == "running":
-            ctx = TurnCtx(turn_id=job.id, ente_id=ente_id, conversation_id=conv.id, contact_id=contact_id,
-                          message_id=stored.id, channel=msg.channel, address=msg.address, text=msg.text,
-                          payload=dict(msg.payload), mode=conv.mode, created_at=job.created_at)
+            ctx = TurnCtx(
+                turn_id=job.id,
+                ente_id=ente_id,
+                conversation_id=conv.id,
+                contact_id=contact_id,
+                message_id=stored.id,
+                channel=msg.channel,
+                address=msg.address,
+                text=msg.text,
+                payload=dict(msg.payload),
+                mode=conv.mode,
+                created_at=job.created_at,
+            )
         else:
             queued = True
-    return Accepted(message_id=stored.id, conversation_id=conv.id, duplicate=duplicate, mode=conv.mode, ctx=ctx,
-                    queued=queued)
+    return Accepted(
+        message_id=stored.id, conversation_id=conv.id, duplicate=duplicate, mode=conv.mode, ctx=ctx, queued=queued
+    )
 
 
-async def _rating_answer(app: Any, s: Any, ente_id: int, contact_id: int, msg: Inbound
-                         ) -> tuple[Context | None, Message | None]:
+async def _rating_answer(
+    app: Any, s: Any, ente_id: int, contact_id: int, msg: Inbound
+) -> tuple[Context | None, Message | None]:
     """The citizen's answer to the satisfaction question of a conversation closed lately (a score, then a comment),
     through its command, in the accept's transaction. Returns the command's context (published after commit) and
     the stored answer, or ``None`` when the message is not one (it then starts a conversation as usual)."""
     if msg.channel not in conversations.RATED_CHANNELS:
         return None, None
     if msg.channel_message_id and await conversations.find_by_channel_message_id(
-            s, ente_id=ente_id, channel=msg.channel, channel_message_id=msg.channel_message_id):
+        s, ente_id=ente_id, channel=msg.channel, channel_message_id=msg.channel_message_id
+    ):
         return None, None  # a retry of a message already stored: the usual path answers it as a duplicate
     rating = await conversations.open_rating(s, ente_id=ente_id, contact_id=contact_id, channel=msg.channel)
     if rating is None:
         return None, None
     cx = Context(principal=Principal.system(ente_id, f"channel:{msg.channel}"), session=s, app=app)
     stored = await conversation_commands.answer_rating(
-        cx, rating_id=rating.id, text=msg.text, payload=str(msg.payload.get("intent_payload") or ""),
-        channel_message_id=msg.channel_message_id)
+        cx,
+        rating_id=rating.id,
+        text=msg.text,
+        payload=str(msg.payload.get("intent_payload") or ""),
+        channel_message_id=msg.channel_message_id,
+    )
     return cx, stored
 
 
@@ -161,24 +203,28 @@ async def run_turn(app: Any, t: TurnCtx) -> TurnCtx | None:
     else:
         await _typing(app, t)
         # the actions trust only what the hub signs: who is talking, in which conversation, for this turn
-        metadata = {METADATA_KEY: sign(Turn(t.conversation_id, t.contact_id, t.ente_id, t.channel),
-                                       secret_of(settings))}
+        metadata = {
+            METADATA_KEY: sign(Turn(t.conversation_id, t.contact_id, t.ente_id, t.channel), secret_of(settings))
+        }
         try:
-            replies = await app.ctx.rasa.ask(sender=sender_of(t.conversation_id),
-                                              text=t.payload.get("intent_payload") or t.text, metadata=metadata)
+            replies = await app.ctx.rasa.ask(
+                sender=sender_of(t.conversation_id), text=t.payload.get("intent_payload") or t.text, metadata=metadata
+            )
             outcome = "bot" if replies else "holding"
             reason = None if replies else "empty_answer"
             if not replies:
-                log.warning("rasa gave no answer in conversation %s (action server down?): handing off",
-                            t.conversation_id)
+                log.warning(
+                    "rasa gave no answer in conversation %s (action server down?): handing off", t.conversation_id
+                )
         except RasaUnavailable as exc:
             log.warning("rasa unavailable for conversation %s (%s): handing off", t.conversation_id, exc)
             outcome, reason = "holding", "rasa_unavailable"
     return await uncancellable(_finish_turn(app, t, outcome, reason, replies))
 
 
-async def _finish_turn(app: Any, t: TurnCtx, outcome: str, reason: str | None,
-                       replies: list[dict[str, Any]]) -> TurnCtx | None:
+async def _finish_turn(
+    app: Any, t: TurnCtx, outcome: str, reason: str | None, replies: list[dict[str, Any]]
+) -> TurnCtx | None:
     """One transaction: the replies (already claimed for sending), the handoff if any, the turn done and the next
     one taken. Then the replies go out, in order."""
     out: list[Outgoing] = []
@@ -189,14 +235,20 @@ async def _finish_turn(app: Any, t: TurnCtx, outcome: str, reason: str | None,
         texts: list[tuple[str, str, dict[str, Any]]] = []
         if conv is not None and conv.mode != "closed":
             if outcome == "bot":
-                texts = [("bot", r.get("text") or "", {"buttons": r["buttons"]} if r.get("buttons") else {})
-                         for r in replies]
+                texts = [
+                    ("bot", r.get("text") or "", {"buttons": r["buttons"]} if r.get("buttons") else {}) for r in replies
+                ]
             elif reason is not None:
                 texts = [("system", HOLDING, {})]
                 if conv.mode == "bot":
-                    await conversations.handoff(s, ente_id=t.ente_id, conversation_id=t.conversation_id,
-                                                topic_slug=None, summary=HANDOFF_SUMMARY[reason],
-                                                context={"reason": reason})
+                    await conversations.handoff(
+                        s,
+                        ente_id=t.ente_id,
+                        conversation_id=t.conversation_id,
+                        topic_slug=None,
+                        summary=HANDOFF_SUMMARY[reason],
+                        context={"reason": reason},
+                    )
                     handed_off = True
         now = utcnow()
         for author, text, payload in texts:
@@ -204,13 +256,22 @@ async def _finish_turn(app: Any, t: TurnCtx, outcome: str, reason: str | None,
             m = await conversations.record_outbound(s, conv=conv, text=text, author_kind=author, payload=payload)
             # claimed for sending in the transaction that stores it: no second transaction before the send
             m.delivery_status, m.delivery_attempts, m.next_attempt_at = "sending", 1, now + SEND_LEASE
-            out.append(Outgoing(message_id=m.id, ente_id=t.ente_id, conversation_id=t.conversation_id,
-                                channel=t.channel, address=t.address, text=text,
-                                buttons=buttons_from_payload(payload), attempts=1, author=author))
+            out.append(
+                Outgoing(
+                    message_id=m.id,
+                    ente_id=t.ente_id,
+                    conversation_id=t.conversation_id,
+                    channel=t.channel,
+                    address=t.address,
+                    text=text,
+                    buttons=buttons_from_payload(payload),
+                    attempts=1,
+                    author=author,
+                )
+            )
         nxt: TurnCtx | None = await app.ctx.turns.finish(s, t, outcome)
     if handed_off:
-        await emit(app, t.ente_id, {"type": "conversation", "id": t.conversation_id, "mode": "waiting",
-                                    "topic": None})
+        await emit(app, t.ente_id, {"type": "conversation", "id": t.conversation_id, "mode": "waiting", "topic": None})
     for o in out:
         await _send_and_record(app, o)
     return nxt
@@ -224,10 +285,17 @@ async def citizen_typing(app: Any, ente_id: int, address: str, channel: str = "w
             contact = await contacts.find_by_identity(s, ente_id=ente_id, channel=channel, external_id=address)
             if contact is None:
                 return
-            conv_id = await s.scalar(select(Conversation.id).where(
-                Conversation.ente_id == ente_id, Conversation.contact_id == contact.id,
-                Conversation.channel == channel, Conversation.mode.in_(("waiting", "assigned")))
-                .order_by(Conversation.id.desc()).limit(1))
+            conv_id = await s.scalar(
+                select(Conversation.id)
+                .where(
+                    Conversation.ente_id == ente_id,
+                    Conversation.contact_id == contact.id,
+                    Conversation.channel == channel,
+                    Conversation.mode.in_(("waiting", "assigned")),
+                )
+                .order_by(Conversation.id.desc())
+                .limit(1)
+            )
         if conv_id is not None:
             await emit(app, ente_id, {"type": "typing", "conversation_id": conv_id})
     except Exception:  # noqa: BLE001 - a hint only
@@ -283,8 +351,12 @@ class CrashWindows:
         for channel, values in self.samples.items():
             v = sorted(values)
             if v:
-                out[channel] = {"n": len(v), "p50_ms": round(v[len(v) // 2], 2),
-                                "p95_ms": round(v[min(len(v) - 1, int(len(v) * 0.95))], 2), "max_ms": round(v[-1], 2)}
+                out[channel] = {
+                    "n": len(v),
+                    "p50_ms": round(v[len(v) // 2], 2),
+                    "p95_ms": round(v[min(len(v) - 1, int(len(v) * 0.95))], 2),
+                    "max_ms": round(v[-1], 2),
+                }
         return out
 
 
@@ -306,28 +378,50 @@ async def deliver(app: Any, ente_id: int, message_id: int, *, ignore_opt_out: bo
             m.delivery_error = m.delivery_error or "outcome of the last send not recorded"
             o = None
         else:
-            claimed = await s.execute(update(Message).where(
-                Message.id == message_id, Message.delivery_status == m.delivery_status,
-                Message.delivery_attempts == m.delivery_attempts)
-                .values(delivery_status="sending", delivery_attempts=Message.delivery_attempts + 1,
-                        next_attempt_at=now + SEND_LEASE))
+            claimed = await s.execute(
+                update(Message)
+                .where(
+                    Message.id == message_id,
+                    Message.delivery_status == m.delivery_status,
+                    Message.delivery_attempts == m.delivery_attempts,
+                )
+                .values(
+                    delivery_status="sending",
+                    delivery_attempts=Message.delivery_attempts + 1,
+                    next_attempt_at=now + SEND_LEASE,
+                )
+            )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             conv = await s.get(Conversation, m.conversation_id)
             contact = await s.get(Contact, conv.contact_id) if conv else None
-            parts = list((await s.scalars(select(MessagePart.provider_id).where(MessagePart.message_id == m.id)
-                                          .order_by(MessagePart.part))).all())
-            o = Outgoing(message_id=m.id, ente_id=ente_id, conversation_id=m.conversation_id, channel=m.channel,
-                         address=await address_of(s, conv.contact_id, conv.channel) if conv else None, text=m.text,
-                         buttons=buttons_from_payload(m.payload), attempts=m.delivery_attempts + 1,
-                         author=m.author_kind, name=str((m.payload or {}).get("author_name") or ""),
-                         notice=str((m.payload or {}).get("notice") or ""),
-                         opted_out=not ignore_opt_out and contact is not None and m.channel == "sms"
-                         and _sms_opted_out(contact), parts_sent=parts)
+            parts = list(
+                (
+                    await s.scalars(
+                        select(MessagePart.provider_id).where(MessagePart.message_id == m.id).order_by(MessagePart.part)
+                    )
+                ).all()
+            )
+            o = Outgoing(
+                message_id=m.id,
+                ente_id=ente_id,
+                conversation_id=m.conversation_id,
+                channel=m.channel,
+                address=await address_of(s, conv.contact_id, conv.channel) if conv else None,
+                text=m.text,
+                buttons=buttons_from_payload(m.payload),
+                attempts=m.delivery_attempts + 1,
+                author=m.author_kind,
+                name=str((m.payload or {}).get("author_name") or ""),
+                notice=str((m.payload or {}).get("notice") or ""),
+                opted_out=not ignore_opt_out and contact is not None and m.channel == "sms" and _sms_opted_out(contact),
+                parts_sent=parts,
+            )
         conv_id = m.conversation_id
     if o is None:
-        await emit(app, ente_id, {"type": "delivery", "conversation_id": conv_id, "message_id": message_id,
-                                  "status": "failed"})
+        await emit(
+            app, ente_id, {"type": "delivery", "conversation_id": conv_id, "message_id": message_id, "status": "failed"}
+        )
         return False
     return await _send_and_record(app, o)
 
@@ -351,6 +445,7 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
     else:
         try:
             if getattr(adapter, "multipart", False):
+
                 async def on_part(index: int, provider_id: str, last: bool) -> None:
                     # each part but the last is recorded as it goes: a crash re-sends only the parts not recorded
                     provider_ids.append(provider_id)
@@ -359,13 +454,14 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
                         await _record_part(app, o.message_id, index, provider_id)
                         app.ctx.crash_windows.add(o.channel, (time.perf_counter() - started) * 1000)
 
-                await adapter.send(o.address, o.text_for(adapter), o.buttons, skip=len(o.parts_sent),
-                                   on_part=on_part)
+                await adapter.send(o.address, o.text_for(adapter), o.buttons, skip=len(o.parts_sent), on_part=on_part)
             else:
-                who = ({"author": o.author, "name": o.name, "notice": o.notice}
-                       if getattr(adapter, "shows_authors", False) else {})
-                result = await adapter.send(o.address, o.text_for(adapter), o.buttons, message_id=o.message_id,
-                                            **who)
+                who = (
+                    {"author": o.author, "name": o.name, "notice": o.notice}
+                    if getattr(adapter, "shows_authors", False)
+                    else {}
+                )
+                result = await adapter.send(o.address, o.text_for(adapter), o.buttons, message_id=o.message_id, **who)
                 provider_ids += [result] if isinstance(result, str) else list(result or [])
             sent_at = time.perf_counter()
         except SendFailed as exc:
@@ -381,19 +477,34 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
                 values["channel_message_id"] = provider_ids[0]
             if len(provider_ids) > 1:  # a long SMS: every part's SID, for the per-part delivery callbacks
                 recorded = len(o.parts_sent) if not getattr(adapter, "multipart", False) else len(provider_ids) - 1
-                s.add_all(MessagePart(message_id=o.message_id, part=i, provider_id=pid)
-                          for i, pid in enumerate(provider_ids) if i >= recorded)
+                s.add_all(
+                    MessagePart(message_id=o.message_id, part=i, provider_id=pid)
+                    for i, pid in enumerate(provider_ids)
+                    if i >= recorded
+                )
         else:
             retry = not permanent and o.attempts < MAX_ATTEMPTS
-            values = {"delivery_status": "failed", "delivery_error": error,
-                      "next_attempt_at": utcnow() + _backoff(o.attempts) if retry else None}
+            values = {
+                "delivery_status": "failed",
+                "delivery_error": error,
+                "next_attempt_at": utcnow() + _backoff(o.attempts) if retry else None,
+            }
         # only a message still ours: an operator's "sent" seen meanwhile (status callback) is not overwritten
-        await s.execute(update(Message).where(Message.id == o.message_id, Message.delivery_status == "sending")
-                        .values(**values))
+        await s.execute(
+            update(Message).where(Message.id == o.message_id, Message.delivery_status == "sending").values(**values)
+        )
     if sent_at is not None:
         app.ctx.crash_windows.add(o.channel, (time.perf_counter() - sent_at) * 1000)
-    await emit(app, o.ente_id, {"type": "delivery", "conversation_id": o.conversation_id,
-                                "message_id": o.message_id, "status": "sent" if error is None else "failed"})
+    await emit(
+        app,
+        o.ente_id,
+        {
+            "type": "delivery",
+            "conversation_id": o.conversation_id,
+            "message_id": o.message_id,
+            "status": "sent" if error is None else "failed",
+        },
+    )
     return error is None
 
 
@@ -411,8 +522,12 @@ async def retry_due(app: Any, limit: int = 50, ente_id: int | None = None) -> in
     send was cut by a crash (sending, lease run out)."""
     now = utcnow()
     stmt = select(Message.ente_id, Message.id).where(
-        Message.direction == "out", Message.private.is_(False),
-        Message.delivery_status.in_(("failed", "pending", "sending")), Message.next_attempt_at.is_not(None), Message.next_attempt_at <= now)
+        Message.direction == "out",
+        Message.private.is_(False),
+        Message.delivery_status.in_(("failed", "pending", "sending")),
+        Message.next_attempt_at.is_not(None),
+        Message.next_attempt_at <= now,
+    )
     if ente_id is not None:
         stmt = stmt.where(Message.ente_id == ente_id)
     async with app.ctx.read_sessionmaker() as s:

@@ -21,8 +21,10 @@ class TurnJob(IdMixin, EnteMixin, Base):
     (kill -9) lets the lease run out and another worker, or the restarted one, takes the turn again."""
 
     __tablename__ = "turns"
-    __table_args__ = (Index("ix_turns_conversation_state", "conversation_id", "state"),
-                      Index("ix_turns_state_lease", "state", "lease_until"))
+    __table_args__ = (
+        Index("ix_turns_conversation_state", "conversation_id", "state"),
+        Index("ix_turns_state_lease", "state", "lease_until"),
+    )
 
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)

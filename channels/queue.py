@@ -83,11 +83,15 @@ async def lock_conversation(s: AsyncSession, conversation_id: int) -> None:
 
 async def address_of(s: AsyncSession, contact_id: int, channel: str) -> str | None:
     """The citizen's id on the conversation's channel (for SMS without an identity, their first phone)."""
-    ident = await s.scalar(select(ContactIdentity.external_id).where(
-        ContactIdentity.contact_id == contact_id, ContactIdentity.channel == channel).limit(1))
+    ident = await s.scalar(
+        select(ContactIdentity.external_id)
+        .where(ContactIdentity.contact_id == contact_id, ContactIdentity.channel == channel)
+        .limit(1)
+    )
     if ident is None and channel == "sms":
-        ident = await s.scalar(select(ContactPhone.e164).where(ContactPhone.contact_id == contact_id)
-                               .order_by(ContactPhone.id).limit(1))
+        ident = await s.scalar(
+            select(ContactPhone.e164).where(ContactPhone.contact_id == contact_id).order_by(ContactPhone.id).limit(1)
+        )
     return ident
 
 
@@ -95,8 +99,9 @@ Runner = Callable[[TurnCtx], Awaitable["TurnCtx | None"]]
 
 
 class TurnQueue:
-    def __init__(self, app: Any, runner: Runner, *, lease_seconds: float = 30.0, poll_seconds: float = 1.0,
-                 concurrency: int = 32) -> None:
+    def __init__(
+        self, app: Any, runner: Runner, *, lease_seconds: float = 30.0, poll_seconds: float = 1.0, concurrency: int = 32
+    ) -> None:
         self.app = app
         self.runner = runner
         self.lease = timedelta(seconds=lease_seconds)
@@ -114,14 +119,22 @@ class TurnQueue:
     async def enqueue(self, s: AsyncSession, *, ente_id: int, conversation_id: int, message_id: int) -> TurnJob:
         """Queue the turn of a message just stored; take it at once when nothing else of the conversation waits.
         The caller holds the conversation's lock (``lock_conversation``)."""
-        busy = await s.scalar(select(TurnJob.id).where(TurnJob.conversation_id == conversation_id,
-                                                       TurnJob.state.in_(UNFINISHED)).limit(1))
+        busy = await s.scalar(
+            select(TurnJob.id).where(TurnJob.conversation_id == conversation_id, TurnJob.state.in_(UNFINISHED)).limit(1)
+        )
         now = utcnow()
         take = busy is None and self.accepting
-        job = TurnJob(ente_id=ente_id, conversation_id=conversation_id, message_id=message_id,
-                      state="running" if take else "queued", owner=self.owner if take else None,
-                      lease_until=now + self.lease if take else None, attempts=1 if take else 0,
-                      started_at=now if take else None, created_at=now)
+        job = TurnJob(
+            ente_id=ente_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            state="running" if take else "queued",
+            owner=self.owner if take else None,
+            lease_until=now + self.lease if take else None,
+            attempts=1 if take else 0,
+            started_at=now if take else None,
+            created_at=now,
+        )
         s.add(job)
         await s.flush()
         return job
@@ -142,8 +155,9 @@ class TurnQueue:
 
     def _spawn(self, ctx: TurnCtx) -> None:
         if ctx.conversation_id in self.running:  # cannot happen while the claim protocol holds; never run two
-            log.error("conversation %s already running here; turn %s left to the poll", ctx.conversation_id,
-                      ctx.turn_id)
+            log.error(
+                "conversation %s already running here; turn %s left to the poll", ctx.conversation_id, ctx.turn_id
+            )
             return
         self.running[ctx.conversation_id] = self.bg.spawn(self._chain(ctx), name=f"turns-conv-{ctx.conversation_id}")
 
@@ -175,15 +189,21 @@ class TurnQueue:
     async def finish(self, s: AsyncSession, ctx: TurnCtx, outcome: str) -> TurnCtx | None:
         """Mark the turn done (only if we still hold it) and take the conversation's next turn, if any."""
         now = utcnow()
-        done = await s.execute(update(TurnJob).where(TurnJob.id == ctx.turn_id, TurnJob.owner == self.owner,
-                                                     TurnJob.state == "running")
-                               .values(state="done", outcome=outcome, finished_at=now, lease_until=None))
+        done = await s.execute(
+            update(TurnJob)
+            .where(TurnJob.id == ctx.turn_id, TurnJob.owner == self.owner, TurnJob.state == "running")
+            .values(state="done", outcome=outcome, finished_at=now, lease_until=None)
+        )
         if _rowcount(done) != 1:
             raise LeaseLost(ctx.turn_id)
         if not self.accepting:
             return None  # shutting down: the next turn stays queued for whoever runs next
-        nxt = await s.scalar(select(TurnJob.id).where(TurnJob.conversation_id == ctx.conversation_id,
-                                                      TurnJob.state == "queued").order_by(TurnJob.id).limit(1))
+        nxt = await s.scalar(
+            select(TurnJob.id)
+            .where(TurnJob.conversation_id == ctx.conversation_id, TurnJob.state == "queued")
+            .order_by(TurnJob.id)
+            .limit(1)
+        )
         if nxt is None or not await self._claim(s, nxt, now):
             return None
         return await self._load(s, nxt)
@@ -191,25 +211,53 @@ class TurnQueue:
     # --- claims ----------------------------------------------------------------------------------------------------
     async def _claim(self, s: AsyncSession, turn_id: int, now: datetime) -> bool:
         """Compare-and-set: queued, or running with a lease that ran out, becomes ours."""
-        r = await s.execute(update(TurnJob).where(
-            TurnJob.id == turn_id,
-            or_(TurnJob.state == "queued", and_(TurnJob.state == "running", TurnJob.lease_until < now)))
-            .values(state="running", owner=self.owner, lease_until=now + self.lease, attempts=TurnJob.attempts + 1,
-                    started_at=now))
+        r = await s.execute(
+            update(TurnJob)
+            .where(
+                TurnJob.id == turn_id,
+                or_(TurnJob.state == "queued", and_(TurnJob.state == "running", TurnJob.lease_until < now)),
+            )
+            .values(
+                state="running",
+                owner=self.owner,
+                lease_until=now + self.lease,
+                attempts=TurnJob.attempts + 1,
+                started_at=now,
+            )
+        )
         return _rowcount(r) == 1
 
     async def _load(self, s: AsyncSession, turn_id: int) -> TurnCtx:
-        row = (await s.execute(
-            select(TurnJob, Message.text, Message.payload, Conversation.contact_id, Conversation.channel,
-                   Conversation.mode)
-            .join(Message, Message.id == TurnJob.message_id)
-            .join(Conversation, Conversation.id == TurnJob.conversation_id)
-            .where(TurnJob.id == turn_id))).one()
+        row = (
+            await s.execute(
+                select(
+                    TurnJob,
+                    Message.text,
+                    Message.payload,
+                    Conversation.contact_id,
+                    Conversation.channel,
+                    Conversation.mode,
+                )
+                .join(Message, Message.id == TurnJob.message_id)
+                .join(Conversation, Conversation.id == TurnJob.conversation_id)
+                .where(TurnJob.id == turn_id)
+            )
+        ).one()
         job, text, payload, contact_id, channel, mode = row
-        return TurnCtx(turn_id=job.id, ente_id=job.ente_id, conversation_id=job.conversation_id,
-                       contact_id=contact_id, message_id=job.message_id, channel=channel,
-                       address=await address_of(s, contact_id, channel), text=text or "", payload=payload or {},
-                       mode=mode, created_at=job.created_at, attempts=job.attempts)
+        return TurnCtx(
+            turn_id=job.id,
+            ente_id=job.ente_id,
+            conversation_id=job.conversation_id,
+            contact_id=contact_id,
+            message_id=job.message_id,
+            channel=channel,
+            address=await address_of(s, contact_id, channel),
+            text=text or "",
+            payload=payload or {},
+            mode=mode,
+            created_at=job.created_at,
+            attempts=job.attempts,
+        )
 
     async def poll_once(self) -> int:
         """Take the turns nobody runs: queued while this process was starting, or left by a dead worker."""
@@ -218,11 +266,17 @@ class TurnQueue:
             return 0
         now = utcnow()
         older = aliased(TurnJob)
-        stmt = (select(TurnJob.id)
-                .where(or_(TurnJob.state == "queued", and_(TurnJob.state == "running", TurnJob.lease_until < now)),
-                       ~exists().where(older.conversation_id == TurnJob.conversation_id,
-                                       older.state.in_(UNFINISHED), older.id < TurnJob.id))
-                .order_by(TurnJob.id).limit(free))
+        stmt = (
+            select(TurnJob.id)
+            .where(
+                or_(TurnJob.state == "queued", and_(TurnJob.state == "running", TurnJob.lease_until < now)),
+                ~exists().where(
+                    older.conversation_id == TurnJob.conversation_id, older.state.in_(UNFINISHED), older.id < TurnJob.id
+                ),
+            )
+            .order_by(TurnJob.id)
+            .limit(free)
+        )
         if self.running:  # ours already: their chains take the next turn themselves
             stmt = stmt.where(TurnJob.conversation_id.not_in(list(self.running)))
         maker = self.app.ctx.sessionmaker
@@ -246,8 +300,11 @@ class TurnQueue:
         if not self.running:
             return
         async with transaction(self.app.ctx.sessionmaker) as s:
-            await s.execute(update(TurnJob).where(TurnJob.owner == self.owner, TurnJob.state == "running")
-                            .values(lease_until=utcnow() + self.lease))
+            await s.execute(
+                update(TurnJob)
+                .where(TurnJob.owner == self.owner, TurnJob.state == "running")
+                .values(lease_until=utcnow() + self.lease)
+            )
 
     async def _release(self, turn_ids: list[int] | None = None) -> int:
         stmt = update(TurnJob).where(TurnJob.owner == self.owner, TurnJob.state == "running")
@@ -304,11 +361,20 @@ class TurnQueue:
         from sqlalchemy import func
 
         async with self.app.ctx.read_sessionmaker() as s:
-            rows = (await s.execute(select(TurnJob.state, func.count(), func.min(TurnJob.created_at))
-                                    .where(TurnJob.state.in_(UNFINISHED)).group_by(TurnJob.state))).all()
+            rows = (
+                await s.execute(
+                    select(TurnJob.state, func.count(), func.min(TurnJob.created_at))
+                    .where(TurnJob.state.in_(UNFINISHED))
+                    .group_by(TurnJob.state)
+                )
+            ).all()
         counts = {state: n for state, n, _ in rows}
         oldest = min((t for _, _, t in rows if t is not None), default=None)
-        return {"status": "ok" if self.accepting else "starting", "queued": counts.get("queued", 0),
-                "running": counts.get("running", 0), "running_here": len(self.running),
-                "oldest_unfinished_seconds": round((utcnow() - oldest).total_seconds(), 1) if oldest else None,
-                **self.stats}
+        return {
+            "status": "ok" if self.accepting else "starting",
+            "queued": counts.get("queued", 0),
+            "running": counts.get("running", 0),
+            "running_here": len(self.running),
+            "oldest_unfinished_seconds": round((utcnow() - oldest).total_seconds(), 1) if oldest else None,
+            **self.stats,
+        }

@@ -23,15 +23,19 @@ class RasaClient:
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout,
-                                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
+            )
         return self._client
 
     async def ask(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """Send a message and return Rasa's replies ([{text, buttons?}, ...]); RasaUnavailable if down or slow."""
         try:
-            r = await self.client().post(f"{self.base_url}/webhooks/rest/webhook", params=self.params,
-                                         json={"sender": sender, "message": text, "metadata": metadata})
+            r = await self.client().post(
+                f"{self.base_url}/webhooks/rest/webhook",
+                params=self.params,
+                json={"sender": sender, "message": text, "metadata": metadata},
+            )
         except httpx.HTTPError as exc:
             raise RasaUnavailable(type(exc).__name__) from None
         if r.status_code != 200:
@@ -57,8 +61,9 @@ class RasaClient:
             self._client = None
 
 
-async def ask_rasa(base_url: str, token: str | None, *, sender: str, text: str, metadata: dict[str, Any],
-                   timeout: float) -> list[dict[str, Any]]:
+async def ask_rasa(
+    base_url: str, token: str | None, *, sender: str, text: str, metadata: dict[str, Any], timeout: float
+) -> list[dict[str, Any]]:
     """One-off call (scripts and tests); the server uses its pooled ``RasaClient``."""
     client = RasaClient(base_url, token, timeout)
     try:

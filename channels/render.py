@@ -59,7 +59,7 @@ def to_sms(text: str, *, segments: int = 2) -> str:
     if tail_at is None:
         return plain
     tail = lines[tail_at]
-    units = _sentences("\n".join(lines[:tail_at] + lines[tail_at + 1:]))
+    units = _sentences("\n".join(lines[:tail_at] + lines[tail_at + 1 :]))
     while units and sms_segments(_join(units, tail)) > segments:
         units.pop()
     return _join(units, tail)
@@ -76,17 +76,59 @@ def render(channel: str, text: str) -> str:
     return to_plain(text)
 
 
-# --- SMS: the GSM alphabet and segments --------------------------------------------------------------------------------
-GSM_BASIC = ("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
-             "abcdefghijklmnopqrstuvwxyzäöñüà")
+# --- SMS: the GSM alphabet and segments -------------------------------------------------------------------------------
+GSM_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà"
+)
 GSM_EXTENDED = "^{}\\[~]|€\f"  # two characters each
 # what Italian text uses outside the GSM alphabet, in its nearest GSM form: one such character would make the whole
 # message UCS-2, where two segments hold 134 characters instead of 306
-_TO_GSM = str.maketrans({"’": "'", "‘": "'", "‛": "'", "´": "'", "`": "'", "“": '"', "”": '"', "„": '"', "«": '"',
-                         "»": '"', "–": "-", "—": "-", "−": "-", "•": "-", "·": "-", "\u00a0": " ", "\u202f": " ",
-                         "\u2009": " ", "\t": " ", "…": "...", "È": "E'", "À": "A'", "Ì": "I'", "Ò": "O'",
-                         "Ù": "U'", "á": "a'", "í": "i'", "ó": "o'", "ú": "u'", "ç": "c", "Á": "A'", "Í": "I'",
-                         "Ó": "O'", "Ú": "U'", "ê": "e", "ô": "o", "î": "i", "â": "a", "û": "u", "ë": "e", "ï": "i"})
+_TO_GSM = str.maketrans(
+    {
+        "’": "'",
+        "‘": "'",
+        "‛": "'",
+        "´": "'",
+        "`": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "«": '"',
+        "»": '"',
+        "–": "-",
+        "—": "-",
+        "−": "-",
+        "•": "-",
+        "·": "-",
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+        "\t": " ",
+        "…": "...",
+        "È": "E'",
+        "À": "A'",
+        "Ì": "I'",
+        "Ò": "O'",
+        "Ù": "U'",
+        "á": "a'",
+        "í": "i'",
+        "ó": "o'",
+        "ú": "u'",
+        "ç": "c",
+        "Á": "A'",
+        "Í": "I'",
+        "Ó": "O'",
+        "Ú": "U'",
+        "ê": "e",
+        "ô": "o",
+        "î": "i",
+        "â": "a",
+        "û": "u",
+        "ë": "e",
+        "ï": "i",
+    }
+)
 _URL_IN_TEXT = re.compile(r"https?://\S+")
 
 
@@ -122,7 +164,7 @@ def _join(units: list[str], tail: str) -> str:
     return f"{body}\n{tail}" if body else tail
 
 
-# --- sanitised HTML -> Telegram HTML or plain text ---------------------------------------------------------------------
+# --- sanitised HTML -> Telegram HTML or plain text --------------------------------------------------------------------
 _TG_TAG = {"strong": "b", "b": "b", "em": "i", "i": "i", "code": "code", "pre": "pre", "blockquote": "blockquote"}
 _BLOCK = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "ul", "ol"}
 _HEADING = {"h1", "h2", "h3", "h4", "h5", "h6"}

@@ -9,8 +9,8 @@ import asyncio
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
 from channels import render
@@ -38,8 +38,9 @@ class TelegramAdapter:
         if self._bot is None:
             assert self.settings.telegram_bot_token is not None
             # one client for the process, with room for concurrent sends (the library's default pool is one connection)
-            kwargs: dict[str, Any] = {"request": HTTPXRequest(connection_pool_size=32, pool_timeout=10,
-                                                              connect_timeout=5, read_timeout=15)}
+            kwargs: dict[str, Any] = {
+                "request": HTTPXRequest(connection_pool_size=32, pool_timeout=10, connect_timeout=5, read_timeout=15)
+            }
             if self.settings.telegram_api_base:
                 kwargs["base_url"] = self.settings.telegram_api_base
             self._bot = Bot(self.settings.telegram_bot_token.get_secret_value(), **kwargs)
@@ -64,8 +65,9 @@ class TelegramAdapter:
         """A reply (the bot's or an operator's Markdown) in Telegram's HTML parse mode."""
         markup: Any = None
         if buttons:
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(b.title, callback_data=b.payload[:64])]
-                                           for b in buttons])
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(b.title, callback_data=b.payload[:64])] for b in buttons]
+            )
         try:
             return await self._send(address, render.to_telegram(text), markup, ParseMode.HTML)
         except SendFailed as exc:
@@ -89,8 +91,9 @@ class TelegramAdapter:
         return f"{address}:{msg.message_id}"  # Telegram numbers messages per chat: the chat makes the id unique
 
     async def ask_phone(self, address: str, text: str) -> None:
-        markup = ReplyKeyboardMarkup([[KeyboardButton(SHARE_PHONE, request_contact=True)]], one_time_keyboard=True,
-                                     resize_keyboard=True)
+        markup = ReplyKeyboardMarkup(
+            [[KeyboardButton(SHARE_PHONE, request_contact=True)]], one_time_keyboard=True, resize_keyboard=True
+        )
         bot = await self._open()
         await bot.send_message(chat_id=int(address), text=text, reply_markup=markup)
 
@@ -108,9 +111,14 @@ class TelegramAdapter:
         uid = str(update.update_id)
         if update.callback_query and update.callback_query.from_user:
             q = update.callback_query
-            return Inbound(channel="telegram", address=str(q.from_user.id), text=q.data or "",
-                           channel_message_id=uid, display_name=q.from_user.first_name or "",
-                           payload={"intent_payload": q.data or "", "callback_query_id": q.id})
+            return Inbound(
+                channel="telegram",
+                address=str(q.from_user.id),
+                text=q.data or "",
+                channel_message_id=uid,
+                display_name=q.from_user.first_name or "",
+                payload={"intent_payload": q.data or "", "callback_query_id": q.id},
+            )
         msg = update.message
         if msg is None or msg.from_user is None:
             return None
@@ -121,10 +129,21 @@ class TelegramAdapter:
                 phone = normalise_phone(msg.contact.phone_number)
             except ValueError:
                 phone = None
-            return Inbound(channel="telegram", address=str(msg.from_user.id), text="[numero di telefono condiviso]",
-                           channel_message_id=uid, phone=phone, display_name=msg.from_user.first_name or "",
-                           payload={"shared_phone": phone})
+            return Inbound(
+                channel="telegram",
+                address=str(msg.from_user.id),
+                text="[numero di telefono condiviso]",
+                channel_message_id=uid,
+                phone=phone,
+                display_name=msg.from_user.first_name or "",
+                payload={"shared_phone": phone},
+            )
         if not msg.text:
             return None
-        return Inbound(channel="telegram", address=str(msg.from_user.id), text=msg.text, channel_message_id=uid,
-                       display_name=msg.from_user.first_name or "")
+        return Inbound(
+            channel="telegram",
+            address=str(msg.from_user.id),
+            text=msg.text,
+            channel_message_id=uid,
+            display_name=msg.from_user.first_name or "",
+        )

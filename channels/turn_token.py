@@ -54,9 +54,16 @@ def secret_of(settings: Any) -> str:
 
 def sign(turn: Turn, secret: str, *, now: float | None = None, ttl: int = TTL_SECONDS) -> str:
     issued = int(now if now is not None else time.time())
-    claims = {"aud": AUDIENCE, "sub": sender_of(turn.conversation_id), "iat": issued, "exp": issued + ttl,
-              "conversation_id": turn.conversation_id, "contact_id": turn.contact_id, "ente_id": turn.ente_id,
-              "channel": turn.channel}
+    claims = {
+        "aud": AUDIENCE,
+        "sub": sender_of(turn.conversation_id),
+        "iat": issued,
+        "exp": issued + ttl,
+        "conversation_id": turn.conversation_id,
+        "contact_id": turn.contact_id,
+        "ente_id": turn.ente_id,
+        "channel": turn.channel,
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -65,14 +72,19 @@ def verify(token: object, secret: str | None, *, sender: str) -> Turn | None:
     if not secret or not isinstance(token, str) or not token:
         return None
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=AUDIENCE,
-                            options={"require": ["exp", "sub", "aud"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], audience=AUDIENCE, options={"require": ["exp", "sub", "aud"]}
+        )
     except jwt.PyJWTError:
         return None
     if claims.get("sub") != sender:
         return None
     try:
-        return Turn(conversation_id=int(claims["conversation_id"]), contact_id=int(claims["contact_id"]),
-                    ente_id=int(claims["ente_id"]), channel=str(claims["channel"]))
+        return Turn(
+            conversation_id=int(claims["conversation_id"]),
+            contact_id=int(claims["contact_id"]),
+            ente_id=int(claims["ente_id"]),
+            channel=str(claims["channel"]),
+        )
     except (KeyError, TypeError, ValueError):
         return None

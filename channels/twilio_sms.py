@@ -103,25 +103,41 @@ class TwilioSmsAdapter:
 
     multipart = True  # the hub records each part as it goes (a crash re-sends only the parts not recorded)
 
-    async def send(self, address: str, text: str, buttons: list[Button], *, skip: int = 0,
-                   on_part: Callable[[int, str, bool], Awaitable[None]] | None = None, **_: Any) -> list[str]:
+    async def send(
+        self,
+        address: str,
+        text: str,
+        buttons: list[Button],
+        *,
+        skip: int = 0,
+        on_part: Callable[[int, str, bool], Awaitable[None]] | None = None,
+        **_: Any,
+    ) -> list[str]:
         """Send a reply (``reply_parts``), the parts from ``skip`` on, calling ``on_part(index, sid, last)`` after
         each; return their SIDs."""
         return await self._send(address, reply_parts(text, buttons), skip=skip, on_part=on_part)
 
-    async def _send(self, address: str, parts: list[str], *, skip: int = 0,
-                    on_part: Callable[[int, str, bool], Awaitable[None]] | None = None) -> list[str]:
+    async def _send(
+        self,
+        address: str,
+        parts: list[str],
+        *,
+        skip: int = 0,
+        on_part: Callable[[int, str, bool], Awaitable[None]] | None = None,
+    ) -> list[str]:
         sids = []
         for index, part in enumerate(parts):
             if index < skip:
                 continue
             try:
-                msg = await asyncio.to_thread(self.client().messages.create, to=address,
-                                              from_=self.settings.twilio_from_number, body=part)
+                msg = await asyncio.to_thread(
+                    self.client().messages.create, to=address, from_=self.settings.twilio_from_number, body=part
+                )
             except TwilioRestException as exc:
                 # 4xx other than rate limiting are the request's fault (bad number...): do not retry
-                raise SendFailed(f"twilio {exc.status}: {exc.code}", permanent=400 <= exc.status < 500
-                                 and exc.status != 429) from None
+                raise SendFailed(
+                    f"twilio {exc.status}: {exc.code}", permanent=400 <= exc.status < 500 and exc.status != 429
+                ) from None
             except Exception as exc:  # network errors: retried from the outbox
                 raise SendFailed(f"twilio unreachable: {type(exc).__name__}") from None
             sids.append(msg.sid)
@@ -139,7 +155,7 @@ def verify(adapter: TwilioSmsAdapter, url: str, params: dict[str, str], signatur
 
 
 def map_digit_reply(text: str, buttons: list[dict[str, Any]]) -> str | None:
-    """"2" after a numbered menu means the second button's payload."""
+    """ "2" after a numbered menu means the second button's payload."""
     m = re.fullmatch(r"\s*(\d{1,2})\s*[.)]?\s*", text)
     if not m or not buttons:
         return None

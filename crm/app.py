@@ -92,8 +92,7 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
         gc.collect()
         gc.freeze()
         if settings.scheduler:
-            app.ctx.background.spawn(scheduler.run_forever(app, settings.scheduler_interval_seconds),
-                                     name="scheduler")
+            app.ctx.background.spawn(scheduler.run_forever(app, settings.scheduler_interval_seconds), name="scheduler")
 
     @app.before_server_stop
     async def _close(app: Sanic, _: Any) -> None:

@@ -82,8 +82,10 @@ def _check_port_free(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise click.ClickException(f"{host}:{port} is already in use (another `urp serve`?): stop it, or "
-                                           "choose another port with --port or URP_PORT") from None
+                raise click.ClickException(
+                    f"{host}:{port} is already in use (another `urp serve`?): stop it, or "
+                    "choose another port with --port or URP_PORT"
+                ) from None
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
@@ -97,9 +99,8 @@ def entes() -> None:
 @click.option("--name", required=True)
 @click.option("--patron-day", default=None, help="MM-DD")
 def entes_create(slug: str, name: str, patron_day: str | None) -> None:
-    from crm.entes import service
-
     from crm.core.errors import ApiError
+    from crm.entes import service
 
     async def work(s: Any) -> int:
         return (await service.create(s, slug=slug, name=name, patron_day=patron_day)).id
@@ -143,7 +144,9 @@ def operators() -> None:
 @click.option("--topics", default="", help="comma-separated topic slugs of competence")
 @click.option("--full-name", default="")
 @click.option("--ente", "ente_slug", default=None, help="default URP_DEFAULT_ENTE")
-def operators_create(username: str, password: str, role: str, topics: str, full_name: str, ente_slug: str | None) -> None:
+def operators_create(
+    username: str, password: str, role: str, topics: str, full_name: str, ente_slug: str | None
+) -> None:
     from pydantic import ValidationError
 
     from crm.core.auth import Principal
@@ -154,15 +157,21 @@ def operators_create(username: str, password: str, role: str, topics: str, full_
     from crm.operators.schemas import OperatorIn
 
     try:
-        data = OperatorIn(username=username, password=password, role=role, full_name=full_name,  # type: ignore[arg-type]
-                          topics=[t for t in topics.split(",") if t])
+        data = OperatorIn(
+            username=username,
+            password=password,
+            role=role,
+            full_name=full_name,  # type: ignore[arg-type]
+            topics=[t for t in topics.split(",") if t],
+        )
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from None
 
     async def work(s: Any) -> int:
         settings = get_settings()
-        ente = await entes_service.get_or_create(s, slug=ente_slug or settings.default_ente,
-                                                 name=settings.default_ente_name)
+        ente = await entes_service.get_or_create(
+            s, slug=ente_slug or settings.default_ente, name=settings.default_ente_name
+        )
         cx = Context(principal=Principal.system(ente.id, "cli"), session=s)  # audited as the CLI; nobody to notify
         return (await commands.create(cx, data=data)).id
 
@@ -195,8 +204,12 @@ def _dev_identity_provider(settings: Any, env: dict[str, str], procs: list[Any])
     citizen = get_citizen_settings()
     if settings.env != "development" or citizen.oidc_providers_file or not devprovider.available():
         return None
-    dev = devprovider.write_config(Path(settings.var_dir) / "oidc", port=citizen.dev_oidc_port,
-                                   public_url=settings.public_url, ente_slug=settings.default_ente)
+    dev = devprovider.write_config(
+        Path(settings.var_dir) / "oidc",
+        port=citizen.dev_oidc_port,
+        public_url=settings.public_url,
+        ente_slug=settings.default_ente,
+    )
     env["URP_OIDC_PROVIDERS_FILE"] = str(dev.desk_config.resolve())
     procs.append(("oidc", subprocess.Popen(devprovider.command(dev), cwd=ROOT)))
     return dev.issuer
@@ -216,8 +229,12 @@ def run(host: str | None, port: int | None) -> None:
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     env = dict(os.environ)
     oidc_url = _dev_identity_provider(settings, env, procs)
-    procs.append(("crm", subprocess.Popen([sys.executable, "-m", "crm.cli", "serve", "--host", host, "--port", str(port)],
-                                         env=env)))
+    procs.append(
+        (
+            "crm",
+            subprocess.Popen([sys.executable, "-m", "crm.cli", "serve", "--host", host, "--port", str(port)], env=env),
+        )
+    )
     rasa = ROOT / ".venv-rasa" / "bin" / "rasa"
     models = sorted((ROOT / "models").glob("*.tar.gz")) if (ROOT / "models").exists() else []
     env.setdefault("URP_CRM_URL", f"http://{host}:{port}")
@@ -230,13 +247,22 @@ def run(host: str | None, port: int | None) -> None:
 
     actions_port = urlsplit(settings.actions_url).port or 5055
     rasa_port = urlsplit(settings.rasa_url).port or 5005
-    procs.append(("actions", subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
-                                               str(actions_port)], env=actions_env, cwd=ROOT)))
+    procs.append(
+        (
+            "actions",
+            subprocess.Popen(
+                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+                env=actions_env,
+                cwd=ROOT,
+            ),
+        )
+    )
     if rasa.exists() and models:
         rasa_env = {**env, "URP_ACTIONS_URL": settings.actions_url, "RASA_PORT": str(rasa_port)}
         if settings.rasa_token:
             rasa_env["URP_RASA_TOKEN"] = settings.rasa_token.get_secret_value()
         procs.append(("rasa", subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=rasa_env, cwd=ROOT)))
+
     def stop(*_: Any) -> None:
         for _, p in procs:
             if p.poll() is None:
@@ -253,16 +279,26 @@ def run(host: str | None, port: int | None) -> None:
         raise
     took = time.monotonic() - started
     click.echo(
-        (f"\nSportello URP is ready ({took:.0f} s):\n" if ready else
-         f"\nSportello URP is up but not every part is ready after {took:.0f} s (see /health):\n")
+        (
+            f"\nSportello URP is ready ({took:.0f} s):\n"
+            if ready
+            else f"\nSportello URP is up but not every part is ready after {took:.0f} s (see /health):\n"
+        )
         + f"  web chat demo     {public}/\n"
         f"  operator console  {public}/console/\n"
         f"  API + OpenAPI     {public}/api/v1/openapi.json\n"
         f"  health            {public}/health\n"
-        + (f"  Rasa              {settings.rasa_url}\n" if any(n == "rasa" for n, _ in procs) else
-           "  Rasa              not started (no .venv-rasa or no trained model: run `make train`)\n")
-        + (f"  Sportello digitale {public}/sportello/ (sign in with the demo provider {oidc_url}: Mario Rossi, "
-           "Giuseppina Verdi or Luca Bianchi)\n" if oidc_url else f"  Sportello digitale {public}/sportello/\n")
+        + (
+            f"  Rasa              {settings.rasa_url}\n"
+            if any(n == "rasa" for n, _ in procs)
+            else "  Rasa              not started (no .venv-rasa or no trained model: run `make train`)\n"
+        )
+        + (
+            f"  Sportello digitale {public}/sportello/ (sign in with the demo provider {oidc_url}: Mario Rossi, "
+            "Giuseppina Verdi or Luca Bianchi)\n"
+            if oidc_url
+            else f"  Sportello digitale {public}/sportello/\n"
+        )
         + "Demo logins: admin / admin-demo-2026, operatore / operatore-demo-2026, centralino / centralino-demo-2026\n"
         "Ctrl-C stops everything.\n"
     )

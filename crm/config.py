@@ -40,15 +40,21 @@ class Settings(BaseSettings):
     login_max_failures_account: int = Field(default=10, ge=1)
     login_max_failures_address: int = Field(default=20, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
-    proxies_count: int = Field(default=0, ge=0, description="reverse proxies in front (their X-Forwarded-For gives "
-                                                           "the client address for throttling)")
+    proxies_count: int = Field(
+        default=0,
+        ge=0,
+        description="reverse proxies in front (their X-Forwarded-For gives the client address for throttling)",
+    )
     max_body_bytes: int = 2_000_000
 
     redis_url: str | None = None
     scheduler: bool = True
     scheduler_interval_seconds: float = 2.0
-    scheduler_entes: str = Field(default="", description="comma-separated ente slugs this process's scheduler serves "
-                                                         "(notifications, reminders); empty = all")
+    scheduler_entes: str = Field(
+        default="",
+        description="comma-separated ente slugs this process's scheduler serves "
+        "(notifications, reminders); empty = all",
+    )
 
     protocol_url: str | None = Field(default=None, description="external protocol system; unset = local register")
     protocol_token: SecretStr | None = None
@@ -62,19 +68,29 @@ class Settings(BaseSettings):
     # the action server's webhook, as Rasa's endpoints.yml has it; the CRM probes its /health (`/health` says which
     # component a turn needs is down)
     actions_url: str = "http://127.0.0.1:5055/webhook"
-    turn_max_age_seconds: float = Field(default=120, description="a message still unanswered after this long (a crash, "
-                                                                 "an outage) gets the holding message and a handoff "
-                                                                 "instead of a stale bot answer")
-    shutdown_grace_seconds: float = Field(default=10, description="SIGTERM: how long running turns and sends may "
-                                                                  "finish before the rest is handed back")
+    turn_max_age_seconds: float = Field(
+        default=120,
+        description="a message still unanswered after this long (a crash, "
+        "an outage) gets the holding message and a handoff "
+        "instead of a stale bot answer",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10, description="SIGTERM: how long running turns and sends may finish before the rest is handed back"
+    )
     rasa_token: SecretStr | None = None
-    retention_closed_days: int = Field(default=730, ge=0, description="closed conversations are anonymised after "
-                                                                      "this many days (0: never)")
-    retention_bot_only_days: int = Field(default=90, ge=0, description="conversations never handed off to a person "
-                                                                        "are anonymised after this many days of "
-                                                                        "silence (0: never)")
-    rasa_tracker_url: str | None = Field(default=None, description="Rasa's SQL tracker store, for GDPR erasure and "
-                                                                  "retention; unset: var/rasa_tracker.db")
+    retention_closed_days: int = Field(
+        default=730, ge=0, description="closed conversations are anonymised after this many days (0: never)"
+    )
+    retention_bot_only_days: int = Field(
+        default=90,
+        ge=0,
+        description="conversations never handed off to a person "
+        "are anonymised after this many days of "
+        "silence (0: never)",
+    )
+    rasa_tracker_url: str | None = Field(
+        default=None, description="Rasa's SQL tracker store, for GDPR erasure and retention; unset: var/rasa_tracker.db"
+    )
     # signs the identity the hub vouches for in each turn (channels/turn_token.py); shared only with the action
     # server. Unset: derived from URP_SECRET_KEY (`urp run` hands the same value to the action server)
     actions_secret: SecretStr | None = None
@@ -91,11 +107,13 @@ class Settings(BaseSettings):
         if not self.public_url.startswith("https://"):
             problems.append("URP_PUBLIC_URL must be https in production")
         if self.rasa_token is None or len(self.rasa_token.get_secret_value()) < 32:
-            problems.append("URP_RASA_TOKEN must be set (at least 32 random characters): Rasa's HTTP API is open "
-                            "without it")
+            problems.append(
+                "URP_RASA_TOKEN must be set (at least 32 random characters): Rasa's HTTP API is open without it"
+            )
         if self.actions_secret is None or len(self.actions_secret.get_secret_value()) < 32:
-            problems.append("URP_ACTIONS_SECRET must be set (at least 32 random characters, the same for the action "
-                            "server)")
+            problems.append(
+                "URP_ACTIONS_SECRET must be set (at least 32 random characters, the same for the action server)"
+            )
         if problems:
             raise RuntimeError("refusing to start in production: " + "; ".join(problems))
 

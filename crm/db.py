@@ -212,8 +212,13 @@ class _Holds:
         v = sorted(self.samples)
         if not v:
             return {}
-        return {"n": len(v), "p50": round(v[len(v) // 2], 1), "p95": round(v[int(len(v) * 0.95)], 1),
-                "max": round(self.max_ms, 1), "over_100ms": self.over_100ms}
+        return {
+            "n": len(v),
+            "p50": round(v[len(v) // 2], 1),
+            "p95": round(v[int(len(v) * 0.95)], 1),
+            "max": round(self.max_ms, 1),
+            "over_100ms": self.over_100ms,
+        }
 
 
 WRITE_HOLDS = _Holds()

@@ -24,28 +24,76 @@ from crm.operators.models import Operator
 from crm.operators.schemas import OperatorIn
 
 OFFICES = [
-    ("URP", "Ufficio Relazioni con il Pubblico", "urp@comune.borgoaurelio.it", "Piazza del Municipio 1",
-     [("urp", "Informazioni generali e reclami"), ("segnalazioni", "Segnalazioni e disservizi")]),
-    ("ANAG", "Servizi Demografici", "anagrafe@comune.borgoaurelio.it", "Piazza del Municipio 1",
-     [("anagrafe", "Anagrafe e carta d'identità"), ("stato-civile", "Stato civile")]),
-    ("TRIB", "Ufficio Tributi", "tributi@comune.borgoaurelio.it", "Via Roma 12",
-     [("tributi", "TARI, IMU e tributi locali")]),
-    ("SOC", "Servizi Sociali", "sociale@comune.borgoaurelio.it", "Via Garibaldi 4",
-     [("sociale", "Servizi sociali e contributi"), ("scuola", "Scuola, mensa e trasporto scolastico")]),
-    ("TEC", "Ufficio Tecnico", "tecnico@comune.borgoaurelio.it", "Via Roma 14",
-     [("edilizia", "Edilizia privata e SUAP"), ("mobilita", "Mobilità, ZTL e permessi"),
-      ("ambiente", "Ambiente e rifiuti")]),
+    (
+        "URP",
+        "Ufficio Relazioni con il Pubblico",
+        "urp@comune.borgoaurelio.it",
+        "Piazza del Municipio 1",
+        [("urp", "Informazioni generali e reclami"), ("segnalazioni", "Segnalazioni e disservizi")],
+    ),
+    (
+        "ANAG",
+        "Servizi Demografici",
+        "anagrafe@comune.borgoaurelio.it",
+        "Piazza del Municipio 1",
+        [("anagrafe", "Anagrafe e carta d'identità"), ("stato-civile", "Stato civile")],
+    ),
+    (
+        "TRIB",
+        "Ufficio Tributi",
+        "tributi@comune.borgoaurelio.it",
+        "Via Roma 12",
+        [("tributi", "TARI, IMU e tributi locali")],
+    ),
+    (
+        "SOC",
+        "Servizi Sociali",
+        "sociale@comune.borgoaurelio.it",
+        "Via Garibaldi 4",
+        [("sociale", "Servizi sociali e contributi"), ("scuola", "Scuola, mensa e trasporto scolastico")],
+    ),
+    (
+        "TEC",
+        "Ufficio Tecnico",
+        "tecnico@comune.borgoaurelio.it",
+        "Via Roma 14",
+        [
+            ("edilizia", "Edilizia privata e SUAP"),
+            ("mobilita", "Mobilità, ZTL e permessi"),
+            ("ambiente", "Ambiente e rifiuti"),
+        ],
+    ),
 ]
 
 # the URP's phone is what the assistant gives citizens (GET /api/v1/desk), never a number written in the bot
-OFFICE_PHONES = {"URP": "0761 123456", "ANAG": "0761 123460", "TRIB": "0761 123470", "SOC": "0761 123480",
-                 "TEC": "0761 123490"}
+OFFICE_PHONES = {
+    "URP": "0761 123456",
+    "ANAG": "0761 123460",
+    "TRIB": "0761 123470",
+    "SOC": "0761 123480",
+    "TEC": "0761 123490",
+}
 
 OPERATORS = [
     ("admin", "admin-demo-2026", "admin", "Amministratrice Demo", []),
-    ("operatore", "operatore-demo-2026", "operator", "Giulia Operatrice",
-     ["urp", "segnalazioni", "anagrafe", "tributi", "sociale", "scuola", "mobilita", "ambiente", "edilizia",
-      "stato-civile"]),
+    (
+        "operatore",
+        "operatore-demo-2026",
+        "operator",
+        "Giulia Operatrice",
+        [
+            "urp",
+            "segnalazioni",
+            "anagrafe",
+            "tributi",
+            "sociale",
+            "scuola",
+            "mobilita",
+            "ambiente",
+            "edilizia",
+            "stato-civile",
+        ],
+    ),
     ("operatore2", "operatore2-demo-2026", "operator", "Marco Operatore", ["urp", "segnalazioni", "anagrafe"]),
     ("centralino", "centralino-demo-2026", "phone_operator", "Sara Centralino", ["urp"]),
     ("backoffice", "backoffice-demo-2026", "backoffice", "Luca Backoffice", ["anagrafe", "stato-civile", "edilizia"]),
@@ -70,14 +118,18 @@ async def seed_core(s: Any) -> tuple[Any, list[str]]:
     log: list[str] = []
     ente = await entes.get_by_slug(s, settings.default_ente)
     if ente is None:
-        ente = await entes.create(s, slug=settings.default_ente, name=settings.default_ente_name,
-                                  patron_day=settings.patron_day or "06-29")
+        ente = await entes.create(
+            s, slug=settings.default_ente, name=settings.default_ente_name, patron_day=settings.patron_day or "06-29"
+        )
         log.append(f"ente {ente.slug} created")
     for code, name, email, address, topics in OFFICES:
         office = await s.scalar(select(Office).where(Office.ente_id == ente.id, Office.code == code))
         if office is None:
-            office = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(
-                code=code, name=name, email=email, address=address, phone=OFFICE_PHONES.get(code)))
+            office = await offices.create_office(
+                s,
+                ente_id=ente.id,
+                data=OfficeIn(code=code, name=name, email=email, address=address, phone=OFFICE_PHONES.get(code)),
+            )
             log.append(f"office {code} created")
         elif office.phone is None and code in OFFICE_PHONES:  # demo databases seeded before phones were added
             office.phone = OFFICE_PHONES[code]
@@ -86,14 +138,27 @@ async def seed_core(s: Any) -> tuple[Any, list[str]]:
                 await offices.create_topic(s, ente_id=ente.id, data=TopicIn(office_id=office.id, slug=slug, name=tname))
     for username, password, role, full_name, topics in OPERATORS:
         if not await s.scalar(select(Operator.id).where(Operator.username == username)):
-            await operators.create(s, ente_id=ente.id, data=OperatorIn(username=username, password=password, role=role,
-                                                                       full_name=full_name, topics=topics))
+            await operators.create(
+                s,
+                ente_id=ente.id,
+                data=OperatorIn(username=username, password=password, role=role, full_name=full_name, topics=topics),
+            )
             log.append(f"operator {username} ({role}) created")
     for first, last, cf, phone, email, pref in CONTACTS:
         if not await s.scalar(select(Contact.id).where(Contact.ente_id == ente.id, Contact.fiscal_code == cf)):
-            await contacts.create(s, ente_id=ente.id, data=ContactIn(
-                first_name=first, last_name=last, fiscal_code=cf, phones=[phone] if phone else [],
-                emails=[email] if email else [], preferred_channel=pref, consent_privacy=True))
+            await contacts.create(
+                s,
+                ente_id=ente.id,
+                data=ContactIn(
+                    first_name=first,
+                    last_name=last,
+                    fiscal_code=cf,
+                    phones=[phone] if phone else [],
+                    emails=[email] if email else [],
+                    preferred_channel=pref,
+                    consent_privacy=True,
+                ),
+            )
             log.append(f"contact {first} {last} created")
     return ente, log
 

@@ -70,4 +70,3 @@ def served(app: Any) -> list[int | None]:
     """Ente ids a job should run for, one call per id; [None] means every ente at once."""
     ids = getattr(app.ctx, "scheduler_ente_ids", None)
     return [None] if ids is None else list(ids)
-

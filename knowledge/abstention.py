@@ -18,9 +18,9 @@ derived at each fit and kept with the model.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,8 +38,16 @@ FEATURES = (
     "anchor_lexical_gap",  # ... and the same for BM25
 )
 # +1: more of it can only raise the confidence; -1: only lower it
-SIGNS = {"dense": 1, "dense_margin": 1, "lexical": 1, "fused_margin": 1, "coverage": 1, "known": 1,
-         "anchor_dense_gap": -1, "anchor_lexical_gap": -1}
+SIGNS = {
+    "dense": 1,
+    "dense_margin": 1,
+    "lexical": 1,
+    "fused_margin": 1,
+    "coverage": 1,
+    "known": 1,
+    "anchor_dense_gap": -1,
+    "anchor_lexical_gap": -1,
+}
 
 
 @dataclass
@@ -71,10 +79,16 @@ class AbstentionModel:
         if not data or tuple(data.get("features") or ()) != FEATURES:
             return None
         try:
-            return cls(weights=[float(w) for w in data["weights"]], bias=float(data["bias"]),
-                       mean=[float(m) for m in data["mean"]], scale=[float(s) for s in data["scale"]],
-                       threshold=float(data["threshold"]), positives=int(data.get("positives", 0)),
-                       negatives=int(data.get("negatives", 0)), fitted_on=str(data.get("fitted_on") or ""))
+            return cls(
+                weights=[float(w) for w in data["weights"]],
+                bias=float(data["bias"]),
+                mean=[float(m) for m in data["mean"]],
+                scale=[float(s) for s in data["scale"]],
+                threshold=float(data["threshold"]),
+                positives=int(data.get("positives", 0)),
+                negatives=int(data.get("negatives", 0)),
+                fitted_on=str(data.get("fitted_on") or ""),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -118,8 +132,14 @@ def fit(x: np.ndarray, y: np.ndarray, recall: float = 0.95, c: float = 1.0) -> A
         del kept[int(np.argmin(coef))]  # the most wrong-signed feature goes; refit without it
     weights = np.zeros(len(FEATURES))
     weights[kept] = clf.coef_[0]
-    model = AbstentionModel(weights=weights.tolist(), bias=float(clf.intercept_[0]), mean=mean.tolist(),
-                            scale=scale.tolist(), positives=int(y.sum()), negatives=int(len(y) - y.sum()))
+    model = AbstentionModel(
+        weights=weights.tolist(),
+        bias=float(clf.intercept_[0]),
+        mean=mean.tolist(),
+        scale=scale.tolist(),
+        positives=int(y.sum()),
+        negatives=int(len(y) - y.sum()),
+    )
     p = np.array([model.probability(row) for row in x[y == 1]])
     model.threshold = float(np.quantile(p, 1.0 - recall)) if len(p) else 0.5
     return model
@@ -142,5 +162,13 @@ def features(articles: Sequence[_Hit], anchor: _Hit | None, known: float) -> lis
     second_score = second.score if second is not None else 0.0
     anchor_dense = anchor.dense if anchor is not None else 0.0
     anchor_lexical = anchor.lexical if anchor is not None else 0.0
-    return [best.dense, best.dense - second_dense, best.lexical, best.score - second_score, best.coverage, known,
-            anchor_dense - best.dense, anchor_lexical - best.lexical]
+    return [
+        best.dense,
+        best.dense - second_dense,
+        best.lexical,
+        best.score - second_score,
+        best.coverage,
+        known,
+        anchor_dense - best.dense,
+        anchor_lexical - best.lexical,
+    ]

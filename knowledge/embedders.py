@@ -70,8 +70,9 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True,
-                                             show_progress_bar=False))
+        return _normalise(
+            self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        )
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode([self.query_prefix + t for t in texts])

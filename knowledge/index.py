@@ -50,8 +50,16 @@ def default_anchors() -> list[Document]:
     for i, line in enumerate(ANCHORS_FILE.read_text(encoding="utf-8").splitlines()):
         if line.strip():
             row = json.loads(line)
-            docs.append(Document(id=ANCHOR_BASE_ID + i, slug=row["slug"], title=row["title"], body=row["body"],
-                                 keywords=row.get("keywords", []), redirect=row["redirect"]))
+            docs.append(
+                Document(
+                    id=ANCHOR_BASE_ID + i,
+                    slug=row["slug"],
+                    title=row["title"],
+                    body=row["body"],
+                    keywords=row.get("keywords", []),
+                    redirect=row["redirect"],
+                )
+            )
     return docs
 
 
@@ -180,7 +188,7 @@ class KnowledgeIndex:
         pv = self.embedder.encode_passages(passages)
         # phrasings are encoded as passages too: e5 scores any two questions as close, whatever they ask
         qv = self.embedder.encode_passages(queries) if queries else np.zeros((0, self.embedder.dim), np.float32)
-        return [np.vstack([pv[p:p + np_], qv[q:q + nq]]).astype(np.float32) for p, np_, q, nq in spans]
+        return [np.vstack([pv[p : p + np_], qv[q : q + nq]]).astype(np.float32) for p, np_, q, nq in spans]
 
     def upsert(self, docs: list[Document]) -> None:
         """Add or replace documents (one article edited = one call with one document; no rebuild)."""
@@ -229,16 +237,21 @@ class KnowledgeIndex:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            meta = {"embedder": self.embedder.name, "fingerprint": self.fingerprint(),
-                    "docs": [asdict(d) for i, d in self.docs.items() if i < ANCHOR_BASE_ID],
-                    "abstention": self.model.to_dict() if self.model else None,
-                    "changes_since_fit": self._changes_since_fit}
+            meta = {
+                "embedder": self.embedder.name,
+                "fingerprint": self.fingerprint(),
+                "docs": [asdict(d) for i, d in self.docs.items() if i < ANCHOR_BASE_ID],
+                "abstention": self.model.to_dict() if self.model else None,
+                "changes_since_fit": self._changes_since_fit,
+            }
             ids = sorted(i for i in self.vectors if i < ANCHOR_BASE_ID)
             matrix = np.vstack([self.vectors[i] for i in ids]) if ids else np.zeros((0, self.embedder.dim), np.float32)
             counts = [len(self.vectors[i]) for i in ids]
         # write to temporary files, then rename: a crash never leaves a half-written index
-        _atomic(directory / "vectors.npz", lambda f: np.savez(f, ids=np.array(ids, np.int64),
-                                                              counts=np.array(counts, np.int64), matrix=matrix))
+        _atomic(
+            directory / "vectors.npz",
+            lambda f: np.savez(f, ids=np.array(ids, np.int64), counts=np.array(counts, np.int64), matrix=matrix),
+        )
         _atomic(directory / "meta.json", lambda f: f.write(json.dumps(meta, ensure_ascii=False).encode()))
 
     @classmethod
@@ -255,7 +268,7 @@ class KnowledgeIndex:
         docs = {d["id"]: Document(**d) for d in meta["docs"]}
         offset = 0
         for doc_id, count in zip(data["ids"].tolist(), data["counts"].tolist(), strict=True):
-            units = data["matrix"][offset:offset + count]
+            units = data["matrix"][offset : offset + count]
             offset += count
             d = docs[doc_id]
             idx._add_to_faiss(d, units)
@@ -295,8 +308,13 @@ class KnowledgeIndex:
                 h.snippet = _snippet(self.docs[h.id].body)
                 h.passage = self._passage(h.id, qv[0], terms)
         threshold = model.threshold if model else 1.0
-        result = SearchResult(bool(model is not None and confidence >= threshold), articles[:k], "ok",
-                              round(known, 4), confidence=round(float(confidence), 4))
+        result = SearchResult(
+            bool(model is not None and confidence >= threshold),
+            articles[:k],
+            "ok",
+            round(known, 4),
+            confidence=round(float(confidence), 4),
+        )
         if not result.answerable:
             result.reason = f"confidence {confidence:.2f} below {threshold:.2f}"
             if model is None:
@@ -308,8 +326,9 @@ class KnowledgeIndex:
                 result.redirect = self.docs[anchor.id].redirect
         return result
 
-    def _rank(self, query: str, terms: list[str], lexical: tuple[np.ndarray, np.ndarray],
-              dense: dict[int, float]) -> tuple[list[SearchHit], SearchHit | None]:
+    def _rank(
+        self, query: str, terms: list[str], lexical: tuple[np.ndarray, np.ndarray], dense: dict[int, float]
+    ) -> tuple[list[SearchHit], SearchHit | None]:
         """Fuse the candidates' best cosine (calibrated) with their BM25: the articles best first, and the best
         out-of-competence anchor. Search and the abstention model's training share it, so they see the same signals."""
         t = self.tuning
@@ -322,8 +341,11 @@ class KnowledgeIndex:
             dense_cal = min(max((cos - t.dense_floor) / (t.dense_ceiling - t.dense_floor), 0.0), 1.0)
             lexical_share = min(lex.get(doc_id, 0.0) / lex_max, 1.0) if terms else 0.0
             score = t.w_dense * dense_cal + t.w_lex * lexical_share
-            hits.append(SearchHit(doc_id, d.slug, d.title, d.url, round(score, 4), round(cos, 4),
-                                  round(lexical_share, 4), 0.0, ""))
+            hits.append(
+                SearchHit(
+                    doc_id, d.slug, d.title, d.url, round(score, 4), round(cos, 4), round(lexical_share, 4), 0.0, ""
+                )
+            )
         hits.sort(key=lambda h: (h.score, h.dense), reverse=True)
         anchor = next((h for h in hits if h.id >= ANCHOR_BASE_ID), None)
         articles = [h for h in hits if h.id < ANCHOR_BASE_ID]
@@ -343,15 +365,18 @@ class KnowledgeIndex:
         n = len(sents)
         if n == 0:
             return " ".join(self.docs[doc_id].body.split())
-        scores = self.vectors[doc_id][2:2 + n] @ qv
+        scores = self.vectors[doc_id][2 : 2 + n] @ qv
         # the question's words that name the detail asked, not the article's subject (its title)
         wanted = {x for x in terms if not x.startswith("~")} - set(content_terms(self.docs[doc_id].title))
         if wanted:
             scores = scores + PASSAGE_WORD_BONUS * np.array([len(wanted & st) for st in sent_terms])
         order = np.argsort(-scores)
         chosen = [int(order[0])]
-        if n > 1 and scores[order[1]] >= scores[order[0]] - PASSAGE_TIE and \
-                len(sents[order[0]]) + len(sents[order[1]]) <= PASSAGE_MAX_CHARS:
+        if (
+            n > 1
+            and scores[order[1]] >= scores[order[0]] - PASSAGE_TIE
+            and len(sents[order[0]]) + len(sents[order[1]]) <= PASSAGE_MAX_CHARS
+        ):
             chosen.append(int(order[1]))
         return " ".join(sents[i] for i in sorted(chosen))
 
@@ -414,8 +439,11 @@ class KnowledgeIndex:
         """
         with self._lock:
             self._changes_since_fit = 0
-            texts = sum(min(per_article, len(d.phrasings) + self._sentence_units(i))
-                        for i, d in self.docs.items() if i < ANCHOR_BASE_ID)
+            texts = sum(
+                min(per_article, len(d.phrasings) + self._sentence_units(i))
+                for i, d in self.docs.items()
+                if i < ANCHOR_BASE_ID
+            )
             # a KB that cannot give enough positives skips the work (the first search of a new ente waits for it)
             x, y = self._training_set(max_articles, per_article) if texts >= MIN_POSITIVES else ([], [])
             if sum(y) < MIN_POSITIVES:
@@ -447,7 +475,7 @@ class KnowledgeIndex:
                 unit = n_units - min(len(d.phrasings), UNITS_PER_DOC // 2) + j
                 texts.append((p, unit, replace(d, phrasings=[q for q in d.phrasings if q != p])))
             for j, s in enumerate(sents):
-                rest = " ".join(sents[:j] + sents[j + 1:])
+                rest = " ".join(sents[:j] + sents[j + 1 :])
                 texts.append((s, 2 + j, replace(d, body=rest)))
             for text, unit, reduced in texts[:per_article] if doc_id < ANCHOR_BASE_ID else texts:
                 plans.append((doc_id, text, unit, reduced))
@@ -456,8 +484,11 @@ class KnowledgeIndex:
         queries = self.embedder.encode_queries([p[1] for p in plans])
         # a sentence is inside its article's whole-text vector: re-encode that without it (phrasings are not in it)
         is_sentence = [2 <= unit < 2 + self._sentence_units(doc_id) for doc_id, _, unit, _ in plans]
-        rewritten = iter(self.embedder.encode_passages(
-            [f"{r.title}. {r.body[:2000]}" for (_, _, _, r), sent in zip(plans, is_sentence, strict=True) if sent]))
+        rewritten = iter(
+            self.embedder.encode_passages(
+                [f"{r.title}. {r.body[:2000]}" for (_, _, _, r), sent in zip(plans, is_sentence, strict=True) if sent]
+            )
+        )
         whole = [next(rewritten) if sent else None for sent in is_sentence]
         ids = list(self.docs)
         starts = np.cumsum([0] + [len(self.vectors[i]) for i in ids])[:-1]
@@ -485,7 +516,7 @@ class KnowledgeIndex:
                 y.append(int(right))
             # negative: leave the whole document out
             out = cos.copy()
-            out[start:start + count] = -2.0
+            out[start : start + count] = -2.0
             self.bm25.remove(doc_id)
             try:
                 articles, anchor, known = self._signals_from(text, out, ids, starts, skip=doc_id)
@@ -503,8 +534,9 @@ class KnowledgeIndex:
                 y.append(0)
         return x, y
 
-    def _signals_from(self, text: str, cos: np.ndarray, ids: list[int], starts: np.ndarray,
-                      skip: int | None = None) -> tuple[list[SearchHit], SearchHit | None, float]:
+    def _signals_from(
+        self, text: str, cos: np.ndarray, ids: list[int], starts: np.ndarray, skip: int | None = None
+    ) -> tuple[list[SearchHit], SearchHit | None, float]:
         """What search would see for ``text`` given every vector's cosine (training: some masked out)."""
         best = np.maximum.reduceat(cos, starts)
         terms = query_terms(text)
@@ -517,6 +549,7 @@ class KnowledgeIndex:
         dense = {c: float(best[position[c]]) for c in candidates if c != skip and c in position}
         articles, anchor = self._rank(text, terms, (lex_ids, lex_scores), dense)
         return articles, anchor, self._known_vocabulary(terms)
+
 
 def _off_topic(embedder: Embedder) -> tuple[list[str], np.ndarray]:
     """The off-topic questions of ``data/off_topic.txt`` and their vectors (encoded once per model and process)."""

@@ -14,7 +14,8 @@ import simplemma
 
 STOPWORDS = frozenset(
     """
-    a ad al allo ai agli all alla alle agl con col coi da dal dallo dai dagli dall dalla dalle di del dello dei degli dell
+    a ad al allo ai agli all alla alle agl con col coi da dal dallo dai dagli dall dalla dalle di del dello dei degli
+    dell
     della delle in nel nello nei negli nell nella nelle su sul sullo sui sugli sull sulla sulle per tra fra il lo la
     i gli le l un uno una un' e ed o od ma se che chi cui non piu più meno come dove quando quanto quanta quanti quante
     quale quali cosa cose mi ti si ci vi ne me te se lui lei noi voi loro io tu egli ella esso essa essi esse mio mia
@@ -53,7 +54,8 @@ def content_terms(text: str) -> list[str]:
     for tok in tokens(text):
         if tok in STOPWORDS or (len(tok) < 2 and not tok.isdigit()):
             continue
-        # short words and acronyms (TARI, IMU, ZTL, CIE, SCIA) are kept whole: lemmatisers mangle them ("tari" -> "tarare")
+        # short words and acronyms (TARI, IMU, ZTL, CIE, SCIA) are kept whole: lemmatisers mangle them
+        # ("tari" -> "tarare")
         lemma = tok if len(tok) <= 4 else _lemma(tok)
         if lemma in STOPWORDS:
             continue

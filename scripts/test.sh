@@ -8,6 +8,7 @@ status=0
 if [ "${CI:-}" = "true" ]; then export URP_REQUIRE_RASA=1; fi
 echo "== lint (ruff) and types (mypy, strict on crm/core, crm/db.py, channels and knowledge): configured in pyproject.toml =="
 .venv/bin/ruff check . || status=1
+.venv/bin/ruff format --check . || status=1
 .venv/bin/mypy || status=1
 echo "== test suite on SQLite =="
 URP_TEST_DATABASE_URL="" .venv/bin/python -m pytest "$@" || status=$?

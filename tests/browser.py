@@ -20,8 +20,16 @@ from tests.conftest import ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 # as root on this machine: no sandbox; and nothing that phones home (the network is closed, refused connections
 # pile up); Playwright gives the browser a fresh, empty user-data dir of its own
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 UI_TIMEOUT = 15_000  # ms
 
@@ -71,8 +79,10 @@ def new_page(browser: Any, **context_options: Any) -> Any:
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     pg.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
-    pg.on("response", lambda r: errors.append(f"HTTP {r.status} {r.request.resource_type}: {r.url}")
-          if r.status >= 400 else None)
+    pg.on(
+        "response",
+        lambda r: errors.append(f"HTTP {r.status} {r.request.resource_type}: {r.url}") if r.status >= 400 else None,
+    )
     pg.errors = errors  # type: ignore[attr-defined]
     return pg
 
@@ -95,8 +105,9 @@ def save_failure(pages: list[Any], request: pytest.FixtureRequest, tmp_path: Pat
 
 
 @contextmanager
-def browser_pages(browser: Any, request: pytest.FixtureRequest, tmp_path: Path,
-                  **context_options: Any) -> Iterator[Any]:
+def browser_pages(
+    browser: Any, request: pytest.FixtureRequest, tmp_path: Path, **context_options: Any
+) -> Iterator[Any]:
     """Yields a factory of pages (one fresh context each: one signed-in user each); on a failure every page's
     screenshot is saved; all contexts are closed at the end."""
     pages: list[Any] = []

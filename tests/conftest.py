@@ -106,8 +106,13 @@ class Server:
 def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -> Server:
     port = port or free_port()
     log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "crm.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crm.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/health", proc=proc)
@@ -230,26 +235,41 @@ def make_ente(db: DB, slug: str | None = None) -> EnteCtx:
 
     async def work(s: Any) -> EnteCtx:
         ente = await entes.create(s, slug=ente_slug or f"ente-{n}", name=f"Comune di Prova {n}", patron_day="06-29")
-        urp = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(
-            code="URP", name="URP", phone=URP_PHONE, email="urp@prova.example.it"))
+        urp = await offices.create_office(
+            s, ente_id=ente.id, data=OfficeIn(code="URP", name="URP", phone=URP_PHONE, email="urp@prova.example.it")
+        )
         anag = await offices.create_office(s, ente_id=ente.id, data=OfficeIn(code="ANAG", name="Anagrafe"))
         topics = {}
         for office, slug in ((urp, "urp"), (urp, "segnalazioni"), (anag, "anagrafe")):
-            topics[slug] = (await offices.create_topic(s, ente_id=ente.id,
-                                                       data=TopicIn(office_id=office.id, slug=slug, name=slug))).id
+            topics[slug] = (
+                await offices.create_topic(s, ente_id=ente.id, data=TopicIn(office_id=office.id, slug=slug, name=slug))
+            ).id
         ids, names, tokens = {}, {}, {}
-        for who, role, tps in (("admin", "admin", []), ("operator", "operator", ["urp", "segnalazioni"]),
-                               ("operator2", "operator", ["urp", "anagrafe"]),
-                               ("phone_operator", "phone_operator", ["urp"]), ("backoffice", "backoffice", ["anagrafe"])):
+        for who, role, tps in (
+            ("admin", "admin", []),
+            ("operator", "operator", ["urp", "segnalazioni"]),
+            ("operator2", "operator", ["urp", "anagrafe"]),
+            ("phone_operator", "phone_operator", ["urp"]),
+            ("backoffice", "backoffice", ["anagrafe"]),
+        ):
             username = f"{who}-{n}"
-            op = await operators.create(s, ente_id=ente.id, data=OperatorIn(username=username, password=PASSWORD,
-                                                                             role=role, topics=tps))
+            op = await operators.create(
+                s, ente_id=ente.id, data=OperatorIn(username=username, password=PASSWORD, role=role, topics=tps)
+            )
             ids[who], names[who] = op.id, username
             tokens[who] = await operators.start_session(s, op, secret=SECRET, ttl_minutes=60)
         svc = await entes.create_service_token(s, ente_id=ente.id, name="tests")
-        return EnteCtx(ente_id=ente.id, slug=ente.slug, tokens=tokens, operator_ids=ids, usernames=names,
-                       topics=topics, offices={"URP": urp.id, "ANAG": anag.id}, service_token=svc,
-                       passwords={k: PASSWORD for k in ids})
+        return EnteCtx(
+            ente_id=ente.id,
+            slug=ente.slug,
+            tokens=tokens,
+            operator_ids=ids,
+            usernames=names,
+            topics=topics,
+            offices={"URP": urp.id, "ANAG": anag.id},
+            service_token=svc,
+            passwords={k: PASSWORD for k in ids},
+        )
 
     return db.run(work)
 

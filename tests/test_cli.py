@@ -18,8 +18,9 @@ def urp(tmp_path: Path):  # type: ignore[no-untyped-def]
     env.update(URP_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}", URP_VAR_DIR=str(tmp_path / "var"))
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([sys.executable, "-m", "crm.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                           timeout=600)
+        p = subprocess.run(
+            [sys.executable, "-m", "crm.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+        )
         if ok:
             assert p.returncode == 0, p.stdout + p.stderr
         return p
@@ -33,16 +34,46 @@ def test_migrate_seed_is_idempotent_and_operators_validate(urp) -> None:  # type
     assert "operator admin (admin) created" in first and "contact Maria Rossi created" in first
     second = urp("demo", "seed").stdout
     assert "created" not in second and "demo data ready" in second
-    out = urp("operators", "create", "--username", "mario", "--password", "una-password-sicura", "--role",
-              "phone_operator", "--topics", "urp,anagrafe").stdout
+    out = urp(
+        "operators",
+        "create",
+        "--username",
+        "mario",
+        "--password",
+        "una-password-sicura",
+        "--role",
+        "phone_operator",
+        "--topics",
+        "urp,anagrafe",
+    ).stdout
     assert "operator mario" in out
-    dup = urp("operators", "create", "--username", "mario", "--password", "una-password-sicura", "--role", "operator",
-              ok=False)
+    dup = urp(
+        "operators",
+        "create",
+        "--username",
+        "mario",
+        "--password",
+        "una-password-sicura",
+        "--role",
+        "operator",
+        ok=False,
+    )
     assert dup.returncode != 0 and "taken" in dup.stderr
     weak = urp("operators", "create", "--username", "luigi", "--password", "corta", "--role", "operator", ok=False)
     assert weak.returncode != 0 and "password" in weak.stderr
-    bad_topic = urp("operators", "create", "--username", "luigi", "--password", "una-password-sicura", "--role",
-                    "operator", "--topics", "inesistente", ok=False)
+    bad_topic = urp(
+        "operators",
+        "create",
+        "--username",
+        "luigi",
+        "--password",
+        "una-password-sicura",
+        "--role",
+        "operator",
+        "--topics",
+        "inesistente",
+        ok=False,
+    )
     assert bad_topic.returncode != 0 and "unknown topics" in bad_topic.stderr
     token = urp("tokens", "create", "--name", "actions").stdout.strip()
     assert token.startswith("urp_") and len(token) > 30

@@ -9,15 +9,18 @@ def _inbound(db, ente_ctx, contact_id: int, text: str, mid: str | None, channel:
     from crm.conversations import service
 
     async def work(s):  # type: ignore[no-untyped-def]
-        conv, msg, dup = await service.record_inbound(s, ente_id=ente_ctx.ente_id, contact_id=contact_id,
-                                                      channel=channel, text=text, channel_message_id=mid)
+        conv, msg, dup = await service.record_inbound(
+            s, ente_id=ente_ctx.ente_id, contact_id=contact_id, channel=channel, text=text, channel_message_id=mid
+        )
         return conv.id, msg.id, dup
 
     return db.run(work)
 
 
 def _contact(client: httpx.Client, ente_ctx) -> int:  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/contacts", json={"first_name": "Rita"}, headers=ente_ctx.headers("operator")).json()["id"]
+    return client.post("/api/v1/contacts", json={"first_name": "Rita"}, headers=ente_ctx.headers("operator")).json()[
+        "id"
+    ]
 
 
 def test_inbound_is_idempotent_on_channel_message_id(client: httpx.Client, ente_ctx, db) -> None:
@@ -38,8 +41,11 @@ def test_handoff_take_reply_transfer_close(client: httpx.Client, ente_ctx, db) -
     h_bot, h_op, h_op2 = ente_ctx.headers("service"), ente_ctx.headers("operator"), ente_ctx.headers("operator2")
     url = f"/api/v1/conversations/{conv_id}"
     assert client.post(url + "/take", headers=h_op).status_code == 409  # still with the bot
-    r = client.post(url + "/handoff", json={"topic": "anagrafe", "summary": "Chiede del cambio di residenza",
-                                            "context": {"intent": "human_handoff"}}, headers=h_bot)
+    r = client.post(
+        url + "/handoff",
+        json={"topic": "anagrafe", "summary": "Chiede del cambio di residenza", "context": {"intent": "human_handoff"}},
+        headers=h_bot,
+    )
     assert r.status_code == 200 and r.json()["mode"] == "waiting" and r.json()["topic"] == "anagrafe"
     assert client.post(url + "/handoff", json={}, headers=h_bot).json()["mode"] == "waiting"  # retry is harmless
     queue = client.get("/api/v1/conversations", params={"mode": "waiting", "topic": "anagrafe"}, headers=h_op).json()
@@ -60,7 +66,12 @@ def test_handoff_take_reply_transfer_close(client: httpx.Client, ente_ctx, db) -
     # the citizen's message, the note, "<operator> has taken it" (a notice the citizen gets), the reply, and the notice
     # of the operator it was transferred to (no full name entered: the username)
     assert [(m["author_kind"], m["private"]) for m in full["messages"]] == [
-        ("citizen", False), ("operator", True), ("system", False), ("operator", False), ("system", False)]
+        ("citizen", False),
+        ("operator", True),
+        ("system", False),
+        ("operator", False),
+        ("system", False),
+    ]
     assert full["messages"][-1]["text"].startswith(ente_ctx.usernames["operator2"] + " dell'URP ha preso in carico")
     bot_view = client.get(url, headers=h_bot).json()
     assert all(not m["private"] for m in bot_view["messages"])  # internal notes never leave the staff
@@ -117,8 +128,11 @@ def test_desk_status_for_the_assistant(client: httpx.Client, ente_ctx, db) -> No
         # the operators took them after 4, 10 and 6 minutes
         for conv_id, minutes in zip(ids, (4, 10, 6), strict=True):
             conv = await s.get(Conversation, conv_id)
-            await s.execute(update(Conversation).where(Conversation.id == conv_id)
-                            .values(handoff_at=conv.taken_at - timedelta(minutes=minutes)))
+            await s.execute(
+                update(Conversation)
+                .where(Conversation.id == conv_id)
+                .values(handoff_at=conv.taken_at - timedelta(minutes=minutes))
+            )
 
     db.run(waited)
     after = client.get("/api/v1/desk", headers=h_bot).json()

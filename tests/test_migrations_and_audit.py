@@ -35,7 +35,10 @@ def test_audit_log_refuses_update_and_delete(client, ente_ctx, database_url: str
         n = conn.execute(text("SELECT count(*) FROM audit_log WHERE ente_id = :e"), {"e": ente_ctx.ente_id}).scalar()
         assert n and n > 0
         conn.rollback()
-        for stmt in ("UPDATE audit_log SET action = 'x' WHERE ente_id = :e", "DELETE FROM audit_log WHERE ente_id = :e"):
+        for stmt in (
+            "UPDATE audit_log SET action = 'x' WHERE ente_id = :e",
+            "DELETE FROM audit_log WHERE ente_id = :e",
+        ):
             with pytest.raises(Exception, match="append-only"):
                 with conn.begin():
                     conn.execute(text(stmt), {"e": ente_ctx.ente_id})

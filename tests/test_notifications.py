@@ -34,9 +34,15 @@ def _enqueue(db, ente_ctx, contact_id: int, key: str, channel: str | None = None
     from crm.notifications import service
 
     async def work(s):  # type: ignore[no-untyped-def]
-        n = await service.enqueue(s, ente_id=ente_ctx.ente_id, contact_id=contact_id, kind="test.event",
-                                  text="Gentile cittadino, la sua pratica è stata aggiornata.", dedupe_key=key,
-                                  channel=channel)
+        n = await service.enqueue(
+            s,
+            ente_id=ente_ctx.ente_id,
+            contact_id=contact_id,
+            kind="test.event",
+            text="Gentile cittadino, la sua pratica è stata aggiornata.",
+            dedupe_key=key,
+            channel=channel,
+        )
         return None if n is None else (n.id, n.channel, n.address)
 
     return db.run(work)
@@ -91,8 +97,9 @@ def _make_due(db, nid: int) -> None:  # type: ignore[no-untyped-def]
     from crm.notifications.models import Notification
 
     async def work(s):  # type: ignore[no-untyped-def]
-        await s.execute(update(Notification).where(Notification.id == nid)
-                        .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        await s.execute(
+            update(Notification).where(Notification.id == nid).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
 
     db.run(work)
 

@@ -30,8 +30,11 @@ def test_a_request_with_its_history_matches_its_schema(client: httpx.Client, ent
     admin = ente_ctx.headers("admin")
     doc = client.get("/api/v1/openapi.json").json()
     contact = client.post("/api/v1/contacts", headers=admin, json={"first_name": "Anna", "last_name": "Schema"}).json()
-    ticket = client.post("/api/v1/requests", headers=admin, json={
-        "contact_id": contact["id"], "kind": "information", "subject": "Orari", "description": "Quando aprite?"})
+    ticket = client.post(
+        "/api/v1/requests",
+        headers=admin,
+        json={"contact_id": contact["id"], "kind": "information", "subject": "Orari", "description": "Quando aprite?"},
+    )
     assert ticket.status_code == 201, ticket.text
     conforms(doc, "post", "/api/v1/requests", ticket)
     got = client.get(f"/api/v1/requests/{ticket.json()['id']}", headers=admin)

@@ -22,8 +22,14 @@ def test_health_reports_components(client: httpx.Client) -> None:
 def test_openapi_lists_the_core_api(client: httpx.Client) -> None:
     doc = client.get("/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.")
-    for path in ("/api/v1/auth/login", "/api/v1/contacts", "/api/v1/contacts/{contact_id}", "/api/v1/requests",
-                 "/api/v1/conversations", "/api/v1/operators"):
+    for path in (
+        "/api/v1/auth/login",
+        "/api/v1/contacts",
+        "/api/v1/contacts/{contact_id}",
+        "/api/v1/requests",
+        "/api/v1/conversations",
+        "/api/v1/operators",
+    ):
         assert path in doc["paths"], path
     create = doc["paths"]["/api/v1/contacts"]["post"]
     ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
@@ -85,8 +91,9 @@ def test_roles_are_enforced(client: httpx.Client, ente_ctx) -> None:
 
 
 def test_tenant_isolation(client: httpx.Client, ente_ctx, other_ente) -> None:
-    r = client.post("/api/v1/contacts", json={"first_name": "Segreta", "last_name": "Altrove"},
-                    headers=ente_ctx.headers("operator"))
+    r = client.post(
+        "/api/v1/contacts", json={"first_name": "Segreta", "last_name": "Altrove"}, headers=ente_ctx.headers("operator")
+    )
     assert r.status_code == 201
     cid = r.json()["id"]
     assert client.get(f"/api/v1/contacts/{cid}", headers=other_ente.headers("admin")).status_code == 404
@@ -95,8 +102,11 @@ def test_tenant_isolation(client: httpx.Client, ente_ctx, other_ente) -> None:
     assert client.get(f"/api/v1/contacts/{cid}", headers=other_ente.headers("service")).status_code == 404
     patch = client.patch(f"/api/v1/contacts/{cid}", json={"notes": "x"}, headers=other_ente.headers("admin"))
     assert patch.status_code == 404
-    ticket = client.post("/api/v1/requests", json={"contact_id": cid, "kind": "other", "subject": "x"},
-                         headers=other_ente.headers("operator"))
+    ticket = client.post(
+        "/api/v1/requests",
+        json={"contact_id": cid, "kind": "other", "subject": "x"},
+        headers=other_ente.headers("operator"),
+    )
     assert ticket.status_code == 404
     assert client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).status_code == 200
 
@@ -118,14 +128,28 @@ def test_error_bodies(client: httpx.Client, ente_ctx) -> None:
 def test_production_refuses_default_secrets() -> None:
     with pytest.raises(RuntimeError, match="URP_SECRET_KEY"):
         Settings(env="production", public_url="https://urp.example.it").check_production()
-    Settings(env="production", public_url="https://urp.example.it", secret_key="k" * 40,
-             service_token="s" * 40, rasa_token="r" * 40, actions_secret="a" * 40).check_production()
+    Settings(
+        env="production",
+        public_url="https://urp.example.it",
+        secret_key="k" * 40,
+        service_token="s" * 40,
+        rasa_token="r" * 40,
+        actions_secret="a" * 40,
+    ).check_production()
 
 
 def test_operator_admin_flow(client: httpx.Client, ente_ctx) -> None:
     h = ente_ctx.headers("admin")
-    r = client.post("/api/v1/operators", json={"username": f"nuovo-{ente_ctx.slug}", "password": "una-password-lunga",
-                                               "role": "operator", "topics": ["urp"]}, headers=h)
+    r = client.post(
+        "/api/v1/operators",
+        json={
+            "username": f"nuovo-{ente_ctx.slug}",
+            "password": "una-password-lunga",
+            "role": "operator",
+            "topics": ["urp"],
+        },
+        headers=h,
+    )
     assert r.status_code == 201 and r.json()["topics"] == ["urp"]
     oid = r.json()["id"]
     r = client.patch(f"/api/v1/operators/{oid}", json={"topics": ["urp", "anagrafe"], "role": "backoffice"}, headers=h)
@@ -134,8 +158,9 @@ def test_operator_admin_flow(client: httpx.Client, ente_ctx) -> None:
     listed = client.get("/api/v1/operators", params={"role": "backoffice", "sort": "username"}, headers=h).json()
     assert listed["total"] == 2 and {o["id"] for o in listed["items"]} >= {oid}
     # a disabled operator's token stops working at once
-    token = client.post("/api/v1/auth/login", json={"username": f"nuovo-{ente_ctx.slug}",
-                                                    "password": "una-password-lunga"}).json()["access_token"]
+    token = client.post(
+        "/api/v1/auth/login", json={"username": f"nuovo-{ente_ctx.slug}", "password": "una-password-lunga"}
+    ).json()["access_token"]
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     client.patch(f"/api/v1/operators/{oid}", json={"active": False}, headers=h)
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401

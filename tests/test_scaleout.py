@@ -43,12 +43,20 @@ def _handoff(client: httpx.Client, ente_ctx, db) -> int:  # type: ignore[no-unty
     cid = client.post("/api/v1/contacts", json={"first_name": "Eva"}, headers=ente_ctx.headers("operator")).json()["id"]
 
     async def work(s):  # type: ignore[no-untyped-def]
-        conv, _, _ = await service.record_inbound(s, ente_id=ente_ctx.ente_id, contact_id=cid, channel="web",
-                                                  text="operatore per favore", channel_message_id=None)
+        conv, _, _ = await service.record_inbound(
+            s,
+            ente_id=ente_ctx.ente_id,
+            contact_id=cid,
+            channel="web",
+            text="operatore per favore",
+            channel_message_id=None,
+        )
         return conv.id
 
     conv_id = db.run(work)
-    r = client.post(f"/api/v1/conversations/{conv_id}/handoff", json={"topic": "urp"}, headers=ente_ctx.headers("service"))
+    r = client.post(
+        f"/api/v1/conversations/{conv_id}/handoff", json={"topic": "urp"}, headers=ente_ctx.headers("service")
+    )
     assert r.status_code == 200
     return conv_id
 
@@ -60,8 +68,14 @@ def test_single_process_events(server: Server, client: httpx.Client, ente_ctx, o
     event = mine.get(timeout=20)
     audit_id = event.pop("audit_id")  # the audit line the change left (crm.core.commands)
     assert isinstance(audit_id, int)
-    assert event == {"event": "conversation", "type": "conversation", "id": conv_id, "mode": "waiting", "topic": "urp",
-                     "action": "handoff"}
+    assert event == {
+        "event": "conversation",
+        "type": "conversation",
+        "id": conv_id,
+        "mode": "waiting",
+        "topic": "urp",
+        "action": "handoff",
+    }
     with pytest.raises(queue.Empty):
         theirs.get(timeout=1)  # another ente hears nothing
 
@@ -98,4 +112,7 @@ def test_two_replicas_share_events_through_redis(replicas: tuple[Server, Server]
         r = on_b.post(f"/api/v1/conversations/{conv_id}/take", headers=ente_ctx.headers("operator"))
         assert r.status_code == 200
     with httpx.Client(base_url=a.url) as on_a:
-        assert on_a.get(f"/api/v1/conversations/{conv_id}", headers=ente_ctx.headers("operator")).json()["mode"] == "assigned"
+        assert (
+            on_a.get(f"/api/v1/conversations/{conv_id}", headers=ente_ctx.headers("operator")).json()["mode"]
+            == "assigned"
+        )

@@ -10,8 +10,9 @@ from crm.core.workhours import add_working_hours, make_office_hours
 
 
 def _contact(client: httpx.Client, ente_ctx) -> int:  # type: ignore[no-untyped-def]
-    r = client.post("/api/v1/contacts", json={"first_name": "Paolo", "last_name": "Conti"},
-                    headers=ente_ctx.headers("operator"))
+    r = client.post(
+        "/api/v1/contacts", json={"first_name": "Paolo", "last_name": "Conti"}, headers=ente_ctx.headers("operator")
+    )
     return r.json()["id"]
 
 
@@ -50,7 +51,10 @@ def test_lifecycle_with_history_and_illegal_transitions(client: httpx.Client, en
     assert client.post(url + "/transition", json={"to": "closed"}, headers=h).status_code == 409
     r = client.post(url + "/transition", json={"to": "in_charge", "note": "presa in carico"}, headers=h)
     assert r.status_code == 200 and r.json()["taken_at"]
-    assert client.post(url + "/transition", json={"to": "waiting_citizen"}, headers=h).json()["status"] == "waiting_citizen"
+    assert (
+        client.post(url + "/transition", json={"to": "waiting_citizen"}, headers=h).json()["status"]
+        == "waiting_citizen"
+    )
     assert client.post(url + "/transition", json={"to": "in_charge"}, headers=h).status_code == 200
     assert client.post(url + "/notes", json={"note": "chiamato il cittadino"}, headers=h).status_code == 200
     assert client.post(url + "/transition", json={"to": "resolved"}, headers=h).status_code == 200
@@ -81,8 +85,11 @@ def test_phone_operator_logs_on_behalf_and_bot_logs_as_bot(client: httpx.Client,
     assert ente_ctx.usernames["phone_operator"] in full["events"][0]["note"]
     bot = _ticket(client, ente_ctx, who="service", channel="telegram")
     assert bot["created_by_kind"] == "bot" and bot["created_by_operator_id"] is None
-    r = client.post("/api/v1/requests", json={"contact_id": bot["contact_id"], "kind": "other", "subject": "x",
-                                              "on_behalf": True}, headers=ente_ctx.headers("service"))
+    r = client.post(
+        "/api/v1/requests",
+        json={"contact_id": bot["contact_id"], "kind": "other", "subject": "x", "on_behalf": True},
+        headers=ente_ctx.headers("service"),
+    )
     assert r.status_code == 422
 
 
@@ -92,7 +99,9 @@ def test_priority_change_recomputes_due_and_filters(client: httpx.Client, ente_c
     r = client.post(f"/api/v1/requests/{t['id']}/priority", json={"priority": "alta"}, headers=h)
     assert r.status_code == 200
     assert datetime.fromisoformat(r.json()["due_at"]) < datetime.fromisoformat(t["due_at"])
-    listed = client.get("/api/v1/requests", params={"priority": "alta", "contact_id": t["contact_id"]}, headers=h).json()
+    listed = client.get(
+        "/api/v1/requests", params={"priority": "alta", "contact_id": t["contact_id"]}, headers=h
+    ).json()
     assert [i["id"] for i in listed["items"]] == [t["id"]]
     assert client.get("/api/v1/requests", params={"sort": "-due_at"}, headers=h).status_code == 200
 

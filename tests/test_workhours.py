@@ -6,7 +6,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from crm.core.workhours import add_working_hours, is_holiday, make_office_hours, parse_office_hours, working_hours_between
+from crm.core.workhours import (
+    add_working_hours,
+    is_holiday,
+    make_office_hours,
+    parse_office_hours,
+    working_hours_between,
+)
 
 OH = make_office_hours("mon-fri 08:00-12:30,14:00-17:00", "Europe/Rome", "06-29")
 

@@ -7,8 +7,7 @@ from crm.audit import service
 from crm.audit.models import AuditEntry
 from crm.audit.schemas import AuditOut, AuditQuery
 from crm.core.auth import authorized, principal_of
-from crm.core.http import apply_sort, page_params, paginate
-from crm.core.http import json_ok
+from crm.core.http import apply_sort, json_ok, page_params, paginate
 from crm.core.openapi import openapi
 from crm.db import db_session
 
@@ -17,8 +16,7 @@ bp = Blueprint("audit", url_prefix="/api/v1")
 
 @bp.get("/audit")
 @authorized("admin")
-@openapi(summary="Audit log (admins): filter by entity and entity_id", response=AuditOut, many=True,
-         query=AuditQuery)
+@openapi(summary="Audit log (admins): filter by entity and entity_id", response=AuditOut, many=True, query=AuditQuery)
 async def list_audit(request: Request) -> HTTPResponse:
     page = page_params(request)
     entity_id = request.args.get("entity_id")

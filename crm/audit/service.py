@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, select
+
 from crm.core.audit import AuditEntry, record
 
 __all__ = ["query", "record"]
@@ -15,4 +16,3 @@ def query(*, ente_id: int, entity: str | None = None, entity_id: int | None = No
     if entity_id is not None:
         stmt = stmt.where(AuditEntry.entity_id == entity_id)
     return stmt
-

@@ -8,12 +8,41 @@ from sanic.response import HTTPResponse, raw
 from crm.bookings import commands, policies, service
 from crm.bookings import ics as ical
 from crm.bookings.models import Booking, Location
-from crm.bookings.schemas import (BookingCancelledOut, BookingCreatedOut, BookingIn, BookingLookupOut, BookingOut,
-                                  CancelIn, DeletedOut, EventIn, EventOut, EventPatch, ExceptionIn, ExceptionOut,
-                                  HoursIn, HoursOut, HoursSetOut, IncludeInactiveQuery, IntervalIn, LocationIn, LocationOut, LocationPatch, RescheduleIn,
-                                  ResourceChangeOut, ResourceIn, ResourceOut, ResourcePatch, ServiceDetailOut,
-                                  ServiceIn, ServiceOut, ServicePatch, SlotOut, AvailabilityQuery,
-                                  BookingQuery, ExceptionQuery)
+from crm.bookings.schemas import (
+    AvailabilityQuery,
+    BookingCancelledOut,
+    BookingCreatedOut,
+    BookingIn,
+    BookingLookupOut,
+    BookingOut,
+    BookingQuery,
+    CancelIn,
+    DeletedOut,
+    EventIn,
+    EventOut,
+    EventPatch,
+    ExceptionIn,
+    ExceptionOut,
+    ExceptionQuery,
+    HoursIn,
+    HoursOut,
+    HoursSetOut,
+    IncludeInactiveQuery,
+    IntervalIn,
+    LocationIn,
+    LocationOut,
+    LocationPatch,
+    RescheduleIn,
+    ResourceChangeOut,
+    ResourceIn,
+    ResourceOut,
+    ResourcePatch,
+    ServiceDetailOut,
+    ServiceIn,
+    ServiceOut,
+    ServicePatch,
+    SlotOut,
+)
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
@@ -56,8 +85,10 @@ async def list_services(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
     async with read_session(request) as s:
-        items = [ServiceOut.model_validate(x) for x in await service.list_services(s, ente_id=p.ente_id,
-                                                                     include_inactive=everything)]
+        items = [
+            ServiceOut.model_validate(x)
+            for x in await service.list_services(s, ente_id=p.ente_id, include_inactive=everything)
+        ]
     return json_ok(ListOut.of(items))
 
 
@@ -72,15 +103,21 @@ async def get_service(request: Request, service_id: int) -> HTTPResponse:
             **ServiceOut.model_validate(svc).model_dump(),
             resource_ids=await service.service_resource_ids(s, svc.id),
             hours=[HoursOut.of(h) for h in await service.get_hours(s, ente_id=p.ente_id, service_id=svc.id)],
-            exceptions=[ExceptionOut.of(e) for e in await service.list_exceptions(
-                s, ente_id=p.ente_id, service_id=svc.id, d_from=date.today())])
+            exceptions=[
+                ExceptionOut.of(e)
+                for e in await service.list_exceptions(s, ente_id=p.ente_id, service_id=svc.id, d_from=date.today())
+            ],
+        )
     return json_ok(body)
 
 
 @bp.patch("/services/<service_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Update a service (admins); resource_ids replaces the resources delivering it", body=ServicePatch,
-         response=ServiceOut)
+@openapi(
+    summary="Update a service (admins); resource_ids replaces the resources delivering it",
+    body=ServicePatch,
+    response=ServiceOut,
+)
 async def update_service(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, ServicePatch)
     async with begin(request) as cx:
@@ -109,8 +146,9 @@ async def create_service(request: Request) -> HTTPResponse:
 
 @bp.put("/services/<service_id:int>/hours")
 @authorized(*ADMINS)
-@openapi(summary="Replace the weekly opening template: {hours: [{weekday, start, end}]}", body=HoursIn,
-         response=HoursSetOut)
+@openapi(
+    summary="Replace the weekly opening template: {hours: [{weekday, start, end}]}", body=HoursIn, response=HoursSetOut
+)
 async def set_hours(request: Request, service_id: int) -> HTTPResponse:
     data = parse_body(request, HoursIn)
     hours = [validate(IntervalIn, h) for h in data.hours]
@@ -121,8 +159,9 @@ async def set_hours(request: Request, service_id: int) -> HTTPResponse:
 
 @bp.get("/services/<service_id:int>/hours")
 @authorized(*VIEWERS)
-@openapi(summary="The weekly template of a service and of resources with their own calendar",
-         response=HoursOut, many="all")
+@openapi(
+    summary="The weekly template of a service and of resources with their own calendar", response=HoursOut, many="all"
+)
 async def get_hours(request: Request, service_id: int) -> HTTPResponse:
     async with read_session(request) as s:
         rows = await service.get_hours(s, ente_id=principal_of(request).ente_id, service_id=service_id)
@@ -131,13 +170,18 @@ async def get_hours(request: Request, service_id: int) -> HTTPResponse:
 
 @bp.get("/services/<service_id:int>/exceptions")
 @authorized(*VIEWERS)
-@openapi(summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)",
-         response=ExceptionOut, many="all", query=ExceptionQuery)
+@openapi(
+    summary="Closures and extra openings that apply to a service (from=YYYY-MM-DD optional)",
+    response=ExceptionOut,
+    many="all",
+    query=ExceptionQuery,
+)
 async def list_exceptions(request: Request, service_id: int) -> HTTPResponse:
     d_from = _date(request, "from") if request.args.get("from") else None
     async with read_session(request) as s:
-        rows = await service.list_exceptions(s, ente_id=principal_of(request).ente_id, service_id=service_id,
-                                             d_from=d_from)
+        rows = await service.list_exceptions(
+            s, ente_id=principal_of(request).ente_id, service_id=service_id, d_from=d_from
+        )
     return json_ok(ListOut.of([ExceptionOut.of(e) for e in rows]))
 
 
@@ -184,8 +228,11 @@ async def list_events(request: Request, service_id: int) -> HTTPResponse:
 
 @bp.patch("/events/<event_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Change an event: seats never below those booked; the time only while nobody booked",
-         body=EventPatch, response=EventOut)
+@openapi(
+    summary="Change an event: seats never below those booked; the time only while nobody booked",
+    body=EventPatch,
+    response=EventOut,
+)
 async def update_event(request: Request, event_id: int) -> HTTPResponse:
     data = parse_body(request, EventPatch)
     async with begin(request) as cx:
@@ -218,8 +265,10 @@ async def create_location(request: Request) -> HTTPResponse:
 @openapi(summary="Locations (sedi)", response=LocationOut, many="all")
 async def list_locations(request: Request) -> HTTPResponse:
     async with read_session(request) as s:
-        items = [LocationOut.model_validate(x)
-                 for x in await service.list_locations(s, ente_id=principal_of(request).ente_id)]
+        items = [
+            LocationOut.model_validate(x)
+            for x in await service.list_locations(s, ente_id=principal_of(request).ente_id)
+        ]
     return json_ok(ListOut.of(items))
 
 
@@ -254,14 +303,20 @@ async def create_resource(request: Request) -> HTTPResponse:
 
 @bp.get("/resources")
 @authorized(*VIEWERS)
-@openapi(summary="Resources (officials, rooms, counters); include_inactive=true for admins",
-         response=ResourceOut, many="all", query=IncludeInactiveQuery)
+@openapi(
+    summary="Resources (officials, rooms, counters); include_inactive=true for admins",
+    response=ResourceOut,
+    many="all",
+    query=IncludeInactiveQuery,
+)
 async def list_resources(request: Request) -> HTTPResponse:
     p = principal_of(request)
     everything = request.args.get("include_inactive") == "true" and p.role == "admin"
     async with read_session(request) as s:
-        items = [ResourceOut.model_validate(x) for x in await service.list_resources(s, ente_id=p.ente_id,
-                                                                       include_inactive=everything)]
+        items = [
+            ResourceOut.model_validate(x)
+            for x in await service.list_resources(s, ente_id=p.ente_id, include_inactive=everything)
+        ]
     return json_ok(ListOut.of(items))
 
 
@@ -277,8 +332,10 @@ async def update_resource(request: Request, resource_id: int) -> HTTPResponse:
 
 @bp.delete("/resources/<resource_id:int>")
 @authorized(*ADMINS)
-@openapi(summary="Deactivate a resource: no new slots; says how many confirmed bookings still need moving",
-         response=ResourceChangeOut)
+@openapi(
+    summary="Deactivate a resource: no new slots; says how many confirmed bookings still need moving",
+    response=ResourceChangeOut,
+)
 async def deactivate_resource(request: Request, resource_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         res, upcoming = await commands.set_resource_active(cx, resource_id=resource_id, active=False)
@@ -287,24 +344,38 @@ async def deactivate_resource(request: Request, resource_id: int) -> HTTPRespons
 
 @bp.get("/services/<service_id:int>/availability")
 @authorized(*VIEWERS)
-@openapi(summary="Free slots: from=YYYY-MM-DD&to=YYYY-MM-DD[&location=][&resource=][&duration=minutes] "
-                 "(Europe/Rome, with offsets; at most 92 days)", response=SlotOut, many="all",
-         query=AvailabilityQuery)
+@openapi(
+    summary="Free slots: from=YYYY-MM-DD&to=YYYY-MM-DD[&location=][&resource=][&duration=minutes] "
+    "(Europe/Rome, with offsets; at most 92 days)",
+    response=SlotOut,
+    many="all",
+    query=AvailabilityQuery,
+)
 async def availability(request: Request, service_id: int) -> HTTPResponse:
     d_from, d_to = _date(request, "from"), _date(request, "to")
     async with read_session(request) as s:
-        slots = await service.availability(s, ente_id=principal_of(request).ente_id, service_id=service_id,
-                                           d_from=d_from, d_to=d_to, location_id=_opt_int(request, "location"),
-                                           resource_id=_opt_int(request, "resource"),
-                                           duration_minutes=_opt_int(request, "duration"))
+        slots = await service.availability(
+            s,
+            ente_id=principal_of(request).ente_id,
+            service_id=service_id,
+            d_from=d_from,
+            d_to=d_to,
+            location_id=_opt_int(request, "location"),
+            resource_id=_opt_int(request, "resource"),
+            duration_minutes=_opt_int(request, "duration"),
+        )
     return json_ok(ListOut.of([SlotOut.of(x).model_dump(mode="json", exclude_none=True) for x in slots]))
 
 
 @bp.post("/bookings")
 @authorized(*policies.BOOK.roles)
-@openapi(summary="Book a slot (Idempotency-Key header honoured): 201, 409 slot taken, 422 constraint. Resource "
-                 "calendars also take duration_minutes and repeat {frequency, count}: a series is all or nothing",
-         body=BookingIn, response=BookingCreatedOut, status=(200, 201))
+@openapi(
+    summary="Book a slot (Idempotency-Key header honoured): 201, 409 slot taken, 422 constraint. Resource "
+    "calendars also take duration_minutes and repeat {frequency, count}: a series is all or nothing",
+    body=BookingIn,
+    response=BookingCreatedOut,
+    status=(200, 201),
+)
 async def create_booking(request: Request) -> HTTPResponse:
     data = parse_body(request, BookingIn)
     key = request.headers.get("idempotency-key")
@@ -315,17 +386,25 @@ async def create_booking(request: Request) -> HTTPResponse:
         s = cx.session
         svc = await service.get_service(s, ente_id=cx.ente_id, service_id=b.service_id)
         tz = await _tz(s, cx.ente_id)
-        series = [BookingOut.of(x, tz, svc.name) for x in await service.series(
-            s, ente_id=cx.ente_id, series_id=b.series_id)] if b.series_id else None
-        body = BookingCreatedOut(**BookingOut.of(b, tz, svc.name).model_dump(), what_to_bring=svc.what_to_bring,
-                                 series=series)
+        series = (
+            [BookingOut.of(x, tz, svc.name) for x in await service.series(s, ente_id=cx.ente_id, series_id=b.series_id)]
+            if b.series_id
+            else None
+        )
+        body = BookingCreatedOut(
+            **BookingOut.of(b, tz, svc.name).model_dump(), what_to_bring=svc.what_to_bring, series=series
+        )
     return json_ok(body, status=201 if created else 200)
 
 
 @bp.get("/bookings")
 @authorized(*VIEWERS)
-@openapi(summary="Bookings: contact_id=, service_id=, status=, from=, to=", response=BookingOut, many=True,
-         query=BookingQuery)
+@openapi(
+    summary="Bookings: contact_id=, service_id=, status=, from=, to=",
+    response=BookingOut,
+    many=True,
+    query=BookingQuery,
+)
 async def list_bookings(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
@@ -342,9 +421,14 @@ async def list_bookings(request: Request) -> HTTPResponse:
             raise ValidationFailed(f"{name} needs a time-zone offset", fields={name: "time zone required"})
         return d
 
-    stmt = service.list_stmt(ente_id=p.ente_id, contact_id=_opt_int(request, "contact_id"),
-                             service_id=_opt_int(request, "service_id"), status=request.args.get("status"),
-                             d_from=dt("from"), d_to=dt("to"))
+    stmt = service.list_stmt(
+        ente_id=p.ente_id,
+        contact_id=_opt_int(request, "contact_id"),
+        service_id=_opt_int(request, "service_id"),
+        status=request.args.get("status"),
+        d_from=dt("from"),
+        d_to=dt("to"),
+    )
     stmt = apply_sort(stmt, page, {"start": Booking.start, "created_at": Booking.created_at}, [Booking.start])
     async with read_session(request) as s:
         tz = await _tz(s, p.ente_id)
@@ -354,27 +438,38 @@ async def list_bookings(request: Request) -> HTTPResponse:
 
 @bp.post("/bookings/lookup")
 @authorized(*policies.LOOKUP.roles)
-@openapi(summary="Citizen look-up of a booking: code + second factor (last 4+ phone digits or fiscal code, of the "
-                 "contact or given in the booking form), e.g. to cancel it from a channel that is not the citizen's "
-                 "own. Failures are throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key "
-                 "header, per caller (20 / 15 min, shared with the istanze look-up): 429 with Retry-After",
-         body=citizen_lookup.LookupIn, response=BookingLookupOut)
+@openapi(
+    summary="Citizen look-up of a booking: code + second factor (last 4+ phone digits or fiscal code, of the "
+    "contact or given in the booking form), e.g. to cancel it from a channel that is not the citizen's "
+    "own. Failures are throttled across replicas per code (5 / 15 min) and, with an X-Citizen-Key "
+    "header, per caller (20 / 15 min, shared with the istanze look-up): 429 with Retry-After",
+    body=citizen_lookup.LookupIn,
+    response=BookingLookupOut,
+)
 async def lookup(request: Request) -> HTTPResponse:
     data = parse_body(request, citizen_lookup.LookupIn)
     found = None
     async with begin(request) as cx:
-        b = await commands.lookup(cx, code=data.code, second_factor=data.second_factor,
-                                  caller=citizen_lookup.caller_of(request.headers))
+        b = await commands.lookup(
+            cx, code=data.code, second_factor=data.second_factor, caller=citizen_lookup.caller_of(request.headers)
+        )
         if b is not None:
             svc = await service.get_service(cx.session, ente_id=cx.ente_id, service_id=b.service_id)
             tz = await _tz(cx.session, cx.ente_id)
             deadline = service.cancel_deadline(b, svc)
             # what the citizen needs to recognise the booking and act on it; not the form's personal fields
-            found = BookingLookupOut(id=b.id, code=b.code, service_id=b.service_id, service_name=svc.name,
-                                     start=b.start.astimezone(tz).isoformat(), end=b.end.astimezone(tz).isoformat(),
-                                     status=b.status, series_id=b.series_id,
-                                     cancel_deadline=deadline.astimezone(tz).isoformat(),
-                                     cancellable=b.status == "confirmed" and utcnow() <= deadline)
+            found = BookingLookupOut(
+                id=b.id,
+                code=b.code,
+                service_id=b.service_id,
+                service_name=svc.name,
+                start=b.start.astimezone(tz).isoformat(),
+                end=b.end.astimezone(tz).isoformat(),
+                status=b.status,
+                series_id=b.series_id,
+                cancel_deadline=deadline.astimezone(tz).isoformat(),
+                cancellable=b.status == "confirmed" and utcnow() <= deadline,
+            )
     if found is None:
         raise NotFound("no booking matches this code and second factor")
     return json_ok(found)
@@ -404,27 +499,42 @@ async def booking_ics(request: Request, booking_file: str, ext: str) -> HTTPResp
         ente = await entes.get(s, p.ente_id)
         place = await s.get(Location, b.location_id) if b.location_id else None
     body = ical.booking_ics(b, svc, ente_name=ente.name, ente_slug=ente.slug, place=place)
-    return raw(body, content_type="text/calendar; charset=utf-8",
-               headers={"Content-Disposition": f'attachment; filename="{b.code}.ics"'})
+    return raw(
+        body,
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{b.code}.ics"'},
+    )
 
 
 @bp.post("/bookings/<booking_id:int>/cancel")
 @authorized(*policies.BOOK.roles)
-@openapi(summary="Cancel (the bot respects the service's cancellation deadline); series=true also cancels the "
-                 "later bookings of its series", body=CancelIn, response=BookingCancelledOut)
+@openapi(
+    summary="Cancel (the bot respects the service's cancellation deadline); series=true also cancels the "
+    "later bookings of its series",
+    body=CancelIn,
+    response=BookingCancelledOut,
+)
 async def cancel(request: Request, booking_id: int) -> HTTPResponse:
     data = parse_body(request, CancelIn)
     async with begin(request) as cx:
         done = await commands.cancel(cx, booking_id=booking_id, reason=data.reason, whole_series=data.series)
         tz = await _tz(cx.session, cx.ente_id)
-    return json_ok(BookingCancelledOut(**BookingOut.of(done[0], tz).model_dump(),
-                                       cancelled=[BookingOut.of(b, tz) for b in done] if data.series else None))
+    return json_ok(
+        BookingCancelledOut(
+            **BookingOut.of(done[0], tz).model_dump(),
+            cancelled=[BookingOut.of(b, tz) for b in done] if data.series else None,
+        )
+    )
 
 
 @bp.post("/bookings/<booking_id:int>/reschedule")
 @authorized(*policies.BOOK.roles)
-@openapi(status=201, summary="Move to another slot (the old booking is kept, cancelled, linked)", body=RescheduleIn,
-         response=BookingOut)
+@openapi(
+    status=201,
+    summary="Move to another slot (the old booking is kept, cancelled, linked)",
+    body=RescheduleIn,
+    response=BookingOut,
+)
 async def reschedule(request: Request, booking_id: int) -> HTTPResponse:
     data = parse_body(request, RescheduleIn)
     async with begin(request) as cx:

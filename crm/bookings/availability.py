@@ -46,8 +46,9 @@ class Calendar:
         return template, tuple(sorted(e.id for e in self.exceptions))
 
 
-def day_intervals(day: date, weekly: Weekly, exceptions: list[Any],
-                  patron_day: tuple[int, int] | None) -> list[tuple[time, time]]:
+def day_intervals(
+    day: date, weekly: Weekly, exceptions: list[Any], patron_day: tuple[int, int] | None
+) -> list[tuple[time, time]]:
     """Opening intervals of one day: closures win, extra openings add, holidays close the template."""
     todays = [e for e in exceptions if e.day == day]
     if any(e.closed for e in todays):
@@ -119,8 +120,9 @@ def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return instant(day, time(0), tz), instant(day + timedelta(days=1), time(0), tz)
 
 
-def grid(day: date, intervals: list[tuple[time, time]], slot: int, before: int, after: int,
-         tz: ZoneInfo) -> list[tuple[datetime, datetime, int]]:
+def grid(
+    day: date, intervals: list[tuple[time, time]], slot: int, before: int, after: int, tz: ZoneInfo
+) -> list[tuple[datetime, datetime, int]]:
     """Slots on the grid as (start, end, interval index), in UTC: each slot takes buffer-before + duration +
     buffer-after inside an interval. The interval's ends are wall-clock times turned into instants (``instant``);
     the grid steps in absolute time, so a slot never lasts more or less than its duration on a change day."""
@@ -143,7 +145,7 @@ def windows(slots: list[tuple[datetime, datetime, int]], count: int) -> list[tup
         return [(s, e, [s]) for s, e, _ in slots]
     out = []
     for i in range(len(slots) - count + 1):
-        run = slots[i:i + count]
+        run = slots[i : i + count]
         if run[0][2] == run[-1][2]:
             out.append((run[0][0], run[-1][1], [s for s, _, _ in run]))
     return out
@@ -153,10 +155,22 @@ def _free(busy: list[tuple[datetime, datetime]] | None, start: datetime, end: da
     return not busy or all(e <= start or s >= end for s, e in busy)
 
 
-def free_slots(*, kind: str, days: list[date], calendars: list[Calendar], patron_day: tuple[int, int] | None,
-               tz: ZoneInfo, slot: int, before: int, after: int,
-               busy: dict[tuple[int, date], list[tuple[datetime, datetime]]], events: list[Any],
-               earliest: datetime, latest: datetime, slots_needed: int = 1) -> list[Slot]:
+def free_slots(
+    *,
+    kind: str,
+    days: list[date],
+    calendars: list[Calendar],
+    patron_day: tuple[int, int] | None,
+    tz: ZoneInfo,
+    slot: int,
+    before: int,
+    after: int,
+    busy: dict[tuple[int, date], list[tuple[datetime, datetime]]],
+    events: list[Any],
+    earliest: datetime,
+    latest: datetime,
+    slots_needed: int = 1,
+) -> list[Slot]:
     """busy: occupied (start, end) per (resource_id, local day). Resource calendars list each free resource;
     multi-resource calendars list each start once per location with the number of free resources. The slots come
     out in ``tz`` (their offset tells the two readings of a repeated hour apart), in order of absolute time."""
@@ -164,8 +178,15 @@ def free_slots(*, kind: str, days: list[date], calendars: list[Calendar], patron
     if kind == "capacity":
         for ev in sorted(events, key=lambda ev: ev.start.astimezone(UTC)):
             if earliest <= ev.start <= latest and ev.seats - ev.booked > 0:
-                out.append(Slot(ev.start.astimezone(tz), ev.end.astimezone(tz), ev.seats - ev.booked,
-                                location_id=ev.location_id, event_id=ev.id))
+                out.append(
+                    Slot(
+                        ev.start.astimezone(tz),
+                        ev.end.astimezone(tz),
+                        ev.seats - ev.booked,
+                        location_id=ev.location_id,
+                        event_id=ev.id,
+                    )
+                )
         return out
     groups: dict[tuple[Any, ...], list[Calendar]] = defaultdict(list)
     for cal in calendars:
@@ -184,8 +205,10 @@ def free_slots(*, kind: str, days: list[date], calendars: list[Calendar], patron
         per_start: dict[datetime, tuple[datetime, Any]] = {}
         for cals in groups.values():
             first = cals[0]
-            runs = windows(grid(day, day_intervals(day, first.weekly, first.exceptions, patron_day), slot, before,
-                                after, tz), slots_needed)
+            runs = windows(
+                grid(day, day_intervals(day, first.weekly, first.exceptions, patron_day), slot, before, after, tz),
+                slots_needed,
+            )
             quiet = [c for c in cals if c.resource_id not in busy_today]  # nothing booked today: free all day
             noisy = [c for c in cals if c.resource_id in busy_today]
             quiet_count: dict[int, int] = {}
@@ -224,6 +247,8 @@ def free_slots(*, kind: str, days: list[date], calendars: list[Calendar], patron
                 else:
                     out.extend(Slot(start, end, n, None, loc) for loc, n in sorted(free_at.items()) if n)
             else:
-                out.extend(Slot(start, end, 1, resource_id=c.resource_id, location_id=c.location_id)
-                           for c in sorted(free_at, key=lambda c: c.resource_id))
+                out.extend(
+                    Slot(start, end, 1, resource_id=c.resource_id, location_id=c.location_id)
+                    for c in sorted(free_at, key=lambda c: c.resource_id)
+                )
     return out

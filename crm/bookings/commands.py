@@ -11,8 +11,19 @@ from datetime import datetime
 from crm.bookings import policies
 from crm.bookings import service as svc
 from crm.bookings.models import Booking, DateException, Event, Location, Resource, Service
-from crm.bookings.schemas import (BookingIn, EventIn, EventPatch, ExceptionIn, IntervalIn, LocationIn, LocationPatch,
-                                  ResourceIn, ResourcePatch, ServiceIn, ServicePatch)
+from crm.bookings.schemas import (
+    BookingIn,
+    EventIn,
+    EventPatch,
+    ExceptionIn,
+    IntervalIn,
+    LocationIn,
+    LocationPatch,
+    ResourceIn,
+    ResourcePatch,
+    ServiceIn,
+    ServicePatch,
+)
 from crm.core import lookup as citizen_lookup
 from crm.core.commands import Context, command
 from crm.core.errors import NotFound
@@ -36,8 +47,9 @@ async def update_service(cx: Context, *, service_id: int, data: ServicePatch) ->
 @command(policies.MANAGE)
 async def set_service_active(cx: Context, *, service_id: int, active: bool) -> Service:
     """Withdraw a service from booking (kept for history; its confirmed bookings stay) or offer it again."""
-    service = await svc.update_service(cx.session, ente_id=cx.ente_id, service_id=service_id,
-                                       data=ServicePatch(active=active))
+    service = await svc.update_service(
+        cx.session, ente_id=cx.ente_id, service_id=service_id, data=ServicePatch(active=active)
+    )
     await cx.record("activate" if active else "deactivate", "service", service.id)
     return service
 
@@ -46,16 +58,26 @@ async def set_service_active(cx: Context, *, service_id: int, active: bool) -> S
 async def set_hours(cx: Context, *, service_id: int, hours: list[IntervalIn], resource_id: int | None) -> None:
     """Replace the weekly template of a service, or of one resource (an empty list: back to the service's)."""
     await svc.set_hours(cx.session, ente_id=cx.ente_id, service_id=service_id, hours=hours, resource_id=resource_id)
-    await cx.record("update", "service_hours", service_id,
-                    details={"resource_id": resource_id, "intervals": len(hours)})
+    await cx.record(
+        "update", "service_hours", service_id, details={"resource_id": resource_id, "intervals": len(hours)}
+    )
 
 
 @command(policies.MANAGE)
 async def add_exception(cx: Context, *, service_id: int, data: ExceptionIn) -> DateException:
     x = await svc.add_exception(cx.session, ente_id=cx.ente_id, service_id=service_id, data=data)
-    await cx.record("create", "booking_exception", x.id,
-                    details={"service_id": service_id, "day": data.day.isoformat(), "closed": data.closed,
-                             "all_services": data.all_services, "resource_id": data.resource_id})
+    await cx.record(
+        "create",
+        "booking_exception",
+        x.id,
+        details={
+            "service_id": service_id,
+            "day": data.day.isoformat(),
+            "closed": data.closed,
+            "all_services": data.all_services,
+            "resource_id": data.resource_id,
+        },
+    )
     return x
 
 
@@ -85,8 +107,12 @@ async def update_event(cx: Context, *, event_id: int, data: EventPatch, service_
     await _event_of(cx, event_id, service_id)
     ev = await svc.update_event(cx.session, ente_id=cx.ente_id, event_id=event_id, data=data)
     changed = data.model_dump(exclude_unset=True)
-    await cx.record("update", "booking_event", ev.id,
-                    details={"fields": sorted(changed), **({"seats": data.seats} if "seats" in changed else {})})
+    await cx.record(
+        "update",
+        "booking_event",
+        ev.id,
+        details={"fields": sorted(changed), **({"seats": data.seats} if "seats" in changed else {})},
+    )
     return ev
 
 
@@ -132,8 +158,9 @@ async def update_resource(cx: Context, *, resource_id: int, data: ResourcePatch)
     upcoming = await svc.upcoming_bookings_of_resource(cx.session, res.id)
     changed = data.model_dump(exclude_unset=True)
     if set(changed) == {"active"}:
-        await cx.record("activate" if data.active else "deactivate", "resource", res.id,
-                        details={"upcoming_bookings": upcoming})
+        await cx.record(
+            "activate" if data.active else "deactivate", "resource", res.id, details={"upcoming_bookings": upcoming}
+        )
     else:
         await cx.record("update", "resource", res.id, details={"fields": sorted(changed)})
     return res, upcoming
@@ -153,16 +180,24 @@ async def book(cx: Context, *, data: BookingIn, idempotency_key: str | None = No
     cx.allow(policies.BOOK, owner=data.contact_id)
     booking, created = await svc.book(cx.session, principal=cx.principal, data=data, idempotency_key=idempotency_key)
     if created:
-        await cx.record("create", "booking", booking.id,
-                        details={"contact_id": booking.contact_id, "on_behalf": booking.on_behalf,
-                                 "channel": booking.channel, **({"series_id": booking.series_id}
-                                                                if booking.series_id else {})})
+        await cx.record(
+            "create",
+            "booking",
+            booking.id,
+            details={
+                "contact_id": booking.contact_id,
+                "on_behalf": booking.on_behalf,
+                "channel": booking.channel,
+                **({"series_id": booking.series_id} if booking.series_id else {}),
+            },
+        )
     return booking, created
 
 
 @command(policies.CANCEL)
-async def cancel(cx: Context, *, booking_id: int, reason: str | None = None,
-                 whole_series: bool = False) -> list[Booking]:
+async def cancel(
+    cx: Context, *, booking_id: int, reason: str | None = None, whole_series: bool = False
+) -> list[Booking]:
     """Cancel a booking (or it and the later ones of its series); citizens and the assistant within the service's
     deadline, operators at any time. Returns what was cancelled."""
     target = await svc.get_booking(cx.session, ente_id=cx.ente_id, booking_id=booking_id)
@@ -178,10 +213,12 @@ async def reschedule(cx: Context, *, booking_id: int, start: datetime, resource_
     """Move to another slot: the old booking is kept, cancelled and linked from the new one."""
     target = await svc.get_booking(cx.session, ente_id=cx.ente_id, booking_id=booking_id)
     cx.allow(policies.RESCHEDULE, owner=target.contact_id)
-    new = await svc.reschedule(cx.session, principal=cx.principal, booking_id=booking_id, start=start,
-                               resource_id=resource_id)
-    await cx.record("reschedule", "booking", new.id, details={"from_booking": booking_id},
-                    event={"from_booking": booking_id})
+    new = await svc.reschedule(
+        cx.session, principal=cx.principal, booking_id=booking_id, start=start, resource_id=resource_id
+    )
+    await cx.record(
+        "reschedule", "booking", new.id, details={"from_booking": booking_id}, event={"from_booking": booking_id}
+    )
     return new
 
 
@@ -206,7 +243,8 @@ async def lookup(cx: Context, *, code: str, second_factor: str, caller: str | No
     this transaction: the caller answers 404 after it commits) and gives None. A hit is in the audit log."""
     limits = citizen_lookup.limits("bookings", cx.ente_id, code, caller)
     b = await citizen_lookup.throttled(
-        cx.session, limits, lambda: svc.lookup(cx.session, ente_id=cx.ente_id, code=code, factor=second_factor))
+        cx.session, limits, lambda: svc.lookup(cx.session, ente_id=cx.ente_id, code=code, factor=second_factor)
+    )
     if b is not None:
         await cx.read("lookup", "booking", b.id)
     return b

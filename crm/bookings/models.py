@@ -84,8 +84,9 @@ class DateException(IdMixin, EnteMixin, Base):
 
     __tablename__ = "bk_exceptions"
 
-    service_id: Mapped[int | None] = mapped_column(ForeignKey("bk_services.id", ondelete="CASCADE"), index=True,
-                                                   default=None)
+    service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bk_services.id", ondelete="CASCADE"), index=True, default=None
+    )
     resource_id: Mapped[int | None] = mapped_column(ForeignKey("bk_resources.id", ondelete="CASCADE"), default=None)
     day: Mapped[date] = mapped_column(Date, index=True)
     closed: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -115,9 +116,14 @@ class Booking(IdMixin, EnteMixin, TimestampMixin, Base):
         UniqueConstraint("ente_id", "code"),
         UniqueConstraint("ente_id", "idempotency_key"),
         # no double booking, ever: one confirmed booking per resource and start, enforced by the database
-        Index("uq_bk_bookings_resource_slot", "resource_id", "start", unique=True,
-              sqlite_where=text("status = 'confirmed' AND resource_id IS NOT NULL"),
-              postgresql_where=text("status = 'confirmed' AND resource_id IS NOT NULL")),
+        Index(
+            "uq_bk_bookings_resource_slot",
+            "resource_id",
+            "start",
+            unique=True,
+            sqlite_where=text("status = 'confirmed' AND resource_id IS NOT NULL"),
+            postgresql_where=text("status = 'confirmed' AND resource_id IS NOT NULL"),
+        ),
         Index("ix_bk_bookings_contact", "ente_id", "contact_id", "status"),
         Index("ix_bk_bookings_service_start", "service_id", "start"),
     )
@@ -133,8 +139,9 @@ class Booking(IdMixin, EnteMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(12), default="confirmed")
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     booked_by_kind: Mapped[str] = mapped_column(String(20))  # citizen | bot | operator
-    booked_by_operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"),
-                                                              default=None)
+    booked_by_operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"), default=None
+    )
     on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)
     channel: Mapped[str] = mapped_column(String(20), default="web")
     idempotency_key: Mapped[str | None] = mapped_column(String(100), default=None)

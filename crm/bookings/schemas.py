@@ -14,8 +14,12 @@ RESERVED_CODE_PREFIXES = frozenset({"RQ", "IS"})
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slug: str = Field(min_length=2, max_length=80, pattern=r"^[a-z0-9-]+$")
-    code_prefix: str = Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$",
-                             description="two capitals; RQ and IS are taken by requests and istanze")
+    code_prefix: str = Field(
+        min_length=2,
+        max_length=2,
+        pattern=r"^[A-Z]{2}$",
+        description="two capitals; RQ and IS are taken by requests and istanze",
+    )
     name: str = Field(min_length=2, max_length=200)
     description: str = Field(default="", max_length=5000)
     office_id: int | None = None
@@ -31,10 +35,12 @@ class ServiceIn(BaseModel):
     one_active_per_citizen: bool = False
     form_schema: dict[str, Any] = Field(default_factory=dict, description="JSON Schema of the booking form")
     what_to_bring: str = Field(default="", max_length=2000)
-    max_slots_per_booking: int = Field(default=1, ge=1, le=16,
-                                       description="resource calendars: longest booking, in consecutive slots")
-    max_series_count: int = Field(default=0, ge=0, le=52,
-                                  description="resource calendars: most occurrences of a repeated booking (0 = none)")
+    max_slots_per_booking: int = Field(
+        default=1, ge=1, le=16, description="resource calendars: longest booking, in consecutive slots"
+    )
+    max_series_count: int = Field(
+        default=0, ge=0, le=52, description="resource calendars: most occurrences of a repeated booking (0 = none)"
+    )
     resource_ids: list[int] = Field(default_factory=list)
 
     @field_validator("code_prefix")
@@ -167,8 +173,9 @@ class BookingIn(BaseModel):
     location_id: int | None = None
     channel: Literal["web", "sms", "telegram", "email", "phone", "counter"] = "web"
     on_behalf: bool = False
-    duration_minutes: int | None = Field(default=None, ge=5, le=16 * 480,
-                                         description="resource calendars: a multiple of the slot length")
+    duration_minutes: int | None = Field(
+        default=None, ge=5, le=16 * 480, description="resource calendars: a multiple of the slot length"
+    )
     repeat: RepeatIn | None = None
 
 
@@ -238,8 +245,13 @@ class HoursOut(BaseModel):
 
     @classmethod
     def of(cls, h: Any) -> HoursOut:
-        return cls(id=h.id, weekday=h.weekday, start=h.start.strftime("%H:%M"), end=h.end.strftime("%H:%M"),
-                   resource_id=h.resource_id)
+        return cls(
+            id=h.id,
+            weekday=h.weekday,
+            start=h.start.strftime("%H:%M"),
+            end=h.end.strftime("%H:%M"),
+            resource_id=h.resource_id,
+        )
 
 
 class ExceptionOut(BaseModel):
@@ -254,10 +266,16 @@ class ExceptionOut(BaseModel):
 
     @classmethod
     def of(cls, e: Any) -> ExceptionOut:
-        return cls(id=e.id, day=e.day.isoformat(), closed=e.closed, note=e.note,
-                   start=e.start.strftime("%H:%M") if e.start else None,
-                   end=e.end.strftime("%H:%M") if e.end else None, all_services=e.service_id is None,
-                   resource_id=e.resource_id)
+        return cls(
+            id=e.id,
+            day=e.day.isoformat(),
+            closed=e.closed,
+            note=e.note,
+            start=e.start.strftime("%H:%M") if e.start else None,
+            end=e.end.strftime("%H:%M") if e.end else None,
+            all_services=e.service_id is None,
+            resource_id=e.resource_id,
+        )
 
 
 class ServiceDetailOut(ServiceOut):
@@ -278,9 +296,16 @@ class EventOut(BaseModel):
 
     @classmethod
     def of(cls, e: Any, tz: Any) -> EventOut:
-        return cls(id=e.id, service_id=e.service_id, title=e.title, location_id=e.location_id,
-                   start=e.start.astimezone(tz).isoformat(), end=e.end.astimezone(tz).isoformat(), seats=e.seats,
-                   booked=e.booked)
+        return cls(
+            id=e.id,
+            service_id=e.service_id,
+            title=e.title,
+            location_id=e.location_id,
+            start=e.start.astimezone(tz).isoformat(),
+            end=e.end.astimezone(tz).isoformat(),
+            seats=e.seats,
+            booked=e.booked,
+        )
 
 
 class BookingOut(BaseModel):
@@ -307,13 +332,28 @@ class BookingOut(BaseModel):
 
     @classmethod
     def of(cls, b: Any, tz: Any, service_name: str | None = None) -> BookingOut:
-        return cls(id=b.id, code=b.code, service_id=b.service_id, service_name=service_name,
-                   contact_id=b.contact_id, location_id=b.location_id, resource_id=b.resource_id,
-                   event_id=b.event_id, start=b.start.astimezone(tz).isoformat(),
-                   end=b.end.astimezone(tz).isoformat(), status=b.status, fields=b.fields,
-                   booked_by_kind=b.booked_by_kind, booked_by_operator_id=b.booked_by_operator_id,
-                   on_behalf=b.on_behalf, channel=b.channel, rescheduled_from_id=b.rescheduled_from_id,
-                   series_id=b.series_id, slots=b.slots, created_at=b.created_at.isoformat())
+        return cls(
+            id=b.id,
+            code=b.code,
+            service_id=b.service_id,
+            service_name=service_name,
+            contact_id=b.contact_id,
+            location_id=b.location_id,
+            resource_id=b.resource_id,
+            event_id=b.event_id,
+            start=b.start.astimezone(tz).isoformat(),
+            end=b.end.astimezone(tz).isoformat(),
+            status=b.status,
+            fields=b.fields,
+            booked_by_kind=b.booked_by_kind,
+            booked_by_operator_id=b.booked_by_operator_id,
+            on_behalf=b.on_behalf,
+            channel=b.channel,
+            rescheduled_from_id=b.rescheduled_from_id,
+            series_id=b.series_id,
+            slots=b.slots,
+            created_at=b.created_at.isoformat(),
+        )
 
 
 class BookingCreatedOut(BookingOut):
@@ -343,6 +383,7 @@ class BookingLookupOut(BaseModel):
 class SlotOut(BaseModel):
     """A free slot: ``remaining`` places (1 for a resource's slot, the free seats of an event); it names only the
     resource, place or event it has (rendered with ``exclude_none``: the others are absent, not null)."""
+
     start: str = Field(description="ISO 8601 in the ente's time zone, with its offset")
     end: str
     remaining: int
@@ -352,8 +393,14 @@ class SlotOut(BaseModel):
 
     @classmethod
     def of(cls, slot: Any) -> SlotOut:
-        return cls(start=slot.start.isoformat(), end=slot.end.isoformat(), remaining=slot.remaining,
-                   resource_id=slot.resource_id, location_id=slot.location_id, event_id=slot.event_id)
+        return cls(
+            start=slot.start.isoformat(),
+            end=slot.end.isoformat(),
+            remaining=slot.remaining,
+            resource_id=slot.resource_id,
+            location_id=slot.location_id,
+            event_id=slot.event_id,
+        )
 
 
 class HoursSetOut(BaseModel):
@@ -366,8 +413,9 @@ class DeletedOut(BaseModel):
 
 
 class IncludeInactiveQuery(BaseModel):
-    include_inactive: Literal["true", "false"] | None = Field(default=None, description="admins: true lists the "
-                                                               "deactivated ones too")
+    include_inactive: Literal["true", "false"] | None = Field(
+        default=None, description="admins: true lists the deactivated ones too"
+    )
 
 
 class AvailabilityQuery(BaseModel):

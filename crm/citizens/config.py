@@ -57,9 +57,19 @@ def load_providers(path: Path) -> dict[str, list[ProviderConfig]]:
             if not keys_path.is_absolute():
                 keys_path = path.parent / keys_path
             keys = KeySet.import_key_set(json.loads(keys_path.read_text()))
-            out.setdefault(ente_slug, []).append(ProviderConfig(
-                slug=p.slug, label=p.label, kind=p.kind, issuer=p.issuer, client_id=p.client_id,
-                keys=keys, scope=p.scope, acr_values=p.acr_values, claims=dict(DEFAULT_CLAIMS)))
+            out.setdefault(ente_slug, []).append(
+                ProviderConfig(
+                    slug=p.slug,
+                    label=p.label,
+                    kind=p.kind,
+                    issuer=p.issuer,
+                    client_id=p.client_id,
+                    keys=keys,
+                    scope=p.scope,
+                    acr_values=p.acr_values,
+                    claims=dict(DEFAULT_CLAIMS),
+                )
+            )
     return out
 
 

@@ -29,11 +29,24 @@ from joserfc.jwk import KeySet, RSAKey
 from stdnum.it import codicefiscale
 
 FISCAL_CLAIMS = ("https://attributes.eid.gov.it/fiscal_number", "fiscal_number")
-LEVELS = {"https://www.spid.gov.it/SpidL1": 1, "https://www.spid.gov.it/SpidL2": 2, "https://www.spid.gov.it/SpidL3": 3,
-          "CIE_L1": 1, "CIE_L2": 2, "CIE_L3": 3}
-DEFAULT_CLAIMS = {"userinfo": {"given_name": None, "family_name": None, "email": None, "phone_number": None,
-                               FISCAL_CLAIMS[0]: {"essential": True}},
-                  "id_token": {"acr": None}}
+LEVELS = {
+    "https://www.spid.gov.it/SpidL1": 1,
+    "https://www.spid.gov.it/SpidL2": 2,
+    "https://www.spid.gov.it/SpidL3": 3,
+    "CIE_L1": 1,
+    "CIE_L2": 2,
+    "CIE_L3": 3,
+}
+DEFAULT_CLAIMS = {
+    "userinfo": {
+        "given_name": None,
+        "family_name": None,
+        "email": None,
+        "phone_number": None,
+        FISCAL_CLAIMS[0]: {"essential": True},
+    },
+    "id_token": {"acr": None},
+}
 # what the SPID/CIE profiles use for the userinfo JWE (key management, content encryption)
 JWE_ALGORITHMS = ["RSA-OAEP-256", "RSA-OAEP", "A256GCM", "A128GCM", "A128CBC-HS256", "A256CBC-HS512"]
 # providers put informative members in the JWE header (e.g. iss, aud, cty): accepted, not required
@@ -46,7 +59,9 @@ class SignInFailed(Exception):
     """The sign-in did not produce a verified identity. ``reason`` is for the logs (no personal data), the Italian
     text is what the citizen reads."""
 
-    def __init__(self, reason: str, citizen_message: str = "Non è stato possibile completare l'accesso. Riprovi.") -> None:
+    def __init__(
+        self, reason: str, citizen_message: str = "Non è stato possibile completare l'accesso. Riprovi."
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.citizen_message = citizen_message
@@ -104,8 +119,9 @@ class IdentityProvider(Protocol):
 
     async def begin(self, provider: ProviderConfig, redirect_uri: str) -> AuthRequest: ...
 
-    async def finish(self, provider: ProviderConfig, redirect_uri: str, params: dict[str, str],
-                     pending: AuthRequest) -> VerifiedIdentity: ...
+    async def finish(
+        self, provider: ProviderConfig, redirect_uri: str, params: dict[str, str], pending: AuthRequest
+    ) -> VerifiedIdentity: ...
 
 
 def fiscal_code_of(claims: dict[str, Any]) -> str:
@@ -113,8 +129,10 @@ def fiscal_code_of(claims: dict[str, Any]) -> str:
     raw = next((str(claims[c]) for c in FISCAL_CLAIMS if claims.get(c)), "")
     cf = re.sub(r"^TINIT-", "", raw.strip().upper())
     if not codicefiscale.is_valid(cf):
-        raise SignInFailed("no valid fiscal code released", "Il fornitore di identità non ha comunicato un codice "
-                                                             "fiscale valido: l'accesso non è possibile.")
+        raise SignInFailed(
+            "no valid fiscal code released",
+            "Il fornitore di identità non ha comunicato un codice fiscale valido: l'accesso non è possibile.",
+        )
     return cf
 
 
@@ -141,8 +159,10 @@ class OidcClient:
                 k.raise_for_status()
                 keys = KeySet.import_key_set(k.json())
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            raise SignInFailed(f"provider unreachable: {type(exc).__name__}",
-                               "Il fornitore di identità non risponde. Riprovi tra qualche minuto.") from None
+            raise SignInFailed(
+                f"provider unreachable: {type(exc).__name__}",
+                "Il fornitore di identità non risponde. Riprovi tra qualche minuto.",
+            ) from None
         self._meta[issuer] = (time.monotonic(), meta, keys)
         return meta, keys
 
@@ -151,28 +171,62 @@ class OidcClient:
         state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
         challenge = create_s256_code_challenge(verifier)
         now = int(time.time())
-        params = {"client_id": provider.client_id, "response_type": "code", "scope": provider.scope,
-                  "redirect_uri": redirect_uri, "state": state, "nonce": nonce, "code_challenge": challenge,
-                  "code_challenge_method": "S256", "acr_values": provider.acr_values, "prompt": "consent login",
-                  "claims": provider.claims}
+        params = {
+            "client_id": provider.client_id,
+            "response_type": "code",
+            "scope": provider.scope,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "acr_values": provider.acr_values,
+            "prompt": "consent login",
+            "claims": provider.claims,
+        }
         key = provider.signing_key()
-        request_object = jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "oauth-authz-req+jwt"},
-                                    {**params, "iss": provider.client_id, "aud": meta["issuer"], "iat": now,
-                                     "exp": now + 300, "jti": secrets.token_urlsafe(12)}, key)
+        request_object = jwt.encode(
+            {"alg": "RS256", "kid": key.kid, "typ": "oauth-authz-req+jwt"},
+            {
+                **params,
+                "iss": provider.client_id,
+                "aud": meta["issuer"],
+                "iat": now,
+                "exp": now + 300,
+                "jti": secrets.token_urlsafe(12),
+            },
+            key,
+        )
         # the profile repeats the essentials outside the request object; the signed copy is the one that counts
-        query = {k: params[k] for k in ("client_id", "response_type", "scope", "code_challenge",
-                                        "code_challenge_method", "redirect_uri", "acr_values", "state", "nonce",
-                                        "prompt")}
+        query = {
+            k: params[k]
+            for k in (
+                "client_id",
+                "response_type",
+                "scope",
+                "code_challenge",
+                "code_challenge_method",
+                "redirect_uri",
+                "acr_values",
+                "state",
+                "nonce",
+                "prompt",
+            )
+        }
         query["request"] = request_object
-        return AuthRequest(url=f"{meta['authorization_endpoint']}?{urlencode(query)}", state=state, nonce=nonce,
-                           code_verifier=verifier)
+        return AuthRequest(
+            url=f"{meta['authorization_endpoint']}?{urlencode(query)}", state=state, nonce=nonce, code_verifier=verifier
+        )
 
-    async def finish(self, provider: ProviderConfig, redirect_uri: str, params: dict[str, str],
-                     pending: AuthRequest) -> VerifiedIdentity:
+    async def finish(
+        self, provider: ProviderConfig, redirect_uri: str, params: dict[str, str], pending: AuthRequest
+    ) -> VerifiedIdentity:
         if params.get("error"):
             cancelled = params["error"] == "access_denied"
-            raise SignInFailed(f"provider error {params['error'][:40]}",
-                               "Accesso annullato." if cancelled else "Il fornitore di identità ha rifiutato l'accesso.")
+            raise SignInFailed(
+                f"provider error {params['error'][:40]}",
+                "Accesso annullato." if cancelled else "Il fornitore di identità ha rifiutato l'accesso.",
+            )
         if not secrets.compare_digest(params.get("state", ""), pending.state):
             raise SignInFailed("state mismatch", "La richiesta di accesso non è valida o è scaduta. Riprovi.")
         if not params.get("code"):
@@ -181,15 +235,21 @@ class OidcClient:
             raise SignInFailed("iss mismatch on callback")
         meta, _ = await self._metadata(provider.issuer)
         key = provider.signing_key()
-        client = AsyncOAuth2Client(client_id=provider.client_id, client_secret=key,
-                                   token_endpoint_auth_method=PrivateKeyJWT(meta["token_endpoint"],
-                                                                            headers={"kid": key.kid}),
-                                   timeout=self.timeout)
+        client = AsyncOAuth2Client(
+            client_id=provider.client_id,
+            client_secret=key,
+            token_endpoint_auth_method=PrivateKeyJWT(meta["token_endpoint"], headers={"kid": key.kid}),
+            timeout=self.timeout,
+        )
         try:
             async with client:
-                token = await client.fetch_token(meta["token_endpoint"], grant_type="authorization_code",
-                                                 code=params["code"], redirect_uri=redirect_uri,
-                                                 code_verifier=pending.code_verifier)
+                token = await client.fetch_token(
+                    meta["token_endpoint"],
+                    grant_type="authorization_code",
+                    code=params["code"],
+                    redirect_uri=redirect_uri,
+                    code_verifier=pending.code_verifier,
+                )
                 id_claims = await self._id_token(provider, meta, str(token.get("id_token") or ""), pending.nonce)
                 r = await client.get(meta["userinfo_endpoint"])
                 r.raise_for_status()
@@ -205,10 +265,17 @@ class OidcClient:
         acr = str(id_claims.get("acr") or "")
         given = str(info.get("given_name") or "").strip()[:100]
         family = str(info.get("family_name") or "").strip()[:100]
-        return VerifiedIdentity(subject=str(id_claims["sub"]), fiscal_code=fiscal_code_of(info), given_name=given,
-                                family_name=family, email=(str(info["email"])[:254] if info.get("email") else None),
-                                phone=(str(info["phone_number"])[:20] if info.get("phone_number") else None),
-                                acr=acr, level=LEVELS.get(acr, 0), provider=provider.slug)
+        return VerifiedIdentity(
+            subject=str(id_claims["sub"]),
+            fiscal_code=fiscal_code_of(info),
+            given_name=given,
+            family_name=family,
+            email=(str(info["email"])[:254] if info.get("email") else None),
+            phone=(str(info["phone_number"])[:20] if info.get("phone_number") else None),
+            acr=acr,
+            level=LEVELS.get(acr, 0),
+            provider=provider.slug,
+        )
 
     async def _verified(self, provider: ProviderConfig, token: str) -> dict[str, Any]:
         """Verify a JWS from the provider with its published keys (refetched once for an unknown key id)."""
@@ -221,8 +288,7 @@ class OidcClient:
                     raise SignInFailed(f"signature check failed: {type(exc).__name__}") from None
         raise SignInFailed("signature check failed")  # pragma: no cover
 
-    async def _id_token(self, provider: ProviderConfig, meta: dict[str, Any], token: str,
-                        nonce: str) -> dict[str, Any]:
+    async def _id_token(self, provider: ProviderConfig, meta: dict[str, Any], token: str, nonce: str) -> dict[str, Any]:
         if not token:
             raise SignInFailed("no ID token")
         claims = await self._verified(provider, token)

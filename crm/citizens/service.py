@@ -34,27 +34,41 @@ def digest(token: str) -> str:
 
 def principal_for(contact: Contact) -> Principal:
     """The citizen acting on their own records: commands and policies see role ``citizen`` and the contact id."""
-    return Principal(ente_id=contact.ente_id, role=CITIZEN_ROLE, operator_id=None,
-                     username=f"cittadino:{contact.id}", contact_id=contact.id)
+    return Principal(
+        ente_id=contact.ente_id,
+        role=CITIZEN_ROLE,
+        operator_id=None,
+        username=f"cittadino:{contact.id}",
+        contact_id=contact.id,
+    )
 
 
 def contact_id_of(principal: Principal) -> int | None:
     return principal.contact_id if principal.role == CITIZEN_ROLE else None
 
 
-async def start_login(session: AsyncSession, *, ente_id: int, provider: str, auth: AuthRequest,
-                      next_path: str) -> None:
+async def start_login(session: AsyncSession, *, ente_id: int, provider: str, auth: AuthRequest, next_path: str) -> None:
     now = utcnow()
     await session.execute(delete(CitizenLogin).where(CitizenLogin.expires_at < now))
-    session.add(CitizenLogin(ente_id=ente_id, state_hash=digest(auth.state), provider=provider, nonce=auth.nonce,
-                             code_verifier=auth.code_verifier, next_path=next_path, expires_at=now + LOGIN_TTL))
+    session.add(
+        CitizenLogin(
+            ente_id=ente_id,
+            state_hash=digest(auth.state),
+            provider=provider,
+            nonce=auth.nonce,
+            code_verifier=auth.code_verifier,
+            next_path=next_path,
+            expires_at=now + LOGIN_TTL,
+        )
+    )
     await session.flush()
 
 
 async def take_login(session: AsyncSession, *, ente_id: int, state: str) -> CitizenLogin | None:
     """The pending sign-in of this state, removed so a callback is never accepted twice; None when unknown/expired."""
-    row = await session.scalar(select(CitizenLogin).where(CitizenLogin.ente_id == ente_id,
-                                                          CitizenLogin.state_hash == digest(state)))
+    row = await session.scalar(
+        select(CitizenLogin).where(CitizenLogin.ente_id == ente_id, CitizenLogin.state_hash == digest(state))
+    )
     if row is None:
         return None
     await session.delete(row)
@@ -65,11 +79,19 @@ async def take_login(session: AsyncSession, *, ente_id: int, state: str) -> Citi
 async def contact_for_identity(session: AsyncSession, *, ente_id: int, ident: VerifiedIdentity) -> Contact:
     """The contact of this codice fiscale (created when new). A verified identity fills what the comune did not know
     yet and marks the contact verified; names an operator typed are not overwritten."""
-    c = await session.scalar(select(Contact).where(Contact.ente_id == ente_id, Contact.fiscal_code == ident.fiscal_code,
-                                                   Contact.merged_into_id.is_(None)))
+    c = await session.scalar(
+        select(Contact).where(
+            Contact.ente_id == ente_id, Contact.fiscal_code == ident.fiscal_code, Contact.merged_into_id.is_(None)
+        )
+    )
     if c is None:
-        c = Contact(ente_id=ente_id, fiscal_code=ident.fiscal_code, first_name=ident.given_name,
-                    last_name=ident.family_name, consent_notifications=True)
+        c = Contact(
+            ente_id=ente_id,
+            fiscal_code=ident.fiscal_code,
+            first_name=ident.given_name,
+            last_name=ident.family_name,
+            consent_notifications=True,
+        )
         session.add(c)
         await session.flush()
         await session.refresh(c, ["phones", "emails", "identities"])
@@ -115,19 +137,36 @@ class SignedIn:
 
 async def sign_in(session: AsyncSession, *, ente_id: int, ident: VerifiedIdentity, minutes: int) -> SignedIn:
     contact = await contact_for_identity(session, ente_id=ente_id, ident=ident)
-    shared = await sessions.open_session(session, ente_id=ente_id, kind=SESSION_KIND, subject_id=contact.id,
-                                         ttl=timedelta(minutes=minutes))
+    shared = await sessions.open_session(
+        session, ente_id=ente_id, kind=SESSION_KIND, subject_id=contact.id, ttl=timedelta(minutes=minutes)
+    )
     now = utcnow()
-    row = CitizenSession(ente_id=ente_id, sid=shared.id, contact_id=contact.id, provider=ident.provider,
-                         level=ident.level, acr=ident.acr[:100], created_at=now, last_seen_at=now)
+    row = CitizenSession(
+        ente_id=ente_id,
+        sid=shared.id,
+        contact_id=contact.id,
+        provider=ident.provider,
+        level=ident.level,
+        acr=ident.acr[:100],
+        created_at=now,
+        last_seen_at=now,
+    )
     session.add(row)
     await session.flush()
-    await audit.record(session, principal=principal_for(contact), action="sign_in", entity="contact",
-                       entity_id=contact.id, details={"provider": ident.provider, "level": ident.level})
+    await audit.record(
+        session,
+        principal=principal_for(contact),
+        action="sign_in",
+        entity="contact",
+        entity_id=contact.id,
+        details={"provider": ident.provider, "level": ident.level},
+    )
     return SignedIn(contact=contact, sid=shared.id, session=row)
 
 
-async def resolve(session: AsyncSession, *, sid: str | None, idle_minutes: int) -> tuple[CitizenSession, Contact] | None:
+async def resolve(
+    session: AsyncSession, *, sid: str | None, idle_minutes: int
+) -> tuple[CitizenSession, Contact] | None:
     """The live session of this id and its contact (following merges), or None: revoked or expired in the shared
     table, idle too long, or its contact erased."""
     if not sid:
@@ -161,8 +200,14 @@ async def sign_out(session: AsyncSession, *, row: CitizenSession, contact: Conta
         ended = sum([await sessions.revoke(session, sid, why="logout everywhere") for sid in sids])
     else:
         ended = int(await sessions.revoke(session, row.sid, why="logout"))
-    await audit.record(session, principal=principal_for(contact), action="sign_out", entity="contact",
-                       entity_id=contact.id, details={"everywhere": everywhere})
+    await audit.record(
+        session,
+        principal=principal_for(contact),
+        action="sign_out",
+        entity="contact",
+        entity_id=contact.id,
+        details={"everywhere": everywhere},
+    )
     return ended
 
 
@@ -175,16 +220,35 @@ async def merge_candidates(session: AsyncSession, contact: Contact) -> list[Cont
         return []
     conds = []
     if phones:
-        conds.append(Contact.id.in_(select(ContactPhone.contact_id).where(ContactPhone.ente_id == contact.ente_id,
-                                                                          ContactPhone.e164.in_(phones))))
+        conds.append(
+            Contact.id.in_(
+                select(ContactPhone.contact_id).where(
+                    ContactPhone.ente_id == contact.ente_id, ContactPhone.e164.in_(phones)
+                )
+            )
+        )
     if emails:
-        conds.append(Contact.id.in_(select(ContactEmail.contact_id).where(ContactEmail.ente_id == contact.ente_id,
-                                                                          ContactEmail.email.in_(emails))))
+        conds.append(
+            Contact.id.in_(
+                select(ContactEmail.contact_id).where(
+                    ContactEmail.ente_id == contact.ente_id, ContactEmail.email.in_(emails)
+                )
+            )
+        )
     refused = select(MergeRefusal.source_id).where(MergeRefusal.contact_id == contact.id)
-    rows = await session.scalars(select(Contact).where(
-        Contact.ente_id == contact.ente_id, Contact.id != contact.id, Contact.fiscal_code.is_(None),
-        Contact.merged_into_id.is_(None), Contact.anonymised_at.is_(None), Contact.id.not_in(refused), or_(*conds))
-        .order_by(Contact.id))
+    rows = await session.scalars(
+        select(Contact)
+        .where(
+            Contact.ente_id == contact.ente_id,
+            Contact.id != contact.id,
+            Contact.fiscal_code.is_(None),
+            Contact.merged_into_id.is_(None),
+            Contact.anonymised_at.is_(None),
+            Contact.id.not_in(refused),
+            or_(*conds),
+        )
+        .order_by(Contact.id)
+    )
     return list(rows.all())
 
 
@@ -213,12 +277,17 @@ async def link_web_chat(session: AsyncSession, *, contact: Contact, chat_session
     """The chat widget's session on the citizen's own browser now belongs to the signed-in contact, so the
     assistant knows who is writing. A throw-away contact made by that chat (no fiscal code, phone or e-mail) is
     folded in, keeping its conversation; a chat session known to another real person is left alone."""
-    ident = await session.scalar(select(ContactIdentity).where(
-        ContactIdentity.ente_id == contact.ente_id, ContactIdentity.channel == "web",
-        ContactIdentity.external_id == chat_session))
+    ident = await session.scalar(
+        select(ContactIdentity).where(
+            ContactIdentity.ente_id == contact.ente_id,
+            ContactIdentity.channel == "web",
+            ContactIdentity.external_id == chat_session,
+        )
+    )
     if ident is None:
-        session.add(ContactIdentity(ente_id=contact.ente_id, contact_id=contact.id, channel="web",
-                                    external_id=chat_session))
+        session.add(
+            ContactIdentity(ente_id=contact.ente_id, contact_id=contact.id, channel="web", external_id=chat_session)
+        )
         await session.flush()
         return True
     if ident.contact_id == contact.id:

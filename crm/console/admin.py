@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import ADMINS, bp, render
 from crm.console.forms import field_message, service_error
+from crm.console.kit import ADMINS, bp, render
 from crm.console.session import console_page, context
 from crm.core import throttle
 from crm.core.auth import Principal
@@ -30,18 +30,32 @@ from crm.operators import service as operators
 from crm.operators.schemas import OperatorIn, OperatorPatch
 
 WEEKDAY_LABEL = ["Lunedì", "Martedì", "Mercoledì", "Giovedì", "Venerdì", "Sabato", "Domenica"]
-OUTCOME = {"creato": "Operatore creato: può accedere con il nome utente e la password indicati.",
-           "salvato": "Modifiche salvate.", "disattivato": "Operatore disattivato: non può più accedere.",
-           "riattivato": "Operatore riattivato: può di nuovo accedere."}
+OUTCOME = {
+    "creato": "Operatore creato: può accedere con il nome utente e la password indicati.",
+    "salvato": "Modifiche salvate.",
+    "disattivato": "Operatore disattivato: non può più accedere.",
+    "riattivato": "Operatore riattivato: può di nuovo accedere.",
+}
 COMPONENTS = [  # /health component -> label, shown in this order
-    ("web_chat", "Chat sul sito (web)"), ("sms", "SMS (Twilio)"), ("telegram", "Telegram"),
-    ("email", "E-mail (notifiche)"), ("rasa", "Assistente virtuale (Rasa)"),
-    ("action_server", "Azioni dell'assistente (prenotazioni, pratiche, ricerca)"), ("database", "Database"),
-    ("knowledge_base", "Ricerca nelle schede informative"), ("protocol", "Protocollo"),
-    ("scheduler", "Attività pianificate")]
+    ("web_chat", "Chat sul sito (web)"),
+    ("sms", "SMS (Twilio)"),
+    ("telegram", "Telegram"),
+    ("email", "E-mail (notifiche)"),
+    ("rasa", "Assistente virtuale (Rasa)"),
+    ("action_server", "Azioni dell'assistente (prenotazioni, pratiche, ricerca)"),
+    ("database", "Database"),
+    ("knowledge_base", "Ricerca nelle schede informative"),
+    ("protocol", "Protocollo"),
+    ("scheduler", "Attività pianificate"),
+]
 CHANNELS = {"web_chat", "sms", "telegram", "email", "rasa"}
-STATE_LABEL = {"ok": "Attivo", "off": "Non configurato", "error": "In errore", "unreachable": "Non raggiungibile",
-               "starting": "In avvio"}
+STATE_LABEL = {
+    "ok": "Attivo",
+    "off": "Non configurato",
+    "error": "In errore",
+    "unreachable": "Non raggiungibile",
+    "starting": "In avvio",
+}
 
 
 def _errors(exc: ValidationError) -> dict[str, str]:
@@ -50,8 +64,11 @@ def _errors(exc: ValidationError) -> dict[str, str]:
         name = str(err["loc"][0]) if err["loc"] else "form"
         msg = str(err.get("msg", ""))
         if name == "password":
-            text = "La password deve avere almeno 10 caratteri." if "at least" in msg else \
-                "La password può avere al massimo 200 caratteri."
+            text = (
+                "La password deve avere almeno 10 caratteri."
+                if "at least" in msg
+                else "La password può avere al massimo 200 caratteri."
+            )
         elif name == "username":
             text = "Da 3 a 64 caratteri: lettere senza accenti, numeri, punto, trattino o trattino basso."
         elif name == "role":
@@ -81,8 +98,19 @@ async def operators_list(request: Request, p: Principal) -> HTTPResponse:
         tz = await _tz(s, p.ente_id)
         locked = {op.id: await _locked_until(request, s, op.username) for op in rows}
     now = utcnow()
-    return render("operators.html", **context(request, p, rows=rows, topics=topics, tz=tz, now=now, locked=locked,
-                                              ok=OUTCOME.get(request.args.get("esito", ""), "")))
+    return render(
+        "operators.html",
+        **context(
+            request,
+            p,
+            rows=rows,
+            topics=topics,
+            tz=tz,
+            now=now,
+            locked=locked,
+            ok=OUTCOME.get(request.args.get("esito", ""), ""),
+        ),
+    )
 
 
 @bp.get("/operators/new")
@@ -90,8 +118,12 @@ async def operators_list(request: Request, p: Principal) -> HTTPResponse:
 async def operator_new_form(request: Request, p: Principal) -> HTTPResponse:
     async with db_session(request) as s:
         topic_options = await _topic_options(s, p.ente_id)
-    return render("operator_new.html", **context(request, p, topic_options=topic_options, errors={}, error=None,
-                                                 new={"role": "operator", "topics": []}))
+    return render(
+        "operator_new.html",
+        **context(
+            request, p, topic_options=topic_options, errors={}, error=None, new={"role": "operator", "topics": []}
+        ),
+    )
 
 
 @bp.post("/operators/new")
@@ -105,8 +137,14 @@ async def operator_create(request: Request, p: Principal) -> HTTPResponse:
     error, status = None, 422
     data = None
     try:
-        data = OperatorIn(username=new["username"], full_name=new["full_name"], email=new["email"] or None,
-                          role=new["role"], topics=new["topics"], password=password)  # type: ignore[arg-type]
+        data = OperatorIn(
+            username=new["username"],
+            full_name=new["full_name"],
+            email=new["email"] or None,
+            role=new["role"],
+            topics=new["topics"],
+            password=password,
+        )  # type: ignore[arg-type]
     except ValidationError as exc:
         errors = _errors(exc)
     if password != confirm and "password" not in errors:
@@ -128,9 +166,18 @@ async def operator_create(request: Request, p: Principal) -> HTTPResponse:
             return redirect("/console/operators?esito=creato", status=303)
     async with db_session(request) as s:
         topic_options = await _topic_options(s, p.ente_id)
-    return render("operator_new.html", status=status,
-                  **context(request, p, topic_options=topic_options, errors=errors, new=new,
-                            error=error or "L'operatore non è stato creato: corregga i campi indicati."))
+    return render(
+        "operator_new.html",
+        status=status,
+        **context(
+            request,
+            p,
+            topic_options=topic_options,
+            errors=errors,
+            new=new,
+            error=error or "L'operatore non è stato creato: corregga i campi indicati.",
+        ),
+    )
 
 
 _tz = entes.timezone
@@ -138,23 +185,53 @@ _tz = entes.timezone
 
 async def _locked_until(request: Request, s: Any, username: str) -> Any:
     """Until when sign-ins to this account from unknown devices wait (failed attempts), or None."""
-    return await throttle.account_waits_until(s, realm=operators.REALM, account=username,
-                                              policy=operators.policy(request.app.ctx.settings))
+    return await throttle.account_waits_until(
+        s, realm=operators.REALM, account=username, policy=operators.policy(request.app.ctx.settings)
+    )
 
 
-async def _operator_page(request: Request, p: Any, operator_id: int, *, status: int = 200, errors: dict[str, str]
-                         | None = None, error: str | None = None, ok: str = "", values: dict[str, Any] | None = None,
-                         new_password: str = "") -> HTTPResponse:
+async def _operator_page(
+    request: Request,
+    p: Any,
+    operator_id: int,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    error: str | None = None,
+    ok: str = "",
+    values: dict[str, Any] | None = None,
+    new_password: str = "",
+) -> HTTPResponse:
     async with db_session(request) as s:
         op = await operators.get(s, ente_id=p.ente_id, operator_id=operator_id)
         topic_options = await _topic_options(s, p.ente_id)
         tz = await _tz(s, p.ente_id)
         locked = await _locked_until(request, s, op.username)
-    values = values or {"full_name": op.full_name, "email": op.email or "", "role": op.role,
-                        "topics": sorted(t.slug for t in op.topics)}
-    resp = render("operator_edit.html", status=status, **context(
-        request, p, op=op, topic_options=topic_options, values=values, errors=errors or {}, error=error, ok=ok,
-        new_password=new_password, tz=tz, now=utcnow(), myself=op.id == p.operator_id, locked=locked))
+    values = values or {
+        "full_name": op.full_name,
+        "email": op.email or "",
+        "role": op.role,
+        "topics": sorted(t.slug for t in op.topics),
+    }
+    resp = render(
+        "operator_edit.html",
+        status=status,
+        **context(
+            request,
+            p,
+            op=op,
+            topic_options=topic_options,
+            values=values,
+            errors=errors or {},
+            error=error,
+            ok=ok,
+            new_password=new_password,
+            tz=tz,
+            now=utcnow(),
+            myself=op.id == p.operator_id,
+            locked=locked,
+        ),
+    )
     if new_password:
         resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -175,13 +252,13 @@ async def operator_update(request: Request, p: Principal, operator_id: int) -> H
     errors: dict[str, str] = {}
     data = None
     try:
-        data = OperatorPatch(full_name=values["full_name"], email=values["email"] or None, role=values["role"],
-                             topics=values["topics"])  # type: ignore[arg-type]
+        data = OperatorPatch(
+            full_name=values["full_name"], email=values["email"] or None, role=values["role"], topics=values["topics"]
+        )  # type: ignore[arg-type]
     except ValidationError as exc:
         errors = _errors(exc)
     if operator_id == p.operator_id and values["role"] != "admin":
-        errors["role"] = "Non può togliere a sé stesso il ruolo di amministratore: lo chieda a un altro " \
-                         "amministratore."
+        errors["role"] = "Non può togliere a sé stesso il ruolo di amministratore: lo chieda a un altro amministratore."
     if data is not None and not errors:
         try:
             async with begin(request, screen="operators") as cx:
@@ -192,12 +269,20 @@ async def operator_update(request: Request, p: Principal, operator_id: int) -> H
             if "topics" in exc.fields:
                 errors["topics"] = "Ambito sconosciuto."
             else:
-                return await _operator_page(request, p, operator_id, status=exc.status, values=values,
-                                            error=service_error(exc))
+                return await _operator_page(
+                    request, p, operator_id, status=exc.status, values=values, error=service_error(exc)
+                )
         else:
             return redirect(f"/console/operators/{operator_id}?esito=salvato", status=303)
-    return await _operator_page(request, p, operator_id, status=422, errors=errors, values=values,
-                                error="Le modifiche non sono state salvate: corregga i campi indicati.")
+    return await _operator_page(
+        request,
+        p,
+        operator_id,
+        status=422,
+        errors=errors,
+        values=values,
+        error="Le modifiche non sono state salvate: corregga i campi indicati.",
+    )
 
 
 @bp.post("/operators/<operator_id:int>/active")
@@ -206,12 +291,12 @@ async def operator_active(request: Request, p: Principal, operator_id: int) -> H
     form = request.form or {}
     active = form.get("active") == "1"
     if operator_id == p.operator_id and not active:
-        return await _operator_page(request, p, operator_id, status=409,
-                                    error="Non può disattivare il proprio account.")
+        return await _operator_page(
+            request, p, operator_id, status=409, error="Non può disattivare il proprio account."
+        )
     async with begin(request, screen="operators") as cx:
         await operator_commands.set_active(cx, operator_id=operator_id, active=active)
-    return redirect(f"/console/operators/{operator_id}?esito={'riattivato' if active else 'disattivato'}",
-                    status=303)
+    return redirect(f"/console/operators/{operator_id}?esito={'riattivato' if active else 'disattivato'}", status=303)
 
 
 @bp.post("/operators/<operator_id:int>/password")
@@ -228,13 +313,24 @@ async def operator_password(request: Request, p: Principal, operator_id: int) ->
     if not generate and not errors and password != (form.get("password2") or ""):
         errors["new_password2"] = "Le due password non coincidono."
     if errors:
-        return await _operator_page(request, p, operator_id, status=422, errors=errors,
-                                    error="La password non è stata cambiata: corregga i campi indicati.")
+        return await _operator_page(
+            request,
+            p,
+            operator_id,
+            status=422,
+            errors=errors,
+            error="La password non è stata cambiata: corregga i campi indicati.",
+        )
     async with begin(request, screen="operators") as cx:
         await operator_commands.reset_password(cx, operator_id=operator_id, password=password, generated=generate)
-    return await _operator_page(request, p, operator_id, new_password=password if generate else "",
-                                ok="Password cambiata." + (" La comunichi all'operatore in modo riservato: non "
-                                                           "verrà più mostrata." if generate else ""))
+    return await _operator_page(
+        request,
+        p,
+        operator_id,
+        new_password=password if generate else "",
+        ok="Password cambiata."
+        + (" La comunichi all'operatore in modo riservato: non verrà più mostrata." if generate else ""),
+    )
 
 
 # --- settings ---------------------------------------------------------------------------------------------------------
@@ -259,27 +355,47 @@ async def settings_page(request: Request, p: Principal) -> HTTPResponse:
     return await _settings(request, p, ok=ok)
 
 
-async def _settings(request: Request, p: Principal, *, ok: str = "", err: str = "",
-                    form: dict[str, str] | None = None, errors: dict[str, str] | None = None,
-                    status: int = 200) -> HTTPResponse:
+async def _settings(
+    request: Request,
+    p: Principal,
+    *,
+    ok: str = "",
+    err: str = "",
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTTPResponse:
     async with db_session(request) as s:
         ente = await entes.get(s, p.ente_id)
         office_list = list(await offices.list_offices(s, ente_id=p.ente_id))
         topic_list = list(await offices.list_topics(s, ente_id=p.ente_id))
     states = await asyncio.gather(*(_probe(request.app, name) for name, _ in COMPONENTS))
-    components = [{"name": name, "label": label, "channel": name in CHANNELS, "status": st.get("status", "error"),
-                   "label_status": STATE_LABEL.get(st.get("status", ""), st.get("status", "—")),
-                   "detail": {"web_chat": "widget e WebSocket del sito", "database": st.get("backend", ""),
-                              "knowledge_base": f"modello {st.get('embedder', '')}" if st.get("embedder") else "",
-                              "protocol": {"local": "registro interno", "http": "protocollo informatico esterno"}
-                              .get(st.get("adapter", ""), "")}.get(name, "")}
-                  for (name, label), st in zip(COMPONENTS, states, strict=True)]
+    components = [
+        {
+            "name": name,
+            "label": label,
+            "channel": name in CHANNELS,
+            "status": st.get("status", "error"),
+            "label_status": STATE_LABEL.get(st.get("status", ""), st.get("status", "—")),
+            "detail": {
+                "web_chat": "widget e WebSocket del sito",
+                "database": st.get("backend", ""),
+                "knowledge_base": f"modello {st.get('embedder', '')}" if st.get("embedder") else "",
+                "protocol": {"local": "registro interno", "http": "protocollo informatico esterno"}.get(
+                    st.get("adapter", ""), ""
+                ),
+            }.get(name, ""),
+        }
+        for (name, label), st in zip(COMPONENTS, states, strict=True)
+    ]
     try:
         hours = parse_office_hours(ente.office_hours)
     except ValueError:
         hours = {}
-    week = [(WEEKDAY_LABEL[i], ", ".join(f"{a:%H:%M}–{b:%H:%M}" for a, b in hours.get(i, ())) or "chiuso")
-            for i in range(len(DAYS))]
+    week = [
+        (WEEKDAY_LABEL[i], ", ".join(f"{a:%H:%M}–{b:%H:%M}" for a, b in hours.get(i, ())) or "chiuso")
+        for i in range(len(DAYS))
+    ]
     patron = None
     if ente.patron_day:
         month, _, day = ente.patron_day.partition("-")
@@ -288,12 +404,32 @@ async def _settings(request: Request, p: Principal, *, ok: str = "", err: str = 
     for t in topic_list:
         by_office.setdefault(t.office_id, []).append(t.name)
     if form is None:  # the form shows the current hours: two bands a day (morning and afternoon)
-        form = {f"d{i}_{band}_{edge}": f"{span[k]:%H:%M}" for i in range(len(DAYS))
-                for band, span in zip("ab", hours.get(i, ()), strict=False) for k, edge in enumerate(("from", "to"))}
+        form = {
+            f"d{i}_{band}_{edge}": f"{span[k]:%H:%M}"
+            for i in range(len(DAYS))
+            for band, span in zip("ab", hours.get(i, ()), strict=False)
+            for k, edge in enumerate(("from", "to"))
+        }
         form["patron"] = patron or ""
-    return render("settings.html", status=status, **context(
-        request, p, ente=ente, components=components, week=week, patron=patron, offices=office_list,
-        by_office=by_office, ok=ok, err=err, form=form, errors=errors or {}, days=list(enumerate(WEEKDAY_LABEL))))
+    return render(
+        "settings.html",
+        status=status,
+        **context(
+            request,
+            p,
+            ente=ente,
+            components=components,
+            week=week,
+            patron=patron,
+            offices=office_list,
+            by_office=by_office,
+            ok=ok,
+            err=err,
+            form=form,
+            errors=errors or {},
+            days=list(enumerate(WEEKDAY_LABEL)),
+        ),
+    )
 
 
 def _hours_from_form(form: Any) -> tuple[str, str | None, dict[str, str]]:
@@ -336,8 +472,14 @@ async def settings_hours(request: Request, p: Principal) -> HTTPResponse:
     form = request.form or {}
     spec, patron, errors = _hours_from_form(form)
     if errors:
-        return await _settings(request, p, err="Gli orari non sono stati salvati: corregga i campi segnalati.",
-                               form={k: form.get(k) or "" for k in form}, errors=errors, status=422)
+        return await _settings(
+            request,
+            p,
+            err="Gli orari non sono stati salvati: corregga i campi segnalati.",
+            form={k: form.get(k) or "" for k in form},
+            errors=errors,
+            status=422,
+        )
     async with begin(request, screen="settings") as cx:
         await ente_commands.set_office_hours(cx, office_hours=spec, patron_day=patron)
     return redirect("/console/settings?esito=orari#orari", status=303)

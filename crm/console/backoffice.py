@@ -10,8 +10,8 @@ from typing import Any
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import INSTANCE_HANDLERS, INSTANCE_STATUS_LABEL, bp, ente_tz, render
 from crm.console.forms import service_error
+from crm.console.kit import INSTANCE_HANDLERS, INSTANCE_STATUS_LABEL, bp, ente_tz, render
 from crm.console.lookups import attachments_of, contacts_by_id, instance_types, operator_names
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
@@ -28,17 +28,22 @@ OPEN = ("submitted", "protocolled", "in_charge", "integration_requested", "integ
 # decisions the office takes: to-status -> (button, note label, note required)
 ACTIONS: dict[str, tuple[str, str, bool]] = {
     "in_charge": ("Prendi in carico", "Nota (facoltativa)", False),
-    "integration_requested": ("Richiedi integrazione", "Che cosa deve integrare il cittadino (gli viene inviato)",
-                              True),
+    "integration_requested": (
+        "Richiedi integrazione",
+        "Che cosa deve integrare il cittadino (gli viene inviato)",
+        True,
+    ),
     "integrated": ("Registra l'integrazione ricevuta", "Nota (facoltativa)", False),
     "accepted": ("Accogli", "Nota per il cittadino (facoltativa)", False),
     "rejected": ("Respingi", "Motivazione (inviata al cittadino)", True),
 }
-OUTCOME = {"in_charge": "Istanza presa in carico: il cittadino riceve l'avviso.",
-           "integration_requested": "Richiesta di integrazione inviata al cittadino: il termine è sospeso.",
-           "integrated": "Integrazione registrata: il termine riprende a decorrere.",
-           "accepted": "Istanza accolta: il cittadino riceve l'avviso.",
-           "rejected": "Istanza respinta: il cittadino riceve la motivazione."}
+OUTCOME = {
+    "in_charge": "Istanza presa in carico: il cittadino riceve l'avviso.",
+    "integration_requested": "Richiesta di integrazione inviata al cittadino: il termine è sospeso.",
+    "integrated": "Integrazione registrata: il termine riprende a decorrere.",
+    "accepted": "Istanza accolta: il cittadino riceve l'avviso.",
+    "rejected": "Istanza respinta: il cittadino riceve la motivazione.",
+}
 DEADLINE_FILTERS = {"scaduta": ("over",), "vicina": ("over", "near"), "sospesa": ("paused",)}
 
 
@@ -56,15 +61,24 @@ def deadline_info(inst: Instance, deadline_days: int, now: datetime, tz: Any) ->
     due = inst.deadline_at.astimezone(tz).date()
     if inst.paused_at is not None:
         left = max(0, (due - inst.paused_at.astimezone(tz).date()).days)
-        return {"level": "paused", "date": _fmt(inst.deadline_at, tz),
-                "label": f"Termine sospeso dal {inst.paused_at.astimezone(tz):%d/%m/%Y} (restano {_giorni(left)})"}
+        return {
+            "level": "paused",
+            "date": _fmt(inst.deadline_at, tz),
+            "label": f"Termine sospeso dal {inst.paused_at.astimezone(tz):%d/%m/%Y} (restano {_giorni(left)})",
+        }
     left = (due - now.astimezone(tz).date()).days
     if now > inst.deadline_at:
-        return {"level": "over", "date": _fmt(inst.deadline_at, tz),
-                "label": "Scaduto oggi" if left >= 0 else f"Scaduto da {_giorni(-left)}"}
+        return {
+            "level": "over",
+            "date": _fmt(inst.deadline_at, tz),
+            "label": "Scaduto oggi" if left >= 0 else f"Scaduto da {_giorni(-left)}",
+        }
     if left <= max(2, min(7, deadline_days // 4)):
-        return {"level": "near", "date": _fmt(inst.deadline_at, tz),
-                "label": "In scadenza oggi" if left == 0 else f"In scadenza: {_giorni(left)}"}
+        return {
+            "level": "near",
+            "date": _fmt(inst.deadline_at, tz),
+            "label": "In scadenza oggi" if left == 0 else f"In scadenza: {_giorni(left)}",
+        }
     return {"level": "ok", "date": _fmt(inst.deadline_at, tz), "label": f"mancano {_giorni(left)}"}
 
 
@@ -89,8 +103,11 @@ async def instances_queue(request: Request, p: Principal) -> HTTPResponse:
         stmt = instances.list_stmt(ente_id=p.ente_id, contact_id=None, status=status, type_id=type_id)
         if office_id is not None:
             stmt = stmt.where(Instance.type_id.in_([t.id for t in types.values() if t.office_id == office_id] or [0]))
-        rows = list((await s.scalars(stmt.order_by(Instance.deadline_at.asc().nulls_last(), Instance.created_at)
-                                     .limit(500))).all())
+        rows = list(
+            (
+                await s.scalars(stmt.order_by(Instance.deadline_at.asc().nulls_last(), Instance.created_at).limit(500))
+            ).all()
+        )
         people = await contacts_by_id(s, ente_id=p.ente_id, ids=[i.contact_id for i in rows])
         if rows:
             await cx.read("list", "instance", None, details={"results": [i.id for i in rows]})
@@ -101,18 +118,40 @@ async def instances_queue(request: Request, p: Principal) -> HTTPResponse:
         if scadenza in DEADLINE_FILTERS and dl["level"] not in DEADLINE_FILTERS[scadenza]:
             continue
         c = people.get(i.contact_id)
-        items.append({"id": i.id, "code": i.code, "type": t.title if t else "—", "status": i.status,
-                      "citizen": c.display_name if c else f"Contatto #{i.contact_id}",
-                      "protocol": i.protocol_number or "—", "created": i.created_at, "deadline": dl,
-                      "channel": i.channel})
+        items.append(
+            {
+                "id": i.id,
+                "code": i.code,
+                "type": t.title if t else "—",
+                "status": i.status,
+                "citizen": c.display_name if c else f"Contatto #{i.contact_id}",
+                "protocol": i.protocol_number or "—",
+                "created": i.created_at,
+                "deadline": dl,
+                "channel": i.channel,
+            }
+        )
     office_names = {o.id: o.name for o in office_list}
-    type_options = sorted(((t.id, t.title + ("" if t.active else " (non più attivo)")) for t in types.values()),
-                          key=lambda x: x[1])
-    return render("instances.html", **context(
-        request, p, items=items, tz=tz, stato=stato, type_id=type_id, office_id=office_id, scadenza=scadenza,
-        type_options=type_options, office_options=sorted(office_names.items(), key=lambda x: x[1]),
-        status_options=[("aperte", "Aperte"), ("tutte", "Tutte")]
-        + [(k, v) for k, v in INSTANCE_STATUS_LABEL.items()]))
+    type_options = sorted(
+        ((t.id, t.title + ("" if t.active else " (non più attivo)")) for t in types.values()), key=lambda x: x[1]
+    )
+    return render(
+        "instances.html",
+        **context(
+            request,
+            p,
+            items=items,
+            tz=tz,
+            stato=stato,
+            type_id=type_id,
+            office_id=office_id,
+            scadenza=scadenza,
+            type_options=type_options,
+            office_options=sorted(office_names.items(), key=lambda x: x[1]),
+            status_options=[("aperte", "Aperte"), ("tutte", "Tutte")]
+            + [(k, v) for k, v in INSTANCE_STATUS_LABEL.items()],
+        ),
+    )
 
 
 async def _detail_ctx(s: Any, p: Any, instance_id: int) -> dict[str, Any]:
@@ -129,13 +168,20 @@ async def _detail_ctx(s: Any, p: Any, instance_id: int) -> dict[str, Any]:
         label = str(prop.get("title") or key.replace("_", " ").capitalize())
         data.append((label, "sì" if value is True else "no" if value is False else str(value)))
     allowed = instances.TRANSITIONS.get(inst.status, set())
-    return {"inst": inst, "t": t, "c": people.get(inst.contact_id), "tz": tz, "data": data,
-            "events": list(await instances.events(s, inst)),
-            "attachments": await attachments_of(s, ente_id=p.ente_id, instance_id=inst.id),
-            "deadline": deadline_info(inst, t.deadline_days if t else 30, utcnow(), tz),
-            "actions": [(to, *ACTIONS[to]) for to in ACTIONS if to in allowed],
-            "by": f"Inserito per conto del cittadino da {names.get(inst.created_by_operator_id or 0, 'operatore')}"
-                  if inst.on_behalf else ""}
+    return {
+        "inst": inst,
+        "t": t,
+        "c": people.get(inst.contact_id),
+        "tz": tz,
+        "data": data,
+        "events": list(await instances.events(s, inst)),
+        "attachments": await attachments_of(s, ente_id=p.ente_id, instance_id=inst.id),
+        "deadline": deadline_info(inst, t.deadline_days if t else 30, utcnow(), tz),
+        "actions": [(to, *ACTIONS[to]) for to in ACTIONS if to in allowed],
+        "by": f"Inserito per conto del cittadino da {names.get(inst.created_by_operator_id or 0, 'operatore')}"
+        if inst.on_behalf
+        else "",
+    }
 
 
 @bp.get("/instances/<instance_id:int>")
@@ -144,8 +190,12 @@ async def instance_page(request: Request, p: Principal, instance_id: int) -> HTT
     async with begin(request, screen="instances") as cx:
         await instance_commands.read(cx, instance_id=instance_id)
         ctx = await _detail_ctx(cx.session, p, instance_id)
-    return render("instance.html", **context(request, p, **ctx, ok=OUTCOME.get(request.args.get("esito", ""), ""),
-                                             error=None, note_errors={}, notes={}))
+    return render(
+        "instance.html",
+        **context(
+            request, p, **ctx, ok=OUTCOME.get(request.args.get("esito", ""), ""), error=None, note_errors={}, notes={}
+        ),
+    )
 
 
 @bp.post("/instances/<instance_id:int>/transition")
@@ -166,8 +216,10 @@ async def instance_transition(request: Request, p: Principal, instance_id: int) 
                 raise
             status = exc.status
             if exc.code == "illegal_transition":
-                error = ("Operazione non consentita: dallo stato attuale l'istanza non può diventare "
-                         f"«{INSTANCE_STATUS_LABEL.get(to, to)}».")
+                error = (
+                    "Operazione non consentita: dallo stato attuale l'istanza non può diventare "
+                    f"«{INSTANCE_STATUS_LABEL.get(to, to)}»."
+                )
             elif "note" in exc.fields:
                 error = "La nota per il cittadino è obbligatoria per questa operazione."
                 note_errors[to] = "Campo obbligatorio: il testo viene inviato al cittadino."
@@ -177,5 +229,8 @@ async def instance_transition(request: Request, p: Principal, instance_id: int) 
             return redirect(f"/console/instances/{instance_id}?esito={to}", status=303)
     async with db_session(request) as s:
         ctx = await _detail_ctx(s, p, instance_id)
-    return render("instance.html", status=status, **context(request, p, **ctx, ok="", error=error,
-                                                            note_errors=note_errors, notes={to: note}))
+    return render(
+        "instance.html",
+        status=status,
+        **context(request, p, **ctx, ok="", error=error, note_errors=note_errors, notes={to: note}),
+    )

@@ -45,9 +45,11 @@ class Table:
     @property
     def numeric(self) -> set[int]:
         """Columns holding numbers (right-aligned on the page)."""
-        return {i for i in range(1, len(self.header))
-                if all(r[i] is None or (isinstance(r[i], int | float) and not isinstance(r[i], bool))
-                       for r in self.rows)}
+        return {
+            i
+            for i in range(1, len(self.header))
+            if all(r[i] is None or (isinstance(r[i], int | float) and not isinstance(r[i], bool)) for r in self.rows)
+        }
 
 
 def _pct(rate: float | None) -> float | None:
@@ -85,11 +87,13 @@ def parse_period(args: Any, tz: Any, today: date) -> tuple[Period, str]:
     except ValueError:
         return Period.last_days(DEFAULT_DAYS, tz, today), "Date non valide: sono mostrati gli ultimi 30 giorni."
     if end < start:
-        return Period.last_days(DEFAULT_DAYS, tz, today), ("La data finale precede quella iniziale: sono mostrati "
-                                                           "gli ultimi 30 giorni.")
+        return Period.last_days(DEFAULT_DAYS, tz, today), (
+            "La data finale precede quella iniziale: sono mostrati gli ultimi 30 giorni."
+        )
     if (end - start).days + 1 > MAX_DAYS:
-        return Period(start=end - timedelta(days=MAX_DAYS - 1), end=end, tz=tz), \
-            "Il periodo massimo è di un anno: è stato accorciato."
+        return Period(
+            start=end - timedelta(days=MAX_DAYS - 1), end=end, tz=tz
+        ), "Il periodo massimo è di un anno: è stato accorciato."
     return Period(start=start, end=end, tz=tz), ""
 
 
@@ -115,8 +119,11 @@ async def figures(request: Request, ente_id: int, period: Period, only: str | No
 
 def _conversations(conv: dict[str, Any]) -> Table:
     channels = conv["channels"]
-    t = Table("conversations", "Conversazioni iniziate per giorno e canale",
-              ["Giorno", *(CHANNEL_LABEL.get(ch, ch) for ch in channels), "Totale"])
+    t = Table(
+        "conversations",
+        "Conversazioni iniziate per giorno e canale",
+        ["Giorno", *(CHANNEL_LABEL.get(ch, ch) for ch in channels), "Totale"],
+    )
     for day, counts in conv["days"]:
         t.rows.append([day.strftime("%d/%m/%Y"), *(counts.get(ch, 0) for ch in channels), sum(counts.values())])
     t.rows.append(["Totale", *(conv["totals"].get(ch, 0) for ch in channels), conv["total"]])
@@ -125,8 +132,11 @@ def _conversations(conv: dict[str, Any]) -> Table:
 
 def _bot(bot: dict[str, Any]) -> Table:
     t = Table("bot", "Esito delle conversazioni iniziate nel periodo", ["Esito", "Conversazioni", "Quota (%)"])
-    for label, key in (("Concluse dall'assistente senza operatore (contenimento)", "contained"),
-                       ("Passate a un operatore", "handed_off"), ("Ancora in corso con l'assistente", "ongoing")):
+    for label, key in (
+        ("Concluse dall'assistente senza operatore (contenimento)", "contained"),
+        ("Passate a un operatore", "handed_off"),
+        ("Ancora in corso con l'assistente", "ongoing"),
+    ):
         # shares of the finished conversations; those still going on have no outcome yet (no share)
         share = _pct(bot[key] / bot["finished"]) if key != "ongoing" and bot["finished"] else None
         t.rows.append([label, bot[key], share])
@@ -135,36 +145,80 @@ def _bot(bot: dict[str, Any]) -> Table:
 
 
 def _times(times: dict[str, Any]) -> Table:
-    t = Table("times", "Tempi delle richieste aperte nel periodo, in ore",
-              ["Priorità", "Richieste aperte", "Prese in carico", "Prima risposta: mediana (ore)",
-               "Prima risposta: 90° percentile (ore)", "Risolte", "Risoluzione: mediana (ore)",
-               "Risoluzione: 90° percentile (ore)"])
+    t = Table(
+        "times",
+        "Tempi delle richieste aperte nel periodo, in ore",
+        [
+            "Priorità",
+            "Richieste aperte",
+            "Prese in carico",
+            "Prima risposta: mediana (ore)",
+            "Prima risposta: 90° percentile (ore)",
+            "Risolte",
+            "Risoluzione: mediana (ore)",
+            "Risoluzione: 90° percentile (ore)",
+        ],
+    )
     for key in ("all", *reports.PRIORITIES):
         r = times[key]
         fr, rs = r["first_response"], r["resolution"]
-        t.rows.append([PRIORITY_LABEL.get(key, "Tutte"), r["opened"], fr["count"], fr["median_hours"],
-                       fr["p90_hours"], rs["count"], rs["median_hours"], rs["p90_hours"]])
+        t.rows.append(
+            [
+                PRIORITY_LABEL.get(key, "Tutte"),
+                r["opened"],
+                fr["count"],
+                fr["median_hours"],
+                fr["p90_hours"],
+                rs["count"],
+                rs["median_hours"],
+                rs["p90_hours"],
+            ]
+        )
     return t
 
 
 def _sla(sla: dict[str, Any]) -> Table:
-    t = Table("sla", f"Presa in carico entro i tempi promessi (obiettivo {round(sla['target'] * 100)}%)",
-              ["Priorità", "Ore lavorative promesse", "Richieste", "Nei tempi", "In ritardo", "Non ancora scadute",
-               "Conformità (%)", "Obiettivo raggiunto"])
+    t = Table(
+        "sla",
+        f"Presa in carico entro i tempi promessi (obiettivo {round(sla['target'] * 100)}%)",
+        [
+            "Priorità",
+            "Ore lavorative promesse",
+            "Richieste",
+            "Nei tempi",
+            "In ritardo",
+            "Non ancora scadute",
+            "Conformità (%)",
+            "Obiettivo raggiunto",
+        ],
+    )
     for prio in reports.PRIORITIES:
         r = sla["by_priority"][prio]
-        t.rows.append([PRIORITY_LABEL.get(prio, prio), r["sla_hours"], r["total"], r["met"], r["breached"],
-                       r["pending"], _pct(r["compliance"]), r["meets_target"]])
+        t.rows.append(
+            [
+                PRIORITY_LABEL.get(prio, prio),
+                r["sla_hours"],
+                r["total"],
+                r["met"],
+                r["breached"],
+                r["pending"],
+                _pct(r["compliance"]),
+                r["meets_target"],
+            ]
+        )
     return t
 
 
 def _bookings(bk: dict[str, Any]) -> Table:
-    t = Table("bookings", "Prenotazioni per servizio",
-              ["Servizio", "Prenotate", "Spostate", "Annullate", "Presentati", "Non presentati",
-               "Tasso di assenza (%)"])
+    t = Table(
+        "bookings",
+        "Prenotazioni per servizio",
+        ["Servizio", "Prenotate", "Spostate", "Annullate", "Presentati", "Non presentati", "Tasso di assenza (%)"],
+    )
     for r in [*bk["services"], {**bk["total"], "service": "Totale"}]:
-        t.rows.append([r["service"], r["made"], r["moved"], r["cancelled"], r["attended"], r["no_show"],
-                       _pct(r["no_show_rate"])])
+        t.rows.append(
+            [r["service"], r["made"], r["moved"], r["cancelled"], r["attended"], r["no_show"], _pct(r["no_show_rate"])]
+        )
     return t
 
 
@@ -176,9 +230,20 @@ def _gaps(gaps: dict[str, Any]) -> Table:
 
 
 def _ratings(rt: dict[str, Any]) -> Table:
-    t = Table("ratings", "Valutazioni dei cittadini sullo sportello digitale, per servizio e per pagina",
-              ["Servizio o pagina", "Valutazioni", "Media (stelle, da 1 a 5)", "1 stella", "2 stelle", "3 stelle",
-               "4 stelle", "5 stelle"])
+    t = Table(
+        "ratings",
+        "Valutazioni dei cittadini sullo sportello digitale, per servizio e per pagina",
+        [
+            "Servizio o pagina",
+            "Valutazioni",
+            "Media (stelle, da 1 a 5)",
+            "1 stella",
+            "2 stelle",
+            "3 stelle",
+            "4 stelle",
+            "5 stelle",
+        ],
+    )
     rows = [*rt["services"], *rt["pages"], *([rt["total"]] if rt["total"] else [])]
     for r in rows:
         label = f"Pagina {r.page}" if r.page else r.label
@@ -187,16 +252,22 @@ def _ratings(rt: dict[str, Any]) -> Table:
 
 
 def _rating_answers(rt: dict[str, Any]) -> Table:
-    t = Table("rating_answers", "Risposte alle domande che seguono la valutazione",
-              ["Servizio", "Domanda", "Risposta", "Quante volte"])
+    t = Table(
+        "rating_answers",
+        "Risposte alle domande che seguono la valutazione",
+        ["Servizio", "Domanda", "Risposta", "Quante volte"],
+    )
     for a in rt["answers"]:
         t.rows.append([a.label, "Aspetti preferiti" if a.positive else "Difficoltà incontrate", a.answer, a.count])
     return t
 
 
 def _csat(cs: dict[str, Any]) -> Table:
-    t = Table("csat", "Soddisfazione dei cittadini per le conversazioni con un operatore (valutazione da 1 a 5)",
-              ["Gruppo", "Nome", "Domande", "Risposte", "Media (da 1 a 5)", "Soddisfatti, 4 o 5 (%)"])
+    t = Table(
+        "csat",
+        "Soddisfazione dei cittadini per le conversazioni con un operatore (valutazione da 1 a 5)",
+        ["Gruppo", "Nome", "Domande", "Risposte", "Media (da 1 a 5)", "Soddisfatti, 4 o 5 (%)"],
+    )
     for kind, key in (("Operatore", "operators"), ("Ambito", "topics"), ("Canale", "channels")):
         for r in cs[key]:
             name = CHANNEL_LABEL.get(r["name"], r["name"]) if key == "channels" else r["name"]
@@ -209,13 +280,28 @@ def _csat(cs: dict[str, Any]) -> Table:
 
 # metric -> the figure it shows (reports service) and the table made of it; both ratings tables come from the one
 # figure of the sportello's ratings
-FIGURES: dict[str, Any] = {"conversations": reports.conversations_by_day, "bot": reports.bot_outcomes,
-                           "times": reports.request_times, "sla": reports.sla_compliance,
-                           "bookings": reports.bookings_summary, "gaps": reports.top_gaps,
-                           "ratings": sportello.rating_figures, "rating_answers": sportello.rating_figures,
-                           "csat": reports.csat}
-BUILDERS = {"conversations": _conversations, "bot": _bot, "times": _times, "sla": _sla, "bookings": _bookings,
-            "gaps": _gaps, "ratings": _ratings, "rating_answers": _rating_answers, "csat": _csat}
+FIGURES: dict[str, Any] = {
+    "conversations": reports.conversations_by_day,
+    "bot": reports.bot_outcomes,
+    "times": reports.request_times,
+    "sla": reports.sla_compliance,
+    "bookings": reports.bookings_summary,
+    "gaps": reports.top_gaps,
+    "ratings": sportello.rating_figures,
+    "rating_answers": sportello.rating_figures,
+    "csat": reports.csat,
+}
+BUILDERS = {
+    "conversations": _conversations,
+    "bot": _bot,
+    "times": _times,
+    "sla": _sla,
+    "bookings": _bookings,
+    "gaps": _gaps,
+    "ratings": _ratings,
+    "rating_answers": _rating_answers,
+    "csat": _csat,
+}
 
 
 def tables(fig: dict[str, Any]) -> dict[str, Table]:
@@ -244,21 +330,41 @@ def conversation_chart(conv: dict[str, Any], width: int = 720, height: int = 240
                 continue
             h = n / scale_max * plot_h
             y -= h
-            bars.append({"x": round(x, 1), "y": round(y, 1), "w": round(bar_w, 1), "h": round(h, 1),
-                         "color": CHANNEL_COLOR.get(ch, OTHER_COLOR),
-                         "title": f"{day:%d/%m}: {n} {CHANNEL_LABEL.get(ch, ch)}"})
+            bars.append(
+                {
+                    "x": round(x, 1),
+                    "y": round(y, 1),
+                    "w": round(bar_w, 1),
+                    "h": round(h, 1),
+                    "color": CHANNEL_COLOR.get(ch, OTHER_COLOR),
+                    "title": f"{day:%d/%m}: {n} {CHANNEL_LABEL.get(ch, ch)}",
+                }
+            )
         if i % label_every == 0:
             labels.append({"x": round(x + bar_w / 2, 1), "text": f"{day:%d/%m}"})
-    ticks = [{"y": round(height - bottom - v / scale_max * plot_h, 1), "text": str(v)}
-             for v in range(0, scale_max + 1, step)]
+    ticks = [
+        {"y": round(height - bottom - v / scale_max * plot_h, 1), "text": str(v)} for v in range(0, scale_max + 1, step)
+    ]
     busiest = max(days, key=lambda d: sum(d[1].values()), default=None)
-    summary = (f"Totale {conv['total']} conversazioni."
-               + (f" Giorno con più conversazioni: {busiest[0]:%d/%m/%Y} ({sum(busiest[1].values())})."
-                  if busiest and conv["total"] else ""))
-    return {"width": width, "height": height, "left": left, "base": height - bottom, "bars": bars, "labels": labels,
-            "ticks": ticks, "summary": summary,
-            "legend": [(CHANNEL_LABEL.get(ch, ch), CHANNEL_COLOR.get(ch, OTHER_COLOR), conv["totals"].get(ch, 0))
-                       for ch in conv["channels"]]}
+    summary = f"Totale {conv['total']} conversazioni." + (
+        f" Giorno con più conversazioni: {busiest[0]:%d/%m/%Y} ({sum(busiest[1].values())})."
+        if busiest and conv["total"]
+        else ""
+    )
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "base": height - bottom,
+        "bars": bars,
+        "labels": labels,
+        "ticks": ticks,
+        "summary": summary,
+        "legend": [
+            (CHANNEL_LABEL.get(ch, ch), CHANNEL_COLOR.get(ch, OTHER_COLOR), conv["totals"].get(ch, 0))
+            for ch in conv["channels"]
+        ],
+    }
 
 
 @bp.get("/dashboard")
@@ -270,12 +376,23 @@ async def dashboard(request: Request, p: Principal) -> HTTPResponse:
     fig = await figures(request, p.ente_id, period)
     tabs = tables(fig)
     query = f"da={period.start.isoformat()}&a={period.end.isoformat()}"
-    presets = [(n, f"?giorni={n}", period.end == today and (period.end - period.start).days + 1 == n)
-               for n in PRESETS]
-    return render("dashboard.html", **context(
-        request, p, period=period, notice=notice, fig=fig, tables=tabs, query=query, presets=presets,
-        chart=conversation_chart(fig["conversations"]), target_pct=round(fig["sla"]["target"] * 100),
-        idle_minutes=reports.IDLE_MINUTES))
+    presets = [(n, f"?giorni={n}", period.end == today and (period.end - period.start).days + 1 == n) for n in PRESETS]
+    return render(
+        "dashboard.html",
+        **context(
+            request,
+            p,
+            period=period,
+            notice=notice,
+            fig=fig,
+            tables=tabs,
+            query=query,
+            presets=presets,
+            chart=conversation_chart(fig["conversations"]),
+            target_pct=round(fig["sla"]["target"] * 100),
+            idle_minutes=reports.IDLE_MINUTES,
+        ),
+    )
 
 
 async def _tz(request: Request, ente_id: int) -> Any:
@@ -313,6 +430,13 @@ async def dashboard_csv(request: Request, p: Principal) -> HTTPResponse:
     period, _ = parse_period(request.args, tz, datetime.now(tz).date())
     table = tables(await figures(request, p.ente_id, period, only=metric))[metric]
     name = f"cruscotto-{metric}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    return HTTPResponse(to_csv(table).encode("utf-8"), status=200, content_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    return HTTPResponse(
+        to_csv(table).encode("utf-8"),
+        status=200,
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )

@@ -43,9 +43,13 @@ def _options(prop: dict[str, Any], reference: list[str] | None) -> list[tuple[st
     return None
 
 
-def schema_fields(schema: dict[str, Any] | None, *, values: dict[str, Any] | None = None,
-                  errors: dict[str, str] | None = None,
-                  references: dict[str, list[str]] | None = None) -> tuple[list[FormField], list[str]]:
+def schema_fields(
+    schema: dict[str, Any] | None,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    references: dict[str, list[str]] | None = None,
+) -> tuple[list[FormField], list[str]]:
     """The form's fields (in the schema's order) and the names of properties the console cannot render."""
     schema = schema or {}
     values, errors, references = values or {}, errors or {}, references or {}
@@ -72,9 +76,11 @@ def schema_fields(schema: dict[str, Any] | None, *, values: dict[str, Any] | Non
         elif ptype == "string":
             fmt = prop.get("format")
             widget = {"date": "date", "email": "email"}.get(fmt or "", "text")
-            if widget == "text" and (prop.get("x-widget") == "textarea" or prop.get("maxLength", 0) > 200
-                                     or ("maxLength" not in prop and name in ("description", "descrizione", "note",
-                                                                              "testo", "motivazione"))):
+            if widget == "text" and (
+                prop.get("x-widget") == "textarea"
+                or prop.get("maxLength", 0) > 200
+                or ("maxLength" not in prop and name in ("description", "descrizione", "note", "testo", "motivazione"))
+            ):
                 widget = "textarea"
             if "minLength" in prop:
                 attrs["minlength"] = prop["minLength"]
@@ -84,9 +90,16 @@ def schema_fields(schema: dict[str, Any] | None, *, values: dict[str, Any] | Non
             skipped.append(label)
             continue
         raw = values.get(name)
-        f = FormField(name=name, label=label, widget=widget, required=name in required,
-                      description=str(prop.get("description") or ""), options=opts or [], attrs=attrs,
-                      error=errors.get(name, ""))
+        f = FormField(
+            name=name,
+            label=label,
+            widget=widget,
+            required=name in required,
+            description=str(prop.get("description") or ""),
+            options=opts or [],
+            attrs=attrs,
+            error=errors.get(name, ""),
+        )
         if widget == "checkbox":
             f.checked = bool(raw) if raw is not None else bool(prop.get("default", False))
         elif raw is not None:
@@ -151,8 +164,12 @@ def field_message(message: str) -> str:
         return "Valore troppo breve."
     if "too long" in m:
         return "Valore troppo lungo."
-    if "less than the minimum" in m or "greater than the maximum" in m or "less than or equal" in m \
-            or "greater than or equal" in m:
+    if (
+        "less than the minimum" in m
+        or "greater than the maximum" in m
+        or "less than or equal" in m
+        or "greater than or equal" in m
+    ):
         return "Valore fuori dall'intervallo consentito."
     if "does not match" in m:
         return "Formato non valido."
@@ -216,8 +233,10 @@ _KNOWN = [
     ("not an event start", "Nessun evento inizia a quell'ora."),
     ("the event is full", "L'evento è al completo."),
     ("inactive", "Il servizio non è prenotabile."),
-    ("verified identity required", "Questa istanza richiede un'identità verificata (SPID/CIE): il cittadino deve "
-                                   "presentarla di persona o online."),
+    (
+        "verified identity required",
+        "Questa istanza richiede un'identità verificata (SPID/CIE): il cittadino deve presentarla di persona o online.",
+    ),
     ("cancellation deadline passed", "Il termine per annullare è scaduto."),
     ("has not started yet", "L'appuntamento non è ancora iniziato."),
     ("unknown type", "Tipo di istanza sconosciuto o non più attivo."),
@@ -248,7 +267,7 @@ def form_errors(exc: ApiError, prefix: str) -> dict[str, str]:
     missing: list[str] = []
     for key, msg in exc.fields.items():
         if key.startswith(prefix + "."):
-            out[key[len(prefix) + 1:].split(".")[0]] = field_message(str(msg))
+            out[key[len(prefix) + 1 :].split(".")[0]] = field_message(str(msg))
         elif key.startswith("attachments."):
             missing.append(key.split(".", 1)[1])
     if missing:

@@ -47,10 +47,12 @@ def _filters(request: Request) -> dict[str, Any]:
     view = args.get("view", "waiting")
     view = "all" if view == "open" else view
     topic = args.get("topic", "")
-    return {"view": view if view in conversations.WORKSPACE_VIEWS else "waiting",
-            "channel": args.get("channel", "") if args.get("channel", "") in ("web", "sms", "telegram", "email") else "",
-            "topic": int(topic) if topic.isdigit() else None,
-            "q": (args.get("q") or "").strip()[:100]}
+    return {
+        "view": view if view in conversations.WORKSPACE_VIEWS else "waiting",
+        "channel": args.get("channel", "") if args.get("channel", "") in ("web", "sms", "telegram", "email") else "",
+        "topic": int(topic) if topic.isdigit() else None,
+        "q": (args.get("q") or "").strip()[:100],
+    }
 
 
 def _query(f: dict[str, Any]) -> str:
@@ -63,59 +65,144 @@ async def _list(s: AsyncSession, p: Principal, f: dict[str, Any], tz: ZoneInfo) 
     """The list pane's data: the rows of the view, with the contact's name, the assignee, the unanswered count, the
     wait and its SLA state; and the ids waiting in the whole queue (the alerts and the title count)."""
     topics = {t.id: t for t in await offices.list_topics(s, ente_id=p.ente_id)}
-    stmt = conversations.workspace_stmt(ente_id=p.ente_id, view=f["view"], operator_id=p.operator_id,
-                                        channel=f["channel"] or None, topic_id=f["topic"], q=f["q"])
+    stmt = conversations.workspace_stmt(
+        ente_id=p.ente_id,
+        view=f["view"],
+        operator_id=p.operator_id,
+        channel=f["channel"] or None,
+        topic_id=f["topic"],
+        q=f["q"],
+    )
     rows = list((await s.scalars(stmt.limit(LIST_LIMIT))).all())
     ids = [c.id for c in rows]
-    people = {c.id: c for c in (await s.scalars(select(Contact).where(
-        Contact.ente_id == p.ente_id, Contact.id.in_({c.contact_id for c in rows})))).all()} if rows else {}
-    staff = {o.id: o.full_name or o.username for o in (await s.scalars(select(Operator).where(
-        Operator.ente_id == p.ente_id))).all()}
+    people = (
+        {
+            c.id: c
+            for c in (
+                await s.scalars(
+                    select(Contact).where(Contact.ente_id == p.ente_id, Contact.id.in_({c.contact_id for c in rows}))
+                )
+            ).all()
+        }
+        if rows
+        else {}
+    )
+    staff = {
+        o.id: o.full_name or o.username
+        for o in (await s.scalars(select(Operator).where(Operator.ente_id == p.ente_id))).all()
+    }
     unread = await conversations.unanswered(s, ente_id=p.ente_id, conversation_ids=ids)
     last_text = {}
     if ids:
-        last = (select(Message.conversation_id, func.max(Message.id).label("m"))
-                .where(Message.ente_id == p.ente_id, Message.conversation_id.in_(ids), Message.private.is_(False))
-                .group_by(Message.conversation_id).subquery())
-        last_text = dict((await s.execute(select(Message.conversation_id, Message.text)
-                                          .join(last, last.c.m == Message.id))).all())
-    waiting = list((await s.scalars(select(Conversation.id).where(
-        Conversation.ente_id == p.ente_id, Conversation.mode == "waiting").order_by(Conversation.id))).all())
+        last = (
+            select(Message.conversation_id, func.max(Message.id).label("m"))
+            .where(Message.ente_id == p.ente_id, Message.conversation_id.in_(ids), Message.private.is_(False))
+            .group_by(Message.conversation_id)
+            .subquery()
+        )
+        last_text = dict(
+            (await s.execute(select(Message.conversation_id, Message.text).join(last, last.c.m == Message.id))).all()
+        )
+    waiting = list(
+        (
+            await s.scalars(
+                select(Conversation.id)
+                .where(Conversation.ente_id == p.ente_id, Conversation.mode == "waiting")
+                .order_by(Conversation.id)
+            )
+        ).all()
+    )
     now = utcnow()
     items = []
     for c in rows:
         person = people.get(c.contact_id)
         since = c.handoff_at if c.mode in ("waiting", "assigned") and c.handoff_at else None
-        items.append({
-            "id": c.id, "name": person.display_name if person else f"Contatto #{c.contact_id}",
-            "channel": c.channel, "mode": c.mode, "topic": topics[c.topic_id].name if c.topic_id in topics else "",
-            "assignee": staff.get(c.assignee_id or 0, ""), "mine": c.assignee_id == p.operator_id,
-            "unread": unread.get(c.id, 0), "minutes": int((now - since).total_seconds() // 60) if since else None,
-            "sla": conversations.sla_state(c, now), "last": (last_text.get(c.id) or "")[:90],
-            "summary": c.handoff_summary[:120] if c.mode == "waiting" else "",
-            "at": c.last_message_at,
-        })
-    return {"items": items, "waiting_ids": waiting, "topics": list(topics.values()), "f": f, "qs": _query(f),
-            "tz": tz, "views": VIEWS, "SLA_LABEL": SLA_LABEL}
+        items.append(
+            {
+                "id": c.id,
+                "name": person.display_name if person else f"Contatto #{c.contact_id}",
+                "channel": c.channel,
+                "mode": c.mode,
+                "topic": topics[c.topic_id].name if c.topic_id in topics else "",
+                "assignee": staff.get(c.assignee_id or 0, ""),
+                "mine": c.assignee_id == p.operator_id,
+                "unread": unread.get(c.id, 0),
+                "minutes": int((now - since).total_seconds() // 60) if since else None,
+                "sla": conversations.sla_state(c, now),
+                "last": (last_text.get(c.id) or "")[:90],
+                "summary": c.handoff_summary[:120] if c.mode == "waiting" else "",
+                "at": c.last_message_at,
+            }
+        )
+    return {
+        "items": items,
+        "waiting_ids": waiting,
+        "topics": list(topics.values()),
+        "f": f,
+        "qs": _query(f),
+        "tz": tz,
+        "views": VIEWS,
+        "SLA_LABEL": SLA_LABEL,
+    }
 
 
 async def _context_panel(s: AsyncSession, p: Principal, contact: Contact, tz: ZoneInfo) -> dict[str, Any]:
     """The contact's open requests, upcoming bookings and istanze in progress, as links."""
-    reqs = [t for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": contact.id})))
-            .all() if t.status in OPEN_STATUSES][:10]
-    books = [b for b in (await s.scalars(bookings.list_stmt(
-        ente_id=p.ente_id, contact_id=contact.id, service_id=None, status="confirmed",
-        d_from=utcnow() - timedelta(hours=2), d_to=None))).all()][:10]
-    insts = [i for i in (await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=contact.id, status=None,
-                                                            type_id=None))).all() if i.status in OPEN_INSTANCE][:10]
+    reqs = [
+        t
+        for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": contact.id}))).all()
+        if t.status in OPEN_STATUSES
+    ][:10]
+    books = [
+        b
+        for b in (
+            await s.scalars(
+                bookings.list_stmt(
+                    ente_id=p.ente_id,
+                    contact_id=contact.id,
+                    service_id=None,
+                    status="confirmed",
+                    d_from=utcnow() - timedelta(hours=2),
+                    d_to=None,
+                )
+            )
+        ).all()
+    ][:10]
+    insts = [
+        i
+        for i in (
+            await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=contact.id, status=None, type_id=None))
+        ).all()
+        if i.status in OPEN_INSTANCE
+    ][:10]
     return {
-        "requests": [{"href": f"/console/requests/{t.id}", "code": t.code, "text": t.subject,
-                      "state": STATUS_LABEL.get(t.status, "")} for t in reqs],
-        "bookings": [{"href": f"/console/bookings?giorno={b.start.astimezone(tz):%Y-%m-%d}", "code": b.code,
-                      "text": b.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
-                      "state": BOOKING_STATUS_LABEL.get(b.status, "")} for b in books],
-        "instances": [{"href": f"/console/instances/{i.id}", "code": i.code, "text": i.protocol_number or "",
-                       "state": INSTANCE_STATUS_LABEL.get(i.status, "")} for i in insts],
+        "requests": [
+            {
+                "href": f"/console/requests/{t.id}",
+                "code": t.code,
+                "text": t.subject,
+                "state": STATUS_LABEL.get(t.status, ""),
+            }
+            for t in reqs
+        ],
+        "bookings": [
+            {
+                "href": f"/console/bookings?giorno={b.start.astimezone(tz):%Y-%m-%d}",
+                "code": b.code,
+                "text": b.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+                "state": BOOKING_STATUS_LABEL.get(b.status, ""),
+            }
+            for b in books
+        ],
+        "instances": [
+            {
+                "href": f"/console/instances/{i.id}",
+                "code": i.code,
+                "text": i.protocol_number or "",
+                "state": INSTANCE_STATUS_LABEL.get(i.status, ""),
+            }
+            for i in insts
+        ],
     }
 
 
@@ -123,29 +210,47 @@ async def _thread(cx: Context, p: Principal, conversation_id: int, after: int = 
     """The open conversation: header state, messages after ``after``, and the delivery state of the latest replies."""
     s = cx.session
     conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
-    msgs = await conversations.messages(s, ente_id=p.ente_id, conversation_id=conv.id, include_private=True,
-                                        after=after)
+    msgs = await conversations.messages(
+        s, ente_id=p.ente_id, conversation_id=conv.id, include_private=True, after=after
+    )
     if not after or msgs:
         await cx.read("read", "conversation", conv.id, details={"after": after} if after else None)
     contact = await contacts.get(s, ente_id=p.ente_id, contact_id=conv.contact_id)
     assignee = await s.get(Operator, conv.assignee_id) if conv.assignee_id else None
     topic = await offices.get_topic(s, ente_id=p.ente_id, topic_id=conv.topic_id) if conv.topic_id else None
-    recent = (await s.execute(select(Message.id, Message.delivery_status).where(
-        Message.ente_id == p.ente_id, Message.conversation_id == conv.id, Message.direction == "out",
-        Message.private.is_(False)).order_by(Message.id.desc()).limit(20))).all()
-    return {"conv": conv, "messages": msgs, "contact": contact, "assignee": assignee, "topic": topic,
-            "mine": conv.mode == "assigned" and conv.assignee_id == p.operator_id,
-            "can_reply": conv.mode != "closed" and ((conv.mode == "assigned" and conv.assignee_id == p.operator_id)
-                                                    or p.role == "admin"),
-            "statuses": {mid: st for mid, st in recent},
-            "all_topics": await offices.list_topics(s, ente_id=p.ente_id)}
+    recent = (
+        await s.execute(
+            select(Message.id, Message.delivery_status)
+            .where(
+                Message.ente_id == p.ente_id,
+                Message.conversation_id == conv.id,
+                Message.direction == "out",
+                Message.private.is_(False),
+            )
+            .order_by(Message.id.desc())
+            .limit(20)
+        )
+    ).all()
+    return {
+        "conv": conv,
+        "messages": msgs,
+        "contact": contact,
+        "assignee": assignee,
+        "topic": topic,
+        "mine": conv.mode == "assigned" and conv.assignee_id == p.operator_id,
+        "can_reply": conv.mode != "closed"
+        and ((conv.mode == "assigned" and conv.assignee_id == p.operator_id) or p.role == "admin"),
+        "statuses": {mid: st for mid, st in recent},
+        "all_topics": await offices.list_topics(s, ente_id=p.ente_id),
+    }
 
 
 def _news(ctx: dict[str, Any], **page: Any) -> dict[str, Any]:
     """What the script puts into the open page: new messages, the header, the delivery states, the last id."""
     conv = ctx["conv"]
     return {
-        "conversation_id": conv.id, "mode": conv.mode,
+        "conversation_id": conv.id,
+        "mode": conv.mode,
         "messages": env.get_template("_ws_messages.html").render(**page, **ctx),
         "head": env.get_template("_ws_head.html").render(**page, **ctx),
         "last_id": ctx["messages"][-1].id if ctx["messages"] else None,
@@ -175,8 +280,9 @@ async def inbox_list(request: Request, p: Principal) -> HTTPResponse:
     async with read_session(request) as s:
         tz = await ente_tz(s, p.ente_id)
         data = await _list(s, p, f, tz)
-    html = env.get_template("_ws_list.html").render(**context(request, p, **data,
-                                                              current=int(current) if current.isdigit() else None))
+    html = env.get_template("_ws_list.html").render(
+        **context(request, p, **data, current=int(current) if current.isdigit() else None)
+    )
     return json({"html": html, "waiting_ids": data["waiting_ids"]}, headers={"Cache-Control": "no-store"})
 
 
@@ -190,9 +296,20 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
         thread = await _thread(cx, p, conversation_id)
         data = await _list(s, p, f, tz)
         side = await _context_panel(s, p, thread["contact"], tz)
-    return render("workspace.html", **context(request, p, **data, **thread, thread=thread, side=side,
-                                              current=conversation_id, canned=CANNED,
-                                              summary_slots=_slots(thread["conv"].handoff_context)))
+    return render(
+        "workspace.html",
+        **context(
+            request,
+            p,
+            **data,
+            **thread,
+            thread=thread,
+            side=side,
+            current=conversation_id,
+            canned=CANNED,
+            summary_slots=_slots(thread["conv"].handoff_context),
+        ),
+    )
 
 
 @bp.get("/conversations/<conversation_id:int>/live")
@@ -202,8 +319,7 @@ async def conversation_live(request: Request, p: Principal, conversation_id: int
     async with begin(request, screen="conversations") as cx:
         tz = await ente_tz(cx.session, p.ente_id)
         ctx = await _thread(cx, p, conversation_id, after=int(after) if after.isdigit() else 0)
-    return json(_news(ctx, tz=tz, csrf=context(request, p)["csrf"]),
-                headers={"Cache-Control": "no-store"})
+    return json(_news(ctx, tz=tz, csrf=context(request, p)["csrf"]), headers={"Cache-Control": "no-store"})
 
 
 def _slots(ctx: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -215,11 +331,13 @@ def _slots(ctx: dict[str, Any] | None) -> list[tuple[str, str]]:
     return out
 
 
-CANNED = ["Buongiorno, sono un operatore dell'URP: come posso aiutarla?",
-          "Le invio il link alla pagina con tutte le informazioni.",
-          "Grazie per la pazienza, verifico con l'ufficio competente e le rispondo a breve.",
-          "La richiesta è stata registrata. Riceverà un messaggio a ogni aggiornamento.",
-          "Grazie a lei, buona giornata!"]
+CANNED = [
+    "Buongiorno, sono un operatore dell'URP: come posso aiutarla?",
+    "Le invio il link alla pagina con tutte le informazioni.",
+    "Grazie per la pazienza, verifico con l'ufficio competente e le rispondo a breve.",
+    "La richiesta è stata registrata. Riceverà un messaggio a ogni aggiornamento.",
+    "Grazie a lei, buona giornata!",
+]
 
 
 @bp.post("/conversations/<conversation_id:int>/<action:str>")

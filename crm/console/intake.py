@@ -16,6 +16,7 @@ from crm.bookings import commands as booking_commands
 from crm.bookings import service as bookings
 from crm.bookings.models import Booking
 from crm.bookings.schemas import BookingIn
+from crm.console.forms import contact_errors, form_errors, model_errors, parse_values, schema_fields, service_error
 from crm.console.kit import (
     BOOKING_STATUS_LABEL,
     INSTANCE_STATUS_LABEL,
@@ -26,7 +27,6 @@ from crm.console.kit import (
     ente_tz,
     render,
 )
-from crm.console.forms import contact_errors, form_errors, model_errors, parse_values, schema_fields, service_error
 from crm.console.lookups import booking_places, operator_names
 from crm.console.session import console_page, context
 from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_days
@@ -114,27 +114,36 @@ async def intake_create_contact(request: Request, p: Principal) -> HTTPResponse:
         errors.setdefault("phone", "Indichi almeno un recapito: telefono o e-mail.")
     data = None
     try:
-        data = ContactIn(first_name=new["first_name"], last_name=new["last_name"],
-                         fiscal_code=new["fiscal_code"] or None, phones=[new["phone"]] if new["phone"] else [],
-                         emails=[new["email"]] if new["email"] else [],
-                         consent_privacy=form.get("consent_privacy") == "1")
+        data = ContactIn(
+            first_name=new["first_name"],
+            last_name=new["last_name"],
+            fiscal_code=new["fiscal_code"] or None,
+            phones=[new["phone"]] if new["phone"] else [],
+            emails=[new["email"]] if new["email"] else [],
+            consent_privacy=form.get("consent_privacy") == "1",
+        )
     except ValidationError as exc:
         errors.update(contact_errors(exc))
     if errors or data is None:
-        return render("intake.html", status=422, **context(request, p, q="", rows=[], new=new, errors=errors,
-                                                           existing=[]))
+        return render(
+            "intake.html", status=422, **context(request, p, q="", rows=[], new=new, errors=errors, existing=[])
+        )
     async with begin(request, screen="intake") as cx:
         try:
             cid = (await contact_commands.create(cx, data=data)).id
         except Conflict as exc:
             if "fiscal_code" not in exc.fields:
                 raise
-            existing = list((await cx.session.scalars(contacts.search_stmt(ente_id=p.ente_id, q=data.fiscal_code)
-                                                      .limit(5))).all())
+            existing = list(
+                (await cx.session.scalars(contacts.search_stmt(ente_id=p.ente_id, q=data.fiscal_code).limit(5))).all()
+            )
             await cx.read("search", "contact", None, details={"results": [x.id for x in existing]})
             errors["fiscal_code"] = "Questo codice fiscale è già registrato: selezioni il contatto esistente."
-            return render("intake.html", status=409, **context(request, p, q="", rows=[], new=new, errors=errors,
-                                                               existing=existing))
+            return render(
+                "intake.html",
+                status=409,
+                **context(request, p, q="", rows=[], new=new, errors=errors, existing=existing),
+            )
     return redirect(f"/console/intake/{cid}?nuovo=1", status=303)
 
 
@@ -144,34 +153,74 @@ async def _caller_ctx(s: Any, p: Any, cid: int) -> dict[str, Any]:
     names = await operator_names(s, ente_id=p.ente_id)
     tz = await ente_tz(s, p.ente_id)
     history: list[dict[str, Any]] = []
-    for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": cid})
-                              .order_by(Ticket.created_at.desc()).limit(10))).all():
-        history.append({"at": t.created_at, "what": "Richiesta", "code": t.code, "text": t.subject,
-                        "state": STATUS_LABEL.get(t.status, t.status), "by": _origin(t, names),
-                        "href": f"/console/intake/{cid}/done/request/{t.id}"})
+    for t in (
+        await s.scalars(
+            tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": cid})
+            .order_by(Ticket.created_at.desc())
+            .limit(10)
+        )
+    ).all():
+        history.append(
+            {
+                "at": t.created_at,
+                "what": "Richiesta",
+                "code": t.code,
+                "text": t.subject,
+                "state": STATUS_LABEL.get(t.status, t.status),
+                "by": _origin(t, names),
+                "href": f"/console/intake/{cid}/done/request/{t.id}",
+            }
+        )
     services = list(await bookings.list_services(s, ente_id=p.ente_id))
     svc_names = {x.id: x.name for x in services}
-    for b in (await s.scalars(bookings.list_stmt(ente_id=p.ente_id, contact_id=cid, service_id=None, status=None,
-                                                 d_from=None, d_to=None)
-                              .order_by(Booking.created_at.desc()).limit(10))).all():
-        history.append({"at": b.created_at, "what": "Prenotazione", "code": b.code,
-                        "text": f"{svc_names.get(b.service_id, 'Servizio')}, {b.start.astimezone(tz):%d/%m/%Y %H:%M}",
-                        "state": BOOKING_STATUS_LABEL.get(b.status, b.status),
-                        "by": _origin(b, names),
-                        "href": f"/console/intake/{cid}/done/booking/{b.id}"})
+    for b in (
+        await s.scalars(
+            bookings.list_stmt(ente_id=p.ente_id, contact_id=cid, service_id=None, status=None, d_from=None, d_to=None)
+            .order_by(Booking.created_at.desc())
+            .limit(10)
+        )
+    ).all():
+        history.append(
+            {
+                "at": b.created_at,
+                "what": "Prenotazione",
+                "code": b.code,
+                "text": f"{svc_names.get(b.service_id, 'Servizio')}, {b.start.astimezone(tz):%d/%m/%Y %H:%M}",
+                "state": BOOKING_STATUS_LABEL.get(b.status, b.status),
+                "by": _origin(b, names),
+                "href": f"/console/intake/{cid}/done/booking/{b.id}",
+            }
+        )
     types = list(await instances.list_types(s, ente_id=p.ente_id))
     titles = {t.id: t.title for t in types}
-    for i in (await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=cid, status=None, type_id=None)
-                              .order_by(Instance.created_at.desc()).limit(10))).all():
-        history.append({"at": i.created_at, "what": "Istanza", "code": i.code,
-                        "text": titles.get(i.type_id, "Istanza") + (f", protocollo {i.protocol_number}"
-                                                                    if i.protocol_number else ""),
-                        "state": INSTANCE_STATUS_LABEL.get(i.status, i.status),
-                        "by": _origin(i, names),
-                        "href": f"/console/intake/{cid}/done/instance/{i.id}"})
+    for i in (
+        await s.scalars(
+            instances.list_stmt(ente_id=p.ente_id, contact_id=cid, status=None, type_id=None)
+            .order_by(Instance.created_at.desc())
+            .limit(10)
+        )
+    ).all():
+        history.append(
+            {
+                "at": i.created_at,
+                "what": "Istanza",
+                "code": i.code,
+                "text": titles.get(i.type_id, "Istanza")
+                + (f", protocollo {i.protocol_number}" if i.protocol_number else ""),
+                "state": INSTANCE_STATUS_LABEL.get(i.status, i.status),
+                "by": _origin(i, names),
+                "href": f"/console/intake/{cid}/done/instance/{i.id}",
+            }
+        )
     history.sort(key=lambda x: x["at"], reverse=True)
-    return {"c": c, "tz": tz, "history": history, "topics": await offices.list_topics(s, ente_id=p.ente_id),
-            "services": services, "types": types}
+    return {
+        "c": c,
+        "tz": tz,
+        "history": history,
+        "topics": await offices.list_topics(s, ente_id=p.ente_id),
+        "services": services,
+        "types": types,
+    }
 
 
 @bp.get("/intake/<cid:int>")
@@ -180,8 +229,18 @@ async def intake_caller(request: Request, p: Principal, cid: int) -> HTTPRespons
     async with begin(request, screen="intake") as cx:
         ctx = await _caller_ctx(cx.session, p, cid)
         await cx.read("read", "contact", cid)
-    return render("intake_caller.html", **context(request, p, **ctx, req={"priority": "media", "kind": "information"},
-                                                  errors={}, error=None, created=request.args.get("nuovo") == "1"))
+    return render(
+        "intake_caller.html",
+        **context(
+            request,
+            p,
+            **ctx,
+            req={"priority": "media", "kind": "information"},
+            errors={},
+            error=None,
+            created=request.args.get("nuovo") == "1",
+        ),
+    )
 
 
 @bp.post("/intake/<cid:int>/request")
@@ -193,9 +252,16 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
     errors: dict[str, str] = {}
     status = 422
     try:
-        data = TicketIn(contact_id=cid, kind=req["kind"], topic=req["topic"] or None,  # type: ignore[arg-type]
-                        channel="phone", subject=req["subject"], description=req["description"],
-                        priority=req["priority"] or "media", on_behalf=True)  # type: ignore[arg-type]
+        data = TicketIn(
+            contact_id=cid,
+            kind=req["kind"],
+            topic=req["topic"] or None,  # type: ignore[arg-type]
+            channel="phone",
+            subject=req["subject"],
+            description=req["description"],
+            priority=req["priority"] or "media",
+            on_behalf=True,
+        )  # type: ignore[arg-type]
     except ValidationError as exc:
         errors = model_errors(exc)
     else:
@@ -212,28 +278,65 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
             return redirect(f"/console/intake/{cid}/done/request/{tid}", status=303)
     async with db_session(request) as s:
         ctx = await _caller_ctx(s, p, cid)
-    return render("intake_caller.html", status=status,
-                  **context(request, p, **ctx, req=req, errors=errors, created=False,
-                            error=error or "La richiesta non è stata registrata: corregga i campi indicati."))
+    return render(
+        "intake_caller.html",
+        status=status,
+        **context(
+            request,
+            p,
+            **ctx,
+            req=req,
+            errors=errors,
+            created=False,
+            error=error or "La richiesta non è stata registrata: corregga i campi indicati.",
+        ),
+    )
 
 
 # --- booking on behalf ------------------------------------------------------------------------------------------------
-async def _book_ctx(s: Any, p: Any, cid: int, service_id: int | None, location_id: int | None, day: str | None,
-                    values: dict[str, Any], errors: dict[str, str], chosen: str = "") -> dict[str, Any]:
+async def _book_ctx(
+    s: Any,
+    p: Any,
+    cid: int,
+    service_id: int | None,
+    location_id: int | None,
+    day: str | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    chosen: str = "",
+) -> dict[str, Any]:
     c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
     tz = await ente_tz(s, p.ente_id)
     today = datetime.now(tz).date()
     start_day = from_day(day, today)
-    ctx: dict[str, Any] = {"c": c, "services": list(await bookings.list_services(s, ente_id=p.ente_id)),
-                           "service_id": service_id, "location_id": location_id, "svc": None, "days": [],
-                           "locations": [], "fields": [], "skipped": [], "chosen": chosen,
-                           "idem": secrets.token_urlsafe(16), "dal": start_day,
-                           "next_day": start_day + timedelta(days=BOOKING_DAYS),
-                           "prev_day": start_day - timedelta(days=BOOKING_DAYS) if start_day > today else None,
-                           "slot_error": errors.pop("_slot", "")}
+    ctx: dict[str, Any] = {
+        "c": c,
+        "services": list(await bookings.list_services(s, ente_id=p.ente_id)),
+        "service_id": service_id,
+        "location_id": location_id,
+        "svc": None,
+        "days": [],
+        "locations": [],
+        "fields": [],
+        "skipped": [],
+        "chosen": chosen,
+        "idem": secrets.token_urlsafe(16),
+        "dal": start_day,
+        "next_day": start_day + timedelta(days=BOOKING_DAYS),
+        "prev_day": start_day - timedelta(days=BOOKING_DAYS) if start_day > today else None,
+        "slot_error": errors.pop("_slot", ""),
+    }
     if service_id is not None:
-        ctx.update(await slot_days(s, ente_id=p.ente_id, service_id=service_id, start_day=start_day,
-                                   days=BOOKING_DAYS, location_id=location_id))
+        ctx.update(
+            await slot_days(
+                s,
+                ente_id=p.ente_id,
+                service_id=service_id,
+                start_day=start_day,
+                days=BOOKING_DAYS,
+                location_id=location_id,
+            )
+        )
         ctx["fields"], ctx["skipped"] = schema_fields(ctx["svc"].form_schema, values=values, errors=errors)
     return ctx
 
@@ -242,8 +345,16 @@ async def _book_ctx(s: Any, p: Any, cid: int, service_id: int | None, location_i
 @console_page(*INTAKE_ROLES)
 async def intake_book_form(request: Request, p: Principal, cid: int) -> HTTPResponse:
     async with db_session(request) as s:
-        ctx = await _book_ctx(s, p, cid, as_int(request.args.get("servizio")), as_int(request.args.get("sede")),
-                              request.args.get("dal"), {}, {})
+        ctx = await _book_ctx(
+            s,
+            p,
+            cid,
+            as_int(request.args.get("servizio")),
+            as_int(request.args.get("sede")),
+            request.args.get("dal"),
+            {},
+            {},
+        )
     return render("intake_book.html", **context(request, p, **ctx, error=None))
 
 
@@ -268,8 +379,16 @@ async def intake_book(request: Request, p: Principal, cid: int) -> HTTPResponse:
         error = "Scelga un orario tra quelli liberi."
     else:
         start, resource_id, location_id = slot
-        data = BookingIn(service_id=service_id, start=start, contact_id=cid, fields=values, resource_id=resource_id,
-                         location_id=location_id, channel="phone", on_behalf=True)
+        data = BookingIn(
+            service_id=service_id,
+            start=start,
+            contact_id=cid,
+            fields=values,
+            resource_id=resource_id,
+            location_id=location_id,
+            channel="phone",
+            on_behalf=True,
+        )
         idem = (form.get("idem") or "").strip()
         key = f"console-{p.operator_id}-{idem}"[:100] if re.fullmatch(r"[A-Za-z0-9_-]{8,64}", idem) else None
         try:
@@ -289,13 +408,21 @@ async def intake_book(request: Request, p: Principal, cid: int) -> HTTPResponse:
 
 
 # --- istanza on behalf ------------------------------------------------------------------------------------------------
-async def _instance_ctx(s: Any, p: Any, cid: int, slug: str | None, values: dict[str, Any],
-                        errors: dict[str, str]) -> dict[str, Any]:
+async def _instance_ctx(
+    s: Any, p: Any, cid: int, slug: str | None, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
     c = await contacts.get(s, ente_id=p.ente_id, contact_id=cid)
     types = list(await instances.list_types(s, ente_id=p.ente_id))
     t = next((x for x in types if x.slug == slug), None)
-    ctx: dict[str, Any] = {"c": c, "types": types, "t": t, "slug": slug, "fields": [], "skipped": [],
-                           "attachments_error": errors.pop("_attachments", "")}
+    ctx: dict[str, Any] = {
+        "c": c,
+        "types": types,
+        "t": t,
+        "slug": slug,
+        "fields": [],
+        "skipped": [],
+        "attachments_error": errors.pop("_attachments", ""),
+    }
     if t is not None:
         refs = {}
         for name, prop in ((t.form_schema or {}).get("properties") or {}).items():
@@ -351,20 +478,30 @@ async def intake_done(request: Request, p: Principal, cid: int, what: str, rid: 
         if what == "request":
             t = await tickets.get(s, ente_id=p.ente_id, ticket_id=rid)
             record, title, entity = t, "Richiesta registrata", "request"
-            rows = [("Codice richiesta", t.code), ("Oggetto", t.subject), ("Stato", STATUS_LABEL.get(t.status, "")),
-                    ("Priorità", PRIORITY_LABEL.get(t.priority, t.priority)),
-                    ("Presa in carico entro", t.due_at.astimezone(tz).strftime("%d/%m/%Y %H:%M"))]
+            rows = [
+                ("Codice richiesta", t.code),
+                ("Oggetto", t.subject),
+                ("Stato", STATUS_LABEL.get(t.status, "")),
+                ("Priorità", PRIORITY_LABEL.get(t.priority, t.priority)),
+                ("Presa in carico entro", t.due_at.astimezone(tz).strftime("%d/%m/%Y %H:%M")),
+            ]
         elif what == "booking":
-            b = await s.scalar(bookings.list_stmt(ente_id=p.ente_id, contact_id=cid, service_id=None, status=None,
-                                                  d_from=None, d_to=None).where(Booking.id == rid))
+            b = await s.scalar(
+                bookings.list_stmt(
+                    ente_id=p.ente_id, contact_id=cid, service_id=None, status=None, d_from=None, d_to=None
+                ).where(Booking.id == rid)
+            )
             if b is None:
                 raise NotFound("booking not found")
             svc = await bookings.get_service(s, ente_id=p.ente_id, service_id=b.service_id)
             loc_names, res_names = await booking_places(s, ente_id=p.ente_id)
             record, title, entity = b, "Appuntamento prenotato", "booking"
-            rows = [("Codice prenotazione", b.code), ("Servizio", svc.name),
-                    ("Data e ora", f"{b.start.astimezone(tz):%d/%m/%Y} alle {b.start.astimezone(tz):%H:%M}"),
-                    ("Stato", BOOKING_STATUS_LABEL.get(b.status, ""))]
+            rows = [
+                ("Codice prenotazione", b.code),
+                ("Servizio", svc.name),
+                ("Data e ora", f"{b.start.astimezone(tz):%d/%m/%Y} alle {b.start.astimezone(tz):%H:%M}"),
+                ("Stato", BOOKING_STATUS_LABEL.get(b.status, "")),
+            ]
             if b.location_id:
                 rows.append(("Sede", loc_names.get(b.location_id, "")))
             if b.resource_id:
@@ -375,9 +512,12 @@ async def intake_done(request: Request, p: Principal, cid: int, what: str, rid: 
             i = await instances.get(s, ente_id=p.ente_id, instance_id=rid)
             types = {x.id: x for x in await instances.list_types(s, ente_id=p.ente_id)}
             record, title, entity = i, "Istanza presentata", "instance"
-            rows = [("Codice istanza", i.code), ("Tipo", types[i.type_id].title if i.type_id in types else ""),
-                    ("Numero di protocollo", i.protocol_number or "in corso di registrazione"),
-                    ("Stato", INSTANCE_STATUS_LABEL.get(i.status, ""))]
+            rows = [
+                ("Codice istanza", i.code),
+                ("Tipo", types[i.type_id].title if i.type_id in types else ""),
+                ("Numero di protocollo", i.protocol_number or "in corso di registrazione"),
+                ("Stato", INSTANCE_STATUS_LABEL.get(i.status, "")),
+            ]
             if i.deadline_at:
                 rows.append(("Termine del procedimento", i.deadline_at.astimezone(tz).strftime("%d/%m/%Y")))
         else:
@@ -385,5 +525,7 @@ async def intake_done(request: Request, p: Principal, cid: int, what: str, rid: 
         if record.contact_id != cid:
             raise NotFound("record not found")
         await cx.read("read", entity, rid)
-    return render("intake_done.html", **context(request, p, c=c, title=title, rows=rows, code=record.code,
-                                                by=_on_behalf(record, names), what=what))
+    return render(
+        "intake_done.html",
+        **context(request, p, c=c, title=title, rows=rows, code=record.code, by=_on_behalf(record, names), what=what),
+    )

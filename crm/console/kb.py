@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
-from crm.console.kit import KB_EDITORS, KB_GAP_READERS, KB_READERS, bp, ente_tz, env, render
 from crm.console.forms import field_message, service_error
+from crm.console.kit import KB_EDITORS, KB_GAP_READERS, KB_READERS, bp, ente_tz, env, render
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.core.auth import Principal
@@ -25,8 +25,8 @@ from crm.core.errors import ApiError, Conflict, NotFound
 from crm.core.labels import LABELS, local
 from crm.core.text import slugify
 from crm.db import db_session
-from crm.kb import gaps as gap_groups
 from crm.kb import commands as kb_commands
+from crm.kb import gaps as gap_groups
 from crm.kb import service as kb
 from crm.kb.indexer import is_answerable
 from crm.kb.models import STATUSES, Article
@@ -37,20 +37,43 @@ from knowledge.embedders import get_embedder
 
 KB_STATUS_LABEL = LABELS["kb_status"]
 env.globals["KB_STATUS_LABEL"] = KB_STATUS_LABEL
-FIELD_LABEL = {"created": "creazione", "slug": "identificativo", "title": "titolo", "body": "testo",
-               "topic": "ambito", "office_id": "ufficio", "url": "pagina di riferimento",
-               "valid_from": "inizio validità", "valid_until": "fine validità", "keywords": "parole chiave",
-               "phrasings": "formulazioni alternative", "language": "lingua", "status": "stato"}
-FORM_FIELDS = ("title", "slug", "body", "topic", "office_id", "url", "valid_from", "valid_until", "keywords",
-               "phrasings")
-OUTCOME = {"creata": "Scheda creata come bozza: la pubblichi quando è pronta.",
-           "creata_lacune": "Scheda creata come bozza. Le domande collegate sono state tolte dall'elenco delle "
-                            "domande senza risposta.",
-           "salvata": "Modifiche salvate: è stata registrata una nuova versione.",
-           "pubblicata": "Scheda pubblicata: l'assistente virtuale la usa da subito per rispondere.",
-           "archiviata": "Scheda archiviata: l'assistente virtuale non la usa più.",
-           "ripristinata": "Versione ripristinata: il contenuto è tornato quello scelto, come nuova versione.",
-           "gestite": "Domande segnate come gestite."}
+FIELD_LABEL = {
+    "created": "creazione",
+    "slug": "identificativo",
+    "title": "titolo",
+    "body": "testo",
+    "topic": "ambito",
+    "office_id": "ufficio",
+    "url": "pagina di riferimento",
+    "valid_from": "inizio validità",
+    "valid_until": "fine validità",
+    "keywords": "parole chiave",
+    "phrasings": "formulazioni alternative",
+    "language": "lingua",
+    "status": "stato",
+}
+FORM_FIELDS = (
+    "title",
+    "slug",
+    "body",
+    "topic",
+    "office_id",
+    "url",
+    "valid_from",
+    "valid_until",
+    "keywords",
+    "phrasings",
+)
+OUTCOME = {
+    "creata": "Scheda creata come bozza: la pubblichi quando è pronta.",
+    "creata_lacune": "Scheda creata come bozza. Le domande collegate sono state tolte dall'elenco delle "
+    "domande senza risposta.",
+    "salvata": "Modifiche salvate: è stata registrata una nuova versione.",
+    "pubblicata": "Scheda pubblicata: l'assistente virtuale la usa da subito per rispondere.",
+    "archiviata": "Scheda archiviata: l'assistente virtuale non la usa più.",
+    "ripristinata": "Versione ripristinata: il contenuto è tornato quello scelto, come nuova versione.",
+    "gestite": "Domande segnate come gestite.",
+}
 MESSAGES = {  # (field, fragment of the validator's message) -> Italian
     ("title", "at least"): "Il titolo deve avere almeno 3 caratteri.",
     ("title", "blank"): "Indichi il titolo.",
@@ -98,11 +121,15 @@ def _raw(form: Any) -> dict[str, str]:
 def _article_values(raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Form strings -> the article model's values, with Italian errors for what cannot be converted."""
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {"title": raw["title"], "body": raw["body"].strip(), "topic": raw["topic"],
-                              "url": raw["url"],
-                              "keywords": _split(raw["keywords"], commas=True),
-                              "phrasings": _split(raw["phrasings"], commas=False),
-                              "office_id": as_int(raw["office_id"])}
+    values: dict[str, Any] = {
+        "title": raw["title"],
+        "body": raw["body"].strip(),
+        "topic": raw["topic"],
+        "url": raw["url"],
+        "keywords": _split(raw["keywords"], commas=True),
+        "phrasings": _split(raw["phrasings"], commas=False),
+        "office_id": as_int(raw["office_id"]),
+    }
     for name in ("valid_from", "valid_until"):
         try:
             values[name] = date.fromisoformat(raw[name]) if raw[name] else None
@@ -145,16 +172,36 @@ async def kb_list(request: Request, p: Principal) -> HTTPResponse:
     ambito = request.args.get("ambito", "").strip()[:64]
     q = request.args.get("q", "").strip()[:200]
     async with db_session(request) as s:
-        rows = list((await s.scalars(kb.list_stmt(ente_id=p.ente_id, status=stato or None, topic=ambito or None,
-                                                  q=q or None).order_by(Article.title).limit(500))).all())
+        rows = list(
+            (
+                await s.scalars(
+                    kb.list_stmt(ente_id=p.ente_id, status=stato or None, topic=ambito or None, q=q or None)
+                    .order_by(Article.title)
+                    .limit(500)
+                )
+            ).all()
+        )
         stats = {x["slug"]: x for x in await kb.feedback_stats(s, ente_id=p.ente_id)}
         ctx = await _form_ctx(s, p)
         tz = await ente_tz(s, p.ente_id)
     items = [{"a": a, "answerable": is_answerable(a), "feedback": stats.get(a.slug)} for a in rows]
     topic_names = dict(ctx["topic_options"])
-    return render("kb_list.html", **context(request, p, **ctx, items=items, stato=stato, ambito=ambito, q=q, tz=tz,
-                                            topic_names=topic_names, editor=p.role in KB_EDITORS,
-                                            ok=OUTCOME.get(request.args.get("esito", ""), "")))
+    return render(
+        "kb_list.html",
+        **context(
+            request,
+            p,
+            **ctx,
+            items=items,
+            stato=stato,
+            ambito=ambito,
+            q=q,
+            tz=tz,
+            topic_names=topic_names,
+            editor=p.role in KB_EDITORS,
+            ok=OUTCOME.get(request.args.get("esito", ""), ""),
+        ),
+    )
 
 
 # --- create -----------------------------------------------------------------------------------------------------------
@@ -172,8 +219,21 @@ async def kb_new_form(request: Request, p: Principal) -> HTTPResponse:
         questions = await kb.gap_questions(s, ente_id=p.ente_id, ids=gap_ids)
         raw["phrasings"] = "\n".join(q for q in questions if q != raw["title"])
         ctx = await _form_ctx(s, p)
-    return render("kb_edit.html", **context(request, p, **ctx, a=None, raw=raw, errors={}, error=None, preview=None,
-                                            gap_ids=",".join(map(str, gap_ids)), gap_count=len(questions)))
+    return render(
+        "kb_edit.html",
+        **context(
+            request,
+            p,
+            **ctx,
+            a=None,
+            raw=raw,
+            errors={},
+            error=None,
+            preview=None,
+            gap_ids=",".join(map(str, gap_ids)),
+            gap_count=len(questions),
+        ),
+    )
 
 
 @bp.post("/kb/new")
@@ -207,9 +267,22 @@ async def kb_create(request: Request, p: Principal) -> HTTPResponse:
         error = "La scheda non è stata salvata: corregga i campi indicati."
     async with db_session(request) as s:
         ctx = await _form_ctx(s, p)
-    return render("kb_edit.html", status=status,
-                  **context(request, p, **ctx, a=None, raw=raw, errors=errors, error=error, preview=preview,
-                            gap_ids=",".join(map(str, gap_ids)), gap_count=len(gap_ids)))
+    return render(
+        "kb_edit.html",
+        status=status,
+        **context(
+            request,
+            p,
+            **ctx,
+            a=None,
+            raw=raw,
+            errors=errors,
+            error=error,
+            preview=preview,
+            gap_ids=",".join(map(str, gap_ids)),
+            gap_count=len(gap_ids),
+        ),
+    )
 
 
 # --- one article ------------------------------------------------------------------------------------------------------
@@ -222,11 +295,26 @@ async def kb_article(request: Request, p: Principal, article_id: int) -> HTTPRes
         fb = next((x for x in await kb.feedback_stats(s, ente_id=p.ente_id) if x["slug"] == a.slug), None)
         ctx = await _form_ctx(s, p)
         tz = await ente_tz(s, p.ente_id)
-    return render("kb_article.html", **context(
-        request, p, **ctx, a=a, html=body_html(a.body), versions=versions, fb=fb, tz=tz, why_not=_why_not(a),
-        answerable=is_answerable(a), changed=_changed, editor=p.role in KB_EDITORS,
-        topic_names=dict(ctx["topic_options"]), office_names=dict(ctx["office_options"]),
-        ok=OUTCOME.get(request.args.get("esito", ""), "")))
+    return render(
+        "kb_article.html",
+        **context(
+            request,
+            p,
+            **ctx,
+            a=a,
+            html=body_html(a.body),
+            versions=versions,
+            fb=fb,
+            tz=tz,
+            why_not=_why_not(a),
+            answerable=is_answerable(a),
+            changed=_changed,
+            editor=p.role in KB_EDITORS,
+            topic_names=dict(ctx["topic_options"]),
+            office_names=dict(ctx["office_options"]),
+            ok=OUTCOME.get(request.args.get("esito", ""), ""),
+        ),
+    )
 
 
 @bp.get("/kb/<article_id:int>/versions/<version:int>")
@@ -239,8 +327,20 @@ async def kb_version(request: Request, p: Principal, article_id: int, version: i
             raise NotFound("version not found")
         tz = await ente_tz(s, p.ente_id)
     snap = v.snapshot or {}
-    return render("kb_version.html", **context(request, p, a=a, v=v, snap=snap, html=body_html(snap.get("body", "")),
-                                               tz=tz, changed=_changed, editor=p.role in KB_EDITORS))
+    return render(
+        "kb_version.html",
+        **context(
+            request,
+            p,
+            a=a,
+            v=v,
+            snap=snap,
+            html=body_html(snap.get("body", "")),
+            tz=tz,
+            changed=_changed,
+            editor=p.role in KB_EDITORS,
+        ),
+    )
 
 
 @bp.get("/kb/<article_id:int>/edit")
@@ -249,12 +349,34 @@ async def kb_edit_form(request: Request, p: Principal, article_id: int) -> HTTPR
     async with db_session(request) as s:
         a = await kb.get(s, ente_id=p.ente_id, article_id=article_id)
         ctx = await _form_ctx(s, p)
-    raw = {"title": a.title, "slug": a.slug, "body": a.body, "topic": a.topic, "office_id": str(a.office_id or ""),
-           "url": a.url, "valid_from": a.valid_from.isoformat() if a.valid_from else "",
-           "valid_until": a.valid_until.isoformat() if a.valid_until else "",
-           "keywords": ", ".join(a.keywords or []), "phrasings": "\n".join(a.phrasings or [])}
-    return render("kb_edit.html", **context(request, p, **ctx, a=a, raw=raw, errors={}, error=None, preview=None,
-                                            gap_ids="", gap_count=0, version=a.version))
+    raw = {
+        "title": a.title,
+        "slug": a.slug,
+        "body": a.body,
+        "topic": a.topic,
+        "office_id": str(a.office_id or ""),
+        "url": a.url,
+        "valid_from": a.valid_from.isoformat() if a.valid_from else "",
+        "valid_until": a.valid_until.isoformat() if a.valid_until else "",
+        "keywords": ", ".join(a.keywords or []),
+        "phrasings": "\n".join(a.phrasings or []),
+    }
+    return render(
+        "kb_edit.html",
+        **context(
+            request,
+            p,
+            **ctx,
+            a=a,
+            raw=raw,
+            errors={},
+            error=None,
+            preview=None,
+            gap_ids="",
+            gap_count=0,
+            version=a.version,
+        ),
+    )
 
 
 @bp.post("/kb/<article_id:int>/edit")
@@ -274,14 +396,17 @@ async def kb_update(request: Request, p: Principal, article_id: int) -> HTTPResp
     elif data is not None and not errors:
         try:
             async with begin(request, screen="kb") as cx:
-                await kb_commands.update_article(cx, article_id=article_id, data=data,
-                                                 expected_version=as_int(form.get("version")) or -1)
+                await kb_commands.update_article(
+                    cx, article_id=article_id, data=data, expected_version=as_int(form.get("version")) or -1
+                )
         except ApiError as exc:
             if exc.status == 404:
                 raise
             if exc.code == "stale":
-                error = ("Nel frattempo la scheda è stata modificata da un altro utente: ricarichi la pagina per "
-                         "vedere la versione attuale (le sue modifiche non sono state salvate).")
+                error = (
+                    "Nel frattempo la scheda è stata modificata da un altro utente: ricarichi la pagina per "
+                    "vedere la versione attuale (le sue modifiche non sono state salvate)."
+                )
                 status = 409
             elif "valid_until" in exc.fields:
                 errors["valid_until"] = "La fine della validità non può precedere l'inizio."
@@ -295,9 +420,23 @@ async def kb_update(request: Request, p: Principal, article_id: int) -> HTTPResp
         a = await kb.get(s, ente_id=p.ente_id, article_id=article_id)
         ctx = await _form_ctx(s, p)
     raw["slug"] = a.slug
-    return render("kb_edit.html", status=status,
-                  **context(request, p, **ctx, a=a, raw=raw, errors=errors, error=error, preview=preview,
-                            gap_ids="", gap_count=0, version=as_int(form.get("version")) or a.version))
+    return render(
+        "kb_edit.html",
+        status=status,
+        **context(
+            request,
+            p,
+            **ctx,
+            a=a,
+            raw=raw,
+            errors=errors,
+            error=error,
+            preview=preview,
+            gap_ids="",
+            gap_count=0,
+            version=as_int(form.get("version")) or a.version,
+        ),
+    )
 
 
 async def _set_status(request: Request, p: Principal, article_id: int, status: str, outcome: str) -> HTTPResponse:
@@ -345,9 +484,18 @@ async def kb_gaps(request: Request, p: Principal) -> HTTPResponse:
         g["ids_csv"] = ids
         g["last"] = local(datetime.fromisoformat(g["last_at"]), tz, "%d/%m/%Y")
         g["new_url"] = "/console/kb/new?" + urlencode({"titolo": g["label"][:300], "lacune": ids})
-    return render("kb_gaps.html", **context(request, p, groups=groups, questions=len(rows), tz=tz,
-                                            editor=p.role in KB_EDITORS,
-                                            ok=OUTCOME.get(request.args.get("esito", ""), "")))
+    return render(
+        "kb_gaps.html",
+        **context(
+            request,
+            p,
+            groups=groups,
+            questions=len(rows),
+            tz=tz,
+            editor=p.role in KB_EDITORS,
+            ok=OUTCOME.get(request.args.get("esito", ""), ""),
+        ),
+    )
 
 
 @bp.post("/kb/gaps/resolve")

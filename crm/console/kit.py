@@ -14,17 +14,17 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, html
 
 from crm.bookings import policies as booking_policies
-from crm.contacts import policies as contact_policies
-from crm.instances import policies as instance_policies
-from crm.kb import policies as kb_policies
-from crm.operators import policies as operator_policies
-from crm.tickets import policies as ticket_policies
 from crm.console.forms import service_error
 from crm.console.session import context
+from crm.contacts import policies as contact_policies
 from crm.core import labels
 from crm.core.errors import ApiError
 from crm.core.labels import LABELS
 from crm.entes import service as entes
+from crm.instances import policies as instance_policies
+from crm.kb import policies as kb_policies
+from crm.operators import policies as operator_policies
+from crm.tickets import policies as ticket_policies
 
 bp = Blueprint("console", url_prefix="/console")
 HERE = Path(__file__).parent
@@ -59,36 +59,70 @@ GDPR_EXPORTERS = contact_policies.EXPORT.staff  # erasure: contact_policies.ERAS
 REQUEST_VIEWERS = ticket_policies.VIEW.staff  # the requests screen
 REQUEST_HANDLERS = ticket_policies.HANDLE.staff  # take, assign, priority, status, notes
 # where each role lands after signing in: its own work (an unknown role gets the conversations)
-LANDING = {"admin": "/console/dashboard", "operator": "/console/inbox", "phone_operator": "/console/intake",
-           "backoffice": "/console/instances"}
+LANDING = {
+    "admin": "/console/dashboard",
+    "operator": "/console/inbox",
+    "phone_operator": "/console/intake",
+    "backoffice": "/console/instances",
+}
 
 
 def landing(role: str) -> str:
     return LANDING.get(role, "/console/inbox")
 
 
-env.globals.update(CHANNEL_LABEL=CHANNEL_LABEL, MODE_LABEL=MODE_LABEL, STATUS_LABEL=STATUS_LABEL, KIND_LABEL=KIND_LABEL,
-                   PRIORITY_LABEL=PRIORITY_LABEL, BOOKING_STATUS_LABEL=BOOKING_STATUS_LABEL,
-                   INSTANCE_STATUS_LABEL=INSTANCE_STATUS_LABEL, ROLE_LABEL=ROLE_LABEL, INTAKE_ROLES=INTAKE_ROLES,
-                   BOOKING_VIEWERS=BOOKING_VIEWERS, BOOKING_EDITORS=BOOKING_EDITORS, BOOKING_MARKERS=BOOKING_MARKERS,
-                   INSTANCE_HANDLERS=INSTANCE_HANDLERS, KB_READERS=KB_READERS, KB_EDITORS=KB_EDITORS,
-                   KB_GAP_READERS=KB_GAP_READERS,
-                   DASHBOARD_ROLES=DASHBOARD_ROLES, ADMINS=ADMINS, CONTACT_MERGERS=CONTACT_MERGERS,
-                   GDPR_EXPORTERS=GDPR_EXPORTERS, REQUEST_VIEWERS=REQUEST_VIEWERS,
-                   REQUEST_HANDLERS=REQUEST_HANDLERS)
-env.filters.update(local=labels.local, day=labels.day, it=lambda value, kind: labels.label(kind, value),
-                   options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows])
+env.globals.update(
+    CHANNEL_LABEL=CHANNEL_LABEL,
+    MODE_LABEL=MODE_LABEL,
+    STATUS_LABEL=STATUS_LABEL,
+    KIND_LABEL=KIND_LABEL,
+    PRIORITY_LABEL=PRIORITY_LABEL,
+    BOOKING_STATUS_LABEL=BOOKING_STATUS_LABEL,
+    INSTANCE_STATUS_LABEL=INSTANCE_STATUS_LABEL,
+    ROLE_LABEL=ROLE_LABEL,
+    INTAKE_ROLES=INTAKE_ROLES,
+    BOOKING_VIEWERS=BOOKING_VIEWERS,
+    BOOKING_EDITORS=BOOKING_EDITORS,
+    BOOKING_MARKERS=BOOKING_MARKERS,
+    INSTANCE_HANDLERS=INSTANCE_HANDLERS,
+    KB_READERS=KB_READERS,
+    KB_EDITORS=KB_EDITORS,
+    KB_GAP_READERS=KB_GAP_READERS,
+    DASHBOARD_ROLES=DASHBOARD_ROLES,
+    ADMINS=ADMINS,
+    CONTACT_MERGERS=CONTACT_MERGERS,
+    GDPR_EXPORTERS=GDPR_EXPORTERS,
+    REQUEST_VIEWERS=REQUEST_VIEWERS,
+    REQUEST_HANDLERS=REQUEST_HANDLERS,
+)
+env.filters.update(
+    local=labels.local,
+    day=labels.day,
+    it=lambda value, kind: labels.label(kind, value),
+    options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows],
+)
 
 
 def render(name: str, status: int = 200, **ctx: Any) -> HTTPResponse:
-    return html(env.get_template(name).render(**ctx), status=status,
-                headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
-                                                    "'unsafe-inline'; font-src 'self' data:; frame-ancestors 'none'",
-                         "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"})
+    return html(
+        env.get_template(name).render(**ctx),
+        status=status,
+        headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
+            "'unsafe-inline'; font-src 'self' data:; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        },
+    )
 
 
-ERROR_TITLE = {400: "Richiesta non valida", 403: "Operazione non consentita", 404: "Pagina non trovata",
-               409: "Operazione non possibile", 422: "Dati non validi"}
+ERROR_TITLE = {
+    400: "Richiesta non valida",
+    403: "Operazione non consentita",
+    404: "Pagina non trovata",
+    409: "Operazione non possibile",
+    422: "Dati non validi",
+}
 
 
 @bp.exception(ApiError)
@@ -101,8 +135,11 @@ async def console_error(request: Request, exc: ApiError) -> HTTPResponse:
         text = "Il suo ruolo non consente di aprire questa pagina o di eseguire questa operazione."
     else:
         text = service_error(exc)
-    return render("error.html", status=exc.status,
-                  **context(request, p, title=ERROR_TITLE.get(exc.status, "Errore"), message=text))
+    return render(
+        "error.html",
+        status=exc.status,
+        **context(request, p, title=ERROR_TITLE.get(exc.status, "Errore"), message=text),
+    )
 
 
 ente_tz = entes.timezone  # the screens' name for crm.entes.service.timezone

@@ -49,9 +49,15 @@ async def instance_types(session: AsyncSession, *, ente_id: int) -> dict[int, An
 async def attachments_of(session: AsyncSession, *, ente_id: int, instance_id: int) -> list[Any]:
     from crm.instances.models import Attachment
 
-    return list((await session.scalars(select(Attachment).where(Attachment.ente_id == ente_id,
-                                                                 Attachment.instance_id == instance_id)
-                                       .order_by(Attachment.id))).all())
+    return list(
+        (
+            await session.scalars(
+                select(Attachment)
+                .where(Attachment.ente_id == ente_id, Attachment.instance_id == instance_id)
+                .order_by(Attachment.id)
+            )
+        ).all()
+    )
 
 
 async def linked_counts(session: AsyncSession, *, ente_id: int, contact_id: int) -> dict[str, int]:
@@ -63,10 +69,15 @@ async def linked_counts(session: AsyncSession, *, ente_id: int, contact_id: int)
     from crm.instances import service as instances
     from crm.tickets import service as tickets
 
-    stmts = {"conversations": conversations.list_stmt(ente_id=ente_id, contact_id=contact_id),
-             "requests": tickets.list_stmt(ente_id=ente_id, filters={"contact_id": contact_id}),
-             "bookings": bookings.list_stmt(ente_id=ente_id, contact_id=contact_id, service_id=None, status=None,
-                                            d_from=None, d_to=None),
-             "instances": instances.list_stmt(ente_id=ente_id, contact_id=contact_id, status=None, type_id=None)}
-    return {k: int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-            for k, stmt in stmts.items()}
+    stmts = {
+        "conversations": conversations.list_stmt(ente_id=ente_id, contact_id=contact_id),
+        "requests": tickets.list_stmt(ente_id=ente_id, filters={"contact_id": contact_id}),
+        "bookings": bookings.list_stmt(
+            ente_id=ente_id, contact_id=contact_id, service_id=None, status=None, d_from=None, d_to=None
+        ),
+        "instances": instances.list_stmt(ente_id=ente_id, contact_id=contact_id, status=None, type_id=None),
+    }
+    return {
+        k: int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+        for k, stmt in stmts.items()
+    }

@@ -13,11 +13,13 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
 
+from crm.bookings import service as bookings
+from crm.console.forms import contact_errors
 from crm.console.kit import (
     ADMINS,
+    BOOKING_STATUS_LABEL,
     CHANNEL_LABEL,
     CONTACT_MERGERS,
-    BOOKING_STATUS_LABEL,
     GDPR_EXPORTERS,
     INSTANCE_STATUS_LABEL,
     MODE_LABEL,
@@ -26,11 +28,9 @@ from crm.console.kit import (
     ente_tz,
     render,
 )
-from crm.console.forms import contact_errors
 from crm.console.lookups import linked_counts
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
-from crm.bookings import service as bookings
 from crm.contacts import commands as contact_commands
 from crm.contacts import gdpr_pdf
 from crm.contacts import service as contacts
@@ -54,10 +54,17 @@ def _lines(raw: str) -> list[str]:
 
 
 def _values(c: Contact) -> dict[str, Any]:
-    return {"first_name": c.first_name, "last_name": c.last_name, "fiscal_code": c.fiscal_code or "",
-            "phones": "\n".join(p.e164 for p in c.phones), "emails": "\n".join(e.email for e in c.emails),
-            "preferred_channel": c.preferred_channel or "", "notes": c.notes,
-            "consent_privacy": c.consent_privacy, "consent_notifications": c.consent_notifications}
+    return {
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "fiscal_code": c.fiscal_code or "",
+        "phones": "\n".join(p.e164 for p in c.phones),
+        "emails": "\n".join(e.email for e in c.emails),
+        "preferred_channel": c.preferred_channel or "",
+        "notes": c.notes,
+        "consent_privacy": c.consent_privacy,
+        "consent_notifications": c.consent_notifications,
+    }
 
 
 def _editable(c: Contact) -> str:
@@ -95,8 +102,9 @@ async def _contact_or_gone(s: Any, p: Any, contact_id: int) -> Contact:
 async def contact_edit_form(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     async with begin(request, screen="contact_edit") as cx:
         c = await contact_commands.read(cx, contact_id=contact_id)
-    return render("contact_edit.html", **context(request, p, c=c, values=_values(c), errors={}, error=None,
-                                                 locked=_editable(c)))
+    return render(
+        "contact_edit.html", **context(request, p, c=c, values=_values(c), errors={}, error=None, locked=_editable(c))
+    )
 
 
 @bp.post("/contacts/<contact_id:int>/edit")
@@ -113,11 +121,17 @@ async def contact_edit(request: Request, p: Principal, contact_id: int) -> HTTPR
     data = None
     if not errors:
         try:
-            data = ContactPatch(first_name=values["first_name"], last_name=values["last_name"],
-                                fiscal_code=values["fiscal_code"] or None, phones=phones, emails=emails,
-                                preferred_channel=values["preferred_channel"] or None,  # type: ignore[arg-type]
-                                consent_privacy=values["consent_privacy"],
-                                consent_notifications=values["consent_notifications"], notes=values["notes"])
+            data = ContactPatch(
+                first_name=values["first_name"],
+                last_name=values["last_name"],
+                fiscal_code=values["fiscal_code"] or None,
+                phones=phones,
+                emails=emails,
+                preferred_channel=values["preferred_channel"] or None,  # type: ignore[arg-type]
+                consent_privacy=values["consent_privacy"],
+                consent_notifications=values["consent_notifications"],
+                notes=values["notes"],
+            )
         except ValidationError as exc:
             errors = {{"phone": "phones", "email": "emails"}.get(k, k): v for k, v in contact_errors(exc).items()}
             for err in exc.errors():
@@ -135,17 +149,22 @@ async def contact_edit(request: Request, p: Principal, contact_id: int) -> HTTPR
         except Conflict as exc:
             status = 409
             if "fiscal_code" in exc.fields:
-                errors["fiscal_code"] = ("Questo codice fiscale è già di un altro contatto: se è la stessa persona, "
-                                         "unisca i due contatti.")
+                errors["fiscal_code"] = (
+                    "Questo codice fiscale è già di un altro contatto: se è la stessa persona, unisca i due contatti."
+                )
             else:
                 error = "I dati di questo contatto sono stati cancellati e non possono essere modificati."
         else:
-            return redirect(f"/console/contacts/{contact_id}?esito=" + ("salvato" if changed else "invariato"),
-                            status=303)
+            return redirect(
+                f"/console/contacts/{contact_id}?esito=" + ("salvato" if changed else "invariato"), status=303
+            )
     async with db_session(request) as s:
         c = await _contact_or_gone(s, p, contact_id)
-    return render("contact_edit.html", status=status, **context(request, p, c=c, values=values, errors=errors,
-                                                                error=error, locked=_editable(c)))
+    return render(
+        "contact_edit.html",
+        status=status,
+        **context(request, p, c=c, values=values, errors=errors, error=error, locked=_editable(c)),
+    )
 
 
 # --- merge ------------------------------------------------------------------------------------------------------------
@@ -158,8 +177,11 @@ async def contact_merge_search(request: Request, p: Principal, contact_id: int) 
         c = await _contact_or_gone(s, p, contact_id)
         rows: list[Contact] = []
         if q:
-            rows = [x for x in (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(30))).all()
-                    if x.id != c.id]
+            rows = [
+                x
+                for x in (await s.scalars(contacts.search_stmt(ente_id=p.ente_id, q=q).limit(30))).all()
+                if x.id != c.id
+            ]
             await cx.read("search", "contact", None, details={"results": [x.id for x in rows]})
     return render("contact_merge.html", **context(request, p, c=c, q=q, rows=rows, locked=_editable(c)))
 
@@ -190,8 +212,9 @@ async def contact_merge(request: Request, p: Principal, contact_id: int) -> HTTP
     if source_id is None:
         raise NotFound("contact not found")
     async with db_session(request) as s:
-        problem = _editable(await _contact_or_gone(s, p, contact_id)) or \
-            _editable(await _contact_or_gone(s, p, source_id))
+        problem = _editable(await _contact_or_gone(s, p, contact_id)) or _editable(
+            await _contact_or_gone(s, p, source_id)
+        )
     if problem:
         return render("error.html", status=409, **context(request, p, title="Unione non eseguita", message=problem))
     try:
@@ -200,10 +223,12 @@ async def contact_merge(request: Request, p: Principal, contact_id: int) -> HTTP
     except ApiError as exc:
         if exc.status == 404:
             raise
-        text = ("Uno dei due contatti è già stato unito a un altro: aggiorni la pagina." if exc.status == 409
-                else "Non si può unire un contatto a sé stesso.")
-        return render("error.html", status=exc.status, **context(request, p, title="Unione non eseguita",
-                                                                 message=text))
+        text = (
+            "Uno dei due contatti è già stato unito a un altro: aggiorni la pagina."
+            if exc.status == 409
+            else "Non si può unire un contatto a sé stesso."
+        )
+        return render("error.html", status=exc.status, **context(request, p, title="Unione non eseguita", message=text))
     return redirect(f"/console/contacts/{contact_id}?esito=unito", status=303)
 
 
@@ -230,9 +255,15 @@ async def _export(request: Request, p: Principal, contact_id: int, fmt: str) -> 
 async def contact_export_json(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     data, _ = await _export(request, p, contact_id, "json")
     body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
-    return HTTPResponse(body, content_type="application/json; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.json"', "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff"})
+    return HTTPResponse(
+        body,
+        content_type="application/json; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.json"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @bp.get("/contacts/<contact_id:int>/export.pdf")
@@ -240,9 +271,15 @@ async def contact_export_json(request: Request, p: Principal, contact_id: int) -
 async def contact_export_pdf(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     data, ente = await _export(request, p, contact_id, "pdf")
     pdf = await asyncio.to_thread(gdpr_pdf.render, ente_name=ente.name, data=data, tz=ente.timezone)
-    return HTTPResponse(pdf, content_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.pdf"', "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff"})
+    return HTTPResponse(
+        pdf,
+        content_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.pdf"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def _confirmed(c: Contact, typed: str) -> bool:
@@ -275,10 +312,16 @@ async def contact_erase(request: Request, p: Principal, contact_id: int) -> HTTP
             counts = await linked_counts(cx.session, ente_id=p.ente_id, contact_id=c.id)
     if erased:
         return redirect(f"/console/contacts/{contact_id}?esito=cancellato", status=303)
-    error = "I dati di questo contatto sono già stati cancellati." if c.anonymised_at else \
-        f"Per confermare scriva il nome e cognome del contatto oppure la parola {ERASE_WORD}."
-    return render("contact_erase.html", status=409 if c.anonymised_at else 422,
-                  **context(request, p, c=c, counts=counts, error=error, typed=typed))
+    error = (
+        "I dati di questo contatto sono già stati cancellati."
+        if c.anonymised_at
+        else f"Per confermare scriva il nome e cognome del contatto oppure la parola {ERASE_WORD}."
+    )
+    return render(
+        "contact_erase.html",
+        status=409 if c.anonymised_at else 422,
+        **context(request, p, c=c, counts=counts, error=error, typed=typed),
+    )
 
 
 @bp.get("/contacts")
@@ -301,26 +344,63 @@ async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPRe
         c = await contact_commands.read(cx, contact_id=contact_id)
         tz = await ente_tz(s, p.ente_id)
         for conv in (await s.scalars(conversations.list_stmt(ente_id=p.ente_id, contact_id=c.id))).all():
-            timeline.append({"at": conv.created_at, "kind": "Conversazione", "text": CHANNEL_LABEL.get(conv.channel),
-                             "state": MODE_LABEL.get(conv.mode), "href": f"/console/conversations/{conv.id}"})
+            timeline.append(
+                {
+                    "at": conv.created_at,
+                    "kind": "Conversazione",
+                    "text": CHANNEL_LABEL.get(conv.channel),
+                    "state": MODE_LABEL.get(conv.mode),
+                    "href": f"/console/conversations/{conv.id}",
+                }
+            )
         for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": c.id}))).all():
-            timeline.append({"at": t.created_at, "kind": "Richiesta " + t.code, "text": t.subject,
-                             "state": STATUS_LABEL.get(t.status), "href": f"/console/requests/{t.id}"})
-        for b in (await s.scalars(bookings.list_stmt(ente_id=p.ente_id, contact_id=c.id, service_id=None,
-                                                     status=None, d_from=None, d_to=None))).all():
-            timeline.append({"at": b.created_at, "kind": "Prenotazione " + b.code,
-                             "text": b.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
-                             "state": BOOKING_STATUS_LABEL.get(b.status), "href": None})
-        for i in (await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=c.id, status=None,
-                                                      type_id=None))).all():
-            timeline.append({"at": i.created_at, "kind": "Istanza " + i.code,
-                             "text": i.protocol_number or "", "state": INSTANCE_STATUS_LABEL.get(i.status),
-                             "href": None})
+            timeline.append(
+                {
+                    "at": t.created_at,
+                    "kind": "Richiesta " + t.code,
+                    "text": t.subject,
+                    "state": STATUS_LABEL.get(t.status),
+                    "href": f"/console/requests/{t.id}",
+                }
+            )
+        for b in (
+            await s.scalars(
+                bookings.list_stmt(
+                    ente_id=p.ente_id, contact_id=c.id, service_id=None, status=None, d_from=None, d_to=None
+                )
+            )
+        ).all():
+            timeline.append(
+                {
+                    "at": b.created_at,
+                    "kind": "Prenotazione " + b.code,
+                    "text": b.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+                    "state": BOOKING_STATUS_LABEL.get(b.status),
+                    "href": None,
+                }
+            )
+        for i in (
+            await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=c.id, status=None, type_id=None))
+        ).all():
+            timeline.append(
+                {
+                    "at": i.created_at,
+                    "kind": "Istanza " + i.code,
+                    "text": i.protocol_number or "",
+                    "state": INSTANCE_STATUS_LABEL.get(i.status),
+                    "href": None,
+                }
+            )
     timeline.sort(key=lambda x: x["at"], reverse=True)
-    return render("contact.html", **context(request, p, c=c, timeline=timeline, tz=tz,
-                                            ok=CONTACT_OUTCOME.get(request.args.get("esito", ""), "")))
+    return render(
+        "contact.html",
+        **context(request, p, c=c, timeline=timeline, tz=tz, ok=CONTACT_OUTCOME.get(request.args.get("esito", ""), "")),
+    )
 
 
-CONTACT_OUTCOME = {"salvato": "Dati del contatto salvati.", "invariato": "Nessuna modifica da salvare.",
-                   "unito": "Contatti uniti: le pratiche del doppione sono ora su questo contatto.",
-                   "cancellato": "Dati personali cancellati. L'operazione è stata registrata."}
+CONTACT_OUTCOME = {
+    "salvato": "Dati del contatto salvati.",
+    "invariato": "Nessuna modifica da salvare.",
+    "unito": "Contatti uniti: le pratiche del doppione sono ora su questo contatto.",
+    "cancellato": "Dati personali cancellati. L'operazione è stata registrata.",
+}

@@ -34,11 +34,20 @@ from crm.tickets import service as tickets
 from crm.tickets.models import OPEN_STATUSES, PRIORITIES, STATUSES, Ticket
 
 ACTIONS = ("take", "assign", "priority", "status", "note")
-OUTCOME = {"take": "Richiesta presa in carico.", "assign": "Assegnazione aggiornata.",
-           "priority": "Priorità aggiornata: la scadenza SLA è stata ricalcolata.",
-           "status": "Stato aggiornato.", "note": "Nota interna aggiunta."}
-ACTION_LABEL = {"created": "Creata", "status": "Cambio di stato", "assigned": "Assegnazione",
-                "priority": "Cambio di priorità", "note": "Nota interna"}
+OUTCOME = {
+    "take": "Richiesta presa in carico.",
+    "assign": "Assegnazione aggiornata.",
+    "priority": "Priorità aggiornata: la scadenza SLA è stata ricalcolata.",
+    "status": "Stato aggiornato.",
+    "note": "Nota interna aggiunta.",
+}
+ACTION_LABEL = {
+    "created": "Creata",
+    "status": "Cambio di stato",
+    "assigned": "Assegnazione",
+    "priority": "Cambio di priorità",
+    "note": "Nota interna",
+}
 PRIORITY_ORDER = {"alta": 0, "media": 1, "bassa": 2}
 
 
@@ -59,9 +68,11 @@ def sla_info(t: Ticket, now: datetime) -> dict[str, Any]:
     if t.taken_at is not None:
         if t.taken_at <= t.due_at:
             return {"level": "met", "label": "presa in carico entro i termini", "breached": False}
-        return {"level": "late", "label": "presa in carico in ritardo di " + _span(int((t.taken_at - t.due_at)
-                                                                                        .total_seconds())),
-                "breached": True}
+        return {
+            "level": "late",
+            "label": "presa in carico in ritardo di " + _span(int((t.taken_at - t.due_at).total_seconds())),
+            "breached": True,
+        }
     if t.status not in OPEN_STATUSES:
         return {"level": "none", "label": "chiusa senza presa in carico", "breached": now > t.due_at}
     left = int((t.due_at - now).total_seconds())
@@ -73,9 +84,15 @@ def sla_info(t: Ticket, now: datetime) -> dict[str, Any]:
 def _filters(request: Request, operator_id: int | None) -> tuple[dict[str, str], dict[str, Any]]:
     """The GET form's values (as typed, for the form) and the service's filters."""
     a = request.args
-    form = {"stato": a.get("stato", "aperte"), "priorita": a.get("priorita", ""), "tipo": a.get("tipo", ""),
-            "argomento": a.get("argomento", ""), "assegnata": a.get("assegnata", ""),
-            "scadute": "1" if a.get("scadute") == "1" else "", "q": (a.get("q") or "").strip()[:100]}
+    form = {
+        "stato": a.get("stato", "aperte"),
+        "priorita": a.get("priorita", ""),
+        "tipo": a.get("tipo", ""),
+        "argomento": a.get("argomento", ""),
+        "assegnata": a.get("assegnata", ""),
+        "scadute": "1" if a.get("scadute") == "1" else "",
+        "q": (a.get("q") or "").strip()[:100],
+    }
     if form["stato"] not in ("aperte", "tutte", *STATUSES):
         form["stato"] = "aperte"
     for key, allowed in (("priorita", PRIORITIES), ("tipo", tuple(KIND_LABEL)), ("assegnata", ("me", "nessuno"))):
@@ -119,24 +136,46 @@ async def requests_list(request: Request, p: Principal) -> HTTPResponse:
     items = []
     for t in rows:
         c = people.get(t.contact_id)
-        items.append({"id": t.id, "code": t.code, "subject": t.subject, "priority": t.priority, "status": t.status,
-                      "citizen": c.display_name if c else f"Contatto #{t.contact_id}",
-                      "assignee": names.get(t.assignee_id, "—") if t.assignee_id else "Non assegnata",
-                      "due_at": t.due_at, "sla": sla_info(t, now)})
-    shown = [form["stato"]] if form["stato"] in STATUSES else list(OPEN_STATUSES if form["stato"] == "aperte"
-                                                                   else STATUSES)
+        items.append(
+            {
+                "id": t.id,
+                "code": t.code,
+                "subject": t.subject,
+                "priority": t.priority,
+                "status": t.status,
+                "citizen": c.display_name if c else f"Contatto #{t.contact_id}",
+                "assignee": names.get(t.assignee_id, "—") if t.assignee_id else "Non assegnata",
+                "due_at": t.due_at,
+                "sla": sla_info(t, now),
+            }
+        )
+    shown = (
+        [form["stato"]] if form["stato"] in STATUSES else list(OPEN_STATUSES if form["stato"] == "aperte" else STATUSES)
+    )
     columns = [(st, [i for i in items if i["status"] == st]) for st in shown]
     for _, cards in columns:  # on the board the most urgent come first: breached, then priority, then due time
         cards.sort(key=lambda i: (not i["sla"]["breached"], PRIORITY_ORDER.get(i["priority"], 9), i["due_at"]))
     query = {k: v for k, v in form.items() if v and not (k == "stato" and v == "aperte")}
-    return render("requests.html", **context(
-        request, p, items=items, columns=columns, board=board, f=form, tz=tz, sla=sla,
-        list_href="/console/requests" + ("?" + urlencode(query) if query else ""),
-        board_href="/console/requests?" + urlencode({**query, "vista": "bacheca"}),
-        status_options=[("aperte", "Aperte"), ("tutte", "Tutte")] + list(STATUS_LABEL.items()),
-        priority_options=[(k, PRIORITY_LABEL[k]) for k in ("alta", "media", "bassa")],
-        kind_options=list(KIND_LABEL.items()), topic_options=[(t.slug, t.name) for t in topics],
-        assign_options=[("me", "Assegnate a me"), ("nessuno", "Non assegnate")]))
+    return render(
+        "requests.html",
+        **context(
+            request,
+            p,
+            items=items,
+            columns=columns,
+            board=board,
+            f=form,
+            tz=tz,
+            sla=sla,
+            list_href="/console/requests" + ("?" + urlencode(query) if query else ""),
+            board_href="/console/requests?" + urlencode({**query, "vista": "bacheca"}),
+            status_options=[("aperte", "Aperte"), ("tutte", "Tutte")] + list(STATUS_LABEL.items()),
+            priority_options=[(k, PRIORITY_LABEL[k]) for k in ("alta", "media", "bassa")],
+            kind_options=list(KIND_LABEL.items()),
+            topic_options=[(t.slug, t.name) for t in topics],
+            assign_options=[("me", "Assegnate a me"), ("nessuno", "Non assegnate")],
+        ),
+    )
 
 
 def _event_text(e: Any, names: dict[int, str]) -> str:
@@ -146,13 +185,17 @@ def _event_text(e: Any, names: dict[int, str]) -> str:
     if e.action == "created":
         return "Richiesta creata"
     if e.action == "status":
-        return f"Stato: {STATUS_LABEL.get(e.from_value or '', e.from_value or '—')} → " \
-               f"{STATUS_LABEL.get(e.to_value or '', e.to_value or '—')}"
+        return (
+            f"Stato: {STATUS_LABEL.get(e.from_value or '', e.from_value or '—')} → "
+            f"{STATUS_LABEL.get(e.to_value or '', e.to_value or '—')}"
+        )
     if e.action == "assigned":
         return f"Assegnata a {op(e.to_value)}" + (f" (prima: {op(e.from_value)})" if e.from_value else "")
     if e.action == "priority":
-        return f"Priorità: {PRIORITY_LABEL.get(e.from_value or '', e.from_value)} → " \
-               f"{PRIORITY_LABEL.get(e.to_value or '', e.to_value)}"
+        return (
+            f"Priorità: {PRIORITY_LABEL.get(e.from_value or '', e.from_value)} → "
+            f"{PRIORITY_LABEL.get(e.to_value or '', e.to_value)}"
+        )
     if e.action == "note":
         return "Nota interna"
     return e.action
@@ -168,19 +211,34 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
     topic = None
     if t.topic_id:
         topic = next((x for x in await offices.list_topics(s, ente_id=p.ente_id) if x.id == t.topic_id), None)
-    events = [{"at": e.at, "who": e.actor_name if e.actor_kind != "system" else "sistema",
-               "what": _event_text(e, names), "note": e.note, "action": e.action} for e in t.events]
+    events = [
+        {
+            "at": e.at,
+            "who": e.actor_name if e.actor_kind != "system" else "sistema",
+            "what": _event_text(e, names),
+            "note": e.note,
+            "action": e.action,
+        }
+        for e in t.events
+    ]
     by = ""
     if t.on_behalf:
         by = "Inserita per conto del cittadino da " + names.get(t.created_by_operator_id or 0, "un operatore")
-    return {"t": t, "c": people.get(t.contact_id), "tz": tz, "topic": topic, "by": by,
-            "sla_state": sla_info(t, utcnow()), "events": events,
-            "notes": [e for e in events if e["action"] == "note"],
-            "assignee": names.get(t.assignee_id or 0, "—") if t.assignee_id else "Non assegnata",
-            "operator_options": [(o.id, (o.full_name or o.username)) for o in ops],
-            "transitions": [(to, STATUS_LABEL.get(to, to)) for to in STATUSES if to in tickets.TRANSITIONS[t.status]],
-            "priority_options": [(k, PRIORITY_LABEL[k]) for k in ("alta", "media", "bassa")],
-            "can_act": p.role in REQUEST_HANDLERS}
+    return {
+        "t": t,
+        "c": people.get(t.contact_id),
+        "tz": tz,
+        "topic": topic,
+        "by": by,
+        "sla_state": sla_info(t, utcnow()),
+        "events": events,
+        "notes": [e for e in events if e["action"] == "note"],
+        "assignee": names.get(t.assignee_id or 0, "—") if t.assignee_id else "Non assegnata",
+        "operator_options": [(o.id, (o.full_name or o.username)) for o in ops],
+        "transitions": [(to, STATUS_LABEL.get(to, to)) for to in STATUSES if to in tickets.TRANSITIONS[t.status]],
+        "priority_options": [(k, PRIORITY_LABEL[k]) for k in ("alta", "media", "bassa")],
+        "can_act": p.role in REQUEST_HANDLERS,
+    }
 
 
 @bp.get("/requests/<ticket_id:int>")

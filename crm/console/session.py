@@ -14,8 +14,18 @@ from crm.core.auth import Principal, public, resolve_principal
 from crm.core.cookies import COOKIE, PRELOGIN, check_csrf, csrf_for, new_prelogin, set_cookie
 from crm.core.errors import Forbidden, Unauthorized
 
-__all__ = ["COOKIE", "PRELOGIN", "check_csrf", "console_page", "context", "csrf_for", "current", "new_prelogin",
-           "require", "set_cookie"]
+__all__ = [
+    "COOKIE",
+    "PRELOGIN",
+    "check_csrf",
+    "console_page",
+    "context",
+    "csrf_for",
+    "current",
+    "new_prelogin",
+    "require",
+    "set_cookie",
+]
 
 
 async def current(request: Request) -> Principal | None:

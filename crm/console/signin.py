@@ -43,20 +43,29 @@ async def login(request: Request) -> HTTPResponse:
     maker = request.app.ctx.sessionmaker
     async with write_turn(maker), maker() as s:
         try:
-            op = await operators.authenticate(s, username=username, password=form.get("password", ""),
-                                              attempt=attempt, policy=operators.policy(settings))
+            op = await operators.authenticate(
+                s,
+                username=username,
+                password=form.get("password", ""),
+                attempt=attempt,
+                policy=operators.policy(settings),
+            )
         except ApiError as exc:
             await s.commit()
             token = new_prelogin()
-            msg = "Troppi tentativi: riprovi tra qualche minuto." if exc.status == 429 else \
-                "Nome utente o password non corretti."
+            msg = (
+                "Troppi tentativi: riprovi tra qualche minuto."
+                if exc.status == 429
+                else "Nome utente o password non corretti."
+            )
             resp = render("login.html", status=exc.status, **context(request, None, prelogin=token, error=msg))
             set_cookie(resp, request, PRELOGIN, token, 600)
             if exc.headers:
                 resp.headers.update(exc.headers)
             return resp
-        jwt = await operators.start_session(s, op, secret=settings.secret_key.get_secret_value(),
-                                            ttl_minutes=settings.token_ttl_minutes)
+        jwt = await operators.start_session(
+            s, op, secret=settings.secret_key.get_secret_value(), ttl_minutes=settings.token_ttl_minutes
+        )
         await s.commit()
     resp = redirect(landing(op.role), status=303)
     set_cookie(resp, request, COOKIE, jwt, settings.token_ttl_minutes * 60)

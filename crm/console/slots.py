@@ -21,12 +21,20 @@ def _slot_value(slot: Any) -> str:
     return f"{slot.start.isoformat()}|{slot.resource_id or ''}|{slot.location_id or ''}"
 
 
-async def slot_days(s: Any, *, ente_id: int, service_id: int, start_day: date, days: int, location_id: int | None,
-                    ) -> dict[str, Any]:
+async def slot_days(
+    s: Any,
+    *,
+    ente_id: int,
+    service_id: int,
+    start_day: date,
+    days: int,
+    location_id: int | None,
+) -> dict[str, Any]:
     """Free slots of the next days grouped by local day, with the sites that have any (for the site filter)."""
     svc = await bookings.get_service(s, ente_id=ente_id, service_id=service_id)
-    slots = await bookings.availability(s, ente_id=ente_id, service_id=service_id, d_from=start_day,
-                                        d_to=start_day + timedelta(days=days - 1))
+    slots = await bookings.availability(
+        s, ente_id=ente_id, service_id=service_id, d_from=start_day, d_to=start_day + timedelta(days=days - 1)
+    )
     loc_names, res_names = await booking_places(s, ente_id=ente_id)
     locations = sorted({x.location_id for x in slots if x.location_id is not None})
     several_sites = len(locations) > 1
@@ -42,11 +50,20 @@ async def slot_days(s: Any, *, ente_id: int, service_id: int, start_day: date, d
             detail.append(loc_names.get(x.location_id, "Sede"))
         if svc.kind != "resource":
             detail.append("1 posto" if x.remaining == 1 else f"{x.remaining} posti")
-        grouped.setdefault(x.start.date(), []).append({"value": _slot_value(x), "time": wall_label(x.start, x.start.tzinfo),
-                                                        "end": wall_label(x.end, x.end.tzinfo), "detail": " · ".join(detail),
-                                                        "id": f"slot-{n}"})
-    return {"svc": svc, "days": sorted(grouped.items()),
-            "locations": [(loc, loc_names.get(loc, f"Sede {loc}")) for loc in locations]}
+        grouped.setdefault(x.start.date(), []).append(
+            {
+                "value": _slot_value(x),
+                "time": wall_label(x.start, x.start.tzinfo),
+                "end": wall_label(x.end, x.end.tzinfo),
+                "detail": " · ".join(detail),
+                "id": f"slot-{n}",
+            }
+        )
+    return {
+        "svc": svc,
+        "days": sorted(grouped.items()),
+        "locations": [(loc, loc_names.get(loc, f"Sede {loc}")) for loc in locations],
+    }
 
 
 def parse_slot(raw: str) -> tuple[datetime, int | None, int | None] | None:
@@ -67,5 +84,3 @@ def from_day(raw: str | None, today: date) -> date:
     except ValueError:
         d = today
     return max(d, today)
-
-

@@ -16,8 +16,12 @@ bp = Blueprint("contacts", url_prefix="/api/v1")
 
 @bp.get("/contacts")
 @authorized(*policies.VIEW.roles)
-@openapi(summary="Search contacts by name, fiscal code, phone or e-mail (q=)", response=ContactOut, many=True,
-         query=ContactQuery)
+@openapi(
+    summary="Search contacts by name, fiscal code, phone or e-mail (q=)",
+    response=ContactOut,
+    many=True,
+    query=ContactQuery,
+)
 async def list_contacts(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
@@ -67,7 +71,9 @@ async def update_contact(request: Request, contact_id: int) -> HTTPResponse:
 
 @bp.post("/contacts/<contact_id:int>/merge")
 @authorized(*policies.MERGE.roles)
-@openapi(summary="Merge a duplicate (source_id) into this contact, keeping all history", body=MergeIn, response=ContactOut)
+@openapi(
+    summary="Merge a duplicate (source_id) into this contact, keeping all history", body=MergeIn, response=ContactOut
+)
 async def merge_contact(request: Request, contact_id: int) -> HTTPResponse:
     data = parse_body(request, MergeIn)
     async with begin(request) as cx:
@@ -81,7 +87,10 @@ async def merge_contact(request: Request, contact_id: int) -> HTTPResponse:
 async def export_contact(request: Request, contact_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         data = await commands.export(cx, contact_id=contact_id)
-    return json_ok(ContactExportOut.model_validate(data), headers={"Content-Disposition": f'attachment; filename="contatto-{contact_id}.json"'})
+    return json_ok(
+        ContactExportOut.model_validate(data),
+        headers={"Content-Disposition": f'attachment; filename="contatto-{contact_id}.json"'},
+    )
 
 
 @bp.post("/contacts/<contact_id:int>/erase")

@@ -72,12 +72,16 @@ async def erase(cx: Context, *, contact_id: int) -> Erased:
     c = await svc.get(cx.session, ente_id=cx.ente_id, contact_id=contact_id)
     if c.anonymised_at is not None:
         raise Conflict("the contact's data has already been erased", code="already_erased")
-    done = await erasure.erase_everywhere(cx.session, ente_id=cx.ente_id, contact_id=contact_id,
-                                          files_root=Path(settings.var_dir) / "attachments")
-    await cx.record("erase", "contact", contact_id,
-                    details={"stores": done.counts, "conversations": len(done.tracker_senders),
-                             "files": len(done.files)},
-                    event={"type": "contact.erased", "contact_id": contact_id})
+    done = await erasure.erase_everywhere(
+        cx.session, ente_id=cx.ente_id, contact_id=contact_id, files_root=Path(settings.var_dir) / "attachments"
+    )
+    await cx.record(
+        "erase",
+        "contact",
+        contact_id,
+        details={"stores": done.counts, "conversations": len(done.tracker_senders), "files": len(done.files)},
+        event={"type": "contact.erased", "contact_id": contact_id},
+    )
     await cx.session.refresh(c, ["phones", "emails", "identities"])
     result = Erased(contact=c, stores=dict(done.counts))
 
@@ -109,8 +113,9 @@ async def link_identity(cx: Context, *, contact_id: int, channel: str, external_
     """A channel address (a Telegram chat) is this contact's: added, moved from the throw-away contact of the first
     message (folded in when it holds nothing else), or already there (None: nothing changed)."""
     cx.allow(policies.CHANNELS, owner=contact_id)
-    outcome = await svc.link_identity(cx.session, ente_id=cx.ente_id, contact_id=contact_id, channel=channel,
-                                      external_id=external_id)
+    outcome = await svc.link_identity(
+        cx.session, ente_id=cx.ente_id, contact_id=contact_id, channel=channel, external_id=external_id
+    )
     if outcome is not None:
         details: dict[str, Any] = {"channel": channel, "outcome": outcome[0]}
         if outcome[1] is not None:

@@ -101,9 +101,15 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
     # the duplicates folded into this contact are the same person
     people = [c]
     while True:
-        more = (await session.scalars(select(Contact).where(
-            Contact.ente_id == ente_id, Contact.merged_into_id.in_([x.id for x in people]),
-            Contact.id.notin_([x.id for x in people])))).all()
+        more = (
+            await session.scalars(
+                select(Contact).where(
+                    Contact.ente_id == ente_id,
+                    Contact.merged_into_id.in_([x.id for x in people]),
+                    Contact.id.notin_([x.id for x in people]),
+                )
+            )
+        ).all()
         if not more:
             break
         people += list(more)
@@ -115,10 +121,26 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
     needles = sorted(set(needles), key=str.lower)
     done = Erasure(contact_id=c.id)
 
-    conv_ids = list((await session.scalars(select(t["conversations"].c.id).where(
-        t["conversations"].c.ente_id == ente_id, t["conversations"].c.contact_id.in_(ids)))).all())
-    said = [s for s in (await session.scalars(select(t["messages"].c.text).where(
-        t["messages"].c.conversation_id.in_(conv_ids), t["messages"].c.direction == "in"))).all() if s and s.strip()]
+    conv_ids = list(
+        (
+            await session.scalars(
+                select(t["conversations"].c.id).where(
+                    t["conversations"].c.ente_id == ente_id, t["conversations"].c.contact_id.in_(ids)
+                )
+            )
+        ).all()
+    )
+    said = [
+        s
+        for s in (
+            await session.scalars(
+                select(t["messages"].c.text).where(
+                    t["messages"].c.conversation_id.in_(conv_ids), t["messages"].c.direction == "in"
+                )
+            )
+        ).all()
+        if s and s.strip()
+    ]
     done.tracker_senders = [sender_of(i) for i in conv_ids]
 
     # the contact (and its merged duplicates) and what hangs on it
@@ -136,50 +158,95 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
     # conversations and messages
     if conv_ids:
         m, cv = t["messages"], t["conversations"]
-        done.add("messages", _rowcount(await session.execute(update(m).where(m.c.conversation_id.in_(conv_ids))
-                                                             .values(text=ERASED, attachments=[], payload={}))))
-        done.add("conversations", _rowcount(await session.execute(
-            update(cv).where(cv.c.id.in_(conv_ids)).values(handoff_summary="", handoff_context={},
-                                                           anonymised_at=utcnow()))))
+        done.add(
+            "messages",
+            _rowcount(
+                await session.execute(
+                    update(m).where(m.c.conversation_id.in_(conv_ids)).values(text=ERASED, attachments=[], payload={})
+                )
+            ),
+        )
+        done.add(
+            "conversations",
+            _rowcount(
+                await session.execute(
+                    update(cv)
+                    .where(cv.c.id.in_(conv_ids))
+                    .values(handoff_summary="", handoff_context={}, anonymised_at=utcnow())
+                )
+            ),
+        )
         if "conversation_ratings" in t:  # the satisfaction comment is the citizen's words; the score stays
             cr = t["conversation_ratings"]
-            done.add("conversation_ratings", _rowcount(await session.execute(
-                update(cr).where(cr.c.conversation_id.in_(conv_ids)).values(comment=""))))
+            done.add(
+                "conversation_ratings",
+                _rowcount(
+                    await session.execute(update(cr).where(cr.c.conversation_id.in_(conv_ids)).values(comment=""))
+                ),
+            )
 
     # requests (tickets), their history, a segnalazione's place and photos
     tk, te = t["tickets"], t["ticket_events"]
-    ticket_ids = list((await session.scalars(select(tk.c.id).where(tk.c.ente_id == ente_id,
-                                                                    tk.c.contact_id.in_(ids)))).all())
+    ticket_ids = list(
+        (await session.scalars(select(tk.c.id).where(tk.c.ente_id == ente_id, tk.c.contact_id.in_(ids)))).all()
+    )
     if ticket_ids:
-        done.add("tickets", _rowcount(await session.execute(
-            update(tk).where(tk.c.id.in_(ticket_ids)).values(subject=ERASED[:200], description=ERASED))))
-        done.add("ticket_events", _rowcount(await session.execute(
-            update(te).where(te.c.ticket_id.in_(ticket_ids)).values(note=""))))
+        done.add(
+            "tickets",
+            _rowcount(
+                await session.execute(
+                    update(tk).where(tk.c.id.in_(ticket_ids)).values(subject=ERASED[:200], description=ERASED)
+                )
+            ),
+        )
+        done.add(
+            "ticket_events",
+            _rowcount(await session.execute(update(te).where(te.c.ticket_id.in_(ticket_ids)).values(note=""))),
+        )
         if "sp_report_places" in t:
             rp = t["sp_report_places"]
-            done.add("sp_report_places", _rowcount(await session.execute(
-                update(rp).where(rp.c.ticket_id.in_(ticket_ids)).values(address=""))))
+            done.add(
+                "sp_report_places",
+                _rowcount(await session.execute(update(rp).where(rp.c.ticket_id.in_(ticket_ids)).values(address=""))),
+            )
         if "sp_report_files" in t:
             rf = t["sp_report_files"]
             keys = (await session.scalars(select(rf.c.storage_key).where(rf.c.ticket_id.in_(ticket_ids)))).all()
             done.files += [files_root / k for k in keys if k]
-            done.add("sp_report_files", _rowcount(await session.execute(
-                update(rf).where(rf.c.ticket_id.in_(ticket_ids)).values(filename="foto-cancellata"))))
+            done.add(
+                "sp_report_files",
+                _rowcount(
+                    await session.execute(
+                        update(rf).where(rf.c.ticket_id.in_(ticket_ids)).values(filename="foto-cancellata")
+                    )
+                ),
+            )
 
     # istanze: the protocolled record stays, its content goes
     if "ist_instances" in t:
         ii, ie, ia = t["ist_instances"], t["ist_events"], t["ist_attachments"]
-        inst_ids = list((await session.scalars(select(ii.c.id).where(ii.c.ente_id == ente_id,
-                                                                      ii.c.contact_id.in_(ids)))).all())
+        inst_ids = list(
+            (await session.scalars(select(ii.c.id).where(ii.c.ente_id == ente_id, ii.c.contact_id.in_(ids)))).all()
+        )
         if inst_ids:
-            done.add("ist_instances", _rowcount(await session.execute(
-                update(ii).where(ii.c.id.in_(inst_ids)).values(data={}))))
-            done.add("ist_events", _rowcount(await session.execute(
-                update(ie).where(ie.c.instance_id.in_(inst_ids)).values(note=""))))
+            done.add(
+                "ist_instances",
+                _rowcount(await session.execute(update(ii).where(ii.c.id.in_(inst_ids)).values(data={}))),
+            )
+            done.add(
+                "ist_events",
+                _rowcount(await session.execute(update(ie).where(ie.c.instance_id.in_(inst_ids)).values(note=""))),
+            )
             keys = (await session.scalars(select(ia.c.storage_key).where(ia.c.instance_id.in_(inst_ids)))).all()
             done.files += [files_root / k for k in keys if k]
-            done.add("ist_attachments", _rowcount(await session.execute(
-                update(ia).where(ia.c.instance_id.in_(inst_ids)).values(filename="allegato-cancellato"))))
+            done.add(
+                "ist_attachments",
+                _rowcount(
+                    await session.execute(
+                        update(ia).where(ia.c.instance_id.in_(inst_ids)).values(filename="allegato-cancellato")
+                    )
+                ),
+            )
     else:
         inst_ids = []
 
@@ -187,13 +254,22 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
     bk = t.get("bk_bookings")
     booking_ids: list[int] = []
     if bk is not None:
-        booking_ids = list((await session.scalars(select(bk.c.id).where(bk.c.ente_id == ente_id,
-                                                                         bk.c.contact_id.in_(ids)))).all())
-        done.add("bk_bookings", _rowcount(await session.execute(
-            update(bk).where(bk.c.id.in_(booking_ids)).values(fields={}))))
+        booking_ids = list(
+            (await session.scalars(select(bk.c.id).where(bk.c.ente_id == ente_id, bk.c.contact_id.in_(ids)))).all()
+        )
+        done.add(
+            "bk_bookings",
+            _rowcount(await session.execute(update(bk).where(bk.c.id.in_(booking_ids)).values(fields={}))),
+        )
     n = t["notifications"]
-    done.add("notifications", _rowcount(await session.execute(
-        update(n).where(n.c.contact_id.in_(ids)).values(address="", subject="", text=ERASED, last_error=""))))
+    done.add(
+        "notifications",
+        _rowcount(
+            await session.execute(
+                update(n).where(n.c.contact_id.in_(ids)).values(address="", subject="", text=ERASED, last_error="")
+            )
+        ),
+    )
 
     # stores without a key to the contact: searched for the person's identifiers and words
     if "kb_gaps" in t:
@@ -202,8 +278,12 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
         if needles:
             cond.append(_mentions(g.c.query, needles))
         if cond:
-            done.add("kb_gaps", _rowcount(await session.execute(
-                update(g).where(g.c.ente_id == ente_id, or_(*cond)).values(query=ERASED))))
+            done.add(
+                "kb_gaps",
+                _rowcount(
+                    await session.execute(update(g).where(g.c.ente_id == ente_id, or_(*cond)).values(query=ERASED))
+                ),
+            )
     fb = t.get("kb_feedback")
     if fb is not None:
         cond = [fb.c.conversation_id.in_(conv_ids)] if conv_ids else []
@@ -212,21 +292,45 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
         if needles:
             cond.append(_mentions(fb.c.query, needles))
         if cond:
-            done.add("kb_feedback", _rowcount(await session.execute(
-                update(fb).where(fb.c.ente_id == ente_id, or_(*cond)).values(query=""))))
+            done.add(
+                "kb_feedback",
+                _rowcount(
+                    await session.execute(update(fb).where(fb.c.ente_id == ente_id, or_(*cond)).values(query=""))
+                ),
+            )
     if "sp_ratings" in t and needles:
         r = t["sp_ratings"]
-        done.add("sp_ratings", _rowcount(await session.execute(
-            update(r).where(r.c.ente_id == ente_id, _mentions(r.c.comment, needles)).values(comment=""))))
+        done.add(
+            "sp_ratings",
+            _rowcount(
+                await session.execute(
+                    update(r).where(r.c.ente_id == ente_id, _mentions(r.c.comment, needles)).values(comment="")
+                )
+            ),
+        )
     a = t["audit_log"]
-    linked = [("contact", ids), ("conversation", conv_ids), ("ticket", ticket_ids), ("request", ticket_ids),
-              ("instance", inst_ids), ("booking", booking_ids)]
+    linked = [
+        ("contact", ids),
+        ("conversation", conv_ids),
+        ("ticket", ticket_ids),
+        ("request", ticket_ids),
+        ("instance", inst_ids),
+        ("booking", booking_ids),
+    ]
     about = [and_(a.c.entity == e, a.c.entity_id.in_(ids)) for e, ids in linked if ids]
     if needles:
         about.append(_mentions(a.c.details, needles))
     erased_json = json.dumps(AUDIT_ERASED)
-    done.add("audit_log", _rowcount(await session.execute(
-        update(a).where(a.c.ente_id == ente_id, or_(*about), cast(a.c.details, Text) != erased_json).values(details=AUDIT_ERASED))))
+    done.add(
+        "audit_log",
+        _rowcount(
+            await session.execute(
+                update(a)
+                .where(a.c.ente_id == ente_id, or_(*about), cast(a.c.details, Text) != erased_json)
+                .values(details=AUDIT_ERASED)
+            )
+        ),
+    )
     await session.flush()
     return done
 
@@ -259,8 +363,11 @@ async def purge_tracker(tracker_url: str | None, senders: list[str]) -> int:
             has = await conn.run_sync(lambda c: c.dialect.has_table(c, "events"))
             if not has:
                 return 0
-            result = await conn.execute(text("DELETE FROM events WHERE sender_id IN :senders").bindparams(
-                bindparam("senders", expanding=True, value=list(senders))))
+            result = await conn.execute(
+                text("DELETE FROM events WHERE sender_id IN :senders").bindparams(
+                    bindparam("senders", expanding=True, value=list(senders))
+                )
+            )
             return _rowcount(result)
     finally:
         await engine.dispose()

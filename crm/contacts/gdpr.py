@@ -32,8 +32,11 @@ async def export(session: AsyncSession, *, ente_id: int, contact_id: int) -> dic
     c = await contacts.get(session, ente_id=ente_id, contact_id=contact_id)
     out: dict[str, Any] = {"contact": contacts.to_out(c).model_dump(mode="json"), "exported_at": utcnow().isoformat()}
     for table in Base.metadata.sorted_tables:
-        cols = [col for col in table.columns
-                if any(fk.column.table.name == "contacts" and fk.column.name == "id" for fk in col.foreign_keys)]
+        cols = [
+            col
+            for col in table.columns
+            if any(fk.column.table.name == "contacts" and fk.column.name == "id" for fk in col.foreign_keys)
+        ]
         if not cols or table.name in ("contacts", "contact_phones", "contact_emails", "contact_identities"):
             continue
         rows = []
@@ -44,9 +47,21 @@ async def export(session: AsyncSession, *, ente_id: int, contact_id: int) -> dic
             out[table.name] = rows
     conv_ids = [r["id"] for r in out.get("conversations", [])]
     if conv_ids:
-        msgs = (await session.scalars(select(Message).where(Message.conversation_id.in_(conv_ids),
-                                                            Message.private.is_(False))
-                                      .order_by(Message.id))).all()
-        out["messages"] = [{"conversation_id": m.conversation_id, "direction": m.direction, "author": m.author_kind,
-                            "text": m.text, "at": m.created_at.isoformat()} for m in msgs]
+        msgs = (
+            await session.scalars(
+                select(Message)
+                .where(Message.conversation_id.in_(conv_ids), Message.private.is_(False))
+                .order_by(Message.id)
+            )
+        ).all()
+        out["messages"] = [
+            {
+                "conversation_id": m.conversation_id,
+                "direction": m.direction,
+                "author": m.author_kind,
+                "text": m.text,
+                "at": m.created_at.isoformat(),
+            }
+            for m in msgs
+        ]
     return out

@@ -11,28 +11,71 @@ from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
-SECTIONS = {"conversations": "Conversazioni", "messages": "Messaggi delle conversazioni", "tickets": "Richieste",
-            "bk_bookings": "Prenotazioni", "ist_instances": "Istanze", "notifications": "Avvisi inviati"}
-CONTACT_FIELDS = [("first_name", "Nome"), ("last_name", "Cognome"), ("fiscal_code", "Codice fiscale"),
-                  ("phones", "Telefoni"), ("emails", "E-mail"), ("identities", "Identità sui canali"),
-                  ("preferred_channel", "Canale preferito"), ("consent_privacy", "Consenso al trattamento"),
-                  ("consent_notifications", "Consenso agli avvisi"), ("verified_identity", "Identità verificata"),
-                  ("notes", "Note"), ("created_at", "Registrato il")]
+SECTIONS = {
+    "conversations": "Conversazioni",
+    "messages": "Messaggi delle conversazioni",
+    "tickets": "Richieste",
+    "bk_bookings": "Prenotazioni",
+    "ist_instances": "Istanze",
+    "notifications": "Avvisi inviati",
+}
+CONTACT_FIELDS = [
+    ("first_name", "Nome"),
+    ("last_name", "Cognome"),
+    ("fiscal_code", "Codice fiscale"),
+    ("phones", "Telefoni"),
+    ("emails", "E-mail"),
+    ("identities", "Identità sui canali"),
+    ("preferred_channel", "Canale preferito"),
+    ("consent_privacy", "Consenso al trattamento"),
+    ("consent_notifications", "Consenso agli avvisi"),
+    ("verified_identity", "Identità verificata"),
+    ("notes", "Note"),
+    ("created_at", "Registrato il"),
+]
 # the rows' own columns, as the citizen reads them; internal references (ids of operators, resources...) are left out
-COLUMNS = {"id": "Numero", "code": "Codice", "channel": "Canale", "mode": "Stato della conversazione",
-           "kind": "Tipo", "subject": "Oggetto", "description": "Descrizione", "priority": "Priorità",
-           "status": "Stato", "handoff_summary": "Sintesi per l'operatore", "start": "Inizio", "end": "Fine",
-           "fields": "Dati del modulo", "data": "Dati dell'istanza", "protocol_number": "Numero di protocollo",
-           "protocolled_at": "Protocollata il", "deadline_at": "Termine", "decided_at": "Decisa il",
-           "address": "Indirizzo", "text": "Testo", "created_at": "Data", "taken_at": "Presa in carico il",
-           "resolved_at": "Risolta il", "closed_at": "Chiusa il", "cancelled_at": "Annullata il",
-           "sent_at": "Inviato il", "on_behalf": "Per suo conto"}
+COLUMNS = {
+    "id": "Numero",
+    "code": "Codice",
+    "channel": "Canale",
+    "mode": "Stato della conversazione",
+    "kind": "Tipo",
+    "subject": "Oggetto",
+    "description": "Descrizione",
+    "priority": "Priorità",
+    "status": "Stato",
+    "handoff_summary": "Sintesi per l'operatore",
+    "start": "Inizio",
+    "end": "Fine",
+    "fields": "Dati del modulo",
+    "data": "Dati dell'istanza",
+    "protocol_number": "Numero di protocollo",
+    "protocolled_at": "Protocollata il",
+    "deadline_at": "Termine",
+    "decided_at": "Decisa il",
+    "address": "Indirizzo",
+    "text": "Testo",
+    "created_at": "Data",
+    "taken_at": "Presa in carico il",
+    "resolved_at": "Risolta il",
+    "closed_at": "Chiusa il",
+    "cancelled_at": "Annullata il",
+    "sent_at": "Inviato il",
+    "on_behalf": "Per suo conto",
+}
 
 
 def _latin(text: str) -> str:
     # the core PDF fonts are Latin-1: keep Italian accents, replace what cannot be printed
-    return (text.replace("’", "'").replace("«", '"').replace("»", '"').replace("—", "-").replace("–", "-")
-            .encode("latin-1", "replace").decode("latin-1"))
+    return (
+        text.replace("’", "'")
+        .replace("«", '"')
+        .replace("»", '"')
+        .replace("—", "-")
+        .replace("–", "-")
+        .encode("latin-1", "replace")
+        .decode("latin-1")
+    )
 
 
 def _value(v: Any, tz: ZoneInfo | None = None) -> str:
@@ -59,11 +102,18 @@ def render(*, ente_name: str, data: dict[str, Any], tz: str = "Europe/Rome") -> 
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, _latin(ente_name), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 12)
-    pdf.multi_cell(0, 7, _latin("Copia dei dati personali trattati dall'Ufficio Relazioni con il Pubblico "
-                                "(art. 15 del Regolamento UE 2016/679)"), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0,
+        7,
+        _latin(
+            "Copia dei dati personali trattati dall'Ufficio Relazioni con il Pubblico "
+            "(art. 15 del Regolamento UE 2016/679)"
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.set_font("Helvetica", "", 9)
-    pdf.cell(0, 6, _latin(f"Estratti il {_value(data.get('exported_at', ''), zone)}"), new_x="LMARGIN",
-             new_y="NEXT")
+    pdf.cell(0, 6, _latin(f"Estratti il {_value(data.get('exported_at', ''), zone)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     _heading(pdf, "Dati anagrafici e recapiti")
     contact = data["contact"]
@@ -79,11 +129,13 @@ def render(*, ente_name: str, data: dict[str, Any], tz: str = "Europe/Rome") -> 
         _heading(pdf, f"{title} ({len(rows)})")
         for row in rows:
             if key == "messages":
-                who = {"citizen": "cittadino", "bot": "assistente", "operator": "operatore"}.get(row["author"],
-                                                                                               row["author"])
+                who = {"citizen": "cittadino", "bot": "assistente", "operator": "operatore"}.get(
+                    row["author"], row["author"]
+                )
                 pdf.set_font("Helvetica", "", 9)
-                pdf.multi_cell(0, 5, _latin(f"{_value(row['at'], zone)} - {who}: {row['text']}"),
-                               new_x="LMARGIN", new_y="NEXT")
+                pdf.multi_cell(
+                    0, 5, _latin(f"{_value(row['at'], zone)} - {who}: {row['text']}"), new_x="LMARGIN", new_y="NEXT"
+                )
                 continue
             for k, label in COLUMNS.items():
                 v = row.get(k)
@@ -92,8 +144,16 @@ def render(*, ente_name: str, data: dict[str, Any], tz: str = "Europe/Rome") -> 
             pdf.ln(2)
     pdf.ln(4)
     pdf.set_font("Helvetica", "I", 9)
-    pdf.multi_cell(0, 5, _latin("Gli stessi dati sono disponibili in formato elettronico (JSON). Per rettifiche o "
-                                "per chiedere la cancellazione si rivolga all'URP."), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0,
+        5,
+        _latin(
+            "Gli stessi dati sono disponibili in formato elettronico (JSON). Per rettifiche o "
+            "per chiedere la cancellazione si rivolga all'URP."
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     return bytes(pdf.output())
 
 

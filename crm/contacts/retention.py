@@ -27,16 +27,18 @@ BATCH = 200
 EVERY_SECONDS = 3600.0
 
 
-async def due(session: Any, *, closed_days: int, bot_only_days: int, ente_id: int | None = None,
-              limit: int = BATCH) -> list[int]:
+async def due(
+    session: Any, *, closed_days: int, bot_only_days: int, ente_id: int | None = None, limit: int = BATCH
+) -> list[int]:
     """Conversations past their retention period and not yet anonymised."""
     now = utcnow()
     rules = []
     if closed_days > 0:
         rules.append(and_(Conversation.mode == "closed", Conversation.closed_at < now - timedelta(days=closed_days)))
     if bot_only_days > 0:
-        rules.append(and_(Conversation.handoff_at.is_(None),
-                          Conversation.last_message_at < now - timedelta(days=bot_only_days)))
+        rules.append(
+            and_(Conversation.handoff_at.is_(None), Conversation.last_message_at < now - timedelta(days=bot_only_days))
+        )
     if not rules:
         return []
     stmt = select(Conversation.id).where(Conversation.anonymised_at.is_(None), or_(*rules))
@@ -48,12 +50,17 @@ async def due(session: Any, *, closed_days: int, bot_only_days: int, ente_id: in
 async def anonymise(session: Any, conv_ids: list[int]) -> int:
     if not conv_ids:
         return 0
-    await session.execute(update(Message).where(Message.conversation_id.in_(conv_ids))
-                          .values(text=ERASED, attachments=[], payload={}))
-    await session.execute(update(ConversationRating).where(ConversationRating.conversation_id.in_(conv_ids))
-                          .values(comment=""))
-    result = await session.execute(update(Conversation).where(Conversation.id.in_(conv_ids))
-                                   .values(handoff_summary="", handoff_context={}, anonymised_at=utcnow()))
+    await session.execute(
+        update(Message).where(Message.conversation_id.in_(conv_ids)).values(text=ERASED, attachments=[], payload={})
+    )
+    await session.execute(
+        update(ConversationRating).where(ConversationRating.conversation_id.in_(conv_ids)).values(comment="")
+    )
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(conv_ids))
+        .values(handoff_summary="", handoff_context={}, anonymised_at=utcnow())
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -66,8 +73,12 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
     total = {"conversations": 0, "tracker_events": 0}
     while True:
         async with transaction(app.ctx.sessionmaker) as s:
-            ids = await due(s, closed_days=settings.retention_closed_days,
-                            bot_only_days=settings.retention_bot_only_days, ente_id=ente_id)
+            ids = await due(
+                s,
+                closed_days=settings.retention_closed_days,
+                bot_only_days=settings.retention_bot_only_days,
+                ente_id=ente_id,
+            )
             done = await anonymise(s, ids)
         if not ids:
             break
@@ -76,8 +87,11 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
         if len(ids) < BATCH:
             break
     if total["conversations"]:
-        log.info("retention: %d conversations anonymised, %d tracker events deleted", total["conversations"],
-                 total["tracker_events"])
+        log.info(
+            "retention: %d conversations anonymised, %d tracker events deleted",
+            total["conversations"],
+            total["tracker_events"],
+        )
     return total
 
 

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.contacts.models import Contact, ContactEmail, ContactIdentity, ContactPhone
 from crm.contacts.schemas import ContactIn, ContactOut, ContactPatch, IdentityIn, normalise_phone
-from crm.core.records import get_in_ente
 from crm.core.errors import Conflict, ValidationFailed
+from crm.core.records import get_in_ente
 from crm.db import Base
 
 
@@ -46,7 +46,9 @@ async def _check_fiscal_code_free(session: AsyncSession, ente_id: int, fiscal_co
     existing = await session.scalar(stmt)
     if existing:
         raise Conflict(
-            f"fiscal code already belongs to contact {existing}", fields={"fiscal_code": "already used"}, code="duplicate"
+            f"fiscal code already belongs to contact {existing}",
+            fields={"fiscal_code": "already used"},
+            code="duplicate",
         )
 
 
@@ -77,14 +79,18 @@ async def create(session: AsyncSession, *, ente_id: int, data: ContactIn) -> Con
         notes=data.notes,
         phones=[ContactPhone(ente_id=ente_id, e164=p) for p in data.phones],
         emails=[ContactEmail(ente_id=ente_id, email=e) for e in data.emails],
-        identities=[ContactIdentity(ente_id=ente_id, channel=i.channel, external_id=i.external_id) for i in data.identities],
+        identities=[
+            ContactIdentity(ente_id=ente_id, channel=i.channel, external_id=i.external_id) for i in data.identities
+        ],
     )
     session.add(c)
     await session.flush()
     return c
 
 
-async def update_contact(session: AsyncSession, *, ente_id: int, contact_id: int, data: ContactPatch) -> tuple[Contact, list[str]]:
+async def update_contact(
+    session: AsyncSession, *, ente_id: int, contact_id: int, data: ContactPatch
+) -> tuple[Contact, list[str]]:
     c = await get(session, ente_id=ente_id, contact_id=contact_id)
     if c.anonymised_at is not None:
         raise Conflict("contact was erased (GDPR) and cannot be edited")
@@ -127,7 +133,9 @@ def search_stmt(*, ente_id: int, q: str | None, include_merged: bool = False) ->
         return stmt
     conds: list[Any] = []
     if "@" in q:
-        sub = select(ContactEmail.contact_id).where(ContactEmail.ente_id == ente_id, ContactEmail.email.contains(q.lower()))
+        sub = select(ContactEmail.contact_id).where(
+            ContactEmail.ente_id == ente_id, ContactEmail.email.contains(q.lower())
+        )
         conds.append(Contact.id.in_(sub))
     digits = re.sub(r"[^\d+]", "", q)
     if len(re.sub(r"\D", "", digits)) >= 6:
@@ -159,7 +167,11 @@ async def find_by_identity(session: AsyncSession, *, ente_id: int, channel: str,
     return await session.scalar(
         select(Contact)
         .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
-        .where(ContactIdentity.ente_id == ente_id, ContactIdentity.channel == channel, ContactIdentity.external_id == external_id)
+        .where(
+            ContactIdentity.ente_id == ente_id,
+            ContactIdentity.channel == channel,
+            ContactIdentity.external_id == external_id,
+        )
     )
 
 
@@ -174,7 +186,13 @@ async def find_by_phone(session: AsyncSession, *, ente_id: int, e164: str) -> Co
 
 
 async def find_or_create_by_identity(
-    session: AsyncSession, *, ente_id: int, channel: str, external_id: str, phone: str | None = None, first_name: str = ""
+    session: AsyncSession,
+    *,
+    ente_id: int,
+    channel: str,
+    external_id: str,
+    phone: str | None = None,
+    first_name: str = "",
 ) -> tuple[Contact, bool]:
     """The channel hub's entry: the contact behind a channel address, created on first contact."""
     c = await find_by_identity(session, ente_id=ente_id, channel=channel, external_id=external_id)
@@ -244,15 +262,20 @@ async def merge(session: AsyncSession, *, ente_id: int, target_id: int, source_i
     return target
 
 
-async def link_identity(session: AsyncSession, *, ente_id: int, contact_id: int, channel: str,
-                        external_id: str) -> tuple[str, int | None] | None:
+async def link_identity(
+    session: AsyncSession, *, ente_id: int, contact_id: int, channel: str, external_id: str
+) -> tuple[str, int | None] | None:
     """Make ``(channel, external_id)`` an identity of ``contact_id``. Returns what happened, ("added" | "moved" |
     "merged", the contact it came from), or None when it was already there. The throw-away contact created at the
     first message is folded into the known one (keeping its history) when it holds nothing else."""
     target = await get(session, ente_id=ente_id, contact_id=contact_id)
-    ident = await session.scalar(select(ContactIdentity).where(
-        ContactIdentity.ente_id == ente_id, ContactIdentity.channel == channel,
-        ContactIdentity.external_id == external_id))
+    ident = await session.scalar(
+        select(ContactIdentity).where(
+            ContactIdentity.ente_id == ente_id,
+            ContactIdentity.channel == channel,
+            ContactIdentity.external_id == external_id,
+        )
+    )
     if ident is not None and ident.contact_id == target.id:
         return None
     if ident is None:

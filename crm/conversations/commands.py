@@ -24,19 +24,24 @@ JOINED = "{name} dell'URP ha preso in carico la conversazione e le risponderà q
 TRANSFERRED = "La conversazione è stata passata all'ufficio competente: un operatore le risponderà qui."
 BACK_TO_BOT = "È tornato l'assistente virtuale: può continuare a scrivere qui le sue domande."
 CLOSED = "La conversazione è stata chiusa. Grazie per averci scritto."
-CSAT_QUESTION = ("Come valuta l'aiuto ricevuto? Risponda con un numero da 1 (per niente soddisfatto) "
-                 "a 5 (molto soddisfatto).")
+CSAT_QUESTION = (
+    "Come valuta l'aiuto ricevuto? Risponda con un numero da 1 (per niente soddisfatto) a 5 (molto soddisfatto)."
+)
 CSAT_BUTTONS = [{"title": str(n), "payload": f"{svc.SCORE_PAYLOAD}{n}"} for n in range(1, 6)]
-CSAT_THANKS = ("Grazie per la valutazione! Se vuole, ci scriva ora in un messaggio un commento su come è andata; "
-               "altrimenti non serve rispondere.")
+CSAT_THANKS = (
+    "Grazie per la valutazione! Se vuole, ci scriva ora in un messaggio un commento su come è andata; "
+    "altrimenti non serve rispondere."
+)
 CSAT_COMMENT_THANKS = "Grazie, il suo commento è stato registrato."
 
 
 async def _changed(cx: Context, conv: Conversation, action: str, signal: str | None = None) -> None:
-    topic = (await offices.get_topic(cx.session, ente_id=cx.ente_id, topic_id=conv.topic_id)).slug \
-        if conv.topic_id else None
-    await cx.record(action, "conversation", conv.id,
-                    event={"type": "conversation", "mode": conv.mode, "topic": topic})
+    topic = (
+        (await offices.get_topic(cx.session, ente_id=cx.ente_id, topic_id=conv.topic_id)).slug
+        if conv.topic_id
+        else None
+    )
+    await cx.record(action, "conversation", conv.id, event={"type": "conversation", "mode": conv.mode, "topic": topic})
     if signal and cx.app is not None:
         app, context = cx.app, {"ente_id": cx.ente_id, "conversation_id": conv.id}
         cx.after_commit(lambda: app.dispatch(signal, context=context, fail_not_found=False))
@@ -48,8 +53,15 @@ def _send_after_commit(cx: Context, msg: Message) -> None:
         cx.after_commit(lambda: app.dispatch(OUTBOUND_SIGNAL, context=context, fail_not_found=False))
 
 
-async def _notice(cx: Context, conv: Conversation, kind: str, text: str, *, name: str = "",
-                  buttons: list[dict[str, str]] | None = None) -> Message | None:
+async def _notice(
+    cx: Context,
+    conv: Conversation,
+    kind: str,
+    text: str,
+    *,
+    name: str = "",
+    buttons: list[dict[str, str]] | None = None,
+) -> Message | None:
     """A system message that tells the citizen who is talking now (stored, then sent on their channel like any
     reply): the widget shows it apart, SMS and Telegram in words."""
     if conv.channel not in svc.RATED_CHANNELS:
@@ -59,8 +71,9 @@ async def _notice(cx: Context, conv: Conversation, kind: str, text: str, *, name
         payload["author_name"] = name
     if buttons:
         payload["buttons"] = buttons
-    msg = await svc.record_outbound(cx.session, conv=conv, text=text, author_kind="system", payload=payload,
-                                    allow_closed=True)
+    msg = await svc.record_outbound(
+        cx.session, conv=conv, text=text, author_kind="system", payload=payload, allow_closed=True
+    )
     _send_after_commit(cx, msg)
     return msg
 
@@ -71,12 +84,19 @@ async def _operator_name(cx: Context, operator_id: int | None) -> str:
 
 
 @command(policies.HANDOFF)
-async def handoff(cx: Context, *, conversation_id: int, topic: str | None, summary: str = "",
-                  context: dict[str, Any] | None = None) -> Conversation:
+async def handoff(
+    cx: Context, *, conversation_id: int, topic: str | None, summary: str = "", context: dict[str, Any] | None = None
+) -> Conversation:
     """Put the conversation in the operators' queue with the assistant's summary (a repeat changes nothing)."""
     before = (await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)).mode
-    conv = await svc.handoff(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, topic_slug=topic,
-                             summary=summary, context=context or {})
+    conv = await svc.handoff(
+        cx.session,
+        ente_id=cx.ente_id,
+        conversation_id=conversation_id,
+        topic_slug=topic,
+        summary=summary,
+        context=context or {},
+    )
     if before != "waiting":
         await _changed(cx, conv, "handoff", "urp.conversation.handoff")
     return conv
@@ -98,11 +118,13 @@ async def take(cx: Context, *, conversation_id: int) -> Conversation:
 
 
 @command(policies.HANDLE)
-async def transfer(cx: Context, *, conversation_id: int, topic: str | None, operator_id: int | None = None
-                   ) -> Conversation:
+async def transfer(
+    cx: Context, *, conversation_id: int, topic: str | None, operator_id: int | None = None
+) -> Conversation:
     """To another topic's queue, or straight to an operator."""
-    conv = await svc.transfer(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, topic_slug=topic,
-                              operator_id=operator_id)
+    conv = await svc.transfer(
+        cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, topic_slug=topic, operator_id=operator_id
+    )
     if operator_id is not None:
         name = await _operator_name(cx, operator_id)
         await _notice(cx, conv, "joined", JOINED.format(name=name), name=name)
@@ -138,8 +160,9 @@ async def close(cx: Context, *, conversation_id: int) -> Conversation:
 
 
 @command(policies.RATE)
-async def answer_rating(cx: Context, *, rating_id: int, text: str, payload: str = "",
-                        channel_message_id: str | None = None) -> Message | None:
+async def answer_rating(
+    cx: Context, *, rating_id: int, text: str, payload: str = "", channel_message_id: str | None = None
+) -> Message | None:
     """A citizen's message while their satisfaction question is open: the score (1-5), then one optional comment,
     each stored on the rated conversation and thanked. Anything else (a new question) is not an answer: the
     question is dropped and ``None`` returned, so the message starts a new conversation as usual."""
@@ -152,20 +175,36 @@ async def answer_rating(cx: Context, *, rating_id: int, text: str, payload: str 
     if rating.state == "asked" and score is not None:
         rating.score, rating.state, rating.answered_at = score, "comment", now
         thanks, details = CSAT_THANKS, {"score": score}
-    elif rating.state == "comment" and score is None and text.strip() and rating.answered_at is not None \
-            and now - rating.answered_at <= svc.COMMENT_WINDOW:
+    elif (
+        rating.state == "comment"
+        and score is None
+        and text.strip()
+        and rating.answered_at is not None
+        and now - rating.answered_at <= svc.COMMENT_WINDOW
+    ):
         rating.comment, rating.state = text.strip()[:2000], "done"
         thanks, details = CSAT_COMMENT_THANKS, {"comment": True}
     else:
         rating.state = "done" if rating.state == "comment" else "skipped"
         await cx.record("rating_dropped", "conversation", conv.id, details={"state": rating.state})
         return None
-    stored = await svc.record_answer(cx.session, conv=conv, text=text, channel_message_id=channel_message_id,
-                                     payload={"intent_payload": payload} if payload else None)
-    await cx.record("rate", "conversation", conv.id, details=details,
-                    event={"type": "message", "conversation_id": conv.id, "message_id": stored.id})
-    reply = await svc.record_outbound(cx.session, conv=conv, text=thanks, author_kind="system",
-                                      payload={"notice": "rated"}, allow_closed=True)
+    stored = await svc.record_answer(
+        cx.session,
+        conv=conv,
+        text=text,
+        channel_message_id=channel_message_id,
+        payload={"intent_payload": payload} if payload else None,
+    )
+    await cx.record(
+        "rate",
+        "conversation",
+        conv.id,
+        details=details,
+        event={"type": "message", "conversation_id": conv.id, "message_id": stored.id},
+    )
+    reply = await svc.record_outbound(
+        cx.session, conv=conv, text=thanks, author_kind="system", payload={"notice": "rated"}, allow_closed=True
+    )
     _send_after_commit(cx, reply)
     return stored
 
@@ -173,10 +212,22 @@ async def answer_rating(cx: Context, *, rating_id: int, text: str, payload: str 
 async def _message(cx: Context, conversation_id: int, text: str, *, private: bool) -> Message:
     conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, lock=True)
     payload = {} if private else {"author_name": await _operator_name(cx, cx.principal.operator_id)}
-    msg = await svc.record_outbound(cx.session, conv=conv, text=text, author_kind="operator",
-                                    operator_id=cx.principal.operator_id, private=private, payload=payload)
-    await cx.record("note" if private else "reply", "conversation", conv.id, details={"message_id": msg.id},
-                    event={"type": "message", "conversation_id": conv.id, "message_id": msg.id})
+    msg = await svc.record_outbound(
+        cx.session,
+        conv=conv,
+        text=text,
+        author_kind="operator",
+        operator_id=cx.principal.operator_id,
+        private=private,
+        payload=payload,
+    )
+    await cx.record(
+        "note" if private else "reply",
+        "conversation",
+        conv.id,
+        details={"message_id": msg.id},
+        event={"type": "message", "conversation_id": conv.id, "message_id": msg.id},
+    )
     if not private:
         _send_after_commit(cx, msg)
     return msg

@@ -46,13 +46,17 @@ class Message(IdMixin, EnteMixin, Base):
     channel: Mapped[str] = mapped_column(String(20))
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     author_kind: Mapped[str] = mapped_column(String(10))  # citizen | bot | operator | system
-    author_operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), default=None)
+    author_operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"), default=None
+    )
     text: Mapped[str] = mapped_column(Text, default="")
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # e.g. {"buttons": [{title, payload}]}
     private: Mapped[bool] = mapped_column(Boolean, default=False)  # internal note, never sent to the citizen
     channel_message_id: Mapped[str | None] = mapped_column(String(200), default=None)
-    delivery_status: Mapped[str] = mapped_column(String(12), default="received")  # received|pending|sent|delivered|failed
+    delivery_status: Mapped[str] = mapped_column(
+        String(12), default="received"
+    )  # received|pending|sent|delivered|failed
     delivery_error: Mapped[str | None] = mapped_column(String(500), default=None)
     delivery_attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None, index=True)

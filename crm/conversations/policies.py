@@ -6,9 +6,12 @@ from crm.core.auth import SERVICE, STAFF
 from crm.core.commands import Policy
 
 VIEW = Policy("see conversations", roles=(*STAFF, SERVICE))
-HANDLE = Policy("handle a conversation (take, reply, note, transfer, return to the assistant)",
-                roles=("admin", "operator", "phone_operator"))
+HANDLE = Policy(
+    "handle a conversation (take, reply, note, transfer, return to the assistant)",
+    roles=("admin", "operator", "phone_operator"),
+)
 HANDOFF = Policy("hand a conversation to the operators", roles=(*HANDLE.roles, SERVICE))
 CLOSE = Policy("close a conversation", roles=(*HANDLE.roles, SERVICE))
-RATE = Policy("answer the satisfaction question of a conversation (the citizen, through the channel hub)",
-              roles=(SERVICE,))
+RATE = Policy(
+    "answer the satisfaction question of a conversation (the citizen, through the channel hub)", roles=(SERVICE,)
+)

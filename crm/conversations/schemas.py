@@ -90,7 +90,8 @@ class DeskOut(BaseModel):
 class ConversationQuery(BaseModel):
     mode: Literal["bot", "waiting", "assigned", "closed", "open"] | None = None
     topic: str | None = Field(default=None, description="topic slug")
-    assignee: Annotated[int, Field(ge=0, le=MAX_ID)] | Literal["me"] | None = Field(default=None,
-                                                                                 description="an operator's id, or me")
+    assignee: Annotated[int, Field(ge=0, le=MAX_ID)] | Literal["me"] | None = Field(
+        default=None, description="an operator's id, or me"
+    )
     contact_id: int | None = Field(default=None, ge=0, le=MAX_ID)
     channel: str | None = None

@@ -112,7 +112,9 @@ async def open_conversation_for(session: AsyncSession, *, ente_id: int, contact_
     return conv
 
 
-async def find_by_channel_message_id(session: AsyncSession, *, ente_id: int, channel: str, channel_message_id: str) -> Message | None:
+async def find_by_channel_message_id(
+    session: AsyncSession, *, ente_id: int, channel: str, channel_message_id: str
+) -> Message | None:
     return await session.scalar(
         select(Message).where(
             Message.ente_id == ente_id, Message.channel == channel, Message.channel_message_id == channel_message_id
@@ -131,7 +133,9 @@ async def record_inbound(
     attachments: list[dict[str, Any]] | None = None,
     payload: dict[str, Any] | None = None,
 ) -> tuple[Conversation, Message, bool]:
-    """Store a citizen's message (idempotent on the channel's message id). Returns (conversation, message, duplicate)."""
+    """Store a citizen's message (idempotent on the channel's message id).
+
+    Returns (conversation, message, duplicate)."""
     if channel_message_id:
         existing = await find_by_channel_message_id(
             session, ente_id=ente_id, channel=channel, channel_message_id=channel_message_id
@@ -321,8 +325,15 @@ def _like(q: str) -> str:
     return "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def workspace_stmt(*, ente_id: int, view: str, operator_id: int | None, channel: str | None = None,
-                   topic_id: int | None = None, q: str | None = None) -> Select[tuple[Conversation]]:
+def workspace_stmt(
+    *,
+    ente_id: int,
+    view: str,
+    operator_id: int | None,
+    channel: str | None = None,
+    topic_id: int | None = None,
+    q: str | None = None,
+) -> Select[tuple[Conversation]]:
     """The operators' conversation list. Without a search: open conversations that reached the operators (a session
     the assistant alone handled is not the operators' work and would bury theirs), narrowed by the view; a search
     (the contact's name, phone or fiscal code, or a message's text) finds any conversation, closed or bot-only."""
@@ -330,12 +341,14 @@ def workspace_stmt(*, ente_id: int, view: str, operator_id: int | None, channel:
     q = (q or "").strip()[:100]
     if q:
         people = contacts.search_stmt(ente_id=ente_id, q=q).with_only_columns(Contact.id)
-        said = select(Message.conversation_id).where(Message.ente_id == ente_id,
-                                                     func.lower(Message.text).like(_like(q), escape="\\"))
+        said = select(Message.conversation_id).where(
+            Message.ente_id == ente_id, func.lower(Message.text).like(_like(q), escape="\\")
+        )
         stmt = stmt.where(or_(Conversation.contact_id.in_(people), Conversation.id.in_(said)))
     else:
-        stmt = stmt.where(Conversation.mode != "closed",
-                          or_(Conversation.mode != "bot", Conversation.handoff_at.is_not(None)))
+        stmt = stmt.where(
+            Conversation.mode != "closed", or_(Conversation.mode != "bot", Conversation.handoff_at.is_not(None))
+        )
         if view == "waiting":
             stmt = stmt.where(Conversation.mode == "waiting")
         elif view == "mine":
@@ -346,8 +359,12 @@ def workspace_stmt(*, ente_id: int, view: str, operator_id: int | None, channel:
         stmt = stmt.where(Conversation.channel == channel)
     if topic_id is not None:
         stmt = stmt.where(Conversation.topic_id == topic_id)
-    return stmt.order_by(Conversation.handoff_at.asc().nulls_last() if view == "waiting" and not q
-                         else Conversation.last_message_at.desc(), Conversation.id.desc())
+    return stmt.order_by(
+        Conversation.handoff_at.asc().nulls_last()
+        if view == "waiting" and not q
+        else Conversation.last_message_at.desc(),
+        Conversation.id.desc(),
+    )
 
 
 async def unanswered(session: AsyncSession, *, ente_id: int, conversation_ids: list[int]) -> dict[int, int]:
@@ -355,16 +372,28 @@ async def unanswered(session: AsyncSession, *, ente_id: int, conversation_ids: l
     what still needs a reply)."""
     if not conversation_ids:
         return {}
-    last_out = (select(Message.conversation_id, func.max(Message.id).label("last"))
-                .where(Message.ente_id == ente_id, Message.conversation_id.in_(conversation_ids),
-                       Message.direction == "out", Message.private.is_(False))
-                .group_by(Message.conversation_id).subquery())
+    last_out = (
+        select(Message.conversation_id, func.max(Message.id).label("last"))
+        .where(
+            Message.ente_id == ente_id,
+            Message.conversation_id.in_(conversation_ids),
+            Message.direction == "out",
+            Message.private.is_(False),
+        )
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
     rows = await session.execute(
         select(Message.conversation_id, func.count())
         .outerjoin(last_out, last_out.c.conversation_id == Message.conversation_id)
-        .where(Message.ente_id == ente_id, Message.conversation_id.in_(conversation_ids), Message.direction == "in",
-               Message.id > func.coalesce(last_out.c.last, 0))
-        .group_by(Message.conversation_id))
+        .where(
+            Message.ente_id == ente_id,
+            Message.conversation_id.in_(conversation_ids),
+            Message.direction == "in",
+            Message.id > func.coalesce(last_out.c.last, 0),
+        )
+        .group_by(Message.conversation_id)
+    )
     return {cid: int(n) for cid, n in rows.all()}
 
 
@@ -379,8 +408,9 @@ def sla_state(c: Conversation, now: datetime | None = None) -> str | None:
     return "due" if waited >= FIRST_RESPONSE_TARGET * 0.6 else "ok"
 
 
-async def messages(session: AsyncSession, *, ente_id: int, conversation_id: int, include_private: bool,
-                   after: int = 0) -> list[Message]:
+async def messages(
+    session: AsyncSession, *, ente_id: int, conversation_id: int, include_private: bool, after: int = 0
+) -> list[Message]:
     stmt = select(Message).where(Message.ente_id == ente_id, Message.conversation_id == conversation_id)
     if after:
         stmt = stmt.where(Message.id > after)
@@ -409,23 +439,46 @@ async def desk_status(session: AsyncSession, *, ente_id: int, now: datetime | No
     Italian holidays and the patron day), how many are waiting, and how long the wait has been lately."""
     now = now or utcnow()
     oh = entes.office_hours_of(await entes.get(session, ente_id))
-    waiting = await session.scalar(select(func.count()).select_from(Conversation).where(
-        Conversation.ente_id == ente_id, Conversation.mode == "waiting")) or 0
-    rows = (await session.execute(
-        select(Conversation.handoff_at, Conversation.taken_at)
-        .where(Conversation.ente_id == ente_id, Conversation.taken_at.is_not(None),
-               Conversation.handoff_at.is_not(None), Conversation.taken_at >= now - timedelta(days=TYPICAL_WAIT_DAYS))
-        .order_by(Conversation.taken_at.desc()).limit(TYPICAL_WAIT_SAMPLE))).all()
+    waiting = (
+        await session.scalar(
+            select(func.count())
+            .select_from(Conversation)
+            .where(Conversation.ente_id == ente_id, Conversation.mode == "waiting")
+        )
+        or 0
+    )
+    rows = (
+        await session.execute(
+            select(Conversation.handoff_at, Conversation.taken_at)
+            .where(
+                Conversation.ente_id == ente_id,
+                Conversation.taken_at.is_not(None),
+                Conversation.handoff_at.is_not(None),
+                Conversation.taken_at >= now - timedelta(days=TYPICAL_WAIT_DAYS),
+            )
+            .order_by(Conversation.taken_at.desc())
+            .limit(TYPICAL_WAIT_SAMPLE)
+        )
+    ).all()
     waits = [(taken - handed).total_seconds() / 60 for handed, taken in rows if taken >= handed]
     typical = max(1, round(statistics.median(waits))) if waits else None
     urp = await session.scalar(select(Office).where(Office.ente_id == ente_id, Office.code == URP_OFFICE_CODE))
-    return DeskStatus(open=is_open(now, oh), next_opening=next_opening(now, oh), waiting=int(waiting),
-                      typical_wait_minutes=typical, office_hours=describe_it(oh.intervals),
-                      urp={"name": urp.name if urp else None, "phone": urp.phone if urp else None,
-                           "email": urp.email if urp else None, "address": urp.address if urp else None})
+    return DeskStatus(
+        open=is_open(now, oh),
+        next_opening=next_opening(now, oh),
+        waiting=int(waiting),
+        typical_wait_minutes=typical,
+        office_hours=describe_it(oh.intervals),
+        urp={
+            "name": urp.name if urp else None,
+            "phone": urp.phone if urp else None,
+            "email": urp.email if urp else None,
+            "address": urp.address if urp else None,
+        },
+    )
 
 
-# --- the citizen's satisfaction (CSAT) ---------------------------------------------------------------------------------
+# --- the citizen's satisfaction (CSAT) --------------------------------------------------------------------------------
 RATING_WINDOW = timedelta(hours=24)  # a score sent later than this after the close starts a new conversation
 COMMENT_WINDOW = timedelta(hours=2)  # the one optional comment follows the score within this
 RATED_CHANNELS = ("web", "sms", "telegram")  # where the question is asked (and the notices sent)
@@ -441,8 +494,8 @@ def first_name(op: Operator | None) -> str:
 
 def parse_score(text: str, payload: str = "") -> int | None:
     """1-5 from a quick reply ("csat:4") or a message that is just the number ("4", " 5 ", "4!")."""
-    if payload.startswith(SCORE_PAYLOAD) and payload[len(SCORE_PAYLOAD):] in ("1", "2", "3", "4", "5"):
-        return int(payload[len(SCORE_PAYLOAD):])
+    if payload.startswith(SCORE_PAYLOAD) and payload[len(SCORE_PAYLOAD) :] in ("1", "2", "3", "4", "5"):
+        return int(payload[len(SCORE_PAYLOAD) :])
     t = text.strip().rstrip(".!").strip()
     return int(t) if t in ("1", "2", "3", "4", "5") else None
 
@@ -451,31 +504,58 @@ async def ask_rating(session: AsyncSession, conv: Conversation, *, operator_id: 
     """The rating row of a conversation being closed after an operator handled it (one per conversation)."""
     row = await session.scalar(select(ConversationRating).where(ConversationRating.conversation_id == conv.id))
     if row is None:
-        row = ConversationRating(ente_id=conv.ente_id, conversation_id=conv.id, operator_id=operator_id,
-                                 topic_id=conv.topic_id, channel=conv.channel)
+        row = ConversationRating(
+            ente_id=conv.ente_id,
+            conversation_id=conv.id,
+            operator_id=operator_id,
+            topic_id=conv.topic_id,
+            channel=conv.channel,
+        )
         session.add(row)
         await session.flush()
     return row
 
 
-async def open_rating(session: AsyncSession, *, ente_id: int, contact_id: int, channel: str,
-                      now: datetime | None = None) -> ConversationRating | None:
+async def open_rating(
+    session: AsyncSession, *, ente_id: int, contact_id: int, channel: str, now: datetime | None = None
+) -> ConversationRating | None:
     """The question this citizen may be answering on this channel: asked (or waiting for its comment) recently."""
     now = now or utcnow()
     return await session.scalar(
-        select(ConversationRating).join(Conversation, Conversation.id == ConversationRating.conversation_id)
-        .where(ConversationRating.ente_id == ente_id, Conversation.contact_id == contact_id,
-               ConversationRating.channel == channel, ConversationRating.state.in_(("asked", "comment")),
-               ConversationRating.asked_at >= now - RATING_WINDOW)
-        .order_by(ConversationRating.id.desc()).limit(1))
+        select(ConversationRating)
+        .join(Conversation, Conversation.id == ConversationRating.conversation_id)
+        .where(
+            ConversationRating.ente_id == ente_id,
+            Conversation.contact_id == contact_id,
+            ConversationRating.channel == channel,
+            ConversationRating.state.in_(("asked", "comment")),
+            ConversationRating.asked_at >= now - RATING_WINDOW,
+        )
+        .order_by(ConversationRating.id.desc())
+        .limit(1)
+    )
 
 
-async def record_answer(session: AsyncSession, *, conv: Conversation, text: str, channel_message_id: str | None,
-                        payload: dict[str, Any] | None = None) -> Message:
+async def record_answer(
+    session: AsyncSession,
+    *,
+    conv: Conversation,
+    text: str,
+    channel_message_id: str | None,
+    payload: dict[str, Any] | None = None,
+) -> Message:
     """A citizen's answer to the satisfaction question, stored in the (closed) conversation it rates."""
-    msg = Message(ente_id=conv.ente_id, conversation_id=conv.id, channel=conv.channel, direction="in",
-                  author_kind="citizen", text=text, payload=payload or {}, channel_message_id=channel_message_id,
-                  delivery_status="received")
+    msg = Message(
+        ente_id=conv.ente_id,
+        conversation_id=conv.id,
+        channel=conv.channel,
+        direction="in",
+        author_kind="citizen",
+        text=text,
+        payload=payload or {},
+        channel_message_id=channel_message_id,
+        delivery_status="received",
+    )
     session.add(msg)
     await session.flush()
     return msg

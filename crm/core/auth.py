@@ -74,8 +74,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(secret: str, *, operator_id: int, ente_id: int, role: str, username: str, ttl_minutes: int,
-                sid: str) -> str:
+def issue_token(
+    secret: str, *, operator_id: int, ente_id: int, role: str, username: str, ttl_minutes: int, sid: str
+) -> str:
     """A signed token for an operator's session ``sid`` (``crm.core.sessions``): it works while the session is live,
     so logout and a password or role change take it back before ``exp``."""
     now = utcnow()
@@ -105,8 +106,9 @@ async def resolve_principal(request: Request) -> Principal | None:
             return None
         # the console's session cookie: unsafe methods must carry the CSRF token bound to it
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            check_csrf(request, request.headers.get("x-csrf-token") or (request.form.get("csrf")
-                                                                        if request.form else None))
+            check_csrf(
+                request, request.headers.get("x-csrf-token") or (request.form.get("csrf") if request.form else None)
+            )
         token = cookie
     token = token.strip()
     settings = request.app.ctx.settings

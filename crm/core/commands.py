@@ -92,22 +92,42 @@ class Context:
         policy.check(self.principal, owner=owner, ente_id=ente_id)
         self.allowed = True
 
-    async def record(self, action: str, entity: str, entity_id: int | None, *, details: dict[str, Any] | None = None,
-                     event: dict[str, Any] | None = None) -> audit.AuditEntry:
+    async def record(
+        self,
+        action: str,
+        entity: str,
+        entity_id: int | None,
+        *,
+        details: dict[str, Any] | None = None,
+        event: dict[str, Any] | None = None,
+    ) -> audit.AuditEntry:
         """A change: its audit line now, in this transaction, and its live event after commit. The event is
         ``{"type": entity, "id": entity_id, "action": action, "audit_id": ...}`` updated with ``event``."""
-        line = await audit.record(self.session, principal=self.principal, action=action, entity=entity,
-                                  entity_id=entity_id, details={**(details or {}), **self.details})
+        line = await audit.record(
+            self.session,
+            principal=self.principal,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            details={**(details or {}), **self.details},
+        )
         await self.session.flush()
         self.events.append({"type": entity, "id": entity_id, "action": action, **(event or {}), "audit_id": line.id})
         self.changes += 1
         return line
 
-    async def read(self, action: str, entity: str, entity_id: int | None, *,
-                   details: dict[str, Any] | None = None) -> None:
+    async def read(
+        self, action: str, entity: str, entity_id: int | None, *, details: dict[str, Any] | None = None
+    ) -> None:
         """A read of citizen data the audit log must show (who saw what): an audit line, no event."""
-        await audit.record(self.session, principal=self.principal, action=action, entity=entity, entity_id=entity_id,
-                           details={**(details or {}), **self.details})
+        await audit.record(
+            self.session,
+            principal=self.principal,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            details={**(details or {}), **self.details},
+        )
 
     def after_commit(self, fn: Callable[[], Awaitable[Any]]) -> None:
         """Run ``fn`` once the transaction has committed (before the live events go out), e.g. a signal that makes
@@ -126,8 +146,13 @@ class Context:
 
 
 @asynccontextmanager
-async def acting(app: Any, principal: Principal, *, maker: async_sessionmaker[AsyncSession] | None = None,
-                 details: dict[str, Any] | None = None) -> AsyncIterator[Context]:
+async def acting(
+    app: Any,
+    principal: Principal,
+    *,
+    maker: async_sessionmaker[AsyncSession] | None = None,
+    details: dict[str, Any] | None = None,
+) -> AsyncIterator[Context]:
     """Open a transaction for ``principal``: commit at the end of the block, then publish its live events; on any
     error, roll back and publish nothing. ``maker`` defaults to the app's sessionmaker."""
     if maker is None:

@@ -60,9 +60,7 @@ def validate(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         fields = validation_fields(exc)
-        raise ValidationFailed(
-            "invalid fields: " + ", ".join(sorted(fields)), fields=fields
-        ) from None
+        raise ValidationFailed("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
 
 
 def parse_body(request: Request, model: type[M]) -> M:
@@ -100,14 +98,22 @@ async def guard_request(request: Request) -> None:
     for name, values in request.args.items():
         for value in values:
             if has_bad_chars(name) or has_bad_chars(value):
-                raise ValidationFailed(f"query parameter {name!r} contains control characters",
-                                       fields={name if not has_bad_chars(name) else "query": "control characters"})
-            if (is_id_name(name) or name in BOUNDED_QUERY) and value.lstrip("-").isdigit() \
-                    and not 0 <= int(value) <= MAX_ID:
+                raise ValidationFailed(
+                    f"query parameter {name!r} contains control characters",
+                    fields={name if not has_bad_chars(name) else "query": "control characters"},
+                )
+            if (
+                (is_id_name(name) or name in BOUNDED_QUERY)
+                and value.lstrip("-").isdigit()
+                and not 0 <= int(value) <= MAX_ID
+            ):
                 raise ValidationFailed(f"{name} out of range", fields={name: "out of range"})
     ctype = request.content_type or ""
-    if request.method in ("POST", "PUT", "PATCH") and not request.path.startswith("/channels/") and ctype.startswith(("application/x-www-form-urlencoded",
-                                                                        "multipart/form-data")):
+    if (
+        request.method in ("POST", "PUT", "PATCH")
+        and not request.path.startswith("/channels/")
+        and ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    ):
         form = request.form
         if form:
             for name in list(form):

@@ -32,8 +32,9 @@ class LookupIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=4, max_length=12)
-    second_factor: str = Field(min_length=4, max_length=16,
-                               description="last 4+ digits of the citizen's phone, or their fiscal code")
+    second_factor: str = Field(
+        min_length=4, max_length=16, description="last 4+ digits of the citizen's phone, or their fiscal code"
+    )
 
 
 def factor_matches(factor: str, *, fiscal_codes: Iterable[str | None], phones: Iterable[str | None]) -> bool:
@@ -47,13 +48,24 @@ def factor_matches(factor: str, *, fiscal_codes: Iterable[str | None], phones: I
 
 def limits(scope: str, ente_id: int, code: str, caller_key: str | None) -> list[ratelimit.Limit]:
     """The per-code limit of one kind of look-up (``scope``) and the per-caller limit shared by all kinds."""
-    out = [ratelimit.Limit(f"{scope}.lookup:code:{ente_id}:{code.strip().upper()}", MAX_FAILURES_PER_CODE, WINDOW,
-                           "too many failed look-ups for this code; try again later")]
+    out = [
+        ratelimit.Limit(
+            f"{scope}.lookup:code:{ente_id}:{code.strip().upper()}",
+            MAX_FAILURES_PER_CODE,
+            WINDOW,
+            "too many failed look-ups for this code; try again later",
+        )
+    ]
     if caller_key:
         # the sender id may be a phone number: only its digest is stored
-        out.append(ratelimit.Limit(f"citizen.lookup:caller:{ente_id}:{ratelimit.digest(caller_key)}",
-                                   MAX_FAILURES_PER_CALLER, WINDOW,
-                                   "too many failed look-ups from this caller; try again later"))
+        out.append(
+            ratelimit.Limit(
+                f"citizen.lookup:caller:{ente_id}:{ratelimit.digest(caller_key)}",
+                MAX_FAILURES_PER_CALLER,
+                WINDOW,
+                "too many failed look-ups from this caller; try again later",
+            )
+        )
     return out
 
 

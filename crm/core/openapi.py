@@ -106,8 +106,12 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
                 "summary": meta.get("summary") or (handler.__doc__ or handler.__name__).strip().splitlines()[0],
                 "operationId": f"{route.name.split('.')[-1]}_{method.lower()}",
                 "tags": meta.get("tags") or [path.split("/")[3] if len(path.split("/")) > 3 else "api"],
-                "responses": {"default": {"description": "error", "content": {"application/json": {
-                    "schema": refs.ref(ErrorOut, "serialization")}}}},
+                "responses": {
+                    "default": {
+                        "description": "error",
+                        "content": {"application/json": {"schema": refs.ref(ErrorOut, "serialization")}},
+                    }
+                },
             }
             error = op["responses"]["default"]["content"]
             if roles and roles != ("public",):
@@ -117,24 +121,42 @@ def build(app: Any, *, title: str, version: str) -> dict[str, Any]:
                 op["responses"]["403"] = {"description": "a role that may not do this", "content": error}
             ints = set(re.findall(r"<(\w+):int>", uri))
             params = [
-                {"name": p, "in": "path", "required": True,
-                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID} if p in ints else {"type": "string"}}
+                {
+                    "name": p,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID} if p in ints else {"type": "string"},
+                }
                 for p in re.findall(r"{(\w+)}", path)
             ]
             if meta.get("many") is True:  # every paged list takes the page parameters of crm.core.http.page_params
                 params += [
-                    {"name": "limit", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
-                    {"name": "offset", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
-                    {"name": "sort", "in": "query", "required": False,
-                     "schema": {"type": "string", "description": "field or -field"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                    },
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                    },
+                    {
+                        "name": "sort",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "description": "field or -field"},
+                    },
                 ]
             if meta.get("query"):
                 qs = meta["query"].model_json_schema()
                 for name, prop in qs.get("properties", {}).items():
                     prop = _not_null(prop)
-                    params.append({"name": name, "in": "query", "required": name in qs.get("required", []), "schema": prop})
+                    params.append(
+                        {"name": name, "in": "query", "required": name in qs.get("required", []), "schema": prop}
+                    )
             if params:
                 op["parameters"] = params
             if "{" in path:

@@ -74,8 +74,9 @@ async def _lock(session: AsyncSession, limits: Sequence[Limit]) -> None:
 
 async def count(session: AsyncSession, key: str, *, now: datetime | None = None) -> int:
     now = now or utcnow()
-    n = await session.scalar(select(func.count()).select_from(RateLimitHit)
-                             .where(RateLimitHit.key == key, RateLimitHit.expires_at > now))
+    n = await session.scalar(
+        select(func.count()).select_from(RateLimitHit).where(RateLimitHit.key == key, RateLimitHit.expires_at > now)
+    )
     return int(n or 0)
 
 
@@ -88,15 +89,20 @@ async def check(session: AsyncSession, limits: Sequence[Limit], *, now: datetime
         n = await count(session, lim.key, now=now)
         if n >= lim.max_hits:
             # the count falls below the limit when the (n - max_hits + 1)-th oldest hit expires
-            frees_at = await session.scalar(select(RateLimitHit.expires_at).where(
-                RateLimitHit.key == lim.key, RateLimitHit.expires_at > now)
-                .order_by(RateLimitHit.expires_at).offset(n - lim.max_hits).limit(1))
+            frees_at = await session.scalar(
+                select(RateLimitHit.expires_at)
+                .where(RateLimitHit.key == lim.key, RateLimitHit.expires_at > now)
+                .order_by(RateLimitHit.expires_at)
+                .offset(n - lim.max_hits)
+                .limit(1)
+            )
             wait = max(1, math.ceil(((frees_at or now + lim.window) - now).total_seconds()))
             raise TooManyRequests(lim.message, headers={"Retry-After": str(wait)})
 
 
-async def hit(session: AsyncSession, limits: Sequence[Limit], *, now: datetime | None = None,
-              prune_chance: float = PRUNE_CHANCE) -> None:
+async def hit(
+    session: AsyncSession, limits: Sequence[Limit], *, now: datetime | None = None, prune_chance: float = PRUNE_CHANCE
+) -> None:
     """Count one event against each limit; now and then delete expired rows of every key."""
     now = now or utcnow()
     await _lock(session, limits)

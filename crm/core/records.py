@@ -13,8 +13,16 @@ from crm.core.errors import NotFound
 T = TypeVar("T")
 
 
-async def get_in_ente(session: AsyncSession, model: type[T], *, ente_id: int, record_id: int, what: str,
-                      lock: bool = False, fields: dict[str, str] | None = None) -> T:
+async def get_in_ente(
+    session: AsyncSession,
+    model: type[T],
+    *,
+    ente_id: int,
+    record_id: int,
+    what: str,
+    lock: bool = False,
+    fields: dict[str, str] | None = None,
+) -> T:
     """The ``model`` row with this id in this ente (``SELECT ... FOR UPDATE`` with ``lock``), or NotFound("<what> not
     found", fields=...)."""
     m: Any = model

@@ -38,15 +38,22 @@ class AuthSession(EnteMixin, Base):
     revoked_why: Mapped[str] = mapped_column(String(40), default="")
 
 
-async def open_session(session: AsyncSession, *, ente_id: int, kind: str, subject_id: int,
-                       ttl: timedelta) -> AuthSession:
+async def open_session(
+    session: AsyncSession, *, ente_id: int, kind: str, subject_id: int, ttl: timedelta
+) -> AuthSession:
     """A new live session for ``subject_id`` (the caller issues the token naming ``row.id``)."""
     if kind not in KINDS:
         raise ValueError(f"unknown session kind {kind!r}")
     now = utcnow()
     await prune(session, now=now)
-    row = AuthSession(id=secrets.token_urlsafe(18), ente_id=ente_id, kind=kind, subject_id=subject_id,
-                      created_at=now, expires_at=now + ttl)
+    row = AuthSession(
+        id=secrets.token_urlsafe(18),
+        ente_id=ente_id,
+        kind=kind,
+        subject_id=subject_id,
+        created_at=now,
+        expires_at=now + ttl,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -54,23 +61,34 @@ async def open_session(session: AsyncSession, *, ente_id: int, kind: str, subjec
 
 async def is_live(session: AsyncSession, sid: str, *, kind: str, subject_id: int) -> bool:
     row = await session.get(AuthSession, sid)
-    return (row is not None and row.kind == kind and row.subject_id == subject_id and row.revoked_at is None
-            and row.expires_at > utcnow())
+    return (
+        row is not None
+        and row.kind == kind
+        and row.subject_id == subject_id
+        and row.revoked_at is None
+        and row.expires_at > utcnow()
+    )
 
 
 async def revoke(session: AsyncSession, sid: str, *, why: str = "logout") -> bool:
     """Revoke one session (logout). True if it was live."""
-    result = await session.execute(update(AuthSession).where(AuthSession.id == sid, AuthSession.revoked_at.is_(None))
-                                   .values(revoked_at=utcnow(), revoked_why=why))
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == sid, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_why=why)
+    )
     return bool(getattr(result, "rowcount", 0))
 
 
-async def revoke_all(session: AsyncSession, *, kind: str, subject_id: int, why: str,
-                     keep: str | None = None) -> int:
+async def revoke_all(session: AsyncSession, *, kind: str, subject_id: int, why: str, keep: str | None = None) -> int:
     """Revoke every live session of a person (password or role change, deactivation), except ``keep`` (the session
     of a person changing their own password stays signed in). Returns how many were revoked."""
-    stmt = update(AuthSession).where(AuthSession.kind == kind, AuthSession.subject_id == subject_id,
-                                     AuthSession.revoked_at.is_(None), AuthSession.expires_at > utcnow())
+    stmt = update(AuthSession).where(
+        AuthSession.kind == kind,
+        AuthSession.subject_id == subject_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > utcnow(),
+    )
     if keep is not None:
         stmt = stmt.where(AuthSession.id != keep)
     result = await session.execute(stmt.values(revoked_at=utcnow(), revoked_why=why))
@@ -78,9 +96,14 @@ async def revoke_all(session: AsyncSession, *, kind: str, subject_id: int, why: 
 
 
 async def live_count(session: AsyncSession, *, kind: str, subject_id: int) -> int:
-    rows = await session.scalars(select(AuthSession.id).where(
-        AuthSession.kind == kind, AuthSession.subject_id == subject_id, AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > utcnow()))
+    rows = await session.scalars(
+        select(AuthSession.id).where(
+            AuthSession.kind == kind,
+            AuthSession.subject_id == subject_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+    )
     return len(rows.all())
 
 

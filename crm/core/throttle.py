@@ -66,9 +66,11 @@ class Attempt:
         if self.device is not None:
             return [Limit(f"signin:device:{ratelimit.digest(self.device)}", policy.per_pair, policy.window, MESSAGE)]
         addr = ratelimit.digest(self.address)
-        return [Limit(f"signin:addr:{addr}", policy.per_address, policy.window, MESSAGE),
-                Limit(f"signin:pair:{self._acct}:{addr}", policy.per_pair, policy.window, MESSAGE),
-                Limit(f"signin:acct:{self._acct}", policy.per_account, policy.window, MESSAGE)]
+        return [
+            Limit(f"signin:addr:{addr}", policy.per_address, policy.window, MESSAGE),
+            Limit(f"signin:pair:{self._acct}:{addr}", policy.per_pair, policy.window, MESSAGE),
+            Limit(f"signin:acct:{self._acct}", policy.per_account, policy.window, MESSAGE),
+        ]
 
     @property
     def account_key(self) -> str:
@@ -95,8 +97,15 @@ def remember_device(response: HTTPResponse, request: Request, attempt: Attempt) 
         return
     settings = request.app.ctx.settings
     value = new_device_cookie(settings.secret_key.get_secret_value(), attempt.realm, attempt.account)
-    response.add_cookie(DEVICE_COOKIE, value, httponly=True, samesite="Strict", path="/", max_age=DEVICE_MAX_AGE,
-                        secure=settings.public_url.startswith("https://"))
+    response.add_cookie(
+        DEVICE_COOKIE,
+        value,
+        httponly=True,
+        samesite="Strict",
+        path="/",
+        max_age=DEVICE_MAX_AGE,
+        secure=settings.public_url.startswith("https://"),
+    )
 
 
 def _sign(secret: str, realm: str, account: str, nonce: str) -> str:
@@ -137,13 +146,17 @@ async def succeeded(session: AsyncSession, attempt: Attempt, policy: Policy) -> 
             await ratelimit.clear(session, lim.key)
 
 
-async def account_waits_until(session: AsyncSession, *, realm: str, account: str,
-                              policy: Policy) -> datetime | None:
+async def account_waits_until(session: AsyncSession, *, realm: str, account: str, policy: Policy) -> datetime | None:
     """Until when the account is throttled for unknown devices (for the admin's screens), or None."""
     key = Attempt(realm, account, "").account_key
     now = utcnow()
-    rows = (await session.scalars(select(RateLimitHit.expires_at).where(
-        RateLimitHit.key == key, RateLimitHit.expires_at > now).order_by(RateLimitHit.expires_at))).all()
+    rows = (
+        await session.scalars(
+            select(RateLimitHit.expires_at)
+            .where(RateLimitHit.key == key, RateLimitHit.expires_at > now)
+            .order_by(RateLimitHit.expires_at)
+        )
+    ).all()
     if len(rows) < policy.per_account:
         return None
     return rows[len(rows) - policy.per_account]

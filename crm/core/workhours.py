@@ -23,7 +23,9 @@ class OfficeHours:
     extra_closed: frozenset[date] = field(default_factory=frozenset)
 
     def is_working_day(self, d: date) -> bool:
-        return bool(self.intervals.get(d.weekday())) and not is_holiday(d, self.patron_day) and d not in self.extra_closed
+        return (
+            bool(self.intervals.get(d.weekday())) and not is_holiday(d, self.patron_day) and d not in self.extra_closed
+        )
 
 
 def parse_office_hours(spec: str) -> dict[int, tuple[tuple[time, time], ...]]:

@@ -15,12 +15,15 @@ KEEPALIVE_SECONDS = 15
 
 @bp.get("/events")
 @authorized(*STAFF)
-@openapi(summary="Server-sent events for the caller's ente (conversation/request changes), for live screens",
-         media=("text/event-stream",))
+@openapi(
+    summary="Server-sent events for the caller's ente (conversation/request changes), for live screens",
+    media=("text/event-stream",),
+)
 async def events(request: Request) -> HTTPResponse | None:
     p = principal_of(request)
-    response = await request.respond(content_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = await request.respond(
+        content_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
     async with request.app.ctx.pubsub.subscribe(f"ente:{p.ente_id}") as stream:
         # subscribed before the client hears "connected" (its EventSource 'open'): a screen that refreshes on open
         # and then listens misses no event published in between

@@ -19,16 +19,25 @@ def _event(inst: Instance) -> dict[str, object]:
 
 # --- istanze -------------------------------------------------------------------------------------------------------
 @command(policies.SUBMIT)
-async def submit(cx: Context, *, data: InstanceIn, adapter: ProtocolAdapter,
-                 store: svc.FileStore | None = None) -> Instance:
+async def submit(
+    cx: Context, *, data: InstanceIn, adapter: ProtocolAdapter, store: svc.FileStore | None = None
+) -> Instance:
     """File an istanza (with its attachments; protocolled at once by the local register). The caller discards the
     stored files if the transaction rolls back."""
     cx.allow(policies.SUBMIT, owner=data.contact_id)
     inst = await svc.submit(cx.session, principal=cx.principal, data=data, adapter=adapter, store=store)
-    await cx.record("create", "instance", inst.id,
-                    details={"contact_id": inst.contact_id, "on_behalf": inst.on_behalf, "type": data.type,
-                             "channel": data.channel},
-                    event=_event(inst))
+    await cx.record(
+        "create",
+        "instance",
+        inst.id,
+        details={
+            "contact_id": inst.contact_id,
+            "on_behalf": inst.on_behalf,
+            "type": data.type,
+            "channel": data.channel,
+        },
+        event=_event(inst),
+    )
     return inst
 
 
@@ -44,20 +53,31 @@ async def transition(cx: Context, *, instance_id: int, to: str, note: str = "") 
 
 
 @command(policies.ATTACH)
-async def add_attachment(cx: Context, *, instance_id: int, kind: str, filename: str, content_type: str,
-                         body: bytes, store: svc.FileStore) -> Attachment:
+async def add_attachment(
+    cx: Context, *, instance_id: int, kind: str, filename: str, content_type: str, body: bytes, store: svc.FileStore
+) -> Attachment:
     current = await svc.get(cx.session, ente_id=cx.ente_id, instance_id=instance_id)
     cx.allow(policies.ATTACH, owner=current.contact_id)
-    att = await svc.add_attachment(cx.session, ente_id=cx.ente_id, instance_id=instance_id, kind=kind,
-                                   filename=filename, content_type=content_type, body=body, store=store)
-    await cx.record("attach", "instance", instance_id, details={"attachment_id": att.id, "kind": att.kind},
-                    event=_event(current))
+    att = await svc.add_attachment(
+        cx.session,
+        ente_id=cx.ente_id,
+        instance_id=instance_id,
+        kind=kind,
+        filename=filename,
+        content_type=content_type,
+        body=body,
+        store=store,
+    )
+    await cx.record(
+        "attach", "instance", instance_id, details={"attachment_id": att.id, "kind": att.kind}, event=_event(current)
+    )
     return att
 
 
 @command(policies.INTEGRATE)
-async def integrate(cx: Context, *, instance_id: int, note: str, files: list[tuple[str, str, bytes]],
-                    store: svc.FileStore) -> Instance:
+async def integrate(
+    cx: Context, *, instance_id: int, note: str, files: list[tuple[str, str, bytes]], store: svc.FileStore
+) -> Instance:
     """Answer the office's integration request: the files (``(filename, content_type, body)``) are added, the
     istanza moves to ``integrated`` (the statutory clock starts again) and the office's queue is told. One change,
     one audit line. The caller discards the stored files if the transaction rolls back."""
@@ -68,10 +88,23 @@ async def integrate(cx: Context, *, instance_id: int, note: str, files: list[tup
     if not note.strip() and not files:
         raise ValidationFailed("scriva una risposta o alleghi un documento", fields={"note": "obbligatorio"})
     for filename, content_type, body in files:
-        await svc.add_attachment(cx.session, ente_id=cx.ente_id, instance_id=instance_id, kind="integrazione",
-                                 filename=filename, content_type=content_type, body=body, store=store)
-    inst = await svc.transition(cx.session, principal=cx.principal, instance_id=instance_id, to="integrated",
-                                note=note.strip() or "documenti allegati")
+        await svc.add_attachment(
+            cx.session,
+            ente_id=cx.ente_id,
+            instance_id=instance_id,
+            kind="integrazione",
+            filename=filename,
+            content_type=content_type,
+            body=body,
+            store=store,
+        )
+    inst = await svc.transition(
+        cx.session,
+        principal=cx.principal,
+        instance_id=instance_id,
+        to="integrated",
+        note=note.strip() or "documenti allegati",
+    )
     await cx.record("integrate", "instance", inst.id, details={"files": len(files)}, event=_event(inst))
     return inst
 
@@ -108,20 +141,22 @@ async def add_reference(cx: Context, *, list_slug: str, data: ReferenceItemIn) -
 
 
 @command(policies.MANAGE)
-async def update_reference(cx: Context, *, list_slug: str, value: str,
-                           data: ReferenceItemPatch) -> tuple[ReferenceItem, list[str]]:
-    item, changed = await svc.update_reference(cx.session, ente_id=cx.ente_id, list_slug=list_slug, value=value,
-                                               data=data)
+async def update_reference(
+    cx: Context, *, list_slug: str, value: str, data: ReferenceItemPatch
+) -> tuple[ReferenceItem, list[str]]:
+    item, changed = await svc.update_reference(
+        cx.session, ente_id=cx.ente_id, list_slug=list_slug, value=value, data=data
+    )
     if changed:
-        await cx.record("update", "reference_item", item.id,
-                        details={"list": list_slug, "value": item.value, "fields": changed})
+        await cx.record(
+            "update", "reference_item", item.id, details={"list": list_slug, "value": item.value, "fields": changed}
+        )
     return item, changed
 
 
 @command(policies.MANAGE)
 async def deactivate_reference(cx: Context, *, list_slug: str, value: str) -> ReferenceItem:
-    item, was_active = await svc.deactivate_reference(cx.session, ente_id=cx.ente_id, list_slug=list_slug,
-                                                      value=value)
+    item, was_active = await svc.deactivate_reference(cx.session, ente_id=cx.ente_id, list_slug=list_slug, value=value)
     if was_active:
         await cx.record("deactivate", "reference_item", item.id, details={"list": list_slug, "value": item.value})
     return item
@@ -142,7 +177,8 @@ async def lookup(cx: Context, *, code: str, second_factor: str, caller: str | No
     caller answers 404 after commit) and gives None; a hit is in the audit log."""
     limits = citizen_lookup.limits("instances", cx.ente_id, code, caller)
     inst = await citizen_lookup.throttled(
-        cx.session, limits, lambda: svc.lookup(cx.session, ente_id=cx.ente_id, code=code, factor=second_factor))
+        cx.session, limits, lambda: svc.lookup(cx.session, ente_id=cx.ente_id, code=code, factor=second_factor)
+    )
     if inst is not None:
         await cx.read("lookup", "instance", inst.id)
     return inst

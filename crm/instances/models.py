@@ -8,8 +8,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base, EnteMixin, IdMixin, TimestampMixin, utcnow
 
-STATUSES = ("submitted", "protocolled", "in_charge", "integration_requested", "integrated", "accepted", "rejected",
-            "withdrawn")
+STATUSES = (
+    "submitted",
+    "protocolled",
+    "in_charge",
+    "integration_requested",
+    "integrated",
+    "accepted",
+    "rejected",
+    "withdrawn",
+)
 
 
 class InstanceType(IdMixin, EnteMixin, TimestampMixin, Base):
@@ -60,8 +68,9 @@ class Instance(IdMixin, EnteMixin, TimestampMixin, Base):
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by_kind: Mapped[str] = mapped_column(String(20))
-    created_by_operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"),
-                                                               default=None)
+    created_by_operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"), default=None
+    )
     on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)
     channel: Mapped[str] = mapped_column(String(20), default="web")
 

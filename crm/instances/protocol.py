@@ -31,9 +31,11 @@ class LocalRegister:
     async def register(self, session: AsyncSession, instance: Instance, year: int) -> str:
         for _ in range(3):
             result = await session.execute(
-                update(ProtocolCounter).where(ProtocolCounter.ente_id == instance.ente_id,
-                                              ProtocolCounter.year == year)
-                .values(last=ProtocolCounter.last + 1).returning(ProtocolCounter.last))
+                update(ProtocolCounter)
+                .where(ProtocolCounter.ente_id == instance.ente_id, ProtocolCounter.year == year)
+                .values(last=ProtocolCounter.last + 1)
+                .returning(ProtocolCounter.last)
+            )
             number = result.scalar()
             if number is not None:
                 return f"{year}/{number:06d}"
@@ -78,5 +80,3 @@ def adapter_from_settings(settings: object) -> ProtocolAdapter:
         token = getattr(settings, "protocol_token", None)
         return HttpProtocol(url, token.get_secret_value() if token else None)
     return LocalRegister()
-
-

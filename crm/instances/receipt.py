@@ -29,8 +29,9 @@ def _value(value: Any, spec: dict[str, Any]) -> str:
     return "" if value is None else str(value)
 
 
-def render(*, ente_name: str, title: str, inst: Any, contact_name: str, tz: str,
-           schema: dict[str, Any] | None = None) -> bytes:
+def render(
+    *, ente_name: str, title: str, inst: Any, contact_name: str, tz: str, schema: dict[str, Any] | None = None
+) -> bytes:
     """``schema``: the type's form schema, whose field titles ("Documenti richiesti") label the summary, never the
     stored field names."""
     pdf = FPDF(format="A4")
@@ -42,10 +43,14 @@ def render(*, ente_name: str, title: str, inst: Any, contact_name: str, tz: str,
     pdf.cell(0, 8, _latin("Ricevuta di presentazione dell'istanza"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     when = labels.local(inst.created_at, tz)
-    rows = [("Tipo di istanza", title), ("Codice", inst.code),
-            ("Numero di protocollo", inst.protocol_number or "in corso di registrazione"),
-            ("Presentata il", when), ("Richiedente", contact_name or "-"),
-            ("Stato", labels.label("instance_status", inst.status))]
+    rows = [
+        ("Tipo di istanza", title),
+        ("Codice", inst.code),
+        ("Numero di protocollo", inst.protocol_number or "in corso di registrazione"),
+        ("Presentata il", when),
+        ("Richiedente", contact_name or "-"),
+        ("Stato", labels.label("instance_status", inst.status)),
+    ]
     if inst.deadline_at:
         rows.append(("Termine del procedimento", labels.local(inst.deadline_at, tz, "%d/%m/%Y")))
     for label, value in rows:
@@ -64,6 +69,12 @@ def render(*, ente_name: str, title: str, inst: Any, contact_name: str, tz: str,
         pdf.multi_cell(0, 6, _latin(f"{name}: {_value(value, spec)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "I", 9)
-    pdf.multi_cell(0, 5, _latin("Conservi questa ricevuta. Con il codice dell'istanza può conoscerne lo stato "
-                                "scrivendo all'assistente virtuale del Comune o all'URP."))
+    pdf.multi_cell(
+        0,
+        5,
+        _latin(
+            "Conservi questa ricevuta. Con il codice dell'istanza può conoscerne lo stato "
+            "scrivendo all'assistente virtuale del Comune o all'URP."
+        ),
+    )
     return bytes(pdf.output())

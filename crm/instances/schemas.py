@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from crm.core.text import MAX_ID
 
-Status = Literal["submitted", "protocolled", "in_charge", "integration_requested", "integrated", "accepted",
-                 "rejected", "withdrawn"]
+Status = Literal[
+    "submitted", "protocolled", "in_charge", "integration_requested", "integrated", "accepted", "rejected", "withdrawn"
+]
 
 
 AttachmentKind = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")]
@@ -25,8 +26,11 @@ class InstanceTypeIn(BaseModel):
     office_id: int | None = None
     topic: str = Field(default="", max_length=64)
     form_schema: dict[str, Any] = Field(default_factory=dict)
-    required_attachments: list[AttachmentKind] = Field(default_factory=list, max_length=MAX_SUBMITTED_ATTACHMENTS,
-                                                       description="attachment kinds a submission must include")
+    required_attachments: list[AttachmentKind] = Field(
+        default_factory=list,
+        max_length=MAX_SUBMITTED_ATTACHMENTS,
+        description="attachment kinds a submission must include",
+    )
     verified_identity_required: bool = False
     deadline_days: int = Field(default=30, ge=1, le=365)
 
@@ -89,9 +93,11 @@ class InstanceIn(BaseModel):
     on_behalf_of: int | None = Field(default=None, description="contact id when an operator submits for a citizen")
     channel: Literal["web", "sms", "telegram", "email", "phone", "counter"] = "web"
     attachments: list[AttachmentIn] = Field(
-        default_factory=list, max_length=MAX_SUBMITTED_ATTACHMENTS,
+        default_factory=list,
+        max_length=MAX_SUBMITTED_ATTACHMENTS,
         description="files stored with the istanza in its own transaction, before protocol registration; "
-                    "every kind in the type's required_attachments must be present")
+        "every kind in the type's required_attachments must be present",
+    )
 
 
 class TransitionIn(BaseModel):
@@ -181,12 +187,23 @@ class InstanceOut(BaseModel):
 
     @classmethod
     def of(cls, i: Any, type_slug: str | None = None) -> InstanceOut:
-        return cls(id=i.id, code=i.code, type_id=i.type_id, type=type_slug, contact_id=i.contact_id, data=i.data,
-                   status=i.status, protocol_number=i.protocol_number,
-                   protocolled_at=i.protocolled_at.isoformat() if i.protocolled_at else None,
-                   deadline_at=i.deadline_at.isoformat() if i.deadline_at else None,
-                   clock_paused=i.paused_at is not None, on_behalf=i.on_behalf, created_by_kind=i.created_by_kind,
-                   created_by_operator_id=i.created_by_operator_id, created_at=i.created_at.isoformat())
+        return cls(
+            id=i.id,
+            code=i.code,
+            type_id=i.type_id,
+            type=type_slug,
+            contact_id=i.contact_id,
+            data=i.data,
+            status=i.status,
+            protocol_number=i.protocol_number,
+            protocolled_at=i.protocolled_at.isoformat() if i.protocolled_at else None,
+            deadline_at=i.deadline_at.isoformat() if i.deadline_at else None,
+            clock_paused=i.paused_at is not None,
+            on_behalf=i.on_behalf,
+            created_by_kind=i.created_by_kind,
+            created_by_operator_id=i.created_by_operator_id,
+            created_at=i.created_at.isoformat(),
+        )
 
 
 class InstanceLookupOut(BaseModel):

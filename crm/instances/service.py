@@ -21,14 +21,19 @@ from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
-from crm.core.records import get_in_ente
 from crm.core.errors import Conflict, NotFound, ValidationFailed
+from crm.core.records import get_in_ente
 from crm.db import transaction, utcnow
-from crm.instances.models import (Attachment, Instance, InstanceEvent, InstanceType, ProtocolOutbox,
-                                  ReferenceItem)
+from crm.instances.models import Attachment, Instance, InstanceEvent, InstanceType, ProtocolOutbox, ReferenceItem
 from crm.instances.protocol import ProtocolAdapter, ProtocolUnavailable
-from crm.instances.schemas import (AttachmentIn, InstanceIn, InstanceTypeIn, InstanceTypePatch, ReferenceItemIn,
-                                   ReferenceItemPatch)
+from crm.instances.schemas import (
+    AttachmentIn,
+    InstanceIn,
+    InstanceTypeIn,
+    InstanceTypePatch,
+    ReferenceItemIn,
+    ReferenceItemPatch,
+)
 from crm.notifications import service as notifications
 from crm.offices import service as offices
 
@@ -45,7 +50,7 @@ NOTIFY = {
     "protocolled": "è stata registrata al protocollo con il numero {protocol}.",
     "in_charge": "è stata presa in carico dall'ufficio competente.",
     "integration_requested": "richiede un'integrazione da parte sua: {note} Il termine del procedimento è sospeso "
-                             "fino alla sua risposta.",
+    "fino alla sua risposta.",
     "accepted": "è stata accolta. {note}",
     "rejected": "non è stata accolta. Motivazione: {note}",
 }
@@ -99,8 +104,9 @@ async def _check_office(session: AsyncSession, ente_id: int, office_id: int | No
 
 
 async def create_type(session: AsyncSession, *, ente_id: int, data: InstanceTypeIn) -> InstanceType:
-    if await session.scalar(select(InstanceType.id).where(InstanceType.ente_id == ente_id,
-                                                          InstanceType.slug == data.slug)):
+    if await session.scalar(
+        select(InstanceType.id).where(InstanceType.ente_id == ente_id, InstanceType.slug == data.slug)
+    ):
         raise Conflict(f"type {data.slug!r} exists", fields={"slug": "already used"})
     _check_form_schema(data.form_schema)
     await _check_office(session, ente_id, data.office_id)
@@ -113,8 +119,9 @@ async def create_type(session: AsyncSession, *, ente_id: int, data: InstanceType
     return t
 
 
-async def update_type(session: AsyncSession, *, ente_id: int, slug: str,
-                      data: InstanceTypePatch) -> tuple[InstanceType, list[str]]:
+async def update_type(
+    session: AsyncSession, *, ente_id: int, slug: str, data: InstanceTypePatch
+) -> tuple[InstanceType, list[str]]:
     """Partial update (admins); returns the type and the names of the fields that changed. Existing istanze keep
     their type whatever changes; a new form or required attachments apply to later submissions only."""
     t = await _type_for_admin(session, ente_id=ente_id, slug=slug)
@@ -144,12 +151,22 @@ async def deactivate_type(session: AsyncSession, *, ente_id: int, slug: str) -> 
 
 
 async def reference_values(session: AsyncSession, ente_id: int, list_slug: str) -> list[str]:
-    return list((await session.scalars(select(ReferenceItem.value).where(
-        ReferenceItem.ente_id == ente_id, ReferenceItem.list_slug == list_slug, ReferenceItem.active.is_(True)))).all())
+    return list(
+        (
+            await session.scalars(
+                select(ReferenceItem.value).where(
+                    ReferenceItem.ente_id == ente_id,
+                    ReferenceItem.list_slug == list_slug,
+                    ReferenceItem.active.is_(True),
+                )
+            )
+        ).all()
+    )
 
 
-async def reference_items(session: AsyncSession, *, ente_id: int, list_slug: str,
-                          include_inactive: bool = False) -> Sequence[ReferenceItem]:
+async def reference_items(
+    session: AsyncSession, *, ente_id: int, list_slug: str, include_inactive: bool = False
+) -> Sequence[ReferenceItem]:
     stmt = select(ReferenceItem).where(ReferenceItem.ente_id == ente_id, ReferenceItem.list_slug == list_slug)
     if not include_inactive:
         stmt = stmt.where(ReferenceItem.active.is_(True))
@@ -157,19 +174,22 @@ async def reference_items(session: AsyncSession, *, ente_id: int, list_slug: str
 
 
 async def get_reference(session: AsyncSession, *, ente_id: int, list_slug: str, value: str) -> ReferenceItem:
-    item = await session.scalar(select(ReferenceItem).where(ReferenceItem.ente_id == ente_id,
-                                                            ReferenceItem.list_slug == list_slug,
-                                                            ReferenceItem.value == value))
+    item = await session.scalar(
+        select(ReferenceItem).where(
+            ReferenceItem.ente_id == ente_id, ReferenceItem.list_slug == list_slug, ReferenceItem.value == value
+        )
+    )
     if item is None:
         raise NotFound(f"no entry {value!r} in reference list {list_slug!r}")
     return item
 
 
-async def add_reference(session: AsyncSession, *, ente_id: int, list_slug: str,
-                        data: ReferenceItemIn) -> ReferenceItem:
-    existing = await session.scalar(select(ReferenceItem).where(ReferenceItem.ente_id == ente_id,
-                                                                ReferenceItem.list_slug == list_slug,
-                                                                ReferenceItem.value == data.value))
+async def add_reference(session: AsyncSession, *, ente_id: int, list_slug: str, data: ReferenceItemIn) -> ReferenceItem:
+    existing = await session.scalar(
+        select(ReferenceItem).where(
+            ReferenceItem.ente_id == ente_id, ReferenceItem.list_slug == list_slug, ReferenceItem.value == data.value
+        )
+    )
     if existing is not None:
         hint = "" if existing.active else " (deactivated: PATCH it with active=true)"
         raise Conflict(f"value {data.value!r} already in list {list_slug!r}{hint}", fields={"value": "already used"})
@@ -178,13 +198,15 @@ async def add_reference(session: AsyncSession, *, ente_id: int, list_slug: str,
     try:
         await session.flush()
     except IntegrityError:  # added concurrently by another request
-        raise Conflict(f"value {data.value!r} already in list {list_slug!r}",
-                       fields={"value": "already used"}) from None
+        raise Conflict(
+            f"value {data.value!r} already in list {list_slug!r}", fields={"value": "already used"}
+        ) from None
     return item
 
 
-async def update_reference(session: AsyncSession, *, ente_id: int, list_slug: str, value: str,
-                           data: ReferenceItemPatch) -> tuple[ReferenceItem, list[str]]:
+async def update_reference(
+    session: AsyncSession, *, ente_id: int, list_slug: str, value: str, data: ReferenceItemPatch
+) -> tuple[ReferenceItem, list[str]]:
     item = await get_reference(session, ente_id=ente_id, list_slug=list_slug, value=value)
     changed: list[str] = []
     for name in sorted(data.model_fields_set):
@@ -197,8 +219,9 @@ async def update_reference(session: AsyncSession, *, ente_id: int, list_slug: st
     return item, changed
 
 
-async def deactivate_reference(session: AsyncSession, *, ente_id: int, list_slug: str,
-                               value: str) -> tuple[ReferenceItem, bool]:
+async def deactivate_reference(
+    session: AsyncSession, *, ente_id: int, list_slug: str, value: str
+) -> tuple[ReferenceItem, bool]:
     """Soft delete: the value is no longer offered nor accepted by new submissions; past istanze keep it."""
     item = await get_reference(session, ente_id=ente_id, list_slug=list_slug, value=value)
     was_active, item.active = item.active, False
@@ -281,23 +304,40 @@ def _attachment_errors(t: InstanceType, files: Sequence[AttachmentIn], max_bytes
     return fields
 
 
-async def _store(session: AsyncSession, *, inst: Instance, kind: str, filename: str, content_type: str,
-                 body: bytes, store: FileStore) -> Attachment:
+async def _store(
+    session: AsyncSession, *, inst: Instance, kind: str, filename: str, content_type: str, body: bytes, store: FileStore
+) -> Attachment:
     digest = hashlib.sha256(body).hexdigest()
     key = f"{inst.ente_id}/{inst.id}/{digest}"
     store.write(key, body)
     safe_name = re.sub(r"[^\w.\- ]", "_", filename)[:200] or "allegato"
-    att = Attachment(ente_id=inst.ente_id, instance_id=inst.id, kind=kind[:80], filename=safe_name,
-                     content_type=content_type, size=len(body), sha256=digest, storage_key=key)
+    att = Attachment(
+        ente_id=inst.ente_id,
+        instance_id=inst.id,
+        kind=kind[:80],
+        filename=safe_name,
+        content_type=content_type,
+        size=len(body),
+        sha256=digest,
+        storage_key=key,
+    )
     session.add(att)
     await session.flush()
     return att
 
 
-async def _event(session: AsyncSession, inst: Instance, actor: Principal | None, frm: str | None, to: str,
-                 note: str = "") -> InstanceEvent:
-    ev = InstanceEvent(ente_id=inst.ente_id, instance_id=inst.id, actor_kind=actor.actor_kind if actor else "system",
-                       actor_name=actor.username if actor else "protocollo", from_status=frm, to_status=to, note=note)
+async def _event(
+    session: AsyncSession, inst: Instance, actor: Principal | None, frm: str | None, to: str, note: str = ""
+) -> InstanceEvent:
+    ev = InstanceEvent(
+        ente_id=inst.ente_id,
+        instance_id=inst.id,
+        actor_kind=actor.actor_kind if actor else "system",
+        actor_name=actor.username if actor else "protocollo",
+        from_status=frm,
+        to_status=to,
+        note=note,
+    )
     session.add(ev)
     await session.flush()
     return ev
@@ -307,11 +347,19 @@ async def _notify(session: AsyncSession, inst: Instance, t: InstanceType, ev: In
     template = NOTIFY.get(ev.to_status)
     if template is None:
         return
-    text = (f"Comune: la sua istanza «{t.title}» (codice {inst.code}) "
-            + template.format(protocol=inst.protocol_number or "", note=(ev.note or "").strip())).strip()
-    await notifications.enqueue(session, ente_id=inst.ente_id, contact_id=inst.contact_id,
-                                kind=f"instance.{ev.to_status}", text=text, subject=f"Istanza {inst.code}",
-                                dedupe_key=f"instance:{inst.id}:event:{ev.id}")
+    text = (
+        f"Comune: la sua istanza «{t.title}» (codice {inst.code}) "
+        + template.format(protocol=inst.protocol_number or "", note=(ev.note or "").strip())
+    ).strip()
+    await notifications.enqueue(
+        session,
+        ente_id=inst.ente_id,
+        contact_id=inst.contact_id,
+        kind=f"instance.{ev.to_status}",
+        text=text,
+        subject=f"Istanza {inst.code}",
+        dedupe_key=f"instance:{inst.id}:event:{ev.id}",
+    )
 
 
 async def _protocolled(session: AsyncSession, inst: Instance, t: InstanceType, number: str) -> None:
@@ -322,8 +370,14 @@ async def _protocolled(session: AsyncSession, inst: Instance, t: InstanceType, n
     await _notify(session, inst, t, ev)
 
 
-async def submit(session: AsyncSession, *, principal: Principal, data: InstanceIn, adapter: ProtocolAdapter,
-                 store: FileStore | None = None) -> Instance:
+async def submit(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: InstanceIn,
+    adapter: ProtocolAdapter,
+    store: FileStore | None = None,
+) -> Instance:
     """Validate the form and the attachments together (one 422 naming every problem, including each missing required
     kind as ``attachments.<kind>``), then write the istanza, its attachments and, with the local register, its
     protocol number in the caller's transaction. Attached files are written before the protocol registration."""
@@ -337,26 +391,36 @@ async def submit(session: AsyncSession, *, principal: Principal, data: InstanceI
     if data.on_behalf_of is not None and principal.is_service:
         raise ValidationFailed("only operators submit on behalf", fields={"on_behalf_of": "operators only"})
     if t.verified_identity_required and not contact.verified_identity:
-        raise ValidationFailed("this request needs a verified identity (SPID/CIE)",
-                               fields={"contact_id": "verified identity required"})
+        raise ValidationFailed(
+            "this request needs a verified identity (SPID/CIE)", fields={"contact_id": "verified identity required"}
+        )
     if data.attachments and store is None:
         raise ValueError("attachments given without a file store")
     fields = await _data_errors(session, t, data.data)
     fields.update(_attachment_errors(t, data.attachments, store.max_bytes if store else 0))
     if fields:
         raise ValidationFailed("form invalid: " + ", ".join(sorted(fields)), fields=fields)
-    inst = Instance(ente_id=ente_id, code=new_code(), type_id=t.id, contact_id=contact_id, data=data.data,
-                    status="submitted", created_by_kind="citizen" if principal.is_citizen else "bot" if principal.is_service else "operator",
-                    created_by_operator_id=principal.operator_id, on_behalf=data.on_behalf_of is not None,
-                    channel=data.channel)
+    inst = Instance(
+        ente_id=ente_id,
+        code=new_code(),
+        type_id=t.id,
+        contact_id=contact_id,
+        data=data.data,
+        status="submitted",
+        created_by_kind="citizen" if principal.is_citizen else "bot" if principal.is_service else "operator",
+        created_by_operator_id=principal.operator_id,
+        on_behalf=data.on_behalf_of is not None,
+        channel=data.channel,
+    )
     session.add(inst)
     await session.flush()
     note = f"presentata per conto del cittadino da {principal.username}" if inst.on_behalf else ""
     await _event(session, inst, principal, None, "submitted", note)
     for f in data.attachments:
         assert store is not None
-        await _store(session, inst=inst, kind=f.kind, filename=f.filename, content_type=f.content_type, body=f.body,
-                     store=store)
+        await _store(
+            session, inst=inst, kind=f.kind, filename=f.filename, content_type=f.content_type, body=f.body, store=store
+        )
     if adapter.immediate:
         await _protocolled(session, inst, t, await adapter.register(session, inst, utcnow().year))
     else:
@@ -365,16 +429,22 @@ async def submit(session: AsyncSession, *, principal: Principal, data: InstanceI
     return inst
 
 
-async def process_protocol_outbox(maker: async_sessionmaker[AsyncSession], adapter: ProtocolAdapter,
-                                  limit: int = 20) -> int:
+async def process_protocol_outbox(
+    maker: async_sessionmaker[AsyncSession], adapter: ProtocolAdapter, limit: int = 20
+) -> int:
     """Register pending istanze with the external system; on failure retry later with backoff. Each row is
     processed in its own transaction with the row locked, so replicas never register one istanza twice."""
     done = 0
     now = utcnow()
     async with maker() as s:
-        ids = (await s.scalars(select(ProtocolOutbox.id).where(ProtocolOutbox.status == "pending",
-                                                               ProtocolOutbox.next_attempt_at <= now)
-                               .order_by(ProtocolOutbox.next_attempt_at).limit(limit))).all()
+        ids = (
+            await s.scalars(
+                select(ProtocolOutbox.id)
+                .where(ProtocolOutbox.status == "pending", ProtocolOutbox.next_attempt_at <= now)
+                .order_by(ProtocolOutbox.next_attempt_at)
+                .limit(limit)
+            )
+        ).all()
     for oid in ids:
         async with transaction(maker) as s:
             stmt = select(ProtocolOutbox).where(ProtocolOutbox.id == oid, ProtocolOutbox.status == "pending")
@@ -407,8 +477,7 @@ async def get(session: AsyncSession, *, ente_id: int, instance_id: int, lock: bo
     return await get_in_ente(session, Instance, ente_id=ente_id, record_id=instance_id, what="istanza", lock=lock)
 
 
-async def transition(session: AsyncSession, *, principal: Principal, instance_id: int, to: str,
-                     note: str) -> Instance:
+async def transition(session: AsyncSession, *, principal: Principal, instance_id: int, to: str, note: str) -> Instance:
     inst = await get(session, ente_id=principal.ente_id, instance_id=instance_id, lock=True)
     if to not in TRANSITIONS.get(inst.status, set()) or to == "protocolled":
         raise Conflict(f"cannot go from {inst.status!r} to {to!r}", code="illegal_transition")
@@ -443,33 +512,54 @@ def list_stmt(*, ente_id: int, contact_id: int | None, status: str | None, type_
 
 
 async def events(session: AsyncSession, inst: Instance) -> Sequence[InstanceEvent]:
-    return (await session.scalars(select(InstanceEvent).where(InstanceEvent.instance_id == inst.id)
-                                  .order_by(InstanceEvent.id))).all()
+    return (
+        await session.scalars(
+            select(InstanceEvent).where(InstanceEvent.instance_id == inst.id).order_by(InstanceEvent.id)
+        )
+    ).all()
 
 
 async def lookup(session: AsyncSession, *, ente_id: int, code: str, factor: str) -> Instance:
     """Same 404 whether the code is unknown or the factor wrong: nothing tells a guesser which one failed."""
     inst = await session.scalar(select(Instance).where(Instance.ente_id == ente_id, Instance.code == code.upper()))
     contact = await session.get(Contact, inst.contact_id) if inst else None
-    if inst is None or contact is None or not citizen_lookup.factor_matches(
-            factor, fiscal_codes=[contact.fiscal_code], phones=[p.e164 for p in contact.phones]):
+    if (
+        inst is None
+        or contact is None
+        or not citizen_lookup.factor_matches(
+            factor, fiscal_codes=[contact.fiscal_code], phones=[p.e164 for p in contact.phones]
+        )
+    ):
         raise NotFound("no istanza matches this code and second factor")
     return inst
 
 
-async def add_attachment(session: AsyncSession, *, ente_id: int, instance_id: int, kind: str, filename: str,
-                         content_type: str, body: bytes, store: FileStore) -> Attachment:
+async def add_attachment(
+    session: AsyncSession,
+    *,
+    ente_id: int,
+    instance_id: int,
+    kind: str,
+    filename: str,
+    content_type: str,
+    body: bytes,
+    store: FileStore,
+) -> Attachment:
     """A later addition (e.g. the citizen's integration) to an open istanza, under the same rules as submission."""
     inst = await get(session, ente_id=ente_id, instance_id=instance_id)
     if inst.status in FINAL:
         raise Conflict("the istanza is closed")
     problem = file_problem(content_type, body, store.max_bytes)
     if problem is not None:
-        message = {"empty": "empty file", "too large": f"file larger than {store.max_bytes} bytes",
-                   "type not allowed": "only PDF, JPEG or PNG files"}[problem[1]]
+        message = {
+            "empty": "empty file",
+            "too large": f"file larger than {store.max_bytes} bytes",
+            "type not allowed": "only PDF, JPEG or PNG files",
+        }[problem[1]]
         raise ValidationFailed(message, fields={"file": problem[1]})
-    return await _store(session, inst=inst, kind=kind, filename=filename, content_type=content_type, body=body,
-                        store=store)
+    return await _store(
+        session, inst=inst, kind=kind, filename=filename, content_type=content_type, body=body, store=store
+    )
 
 
 def _sniff_ok(content_type: str, body: bytes) -> bool:

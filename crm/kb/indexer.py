@@ -30,13 +30,24 @@ log = logging.getLogger("urp.kb")
 
 def is_answerable(a: Article, today: date | None = None) -> bool:
     today = today or date.today()
-    return (a.status == "published" and (a.valid_from is None or a.valid_from <= today)
-            and (a.valid_until is None or a.valid_until >= today))
+    return (
+        a.status == "published"
+        and (a.valid_from is None or a.valid_from <= today)
+        and (a.valid_until is None or a.valid_until >= today)
+    )
 
 
 def to_document(a: Article) -> Document:
-    return Document(id=a.id, slug=a.slug, title=a.title, body=plain_text(a.body), url=a.url, topic=a.topic,
-                    keywords=list(a.keywords or []), phrasings=list(a.phrasings or []))
+    return Document(
+        id=a.id,
+        slug=a.slug,
+        title=a.title,
+        body=plain_text(a.body),
+        url=a.url,
+        topic=a.topic,
+        keywords=list(a.keywords or []),
+        phrasings=list(a.phrasings or []),
+    )
 
 
 @dataclass
@@ -57,15 +68,19 @@ class IndexManager:
         self._locks: dict[int, asyncio.Lock] = {}
 
     def health(self) -> dict[str, Any]:
-        return {"status": "ok", "embedder": self.embedder_spec,
-                "indexes": {str(k): len(v.index) for k, v in self._indexes.items()}}
+        return {
+            "status": "ok",
+            "embedder": self.embedder_spec,
+            "indexes": {str(k): len(v.index) for k, v in self._indexes.items()},
+        }
 
     def _dir(self, ente_id: int) -> Path:
         return self.root / str(ente_id)
 
     async def _answerable(self, session: AsyncSession, ente_id: int) -> list[Article]:
-        rows = (await session.scalars(select(Article).where(Article.ente_id == ente_id,
-                                                           Article.status == "published"))).all()
+        rows = (
+            await session.scalars(select(Article).where(Article.ente_id == ente_id, Article.status == "published"))
+        ).all()
         return [a for a in rows if is_answerable(a)]
 
     async def _revision(self, session: AsyncSession, ente_id: int) -> int:

@@ -60,8 +60,9 @@ class Feedback(IdMixin, EnteMixin, Base):
     article_id: Mapped[int | None] = mapped_column(ForeignKey("kb_articles.id", ondelete="SET NULL"), index=True)
     query: Mapped[str] = mapped_column(String(500), default="")
     helpful: Mapped[bool] = mapped_column(Boolean)
-    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"),
-                                                        default=None)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), default=None
+    )
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -8,8 +8,28 @@ import nh3
 from markdown_it import MarkdownIt
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
-ALLOWED = {"p", "br", "strong", "em", "ul", "ol", "li", "a", "h2", "h3", "h4", "blockquote", "code", "pre", "table",
-           "thead", "tbody", "tr", "th", "td"}
+ALLOWED = {
+    "p",
+    "br",
+    "strong",
+    "em",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "h2",
+    "h3",
+    "h4",
+    "blockquote",
+    "code",
+    "pre",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
 
 
 def _strip_raw_html(markdown: str) -> str:
@@ -20,8 +40,9 @@ def _strip_raw_html(markdown: str) -> str:
 def sanitise(html: str) -> str:
     """The one allow-list of tags, attributes and link schemes for Markdown rendered to HTML: the console's preview and
     the web chat (channels/render.py) both go through it."""
-    return nh3.clean(html, tags=ALLOWED, attributes={"a": {"href", "title"}},
-                     url_schemes={"http", "https", "mailto", "tel"})
+    return nh3.clean(
+        html, tags=ALLOWED, attributes={"a": {"href", "title"}}, url_schemes={"http", "https", "mailto", "tel"}
+    )
 
 
 def strip_raw_html(markdown: str) -> str:

@@ -14,22 +14,48 @@ from crm.conversations.models import Conversation
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.http import validation_fields
 from crm.core.refs import ensure_owned
+from crm.kb.indexer import is_answerable
 from crm.kb.models import Article, ArticleVersion, Feedback, Gap, KbRevision
 from crm.kb.render import body_html
 from crm.kb.schemas import ArticleIn, ArticleOut, ArticlePatch
-from crm.kb.indexer import is_answerable
 from crm.offices.models import Office
 
-SNAPSHOT_FIELDS = ("slug", "title", "body", "topic", "office_id", "url", "valid_from", "valid_until", "keywords",
-                   "phrasings", "language", "status")
+SNAPSHOT_FIELDS = (
+    "slug",
+    "title",
+    "body",
+    "topic",
+    "office_id",
+    "url",
+    "valid_from",
+    "valid_until",
+    "keywords",
+    "phrasings",
+    "language",
+    "status",
+)
 
 
 def to_out(a: Article) -> ArticleOut:
-    return ArticleOut(id=a.id, slug=a.slug, title=a.title, body=a.body, body_html=body_html(a.body), topic=a.topic,
-                      office_id=a.office_id, url=a.url, valid_from=a.valid_from, valid_until=a.valid_until,
-                      keywords=list(a.keywords or []), phrasings=list(a.phrasings or []), language=a.language,
-                      status=a.status, version=a.version, answerable=is_answerable(a),
-                      updated_at=a.updated_at.isoformat())
+    return ArticleOut(
+        id=a.id,
+        slug=a.slug,
+        title=a.title,
+        body=a.body,
+        body_html=body_html(a.body),
+        topic=a.topic,
+        office_id=a.office_id,
+        url=a.url,
+        valid_from=a.valid_from,
+        valid_until=a.valid_until,
+        keywords=list(a.keywords or []),
+        phrasings=list(a.phrasings or []),
+        language=a.language,
+        status=a.status,
+        version=a.version,
+        answerable=is_answerable(a),
+        updated_at=a.updated_at.isoformat(),
+    )
 
 
 def _snapshot(a: Article) -> dict[str, Any]:
@@ -40,16 +66,25 @@ def _snapshot(a: Article) -> dict[str, Any]:
 
 
 async def bump_revision(session: AsyncSession, ente_id: int) -> None:
-    result = await session.execute(update(KbRevision).where(KbRevision.ente_id == ente_id)
-                                   .values(revision=KbRevision.revision + 1))
+    result = await session.execute(
+        update(KbRevision).where(KbRevision.ente_id == ente_id).values(revision=KbRevision.revision + 1)
+    )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         session.add(KbRevision(ente_id=ente_id, revision=1))
         await session.flush()
 
 
 async def _version(session: AsyncSession, a: Article, author: str, changed: list[str]) -> None:
-    session.add(ArticleVersion(ente_id=a.ente_id, article_id=a.id, version=a.version, snapshot=_snapshot(a),
-                               changed_fields=changed, author=author))
+    session.add(
+        ArticleVersion(
+            ente_id=a.ente_id,
+            article_id=a.id,
+            version=a.version,
+            snapshot=_snapshot(a),
+            changed_fields=changed,
+            author=author,
+        )
+    )
     await bump_revision(session, a.ente_id)
     await session.flush()
 
@@ -76,8 +111,9 @@ async def create(session: AsyncSession, *, ente_id: int, data: ArticleIn, author
     return a
 
 
-async def update_article(session: AsyncSession, *, ente_id: int, article_id: int, data: ArticlePatch,
-                         author: str) -> Article:
+async def update_article(
+    session: AsyncSession, *, ente_id: int, article_id: int, data: ArticlePatch, author: str
+) -> Article:
     a = await get(session, ente_id=ente_id, article_id=article_id)
     if "office_id" in data.model_fields_set:
         await ensure_owned(session, ente_id=ente_id, field="office_id", model=Office, value=data.office_id)
@@ -99,21 +135,28 @@ async def update_article(session: AsyncSession, *, ente_id: int, article_id: int
 
 
 async def set_status(session: AsyncSession, *, ente_id: int, article_id: int, status: str, author: str) -> Article:
-    return await update_article(session, ente_id=ente_id, article_id=article_id,
-                                data=ArticlePatch(status=status), author=author)  # type: ignore[arg-type]
+    return await update_article(
+        session, ente_id=ente_id, article_id=article_id, data=ArticlePatch(status=status), author=author
+    )  # type: ignore[arg-type]
 
 
 async def versions(session: AsyncSession, *, ente_id: int, article_id: int) -> Sequence[ArticleVersion]:
     await get(session, ente_id=ente_id, article_id=article_id)
-    return (await session.scalars(select(ArticleVersion).where(ArticleVersion.article_id == article_id)
-                                  .order_by(ArticleVersion.version.desc()))).all()
+    return (
+        await session.scalars(
+            select(ArticleVersion)
+            .where(ArticleVersion.article_id == article_id)
+            .order_by(ArticleVersion.version.desc())
+        )
+    ).all()
 
 
 async def restore(session: AsyncSession, *, ente_id: int, article_id: int, version: int, author: str) -> Article:
     """Bring back an older version's content as a new version (history is never rewritten)."""
     a = await get(session, ente_id=ente_id, article_id=article_id)
-    old = await session.scalar(select(ArticleVersion).where(ArticleVersion.article_id == article_id,
-                                                            ArticleVersion.version == version))
+    old = await session.scalar(
+        select(ArticleVersion).where(ArticleVersion.article_id == article_id, ArticleVersion.version == version)
+    )
     if old is None:
         raise NotFound(f"version {version} not found")
     snap = dict(old.snapshot)
@@ -136,13 +179,17 @@ def list_stmt(*, ente_id: int, status: str | None, topic: str | None, q: str | N
         stmt = stmt.where(Article.topic == topic)
     if q:
         like = f"%{q.lower()}%"
-        stmt = stmt.where(func.lower(Article.title).like(like) | func.lower(Article.slug).like(like)
-                          | func.lower(Article.body).like(like))
+        stmt = stmt.where(
+            func.lower(Article.title).like(like)
+            | func.lower(Article.slug).like(like)
+            | func.lower(Article.body).like(like)
+        )
     return stmt
 
 
-async def import_rows(session: AsyncSession, *, ente_id: int, rows: list[tuple[int, dict[str, Any]]], author: str,
-                      publish: bool = True) -> dict[str, Any]:
+async def import_rows(
+    session: AsyncSession, *, ente_id: int, rows: list[tuple[int, dict[str, Any]]], author: str, publish: bool = True
+) -> dict[str, Any]:
     """Idempotent by slug. Any bad line aborts the whole import (the caller's transaction rolls back)."""
     report: dict[str, Any] = {"created": [], "updated": [], "skipped": []}
     seen: set[str] = set()
@@ -165,8 +212,9 @@ async def import_rows(session: AsyncSession, *, ente_id: int, rows: list[tuple[i
         seen.add(data.slug)
         parsed.append(data)
     if errors:
-        raise ValidationFailed("import refused, nothing was saved: " + " | ".join(errors[:20]),
-                               fields={"lines": " | ".join(errors[:20])})
+        raise ValidationFailed(
+            "import refused, nothing was saved: " + " | ".join(errors[:20]), fields={"lines": " | ".join(errors[:20])}
+        )
     for data in parsed:
         existing = await get_by_slug(session, ente_id=ente_id, slug=data.slug)
         if existing is None:
@@ -189,8 +237,9 @@ async def export_rows(session: AsyncSession, *, ente_id: int) -> list[dict[str, 
     return out
 
 
-async def add_feedback(session: AsyncSession, *, ente_id: int, slug: str | None, query: str, helpful: bool,
-                       conversation_id: int | None) -> Feedback:
+async def add_feedback(
+    session: AsyncSession, *, ente_id: int, slug: str | None, query: str, helpful: bool, conversation_id: int | None
+) -> Feedback:
     article_id = None
     if slug:
         a = await get_by_slug(session, ente_id=ente_id, slug=slug)
@@ -198,8 +247,7 @@ async def add_feedback(session: AsyncSession, *, ente_id: int, slug: str | None,
             raise NotFound(f"article {slug!r} not found", fields={"slug": "unknown"})
         article_id = a.id
     await ensure_owned(session, ente_id=ente_id, field="conversation_id", model=Conversation, value=conversation_id)
-    fb = Feedback(ente_id=ente_id, article_id=article_id, query=query, helpful=helpful,
-                  conversation_id=conversation_id)
+    fb = Feedback(ente_id=ente_id, article_id=article_id, query=query, helpful=helpful, conversation_id=conversation_id)
     session.add(fb)
     if not helpful and query:
         session.add(Gap(ente_id=ente_id, query=query, reason="negative feedback"))
@@ -216,10 +264,14 @@ async def feedback_stats(session: AsyncSession, *, ente_id: int) -> list[dict[st
     rows = await session.execute(
         select(Article.slug, Article.title, func.sum(Feedback.helpful.cast(int_type())), func.count(Feedback.id))
         .join(Feedback, Feedback.article_id == Article.id)
-        .where(Article.ente_id == ente_id).group_by(Article.slug, Article.title).order_by(func.count(Feedback.id).desc())
+        .where(Article.ente_id == ente_id)
+        .group_by(Article.slug, Article.title)
+        .order_by(func.count(Feedback.id).desc())
     )
-    return [{"slug": s, "title": t, "helpful": int(h or 0), "total": n, "not_helpful": n - int(h or 0)}
-            for s, t, h, n in rows.all()]
+    return [
+        {"slug": s, "title": t, "helpful": int(h or 0), "total": n, "not_helpful": n - int(h or 0)}
+        for s, t, h, n in rows.all()
+    ]
 
 
 def int_type() -> Any:
@@ -229,8 +281,11 @@ def int_type() -> Any:
 
 
 async def open_gaps(session: AsyncSession, *, ente_id: int, limit: int = 500) -> Sequence[Gap]:
-    return (await session.scalars(select(Gap).where(Gap.ente_id == ente_id, Gap.resolved.is_(False))
-                                  .order_by(Gap.at.desc()).limit(limit))).all()
+    return (
+        await session.scalars(
+            select(Gap).where(Gap.ente_id == ente_id, Gap.resolved.is_(False)).order_by(Gap.at.desc()).limit(limit)
+        )
+    ).all()
 
 
 async def resolve_gaps(session: AsyncSession, *, ente_id: int, ids: list[int]) -> int:
@@ -245,8 +300,9 @@ async def gap_questions(session: AsyncSession, *, ente_id: int, ids: list[int]) 
     """The distinct questions of some gaps of the ente, oldest first (to seed an article's alternative phrasings)."""
     if not ids:
         return []
-    rows = (await session.scalars(select(Gap.query).where(Gap.ente_id == ente_id, Gap.id.in_(ids))
-                                  .order_by(Gap.at, Gap.id))).all()
+    rows = (
+        await session.scalars(select(Gap.query).where(Gap.ente_id == ente_id, Gap.id.in_(ids)).order_by(Gap.at, Gap.id))
+    ).all()
     return list(dict.fromkeys(q.strip() for q in rows if q.strip()))
 
 

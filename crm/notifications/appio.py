@@ -56,8 +56,9 @@ def wanted(kind: str) -> bool:
     return any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in KINDS)
 
 
-async def also_to_io(session: AsyncSession, *, ente_id: int, contact: Any, kind: str, subject: str, text: str,
-                     dedupe_key: str) -> None:
+async def also_to_io(
+    session: AsyncSession, *, ente_id: int, contact: Any, kind: str, subject: str, text: str, dedupe_key: str
+) -> None:
     """Queue the IO copy of a notification when the ente has an IO service key and the citizen a fiscal code (the
     provider decides, at send time, whether their profile allows it)."""
     from crm.entes.models import Ente
@@ -69,12 +70,23 @@ async def also_to_io(session: AsyncSession, *, ente_id: int, contact: Any, kind:
     if slug not in get_app_io_settings().keys():
         return
     key = f"{dedupe_key}:io"
-    if await session.scalar(select(Notification.id).where(Notification.ente_id == ente_id,
-                                                          Notification.dedupe_key == key)):
+    if await session.scalar(
+        select(Notification.id).where(Notification.ente_id == ente_id, Notification.dedupe_key == key)
+    ):
         return
     async with session.begin_nested():
-        session.add(Notification(ente_id=ente_id, contact_id=contact.id, kind=kind, channel=CHANNEL,
-                                 address=contact.fiscal_code, subject=subject, text=text, dedupe_key=key))
+        session.add(
+            Notification(
+                ente_id=ente_id,
+                contact_id=contact.id,
+                kind=kind,
+                channel=CHANNEL,
+                address=contact.fiscal_code,
+                subject=subject,
+                text=text,
+                dedupe_key=key,
+            )
+        )
         await session.flush()
 
 
@@ -97,8 +109,9 @@ class AppIoSender:
 
     channel = CHANNEL
 
-    def __init__(self, app: Any, settings: AppIoSettings | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, app: Any, settings: AppIoSettings | None = None, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.app = app
         self.settings = settings or get_app_io_settings()
         self.transport = transport
@@ -142,8 +155,11 @@ class AppIoSender:
                 due = await self._due_date(message)
                 if due:
                     content["due_date"] = due
-                r = await http.post(f"{base}/messages", headers=headers,
-                                    json={"time_to_live": 3600, "content": content, "fiscal_code": fiscal_code})
+                r = await http.post(
+                    f"{base}/messages",
+                    headers=headers,
+                    json={"time_to_live": 3600, "content": content, "fiscal_code": fiscal_code},
+                )
                 self._raise_for(r, "submitMessage")
                 return str(r.json().get("id") or "")
             except httpx.HTTPError as exc:

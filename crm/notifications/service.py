@@ -75,12 +75,21 @@ async def enqueue(
     # the citizen's IO app gets its own copy when the ente has an IO service key (crm/notifications/appio.py)
     from crm.notifications import appio
 
-    await appio.also_to_io(session, ente_id=ente_id, contact=contact, kind=kind, subject=subject, text=text,
-                           dedupe_key=dedupe_key)
+    await appio.also_to_io(
+        session, ente_id=ente_id, contact=contact, kind=kind, subject=subject, text=text, dedupe_key=dedupe_key
+    )
     if target is None:
         return None
-    n = Notification(ente_id=ente_id, contact_id=contact_id, kind=kind, channel=target[0], address=target[1],
-                     subject=subject, text=text, dedupe_key=dedupe_key)
+    n = Notification(
+        ente_id=ente_id,
+        contact_id=contact_id,
+        kind=kind,
+        channel=target[0],
+        address=target[1],
+        subject=subject,
+        text=text,
+        dedupe_key=dedupe_key,
+    )
     try:
         async with session.begin_nested():
             session.add(n)
@@ -101,8 +110,9 @@ def route_for(contact: Contact, channel: str) -> tuple[str, str | None]:
     return channel, ident
 
 
-async def _claim(maker: async_sessionmaker[AsyncSession], limit: int, ente_id: int | None = None
-                 ) -> list[OutboundNotification]:
+async def _claim(
+    maker: async_sessionmaker[AsyncSession], limit: int, ente_id: int | None = None
+) -> list[OutboundNotification]:
     """Lease due rows so parallel dispatchers (replicas) never send the same notification."""
     now = utcnow()
     async with transaction(maker) as s:
@@ -126,8 +136,9 @@ async def _claim(maker: async_sessionmaker[AsyncSession], limit: int, ente_id: i
         for n in rows:
             n.status, n.lease_until = "sending", now + LEASE
             n.attempts += 1
-            out.append(OutboundNotification(n.id, n.ente_id, n.contact_id, n.channel, n.address, n.subject, n.text,
-                                            n.kind))
+            out.append(
+                OutboundNotification(n.id, n.ente_id, n.contact_id, n.channel, n.address, n.subject, n.text, n.kind)
+            )
     return out
 
 

@@ -5,8 +5,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm.core.records import get_in_ente
 from crm.core.errors import Conflict, NotFound
+from crm.core.records import get_in_ente
 from crm.offices.models import Office, Topic
 from crm.offices.schemas import OfficeIn, TopicIn
 

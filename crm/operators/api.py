@@ -37,13 +37,15 @@ async def login(request: Request) -> HTTPResponse:
     maker = request.app.ctx.sessionmaker
     async with write_turn(maker), maker() as s:
         try:
-            op = await service.authenticate(s, username=data.username, password=data.password, attempt=attempt,
-                                            policy=service.policy(settings))
+            op = await service.authenticate(
+                s, username=data.username, password=data.password, attempt=attempt, policy=service.policy(settings)
+            )
         except ApiError:
             await s.commit()  # keep the failure count
             raise
-        token = await service.start_session(s, op, secret=settings.secret_key.get_secret_value(),
-                                            ttl_minutes=settings.token_ttl_minutes)
+        token = await service.start_session(
+            s, op, secret=settings.secret_key.get_secret_value(), ttl_minutes=settings.token_ttl_minutes
+        )
         out = TokenOut(access_token=token, expires_in=settings.token_ttl_minutes * 60, role=op.role)
         await s.commit()
     resp = json_ok(out)
@@ -75,8 +77,12 @@ async def me(request: Request) -> HTTPResponse:
 @openapi(summary="List operators of the ente", response=OperatorOut, many=True, query=OperatorQuery)
 async def list_operators(request: Request) -> HTTPResponse:
     page = page_params(request)
-    stmt = apply_sort(service.list_stmt(ente_id=principal_of(request).ente_id, role=request.args.get("role")), page,
-                      {"username": Operator.username, "role": Operator.role}, [Operator.username])
+    stmt = apply_sort(
+        service.list_stmt(ente_id=principal_of(request).ente_id, role=request.args.get("role")),
+        page,
+        {"username": Operator.username, "role": Operator.role},
+        [Operator.username],
+    )
     async with read_session(request) as s:
         return json_ok(await paginate(s, stmt, page, lambda o: service.to_out(o).model_dump()))
 
@@ -93,8 +99,11 @@ async def create_operator(request: Request) -> HTTPResponse:
 
 @bp.patch("/operators/<operator_id:int>")
 @authorized(*policies.MANAGE.roles)
-@openapi(summary="Change an operator (role, topics, active, password); 409 for one's own admin role or account",
-         body=OperatorPatch, response=OperatorOut)
+@openapi(
+    summary="Change an operator (role, topics, active, password); 409 for one's own admin role or account",
+    body=OperatorPatch,
+    response=OperatorOut,
+)
 async def update_operator(request: Request, operator_id: int) -> HTTPResponse:
     data = parse_body(request, OperatorPatch)
     async with begin(request) as cx:

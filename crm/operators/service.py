@@ -70,19 +70,34 @@ async def create(session: AsyncSession, *, ente_id: int, data: OperatorIn) -> Op
     return op
 
 
-async def update(session: AsyncSession, *, ente_id: int, operator_id: int, data: OperatorPatch,
-                 keep_session: str | None = None, actor_id: int | None = None) -> Operator:
+async def update(
+    session: AsyncSession,
+    *,
+    ente_id: int,
+    operator_id: int,
+    data: OperatorPatch,
+    keep_session: str | None = None,
+    actor_id: int | None = None,
+) -> Operator:
     """A new role, a new password or a deactivation ends the operator's sessions at once (their tokens and console
     cookies stop working), except ``keep_session``: the caller's own, when they change their own password. Nobody
     changes their own role or deactivates themselves (``actor_id``): an installation never loses its last admin
     that way."""
     op = await get(session, ente_id=ente_id, operator_id=operator_id)
     if actor_id == op.id and ((data.role is not None and data.role != op.role) or data.active is False):
-        raise Conflict("you cannot change your own role or deactivate yourself",
-                       fields={"role" if data.role is not None and data.role != op.role else "active": "yourself"})
-    why = ("role" if data.role is not None and data.role != op.role else
-           "deactivated" if data.active is False and op.active else
-           "password" if data.password is not None else None)
+        raise Conflict(
+            "you cannot change your own role or deactivate yourself",
+            fields={"role" if data.role is not None and data.role != op.role else "active": "yourself"},
+        )
+    why = (
+        "role"
+        if data.role is not None and data.role != op.role
+        else "deactivated"
+        if data.active is False and op.active
+        else "password"
+        if data.password is not None
+        else None
+    )
     for field in ("full_name", "email", "role", "active"):
         value = getattr(data, field)
         if value is not None:
@@ -93,14 +108,16 @@ async def update(session: AsyncSession, *, ente_id: int, operator_id: int, data:
         op.password_hash = hash_password(data.password)
         await throttle.release_account(session, realm=REALM, account=op.username)
     if why is not None:
-        await sessions.revoke_all(session, kind="operator", subject_id=op.id, why=why,
-                                  keep=keep_session if why == "password" else None)
+        await sessions.revoke_all(
+            session, kind="operator", subject_id=op.id, why=why, keep=keep_session if why == "password" else None
+        )
     await session.flush()
     return op
 
 
-async def reset_password(session: AsyncSession, *, ente_id: int, operator_id: int, password: str,
-                         keep_session: str | None = None) -> Operator:
+async def reset_password(
+    session: AsyncSession, *, ente_id: int, operator_id: int, password: str, keep_session: str | None = None
+) -> Operator:
     """An administrator sets a new password (validated by the caller with OperatorPatch, as the API does): the
     operator's other sessions end, and the account-wide sign-in throttle is lifted."""
     op = await get(session, ente_id=ente_id, operator_id=operator_id)
@@ -130,13 +147,17 @@ REALM = "operator"
 
 
 def policy(settings: Any) -> throttle.Policy:
-    return throttle.Policy(per_pair=settings.login_max_failures, per_account=settings.login_max_failures_account,
-                           per_address=settings.login_max_failures_address,
-                           window=timedelta(seconds=settings.login_window_seconds))
+    return throttle.Policy(
+        per_pair=settings.login_max_failures,
+        per_account=settings.login_max_failures_account,
+        per_address=settings.login_max_failures_address,
+        window=timedelta(seconds=settings.login_window_seconds),
+    )
 
 
-async def authenticate(session: AsyncSession, *, username: str, password: str, attempt: throttle.Attempt,
-                       policy: throttle.Policy) -> Operator:
+async def authenticate(
+    session: AsyncSession, *, username: str, password: str, attempt: throttle.Attempt, policy: throttle.Policy
+) -> Operator:
     """Check credentials. A throttled attempt gets 429 before the password is looked at; an unknown username, a
     disabled account and a wrong password all get the same 401 (after the same Argon2 work) and count the same."""
     await throttle.check(session, attempt, policy)
@@ -159,7 +180,15 @@ async def authenticate(session: AsyncSession, *, username: str, password: str, a
 async def start_session(session: AsyncSession, op: Operator, *, secret: str, ttl_minutes: int) -> str:
     """A new server-side session for a signed-in operator, and the bearer token (also the console cookie) naming
     it."""
-    row = await sessions.open_session(session, ente_id=op.ente_id, kind="operator", subject_id=op.id,
-                                      ttl=timedelta(minutes=ttl_minutes))
-    return issue_token(secret, operator_id=op.id, ente_id=op.ente_id, role=op.role, username=op.username,
-                       ttl_minutes=ttl_minutes, sid=row.id)
+    row = await sessions.open_session(
+        session, ente_id=op.ente_id, kind="operator", subject_id=op.id, ttl=timedelta(minutes=ttl_minutes)
+    )
+    return issue_token(
+        secret,
+        operator_id=op.id,
+        ente_id=op.ente_id,
+        role=op.role,
+        username=op.username,
+        ttl_minutes=ttl_minutes,
+        sid=row.id,
+    )

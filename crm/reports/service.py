@@ -69,8 +69,11 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def _summary(hours: list[float]) -> dict[str, Any]:
-    return {"count": len(hours), "median_hours": round(statistics.median(hours), 2) if hours else None,
-            "p90_hours": round(p, 2) if (p := percentile(hours, 90)) is not None else None}
+    return {
+        "count": len(hours),
+        "median_hours": round(statistics.median(hours), 2) if hours else None,
+        "p90_hours": round(p, 2) if (p := percentile(hours, 90)) is not None else None,
+    }
 
 
 async def conversations_by_day(session: AsyncSession, *, ente_id: int, period: Period) -> dict[str, Any]:
@@ -78,19 +81,28 @@ async def conversations_by_day(session: AsyncSession, *, ente_id: int, period: P
     the bot or an operator opened it)."""
     from crm.conversations.models import Conversation
 
-    rows = (await session.execute(select(Conversation.created_at, Conversation.channel)
-                                  .where(Conversation.ente_id == ente_id,
-                                         _between(Conversation.created_at, period)))).all()
+    rows = (
+        await session.execute(
+            select(Conversation.created_at, Conversation.channel).where(
+                Conversation.ente_id == ente_id, _between(Conversation.created_at, period)
+            )
+        )
+    ).all()
     per_day: dict[date, Counter[str]] = {d: Counter() for d in period.days}
     for created_at, channel in rows:
         per_day.setdefault(period.local_day(created_at), Counter())[channel] += 1
     totals: Counter[str] = Counter(channel for _, channel in rows)
-    return {"channels": sorted(totals), "days": [(d, dict(per_day[d])) for d in period.days],
-            "totals": dict(totals), "total": len(rows)}
+    return {
+        "channels": sorted(totals),
+        "days": [(d, dict(per_day[d])) for d in period.days],
+        "totals": dict(totals),
+        "total": len(rows),
+    }
 
 
-async def bot_outcomes(session: AsyncSession, *, ente_id: int, period: Period,
-                       now: datetime | None = None) -> dict[str, Any]:
+async def bot_outcomes(
+    session: AsyncSession, *, ente_id: int, period: Period, now: datetime | None = None
+) -> dict[str, Any]:
     """Of the conversations started in the period:
 
     - *handed off*: passed to an operator (a hand-off happened, or an operator took it);
@@ -104,10 +116,13 @@ async def bot_outcomes(session: AsyncSession, *, ente_id: int, period: Period,
 
     now = now or utcnow()
     idle = now - timedelta(minutes=IDLE_MINUTES)
-    rows = (await session.execute(select(Conversation.mode, Conversation.handoff_at, Conversation.taken_at,
-                                         Conversation.last_message_at)
-                                  .where(Conversation.ente_id == ente_id,
-                                         _between(Conversation.created_at, period)))).all()
+    rows = (
+        await session.execute(
+            select(
+                Conversation.mode, Conversation.handoff_at, Conversation.taken_at, Conversation.last_message_at
+            ).where(Conversation.ente_id == ente_id, _between(Conversation.created_at, period))
+        )
+    ).all()
     handed = contained = ongoing = 0
     for mode, handoff_at, taken_at, last_at in rows:
         if handoff_at is not None or taken_at is not None:
@@ -118,8 +133,15 @@ async def bot_outcomes(session: AsyncSession, *, ente_id: int, period: Period,
             ongoing += 1
     total = len(rows)
     finished = contained + handed
-    return {"total": total, "contained": contained, "handed_off": handed, "ongoing": ongoing, "finished": finished,
-            "containment_rate": _rate(contained, finished), "handoff_rate": _rate(handed, finished)}
+    return {
+        "total": total,
+        "contained": contained,
+        "handed_off": handed,
+        "ongoing": ongoing,
+        "finished": finished,
+        "containment_rate": _rate(contained, finished),
+        "handoff_rate": _rate(handed, finished),
+    }
 
 
 async def csat(session: AsyncSession, *, ente_id: int, period: Period) -> dict[str, Any]:
@@ -130,12 +152,16 @@ async def csat(session: AsyncSession, *, ente_id: int, period: Period) -> dict[s
     from crm.offices.models import Topic
     from crm.operators.models import Operator
 
-    rows = (await session.execute(
-        select(ConversationRating.score, ConversationRating.channel, Operator.full_name, Operator.username,
-               Topic.name)
-        .outerjoin(Operator, Operator.id == ConversationRating.operator_id)
-        .outerjoin(Topic, Topic.id == ConversationRating.topic_id)
-        .where(ConversationRating.ente_id == ente_id, _between(ConversationRating.asked_at, period)))).all()
+    rows = (
+        await session.execute(
+            select(
+                ConversationRating.score, ConversationRating.channel, Operator.full_name, Operator.username, Topic.name
+            )
+            .outerjoin(Operator, Operator.id == ConversationRating.operator_id)
+            .outerjoin(Topic, Topic.id == ConversationRating.topic_id)
+            .where(ConversationRating.ente_id == ente_id, _between(ConversationRating.asked_at, period))
+        )
+    ).all()
 
     def group(key_of: Any) -> list[dict[str, Any]]:
         scores: dict[str, list[int]] = defaultdict(list)
@@ -145,16 +171,24 @@ async def csat(session: AsyncSession, *, ente_id: int, period: Period) -> dict[s
             asked[key] += 1
             if r.score is not None:
                 scores[key].append(r.score)
-        return [{"name": k, "asked": asked[k], "answers": len(scores[k]),
-                 "average": round(float(statistics.mean(scores[k])), 2) if scores[k] else None,
-                 "satisfied_rate": _rate(sum(1 for x in scores[k] if x >= 4), len(scores[k]))}
-                for k in sorted(asked)]
+        return [
+            {
+                "name": k,
+                "asked": asked[k],
+                "answers": len(scores[k]),
+                "average": round(float(statistics.mean(scores[k])), 2) if scores[k] else None,
+                "satisfied_rate": _rate(sum(1 for x in scores[k] if x >= 4), len(scores[k])),
+            }
+            for k in sorted(asked)
+        ]
 
     everyone = group(lambda r: "Tutte")
-    return {"operators": group(lambda r: r.full_name or r.username or "(operatore rimosso)"),
-            "topics": group(lambda r: r.name or "(senza ambito)"),
-            "channels": group(lambda r: r.channel),
-            "total": everyone[0] if everyone else None}
+    return {
+        "operators": group(lambda r: r.full_name or r.username or "(operatore rimosso)"),
+        "topics": group(lambda r: r.name or "(senza ambito)"),
+        "channels": group(lambda r: r.channel),
+        "total": everyone[0] if everyone else None,
+    }
 
 
 async def request_times(session: AsyncSession, *, ente_id: int, period: Period) -> dict[str, Any]:
@@ -166,8 +200,13 @@ async def request_times(session: AsyncSession, *, ente_id: int, period: Period) 
     Median and 90th percentile (nearest rank) in hours; ``count`` is how many requests each figure is made of."""
     from crm.tickets.models import Ticket
 
-    rows = (await session.execute(select(Ticket.priority, Ticket.created_at, Ticket.taken_at, Ticket.resolved_at)
-                                  .where(Ticket.ente_id == ente_id, _between(Ticket.created_at, period)))).all()
+    rows = (
+        await session.execute(
+            select(Ticket.priority, Ticket.created_at, Ticket.taken_at, Ticket.resolved_at).where(
+                Ticket.ente_id == ente_id, _between(Ticket.created_at, period)
+            )
+        )
+    ).all()
     first: dict[str, list[float]] = defaultdict(list)
     resolution: dict[str, list[float]] = defaultdict(list)
     opened: Counter[str] = Counter()
@@ -180,9 +219,11 @@ async def request_times(session: AsyncSession, *, ente_id: int, period: Period) 
     out: dict[str, Any] = {}
     for key in ("all", *PRIORITIES):
         prios = PRIORITIES if key == "all" else (key,)
-        out[key] = {"opened": sum(opened[p] for p in prios),
-                    "first_response": _summary([v for p in prios for v in first[p]]),
-                    "resolution": _summary([v for p in prios for v in resolution[p]])}
+        out[key] = {
+            "opened": sum(opened[p] for p in prios),
+            "first_response": _summary([v for p in prios for v in first[p]]),
+            "resolution": _summary([v for p in prios for v in resolution[p]]),
+        }
     return out
 
 
@@ -207,15 +248,36 @@ async def bookings_summary(session: AsyncSession, *, ente_id: int, period: Perio
     from crm.bookings.service import list_services
 
     names = {s.id: s.name for s in await list_services(session, ente_id=ente_id, include_inactive=True)}
-    cols = (Booking.id, Booking.service_id, Booking.status, Booking.created_at, Booking.cancelled_at, Booking.start,
-            Booking.rescheduled_from_id)
-    rows = (await session.execute(select(*cols).where(
-        Booking.ente_id == ente_id,
-        _between(Booking.created_at, period) | _between(Booking.cancelled_at, period)
-        | _between(Booking.start, period)))).all()
-    moved_away = set((await session.scalars(select(Booking.rescheduled_from_id).where(
-        Booking.ente_id == ente_id, Booking.rescheduled_from_id.is_not(None),
-        _between(Booking.created_at, period)))).all())
+    cols = (
+        Booking.id,
+        Booking.service_id,
+        Booking.status,
+        Booking.created_at,
+        Booking.cancelled_at,
+        Booking.start,
+        Booking.rescheduled_from_id,
+    )
+    rows = (
+        await session.execute(
+            select(*cols).where(
+                Booking.ente_id == ente_id,
+                _between(Booking.created_at, period)
+                | _between(Booking.cancelled_at, period)
+                | _between(Booking.start, period),
+            )
+        )
+    ).all()
+    moved_away = set(
+        (
+            await session.scalars(
+                select(Booking.rescheduled_from_id).where(
+                    Booking.ente_id == ente_id,
+                    Booking.rescheduled_from_id.is_not(None),
+                    _between(Booking.created_at, period),
+                )
+            )
+        ).all()
+    )
     per: dict[int, Counter[str]] = defaultdict(Counter)
     since, until = period.since, period.until
     for bid, service_id, status, created, cancelled, start, moved_from in rows:
@@ -229,23 +291,36 @@ async def bookings_summary(session: AsyncSession, *, ente_id: int, period: Perio
     keys = ("made", "moved", "cancelled", "attended", "no_show")
     services = []
     for service_id, c in sorted(per.items(), key=lambda x: names.get(x[0], "")):
-        services.append({"service_id": service_id, "service": names.get(service_id, f"Servizio #{service_id}"),
-                         **{k: c[k] for k in keys},
-                         "no_show_rate": _rate(c["no_show"], c["attended"] + c["no_show"])})
+        services.append(
+            {
+                "service_id": service_id,
+                "service": names.get(service_id, f"Servizio #{service_id}"),
+                **{k: c[k] for k in keys},
+                "no_show_rate": _rate(c["no_show"], c["attended"] + c["no_show"]),
+            }
+        )
     total = {k: sum(s[k] for s in services) for k in keys}
     total["no_show_rate"] = _rate(total["no_show"], total["attended"] + total["no_show"])
     return {"services": services, "total": total}
 
 
-async def top_gaps(session: AsyncSession, *, ente_id: int, period: Period, embedder: Any,
-                   limit: int = 10) -> dict[str, Any]:
+async def top_gaps(
+    session: AsyncSession, *, ente_id: int, period: Period, embedder: Any, limit: int = 10
+) -> dict[str, Any]:
     """Questions the knowledge base could not answer (or answered unhelpfully), asked in the period and not yet
     handled, grouped by meaning exactly as the knowledge-base gap list groups them; the largest groups first."""
     from crm.kb import gaps as gap_groups
     from crm.kb.models import Gap
 
-    rows = list((await session.scalars(select(Gap).where(Gap.ente_id == ente_id, Gap.resolved.is_(False),
-                                                         _between(Gap.at, period))
-                                       .order_by(Gap.at.desc()).limit(500))).all())
+    rows = list(
+        (
+            await session.scalars(
+                select(Gap)
+                .where(Gap.ente_id == ente_id, Gap.resolved.is_(False), _between(Gap.at, period))
+                .order_by(Gap.at.desc())
+                .limit(500)
+            )
+        ).all()
+    )
     groups = await asyncio.to_thread(gap_groups.group, rows, embedder) if rows else []
     return {"questions": len(rows), "groups": groups[:limit], "total_groups": len(groups)}

@@ -37,15 +37,22 @@ async def overview(request: Request, citizen: Citizen) -> HTTPResponse:
         s = cx.session
         data = await doors.overview(cx)
         services = {sv.id: sv for sv in (await s.scalars(select(Service).where(Service.ente_id == ente_id))).all()}
-        types = {t.id: t for t in (await s.scalars(select(InstanceType).where(InstanceType.ente_id == ente_id)))
-                 .all()}
+        types = {t.id: t for t in (await s.scalars(select(InstanceType).where(InstanceType.ente_id == ente_id))).all()}
         drafts = await service.drafts_of(s, ente_id=ente_id, contact_id=citizen.contact.id)
         candidates = await citizens.merge_candidates(s, citizen.contact)
     now = utcnow()
-    return render(request, "area.html", services=services, types=types, drafts=drafts, candidates=candidates,
-                  upcoming=[b for b in data["bookings"] if b.status == "confirmed" and b.end > now],
-                  past=[b for b in data["bookings"] if not (b.status == "confirmed" and b.end > now)],
-                  notice=request.args.get("avviso"), **data)
+    return render(
+        request,
+        "area.html",
+        services=services,
+        types=types,
+        drafts=drafts,
+        candidates=candidates,
+        upcoming=[b for b in data["bookings"] if b.status == "confirmed" and b.end > now],
+        past=[b for b in data["bookings"] if not (b.status == "confirmed" and b.end > now)],
+        notice=request.args.get("avviso"),
+        **data,
+    )
 
 
 @bp.get("/area-personale/prenotazioni/<booking_id:int>")
@@ -64,13 +71,25 @@ async def booking_detail(request: Request, citizen: Citizen, booking_id: int) ->
         slots = []
         if can_change:
             today = utcnow().astimezone(tz).date()
-            slots = await bookings.availability(s, ente_id=b.ente_id, service_id=svc.id, d_from=today,
-                                                d_to=today + timedelta(days=21))
+            slots = await bookings.availability(
+                s, ente_id=b.ente_id, service_id=svc.id, d_from=today, d_to=today + timedelta(days=21)
+            )
     days, chosen = days_of(slots, tz, request.args.get("giorno"))
-    return render(request, "area_booking.html", b=b, svc=svc, place=place, deadline=deadline,
-                  can_change=can_change, days=days, chosen=chosen, tz=tz, error=request.args.get("errore"),
-                  day_href=lambda d: f"/sportello/area-personale/prenotazioni/{b.id}?giorno={d.isoformat()}",
-                  moved=request.args.get("spostata") == "1")
+    return render(
+        request,
+        "area_booking.html",
+        b=b,
+        svc=svc,
+        place=place,
+        deadline=deadline,
+        can_change=can_change,
+        days=days,
+        chosen=chosen,
+        tz=tz,
+        error=request.args.get("errore"),
+        day_href=lambda d: f"/sportello/area-personale/prenotazioni/{b.id}?giorno={d.isoformat()}",
+        moved=request.args.get("spostata") == "1",
+    )
 
 
 @bp.post("/area-personale/prenotazioni/<booking_id:int>/annulla")
@@ -101,8 +120,9 @@ async def booking_move(request: Request, citizen: Citizen, booking_id: int) -> H
 def _code(exc: ApiError) -> str:
     """What went wrong, for the page's message: the time was taken meanwhile, the deadline has passed, the booking
     is no longer confirmed, or the new time breaks the service's rules."""
-    return {"slot_taken": "occupato", "deadline_passed": "termine", "illegal_transition": "stato"}.get(exc.code,
-                                                                                                      "orario")
+    return {"slot_taken": "occupato", "deadline_passed": "termine", "illegal_transition": "stato"}.get(
+        exc.code, "orario"
+    )
 
 
 @bp.get("/area-personale/istanze/<instance_id:int>")
@@ -115,12 +135,20 @@ async def instance_detail(request: Request, citizen: Citizen, instance_id: int) 
         t = await s.get(InstanceType, inst.type_id)
     taken = next((e.at for e in events if e.to_status == "in_charge"), None)
     request_note = next((e.note for e in reversed(events) if e.to_status == "integration_requested"), "")
-    return render(request, "area_instance.html", inst=inst, t=t, events=events, files=files, taken=taken,
-                  request_note=request_note, sent=request.args.get("inviata") == "1",
-                  answered=request.args.get("integrata") == "1",
-                  rating_service="online-instance" if request.args.get("inviata") == "1" else "",
-                  rating_question="Quanto è stato facile usare questo servizio?"
-                  if request.args.get("inviata") == "1" else None)
+    return render(
+        request,
+        "area_instance.html",
+        inst=inst,
+        t=t,
+        events=events,
+        files=files,
+        taken=taken,
+        request_note=request_note,
+        sent=request.args.get("inviata") == "1",
+        answered=request.args.get("integrata") == "1",
+        rating_service="online-instance" if request.args.get("inviata") == "1" else "",
+        rating_question="Quanto è stato facile usare questo servizio?" if request.args.get("inviata") == "1" else None,
+    )
 
 
 @bp.post("/area-personale/istanze/<instance_id:int>/integrazione")
@@ -130,8 +158,9 @@ async def instance_integrate(request: Request, citizen: Citizen, instance_id: in
     note = str((request.form or {}).get("note") or "")[:5000]
     try:
         async with acting_as(request, citizen, citizen.principal.ente_id) as cx:
-            await instance_commands.integrate(cx, instance_id=instance_id, note=note, files=files_of(request, "file"),
-                                              store=store)
+            await instance_commands.integrate(
+                cx, instance_id=instance_id, note=note, files=files_of(request, "file"), store=store
+            )
     except Exception:
         store.discard()
         raise
@@ -146,11 +175,19 @@ async def instance_receipt(request: Request, citizen: Citizen, instance_id: int)
         inst, _, _ = await doors.instance(cx, instance_id)
         t = await s.get(InstanceType, inst.type_id)
         ente = await entes.get(s, inst.ente_id)
-    pdf = receipt.render(ente_name=ente.name, title=t.title if t else "", inst=inst,
-                         contact_name=citizen.contact.display_name, tz=ente.timezone,
-                         schema=t.form_schema if t else None)
-    return raw(pdf, content_type="application/pdf",
-               headers={"Content-Disposition": f'inline; filename="ricevuta-{inst.code}.pdf"'})
+    pdf = receipt.render(
+        ente_name=ente.name,
+        title=t.title if t else "",
+        inst=inst,
+        contact_name=citizen.contact.display_name,
+        tz=ente.timezone,
+        schema=t.form_schema if t else None,
+    )
+    return raw(
+        pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="ricevuta-{inst.code}.pdf"'},
+    )
 
 
 @bp.get("/area-personale/richieste/<ticket_id:int>")

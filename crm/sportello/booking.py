@@ -42,9 +42,20 @@ STEPS = ["Ufficio e motivo", "Data e ora", "I tuoi dati", "Riepilogo"]
 
 async def _catalogue(request: Request, ente_id: int) -> tuple[list[Service], dict[int, Office]]:
     async with read_session(request) as s:
-        services = list((await s.scalars(select(Service).where(
-            Service.ente_id == ente_id, Service.active.is_(True), Service.office_id.is_not(None),
-            Service.kind != "capacity").order_by(Service.name))).all())
+        services = list(
+            (
+                await s.scalars(
+                    select(Service)
+                    .where(
+                        Service.ente_id == ente_id,
+                        Service.active.is_(True),
+                        Service.office_id.is_not(None),
+                        Service.kind != "capacity",
+                    )
+                    .order_by(Service.name)
+                )
+            ).all()
+        )
         offices = {o.id: o for o in (await s.scalars(select(Office).where(Office.ente_id == ente_id))).all()}
     return services, offices
 
@@ -63,14 +74,36 @@ async def _draft(request: Request, ente_id: int, token: str | None) -> Any:
         return await service.get_booking_draft(s, ente_id=ente_id, browser=browser_id(request), token=token)
 
 
-def _office_page(request: Request, services: list[Service], offices: dict[int, Office], chosen: Service | None,
-                 reason: str, from_page: bool, token: str, error: str | None, status: int = 200) -> HTTPResponse:
+def _office_page(
+    request: Request,
+    services: list[Service],
+    offices: dict[int, Office],
+    chosen: Service | None,
+    reason: str,
+    from_page: bool,
+    token: str,
+    error: str | None,
+    status: int = 200,
+) -> HTTPResponse:
     if chosen is not None and from_page:
         services = [s for s in services if s.office_id == chosen.office_id]  # only the competent office
     office_ids = sorted({s.office_id for s in services if s.office_id}, key=lambda i: offices[i].name)
-    return render(request, "booking_office.html", steps=STEPS, step=1, services=services, offices=offices,
-                  office_ids=office_ids, chosen=chosen, reason=reason, from_page="scheda" if from_page else "",
-                  token=token, error=error, rating_service="appointment-booking", status=status)
+    return render(
+        request,
+        "booking_office.html",
+        steps=STEPS,
+        step=1,
+        services=services,
+        offices=offices,
+        office_ids=office_ids,
+        chosen=chosen,
+        reason=reason,
+        from_page="scheda" if from_page else "",
+        token=token,
+        error=error,
+        rating_service="appointment-booking",
+        status=status,
+    )
 
 
 @bp.get("/prenota")
@@ -80,11 +113,27 @@ async def step_office(request: Request, citizen: Citizen | None) -> HTTPResponse
     services, offices = await _catalogue(request, ente_id)
     draft = await _draft(request, ente_id, request.args.get("bozza"))
     if draft is not None:  # Back from a later step: what the citizen chose and wrote is still there
-        return _office_page(request, services, offices, _chosen(services, draft.service_slug), draft.reason,
-                            draft.from_page, request.args.get("bozza", ""), request.args.get("errore"))
+        return _office_page(
+            request,
+            services,
+            offices,
+            _chosen(services, draft.service_slug),
+            draft.reason,
+            draft.from_page,
+            request.args.get("bozza", ""),
+            request.args.get("errore"),
+        )
     error = request.args.get("errore")
-    return _office_page(request, services, offices, _chosen(services, request.args.get("servizio")), "",
-                        request.args.get("da") == "scheda", "", error if error in ("scaduta", "servizio") else None)
+    return _office_page(
+        request,
+        services,
+        offices,
+        _chosen(services, request.args.get("servizio")),
+        "",
+        request.args.get("da") == "scheda",
+        "",
+        error if error in ("scaduta", "servizio") else None,
+    )
 
 
 @bp.post("/prenota")
@@ -97,15 +146,26 @@ async def step_office_done(request: Request, citizen: Citizen | None) -> HTTPRes
     office_id = str(form.get("ufficio") or "")
     reason = str(form.get("motivo") or "").strip()[:500]
     from_page, token = form.get("da") == "scheda", str(form.get("bozza") or "")[:64]
-    error = "servizio" if svc is None or (office_id and office_id != str(svc.office_id)) else \
-        "motivo" if not reason else None
+    error = (
+        "servizio"
+        if svc is None or (office_id and office_id != str(svc.office_id))
+        else "motivo"
+        if not reason
+        else None
+    )
     if error:
         return _office_page(request, services, offices, svc, reason, from_page, token, error, status=422)
     assert svc is not None
     async with transaction(request.app.ctx.sessionmaker) as s:
-        token = await service.save_booking_draft(s, ente_id=ente_id, browser=browser_id(request),
-                                                 service_slug=svc.slug, reason=reason, from_page=from_page,
-                                                 token=token or None)
+        token = await service.save_booking_draft(
+            s,
+            ente_id=ente_id,
+            browser=browser_id(request),
+            service_slug=svc.slug,
+            reason=reason,
+            from_page=from_page,
+            token=token or None,
+        )
     return redirect(step_url("/orari", token), status=303)
 
 
@@ -128,14 +188,26 @@ async def step_time(request: Request, citizen: Citizen | None) -> HTTPResponse:
     tz = tz_of(request)
     today = utcnow().astimezone(tz).date()
     async with read_session(request) as s:
-        slots = await bookings.availability(s, ente_id=ente_id, service_id=svc.id, d_from=today,
-                                            d_to=today + timedelta(days=DAYS_SHOWN))
+        slots = await bookings.availability(
+            s, ente_id=ente_id, service_id=svc.id, d_from=today, d_to=today + timedelta(days=DAYS_SHOWN)
+        )
     # the day first, then its times: a phone shows one day's times, not three weeks of them
     days, chosen = days_of(slots, tz, request.args.get("giorno"), DAYS_LISTED)
-    return render(request, "booking_time.html", steps=STEPS, step=2, svc=svc, office=office, token=token,
-                  days=days, chosen=chosen, tz=tz, error=request.args.get("errore"),
-                  day_href=lambda d: step_url("/orari", token, giorno=d.isoformat()),
-                  rating_service="appointment-booking")
+    return render(
+        request,
+        "booking_time.html",
+        steps=STEPS,
+        step=2,
+        svc=svc,
+        office=office,
+        token=token,
+        days=days,
+        chosen=chosen,
+        tz=tz,
+        error=request.args.get("errore"),
+        day_href=lambda d: step_url("/orari", token, giorno=d.isoformat()),
+        rating_service="appointment-booking",
+    )
 
 
 def _start_of(value: str) -> datetime:
@@ -151,16 +223,32 @@ def _start_of(value: str) -> datetime:
 async def _booking_context(request: Request, args: Any) -> dict[str, Any]:
     ente_id, svc, office, reason, token = await _in_progress(request, args.get("bozza"))
     start = _start_of(str(args.get("inizio") or ""))
-    return {"ente_id": ente_id, "svc": svc, "office": office, "start": start, "reason": reason, "token": token,
-            "tz": tz_of(request), "step_url": step_url}
+    return {
+        "ente_id": ente_id,
+        "svc": svc,
+        "office": office,
+        "start": start,
+        "reason": reason,
+        "token": token,
+        "tz": tz_of(request),
+        "step_url": step_url,
+    }
 
 
 @bp.get("/prenota/dati")
 @citizen_page()
 async def step_data(request: Request, citizen: Citizen | None) -> HTTPResponse:
     ctx = await _booking_context(request, request.args)
-    return render(request, "booking_data.html", steps=STEPS, step=3, person=_profile(citizen), errors={},
-                  rating_service="appointment-booking", **ctx)
+    return render(
+        request,
+        "booking_data.html",
+        steps=STEPS,
+        step=3,
+        person=_profile(citizen),
+        errors={},
+        rating_service="appointment-booking",
+        **ctx,
+    )
 
 
 @bp.post("/prenota/dati")
@@ -170,8 +258,16 @@ async def step_data_back(request: Request, citizen: Citizen | None) -> HTTPRespo
     form = request.form or {}
     ctx = await _booking_context(request, form)
     person, _ = _person_from_form(form, citizen)
-    return render(request, "booking_data.html", steps=STEPS, step=3, person=person, errors={},
-                  rating_service="appointment-booking", **ctx)
+    return render(
+        request,
+        "booking_data.html",
+        steps=STEPS,
+        step=3,
+        person=person,
+        errors={},
+        rating_service="appointment-booking",
+        **ctx,
+    )
 
 
 def _profile(citizen: Citizen | None) -> dict[str, str]:
@@ -179,8 +275,13 @@ def _profile(citizen: Citizen | None) -> dict[str, str]:
     if citizen is None:
         return {}
     c = citizen.contact
-    return {"first_name": c.first_name, "last_name": c.last_name, "fiscal_code": c.fiscal_code or "",
-            "email": c.emails[0].email if c.emails else "", "phone": c.phones[0].e164 if c.phones else ""}
+    return {
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "fiscal_code": c.fiscal_code or "",
+        "email": c.emails[0].email if c.emails else "",
+        "phone": c.phones[0].e164 if c.phones else "",
+    }
 
 
 def _person_from_form(form: Any, citizen: Citizen | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -199,12 +300,15 @@ def _person_from_form(form: Any, citizen: Citizen | None) -> tuple[dict[str, str
     if not person.get("email") and not person.get("phone"):
         errors["email"] = "Indichi almeno un recapito: e-mail o telefono."
     try:
-        ContactIn(emails=[person["email"]] if person.get("email") else [],
-                  phones=[person["phone"]] if person.get("phone") else [])
+        ContactIn(
+            emails=[person["email"]] if person.get("email") else [],
+            phones=[person["phone"]] if person.get("phone") else [],
+        )
     except ValidationError as exc:
         for e in exc.errors():
             errors["email" if e["loc"][0] == "emails" else "phone"] = (
-                "Indirizzo e-mail non valido." if e["loc"][0] == "emails" else "Numero di telefono non valido.")
+                "Indirizzo e-mail non valido." if e["loc"][0] == "emails" else "Numero di telefono non valido."
+            )
     return person, errors
 
 
@@ -217,15 +321,34 @@ async def step_summary(request: Request, citizen: Citizen | None) -> HTTPRespons
     if not str(form.get("privacy") or "") and citizen is None:
         errors["privacy"] = "Per proseguire occorre prendere visione dell'informativa privacy."
     if errors:
-        return render(request, "booking_data.html", steps=STEPS, step=3, person=person, errors=errors,
-                      rating_service="appointment-booking", status=422, **ctx)
-    return render(request, "booking_summary.html", steps=STEPS, step=4, person=person,
-                  key=secrets.token_urlsafe(16), rating_service="appointment-booking", **ctx)
+        return render(
+            request,
+            "booking_data.html",
+            steps=STEPS,
+            step=3,
+            person=person,
+            errors=errors,
+            rating_service="appointment-booking",
+            status=422,
+            **ctx,
+        )
+    return render(
+        request,
+        "booking_summary.html",
+        steps=STEPS,
+        step=4,
+        person=person,
+        key=secrets.token_urlsafe(16),
+        rating_service="appointment-booking",
+        **ctx,
+    )
 
 
-ITALIAN = {"slot_taken": "L'orario scelto non è più libero: ne scelga un altro.",
-           "contact_id": "Ha già il numero massimo di appuntamenti attivi per questo servizio.",
-           "start": "L'orario scelto non è più prenotabile: ne scelga un altro."}
+ITALIAN = {
+    "slot_taken": "L'orario scelto non è più libero: ne scelga un altro.",
+    "contact_id": "Ha già il numero massimo di appuntamenti attivi per questo servizio.",
+    "start": "L'orario scelto non è più prenotabile: ne scelga un altro.",
+}
 
 
 def italian(exc: ApiError) -> str:
@@ -247,40 +370,82 @@ async def confirm(request: Request, citizen: Citizen | None) -> HTTPResponse:
     person, errors = _person_from_form(form, citizen)
     key = str(form.get("key") or "")[:64] or secrets.token_urlsafe(16)
     if errors:
-        return render(request, "booking_data.html", steps=STEPS, step=3, person=person, errors=errors,
-                      rating_service="appointment-booking", status=422, **ctx)
+        return render(
+            request,
+            "booking_data.html",
+            steps=STEPS,
+            step=3,
+            person=person,
+            errors=errors,
+            rating_service="appointment-booking",
+            status=422,
+            **ctx,
+        )
     svc: Service = ctx["svc"]
     fields = _fields_for(svc, person, ctx["reason"])
     try:
         async with acting_as(request, citizen, ctx["ente_id"]) as cx:
             if citizen is None:
-                await citizen_commands.register_visitor(cx, data=ContactIn(
-                    first_name=person["first_name"], last_name=person["last_name"],
-                    emails=[person["email"]] if person.get("email") else [],
-                    phones=[person["phone"]] if person.get("phone") else [], consent_privacy=True,
-                    preferred_channel="email" if person.get("email") else "sms"))
-            b, _ = await booking_commands.book(cx, data=BookingIn(
-                service_id=svc.id, start=ctx["start"], contact_id=cx.principal.contact_id, fields=fields,
-                channel="web"), idempotency_key=f"sportello:{key}")
+                await citizen_commands.register_visitor(
+                    cx,
+                    data=ContactIn(
+                        first_name=person["first_name"],
+                        last_name=person["last_name"],
+                        emails=[person["email"]] if person.get("email") else [],
+                        phones=[person["phone"]] if person.get("phone") else [],
+                        consent_privacy=True,
+                        preferred_channel="email" if person.get("email") else "sms",
+                    ),
+                )
+            b, _ = await booking_commands.book(
+                cx,
+                data=BookingIn(
+                    service_id=svc.id,
+                    start=ctx["start"],
+                    contact_id=cx.principal.contact_id,
+                    fields=fields,
+                    channel="web",
+                ),
+                idempotency_key=f"sportello:{key}",
+            )
             booking_id = b.id
     except (Conflict, ValidationFailed) as exc:
-        return render(request, "booking_summary.html", steps=STEPS, step=4, person=person, key=key,
-                      error=italian(exc), rating_service="appointment-booking", status=exc.status, **ctx)
+        return render(
+            request,
+            "booking_summary.html",
+            steps=STEPS,
+            step=4,
+            person=person,
+            key=key,
+            error=italian(exc),
+            rating_service="appointment-booking",
+            status=exc.status,
+            **ctx,
+        )
     return redirect(f"/sportello/prenota/fatto/{booking_id}?t={sign(request, f'booking:{booking_id}')}", status=303)
 
 
 def _fields_for(svc: Service, person: dict[str, str], reason: str) -> dict[str, Any]:
     """The service's own form, filled from what we know: only the keys it declares (all of them if it declares
     none); the reason goes to ``notes`` (or ``reason``)."""
-    known = {"first_name": person.get("first_name", ""), "last_name": person.get("last_name", ""),
-             "fiscal_code": person.get("fiscal_code", ""), "email": person.get("email", ""),
-             "phone": person.get("phone", ""), "notes": reason, "reason": reason}
+    known = {
+        "first_name": person.get("first_name", ""),
+        "last_name": person.get("last_name", ""),
+        "fiscal_code": person.get("fiscal_code", ""),
+        "email": person.get("email", ""),
+        "phone": person.get("phone", ""),
+        "notes": reason,
+        "reason": reason,
+    }
     props = (svc.form_schema or {}).get("properties")
     if not props:
         return {k: v for k, v in known.items() if v and k != "reason"}
     out = {k: v for k, v in known.items() if k in props and v}
-    if "notes" not in props and "reason" not in props and (svc.form_schema or {}).get("additionalProperties") \
-            is not False:
+    if (
+        "notes" not in props
+        and "reason" not in props
+        and (svc.form_schema or {}).get("additionalProperties") is not False
+    ):
         out["notes"] = reason
     return out
 
@@ -306,9 +471,17 @@ async def done(request: Request, citizen: Citizen | None, booking_id: int) -> HT
     async with read_session(request) as s:
         svc = await s.get(Service, b.service_id)
         place = await s.get(Location, b.location_id) if b.location_id else None
-    return render(request, "booking_done.html", b=b, svc=svc, place=place, tz=tz_of(request),
-                  ics=f"/sportello/prenota/ics/{b.id}?t={sign(request, f'booking:{b.id}')}",
-                  rating_service="appointment-booking", rating_question="Quanto è stato facile usare questo servizio?")
+    return render(
+        request,
+        "booking_done.html",
+        b=b,
+        svc=svc,
+        place=place,
+        tz=tz_of(request),
+        ics=f"/sportello/prenota/ics/{b.id}?t={sign(request, f'booking:{b.id}')}",
+        rating_service="appointment-booking",
+        rating_question="Quanto è stato facile usare questo servizio?",
+    )
 
 
 @bp.get("/prenota/ics/<booking_id:int>")
@@ -320,6 +493,8 @@ async def ics(request: Request, citizen: Citizen | None, booking_id: int) -> HTT
         ente = await entes.get(s, b.ente_id)
         place = await s.get(Location, b.location_id) if b.location_id else None
     assert svc is not None
-    return raw(booking_ics(b, svc, ente_name=ente.name, ente_slug=ente.slug, place=place),
-               content_type="text/calendar; charset=utf-8",
-               headers={"Content-Disposition": f'attachment; filename="{b.code}.ics"'})
+    return raw(
+        booking_ics(b, svc, ente_name=ente.name, ente_slug=ente.slug, place=place),
+        content_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{b.code}.ics"'},
+    )

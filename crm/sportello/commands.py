@@ -36,16 +36,38 @@ def _own(cx: Context) -> int:
 
 
 @command(ticket_policies.OPEN)
-async def file_report(cx: Context, *, subject: str, description: str, category: str, address: str,
-                      latitude: float | None, longitude: float | None, files: list[tuple[str, str, bytes]],
-                      store: FileStore) -> Ticket:
+async def file_report(
+    cx: Context,
+    *,
+    subject: str,
+    description: str,
+    category: str,
+    address: str,
+    latitude: float | None,
+    longitude: float | None,
+    files: list[tuple[str, str, bytes]],
+    store: FileStore,
+) -> Ticket:
     """A segnalazione: a request (kind ``report``) of the citizen's, with its place and files. The caller discards
     the stored files if the transaction rolls back."""
     topic = await cx.session.scalar(select(Topic.slug).where(Topic.ente_id == cx.ente_id, Topic.slug == REPORT_TOPIC))
-    t = await ticket_commands.open_request(cx, data=TicketIn(
-        contact_id=_own(cx), kind="report", topic=topic, channel="web", subject=subject, description=description))
-    await svc.add_report_details(cx.session, ente_id=cx.ente_id, ticket_id=t.id, category=category, address=address,
-                                 latitude=latitude, longitude=longitude, files=files, store=store)
+    t = await ticket_commands.open_request(
+        cx,
+        data=TicketIn(
+            contact_id=_own(cx), kind="report", topic=topic, channel="web", subject=subject, description=description
+        ),
+    )
+    await svc.add_report_details(
+        cx.session,
+        ente_id=cx.ente_id,
+        ticket_id=t.id,
+        category=category,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        files=files,
+        store=store,
+    )
     return t
 
 
@@ -54,20 +76,29 @@ async def save_draft(cx: Context, *, type_slug: str, step: int, data: dict[str, 
     """Save the step an istanza draft has reached (and what it holds so far), to resume it from any device."""
     contact_id = _own(cx)
     cx.allow(policies.DRAFT, owner=contact_id)
-    d = await svc.save_draft(cx.session, ente_id=cx.ente_id, contact_id=contact_id, type_slug=type_slug, step=step,
-                             data=data)
+    d = await svc.save_draft(
+        cx.session, ente_id=cx.ente_id, contact_id=contact_id, type_slug=type_slug, step=step, data=data
+    )
     await cx.record("save", "instance_draft", d.id, details={"type": type_slug, "step": step})
     return d
 
 
 @command(instance_policies.SUBMIT)
-async def send_instance(cx: Context, *, type_slug: str, data: dict[str, Any], attachments: list[dict[str, Any]],
-                        adapter: ProtocolAdapter, store: FileStore) -> Instance:
+async def send_instance(
+    cx: Context,
+    *,
+    type_slug: str,
+    data: dict[str, Any],
+    attachments: list[dict[str, Any]],
+    adapter: ProtocolAdapter,
+    store: FileStore,
+) -> Instance:
     """File the citizen's istanza from their draft (which goes away with it). The caller discards the stored files
     if the transaction rolls back."""
     contact_id = _own(cx)
-    body = InstanceIn.model_validate({"type": type_slug, "contact_id": contact_id, "data": data, "channel": "web",
-                                      "attachments": attachments})
+    body = InstanceIn.model_validate(
+        {"type": type_slug, "contact_id": contact_id, "data": data, "channel": "web", "attachments": attachments}
+    )
     inst = await instance_commands.submit(cx, data=body, adapter=adapter, store=store)
     await svc.delete_draft(cx.session, ente_id=cx.ente_id, contact_id=contact_id, type_slug=type_slug)
     return inst

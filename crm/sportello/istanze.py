@@ -33,8 +33,13 @@ async def catalogue(request: Request, citizen: Citizen | None) -> HTTPResponse:
     async with read_session(request) as s:
         types = await instances.list_types(s, ente_id=ente_id)
         drafts = await service.drafts_of(s, ente_id=ente_id, contact_id=citizen.contact.id) if citizen else []
-    return render(request, "instances.html", types=types, drafts={d.type_slug: d for d in drafts},
-                  rating_service="online-instance")
+    return render(
+        request,
+        "instances.html",
+        types=types,
+        drafts={d.type_slug: d for d in drafts},
+        rating_service="online-instance",
+    )
 
 
 async def _type(request: Request, ente_id: int, slug: str) -> InstanceType:
@@ -66,8 +71,17 @@ def fields_of(t: InstanceType, options: dict[str, list[tuple[str, str]]]) -> lis
             kind = "textarea"
         choices = options.get(name) or [(str(v), str(v)) for v in prop.get("enum", [])]
         label = prop.get("title") or name.replace("_", " ").capitalize()
-        out.append({"name": name, "label": label, "kind": kind, "required": name in required, "choices": choices,
-                    "max": prop.get("maxLength"), "type": prop.get("type")})
+        out.append(
+            {
+                "name": name,
+                "label": label,
+                "kind": kind,
+                "required": name in required,
+                "choices": choices,
+                "max": prop.get("maxLength"),
+                "type": prop.get("type"),
+            }
+        )
     return out
 
 
@@ -102,8 +116,10 @@ def _coerce(fields: list[dict[str, Any]], form: Any) -> dict[str, Any]:
 async def _errors(request: Request, t: InstanceType, data: dict[str, Any]) -> dict[str, str]:
     async with read_session(request) as s:
         raw = await instances._data_errors(s, t, data)  # noqa: SLF001 - the same check submission runs
-    return {k.removeprefix("data."): ("Campo obbligatorio." if v == "required" else "Valore non valido.")
-            for k, v in raw.items()}
+    return {
+        k.removeprefix("data."): ("Campo obbligatorio." if v == "required" else "Valore non valido.")
+        for k, v in raw.items()
+    }
 
 
 async def _draft(request: Request, citizen: Citizen, t: InstanceType) -> dict[str, Any]:
@@ -165,25 +181,54 @@ async def step(request: Request, citizen: Citizen, slug: str, step: int) -> HTTP
     return _page(request, t, step, draft, fields, citizen, errors)
 
 
-def _page(request: Request, t: InstanceType, step: int, draft: dict[str, Any], fields: list[dict[str, Any]],
-          citizen: Citizen, errors: dict[str, str], status: int = 200) -> HTTPResponse:
-    return render(request, "instance_step.html", t=t, steps=STEPS, step=step, draft=draft, fields=fields,
-                  person=citizen.contact, errors=errors, saved=request.args.get("salvata") == "1",
-                  attached=request.args.get("allegato") == "1",
-                  rating_service="online-instance", status=status)
+def _page(
+    request: Request,
+    t: InstanceType,
+    step: int,
+    draft: dict[str, Any],
+    fields: list[dict[str, Any]],
+    citizen: Citizen,
+    errors: dict[str, str],
+    status: int = 200,
+) -> HTTPResponse:
+    return render(
+        request,
+        "instance_step.html",
+        t=t,
+        steps=STEPS,
+        step=step,
+        draft=draft,
+        fields=fields,
+        person=citizen.contact,
+        errors=errors,
+        saved=request.args.get("salvata") == "1",
+        attached=request.args.get("allegato") == "1",
+        rating_service="online-instance",
+        status=status,
+    )
 
 
-async def _upload(request: Request, citizen: Citizen, t: InstanceType, draft: dict[str, Any],
-                  form: Any) -> list[dict[str, Any]]:
+async def _upload(
+    request: Request, citizen: Citizen, t: InstanceType, draft: dict[str, Any], form: Any
+) -> list[dict[str, Any]]:
     """Files of a draft live in the attachments store until the istanza is sent (content-addressed)."""
-    kept = [f for f in draft.get("files", []) if str(f.get("key")) not in (form.getlist("rimuovi", []) if hasattr(form, "getlist") else [])]
+    kept = [
+        f
+        for f in draft.get("files", [])
+        if str(f.get("key")) not in (form.getlist("rimuovi", []) if hasattr(form, "getlist") else [])
+    ]
     store = store_of(request)
     for name, ctype, body in files_of(request, "file"):
         problem = instances.file_problem(ctype, body, store.max_bytes)
         if problem is not None:
-            raise ValidationFailed({"empty": "Il file è vuoto.", "too large": "Il file è troppo grande.",
-                                    "type not allowed": "Sono ammessi solo file PDF, JPEG o PNG."}[problem[1]],
-                                   fields={"file": problem[1]})
+            raise ValidationFailed(
+                {
+                    "empty": "Il file è vuoto.",
+                    "too large": "Il file è troppo grande.",
+                    "type not allowed": "Sono ammessi solo file PDF, JPEG o PNG.",
+                }[problem[1]],
+                fields={"file": problem[1]},
+            )
         digest = hashlib.sha256(body).hexdigest()
         key = f"drafts/{t.ente_id}/{citizen.contact.id}/{digest}"
         store.write(key, body)
@@ -203,20 +248,35 @@ async def send(request: Request, citizen: Citizen, slug: str) -> HTTPResponse:
     if not draft.get("privacy"):
         return redirect(f"/sportello/istanze/{t.slug}/passo/1", status=303)
     root = store_of(request).root
-    attachments = [{"kind": f["kind"], "filename": f["filename"], "content_type": f["content_type"],
-                    "content_base64": base64.b64encode((Path(root) / f["key"]).read_bytes()).decode()}
-                   for f in draft.get("files", []) if (Path(root) / f["key"]).is_file()]
+    attachments = [
+        {
+            "kind": f["kind"],
+            "filename": f["filename"],
+            "content_type": f["content_type"],
+            "content_base64": base64.b64encode((Path(root) / f["key"]).read_bytes()).decode(),
+        }
+        for f in draft.get("files", [])
+        if (Path(root) / f["key"]).is_file()
+    ]
     store = store_of(request)
     try:
         async with acting_as(request, citizen, ente_id) as cx:
-            inst = await commands.send_instance(cx, type_slug=t.slug, data=draft.get("data", {}),
-                                                attachments=attachments, adapter=request.app.ctx.protocol, store=store)
+            inst = await commands.send_instance(
+                cx,
+                type_slug=t.slug,
+                data=draft.get("data", {}),
+                attachments=attachments,
+                adapter=request.app.ctx.protocol,
+                store=store,
+            )
             inst_id = inst.id
     except ValidationFailed as exc:
         store.discard()
         fields = fields_of(t, await _options(request, t))
-        errors = {k.removeprefix("data.").removeprefix("attachments."): "Campo obbligatorio o non valido."
-                  for k in exc.fields}
-        return _page(request, t, 4, draft, fields, citizen, errors or {"form": "Controlli i dati inseriti."},
-                     status=422)
+        errors = {
+            k.removeprefix("data.").removeprefix("attachments."): "Campo obbligatorio o non valido." for k in exc.fields
+        }
+        return _page(
+            request, t, 4, draft, fields, citizen, errors or {"form": "Controlli i dati inseriti."}, status=422
+        )
     return redirect(f"/sportello/area-personale/istanze/{inst_id}?inviata=1", status=303)

@@ -27,20 +27,59 @@ ROOT = HERE.parent.parent
 bp = Blueprint("sportello", url_prefix="/sportello")
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 WEEKDAYS = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"]
-MONTHS = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre", "ottobre",
-          "novembre", "dicembre"]
-BOOKING_STATUS = {"confirmed": "Confermato", "cancelled": "Annullato", "attended": "Svolto", "no_show": "Non presentato"}
-INSTANCE_STATUS = {"submitted": "Presentata", "protocolled": "Protocollata", "in_charge": "Presa in carico",
-                   "integration_requested": "Integrazione richiesta", "integrated": "Integrata", "accepted": "Accolta",
-                   "rejected": "Respinta", "withdrawn": "Ritirata"}
-TICKET_STATUS = {"new": "Ricevuta", "in_charge": "Presa in carico", "waiting_citizen": "In attesa di sua risposta",
-                 "resolved": "Risolta", "closed": "Chiusa", "rejected": "Respinta"}
-CHANNEL = {"web": "chat sul sito", "sms": "SMS", "telegram": "Telegram", "email": "e-mail", "io": "app IO",
-           "phone": "telefono", "counter": "sportello"}
+MONTHS = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+]
+BOOKING_STATUS = {
+    "confirmed": "Confermato",
+    "cancelled": "Annullato",
+    "attended": "Svolto",
+    "no_show": "Non presentato",
+}
+INSTANCE_STATUS = {
+    "submitted": "Presentata",
+    "protocolled": "Protocollata",
+    "in_charge": "Presa in carico",
+    "integration_requested": "Integrazione richiesta",
+    "integrated": "Integrata",
+    "accepted": "Accolta",
+    "rejected": "Respinta",
+    "withdrawn": "Ritirata",
+}
+TICKET_STATUS = {
+    "new": "Ricevuta",
+    "in_charge": "Presa in carico",
+    "waiting_citizen": "In attesa di sua risposta",
+    "resolved": "Risolta",
+    "closed": "Chiusa",
+    "rejected": "Respinta",
+}
+CHANNEL = {
+    "web": "chat sul sito",
+    "sms": "SMS",
+    "telegram": "Telegram",
+    "email": "e-mail",
+    "io": "app IO",
+    "phone": "telefono",
+    "counter": "sportello",
+}
 # what the desk may serve as /sportello/static/<prefix>/...: its own files and the vendored libraries
-STATIC_ROOTS = {"sp": HERE / "static",
-                "bi": ROOT / "crm" / "console" / "static" / "vendor" / "bootstrap-italia",
-                "leaflet": HERE / "static" / "vendor" / "leaflet"}
+STATIC_ROOTS = {
+    "sp": HERE / "static",
+    "bi": ROOT / "crm" / "console" / "static" / "vendor" / "bootstrap-italia",
+    "leaflet": HERE / "static" / "vendor" / "leaflet",
+}
 COMPRESSIBLE = {".css", ".js", ".svg", ".json", ".map"}
 _gz_cache: dict[Path, tuple[float, bytes]] = {}
 
@@ -62,8 +101,9 @@ def short_day(value: date | datetime) -> str:
     return f"{WEEKDAYS[value.weekday()][:3]} {value.day} {MONTHS[value.month - 1][:3]}"
 
 
-def days_of(slots: list[Any], tz: ZoneInfo, wanted: str | None,
-            limit: int = 10) -> tuple[list[tuple[date, list[Any]]], tuple[date, list[Any]] | None]:
+def days_of(
+    slots: list[Any], tz: ZoneInfo, wanted: str | None, limit: int = 10
+) -> tuple[list[tuple[date, list[Any]]], tuple[date, list[Any]] | None]:
     """Free slots grouped by local day (the first ``limit`` days that have some) and the day to show: ``wanted``
     (ISO date) when it is one of them, else the first."""
     days = [(day, list(group)) for day, group in groupby(slots, key=lambda sl: sl.start.astimezone(tz).date())]
@@ -77,8 +117,9 @@ def plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-env.globals.update(BOOKING_STATUS=BOOKING_STATUS, INSTANCE_STATUS=INSTANCE_STATUS, TICKET_STATUS=TICKET_STATUS,
-                   CHANNEL=CHANNEL)
+env.globals.update(
+    BOOKING_STATUS=BOOKING_STATUS, INSTANCE_STATUS=INSTANCE_STATUS, TICKET_STATUS=TICKET_STATUS, CHANNEL=CHANNEL
+)
 env.filters.update(long_day=long_day, short_day=short_day, plural=plural)
 
 
@@ -86,22 +127,40 @@ def render(request: Request, template: str, *, status: int = 200, **ctx: Any) ->
     citizen: Citizen | None = getattr(request.ctx, "citizen", None)
     tz = tz_of(request)
     body = env.get_template(template).render(
-        citizen=citizen, csrf=csrf_token(request), path=request.path, ente_name=request.app.ctx.sportello_ente_name,
-        local=lambda v, fmt="%d/%m/%Y %H:%M": local(v, tz, fmt), **ctx)
+        citizen=citizen,
+        csrf=csrf_token(request),
+        path=request.path,
+        ente_name=request.app.ctx.sportello_ente_name,
+        local=lambda v, fmt="%d/%m/%Y %H:%M": local(v, tz, fmt),
+        **ctx,
+    )
     return html(body, status=status)
 
 
 def error_page(request: Request, exc: ApiError) -> HTTPResponse:
     """Citizens get an Italian page, never the API's JSON: not found, forbidden, too many attempts, invalid input."""
-    titles = {404: "Pagina non trovata", 403: "Operazione non consentita", 429: "Troppi tentativi",
-              409: "Operazione non più possibile", 422: "Dati non validi"}
-    messages = {404: "La pagina o il documento che cerca non esiste, oppure non appartiene al suo profilo.",
-                429: "Ha fatto troppi tentativi in poco tempo. Attenda qualche minuto e riprovi."}
-    text = messages.get(exc.status) or (exc.message if _italian(exc.message) else "La richiesta non è andata a buon "
-                                                                                  "fine. Riprovi.")
-    response = render(request, "error.html", status=exc.status, title=titles.get(exc.status, "Si è verificato un "
-                                                                                             "problema"), text=text,
-                      no_rating=True)  # an error page is not content to rate
+    titles = {
+        404: "Pagina non trovata",
+        403: "Operazione non consentita",
+        429: "Troppi tentativi",
+        409: "Operazione non più possibile",
+        422: "Dati non validi",
+    }
+    messages = {
+        404: "La pagina o il documento che cerca non esiste, oppure non appartiene al suo profilo.",
+        429: "Ha fatto troppi tentativi in poco tempo. Attenda qualche minuto e riprovi.",
+    }
+    text = messages.get(exc.status) or (
+        exc.message if _italian(exc.message) else "La richiesta non è andata a buon fine. Riprovi."
+    )
+    response = render(
+        request,
+        "error.html",
+        status=exc.status,
+        title=titles.get(exc.status, "Si è verificato un problema"),
+        text=text,
+        no_rating=True,
+    )  # an error page is not content to rate
     for k, v in (exc.headers or {}).items():
         response.headers[k] = v
     return finish(request, response)

@@ -68,10 +68,10 @@ class ReportFile(IdMixin, EnteMixin, Base):
 
 class BookingDraft(IdMixin, EnteMixin, Base):
     """A booking in progress between its first step and its confirmation: the service and the reason the citizen
-    typed, kept here so that free text never travels in a URL (links are logged, bookmarked, sent as Referer). The
-    link carries a random token; the row also names the browser (a hash of its ``urp_sp`` id), so a forwarded link
-    shows nothing to anyone else. Kept after the booking is made (a double click on "Conferma" finds it again, and the
-booking's idempotency key answers with the same booking); gone after ``BOOKING_DRAFT_TTL``."""
+        typed, kept here so that free text never travels in a URL (links are logged, bookmarked, sent as Referer). The
+        link carries a random token; the row also names the browser (a hash of its ``urp_sp`` id), so a forwarded link
+        shows nothing to anyone else. Kept after the booking is made (a double click on "Conferma" finds it again, and
+    the booking's idempotency key answers with the same booking); gone after ``BOOKING_DRAFT_TTL``."""
 
     __tablename__ = "sp_booking_drafts"
 

@@ -63,11 +63,18 @@ def safe_next(value: str | None) -> str:
 async def home(request: Request, citizen: Citizen | None) -> HTTPResponse:
     ente_id = await ente_id_of(request)
     async with read_session(request) as s:
-        services = (await s.scalars(select(Service).where(Service.ente_id == ente_id, Service.active.is_(True))
-                                    .order_by(Service.name))).all()
-        types = (await s.scalars(select(InstanceType).where(InstanceType.ente_id == ente_id,
-                                                            InstanceType.active.is_(True))
-                                 .order_by(InstanceType.title))).all()
+        services = (
+            await s.scalars(
+                select(Service).where(Service.ente_id == ente_id, Service.active.is_(True)).order_by(Service.name)
+            )
+        ).all()
+        types = (
+            await s.scalars(
+                select(InstanceType)
+                .where(InstanceType.ente_id == ente_id, InstanceType.active.is_(True))
+                .order_by(InstanceType.title)
+            )
+        ).all()
     return render(request, "home.html", services=services, types=types)
 
 
@@ -76,8 +83,9 @@ async def home(request: Request, citizen: Citizen | None) -> HTTPResponse:
 async def service_page(request: Request, citizen: Citizen | None, slug: str) -> HTTPResponse:
     ente_id = await ente_id_of(request)
     async with read_session(request) as s:
-        svc = await s.scalar(select(Service).where(Service.ente_id == ente_id, Service.slug == slug,
-                                                   Service.active.is_(True)))
+        svc = await s.scalar(
+            select(Service).where(Service.ente_id == ente_id, Service.slug == slug, Service.active.is_(True))
+        )
         if svc is None:
             raise NotFound("servizio non trovato")
         office = await s.get(Office, svc.office_id) if svc.office_id else None
@@ -100,8 +108,14 @@ def _limits(request: Request, ente_id: int) -> list[ratelimit.Limit]:
     from datetime import timedelta
 
     addr = throttle.source_address(request)
-    return [ratelimit.Limit(f"citizen.signin:addr:{ente_id}:{ratelimit.digest(addr)}", SIGN_IN_LIMIT,
-                            timedelta(minutes=SIGN_IN_WINDOW_MINUTES), "too many sign-in attempts")]
+    return [
+        ratelimit.Limit(
+            f"citizen.signin:addr:{ente_id}:{ratelimit.digest(addr)}",
+            SIGN_IN_LIMIT,
+            timedelta(minutes=SIGN_IN_WINDOW_MINUTES),
+            "too many sign-in attempts",
+        )
+    ]
 
 
 @bp.get("/accesso/<provider:str>")
@@ -119,11 +133,19 @@ async def sign_in_start(request: Request, citizen: Citizen | None, provider: str
         auth = await request.app.ctx.oidc_client.begin(conf, _redirect_uri(request, conf))
     except SignInFailed as exc:
         log.warning("sign-in with %s could not start: %s", provider, exc.reason)
-        return render(request, "sign_in.html", providers=providers_of(request), next="/sportello/area-personale",
-                      error=exc.citizen_message, no_rating=True, status=502)
+        return render(
+            request,
+            "sign_in.html",
+            providers=providers_of(request),
+            next="/sportello/area-personale",
+            error=exc.citizen_message,
+            no_rating=True,
+            status=502,
+        )
     async with transaction(request.app.ctx.sessionmaker) as s:
-        await citizens.start_login(s, ente_id=ente_id, provider=conf.slug, auth=auth,
-                                   next_path=safe_next(request.args.get("next")))
+        await citizens.start_login(
+            s, ente_id=ente_id, provider=conf.slug, auth=auth, next_path=safe_next(request.args.get("next"))
+        )
     response = redirect(auth.url, status=303)
     set_cookie(response, request, LOGIN, auth.state, max_age=600)
     return response
@@ -146,18 +168,33 @@ async def sign_in_callback(request: Request, citizen: Citizen | None, provider: 
     fail_message = "La richiesta di accesso non è valida o è scaduta. Riprovi."
     try:
         # the state must be the one this browser was given: a callback forwarded to someone else fails here
-        if conf is None or pending is None or pending.provider != conf.slug or not cookie_state \
-                or cookie_state != state:
+        if (
+            conf is None
+            or pending is None
+            or pending.provider != conf.slug
+            or not cookie_state
+            or cookie_state != state
+        ):
             raise SignInFailed("unknown, expired or foreign state", fail_message)
         ident = await request.app.ctx.oidc_client.finish(
-            conf, _redirect_uri(request, conf), params,
-            AuthRequest(url="", state=state, nonce=pending.nonce, code_verifier=pending.code_verifier))
+            conf,
+            _redirect_uri(request, conf),
+            params,
+            AuthRequest(url="", state=state, nonce=pending.nonce, code_verifier=pending.code_verifier),
+        )
     except SignInFailed as exc:
         log.warning("sign-in with %s failed: %s", provider, exc.reason)
         async with transaction(request.app.ctx.sessionmaker) as s:
             await ratelimit.hit(s, _limits(request, ente_id))
-        response = render(request, "sign_in.html", providers=providers_of(request), next="/sportello/area-personale",
-                          error=exc.citizen_message, no_rating=True, status=400)
+        response = render(
+            request,
+            "sign_in.html",
+            providers=providers_of(request),
+            next="/sportello/area-personale",
+            error=exc.citizen_message,
+            no_rating=True,
+            status=400,
+        )
         clear_cookie(response, LOGIN)
         return response
     minutes = get_citizen_settings().citizen_session_minutes
@@ -206,9 +243,16 @@ async def rate(request: Request, citizen: Citizen | None) -> HTTPResponse:
         raise ValidationFailed("Scelga da 1 a 5 stelle.", fields={"stars": "obbligatorio"})
     reason = str(form.get("positive" if stars > 3 else "negative") or "")
     async with transaction(request.app.ctx.sessionmaker) as s:
-        await service.rate(s, ente_id=ente_id, page=str(form.get("page") or request.path),
-                           service=str(form.get("service") or ""), stars=stars, reason=reason,
-                           comment=str(form.get("comment") or ""), signed_in=citizen is not None)
+        await service.rate(
+            s,
+            ente_id=ente_id,
+            page=str(form.get("page") or request.path),
+            service=str(form.get("service") or ""),
+            stars=stars,
+            reason=reason,
+            comment=str(form.get("comment") or ""),
+            signed_in=citizen is not None,
+        )
     if "application/json" in request.headers.get("accept", ""):
         return json({"ok": True})
     back = safe_next(str(form.get("page") or "/sportello/"))

@@ -11,8 +11,8 @@ from sanic import Request
 from sanic.response import HTTPResponse, redirect
 from sqlalchemy import select
 
-from crm.citizens.config import get_citizen_settings
 from crm.citizens import commands as citizen_commands
+from crm.citizens.config import get_citizen_settings
 from crm.contacts.schemas import ContactIn
 from crm.core.errors import NotFound
 from crm.db import read_session
@@ -45,8 +45,15 @@ def files_of(request: Request, field: str = "files") -> list[tuple[str, str, byt
 @citizen_page()
 async def report_form(request: Request, citizen: Citizen | None) -> HTTPResponse:
     await ente_id_of(request)
-    return render(request, "report.html", categories=service.REPORT_CATEGORIES, values={}, errors={}, map=_map(),
-                  rating_service="report-inefficiency")
+    return render(
+        request,
+        "report.html",
+        categories=service.REPORT_CATEGORIES,
+        values={},
+        errors={},
+        map=_map(),
+        rating_service="report-inefficiency",
+    )
 
 
 def _float(value: Any, lo: float, hi: float) -> float | None:
@@ -62,9 +69,20 @@ def _float(value: Any, lo: float, hi: float) -> float | None:
 async def report_submit(request: Request, citizen: Citizen | None) -> HTTPResponse:
     ente_id = await ente_id_of(request)
     form = request.form or {}
-    values = {k: str(form.get(k) or "").strip() for k in ("category", "address", "subject", "description",
-                                                          "first_name", "last_name", "email", "latitude",
-                                                          "longitude")}
+    values = {
+        k: str(form.get(k) or "").strip()
+        for k in (
+            "category",
+            "address",
+            "subject",
+            "description",
+            "first_name",
+            "last_name",
+            "email",
+            "latitude",
+            "longitude",
+        )
+    }
     errors: dict[str, str] = {}
     if values["category"] not in service.REPORT_CATEGORIES:
         errors["category"] = "Scelga una categoria."
@@ -75,8 +93,11 @@ async def report_submit(request: Request, citizen: Citizen | None) -> HTTPRespon
     if not values["description"]:
         errors["description"] = "Descriva brevemente il disservizio."
     if citizen is None:
-        for key, text in (("first_name", "Indichi il nome."), ("last_name", "Indichi il cognome."),
-                          ("email", "Indichi un indirizzo e-mail per ricevere le risposte.")):
+        for key, text in (
+            ("first_name", "Indichi il nome."),
+            ("last_name", "Indichi il cognome."),
+            ("email", "Indichi un indirizzo e-mail per ricevere le risposte."),
+        ):
             if not values[key]:
                 errors[key] = text
         if not form.get("privacy"):
@@ -88,13 +109,26 @@ async def report_submit(request: Request, citizen: Citizen | None) -> HTTPRespon
     contact_in = None
     if citizen is None and not errors:
         try:
-            contact_in = ContactIn(first_name=values["first_name"][:100], last_name=values["last_name"][:100],
-                                   emails=[values["email"]], consent_privacy=True, preferred_channel="email")
+            contact_in = ContactIn(
+                first_name=values["first_name"][:100],
+                last_name=values["last_name"][:100],
+                emails=[values["email"]],
+                consent_privacy=True,
+                preferred_channel="email",
+            )
         except ValueError:
             errors["email"] = "Indirizzo e-mail non valido."
     if errors:
-        return render(request, "report.html", categories=service.REPORT_CATEGORIES, values=values, errors=errors,
-                      map=_map(), rating_service="report-inefficiency", status=422)
+        return render(
+            request,
+            "report.html",
+            categories=service.REPORT_CATEGORIES,
+            values=values,
+            errors=errors,
+            map=_map(),
+            rating_service="report-inefficiency",
+            status=422,
+        )
     try:
         async with acting_as(request, citizen, ente_id) as cx:
             if citizen is None:
@@ -102,11 +136,17 @@ async def report_submit(request: Request, citizen: Citizen | None) -> HTTPRespon
                 await citizen_commands.register_visitor(cx, data=contact_in)
             category = service.REPORT_CATEGORIES[values["category"]]
             t = await commands.file_report(
-                cx, subject=values["subject"][:200],
+                cx,
+                subject=values["subject"][:200],
                 description=f"{values['description'][:9000]}\n\nCategoria: {category}\nLuogo: {values['address'][:300]}"
-                            + (f" ({lat:.6f}, {lon:.6f})" if lat is not None and lon is not None else ""),
-                category=values["category"], address=values["address"], latitude=lat, longitude=lon, files=files,
-                store=store)
+                + (f" ({lat:.6f}, {lon:.6f})" if lat is not None and lon is not None else ""),
+                category=values["category"],
+                address=values["address"],
+                latitude=lat,
+                longitude=lon,
+                files=files,
+                store=store,
+            )
             ticket_id = t.id
     except Exception:
         store.discard()  # no file is left behind for a segnalazione that was never written
@@ -125,5 +165,12 @@ async def report_done(request: Request, citizen: Citizen | None, ticket_id: int)
         if t is None:
             raise NotFound("segnalazione non trovata")
         place, files = await service.report_details(s, ticket_id=t.id)
-    return render(request, "report_done.html", t=t, place=place, files=files, rating_service="report-inefficiency",
-                  rating_question="Quanto è stato facile usare questo servizio?")
+    return render(
+        request,
+        "report_done.html",
+        t=t,
+        place=place,
+        files=files,
+        rating_service="report-inefficiency",
+        rating_question="Quanto è stato facile usare questo servizio?",
+    )

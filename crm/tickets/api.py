@@ -14,7 +14,17 @@ from crm.db import read_session
 from crm.offices import service as offices
 from crm.tickets import commands, policies, service
 from crm.tickets.models import Ticket
-from crm.tickets.schemas import AssignIn, NoteIn, PriorityIn, SlaOut, SlaQuery, TicketIn, TicketOut, TicketQuery, TransitionIn
+from crm.tickets.schemas import (
+    AssignIn,
+    NoteIn,
+    PriorityIn,
+    SlaOut,
+    SlaQuery,
+    TicketIn,
+    TicketOut,
+    TicketQuery,
+    TransitionIn,
+)
 
 bp = Blueprint("tickets", url_prefix="/api/v1")
 
@@ -41,9 +51,13 @@ def _int_arg(request: Request, name: str) -> int | None:
 
 @bp.get("/requests")
 @authorized(*policies.VIEW.roles)
-@openapi(summary="List requests: status=, priority=, kind=, channel=, contact_id=, assignee_id=(id|me), topic=, "
-                 "open=1, breached=1, q=; sort=created_at|due_at|priority", response=TicketOut, many=True,
-         query=TicketQuery)
+@openapi(
+    summary="List requests: status=, priority=, kind=, channel=, contact_id=, assignee_id=(id|me), topic=, "
+    "open=1, breached=1, q=; sort=created_at|due_at|priority",
+    response=TicketOut,
+    many=True,
+    query=TicketQuery,
+)
 async def list_requests(request: Request) -> HTTPResponse:
     p = principal_of(request)
     page = page_params(request)
@@ -66,8 +80,12 @@ async def list_requests(request: Request) -> HTTPResponse:
         stmt = apply_sort(
             service.list_stmt(ente_id=p.ente_id, filters=filters),
             page,
-            {"created_at": Ticket.created_at, "due_at": Ticket.due_at, "priority": Ticket.priority,
-             "status": Ticket.status},
+            {
+                "created_at": Ticket.created_at,
+                "due_at": Ticket.due_at,
+                "priority": Ticket.priority,
+                "status": Ticket.status,
+            },
             [Ticket.id.desc()],
         )
         topics = {t.id: t.slug for t in await offices.list_topics(s, ente_id=p.ente_id)}
@@ -77,8 +95,12 @@ async def list_requests(request: Request) -> HTTPResponse:
 
 @bp.post("/requests")
 @authorized(*policies.OPEN.roles)
-@openapi(status=201, summary="Open a request (auto-assigned to the least-loaded competent operator)", body=TicketIn,
-         response=TicketOut)
+@openapi(
+    status=201,
+    summary="Open a request (auto-assigned to the least-loaded competent operator)",
+    body=TicketIn,
+    response=TicketOut,
+)
 async def create_request(request: Request) -> HTTPResponse:
     data = parse_body(request, TicketIn)
     async with begin(request) as cx:
@@ -89,8 +111,11 @@ async def create_request(request: Request) -> HTTPResponse:
 
 @bp.get("/requests/sla")
 @authorized(*STAFF)
-@openapi(summary="SLA compliance per priority (take-in-charge within 8/12/16 working hours, target 90%)",
-         response=SlaOut, query=SlaQuery)
+@openapi(
+    summary="SLA compliance per priority (take-in-charge within 8/12/16 working hours, target 90%)",
+    response=SlaOut,
+    query=SlaQuery,
+)
 async def sla(request: Request) -> HTTPResponse:
     since = request.args.get("since")
     try:

@@ -22,9 +22,13 @@ async def open_request(cx: Context, *, data: TicketIn) -> Ticket:
     """Open a request (auto-assigned to the least-loaded competent operator); a citizen only for themselves."""
     cx.allow(policies.OPEN, owner=data.contact_id)
     t = await svc.create(cx.session, principal=cx.principal, data=data)
-    await cx.record("create", "request", t.id,
-                    details={"contact_id": t.contact_id, "on_behalf": t.on_behalf, "channel": t.channel},
-                    event=_event(t))
+    await cx.record(
+        "create",
+        "request",
+        t.id,
+        details={"contact_id": t.contact_id, "on_behalf": t.on_behalf, "channel": t.channel},
+        event=_event(t),
+    )
     return t
 
 
@@ -42,8 +46,9 @@ async def take(cx: Context, *, ticket_id: int, note: str = "") -> Ticket:
     if t.status == "new":
         t = await svc.transition(cx.session, principal=cx.principal, ticket_id=ticket_id, to="in_charge", note=note)
     if t.assignee_id != cx.principal.operator_id:
-        t = await svc.assign(cx.session, principal=cx.principal, ticket_id=ticket_id,
-                             operator_id=cx.principal.operator_id)
+        t = await svc.assign(
+            cx.session, principal=cx.principal, ticket_id=ticket_id, operator_id=cx.principal.operator_id
+        )
     await cx.record("take", "request", t.id, event=_event(t))
     return t
 

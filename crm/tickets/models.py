@@ -30,9 +30,13 @@ class Ticket(IdMixin, EnteMixin, TimestampMixin, Base):
     priority: Mapped[str] = mapped_column(String(10), default="media")
     status: Mapped[str] = mapped_column(String(20), default="new")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), default=None)
-    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"), default=None)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), default=None
+    )
     created_by_kind: Mapped[str] = mapped_column(String(20))  # citizen | bot | operator
-    created_by_operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"), default=None)
+    created_by_operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"), default=None
+    )
     on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)
     due_at: Mapped[datetime] = mapped_column()  # SLA: take in charge by then (working hours)
     taken_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -48,6 +48,7 @@ class NoteIn(BaseModel):
 
 class TicketEventOut(BaseModel):
     """One line of a request's history."""
+
     at: str
     actor_kind: str
     actor_name: str
@@ -110,7 +111,8 @@ class TicketQuery(BaseModel):
     channel: str | None = None
     contact_id: int | None = Field(default=None, ge=0, le=MAX_ID)
     assignee_id: Annotated[int, Field(ge=0, le=MAX_ID)] | Literal["me"] | None = Field(
-        default=None, description="an operator's id, or me")
+        default=None, description="an operator's id, or me"
+    )
     topic: str | None = Field(default=None, description="topic slug")
     open: Literal["1", "true"] | None = Field(default=None, description="only open requests")
     breached: Literal["1", "true"] | None = Field(default=None, description="only requests past their SLA")

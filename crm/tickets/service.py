@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.contacts import service as contacts
 from crm.conversations.models import Conversation
 from crm.core.auth import Principal
-from crm.core.records import get_in_ente
 from crm.core.errors import Conflict, ValidationFailed
+from crm.core.records import get_in_ente
+from crm.core.workhours import add_working_hours
 from crm.db import utcnow
 from crm.entes import service as entes
 from crm.offices import service as offices
@@ -21,7 +22,6 @@ from crm.offices.models import Topic
 from crm.operators.models import Operator, operator_topics
 from crm.tickets.models import OPEN_STATUSES, Ticket, TicketEvent
 from crm.tickets.schemas import TicketEventOut, TicketIn, TicketOut
-from crm.core.workhours import add_working_hours
 
 # working hours to take a request in charge (service-desk SLA of the reference tender; promised in >= 90% of cases)
 SLA_HOURS = {"alta": 8, "media": 12, "bassa": 16}
@@ -77,22 +77,44 @@ def to_out(t: Ticket, topic_slug: str | None, *, with_events: bool = False) -> T
         sla_breached=sla_breached(t, now),
         sla_remaining_seconds=remaining,
         events=[
-            TicketEventOut(at=e.at.isoformat(), actor_kind=e.actor_kind, actor_name=e.actor_name, action=e.action,
-                     from_value=e.from_value, to_value=e.to_value, note=e.note)
+            TicketEventOut(
+                at=e.at.isoformat(),
+                actor_kind=e.actor_kind,
+                actor_name=e.actor_name,
+                action=e.action,
+                from_value=e.from_value,
+                to_value=e.to_value,
+                note=e.note,
+            )
             for e in t.events
-        ] if with_events else None,
+        ]
+        if with_events
+        else None,
     )
 
 
-async def _event(session: AsyncSession, t: Ticket, actor: Principal | None, action: str,
-                 from_value: str | None = None, to_value: str | None = None, note: str = "") -> None:
-    session.add(TicketEvent(
-        ente_id=t.ente_id, ticket_id=t.id,
-        actor_kind=actor.actor_kind if actor else "system",
-        actor_operator_id=actor.operator_id if actor else None,
-        actor_name=actor.username if actor else "system",
-        action=action, from_value=from_value, to_value=to_value, note=note,
-    ))
+async def _event(
+    session: AsyncSession,
+    t: Ticket,
+    actor: Principal | None,
+    action: str,
+    from_value: str | None = None,
+    to_value: str | None = None,
+    note: str = "",
+) -> None:
+    session.add(
+        TicketEvent(
+            ente_id=t.ente_id,
+            ticket_id=t.id,
+            actor_kind=actor.actor_kind if actor else "system",
+            actor_operator_id=actor.operator_id if actor else None,
+            actor_name=actor.username if actor else "system",
+            action=action,
+            from_value=from_value,
+            to_value=to_value,
+            note=note,
+        )
+    )
 
 
 async def least_loaded_operator(session: AsyncSession, *, ente_id: int, topic_id: int) -> int | None:
@@ -107,8 +129,12 @@ async def least_loaded_operator(session: AsyncSession, *, ente_id: int, topic_id
         select(Operator.id)
         .join(operator_topics, operator_topics.c.operator_id == Operator.id)
         .outerjoin(load, load.c.assignee_id == Operator.id)
-        .where(Operator.ente_id == ente_id, Operator.active.is_(True), operator_topics.c.topic_id == topic_id,
-               Operator.role.in_(("operator", "backoffice", "admin")))
+        .where(
+            Operator.ente_id == ente_id,
+            Operator.active.is_(True),
+            operator_topics.c.topic_id == topic_id,
+            Operator.role.in_(("operator", "backoffice", "admin")),
+        )
         .order_by(func.coalesce(load.c.n, 0), Operator.id)
         .limit(1)
     )
@@ -119,8 +145,9 @@ async def create(session: AsyncSession, *, principal: Principal, data: TicketIn)
     ente_id = principal.ente_id
     await contacts.get(session, ente_id=ente_id, contact_id=data.contact_id)
     if data.conversation_id is not None:  # the citizen's own conversation, in this ente
-        conv = await session.scalar(select(Conversation).where(Conversation.id == data.conversation_id,
-                                                               Conversation.ente_id == ente_id))
+        conv = await session.scalar(
+            select(Conversation).where(Conversation.id == data.conversation_id, Conversation.ente_id == ente_id)
+        )
         if conv is None or conv.contact_id != data.contact_id:
             raise ValidationFailed("unknown conversation for this contact", fields={"conversation_id": "unknown"})
     topic: Topic | None = None
@@ -195,17 +222,27 @@ async def transition(session: AsyncSession, *, principal: Principal, ticket_id: 
 async def assign(session: AsyncSession, *, principal: Principal, ticket_id: int, operator_id: int | None) -> Ticket:
     t = await get(session, ente_id=principal.ente_id, ticket_id=ticket_id, lock=True)
     if operator_id is not None:
-        op = await session.scalar(select(Operator).where(Operator.ente_id == principal.ente_id, Operator.id == operator_id))
+        op = await session.scalar(
+            select(Operator).where(Operator.ente_id == principal.ente_id, Operator.id == operator_id)
+        )
         if op is None or not op.active:
             raise ValidationFailed("unknown operator", fields={"operator_id": "unknown or inactive"})
     previous, t.assignee_id = t.assignee_id, operator_id
-    await _event(session, t, principal, "assigned", str(previous) if previous else None,
-                 str(operator_id) if operator_id else None)
+    await _event(
+        session,
+        t,
+        principal,
+        "assigned",
+        str(previous) if previous else None,
+        str(operator_id) if operator_id else None,
+    )
     await session.flush()
     return t
 
 
-async def set_priority(session: AsyncSession, *, principal: Principal, ticket_id: int, priority: str, note: str) -> Ticket:
+async def set_priority(
+    session: AsyncSession, *, principal: Principal, ticket_id: int, priority: str, note: str
+) -> Ticket:
     t = await get(session, ente_id=principal.ente_id, ticket_id=ticket_id, lock=True)
     if t.priority == priority:
         return t
@@ -245,8 +282,9 @@ def list_stmt(*, ente_id: int, filters: dict[str, Any]) -> Select[tuple[Ticket]]
     return stmt
 
 
-async def sla_report(session: AsyncSession, *, ente_id: int, since: datetime | None = None,
-                     until: datetime | None = None) -> dict[str, Any]:
+async def sla_report(
+    session: AsyncSession, *, ente_id: int, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
     """Per priority: met / breached / pending take-in-charge SLAs and compliance against the 90% target, for the
     requests opened from ``since`` (included) to ``until`` (excluded)."""
     now = utcnow()

@@ -6,8 +6,8 @@ not written to, and the failure is recorded, not retried."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 
@@ -20,32 +20,51 @@ ALLOWED, REFUSED, ABSENT = "RSSMRA80A01H501U", "VRDGPP75C41F205I", "BNCLCU90E15L
 
 def _book_for(db: DB, ente: EnteCtx, fiscal_code: str, day_offset: int) -> int:
     from crm.bookings import service as bookings
+    from crm.bookings.models import Service
     from crm.bookings.schemas import BookingIn, IntervalIn, LocationIn, ResourceIn, ServiceIn
     from crm.contacts import service as contacts
     from crm.contacts.schemas import ContactIn
     from crm.core.auth import Principal
-    from crm.bookings.models import Service
 
     async def work(s: Any) -> int:
         svc = await s.scalar(select(Service).where(Service.ente_id == ente.ente_id, Service.slug == "io-test"))
         if svc is None:
             loc = await bookings.create_location(s, ente_id=ente.ente_id, data=LocationIn(name="Municipio"))
-            res = await bookings.create_resource(s, ente_id=ente.ente_id, data=ResourceIn(name="S1",
-                                                                                         location_id=loc.id))
-            svc = await bookings.create_service(s, ente_id=ente.ente_id, data=ServiceIn(
-                slug="io-test", code_prefix="IO", name="Anagrafe", slot_minutes=30, resource_ids=[res.id],
-                max_per_day_per_citizen=5))
-            await bookings.set_hours(s, ente_id=ente.ente_id, service_id=svc.id,
-                                     hours=[IntervalIn(weekday=d, start=time(8), end=time(18)) for d in range(7)])
-        c = await contacts.create(s, ente_id=ente.ente_id, data=ContactIn(
-            first_name="Mario", last_name="Rossi", fiscal_code=fiscal_code, emails=["m@example.org"]))
+            res = await bookings.create_resource(
+                s, ente_id=ente.ente_id, data=ResourceIn(name="S1", location_id=loc.id)
+            )
+            svc = await bookings.create_service(
+                s,
+                ente_id=ente.ente_id,
+                data=ServiceIn(
+                    slug="io-test",
+                    code_prefix="IO",
+                    name="Anagrafe",
+                    slot_minutes=30,
+                    resource_ids=[res.id],
+                    max_per_day_per_citizen=5,
+                ),
+            )
+            await bookings.set_hours(
+                s,
+                ente_id=ente.ente_id,
+                service_id=svc.id,
+                hours=[IntervalIn(weekday=d, start=time(8), end=time(18)) for d in range(7)],
+            )
+        c = await contacts.create(
+            s,
+            ente_id=ente.ente_id,
+            data=ContactIn(first_name="Mario", last_name="Rossi", fiscal_code=fiscal_code, emails=["m@example.org"]),
+        )
         from zoneinfo import ZoneInfo
 
-        start = datetime.combine(datetime.now(UTC).date() + timedelta(days=day_offset), time(10),
-                                 ZoneInfo("Europe/Rome"))
+        start = datetime.combine(
+            datetime.now(UTC).date() + timedelta(days=day_offset), time(10), ZoneInfo("Europe/Rome")
+        )
         p = Principal(ente_id=ente.ente_id, role="operator", operator_id=ente.operator_ids["operator"], username="op")
-        b, _ = await bookings.book(s, principal=p, data=BookingIn(service_id=svc.id, start=start, contact_id=c.id),
-                                   idempotency_key=None)
+        b, _ = await bookings.book(
+            s, principal=p, data=BookingIn(service_id=svc.id, start=start, contact_id=c.id), idempotency_key=None
+        )
         return b.id
 
     return db.run(work)
@@ -86,9 +105,13 @@ def test_booking_confirmation_reaches_app_io(db: DB, ente_ctx: EnteCtx) -> None:
         assert content["due_date"].endswith(".000Z")
 
     async def rows(s: Any) -> list[tuple[str, str, str | None]]:
-        out = (await s.execute(select(Notification.address, Notification.status, Notification.last_error)
-                               .where(Notification.ente_id == ente_ctx.ente_id, Notification.channel == "io")
-                               .order_by(Notification.id))).all()
+        out = (
+            await s.execute(
+                select(Notification.address, Notification.status, Notification.last_error)
+                .where(Notification.ente_id == ente_ctx.ente_id, Notification.channel == "io")
+                .order_by(Notification.id)
+            )
+        ).all()
         return [tuple(r) for r in out]
 
     got = db.run(rows)
@@ -100,16 +123,20 @@ def test_booking_confirmation_reaches_app_io(db: DB, ente_ctx: EnteCtx) -> None:
 
 def test_the_fake_holds_requests_to_the_real_contract() -> None:
     """The vendored definitions are really applied: what IO refuses, the fake refuses too."""
-    good = {"time_to_live": 3600, "fiscal_code": ALLOWED,
-            "content": {"subject": "Appuntamento IO-ABC123", "markdown": "x" * 80,
-                        "due_date": "2026-12-01T09:30:00.000Z"}}
+    good = {
+        "time_to_live": 3600,
+        "fiscal_code": ALLOWED,
+        "content": {"subject": "Appuntamento IO-ABC123", "markdown": "x" * 80, "due_date": "2026-12-01T09:30:00.000Z"},
+    }
     new_message = validator("NewMessage")
     assert list(new_message.iter_errors(good)) == []
-    for broken in ({**good, "content": {**good["content"], "subject": "Breve"}},           # subject < 10
-                   {**good, "content": {**good["content"], "markdown": "troppo corto"}},  # markdown < 80
-                   {**good, "content": {**good["content"], "due_date": "2026-12-01T10:30:00+01:00"}},  # not UTC
-                   {**good, "fiscal_code": "RSSMRA80A01H501"},                              # not a fiscal code
-                   {**good, "time_to_live": 60},                                            # below 3600
-                   {"fiscal_code": ALLOWED}):                                               # no content
+    for broken in (
+        {**good, "content": {**good["content"], "subject": "Breve"}},  # subject < 10
+        {**good, "content": {**good["content"], "markdown": "troppo corto"}},  # markdown < 80
+        {**good, "content": {**good["content"], "due_date": "2026-12-01T10:30:00+01:00"}},  # not UTC
+        {**good, "fiscal_code": "RSSMRA80A01H501"},  # not a fiscal code
+        {**good, "time_to_live": 60},  # below 3600
+        {"fiscal_code": ALLOWED},
+    ):  # no content
         assert list(new_message.iter_errors(broken)), broken
     assert list(validator("LimitedProfile").iter_errors({"preferred_languages": ["it_IT"]}))  # sender_allowed

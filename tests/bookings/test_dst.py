@@ -43,13 +43,32 @@ def _at(s: str) -> datetime:
     return datetime.fromisoformat(s)
 
 
-def _night_service(client: httpx.Client, ente_ctx, kind: str, day: date, resources: int = 1,  # type: ignore[no-untyped-def]
-                   **extra) -> dict:  # type: ignore[type-arg]
-    svc = setup_service(client, ente_ctx, kind=kind, resources=resources, hours=[], slot_minutes=SLOT,
-                        horizon_days=366, max_active_per_citizen=10, max_per_day_per_citizen=10, **extra)
+def _night_service(
+    client: httpx.Client,
+    ente_ctx,
+    kind: str,
+    day: date,
+    resources: int = 1,  # type: ignore[no-untyped-def]
+    **extra,
+) -> dict:  # type: ignore[type-arg]
+    svc = setup_service(
+        client,
+        ente_ctx,
+        kind=kind,
+        resources=resources,
+        hours=[],
+        slot_minutes=SLOT,
+        horizon_days=366,
+        max_active_per_citizen=10,
+        max_per_day_per_citizen=10,
+        **extra,
+    )
     if kind != "capacity":
-        r = client.post(f"/api/v1/services/{svc['id']}/exceptions", headers=ente_ctx.headers("admin"),
-                        json={"day": day.isoformat(), "closed": False, "start": "00:00", "end": "06:00"})
+        r = client.post(
+            f"/api/v1/services/{svc['id']}/exceptions",
+            headers=ente_ctx.headers("admin"),
+            json={"day": day.isoformat(), "closed": False, "start": "00:00", "end": "06:00"},
+        )
         assert r.status_code == 201, r.text
     return svc
 
@@ -65,9 +84,11 @@ def _check_grid(items: list[dict], day: date) -> list[datetime]:  # type: ignore
 
 
 def _book(client: httpx.Client, ente_ctx, svc: dict, start: str, **extra) -> httpx.Response:  # type: ignore[no-untyped-def, type-arg]
-    return client.post("/api/v1/bookings", headers=ente_ctx.headers("service"),
-                       json={"service_id": svc["id"], "start": start, "contact_id": contact(client, ente_ctx),
-                             **extra})
+    return client.post(
+        "/api/v1/bookings",
+        headers=ente_ctx.headers("service"),
+        json={"service_id": svc["id"], "start": start, "contact_id": contact(client, ente_ctx), **extra},
+    )
 
 
 def test_wall_times_on_change_days_are_decided_explicitly() -> None:
@@ -104,8 +125,17 @@ def test_spring_gap_offers_nothing_twice_and_nothing_inverted(client: httpx.Clie
     starts = _check_grid(items, SPRING)
     # 00:00-06:00 that night is five real hours: ten half-hour slots, none between 02:00 and 03:00 wall time
     assert [s.astimezone(ROME).strftime("%H:%M%z") for s in starts] == [
-        "00:00+0100", "00:30+0100", "01:00+0100", "01:30+0100",
-        "03:00+0200", "03:30+0200", "04:00+0200", "04:30+0200", "05:00+0200", "05:30+0200"]
+        "00:00+0100",
+        "00:30+0100",
+        "01:00+0100",
+        "01:30+0100",
+        "03:00+0200",
+        "03:30+0200",
+        "04:00+0200",
+        "04:30+0200",
+        "05:00+0200",
+        "05:30+0200",
+    ]
     if kind == "multi_resource":
         assert {s["remaining"] for s in items} == {2}
     # the slot just before the jump ends at the jump, 30 minutes later
@@ -119,8 +149,12 @@ def test_spring_gap_offers_nothing_twice_and_nothing_inverted(client: httpx.Clie
 
 
 @pytest.mark.parametrize("kind", ["resource", "multi_resource"])
-def test_autumn_repeated_hour_is_offered_twice_and_never_overlaps(client: httpx.Client, ente_ctx, db,  # type: ignore[no-untyped-def]
-                                                                  kind: str) -> None:
+def test_autumn_repeated_hour_is_offered_twice_and_never_overlaps(
+    client: httpx.Client,
+    ente_ctx,
+    db,  # type: ignore[no-untyped-def]
+    kind: str,
+) -> None:
     svc = _night_service(client, ente_ctx, kind, AUTUMN, resources=1 if kind == "resource" else 2)
     items = slots(client, ente_ctx, svc, AUTUMN)
     starts = _check_grid(items, AUTUMN)
@@ -152,8 +186,13 @@ def test_autumn_repeated_hour_is_offered_twice_and_never_overlaps(client: httpx.
     from crm.bookings.models import Booking, SlotClaim
 
     async def claims(s):  # type: ignore[no-untyped-def]
-        return (await s.execute(select(SlotClaim.resource_id, SlotClaim.start, SlotClaim.end).join(
-            Booking, Booking.id == SlotClaim.booking_id).where(Booking.service_id == svc["id"]))).all()
+        return (
+            await s.execute(
+                select(SlotClaim.resource_id, SlotClaim.start, SlotClaim.end)
+                .join(Booking, Booking.id == SlotClaim.booking_id)
+                .where(Booking.service_id == svc["id"])
+            )
+        ).all()
 
     rows = sorted(db.run(claims))
     for (r1, s1, e1), (r2, s2, _) in pairwise(rows):
@@ -163,8 +202,11 @@ def test_autumn_repeated_hour_is_offered_twice_and_never_overlaps(client: httpx.
 
 def test_autumn_long_booking_spans_the_repeated_hour(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
     svc = _night_service(client, ente_ctx, "resource", AUTUMN, max_slots_per_booking=4)
-    hour = client.get(f"/api/v1/services/{svc['id']}/availability", headers=ente_ctx.headers("service"),
-                      params={"from": AUTUMN.isoformat(), "to": AUTUMN.isoformat(), "duration": 60}).json()["items"]
+    hour = client.get(
+        f"/api/v1/services/{svc['id']}/availability",
+        headers=ente_ctx.headers("service"),
+        params={"from": AUTUMN.isoformat(), "to": AUTUMN.isoformat(), "duration": 60},
+    ).json()["items"]
     for s in hour:
         assert _at(s["end"]) - _at(s["start"]) == timedelta(hours=1)
     r = _book(client, ente_ctx, svc, f"{AUTUMN}T02:30:00+02:00", duration_minutes=60)
@@ -177,19 +219,37 @@ def test_autumn_long_booking_spans_the_repeated_hour(client: httpx.Client, ente_
 def test_capacity_events_on_both_change_days(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
     h = ente_ctx.headers("admin")
     svc = _night_service(client, ente_ctx, "capacity", AUTUMN)
-    events = [(f"{AUTUMN}T02:30:00+01:00", f"{AUTUMN}T03:00:00+01:00"),  # created first, later in time
-              (f"{AUTUMN}T02:30:00+02:00", f"{AUTUMN}T02:00:00+01:00"),
-              (f"{SPRING}T01:30:00+01:00", f"{SPRING}T03:00:00+02:00")]
+    events = [
+        (f"{AUTUMN}T02:30:00+01:00", f"{AUTUMN}T03:00:00+01:00"),  # created first, later in time
+        (f"{AUTUMN}T02:30:00+02:00", f"{AUTUMN}T02:00:00+01:00"),
+        (f"{SPRING}T01:30:00+01:00", f"{SPRING}T03:00:00+02:00"),
+    ]
     for start, end in events:
-        r = client.post(f"/api/v1/services/{svc['id']}/events", headers=h,
-                        json={"title": "Serata informativa", "location_id": svc["location_id"], "start": start,
-                              "end": end, "seats": 2})
+        r = client.post(
+            f"/api/v1/services/{svc['id']}/events",
+            headers=h,
+            json={
+                "title": "Serata informativa",
+                "location_id": svc["location_id"],
+                "start": start,
+                "end": end,
+                "seats": 2,
+            },
+        )
         assert r.status_code == 201, r.text
     # an event whose end reads earlier on the clock but is 30 minutes later in time is fine; one that truly ends
     # before it starts is refused
-    bad = client.post(f"/api/v1/services/{svc['id']}/events", headers=h,
-                      json={"title": "Rovesciato", "location_id": svc["location_id"],
-                            "start": f"{AUTUMN}T02:00:00+01:00", "end": f"{AUTUMN}T02:30:00+02:00", "seats": 2})
+    bad = client.post(
+        f"/api/v1/services/{svc['id']}/events",
+        headers=h,
+        json={
+            "title": "Rovesciato",
+            "location_id": svc["location_id"],
+            "start": f"{AUTUMN}T02:00:00+01:00",
+            "end": f"{AUTUMN}T02:30:00+02:00",
+            "seats": 2,
+        },
+    )
     assert bad.status_code == 422
     autumn = slots(client, ente_ctx, svc, AUTUMN)
     assert [s["start"] for s in autumn] == [f"{AUTUMN}T02:30:00+02:00", f"{AUTUMN}T02:30:00+01:00"]
@@ -205,20 +265,33 @@ def test_capacity_events_on_both_change_days(client: httpx.Client, ente_ctx) -> 
 
 
 def test_series_refuses_a_time_the_clock_skips(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
-    svc = setup_service(client, ente_ctx, hours=[{"weekday": d, "start": "00:00", "end": "06:00"} for d in range(7)],
-                        slot_minutes=SLOT, horizon_days=366, max_series_count=3, max_active_per_citizen=10)
+    svc = setup_service(
+        client,
+        ente_ctx,
+        hours=[{"weekday": d, "start": "00:00", "end": "06:00"} for d in range(7)],
+        slot_minutes=SLOT,
+        horizon_days=366,
+        max_series_count=3,
+        max_active_per_citizen=10,
+    )
     for day in (SPRING, AUTUMN + timedelta(days=1)):  # Easter or All Saints, the night is open
-        client.post(f"/api/v1/services/{svc['id']}/exceptions", headers=ente_ctx.headers("admin"),
-                    json={"day": day.isoformat(), "closed": False, "start": "00:00", "end": "06:00"})
-    r = _book(client, ente_ctx, svc, f"{SPRING - timedelta(days=1)}T02:30:00+01:00",
-              repeat={"frequency": "daily", "count": 2})
+        client.post(
+            f"/api/v1/services/{svc['id']}/exceptions",
+            headers=ente_ctx.headers("admin"),
+            json={"day": day.isoformat(), "closed": False, "start": "00:00", "end": "06:00"},
+        )
+    r = _book(
+        client, ente_ctx, svc, f"{SPRING - timedelta(days=1)}T02:30:00+01:00", repeat={"frequency": "daily", "count": 2}
+    )
     assert r.status_code == 422, r.text
     assert r.json()["error"]["fields"] == {f"repeat.{SPRING}": "time skipped by the clock change"}
     # across the autumn change the second reading of 02:30 keeps its reading on the next day
     r = _book(client, ente_ctx, svc, f"{AUTUMN}T02:30:00+01:00", repeat={"frequency": "daily", "count": 2})
     assert r.status_code == 201, r.text
-    assert [b["start"] for b in r.json()["series"]] == [f"{AUTUMN}T02:30:00+01:00",
-                                                          f"{AUTUMN + timedelta(days=1)}T02:30:00+01:00"]
+    assert [b["start"] for b in r.json()["series"]] == [
+        f"{AUTUMN}T02:30:00+01:00",
+        f"{AUTUMN + timedelta(days=1)}T02:30:00+01:00",
+    ]
 
 
 def test_notice_names_the_reading_of_a_repeated_hour(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]

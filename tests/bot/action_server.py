@@ -26,11 +26,20 @@ def action_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """Start ``python -m rasa_sdk --actions actions`` (as `urp run` does) with ``env`` added to a clean
     environment (no URP_ variables of the caller's); yields the webhook URL. The log must hold no traceback."""
     port = free_port()
-    full = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
-            "URP_ACTIONS_SECRET": ACTIONS_SECRET, "PYTHONUNBUFFERED": "1", **env}
+    full = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
+        "URP_ACTIONS_SECRET": ACTIONS_SECRET,
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-                                cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+            cwd=ROOT,
+            env=full,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=60, proc=proc)
         yield f"http://127.0.0.1:{port}/webhook"
@@ -49,21 +58,45 @@ def signed(turn: Turn, secret: str = ACTIONS_SECRET, **kw: Any) -> dict[str, Any
     return {METADATA_KEY: sign(turn, secret, **kw)}
 
 
-def call(url: str, action: str, text: str, intent: str, *, metadata: dict[str, Any], sender: str,
-         slots: dict[str, Any] | None = None, active_loop: str | None = None,
-         extracted: dict[str, Any] | None = None, entities: list[dict[str, Any]] | None = None,
-         history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def call(
+    url: str,
+    action: str,
+    text: str,
+    intent: str,
+    *,
+    metadata: dict[str, Any],
+    sender: str,
+    slots: dict[str, Any] | None = None,
+    active_loop: str | None = None,
+    extracted: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run one action as Rasa would. ``extracted``: slots Rasa filled from this message before calling a form's
     validation action; ``history``: earlier events (previous user turns and bot replies)."""
-    latest = {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": entities or [],
-              "metadata": metadata}
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": entities or [],
+        "metadata": metadata,
+    }
     events = [*(history or []), {"event": "user", "text": text, "parse_data": latest, "metadata": metadata}]
     events += [{"event": "slot", "name": k, "value": v} for k, v in (extracted or {}).items()]
-    tracker = {"sender_id": sender, "slots": {"requested_slot": None, **(slots or {}), **(extracted or {})},
-               "latest_message": latest, "events": events, "paused": False, "followup_action": None,
-               "active_loop": {"name": active_loop} if active_loop else {}, "latest_action_name": "action_listen"}
-    r = httpx.post(url, json={"next_action": action, "sender_id": sender, "tracker": tracker, "domain": DOMAIN,
-                              "version": "3.6.21"}, timeout=30)
+    tracker = {
+        "sender_id": sender,
+        "slots": {"requested_slot": None, **(slots or {}), **(extracted or {})},
+        "latest_message": latest,
+        "events": events,
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {"name": active_loop} if active_loop else {},
+        "latest_action_name": "action_listen",
+    }
+    r = httpx.post(
+        url,
+        json={"next_action": action, "sender_id": sender, "tracker": tracker, "domain": DOMAIN, "version": "3.6.21"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     return r.json()
 

@@ -16,17 +16,29 @@ from tests.bookings.test_bookings import next_weekday, setup_service
 from tests.bot.action_server import action_server, buttons_of, call_as, said, slots_set
 from tests.conftest import URP_PHONE, EnteCtx, Server, make_ente
 
-ARTICLE = {"slug": "carta-identita", "title": "Carta d'identità elettronica", "topic": "anagrafe",
-           "url": "https://comune.example.it/cie", "status": "published",
-           "body": "La carta d'identità elettronica si richiede all'anagrafe su appuntamento. Servono una fototessera "
-                   "e il codice fiscale. Il costo è di 22,21 euro.",
-           "keywords": ["CIE"], "phrasings": ["come rinnovo la carta d'identità"]}
+ARTICLE = {
+    "slug": "carta-identita",
+    "title": "Carta d'identità elettronica",
+    "topic": "anagrafe",
+    "url": "https://comune.example.it/cie",
+    "status": "published",
+    "body": "La carta d'identità elettronica si richiede all'anagrafe su appuntamento. Servono una fototessera "
+    "e il codice fiscale. Il costo è di 22,21 euro.",
+    "keywords": ["CIE"],
+    "phrasings": ["come rinnovo la carta d'identità"],
+}
 
-REPORT_ARTICLE = {"slug": "buche-strade", "title": "Buche stradali e lampioni spenti", "topic": "segnalazioni",
-                  "url": "https://comune.example.it/buche", "status": "published",
-                  "body": "Buche nell'asfalto, marciapiedi dissestati e lampioni spenti si segnalano all'URP indicando "
-                          "la via e il numero civico più vicino. Gli interventi urgenti sono eseguiti entro 24 ore.",
-                  "keywords": ["buca", "lampione", "marciapiede"], "phrasings": ["a chi segnalo una buca in strada"]}
+REPORT_ARTICLE = {
+    "slug": "buche-strade",
+    "title": "Buche stradali e lampioni spenti",
+    "topic": "segnalazioni",
+    "url": "https://comune.example.it/buche",
+    "status": "published",
+    "body": "Buche nell'asfalto, marciapiedi dissestati e lampioni spenti si segnalano all'URP indicando "
+    "la via e il numero civico più vicino. Gli interventi urgenti sono eseguiti entro 24 ore.",
+    "keywords": ["buca", "lampione", "marciapiede"],
+    "phrasings": ["a chi segnalo una buca in strada"],
+}
 
 
 @dataclass
@@ -45,12 +57,14 @@ class World:
         contact = contact_id or self.contact_id
 
         async def open_one(s: Any) -> int:
-            conv = await conversations.open_conversation_for(s, ente_id=self.ente.ente_id, contact_id=contact,
-                                                             channel=channel)
+            conv = await conversations.open_conversation_for(
+                s, ente_id=self.ente.ente_id, contact_id=contact, channel=channel
+            )
             return int(conv.id)
 
-        return Turn(conversation_id=self.db.run(open_one), contact_id=contact, ente_id=self.ente.ente_id,
-                    channel=channel)
+        return Turn(
+            conversation_id=self.db.run(open_one), contact_id=contact, ente_id=self.ente.ente_id, channel=channel
+        )
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +74,14 @@ def world(server: Server, db: Any) -> Iterator[World]:
         for article in (ARTICLE, REPORT_ARTICLE):
             a = c.post("/api/v1/kb/articles", json=article, headers=ente.headers("admin"))
             assert a.status_code == 201, a.text
-        people = [c.post("/api/v1/contacts", headers=ente.headers("operator"),
-                         json={"first_name": name, "last_name": "Prova", "phones": [phone]}).json()["id"]
-                  for name, phone in (("Ada", "+39 345 7654321"), ("Bruno", "+39 345 1112223"))]
+        people = [
+            c.post(
+                "/api/v1/contacts",
+                headers=ente.headers("operator"),
+                json={"first_name": name, "last_name": "Prova", "phones": [phone]},
+            ).json()["id"]
+            for name, phone in (("Ada", "+39 345 7654321"), ("Bruno", "+39 345 1112223"))
+        ]
         svc = setup_service(c, ente, what_to_bring="la vecchia carta")
         yield World(ente=ente, crm=c, contact_id=people[0], other_contact_id=people[1], service=svc, db=db)
 
@@ -81,8 +100,14 @@ def test_an_article_answers_the_question_with_its_link_and_asks_if_it_helped(url
     assert "utile" in text and {b["payload"] for b in buttons_of(body)} == {"/affirm", "/deny"}
     assert slots_set(body)["kb_last_slug"] == "carta-identita" and slots_set(body)["awaiting_feedback"] is True
     turn = world.turn()
-    thanks = call_as(url, turn, "action_feedback_or_confirm", "sì grazie", "affirm",
-                     slots={"awaiting_feedback": True, "kb_last_slug": "carta-identita", "kb_last_query": "cie"})
+    thanks = call_as(
+        url,
+        turn,
+        "action_feedback_or_confirm",
+        "sì grazie",
+        "affirm",
+        slots={"awaiting_feedback": True, "kb_last_slug": "carta-identita", "kb_last_query": "cie"},
+    )
     assert "Grazie del riscontro" in said(thanks)
     stats = world.crm.get("/api/v1/kb/feedback/stats", headers=world.ente.headers("admin")).json()["items"]
     assert any(s.get("slug") == "carta-identita" and s.get("helpful", 0) >= 1 for s in stats), stats
@@ -99,37 +124,70 @@ def test_no_answer_twice_hands_off_and_off_topic_is_declined(url: str, world: Wo
 
 
 def test_a_report_is_filed_with_place_and_description(url: str, world: World) -> None:
-    body = call_as(url, world.turn(), "action_submit_report", "via Roma 3", "inform",
-                   slots={"issue_description": "lampione spento", "issue_place": "via Roma 3"})
+    body = call_as(
+        url,
+        world.turn(),
+        "action_submit_report",
+        "via Roma 3",
+        "inform",
+        slots={"issue_description": "lampione spento", "issue_place": "via Roma 3"},
+    )
     code = slots_set(body)["request_code"]
     assert code.startswith("RQ-") and code in said(body)
-    mine = world.crm.get("/api/v1/requests", params={"contact_id": world.contact_id},
-                         headers=world.ente.headers("service")).json()["items"]
+    mine = world.crm.get(
+        "/api/v1/requests", params={"contact_id": world.contact_id}, headers=world.ente.headers("service")
+    ).json()["items"]
     filed = next(r for r in mine if r["code"] == code)
     assert filed["subject"] == "lampione spento" and "Luogo: via Roma 3" in filed["description"]
     # its status: to its owner's channel, not to anyone else's
     status = call_as(url, world.turn(), "action_check_status", code, "check_status", slots={"request_code": code})
     assert f"La richiesta {code} («lampione spento») è ricevuta" in said(status)
-    other = call_as(url, world.turn(world.other_contact_id), "action_check_status", code, "check_status",
-                    slots={"request_code": code})
+    other = call_as(
+        url,
+        world.turn(world.other_contact_id),
+        "action_check_status",
+        code,
+        "check_status",
+        slots={"request_code": code},
+    )
     assert "Non trovo una pratica" in said(other) and "lampione" not in said(other)
 
 
 def test_booking_then_listing_then_cancelling(url: str, world: World) -> None:
     svc = world.service
     turn = world.turn()
-    chosen = call_as(url, turn, "validate_booking_form", svc["name"], "book_appointment", active_loop="booking_form",
-                     slots={"requested_slot": "booking_service"}, extracted={"booking_service": svc["name"]})
+    chosen = call_as(
+        url,
+        turn,
+        "validate_booking_form",
+        svc["name"],
+        "book_appointment",
+        active_loop="booking_form",
+        slots={"requested_slot": "booking_service"},
+        extracted={"booking_service": svc["name"]},
+    )
     assert slots_set(chosen)["booking_service_id"] == svc["id"]
     day = next_weekday(3)
-    offered = call_as(url, turn, "action_ask_booking_start", "giovedì", "inform", active_loop="booking_form",
-                      slots={"booking_service_id": svc["id"], "booking_day": day.strftime("%d/%m")})
+    offered = call_as(
+        url,
+        turn,
+        "action_ask_booking_start",
+        "giovedì",
+        "inform",
+        active_loop="booking_form",
+        slots={"booking_service_id": svc["id"], "booking_day": day.strftime("%d/%m")},
+    )
     starts = [b["payload"].split('"')[3] for b in buttons_of(offered)]
     assert starts and all(s.startswith(day.isoformat()) for s in starts), said(offered)
-    booking = {"booking_service": svc["slug"], "booking_service_id": svc["id"], "booking_start": starts[0],
-               "booking_name": "Ada Prova"}
-    summary = call_as(url, turn, "action_ask_booking_confirm", "Ada Prova", "inform", slots=booking,
-                      active_loop="booking_form")
+    booking = {
+        "booking_service": svc["slug"],
+        "booking_service_id": svc["id"],
+        "booking_start": starts[0],
+        "booking_name": "Ada Prova",
+    }
+    summary = call_as(
+        url, turn, "action_ask_booking_confirm", "Ada Prova", "inform", slots=booking, active_loop="booking_form"
+    )
     assert "Riepilogo" in said(summary) and "a nome di Ada Prova" in said(summary)
     done = call_as(url, turn, "action_book", "sì", "affirm", slots={**booking, "booking_confirm": True})
     assert "Fatto! Appuntamento confermato" in said(done) and "Porti con sé: la vecchia carta" in said(done)
@@ -137,50 +195,91 @@ def test_booking_then_listing_then_cancelling(url: str, world: World) -> None:
     listed = call_as(url, world.turn(), "action_list_appointments", "che appuntamenti ho?", "list_appointments")
     assert code in said(listed)
     # cancelling: the channel's only booking is picked up, the citizen confirms, it is cancelled
-    asked = call_as(url, turn, "validate_cancel_form", "annulla il mio appuntamento", "cancel_appointment",
-                    active_loop="cancel_form")
+    asked = call_as(
+        url,
+        turn,
+        "validate_cancel_form",
+        "annulla il mio appuntamento",
+        "cancel_appointment",
+        active_loop="cancel_form",
+    )
     target = slots_set(asked)
     assert target["cancel_code"] == code and target["cancel_owned"] is True
-    gone = call_as(url, turn, "action_cancel_appointment", "sì", "affirm",
-                   slots={"cancel_booking_id": target["cancel_booking_id"], "cancel_summary": target["cancel_summary"],
-                          "cancel_confirm": True})
+    gone = call_as(
+        url,
+        turn,
+        "action_cancel_appointment",
+        "sì",
+        "affirm",
+        slots={
+            "cancel_booking_id": target["cancel_booking_id"],
+            "cancel_summary": target["cancel_summary"],
+            "cancel_confirm": True,
+        },
+    )
     assert "è stato annullato" in said(gone)
     assert "Non risultano appuntamenti" in said(
-        call_as(url, world.turn(), "action_list_appointments", "i miei appuntamenti", "list_appointments"))
+        call_as(url, world.turn(), "action_list_appointments", "i miei appuntamenti", "list_appointments")
+    )
 
 
 def test_a_question_the_nlu_sent_to_a_flow_that_cannot_serve_it_gets_its_article(url: str, world: World) -> None:
     """No appointments to list, no code to check, nothing to cancel: the knowledge base answers before the dead end;
     what it cannot answer still gets the flow's own reply."""
-    nobody = world.crm.post("/api/v1/contacts", headers=world.ente.headers("operator"),
-                            json={"first_name": "Carla", "last_name": "Prova", "phones": ["+39 345 9990001"]}).json()
+    nobody = world.crm.post(
+        "/api/v1/contacts",
+        headers=world.ente.headers("operator"),
+        json={"first_name": "Carla", "last_name": "Prova", "phones": ["+39 345 9990001"]},
+    ).json()
     question = "quanto costa rinnovare la carta d'identità?"
     listed = call_as(url, world.turn(nobody["id"]), "action_list_appointments", question, "list_appointments")
     assert "Carta d'identità elettronica" in said(listed) and "Non risultano appuntamenti" not in said(listed)
     assert slots_set(listed)["kb_last_slug"] == "carta-identita"
     assert "Non risultano appuntamenti" in said(
-        call_as(url, world.turn(nobody["id"]), "action_list_appointments", "i miei appuntamenti", "list_appointments"))
+        call_as(url, world.turn(nobody["id"]), "action_list_appointments", "i miei appuntamenti", "list_appointments")
+    )
     # the status form starting without a code: the article, and the form ends without asking for one
-    status = call_as(url, world.turn(nobody["id"]), "validate_status_form", question, "check_status",
-                     active_loop="status_form")
+    status = call_as(
+        url, world.turn(nobody["id"]), "validate_status_form", question, "check_status", active_loop="status_form"
+    )
     assert "Carta d'identità elettronica" in said(status) and slots_set(status)["request_code"] == "-"
     assert slots_set(status).get("awaiting_feedback") is True, status["events"]  # "was it useful?": the yes/no counts
-    ended = call_as(url, world.turn(nobody["id"]), "action_check_status", question, "check_status",
-                    slots={"request_code": "-"})
+    ended = call_as(
+        url, world.turn(nobody["id"]), "action_check_status", question, "check_status", slots={"request_code": "-"}
+    )
     assert said(ended) == "" and slots_set(ended)["request_code"] is None
-    unknown = call_as(url, world.turn(nobody["id"]), "validate_status_form", "a che punto è la mia pratica?",
-                      "check_status", active_loop="status_form")
+    unknown = call_as(
+        url,
+        world.turn(nobody["id"]),
+        "validate_status_form",
+        "a che punto è la mia pratica?",
+        "check_status",
+        active_loop="status_form",
+    )
     assert slots_set(unknown).get("request_code") is None and said(unknown) == ""  # the form asks for the code
     # the cancel form with nothing to cancel and no code
-    cancel = call_as(url, world.turn(nobody["id"]), "validate_cancel_form", question, "cancel_appointment",
-                     active_loop="cancel_form")
+    cancel = call_as(
+        url, world.turn(nobody["id"]), "validate_cancel_form", question, "cancel_appointment", active_loop="cancel_form"
+    )
     assert "Carta d'identità elettronica" in said(cancel) and slots_set(cancel)["awaiting_feedback"] is True
     assert slots_set(cancel)["cancel_code"] == "-" and slots_set(cancel).get("cancel_booking_id") is None
-    kept = call_as(url, world.turn(nobody["id"]), "action_cancel_appointment", question, "cancel_appointment",
-                   slots={"cancel_code": "-", "cancel_confirm": False})
+    kept = call_as(
+        url,
+        world.turn(nobody["id"]),
+        "action_cancel_appointment",
+        question,
+        "cancel_appointment",
+        slots={"cancel_code": "-", "cancel_confirm": False},
+    )
     assert said(kept) == ""
-    plain = call_as(url, world.turn(nobody["id"]), "validate_cancel_form", "annullate il mio appuntamento",
-                    "cancel_appointment", active_loop="cancel_form")
+    plain = call_as(
+        url,
+        world.turn(nobody["id"]),
+        "validate_cancel_form",
+        "annullate il mio appuntamento",
+        "cancel_appointment",
+        active_loop="cancel_form",
+    )
     assert slots_set(plain).get("cancel_code") is None and said(plain) == ""  # the form asks for the code
 
 
@@ -194,14 +293,27 @@ def test_a_report_it_article_becomes_the_offer_and_yes_carries_what_was_said(url
     kept = slots_set(offer)
     assert kept["report_offered"] is True and kept["awaiting_feedback"] is False
     # "sì": rules.yml starts report_form, whose first run fills what was said and asks only for what is missing
-    started = call_as(url, world.turn(), "validate_report_form", "sì", "affirm", active_loop="report_form",
-                      slots={"report_offered": True, "report_offer": kept["report_offer"]})
+    started = call_as(
+        url,
+        world.turn(),
+        "validate_report_form",
+        "sì",
+        "affirm",
+        active_loop="report_form",
+        slots={"report_offered": True, "report_offer": kept["report_offer"]},
+    )
     filled = slots_set(started)
     assert filled["issue_description"] == question and filled["issue_place"] == "via Ostiense"
     assert filled["report_offered"] is False and filled["report_offer"] is None
     # "no": nothing is filed and the offer is dropped
-    declined = call_as(url, world.turn(), "action_feedback_or_confirm", "no grazie", "deny",
-                       slots={"report_offered": True, "report_offer": kept["report_offer"]})
+    declined = call_as(
+        url,
+        world.turn(),
+        "action_feedback_or_confirm",
+        "no grazie",
+        "deny",
+        slots={"report_offered": True, "report_offer": kept["report_offer"]},
+    )
     assert "non registro nulla" in said(declined) and slots_set(declined)["report_offered"] is False
     # an article that is not "report it" is shown as it is
     cie = call_as(url, world.turn(), "action_answer_info", "come rinnovo la carta d'identità?", "ask_info")
@@ -209,8 +321,14 @@ def test_a_report_it_article_becomes_the_offer_and_yes_carries_what_was_said(url
 
 
 def test_the_report_form_starts_with_the_problem_already_described(url: str, world: World) -> None:
-    described = call_as(url, world.turn(), "validate_report_form", "il lampione davanti al bar è spento da giorni",
-                        "report_issue", active_loop="report_form")
+    described = call_as(
+        url,
+        world.turn(),
+        "validate_report_form",
+        "il lampione davanti al bar è spento da giorni",
+        "report_issue",
+        active_loop="report_form",
+    )
     assert slots_set(described)["issue_description"] == "il lampione davanti al bar è spento da giorni"
     for generic in ("vorrei fare una segnalazione", "devo segnalare un problema in strada", "/report_issue"):
         body = call_as(url, world.turn(), "validate_report_form", generic, "report_issue", active_loop="report_form")
@@ -218,17 +336,38 @@ def test_the_report_form_starts_with_the_problem_already_described(url: str, wor
 
 
 def test_a_question_inside_a_form_is_answered_without_asking_if_it_helped(url: str, world: World) -> None:
-    body = call_as(url, world.turn(), "action_answer_in_form", "quanto costa la carta d'identità?", "ask_info",
-                   active_loop="booking_form", slots={"requested_slot": "booking_service"})
+    body = call_as(
+        url,
+        world.turn(),
+        "action_answer_in_form",
+        "quanto costa la carta d'identità?",
+        "ask_info",
+        active_loop="booking_form",
+        slots={"requested_slot": "booking_service"},
+    )
     text = said(body)
     assert "22,21 euro" in text and "Riprendiamo da dove eravamo" in text and "utile" not in text
     assert "requested_slot" not in slots_set(body) and "awaiting_feedback" not in slots_set(body)
-    unknown = call_as(url, world.turn(), "action_answer_in_form", "qwzx plokm asdfg?", "ask_info",
-                      active_loop="booking_form", slots={"requested_slot": "booking_service"})
+    unknown = call_as(
+        url,
+        world.turn(),
+        "action_answer_in_form",
+        "qwzx plokm asdfg?",
+        "ask_info",
+        active_loop="booking_form",
+        slots={"requested_slot": "booking_service"},
+    )
     assert "non ho trovato una risposta sicura" in said(unknown) and "Riprendiamo" in said(unknown)
     # a question is never taken as the answer the form waits for
-    phone = call_as(url, world.turn(), "validate_booking_form", "serve anche il numero di telefono?", "ask_info",
-                    active_loop="booking_form", slots={"requested_slot": "booking_phone"})
+    phone = call_as(
+        url,
+        world.turn(),
+        "validate_booking_form",
+        "serve anche il numero di telefono?",
+        "ask_info",
+        active_loop="booking_form",
+        slots={"requested_slot": "booking_phone"},
+    )
     assert "booking_phone" not in slots_set(phone)
 
 
@@ -239,13 +378,21 @@ def test_booking_says_when_a_slot_cannot_be_cancelled_online(url: str, world: Wo
 
     from actions.common import ROME
 
-    svc = setup_service(world.crm, world.ente, cancel_deadline_hours=96, max_active_per_citizen=5,
-                        max_per_day_per_citizen=5)
+    svc = setup_service(
+        world.crm, world.ente, cancel_deadline_hours=96, max_active_per_citizen=5, max_per_day_per_citizen=5
+    )
     turn = world.turn()
     now = datetime.now(ROME)
     # the first available: only slots that can still be cancelled online, and the citizen is told why
-    first = call_as(url, turn, "action_ask_booking_start", "prenota", "book_appointment", active_loop="booking_form",
-                    slots={"booking_service_id": svc["id"]})
+    first = call_as(
+        url,
+        turn,
+        "action_ask_booking_start",
+        "prenota",
+        "book_appointment",
+        active_loop="booking_form",
+        slots={"booking_service_id": svc["id"]},
+    )
     starts = [b["payload"].split('"')[3] for b in buttons_of(first)]
     assert starts and all(datetime.fromisoformat(s) - timedelta(hours=96) > now for s in starts), starts
     assert "che potrà ancora annullare online" in said(first) and "4 giorni prima" in said(first)
@@ -254,44 +401,103 @@ def test_booking_says_when_a_slot_cannot_be_cancelled_online(url: str, world: Wo
     day = now.date() + timedelta(days=2)
     while day in (date(2026, 12, 8), date(2026, 12, 25), date(2026, 12, 26)):
         day += timedelta(days=1)
-    near = call_as(url, turn, "action_ask_booking_start", day.strftime("%d/%m"), "inform", active_loop="booking_form",
-                   slots={"booking_service_id": svc["id"], "booking_day": day.strftime("%d/%m")})
+    near = call_as(
+        url,
+        turn,
+        "action_ask_booking_start",
+        day.strftime("%d/%m"),
+        "inform",
+        active_loop="booking_form",
+        slots={"booking_service_id": svc["id"], "booking_day": day.strftime("%d/%m")},
+    )
     assert said(near).startswith("Attenzione: gli orari segnati «non annullabile online»"), said(near)
     late = buttons_of(near)
     assert late and all(b["title"].endswith(" (non annullabile online)") for b in late), late
     late_start = late[0]["payload"].split('"')[3]
     # before the yes: the summary says it cannot be cancelled online and whom to call
     booking = {"booking_service": svc["slug"], "booking_service_id": svc["id"], "booking_name": "Ada Prova"}
-    summary = said(call_as(url, turn, "action_ask_booking_confirm", "Ada Prova", "inform",
-                           slots={**booking, "booking_start": late_start}, active_loop="booking_form"))
+    summary = said(
+        call_as(
+            url,
+            turn,
+            "action_ask_booking_confirm",
+            "Ada Prova",
+            "inform",
+            slots={**booking, "booking_start": late_start},
+            active_loop="booking_form",
+        )
+    )
     assert "Attenzione: questo appuntamento non si potrà annullare online" in summary
     assert f"dovrà chiamare l'URP allo {URP_PHONE}" in summary and summary.endswith("Confermo?")
-    done = said(call_as(url, turn, "action_book", "sì", "affirm",
-                        slots={**booking, "booking_start": late_start, "booking_confirm": True}))
+    done = said(
+        call_as(
+            url,
+            turn,
+            "action_book",
+            "sì",
+            "affirm",
+            slots={**booking, "booking_start": late_start, "booking_confirm": True},
+        )
+    )
     assert "Fatto! Appuntamento confermato" in done, done
-    assert f"Questo appuntamento non si può annullare online: se non potesse venire, chiami l'URP allo {URP_PHONE}" \
-        in done
+    assert (
+        f"Questo appuntamento non si può annullare online: se non potesse venire, chiami l'URP allo {URP_PHONE}" in done
+    )
     # a slot outside the window: the summary and the confirmation give the deadline and how to cancel
     fine_start = starts[0]
     deadline = datetime.fromisoformat(fine_start) - timedelta(hours=96)
     from actions.common import when_label
 
-    summary = said(call_as(url, turn, "action_ask_booking_confirm", "Ada Prova", "inform",
-                           slots={**booking, "booking_start": fine_start}, active_loop="booking_form"))
+    summary = said(
+        call_as(
+            url,
+            turn,
+            "action_ask_booking_confirm",
+            "Ada Prova",
+            "inform",
+            slots={**booking, "booking_start": fine_start},
+            active_loop="booking_form",
+        )
+    )
     assert f"Potrà annullarlo online fino a {when_label(deadline.isoformat())}." in summary
     assert "Attenzione" not in summary
-    done = said(call_as(url, turn, "action_book", "sì", "affirm",
-                        slots={**booking, "booking_start": fine_start, "booking_confirm": True}))
+    done = said(
+        call_as(
+            url,
+            turn,
+            "action_book",
+            "sì",
+            "affirm",
+            slots={**booking, "booking_start": fine_start, "booking_confirm": True},
+        )
+    )
     code = next(w for w in done.replace(".", " ").split() if w.startswith("AN-"))
-    assert (f"Se non potesse venire, può annullarlo online fino a {when_label(deadline.isoformat())}: mi scriva "
-            f"«annulla appuntamento» con il codice {code}.") in done, done
+    assert (
+        f"Se non potesse venire, può annullarlo online fino a {when_label(deadline.isoformat())}: mi scriva "
+        f"«annulla appuntamento» con il codice {code}."
+    ) in done, done
     # and the CRM agrees: the assistant (the service token) may cancel the second, not the first
-    mine = {datetime.fromisoformat(b["start"]): b["id"] for b in world.crm.get(
-        "/api/v1/bookings", params={"contact_id": world.contact_id, "service_id": svc["id"]},
-        headers=world.ente.headers("service")).json()["items"]}
+    mine = {
+        datetime.fromisoformat(b["start"]): b["id"]
+        for b in world.crm.get(
+            "/api/v1/bookings",
+            params={"contact_id": world.contact_id, "service_id": svc["id"]},
+            headers=world.ente.headers("service"),
+        ).json()["items"]
+    }
     h = world.ente.headers("service")
-    assert world.crm.post(f"/api/v1/bookings/{mine[datetime.fromisoformat(late_start)]}/cancel", json={}, headers=h).status_code == 422
-    assert world.crm.post(f"/api/v1/bookings/{mine[datetime.fromisoformat(fine_start)]}/cancel", json={}, headers=h).status_code == 200
+    assert (
+        world.crm.post(
+            f"/api/v1/bookings/{mine[datetime.fromisoformat(late_start)]}/cancel", json={}, headers=h
+        ).status_code
+        == 422
+    )
+    assert (
+        world.crm.post(
+            f"/api/v1/bookings/{mine[datetime.fromisoformat(fine_start)]}/cancel", json={}, headers=h
+        ).status_code
+        == 200
+    )
 
 
 def test_a_guesser_is_stopped_and_told_the_urps_phone_from_the_ente(url: str, world: World) -> None:
@@ -299,16 +505,28 @@ def test_a_guesser_is_stopped_and_told_the_urps_phone_from_the_ente(url: str, wo
     turn = world.turn(world.other_contact_id)
     texts = []
     for _ in range(7):
-        body = call_as(url, turn, "validate_cancel_form", "1234", "inform", active_loop="cancel_form",
-                       slots={"requested_slot": "cancel_second_factor", "cancel_code": "AN-ZZZZ9",
-                              "cancel_owned": False})
+        body = call_as(
+            url,
+            turn,
+            "validate_cancel_form",
+            "1234",
+            "inform",
+            active_loop="cancel_form",
+            slots={"requested_slot": "cancel_second_factor", "cancel_code": "AN-ZZZZ9", "cancel_owned": False},
+        )
         texts.append(said(body))
     assert any("troppi tentativi" in t and URP_PHONE in t for t in texts), texts
 
 
 def test_an_istanza_gets_its_code_and_protocol(url: str, world: World) -> None:
-    body = call_as(url, world.turn(), "action_submit_instance", "dettagli", "inform",
-                   slots={"instance_subject": "Patrocinio sagra", "instance_description": "Chiediamo il patrocinio."})
+    body = call_as(
+        url,
+        world.turn(),
+        "action_submit_instance",
+        "dettagli",
+        "inform",
+        slots={"instance_subject": "Patrocinio sagra", "instance_description": "Chiediamo il patrocinio."},
+    )
     text = said(body)
     assert "La sua istanza è stata presentata con il codice IS-" in text or "Non sono riuscito" in text
 

@@ -73,8 +73,15 @@ def actions_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             srv.shutdown()
 
 
-def _call(url: str, action: str, text: str, intent: str, slots: dict[str, Any] | None = None,
-          active_loop: str | None = None, extracted: dict[str, Any] | None = None) -> dict[str, Any]:
+def _call(
+    url: str,
+    action: str,
+    text: str,
+    intent: str,
+    slots: dict[str, Any] | None = None,
+    active_loop: str | None = None,
+    extracted: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``extracted``: slots Rasa filled from this message before calling a form's validation action."""
     return call_as(url, TURN, action, text, intent, slots=slots, active_loop=active_loop, extracted=extracted)
 
@@ -82,20 +89,35 @@ def _call(url: str, action: str, text: str, intent: str, slots: dict[str, Any] |
 _said = said
 
 
-BOOKING = {"booking_service": "carta-identita", "booking_service_id": 1, "booking_start": "2026-12-03T09:00:00+01:00",
-           "booking_name": "Maria Rossi", "booking_confirm": True}
+BOOKING = {
+    "booking_service": "carta-identita",
+    "booking_service_id": 1,
+    "booking_start": "2026-12-03T09:00:00+01:00",
+    "booking_name": "Maria Rossi",
+    "booking_confirm": True,
+}
 CASES = [
     ("action_answer_info", "come rinnovo la carta d'identità?", "ask_info", {}, None),
     ("action_handoff", "voglio parlare con un operatore", "human_handoff", {}, None),
     ("action_submit_report", "via Roma 3", "inform", {"issue_description": "buca", "issue_place": "via Roma 3"}, None),
     ("action_check_status", "RQ-K4M9TX", "check_status", {"request_code": "RQ-K4M9TX"}, None),
-    ("action_check_status", "IS-7K3P9A", "check_status",
-     {"request_code": "IS-7K3P9A", "status_second_factor": "4567"}, None),
+    (
+        "action_check_status",
+        "IS-7K3P9A",
+        "check_status",
+        {"request_code": "IS-7K3P9A", "status_second_factor": "4567"},
+        None,
+    ),
     ("action_list_appointments", "che appuntamenti ho?", "list_appointments", {}, None),
     ("action_book", "sì", "affirm", BOOKING, None),
     ("action_submit_instance", "dettagli", "inform", {"instance_subject": "x", "instance_description": "y"}, None),
-    ("action_cancel_appointment", "sì", "affirm",
-     {"cancel_code": "AN-7K3P9", "cancel_booking_id": 5, "cancel_summary": "AN-7K3P9", "cancel_confirm": True}, None),
+    (
+        "action_cancel_appointment",
+        "sì",
+        "affirm",
+        {"cancel_code": "AN-7K3P9", "cancel_booking_id": 5, "cancel_summary": "AN-7K3P9", "cancel_confirm": True},
+        None,
+    ),
     ("action_ask_booking_service", "vorrei prenotare", "book_appointment", {}, "booking_form"),
     ("action_ask_booking_start", "domani", "inform", {"booking_service_id": 1}, "booking_form"),
     ("action_ask_cancel_code", "annulla", "cancel_appointment", {}, "cancel_form"),
@@ -103,24 +125,37 @@ CASES = [
 
 
 @pytest.mark.parametrize("action,text,intent,slots,loop", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_the_citizen_gets_an_apology(actions_url: str, action: str, text: str, intent: str, slots: dict[str, Any],
-                                     loop: str | None) -> None:
+def test_the_citizen_gets_an_apology(
+    actions_url: str, action: str, text: str, intent: str, slots: dict[str, Any], loop: str | None
+) -> None:
     body = _call(actions_url, action, text, intent, slots, active_loop=loop)
     assert APOLOGY in _said(body), body
 
 
 def test_forms_apologise_and_ask_nothing_more(actions_url: str) -> None:
     # a service chosen while the CRM is down: the form stops asking instead of looping on the same question
-    body = _call(actions_url, "validate_booking_form", "carta d'identità", "inform",
-                 {"requested_slot": "booking_service"}, active_loop="booking_form",
-                 extracted={"booking_service": "carta d'identità"})
+    body = _call(
+        actions_url,
+        "validate_booking_form",
+        "carta d'identità",
+        "inform",
+        {"requested_slot": "booking_service"},
+        active_loop="booking_form",
+        extracted={"booking_service": "carta d'identità"},
+    )
     assert APOLOGY in _said(body)
     assert {"event": "slot", "name": "requested_slot", "value": None} in [
-        {k: e.get(k) for k in ("event", "name", "value")} for e in body["events"]]
+        {k: e.get(k) for k in ("event", "name", "value")} for e in body["events"]
+    ]
     # a second factor given to cancel a booking made elsewhere: the form ends, nothing is cancelled
-    body = _call(actions_url, "validate_cancel_form", "4567", "inform",
-                 {"requested_slot": "cancel_second_factor", "cancel_code": "TR-9KQ4M", "cancel_owned": False},
-                 active_loop="cancel_form")
+    body = _call(
+        actions_url,
+        "validate_cancel_form",
+        "4567",
+        "inform",
+        {"requested_slot": "cancel_second_factor", "cancel_code": "TR-9KQ4M", "cancel_owned": False},
+        active_loop="cancel_form",
+    )
     assert APOLOGY in _said(body)
     slots = {e["name"]: e["value"] for e in body["events"] if e.get("event") == "slot"}
     assert slots.get("cancel_confirm") is False and slots.get("cancel_booking_id") is None

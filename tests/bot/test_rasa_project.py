@@ -29,14 +29,20 @@ TIMEOUT = 900
 
 
 def _env() -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
-            "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONHASHSEED": "0",
+    }
 
 
 def trained_model_name() -> str:
     """The file scripts/train.sh trains the current config, domain and data into (their hash is in its name)."""
-    data = b"".join(p.read_bytes() for p in [ROOT / "config.yml", ROOT / "bot" / "domain.yml",
-                                             *sorted((ROOT / "bot" / "data").glob("*.yml"))])
+    data = b"".join(
+        p.read_bytes()
+        for p in [ROOT / "config.yml", ROOT / "bot" / "domain.yml", *sorted((ROOT / "bot" / "data").glob("*.yml"))]
+    )
     return f"urp-{hashlib.sha256(data).hexdigest()[:16]}.tar.gz"
 
 
@@ -70,19 +76,28 @@ UNUSED = re.compile(r"The utterance '(utter_\w+)' is not used in any story or ru
 
 def test_data_validate_is_clean() -> None:
     _need(model=False)
-    out = subprocess.run([str(RASA), "data", "validate", "--domain", "bot/domain.yml", "--data", "bot/data",
-                          "--config", "config.yml"], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                         timeout=TIMEOUT)
+    out = subprocess.run(
+        [str(RASA), "data", "validate", "--domain", "bot/domain.yml", "--data", "bot/data", "--config", "config.yml"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     log = out.stdout + out.stderr
     assert out.returncode == 0, f"rasa data validate found errors:\n{log[-6000:]}"
     domain = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
-    asked = {f"utter_ask_{slot}" for form in (domain.get("forms") or {}).values()
-             for slot in form.get("required_slots", [])}
+    asked = {
+        f"utter_ask_{slot}" for form in (domain.get("forms") or {}).values() for slot in form.get("required_slots", [])
+    }
     # slots a form's validation action adds when needed (the service's own fields, a second factor): their mapping
     # is custom, filled by that action's extract_<slot>
-    asked |= {f"utter_ask_{name}" for name, slot in (domain.get("slots") or {}).items()
-              if any(m.get("type") == "custom" for m in slot.get("mappings", []))
-              and f"utter_ask_{name}" in (domain.get("responses") or {})}
+    asked |= {
+        f"utter_ask_{name}"
+        for name, slot in (domain.get("slots") or {}).items()
+        if any(m.get("type") == "custom" for m in slot.get("mappings", []))
+        and f"utter_ask_{name}" in (domain.get("responses") or {})
+    }
     asked |= said_by_actions()  # responses the actions choose are "unused" to rasa: it does not read Python
     problems = []
     for line in re.findall(r"UserWarning: (.*)", log):
@@ -98,8 +113,9 @@ PIECES = re.compile(r"""f["'](utter_[a-z0-9_]*)\{""")  # f"utter_label_{kind}_{s
 
 def said_by_actions() -> set[str]:
     """The responses the actions' code names (literally, or by an f-string prefix, or a *_no_phone twin)."""
-    responses = set((yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8")) or {})
-                    .get("responses", {}))
+    responses = set(
+        (yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8")) or {}).get("responses", {})
+    )
     source = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "actions").glob("*.py")))
     named = set(SAID.findall(source))
     prefixes = PIECES.findall(source)
@@ -143,14 +159,35 @@ def test_e2e_stories_have_no_prediction_errors(tmp_path: Path) -> None:
         (stories / f.parent.name / f.name).symlink_to(f)
     (tmp_path / "endpoints.yml").write_text("{}\n")  # no action server, no tracker store: none is needed
     out_dir = tmp_path / "results"
-    run = subprocess.run([str(RASA), "test", "core", "--e2e", "--stories", str(stories), "--model", str(model),
-                          "--endpoints", str(tmp_path / "endpoints.yml"), "--out", str(out_dir), "--no-plot",
-                          "--quiet"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT)
+    run = subprocess.run(
+        [
+            str(RASA),
+            "test",
+            "core",
+            "--e2e",
+            "--stories",
+            str(stories),
+            "--model",
+            str(model),
+            "--endpoints",
+            str(tmp_path / "endpoints.yml"),
+            "--out",
+            str(out_dir),
+            "--no-plot",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert run.returncode == 0, f"rasa test core failed to run:\n{(run.stdout + run.stderr)[-6000:]}"
     report = json.loads((out_dir / "story_report.json").read_text())
     expected = sum(len(yaml.safe_load(f.read_text(encoding="utf-8"))["stories"]) for f in files + gap_files)
     assert report.get("conversation_accuracy", {}).get("total") == expected, (
-        f"rasa evaluated {report.get('conversation_accuracy')} of {expected} stories:\n{run.stderr[-4000:]}")
+        f"rasa evaluated {report.get('conversation_accuracy')} of {expected} stories:\n{run.stderr[-4000:]}"
+    )
     failed = _failed_blocks(out_dir)  # names end with " (<file>)"
     gate = {n: b for n, b in failed.items() if "/gaps/" not in n}
     gaps_failing = {n.rsplit(" (", 1)[0] for n in failed if "/gaps/" in n}
@@ -160,9 +197,13 @@ def test_e2e_stories_have_no_prediction_errors(tmp_path: Path) -> None:
         warnings.warn(f"known NLU gaps now pass, move them to bot/tests/test_stories.yml: {fixed}", stacklevel=1)
     for name in sorted(gaps_failing):
         print(f"still failing, as expected: {name}")
-    stale = "" if model.name == trained_model_name() else (
-        f" (NOT trained from the current bot/ data, which would be {trained_model_name()}: run `make train`)")
-    assert not gate, (f"{len(gate)} test stories failed with {model.name}{stale}. Wrong intents and actions are marked "
-                      f"'# predicted:'; a user turn without a mark had wrong entities (rasa only marks a wrong "
-                      f"entity type, not a wrong value or span):\n"
-                      + "".join(gate.values()))
+    stale = (
+        ""
+        if model.name == trained_model_name()
+        else (f" (NOT trained from the current bot/ data, which would be {trained_model_name()}: run `make train`)")
+    )
+    assert not gate, (
+        f"{len(gate)} test stories failed with {model.name}{stale}. Wrong intents and actions are marked "
+        f"'# predicted:'; a user turn without a mark had wrong entities (rasa only marks a wrong "
+        f"entity type, not a wrong value or span):\n" + "".join(gate.values())
+    )

@@ -52,22 +52,44 @@ def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str
     actions_port, rasa_port = free_port(), free_port()
     procs = []
     a_env = {**env, "URP_CRM_URL": f"http://127.0.0.1:{crm_port}"}
-    procs.append(subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
-                                   str(actions_port)], env=a_env, cwd=ROOT, stdout=open(logs / "actions.log", "wb"),
-                                  stderr=subprocess.STDOUT))
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+            env=a_env,
+            cwd=ROOT,
+            stdout=open(logs / "actions.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+    )
     r_env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
-    r_env.update(RASA_PORT=str(rasa_port), URP_ACTIONS_URL=f"http://127.0.0.1:{actions_port}/webhook",
-                 RASA_TRACKER_URL=f"sqlite:///{logs / 'tracker.db'}")
+    r_env.update(
+        RASA_PORT=str(rasa_port),
+        URP_ACTIONS_URL=f"http://127.0.0.1:{actions_port}/webhook",
+        RASA_TRACKER_URL=f"sqlite:///{logs / 'tracker.db'}",
+    )
     if database_url.startswith("postgresql"):
         # the at-scale path: Rasa's tracker in PostgreSQL, its lock store in Redis
-        r_env.update(RASA_TRACKER_URL=database_url.replace("postgresql://", "postgresql://", 1),
-                     RASA_LOCK_STORE="redis", RASA_LOCK_HOST="127.0.0.1", RASA_LOCK_PORT="6379")
-    procs.append(subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT,
-                                  stdout=open(logs / "rasa.log", "wb"), stderr=subprocess.STDOUT))
+        r_env.update(
+            RASA_TRACKER_URL=database_url.replace("postgresql://", "postgresql://", 1),
+            RASA_LOCK_STORE="redis",
+            RASA_LOCK_HOST="127.0.0.1",
+            RASA_LOCK_PORT="6379",
+        )
+    procs.append(
+        subprocess.Popen(
+            ["bash", "scripts/rasa_run.sh"],
+            env=r_env,
+            cwd=ROOT,
+            stdout=open(logs / "rasa.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+    )
     env["URP_ACTIONS_URL"] = r_env["URP_ACTIONS_URL"]  # the CRM's /health probes the action server too
     wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=60, proc=procs[0])
     try:
-        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=600, proc=procs[1])  # loading the model: minutes on a busy machine
+        wait_http(
+            f"http://127.0.0.1:{rasa_port}/", timeout=600, proc=procs[1]
+        )  # loading the model: minutes on a busy machine
     except RuntimeError:
         for p in procs:
             _stop(p)
@@ -89,15 +111,24 @@ def stack(base_env: dict[str, str], db, database_url: str, tmp_path_factory: pyt
     logs = tmp_path_factory.mktemp("stack")
     crm_port = free_port()
     # its scheduler serves only its own ente: other tests' notifications in the same database are theirs to send
-    env = {**base_env, "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}", "URP_SCHEDULER": "true",
-           "URP_SCHEDULER_ENTES": base_env["URP_DEFAULT_ENTE"],
-           "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
-           "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM_NUMBER": TWILIO_FROM,
-           "TWILIO_API_BASE": twilio.url, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-           "TELEGRAM_API_BASE": telegram.url + "/bot"}
+    env = {
+        **base_env,
+        "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}",
+        "URP_SCHEDULER": "true",
+        "URP_SCHEDULER_ENTES": base_env["URP_DEFAULT_ENTE"],
+        "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM_NUMBER": TWILIO_FROM,
+        "TWILIO_API_BASE": twilio.url,
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": telegram.url + "/bot",
+    }
     # where Rasa keeps its trackers (what _start_bot gives it): the CRM erases citizens' events there
-    env["URP_RASA_TRACKER_URL"] = (database_url if database_url.startswith("postgresql")
-                                   else f"sqlite:///{logs / 'tracker.db'}")
+    env["URP_RASA_TRACKER_URL"] = (
+        database_url if database_url.startswith("postgresql") else f"sqlite:///{logs / 'tracker.db'}"
+    )
     procs: list = []  # type: ignore[type-arg]
     rasa_url = None
     if rasa_available():
@@ -123,8 +154,9 @@ def needs_rasa(stack: Stack) -> None:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item,
-                               call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the test item, so fixtures can react to a failure (the browser's screenshot)."""
     rep = yield
     setattr(item, f"rep_{rep.when}", rep)

@@ -85,14 +85,41 @@ class FakeTwilio(_Server):
         sid = f"SM{FakeTwilio.counter:032d}"
         self.record({"sid": sid, **body})
         account = path.split("/")[3]
-        return 201, {"sid": sid, "account_sid": account, "to": body.get("To"), "from": body.get("From"),
-                     "body": body.get("Body"), "status": "queued", "num_segments": "1", "direction": "outbound-api",
-                     "date_created": "Mon, 23 Nov 2026 10:00:00 +0000", "uri": f"{path[:-5]}/{sid}.json"}
+        return 201, {
+            "sid": sid,
+            "account_sid": account,
+            "to": body.get("To"),
+            "from": body.get("From"),
+            "body": body.get("Body"),
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "date_created": "Mon, 23 Nov 2026 10:00:00 +0000",
+            "uri": f"{path[:-5]}/{sid}.json",
+        }
 
 
-TG_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a", "tg-emoji", "code",
-           "pre", "blockquote"}
-_TG_TOKEN = re.compile(r"<(/?)([a-z-]+)((?:\s+[a-z-]+(?:=\"[^\"<>]*\")?)*)\s*>|&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
+TG_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "tg-emoji",
+    "code",
+    "pre",
+    "blockquote",
+}
+_TG_TOKEN = re.compile(
+    r"<(/?)([a-z-]+)((?:\s+[a-z-]+(?:=\"[^\"<>]*\")?)*)\s*>|&(?:lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);"
+)
 
 
 def telegram_html_error(text: str) -> str | None:
@@ -111,7 +138,7 @@ def telegram_html_error(text: str) -> str | None:
         if m.group(2):
             closing, tag = bool(m.group(1)), m.group(2)
             if tag not in TG_TAGS:
-                return f"Bad Request: can't parse entities: unsupported start tag \"{tag}\" at byte offset {i}"
+                return f'Bad Request: can\'t parse entities: unsupported start tag "{tag}" at byte offset {i}'
             if closing:
                 if not open_tags or open_tags.pop() != tag:
                     return f"Bad Request: can't parse entities: unmatched end tag at byte offset {i}"
@@ -153,20 +180,41 @@ class FakeTelegram(_Server):
             if parse_mode and self.refuse_markup_of and self.refuse_markup_of in (body.get("text") or ""):
                 error = "Bad Request: can't parse entities: unsupported start tag at byte offset 0"
             if error:
-                self.record({"method": method, "chat_id": int(body["chat_id"]), "refused": error,
-                             "text": None, "attempted": body.get("text"), "parse_mode": parse_mode})
+                self.record(
+                    {
+                        "method": method,
+                        "chat_id": int(body["chat_id"]),
+                        "refused": error,
+                        "text": None,
+                        "attempted": body.get("text"),
+                        "parse_mode": parse_mode,
+                    }
+                )
                 return 400, {"ok": False, "error_code": 400, "description": error}
             chat = int(body["chat_id"])
             FakeTelegram.per_chat[chat] = FakeTelegram.per_chat.get(chat, 0) + 1
             markup = body.get("reply_markup")
             if isinstance(markup, str):
                 markup = json.loads(markup)
-            self.record({"method": method, "chat_id": int(body["chat_id"]), "text": body.get("text"),
-                         "parse_mode": parse_mode, "shown": telegram_shown(body.get("text") or "", parse_mode),
-                         "reply_markup": markup})
-            return 200, {"ok": True, "result": {"message_id": FakeTelegram.per_chat[chat], "date": 1795400000,
-                                                "chat": {"id": int(body["chat_id"]), "type": "private"},
-                                                "text": body.get("text")}}
+            self.record(
+                {
+                    "method": method,
+                    "chat_id": int(body["chat_id"]),
+                    "text": body.get("text"),
+                    "parse_mode": parse_mode,
+                    "shown": telegram_shown(body.get("text") or "", parse_mode),
+                    "reply_markup": markup,
+                }
+            )
+            return 200, {
+                "ok": True,
+                "result": {
+                    "message_id": FakeTelegram.per_chat[chat],
+                    "date": 1795400000,
+                    "chat": {"id": int(body["chat_id"]), "type": "private"},
+                    "text": body.get("text"),
+                },
+            }
         if method == "getUpdates":
             offset = int(body.get("offset") or 0)
             return 200, {"ok": True, "result": [u for u in self.pending_updates if u["update_id"] >= offset]}

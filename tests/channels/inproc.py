@@ -46,8 +46,10 @@ async def running(env: dict[str, str]) -> AsyncIterator[Sanic]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    listeners = {event: [f.listener for f in app._future_listeners if str(f.event) == event]
-                 for event in ("before_server_start", "after_server_start", "before_server_stop")}
+    listeners = {
+        event: [f.listener for f in app._future_listeners if str(f.event) == event]
+        for event in ("before_server_start", "after_server_start", "before_server_stop")
+    }
     for listener in listeners["before_server_start"] + listeners["after_server_start"]:
         await _call(listener, app)
     try:
@@ -59,8 +61,7 @@ async def running(env: dict[str, str]) -> AsyncIterator[Sanic]:
         get_channel_settings.cache_clear()
 
 
-def request(app: Sanic, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None
-            ) -> Request:
+def request(app: Sanic, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None) -> Request:
     req = Request(path.encode(), Header(headers or {}), "1.1", method, None, app)  # type: ignore[arg-type]
     req.body = body
     return req

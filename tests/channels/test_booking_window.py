@@ -30,17 +30,32 @@ def test_a_slot_that_cannot_be_cancelled_online_is_announced_before_the_yes(stac
     with stack.client() as c:
         loc = c.post("/api/v1/locations", json={"name": "Municipio"}, headers=h).json()
         res = c.post("/api/v1/resources", json={"name": "Sportello 1", "location_id": loc["id"]}, headers=h).json()
-        svc = c.post("/api/v1/services", headers=h, json={
-            "slug": f"urbanistica-{next(_n)}", "code_prefix": "UR", "name": "Colloquio con l'ufficio urbanistica",
-            "kind": "multi_resource", "slot_minutes": 20, "resource_ids": [res["id"]], "min_notice_hours": 1,
-            "cancel_deadline_hours": 96}).json()
-        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
-              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+        svc = c.post(
+            "/api/v1/services",
+            headers=h,
+            json={
+                "slug": f"urbanistica-{next(_n)}",
+                "code_prefix": "UR",
+                "name": "Colloquio con l'ufficio urbanistica",
+                "kind": "multi_resource",
+                "slot_minutes": 20,
+                "resource_ids": [res["id"]],
+                "min_notice_hours": 1,
+                "cancel_deadline_hours": 96,
+            },
+        ).json()
+        c.put(
+            f"/api/v1/services/{svc['id']}/hours",
+            headers=h,
+            json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]},
+        )
     user = 990_000 + next(_n)
     # a service of its own (other tests book the carta d'identità in this ente)
     tg_update(stack, user, "vorrei prenotare un appuntamento con l'ufficio urbanistica")
-    asked = stack.telegram.wait_for(lambda r: r["chat_id"] == user and any(
-        k in (r["text"] or "") for k in ("Quale preferisce", "servizio")), timeout=90)
+    asked = stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and any(k in (r["text"] or "") for k in ("Quale preferisce", "servizio")),
+        timeout=90,
+    )
     assert asked, [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
     if "Quale preferisce" not in asked[0]["text"]:  # other tests' services match too: pick ours
         tg_update(stack, user, callback=svc["slug"])

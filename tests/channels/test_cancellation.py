@@ -29,7 +29,9 @@ COUNTS: dict[str, Any] = {}
 def _env(stack: Stack) -> dict[str, str]:
     # no scheduler here: the stack's server runs the retries; this process's turns are all taken at once
     return {k: v for k, v in stack.crm.env.items() if k.startswith(("URP_", "TWILIO_", "TELEGRAM_"))} | {
-        "URP_PUBLIC_URL": PUBLIC, "URP_SCHEDULER": "false"}
+        "URP_PUBLIC_URL": PUBLIC,
+        "URP_SCHEDULER": "false",
+    }
 
 
 async def _settled(app: Any, channel: str, channel_message_id: str, timeout: float = 60) -> dict[str, Any]:
@@ -40,23 +42,39 @@ async def _settled(app: Any, channel: str, channel_message_id: str, timeout: flo
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         async with app.ctx.read_sessionmaker() as s:
-            inbound = (await s.scalars(select(Message).where(Message.channel == channel,
-                                                             Message.channel_message_id == channel_message_id))).all()
+            inbound = (
+                await s.scalars(
+                    select(Message).where(Message.channel == channel, Message.channel_message_id == channel_message_id)
+                )
+            ).all()
             turns = (await s.scalars(select(TurnJob).where(TurnJob.message_id.in_([m.id for m in inbound])))).all()
-            replies = (await s.scalars(select(Message).where(
-                Message.conversation_id.in_([m.conversation_id for m in inbound]), Message.direction == "out")
-                .order_by(Message.id))).all()
-        settled = turns and all(t.state == "done" for t in turns) and all(
-            r.delivery_status not in ("pending", "sending") for r in replies)
+            replies = (
+                await s.scalars(
+                    select(Message)
+                    .where(
+                        Message.conversation_id.in_([m.conversation_id for m in inbound]), Message.direction == "out"
+                    )
+                    .order_by(Message.id)
+                )
+            ).all()
+        settled = (
+            turns
+            and all(t.state == "done" for t in turns)
+            and all(r.delivery_status not in ("pending", "sending") for r in replies)
+        )
         if settled or asyncio.get_running_loop().time() > deadline:
-            return {"inbound": len(inbound), "turns": [(t.state, t.outcome) for t in turns],
-                    "replies": [(r.id, r.delivery_status, r.text) for r in replies],
-                    "conversation_id": inbound[0].conversation_id if inbound else None}
+            return {
+                "inbound": len(inbound),
+                "turns": [(t.state, t.outcome) for t in turns],
+                "replies": [(r.id, r.delivery_status, r.text) for r in replies],
+                "conversation_id": inbound[0].conversation_id if inbound else None,
+            }
         await asyncio.sleep(0.05)
 
 
-async def _sweep(name: str, handler: Callable[[], Coroutine[Any, Any, Any]],
-                 check: Callable[[int], Coroutine[Any, Any, None]]) -> dict[str, int]:
+async def _sweep(
+    name: str, handler: Callable[[], Coroutine[Any, Any, Any]], check: Callable[[int], Coroutine[Any, Any, None]]
+) -> dict[str, int]:
     """Cut a fresh message's handler at await point 1, 2, 3… until a run completes uncut; after each cut the same
     message comes again (the provider's retry, the widget's resend) and must end stored once and answered once."""
     cut, k = 0, 1
@@ -89,15 +107,28 @@ def test_telegram_webhook_cut_at_every_await_point(stack: Stack, needs_rasa_here
 
     async def go() -> dict[str, int]:
         async with running(_env(stack)) as app:
+
             def handler(k: int) -> Coroutine[Any, Any, Any]:
                 user = base + k
-                update = {"update_id": 800_000_000 + user, "message": {
-                    "message_id": 1, "date": 1, "chat": {"id": user, "type": "private"},
-                    "from": {"id": user, "is_bot": False, "first_name": "Anna"}, "text": "buongiorno"}}
-                return telegram_webhook(request(app, "POST", "/channels/telegram/webhook",
-                                                body=json.dumps(update).encode(),
-                                                headers={"x-telegram-bot-api-secret-token": TG_SECRET,
-                                                         "content-type": "application/json"}))
+                update = {
+                    "update_id": 800_000_000 + user,
+                    "message": {
+                        "message_id": 1,
+                        "date": 1,
+                        "chat": {"id": user, "type": "private"},
+                        "from": {"id": user, "is_bot": False, "first_name": "Anna"},
+                        "text": "buongiorno",
+                    },
+                }
+                return telegram_webhook(
+                    request(
+                        app,
+                        "POST",
+                        "/channels/telegram/webhook",
+                        body=json.dumps(update).encode(),
+                        headers={"x-telegram-bot-api-secret-token": TG_SECRET, "content-type": "application/json"},
+                    )
+                )
 
             async def check(k: int) -> None:
                 user = base + k
@@ -123,18 +154,31 @@ def test_sms_webhook_cut_at_every_await_point(stack: Stack, needs_rasa_here: Non
 
     async def go() -> dict[str, int]:
         async with running(_env(stack)) as app:
+
             def number(k: int) -> str:
                 return f"+39349{(uuid.UUID(int=k + int(tag, 16)).int % 10**7):07d}"
 
             def handler(k: int) -> Coroutine[Any, Any, Any]:
                 from urllib.parse import urlencode
 
-                params = {"From": number(k), "To": TWILIO_FROM, "Body": "buongiorno", "FromCity": "",
-                          "MessageSid": f"SMcut{tag}{k:04d}", "AccountSid": "AC" + "1" * 32}
+                params = {
+                    "From": number(k),
+                    "To": TWILIO_FROM,
+                    "Body": "buongiorno",
+                    "FromCity": "",
+                    "MessageSid": f"SMcut{tag}{k:04d}",
+                    "AccountSid": "AC" + "1" * 32,
+                }
                 sig = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + "/channels/twilio/sms", params)
-                return twilio_sms(request(app, "POST", "/channels/twilio/sms", body=urlencode(params).encode(),
-                                          headers={"x-twilio-signature": sig,
-                                                   "content-type": "application/x-www-form-urlencoded"}))
+                return twilio_sms(
+                    request(
+                        app,
+                        "POST",
+                        "/channels/twilio/sms",
+                        body=urlencode(params).encode(),
+                        headers={"x-twilio-signature": sig, "content-type": "application/x-www-form-urlencoded"},
+                    )
+                )
 
             async def check(k: int) -> None:
                 from channels.twilio_sms import reply_parts
@@ -145,8 +189,11 @@ def test_sms_webhook_cut_at_every_await_point(stack: Stack, needs_rasa_here: Non
                 assert got["replies"] and all(status == "sent" for _, status, _ in got["replies"]), got
                 async with app.ctx.read_sessionmaker() as s:
                     payloads = [(await s.get(Message, mid)).payload for mid, _, _ in got["replies"]]
-                parts = [p for (_, _, t), pl in zip(got["replies"], payloads, strict=True)
-                         for p in reply_parts(t, [_b(b) for b in (pl or {}).get("buttons", [])])]
+                parts = [
+                    p
+                    for (_, _, t), pl in zip(got["replies"], payloads, strict=True)
+                    for p in reply_parts(t, [_b(b) for b in (pl or {}).get("buttons", [])])
+                ]
                 sent = [r["Body"] for r in stack.twilio.requests if r.get("To") == number(k)]
                 assert sent == parts, (sent, parts)
 
@@ -178,8 +225,13 @@ def test_web_socket_cut_at_every_await_point(stack: Stack, needs_rasa_here: None
 
             def handler(k: int) -> Coroutine[Any, Any, Any]:
                 session = sessions.setdefault(k, str(uuid.uuid4()))
-                sock = FakeSocket([{"type": "hello", "session": session},
-                                   {"type": "message", "text": "buongiorno", "client_id": f"c{k}"}, None])
+                sock = FakeSocket(
+                    [
+                        {"type": "hello", "session": session},
+                        {"type": "message", "text": "buongiorno", "client_id": f"c{k}"},
+                        None,
+                    ]
+                )
                 return web_socket(request(app, "GET", "/channels/web/ws"), sock)  # type: ignore[arg-type]
 
             async def check(k: int) -> None:
@@ -214,8 +266,9 @@ def test_web_socket_cut_at_every_await_point(stack: Stack, needs_rasa_here: None
     assert _run_in_thread(go)["await_points"] >= 1
 
 
-def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(db: Any, database_url: str,
-                                                                  request: pytest.FixtureRequest) -> None:
+def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(
+    db: Any, database_url: str, request: pytest.FixtureRequest
+) -> None:
     """The write lock and the pool come back clean whatever the await point; the rows are both there or neither.
 
     On SQLite a cut inside a statement still leaves the write lock held (SQLAlchemy invalidates the aiosqlite
@@ -223,8 +276,11 @@ def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(db: Any, datab
     close shielded): the server therefore never lets a client cut a handler (``crm.tasks.finishing_protocol``), and
     the hub's own transactions run in tasks no client reaches. Strict: it fails the day the library lets it pass."""
     if database_url.startswith("sqlite"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason="aiosqlite connection invalidated on cancel keeps "
-                                                                   "the write lock (see docstring)"))
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True, reason="aiosqlite connection invalidated on cancel keeps the write lock (see docstring)"
+            )
+        )
     from crm.db import make_engine, make_sessionmaker, transaction
     from crm.entes.models import Ente
 
@@ -233,13 +289,15 @@ def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(db: Any, datab
 
         engine = make_engine(database_url)
         if engine.dialect.name == "sqlite":  # a held lock fails the next writer in 2 s, not after the 60 s default
-            event.listen(engine.sync_engine, "connect",
-                         lambda c, _: c.cursor().execute("PRAGMA busy_timeout=2000").close())
+            event.listen(
+                engine.sync_engine, "connect", lambda c, _: c.cursor().execute("PRAGMA busy_timeout=2000").close()
+            )
         maker = make_sessionmaker(engine)
         tag = uuid.uuid4().hex[:10]
         try:
             k, cut = 1, 0
             while True:
+
                 async def work(k: int = k) -> None:
                     async with transaction(maker) as s:
                         s.add(Ente(slug=f"cut-{tag}-{k}-a", name="a"))

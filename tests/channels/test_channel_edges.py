@@ -19,8 +19,9 @@ _n = iter(range(881_234_000, 881_334_000))
 def test_control_characters_are_stripped_and_the_message_kept(stack: Stack, db) -> None:  # type: ignore[no-untyped-def]
     number = phone()
     assert sms(stack, number, "ciao\x00 mondo\x07").status_code == 200
-    texts = [m["text"] for m in _conversation_of(stack, stack.ente, "sms", number[3:])["messages"]
-             if m["direction"] == "in"]
+    texts = [
+        m["text"] for m in _conversation_of(stack, stack.ente, "sms", number[3:])["messages"] if m["direction"] == "in"
+    ]
     assert texts == ["ciao mondo"]
     user = next(_n)
     assert tg_update(stack, user, "buon\x00giorno").status_code == 200
@@ -31,11 +32,20 @@ def test_control_characters_are_stripped_and_the_message_kept(stack: Stack, db) 
         from crm.contacts.models import ContactIdentity
         from crm.conversations.models import Conversation, Message
 
-        return list((await s.scalars(select(Message.text).join(Conversation, Conversation.id == Message.conversation_id)
-                                     .join(ContactIdentity, ContactIdentity.contact_id == Conversation.contact_id)
-                                     .where(ContactIdentity.channel == "telegram",
-                                            ContactIdentity.external_id == str(user), Message.direction == "in")
-                                     )).all())
+        return list(
+            (
+                await s.scalars(
+                    select(Message.text)
+                    .join(Conversation, Conversation.id == Message.conversation_id)
+                    .join(ContactIdentity, ContactIdentity.contact_id == Conversation.contact_id)
+                    .where(
+                        ContactIdentity.channel == "telegram",
+                        ContactIdentity.external_id == str(user),
+                        Message.direction == "in",
+                    )
+                )
+            ).all()
+        )
 
     assert db.run(telegram_texts) == ["buongiorno"]
 
@@ -70,16 +80,29 @@ def test_telegram_garbage_is_400_and_updates_we_ignore_are_200(stack: Stack) -> 
         r = httpx.post(url, content=body, headers=headers, timeout=30)
         assert r.status_code == 400, (body, r.status_code, r.text)
     # what the parser reads but we cannot act on (no chat, no sender) is ignored, never a 500
-    for update in ({"update_id": next(_n), "message": {"message_id": 1, "date": 1, "text": "x"}},
-                   {"update_id": "x"}, {"update_id": next(_n), "message": "testo"}):
+    for update in (
+        {"update_id": next(_n), "message": {"message_id": 1, "date": 1, "text": "x"}},
+        {"update_id": "x"},
+        {"update_id": next(_n), "message": "testo"},
+    ):
         r = httpx.post(url, json=update, headers=headers, timeout=30)
         assert r.status_code in (200, 400), (update, r.status_code, r.text)
     user = {"id": 5, "is_bot": False, "first_name": "Lucia"}
     chat = {"id": 5, "type": "private"}
-    for update in ({"update_id": next(_n)},
-                   {"update_id": next(_n), "edited_message": {"message_id": 2, "date": 1, "edit_date": 2,
-                                                              "chat": chat, "from": user, "text": "corretto"}},
-                   {"update_id": next(_n), "message": {"message_id": 3, "date": 1, "chat": chat, "from": user,
-                                                       "sticker": None}}):
+    for update in (
+        {"update_id": next(_n)},
+        {
+            "update_id": next(_n),
+            "edited_message": {
+                "message_id": 2,
+                "date": 1,
+                "edit_date": 2,
+                "chat": chat,
+                "from": user,
+                "text": "corretto",
+            },
+        },
+        {"update_id": next(_n), "message": {"message_id": 3, "date": 1, "chat": chat, "from": user, "sticker": None}},
+    ):
         r = httpx.post(url, json=update, headers=headers, timeout=30)
         assert r.status_code == 200, (update, r.text)

@@ -22,30 +22,55 @@ _n = iter(range(10**9))
 
 
 def sms(stack: Stack, sender: str, body: str, sid: str | None = None, signature: str | None = None) -> httpx.Response:
-    params = {"From": sender, "To": TWILIO_FROM, "Body": body, "MessageSid": sid or f"SMin{uuid.uuid4().hex}",
-              "AccountSid": "AC" + "1" * 32}
+    params = {
+        "From": sender,
+        "To": TWILIO_FROM,
+        "Body": body,
+        "MessageSid": sid or f"SMin{uuid.uuid4().hex}",
+        "AccountSid": "AC" + "1" * 32,
+    }
     url = stack.crm.url + "/channels/twilio/sms"
     sig = signature if signature is not None else RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
     return httpx.post(url, data=params, headers={"X-Twilio-Signature": sig}, timeout=60)
 
 
-def tg_update(stack: Stack, user_id: int, text: str | None = None, *, callback: str | None = None,
-              contact_phone: str | None = None, secret: str | None = TG_SECRET, update_id: int | None = None
-              ) -> httpx.Response:
+def tg_update(
+    stack: Stack,
+    user_id: int,
+    text: str | None = None,
+    *,
+    callback: str | None = None,
+    contact_phone: str | None = None,
+    secret: str | None = TG_SECRET,
+    update_id: int | None = None,
+) -> httpx.Response:
     uid = update_id if update_id is not None else 10_000 + next(_n)
     user = {"id": user_id, "is_bot": False, "first_name": "Lucia"}
     chat = {"id": user_id, "type": "private"}
     if callback is not None:
-        update = {"update_id": uid, "callback_query": {"id": f"cb{uid}", "from": user, "chat_instance": "x",
-                                                       "data": callback,
-                                                       "message": {"message_id": 1, "date": 1, "chat": chat}}}
+        update = {
+            "update_id": uid,
+            "callback_query": {
+                "id": f"cb{uid}",
+                "from": user,
+                "chat_instance": "x",
+                "data": callback,
+                "message": {"message_id": 1, "date": 1, "chat": chat},
+            },
+        }
     elif contact_phone is not None:
-        update = {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": chat, "from": user,
-                                                "contact": {"phone_number": contact_phone, "first_name": "Lucia",
-                                                            "user_id": user_id}}}
+        update = {
+            "update_id": uid,
+            "message": {
+                "message_id": uid,
+                "date": 1,
+                "chat": chat,
+                "from": user,
+                "contact": {"phone_number": contact_phone, "first_name": "Lucia", "user_id": user_id},
+            },
+        }
     else:
-        update = {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": chat, "from": user,
-                                                "text": text}}
+        update = {"update_id": uid, "message": {"message_id": uid, "date": 1, "chat": chat, "from": user, "text": text}}
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
     return httpx.post(stack.crm.url + "/channels/telegram/webhook", json=update, headers=headers, timeout=60)
 
@@ -77,8 +102,9 @@ def _conversation_of(stack: Stack, ente, channel: str, contact_q: str) -> dict: 
         h = ente.headers("operator")
         contacts = c.get("/api/v1/contacts", params={"q": contact_q}, headers=h).json()["items"]
         assert contacts, f"no contact for {contact_q}"
-        convs = c.get("/api/v1/conversations", params={"contact_id": contacts[0]["id"], "channel": channel},
-                      headers=h).json()["items"]
+        convs = c.get(
+            "/api/v1/conversations", params={"contact_id": contacts[0]["id"], "channel": channel}, headers=h
+        ).json()["items"]
         return c.get(f"/api/v1/conversations/{convs[0]['id']}", headers=h).json()
 
 
@@ -102,16 +128,24 @@ def test_sms_full_path_with_rasa(stack: Stack, needs_rasa) -> None:  # type: ign
     assert sms(stack, number, "3").status_code == 200
     conv = _conversation_of(stack, stack.ente, "sms", number[3:])
     assert conv["mode"] in ("waiting", "closed") or stack.twilio.wait_for(
-        lambda r: r.get("To") == number and ("operatore" in r["Body"] or "URP" in r["Body"]))
+        lambda r: r.get("To") == number and ("operatore" in r["Body"] or "URP" in r["Body"])
+    )
 
 
 def test_sms_info_answer_from_the_knowledge_base(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
     # the default test ente has no articles: publish one, then ask
     with stack.client() as c:
-        r = c.post("/api/v1/kb/articles", headers=stack.ente.headers("admin"), json={
-            "slug": "tari-test", "title": "TARI, la tassa sui rifiuti", "status": "published",
-            "body": "La TARI si paga in due rate, a maggio e a novembre, con l'avviso pagoPA inviato dal Comune.",
-            "url": "https://comune.example.it/tari"})
+        r = c.post(
+            "/api/v1/kb/articles",
+            headers=stack.ente.headers("admin"),
+            json={
+                "slug": "tari-test",
+                "title": "TARI, la tassa sui rifiuti",
+                "status": "published",
+                "body": "La TARI si paga in due rate, a maggio e a novembre, con l'avviso pagoPA inviato dal Comune.",
+                "url": "https://comune.example.it/tari",
+            },
+        )
         assert r.status_code in (201, 409)
     number = phone()
     sms(stack, number, "quando si paga la tassa sui rifiuti?")
@@ -130,17 +164,22 @@ def test_stop_opts_out_and_is_respected(stack: Stack) -> None:
         cid = contact["items"][0]["id"]
         assert contact["items"][0]["consent_notifications"] is False
         # the opt-out went through the contacts' command: in the audit log, by the channel
-        log = c.get("/api/v1/audit", params={"entity": "contact", "entity_id": cid},
-                    headers=stack.ente.headers("admin")).json()["items"]
+        log = c.get(
+            "/api/v1/audit", params={"entity": "contact", "entity_id": cid}, headers=stack.ente.headers("admin")
+        ).json()["items"]
         assert [(e["action"], e["actor_name"], e["details"]) for e in log if e["action"] == "opt_out"] == [
-            ("opt_out", "channel:sms", {"channel": "sms"})]
+            ("opt_out", "channel:sms", {"channel": "sms"})
+        ]
         # an operator reply on this SMS conversation is refused by the hub, not sent
         conv = c.get("/api/v1/conversations", params={"contact_id": cid}, headers=stack.ente.headers("operator")).json()
         conv_id = conv["items"][0]["id"]
         c.post(f"/api/v1/conversations/{conv_id}/handoff", json={}, headers=stack.ente.headers("operator"))
         c.post(f"/api/v1/conversations/{conv_id}/take", headers=stack.ente.headers("operator"))
-        r = c.post(f"/api/v1/conversations/{conv_id}/messages", json={"text": "Buongiorno!"},
-                   headers=stack.ente.headers("operator"))
+        r = c.post(
+            f"/api/v1/conversations/{conv_id}/messages",
+            json={"text": "Buongiorno!"},
+            headers=stack.ente.headers("operator"),
+        )
         assert r.status_code == 201
         time.sleep(1)
         full = c.get(f"/api/v1/conversations/{conv_id}", headers=stack.ente.headers("operator")).json()
@@ -159,8 +198,9 @@ def test_telegram_update_is_idempotent_and_answered(stack: Stack, needs_rasa) ->
     assert [row[0]["text"] for row in keyboard][:1] == ["Informazioni su un servizio"]
     # pressing an inline button sends its payload back
     tg_update(stack, user, callback="/bot_challenge")
-    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and "assistente virtuale" in (r["text"] or "")
-                                   and "non una persona" in r["text"])
+    assert stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and "assistente virtuale" in (r["text"] or "") and "non una persona" in r["text"]
+    )
 
 
 def test_handoff_and_operator_reply_on_telegram(stack: Stack) -> None:
@@ -171,19 +211,30 @@ def test_handoff_and_operator_reply_on_telegram(stack: Stack) -> None:
         deadline = time.monotonic() + 60
         conv = None
         while time.monotonic() < deadline:
-            items = c.get("/api/v1/conversations", params={"mode": "waiting", "channel": "telegram"},
-                          headers=h).json()["items"]
-            conv = next((i for i in items if c.get(f"/api/v1/contacts/{i['contact_id']}", headers=h).json()
-                         ["identities"] == [{"channel": "telegram", "external_id": str(user)}]), None)
+            items = c.get("/api/v1/conversations", params={"mode": "waiting", "channel": "telegram"}, headers=h).json()[
+                "items"
+            ]
+            conv = next(
+                (
+                    i
+                    for i in items
+                    if c.get(f"/api/v1/contacts/{i['contact_id']}", headers=h).json()["identities"]
+                    == [{"channel": "telegram", "external_id": str(user)}]
+                ),
+                None,
+            )
             if conv:
                 break
             time.sleep(0.5)
         assert conv is not None, "the conversation never reached the operators' queue"
         assert c.post(f"/api/v1/conversations/{conv['id']}/take", headers=h).status_code == 200
-        r = c.post(f"/api/v1/conversations/{conv['id']}/messages", json={"text": "Salve, sono Giulia dell'URP."},
-                   headers=h)
+        r = c.post(
+            f"/api/v1/conversations/{conv['id']}/messages", json={"text": "Salve, sono Giulia dell'URP."}, headers=h
+        )
         assert r.status_code == 201
-    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and (r["text"] or "").endswith("Salve, sono Giulia dell'URP."))
+    assert stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and (r["text"] or "").endswith("Salve, sono Giulia dell'URP.")
+    )
     assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and "ha preso in carico" in (r["text"] or ""))
     # while the operator holds the conversation, the citizen's messages reach the operator, not the bot
     before = len(stack.telegram.requests)
@@ -195,15 +246,19 @@ def test_handoff_and_operator_reply_on_telegram(stack: Stack) -> None:
 def test_shared_phone_links_existing_contact(stack: Stack) -> None:
     number = phone()
     with stack.client() as c:
-        known = c.post("/api/v1/contacts", json={"first_name": "Lucia", "last_name": "Verdi", "phones": [number]},
-                       headers=stack.ente.headers("operator")).json()
+        known = c.post(
+            "/api/v1/contacts",
+            json={"first_name": "Lucia", "last_name": "Verdi", "phones": [number]},
+            headers=stack.ente.headers("operator"),
+        ).json()
     user = 920_000 + next(_n)
     tg_update(stack, user, "ciao")
     tg_update(stack, user, contact_phone=number)
     with stack.client() as c:
         got = c.get(f"/api/v1/contacts/{known['id']}", headers=stack.ente.headers("operator")).json()
-        log = c.get("/api/v1/audit", params={"entity": "contact", "entity_id": known["id"]},
-                    headers=stack.ente.headers("admin")).json()["items"]
+        log = c.get(
+            "/api/v1/audit", params={"entity": "contact", "entity_id": known["id"]}, headers=stack.ente.headers("admin")
+        ).json()["items"]
     assert {"channel": "telegram", "external_id": str(user)} in got["identities"]
     linked = [e for e in log if e["action"] == "link_identity"]
     assert len(linked) == 1 and linked[0]["actor_name"] == "channel:telegram"
@@ -244,16 +299,28 @@ def test_failed_send_is_retried_once_and_visible(stack: Stack) -> None:
 
         from crm.db import utcnow
 
-        await s.execute(update(Message).where(Message.id == msgs[-1]["id"]).values(next_attempt_at=utcnow()
-                                                                                 - timedelta(seconds=1)))
+        await s.execute(
+            update(Message).where(Message.id == msgs[-1]["id"]).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
 
     from tests.conftest import DB
 
     DB(stack.crm.env["URP_DATABASE_URL"]).run(due)
-    got = stack.telegram.wait_for(lambda r: r["chat_id"] == user and (r["text"] or "").endswith("Risposta dopo un guasto"))
+    got = stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and (r["text"] or "").endswith("Risposta dopo un guasto")
+    )
     assert len(got) == 1
     time.sleep(2)
-    assert len([r for r in stack.telegram.requests if r["chat_id"] == user and (r["text"] or "").endswith("Risposta dopo un guasto")]) == 1
+    assert (
+        len(
+            [
+                r
+                for r in stack.telegram.requests
+                if r["chat_id"] == user and (r["text"] or "").endswith("Risposta dopo un guasto")
+            ]
+        )
+        == 1
+    )
 
 
 def test_web_chat_round_trip_and_history(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
@@ -296,8 +363,9 @@ def test_widget_and_demo_page(stack: Stack) -> None:
 
 def _bookings_of(stack: Stack, service_id: int) -> list[dict]:  # type: ignore[type-arg]
     with stack.client() as c:
-        return c.get("/api/v1/bookings", params={"service_id": service_id},
-                     headers=stack.ente.headers("admin")).json()["items"]
+        return c.get("/api/v1/bookings", params={"service_id": service_id}, headers=stack.ente.headers("admin")).json()[
+            "items"
+        ]
 
 
 def _bot_said(stack: Stack, number: str, needle: str, timeout: float = 60) -> list[dict]:  # type: ignore[type-arg]
@@ -309,12 +377,25 @@ def test_booking_by_sms_with_numbered_slots(stack: Stack, needs_rasa) -> None:  
     with stack.client() as c:
         loc = c.post("/api/v1/locations", json={"name": "Municipio"}, headers=h).json()
         res = c.post("/api/v1/resources", json={"name": "Sportello 1", "location_id": loc["id"]}, headers=h).json()
-        svc = c.post("/api/v1/services", headers=h, json={
-            "slug": f"carta-identita-{next(_n)}", "code_prefix": "AN", "name": "Rilascio carta d'identità",
-            "kind": "multi_resource", "slot_minutes": 20, "resource_ids": [res["id"]], "min_notice_hours": 1,
-            "what_to_bring": "una fototessera"}).json()
-        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
-              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+        svc = c.post(
+            "/api/v1/services",
+            headers=h,
+            json={
+                "slug": f"carta-identita-{next(_n)}",
+                "code_prefix": "AN",
+                "name": "Rilascio carta d'identità",
+                "kind": "multi_resource",
+                "slot_minutes": 20,
+                "resource_ids": [res["id"]],
+                "min_notice_hours": 1,
+                "what_to_bring": "una fototessera",
+            },
+        ).json()
+        c.put(
+            f"/api/v1/services/{svc['id']}/hours",
+            headers=h,
+            json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]},
+        )
     number = phone()
     sms(stack, number, "vorrei prenotare un appuntamento per la carta d'identità")
     offer = _bot_said(stack, number, "Quale preferisce") or _bot_said(stack, number, "Per quale servizio")
@@ -325,7 +406,7 @@ def test_booking_by_sms_with_numbered_slots(stack: Stack, needs_rasa) -> None:  
         offer = _bot_said(stack, number, "Quale preferisce")
     time.sleep(1)  # long replies arrive in several SMS parts
     parts = [r["Body"] for r in stack.twilio.requests if r.get("To") == number]
-    text = "\n".join(parts[parts.index(offer[0]["Body"]):])
+    text = "\n".join(parts[parts.index(offer[0]["Body"]) :])
     first_option = next(ln for ln in text.splitlines() if ln.startswith("1. "))
     sms(stack, number, "1")
     assert _bot_said(stack, number, "nome e cognome")
@@ -340,17 +421,28 @@ def test_booking_by_sms_with_numbered_slots(stack: Stack, needs_rasa) -> None:  
     assert "fototessera" in done[0]["Body"] and first_option[3:] in done[0]["Body"]
     with stack.client() as c:
         booked = c.get("/api/v1/bookings", params={"service_id": svc["id"]}, headers=h).json()["items"]
-    assert [b["code"] for b in booked] == [code] and booked[0]["fields"] == {"first_name": "Maria",
-                                                                             "last_name": "Rossi"}
+    assert [b["code"] for b in booked] == [code] and booked[0]["fields"] == {
+        "first_name": "Maria",
+        "last_name": "Rossi",
+    }
     assert booked[0]["booked_by_kind"] == "bot" and booked[0]["channel"] == "sms"
 
 
 def test_istanza_by_telegram(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
     with stack.client() as c:
-        c.post("/api/v1/instance-types", headers=stack.ente.headers("admin"), json={
-            "slug": "istanza-generica", "title": "Istanza generica", "form_schema": {
-                "type": "object", "required": ["subject", "description"],
-                "properties": {"subject": {"type": "string"}, "description": {"type": "string"}}}})
+        c.post(
+            "/api/v1/instance-types",
+            headers=stack.ente.headers("admin"),
+            json={
+                "slug": "istanza-generica",
+                "title": "Istanza generica",
+                "form_schema": {
+                    "type": "object",
+                    "required": ["subject", "description"],
+                    "properties": {"subject": {"type": "string"}, "description": {"type": "string"}},
+                },
+            },
+        )
     user = 940_000 + next(_n)
     tg_update(stack, user, "vorrei presentare un'istanza al comune")
     assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and "oggetto" in (r["text"] or ""))
@@ -381,13 +473,33 @@ def test_polling_mode_forwards_to_the_webhook(stack: Stack) -> None:
     from tests.conftest import ROOT
 
     user = 950_000 + next(_n)
-    stack.telegram.pending_updates = [{"update_id": 7_000_000 + user % 1000, "message": {
-        "message_id": 1, "date": 1, "chat": {"id": user, "type": "private"},
-        "from": {"id": user, "is_bot": False, "first_name": "Pia"}, "text": "buongiorno"}}]
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-           "TELEGRAM_API_BASE": stack.telegram.url + "/bot", "URP_PUBLIC_URL": stack.crm.url}
-    out = subprocess.run([sys.executable, "-m", "crm.cli", "telegram", "poll", "--once"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    stack.telegram.pending_updates = [
+        {
+            "update_id": 7_000_000 + user % 1000,
+            "message": {
+                "message_id": 1,
+                "date": 1,
+                "chat": {"id": user, "type": "private"},
+                "from": {"id": user, "is_bot": False, "first_name": "Pia"},
+                "text": "buongiorno",
+            },
+        }
+    ]
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": stack.telegram.url + "/bot",
+        "URP_PUBLIC_URL": stack.crm.url,
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "crm.cli", "telegram", "poll", "--once"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "forwarded 1 updates" in out.stdout, out.stderr
     with stack.client() as c:
         found = c.get("/api/v1/contacts", params={"q": "Pia"}, headers=stack.ente.headers("operator")).json()["items"]
@@ -397,22 +509,40 @@ def test_polling_mode_forwards_to_the_webhook(stack: Stack) -> None:
 def _said(stack: Stack, user: int, needle: str, timeout: float = 60, count: int = 1) -> list[dict]:  # type: ignore[type-arg]
     """What the bot said to this chat containing ``needle``, once it has said it ``count`` times (the webhook
     answers once the message is stored; the reply follows)."""
-    return stack.telegram.wait_for(lambda r: r["chat_id"] == user and needle in (r["text"] or ""), timeout=timeout,
-                                   count=count)
+    return stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and needle in (r["text"] or ""), timeout=timeout, count=count
+    )
 
 
 def test_istanza_status_needs_a_second_factor_unless_asked_by_its_owner(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
     h = stack.ente.headers("admin")
     with stack.client() as c:
-        c.post("/api/v1/instance-types", headers=h, json={
-            "slug": "istanza-generica", "title": "Istanza generica", "form_schema": {
-                "type": "object", "required": ["subject", "description"],
-                "properties": {"subject": {"type": "string"}, "description": {"type": "string"}}}})
-        cid = c.post("/api/v1/contacts", headers=h, json={"first_name": "Olga", "phones": ["+39 347 555 9876"]}
-                     ).json()["id"]
-        inst = c.post("/api/v1/instances", headers=stack.ente.headers("operator"), json={
-            "type": "istanza-generica", "contact_id": cid, "channel": "phone",
-            "data": {"subject": "Copia delibera", "description": "Chiedo copia della delibera 12/2026."}}).json()
+        c.post(
+            "/api/v1/instance-types",
+            headers=h,
+            json={
+                "slug": "istanza-generica",
+                "title": "Istanza generica",
+                "form_schema": {
+                    "type": "object",
+                    "required": ["subject", "description"],
+                    "properties": {"subject": {"type": "string"}, "description": {"type": "string"}},
+                },
+            },
+        )
+        cid = c.post("/api/v1/contacts", headers=h, json={"first_name": "Olga", "phones": ["+39 347 555 9876"]}).json()[
+            "id"
+        ]
+        inst = c.post(
+            "/api/v1/instances",
+            headers=stack.ente.headers("operator"),
+            json={
+                "type": "istanza-generica",
+                "contact_id": cid,
+                "channel": "phone",
+                "data": {"subject": "Copia delibera", "description": "Chiedo copia della delibera 12/2026."},
+            },
+        ).json()
     # someone else's channel: the code alone is not enough
     stranger = 950_000 + next(_n)
     tg_update(stack, stranger, f"a che punto è la mia pratica {inst['code']}?")
@@ -446,24 +576,50 @@ def test_booking_asks_and_checks_the_fiscal_code_the_service_requires(stack: Sta
     h = stack.ente.headers("admin")
     with stack.client() as c:
         loc = c.post("/api/v1/locations", json={"name": "Sede servizi sociali"}, headers=h).json()
-        res = [c.post("/api/v1/resources", json={"name": f"Assistente sociale {n}", "location_id": loc["id"]},
-                      headers=h).json()["id"] for n in ("Bianchi", "Gallo")]
-        svc = c.post("/api/v1/services", headers=h, json={
-            "slug": f"colloquio-sociale-{next(_n)}", "code_prefix": "SS", "name": "Colloquio con l'assistente sociale",
-            "kind": "resource", "slot_minutes": 45, "resource_ids": res, "min_notice_hours": 1,
-            "form_schema": {"type": "object", "required": ["first_name", "last_name", "fiscal_code"],
-                            "properties": {"first_name": {"type": "string"}, "last_name": {"type": "string"},
-                                           "fiscal_code": {"type": "string", "pattern": "^[A-Z0-9]{16}$"}}}}).json()
-        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
-              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+        res = [
+            c.post(
+                "/api/v1/resources", json={"name": f"Assistente sociale {n}", "location_id": loc["id"]}, headers=h
+            ).json()["id"]
+            for n in ("Bianchi", "Gallo")
+        ]
+        svc = c.post(
+            "/api/v1/services",
+            headers=h,
+            json={
+                "slug": f"colloquio-sociale-{next(_n)}",
+                "code_prefix": "SS",
+                "name": "Colloquio con l'assistente sociale",
+                "kind": "resource",
+                "slot_minutes": 45,
+                "resource_ids": res,
+                "min_notice_hours": 1,
+                "form_schema": {
+                    "type": "object",
+                    "required": ["first_name", "last_name", "fiscal_code"],
+                    "properties": {
+                        "first_name": {"type": "string"},
+                        "last_name": {"type": "string"},
+                        "fiscal_code": {"type": "string", "pattern": "^[A-Z0-9]{16}$"},
+                    },
+                },
+            },
+        ).json()
+        c.put(
+            f"/api/v1/services/{svc['id']}/hours",
+            headers=h,
+            json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]},
+        )
     user = 970_000 + next(_n)
     tg_update(stack, user, "vorrei prenotare un colloquio con l'assistente sociale")
-    asked = stack.telegram.wait_for(lambda r: r["chat_id"] == user and any(
-        k in (r["text"] or "") for k in ("Quale preferisce", "servizio")), timeout=60)
+    asked = stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and any(k in (r["text"] or "") for k in ("Quale preferisce", "servizio")),
+        timeout=60,
+    )
     assert asked, stack.telegram.requests[-3:]
     if "Quale preferisce" not in asked[0]["text"]:  # several services match: pick ours
-        choice = next(b for row in asked[0]["reply_markup"]["inline_keyboard"] for b in row
-                      if b["callback_data"] == svc["slug"])
+        choice = next(
+            b for row in asked[0]["reply_markup"]["inline_keyboard"] for b in row if b["callback_data"] == svc["slug"]
+        )
         tg_update(stack, user, callback=choice["callback_data"])
     offer = _said(stack, user, "Quale preferisce")
     assert offer, [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
@@ -492,8 +648,9 @@ def test_report_keeps_the_whole_address_and_replies_reach_every_chat(stack: Stac
     for u in users:
         tg_update(stack, u, "vorrei fare una segnalazione")
     for u in users:
-        assert _said(stack, u, "Mi descriva il problema"), [r["text"] for r in stack.telegram.requests
-                                                             if r["chat_id"] == u]
+        assert _said(stack, u, "Mi descriva il problema"), [
+            r["text"] for r in stack.telegram.requests if r["chat_id"] == u
+        ]
     for u in users:
         tg_update(stack, u, "lampione spento da una settimana")
     for u in users:
@@ -504,8 +661,9 @@ def test_report_keeps_the_whole_address_and_replies_reach_every_chat(stack: Stac
         done = _said(stack, u, "segnalazione è registrata")
         assert done, [r["text"] for r in stack.telegram.requests if r["chat_id"] == u]
     with stack.client() as c:
-        reqs = c.get("/api/v1/requests", params={"kind": "report", "q": "lampione"},
-                     headers=stack.ente.headers("operator")).json()["items"]
+        reqs = c.get(
+            "/api/v1/requests", params={"kind": "report", "q": "lampione"}, headers=stack.ente.headers("operator")
+        ).json()["items"]
         assert sum(1 for r in reqs if "via Mazzini 23" in (r.get("description") or "")) >= 2, reqs
     # every bot reply was stored as sent, none left pending to be sent again
     from sqlalchemy import select
@@ -515,11 +673,16 @@ def test_report_keeps_the_whole_address_and_replies_reach_every_chat(stack: Stac
     from tests.conftest import DB
 
     async def unsent(s):  # type: ignore[no-untyped-def]
-        contacts = select(ContactIdentity.contact_id).where(ContactIdentity.channel == "telegram",
-                                                            ContactIdentity.external_id.in_([str(u) for u in users]))
-        rows = (await s.execute(select(Message.delivery_status).join(Conversation, Conversation.id ==
-                                                                     Message.conversation_id)
-                                .where(Conversation.contact_id.in_(contacts), Message.direction == "out"))).all()
+        contacts = select(ContactIdentity.contact_id).where(
+            ContactIdentity.channel == "telegram", ContactIdentity.external_id.in_([str(u) for u in users])
+        )
+        rows = (
+            await s.execute(
+                select(Message.delivery_status)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Conversation.contact_id.in_(contacts), Message.direction == "out")
+            )
+        ).all()
         return len(rows), [st for (st,) in rows if st != "sent"]
 
     total, not_sent = DB(stack.crm.env["URP_DATABASE_URL"]).run(unsent)
@@ -531,18 +694,24 @@ def test_asking_for_an_operator_leaves_the_form(stack: Stack, needs_rasa) -> Non
     tg_update(stack, user, "vorrei fare una segnalazione")
     assert _said(stack, user, "Mi descriva il problema")
     tg_update(stack, user, "voglio parlare con un operatore")
-    handed = stack.telegram.wait_for(lambda r: r["chat_id"] == user and any(
-        k in (r["text"] or "") for k in ("operatore dell'URP", "richiamata")), timeout=60)
+    handed = stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and any(k in (r["text"] or "") for k in ("operatore dell'URP", "richiamata")),
+        timeout=60,
+    )
     assert handed, [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
     with stack.client() as c:
-        reqs = c.get("/api/v1/requests", params={"kind": "report", "q": "operatore"},
-                     headers=stack.ente.headers("operator")).json()["items"]
+        reqs = c.get(
+            "/api/v1/requests", params={"kind": "report", "q": "operatore"}, headers=stack.ente.headers("operator")
+        ).json()["items"]
     assert not [r for r in reqs if "voglio parlare" in (r.get("subject") or "")]  # not taken as the description
 
 
 def _buttons(reply: dict) -> dict[str, str]:  # type: ignore[type-arg]
-    return {b["text"]: b["callback_data"] for row in (reply.get("reply_markup") or {}).get("inline_keyboard", [])
-            for b in row}
+    return {
+        b["text"]: b["callback_data"]
+        for row in (reply.get("reply_markup") or {}).get("inline_keyboard", [])
+        for b in row
+    }
 
 
 def test_cancel_a_booking_from_the_own_channel_or_by_code_and_second_factor(stack: Stack, needs_rasa) -> None:  # type: ignore[no-untyped-def]
@@ -551,22 +720,48 @@ def test_cancel_a_booking_from_the_own_channel_or_by_code_and_second_factor(stac
     with stack.client() as c:
         loc = c.post("/api/v1/locations", json={"name": "Ufficio tributi"}, headers=h).json()
         res = c.post("/api/v1/resources", json={"name": "Sportello TARI", "location_id": loc["id"]}, headers=h).json()
-        svc = c.post("/api/v1/services", headers=h, json={
-            "slug": f"tributi-{next(_n)}", "code_prefix": "TR", "name": "Ricevimento Ufficio Tributi",
-            "kind": "multi_resource", "slot_minutes": 30, "resource_ids": [res["id"]], "min_notice_hours": 1,
-            "cancel_deadline_hours": 24, "max_per_day_per_citizen": 1}).json()
-        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
-              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+        svc = c.post(
+            "/api/v1/services",
+            headers=h,
+            json={
+                "slug": f"tributi-{next(_n)}",
+                "code_prefix": "TR",
+                "name": "Ricevimento Ufficio Tributi",
+                "kind": "multi_resource",
+                "slot_minutes": 30,
+                "resource_ids": [res["id"]],
+                "min_notice_hours": 1,
+                "cancel_deadline_hours": 24,
+                "max_per_day_per_citizen": 1,
+            },
+        ).json()
+        c.put(
+            f"/api/v1/services/{svc['id']}/hours",
+            headers=h,
+            json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]},
+        )
         cid = c.post("/api/v1/contacts", headers=h, json={"first_name": "Olga", "phones": [number]}).json()["id"]
         today = datetime.now(ZoneInfo("Europe/Rome")).date()
-        free = c.get(f"/api/v1/services/{svc['id']}/availability", headers=h, params={
-            "from": (today + timedelta(days=3)).isoformat(), "to": (today + timedelta(days=9)).isoformat()}).json()
+        free = c.get(
+            f"/api/v1/services/{svc['id']}/availability",
+            headers=h,
+            params={"from": (today + timedelta(days=3)).isoformat(), "to": (today + timedelta(days=9)).isoformat()},
+        ).json()
         days = sorted({s["start"][:10]: s["start"] for s in free["items"]}.values())
 
         def book(start: str) -> dict:  # type: ignore[type-arg]
             # booked by a phone operator: the citizen's Telegram account knows nothing of it
-            r = c.post("/api/v1/bookings", headers=stack.ente.headers("phone_operator"), json={
-                "service_id": svc["id"], "start": start, "contact_id": cid, "on_behalf": True, "channel": "phone"})
+            r = c.post(
+                "/api/v1/bookings",
+                headers=stack.ente.headers("phone_operator"),
+                json={
+                    "service_id": svc["id"],
+                    "start": start,
+                    "contact_id": cid,
+                    "on_behalf": True,
+                    "channel": "phone",
+                },
+            )
             assert r.status_code == 201, r.text
             return r.json()
 
@@ -628,21 +823,37 @@ def test_questions_the_nlu_misreads_still_reach_the_knowledge_base(stack: Stack,
     «mio nonno non è più…» as a "no": the knowledge base gets the last word, and real chit-chat is still declined."""
     with stack.client() as c:
         for slug, title, body in (
-                ("cie-tempi-test", "Carta d'identità elettronica: tempi di consegna",
-                 "La carta d'identità elettronica arriva per posta entro 6 giorni lavorativi dalla richiesta."),
-                ("assistenza-domiciliare-test", "Assistenza domiciliare per anziani",
-                 "Il Comune offre assistenza domiciliare agli anziani non autosufficienti: aiuto a casa per l'igiene, "
-                 "i pasti e le commissioni. La domanda si presenta ai servizi sociali.")):
-            r = c.post("/api/v1/kb/articles", headers=stack.ente.headers("admin"), json={
-                "slug": slug, "title": title, "status": "published", "body": body,
-                "url": f"https://comune.example.it/{slug}"})
+            (
+                "cie-tempi-test",
+                "Carta d'identità elettronica: tempi di consegna",
+                "La carta d'identità elettronica arriva per posta entro 6 giorni lavorativi dalla richiesta.",
+            ),
+            (
+                "assistenza-domiciliare-test",
+                "Assistenza domiciliare per anziani",
+                "Il Comune offre assistenza domiciliare agli anziani non autosufficienti: aiuto a casa per l'igiene, "
+                "i pasti e le commissioni. La domanda si presenta ai servizi sociali.",
+            ),
+        ):
+            r = c.post(
+                "/api/v1/kb/articles",
+                headers=stack.ente.headers("admin"),
+                json={
+                    "slug": slug,
+                    "title": title,
+                    "status": "published",
+                    "body": body,
+                    "url": f"https://comune.example.it/{slug}",
+                },
+            )
             assert r.status_code in (201, 409), r.text
     user = 1_030_000 + next(_n)
     tg_update(stack, user, "quanto tempo ci vuole per avere la cie")
     assert _said(stack, user, "tempi di consegna"), [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
     tg_update(stack, user, "mio nonno non è più autosufficiente, ci sono aiuti a casa?")
-    assert _said(stack, user, "Assistenza domiciliare"), [r["text"] for r in stack.telegram.requests
-                                                         if r["chat_id"] == user]
+    assert _said(stack, user, "Assistenza domiciliare"), [
+        r["text"] for r in stack.telegram.requests if r["chat_id"] == user
+    ]
     tg_update(stack, user, "chi ha vinto il campionato di calcio?")
     assert _said(stack, user, "su questo non posso aiutarla")
 

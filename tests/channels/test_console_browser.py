@@ -32,8 +32,7 @@ _n = iter(range(10**6))
 
 
 @pytest.fixture
-def pages(browser: Any, stack: Stack, request: pytest.FixtureRequest,
-          tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def pages(browser: Any, stack: Stack, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """A factory of laptop-sized pages on the CRM, one fresh context (one signed-in operator) each."""
     with browser_pages(browser, request, tmp_path, viewport=LAPTOP, base_url=stack.crm.url) as make:
         yield make
@@ -74,8 +73,15 @@ def _no_script_errors(page: Any) -> None:
     """On the pages seen so far: no JavaScript error, no console error (a CSP violation is one) and nothing a page
     needs (style sheets, fonts, scripts) missing. Pages answered 403 or 404 on purpose are not errors; the console's
     "Failed to load resource" line about them is the same fact."""
-    bad = [e for e in page.errors if not re.match(r"HTTP 4\d\d document: |console\.error: Failed to load resource: "
-                                                  r"the server responded with a status of 4\d\d", e)]
+    bad = [
+        e
+        for e in page.errors
+        if not re.match(
+            r"HTTP 4\d\d document: |console\.error: Failed to load resource: "
+            r"the server responded with a status of 4\d\d",
+            e,
+        )
+    ]
     assert not bad, bad
 
 
@@ -93,25 +99,33 @@ def _handed_off_conversation(stack: Stack, user: int) -> dict[str, Any]:
     deadline = time.monotonic() + REPLY_TIMEOUT
     with stack.client() as c:
         while time.monotonic() < deadline:
-            for item in c.get("/api/v1/conversations", params={"mode": "waiting", "channel": "telegram"},
-                              headers=h).json()["items"]:
+            for item in c.get(
+                "/api/v1/conversations", params={"mode": "waiting", "channel": "telegram"}, headers=h
+            ).json()["items"]:
                 ids = c.get(f"/api/v1/contacts/{item['contact_id']}", headers=h).json()["identities"]
                 if {"channel": "telegram", "external_id": str(user)} in ids:
                     return item
             time.sleep(0.5)
-    pytest.fail(f"the bot never handed off the conversation; the citizen got "
-                f"{[r['text'] for r in stack.telegram.requests if r['chat_id'] == user]}")
+    pytest.fail(
+        f"the bot never handed off the conversation; the citizen got "
+        f"{[r['text'] for r in stack.telegram.requests if r['chat_id'] == user]}"
+    )
 
 
-def test_operator_takes_a_handed_off_telegram_chat_and_replies(stack: Stack, needs_rasa: None,
-                                                               pages: Callable[..., Any]) -> None:
+def test_operator_takes_a_handed_off_telegram_chat_and_replies(
+    stack: Stack, needs_rasa: None, pages: Callable[..., Any]
+) -> None:
     expect = _expect()
     user = 940_000 + next(_n)
     assert tg_update(stack, user, "voglio parlare con un operatore").status_code == 200
     conv = _handed_off_conversation(stack, user)
     # the bot told the citizen (in office hours: an operator is coming; outside them: a callback request as well)
-    assert stack.telegram.wait_for(lambda r: r["chat_id"] == user and (
-        "mettendo in contatto con un operatore" in (r["text"] or "") or "richiamata" in (r["text"] or "")))
+    assert stack.telegram.wait_for(
+        lambda r: (
+            r["chat_id"] == user
+            and ("mettendo in contatto con un operatore" in (r["text"] or "") or "richiamata" in (r["text"] or ""))
+        )
+    )
 
     page = pages()
     _login(page, stack.ente.usernames["operator"])
@@ -160,8 +174,12 @@ def test_phone_intake_end_to_end(stack: Stack, pages: Callable[..., Any]) -> Non
     expect = _expect()
     with stack.client() as c:
         svc = _service(c, stack.ente, what_to_bring="la vecchia carta d'identità")
-    itype = _api(stack, "POST", "/api/v1/instance-types",
-                 json={**GENERIC, "slug": "accesso-atti-telefono", "title": "Accesso agli atti"})
+    itype = _api(
+        stack,
+        "POST",
+        "/api/v1/instance-types",
+        json={**GENERIC, "slug": "accesso-atti-telefono", "title": "Accesso agli atti"},
+    )
     me, my_id = stack.ente.usernames["phone_operator"], stack.ente.operator_ids["phone_operator"]
     number = f"347 {5_000_000 + next(_n):07d}"
 
@@ -243,7 +261,8 @@ def test_phone_intake_end_to_end(stack: Stack, pages: Callable[..., Any]) -> Non
     history = page.get_by_role("table", name=re.compile("Ultime richieste, prenotazioni e istanze"))
     for code in (request_code, booking_code, instance_code):
         expect(history.get_by_role("row").filter(has_text=code)).to_contain_text(
-            f"Inserito per conto del cittadino da {me}")
+            f"Inserito per conto del cittadino da {me}"
+        )
     _no_script_errors(page)
 
     # the records, through the REST API: entered by this operator, on the citizen's behalf, by phone
@@ -251,16 +270,30 @@ def test_phone_intake_end_to_end(stack: Stack, pages: Callable[..., Any]) -> Non
     assert contact["fiscal_code"] == VALID_CF and contact["consent_privacy"] is True
     assert contact["phones"] == ["+39" + number.replace(" ", "")]
     t = _api(stack, "GET", f"/api/v1/requests/{tid}")
-    assert (t["code"], t["contact_id"], t["on_behalf"], t["created_by_operator_id"], t["channel"]) == \
-        (request_code, cid, True, my_id, "phone")
+    assert (t["code"], t["contact_id"], t["on_behalf"], t["created_by_operator_id"], t["channel"]) == (
+        request_code,
+        cid,
+        True,
+        my_id,
+        "phone",
+    )
     assert t["kind"] == "report" and t["topic"] == "segnalazioni" and t["priority"] == "alta"
     b = _api(stack, "GET", f"/api/v1/bookings/{bid}")
-    assert (b["code"], b["contact_id"], b["on_behalf"], b["booked_by_operator_id"], b["channel"]) == \
-        (booking_code, cid, True, my_id, "phone")
+    assert (b["code"], b["contact_id"], b["on_behalf"], b["booked_by_operator_id"], b["channel"]) == (
+        booking_code,
+        cid,
+        True,
+        my_id,
+        "phone",
+    )
     assert b["service_id"] == svc["id"] and b["start"] == slot_value.split("|")[0] and b["status"] == "confirmed"
     i = _api(stack, "GET", f"/api/v1/instances/{iid}")
-    assert (i["code"], i["contact_id"], i["on_behalf"], i["created_by_operator_id"]) == \
-        (instance_code, cid, True, my_id)
+    assert (i["code"], i["contact_id"], i["on_behalf"], i["created_by_operator_id"]) == (
+        instance_code,
+        cid,
+        True,
+        my_id,
+    )
     assert i["data"] == {"subject": "Copia della delibera 12/2025", "description": "Per uso personale."}
     assert re.fullmatch(rf"{datetime.now(ROME).year}/\d{{6}}", i["protocol_number"] or ""), i["protocol_number"]
 
@@ -272,8 +305,9 @@ KB_URL = "https://www.comune.example.it/gondole"
 KB_QUESTION = "come chiedo il permesso per ormeggiare la gondola?"
 
 
-def test_kb_article_written_previewed_published_then_the_bot_answers(stack: Stack, needs_rasa: None,
-                                                                   pages: Callable[..., Any]) -> None:
+def test_kb_article_written_previewed_published_then_the_bot_answers(
+    stack: Stack, needs_rasa: None, pages: Callable[..., Any]
+) -> None:
     expect = _expect()
     page = pages()
     _login(page, stack.ente.usernames["admin"], "/console/dashboard")
@@ -283,7 +317,8 @@ def test_kb_article_written_previewed_published_then_the_bot_answers(stack: Stac
     page.get_by_label("Titolo").fill(KB_TITLE)
     page.get_by_label("Testo (Markdown)").fill(
         "Il permesso di ormeggio delle gondole sul lago comunale si chiede all'**Ufficio Porto** entro marzo.\n\n"
-        "- costa 40 euro l'anno\n- serve la carta d'identità")
+        "- costa 40 euro l'anno\n- serve la carta d'identità"
+    )
     page.get_by_label("Pagina di riferimento sul sito").fill(KB_URL)
     page.get_by_label("Parole chiave").fill("gondola, ormeggio, porto")
     page.get_by_label("Formulazioni alternative").fill("come ormeggio la gondola?\ndove parcheggio la barca")
@@ -315,13 +350,18 @@ def test_kb_article_written_previewed_published_then_the_bot_answers(stack: Stac
     res = _api(stack, "GET", "/api/v1/kb/search", "service", params={"q": KB_QUESTION, "k": 3})
     assert res["answerable"] is True and res["results"][0]["slug"] == KB_SLUG, res
     a = _api(stack, "GET", f"/api/v1/kb/articles/{aid}")
-    assert (a["slug"], a["status"], a["url"], a["keywords"]) == (KB_SLUG, "published", KB_URL,
-                                                                 ["gondola", "ormeggio", "porto"])
+    assert (a["slug"], a["status"], a["url"], a["keywords"]) == (
+        KB_SLUG,
+        "published",
+        KB_URL,
+        ["gondola", "ormeggio", "porto"],
+    )
     # and a citizen asking on Telegram gets the article, with its link
     user = 950_000 + next(_n)
     tg_update(stack, user, KB_QUESTION)
-    got = stack.telegram.wait_for(lambda r: r["chat_id"] == user and KB_TITLE in (r["text"] or ""),
-                                  timeout=REPLY_TIMEOUT)
+    got = stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and KB_TITLE in (r["text"] or ""), timeout=REPLY_TIMEOUT
+    )
     assert got, [r["text"] for r in stack.telegram.requests if r["chat_id"] == user]
     assert KB_URL in got[0]["text"] and "Ufficio Porto" in got[0]["text"]
 
@@ -337,49 +377,99 @@ def _axe_data(stack: Stack, db: Any) -> dict[str, Any]:
     from crm.instances.models import Instance
 
     n = next(_n)
-    cid = _api(stack, "POST", "/api/v1/contacts", "operator", json={
-        "first_name": "Gemma", "last_name": f"Accessibile{n}", "phones": [f"+39 333 {n:07d}"],
-        "emails": [f"gemma{n}@example.org"]})["id"]
+    cid = _api(
+        stack,
+        "POST",
+        "/api/v1/contacts",
+        "operator",
+        json={
+            "first_name": "Gemma",
+            "last_name": f"Accessibile{n}",
+            "phones": [f"+39 333 {n:07d}"],
+            "emails": [f"gemma{n}@example.org"],
+        },
+    )["id"]
     _api(stack, "POST", "/api/v1/contacts", "operator", json={"first_name": "Gemma", "last_name": f"Accessibile{n}"})
 
     def conversation(text: str) -> int:
         async def inbound(s: Any) -> int:
-            conv, _, _ = await conversations.record_inbound(s, ente_id=stack.ente.ente_id, contact_id=cid,
-                                                            channel="web", text=text, channel_message_id=None)
+            conv, _, _ = await conversations.record_inbound(
+                s, ente_id=stack.ente.ente_id, contact_id=cid, channel="web", text=text, channel_message_id=None
+            )
             return conv.id
 
         conv_id = db.run(inbound)
-        _api(stack, "POST", f"/api/v1/conversations/{conv_id}/handoff", "service",
-             json={"topic": "urp", "summary": f"Il cittadino ha scritto: {text}"})
+        _api(
+            stack,
+            "POST",
+            f"/api/v1/conversations/{conv_id}/handoff",
+            "service",
+            json={"topic": "urp", "summary": f"Il cittadino ha scritto: {text}"},
+        )
         return conv_id
 
     waiting = conversation("Vorrei sapere gli orari dell'anagrafe")
     taken = conversation("Devo rinnovare la carta d'identità")
     _api(stack, "POST", f"/api/v1/conversations/{taken}/take", "admin")
-    _api(stack, "POST", f"/api/v1/conversations/{taken}/messages", "admin",
-         json={"text": "Buongiorno, le rispondo io."})
-    _api(stack, "POST", f"/api/v1/conversations/{taken}/messages", "admin",
-         json={"text": "Richiamare nel pomeriggio", "private": True})
-    tid = _api(stack, "POST", "/api/v1/requests", "operator", json={
-        "contact_id": cid, "kind": "report", "subject": "Buca in via Verdi", "priority": "alta"})["id"]
+    _api(
+        stack, "POST", f"/api/v1/conversations/{taken}/messages", "admin", json={"text": "Buongiorno, le rispondo io."}
+    )
+    _api(
+        stack,
+        "POST",
+        f"/api/v1/conversations/{taken}/messages",
+        "admin",
+        json={"text": "Richiamare nel pomeriggio", "private": True},
+    )
+    tid = _api(
+        stack,
+        "POST",
+        "/api/v1/requests",
+        "operator",
+        json={"contact_id": cid, "kind": "report", "subject": "Buca in via Verdi", "priority": "alta"},
+    )["id"]
 
     with stack.client() as c:
         svc = _service(c, stack.ente)
     today = datetime.now(ROME).date()
-    free = _api(stack, "GET", f"/api/v1/services/{svc['id']}/availability",
-                params={"from": (today + timedelta(days=1)).isoformat(),
-                        "to": (today + timedelta(days=7)).isoformat()})["items"]
-    bid = _api(stack, "POST", "/api/v1/bookings", "service", json={
-        "service_id": svc["id"], "start": free[0]["start"], "contact_id": cid})["id"]
-    cancelled = _api(stack, "POST", "/api/v1/bookings", "service", json={
-        "service_id": svc["id"], "start": free[1]["start"], "contact_id": cid})["id"]
+    free = _api(
+        stack,
+        "GET",
+        f"/api/v1/services/{svc['id']}/availability",
+        params={"from": (today + timedelta(days=1)).isoformat(), "to": (today + timedelta(days=7)).isoformat()},
+    )["items"]
+    bid = _api(
+        stack,
+        "POST",
+        "/api/v1/bookings",
+        "service",
+        json={"service_id": svc["id"], "start": free[0]["start"], "contact_id": cid},
+    )["id"]
+    cancelled = _api(
+        stack,
+        "POST",
+        "/api/v1/bookings",
+        "service",
+        json={"service_id": svc["id"], "start": free[1]["start"], "contact_id": cid},
+    )["id"]
     _api(stack, "POST", f"/api/v1/bookings/{cancelled}/cancel", "operator", json={})
 
-    itype = _api(stack, "POST", "/api/v1/instance-types", json={**GENERIC, "slug": f"istanza-axe-{n}",
-                                                                  "title": "Istanza generica"})
-    iids = [_api(stack, "POST", "/api/v1/instances", "service", json={
-        "type": itype["slug"], "contact_id": cid, "data": {"subject": subject, "description": "Delibera"}})["id"]
-        for subject in ("Accesso agli atti", "Termine scaduto", "Termine vicino", "In integrazione")]
+    itype = _api(
+        stack,
+        "POST",
+        "/api/v1/instance-types",
+        json={**GENERIC, "slug": f"istanza-axe-{n}", "title": "Istanza generica"},
+    )
+    iids = [
+        _api(
+            stack,
+            "POST",
+            "/api/v1/instances",
+            "service",
+            json={"type": itype["slug"], "contact_id": cid, "data": {"subject": subject, "description": "Delibera"}},
+        )["id"]
+        for subject in ("Accesso agli atti", "Termine scaduto", "Termine vicino", "In integrazione")
+    ]
     now = datetime.now(ROME)
 
     async def deadlines(s: Any) -> None:
@@ -388,20 +478,50 @@ def _axe_data(stack: Stack, db: Any) -> dict[str, Any]:
 
     db.run(deadlines)
     _api(stack, "POST", f"/api/v1/instances/{iids[3]}/transition", "admin", json={"to": "in_charge"})
-    _api(stack, "POST", f"/api/v1/instances/{iids[3]}/transition", "admin",
-         json={"to": "integration_requested", "note": "Manca la copia del documento."})
+    _api(
+        stack,
+        "POST",
+        f"/api/v1/instances/{iids[3]}/transition",
+        "admin",
+        json={"to": "integration_requested", "note": "Manca la copia del documento."},
+    )
 
-    aid = _api(stack, "POST", "/api/v1/kb/articles", json={
-        "slug": f"orari-anagrafe-{n}", "title": "Orari dell'anagrafe", "status": "published", "topic": "anagrafe",
-        "body": "L'**anagrafe** è aperta dal lunedì al venerdì, 8:30-12:30.\n\n- martedì anche 15-17\n"
-                "- giovedì anche 15-17", "url": "https://www.comune.example.it/anagrafe",
-        "keywords": ["anagrafe", "orari"]})["id"]
+    aid = _api(
+        stack,
+        "POST",
+        "/api/v1/kb/articles",
+        json={
+            "slug": f"orari-anagrafe-{n}",
+            "title": "Orari dell'anagrafe",
+            "status": "published",
+            "topic": "anagrafe",
+            "body": "L'**anagrafe** è aperta dal lunedì al venerdì, 8:30-12:30.\n\n- martedì anche 15-17\n"
+            "- giovedì anche 15-17",
+            "url": "https://www.comune.example.it/anagrafe",
+            "keywords": ["anagrafe", "orari"],
+        },
+    )["id"]
     _api(stack, "GET", "/api/v1/kb/search", "service", params={"q": "quanto costa la mensa scolastica?"})
-    gone = _api(stack, "POST", "/api/v1/operators", json={"username": f"cessato-{n}", "password": "x" * 12,
-                                                         "role": "operator", "full_name": "Operatore cessato"})
+    gone = _api(
+        stack,
+        "POST",
+        "/api/v1/operators",
+        json={"username": f"cessato-{n}", "password": "x" * 12, "role": "operator", "full_name": "Operatore cessato"},
+    )
     _api(stack, "PATCH", f"/api/v1/operators/{gone['id']}", json={"active": False})
-    return {"cid": cid, "waiting": waiting, "taken": taken, "svc": svc["id"], "day": free[0]["start"][:10],
-            "tid": tid, "bid": bid, "iid": iids[3], "itype": itype["slug"], "aid": aid, "name": f"Accessibile{n}"}
+    return {
+        "cid": cid,
+        "waiting": waiting,
+        "taken": taken,
+        "svc": svc["id"],
+        "day": free[0]["start"][:10],
+        "tid": tid,
+        "bid": bid,
+        "iid": iids[3],
+        "itype": itype["slug"],
+        "aid": aid,
+        "name": f"Accessibile{n}",
+    }
 
 
 def _serious(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -448,27 +568,48 @@ def test_every_console_screen_passes_axe(stack: Stack, db: Any, pages: Callable[
 
     page = pages(bypass_csp=True)
     _login(page, stack.ente.usernames["admin"], "/console/dashboard")
-    for url in ("/console/inbox?view=waiting", "/console/inbox?view=open", f"/console/conversations/{d['waiting']}",
-                f"/console/conversations/{d['taken']}",
-                f"/console/contacts?q={d['name']}", f"/console/contacts/{d['cid']}",
-                f"/console/contacts/{d['cid']}/edit", f"/console/contacts/{d['cid']}/merge?q={d['name']}",
-                f"/console/contacts/{d['cid']}/gdpr", f"/console/contacts/{d['cid']}/erase",
-                "/console/requests", "/console/requests?vista=bacheca&stato=tutte", f"/console/requests/{d['tid']}",
-                f"/console/intake?q={d['name']}", "/console/intake?q=3470000000", f"/console/intake/{d['cid']}",
-                f"/console/intake/{d['cid']}/book?servizio={d['svc']}",
-                f"/console/intake/{d['cid']}/instance?tipo={d['itype']}",
-                f"/console/intake/{d['cid']}/done/request/{d['tid']}",
-                f"/console/bookings?servizio={d['svc']}&giorno={d['day']}",
-                f"/console/bookings?servizio={d['svc']}&giorno={d['day']}&vista=settimana&annullate=1",
-                f"/console/bookings/{d['bid']}/reschedule",
-                "/console/bookings/services", "/console/bookings/services/new",
-                f"/console/bookings/services/{d['svc']}", f"/console/bookings/services/{d['svc']}/edit",
-                "/console/bookings/places",
-                "/console/instances", f"/console/instances/{d['iid']}",
-                "/console/kb", f"/console/kb/{d['aid']}", f"/console/kb/{d['aid']}/edit",
-                f"/console/kb/{d['aid']}/versions/1", "/console/kb/gaps", "/console/kb/new",
-                "/console/dashboard", "/console/operators", "/console/operators/new",
-                f"/console/operators/{stack.ente.operator_ids['operator']}", "/console/settings"):
+    for url in (
+        "/console/inbox?view=waiting",
+        "/console/inbox?view=open",
+        f"/console/conversations/{d['waiting']}",
+        f"/console/conversations/{d['taken']}",
+        f"/console/contacts?q={d['name']}",
+        f"/console/contacts/{d['cid']}",
+        f"/console/contacts/{d['cid']}/edit",
+        f"/console/contacts/{d['cid']}/merge?q={d['name']}",
+        f"/console/contacts/{d['cid']}/gdpr",
+        f"/console/contacts/{d['cid']}/erase",
+        "/console/requests",
+        "/console/requests?vista=bacheca&stato=tutte",
+        f"/console/requests/{d['tid']}",
+        f"/console/intake?q={d['name']}",
+        "/console/intake?q=3470000000",
+        f"/console/intake/{d['cid']}",
+        f"/console/intake/{d['cid']}/book?servizio={d['svc']}",
+        f"/console/intake/{d['cid']}/instance?tipo={d['itype']}",
+        f"/console/intake/{d['cid']}/done/request/{d['tid']}",
+        f"/console/bookings?servizio={d['svc']}&giorno={d['day']}",
+        f"/console/bookings?servizio={d['svc']}&giorno={d['day']}&vista=settimana&annullate=1",
+        f"/console/bookings/{d['bid']}/reschedule",
+        "/console/bookings/services",
+        "/console/bookings/services/new",
+        f"/console/bookings/services/{d['svc']}",
+        f"/console/bookings/services/{d['svc']}/edit",
+        "/console/bookings/places",
+        "/console/instances",
+        f"/console/instances/{d['iid']}",
+        "/console/kb",
+        f"/console/kb/{d['aid']}",
+        f"/console/kb/{d['aid']}/edit",
+        f"/console/kb/{d['aid']}/versions/1",
+        "/console/kb/gaps",
+        "/console/kb/new",
+        "/console/dashboard",
+        "/console/operators",
+        "/console/operators/new",
+        f"/console/operators/{stack.ente.operator_ids['operator']}",
+        "/console/settings",
+    ):
         visit(page, url)
 
     # forms in their other states: the KB editor with a preview, then with errors next to the fields
@@ -502,9 +643,14 @@ def test_every_console_screen_passes_axe(stack: Stack, db: Any, pages: Callable[
         print(f"axe, minor and moderate on {label}: {violations}")
     assert {"color-contrast", "label", "landmark-one-main", "region", "page-has-heading-one"} <= passed, passed
     summary = "\n".join(
-        f"{label}:\n" + "\n".join(f"  {v['id']} ({v['impact']}): {v['help']}\n" + "\n".join(
-            f"      {x['target']}  {x['html']}\n        {x['summary']}" for x in v["nodes"]) for v in vs)
-        for label, vs in found.items())
+        f"{label}:\n"
+        + "\n".join(
+            f"  {v['id']} ({v['impact']}): {v['help']}\n"
+            + "\n".join(f"      {x['target']}  {x['html']}\n        {x['summary']}" for x in v["nodes"])
+            for v in vs
+        )
+        for label, vs in found.items()
+    )
     assert not found, f"axe found serious or critical violations on {len(found)} of {len(checked)} screens:\n{summary}"
 
 
@@ -519,8 +665,14 @@ def test_phone_operator_cannot_administer(stack: Stack, pages: Callable[..., Any
     for absent in ("Operatori", "Impostazioni", "Istanze"):
         expect(nav.get_by_role("link", name=absent)).to_have_count(0)
     token = page.locator('input[name="csrf"]').first.get_attribute("value")
-    for url in ("/console/operators", "/console/operators/new", "/console/settings", "/console/kb/gaps",
-                "/console/kb/new", f"/console/operators/{stack.ente.operator_ids['operator']}"):
+    for url in (
+        "/console/operators",
+        "/console/operators/new",
+        "/console/settings",
+        "/console/kb/gaps",
+        "/console/kb/new",
+        f"/console/operators/{stack.ente.operator_ids['operator']}",
+    ):
         r = page.goto(url)
         assert r is not None and r.status == 403, (url, r.status if r else None)
         expect(page.get_by_role("heading", level=1)).to_have_text("Operazione non consentita")
@@ -528,29 +680,47 @@ def test_phone_operator_cannot_administer(stack: Stack, pages: Callable[..., Any
         expect(page.locator("form[action^='/console/operators'], form[action^='/console/kb']")).to_have_count(0)
     # nor by posting the forms directly, with a valid CSRF token of the session
     username = f"abusivo-{next(_n)}"
-    r = page.request.post("/console/operators/new", form={"csrf": token, "username": username, "role": "admin",
-                                                          "password": "x" * 14, "password2": "x" * 14},
-                          max_redirects=0)
+    r = page.request.post(
+        "/console/operators/new",
+        form={"csrf": token, "username": username, "role": "admin", "password": "x" * 14, "password2": "x" * 14},
+        max_redirects=0,
+    )
     assert r.status == 403
     ops = _api(stack, "GET", "/api/v1/operators")["items"]
     assert username not in [o["username"] for o in ops]
-    r = page.request.post("/console/kb/new", form={"csrf": token, "title": "Scheda abusiva", "azione": "salva",
-                                                   "body": "Un testo abbastanza lungo per essere valido."},
-                          max_redirects=0)
+    r = page.request.post(
+        "/console/kb/new",
+        form={
+            "csrf": token,
+            "title": "Scheda abusiva",
+            "azione": "salva",
+            "body": "Un testo abbastanza lungo per essere valido.",
+        },
+        max_redirects=0,
+    )
     assert r.status == 403
     assert _api(stack, "GET", "/api/v1/kb/articles", params={"q": "abusiva"})["total"] == 0
     _no_script_errors(page)
 
 
-def test_operator_of_another_ente_sees_nothing_of_this_one(stack: Stack, db: Any,
-                                                           pages: Callable[..., Any]) -> None:
+def test_operator_of_another_ente_sees_nothing_of_this_one(stack: Stack, db: Any, pages: Callable[..., Any]) -> None:
     expect = _expect()
     n = next(_n)
     secret = f"Riservata{n}"
-    cid = _api(stack, "POST", "/api/v1/contacts", "operator", json={
-        "first_name": "Ottavia", "last_name": secret, "phones": [f"+39 339 {n:07d}"], "notes": "nota riservata"})["id"]
-    tid = _api(stack, "POST", "/api/v1/requests", "operator", json={
-        "contact_id": cid, "kind": "complaint", "subject": f"Reclamo {secret}"})["id"]
+    cid = _api(
+        stack,
+        "POST",
+        "/api/v1/contacts",
+        "operator",
+        json={"first_name": "Ottavia", "last_name": secret, "phones": [f"+39 339 {n:07d}"], "notes": "nota riservata"},
+    )["id"]
+    tid = _api(
+        stack,
+        "POST",
+        "/api/v1/requests",
+        "operator",
+        json={"contact_id": cid, "kind": "complaint", "subject": f"Reclamo {secret}"},
+    )["id"]
     other = make_ente(db, slug=f"altro-comune-{n}")
 
     # this ente's operator sees the contact (the control)
@@ -561,8 +731,12 @@ def test_operator_of_another_ente_sees_nothing_of_this_one(stack: Stack, db: Any
 
     page = pages()
     _login(page, other.usernames["operator"])
-    for url in (f"/console/contacts/{cid}", f"/console/contacts/{cid}/edit", f"/console/intake/{cid}",
-                f"/console/intake/{cid}/done/request/{tid}"):
+    for url in (
+        f"/console/contacts/{cid}",
+        f"/console/contacts/{cid}/edit",
+        f"/console/intake/{cid}",
+        f"/console/intake/{cid}/done/request/{tid}",
+    ):
         r = page.goto(url)
         assert r is not None and r.status == 404, (url, r.status if r else None)
         expect(page.get_by_role("heading", level=1)).to_have_text("Pagina non trovata")
@@ -580,14 +754,26 @@ def test_operator_of_another_ente_sees_nothing_of_this_one(stack: Stack, db: Any
 
 def test_console_fits_a_tablet(browser: Any, stack: Stack, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """On a tablet held upright (768 x 1024) no screen scrolls sideways: wide tables scroll inside their own box."""
-    with browser_pages(browser, request, tmp_path, viewport={"width": 768, "height": 1024},
-                       base_url=stack.crm.url) as make:
+    with browser_pages(
+        browser, request, tmp_path, viewport={"width": 768, "height": 1024}, base_url=stack.crm.url
+    ) as make:
         page = make()
         _login(page, stack.ente.usernames["admin"], "/console/dashboard")
         wide = []
-        for url in ("/console/inbox", "/console/requests", "/console/requests?vista=bacheca", "/console/contacts",
-                    "/console/intake", "/console/bookings", "/console/instances", "/console/kb", "/console/dashboard",
-                    "/console/operators", "/console/settings", "/console/bookings/services"):
+        for url in (
+            "/console/inbox",
+            "/console/requests",
+            "/console/requests?vista=bacheca",
+            "/console/contacts",
+            "/console/intake",
+            "/console/bookings",
+            "/console/instances",
+            "/console/kb",
+            "/console/dashboard",
+            "/console/operators",
+            "/console/settings",
+            "/console/bookings/services",
+        ):
             r = page.goto(url)
             assert r is not None and r.status == 200, url
             if page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from aiosmtpd.controller import Controller
 
 from channels.config import ChannelSettings
@@ -25,10 +24,21 @@ def test_email_sender_delivers_and_reports_outages() -> None:
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        sender = EmailSender(ChannelSettings(smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
-                                             smtp_from="URP <urp@comune.example.it>"))
-        n = OutboundNotification(1, 1, 1, "email", "cittadino@example.it", "Appuntamento AN-7K3P9",
-                                 "Appuntamento confermato per giovedì alle 9:20.", "booking.confirmed")
+        sender = EmailSender(
+            ChannelSettings(
+                smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, smtp_from="URP <urp@comune.example.it>"
+            )
+        )
+        n = OutboundNotification(
+            1,
+            1,
+            1,
+            "email",
+            "cittadino@example.it",
+            "Appuntamento AN-7K3P9",
+            "Appuntamento confermato per giovedì alle 9:20.",
+            "booking.confirmed",
+        )
         assert _run_in_thread(lambda: sender.send(n))  # a browser test may own this thread's loop
         frm, to, body = inbox.messages[0]
         assert frm == "urp@comune.example.it" and to == ["cittadino@example.it"]

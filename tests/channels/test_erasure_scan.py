@@ -37,25 +37,57 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
     ente = stack.ente
     op, admin, svc = ente.headers("operator"), ente.headers("admin"), ente.headers("service")
     c = stack.client()
-    person = c.post("/api/v1/contacts", headers=op, json={
-        "first_name": p["first"], "last_name": p["last"], "fiscal_code": p["cf"], "phones": [p["phone"]],
-        "emails": [p["email"]], "notes": f"chiamata da {p['phone']}", "preferred_channel": "sms"}).json()
+    person = c.post(
+        "/api/v1/contacts",
+        headers=op,
+        json={
+            "first_name": p["first"],
+            "last_name": p["last"],
+            "fiscal_code": p["cf"],
+            "phones": [p["phone"]],
+            "emails": [p["email"]],
+            "notes": f"chiamata da {p['phone']}",
+            "preferred_channel": "sms",
+        },
+    ).json()
     cid = person["id"]
 
     # SMS to the bot, naming themselves
-    assert sms(stack, p["phone"], f"Buongiorno, sono {p['first']} {p['last']}, codice fiscale {p['cf']}. "
-                                  "Come si rinnova la carta d'identità?").status_code == 200
+    assert (
+        sms(
+            stack,
+            p["phone"],
+            f"Buongiorno, sono {p['first']} {p['last']}, codice fiscale {p['cf']}. "
+            "Come si rinnova la carta d'identità?",
+        ).status_code
+        == 200
+    )
     # Telegram: shares the phone (linking the chat to the contact), writes, asks for a person, an operator answers
     user = 930_000_000 + secrets.randbelow(10**6)
     tg_update(stack, user, contact_phone=p["phone"])
     tg_update(stack, user, f"la mia email è {p['email']}")
     tg_update(stack, user, "vorrei parlare con un operatore")
-    conv = _wait(lambda: next((i for i in c.get("/api/v1/conversations", params={
-        "contact_id": cid, "channel": "telegram"}, headers=op).json()["items"] if i["mode"] == "waiting"), None))
+    conv = _wait(
+        lambda: next(
+            (
+                i
+                for i in c.get(
+                    "/api/v1/conversations", params={"contact_id": cid, "channel": "telegram"}, headers=op
+                ).json()["items"]
+                if i["mode"] == "waiting"
+            ),
+            None,
+        )
+    )
     assert c.post(f"/api/v1/conversations/{conv['id']}/take", headers=op).status_code == 200
-    assert c.post(f"/api/v1/conversations/{conv['id']}/messages", headers=op,
-                  json={"text": f"Gentile {p['first']} {p['last']}, la richiamiamo al {p['phone']}."}
-                  ).status_code == 201
+    assert (
+        c.post(
+            f"/api/v1/conversations/{conv['id']}/messages",
+            headers=op,
+            json={"text": f"Gentile {p['first']} {p['last']}, la richiamiamo al {p['phone']}."},
+        ).status_code
+        == 201
+    )
     # web chat, then the web visitor is recognised and merged into the contact
     from websockets.sync.client import connect
 
@@ -66,8 +98,11 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
 
         from crm.contacts.models import ContactIdentity
 
-        return await s.scalar(select(ContactIdentity.contact_id).where(ContactIdentity.channel == "web",
-                                                                       ContactIdentity.external_id == session))
+        return await s.scalar(
+            select(ContactIdentity.contact_id).where(
+                ContactIdentity.channel == "web", ContactIdentity.external_id == session
+            )
+        )
 
     with connect(stack.crm.url.replace("http", "ws") + "/channels/web/ws", open_timeout=60) as ws:
         ws.send(json.dumps({"type": "hello", "session": session}))
@@ -75,44 +110,93 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
         ws.send(json.dumps({"type": "message", "text": f"sono {p['last']}, {p['cf']}", "client_id": "w1"}))
         assert json.loads(ws.recv(timeout=60))["type"] == "ack"
         web_id = _wait(lambda: db.run(web_contact))  # stored while the socket is still open
-    assert c.post(f"/api/v1/contacts/{cid}/merge", json={"source_id": web_id},
-                  headers=op).status_code == 200
+    assert c.post(f"/api/v1/contacts/{cid}/merge", json={"source_id": web_id}, headers=op).status_code == 200
 
     # a request with a note, an istanza with an attachment and a history note, a booking with its form and notice
-    ticket = c.post("/api/v1/requests", headers=op, json={
-        "contact_id": cid, "kind": "report", "subject": f"Segnalazione di {p['last']}",
-        "description": f"Contattare {p['email']} o {p['phone']}", "conversation_id": conv["id"]}).json()
-    assert c.post(f"/api/v1/requests/{ticket['id']}/notes", headers=op,
-                  json={"note": f"richiamata {p['first']} {p['last']}"}).status_code in (200, 201)
+    ticket = c.post(
+        "/api/v1/requests",
+        headers=op,
+        json={
+            "contact_id": cid,
+            "kind": "report",
+            "subject": f"Segnalazione di {p['last']}",
+            "description": f"Contattare {p['email']} o {p['phone']}",
+            "conversation_id": conv["id"],
+        },
+    ).json()
+    assert c.post(
+        f"/api/v1/requests/{ticket['id']}/notes", headers=op, json={"note": f"richiamata {p['first']} {p['last']}"}
+    ).status_code in (200, 201)
     slug = f"erasure-{secrets.token_hex(3)}"
-    assert c.post("/api/v1/instance-types", headers=admin, json={
-        "slug": slug, "title": "Istanza di prova", "form_schema": {"type": "object"}}).status_code == 201
-    inst = c.post("/api/v1/instances", headers=svc, json={
-        "type": slug, "contact_id": cid, "data": {"richiedente": f"{p['first']} {p['last']}", "cf": p["cf"]}}).json()
-    att = c.post(f"/api/v1/instances/{inst['id']}/attachments", headers=svc, files={
-        "file": (f"documento-{p['last']}.pdf", b"%PDF-1.4\n% " + p["cf"].encode() + b"\n", "application/pdf")})
+    assert (
+        c.post(
+            "/api/v1/instance-types",
+            headers=admin,
+            json={"slug": slug, "title": "Istanza di prova", "form_schema": {"type": "object"}},
+        ).status_code
+        == 201
+    )
+    inst = c.post(
+        "/api/v1/instances",
+        headers=svc,
+        json={"type": slug, "contact_id": cid, "data": {"richiedente": f"{p['first']} {p['last']}", "cf": p["cf"]}},
+    ).json()
+    att = c.post(
+        f"/api/v1/instances/{inst['id']}/attachments",
+        headers=svc,
+        files={"file": (f"documento-{p['last']}.pdf", b"%PDF-1.4\n% " + p["cf"].encode() + b"\n", "application/pdf")},
+    )
     assert att.status_code == 201, att.text
-    c.post(f"/api/v1/instances/{inst['id']}/transition", headers=ente.headers("backoffice"),
-           json={"to": "in_charge", "note": f"verificato con {p['last']}"})
+    c.post(
+        f"/api/v1/instances/{inst['id']}/transition",
+        headers=ente.headers("backoffice"),
+        json={"to": "in_charge", "note": f"verificato con {p['last']}"},
+    )
     loc = c.post("/api/v1/locations", json={"name": "Municipio"}, headers=admin).json()
     res = c.post("/api/v1/resources", json={"name": "Sportello", "location_id": loc["id"]}, headers=admin).json()
-    svc_ = c.post("/api/v1/services", headers=admin, json={
-        "slug": f"ci-{secrets.token_hex(3)}", "code_prefix": "CI", "name": "Carta d'identità",
-        "resource_ids": [res["id"]], "min_notice_hours": 1}).json()
-    c.put(f"/api/v1/services/{svc_['id']}/hours", headers=admin,
-          json={"hours": [{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(7)]})
+    svc_ = c.post(
+        "/api/v1/services",
+        headers=admin,
+        json={
+            "slug": f"ci-{secrets.token_hex(3)}",
+            "code_prefix": "CI",
+            "name": "Carta d'identità",
+            "resource_ids": [res["id"]],
+            "min_notice_hours": 1,
+        },
+    ).json()
+    c.put(
+        f"/api/v1/services/{svc_['id']}/hours",
+        headers=admin,
+        json={"hours": [{"weekday": d, "start": "08:00", "end": "18:00"} for d in range(7)]},
+    )
     from datetime import date, timedelta
 
-    free = c.get(f"/api/v1/services/{svc_['id']}/availability", headers=svc, params={
-        "from": (date.today() + timedelta(days=3)).isoformat(),
-        "to": (date.today() + timedelta(days=9)).isoformat()}).json()["items"]
-    booking = c.post("/api/v1/bookings", headers=svc, json={
-        "service_id": svc_["id"], "start": free[0]["start"], "contact_id": cid,
-        "fields": {"nome": p["first"], "cognome": p["last"], "codice_fiscale": p["cf"]}})
+    free = c.get(
+        f"/api/v1/services/{svc_['id']}/availability",
+        headers=svc,
+        params={
+            "from": (date.today() + timedelta(days=3)).isoformat(),
+            "to": (date.today() + timedelta(days=9)).isoformat(),
+        },
+    ).json()["items"]
+    booking = c.post(
+        "/api/v1/bookings",
+        headers=svc,
+        json={
+            "service_id": svc_["id"],
+            "start": free[0]["start"],
+            "contact_id": cid,
+            "fields": {"nome": p["first"], "cognome": p["last"], "codice_fiscale": p["cf"]},
+        },
+    )
     assert booking.status_code == 201, booking.text
     # feedback on an answer and a question the knowledge base could not answer (with the fiscal code in it)
-    c.post("/api/v1/kb/feedback", headers=svc, json={"query": f"pratica di {p['cf']}", "helpful": False,
-                                                     "conversation_id": conv["id"]})
+    c.post(
+        "/api/v1/kb/feedback",
+        headers=svc,
+        json={"query": f"pratica di {p['cf']}", "helpful": False, "conversation_id": conv["id"]},
+    )
 
     # before: the data is really there, also in Rasa's tracker
     _, before = _scan_database(database_url, needles)
@@ -150,9 +234,12 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
     # the audit trail of the erasure itself holds counts only
     log = c.get("/api/v1/audit", params={"entity": "contact", "entity_id": cid}, headers=admin).json()["items"]
     erase_line = next(e for e in log if e["action"] == "erase")
-    assert erase_line["details"]["stores"]["messages"] >= 3 and not [n for n in needles
-                                                                     if n in json.dumps(erase_line).lower()]
+    assert erase_line["details"]["stores"]["messages"] >= 3 and not [
+        n for n in needles if n in json.dumps(erase_line).lower()
+    ]
     stores = tables + 1 + 1  # every table, the var directory's files, Rasa's tracker API
-    report(f"erasure scan: {stores} stores checked ({tables} tables incl. Rasa's tracker store, {files} files "
-          f"under var/, Rasa's tracker API for {len(convs)} conversations), 0 hits")
+    report(
+        f"erasure scan: {stores} stores checked ({tables} tables incl. Rasa's tracker store, {files} files "
+        f"under var/, Rasa's tracker API for {len(convs)} conversations), 0 hits"
+    )
     c.close()

@@ -10,16 +10,26 @@ from tests.channels.conftest import Stack
 from tests.channels.test_channels import _buttons, _n, _said, tg_update
 
 REPORT_ARTICLE = {
-    "slug": "buche-test", "title": "Buche e marciapiedi dissestati", "topic": "segnalazioni", "status": "published",
+    "slug": "buche-test",
+    "title": "Buche e marciapiedi dissestati",
+    "topic": "segnalazioni",
+    "status": "published",
     "url": "https://comune.example.it/buche",
     "body": "Buche nell'asfalto, tombini rotti e marciapiedi dissestati si segnalano all'URP indicando la via e il "
-            "numero civico più vicino. Gli interventi urgenti sono eseguiti entro 24 ore.",
-    "keywords": ["buca", "asfalto", "tombino", "marciapiede"], "phrasings": ["a chi segnalo una buca in strada"]}
+    "numero civico più vicino. Gli interventi urgenti sono eseguiti entro 24 ore.",
+    "keywords": ["buca", "asfalto", "tombino", "marciapiede"],
+    "phrasings": ["a chi segnalo una buca in strada"],
+}
 FEE_ARTICLE = {
-    "slug": "cie-costo-test", "title": "Carta d'identità: quanto costa", "topic": "anagrafe", "status": "published",
+    "slug": "cie-costo-test",
+    "title": "Carta d'identità: quanto costa",
+    "topic": "anagrafe",
+    "status": "published",
     "url": "https://comune.example.it/cie-costo",
     "body": "La carta d'identità elettronica costa 22,21 euro, da pagare allo sportello con carta o bancomat.",
-    "keywords": ["CIE", "costo"], "phrasings": ["quanto costa la carta d'identità"]}
+    "keywords": ["CIE", "costo"],
+    "phrasings": ["quanto costa la carta d'identità"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +46,9 @@ def _chat(stack: Stack, user: int) -> list[str]:
 
 def _reports(stack: Stack, q: str) -> list[dict]:  # type: ignore[type-arg]
     with stack.client() as c:
-        return c.get("/api/v1/requests", params={"kind": "report", "q": q},
-                     headers=stack.ente.headers("operator")).json()["items"]
+        return c.get(
+            "/api/v1/requests", params={"kind": "report", "q": q}, headers=stack.ente.headers("operator")
+        ).json()["items"]
 
 
 def test_a_described_problem_is_filed_with_what_was_already_said(stack: Stack, needs_rasa, articles) -> None:  # type: ignore[no-untyped-def]
@@ -45,9 +56,13 @@ def test_a_described_problem_is_filed_with_what_was_already_said(stack: Stack, n
     the place named in the message is kept (or asked for, when the NLU did not find it)."""
     user = 1_100_000 + next(_n)
     tg_update(stack, user, "il semaforo all'incrocio di via Belfiore 12 lampeggia giallo da ieri")
-    seen = stack.telegram.wait_for(lambda r: r["chat_id"] == user and any(
-        k in (r["text"] or "") for k in ("Dove si trova", "segnalazione è registrata", "vuole che proceda")),
-        timeout=60)
+    seen = stack.telegram.wait_for(
+        lambda r: (
+            r["chat_id"] == user
+            and any(k in (r["text"] or "") for k in ("Dove si trova", "segnalazione è registrata", "vuole che proceda"))
+        ),
+        timeout=60,
+    )
     assert seen, _chat(stack, user)
     assert not any("Mi descriva il problema" in t for t in _chat(stack, user)), _chat(stack, user)
     if "vuole che proceda" in (seen[-1]["text"] or ""):
@@ -82,7 +97,9 @@ def test_the_report_it_article_becomes_the_offer_and_yes_starts_the_form(stack: 
     assert not [r for r in _reports(stack, "tombino") if "senza coperchio" in (r.get("subject") or "")]
 
 
-def test_a_question_inside_the_booking_form_is_answered_and_the_form_resumes(stack: Stack, needs_rasa, articles) -> None:  # type: ignore[no-untyped-def]
+def test_a_question_inside_the_booking_form_is_answered_and_the_form_resumes(
+    stack: Stack, needs_rasa, articles
+) -> None:  # type: ignore[no-untyped-def]
     user = 1_130_000 + next(_n)
     tg_update(stack, user, "vorrei prenotare un appuntamento")
     asked = stack.telegram.wait_for(lambda r: r["chat_id"] == user, timeout=60)

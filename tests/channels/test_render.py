@@ -11,12 +11,16 @@ from channels import render
 from crm.kb.render import ALLOWED, body_html
 from tests.channels.fakes import telegram_html_error, telegram_shown
 
-ARTICLE = ("**Carta d'identità elettronica**\n"
-           "Si richiede all'Ufficio anagrafe *su appuntamento*. Costa 22,21 € (più 5,16 € in caso di smarrimento).\n\n"
-           "Porti con sé:\n\n- una fototessera recente\n- il documento scaduto\n\n"
-           "Approfondisca qui: https://comune.example.it/cie?x=1&y=2")
-HOSTILE = ('Vedi <script>alert(1)</script><img src=x onerror="alert(2)"> a < b && c > d '
-           '[clic](javascript:alert(3)) <a href="https://evil.example">x</a> [sito](https://comune.example.it/a_b)')
+ARTICLE = (
+    "**Carta d'identità elettronica**\n"
+    "Si richiede all'Ufficio anagrafe *su appuntamento*. Costa 22,21 € (più 5,16 € in caso di smarrimento).\n\n"
+    "Porti con sé:\n\n- una fototessera recente\n- il documento scaduto\n\n"
+    "Approfondisca qui: https://comune.example.it/cie?x=1&y=2"
+)
+HOSTILE = (
+    'Vedi <script>alert(1)</script><img src=x onerror="alert(2)"> a < b && c > d '
+    '[clic](javascript:alert(3)) <a href="https://evil.example">x</a> [sito](https://comune.example.it/a_b)'
+)
 
 
 class _Tags(HTMLParser):
@@ -55,8 +59,15 @@ def test_web_drops_script_handlers_and_unsafe_links() -> None:
 
 
 def test_telegram_html_parse_mode_is_valid_and_escaped() -> None:
-    for text in (ARTICLE, HOSTILE, "Salve, sono Giulia dell'URP.", "1 < 2 & 3 > 2", "`codice <x>` e ```\npre & <y>\n```",
-                 "# Titolo\n\n| a | b |\n|---|---|\n| 1 < 2 | [x](tel:+39061) |", "- a\n  - b\n- c"):
+    for text in (
+        ARTICLE,
+        HOSTILE,
+        "Salve, sono Giulia dell'URP.",
+        "1 < 2 & 3 > 2",
+        "`codice <x>` e ```\npre & <y>\n```",
+        "# Titolo\n\n| a | b |\n|---|---|\n| 1 < 2 | [x](tel:+39061) |",
+        "- a\n  - b\n- c",
+    ):
         tg = render.to_telegram(text)
         assert telegram_html_error(tg) is None, (text, tg)
     tg = render.to_telegram(ARTICLE)
@@ -78,12 +89,14 @@ def test_the_fake_bot_api_refuses_what_telegram_refuses() -> None:
 
 
 def test_sms_is_plain_gsm_text_within_two_segments_with_the_link() -> None:
-    long = ("**TARI, la tassa sui rifiuti**\n"
-            "La TARI si paga in due rate, a maggio e a novembre, con l’avviso pagoPA inviato dal Comune. "
-            "È possibile pagare anche in un’unica soluzione entro il 16 giugno. Chi ha diritto alle riduzioni "
-            "(famiglie numerose, ISEE basso, compostaggio domestico) deve presentare la domanda entro il 31 gennaio. "
-            "L’ufficio tributi riceve su appuntamento il martedì e il giovedì mattina.\n\n- uno\n- due\n\n"
-            "Approfondisca qui: https://comune.example.it/tari")
+    long = (
+        "**TARI, la tassa sui rifiuti**\n"
+        "La TARI si paga in due rate, a maggio e a novembre, con l’avviso pagoPA inviato dal Comune. "
+        "È possibile pagare anche in un’unica soluzione entro il 16 giugno. Chi ha diritto alle riduzioni "
+        "(famiglie numerose, ISEE basso, compostaggio domestico) deve presentare la domanda entro il 31 gennaio. "
+        "L’ufficio tributi riceve su appuntamento il martedì e il giovedì mattina.\n\n- uno\n- due\n\n"
+        "Approfondisca qui: https://comune.example.it/tari"
+    )
     sms = render.to_sms(long)
     assert render.sms_segments(sms) <= 2
     assert sms.endswith("\nApprofondisca qui: https://comune.example.it/tari")
@@ -96,14 +109,28 @@ def test_sms_is_plain_gsm_text_within_two_segments_with_the_link() -> None:
     assert render.sms_segments(short) <= 2 and "- una fototessera recente\n- il documento scaduto" in short
     assert "https://comune.example.it/cie?x=1&y=2" in short and "<" not in short
     # a list of slots to choose from has no link: it is never shortened (the adapter sends it in parts)
-    slots = "Ecco le prime date libere:\n" + "\n".join(f"{i}. lunedì {i} dicembre alle 10:00, sportello anagrafe"
-                                                        for i in range(1, 12))
+    slots = "Ecco le prime date libere:\n" + "\n".join(
+        f"{i}. lunedì {i} dicembre alle 10:00, sportello anagrafe" for i in range(1, 12)
+    )
     assert render.to_sms(slots).count("dicembre") == 11
 
 
-@pytest.mark.parametrize(("text", "segments"), [("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
-                                                ("€" * 80, 1), ("€" * 81, 2), ("è" * 160, 1), ("ő" * 70, 1),
-                                                ("ő" * 71, 2), ("ő" * 134, 2), ("ő" * 135, 3)])
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 306, 2),
+        ("a" * 307, 3),
+        ("€" * 80, 1),
+        ("€" * 81, 2),
+        ("è" * 160, 1),
+        ("ő" * 70, 1),
+        ("ő" * 71, 2),
+        ("ő" * 134, 2),
+        ("ő" * 135, 3),
+    ],
+)
 def test_sms_segments(text: str, segments: int) -> None:
     assert render.sms_segments(text) == segments
 

@@ -15,13 +15,15 @@ from tests.channels.test_channels import phone, sms, tg_update
 
 _n = iter(range(10**6))
 
-REPLY = ("**Carta d'identità elettronica**\n"
-         "Si richiede all'Ufficio anagrafe *su appuntamento*; per i minori serve l'assenso di entrambi i genitori. "
-         "Costa 22,21 € (più 5,16 € in caso di smarrimento o deterioramento del documento precedente). "
-         "La carta arriva per posta entro sei giorni lavorativi all'indirizzo indicato al momento della richiesta.\n\n"
-         "Porti con sé:\n\n- una fototessera recente\n- il documento scaduto\n\n"
-         "Se 1 < 2 & 3 > 2, prenoti qui: [agenda](https://comune.example.it/agenda?s=cie&t=1)\n"
-         "Approfondisca qui: https://comune.example.it/cie")
+REPLY = (
+    "**Carta d'identità elettronica**\n"
+    "Si richiede all'Ufficio anagrafe *su appuntamento*; per i minori serve l'assenso di entrambi i genitori. "
+    "Costa 22,21 € (più 5,16 € in caso di smarrimento o deterioramento del documento precedente). "
+    "La carta arriva per posta entro sei giorni lavorativi all'indirizzo indicato al momento della richiesta.\n\n"
+    "Porti con sé:\n\n- una fototessera recente\n- il documento scaduto\n\n"
+    "Se 1 < 2 & 3 > 2, prenoti qui: [agenda](https://comune.example.it/agenda?s=cie&t=1)\n"
+    "Approfondisca qui: https://comune.example.it/cie"
+)
 
 
 def _operator_replies(stack: Stack, channel: str, external_id: str, text: str) -> None:
@@ -31,10 +33,18 @@ def _operator_replies(stack: Stack, channel: str, external_id: str, text: str) -
         deadline = time.monotonic() + 90
         conv = None
         while time.monotonic() < deadline and conv is None:
-            items = c.get("/api/v1/conversations", params={"mode": "waiting", "channel": channel},
-                          headers=h).json()["items"]
-            conv = next((i for i in items if {"channel": channel, "external_id": external_id} in
-                         c.get(f"/api/v1/contacts/{i['contact_id']}", headers=h).json()["identities"]), None)
+            items = c.get("/api/v1/conversations", params={"mode": "waiting", "channel": channel}, headers=h).json()[
+                "items"
+            ]
+            conv = next(
+                (
+                    i
+                    for i in items
+                    if {"channel": channel, "external_id": external_id}
+                    in c.get(f"/api/v1/contacts/{i['contact_id']}", headers=h).json()["identities"]
+                ),
+                None,
+            )
             if conv is None:
                 time.sleep(0.5)
         assert conv is not None, "the conversation never reached the operators' queue"
@@ -47,8 +57,12 @@ def test_operator_markdown_on_telegram_uses_the_html_parse_mode(stack: Stack) ->
     user = 930_000 + next(_n)
     tg_update(stack, user, "vorrei parlare con un operatore")
     _operator_replies(stack, "telegram", str(user), REPLY)
-    got = stack.telegram.wait_for(lambda r: r["chat_id"] == user and "identità" in (r.get("shown") or "")
-                                  or r["chat_id"] == user and r.get("refused"), timeout=60)
+    got = stack.telegram.wait_for(
+        lambda r: (
+            r["chat_id"] == user and "identità" in (r.get("shown") or "") or r["chat_id"] == user and r.get("refused")
+        ),
+        timeout=60,
+    )
     assert got and not got[0].get("refused"), got
     sent = got[0]
     assert sent["parse_mode"] == "HTML"
@@ -69,12 +83,17 @@ def test_markup_telegram_refuses_goes_out_as_plain_text(stack: Stack) -> None:
     stack.telegram.refuse_markup_of = "Orari dello sportello"
     try:
         _operator_replies(stack, "telegram", str(user), "Orari dello sportello: **lunedì** 9-12\n- a\n- b")
-        got = stack.telegram.wait_for(lambda r: r["chat_id"] == user and "Orari dello sportello" in (
-            r.get("attempted") or r["text"] or ""), count=2, timeout=60)
+        got = stack.telegram.wait_for(
+            lambda r: r["chat_id"] == user and "Orari dello sportello" in (r.get("attempted") or r["text"] or ""),
+            count=2,
+            timeout=60,
+        )
     finally:
         stack.telegram.refuse_markup_of = None
     assert [bool(r.get("refused")) for r in got[-2:]] == [True, False], got
-    assert got[-1]["parse_mode"] is None and got[-1]["text"].endswith("dell'URP: Orari dello sportello: lunedì 9-12\n- a\n- b")
+    assert got[-1]["parse_mode"] is None and got[-1]["text"].endswith(
+        "dell'URP: Orari dello sportello: lunedì 9-12\n- a\n- b"
+    )
 
 
 def test_operator_markdown_on_sms_is_plain_text_within_two_segments(stack: Stack) -> None:
@@ -86,8 +105,9 @@ def test_operator_markdown_on_sms_is_plain_text_within_two_segments(stack: Stack
     time.sleep(1)  # a reply in two parts: both are in by now
     start = stack.twilio.requests.index(got[0])
     # its parts (a late bot message about the operator, if any, is not part of it)
-    body = "\n".join(r["Body"] for r in stack.twilio.requests[start:]
-                     if r.get("To") == number and "operatore" not in r["Body"])
+    body = "\n".join(
+        r["Body"] for r in stack.twilio.requests[start:] if r.get("To") == number and "operatore" not in r["Body"]
+    )
     assert render.sms_segments(body) <= 2, body
     # the operator's name first, in words (hub.Outgoing.text_for), then the text
     assert "dell'URP: Carta d'identità elettronica\nSi richiede all'Ufficio anagrafe su appuntamento;" in body
@@ -135,15 +155,27 @@ def test_operator_markdown_in_the_web_chat_is_sanitised_html(stack: Stack) -> No
 
 def test_knowledge_base_answer_on_telegram_has_a_clickable_link(stack: Stack, needs_rasa: None) -> None:
     with stack.client() as c:
-        r = c.post("/api/v1/kb/articles", headers=stack.ente.headers("admin"), json={
-            "slug": "passo-carrabile-render", "title": "Passo carrabile: autorizzazione", "status": "published",
-            "body": "Il passo carrabile si chiede all'Ufficio tecnico con la domanda e la planimetria dell'accesso.",
-            "url": "https://comune.example.it/passo-carrabile?a=1&b=2"})
+        r = c.post(
+            "/api/v1/kb/articles",
+            headers=stack.ente.headers("admin"),
+            json={
+                "slug": "passo-carrabile-render",
+                "title": "Passo carrabile: autorizzazione",
+                "status": "published",
+                "body": "Il passo carrabile si chiede all'Ufficio tecnico con la domanda e la planimetria "
+                "dell'accesso.",
+                "url": "https://comune.example.it/passo-carrabile?a=1&b=2",
+            },
+        )
         assert r.status_code in (201, 409), r.text
     user = 940_000 + next(_n)
     tg_update(stack, user, "come si chiede l'autorizzazione per il passo carrabile?")
-    got = stack.telegram.wait_for(lambda r: r["chat_id"] == user and "carrabile" in (r.get("shown") or "")
-                                  or r["chat_id"] == user and r.get("refused"), timeout=90)
+    got = stack.telegram.wait_for(
+        lambda r: (
+            r["chat_id"] == user and "carrabile" in (r.get("shown") or "") or r["chat_id"] == user and r.get("refused")
+        ),
+        timeout=90,
+    )
     assert got and not got[0].get("refused"), [r for r in stack.telegram.requests if r["chat_id"] == user]
     assert got[0]["parse_mode"] == "HTML"
     assert '<a href="https://comune.example.it/passo-carrabile?a=1&amp;b=2">' in got[0]["text"]

@@ -26,8 +26,19 @@ SECOND_FACTOR = "ultime 4 cifre"
 def _fiscal_code() -> str:
     letters, digits = string.ascii_uppercase, string.digits
     pick = random.choice
-    return "".join([*(pick(letters) for _ in range(6)), pick(digits), pick(digits), "A", pick(digits), pick(digits),
-                    "H", *(pick(digits) for _ in range(3)), "U"])
+    return "".join(
+        [
+            *(pick(letters) for _ in range(6)),
+            pick(digits),
+            pick(digits),
+            "A",
+            pick(digits),
+            pick(digits),
+            "H",
+            *(pick(digits) for _ in range(3)),
+            "U",
+        ]
+    )
 
 
 def _signed_in_citizen(stack: Stack, db: Any, fiscal_code: str) -> tuple[str, int]:
@@ -38,9 +49,17 @@ def _signed_in_citizen(stack: Stack, db: Any, fiscal_code: str) -> tuple[str, in
     from tests.conftest import SECRET
 
     async def work(s: Any) -> tuple[str, int]:
-        ident = VerifiedIdentity(subject=fiscal_code, fiscal_code=fiscal_code, given_name="Carla",
-                                 family_name="Chat", email=None, phone="+393479876543",
-                                 acr="https://www.spid.gov.it/SpidL2", level=2, provider="spid")
+        ident = VerifiedIdentity(
+            subject=fiscal_code,
+            fiscal_code=fiscal_code,
+            given_name="Carla",
+            family_name="Chat",
+            email=None,
+            phone="+393479876543",
+            acr="https://www.spid.gov.it/SpidL2",
+            level=2,
+            provider="spid",
+        )
         signed = await citizens.sign_in(s, ente_id=stack.ente.ente_id, ident=ident, minutes=60)  # type: ignore[attr-defined]
         return citizens.cookie_value(SECRET, signed.sid), signed.contact.id
 
@@ -95,25 +114,66 @@ def test_the_signed_in_citizens_chat_needs_no_second_factor(stack: Stack, db, ne
         # the citizen's own booking and istanza, made at the counter (nothing the chat could know by itself)
         loc = c.post("/api/v1/locations", json={"name": "Anagrafe"}, headers=h).json()
         res = c.post("/api/v1/resources", json={"name": "Sportello A", "location_id": loc["id"]}, headers=h).json()
-        svc = c.post("/api/v1/services", headers=h, json={
-            "slug": f"anagrafe-chat-{uuid.uuid4().hex[:6]}", "code_prefix": "AN", "name": "Certificati anagrafici",
-            "kind": "multi_resource", "slot_minutes": 30, "resource_ids": [res["id"]], "min_notice_hours": 1,
-            "cancel_deadline_hours": 24, "max_per_day_per_citizen": 1}).json()
-        c.put(f"/api/v1/services/{svc['id']}/hours", headers=h,
-              json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]})
+        svc = c.post(
+            "/api/v1/services",
+            headers=h,
+            json={
+                "slug": f"anagrafe-chat-{uuid.uuid4().hex[:6]}",
+                "code_prefix": "AN",
+                "name": "Certificati anagrafici",
+                "kind": "multi_resource",
+                "slot_minutes": 30,
+                "resource_ids": [res["id"]],
+                "min_notice_hours": 1,
+                "cancel_deadline_hours": 24,
+                "max_per_day_per_citizen": 1,
+            },
+        ).json()
+        c.put(
+            f"/api/v1/services/{svc['id']}/hours",
+            headers=h,
+            json={"hours": [{"weekday": d, "start": "09:00", "end": "12:00"} for d in range(7)]},
+        )
         today = datetime.now(ZoneInfo("Europe/Rome")).date()
-        free = c.get(f"/api/v1/services/{svc['id']}/availability", headers=h, params={
-            "from": (today + timedelta(days=3)).isoformat(), "to": (today + timedelta(days=6)).isoformat()}).json()
-        booking = c.post("/api/v1/bookings", headers=stack.ente.headers("phone_operator"), json={  # type: ignore[attr-defined]
-            "service_id": svc["id"], "start": free["items"][0]["start"], "contact_id": contact_id,
-            "on_behalf": True, "channel": "counter"}).json()
-        c.post("/api/v1/instance-types", headers=h, json={
-            "slug": "istanza-generica", "title": "Istanza generica", "form_schema": {
-                "type": "object", "required": ["subject", "description"],
-                "properties": {"subject": {"type": "string"}, "description": {"type": "string"}}}})
-        inst = c.post("/api/v1/instances", headers=stack.ente.headers("operator"), json={  # type: ignore[attr-defined]
-            "type": "istanza-generica", "contact_id": contact_id, "channel": "counter",
-            "data": {"subject": "Copia delibera", "description": "Chiedo copia della delibera 7/2026."}}).json()
+        free = c.get(
+            f"/api/v1/services/{svc['id']}/availability",
+            headers=h,
+            params={"from": (today + timedelta(days=3)).isoformat(), "to": (today + timedelta(days=6)).isoformat()},
+        ).json()
+        booking = c.post(
+            "/api/v1/bookings",
+            headers=stack.ente.headers("phone_operator"),
+            json={  # type: ignore[attr-defined]
+                "service_id": svc["id"],
+                "start": free["items"][0]["start"],
+                "contact_id": contact_id,
+                "on_behalf": True,
+                "channel": "counter",
+            },
+        ).json()
+        c.post(
+            "/api/v1/instance-types",
+            headers=h,
+            json={
+                "slug": "istanza-generica",
+                "title": "Istanza generica",
+                "form_schema": {
+                    "type": "object",
+                    "required": ["subject", "description"],
+                    "properties": {"subject": {"type": "string"}, "description": {"type": "string"}},
+                },
+            },
+        )
+        inst = c.post(
+            "/api/v1/instances",
+            headers=stack.ente.headers("operator"),
+            json={  # type: ignore[attr-defined]
+                "type": "istanza-generica",
+                "contact_id": contact_id,
+                "channel": "counter",
+                "data": {"subject": "Copia delibera", "description": "Chiedo copia della delibera 7/2026."},
+            },
+        ).json()
         assert "code" in booking and "code" in inst, (booking, inst)
 
     # a chat that nobody linked: the codes alone are not enough
@@ -136,7 +196,9 @@ def test_the_signed_in_citizens_chat_needs_no_second_factor(stack: Stack, db, ne
             assert desk.post("/sportello/chat/collega", data={"csrf": csrf, "chat_session": "x"}).status_code == 422
             answer = chat.say(f"com'è messa la mia istanza {inst['code']}?", until=f"L'istanza {inst['code']}")
             assert inst["protocol_number"] in answer
-            ask = chat.say("devo disdire il mio appuntamento", until=f"Vuole annullare l'appuntamento {booking['code']}")
+            ask = chat.say(
+                "devo disdire il mio appuntamento", until=f"Vuole annullare l'appuntamento {booking['code']}"
+            )
             assert "Certificati anagrafici" in ask
             assert not any(SECOND_FACTOR in r for r in chat.replies), chat.replies
             # the conversation the widget began before the sign-in is now in the area personale
@@ -154,8 +216,9 @@ def test_the_signed_in_citizens_chat_needs_no_second_factor(stack: Stack, db, ne
 
         from crm.contacts.models import ContactIdentity
 
-        ident = await s.scalar(select(ContactIdentity).where(ContactIdentity.channel == "web",
-                                                             ContactIdentity.external_id == session))
+        ident = await s.scalar(
+            select(ContactIdentity).where(ContactIdentity.channel == "web", ContactIdentity.external_id == session)
+        )
         return (ident.contact_id,)
 
     assert db.run(check) == (contact_id,)

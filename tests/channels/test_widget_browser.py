@@ -35,8 +35,16 @@ TYPING = "L'assistente sta scrivendo…"
 @pytest.fixture
 def page(browser: Any, stack: Stack, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A fresh phone-sized, Italian browser context (empty localStorage: a new chat session) on the demo page."""
-    with browser_pages(browser, request, tmp_path, viewport=PHONE, device_scale_factor=2, is_mobile=True,
-                       has_touch=True, base_url=stack.crm.url) as make:
+    with browser_pages(
+        browser,
+        request,
+        tmp_path,
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        base_url=stack.crm.url,
+    ) as make:
         yield make()
 
 
@@ -78,8 +86,10 @@ def _open_with_keyboard(page: Any, key: str = "Enter") -> dict[str, Any]:
 
 
 def _messages(w: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(("citizen" if "citizen" in (m.get_attribute("class") or "") else "comune"), m.inner_text())
-            for m in w["log"].locator(".urp-msg").all()]
+    return [
+        (("citizen" if "citizen" in (m.get_attribute("class") or "") else "comune"), m.inner_text())
+        for m in w["log"].locator(".urp-msg").all()
+    ]
 
 
 def _watch_typing(page: Any) -> None:
@@ -161,8 +171,10 @@ def test_widget_has_no_serious_accessibility_violations(page: Any) -> None:
     assert {"label", "button-name", "aria-dialog-name", "color-contrast"} <= set(result["passed"]), result["passed"]
     violations = result["violations"]
     serious = [v for v in violations if v["impact"] in ("serious", "critical")]
-    print("axe, minor and moderate:",
-          [(v["id"], v["impact"], [n["target"] for n in v["nodes"]]) for v in violations if v not in serious])
+    print(
+        "axe, minor and moderate:",
+        [(v["id"], v["impact"], [n["target"] for n in v["nodes"]]) for v in violations if v not in serious],
+    )
     assert not serious, json.dumps(serious, indent=1, ensure_ascii=False)
 
 
@@ -184,7 +196,8 @@ def test_widget_conversation_quick_reply_and_history(page: Any, needs_rasa: None
     # the greeting offers quick replies: one tap starts a report, and the focus goes back to the text box
     quick = w["log"].get_by_role("group", name="Risposte rapide")
     expect(quick.get_by_role("button")).to_have_text(
-        ["Informazioni su un servizio", "Fare una segnalazione", "Parlare con un operatore"])
+        ["Informazioni su un servizio", "Fare una segnalazione", "Parlare con un operatore"]
+    )
     quick.get_by_role("button", name="Fare una segnalazione").click()
     expect(quick).to_have_count(0)
     expect(w["input"]).to_be_focused()
@@ -214,7 +227,8 @@ def test_widget_reconnects_and_sends_what_was_written_offline(page: Any, needs_r
 
     # count the widget's sockets; while __hold is set, new ones go to a port where nobody listens
     dead = f"ws://127.0.0.1:{free_port()}/"
-    page.context.add_init_script("""(() => {
+    page.context.add_init_script(
+        """(() => {
         const Native = window.WebSocket;
         window.__sockets = []; window.__hold = false;
         function Tracked(url, protocols) {
@@ -225,7 +239,9 @@ def test_widget_reconnects_and_sends_what_was_written_offline(page: Any, needs_r
         Tracked.prototype = Native.prototype;
         ["CONNECTING", "OPEN", "CLOSING", "CLOSED"].forEach(k => { Tracked[k] = Native[k]; });
         window.WebSocket = Tracked;
-    })();""" % json.dumps(dead))
+    })();"""
+        % json.dumps(dead)
+    )
     page.goto("/")
     w = _open_with_keyboard(page)
     expect(w["log"].locator(".urp-msg.comune")).to_contain_text(WELCOME)
@@ -237,7 +253,8 @@ def test_widget_reconnects_and_sends_what_was_written_offline(page: Any, needs_r
     expect(w["status"]).to_have_text("", timeout=45_000)  # the backoff may have grown to a few seconds
     # the bot's answer right after the citizen's message (the welcome above says "assistente virtuale" too)
     expect(w["log"].locator(".urp-msg.citizen + .urp-msg.comune")).to_contain_text(
-        "assistente virtuale", timeout=REPLY_TIMEOUT)
+        "assistente virtuale", timeout=REPLY_TIMEOUT
+    )
     got = _messages(w)
     assert [t for a, t in got if a == "citizen"] == ["sei un bot?"], got
     assert got[-2] == ("citizen", "sei un bot?"), got
@@ -269,7 +286,8 @@ def test_widget_shows_the_comunes_markdown_as_safe_html(page: Any, stack: Stack)
     expect(link).to_have_attribute("target", "_blank")
     expect(link).to_have_attribute("rel", "noopener noreferrer")
     expect(rich.get_by_role("link", name="agenda")).to_have_attribute(
-        "href", "https://comune.example.it/agenda?s=cie&t=1")
+        "href", "https://comune.example.it/agenda?s=cie&t=1"
+    )
     assert "Se 1 < 2 & 3 > 2, prenoti qui: agenda" in rich.inner_text()
     assert rich.locator("script, img, [onerror]").count() == 0 and page.evaluate("window.__xss") is None
     # the citizen's own text is never read as markup
@@ -296,17 +314,29 @@ def test_widget_rebuilds_the_servers_html_through_its_own_allow_list(page: Any) 
     routing), so the widget gets exactly this history."""
     from playwright.sync_api import expect
 
-    hostile = ('<p>Ecco <strong>in grassetto</strong> <a href="javascript:window.__xss=1">finto</a> '
-               '<a href="https://comune.example.it/x" onclick="window.__xss=2" style="color:red">vero</a></p>'
-               '<script>window.__xss=3</script><img src="x" onerror="window.__xss=4"><style>body{display:none}</style>'
-               '<iframe src="https://example.com"></iframe><form action="https://evil.example"><input name="cf">'
-               '</form><ul><li onmouseover="window.__xss=5">uno</li></ul>')
+    hostile = (
+        '<p>Ecco <strong>in grassetto</strong> <a href="javascript:window.__xss=1">finto</a> '
+        '<a href="https://comune.example.it/x" onclick="window.__xss=2" style="color:red">vero</a></p>'
+        '<script>window.__xss=3</script><img src="x" onerror="window.__xss=4"><style>body{display:none}</style>'
+        '<iframe src="https://example.com"></iframe><form action="https://evil.example"><input name="cf">'
+        '</form><ul><li onmouseover="window.__xss=5">uno</li></ul>'
+    )
 
     def on_socket(ws: Any) -> None:
         def on_message(message: str | bytes) -> None:
             if json.loads(message).get("type") == "hello":
-                ws.send(json.dumps({"type": "history", "session": "s-0123456789abcdef", "messages": [
-                    {"id": 1, "author": "comune", "text": "testo", "html": hostile, "buttons": []}]}))
+                ws.send(
+                    json.dumps(
+                        {
+                            "type": "history",
+                            "session": "s-0123456789abcdef",
+                            "messages": [
+                                {"id": 1, "author": "comune", "text": "testo", "html": hostile, "buttons": []}
+                            ],
+                        }
+                    )
+                )
+
         ws.on_message(on_message)
 
     page.route_web_socket(re.compile(r".*/channels/web/ws$"), on_socket)

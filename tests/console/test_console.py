@@ -8,10 +8,14 @@ import httpx
 
 from tests.conftest import PASSWORD
 
-
 # each role lands on its own work (crm.console.kit.LANDING)
-LANDS = {"admin": "/console/dashboard", "operator": "/console/inbox", "operator2": "/console/inbox",
-         "phone_operator": "/console/intake", "backoffice": "/console/instances"}
+LANDS = {
+    "admin": "/console/dashboard",
+    "operator": "/console/inbox",
+    "operator2": "/console/inbox",
+    "phone_operator": "/console/intake",
+    "backoffice": "/console/instances",
+}
 
 
 def login(server, ente_ctx, who: str = "operator") -> httpx.Client:  # type: ignore[no-untyped-def]
@@ -33,18 +37,27 @@ def csrf(page: str) -> str:
 def _waiting_conversation(client: httpx.Client, ente_ctx, db) -> int:  # type: ignore[no-untyped-def]
     from crm.conversations import service
 
-    cid = client.post("/api/v1/contacts", json={"first_name": "Irene", "last_name": "Console"},
-                      headers=ente_ctx.headers("operator")).json()["id"]
+    cid = client.post(
+        "/api/v1/contacts", json={"first_name": "Irene", "last_name": "Console"}, headers=ente_ctx.headers("operator")
+    ).json()["id"]
 
     async def work(s):  # type: ignore[no-untyped-def]
-        conv, _, _ = await service.record_inbound(s, ente_id=ente_ctx.ente_id, contact_id=cid, channel="web",
-                                                  text="vorrei parlare con qualcuno <b>subito</b>",
-                                                  channel_message_id=None)
+        conv, _, _ = await service.record_inbound(
+            s,
+            ente_id=ente_ctx.ente_id,
+            contact_id=cid,
+            channel="web",
+            text="vorrei parlare con qualcuno <b>subito</b>",
+            channel_message_id=None,
+        )
         return conv.id
 
     conv_id = db.run(work)
-    client.post(f"/api/v1/conversations/{conv_id}/handoff", headers=ente_ctx.headers("service"),
-                json={"topic": "urp", "summary": "Chiede un operatore"})
+    client.post(
+        f"/api/v1/conversations/{conv_id}/handoff",
+        headers=ente_ctx.headers("service"),
+        json={"topic": "urp", "summary": "Chiede un operatore"},
+    )
     return conv_id
 
 
@@ -70,12 +83,21 @@ def test_inbox_take_reply_with_csrf(server, client: httpx.Client, ente_ctx, db) 
     assert c.post(f"/console/conversations/{conv_id}/take", data={}).status_code == 403  # no CSRF token
     assert c.post(f"/console/conversations/{conv_id}/take", data={"csrf": "x" * 40}).status_code == 403
     assert c.post(f"/console/conversations/{conv_id}/take", data={"csrf": token}).status_code == 303
-    assert c.post(f"/console/conversations/{conv_id}/reply",
-                  data={"csrf": token, "text": "Buongiorno, sono Giulia."}).status_code == 303
-    assert c.post(f"/console/conversations/{conv_id}/note", data={"csrf": token, "text": "richiamare"}).status_code == 303
+    assert (
+        c.post(
+            f"/console/conversations/{conv_id}/reply", data={"csrf": token, "text": "Buongiorno, sono Giulia."}
+        ).status_code
+        == 303
+    )
+    assert (
+        c.post(f"/console/conversations/{conv_id}/note", data={"csrf": token, "text": "richiamare"}).status_code == 303
+    )
     full = client.get(f"/api/v1/conversations/{conv_id}", headers=ente_ctx.headers("operator")).json()
     assert full["mode"] == "assigned" and full["assignee_id"] == ente_ctx.operator_ids["operator"]
-    assert [(m["author_kind"], m["private"]) for m in full["messages"][-2:]] == [("operator", False), ("operator", True)]
+    assert [(m["author_kind"], m["private"]) for m in full["messages"][-2:]] == [
+        ("operator", False),
+        ("operator", True),
+    ]
     # the session cookie also opens the API for the page's scripts, but unsafe calls need the CSRF header
     assert c.get("/api/v1/auth/me").json()["role"] == "operator"
     assert c.post(f"/api/v1/conversations/{conv_id}/close").status_code == 403
@@ -84,9 +106,14 @@ def test_inbox_take_reply_with_csrf(server, client: httpx.Client, ente_ctx, db) 
 
 def test_contact_360_and_isolation(server, client: httpx.Client, ente_ctx, other_ente, db) -> None:  # type: ignore[no-untyped-def]
     conv_id = _waiting_conversation(client, ente_ctx, db)
-    contact_id = client.get(f"/api/v1/conversations/{conv_id}", headers=ente_ctx.headers("operator")).json()["contact_id"]
-    client.post("/api/v1/requests", json={"contact_id": contact_id, "kind": "information", "subject": "Orari TARI"},
-                headers=ente_ctx.headers("operator"))
+    contact_id = client.get(f"/api/v1/conversations/{conv_id}", headers=ente_ctx.headers("operator")).json()[
+        "contact_id"
+    ]
+    client.post(
+        "/api/v1/requests",
+        json={"contact_id": contact_id, "kind": "information", "subject": "Orari TARI"},
+        headers=ente_ctx.headers("operator"),
+    )
     c = login(server, ente_ctx)
     page = c.get(f"/console/contacts/{contact_id}")
     assert page.status_code == 200 and "Orari TARI" in page.text and "Conversazione" in page.text
@@ -101,8 +128,12 @@ def test_contact_360_and_isolation(server, client: httpx.Client, ente_ctx, other
 def test_each_role_lands_on_its_work(server, ente_ctx) -> None:  # type: ignore[no-untyped-def]
     """Operators on the conversations, phone operators on "Chiamata in arrivo", back office on the istanze queue,
     admins on the dashboard: after signing in (``login`` checks the redirect) and from /console/ later on."""
-    heading = {"admin": "Cruscotto", "operator": "Conversazioni", "phone_operator": "Chiamata in arrivo",
-               "backoffice": "Istanze"}
+    heading = {
+        "admin": "Cruscotto",
+        "operator": "Conversazioni",
+        "phone_operator": "Chiamata in arrivo",
+        "backoffice": "Istanze",
+    }
     for who, h1 in heading.items():
         c = login(server, ente_ctx, who)
         again = c.get("/console/")

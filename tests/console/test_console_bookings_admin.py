@@ -34,8 +34,11 @@ def _ok_page(c: httpx.Client, url: str) -> str:
 
 
 def _slots(client: httpx.Client, ente_ctx, service_id: int, day) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    r = client.get(f"/api/v1/services/{service_id}/availability",
-                   params={"from": day.isoformat(), "to": day.isoformat()}, headers=ente_ctx.headers("service"))
+    r = client.get(
+        f"/api/v1/services/{service_id}/availability",
+        params={"from": day.isoformat(), "to": day.isoformat()},
+        headers=ente_ctx.headers("service"),
+    )
     assert r.status_code == 200, r.text
     return r.json()["items"]
 
@@ -64,8 +67,9 @@ def test_admin_places_services_hours_closures_withdraw(server, client: httpx.Cli
         assert r.status_code == 303
     res = {x["name"]: x["id"] for x in client.get("/api/v1/resources", headers=h).json()["items"]}
     ra, rb = res["Sportello A"], res["Sportello B"]
-    r = _post(admin, f"/console/bookings/resources/{rb}", {"name": "Sportello Bis", "location_id": str(loc["id"])},
-              token)
+    r = _post(
+        admin, f"/console/bookings/resources/{rb}", {"name": "Sportello Bis", "location_id": str(loc["id"])}, token
+    )
     assert r.status_code == 303
     page = admin.get(r.headers["location"]).text
     assert "Sportello Bis" in page and 'role="status"' in page and "Risorsa aggiornata." in page
@@ -73,10 +77,21 @@ def test_admin_places_services_hours_closures_withdraw(server, client: httpx.Cli
 
     # a service delivered by both resources
     _ok_page(admin, "/console/bookings/services/new")
-    body = {"name": "Anagrafe", "description": "Certificati", "kind": "multi_resource", "slot_minutes": "30",
-            "buffer_before_minutes": "0", "buffer_after_minutes": "0", "min_notice_hours": "0",
-            "horizon_days": "60", "cancel_deadline_hours": "24", "max_per_day_per_citizen": "1",
-            "max_active_per_citizen": "3", "what_to_bring": "Documento", "resource_ids": [str(ra), str(rb)]}
+    body = {
+        "name": "Anagrafe",
+        "description": "Certificati",
+        "kind": "multi_resource",
+        "slot_minutes": "30",
+        "buffer_before_minutes": "0",
+        "buffer_after_minutes": "0",
+        "min_notice_hours": "0",
+        "horizon_days": "60",
+        "cancel_deadline_hours": "24",
+        "max_per_day_per_citizen": "1",
+        "max_active_per_citizen": "3",
+        "what_to_bring": "Documento",
+        "resource_ids": [str(ra), str(rb)],
+    }
     refused = _post(admin, "/console/bookings/services", {**body, "slot_minutes": "2"}, token)
     assert refused.status_code == 422 and "Valore fuori dall'intervallo consentito" in _u(refused)
     assert 'value="Anagrafe"' in _u(refused)  # the values typed are kept
@@ -93,42 +108,62 @@ def test_admin_places_services_hours_closures_withdraw(server, client: httpx.Cli
     # weekly hours with a break, every day
     page = _ok_page(admin, f"/console/bookings/services/{sid}")
     rows = [(d, "09:00", "12:00") for d in range(7)] + [(d, "14:00", "16:00") for d in range(7)]
-    r = _post(admin, f"/console/bookings/services/{sid}/hours",
-              {"weekday": [str(d) for d, _, _ in rows], "start": [a for _, a, _ in rows],
-               "end": [b for _, _, b in rows]}, token)
+    r = _post(
+        admin,
+        f"/console/bookings/services/{sid}/hours",
+        {"weekday": [str(d) for d, _, _ in rows], "start": [a for _, a, _ in rows], "end": [b for _, _, b in rows]},
+        token,
+    )
     assert r.status_code == 303, r.text
     assert "Orario settimanale salvato." in _u(admin.get(r.headers["location"]))
-    overlap = _post(admin, f"/console/bookings/services/{sid}/hours",
-                    {"weekday": ["0", "0"], "start": ["09:00", "11:00"], "end": ["12:00", "13:00"]}, token)
+    overlap = _post(
+        admin,
+        f"/console/bookings/services/{sid}/hours",
+        {"weekday": ["0", "0"], "start": ["09:00", "11:00"], "end": ["12:00", "13:00"]},
+        token,
+    )
     assert overlap.status_code == 422 and "si sovrappongono" in _u(overlap)
     check_page(overlap.text)
-    backwards = _post(admin, f"/console/bookings/services/{sid}/hours",
-                      {"weekday": ["0"], "start": ["12:00"], "end": ["09:00"]}, token)
+    backwards = _post(
+        admin,
+        f"/console/bookings/services/{sid}/hours",
+        {"weekday": ["0"], "start": ["12:00"], "end": ["09:00"]},
+        token,
+    )
     assert backwards.status_code == 422 and "l'ora di fine deve seguire quella di inizio" in _u(backwards)
     today = datetime.now(ROME).date()
     day = today + timedelta(days=3)
     times = _times(_slots(client, ente_ctx, sid, day))
-    assert times == {t: 2 for t in ("09:00", "09:30", "10:00", "10:30", "11:00", "11:30",
-                                    "14:00", "14:30", "15:00", "15:30")}
+    assert times == {
+        t: 2 for t in ("09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "14:00", "14:30", "15:00", "15:30")
+    }
 
     # a closure: that day has no slot left
-    r = _post(admin, f"/console/bookings/services/{sid}/exceptions",
-              {"day": day.isoformat(), "closed": "1", "note": "Inventario"}, token)
+    r = _post(
+        admin,
+        f"/console/bookings/services/{sid}/exceptions",
+        {"day": day.isoformat(), "closed": "1", "note": "Inventario"},
+        token,
+    )
     assert r.status_code == 303, r.text
     page = admin.get(r.headers["location"]).text
     assert "Inventario" in page and "Chiuso" in page
     check_page(page)
     assert _slots(client, ente_ctx, sid, day) == []
-    incomplete = _post(admin, f"/console/bookings/services/{sid}/exceptions",
-                       {"day": day.isoformat(), "closed": "0"}, token)
+    incomplete = _post(
+        admin, f"/console/bookings/services/{sid}/exceptions", {"day": day.isoformat(), "closed": "0"}, token
+    )
     assert incomplete.status_code == 422 and "apertura straordinaria" in _u(incomplete)
     # one resource with its own hours: A only 09:00-10:00, B keeps the service's template
     other = day + timedelta(days=1)
     page = _ok_page(admin, f"/console/bookings/services/{sid}?calendario={ra}")
     assert f'name="resource_id" value="{ra}"' in page
-    r = _post(admin, f"/console/bookings/services/{sid}/hours",
-              {"resource_id": str(ra), "weekday": [str(d) for d in range(7)], "start": ["09:00"] * 7,
-               "end": ["10:00"] * 7}, token)
+    r = _post(
+        admin,
+        f"/console/bookings/services/{sid}/hours",
+        {"resource_id": str(ra), "weekday": [str(d) for d in range(7)], "start": ["09:00"] * 7, "end": ["10:00"] * 7},
+        token,
+    )
     assert r.status_code == 303 and f"calendario={ra}" in r.headers["location"]
     assert "Orario proprio della risorsa salvato." in _u(admin.get(r.headers["location"]))
     times = _times(_slots(client, ente_ctx, sid, other))
@@ -142,8 +177,12 @@ def test_admin_places_services_hours_closures_withdraw(server, client: httpx.Cli
     assert _slots(client, ente_ctx, sid, day) != []
 
     # edit the service
-    r = _post(admin, f"/console/bookings/services/{sid}", {**body, "name": "Anagrafe centrale",
-                                                            "resource_ids": [str(ra)]}, token)
+    r = _post(
+        admin,
+        f"/console/bookings/services/{sid}",
+        {**body, "name": "Anagrafe centrale", "resource_ids": [str(ra)]},
+        token,
+    )
     assert r.status_code == 303, r.text
     svc = client.get(f"/api/v1/services/{sid}", headers=h).json()
     assert svc["name"] == "Anagrafe centrale" and svc["resource_ids"] == [ra]
@@ -178,16 +217,39 @@ def test_admin_capacity_event_seats(server, client: httpx.Client, ente_ctx) -> N
     loc = client.post("/api/v1/locations", json={"name": "Sala consiliare"}, headers=h).json()
     admin = login(server, ente_ctx, "admin")
     token = csrf(_ok_page(admin, "/console/bookings/services"))
-    r = _post(admin, "/console/bookings/services",
-              {"name": "Incontro pubblico", "kind": "capacity", "slot_minutes": "60", "min_notice_hours": "0",
-               "horizon_days": "60", "cancel_deadline_hours": "1", "max_per_day_per_citizen": "1",
-               "max_active_per_citizen": "3", "buffer_before_minutes": "0", "buffer_after_minutes": "0"}, token)
+    r = _post(
+        admin,
+        "/console/bookings/services",
+        {
+            "name": "Incontro pubblico",
+            "kind": "capacity",
+            "slot_minutes": "60",
+            "min_notice_hours": "0",
+            "horizon_days": "60",
+            "cancel_deadline_hours": "1",
+            "max_per_day_per_citizen": "1",
+            "max_active_per_citizen": "3",
+            "buffer_before_minutes": "0",
+            "buffer_after_minutes": "0",
+        },
+        token,
+    )
     assert r.status_code == 303, r.text
     sid = int(re.search(r"/services/(\d+)", r.headers["location"]).group(1))
     day = datetime.now(ROME).date() + timedelta(days=5)
-    r = _post(admin, f"/console/bookings/services/{sid}/events",
-              {"title": "Bilancio partecipato", "location_id": str(loc["id"]), "day": day.isoformat(),
-               "start": "18:00", "end": "20:00", "seats": "2"}, token)
+    r = _post(
+        admin,
+        f"/console/bookings/services/{sid}/events",
+        {
+            "title": "Bilancio partecipato",
+            "location_id": str(loc["id"]),
+            "day": day.isoformat(),
+            "start": "18:00",
+            "end": "20:00",
+            "seats": "2",
+        },
+        token,
+    )
     assert r.status_code == 303, r.text
     page = _ok_page(admin, r.headers["location"])
     assert "Bilancio partecipato" in page and "Evento aggiunto." in page
@@ -198,9 +260,11 @@ def test_admin_capacity_event_seats(server, client: httpx.Client, ente_ctx) -> N
     assert client.get(f"/api/v1/services/{sid}/events", headers=h).json()["items"][0]["seats"] == 5
     # two seats booked through the REST API
     for name in ("Ada", "Bruno"):
-        b = client.post("/api/v1/bookings", json={"service_id": sid, "start": ev["start"],
-                                                  "contact_id": _contact(client, ente_ctx, name)},
-                        headers=ente_ctx.headers("service"))
+        b = client.post(
+            "/api/v1/bookings",
+            json={"service_id": sid, "start": ev["start"], "contact_id": _contact(client, ente_ctx, name)},
+            headers=ente_ctx.headers("service"),
+        )
         assert b.status_code == 201, b.text
     lower = _post(admin, f"/console/bookings/services/{sid}/events/{ev['id']}/seats", {"seats": "1"}, token)
     assert lower.status_code == 409 and "Non si possono avere meno posti di quelli già prenotati." in _u(lower)
@@ -213,11 +277,22 @@ def test_admin_capacity_event_seats(server, client: httpx.Client, ente_ctx) -> N
     check_page(refused.text)
     assert len(client.get(f"/api/v1/services/{sid}/events", headers=h).json()["items"]) == 1
     # an empty event can go
-    r = _post(admin, f"/console/bookings/services/{sid}/events",
-              {"title": "Prova", "location_id": str(loc["id"]), "day": day.isoformat(), "start": "10:00",
-               "end": "11:00", "seats": "3"}, token)
-    empty = next(x for x in client.get(f"/api/v1/services/{sid}/events", headers=h).json()["items"]
-                 if x["title"] == "Prova")
+    r = _post(
+        admin,
+        f"/console/bookings/services/{sid}/events",
+        {
+            "title": "Prova",
+            "location_id": str(loc["id"]),
+            "day": day.isoformat(),
+            "start": "10:00",
+            "end": "11:00",
+            "seats": "3",
+        },
+        token,
+    )
+    empty = next(
+        x for x in client.get(f"/api/v1/services/{sid}/events", headers=h).json()["items"] if x["title"] == "Prova"
+    )
     r = _post(admin, f"/console/bookings/services/{sid}/events/{empty['id']}/delete", {}, token)
     assert r.status_code == 303 and "evento_tolto" in r.headers["location"]
     assert len(client.get(f"/api/v1/services/{sid}/events", headers=h).json()["items"]) == 1
@@ -226,15 +301,23 @@ def test_admin_capacity_event_seats(server, client: httpx.Client, ente_ctx) -> N
 def test_admin_pages_roles_and_csrf(server, client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
     h = ente_ctx.headers("admin")
     loc = client.post("/api/v1/locations", json={"name": "Municipio"}, headers=h).json()
-    svc = client.post("/api/v1/services", headers=h, json={"slug": "tributi", "code_prefix": "TR", "name": "Tributi",
-                                                           "kind": "capacity"}).json()
+    svc = client.post(
+        "/api/v1/services",
+        headers=h,
+        json={"slug": "tributi", "code_prefix": "TR", "name": "Tributi", "kind": "capacity"},
+    ).json()
     for who in ("operator", "phone_operator"):
         c = login(server, ente_ctx, who)
         page = c.get("/console/bookings")
         assert page.status_code == 200 and 'href="/console/bookings/services"' not in _u(page)
         token = csrf(page.text)
-        for url in ("/console/bookings/services", "/console/bookings/services/new", "/console/bookings/places",
-                    f"/console/bookings/services/{svc['id']}", f"/console/bookings/services/{svc['id']}/edit"):
+        for url in (
+            "/console/bookings/services",
+            "/console/bookings/services/new",
+            "/console/bookings/places",
+            f"/console/bookings/services/{svc['id']}",
+            f"/console/bookings/services/{svc['id']}/edit",
+        ):
             r = c.get(url)
             assert r.status_code == 403 and "Il suo ruolo non consente" in _u(r), url
         assert _post(c, "/console/bookings/locations", {"name": "Abusiva"}, token).status_code == 403
@@ -245,8 +328,10 @@ def test_admin_pages_roles_and_csrf(server, client: httpx.Client, ente_ctx) -> N
     admin = login(server, ente_ctx, "admin")
     r = admin.post("/console/bookings/locations", data={"name": "Senza token"})
     assert r.status_code == 403 and "modulo" in _u(r)
-    r = admin.post(f"/console/bookings/services/{svc['id']}/events",
-                   data={"csrf": "x" * 40, "title": "T", "location_id": str(loc["id"])})
+    r = admin.post(
+        f"/console/bookings/services/{svc['id']}/events",
+        data={"csrf": "x" * 40, "title": "T", "location_id": str(loc["id"])},
+    )
     assert r.status_code == 403
     assert len(client.get("/api/v1/locations", headers=h).json()["items"]) == 1
     anon = httpx.Client(base_url=server.url, follow_redirects=False)

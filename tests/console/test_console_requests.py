@@ -12,16 +12,25 @@ from tests.console.test_console import csrf, login
 from tests.console.test_console_screens import check_page
 
 
-def _contact(client: httpx.Client, ente_ctx, first: str = "Paolo",  # type: ignore[no-untyped-def]
-             last: str = "Conti") -> int:
-    r = client.post("/api/v1/contacts", json={"first_name": first, "last_name": last},
-                    headers=ente_ctx.headers("operator"))
+def _contact(
+    client: httpx.Client,
+    ente_ctx,
+    first: str = "Paolo",  # type: ignore[no-untyped-def]
+    last: str = "Conti",
+) -> int:
+    r = client.post(
+        "/api/v1/contacts", json={"first_name": first, "last_name": last}, headers=ente_ctx.headers("operator")
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
 
-def _ticket(client: httpx.Client, ente_ctx, contact_id: int,  # type: ignore[no-untyped-def]
-            **extra: Any) -> dict[str, Any]:
+def _ticket(
+    client: httpx.Client,
+    ente_ctx,
+    contact_id: int,  # type: ignore[no-untyped-def]
+    **extra: Any,
+) -> dict[str, Any]:
     body = {"contact_id": contact_id, "kind": "report", "subject": "Lampione spento", **extra}
     r = client.post("/api/v1/requests", json=body, headers=ente_ctx.headers("operator"))
     assert r.status_code == 201, r.text
@@ -45,8 +54,9 @@ def test_list_filters_board_and_sla(server, client: httpx.Client, ente_ctx, db) 
     assert mine["assignee_id"] == ente_ctx.operator_ids["operator"] and info["assignee_id"] is None
 
     async def age(s):  # type: ignore[no-untyped-def]
-        await s.execute(update(Ticket).where(Ticket.id == late["id"])
-                        .values(due_at=utcnow() - timedelta(hours=2, minutes=5)))
+        await s.execute(
+            update(Ticket).where(Ticket.id == late["id"]).values(due_at=utcnow() - timedelta(hours=2, minutes=5))
+        )
 
     db.run(age)
     h = ente_ctx.headers("operator")
@@ -83,8 +93,11 @@ def test_list_filters_board_and_sla(server, client: httpx.Client, ente_ctx, db) 
     assert board.status_code == 200
     check_page(board.text)
     b = board.text
-    new_col, charge_col, waiting_col = b.index('id="col-new"'), b.index('id="col-in_charge"'), \
-        b.index('id="col-waiting_citizen"')
+    new_col, charge_col, waiting_col = (
+        b.index('id="col-new"'),
+        b.index('id="col-in_charge"'),
+        b.index('id="col-waiting_citizen"'),
+    )
     assert new_col < b.index(mine["code"]) < charge_col and new_col < b.index(late["code"]) < charge_col
     assert charge_col < b.index(info["code"]) < waiting_col
     assert 'id="col-closed"' not in b  # open requests only by default
@@ -99,11 +112,16 @@ def test_list_filters_board_and_sla(server, client: httpx.Client, ente_ctx, db) 
     assert "Cambia stato" in back.get(f"/console/requests/{late['id']}").text
 
 
-def test_detail_actions_history_and_errors(server, client: httpx.Client, ente_ctx,  # type: ignore[no-untyped-def]
-                                           other_ente) -> None:
+def test_detail_actions_history_and_errors(
+    server,
+    client: httpx.Client,
+    ente_ctx,  # type: ignore[no-untyped-def]
+    other_ente,
+) -> None:
     cid = _contact(client, ente_ctx, "Bruno", "Verdi")
-    t = _ticket(client, ente_ctx, cid, subject="Segnalazione <b>urgente</b>",
-                description="Il lampione <em>lampeggia</em>")
+    t = _ticket(
+        client, ente_ctx, cid, subject="Segnalazione <b>urgente</b>", description="Il lampione <em>lampeggia</em>"
+    )
     url = f"/console/requests/{t['id']}"
     c = login(server, ente_ctx)
     page = c.get(url)
@@ -126,8 +144,12 @@ def test_detail_actions_history_and_errors(server, client: httpx.Client, ente_ct
     assert c.post(url + "/take", data={"csrf": token}).status_code == 303
     api = _api(client, ente_ctx, t["id"])
     assert api["status"] == "in_charge" and api["assignee_id"] == ente_ctx.operator_ids["operator"]
-    assert c.post(url + "/status", data={"csrf": token, "to": "waiting_citizen",
-                                          "note": "chiesto il numero civico"}).status_code == 303
+    assert (
+        c.post(
+            url + "/status", data={"csrf": token, "to": "waiting_citizen", "note": "chiesto il numero civico"}
+        ).status_code
+        == 303
+    )
     assert c.post(url + "/note", data={"csrf": token, "note": "richiamare <u>domani</u>"}).status_code == 303
     assert c.post(url + "/priority", data={"csrf": token, "priority": "alta", "note": "pericolo"}).status_code == 303
     api = _api(client, ente_ctx, t["id"])

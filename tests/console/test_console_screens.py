@@ -16,16 +16,28 @@ from tests.conftest import VALID_CF
 from tests.console.test_console import csrf, login
 
 ROME = ZoneInfo("Europe/Rome")
-BOOKING_FORM = {"type": "object", "required": ["motivo", "documento"],
-                "properties": {"motivo": {"type": "string", "title": "Motivo della visita", "minLength": 1},
-                               "documento": {"type": "string", "title": "Documento", "enum": ["CI", "passaporto"]},
-                               "scadenza": {"type": "string", "format": "date", "title": "Scadenza documento"}}}
-GENERIC = {"slug": "istanza-generica", "title": "Istanza generica",
-           "form_schema": {"type": "object", "required": ["subject", "description"], "additionalProperties": False,
-                           "properties": {"subject": {"type": "string", "title": "Oggetto", "minLength": 1,
-                                                      "maxLength": 200},
-                                          "description": {"type": "string", "title": "Descrizione",
-                                                          "minLength": 1}}}}
+BOOKING_FORM = {
+    "type": "object",
+    "required": ["motivo", "documento"],
+    "properties": {
+        "motivo": {"type": "string", "title": "Motivo della visita", "minLength": 1},
+        "documento": {"type": "string", "title": "Documento", "enum": ["CI", "passaporto"]},
+        "scadenza": {"type": "string", "format": "date", "title": "Scadenza documento"},
+    },
+}
+GENERIC = {
+    "slug": "istanza-generica",
+    "title": "Istanza generica",
+    "form_schema": {
+        "type": "object",
+        "required": ["subject", "description"],
+        "additionalProperties": False,
+        "properties": {
+            "subject": {"type": "string", "title": "Oggetto", "minLength": 1, "maxLength": 200},
+            "description": {"type": "string", "title": "Descrizione", "minLength": 1},
+        },
+    },
+}
 _n = iter(range(10**6))
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -108,9 +120,18 @@ def _service(client: httpx.Client, ente_ctx, **extra: Any) -> dict[str, Any]:  #
     h = ente_ctx.headers("admin")
     loc = client.post("/api/v1/locations", json={"name": "Municipio"}, headers=h).json()
     res = client.post("/api/v1/resources", json={"name": "Sportello 1", "location_id": loc["id"]}, headers=h).json()
-    body = {"slug": f"cie-{next(_n)}", "code_prefix": "AN", "name": "Carta d'identità", "kind": "resource",
-            "slot_minutes": 20, "resource_ids": [res["id"]], "min_notice_hours": 1, "max_per_day_per_citizen": 5,
-            "max_active_per_citizen": 10, **extra}
+    body = {
+        "slug": f"cie-{next(_n)}",
+        "code_prefix": "AN",
+        "name": "Carta d'identità",
+        "kind": "resource",
+        "slot_minutes": 20,
+        "resource_ids": [res["id"]],
+        "min_notice_hours": 1,
+        "max_per_day_per_citizen": 5,
+        "max_active_per_citizen": 10,
+        **extra,
+    }
     r = client.post("/api/v1/services", json=body, headers=h)
     assert r.status_code == 201, r.text
     svc = r.json()
@@ -124,23 +145,30 @@ def _slots(page: str) -> list[str]:
 
 
 def _contact(client: httpx.Client, ente_ctx, name: str = "Ada") -> int:  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/contacts", json={"first_name": name, "last_name": f"Rossi{next(_n)}",
-                                                 "phones": [f"+39 345 {next(_n):07d}"]},
-                       headers=ente_ctx.headers("operator")).json()["id"]
+    return client.post(
+        "/api/v1/contacts",
+        json={"first_name": name, "last_name": f"Rossi{next(_n)}", "phones": [f"+39 345 {next(_n):07d}"]},
+        headers=ente_ctx.headers("operator"),
+    ).json()["id"]
 
 
 def _book_api(client: httpx.Client, ente_ctx, svc: dict[str, Any], cid: int, start: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    r = client.post("/api/v1/bookings", json={"service_id": svc["id"], "start": start, "contact_id": cid},
-                    headers=ente_ctx.headers("service"))
+    r = client.post(
+        "/api/v1/bookings",
+        json={"service_id": svc["id"], "start": start, "contact_id": cid},
+        headers=ente_ctx.headers("service"),
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def _free(client: httpx.Client, ente_ctx, svc: dict[str, Any]) -> list[str]:  # type: ignore[no-untyped-def]
     today = datetime.now(ROME).date()
-    r = client.get(f"/api/v1/services/{svc['id']}/availability",
-                   params={"from": (today + timedelta(days=1)).isoformat(),
-                           "to": (today + timedelta(days=7)).isoformat()}, headers=ente_ctx.headers("admin"))
+    r = client.get(
+        f"/api/v1/services/{svc['id']}/availability",
+        params={"from": (today + timedelta(days=1)).isoformat(), "to": (today + timedelta(days=7)).isoformat()},
+        headers=ente_ctx.headers("admin"),
+    )
     return [x["start"] for x in r.json()["items"]]
 
 
@@ -156,17 +184,41 @@ def test_phone_intake_find_create_request_booking_istanza(server, client: httpx.
     assert "Nessun contatto trovato" in miss.text and 'value="3471234567"' in miss.text  # the form starts from it
     token = csrf(page.text)
     # the fiscal code is checked by the contacts service; the error is in Italian, next to the field
-    bad = c.post("/console/intake/contacts", data={"csrf": token, "first_name": "Mario", "last_name": "Bianchi",
-                                                   "phone": "347 1234567", "fiscal_code": "RSSMRA80A01H501X"})
+    bad = c.post(
+        "/console/intake/contacts",
+        data={
+            "csrf": token,
+            "first_name": "Mario",
+            "last_name": "Bianchi",
+            "phone": "347 1234567",
+            "fiscal_code": "RSSMRA80A01H501X",
+        },
+    )
     assert bad.status_code == 422 and 'id="fiscal_code-err"' in bad.text and "Codice fiscale non valido" in bad.text
     assert 'aria-invalid="true"' in bad.text and 'value="Mario"' in bad.text
-    made = c.post("/console/intake/contacts", data={"csrf": token, "first_name": "Mario", "last_name": "<b>Bianchi</b>",
-                                                    "phone": "347 1234567", "fiscal_code": VALID_CF.lower(),
-                                                    "consent_privacy": "1"})
+    made = c.post(
+        "/console/intake/contacts",
+        data={
+            "csrf": token,
+            "first_name": "Mario",
+            "last_name": "<b>Bianchi</b>",
+            "phone": "347 1234567",
+            "fiscal_code": VALID_CF.lower(),
+            "consent_privacy": "1",
+        },
+    )
     assert made.status_code == 303
     cid = int(re.fullmatch(r"/console/intake/(\d+)\?nuovo=1", made.headers["location"]).group(1))
-    dup = c.post("/console/intake/contacts", data={"csrf": token, "first_name": "Mario", "last_name": "Bis",
-                                                   "phone": "347 7654321", "fiscal_code": VALID_CF})
+    dup = c.post(
+        "/console/intake/contacts",
+        data={
+            "csrf": token,
+            "first_name": "Mario",
+            "last_name": "Bis",
+            "phone": "347 7654321",
+            "fiscal_code": VALID_CF,
+        },
+    )
     assert dup.status_code == 409 and "già registrato" in dup.text and f"/console/intake/{cid}" in dup.text
     found = c.get("/console/intake", params={"q": "+39 347 123 4567"})
     assert f'href="/console/intake/{cid}"' in found.text
@@ -179,12 +231,21 @@ def test_phone_intake_find_create_request_booking_istanza(server, client: httpx.
 
     # a request on the citizen's behalf
     assert c.post(f"/console/intake/{cid}/request", data={"kind": "report", "subject": "x"}).status_code == 403
-    empty = c.post(f"/console/intake/{cid}/request", data={"csrf": token, "kind": "report", "priority": "alta",
-                                                           "subject": " "})
+    empty = c.post(
+        f"/console/intake/{cid}/request", data={"csrf": token, "kind": "report", "priority": "alta", "subject": " "}
+    )
     assert empty.status_code == 422 and 'id="rq-subject-err"' in empty.text and "Campo obbligatorio" in empty.text
-    r = c.post(f"/console/intake/{cid}/request", data={"csrf": token, "kind": "report", "topic": "segnalazioni",
-                                                       "priority": "alta", "subject": "Lampione <rotto>",
-                                                       "description": "Via Roma 1"})
+    r = c.post(
+        f"/console/intake/{cid}/request",
+        data={
+            "csrf": token,
+            "kind": "report",
+            "topic": "segnalazioni",
+            "priority": "alta",
+            "subject": "Lampione <rotto>",
+            "description": "Via Roma 1",
+        },
+    )
     assert r.status_code == 303
     tid = int(re.fullmatch(rf"/console/intake/{cid}/done/request/(\d+)", r.headers["location"]).group(1))
     done = c.get(r.headers["location"])
@@ -207,9 +268,10 @@ def test_phone_intake_find_create_request_booking_istanza(server, client: httpx.
     base = {"csrf": token, "service_id": str(svc["id"]), "idem": idem, "slot": slots[0]}
     missing = c.post(f"/console/intake/{cid}/book", data={**base, "documento": "CI"})
     assert missing.status_code == 422 and 'id="f-motivo-err"' in missing.text and "Campo obbligatorio" in missing.text
-    assert 'checked' in missing.text  # the chosen slot is kept
-    booked = c.post(f"/console/intake/{cid}/book", data={**base, "motivo": "rinnovo", "documento": "CI",
-                                                         "scadenza": "2030-01-31"})
+    assert "checked" in missing.text  # the chosen slot is kept
+    booked = c.post(
+        f"/console/intake/{cid}/book", data={**base, "motivo": "rinnovo", "documento": "CI", "scadenza": "2030-01-31"}
+    )
     assert booked.status_code == 303
     bid = int(re.fullmatch(rf"/console/intake/{cid}/done/booking/(\d+)", booked.headers["location"]).group(1))
     again = c.post(f"/console/intake/{cid}/book", data={**base, "motivo": "rinnovo", "documento": "CI"})
@@ -220,8 +282,9 @@ def test_phone_intake_find_create_request_booking_istanza(server, client: httpx.
     assert b["fields"] == {"motivo": "rinnovo", "documento": "CI", "scadenza": "2030-01-31"}
     done = c.get(booked.headers["location"]).text
     assert b["code"] in done and f"Inserito per conto del cittadino da {me}" in done and "fototessera" in done
-    taken = c.post(f"/console/intake/{cid}/book", data={**base, "idem": "another-key-123", "motivo": "x",
-                                                        "documento": "CI"})
+    taken = c.post(
+        f"/console/intake/{cid}/book", data={**base, "idem": "another-key-123", "motivo": "x", "documento": "CI"}
+    )
     assert taken.status_code == 409 and "non è più disponibile" in taken.text
     for page_ in (form, missing, taken):
         check_page(page_.text)
@@ -229,11 +292,14 @@ def test_phone_intake_find_create_request_booking_istanza(server, client: httpx.
     # an istanza on the citizen's behalf, with its protocol number
     form = c.get(f"/console/intake/{cid}/instance", params={"tipo": "istanza-generica"})
     assert form.status_code == 200 and "Oggetto" in form.text and "<textarea" in form.text
-    bad = c.post(f"/console/intake/{cid}/instance", data={"csrf": token, "type": "istanza-generica",
-                                                          "subject": "Copia delibera"})
+    bad = c.post(
+        f"/console/intake/{cid}/instance", data={"csrf": token, "type": "istanza-generica", "subject": "Copia delibera"}
+    )
     assert bad.status_code == 422 and 'id="f-description-err"' in bad.text and "Copia delibera" in bad.text
-    r = c.post(f"/console/intake/{cid}/instance", data={"csrf": token, "type": "istanza-generica",
-                                                        "subject": "Copia delibera", "description": "n. 12/2025"})
+    r = c.post(
+        f"/console/intake/{cid}/instance",
+        data={"csrf": token, "type": "istanza-generica", "subject": "Copia delibera", "description": "n. 12/2025"},
+    )
     assert r.status_code == 303
     iid = int(re.fullmatch(rf"/console/intake/{cid}/done/instance/(\d+)", r.headers["location"]).group(1))
     inst = client.get(f"/api/v1/instances/{iid}", headers=ente_ctx.headers("admin")).json()
@@ -250,16 +316,20 @@ def test_phone_intake_find_create_request_booking_istanza(server, client: httpx.
     assert t["code"] in caller and b["code"] in caller and inst["code"] in caller
     assert caller.count(f"Inserito per conto del cittadino da {me}") == 3
     check_page(caller)
-    audit = client.get("/api/v1/audit", params={"entity": "contact", "entity_id": cid},
-                       headers=ente_ctx.headers("admin"))
+    audit = client.get(
+        "/api/v1/audit", params={"entity": "contact", "entity_id": cid}, headers=ente_ctx.headers("admin")
+    )
     assert any(e["action"] == "read" and e["actor_id"] == my_id for e in audit.json()["items"])
 
 
 def test_roles_and_csrf(server, client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
     cid = _contact(client, ente_ctx)
     client.post("/api/v1/instance-types", json=GENERIC, headers=ente_ctx.headers("admin"))
-    inst = client.post("/api/v1/instances", headers=ente_ctx.headers("service"), json={
-        "type": "istanza-generica", "contact_id": cid, "data": {"subject": "s", "description": "d"}}).json()
+    inst = client.post(
+        "/api/v1/instances",
+        headers=ente_ctx.headers("service"),
+        json={"type": "istanza-generica", "contact_id": cid, "data": {"subject": "s", "description": "d"}},
+    ).json()
     bo = login(server, ente_ctx, "backoffice")
     page = bo.get("/console/instances")
     assert page.status_code == 200 and 'href="/console/instances"' in page.text
@@ -267,16 +337,22 @@ def test_roles_and_csrf(server, client: httpx.Client, ente_ctx) -> None:  # type
     refused = bo.get("/console/intake")
     assert refused.status_code == 403 and "Il suo ruolo non consente" in refused.text
     check_page(refused.text)
-    assert bo.post(f"/console/intake/{cid}/request", data={"csrf": csrf(page.text), "kind": "other",
-                                                           "subject": "x"}).status_code == 403
+    assert (
+        bo.post(
+            f"/console/intake/{cid}/request", data={"csrf": csrf(page.text), "kind": "other", "subject": "x"}
+        ).status_code
+        == 403
+    )
     phone = login(server, ente_ctx, "phone_operator")
     token = csrf(phone.get("/console/intake").text)
     assert phone.get("/console/instances").status_code == 403
     assert phone.get(f"/console/instances/{inst['id']}").status_code == 403
     r = phone.post(f"/console/instances/{inst['id']}/transition", data={"csrf": token, "to": "in_charge"})
     assert r.status_code == 403
-    assert client.get(f"/api/v1/instances/{inst['id']}", headers=ente_ctx.headers("admin")).json()["status"] == \
-        "protocolled"
+    assert (
+        client.get(f"/api/v1/instances/{inst['id']}", headers=ente_ctx.headers("admin")).json()["status"]
+        == "protocolled"
+    )
     # every POST needs the session's CSRF token
     op = login(server, ente_ctx, "operator")
     assert op.post(f"/console/instances/{inst['id']}/transition", data={"to": "in_charge"}).status_code == 403
@@ -319,24 +395,23 @@ def test_bookings_day_week_cancel_mark_reschedule(server, client: httpx.Client, 
     assert r.status_code == 303 and "errore=motivo" in r.headers["location"]
     assert "Indichi il motivo" in c.get(r.headers["location"]).text
     assert c.post(f"/console/bookings/{b1['id']}/cancel", data={"back": back, "reason": "x"}).status_code == 403
-    r = c.post(f"/console/bookings/{b1['id']}/cancel", data={"csrf": token, "back": back,
-                                                             "reason": "ufficio chiuso"})
+    r = c.post(f"/console/bookings/{b1['id']}/cancel", data={"csrf": token, "back": back, "reason": "ufficio chiuso"})
     assert r.status_code == 303 and r.headers["location"].startswith("/console/bookings?")
     after = c.get(r.headers["location"]).text
     assert f"Prenotazione {b1['code']} annullata" in after and after.count(b1["code"]) == 1
     check_page(after)
-    assert client.get(f"/api/v1/bookings/{b1['id']}", headers=ente_ctx.headers("admin")).json()["status"] == \
-        "cancelled"
-    assert b1["code"] in c.get("/console/bookings", params={"servizio": svc["id"], "giorno": day,
-                                                             "annullate": "1"}).text
+    assert client.get(f"/api/v1/bookings/{b1['id']}", headers=ente_ctx.headers("admin")).json()["status"] == "cancelled"
+    assert (
+        b1["code"] in c.get("/console/bookings", params={"servizio": svc["id"], "giorno": day, "annullate": "1"}).text
+    )
     again = c.post(f"/console/bookings/{b1['id']}/cancel", data={"csrf": token, "back": back, "reason": "x"})
     assert "errore=stato" in again.headers["location"]
     # an open redirect is not possible through "back"
     evil = c.post(f"/console/bookings/{b2['id']}/attended", data={"csrf": token, "back": "https://evil.example/x"})
-    assert evil.headers["location"].startswith("/console/bookings") and "errore=non_iniziato" in \
-        evil.headers["location"]
-    assert client.get(f"/api/v1/bookings/{b2['id']}", headers=ente_ctx.headers("admin")).json()["status"] == \
-        "confirmed"
+    assert (
+        evil.headers["location"].startswith("/console/bookings") and "errore=non_iniziato" in evil.headers["location"]
+    )
+    assert client.get(f"/api/v1/bookings/{b2['id']}", headers=ente_ctx.headers("admin")).json()["status"] == "confirmed"
 
     # once the appointment has started the desk marks attended / no-show
     now = datetime.now(ROME)
@@ -344,8 +419,9 @@ def test_bookings_day_week_cancel_mark_reschedule(server, client: httpx.Client, 
     async def started(s):  # type: ignore[no-untyped-def]
         for i, bid in enumerate((b2["id"], b3["id"])):
             start = now - timedelta(minutes=40 + 20 * i)
-            await s.execute(update(Booking).where(Booking.id == bid).values(start=start,
-                                                                            end=start + timedelta(minutes=20)))
+            await s.execute(
+                update(Booking).where(Booking.id == bid).values(start=start, end=start + timedelta(minutes=20))
+            )
 
     db.run(started)
     today = (now - timedelta(minutes=60)).date().isoformat()
@@ -358,8 +434,12 @@ def test_bookings_day_week_cancel_mark_reschedule(server, client: httpx.Client, 
     assert bo.post(f"/console/bookings/{b3['id']}/cancel", data={"csrf": bo_token, "reason": "x"}).status_code == 403
     r = c.post(f"/console/bookings/{b3['id']}/no-show", data={"csrf": token, "back": back})
     assert r.status_code == 303 and "esito=assente" in r.headers["location"]
-    status = {b["id"]: b["status"] for b in client.get("/api/v1/bookings", params={"service_id": svc["id"]},
-                                                        headers=ente_ctx.headers("admin")).json()["items"]}
+    status = {
+        b["id"]: b["status"]
+        for b in client.get(
+            "/api/v1/bookings", params={"service_id": svc["id"]}, headers=ente_ctx.headers("admin")
+        ).json()["items"]
+    }
     assert status[b2["id"]] == "attended" and status[b3["id"]] == "no_show"
 
     # reschedule to another free slot
@@ -386,15 +466,24 @@ def test_instances_backoffice_queue_decisions_and_errors(server, client: httpx.C
 
     from crm.instances.models import Instance
 
-    t = client.post("/api/v1/instance-types", json={**GENERIC, "office_id": ente_ctx.offices["ANAG"],
-                                                     "deadline_days": 30}, headers=ente_ctx.headers("admin"))
+    t = client.post(
+        "/api/v1/instance-types",
+        json={**GENERIC, "office_id": ente_ctx.offices["ANAG"], "deadline_days": 30},
+        headers=ente_ctx.headers("admin"),
+    )
     assert t.status_code == 201
     cid = _contact(client, ente_ctx, "Giulia")
 
     def submit(subject: str) -> dict[str, Any]:
-        r = client.post("/api/v1/instances", headers=ente_ctx.headers("service"), json={
-            "type": "istanza-generica", "contact_id": cid,
-            "data": {"subject": subject, "description": "<script>alert(1)</script>"}})
+        r = client.post(
+            "/api/v1/instances",
+            headers=ente_ctx.headers("service"),
+            json={
+                "type": "istanza-generica",
+                "contact_id": cid,
+                "data": {"subject": subject, "description": "<script>alert(1)</script>"},
+            },
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -407,8 +496,11 @@ def test_instances_backoffice_queue_decisions_and_errors(server, client: httpx.C
 
     db.run(clocks)
     pdf = b"%PDF-1.4\n% allegato\n" + b"0" * 200
-    att = client.post(f"/api/v1/instances/{first['id']}/attachments", headers=ente_ctx.headers("service"),
-                      files={"file": ("planimetria.pdf", pdf, "application/pdf")}).json()
+    att = client.post(
+        f"/api/v1/instances/{first['id']}/attachments",
+        headers=ente_ctx.headers("service"),
+        files={"file": ("planimetria.pdf", pdf, "application/pdf")},
+    ).json()
     bo = login(server, ente_ctx, "backoffice")
     queue = bo.get("/console/instances")
     assert queue.status_code == 200 and all(x["code"] in queue.text for x in (first, late, near))
@@ -436,8 +528,11 @@ def test_instances_backoffice_queue_decisions_and_errors(server, client: httpx.C
     assert client.get(api, headers=ente_ctx.headers("admin")).json()["status"] == "in_charge"
     # integration needs a note; the clock then stops and the queue says so
     nonote = bo.post(url, data={"csrf": token, "to": "integration_requested", "note": "  "})
-    assert nonote.status_code == 422 and "obbligatoria" in nonote.text and 'id="note-integration_requested-err"' in \
-        nonote.text
+    assert (
+        nonote.status_code == 422
+        and "obbligatoria" in nonote.text
+        and 'id="note-integration_requested-err"' in nonote.text
+    )
     r = bo.post(url, data={"csrf": token, "to": "integration_requested", "note": "Manca la copia del documento."})
     assert r.status_code == 303
     assert client.get(api, headers=ente_ctx.headers("admin")).json()["clock_paused"] is True
@@ -461,10 +556,16 @@ def test_instances_backoffice_queue_decisions_and_errors(server, client: httpx.C
     assert "Documentazione &lt;incompleta&gt;" in page and "Nessuna decisione possibile" in page
     check_page(page)
     assert [e["to"] for e in client.get(api, headers=ente_ctx.headers("admin")).json()["events"]][-4:] == [
-        "in_charge", "integration_requested", "integrated", "rejected"]
+        "in_charge",
+        "integration_requested",
+        "integrated",
+        "rejected",
+    ]
     # an operator of the URP may decide as well; other entes see nothing
     op = login(server, ente_ctx, "operator")
-    r = op.post(f"/console/instances/{near['id']}/transition",
-                data={"csrf": csrf(op.get("/console/instances").text), "to": "in_charge"})
+    r = op.post(
+        f"/console/instances/{near['id']}/transition",
+        data={"csrf": csrf(op.get("/console/instances").text), "to": "in_charge"},
+    )
     assert r.status_code == 303
     assert op.get("/console/instances/999999999").status_code == 404

@@ -23,8 +23,11 @@ import pytest
 from tests.browser import axe, browser, browser_pages, require_axe  # noqa: F401  (browser: the module fixture)
 from tests.conftest import PASSWORD, Server, make_ente, start_server
 
-SIZES = {"desktop": {"width": 1366, "height": 768}, "tablet": {"width": 768, "height": 1024},
-         "phone": {"width": 390, "height": 844}}
+SIZES = {
+    "desktop": {"width": 1366, "height": 768},
+    "tablet": {"width": 768, "height": 1024},
+    "phone": {"width": 390, "height": 844},
+}
 SHOTS = Path(os.environ.get("URP_SCREENSHOTS", "/tmp/urp-screens"))
 
 # records what the page asks of the browser: desktop notifications and the beep's oscillator
@@ -93,8 +96,9 @@ def _waiting(server: Server, ente: Any, known: set[int]) -> int:
     deadline = time.monotonic() + 30
     with httpx.Client(base_url=server.url, timeout=30) as c:
         while time.monotonic() < deadline:
-            items = c.get("/api/v1/conversations", params={"mode": "waiting", "channel": "web"},
-                          headers=ente.headers("operator")).json()["items"]
+            items = c.get(
+                "/api/v1/conversations", params={"mode": "waiting", "channel": "web"}, headers=ente.headers("operator")
+            ).json()["items"]
             fresh = [i["id"] for i in items if i["id"] not in known]
             if fresh:
                 return int(fresh[0])
@@ -104,8 +108,12 @@ def _waiting(server: Server, ente: Any, known: set[int]) -> int:
 
 def _handed_off(server: Server, ente: Any, text: str) -> tuple[Citizen, int]:
     with httpx.Client(base_url=server.url, timeout=30) as c:
-        known = {i["id"] for i in c.get("/api/v1/conversations", params={"mode": "open", "page_size": 100},
-                                        headers=ente.headers("operator")).json()["items"]}
+        known = {
+            i["id"]
+            for i in c.get(
+                "/api/v1/conversations", params={"mode": "open", "page_size": 100}, headers=ente.headers("operator")
+            ).json()["items"]
+        }
     citizen = Citizen(server)
     citizen.say(text)
     return citizen, _waiting(server, ente, known)
@@ -146,8 +154,9 @@ def _not_reloaded(page: Any) -> None:
 
 
 @pytest.fixture
-def pages(browser: Any, desk: tuple[Server, Any], request: pytest.FixtureRequest,
-          tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def pages(
+    browser: Any, desk: tuple[Server, Any], request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., Any]]:
     with browser_pages(browser, request, tmp_path, viewport=SIZES["desktop"], base_url=desk[0].url) as make:
         yield make
 
@@ -229,8 +238,7 @@ def test_new_waiting_chat_alerts_the_operator(desk: tuple[Server, Any], pages: C
     expect(page).to_have_title(re.compile(rf"^\({n + 1}\) Conversazioni"))
     expect(page.locator(f'.ws-item[data-id="{conv}"]')).to_contain_text("In attesa")
     _until(page, "window.__notes.length === 1")
-    assert page.evaluate("window.__notes") == [{"title": "Sportello URP",
-                                                 "body": "Una nuova conversazione in attesa"}]
+    assert page.evaluate("window.__notes") == [{"title": "Sportello URP", "body": "Una nuova conversazione in attesa"}]
     assert page.evaluate("window.__beeps") == 1
     _not_reloaded(page)
     citizen.close()
@@ -255,24 +263,34 @@ def test_workspace_screens_axe_and_sizes(desk: tuple[Server, Any], pages: Callab
             if what == "thread":
                 # the composer is in view without scrolling
                 box = page.get_by_role("textbox", name="Risposta al cittadino").bounding_box()
-                assert box is not None and box["y"] + box["height"] <= size["height"], (name, box, page.evaluate(
-                    "[window.scrollY, document.documentElement.scrollHeight, window.innerHeight, "
-                    "document.querySelector('.ws-composer').getBoundingClientRect().bottom]"))
+                assert box is not None and box["y"] + box["height"] <= size["height"], (
+                    name,
+                    box,
+                    page.evaluate(
+                        "[window.scrollY, document.documentElement.scrollHeight, window.innerHeight, "
+                        "document.querySelector('.ws-composer').getBoundingClientRect().bottom]"
+                    ),
+                )
             page.screenshot(path=str(SHOTS / f"workspace-{what}-{name}.png"))
             result = axe(page)
             assert not result["violations"], (name, what, result["violations"])
     citizen.close()
 
 
-def test_the_widget_tells_the_operator_the_citizen_is_typing(desk: tuple[Server, Any],
-                                                               pages: Callable[..., Any]) -> None:
+def test_the_widget_tells_the_operator_the_citizen_is_typing(
+    desk: tuple[Server, Any], pages: Callable[..., Any]
+) -> None:
     """The real widget on the demo page: typing (not sending) shows in the operator's open conversation."""
     from playwright.sync_api import expect
 
     server, ente = desk
     with httpx.Client(base_url=server.url, timeout=30) as c:
-        known = {i["id"] for i in c.get("/api/v1/conversations", params={"mode": "open", "page_size": 100},
-                                        headers=ente.headers("operator")).json()["items"]}
+        known = {
+            i["id"]
+            for i in c.get(
+                "/api/v1/conversations", params={"mode": "open", "page_size": 100}, headers=ente.headers("operator")
+            ).json()["items"]
+        }
     citizen = pages(viewport=SIZES["phone"])
     citizen.goto("/")
     citizen.locator(".urp-chat-launcher").click()

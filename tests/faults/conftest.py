@@ -18,8 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.channels.conftest import (TG_SECRET, TG_TOKEN, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, _stop,
-                                     rasa_available)
+from tests.channels.conftest import TG_SECRET, TG_TOKEN, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, _stop, rasa_available
 from tests.channels.fakes import FakeTelegram, FakeTwilio
 from tests.conftest import DB, ROOT, free_port, make_ente, start_server, wait_http
 
@@ -54,15 +53,22 @@ class FaultStack:
             env = {**self.env, "URP_CRM_URL": self.url}
             self.procs["actions"] = subprocess.Popen(
                 [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)],
-                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             wait_http(f"http://127.0.0.1:{self.actions_port}/health", timeout=60, proc=self.procs["actions"])
         elif name == "rasa":
             r_env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
-            r_env.update(RASA_PORT=str(self.rasa_port),
-                         URP_ACTIONS_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
-                         RASA_TRACKER_URL=f"sqlite:///{self.logs / 'tracker.db'}")
-            self.procs["rasa"] = subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT, stdout=log,
-                                                  stderr=subprocess.STDOUT)
+            r_env.update(
+                RASA_PORT=str(self.rasa_port),
+                URP_ACTIONS_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
+                RASA_TRACKER_URL=f"sqlite:///{self.logs / 'tracker.db'}",
+            )
+            self.procs["rasa"] = subprocess.Popen(
+                ["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
             wait_http(f"http://127.0.0.1:{self.rasa_port}/", timeout=600, proc=self.procs["rasa"])
 
     def kill(self, name: str) -> None:
@@ -87,15 +93,34 @@ def faults(base_env: dict[str, str], db: DB, tmp_path_factory: pytest.TempPathFa
     ente = make_ente(db, slug=slug)
     twilio, telegram = FakeTwilio(), FakeTelegram()
     crm_port, rasa_port, actions_port = free_port(), free_port(), free_port()
-    env = {**base_env, "URP_DEFAULT_ENTE": slug, "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}",
-           "URP_SCHEDULER": "true", "URP_SCHEDULER_ENTES": slug, "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
-           "URP_RASA_URL": f"http://127.0.0.1:{rasa_port}",
-           "URP_ACTIONS_URL": f"http://127.0.0.1:{actions_port}/webhook",
-           "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TWILIO_FROM_NUMBER": TWILIO_FROM,
-           "TWILIO_API_BASE": twilio.url, "TELEGRAM_BOT_TOKEN": TG_TOKEN, "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-           "TELEGRAM_API_BASE": telegram.url + "/bot"}
-    stack = FaultStack(env=env, logs=tmp_path_factory.mktemp("faults"), crm_port=crm_port, rasa_port=rasa_port,
-                       actions_port=actions_port, twilio=twilio, telegram=telegram, ente=ente, db=db)
+    env = {
+        **base_env,
+        "URP_DEFAULT_ENTE": slug,
+        "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}",
+        "URP_SCHEDULER": "true",
+        "URP_SCHEDULER_ENTES": slug,
+        "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
+        "URP_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "URP_ACTIONS_URL": f"http://127.0.0.1:{actions_port}/webhook",
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM_NUMBER": TWILIO_FROM,
+        "TWILIO_API_BASE": twilio.url,
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": telegram.url + "/bot",
+    }
+    stack = FaultStack(
+        env=env,
+        logs=tmp_path_factory.mktemp("faults"),
+        crm_port=crm_port,
+        rasa_port=rasa_port,
+        actions_port=actions_port,
+        twilio=twilio,
+        telegram=telegram,
+        ente=ente,
+        db=db,
+    )
     try:
         stack.start("actions")
         stack.start("rasa")

@@ -28,23 +28,40 @@ HOLDING_MARK = "assistente virtuale in questo momento non risponde"
 
 
 def _update(update_id: int, user: int, text: str) -> dict[str, Any]:
-    return {"update_id": update_id, "message": {"message_id": 1, "date": 1, "chat": {"id": user, "type": "private"},
-                                                "from": {"id": user, "is_bot": False, "first_name": "Gino"},
-                                                "text": text}}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": 1,
+            "date": 1,
+            "chat": {"id": user, "type": "private"},
+            "from": {"id": user, "is_bot": False, "first_name": "Gino"},
+            "text": text,
+        },
+    }
 
 
 def _post_telegram(stack: FaultStack, update: dict[str, Any], timeout: float = 30) -> int:
     try:
-        return httpx.post(stack.url + "/channels/telegram/webhook", json=update, timeout=timeout,
-                          headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}).status_code
+        return httpx.post(
+            stack.url + "/channels/telegram/webhook",
+            json=update,
+            timeout=timeout,
+            headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        ).status_code
     except httpx.HTTPError:
         return 0
 
 
 def _post_sms(stack: FaultStack, number: str, body: str, sid: str, timeout: float = 30) -> int:
     url = stack.url + "/channels/twilio/sms"
-    params = {"From": number, "To": TWILIO_FROM, "Body": body, "MessageSid": sid, "AccountSid": "AC" + "1" * 32,
-              "FromCity": ""}
+    params = {
+        "From": number,
+        "To": TWILIO_FROM,
+        "Body": body,
+        "MessageSid": sid,
+        "AccountSid": "AC" + "1" * 32,
+        "FromCity": "",
+    }
     sig = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
     try:
         return httpx.post(url, data=params, headers={"X-Twilio-Signature": sig}, timeout=timeout).status_code
@@ -71,22 +88,32 @@ def _settle(stack: FaultStack, channel: str, ids: list[str], timeout: float = 18
     from crm.conversations.models import Message
 
     async def read(s: Any) -> dict[str, Any]:
-        inbound = (await s.scalars(select(Message).where(Message.ente_id == stack.ente.ente_id,
-                                                         Message.channel == channel,
-                                                         Message.channel_message_id.in_(ids)))).all()
+        inbound = (
+            await s.scalars(
+                select(Message).where(
+                    Message.ente_id == stack.ente.ente_id,
+                    Message.channel == channel,
+                    Message.channel_message_id.in_(ids),
+                )
+            )
+        ).all()
         turns = (await s.scalars(select(TurnJob).where(TurnJob.message_id.in_([m.id for m in inbound])))).all()
         convs = {m.conversation_id for m in inbound}
-        replies = (await s.scalars(select(Message).where(Message.conversation_id.in_(convs),
-                                                         Message.direction == "out"))).all()
-        return {"inbound": [(m.channel_message_id, m.conversation_id) for m in inbound],
-                "turns": [(t.message_id, t.state, t.outcome) for t in turns],
-                "replies": [(r.id, r.conversation_id, r.delivery_status, r.delivery_attempts, r.text) for r in replies]}
+        replies = (
+            await s.scalars(select(Message).where(Message.conversation_id.in_(convs), Message.direction == "out"))
+        ).all()
+        return {
+            "inbound": [(m.channel_message_id, m.conversation_id) for m in inbound],
+            "turns": [(t.message_id, t.state, t.outcome) for t in turns],
+            "replies": [(r.id, r.conversation_id, r.delivery_status, r.delivery_attempts, r.text) for r in replies],
+        }
 
     def done() -> dict[str, Any] | None:
         got = stack.db.run(read)
         # a failed reply is retried (backoff): wait for it too; one that never goes out fails the check below
-        busy = [t for t in got["turns"] if t[1] != "done"] or [r for r in got["replies"]
-                                                                 if r[2] in ("pending", "sending", "failed")]
+        busy = [t for t in got["turns"] if t[1] != "done"] or [
+            r for r in got["replies"] if r[2] in ("pending", "sending", "failed")
+        ]
         return None if busy or len(got["inbound"]) < len(set(ids)) else got
 
     got = wait_until(done, timeout=timeout, every=0.5)
@@ -94,8 +121,15 @@ def _settle(stack: FaultStack, channel: str, ids: list[str], timeout: float = 18
     return got
 
 
-def _check(name: str, got: dict[str, Any], ids: list[str], sent_per_conv: dict[int, list[str]],
-           crash_window: bool = False, as_sent: Callable[[str], str] = str, **extra: Any) -> dict[str, Any]:
+def _check(
+    name: str,
+    got: dict[str, Any],
+    ids: list[str],
+    sent_per_conv: dict[int, list[str]],
+    crash_window: bool = False,
+    as_sent: Callable[[str], str] = str,
+    **extra: Any,
+) -> dict[str, Any]:
     """Stored once, answered, each reply sent once (as the fake provider saw it: ``as_sent`` renders a stored reply
     as its channel sends it, e.g. Telegram's HTML parse mode).
 
@@ -115,8 +149,10 @@ def _check(name: str, got: dict[str, Any], ids: list[str], sent_per_conv: dict[i
     assert not unanswered, f"conversations without any answer: {unanswered}"
     failed = [r for r in got["replies"] if r[2] not in ("sent", "delivered")]
     assert not failed, f"replies not sent: {failed}"
-    twice = {c: [t for t, n in Counter(sent_per_conv.get(c, [])).items() if n > 1 and
-                 Counter(replies_by_conv[c])[t] < n] for c in convs}
+    twice = {
+        c: [t for t, n in Counter(sent_per_conv.get(c, [])).items() if n > 1 and Counter(replies_by_conv[c])[t] < n]
+        for c in convs
+    }
     twice = {c: t for c, t in twice.items() if t}
     resent = {(conv, as_sent(text)) for _, conv, _, attempts, text in got["replies"] if attempts > 1}
     in_window = {c: t for c, t in twice.items() if crash_window and all((c, x) in resent for x in t)}
@@ -127,8 +163,14 @@ def _check(name: str, got: dict[str, Any], ids: list[str], sent_per_conv: dict[i
     missing = {c: [t for t in replies_by_conv[c] if t not in sent_per_conv.get(c, [])] for c in convs}
     missing = {c: t for c, t in missing.items() if t}
     assert not missing, f"replies recorded as sent that the provider never got: {missing}"
-    counts = {"messages": len(set(ids)), "stored": sum(stored.values()), "turns": dict(outcomes),
-              "replies_sent": sum(len(v) for v in replies_by_conv.values()), "delivered_twice": 0, **extra}
+    counts = {
+        "messages": len(set(ids)),
+        "stored": sum(stored.values()),
+        "turns": dict(outcomes),
+        "replies_sent": sum(len(v) for v in replies_by_conv.values()),
+        "delivered_twice": 0,
+        **extra,
+    }
     record(name, **counts)
     return counts
 
@@ -148,15 +190,34 @@ def test_webhook_callers_hanging_up_early(faults: FaultStack) -> None:
     users = {str(700_000_000 + next(_ids)): 41_000_000 + next(_ids) for _ in range(12)}
     numbers = {f"SMhang{uuid.uuid4().hex[:20]}": f"+39331{next(_ids) % 10**7:07d}" for _ in range(8)}
     with ThreadPoolExecutor(10) as pool:
-        tg = list(pool.map(lambda kv: _deliver_like_a_provider(
-            lambda t: _post_telegram(faults, _update(int(kv[0]), kv[1], "buongiorno"), timeout=t),
-            first_timeout=rng.uniform(0.005, 0.08)), users.items()))
-        sm = list(pool.map(lambda kv: _deliver_like_a_provider(
-            lambda t: _post_sms(faults, kv[1], "buongiorno", kv[0], timeout=t),
-            first_timeout=rng.uniform(0.005, 0.08)), numbers.items()))
+        tg = list(
+            pool.map(
+                lambda kv: _deliver_like_a_provider(
+                    lambda t: _post_telegram(faults, _update(int(kv[0]), kv[1], "buongiorno"), timeout=t),
+                    first_timeout=rng.uniform(0.005, 0.08),
+                ),
+                users.items(),
+            )
+        )
+        sm = list(
+            pool.map(
+                lambda kv: _deliver_like_a_provider(
+                    lambda t: _post_sms(faults, kv[1], "buongiorno", kv[0], timeout=t),
+                    first_timeout=rng.uniform(0.005, 0.08),
+                ),
+                numbers.items(),
+            )
+        )
     got = _settle(faults, "telegram", list(users))
-    _check("webhook_hangups_telegram", got, list(users), _telegram_sent(faults, got, users), as_sent=to_telegram,
-           posts=sum(tg), hung_up=sum(1 for a in tg if a > 1))
+    _check(
+        "webhook_hangups_telegram",
+        got,
+        list(users),
+        _telegram_sent(faults, got, users),
+        as_sent=to_telegram,
+        posts=sum(tg),
+        hung_up=sum(1 for a in tg if a > 1),
+    )
     got = _settle(faults, "sms", list(numbers))
     conv_of = dict(got["inbound"])
     sent: dict[int, list[str]] = {}
@@ -165,8 +226,9 @@ def test_webhook_callers_hanging_up_early(faults: FaultStack) -> None:
     _check_sms(got, numbers, sent, sum(sm), sum(1 for a in sm if a > 1))
 
 
-def _check_sms(got: dict[str, Any], numbers: dict[str, str], sent: dict[int, list[str]], posts: int,
-               hung_up: int) -> None:
+def _check_sms(
+    got: dict[str, Any], numbers: dict[str, str], sent: dict[int, list[str]], posts: int, hung_up: int
+) -> None:
     from channels.twilio_sms import reply_parts
 
     stored = Counter(cid for cid, _ in got["inbound"])
@@ -180,8 +242,15 @@ def _check_sms(got: dict[str, Any], numbers: dict[str, str], sent: dict[int, lis
         for t in texts:
             first = reply_parts(t, [])[0].splitlines()[0]
             assert sum(1 for b in bodies if b.startswith(first)) == 1, (t, bodies)
-    record("webhook_hangups_sms", messages=len(numbers), stored=sum(stored.values()),
-           turns=dict(Counter(t[2] for t in got["turns"])), posts=posts, hung_up=hung_up, delivered_twice=0)
+    record(
+        "webhook_hangups_sms",
+        messages=len(numbers),
+        stored=sum(stored.values()),
+        turns=dict(Counter(t[2] for t in got["turns"])),
+        posts=posts,
+        hung_up=hung_up,
+        delivered_twice=0,
+    )
 
 
 def test_web_clients_disconnecting_at_random_points(faults: FaultStack) -> None:
@@ -220,8 +289,9 @@ def test_web_clients_disconnecting_at_random_points(faults: FaultStack) -> None:
     got = _settle(faults, "web", ids)
     # the web "provider" is the socket: a reply is delivered when published; it was published once if it was sent
     # on its first attempt (delivery_attempts 1) and the widget drops an id it has shown anyway
-    sent = {conv: [t for _, c, st, att, t in got["replies"] if c == conv for _ in range(att)]
-            for _, conv in got["inbound"]}
+    sent = {
+        conv: [t for _, c, st, att, t in got["replies"] if c == conv for _ in range(att)] for _, conv in got["inbound"]
+    }
     _check("web_disconnects", got, ids, sent, resent_after_lost_ack=sum(resent.values()))
 
 
@@ -248,8 +318,10 @@ def test_action_server_down(faults: FaultStack) -> None:
 def test_rasa_killed_mid_turn_and_restarted(faults: FaultStack) -> None:
     users = {str(700_000_000 + next(_ids)): 43_000_000 + next(_ids) for _ in range(8)}
     with ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(_post_telegram, faults, _update(int(uid), user, "vorrei prenotare un appuntamento"))
-                   for uid, user in users.items()]
+        futures = [
+            pool.submit(_post_telegram, faults, _update(int(uid), user, "vorrei prenotare un appuntamento"))
+            for uid, user in users.items()
+        ]
         time.sleep(0.15)
         faults.kill("rasa")
         assert all(f.result() == 200 for f in futures)
@@ -262,24 +334,32 @@ def test_rasa_killed_mid_turn_and_restarted(faults: FaultStack) -> None:
     for uid, user in after.items():
         assert _post_telegram(faults, _update(int(uid), user, "buongiorno")) == 200
     got = _settle(faults, "telegram", list(after))
-    assert _check("rasa_restarted", got, list(after), _telegram_sent(faults, got, after),
-                  as_sent=to_telegram)["turns"] == {"bot": 1}
+    assert _check("rasa_restarted", got, list(after), _telegram_sent(faults, got, after), as_sent=to_telegram)[
+        "turns"
+    ] == {"bot": 1}
 
 
-def _book_through_the_crash(faults: FaultStack, svc: dict[str, Any], jobs: list[tuple[int, tuple[str, int]]],
-                            confirmed: dict[str, int]) -> None:
+def _book_through_the_crash(
+    faults: FaultStack, svc: dict[str, Any], jobs: list[tuple[int, tuple[str, int]]], confirmed: dict[str, int]
+) -> None:
     """A phone operator's client books slot after slot, retrying with the same Idempotency-Key until it gets its
     answer (the CRM may be dead meanwhile): what it was told is confirmed must survive the crash."""
     h = faults.ente.headers("phone_operator")
     for contact_id, (start, resource_id) in jobs:
         key = f"kill9-{svc['id']}-{contact_id}"
-        body = {"service_id": svc["id"], "start": start, "resource_id": resource_id, "contact_id": contact_id,
-                "fields": {}}
+        body = {
+            "service_id": svc["id"],
+            "start": start,
+            "resource_id": resource_id,
+            "contact_id": contact_id,
+            "fields": {},
+        }
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                r = httpx.post(faults.url + "/api/v1/bookings", json=body, timeout=30,
-                               headers={**h, "Idempotency-Key": key})
+                r = httpx.post(
+                    faults.url + "/api/v1/bookings", json=body, timeout=30, headers={**h, "Idempotency-Key": key}
+                )
             except httpx.HTTPError:
                 time.sleep(0.3)
                 continue
@@ -303,12 +383,20 @@ def test_crm_killed_during_load_and_restarted(faults: FaultStack) -> None:
     with httpx.Client(base_url=faults.url, timeout=30) as client:
         svc = setup_service(client, faults.ente, resources=2)
         day = date.today() + timedelta(days=3)
-        avail = client.get(f"/api/v1/services/{svc['id']}/availability", headers=faults.ente.headers("service"),
-                           params={"from": day.isoformat(), "to": (day + timedelta(days=7)).isoformat()}).json()
+        avail = client.get(
+            f"/api/v1/services/{svc['id']}/availability",
+            headers=faults.ente.headers("service"),
+            params={"from": day.isoformat(), "to": (day + timedelta(days=7)).isoformat()},
+        ).json()
         starts = sorted({s["start"]: s["resource_id"] for s in avail["items"]}.items())[:12]
-        contacts = [client.post("/api/v1/contacts", headers=faults.ente.headers("phone_operator"),
-                                json={"first_name": "Ada", "phones": [f"+39 347 {next(_ids) % 10**7:07d}"]}).json()["id"]
-                    for _ in starts]
+        contacts = [
+            client.post(
+                "/api/v1/contacts",
+                headers=faults.ente.headers("phone_operator"),
+                json={"first_name": "Ada", "phones": [f"+39 347 {next(_ids) % 10**7:07d}"]},
+            ).json()["id"]
+            for _ in starts
+        ]
     assert len(starts) == 12
     confirmed: dict[str, int] = {}
     users = [44_000_000 + next(_ids) for _ in range(10)]
@@ -322,8 +410,9 @@ def test_crm_killed_during_load_and_restarted(faults: FaultStack) -> None:
             uid = 700_000_000 + next(_ids)
             with lock:
                 ids[str(uid)] = user
-            _deliver_like_a_provider(lambda t, uid=uid, text=text: _post_telegram(faults, _update(uid, user, text),
-                                                                                  timeout=t))
+            _deliver_like_a_provider(
+                lambda t, uid=uid, text=text: _post_telegram(faults, _update(uid, user, text), timeout=t)
+            )
             time.sleep(0.3)
 
     def chaos() -> None:
@@ -335,8 +424,7 @@ def test_crm_killed_during_load_and_restarted(faults: FaultStack) -> None:
 
     with ThreadPoolExecutor(12) as pool:
         chaos_f = pool.submit(chaos)
-        booker = pool.submit(_book_through_the_crash, faults, svc, list(zip(contacts, starts, strict=True)),
-                             confirmed)
+        booker = pool.submit(_book_through_the_crash, faults, svc, list(zip(contacts, starts, strict=True)), confirmed)
         list(pool.map(conversation, users))
         chaos_f.result()
         booker.result()
@@ -347,25 +435,34 @@ def test_crm_killed_during_load_and_restarted(faults: FaultStack) -> None:
     lost = {k: i for k, i in confirmed.items() if bookings.get(k) != (i, "confirmed")}
     assert not lost, f"confirmed bookings lost or changed by the crash: {lost} (stored: {bookings})"
     assert len(bookings) == 12, f"a retried booking was stored twice: {bookings}"
-    _check("crm_kill9", got, list(ids), _telegram_sent(faults, got, ids), crash_window=True, as_sent=to_telegram,
-           restarts=1,
-           bookings_confirmed=12,
-           bookings_lost=0)
+    _check(
+        "crm_kill9",
+        got,
+        list(ids),
+        _telegram_sent(faults, got, ids),
+        crash_window=True,
+        as_sent=to_telegram,
+        restarts=1,
+        bookings_confirmed=12,
+        bookings_lost=0,
+    )
 
 
 def _bookings(faults: FaultStack, service_id: int) -> dict[str, tuple[int, str]]:
     from crm.bookings.models import Booking
 
     async def read(s: Any) -> dict[str, tuple[int, str]]:
-        rows = (await s.execute(select(Booking.idempotency_key, Booking.id, Booking.status)
-                                .where(Booking.service_id == service_id))).all()
+        rows = (
+            await s.execute(
+                select(Booking.idempotency_key, Booking.id, Booking.status).where(Booking.service_id == service_id)
+            )
+        ).all()
         return {k: (i, st) for k, i, st in rows}
 
     return faults.db.run(read)
 
 
-def test_redis_down_in_the_scale_out_setup(faults: FaultStack, base_env: dict[str, str],
-                                           tmp_path_factory: Any) -> None:
+def test_redis_down_in_the_scale_out_setup(faults: FaultStack, base_env: dict[str, str], tmp_path_factory: Any) -> None:
     """Two replicas sharing the database and a Redis that goes down: web-chat replies published while it is down
     fail, are retried, and reach the citizen's socket (on the other replica) once Redis is back; Telegram is not
     affected."""
@@ -382,9 +479,23 @@ def test_redis_down_in_the_scale_out_setup(faults: FaultStack, base_env: dict[st
     logs = tmp_path_factory.mktemp("redis")
 
     def redis_up() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", str(logs)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(logs),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert wait_until(lambda: _redis_ping(port), timeout=20), "redis did not start"
         return proc
 
@@ -392,8 +503,9 @@ def test_redis_down_in_the_scale_out_setup(faults: FaultStack, base_env: dict[st
     env = {**faults.env, "URP_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     a_port, b_port = free_port(), free_port()
     a = start_server({**env, "URP_PUBLIC_URL": f"http://127.0.0.1:{a_port}"}, logs / "a.log", port=a_port)
-    b = start_server({**env, "URP_PUBLIC_URL": f"http://127.0.0.1:{b_port}", "URP_SCHEDULER": "false"},
-                     logs / "b.log", port=b_port)
+    b = start_server(
+        {**env, "URP_PUBLIC_URL": f"http://127.0.0.1:{b_port}", "URP_SCHEDULER": "false"}, logs / "b.log", port=b_port
+    )
     try:
         from websockets.sync.client import connect
 
@@ -412,8 +524,15 @@ def test_redis_down_in_the_scale_out_setup(faults: FaultStack, base_env: dict[st
                 ack = e if e.get("type") == "ack" else None
         users = {str(700_000_000 + next(_ids)): 45_000_000 + next(_ids)}
         for uid, user in users.items():  # Telegram does not need Redis
-            assert httpx.post(a.url + "/channels/telegram/webhook", json=_update(int(uid), user, "buongiorno"),
-                              headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}, timeout=30).status_code == 200
+            assert (
+                httpx.post(
+                    a.url + "/channels/telegram/webhook",
+                    json=_update(int(uid), user, "buongiorno"),
+                    headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+                    timeout=30,
+                ).status_code
+                == 200
+            )
         got_tg = _settle(faults, "telegram", list(users))
         time.sleep(2)
         redis = redis_up()

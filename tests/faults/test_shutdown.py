@@ -32,9 +32,15 @@ def _turn_states(faults: FaultStack, update_id: str) -> list[str]:
     from crm.conversations.models import Message
 
     async def read(s: Any) -> list[str]:
-        ids = (await s.scalars(select(Message.id).where(Message.ente_id == faults.ente.ente_id,
-                                                        Message.channel == "telegram",
-                                                        Message.channel_message_id == update_id))).all()
+        ids = (
+            await s.scalars(
+                select(Message.id).where(
+                    Message.ente_id == faults.ente.ente_id,
+                    Message.channel == "telegram",
+                    Message.channel_message_id == update_id,
+                )
+            )
+        ).all()
         return list((await s.scalars(select(TurnJob.state).where(TurnJob.message_id.in_(ids)))).all())
 
     return faults.db.run(read)
@@ -71,8 +77,15 @@ def test_sigterm_hands_back_a_turn_in_flight_and_exits(faults: FaultStack) -> No
     faults.env.update(saved)
     faults.start("crm")
     got = _settle(faults, "telegram", [uid], timeout=240)
-    _check("sigterm_turn_in_flight", got, [uid], _telegram_sent(faults, got, {uid: user}), grace_s=GRACE,
-           exit_s=round(took, 1), cpu_s=round(cpu, 2))
+    _check(
+        "sigterm_turn_in_flight",
+        got,
+        [uid],
+        _telegram_sent(faults, got, {uid: user}),
+        grace_s=GRACE,
+        exit_s=round(took, 1),
+        cpu_s=round(cpu, 2),
+    )
 
 
 def test_a_second_server_on_a_busy_port_fails_at_once(faults: FaultStack, tmp_path: Any) -> None:
@@ -81,7 +94,13 @@ def test_a_second_server_on_a_busy_port_fails_at_once(faults: FaultStack, tmp_pa
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        proc = subprocess.run([sys.executable, "-m", "crm.cli", "serve", "--port", str(port)], env=faults.env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "crm.cli", "serve", "--port", str(port)],
+            env=faults.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode != 0
     assert f"127.0.0.1:{port} is already in use" in proc.stderr + proc.stdout

@@ -15,24 +15,43 @@ import httpx
 
 from tests.conftest import VALID_CF, start_server
 
-GENERIC = {"slug": "istanza-generica", "title": "Istanza generica",
-           "form_schema": {"type": "object", "required": ["subject", "description"], "additionalProperties": False,
-                           "properties": {"subject": {"type": "string", "minLength": 1, "maxLength": 200},
-                                          "description": {"type": "string", "minLength": 1}}}}
+GENERIC = {
+    "slug": "istanza-generica",
+    "title": "Istanza generica",
+    "form_schema": {
+        "type": "object",
+        "required": ["subject", "description"],
+        "additionalProperties": False,
+        "properties": {
+            "subject": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": {"type": "string", "minLength": 1},
+        },
+    },
+}
 
 
 def setup_ente(client: httpx.Client, ente_ctx, **type_overrides: Any) -> int:  # type: ignore[no-untyped-def]
     r = client.post("/api/v1/instance-types", json={**GENERIC, **type_overrides}, headers=ente_ctx.headers("admin"))
     assert r.status_code == 201, r.text
-    c = client.post("/api/v1/contacts", json={"first_name": "Carla", "fiscal_code": VALID_CF,
-                                              "phones": ["+39 347 5551234"], "preferred_channel": "sms"},
-                    headers=ente_ctx.headers("operator"))
+    c = client.post(
+        "/api/v1/contacts",
+        json={
+            "first_name": "Carla",
+            "fiscal_code": VALID_CF,
+            "phones": ["+39 347 5551234"],
+            "preferred_channel": "sms",
+        },
+        headers=ente_ctx.headers("operator"),
+    )
     return c.json()["id"]
 
 
 def submit(client: httpx.Client, ente_ctx, cid: int, who: str = "service", **data: Any) -> httpx.Response:  # type: ignore[no-untyped-def]
-    body = {"type": "istanza-generica", "contact_id": cid,
-            "data": data or {"subject": "Richiesta copia delibera", "description": "Vorrei una copia."}}
+    body = {
+        "type": "istanza-generica",
+        "contact_id": cid,
+        "data": data or {"subject": "Richiesta copia delibera", "description": "Vorrei una copia."},
+    }
     return client.post("/api/v1/instances", json=body, headers=ente_ctx.headers(who))
 
 
@@ -48,8 +67,9 @@ def test_submit_validates_and_protocols(client: httpx.Client, ente_ctx) -> None:
     year = datetime.now().year
     assert body["status"] == "protocolled" and body["protocol_number"] == f"{year}/000001"
     assert body["code"].startswith("IS-") and body["deadline_at"]
-    unknown = client.post("/api/v1/instances", json={"type": "nope", "contact_id": cid, "data": {}},
-                          headers=ente_ctx.headers("service"))
+    unknown = client.post(
+        "/api/v1/instances", json={"type": "nope", "contact_id": cid, "data": {}}, headers=ente_ctx.headers("service")
+    )
     assert unknown.status_code == 422 and unknown.json()["error"]["fields"] == {"type": "unknown type"}
 
 
@@ -57,13 +77,29 @@ def test_verified_identity_and_reference_list(client: httpx.Client, ente_ctx) ->
     h = ente_ctx.headers("admin")
     cid = setup_ente(client, ente_ctx)
     client.post("/api/v1/reference-lists/albo-associazioni", json={"value": "pro-loco", "label": "Pro Loco"}, headers=h)
-    form = {"type": "object", "required": ["association", "event_date"],
-            "properties": {"association": {"type": "string", "x-reference": "albo-associazioni"},
-                           "event_date": {"type": "string", "format": "date"}}}
-    client.post("/api/v1/instance-types", json={"slug": "richiesta-patrocinio", "title": "Patrocinio",
-                                                "form_schema": form, "verified_identity_required": True}, headers=h)
-    body = {"type": "richiesta-patrocinio", "contact_id": cid, "data": {"association": "pro-loco",
-                                                                        "event_date": "2027-05-01"}}
+    form = {
+        "type": "object",
+        "required": ["association", "event_date"],
+        "properties": {
+            "association": {"type": "string", "x-reference": "albo-associazioni"},
+            "event_date": {"type": "string", "format": "date"},
+        },
+    }
+    client.post(
+        "/api/v1/instance-types",
+        json={
+            "slug": "richiesta-patrocinio",
+            "title": "Patrocinio",
+            "form_schema": form,
+            "verified_identity_required": True,
+        },
+        headers=h,
+    )
+    body = {
+        "type": "richiesta-patrocinio",
+        "contact_id": cid,
+        "data": {"association": "pro-loco", "event_date": "2027-05-01"},
+    }
     r = client.post("/api/v1/instances", json=body, headers=ente_ctx.headers("service"))
     assert r.status_code == 422 and r.json()["error"]["fields"] == {"contact_id": "verified identity required"}
 
@@ -73,8 +109,11 @@ def test_thirty_concurrent_submissions_get_gapless_numbers(server, client: httpx
 
     def one(i: int) -> httpx.Response:
         with httpx.Client(base_url=server.url, timeout=60) as c:
-            return c.post("/api/v1/instances", headers=ente_ctx.headers("service"), json={
-                "type": "istanza-generica", "contact_id": cid, "data": {"subject": f"n{i}", "description": "d"}})
+            return c.post(
+                "/api/v1/instances",
+                headers=ente_ctx.headers("service"),
+                json={"type": "istanza-generica", "contact_id": cid, "data": {"subject": f"n{i}", "description": "d"}},
+            )
 
     with ThreadPoolExecutor(max_workers=30) as pool:
         results = list(pool.map(one, range(30)))
@@ -103,8 +142,9 @@ def test_lifecycle_clock_and_notifications(client: httpx.Client, ente_ctx, db) -
     async def ten_days_ago(s):  # type: ignore[no-untyped-def]
         from crm.db import utcnow
 
-        await s.execute(update(Instance).where(Instance.id == inst["id"]).values(paused_at=utcnow()
-                                                                                - timedelta(days=10)))
+        await s.execute(
+            update(Instance).where(Instance.id == inst["id"]).values(paused_at=utcnow() - timedelta(days=10))
+        )
 
     db.run(ten_days_ago)
     r = client.post(url, json={"to": "integrated", "note": "allegato inviato"}, headers=ente_ctx.headers("admin"))
@@ -113,8 +153,14 @@ def test_lifecycle_clock_and_notifications(client: httpx.Client, ente_ctx, db) -
     assert client.post(url, json={"to": "withdrawn"}, headers=ente_ctx.headers("service")).status_code == 200
     assert client.post(url, json={"to": "accepted"}, headers=bo).status_code == 409
     full = client.get(f"/api/v1/instances/{inst['id']}", headers=bo).json()
-    assert [e["to"] for e in full["events"]] == ["submitted", "protocolled", "in_charge", "integration_requested",
-                                                 "integrated", "withdrawn"]
+    assert [e["to"] for e in full["events"]] == [
+        "submitted",
+        "protocolled",
+        "in_charge",
+        "integration_requested",
+        "integrated",
+        "withdrawn",
+    ]
     assert all(e["actor_name"] for e in full["events"])
 
     async def kinds(s):  # type: ignore[no-untyped-def]
@@ -172,8 +218,10 @@ def test_external_protocol_outage_and_restart(base_env, tmp_path, ente_ctx, db) 
             assert first["status"] == "submitted" and first["protocol_number"] is None
             adapter = HttpProtocol(fake.url, "proto-token")
             assert db.call(lambda m: process_protocol_outbox(m, adapter)) == 0  # outage: kept, retried later
-            assert c.get(f"/api/v1/instances/{first['id']}", headers=ente_ctx.headers("operator")).json()[
-                "status"] == "submitted"
+            assert (
+                c.get(f"/api/v1/instances/{first['id']}", headers=ente_ctx.headers("operator")).json()["status"]
+                == "submitted"
+            )
     finally:
         srv.proc.terminate()
         srv.proc.wait(timeout=15)
@@ -221,18 +269,30 @@ def test_attachments_lookup_and_receipt(client: httpx.Client, ente_ctx) -> None:
     assert client.post(url, headers=h).status_code == 422
     ok = client.post("/api/v1/instances/lookup", json={"code": inst["code"], "second_factor": "1234"}, headers=h)
     assert ok.status_code == 200 and ok.json()["protocol_number"] == inst["protocol_number"]
-    assert client.post("/api/v1/instances/lookup", json={"code": inst["code"], "second_factor": VALID_CF},
-                       headers=h).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/instances/lookup", json={"code": inst["code"], "second_factor": VALID_CF}, headers=h
+        ).status_code
+        == 200
+    )
     for _ in range(5):
-        assert client.post("/api/v1/instances/lookup", json={"code": inst["code"], "second_factor": "9999"},
-                           headers=h).status_code == 404
-    assert client.post("/api/v1/instances/lookup", json={"code": inst["code"], "second_factor": "1234"},
-                       headers=h).status_code == 429
+        assert (
+            client.post(
+                "/api/v1/instances/lookup", json={"code": inst["code"], "second_factor": "9999"}, headers=h
+            ).status_code
+            == 404
+        )
+    assert (
+        client.post(
+            "/api/v1/instances/lookup", json={"code": inst["code"], "second_factor": "1234"}, headers=h
+        ).status_code
+        == 429
+    )
     receipt = client.get(f"/api/v1/instances/{inst['id']}/receipt.pdf", headers=h)
     assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
-    from pypdf import PdfReader  # noqa: PLC0415
-
     import io
+
+    from pypdf import PdfReader  # noqa: PLC0415
 
     text = PdfReader(io.BytesIO(receipt.content)).pages[0].extract_text()
     assert inst["code"] in text and inst["protocol_number"] in text and "Ricevuta" in text
@@ -243,11 +303,23 @@ def test_isolation_and_roles(client: httpx.Client, ente_ctx, other_ente) -> None
     inst = submit(client, ente_ctx, cid).json()
     assert client.get(f"/api/v1/instances/{inst['id']}", headers=other_ente.headers("admin")).status_code == 404
     # only the office decides (crm.instances.policies.HANDLE): the assistant may only withdraw
-    assert client.post(f"/api/v1/instances/{inst['id']}/transition", json={"to": "in_charge"},
-                       headers=ente_ctx.headers("service")).status_code == 403
-    on_behalf = client.post("/api/v1/instances", headers=ente_ctx.headers("phone_operator"), json={
-        "type": "istanza-generica", "contact_id": cid, "on_behalf_of": cid, "channel": "phone",
-        "data": {"subject": "al telefono", "description": "chiamata"}})
+    assert (
+        client.post(
+            f"/api/v1/instances/{inst['id']}/transition", json={"to": "in_charge"}, headers=ente_ctx.headers("service")
+        ).status_code
+        == 403
+    )
+    on_behalf = client.post(
+        "/api/v1/instances",
+        headers=ente_ctx.headers("phone_operator"),
+        json={
+            "type": "istanza-generica",
+            "contact_id": cid,
+            "on_behalf_of": cid,
+            "channel": "phone",
+            "data": {"subject": "al telefono", "description": "chiamata"},
+        },
+    )
     assert on_behalf.status_code == 201 and on_behalf.json()["on_behalf"] is True
 
 
@@ -255,10 +327,16 @@ def test_isolation_and_roles(client: httpx.Client, ente_ctx, other_ente) -> None
 
 PDF = b"%PDF-1.4\n% planimetria\n" + b"0" * 2000
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 500
-SUOLO = {"slug": "occupazione-suolo-pubblico", "title": "Occupazione di suolo pubblico",
-         "required_attachments": ["planimetria"],
-         "form_schema": {"type": "object", "required": ["place"],
-                         "properties": {"place": {"type": "string", "minLength": 1}}}}
+SUOLO = {
+    "slug": "occupazione-suolo-pubblico",
+    "title": "Occupazione di suolo pubblico",
+    "required_attachments": ["planimetria"],
+    "form_schema": {
+        "type": "object",
+        "required": ["place"],
+        "properties": {"place": {"type": "string", "minLength": 1}},
+    },
+}
 
 
 def b64(body: bytes) -> str:
@@ -267,15 +345,25 @@ def b64(body: bytes) -> str:
     return base64.b64encode(body).decode()
 
 
-def att(kind: str, body: bytes, content_type: str = "application/pdf", filename: str = "planimetria.pdf",
-        **extra: Any) -> dict[str, Any]:
+def att(
+    kind: str, body: bytes, content_type: str = "application/pdf", filename: str = "planimetria.pdf", **extra: Any
+) -> dict[str, Any]:
     return {"kind": kind, "filename": filename, "content_type": content_type, "content_base64": b64(body), **extra}
 
 
-def submit_suolo(client: httpx.Client, ente_ctx, cid: int, attachments: list[dict[str, Any]],  # type: ignore[no-untyped-def]
-                 **data: Any) -> httpx.Response:
-    body = {"type": "occupazione-suolo-pubblico", "contact_id": cid, "data": data or {"place": "Piazza Roma"},
-            "attachments": attachments}
+def submit_suolo(
+    client: httpx.Client,
+    ente_ctx,
+    cid: int,
+    attachments: list[dict[str, Any]],  # type: ignore[no-untyped-def]
+    **data: Any,
+) -> httpx.Response:
+    body = {
+        "type": "occupazione-suolo-pubblico",
+        "contact_id": cid,
+        "data": data or {"place": "Piazza Roma"},
+        "attachments": attachments,
+    }
     return client.post("/api/v1/instances", json=body, headers=ente_ctx.headers("service"))
 
 
@@ -338,16 +426,22 @@ def test_required_attachments_enforced_at_submission(client: httpx.Client, ente_
 
     # line breaks in the base64 (MIME style) are fine
     wrapped = b64(PDF)
-    wrapped = "\n".join(wrapped[i:i + 76] for i in range(0, len(wrapped), 76))
-    ok = submit_suolo(client, ente_ctx, cid, [{**att("planimetria", PDF), "content_base64": wrapped},
-                                              att("foto", PNG, "image/png", "foto del luogo.png")])
+    wrapped = "\n".join(wrapped[i : i + 76] for i in range(0, len(wrapped), 76))
+    ok = submit_suolo(
+        client,
+        ente_ctx,
+        cid,
+        [{**att("planimetria", PDF), "content_base64": wrapped}, att("foto", PNG, "image/png", "foto del luogo.png")],
+    )
     assert ok.status_code == 201, ok.text
     inst = ok.json()
     assert inst["status"] == "protocolled" and [a["kind"] for a in inst["attachments"]] == ["planimetria", "foto"]
     h = ente_ctx.headers("backoffice")
     full = client.get(f"/api/v1/instances/{inst['id']}", headers=h).json()
     assert {a["kind"]: a["sha256"] for a in full["attachments"]} == {
-        "planimetria": hashlib.sha256(PDF).hexdigest(), "foto": hashlib.sha256(PNG).hexdigest()}
+        "planimetria": hashlib.sha256(PDF).hexdigest(),
+        "foto": hashlib.sha256(PNG).hexdigest(),
+    }
     for a, original in zip(full["attachments"], (PDF, PNG), strict=True):
         got = client.get(f"/api/v1/instances/{inst['id']}/attachments/{a['id']}", headers=h)
         assert got.status_code == 200
@@ -369,11 +463,18 @@ def test_required_attachments_enforced_at_submission(client: httpx.Client, ente_
     # later additions keep using the multipart endpoint, e.g. during an integration, which then completes as before
     url = f"/api/v1/instances/{inst['id']}/transition"
     assert client.post(url, json={"to": "in_charge"}, headers=h).status_code == 200
-    assert client.post(url, json={"to": "integration_requested", "note": "Planimetria in scala 1:100."},
-                       headers=h).json()["status"] == "integration_requested"
-    up = client.post(f"/api/v1/instances/{inst['id']}/attachments", data={"kind": "planimetria"},
-                     files={"file": ("planimetria-2.pdf", PDF + b"v2", "application/pdf")},
-                     headers=ente_ctx.headers("service"))
+    assert (
+        client.post(url, json={"to": "integration_requested", "note": "Planimetria in scala 1:100."}, headers=h).json()[
+            "status"
+        ]
+        == "integration_requested"
+    )
+    up = client.post(
+        f"/api/v1/instances/{inst['id']}/attachments",
+        data={"kind": "planimetria"},
+        files={"file": ("planimetria-2.pdf", PDF + b"v2", "application/pdf")},
+        headers=ente_ctx.headers("service"),
+    )
     assert up.status_code == 201 and up.json()["kind"] == "planimetria"
     done = client.post(url, json={"to": "integrated", "note": "inviata"}, headers=h)
     assert done.status_code == 200 and done.json()["status"] == "integrated"
@@ -383,8 +484,9 @@ def test_required_attachments_enforced_at_submission(client: httpx.Client, ente_
 
 
 def audit_actions(client: httpx.Client, ente_ctx, entity: str, entity_id: int) -> list[str]:  # type: ignore[no-untyped-def]
-    r = client.get("/api/v1/audit", params={"entity": entity, "entity_id": entity_id},
-                   headers=ente_ctx.headers("admin"))
+    r = client.get(
+        "/api/v1/audit", params={"entity": entity, "entity_id": entity_id}, headers=ente_ctx.headers("admin")
+    )
     assert r.status_code == 200
     return sorted(e["action"] for e in r.json()["items"])
 
@@ -400,26 +502,42 @@ def test_admin_updates_and_deactivates_instance_types(client: httpx.Client, ente
     bad_schema = client.patch(url, json={"form_schema": {"type": "oggetto"}}, headers=admin)
     assert bad_schema.status_code == 422 and "form_schema" in bad_schema.json()["error"]["fields"]
     assert client.patch(url, json={"office_id": 999_999_999}, headers=admin).json()["error"]["fields"] == {
-        "office_id": "unknown office"}
+        "office_id": "unknown office"
+    }
     assert client.patch(url, json={"slug": "renamed"}, headers=admin).status_code == 422
-    r = client.patch(url, json={"title": "Istanza generica al Comune", "deadline_days": 60,
-                                "office_id": ente_ctx.offices["URP"], "required_attachments": ["documento"]},
-                     headers=admin)
+    r = client.patch(
+        url,
+        json={
+            "title": "Istanza generica al Comune",
+            "deadline_days": 60,
+            "office_id": ente_ctx.offices["URP"],
+            "required_attachments": ["documento"],
+        },
+        headers=admin,
+    )
     assert r.status_code == 200, r.text
     t = r.json()
     assert (t["title"], t["deadline_days"], t["office_id"], t["required_attachments"], t["active"]) == (
-        "Istanza generica al Comune", 60, ente_ctx.offices["URP"], ["documento"], True)
+        "Istanza generica al Comune",
+        60,
+        ente_ctx.offices["URP"],
+        ["documento"],
+        True,
+    )
     assert submit(client, ente_ctx, cid).json()["error"]["fields"] == {"attachments.documento": "required"}
-    assert client.patch(url, json={"required_attachments": [], "office_id": None}, headers=admin).json()[
-        "office_id"] is None
+    assert (
+        client.patch(url, json={"required_attachments": [], "office_id": None}, headers=admin).json()["office_id"]
+        is None
+    )
     inst = submit(client, ente_ctx, cid)
     assert inst.status_code == 201 and inst.json()["deadline_at"]
 
     gone = client.delete(url, headers=admin)
     assert gone.status_code == 200 and gone.json()["active"] is False
     assert client.delete(url, headers=admin).status_code == 200  # idempotent
-    assert "istanza-generica" not in [x["slug"] for x in client.get("/api/v1/instance-types", headers=op).json()[
-        "items"]]
+    assert "istanza-generica" not in [
+        x["slug"] for x in client.get("/api/v1/instance-types", headers=op).json()["items"]
+    ]
     listed = client.get("/api/v1/instance-types", params={"include_inactive": "true"}, headers=admin).json()["items"]
     assert [(x["slug"], x["active"]) for x in listed] == [("istanza-generica", False)]
     refused = submit(client, ente_ctx, cid)
@@ -432,7 +550,12 @@ def test_admin_updates_and_deactivates_instance_types(client: httpx.Client, ente
     assert client.patch(url, json={"active": True}, headers=admin).json()["active"] is True
     assert submit(client, ente_ctx, cid).status_code == 201
     assert audit_actions(client, ente_ctx, "instance_type", t["id"]) == [
-        "create", "deactivate", "update", "update", "update"]
+        "create",
+        "deactivate",
+        "update",
+        "update",
+        "update",
+    ]
 
 
 def test_admin_manages_reference_lists(client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
@@ -444,8 +567,10 @@ def test_admin_manages_reference_lists(client: httpx.Client, ente_ctx) -> None: 
     dup = client.post(base, json={"value": "pro-loco", "label": "Pro Loco bis"}, headers=admin)
     assert dup.status_code == 409 and dup.json()["error"]["fields"] == {"value": "already used"}
     assert client.post(base, json={"value": "avis", "label": "AVIS"}, headers=op).status_code == 403
-    assert client.post("/api/v1/reference-lists/Albo_X", json={"value": "a", "label": "b"},
-                       headers=admin).status_code == 422
+    assert (
+        client.post("/api/v1/reference-lists/Albo_X", json={"value": "a", "label": "b"}, headers=admin).status_code
+        == 422
+    )
     assert client.post(base, json={"value": "banda musicale", "label": "Banda"}, headers=admin).status_code == 201
 
     assert client.patch(f"{base}/pro-loco", json={"label": "X"}, headers=op).status_code == 403
@@ -456,14 +581,23 @@ def test_admin_manages_reference_lists(client: httpx.Client, ente_ctx) -> None: 
     spaced = client.patch(f"{base}/banda%20musicale", json={"label": "Banda musicale G. Verdi"}, headers=admin)
     assert spaced.status_code == 200 and spaced.json()["value"] == "banda musicale", spaced.text
 
-    form = {"type": "object", "required": ["association"],
-            "properties": {"association": {"type": "string", "x-reference": "albo-associazioni"}}}
-    client.post("/api/v1/instance-types", json={"slug": "richiesta-patrocinio", "title": "Patrocinio",
-                                                "form_schema": form}, headers=admin)
+    form = {
+        "type": "object",
+        "required": ["association"],
+        "properties": {"association": {"type": "string", "x-reference": "albo-associazioni"}},
+    }
+    client.post(
+        "/api/v1/instance-types",
+        json={"slug": "richiesta-patrocinio", "title": "Patrocinio", "form_schema": form},
+        headers=admin,
+    )
 
     def patrocinio(value: str) -> httpx.Response:
-        return client.post("/api/v1/instances", headers=ente_ctx.headers("service"), json={
-            "type": "richiesta-patrocinio", "contact_id": cid, "data": {"association": value}})
+        return client.post(
+            "/api/v1/instances",
+            headers=ente_ctx.headers("service"),
+            json={"type": "richiesta-patrocinio", "contact_id": cid, "data": {"association": value}},
+        )
 
     assert patrocinio("pro-loco").status_code == 201
     off = client.delete(f"{base}/pro-loco", headers=admin)
@@ -478,7 +612,11 @@ def test_admin_manages_reference_lists(client: httpx.Client, ente_ctx) -> None: 
     assert client.patch(f"{base}/pro-loco", json={"active": True}, headers=admin).json()["active"] is True
     assert patrocinio("pro-loco").status_code == 201
     assert audit_actions(client, ente_ctx, "reference_item", created.json()["id"]) == [
-        "create", "deactivate", "update", "update"]
+        "create",
+        "deactivate",
+        "update",
+        "update",
+    ]
 
 
 # --- status look-up throttle, shared through the database ------------------------------------------------------------
@@ -546,8 +684,9 @@ def test_rate_limiter_prunes_expired_hits(db) -> None:  # type: ignore[no-untype
     async def check_and_hit(s):  # type: ignore[no-untyped-def]
         await ratelimit.check(s, [lim])  # expired hits do not count
         await ratelimit.hit(s, [lim], prune_chance=1)
-        rows = await s.scalar(select(func.count()).select_from(ratelimit.RateLimitHit)
-                              .where(ratelimit.RateLimitHit.key == key))
+        rows = await s.scalar(
+            select(func.count()).select_from(ratelimit.RateLimitHit).where(ratelimit.RateLimitHit.key == key)
+        )
         return rows, await ratelimit.count(s, key)
 
     assert db.run(check_and_hit) == (1, 1)  # the three expired rows were pruned

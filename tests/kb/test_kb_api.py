@@ -16,7 +16,7 @@ ARTICLE = {
     "slug": "rilascio-pass-gondole",
     "title": "Permesso per l'ormeggio delle gondole",
     "body": "Il permesso di ormeggio delle gondole sul lago comunale si chiede all'Ufficio Porto entro marzo. "
-            "Costa 40 euro l'anno.",
+    "Costa 40 euro l'anno.",
     "topic": "mobilita",
     "url": "https://www.comune.example.it/gondole",
 }
@@ -49,9 +49,11 @@ def test_lifecycle_draft_publish_edit_archive_restore(client: httpx.Client, ente
     passage = res["results"][0]["passage"]
     assert passage.endswith("Costa 40 euro l'anno.") and "…" not in passage and 0 <= res["confidence"] <= 1
     # an edit is searchable at once (no restart, no rebuild)
-    client.patch(f"/api/v1/kb/articles/{a['id']}", json={"body": "Le gondole si ormeggiano con il permesso del "
-                                                                  "Capitano di porto, che riceve il giovedì."},
-                 headers=h)
+    client.patch(
+        f"/api/v1/kb/articles/{a['id']}",
+        json={"body": "Le gondole si ormeggiano con il permesso del Capitano di porto, che riceve il giovedì."},
+        headers=h,
+    )
     assert "Capitano" in _search(client, ente_ctx, "permesso ormeggio gondole")["results"][0]["snippet"]
     client.post(f"/api/v1/kb/articles/{a['id']}/archive", headers=h)
     res = _search(client, ente_ctx, "permesso ormeggio gondole")
@@ -68,8 +70,11 @@ def test_validity_window(client: httpx.Client, ente_ctx) -> None:
     a = _create(client, ente_ctx, status="published", valid_from="2099-01-01")
     assert a["answerable"] is False
     assert ARTICLE["slug"] not in [r["slug"] for r in _search(client, ente_ctx, "ormeggio gondole")["results"]]
-    bad = client.post("/api/v1/kb/articles", json={**ARTICLE, "slug": "x-y", "valid_from": "2026-05-01",
-                                                   "valid_until": "2026-01-01"}, headers=ente_ctx.headers("admin"))
+    bad = client.post(
+        "/api/v1/kb/articles",
+        json={**ARTICLE, "slug": "x-y", "valid_from": "2026-05-01", "valid_until": "2026-01-01"},
+        headers=ente_ctx.headers("admin"),
+    )
     assert bad.status_code == 422
 
 
@@ -81,14 +86,20 @@ def test_out_of_scope_is_refused_and_kept_in_the_gap_list(client: httpx.Client, 
     assert gaps["questions"] == 3
     top = gaps["items"][0]
     assert top["count"] == 2 and "passaporto" in top["label"]
-    fb = client.post("/api/v1/kb/feedback", json={"slug": ARTICLE["slug"], "query": "gondole", "helpful": False},
-                     headers=ente_ctx.headers("service"))
+    fb = client.post(
+        "/api/v1/kb/feedback",
+        json={"slug": ARTICLE["slug"], "query": "gondole", "helpful": False},
+        headers=ente_ctx.headers("service"),
+    )
     assert fb.status_code == 201
     stats = client.get("/api/v1/kb/feedback/stats", headers=ente_ctx.headers("admin")).json()["items"]
     assert stats == [{"slug": ARTICLE["slug"], "title": ARTICLE["title"], "helpful": 0, "total": 1, "not_helpful": 1}]
-    ids = [i for g in client.get("/api/v1/kb/gaps", headers=ente_ctx.headers("admin")).json()["items"] for i in g["ids"]]
+    ids = [
+        i for g in client.get("/api/v1/kb/gaps", headers=ente_ctx.headers("admin")).json()["items"] for i in g["ids"]
+    ]
     assert client.post("/api/v1/kb/gaps/resolve", json={"ids": ids}, headers=ente_ctx.headers("admin")).json() == {
-        "resolved": 4}
+        "resolved": 4
+    }
 
 
 def test_bad_input(client: httpx.Client, ente_ctx) -> None:
@@ -105,8 +116,13 @@ def test_bad_input(client: httpx.Client, ente_ctx) -> None:
     assert no_body.status_code == 422 and "body" in no_body.json()["error"]["fields"]
     assert client.post("/api/v1/kb/articles", json=ARTICLE, headers=ente_ctx.headers("operator")).status_code == 403
     # HTML and scripts never come back out as markup
-    evil = _create(client, ente_ctx, slug="evil", status="published",
-                   body="Orari <script>alert('x')</script> dello **sportello** <img src=x onerror=alert(1)> ormeggio")
+    evil = _create(
+        client,
+        ente_ctx,
+        slug="evil",
+        status="published",
+        body="Orari <script>alert('x')</script> dello **sportello** <img src=x onerror=alert(1)> ormeggio",
+    )
     assert "script" not in evil["body_html"] and "onerror" not in evil["body_html"] and "alert" not in evil["body_html"]
     assert "<strong>sportello</strong>" in evil["body_html"]
     res = _search(client, ente_ctx, "orari sportello ormeggio")
@@ -139,8 +155,11 @@ def test_index_survives_restart_and_repairs_drift(base_env, tmp_path: Path, ente
 
     async def drift(s):  # type: ignore[no-untyped-def]
         # a change behind the index's back (e.g. a restore from backup): the fingerprint check must catch it
-        await s.execute(update(Article).where(Article.id == a["id"]).values(title="Noleggio delle canoe sul lago",
-                                                                            body="Le canoe si noleggiano al chiosco."))
+        await s.execute(
+            update(Article)
+            .where(Article.id == a["id"])
+            .values(title="Noleggio delle canoe sul lago", body="Le canoe si noleggiano al chiosco.")
+        )
 
     db.run(drift)
     second = start_server(env, tmp_path / "b.log")
@@ -155,8 +174,9 @@ def test_index_survives_restart_and_repairs_drift(base_env, tmp_path: Path, ente
 
 
 def _urp(env: dict, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crm.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "crm.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_import_export_cli(base_env, tmp_path: Path, ente_ctx) -> None:  # type: ignore[no-untyped-def]
@@ -169,8 +189,9 @@ def test_import_export_cli(base_env, tmp_path: Path, ente_ctx) -> None:  # type:
     again = _urp(env, "kb", "import", str(good))
     assert "created 0, updated 0, skipped 3" in again.stdout
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({**ARTICLE, "slug": "nuovo-1"}) + "\n" + json.dumps({"slug": "senza"}) + "\n"
-                   + "{not json\n")
+    bad.write_text(
+        json.dumps({**ARTICLE, "slug": "nuovo-1"}) + "\n" + json.dumps({"slug": "senza"}) + "\n" + "{not json\n"
+    )
     refused = _urp(env, "kb", "import", str(bad))
     assert refused.returncode != 0 and "line 3" in refused.stderr
     bad.write_text(json.dumps({**ARTICLE, "slug": "nuovo-1"}) + "\n" + json.dumps({"slug": "senza"}) + "\n")
@@ -187,8 +208,14 @@ def test_eval_command_prints_json_last(baseline: bool, base_env, tmp_path: Path)
     shared = ROOT.parent / "shared" / "eval"
     if not (shared / "kb_dev_articles.jsonl").exists():
         pytest.skip("../shared/eval not present")
-    args = ["kb", "eval", "--articles", str(shared / "kb_dev_articles.jsonl"), "--cases",
-            str(shared / "kb_dev_cases.jsonl")] + (["--baseline", "dense"] if baseline else [])
+    args = [
+        "kb",
+        "eval",
+        "--articles",
+        str(shared / "kb_dev_articles.jsonl"),
+        "--cases",
+        str(shared / "kb_dev_cases.jsonl"),
+    ] + (["--baseline", "dense"] if baseline else [])
     out = _urp({**base_env, "URP_VAR_DIR": str(tmp_path)}, *args)
     assert out.returncode == 0, out.stderr
     last = json.loads(out.stdout.strip().splitlines()[-1])

@@ -38,8 +38,13 @@ def test_italian_normalisation() -> None:
 
 
 def test_rare_exact_terms_are_not_lost(demo_index) -> None:  # type: ignore[no-untyped-def]
-    for query, slug in (("TARI", "tari-tassa-rifiuti"), ("ZTL", "ztl-permessi"), ("CIE", "carta-identita-elettronica"),
-                        ("SCIA", "permesso-lavori-casa"), ("CDU", "certificato-destinazione-urbanistica")):
+    for query, slug in (
+        ("TARI", "tari-tassa-rifiuti"),
+        ("ZTL", "ztl-permessi"),
+        ("CIE", "carta-identita-elettronica"),
+        ("SCIA", "permesso-lavori-casa"),
+        ("CDU", "certificato-destinazione-urbanistica"),
+    ):
         res = demo_index.search(query, k=3)
         assert slug in [h.slug for h in res.hits], (query, [h.slug for h in res.hits])
 
@@ -60,9 +65,11 @@ def test_answers_and_abstains(demo_index) -> None:  # type: ignore[no-untyped-de
 
 def test_everyday_words_are_answered_and_the_decision_is_the_model(demo_index) -> None:  # type: ignore[no-untyped-def]
     # none of these words is in the article ("lampione", "spento", "buca", "enorme"): the meaning answers
-    for query, slug in (("il lampione sotto casa è spento", "buche-strade-illuminazione"),
-                        ("c'è una buca enorme davanti a casa", "buche-strade-illuminazione"),
-                        ("dove butto la spazzatura", "raccolta-differenziata")):
+    for query, slug in (
+        ("il lampione sotto casa è spento", "buche-strade-illuminazione"),
+        ("c'è una buca enorme davanti a casa", "buche-strade-illuminazione"),
+        ("dove butto la spazzatura", "raccolta-differenziata"),
+    ):
         res = demo_index.search(query)
         assert res.answerable and res.hits[0].slug == slug, (query, res.reason)
         assert res.confidence >= demo_index.model.threshold

@@ -32,12 +32,28 @@ def service(h: Harness, kind: str = "multi_resource") -> dict[str, int]:
     loc, res = place(h)
 
     async def work(s: Any) -> int:
-        svc = await bk.create_service(s, ente_id=h.ente.ente_id, data=ServiceIn(
-            slug=h.unique("svc"), code_prefix="PA", name="Servizio di prova", kind=kind,  # type: ignore[arg-type]
-            resource_ids=[res], min_notice_hours=0, max_active_per_citizen=10, max_per_day_per_citizen=10))
+        svc = await bk.create_service(
+            s,
+            ente_id=h.ente.ente_id,
+            data=ServiceIn(
+                slug=h.unique("svc"),
+                code_prefix="PA",
+                name="Servizio di prova",
+                kind=kind,  # type: ignore[arg-type]
+                resource_ids=[res],
+                min_notice_hours=0,
+                max_active_per_citizen=10,
+                max_per_day_per_citizen=10,
+            ),
+        )
         if kind != "capacity":
-            await bk.set_hours(s, ente_id=h.ente.ente_id, service_id=svc.id, resource_id=None,
-                               hours=[IntervalIn(weekday=d, start="00:00", end="23:40") for d in range(7)])
+            await bk.set_hours(
+                s,
+                ente_id=h.ente.ente_id,
+                service_id=svc.id,
+                resource_id=None,
+                hours=[IntervalIn(weekday=d, start="00:00", end="23:40") for d in range(7)],
+            )
         return svc.id
 
     return {"id": h.setup(work), "location_id": loc, "resource_id": res}
@@ -48,8 +64,11 @@ def contact(h: Harness) -> int:
     from crm.contacts.schemas import ContactIn
 
     async def work(s: Any) -> int:
-        c = await contacts.create(s, ente_id=h.ente.ente_id, data=ContactIn(
-            first_name="Ada", last_name="Parità", phones=[f"+39 345 {next(_phones):07d}"]))
+        c = await contacts.create(
+            s,
+            ente_id=h.ente.ente_id,
+            data=ContactIn(first_name="Ada", last_name="Parità", phones=[f"+39 345 {next(_phones):07d}"]),
+        )
         return c.id
 
     return h.setup(work)
@@ -61,8 +80,13 @@ def free_slots(h: Harness, svc: dict[str, int]) -> list[Any]:
 
     async def work(s: Any) -> list[Any]:
         today = utcnow().date()
-        return await bk.availability(s, ente_id=h.ente.ente_id, service_id=svc["id"], d_from=today + timedelta(days=3),
-                                     d_to=today + timedelta(days=10))
+        return await bk.availability(
+            s,
+            ente_id=h.ente.ente_id,
+            service_id=svc["id"],
+            d_from=today + timedelta(days=3),
+            d_to=today + timedelta(days=10),
+        )
 
     return h.setup(work)
 
@@ -78,8 +102,12 @@ def booking(h: Harness, *, started: bool = False) -> dict[str, Any]:
     slot = free_slots(h, svc)[0]
 
     async def work(s: Any) -> int:
-        b, _ = await bk.book(s, principal=h.principal("admin"), idempotency_key=None, data=BookingIn(
-            service_id=svc["id"], start=slot.start, contact_id=cid, location_id=slot.location_id))
+        b, _ = await bk.book(
+            s,
+            principal=h.principal("admin"),
+            idempotency_key=None,
+            data=BookingIn(service_id=svc["id"], start=slot.start, contact_id=cid, location_id=slot.location_id),
+        )
         if started:
             b.start, b.end = utcnow() - timedelta(minutes=30), utcnow() - timedelta(minutes=10)
         return b.id
@@ -96,8 +124,14 @@ def capacity_event(h: Harness) -> dict[str, int]:
     start = (utcnow() + timedelta(days=5)).replace(minute=0, second=0, microsecond=0)
 
     async def work(s: Any) -> int:
-        ev = await bk.add_event(s, ente_id=h.ente.ente_id, service_id=svc["id"], data=EventIn(
-            title="Incontro", location_id=svc["location_id"], start=start, end=start + timedelta(hours=1), seats=10))
+        ev = await bk.add_event(
+            s,
+            ente_id=h.ente.ente_id,
+            service_id=svc["id"],
+            data=EventIn(
+                title="Incontro", location_id=svc["location_id"], start=start, end=start + timedelta(hours=1), seats=10
+            ),
+        )
         return ev.id
 
     return {"id": h.setup(work), "service_id": svc["id"]}
@@ -109,8 +143,12 @@ def closure(h: Harness, svc: dict[str, int]) -> int:
     from crm.db import utcnow
 
     async def work(s: Any) -> int:
-        x = await bk.add_exception(s, ente_id=h.ente.ente_id, service_id=svc["id"],
-                                   data=ExceptionIn(day=utcnow().date() + timedelta(days=20), note="Chiuso"))
+        x = await bk.add_exception(
+            s,
+            ente_id=h.ente.ente_id,
+            service_id=svc["id"],
+            data=ExceptionIn(day=utcnow().date() + timedelta(days=20), note="Chiuso"),
+        )
         return x.id
 
     return h.setup(work)
@@ -139,14 +177,22 @@ def api_deactivate_service(h: Harness) -> Perform:
 
 @scenario("PUT", "/api/v1/services/<service_id:int>/hours", "admin")
 def api_set_hours(h: Harness) -> Perform:
-    return h.api("PUT", f"/api/v1/services/{service(h)['id']}/hours", "admin",
-                 json={"hours": [{"weekday": 0, "start": "09:00", "end": "12:00"}]})
+    return h.api(
+        "PUT",
+        f"/api/v1/services/{service(h)['id']}/hours",
+        "admin",
+        json={"hours": [{"weekday": 0, "start": "09:00", "end": "12:00"}]},
+    )
 
 
 @scenario("POST", "/api/v1/services/<service_id:int>/exceptions", "admin")
 def api_add_exception(h: Harness) -> Perform:
-    return h.api("POST", f"/api/v1/services/{service(h)['id']}/exceptions", "admin",
-                 json={"day": "2030-01-02", "closed": True, "note": "Inventario"})
+    return h.api(
+        "POST",
+        f"/api/v1/services/{service(h)['id']}/exceptions",
+        "admin",
+        json={"day": "2030-01-02", "closed": True, "note": "Inventario"},
+    )
 
 
 @scenario("DELETE", "/api/v1/exceptions/<exception_id:int>", "admin")
@@ -157,9 +203,18 @@ def api_delete_exception(h: Harness) -> Perform:
 @scenario("POST", "/api/v1/services/<service_id:int>/events", "admin")
 def api_add_event(h: Harness) -> Perform:
     svc = service(h, kind="capacity")
-    return h.api("POST", f"/api/v1/services/{svc['id']}/events", "admin",
-                 json={"title": "Serata", "location_id": svc["location_id"], "seats": 30,
-                       "start": "2030-03-01T18:00:00+01:00", "end": "2030-03-01T20:00:00+01:00"})
+    return h.api(
+        "POST",
+        f"/api/v1/services/{svc['id']}/events",
+        "admin",
+        json={
+            "title": "Serata",
+            "location_id": svc["location_id"],
+            "seats": 30,
+            "start": "2030-03-01T18:00:00+01:00",
+            "end": "2030-03-01T20:00:00+01:00",
+        },
+    )
 
 
 @scenario("PATCH", "/api/v1/events/<event_id:int>", "admin")
@@ -212,9 +267,17 @@ def api_deactivate_resource(h: Harness) -> Perform:
 def api_book(h: Harness) -> Perform:
     svc, cid = service(h), contact(h)
     slot = free_slots(h, svc)[0]
-    return h.api("POST", "/api/v1/bookings", "service",
-                 json={"service_id": svc["id"], "contact_id": cid, "start": slot.start.isoformat(),
-                       "location_id": slot.location_id})
+    return h.api(
+        "POST",
+        "/api/v1/bookings",
+        "service",
+        json={
+            "service_id": svc["id"],
+            "contact_id": cid,
+            "start": slot.start.isoformat(),
+            "location_id": slot.location_id,
+        },
+    )
 
 
 @scenario("POST", "/api/v1/bookings/<booking_id:int>/cancel", "service")
@@ -226,8 +289,9 @@ def api_cancel(h: Harness) -> Perform:
 def api_reschedule(h: Harness) -> Perform:
     b = booking(h)
     slot = free_slots(h, b["service"])[1]
-    return h.api("POST", f"/api/v1/bookings/{b['id']}/reschedule", "phone_operator",
-                 json={"start": slot.start.isoformat()})
+    return h.api(
+        "POST", f"/api/v1/bookings/{b['id']}/reschedule", "phone_operator", json={"start": slot.start.isoformat()}
+    )
 
 
 @scenario("POST", "/api/v1/bookings/<booking_id:int>/attended", "backoffice")
@@ -277,33 +341,52 @@ def console_no_show(h: Harness) -> Perform:
 def console_reschedule(h: Harness) -> Perform:
     b = booking(h)
     slot = free_slots(h, b["service"])[1]
-    return h.console(f"/console/bookings/{b['id']}/reschedule", "operator",
-                     {"slot": f"{slot.start.isoformat()}|{slot.resource_id or ''}|{slot.location_id or ''}"})
+    return h.console(
+        f"/console/bookings/{b['id']}/reschedule",
+        "operator",
+        {"slot": f"{slot.start.isoformat()}|{slot.resource_id or ''}|{slot.location_id or ''}"},
+    )
 
 
 @scenario("POST", "/console/intake/<cid:int>/book", "phone_operator")
 def console_intake_book(h: Harness) -> Perform:
     svc, cid = service(h), contact(h)
     slot = free_slots(h, svc)[0]
-    return h.console(f"/console/intake/{cid}/book", "phone_operator",
-                     {"service_id": svc["id"],
-                      "slot": f"{slot.start.isoformat()}|{slot.resource_id or ''}|{slot.location_id or ''}"})
+    return h.console(
+        f"/console/intake/{cid}/book",
+        "phone_operator",
+        {
+            "service_id": svc["id"],
+            "slot": f"{slot.start.isoformat()}|{slot.resource_id or ''}|{slot.location_id or ''}",
+        },
+    )
 
 
 # --- console: bookings administration -------------------------------------------------------------------------------
 @scenario("POST", "/console/bookings/services", "admin")
 def console_create_service(h: Harness) -> Perform:
     body = service_body(h)
-    return h.console("/console/bookings/services", "admin",
-                     [("name", body["name"]), ("slug", body["slug"]), ("code_prefix", "PC"),
-                      ("kind", "multi_resource"), ("resource_ids", str(body["resource_ids"][0]))])
+    return h.console(
+        "/console/bookings/services",
+        "admin",
+        [
+            ("name", body["name"]),
+            ("slug", body["slug"]),
+            ("code_prefix", "PC"),
+            ("kind", "multi_resource"),
+            ("resource_ids", str(body["resource_ids"][0])),
+        ],
+    )
 
 
 @scenario("POST", "/console/bookings/services/<service_id:int>", "admin")
 def console_update_service(h: Harness) -> Perform:
     svc = service(h)
-    return h.console(f"/console/bookings/services/{svc['id']}", "admin",
-                     [("name", "Carta d'identità elettronica"), ("resource_ids", str(svc["resource_id"]))])
+    return h.console(
+        f"/console/bookings/services/{svc['id']}",
+        "admin",
+        [("name", "Carta d'identità elettronica"), ("resource_ids", str(svc["resource_id"]))],
+    )
 
 
 @scenario("POST", "/console/bookings/services/<service_id:int>/active", "admin")
@@ -313,14 +396,20 @@ def console_service_active(h: Harness) -> Perform:
 
 @scenario("POST", "/console/bookings/services/<service_id:int>/hours", "admin")
 def console_hours(h: Harness) -> Perform:
-    return h.console(f"/console/bookings/services/{service(h)['id']}/hours", "admin",
-                     [("weekday", "1"), ("start", "09:00"), ("end", "12:00")])
+    return h.console(
+        f"/console/bookings/services/{service(h)['id']}/hours",
+        "admin",
+        [("weekday", "1"), ("start", "09:00"), ("end", "12:00")],
+    )
 
 
 @scenario("POST", "/console/bookings/services/<service_id:int>/exceptions", "admin")
 def console_add_exception(h: Harness) -> Perform:
-    return h.console(f"/console/bookings/services/{service(h)['id']}/exceptions", "admin",
-                     {"day": "2030-01-03", "closed": "1", "note": "Inventario"})
+    return h.console(
+        f"/console/bookings/services/{service(h)['id']}/exceptions",
+        "admin",
+        {"day": "2030-01-03", "closed": "1", "note": "Inventario"},
+    )
 
 
 @scenario("POST", "/console/bookings/services/<service_id:int>/exceptions/<exception_id:int>/delete", "admin")
@@ -332,16 +421,24 @@ def console_delete_exception(h: Harness) -> Perform:
 @scenario("POST", "/console/bookings/services/<service_id:int>/events", "admin")
 def console_add_event(h: Harness) -> Perform:
     svc = service(h, kind="capacity")
-    return h.console(f"/console/bookings/services/{svc['id']}/events", "admin",
-                     {"title": "Serata", "location_id": svc["location_id"], "day": "2030-03-02", "start": "18:00",
-                      "end": "20:00", "seats": "25"})
+    return h.console(
+        f"/console/bookings/services/{svc['id']}/events",
+        "admin",
+        {
+            "title": "Serata",
+            "location_id": svc["location_id"],
+            "day": "2030-03-02",
+            "start": "18:00",
+            "end": "20:00",
+            "seats": "25",
+        },
+    )
 
 
 @scenario("POST", "/console/bookings/services/<service_id:int>/events/<event_id:int>/seats", "admin")
 def console_event_seats(h: Harness) -> Perform:
     ev = capacity_event(h)
-    return h.console(f"/console/bookings/services/{ev['service_id']}/events/{ev['id']}/seats", "admin",
-                     {"seats": "40"})
+    return h.console(f"/console/bookings/services/{ev['service_id']}/events/{ev['id']}/seats", "admin", {"seats": "40"})
 
 
 @scenario("POST", "/console/bookings/services/<service_id:int>/events/<event_id:int>/delete", "admin")

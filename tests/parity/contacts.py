@@ -37,9 +37,17 @@ def api_erase(h: Harness) -> Perform:
 
 @scenario("POST", "/console/contacts/<contact_id:int>/edit", "operator")
 def console_edit(h: Harness) -> Perform:
-    return h.console(f"/console/contacts/{contact(h)}/edit", "operator",
-                     {"first_name": "Ada", "last_name": "Rossi", "phones": phone(), "consent_privacy": "1",
-                      "consent_notifications": "1"})
+    return h.console(
+        f"/console/contacts/{contact(h)}/edit",
+        "operator",
+        {
+            "first_name": "Ada",
+            "last_name": "Rossi",
+            "phones": phone(),
+            "consent_privacy": "1",
+            "consent_notifications": "1",
+        },
+    )
 
 
 @scenario("POST", "/console/contacts/<contact_id:int>/merge", "admin", audit=2)
@@ -54,5 +62,8 @@ def console_erase(h: Harness) -> Perform:
 
 @scenario("POST", "/console/intake/contacts", "phone_operator")
 def console_intake_contact(h: Harness) -> Perform:
-    return h.console("/console/intake/contacts", "phone_operator",
-                     {"first_name": "Carla", "last_name": "Neri", "phone": phone(), "consent_privacy": "1"})
+    return h.console(
+        "/console/intake/contacts",
+        "phone_operator",
+        {"first_name": "Carla", "last_name": "Neri", "phone": phone(), "consent_privacy": "1"},
+    )

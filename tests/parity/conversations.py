@@ -15,15 +15,27 @@ def conversation(h: Harness, mode: str = "bot", holder: str = "operator") -> int
     cid = contact(h)
 
     async def work(s: Any) -> int:
-        conv, _, _ = await conversations.record_inbound(s, ente_id=h.ente.ente_id, contact_id=cid, channel="web",
-                                                        text="Vorrei parlare con un operatore",
-                                                        channel_message_id=None)
+        conv, _, _ = await conversations.record_inbound(
+            s,
+            ente_id=h.ente.ente_id,
+            contact_id=cid,
+            channel="web",
+            text="Vorrei parlare con un operatore",
+            channel_message_id=None,
+        )
         if mode in ("waiting", "assigned"):
-            await conversations.handoff(s, ente_id=h.ente.ente_id, conversation_id=conv.id, topic_slug="urp",
-                                        summary="Chiede un operatore", context={})
+            await conversations.handoff(
+                s,
+                ente_id=h.ente.ente_id,
+                conversation_id=conv.id,
+                topic_slug="urp",
+                summary="Chiede un operatore",
+                context={},
+            )
         if mode == "assigned":
-            await conversations.take(s, ente_id=h.ente.ente_id, conversation_id=conv.id,
-                                     operator_id=h.ente.operator_ids[holder])
+            await conversations.take(
+                s, ente_id=h.ente.ente_id, conversation_id=conv.id, operator_id=h.ente.operator_ids[holder]
+            )
         return conv.id
 
     return h.setup(work)
@@ -31,8 +43,12 @@ def conversation(h: Harness, mode: str = "bot", holder: str = "operator") -> int
 
 @scenario("POST", "/api/v1/conversations/<conversation_id:int>/handoff", "service")
 def api_handoff(h: Harness) -> Perform:
-    return h.api("POST", f"/api/v1/conversations/{conversation(h)}/handoff", "service",
-                 json={"topic": "urp", "summary": "Chiede dei tributi"})
+    return h.api(
+        "POST",
+        f"/api/v1/conversations/{conversation(h)}/handoff",
+        "service",
+        json={"topic": "urp", "summary": "Chiede dei tributi"},
+    )
 
 
 @scenario("POST", "/api/v1/conversations/<conversation_id:int>/take", "operator")
@@ -42,8 +58,12 @@ def api_take(h: Harness) -> Perform:
 
 @scenario("POST", "/api/v1/conversations/<conversation_id:int>/transfer", "phone_operator")
 def api_transfer(h: Harness) -> Perform:
-    return h.api("POST", f"/api/v1/conversations/{conversation(h, 'waiting')}/transfer", "phone_operator",
-                 json={"topic": "anagrafe"})
+    return h.api(
+        "POST",
+        f"/api/v1/conversations/{conversation(h, 'waiting')}/transfer",
+        "phone_operator",
+        json={"topic": "anagrafe"},
+    )
 
 
 @scenario("POST", "/api/v1/conversations/<conversation_id:int>/return-to-bot", "operator")
@@ -58,14 +78,22 @@ def api_close(h: Harness) -> Perform:
 
 @scenario("POST", "/api/v1/conversations/<conversation_id:int>/messages", "operator", variant="reply")
 def api_reply(h: Harness) -> Perform:
-    return h.api("POST", f"/api/v1/conversations/{conversation(h, 'assigned')}/messages", "operator",
-                 json={"text": "Buongiorno, come posso aiutarla?"})
+    return h.api(
+        "POST",
+        f"/api/v1/conversations/{conversation(h, 'assigned')}/messages",
+        "operator",
+        json={"text": "Buongiorno, come posso aiutarla?"},
+    )
 
 
 @scenario("POST", "/api/v1/conversations/<conversation_id:int>/messages", "phone_operator", variant="note")
 def api_note(h: Harness) -> Perform:
-    return h.api("POST", f"/api/v1/conversations/{conversation(h, 'waiting')}/messages", "phone_operator",
-                 json={"text": "Già sentito al telefono", "private": True})
+    return h.api(
+        "POST",
+        f"/api/v1/conversations/{conversation(h, 'waiting')}/messages",
+        "phone_operator",
+        json={"text": "Già sentito al telefono", "private": True},
+    )
 
 
 ACTION = "/console/conversations/<conversation_id:int>/<action:str>"
@@ -78,20 +106,23 @@ def console_take(h: Harness) -> Perform:
 
 @scenario("POST", ACTION, "operator", variant="reply")
 def console_reply(h: Harness) -> Perform:
-    return h.console(f"/console/conversations/{conversation(h, 'assigned')}/reply", "operator",
-                     {"text": "Le invio il link"})
+    return h.console(
+        f"/console/conversations/{conversation(h, 'assigned')}/reply", "operator", {"text": "Le invio il link"}
+    )
 
 
 @scenario("POST", ACTION, "phone_operator", variant="note")
 def console_note(h: Harness) -> Perform:
-    return h.console(f"/console/conversations/{conversation(h, 'waiting')}/note", "phone_operator",
-                     {"text": "Richiamare"})
+    return h.console(
+        f"/console/conversations/{conversation(h, 'waiting')}/note", "phone_operator", {"text": "Richiamare"}
+    )
 
 
 @scenario("POST", ACTION, "operator", variant="transfer")
 def console_transfer(h: Harness) -> Perform:
-    return h.console(f"/console/conversations/{conversation(h, 'assigned')}/transfer", "operator",
-                     {"topic": "anagrafe"})
+    return h.console(
+        f"/console/conversations/{conversation(h, 'assigned')}/transfer", "operator", {"topic": "anagrafe"}
+    )
 
 
 @scenario("POST", ACTION, "operator", variant="return")

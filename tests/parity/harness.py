@@ -82,8 +82,9 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {}  # by name
 
 
-def scenario(method: str, path: str, role: str, *, variant: str = "", audit: int = 1, events: int | None = None
-             ) -> Callable[[Callable[[Harness], Perform]], Callable[[Harness], Perform]]:
+def scenario(
+    method: str, path: str, role: str, *, variant: str = "", audit: int = 1, events: int | None = None
+) -> Callable[[Callable[[Harness], Perform]], Callable[[Harness], Perform]]:
     """Register the scenario of one route (one variant of it): ``role`` performs it; by default it must leave one
     audit line and one event."""
 
@@ -171,7 +172,7 @@ class Harness:
 
         csrf = csrf_for(SECRET, token)
         form: dict[str, list[str]] = {"csrf": [csrf]}
-        for k, v in (data.items() if isinstance(data, dict) else data or []):
+        for k, v in data.items() if isinstance(data, dict) else data or []:
             form.setdefault(k, []).append(str(v))
         return lambda: c.post(path, data=form)
 
@@ -182,8 +183,9 @@ class Harness:
             self.desks[role] = Desk.open(self, signed_in=role == "citizen")
         return self.desks[role]
 
-    def sportello(self, path: str, role: str = "citizen", data: dict[str, Any] | None = None,
-                  files: dict[str, Any] | None = None) -> Perform:
+    def sportello(
+        self, path: str, role: str = "citizen", data: dict[str, Any] | None = None, files: dict[str, Any] | None = None
+    ) -> Perform:
         """A sportello form, posted by the citizen's (or the visitor's) browser with its CSRF token."""
         d = self.desk(role)
         form = {"csrf": d.csrf, **(data or {})}
@@ -212,17 +214,27 @@ class Harness:
         from crm.core.audit import AuditEntry
 
         async def work(s: Any) -> list[Any]:
-            return list((await s.scalars(select(AuditEntry).where(AuditEntry.id > mark,
-                                                                  AuditEntry.ente_id == self.ente.ente_id)
-                                         .order_by(AuditEntry.id))).all())
+            return list(
+                (
+                    await s.scalars(
+                        select(AuditEntry)
+                        .where(AuditEntry.id > mark, AuditEntry.ente_id == self.ente.ente_id)
+                        .order_by(AuditEntry.id)
+                    )
+                ).all()
+            )
 
         return self.db.run(work)
 
     def principal(self, role: str = "admin") -> Any:
         from crm.core.auth import Principal
 
-        return Principal(ente_id=self.ente.ente_id, role=role, operator_id=self.ente.operator_ids.get(role),
-                         username=self.ente.usernames.get(role, role))
+        return Principal(
+            ente_id=self.ente.ente_id,
+            role=role,
+            operator_id=self.ente.operator_ids.get(role),
+            username=self.ente.usernames.get(role, role),
+        )
 
 
 @dataclass
@@ -254,9 +266,17 @@ async def _sign_in(s: Any, h: Harness) -> tuple[str, int]:
     from crm.citizens.oidc import VerifiedIdentity
 
     fiscal_code = "RSSMRA80A01H501U"
-    ident = VerifiedIdentity(subject=fiscal_code, fiscal_code=fiscal_code, given_name="Mario", family_name="Rossi",
-                             email="mario.rossi@example.it", phone="+393471234567",
-                             acr="https://www.spid.gov.it/SpidL2", level=2, provider="spid")
+    ident = VerifiedIdentity(
+        subject=fiscal_code,
+        fiscal_code=fiscal_code,
+        given_name="Mario",
+        family_name="Rossi",
+        email="mario.rossi@example.it",
+        phone="+393471234567",
+        acr="https://www.spid.gov.it/SpidL2",
+        level=2,
+        provider="spid",
+    )
     signed = await citizens.sign_in(s, ente_id=h.ente.ente_id, ident=ident, minutes=120)
     return citizens.cookie_value(SECRET, signed.sid), signed.contact.id
 

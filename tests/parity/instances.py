@@ -18,9 +18,19 @@ def instance_type(h: Harness) -> str:
     slug = h.unique("tipo")
 
     async def work(s: Any) -> None:
-        await instances.create_type(s, ente_id=h.ente.ente_id, data=InstanceTypeIn(
-            slug=slug, title="Accesso agli atti", form_schema={"type": "object", "properties": {
-                "oggetto": {"type": "string", "minLength": 1}}, "required": ["oggetto"]}))
+        await instances.create_type(
+            s,
+            ente_id=h.ente.ente_id,
+            data=InstanceTypeIn(
+                slug=slug,
+                title="Accesso agli atti",
+                form_schema={
+                    "type": "object",
+                    "properties": {"oggetto": {"type": "string", "minLength": 1}},
+                    "required": ["oggetto"],
+                },
+            ),
+        )
 
     h.setup(work)
     return slug
@@ -35,11 +45,16 @@ def instance(h: Harness, *, status: str = "protocolled") -> dict[str, Any]:
     slug, cid = instance_type(h), contact(h)
 
     async def work(s: Any) -> dict[str, Any]:
-        inst = await instances.submit(s, principal=h.principal("service"), adapter=LocalRegister(),
-                                      data=InstanceIn(type=slug, contact_id=cid, data={"oggetto": "Delibera 12"}))
+        inst = await instances.submit(
+            s,
+            principal=h.principal("service"),
+            adapter=LocalRegister(),
+            data=InstanceIn(type=slug, contact_id=cid, data={"oggetto": "Delibera 12"}),
+        )
         if status == "in_charge":
-            await instances.transition(s, principal=h.principal("backoffice"), instance_id=inst.id,
-                                       to="in_charge", note="")
+            await instances.transition(
+                s, principal=h.principal("backoffice"), instance_id=inst.id, to="in_charge", note=""
+            )
         return {"id": inst.id, "code": inst.code, "contact_id": cid}
 
     return h.setup(work)
@@ -52,8 +67,12 @@ def reference_item(h: Harness) -> tuple[str, str]:
     value = h.unique("assoc")
 
     async def work(s: Any) -> None:
-        await instances.add_reference(s, ente_id=h.ente.ente_id, list_slug="albo-associazioni",
-                                      data=ReferenceItemIn(value=value, label="Pro Loco"))
+        await instances.add_reference(
+            s,
+            ente_id=h.ente.ente_id,
+            list_slug="albo-associazioni",
+            data=ReferenceItemIn(value=value, label="Pro Loco"),
+        )
 
     h.setup(work)
     return "albo-associazioni", value
@@ -61,8 +80,12 @@ def reference_item(h: Harness) -> tuple[str, str]:
 
 @scenario("POST", "/api/v1/instances", "service")
 def api_submit(h: Harness) -> Perform:
-    return h.api("POST", "/api/v1/instances", "service",
-                 json={"type": instance_type(h), "contact_id": contact(h), "data": {"oggetto": "Verbale"}})
+    return h.api(
+        "POST",
+        "/api/v1/instances",
+        "service",
+        json={"type": instance_type(h), "contact_id": contact(h), "data": {"oggetto": "Verbale"}},
+    )
 
 
 @scenario("POST", "/api/v1/instances/<instance_id:int>/transition", "backoffice")
@@ -72,8 +95,12 @@ def api_transition(h: Harness) -> Perform:
 
 @scenario("POST", "/api/v1/instances/<instance_id:int>/attachments", "service")
 def api_attach(h: Harness) -> Perform:
-    return h.api("POST", f"/api/v1/instances/{instance(h)['id']}/attachments", "service",
-                 files={"file": ("integrazione.pdf", PDF, "application/pdf")})
+    return h.api(
+        "POST",
+        f"/api/v1/instances/{instance(h)['id']}/attachments",
+        "service",
+        files={"file": ("integrazione.pdf", PDF, "application/pdf")},
+    )
 
 
 @scenario("POST", "/api/v1/instances/lookup", "service", audit=1, events=0)
@@ -85,8 +112,9 @@ def api_lookup(h: Harness) -> Perform:
 
         return (await contacts.get(s, ente_id=h.ente.ente_id, contact_id=inst["contact_id"])).phones[0].e164[-4:]
 
-    return h.api("POST", "/api/v1/instances/lookup", "service",
-                 json={"code": inst["code"], "second_factor": h.setup(work)})
+    return h.api(
+        "POST", "/api/v1/instances/lookup", "service", json={"code": inst["code"], "second_factor": h.setup(work)}
+    )
 
 
 @scenario("POST", "/api/v1/instance-types", "admin")
@@ -106,8 +134,12 @@ def api_deactivate_type(h: Harness) -> Perform:
 
 @scenario("POST", "/api/v1/reference-lists/<list_slug:str>", "admin")
 def api_add_reference(h: Harness) -> Perform:
-    return h.api("POST", "/api/v1/reference-lists/albo-associazioni", "admin",
-                 json={"value": h.unique("assoc"), "label": "Circolo"})
+    return h.api(
+        "POST",
+        "/api/v1/reference-lists/albo-associazioni",
+        "admin",
+        json={"value": h.unique("assoc"), "label": "Circolo"},
+    )
 
 
 @scenario("PATCH", "/api/v1/reference-lists/<list_slug:str>/<value:str>", "admin")
@@ -124,11 +156,17 @@ def api_deactivate_reference(h: Harness) -> Perform:
 
 @scenario("POST", "/console/instances/<instance_id:int>/transition", "backoffice")
 def console_transition(h: Harness) -> Perform:
-    return h.console(f"/console/instances/{instance(h, status='in_charge')['id']}/transition", "backoffice",
-                     {"to": "accepted", "note": "Accolta"})
+    return h.console(
+        f"/console/instances/{instance(h, status='in_charge')['id']}/transition",
+        "backoffice",
+        {"to": "accepted", "note": "Accolta"},
+    )
 
 
 @scenario("POST", "/console/intake/<cid:int>/instance", "phone_operator")
 def console_intake_instance(h: Harness) -> Perform:
-    return h.console(f"/console/intake/{contact(h)}/instance", "phone_operator",
-                     {"type": instance_type(h), "oggetto": "Permesso di costruire"})
+    return h.console(
+        f"/console/intake/{contact(h)}/instance",
+        "phone_operator",
+        {"type": instance_type(h), "oggetto": "Permesso di costruire"},
+    )

@@ -14,12 +14,25 @@ def article(h: Harness, *, status: str = "draft", edits: int = 0) -> dict[str, A
     slug = h.unique("scheda")
 
     async def work(s: Any) -> dict[str, Any]:
-        a = await kb.create(s, ente_id=h.ente.ente_id, author="setup", data=ArticleIn(
-            slug=slug, title="Carta d'identità elettronica", body="Si richiede all'anagrafe su appuntamento.",
-            status=status))  # type: ignore[arg-type]
+        a = await kb.create(
+            s,
+            ente_id=h.ente.ente_id,
+            author="setup",
+            data=ArticleIn(
+                slug=slug,
+                title="Carta d'identità elettronica",
+                body="Si richiede all'anagrafe su appuntamento.",
+                status=status,
+            ),
+        )  # type: ignore[arg-type]
         for n in range(edits):
-            a = await kb.update_article(s, ente_id=h.ente.ente_id, article_id=a.id, author="setup",
-                                        data=ArticlePatch(body=f"Versione {n + 2}: si richiede all'anagrafe."))
+            a = await kb.update_article(
+                s,
+                ente_id=h.ente.ente_id,
+                article_id=a.id,
+                author="setup",
+                data=ArticlePatch(body=f"Versione {n + 2}: si richiede all'anagrafe."),
+            )
         return {"id": a.id, "version": a.version, "slug": slug}
 
     return h.setup(work)
@@ -29,8 +42,9 @@ def gap(h: Harness) -> int:
     from crm.kb import service as kb
 
     async def work(s: Any) -> int:
-        await kb.record_gap(s, ente_id=h.ente.ente_id, query=h.unique("dove si paga la tari"), reason="no_match",
-                            channel="web")
+        await kb.record_gap(
+            s, ente_id=h.ente.ente_id, query=h.unique("dove si paga la tari"), reason="no_match", channel="web"
+        )
         return (await kb.open_gaps(s, ente_id=h.ente.ente_id))[0].id
 
     return h.setup(work)
@@ -38,8 +52,12 @@ def gap(h: Harness) -> int:
 
 @scenario("POST", "/api/v1/kb/articles", "admin")
 def api_create(h: Harness) -> Perform:
-    return h.api("POST", "/api/v1/kb/articles", "admin",
-                 json={"slug": h.unique("scheda"), "title": "Passaporto", "body": "In questura."})
+    return h.api(
+        "POST",
+        "/api/v1/kb/articles",
+        "admin",
+        json={"slug": h.unique("scheda"), "title": "Passaporto", "body": "In questura."},
+    )
 
 
 @scenario("PATCH", "/api/v1/kb/articles/<article_id:int>", "admin")
@@ -64,8 +82,12 @@ def api_restore(h: Harness) -> Perform:
 
 @scenario("POST", "/api/v1/kb/feedback", "service")
 def api_feedback(h: Harness) -> Perform:
-    return h.api("POST", "/api/v1/kb/feedback", "service",
-                 json={"slug": article(h, status="published")["slug"], "query": "carta d'identità", "helpful": True})
+    return h.api(
+        "POST",
+        "/api/v1/kb/feedback",
+        "service",
+        json={"slug": article(h, status="published")["slug"], "query": "carta d'identità", "helpful": True},
+    )
 
 
 @scenario("POST", "/api/v1/kb/gaps/resolve", "admin")
@@ -75,16 +97,26 @@ def api_resolve_gaps(h: Harness) -> Perform:
 
 @scenario("POST", "/console/kb/new", "admin")
 def console_create(h: Harness) -> Perform:
-    return h.console("/console/kb/new", "admin", {"title": "Tessera elettorale", "slug": h.unique("scheda"),
-                                                  "body": "All'ufficio elettorale.", "azione": "salva"})
+    return h.console(
+        "/console/kb/new",
+        "admin",
+        {
+            "title": "Tessera elettorale",
+            "slug": h.unique("scheda"),
+            "body": "All'ufficio elettorale.",
+            "azione": "salva",
+        },
+    )
 
 
 @scenario("POST", "/console/kb/<article_id:int>/edit", "admin")
 def console_update(h: Harness) -> Perform:
     a = article(h)
-    return h.console(f"/console/kb/{a['id']}/edit", "admin",
-                     {"title": "Carta d'identità", "body": "Testo rivisto.", "version": a["version"],
-                      "azione": "salva"})
+    return h.console(
+        f"/console/kb/{a['id']}/edit",
+        "admin",
+        {"title": "Carta d'identità", "body": "Testo rivisto.", "version": a["version"], "azione": "salva"},
+    )
 
 
 @scenario("POST", "/console/kb/<article_id:int>/publish", "admin")

@@ -14,8 +14,11 @@ def operator(h: Harness, role: str = "operator") -> int:
     from crm.operators.schemas import OperatorIn
 
     async def work(s: Any) -> int:
-        op = await operators.create(s, ente_id=h.ente.ente_id, data=OperatorIn(
-            username=h.unique("op"), password=PASSWORD, role=role, topics=["urp"]))  # type: ignore[arg-type]
+        op = await operators.create(
+            s,
+            ente_id=h.ente.ente_id,
+            data=OperatorIn(username=h.unique("op"), password=PASSWORD, role=role, topics=["urp"]),
+        )  # type: ignore[arg-type]
         return op.id
 
     return h.setup(work)
@@ -23,8 +26,12 @@ def operator(h: Harness, role: str = "operator") -> int:
 
 @scenario("POST", "/api/v1/operators", "admin")
 def api_create(h: Harness) -> Perform:
-    return h.api("POST", "/api/v1/operators", "admin",
-                 json={"username": h.unique("op"), "password": PASSWORD, "role": "phone_operator"})
+    return h.api(
+        "POST",
+        "/api/v1/operators",
+        "admin",
+        json={"username": h.unique("op"), "password": PASSWORD, "role": "phone_operator"},
+    )
 
 
 @scenario("PATCH", "/api/v1/operators/<operator_id:int>", "admin")
@@ -39,21 +46,37 @@ def api_office(h: Harness) -> Perform:
 
 @scenario("POST", "/api/v1/topics", "admin")
 def api_topic(h: Harness) -> Perform:
-    return h.api("POST", "/api/v1/topics", "admin",
-                 json={"office_id": h.ente.offices["URP"], "slug": h.unique("tari"), "name": "TARI"})
+    return h.api(
+        "POST",
+        "/api/v1/topics",
+        "admin",
+        json={"office_id": h.ente.offices["URP"], "slug": h.unique("tari"), "name": "TARI"},
+    )
 
 
 @scenario("POST", "/console/operators/new", "admin")
 def console_create(h: Harness) -> Perform:
-    return h.console("/console/operators/new", "admin",
-                     {"username": h.unique("op"), "full_name": "Marta Bianchi", "role": "operator", "topics": "urp",
-                      "password": PASSWORD, "password2": PASSWORD})
+    return h.console(
+        "/console/operators/new",
+        "admin",
+        {
+            "username": h.unique("op"),
+            "full_name": "Marta Bianchi",
+            "role": "operator",
+            "topics": "urp",
+            "password": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
 
 
 @scenario("POST", "/console/operators/<operator_id:int>", "admin")
 def console_update(h: Harness) -> Perform:
-    return h.console(f"/console/operators/{operator(h)}", "admin",
-                     {"full_name": "Marta Bianchi", "role": "backoffice", "topics": "anagrafe"})
+    return h.console(
+        f"/console/operators/{operator(h)}",
+        "admin",
+        {"full_name": "Marta Bianchi", "role": "backoffice", "topics": "anagrafe"},
+    )
 
 
 @scenario("POST", "/console/operators/<operator_id:int>/active", "admin")
@@ -68,6 +91,8 @@ def console_password(h: Harness) -> Perform:
 
 @scenario("POST", "/console/settings/hours", "admin")
 def console_hours(h: Harness) -> Perform:
-    return h.console("/console/settings/hours", "admin",
-                     {"d0_a_from": "08:30", "d0_a_to": "12:30", "d2_a_from": "09:00", "d2_a_to": "13:00",
-                      "patron": "29/06"})
+    return h.console(
+        "/console/settings/hours",
+        "admin",
+        {"d0_a_from": "08:30", "d0_a_to": "12:30", "d2_a_from": "09:00", "d2_a_to": "13:00", "patron": "29/06"},
+    )

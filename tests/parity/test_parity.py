@@ -34,15 +34,15 @@ EXEMPT = {
     "POST /console/logout": "signs out: clears the session cookie",
     "POST /sportello/esci": "a citizen signs out: ends the sportello session",
     "POST /channels/telegram/webhook": "citizens' messages, recorded by the hub (each one emits its own live "
-                                       "event); its contact changes go through crm.contacts.commands",
+    "event); its contact changes go through crm.contacts.commands",
     "POST /channels/twilio/sms": "citizens' messages, as the Telegram webhook",
     "POST /channels/twilio/status": "the provider's delivery receipts, recorded by the hub",
     "POST /sportello/prenota": "the sportello's booking in progress (service and reason, kept for this browser two "
-                               "hours): no record of the ente until it is confirmed (POST /sportello/prenota/conferma)",
+    "hours): no record of the ente until it is confirmed (POST /sportello/prenota/conferma)",
     "POST /sportello/prenota/dati": "Back from the booking's summary: renders the contact form again, changes nothing",
     "POST /sportello/prenota/riepilogo": "the booking's summary: checks the contact data and renders, changes nothing",
     "POST /sportello/valutazione": "an anonymous rating of a page (stars, reasons, a short comment): no person's "
-                                   "record, counted on the console's dashboard",
+    "record, counted on the console's dashboard",
 }
 
 # The sportello serves the installation's default ente: this module's server names the harness's ente so.
@@ -61,8 +61,10 @@ def routes(base_env: dict[str, str]) -> dict[str, Route]:
 
 def test_every_route_that_changes_something_is_checked(routes: dict[str, Route]) -> None:
     unchecked = sorted(set(routes) - covered() - EXEMPT.keys() - PENDING)
-    assert not unchecked, ("routes that change something with no parity scenario: give each a command (audit line "
-                           f"+ live event) and a scenario in tests/parity/: {unchecked}")
+    assert not unchecked, (
+        "routes that change something with no parity scenario: give each a command (audit line "
+        f"+ live event) and a scenario in tests/parity/: {unchecked}"
+    )
     gone = sorted((covered() | EXEMPT.keys() | PENDING) - set(routes))
     assert not gone, f"scenarios or exemptions for routes the app no longer has: {gone}"
     assert not covered() & PENDING, "a route with a scenario is no longer pending"

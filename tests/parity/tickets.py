@@ -16,8 +16,11 @@ def ticket(h: Harness, *, status: str = "new") -> int:
     cid = contact(h)
 
     async def work(s: Any) -> int:
-        t = await tickets.create(s, principal=h.principal("operator"), data=TicketIn(
-            contact_id=cid, kind="information", topic="urp", subject="Orari dell'anagrafe"))
+        t = await tickets.create(
+            s,
+            principal=h.principal("operator"),
+            data=TicketIn(contact_id=cid, kind="information", topic="urp", subject="Orari dell'anagrafe"),
+        )
         if status != "new":
             await tickets.transition(s, principal=h.principal("operator"), ticket_id=t.id, to=status, note="")
         return t.id
@@ -27,8 +30,12 @@ def ticket(h: Harness, *, status: str = "new") -> int:
 
 @scenario("POST", "/api/v1/requests", "service")
 def api_open(h: Harness) -> Perform:
-    return h.api("POST", "/api/v1/requests", "service",
-                 json={"contact_id": contact(h), "kind": "report", "topic": "segnalazioni", "subject": "Buca"})
+    return h.api(
+        "POST",
+        "/api/v1/requests",
+        "service",
+        json={"contact_id": contact(h), "kind": "report", "topic": "segnalazioni", "subject": "Buca"},
+    )
 
 
 @scenario("POST", "/api/v1/requests/<ticket_id:int>/transition", "backoffice")
@@ -38,8 +45,9 @@ def api_transition(h: Harness) -> Perform:
 
 @scenario("POST", "/api/v1/requests/<ticket_id:int>/assign", "admin")
 def api_assign(h: Harness) -> Perform:
-    return h.api("POST", f"/api/v1/requests/{ticket(h)}/assign", "admin",
-                 json={"operator_id": h.ente.operator_ids["operator2"]})
+    return h.api(
+        "POST", f"/api/v1/requests/{ticket(h)}/assign", "admin", json={"operator_id": h.ente.operator_ids["operator2"]}
+    )
 
 
 @scenario("POST", "/api/v1/requests/<ticket_id:int>/priority", "operator")
@@ -62,8 +70,9 @@ def console_take(h: Harness) -> Perform:
 
 @scenario("POST", DESK, "admin", variant="assign")
 def console_assign(h: Harness) -> Perform:
-    return h.console(f"/console/requests/{ticket(h)}/assign", "admin",
-                     {"operator_id": h.ente.operator_ids["operator2"]})
+    return h.console(
+        f"/console/requests/{ticket(h)}/assign", "admin", {"operator_id": h.ente.operator_ids["operator2"]}
+    )
 
 
 @scenario("POST", DESK, "backoffice", variant="priority")
@@ -73,8 +82,11 @@ def console_priority(h: Harness) -> Perform:
 
 @scenario("POST", DESK, "operator", variant="status")
 def console_status(h: Harness) -> Perform:
-    return h.console(f"/console/requests/{ticket(h, status='in_charge')}/status", "operator",
-                     {"to": "resolved", "note": "Risposto al telefono"})
+    return h.console(
+        f"/console/requests/{ticket(h, status='in_charge')}/status",
+        "operator",
+        {"to": "resolved", "note": "Risposto al telefono"},
+    )
 
 
 @scenario("POST", DESK, "operator", variant="note")
@@ -84,6 +96,14 @@ def console_note(h: Harness) -> Perform:
 
 @scenario("POST", "/console/intake/<cid:int>/request", "phone_operator")
 def console_intake_request(h: Harness) -> Perform:
-    return h.console(f"/console/intake/{contact(h)}/request", "phone_operator",
-                     {"kind": "information", "topic": "urp", "priority": "media", "subject": "Certificato",
-                      "description": "Chiede come avere un certificato"})
+    return h.console(
+        f"/console/intake/{contact(h)}/request",
+        "phone_operator",
+        {
+            "kind": "information",
+            "topic": "urp",
+            "priority": "media",
+            "subject": "Certificato",
+            "description": "Chiede come avere un certificato",
+        },
+    )

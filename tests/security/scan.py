@@ -16,8 +16,13 @@ def _person() -> dict[str, str]:
     tail = "".join(secrets.choice(string.ascii_lowercase) for _ in range(5))
     cf15 = "ZRB" + "GFR" + "85" + "M" + "41" + "H501"  # Zerbinati Gianfranca, 1 Aug 1985, Roma
     n = secrets.randbelow(10**6)
-    return {"first": "Gianfranca", "last": f"Zerbinati{tail}", "cf": cf15 + codicefiscale.calc_check_digit(cf15),
-            "phone": f"+39347{n:07d}"[:13], "email": f"gianfranca.{tail}@posta-prova.it"}
+    return {
+        "first": "Gianfranca",
+        "last": f"Zerbinati{tail}",
+        "cf": cf15 + codicefiscale.calc_check_digit(cf15),
+        "phone": f"+39347{n:07d}"[:13],
+        "email": f"gianfranca.{tail}@posta-prova.it",
+    }
 
 
 def _needles(p: dict[str, str]) -> list[str]:
@@ -39,8 +44,12 @@ def _scan_database(url: str, needles: list[str]) -> tuple[int, list[str]]:
             for table in md.sorted_tables:
                 tables += 1
                 cols = [c for c in table.columns if c.type is not None]
-                texty = [c for c in cols if c.type.__class__.__name__.upper() in (
-                    "VARCHAR", "TEXT", "JSON", "JSONB", "STRING", "NVARCHAR", "CHAR")]
+                texty = [
+                    c
+                    for c in cols
+                    if c.type.__class__.__name__.upper()
+                    in ("VARCHAR", "TEXT", "JSON", "JSONB", "STRING", "NVARCHAR", "CHAR")
+                ]
                 if not texty:
                     continue
                 cond = or_(*[cast(c, Text).ilike(f"%{n}%") for c in texty for n in needles])

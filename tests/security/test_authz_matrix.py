@@ -70,13 +70,20 @@ def test_every_operation_as_every_principal(server: Server, client: httpx.Client
                 allowed = "*" in roles or who in roles
                 if allowed and code in (401, 403) or not allowed and code != 403:
                     mismatches.append(f"{method} {path} as {who} (allowed={allowed}): {code}")
-    report(f"authorization matrix: {checked // 6} operations x 6 principals = {checked} requests, "
-          f"{len(mismatches)} mismatches ({len(routes) - checked // 6} public operations skipped)")
+    report(
+        f"authorization matrix: {checked // 6} operations x 6 principals = {checked} requests, "
+        f"{len(mismatches)} mismatches ({len(routes) - checked // 6} public operations skipped)"
+    )
     assert not mismatches, "\n".join(mismatches)
 
 
-def test_by_id_routes_from_a_second_ente_find_nothing(server: Server, client: httpx.Client, ente_ctx, other_ente,  # type: ignore[no-untyped-def]
-                                                      db) -> None:
+def test_by_id_routes_from_a_second_ente_find_nothing(
+    server: Server,
+    client: httpx.Client,
+    ente_ctx,
+    other_ente,  # type: ignore[no-untyped-def]
+    db,
+) -> None:
     ids = _seed(client, ente_ctx, db)
     routes = [r for r in _routes() if "{" in r[1] and "public" not in r[2]]
     checked, leaks = 0, []
@@ -86,11 +93,20 @@ def test_by_id_routes_from_a_second_ente_find_nothing(server: Server, client: ht
             for who in ROLES:
                 if not ("*" in roles or who in roles):
                     continue
-                r = c.request(method, url, json=None if method in ("GET", "DELETE") else {},
-                              params=QUERY.get(path), headers=other_ente.headers(who))
+                r = c.request(
+                    method,
+                    url,
+                    json=None if method in ("GET", "DELETE") else {},
+                    params=QUERY.get(path),
+                    headers=other_ente.headers(who),
+                )
                 checked += 1
-                empty_list = r.status_code == 200 and r.headers.get("content-type", "").startswith(
-                    "application/json") and r.json().get("items") == [] and "_id}" not in path
+                empty_list = (
+                    r.status_code == 200
+                    and r.headers.get("content-type", "").startswith("application/json")
+                    and r.json().get("items") == []
+                    and "_id}" not in path
+                )
                 if empty_list:  # a list named by a slug (reference-lists/{list_slug}): theirs is empty
                     continue
                 if r.status_code < 300 or (method == "GET" and r.status_code != 404):
@@ -110,13 +126,22 @@ def test_every_console_post_needs_the_csrf_token(server: Server, ente_ctx) -> No
     from tests.conftest import PASSWORD
 
     app = create_app(Settings(), name=f"csrf_matrix_{uuid.uuid4().hex}")
-    posts = sorted({"/" + r.path.lstrip("/") for r in app.router.routes
-                    if "POST" in r.methods and r.path.lstrip("/").startswith("console")})
+    posts = sorted(
+        {
+            "/" + r.path.lstrip("/")
+            for r in app.router.routes
+            if "POST" in r.methods and r.path.lstrip("/").startswith("console")
+        }
+    )
     posts = [p for p in posts if p not in ("/console/login",)]  # login has its own pre-login token
     c = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
     token = re.search(r'name="prelogin" value="([^"]+)"', c.get("/console/login").text).group(1)  # type: ignore[union-attr]
-    assert c.post("/console/login", data={"prelogin": token, "username": ente_ctx.usernames["admin"],
-                                          "password": PASSWORD}).status_code == 303
+    assert (
+        c.post(
+            "/console/login", data={"prelogin": token, "username": ente_ctx.usernames["admin"], "password": PASSWORD}
+        ).status_code
+        == 303
+    )
     refused = []
     for p in posts:
         url = re.sub(r"<(\w+)(?::[^>]*)?>", "1", "/" + p.lstrip("/"))

@@ -26,28 +26,62 @@ def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_ur
     p = _person()
     needles = _needles(p)
     op, admin, svc = ente_ctx.headers("operator"), ente_ctx.headers("admin"), ente_ctx.headers("service")
-    cid = client.post("/api/v1/contacts", headers=op, json={
-        "first_name": p["first"], "last_name": p["last"], "fiscal_code": p["cf"], "phones": [p["phone"]],
-        "emails": [p["email"]], "identities": [{"channel": "telegram", "external_id": "55501234"}]}).json()["id"]
+    cid = client.post(
+        "/api/v1/contacts",
+        headers=op,
+        json={
+            "first_name": p["first"],
+            "last_name": p["last"],
+            "fiscal_code": p["cf"],
+            "phones": [p["phone"]],
+            "emails": [p["email"]],
+            "identities": [{"channel": "telegram", "external_id": "55501234"}],
+        },
+    ).json()["id"]
 
     async def conversation(s):  # type: ignore[no-untyped-def]
         from crm.conversations import service as conversations
 
-        conv, _, _ = await conversations.record_inbound(s, ente_id=ente_ctx.ente_id, contact_id=cid, channel="sms",
-                                                        text=f"sono {p['last']} {p['cf']}", channel_message_id=None)
+        conv, _, _ = await conversations.record_inbound(
+            s,
+            ente_id=ente_ctx.ente_id,
+            contact_id=cid,
+            channel="sms",
+            text=f"sono {p['last']} {p['cf']}",
+            channel_message_id=None,
+        )
         return conv.id
 
     conv = db.run(conversation)
-    t = client.post("/api/v1/requests", headers=op, json={"contact_id": cid, "kind": "other", "conversation_id": conv,
-                                                         "subject": f"Richiesta {p['last']}", "description": p["email"]})
+    t = client.post(
+        "/api/v1/requests",
+        headers=op,
+        json={
+            "contact_id": cid,
+            "kind": "other",
+            "conversation_id": conv,
+            "subject": f"Richiesta {p['last']}",
+            "description": p["email"],
+        },
+    )
     assert t.status_code == 201, t.text
     client.post(f"/api/v1/requests/{t.json()['id']}/notes", headers=op, json={"note": f"tel {p['phone']}"})
-    assert client.post("/api/v1/instance-types", headers=admin, json={
-        "slug": "prova-erasure", "title": "Prova", "form_schema": {"type": "object"}}).status_code == 201
-    inst = client.post("/api/v1/instances", headers=svc, json={"type": "prova-erasure", "contact_id": cid,
-                                                               "data": {"cf": p["cf"]}}).json()
-    att = client.post(f"/api/v1/instances/{inst['id']}/attachments", headers=svc, files={
-        "file": (f"{p['last']}.pdf", b"%PDF-1.4\n% " + p["cf"].encode(), "application/pdf")})
+    assert (
+        client.post(
+            "/api/v1/instance-types",
+            headers=admin,
+            json={"slug": "prova-erasure", "title": "Prova", "form_schema": {"type": "object"}},
+        ).status_code
+        == 201
+    )
+    inst = client.post(
+        "/api/v1/instances", headers=svc, json={"type": "prova-erasure", "contact_id": cid, "data": {"cf": p["cf"]}}
+    ).json()
+    att = client.post(
+        f"/api/v1/instances/{inst['id']}/attachments",
+        headers=svc,
+        files={"file": (f"{p['last']}.pdf", b"%PDF-1.4\n% " + p["cf"].encode(), "application/pdf")},
+    )
     assert att.status_code == 201
     client.post("/api/v1/kb/feedback", headers=svc, json={"query": f"codice {p['cf']}", "helpful": False})
     client.get(f"/api/v1/contacts/{cid}", headers=op)  # an audited read
@@ -68,19 +102,31 @@ def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_ur
     erase_id = next(e["id"] for e in log if e["action"] == "erase")
     assert all(e["details"] == {"erased": True} for e in log if e["id"] < erase_id)
     stores = next(e for e in log if e["action"] == "erase")["details"]["stores"]
-    assert {"contacts", "messages", "tickets", "ticket_events", "ist_instances", "ist_attachments", "kb_gaps",
-            "audit_log"} <= set(stores)
+    assert {
+        "contacts",
+        "messages",
+        "tickets",
+        "ticket_events",
+        "ist_instances",
+        "ist_attachments",
+        "kb_gaps",
+        "audit_log",
+    } <= set(stores)
     assert tables > 30
 
 
 def _tracker(path: Path, senders: list[str]) -> str:
     con = sqlite3.connect(path)
-    con.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
-                "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
-                "action_name VARCHAR(255), data TEXT)")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+        "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+        "action_name VARCHAR(255), data TEXT)"
+    )
     for s in senders:
-        con.execute("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, 'user', 0, ?)",
-                    (s, '{"text": "segreto"}'))
+        con.execute(
+            "INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, 'user', 0, ?)",
+            (s, '{"text": "segreto"}'),
+        )
     con.commit()
     con.close()
     return f"sqlite:///{path}"
@@ -110,20 +156,33 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
         await s.flush()
         ids = []
         for age, channel in ((400, "web"), (10, "sms")):
-            conv, _, _ = await conversations.record_inbound(s, ente_id=ente_ctx.ente_id, contact_id=c.id,
-                                                            channel=channel, text="il mio indirizzo è via Roma 1",
-                                                            channel_message_id=None)
+            conv, _, _ = await conversations.record_inbound(
+                s,
+                ente_id=ente_ctx.ente_id,
+                contact_id=c.id,
+                channel=channel,
+                text="il mio indirizzo è via Roma 1",
+                channel_message_id=None,
+            )
             past = utcnow() - timedelta(days=age)
-            values = ({"mode": "closed", "closed_at": past, "handoff_at": past, "last_message_at": past}
-                      if rule == "closed" else {"last_message_at": past})
+            values = (
+                {"mode": "closed", "closed_at": past, "handoff_at": past, "last_message_at": past}
+                if rule == "closed"
+                else {"last_message_at": past}
+            )
             await s.execute(update(Conversation).where(Conversation.id == conv.id).values(**values))
             ids.append(conv.id)
         return ids
 
     old, recent = db.run(setup)
     tracker = _tracker(tmp_path / "tracker.db", [f"conv-{old}", f"conv-{recent}"])
-    settings = Settings(retention_closed_days=365, retention_bot_only_days=90, rasa_tracker_url=tracker,
-                        var_dir=tmp_path, database_url=db.url)
+    settings = Settings(
+        retention_closed_days=365,
+        retention_bot_only_days=90,
+        rasa_tracker_url=tracker,
+        var_dir=tmp_path,
+        database_url=db.url,
+    )
 
     async def go(maker):  # type: ignore[no-untyped-def]
         app = SimpleNamespace(ctx=SimpleNamespace(sessionmaker=maker, settings=settings))
@@ -136,8 +195,11 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
     async def texts(s):  # type: ignore[no-untyped-def]
         from sqlalchemy import select
 
-        rows = (await s.execute(select(Message.conversation_id, Message.text).where(
-            Message.conversation_id.in_([old, recent])))).all()
+        rows = (
+            await s.execute(
+                select(Message.conversation_id, Message.text).where(Message.conversation_id.in_([old, recent]))
+            )
+        ).all()
         return {cid: text for cid, text in rows}
 
     got = db.run(texts)

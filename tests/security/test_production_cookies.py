@@ -16,8 +16,14 @@ from tests.conftest import PASSWORD, Server, start_server
 
 @pytest.fixture(scope="module")
 def production(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    env = {**base_env, "URP_ENV": "production", "URP_PUBLIC_URL": "https://urp.comune.example.it",
-           "URP_SERVICE_TOKEN": "s" * 40, "URP_RASA_TOKEN": "r" * 40, "URP_ACTIONS_SECRET": "a" * 40}
+    env = {
+        **base_env,
+        "URP_ENV": "production",
+        "URP_PUBLIC_URL": "https://urp.comune.example.it",
+        "URP_SERVICE_TOKEN": "s" * 40,
+        "URP_RASA_TOKEN": "r" * 40,
+        "URP_ACTIONS_SECRET": "a" * 40,
+    }
     srv = start_server(env, Path(tmp_path_factory.mktemp("production")) / "server.log")
     yield srv
     srv.proc.terminate()
@@ -37,8 +43,9 @@ def test_production_cookies_are_httponly_secure_strict(production: Server, ente_
         prelogin = page.headers["set-cookie"]
         token = re.search(r'name="prelogin" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
         c.cookies.set("urp_prelogin", token)  # a Secure cookie: httpx would not send it back over plain http
-        r = c.post("/console/login", data={"prelogin": token, "username": ente_ctx.usernames["operator"],
-                                           "password": PASSWORD})
+        r = c.post(
+            "/console/login", data={"prelogin": token, "username": ente_ctx.usernames["operator"], "password": PASSWORD}
+        )
         assert r.status_code == 303, r.text
         cookies = {h.split("=", 1)[0]: h for h in r.headers.get_list("set-cookie")}
         for header in (prelogin, cookies["urp_session"], cookies["urp_device"]):

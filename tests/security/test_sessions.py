@@ -86,14 +86,21 @@ def test_password_and_role_changes_end_every_session(server: Server, ente_ctx) -
         assert me(c, token) == 401
         # a change of topics or name is not a reason to sign out
         token = api_login(c, user, "un-altra-password-1").json()["access_token"]
-        assert c.patch(f"/api/v1/operators/{oid}", json={"full_name": "Nome Nuovo", "topics": ["urp"]},
-                       headers=admin).status_code == 200
+        assert (
+            c.patch(
+                f"/api/v1/operators/{oid}", json={"full_name": "Nome Nuovo", "topics": ["urp"]}, headers=admin
+            ).status_code
+            == 200
+        )
         assert me(c, token) == 200
         # changing one's own password keeps the session doing it and ends the others
         admin_user, admin_id = ente_ctx.usernames["admin"], ente_ctx.operator_ids["admin"]
         mine, other = (api_login(c, admin_user, PASSWORD).json()["access_token"] for _ in range(2))
-        r = c.patch(f"/api/v1/operators/{admin_id}", json={"password": "la-mia-nuova-password"},
-                    headers={"Authorization": f"Bearer {mine}"})
+        r = c.patch(
+            f"/api/v1/operators/{admin_id}",
+            json={"password": "la-mia-nuova-password"},
+            headers={"Authorization": f"Bearer {mine}"},
+        )
         assert r.status_code == 200 and me(c, mine) == 200 and me(c, other) == 401
 
 
@@ -102,8 +109,14 @@ def test_tokens_without_a_session_are_refused(server: Server, ente_ctx) -> None:
 
     from tests.conftest import SECRET
 
-    claims = {"sub": str(ente_ctx.operator_ids["admin"]), "ente": ente_ctx.ente_id, "role": "admin", "usr": "x",
-              "exp": 4102444800, "typ": "access"}
+    claims = {
+        "sub": str(ente_ctx.operator_ids["admin"]),
+        "ente": ente_ctx.ente_id,
+        "role": "admin",
+        "usr": "x",
+        "exp": 4102444800,
+        "typ": "access",
+    }
     with httpx.Client(base_url=server.url) as c:
         assert me(c, jwt.encode(claims, SECRET, algorithm="HS256")) == 401  # signed by us, but no session
         assert me(c, jwt.encode({**claims, "sid": "made-up"}, SECRET, algorithm="HS256")) == 401
@@ -139,8 +152,9 @@ def test_a_stranger_cannot_lock_an_operator_out(server: Server, ente_ctx) -> Non
     assert api_login(own, user, PASSWORD).status_code == 200 and "urp_device" in own.cookies
     # a stranger tries 30 passwords from 10 addresses
     with httpx.Client(base_url=server.url) as stranger:
-        codes = [api_login(stranger, user, f"tentativo-{i}", addr() if i % 3 == 0 else None).status_code
-                 for i in range(30)]
+        codes = [
+            api_login(stranger, user, f"tentativo-{i}", addr() if i % 3 == 0 else None).status_code for i in range(30)
+        ]
     assert 429 in codes
     # the account now waits for unknown devices, from any address...
     with httpx.Client(base_url=server.url) as newcomer:
@@ -155,8 +169,12 @@ def test_a_stranger_cannot_lock_an_operator_out(server: Server, ente_ctx) -> Non
     # an administrator who sets a new password lifts the account-wide wait (and ends the sessions)
     oid = ente_ctx.operator_ids["backoffice"]
     with httpx.Client(base_url=server.url) as c:
-        assert c.patch(f"/api/v1/operators/{oid}", json={"password": "password-rimessa-1"},
-                       headers=ente_ctx.headers("admin")).status_code == 200
+        assert (
+            c.patch(
+                f"/api/v1/operators/{oid}", json={"password": "password-rimessa-1"}, headers=ente_ctx.headers("admin")
+            ).status_code
+            == 200
+        )
         assert api_login(c, user, "password-rimessa-1", addr()).status_code == 200
     own.close()
     forged.close()

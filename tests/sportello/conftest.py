@@ -46,8 +46,9 @@ def desk_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def desk(db: DB, base_env: dict[str, str], oidc_dir: Path, desk_env: dict[str, str],
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+def desk(
+    db: DB, base_env: dict[str, str], oidc_dir: Path, desk_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Desk]:
     from crm.citizens import devprovider
 
     if not devprovider.available():
@@ -64,10 +65,15 @@ def desk(db: DB, base_env: dict[str, str], oidc_dir: Path, desk_env: dict[str, s
     server = None
     try:
         wait_http(dev.issuer + "/.well-known/openid-configuration", proc=op)
-        env = {**base_env, "URP_DEFAULT_ENTE": ente.slug, "URP_DEFAULT_ENTE_NAME": "Comune di Prova",
-               "URP_OIDC_PROVIDERS_FILE": str(dev.desk_config), "URP_PUBLIC_URL": url,
-               "URP_MAP_TILES_URL": url + "/sportello/static/sp/tile.png",
-               **{k: v.replace("{ente}", ente.slug) for k, v in desk_env.items()}}
+        env = {
+            **base_env,
+            "URP_DEFAULT_ENTE": ente.slug,
+            "URP_DEFAULT_ENTE_NAME": "Comune di Prova",
+            "URP_OIDC_PROVIDERS_FILE": str(dev.desk_config),
+            "URP_PUBLIC_URL": url,
+            "URP_MAP_TILES_URL": url + "/sportello/static/sp/tile.png",
+            **{k: v.replace("{ente}", ente.slug) for k, v in desk_env.items()},
+        }
         server = start_server(env, tmp_path_factory.mktemp("desklog") / "server.log", port=port)
         yield Desk(url=url, ente=ente, oidc_issuer=dev.issuer, server=server)
     finally:
@@ -85,30 +91,68 @@ def _seed(db: DB, ente: EnteCtx) -> None:
     from crm.instances.schemas import InstanceTypeIn
 
     async def work(s: Any) -> None:
-        loc = await bookings.create_location(s, ente_id=ente.ente_id, data=LocationIn(name="Municipio",
-                                                                                      address="Piazza Grande 1"))
-        res = [await bookings.create_resource(s, ente_id=ente.ente_id, data=ResourceIn(name=f"Sportello {i}",
-                                                                                       location_id=loc.id))
-               for i in (1, 2)]
-        svc = await bookings.create_service(s, ente_id=ente.ente_id, data=ServiceIn(
-            slug="carta-identita", code_prefix="CI", name="Carta d'identità elettronica", office_id=ente.offices["ANAG"],
-            kind="multi_resource", slot_minutes=30, min_notice_hours=1, horizon_days=30, cancel_deadline_hours=2,
-            max_per_day_per_citizen=5, max_active_per_citizen=10, what_to_bring="una fototessera",
-            resource_ids=[r.id for r in res],
-            form_schema={"type": "object", "required": ["first_name", "last_name"],
-                         "properties": {"first_name": {"type": "string", "minLength": 1},
-                                        "last_name": {"type": "string", "minLength": 1},
-                                        "notes": {"type": "string", "maxLength": 500}}}))
-        await bookings.set_hours(s, ente_id=ente.ente_id, service_id=svc.id,
-                                 hours=[IntervalIn(weekday=d, start=dtime(7), end=dtime(21)) for d in range(7)])
-        await instances.create_type(s, ente_id=ente.ente_id, data=InstanceTypeIn(
-            slug="istanza-generica", title="Istanza generica", office_id=ente.offices["URP"], topic="urp",
-            form_schema={"type": "object", "required": ["subject", "description"],
-                         "properties": {"subject": {"type": "string", "minLength": 1, "maxLength": 200,
-                                                    "title": "Oggetto"},
-                                        "description": {"type": "string", "minLength": 1, "maxLength": 5000,
-                                                        "title": "Descrizione"}}},
-            verified_identity_required=True))
+        loc = await bookings.create_location(
+            s, ente_id=ente.ente_id, data=LocationIn(name="Municipio", address="Piazza Grande 1")
+        )
+        res = [
+            await bookings.create_resource(
+                s, ente_id=ente.ente_id, data=ResourceIn(name=f"Sportello {i}", location_id=loc.id)
+            )
+            for i in (1, 2)
+        ]
+        svc = await bookings.create_service(
+            s,
+            ente_id=ente.ente_id,
+            data=ServiceIn(
+                slug="carta-identita",
+                code_prefix="CI",
+                name="Carta d'identità elettronica",
+                office_id=ente.offices["ANAG"],
+                kind="multi_resource",
+                slot_minutes=30,
+                min_notice_hours=1,
+                horizon_days=30,
+                cancel_deadline_hours=2,
+                max_per_day_per_citizen=5,
+                max_active_per_citizen=10,
+                what_to_bring="una fototessera",
+                resource_ids=[r.id for r in res],
+                form_schema={
+                    "type": "object",
+                    "required": ["first_name", "last_name"],
+                    "properties": {
+                        "first_name": {"type": "string", "minLength": 1},
+                        "last_name": {"type": "string", "minLength": 1},
+                        "notes": {"type": "string", "maxLength": 500},
+                    },
+                },
+            ),
+        )
+        await bookings.set_hours(
+            s,
+            ente_id=ente.ente_id,
+            service_id=svc.id,
+            hours=[IntervalIn(weekday=d, start=dtime(7), end=dtime(21)) for d in range(7)],
+        )
+        await instances.create_type(
+            s,
+            ente_id=ente.ente_id,
+            data=InstanceTypeIn(
+                slug="istanza-generica",
+                title="Istanza generica",
+                office_id=ente.offices["URP"],
+                topic="urp",
+                form_schema={
+                    "type": "object",
+                    "required": ["subject", "description"],
+                    "properties": {
+                        "subject": {"type": "string", "minLength": 1, "maxLength": 200, "title": "Oggetto"},
+                        "description": {"type": "string", "minLength": 1, "maxLength": 5000, "title": "Descrizione"},
+                    },
+                },
+                verified_identity_required=True,
+            ),
+        )
 
     db.run(work)
 

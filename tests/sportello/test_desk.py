@@ -24,16 +24,20 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([0-9a-f]{40})"', html).group(1)  # type: ignore[union-attr]
 
 
-def book(c: httpx.Client, desk: Desk, fiscal_code: str = "RSSMRA80A01H501U",
-         email: str = "mario.rossi@example.org") -> int:
+def book(
+    c: httpx.Client, desk: Desk, fiscal_code: str = "RSSMRA80A01H501U", email: str = "mario.rossi@example.org"
+) -> int:
     page = c.get(desk.url + "/sportello/servizi/carta-identita")
     assert page.status_code == 200 and 'data-element="service-booking-access"' in page.text
     step1 = c.get(desk.url + "/sportello/prenota?servizio=carta-identita&da=scheda")
     assert 'data-element="appointment-booking"' in step1.text and "selected>Carta d&#39;identità" in step1.text
     # the reason is posted, kept server-side, and never appears in a URL of the later steps
     reason = "rinnovo carta scaduta di Mario"
-    times = c.post(desk.url + "/sportello/prenota", data={"csrf": csrf_of(step1.text), "servizio": "carta-identita",
-                                                         "da": "scheda", "motivo": reason}, follow_redirects=True)
+    times = c.post(
+        desk.url + "/sportello/prenota",
+        data={"csrf": csrf_of(step1.text), "servizio": "carta-identita", "da": "scheda", "motivo": reason},
+        follow_redirects=True,
+    )
     assert times.status_code == 200 and "/prenota/orari?bozza=" in str(times.url)
     assert not any("rinnovo" in str(r.url) for r in [*times.history, times])
     token = re.search(r"bozza=([^&]+)", str(times.url)).group(1)  # type: ignore[union-attr]
@@ -55,8 +59,12 @@ def book(c: httpx.Client, desk: Desk, fiscal_code: str = "RSSMRA80A01H501U",
     key = re.search(r'name="key" value="([^"]+)"', summary.text).group(1)  # type: ignore[union-attr]
     done = c.post(desk.url + "/sportello/prenota/conferma", data={**form, "key": key}, follow_redirects=True)
     assert done.status_code == 200 and "Prenotazione confermata" in done.text
-    ics = c.get(desk.url + re.search(r'href="(/sportello/prenota/ics/[^"]+)"', done.text).group(1)  # type: ignore[union-attr]
-                .replace("&amp;", "&"))
+    ics = c.get(
+        desk.url
+        + re.search(r'href="(/sportello/prenota/ics/[^"]+)"', done.text)
+        .group(1)  # type: ignore[union-attr]
+        .replace("&amp;", "&")
+    )
     assert ics.text.startswith("BEGIN:VCALENDAR") and "LOCATION:Municipio\\, Piazza Grande 1" in ics.text
     booking_id = int(re.search(r"/prenota/fatto/(\d+)", str(done.url)).group(1))  # type: ignore[union-attr]
     # one .ics builder: the API hands out the very same file
@@ -79,8 +87,11 @@ def test_book_see_and_cancel_and_nobody_else_sees_it(desk: Desk, db: DB) -> None
         r = other.post(desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}/annulla", data={"csrf": token})
         assert r.status_code == 404 and "non appartiene" in r.text
         detail = c.get(desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}")
-        r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}/annulla",
-                   data={"csrf": csrf_of(detail.text)}, follow_redirects=True)
+        r = c.post(
+            desk.url + f"/sportello/area-personale/prenotazioni/{booking_id}/annulla",
+            data={"csrf": csrf_of(detail.text)},
+            follow_redirects=True,
+        )
         assert "Appuntamento annullato" in r.text
 
     async def check(s: Any) -> tuple[str, str]:
@@ -97,11 +108,24 @@ def test_segnalazione_with_photo_and_map_point(desk: Desk, db: DB) -> None:
         page = c.get(desk.url + "/sportello/segnala")
         assert 'data-element="report-inefficiency"' in page.text and 'id="sp-map"' in page.text
         # without the map (no point) and as a stranger: the form alone is enough
-        r = c.post(desk.url + "/sportello/segnala", data={
-            "csrf": csrf_of(page.text), "category": "illuminazione", "address": "Via Roma 3",
-            "subject": "Lampione spento", "description": "Da tre sere il lampione è spento.", "latitude": "42.41",
-            "longitude": "12.1", "first_name": "Anna", "last_name": "Neri", "email": "anna@example.org",
-            "privacy": "1"}, files=[("files", ("foto.png", PNG, "image/png"))], follow_redirects=True)
+        r = c.post(
+            desk.url + "/sportello/segnala",
+            data={
+                "csrf": csrf_of(page.text),
+                "category": "illuminazione",
+                "address": "Via Roma 3",
+                "subject": "Lampione spento",
+                "description": "Da tre sere il lampione è spento.",
+                "latitude": "42.41",
+                "longitude": "12.1",
+                "first_name": "Anna",
+                "last_name": "Neri",
+                "email": "anna@example.org",
+                "privacy": "1",
+            },
+            files=[("files", ("foto.png", PNG, "image/png"))],
+            follow_redirects=True,
+        )
         assert r.status_code == 200 and "Segnalazione inviata" in r.text and "42.41000" in r.text
         bad = c.post(desk.url + "/sportello/segnala", data={"csrf": csrf_of(page.text), "category": "x"})
         assert bad.status_code == 422 and "Indichi il luogo" in bad.text
@@ -124,11 +148,15 @@ def test_istanza_over_two_sessions_then_integration(desk: Desk, db: DB) -> None:
     with httpx.Client(timeout=30) as first:
         sign_in(first, desk, "giuseppina.verdi")
         p1 = first.get(desk.url + "/sportello/istanze/istanza-generica", follow_redirects=True)
-        r = first.post(str(p1.url), data={"csrf": csrf_of(p1.text), "privacy": "1", "azione": "avanti"},
-                       follow_redirects=True)
+        r = first.post(
+            str(p1.url), data={"csrf": csrf_of(p1.text), "privacy": "1", "azione": "avanti"}, follow_redirects=True
+        )
         assert "/passo/2" in str(r.url)
-        r = first.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
-                                         "azione": "salva"}, follow_redirects=True)
+        r = first.post(
+            str(r.url),
+            data={"csrf": csrf_of(r.text), "subject": "Richiesta copia", "azione": "salva"},
+            follow_redirects=True,
+        )
         assert "Bozza salvata" in r.text
     with httpx.Client(timeout=30) as second:  # another day, another device: the draft is there
         sign_in(second, desk, "giuseppina.verdi")
@@ -136,21 +164,39 @@ def test_istanza_over_two_sessions_then_integration(desk: Desk, db: DB) -> None:
         assert "Bozza" in area.text
         r = second.get(desk.url + "/sportello/istanze/istanza-generica", follow_redirects=True)
         assert "/passo/2" in str(r.url) and 'value="Richiesta copia"' in r.text
-        back = second.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
-                                             "azione": "indietro"}, follow_redirects=True)
+        back = second.post(
+            str(r.url),
+            data={"csrf": csrf_of(r.text), "subject": "Richiesta copia", "azione": "indietro"},
+            follow_redirects=True,
+        )
         assert "/passo/1" in str(back.url)
         r = second.get(desk.url + "/sportello/istanze/istanza-generica/passo/2")
-        missing = second.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
-                                                "azione": "avanti"})
+        missing = second.post(
+            str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia", "azione": "avanti"}
+        )
         assert missing.status_code == 422 and "Campo obbligatorio" in missing.text
-        r = second.post(str(r.url), data={"csrf": csrf_of(r.text), "subject": "Richiesta copia",
-                                          "description": "Copia del certificato", "azione": "avanti"},
-                        follow_redirects=True)
-        r = second.post(str(r.url), data={"csrf": csrf_of(r.text), "kind": "documento", "azione": "avanti"},
-                        files=[("file", ("delega.pdf", PDF, "application/pdf"))], follow_redirects=True)
+        r = second.post(
+            str(r.url),
+            data={
+                "csrf": csrf_of(r.text),
+                "subject": "Richiesta copia",
+                "description": "Copia del certificato",
+                "azione": "avanti",
+            },
+            follow_redirects=True,
+        )
+        r = second.post(
+            str(r.url),
+            data={"csrf": csrf_of(r.text), "kind": "documento", "azione": "avanti"},
+            files=[("file", ("delega.pdf", PDF, "application/pdf"))],
+            follow_redirects=True,
+        )
         assert "Riepilogo" in r.text and "delega.pdf" in r.text
-        sent = second.post(desk.url + "/sportello/istanze/istanza-generica/invia", data={"csrf": csrf_of(r.text)},
-                           follow_redirects=True)
+        sent = second.post(
+            desk.url + "/sportello/istanze/istanza-generica/invia",
+            data={"csrf": csrf_of(r.text)},
+            follow_redirects=True,
+        )
         assert "Istanza inviata" in sent.text and "Numero di protocollo" in sent.text
         inst_id = int(re.search(r"/istanze/(\d+)", str(sent.url)).group(1))  # type: ignore[union-attr]
         pdf = second.get(desk.url + f"/sportello/area-personale/istanze/{inst_id}/ricevuta.pdf")
@@ -161,9 +207,12 @@ def test_istanza_over_two_sessions_then_integration(desk: Desk, db: DB) -> None:
             assert api.post(f"/api/v1/instances/{inst_id}/transition", json={"to": to, "note": note}).status_code == 200
         page = second.get(desk.url + f"/sportello/area-personale/istanze/{inst_id}")
         assert "Alleghi la delega firmata." in page.text and "sospeso" in page.text
-        r = second.post(desk.url + f"/sportello/area-personale/istanze/{inst_id}/integrazione",
-                        data={"csrf": csrf_of(page.text), "note": "Ecco la delega."},
-                        files=[("file", ("delega-firmata.pdf", PDF, "application/pdf"))], follow_redirects=True)
+        r = second.post(
+            desk.url + f"/sportello/area-personale/istanze/{inst_id}/integrazione",
+            data={"csrf": csrf_of(page.text), "note": "Ecco la delega."},
+            files=[("file", ("delega-firmata.pdf", PDF, "application/pdf"))],
+            follow_redirects=True,
+        )
         assert "Integrazione inviata" in r.text
         assert api.get(f"/api/v1/instances/{inst_id}").json()["status"] == "integrated"
 
@@ -171,26 +220,50 @@ def test_istanza_over_two_sessions_then_integration(desk: Desk, db: DB) -> None:
 def test_ratings_and_markers(desk: Desk, db: DB) -> None:
     with httpx.Client(timeout=30) as c:
         home = c.get(desk.url + "/sportello/")
-        for marker in ('data-element="feedback"', 'data-element="feedback-title"', 'data-element="feedback-rate-1"',
-                       'data-element="feedback-rate-5"', 'data-element="feedback-rating-positive"',
-                       'data-element="feedback-rating-negative"', 'data-element="feedback-rating-question"',
-                       'data-element="feedback-rating-answer"', 'data-element="feedback-input-text"',
-                       'data-element="appointment-booking"', 'data-element="report-inefficiency"',
-                       'data-element="personal-area-login"', 'data-element="privacy-policy-link"',
-                       'data-element="accessibility-link"', 'data-element="legal-notes"'):
+        for marker in (
+            'data-element="feedback"',
+            'data-element="feedback-title"',
+            'data-element="feedback-rate-1"',
+            'data-element="feedback-rate-5"',
+            'data-element="feedback-rating-positive"',
+            'data-element="feedback-rating-negative"',
+            'data-element="feedback-rating-question"',
+            'data-element="feedback-rating-answer"',
+            'data-element="feedback-input-text"',
+            'data-element="appointment-booking"',
+            'data-element="report-inefficiency"',
+            'data-element="personal-area-login"',
+            'data-element="privacy-policy-link"',
+            'data-element="accessibility-link"',
+            'data-element="legal-notes"',
+        ):
             assert marker in home.text, marker
-        for text in ("Quanto sono chiare le informazioni su questa pagina?",
-                     "Quali sono stati gli aspetti che hai preferito?", "Dove hai incontrato le maggiori difficoltà?",
-                     "Capivo sempre che stavo procedendo correttamente", "Ho avuto problemi tecnici",
-                     "A volte le indicazioni non erano complete", "Vuoi aggiungere altri dettagli?"):
+        for text in (
+            "Quanto sono chiare le informazioni su questa pagina?",
+            "Quali sono stati gli aspetti che hai preferito?",
+            "Dove hai incontrato le maggiori difficoltà?",
+            "Capivo sempre che stavo procedendo correttamente",
+            "Ho avuto problemi tecnici",
+            "A volte le indicazioni non erano complete",
+            "Vuoi aggiungere altri dettagli?",
+        ):
             assert text in home.text, text
-        r = c.post(desk.url + "/sportello/valutazione", data={"csrf": csrf_of(home.text), "stars": "2",
-                                                              "negative": "non-chiare", "page": "/sportello/",
-                                                              "comment": "poco chiaro"},
-                   headers={"accept": "application/json"})
+        r = c.post(
+            desk.url + "/sportello/valutazione",
+            data={
+                "csrf": csrf_of(home.text),
+                "stars": "2",
+                "negative": "non-chiare",
+                "page": "/sportello/",
+                "comment": "poco chiaro",
+            },
+            headers={"accept": "application/json"},
+        )
         assert r.json() == {"ok": True}
-        assert c.post(desk.url + "/sportello/valutazione", data={"csrf": csrf_of(home.text), "stars": "9"}
-                      ).status_code == 422
+        assert (
+            c.post(desk.url + "/sportello/valutazione", data={"csrf": csrf_of(home.text), "stars": "9"}).status_code
+            == 422
+        )
 
     async def check(s: Any) -> Any:
         from crm.sportello import service
@@ -214,14 +287,24 @@ def test_ratings_on_the_console_dashboard(desk: Desk) -> None:
     with httpx.Client(timeout=30) as c:
         token = csrf_of(c.get(desk.url + "/sportello/segnala").text)
         for stars, answer in ((5, ("positive", "chiare")), (4, ("positive", "chiare")), (1, ("negative", "tecnici"))):
-            r = c.post(desk.url + "/sportello/valutazione", data={
-                "csrf": token, "stars": str(stars), answer[0]: answer[1], "page": "/sportello/segnala/fatto/1",
-                "service": "report-inefficiency"}, headers={"accept": "application/json"})
+            r = c.post(
+                desk.url + "/sportello/valutazione",
+                data={
+                    "csrf": token,
+                    "stars": str(stars),
+                    answer[0]: answer[1],
+                    "page": "/sportello/segnala/fatto/1",
+                    "service": "report-inefficiency",
+                },
+                headers={"accept": "application/json"},
+            )
             assert r.status_code == 200
         for stars in (3, 5):  # an informative page, no follow-up answer
-            c.post(desk.url + "/sportello/valutazione", data={"csrf": token, "stars": str(stars),
-                                                              "page": "/sportello/servizi/carta-identita"},
-                   headers={"accept": "application/json"})
+            c.post(
+                desk.url + "/sportello/valutazione",
+                data={"csrf": token, "stars": str(stars), "page": "/sportello/servizi/carta-identita"},
+                headers={"accept": "application/json"},
+            )
     console = login(desk.server, desk.ente, "operator")
     page = console.get("/console/dashboard")
     assert page.status_code == 200 and "Valutazioni dei cittadini sullo sportello digitale" in page.text
@@ -264,24 +347,33 @@ def test_reschedule_within_the_rules_and_refused_outside_them(desk: Desk, db: DB
         assert free, "the detail page offers free times"
         # a time the service does not offer (03:00): refused, and the booking is untouched
         night = free[0][:11] + "03:00:00" + free[0][19:]
-        r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
-                   data={"csrf": csrf_of(detail.text), "inizio": night}, follow_redirects=True)
+        r = c.post(
+            desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
+            data={"csrf": csrf_of(detail.text), "inizio": night},
+            follow_redirects=True,
+        )
         assert "non è prenotabile per questo servizio" in r.text
         assert _booking_state(db, first) == [("confirmed", None)]
         # someone else cannot move it
         sign_in(other, desk, "luca.bianchi")
         token = csrf_of(other.get(desk.url + "/sportello/area-personale").text)
-        r = other.post(desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
-                       data={"csrf": token, "inizio": free[0]})
+        r = other.post(
+            desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta", data={"csrf": token, "inizio": free[0]}
+        )
         assert r.status_code == 404 and _booking_state(db, first) == [("confirmed", None)]
         # within the rules: moved
-        r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
-                   data={"csrf": csrf_of(detail.text), "inizio": free[0]}, follow_redirects=True)
+        r = c.post(
+            desk.url + f"/sportello/area-personale/prenotazioni/{first}/sposta",
+            data={"csrf": csrf_of(detail.text), "inizio": free[0]},
+            follow_redirects=True,
+        )
         assert "Appuntamento spostato" in r.text
         moved = int(re.search(r"/prenotazioni/(\d+)\?spostata=1", str(r.url)).group(1))  # type: ignore[union-attr]
         assert _booking_state(db, first, moved) == [("cancelled", None), ("confirmed", first)]
-        assert api.get(f"/api/v1/bookings/{moved}").json()["start"][:16] == \
-            datetime.fromisoformat(free[0]).astimezone(ZoneInfo("Europe/Rome")).isoformat()[:16]
+        assert (
+            api.get(f"/api/v1/bookings/{moved}").json()["start"][:16]
+            == datetime.fromisoformat(free[0]).astimezone(ZoneInfo("Europe/Rome")).isoformat()[:16]
+        )
         # the service's rule changes to "no changes in the last 30 days": the deadline has passed for every booking
         svc_id = api.get(f"/api/v1/bookings/{moved}").json()["service_id"]
         assert api.patch(f"/api/v1/services/{svc_id}", json={"cancel_deadline_hours": 24 * 30}).status_code == 200
@@ -290,8 +382,11 @@ def test_reschedule_within_the_rules_and_refused_outside_them(desk: Desk, db: DB
             assert "Il termine per annullare o spostare online è passato" in page.text
             assert "Sposta a un altro orario" not in page.text and "Annulla l&#39;appuntamento" not in page.text
             for action, data in (("sposta", {"inizio": free[-1]}), ("annulla", {})):
-                r = c.post(desk.url + f"/sportello/area-personale/prenotazioni/{moved}/{action}",
-                           data={"csrf": csrf_of(page.text), **data}, follow_redirects=True)
+                r = c.post(
+                    desk.url + f"/sportello/area-personale/prenotazioni/{moved}/{action}",
+                    data={"csrf": csrf_of(page.text), **data},
+                    follow_redirects=True,
+                )
                 assert "il termine per annullare o spostare è passato" in r.text, action
             assert _booking_state(db, moved) == [("confirmed", first)]
         finally:
@@ -311,18 +406,39 @@ def test_contacts_merge_only_with_consent(desk: Desk, db: DB) -> None:
         from crm.tickets import service as tickets
         from crm.tickets.schemas import TicketIn
 
-        op = Principal(ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"],
-                       username="op")
+        op = Principal(
+            ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"], username="op"
+        )
         by_sms = await contacts.create(s, ente_id=desk.ente.ente_id, data=ContactIn(phones=["+393331234567"]))
-        await conversations.record_inbound(s, ente_id=desk.ente.ente_id, contact_id=by_sms.id, channel="sms",
-                                           text="C'è una buca enorme in via Roma",
-                                           channel_message_id=f"SM-merge-{by_sms.id}")
-        await tickets.create(s, principal=op, data=TicketIn(contact_id=by_sms.id, kind="report", channel="sms",
-                                                            subject="Buca in via Roma", description="buca"))
-        by_mail = await contacts.create(s, ente_id=desk.ente.ente_id,
-                                        data=ContactIn(emails=["mario.rossi@example.org"]))
-        await tickets.create(s, principal=op, data=TicketIn(contact_id=by_mail.id, kind="other", channel="email",
-                                                            subject="Orari della biblioteca", description="orari"))
+        await conversations.record_inbound(
+            s,
+            ente_id=desk.ente.ente_id,
+            contact_id=by_sms.id,
+            channel="sms",
+            text="C'è una buca enorme in via Roma",
+            channel_message_id=f"SM-merge-{by_sms.id}",
+        )
+        await tickets.create(
+            s,
+            principal=op,
+            data=TicketIn(
+                contact_id=by_sms.id, kind="report", channel="sms", subject="Buca in via Roma", description="buca"
+            ),
+        )
+        by_mail = await contacts.create(
+            s, ente_id=desk.ente.ente_id, data=ContactIn(emails=["mario.rossi@example.org"])
+        )
+        await tickets.create(
+            s,
+            principal=op,
+            data=TicketIn(
+                contact_id=by_mail.id,
+                kind="other",
+                channel="email",
+                subject="Orari della biblioteca",
+                description="orari",
+            ),
+        )
         return by_sms.id, by_mail.id
 
     by_sms, by_mail = db.run(seed)
@@ -334,18 +450,29 @@ def test_contacts_merge_only_with_consent(desk: Desk, db: DB) -> None:
         assert "Buca in via Roma" not in area.text and "Orari della biblioteca" not in area.text
         # another citizen cannot take them
         sign_in(other, desk, "luca.bianchi")
-        r = other.post(desk.url + "/sportello/area-personale/unisci",
-                       data={"csrf": csrf_of(other.get(desk.url + "/sportello/area-personale").text),
-                             "source_id": str(by_sms), "scelta": "si"})
+        r = other.post(
+            desk.url + "/sportello/area-personale/unisci",
+            data={
+                "csrf": csrf_of(other.get(desk.url + "/sportello/area-personale").text),
+                "source_id": str(by_sms),
+                "scelta": "si",
+            },
+        )
         assert r.status_code == 404
         # "No" for the e-mail one: it stays apart and is not offered again
-        r = c.post(desk.url + "/sportello/area-personale/unisci",
-                   data={"csrf": csrf_of(area.text), "source_id": str(by_mail), "scelta": "no"}, follow_redirects=True)
+        r = c.post(
+            desk.url + "/sportello/area-personale/unisci",
+            data={"csrf": csrf_of(area.text), "source_id": str(by_mail), "scelta": "no"},
+            follow_redirects=True,
+        )
         assert "resta separato" in r.text and f'name="source_id" value="{by_mail}"' not in r.text
         assert "Orari della biblioteca" not in r.text and "Buca in via Roma" not in r.text
         # "Sì" for the SMS one: its request and conversation are now the citizen's
-        r = c.post(desk.url + "/sportello/area-personale/unisci",
-                   data={"csrf": csrf_of(area.text), "source_id": str(by_sms), "scelta": "si"}, follow_redirects=True)
+        r = c.post(
+            desk.url + "/sportello/area-personale/unisci",
+            data={"csrf": csrf_of(area.text), "source_id": str(by_sms), "scelta": "si"},
+            follow_redirects=True,
+        )
         assert "sono ora nel suo profilo" in r.text and "Buca in via Roma" in r.text and "SMS" in r.text
         assert "Abbiamo trovato altri contatti" not in r.text and "Orari della biblioteca" not in r.text
         conv_link = re.search(r'href="(/sportello/area-personale/conversazioni/\d+)"', r.text).group(1)  # type: ignore[union-attr]
@@ -355,12 +482,20 @@ def test_contacts_merge_only_with_consent(desk: Desk, db: DB) -> None:
         from crm.audit.models import AuditEntry
         from crm.contacts.models import Contact
 
-        mario = await s.scalar(select(Contact).where(Contact.ente_id == desk.ente.ente_id,
-                                                     Contact.fiscal_code == "RSSMRA80A01H501U"))
+        mario = await s.scalar(
+            select(Contact).where(Contact.ente_id == desk.ente.ente_id, Contact.fiscal_code == "RSSMRA80A01H501U")
+        )
         sms, mail = await s.get(Contact, by_sms), await s.get(Contact, by_mail)
-        actions = (await s.scalars(select(AuditEntry.action).where(
-            AuditEntry.ente_id == desk.ente.ente_id, AuditEntry.entity == "contact",
-            AuditEntry.entity_id == mario.id, AuditEntry.action.in_(("merge", "merge_refused"))))).all()
+        actions = (
+            await s.scalars(
+                select(AuditEntry.action).where(
+                    AuditEntry.ente_id == desk.ente.ente_id,
+                    AuditEntry.entity == "contact",
+                    AuditEntry.entity_id == mario.id,
+                    AuditEntry.action.in_(("merge", "merge_refused")),
+                )
+            )
+        ).all()
         return mario.id, sms.merged_into_id, mail.merged_into_id, sorted(actions)
 
     mario_id, sms_into, mail_into, actions = db.run(check)

@@ -38,8 +38,13 @@ def shoot(page: Any, name: str) -> None:
 
 
 @pytest.mark.parametrize("device", ["phone", "laptop"])
-def test_sign_in_book_see_cancel_rate(browser: Any, desk: Desk, request: pytest.FixtureRequest,  # noqa: F811
-                                      tmp_path: Path, device: str) -> None:
+def test_sign_in_book_see_cancel_rate(
+    browser: Any,
+    desk: Desk,
+    request: pytest.FixtureRequest,  # noqa: F811
+    tmp_path: Path,
+    device: str,
+) -> None:
     from playwright.sync_api import expect
 
     require_axe()
@@ -63,7 +68,8 @@ def test_sign_in_book_see_cancel_rate(browser: Any, desk: Desk, request: pytest.
         check_axe(page, "service")
         shoot(page, "service")
         page.get_by_role("link", name="Prenota appuntamento", exact=True).and_(
-            page.locator("[data-element=service-booking-access]")).click()
+            page.locator("[data-element=service-booking-access]")
+        ).click()
         page.get_by_label("Motivo dell'appuntamento").fill("Rinnovo della carta scaduta")
         check_axe(page, "booking-office")
         shoot(page, "booking-office")

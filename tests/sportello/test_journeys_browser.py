@@ -23,8 +23,10 @@ from tests.conftest import DB
 from tests.sportello.conftest import Desk
 from tests.sportello.test_desk_browser import SIZES, check_axe, shoot
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c63f8cf"
-                    "c0f01f0005000201a5f1c8e10000000049454e44ae426082")  # a real 1x1 PNG
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c63f8cf"
+    "c0f01f0005000201a5f1c8e10000000049454e44ae426082"
+)  # a real 1x1 PNG
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 IO_KEY = "chiave-io-di-prova"
 LUCA, GIUSEPPINA = "BNCLCU90E15L219G", "VRDGPP75C41F205I"
@@ -39,8 +41,13 @@ def fake_io() -> Iterator[FakeIO]:
 @pytest.fixture(scope="module")
 def desk_env(fake_io: FakeIO) -> dict[str, str]:
     """This module's desk sends its outbox: the scheduler runs for its ente only, and App IO is on."""
-    return {"URP_SCHEDULER": "true", "URP_SCHEDULER_ENTES": "{ente}", "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
-            "URP_APP_IO_URL": fake_io.url, "URP_APP_IO_KEYS": "{ente}=" + IO_KEY}
+    return {
+        "URP_SCHEDULER": "true",
+        "URP_SCHEDULER_ENTES": "{ente}",
+        "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
+        "URP_APP_IO_URL": fake_io.url,
+        "URP_APP_IO_KEYS": "{ente}=" + IO_KEY,
+    }
 
 
 def sign_in(page: Any, desk: Desk, who: str, next_path: str) -> None:
@@ -65,9 +72,14 @@ def no_errors(page: Any) -> None:
 
 
 @pytest.mark.parametrize("device", ["phone", "laptop"])
-def test_segnalazione_with_a_photo_and_a_map_point(browser: Any, desk: Desk, db: DB,  # noqa: F811
-                                                   request: pytest.FixtureRequest, tmp_path: Path,
-                                                   device: str) -> None:
+def test_segnalazione_with_a_photo_and_a_map_point(
+    browser: Any,
+    desk: Desk,
+    db: DB,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    device: str,
+) -> None:
     from playwright.sync_api import expect
 
     require_axe()
@@ -107,8 +119,9 @@ def test_segnalazione_with_a_photo_and_a_map_point(browser: Any, desk: Desk, db:
         from crm.sportello.models import ReportFile, ReportPlace
         from crm.tickets.models import Ticket
 
-        t = await s.scalar(select(Ticket).where(Ticket.ente_id == desk.ente.ente_id,
-                                                Ticket.subject == f"Lampione spento ({device})"))
+        t = await s.scalar(
+            select(Ticket).where(Ticket.ente_id == desk.ente.ente_id, Ticket.subject == f"Lampione spento ({device})")
+        )
         place = await s.scalar(select(ReportPlace).where(ReportPlace.ticket_id == t.id))
         files = (await s.scalars(select(ReportFile).where(ReportFile.ticket_id == t.id))).all()
         return t, place, files
@@ -120,9 +133,13 @@ def test_segnalazione_with_a_photo_and_a_map_point(browser: Any, desk: Desk, db:
 
 
 @pytest.mark.parametrize("device", ["phone", "laptop"])
-def test_istanza_over_two_sessions_then_an_integration(browser: Any, desk: Desk,  # noqa: F811
-                                                       request: pytest.FixtureRequest, tmp_path: Path,
-                                                       device: str) -> None:
+def test_istanza_over_two_sessions_then_an_integration(
+    browser: Any,
+    desk: Desk,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    device: str,
+) -> None:
     from playwright.sync_api import expect
 
     require_axe()
@@ -154,8 +171,7 @@ def test_istanza_over_two_sessions_then_an_integration(browser: Any, desk: Desk,
         second.get_by_label("Descrizione").fill("Chiedo una copia conforme del certificato di residenza.")
         second.get_by_role("button", name="Avanti").click()
         check_axe(second, "instance-step-3")
-        second.set_input_files("#file", files=[{"name": "delega.pdf", "mimeType": "application/pdf",
-                                                "buffer": PDF}])
+        second.set_input_files("#file", files=[{"name": "delega.pdf", "mimeType": "application/pdf", "buffer": PDF}])
         shoot(second, "instance-step-3")
         second.get_by_role("button", name="Avanti").click()
         expect(second.get_by_role("heading", name="Riepilogo")).to_be_visible()
@@ -180,8 +196,9 @@ def test_istanza_over_two_sessions_then_an_integration(browser: Any, desk: Desk,
             check_axe(second, "instance-integration")
             shoot(second, "area-instance-integration")
             second.get_by_label("Risposta").fill("Ecco la delega firmata.")
-            second.set_input_files("#file", files=[{"name": "delega-firmata.pdf", "mimeType": "application/pdf",
-                                                    "buffer": PDF}])
+            second.set_input_files(
+                "#file", files=[{"name": "delega-firmata.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+            )
             second.get_by_role("button", name="Invia l'integrazione").click()
             expect(second.get_by_text("Integrazione inviata all'ufficio.")).to_be_visible()
             expect(second.get_by_text("delega-firmata.pdf")).to_be_visible()
@@ -189,8 +206,13 @@ def test_istanza_over_two_sessions_then_an_integration(browser: Any, desk: Desk,
         no_errors(second)
 
 
-def test_a_booking_in_the_browser_reaches_app_io(browser: Any, desk: Desk, fake_io: FakeIO,  # noqa: F811
-                                                 request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_a_booking_in_the_browser_reaches_app_io(
+    browser: Any,
+    desk: Desk,
+    fake_io: FakeIO,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
     """Booked on a phone: the confirmation goes through the outbox to the citizen's IO app (getProfile, then the
     message, both held to the contract by the fake), with the appointment as due_date and no personal data in the
     subject; the area personale lists it among the messages received."""
@@ -233,8 +255,14 @@ def test_a_booking_in_the_browser_reaches_app_io(browser: Any, desk: Desk, fake_
 
 
 @pytest.mark.parametrize("device", ["phone", "laptop"])
-def test_the_other_pages_are_clean(browser: Any, desk: Desk, db: DB,  # noqa: F811
-                                   request: pytest.FixtureRequest, tmp_path: Path, device: str) -> None:
+def test_the_other_pages_are_clean(
+    browser: Any,
+    desk: Desk,
+    db: DB,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    device: str,
+) -> None:
     """The pages no journey above passes through: a request and a conversation in the area personale, the legal
     pages, the "not found" page; axe on each, and a screenshot with SP_SCREENSHOTS."""
     from playwright.sync_api import expect
@@ -242,24 +270,50 @@ def test_the_other_pages_are_clean(browser: Any, desk: Desk, db: DB,  # noqa: F8
     require_axe()
 
     async def seed(s: Any) -> None:
-        from crm.citizens.service import contact_for_identity
         from crm.citizens.oidc import VerifiedIdentity
+        from crm.citizens.service import contact_for_identity
         from crm.conversations import service as conversations
         from crm.core.auth import Principal
         from crm.tickets import service as tickets
         from crm.tickets.schemas import TicketIn
 
-        c = await contact_for_identity(s, ente_id=desk.ente.ente_id, ident=VerifiedIdentity(
-            subject="x", fiscal_code="RSSMRA80A01H501U", given_name="Mario", family_name="Rossi", email=None,
-            phone=None, acr="", level=2, provider="spid"))
-        op = Principal(ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"],
-                       username="op")
-        await tickets.create(s, principal=op, data=TicketIn(
-            contact_id=c.id, kind="information", channel="phone", subject=f"Orari dell'anagrafe ({device})",
-            description="Il cittadino chiede gli orari di apertura dell'anagrafe il sabato."))
-        await conversations.record_inbound(s, ente_id=desk.ente.ente_id, contact_id=c.id, channel="web",
-                                           text=f"Buongiorno, a che ora apre l'anagrafe? ({device})",
-                                           channel_message_id=f"web-{device}-{c.id}")
+        c = await contact_for_identity(
+            s,
+            ente_id=desk.ente.ente_id,
+            ident=VerifiedIdentity(
+                subject="x",
+                fiscal_code="RSSMRA80A01H501U",
+                given_name="Mario",
+                family_name="Rossi",
+                email=None,
+                phone=None,
+                acr="",
+                level=2,
+                provider="spid",
+            ),
+        )
+        op = Principal(
+            ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"], username="op"
+        )
+        await tickets.create(
+            s,
+            principal=op,
+            data=TicketIn(
+                contact_id=c.id,
+                kind="information",
+                channel="phone",
+                subject=f"Orari dell'anagrafe ({device})",
+                description="Il cittadino chiede gli orari di apertura dell'anagrafe il sabato.",
+            ),
+        )
+        await conversations.record_inbound(
+            s,
+            ente_id=desk.ente.ente_id,
+            contact_id=c.id,
+            channel="web",
+            text=f"Buongiorno, a che ora apre l'anagrafe? ({device})",
+            channel_message_id=f"web-{device}-{c.id}",
+        )
 
     db.run(seed)
     w, h = SIZES[device]
@@ -275,9 +329,11 @@ def test_the_other_pages_are_clean(browser: Any, desk: Desk, db: DB,  # noqa: F8
         expect(page.get_by_text(f"a che ora apre l'anagrafe? ({device})")).to_be_visible()
         check_axe(page, "area-conversation")
         shoot(page, "area-conversation")
-        for path, title, name in (("/sportello/privacy", "Informativa sul trattamento dei dati personali", "privacy"),
-                                  ("/sportello/note-legali", "Note legali", "legal"),
-                                  ("/sportello/accessibilita", "Dichiarazione di accessibilità", "accessibility")):
+        for path, title, name in (
+            ("/sportello/privacy", "Informativa sul trattamento dei dati personali", "privacy"),
+            ("/sportello/note-legali", "Note legali", "legal"),
+            ("/sportello/accessibilita", "Dichiarazione di accessibilità", "accessibility"),
+        ):
             page.goto(desk.url + path)
             expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
             check_axe(page, name)

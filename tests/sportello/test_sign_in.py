@@ -34,12 +34,18 @@ def test_sign_in_links_the_verified_identity_to_the_contact(desk: Desk, db: DB) 
         from crm.contacts.models import Contact
         from crm.core.sessions import AuthSession
 
-        contact = await s.scalar(select(Contact).where(Contact.ente_id == desk.ente.ente_id,
-                                                       Contact.fiscal_code == "RSSMRA80A01H501U"))
+        contact = await s.scalar(
+            select(Contact).where(Contact.ente_id == desk.ente.ente_id, Contact.fiscal_code == "RSSMRA80A01H501U")
+        )
         sess = await s.scalar(select(CitizenSession).where(CitizenSession.sid == cookie_sid))
         shared = await s.get(AuthSession, cookie_sid)
-        audit = (await s.scalars(select(AuditEntry.action).where(AuditEntry.ente_id == desk.ente.ente_id,
-                                                                 AuditEntry.actor_kind == "citizen"))).all()
+        audit = (
+            await s.scalars(
+                select(AuditEntry.action).where(
+                    AuditEntry.ente_id == desk.ente.ente_id, AuditEntry.actor_kind == "citizen"
+                )
+            )
+        ).all()
         return contact, sess, shared, audit
 
     contact, sess, shared, audit = db.run(check)
@@ -98,8 +104,12 @@ def test_cancelled_sign_in_and_logout_everywhere(desk: Desk, db: DB) -> None:
         assert sign_in(laptop, desk, "giuseppina.verdi").status_code == 200
         page = laptop.get(desk.url + "/sportello/area-personale")
         csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
-        sids = [str(ck.value).partition(".")[0] for cl in (phone, laptop) for ck in cl.cookies.jar
-                if ck.name == "urp_citizen"]
+        sids = [
+            str(ck.value).partition(".")[0]
+            for cl in (phone, laptop)
+            for ck in cl.cookies.jar
+            if ck.name == "urp_citizen"
+        ]
         out = laptop.post(desk.url + "/sportello/esci", data={"csrf": csrf, "everywhere": "1"})
         assert out.status_code == 303
         # the phone's session ended too: the area personale sends it to the sign-in page

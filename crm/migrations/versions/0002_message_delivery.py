@@ -3,6 +3,7 @@
 Revision ID: 0002_message_delivery
 Revises: 0001_foundation
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

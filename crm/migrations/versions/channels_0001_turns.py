@@ -4,6 +4,7 @@ Revision ID: channels_0001
 Revises: conversations_0001
 Create Date: 2026-12-01 16:00:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -32,11 +33,16 @@ def upgrade() -> None:
         sa.Column("finished_at", crm.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("ente_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"],
-                                name=op.f("fk_turns_conversation_id_conversations"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_turns_conversation_id_conversations"),
+            ondelete="CASCADE",
+        ),
         sa.ForeignKeyConstraint(["ente_id"], ["entes.id"], name=op.f("fk_turns_ente_id_entes"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name=op.f("fk_turns_message_id_messages"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name=op.f("fk_turns_message_id_messages"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_turns")),
         sa.UniqueConstraint("message_id", name=op.f("uq_turns_message_id")),
     )

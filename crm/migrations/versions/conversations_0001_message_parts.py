@@ -4,6 +4,7 @@ Revision ID: conversations_0001
 Revises: 0002_message_delivery
 Create Date: 2026-12-01 15:30:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -22,8 +23,9 @@ def upgrade() -> None:
         sa.Column("part", sa.Integer(), nullable=False),
         sa.Column("provider_id", sa.String(length=200), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["message_id"], ["messages.id"], name=op.f("fk_message_parts_message_id_messages"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name=op.f("fk_message_parts_message_id_messages"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message_parts")),
         sa.UniqueConstraint("message_id", "part", name=op.f("uq_message_parts_message_id_part")),
     )
@@ -31,15 +33,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_message_parts_provider_id"), ["provider_id"], unique=False)
     # replies of 2-5 parts stored their SIDs joined by commas: one row per part, the first SID kept on the message
     conn = op.get_bind()
-    rows = conn.execute(sa.text("SELECT id, channel_message_id FROM messages WHERE direction = 'out' "
-                                "AND channel_message_id LIKE '%,%'")).all()
+    rows = conn.execute(
+        sa.text("SELECT id, channel_message_id FROM messages WHERE direction = 'out' AND channel_message_id LIKE '%,%'")
+    ).all()
     for mid, joined in rows:
         sids = [x for x in joined.split(",") if x]
-        conn.execute(sa.text("UPDATE messages SET channel_message_id = :first WHERE id = :id"),
-                     {"first": sids[0], "id": mid})
+        conn.execute(
+            sa.text("UPDATE messages SET channel_message_id = :first WHERE id = :id"), {"first": sids[0], "id": mid}
+        )
         for i, sid in enumerate(sids):
-            conn.execute(sa.text("INSERT INTO message_parts (message_id, part, provider_id) VALUES (:m, :p, :s)"),
-                         {"m": mid, "p": i, "s": sid})
+            conn.execute(
+                sa.text("INSERT INTO message_parts (message_id, part, provider_id) VALUES (:m, :p, :s)"),
+                {"m": mid, "p": i, "s": sid},
+            )
 
 
 def downgrade() -> None:

@@ -7,10 +7,10 @@ Create Date: 2026-12-01 19:14:31.991712
 
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import crm.db
+from alembic import op
 
+import crm.db
 
 revision = "conversations_0002"
 down_revision = "conversations_0001"

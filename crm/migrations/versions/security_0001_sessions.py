@@ -4,6 +4,7 @@ Revision ID: security_0001
 Revises: 0001_foundation
 Create Date: 2026-12-01 16:00:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -28,8 +29,9 @@ def upgrade() -> None:
         sa.Column("revoked_at", crm.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_why", sa.String(length=40), nullable=False),
         sa.Column("ente_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["ente_id"], ["entes.id"], name=op.f("fk_auth_sessions_ente_id_entes"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["ente_id"], ["entes.id"], name=op.f("fk_auth_sessions_ente_id_entes"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
     )
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:

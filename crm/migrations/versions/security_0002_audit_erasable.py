@@ -4,6 +4,7 @@ Revision ID: security_0002
 Revises: security_0001
 Create Date: 2026-12-01 17:00:00
 """
+
 from __future__ import annotations
 
 from alembic import op
@@ -43,5 +44,7 @@ def downgrade() -> None:
         )
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
-        op.execute("CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
-                   "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
+        op.execute(
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        )

@@ -4,6 +4,7 @@ Revision ID: security_0003
 Revises: security_0002
 Create Date: 2026-12-01 17:30:00
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
