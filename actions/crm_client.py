@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Generic, TypedDict, TypeVar
 
@@ -130,7 +129,6 @@ class CrmClient:
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_desk: Desk | None = None  # the URP's phone and hours stay quotable while the CRM is down
-        self._report_slugs: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     def _http(self) -> httpx.AsyncClient:
         """The process's pooled client (re-made if the event loop changed, e.g. between test runs)."""
@@ -195,27 +193,6 @@ class CrmClient:
         return status == 200
 
     # --- knowledge base -----------------------------------------------------------------------------------------
-    async def report_slugs(self) -> frozenset[str]:
-        """Slugs of the published articles whose content is "report it" (topic ``URP_REPORT_TOPICS``, default
-        ``segnalazioni``): for these the assistant offers to file the segnalazione. Kept a minute; empty while the
-        CRM cannot say (the article is then shown as it is)."""
-        at, slugs = self._report_slugs
-        if time.monotonic() - at < 60:
-            return slugs
-        found: set[str] = set()
-        for topic in filter(None, os.environ.get("URP_REPORT_TOPICS", "segnalazioni").split(",")):
-            try:
-                status, body = await self._call(
-                    "GET", "/kb/articles", params={"topic": topic.strip(), "status": "published", "limit": 200}
-                )
-            except CrmUnavailable:
-                return slugs
-            if status != 200 or not isinstance(body, dict):
-                return slugs
-            found.update(str(a["slug"]) for a in body.get("items") or [])
-        self._report_slugs = (time.monotonic(), frozenset(found))
-        return self._report_slugs[1]
-
     async def kb_search(self, q: str, *, k: int = 3, channel: str = "", context: str | None = None) -> KbSearch:
         """``context``: the slug of the article the citizen was just answered with (a follow-up question)."""
         params: dict[str, Any] = {"q": q[:500], "k": k, "channel": channel}

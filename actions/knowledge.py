@@ -73,13 +73,15 @@ def place_in(tracker: Tracker) -> str | None:
     return place if place and len(place.split()) >= 2 else None
 
 
+def report_topics() -> frozenset[str]:
+    """The KB topics whose articles say "report it" (``URP_REPORT_TOPICS``, default ``segnalazioni``)."""
+    return frozenset(t.strip() for t in os.environ.get("URP_REPORT_TOPICS", "segnalazioni").split(",") if t.strip())
+
+
 async def reply_with(dispatcher: CollectingDispatcher, tracker: Tracker, query: str, top: KbHit) -> list[EventType]:
     """The article, or, when its content is "report it" (a hole, a dark street lamp, waste...), the offer to file the
     segnalazione now: what the citizen already said (the description, the place) is kept for the form."""
-    try:
-        offers_report = top.get("slug") in await crm.report_slugs()
-    except CrmUnavailable:
-        offers_report = False
+    offers_report = top.get("topic", "") in report_topics()
     if not offers_report:
         return [*answer_with(dispatcher, query, top), SlotSet("report_offered", False)]
     say(dispatcher, "utter_report_offer", title=top.get("title", ""))

@@ -40,6 +40,7 @@ from channels.models import TurnJob
 from crm.contacts.models import ContactIdentity, ContactPhone
 from crm.conversations.models import Conversation, Message
 from crm.db import transaction, utcnow
+from crm.scheduler import served_ente_ids
 from crm.tasks import Background, uncancellable
 
 log = logging.getLogger("urp.turns")
@@ -279,6 +280,9 @@ class TurnQueue:
         )
         if self.running:  # ours already: their chains take the next turn themselves
             stmt = stmt.where(TurnJob.conversation_id.not_in(list(self.running)))
+        served = await served_ente_ids(self.app)
+        if served is not None:  # a process given some comuni (URP_SCHEDULER_ENTES) takes only their turns
+            stmt = stmt.where(TurnJob.ente_id.in_(served))
         maker = self.app.ctx.sessionmaker
         taken: list[TurnCtx] = []
         async with transaction(maker) as s:

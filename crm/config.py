@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = 2.0
     scheduler_entes: str = Field(
         default="",
-        description="comma-separated ente slugs this process's scheduler serves "
-        "(notifications, reminders); empty = all",
+        description="comma-separated ente slugs this process serves: its scheduler's jobs (notifications, "
+        "reminders) and the turns it takes from the queue; empty = all",
     )
 
     protocol_url: str | None = Field(default=None, description="external protocol system; unset = local register")

@@ -66,6 +66,15 @@ async def _served_entes(app: Any) -> list[int] | None:
         return list((await s.scalars(select(Ente.id).where(Ente.slug.in_(slugs)))).all())
 
 
+async def served_ente_ids(app: Any) -> list[int] | None:
+    """The ente ids this process serves, None for all: what the scheduler's last round found, or found now (the turn
+    queue asks before the scheduler's first round, and in a process that runs no scheduler)."""
+    if getattr(app.ctx, "scheduler_ente_ids", None) is None and app.ctx.settings.scheduler_entes.strip():
+        app.ctx.scheduler_ente_ids = await _served_entes(app)
+    ids: list[int] | None = getattr(app.ctx, "scheduler_ente_ids", None)
+    return ids
+
+
 def served(app: Any) -> list[int | None]:
     """Ente ids a job should run for, one call per id; [None] means every ente at once."""
     ids = getattr(app.ctx, "scheduler_ente_ids", None)

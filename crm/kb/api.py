@@ -42,7 +42,7 @@ READERS, CURATORS = policies.VIEW.roles, policies.CURATE.roles
 @bp.get("/search")
 @authorized(*READERS)
 @openapi(
-    summary="Semantic search: {answerable, confidence, results:[{slug,title,score,snippet,passage,url}]}; "
+    summary="Semantic search: {answerable, confidence, results:[{slug,title,score,snippet,passage,url,topic}]}; "
     "q (<= 500 chars), k (1-10)",
     response=SearchOut,
     query=SearchQuery,
@@ -66,6 +66,7 @@ async def search(request: Request) -> HTTPResponse:
     # the search (and a first index build, which can take seconds) reads only: it must not hold the write lock
     async with request.app.ctx.read_sessionmaker() as s:
         res = await request.app.ctx.kb.search(s, p.ente_id, q, k)
+        topics = await service.topics_of(s, ente_id=p.ente_id, slugs=[h.slug for h in res.hits])
     if not res.answerable and p.is_service:
         async with db_session(request) as s:
             await service.record_gap(s, ente_id=p.ente_id, query=q, reason=res.reason, channel=channel)
@@ -79,6 +80,7 @@ async def search(request: Request) -> HTTPResponse:
                 "snippet": plain_text(h.snippet),
                 "passage": plain_text(h.passage),
                 "url": h.url,
+                "topic": topics.get(h.slug, ""),
             }
             for h in res.hits
         ],

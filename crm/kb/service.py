@@ -310,3 +310,14 @@ async def topics_in_use(session: AsyncSession, *, ente_id: int) -> list[str]:
     """The topic values the ente's articles use (articles may name topics that are not routing topics)."""
     rows = (await session.scalars(select(Article.topic).where(Article.ente_id == ente_id).distinct())).all()
     return sorted(t for t in rows if t)
+
+
+async def topics_of(session: AsyncSession, *, ente_id: int, slugs: list[str]) -> dict[str, str]:
+    """The topic of each article named (a search hit carries it: the assistant offers the report form for "report
+    it" topics without a second call)."""
+    if not slugs:
+        return {}
+    rows = await session.execute(
+        select(Article.slug, Article.topic).where(Article.ente_id == ente_id, Article.slug.in_(slugs))
+    )
+    return {slug: topic for slug, topic in rows.all()}
