@@ -3,6 +3,7 @@ notifications). Each adapter verifies and normalises inbound traffic and sends o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,9 +115,26 @@ def setup(app: Any) -> None:
 
     app.ctx.stop_hooks.append(stop_queue)
 
-    async def _outbound(ente_id: int, message_id: int, **_: Any) -> None:
+    # a conversation's messages leave in the order they were stored (the closing notice, then the rating question):
+    # one send at a time per conversation; the signal's tasks start in dispatch order and the lock queues them fairly
+    sending: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def _outbound(ente_id: int, message_id: int, conversation_id: int | None = None, **_: Any) -> None:
         # an operator's reply: sent and recorded to the end even at shutdown (drained within the grace period)
-        await uncancellable(hub.deliver(app, ente_id, message_id))
+        if conversation_id is None:
+            await uncancellable(hub.deliver(app, ente_id, message_id))
+            return
+        lock, users = sending.get(conversation_id, (asyncio.Lock(), 0))
+        sending[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                await uncancellable(hub.deliver(app, ente_id, message_id))
+        finally:
+            lock, users = sending[conversation_id]
+            if users == 1:
+                del sending[conversation_id]
+            else:
+                sending[conversation_id] = (lock, users - 1)
 
     app.signal("urp.message.outbound")(_outbound)
 

@@ -49,7 +49,8 @@ async def _changed(cx: Context, conv: Conversation, action: str, signal: str | N
 
 def _send_after_commit(cx: Context, msg: Message) -> None:
     if cx.app is not None:
-        app, context = cx.app, {"ente_id": cx.ente_id, "message_id": msg.id}
+        app = cx.app
+        context = {"ente_id": cx.ente_id, "message_id": msg.id, "conversation_id": msg.conversation_id}
         cx.after_commit(lambda: app.dispatch(OUTBOUND_SIGNAL, context=context, fail_not_found=False))
 
 
