@@ -338,8 +338,10 @@ async def web_socket(request: Request, ws: Websocket) -> None:
     pumper = asyncio.create_task(pump())
     last_typing = 0.0
     try:
-        await subscribed.wait()
-        await send(await history())
+        # the history first: a live event received meanwhile waits for it (the widget drops the copy)
+        async with sending:
+            await subscribed.wait()
+            await ws.send(await history())
         async for raw in ws:
             try:
                 data = json.loads(raw)
