@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from channels.base import Button, Inbound, SendFailed, buttons_from_payload
-from channels.queue import TurnCtx, address_of, lock_conversation
+from channels.queue import TurnCtx, address_of, lock_conversation, rowcount
 from channels.rasa_client import RasaUnavailable
 from channels.turn_token import METADATA_KEY, Turn, secret_of, sender_of, sign
 from crm.contacts import service as contacts
@@ -391,7 +391,7 @@ async def deliver(app: Any, ente_id: int, message_id: int, *, ignore_opt_out: bo
                     next_attempt_at=now + SEND_LEASE,
                 )
             )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if rowcount(claimed) != 1:
                 return False
             conv = await s.get(Conversation, m.conversation_id)
             contact = await s.get(Contact, conv.contact_id) if conv else None

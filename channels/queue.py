@@ -66,7 +66,7 @@ class TurnCtx:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _rowcount(r: Result[Any]) -> int:
+def rowcount(r: Result[Any]) -> int:
     """The rows an UPDATE or DELETE matched: its result is a CursorResult, which AsyncSession.execute's annotation
     (``Result``) does not say."""
     return cast(CursorResult[Any], r).rowcount
@@ -195,7 +195,7 @@ class TurnQueue:
             .where(TurnJob.id == ctx.turn_id, TurnJob.owner == self.owner, TurnJob.state == "running")
             .values(state="done", outcome=outcome, finished_at=now, lease_until=None)
         )
-        if _rowcount(done) != 1:
+        if rowcount(done) != 1:
             raise LeaseLost(ctx.turn_id)
         if not self.accepting:
             return None  # shutting down: the next turn stays queued for whoever runs next
@@ -226,7 +226,7 @@ class TurnQueue:
                 started_at=now,
             )
         )
-        return _rowcount(r) == 1
+        return rowcount(r) == 1
 
     async def _load(self, s: AsyncSession, turn_id: int) -> TurnCtx:
         row = (
@@ -316,7 +316,7 @@ class TurnQueue:
             stmt = stmt.where(TurnJob.id.in_(turn_ids))
         async with transaction(self.app.ctx.sessionmaker) as s:
             r = await s.execute(stmt.values(state="queued", owner=None, lease_until=None))
-        return _rowcount(r)
+        return rowcount(r)
 
     async def run(self) -> None:
         """The poll loop: wakes on a signal (a turn queued here, a slot freed) or every ``poll_seconds``."""
