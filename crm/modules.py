@@ -23,6 +23,7 @@ MODULES: tuple[str, ...] = (
     "crm.audit",
     "crm.events",
     "crm.kb",
+    "crm.replies",
     "crm.bookings",
     "crm.instances",
     "crm.citizens",

@@ -13,11 +13,25 @@ from crm.console import (
     intake,
     kb,
     people,
+    replies,
     requests_desk,
     signin,
 )
 from crm.console.kit import bp
 
-SCREENS = (signin, inbox, people, intake, requests_desk, agenda, bookings_admin, backoffice, kb, dashboard, admin)
+SCREENS = (
+    signin,
+    inbox,
+    people,
+    intake,
+    requests_desk,
+    agenda,
+    bookings_admin,
+    backoffice,
+    kb,
+    dashboard,
+    admin,
+    replies,
+)
 
 __all__ = ["SCREENS", "bp"]

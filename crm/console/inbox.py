@@ -32,6 +32,7 @@ from crm.db import read_session, utcnow
 from crm.instances import service as instances
 from crm.offices import service as offices
 from crm.operators.models import Operator
+from crm.replies import service as replies
 from crm.tickets import service as tickets
 from crm.tickets.models import OPEN_STATUSES
 
@@ -296,6 +297,10 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
         thread = await _thread(cx, p, conversation_id)
         data = await _list(s, p, f, tz)
         side = await _context_panel(s, p, thread["contact"], tz)
+        quick = [
+            {"shortcut": r.shortcut, "title": r.title, "text": r.text}
+            for r in await replies.for_topic(s, ente_id=p.ente_id, topic_id=thread["conv"].topic_id)
+        ]
     return render(
         "workspace.html",
         **context(
@@ -306,7 +311,7 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
             thread=thread,
             side=side,
             current=conversation_id,
-            canned=CANNED,
+            quick=quick,
             summary_slots=_slots(thread["conv"].handoff_context),
         ),
     )
@@ -329,15 +334,6 @@ def _slots(ctx: dict[str, Any] | None) -> list[tuple[str, str]]:
         if v not in (None, "", [], {}) and isinstance(v, str | int | float):
             out.append((str(k).replace("_", " "), str(v)[:200]))
     return out
-
-
-CANNED = [
-    "Buongiorno, sono un operatore dell'URP: come posso aiutarla?",
-    "Le invio il link alla pagina con tutte le informazioni.",
-    "Grazie per la pazienza, verifico con l'ufficio competente e le rispondo a breve.",
-    "La richiesta è stata registrata. Riceverà un messaggio a ogni aggiornamento.",
-    "Grazie a lei, buona giornata!",
-]
 
 
 @bp.post("/conversations/<conversation_id:int>/<action:str>")

@@ -20,6 +20,7 @@ import tests.parity.contacts  # noqa: F401
 import tests.parity.conversations  # noqa: F401
 import tests.parity.instances  # noqa: F401
 import tests.parity.kb  # noqa: F401
+import tests.parity.replies  # noqa: F401
 import tests.parity.sportello  # noqa: F401
 import tests.parity.staff  # noqa: F401
 import tests.parity.tickets  # noqa: F401

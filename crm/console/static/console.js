@@ -1,9 +1,6 @@
 /* Live console: the server's event stream (SSE) says "something changed"; lists marked data-live reload. */
 (function () {
   "use strict";
-  document.querySelectorAll("[data-canned]").forEach(function (b) {
-    b.addEventListener("click", function () { var t = document.getElementById("reply"); t.value = b.dataset.canned; t.focus(); });
-  });
   // a form sent once stays sent: a double click must not book twice or file two istanze
   document.querySelectorAll("form").forEach(function (f) {
     f.addEventListener("submit", function () {

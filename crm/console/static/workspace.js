@@ -24,13 +24,6 @@
     });
   });
 
-  // a canned reply put in the box by console.js is a draft like any typed text
-  document.querySelectorAll("[data-canned]").forEach(function (b) {
-    b.addEventListener("click", function () {
-      setTimeout(function () { var t = document.getElementById("reply"); if (t) t.dispatchEvent(new Event("input")); }, 0);
-    });
-  });
-
   // --- scroll anchored to the newest -------------------------------------------------------------------------------
   var newer = document.getElementById("ws-newer");
   function nearBottom() { return !messages || messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80; }
