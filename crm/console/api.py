@@ -8,6 +8,7 @@ from crm.console import (
     agenda,
     backoffice,
     bookings_admin,
+    composer,
     dashboard,
     inbox,
     intake,
@@ -32,6 +33,7 @@ SCREENS = (
     dashboard,
     admin,
     replies,
+    composer,
 )
 
 __all__ = ["SCREENS", "bp"]

@@ -190,3 +190,77 @@ def test_slash_inserts_a_quick_reply_into_the_draft(desk: tuple[Server, Any], pa
     _not_reloaded(page)
     assert not [e for e in page.errors if "Failed to load resource" not in e], page.errors
     citizen.close()
+
+
+CIE = (
+    "La carta d'identità elettronica si richiede all'Ufficio Anagrafe su appuntamento.\n\n"
+    "Servono una fototessera recente, il codice fiscale e la vecchia carta. Il costo è di 22,21 euro.\n\n"
+    "Per i minorenni serve la presenza di entrambi i genitori."
+)
+
+
+def test_a_knowledge_base_article_goes_into_the_draft(desk: tuple[Server, Any], pages: Callable[..., Any]) -> None:
+    """ "/kb" and words in the composer, or the search box under it: the article's title, the paragraph that answers
+    and its link are inserted into the draft (not sent)."""
+    from playwright.sync_api import expect
+
+    require_axe()
+    server, ente = desk
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for slug, title, body, url in (
+            ("carta-identita", "Carta d'identità elettronica", CIE, "https://www.comune.example.it/servizi/cie"),
+            ("tari", "TARI: la tassa sui rifiuti", "La TARI si paga in due rate, a maggio e a novembre.", ""),
+        ):
+            r = c.post(
+                "/api/v1/kb/articles",
+                json={"slug": slug, "title": title, "body": body, "url": url, "status": "published"},
+                headers=ente.headers("admin"),
+            )
+            assert r.status_code in (201, 409), r.text
+        # the ente's index is built by its first search (seconds on a busy machine): not inside the page's wait
+        warm = c.get("/api/v1/kb/search", params={"q": "carta d'identità"}, headers=ente.headers("operator"))
+        assert warm.status_code == 200, warm.text
+    citizen, conv = _handed_off(server, ente, "Come faccio la carta d'identità?")
+    page = pages(bypass_csp=True)
+    _login(page, ente.usernames["operator"])
+    page.goto(f"/console/conversations/{conv}")
+    _live(page)
+    page.evaluate("window.__notReloaded = true")
+    page.get_by_role("button", name="Prendi in carico").click()
+    reply = page.get_by_role("textbox", name="Risposta al cittadino")
+    expect(reply).to_be_enabled()
+
+    reply.click()
+    page.keyboard.type("Buongiorno. /kb carta d'identità fototessera")
+    listbox = page.get_by_role("listbox", name="Risposte rapide")
+    option = listbox.get_by_role("option").first
+    expect(option).to_contain_text("Carta d'identità elettronica")
+    _no_axe_violations(page, "articles offered")
+    page.keyboard.press("Enter")
+    expect(listbox).to_be_hidden()
+    value = reply.input_value()
+    assert value.startswith("Buongiorno. Carta d'identità elettronica\n"), value
+    assert "fototessera" in value and "/kb" not in value
+    assert value.endswith("\nMaggiori informazioni: https://www.comune.example.it/servizi/cie"), value
+    expect(page.get_by_role("list", name="Messaggi")).not_to_contain_text("Maggiori informazioni")  # not sent
+
+    # the search box under the reply: results with a button each; the article goes in at the cursor
+    reply.fill("")
+    page.get_by_text("Scheda informativa", exact=True).click()
+    page.get_by_label("Cerca nelle schede informative").fill("tassa rifiuti")
+    page.get_by_role("button", name="Cerca", exact=True).click()
+    results = page.get_by_role("list", name="Schede trovate")
+    expect(results).to_contain_text("TARI: la tassa sui rifiuti")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    _no_axe_violations(page, "search box results")
+    for name, size in SIZES.items():
+        page.set_viewport_size(size)
+        page.wait_for_timeout(200)
+        results.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"composer-kb-{name}.png"))
+    page.set_viewport_size(SIZES["desktop"])
+    page.get_by_role("button", name="Inserisci nella risposta: TARI: la tassa sui rifiuti").click()
+    expect(reply).to_have_value("TARI: la tassa sui rifiuti\nLa TARI si paga in due rate, a maggio e a novembre.")
+    _not_reloaded(page)
+    assert not [e for e in page.errors if "Failed to load resource" not in e], page.errors
+    citizen.close()

@@ -1,5 +1,7 @@
 /* The composer's suggestions: "/" and a few letters of a shortcut offer the quick replies (risposte rapide) the
-   admins wrote for this ente and the conversation's topic (the page carries them in #ws-quick). The list is
+   admins wrote for this ente and the conversation's topic (the page carries them in #ws-quick); "/kb " and words
+   offer knowledge-base articles (the console's /console/composer/kb), inserted as title, the paragraph that
+   answers and the link; the search box under the reply does the same search. The list is
    navigable with the keyboard: arrows to move, Enter or Tab to insert the reply into the draft (never sent: the
    operator reads it and sends it), Esc to close. Inserted text is a draft like any typed text (workspace.js keeps it
    per conversation on every "input" event). */
@@ -15,13 +17,16 @@
   var items = [], active = -1, token = null, seq = 0;
   var MAX = 8;
 
-  // "/" at the start of the text or after a space, then the letters typed so far, up to the cursor
+  // "/" at the start of the text or after a space, then the letters typed so far, up to the cursor; "/kb " and
+  // words: a knowledge-base search
   function tokenAt() {
     if (reply.selectionStart !== reply.selectionEnd) return null;
     var pos = reply.selectionStart, before = reply.value.slice(0, pos);
+    var kb = /(^|\s)(\/kb\s+)([^\n\/]{0,80})$/i.exec(before);
+    if (kb) return {start: pos - kb[2].length - kb[3].length, end: pos, q: kb[3].trim(), kind: "kb"};
     var m = /(^|\s)\/([^\s\/]{0,40})$/.exec(before);
     if (!m) return null;
-    return {start: pos - m[2].length - 1, end: pos, q: m[2].toLowerCase()};
+    return {start: pos - m[2].length - 1, end: pos, q: m[2].toLowerCase(), kind: "quick"};
   }
 
   function quickMatches(q) {
@@ -110,28 +115,80 @@
   }
 
   // a source of suggestions for the token (quick replies; workspace extensions may add theirs)
-  var sources = [function (t) { return t.q.indexOf("kb ") === 0 ? null : quickMatches(t.q); }];
-  window.urpComposer = {
-    addSource: function (fn) { sources.unshift(fn); },
-    show: function (list, t) { if (token === null || t === token || (token && t.start === token.start)) show(list, t); },
-    insert: insert,
-    say: say,
-  };
+  // --- knowledge-base articles: the title, the paragraph that answers, the link ---------------------------------
+  var kbTimer = null, kbUrl = reply.dataset.kb || "";
+  function kbSearch(q) {
+    return fetch(kbUrl + "?q=" + encodeURIComponent(q), {credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+      .then(function (data) {
+        return (data.items || []).map(function (a) {
+          return {key: "Scheda", label: a.title, detail: a.passage, text: a.text, url: a.url};
+        });
+      });
+  }
 
   function update() {
     var t = tokenAt();
-    if (!t || reply.disabled) { close(); return; }
     var mine = ++seq;
-    for (var n = 0; n < sources.length; n++) {
-      var got = sources[n](t, function (list) { if (mine === seq) show(list, t); });
-      if (got === undefined) { token = t; return; }  // asynchronous: it calls back
-      if (got !== null) {
-        show(got, t);
-        if (!got.length) say("Nessuna risposta rapida per «" + t.q + "».");
-        return;
-      }
+    clearTimeout(kbTimer);
+    if (!t || reply.disabled) { close(); return; }
+    if (t.kind === "quick") {
+      var got = quickMatches(t.q);
+      show(got, t);
+      if (!got.length) say("Nessuna risposta rapida per «" + t.q + "».");
+      return;
     }
-    close();
+    if (!kbUrl) { close(); return; }
+    if (t.q.length < 2) { close(); say("Scriva almeno due lettere da cercare nelle schede informative."); return; }
+    kbTimer = setTimeout(function () {
+      kbSearch(t.q).then(function (list) {
+        if (mine !== seq) return;  // typed on meanwhile
+        show(list, t);
+        if (!list.length) say("Nessuna scheda informativa per «" + t.q + "».");
+      }).catch(function () { if (mine === seq) say("Ricerca nelle schede non riuscita: riprovi."); });
+    }, 250);
+  }
+
+  // the search box under the reply: the same search, its results listed with a button each
+  var kbForm = document.getElementById("ws-kb-form");
+  var kbList = document.getElementById("ws-kb-results");
+  if (kbForm && kbList && kbUrl) {
+    kbForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var q = (kbForm.querySelector("input[name=q]") || {}).value || "";
+      q = q.trim();
+      kbList.innerHTML = "";
+      if (q.length < 2) { say("Scriva almeno due lettere da cercare nelle schede informative."); return; }
+      kbSearch(q).then(function (list) {
+        kbList.innerHTML = "";
+        list.forEach(function (a) {
+          var li = document.createElement("li");
+          li.className = "ws-kb-hit";
+          var h = document.createElement("strong");
+          h.textContent = a.label;
+          var d = document.createElement("span");
+          d.className = "ws-suggest-detail";
+          d.textContent = a.detail;
+          var b = document.createElement("button");
+          b.type = "button";
+          b.className = "btn btn-outline-primary btn-sm";
+          b.textContent = "Inserisci";
+          b.setAttribute("aria-label", "Inserisci nella risposta: " + a.label);
+          b.addEventListener("click", function () {
+            if (reply.disabled) { say("Prenda in carico la conversazione per rispondere."); return; }
+            var pos = reply.selectionStart, before = reply.value.slice(0, pos);
+            insert((before && !/\s$/.test(before) ? "\n" : "") + a.text, null);
+            say("Scheda inserita nella risposta: " + a.label + ".");
+          });
+          li.appendChild(h);
+          li.appendChild(d);
+          li.appendChild(b);
+          kbList.appendChild(li);
+        });
+        say(list.length ? (list.length === 1 ? "Una scheda trovata." : list.length + " schede trovate.")
+          : "Nessuna scheda informativa per «" + q + "».");
+      }).catch(function () { say("Ricerca nelle schede non riuscita: riprovi."); });
+    });
   }
 
   reply.addEventListener("input", update);
