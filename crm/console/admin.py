@@ -351,7 +351,9 @@ async def _probe(app: Any, name: str) -> dict[str, Any]:
 @bp.get("/settings")
 @console_page(*ADMINS)
 async def settings_page(request: Request, p: Principal) -> HTTPResponse:
-    ok = "Orari d'ufficio salvati." if request.args.get("esito") == "orari" else ""
+    ok = {"orari": "Orari d'ufficio salvati.", "sla": "Tempi di prima risposta in chat salvati."}.get(
+        request.args.get("esito") or "", ""
+    )
     return await _settings(request, p, ok=ok)
 
 
@@ -363,6 +365,8 @@ async def _settings(
     err: str = "",
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    sla_form: dict[str, str] | None = None,
+    sla_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTTPResponse:
     async with db_session(request) as s:
@@ -411,6 +415,9 @@ async def _settings(
             for k, edge in enumerate(("from", "to"))
         }
         form["patron"] = patron or ""
+    if sla_form is None:  # the chat first-response targets as saved (a topic left empty follows the ente's)
+        sla_form = {"minutes": str(ente.chat_first_response_minutes)}
+        sla_form.update({f"t{t.id}": str(t.chat_first_response_minutes or "") for t in topic_list})
     return render(
         "settings.html",
         status=status,
@@ -428,6 +435,9 @@ async def _settings(
             form=form,
             errors=errors or {},
             days=list(enumerate(WEEKDAY_LABEL)),
+            topics=topic_list,
+            sla_form=sla_form,
+            sla_errors=sla_errors or {},
         ),
     )
 
@@ -483,3 +493,40 @@ async def settings_hours(request: Request, p: Principal) -> HTTPResponse:
     async with begin(request, screen="settings") as cx:
         await ente_commands.set_office_hours(cx, office_hours=spec, patron_day=patron)
     return redirect("/console/settings?esito=orari#orari", status=303)
+
+
+def _minutes(form: Any, key: str, errors: dict[str, str], *, required: bool) -> int | None:
+    raw = (form.get(key) or "").strip()
+    if not raw:
+        if required:
+            errors[key] = "Indichi i minuti."
+        return None
+    low, high = entes.CHAT_TARGET_RANGE
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        errors[key] = f"Un numero intero di minuti, da {low} a {high}."
+        return None
+    return int(raw)
+
+
+@bp.post("/settings/chat-sla")
+@console_page(*ADMINS)
+async def settings_chat_sla(request: Request, p: Principal) -> HTTPResponse:
+    """The first-response target of handed-off chats, for the ente and per topic (empty: the ente's)."""
+    form = request.form or {}
+    async with db_session(request) as s:
+        topic_ids = [t.id for t in await offices.list_topics(s, ente_id=p.ente_id)]
+    errors: dict[str, str] = {}
+    minutes = _minutes(form, "minutes", errors, required=True)
+    per_topic = {tid: _minutes(form, f"t{tid}", errors, required=False) for tid in topic_ids}
+    if errors or minutes is None:
+        return await _settings(
+            request,
+            p,
+            err="I tempi di prima risposta non sono stati salvati: corregga i campi segnalati.",
+            sla_form={k: form.get(k) or "" for k in form},
+            sla_errors=errors,
+            status=422,
+        )
+    async with begin(request, screen="settings") as cx:
+        await ente_commands.set_chat_targets(cx, minutes=minutes, per_topic=per_topic)
+    return redirect("/console/settings?esito=sla#sla", status=303)

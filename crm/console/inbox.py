@@ -21,7 +21,7 @@ from crm.console.kit import BOOKING_STATUS_LABEL, INSTANCE_STATUS_LABEL, STATUS_
 from crm.console.session import console_page, context
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
-from crm.conversations import commands
+from crm.conversations import commands, sla
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message
 from crm.conversations.policies import HANDLE
@@ -37,7 +37,6 @@ from crm.tickets import service as tickets
 from crm.tickets.models import OPEN_STATUSES
 
 VIEWS = [("waiting", "In attesa"), ("mine", "Mie"), ("unassigned", "Non assegnate"), ("all", "Tutte aperte")]
-SLA_LABEL = {"ok": "In tempo", "due": "In scadenza", "late": "Oltre il tempo"}
 LIST_LIMIT = 200
 OPEN_INSTANCE = ("submitted", "protocolled", "in_charge", "integration_requested", "integrated")
 SCRIPTED = "X-Requested-With"  # set by workspace.js: answer with the thread's news, not a redirect
@@ -114,6 +113,7 @@ async def _list(s: AsyncSession, p: Principal, f: dict[str, Any], tz: ZoneInfo) 
         ).all()
     )
     now = utcnow()
+    targets = await sla.targets(s, p.ente_id)
     items = []
     for c in rows:
         person = people.get(c.contact_id)
@@ -129,7 +129,7 @@ async def _list(s: AsyncSession, p: Principal, f: dict[str, Any], tz: ZoneInfo) 
                 "mine": c.assignee_id == p.operator_id,
                 "unread": unread.get(c.id, 0),
                 "minutes": int((now - since).total_seconds() // 60) if since else None,
-                "sla": conversations.sla_state(c, now),
+                "sla": sla.clock(c, targets, now),
                 "last": (last_text.get(c.id) or "")[:90],
                 "summary": c.handoff_summary[:120] if c.mode == "waiting" else "",
                 "at": c.last_message_at,
@@ -143,7 +143,6 @@ async def _list(s: AsyncSession, p: Principal, f: dict[str, Any], tz: ZoneInfo) 
         "qs": _query(f),
         "tz": tz,
         "views": VIEWS,
-        "SLA_LABEL": SLA_LABEL,
     }
 
 
@@ -243,6 +242,7 @@ async def _thread(cx: Context, p: Principal, conversation_id: int, after: int = 
         and ((conv.mode == "assigned" and conv.assignee_id == p.operator_id) or p.role == "admin"),
         "statuses": {mid: st for mid, st in recent},
         "all_topics": await offices.list_topics(s, ente_id=p.ente_id),
+        "sla": sla.clock(conv, await sla.targets(s, p.ente_id), utcnow()),
     }
 
 

@@ -7,9 +7,10 @@ message pipeline, not a user's change, and stays with the hub.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from crm.conversations import policies
+from crm.conversations import policies, sla
 from crm.conversations import service as svc
 from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.core.commands import Context, command
@@ -251,3 +252,23 @@ async def reply(cx: Context, *, conversation_id: int, text: str) -> Message:
 async def note(cx: Context, *, conversation_id: int, text: str) -> Message:
     """An internal note: operators see it, the citizen never does."""
     return await _message(cx, conversation_id, text, private=True)
+
+
+@command(policies.ESCALATE)
+async def escalate(cx: Context, *, conversation_id: int, now: datetime | None = None) -> bool:
+    """A handed-off chat whose first-response time ran out unanswered: marked once, with an audit line, and the
+    live event that tells the supervisors (admins) and the holder of the chat in their workspace. False when it is
+    not late (answered, closed or escalated meanwhile)."""
+    conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, lock=True)
+    clk = sla.clock(conv, await sla.targets(cx.session, cx.ente_id), now or utcnow())
+    if clk is None or clk.state != "late" or conv.sla_escalated_at is not None:
+        return False
+    conv.sla_escalated_at = utcnow()
+    await cx.record(
+        "sla_escalate",
+        "conversation",
+        conv.id,
+        details={"target_minutes": clk.target_minutes, "due_at": clk.due_at.isoformat()},
+        event={"mode": conv.mode, "sla": "late", "assignee_id": conv.assignee_id},
+    )
+    return True

@@ -30,6 +30,8 @@ class Conversation(IdMixin, EnteMixin, TimestampMixin, Base):
     taken_at: Mapped[datetime | None] = mapped_column(default=None)
     first_response_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # when the first-response SLA ran out without a reply and the supervisors were told (once per handoff)
+    sla_escalated_at: Mapped[datetime | None] = mapped_column(default=None)
     anonymised_at: Mapped[datetime | None] = mapped_column(default=None)  # by erasure or retention (crm.contacts)
 
     messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")

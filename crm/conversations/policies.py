@@ -15,3 +15,4 @@ CLOSE = Policy("close a conversation", roles=(*HANDLE.roles, SERVICE))
 RATE = Policy(
     "answer the satisfaction question of a conversation (the citizen, through the channel hub)", roles=(SERVICE,)
 )
+ESCALATE = Policy("escalate a handed-off chat whose first-response time ran out (the scheduler)", roles=(SERVICE,))

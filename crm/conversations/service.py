@@ -235,6 +235,7 @@ async def handoff(
     conv.handoff_summary = summary
     conv.handoff_context = context
     conv.handoff_at = utcnow()
+    conv.sla_escalated_at = None  # a new first-response clock (crm.conversations.sla)
     await session.flush()
     return conv
 
@@ -316,9 +317,6 @@ def list_stmt(
 
 
 WORKSPACE_VIEWS = ("waiting", "mine", "unassigned", "all")
-# first response to a handed-off chat: the list colours a wait past 60% of it, and one past it (item 7 of issue 15
-# brings working hours and per-ente targets)
-FIRST_RESPONSE_TARGET = timedelta(minutes=5)
 
 
 def _like(q: str) -> str:
@@ -395,17 +393,6 @@ async def unanswered(session: AsyncSession, *, ente_id: int, conversation_ids: l
         .group_by(Message.conversation_id)
     )
     return {cid: int(n) for cid, n in rows.all()}
-
-
-def sla_state(c: Conversation, now: datetime | None = None) -> str | None:
-    """First response to a handed-off chat: ``ok``, ``due`` (past 60% of the target), ``late``; None when it does
-    not apply (not handed off, answered, closed)."""
-    if c.handoff_at is None or c.first_response_at is not None or c.mode not in ("waiting", "assigned"):
-        return None
-    waited = (now or utcnow()) - c.handoff_at
-    if waited >= FIRST_RESPONSE_TARGET:
-        return "late"
-    return "due" if waited >= FIRST_RESPONSE_TARGET * 0.6 else "ok"
 
 
 async def messages(

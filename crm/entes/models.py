@@ -19,6 +19,9 @@ class Ente(IdMixin, TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Rome")
     office_hours: Mapped[str] = mapped_column(String(200), default="mon-fri 08:00-12:30,14:00-17:00")
     patron_day: Mapped[str | None] = mapped_column(String(5), default=None)
+    # the first reply an operator owes a chat handed off to them, in minutes of office time (Zammad's "first response
+    # time"); a topic may set its own (``Topic.chat_first_response_minutes``)
+    chat_first_response_minutes: Mapped[int] = mapped_column(default=5)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -13,6 +13,9 @@ from crm.core.auth import hash_token
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.workhours import OfficeHours, make_office_hours, parse_office_hours, parse_patron_day
 from crm.entes.models import Ente, ServiceToken
+from crm.offices.models import Topic
+
+CHAT_TARGET_RANGE = (1, 24 * 60)  # minutes of office time a first-response target may be
 
 
 async def get_by_slug(session: AsyncSession, slug: str) -> Ente | None:
@@ -80,6 +83,28 @@ async def set_office_hours(session: AsyncSession, *, ente_id: int, office_hours:
         raise ValidationFailed("office hours need at least one interval", fields={"office_hours": "empty"})
     ente = await get(session, ente_id)
     ente.office_hours, ente.patron_day = office_hours, patron_day or None
+    await session.flush()
+    return ente
+
+
+async def set_chat_targets(
+    session: AsyncSession, *, ente_id: int, minutes: int, per_topic: dict[int, int | None]
+) -> Ente:
+    """The first-response target of handed-off chats (minutes of office time), and the topics that set their own
+    (None: the ente's)."""
+    low, high = CHAT_TARGET_RANGE
+    bad = {str(k): f"between {low} and {high}" for k, v in per_topic.items() if v is not None and not low <= v <= high}
+    if not low <= minutes <= high:
+        bad["minutes"] = f"between {low} and {high}"
+    if bad:
+        raise ValidationFailed("target out of range", fields=bad)
+    ente = await get(session, ente_id)
+    ente.chat_first_response_minutes = minutes
+    topics = {t.id: t for t in (await session.scalars(select(Topic).where(Topic.ente_id == ente_id))).all()}
+    for topic_id, value in per_topic.items():
+        if topic_id not in topics:
+            raise ValidationFailed("unknown topic", fields={str(topic_id): "unknown topic"})
+        topics[topic_id].chat_first_response_minutes = value
     await session.flush()
     return ente
 

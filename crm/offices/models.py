@@ -26,5 +26,7 @@ class Topic(IdMixin, EnteMixin, TimestampMixin, Base):
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"), index=True)
     slug: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
+    # this topic's first-response target for handed-off chats (minutes of office time); None: the ente's
+    chat_first_response_minutes: Mapped[int | None] = mapped_column(default=None)
 
     office: Mapped[Office] = relationship(back_populates="topics")

@@ -96,3 +96,8 @@ def console_hours(h: Harness) -> Perform:
         "admin",
         {"d0_a_from": "08:30", "d0_a_to": "12:30", "d2_a_from": "09:00", "d2_a_to": "13:00", "patron": "29/06"},
     )
+
+
+@scenario("POST", "/console/settings/chat-sla", "admin")
+def console_chat_sla(h: Harness) -> Perform:
+    return h.console("/console/settings/chat-sla", "admin", {"minutes": "10", f"t{h.ente.topics['anagrafe']}": "20"})

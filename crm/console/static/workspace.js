@@ -63,6 +63,9 @@
       bindForms(head);
       if (focusedAction) { var first = head.querySelector("button"); if (first) first.focus(); }
     }
+    // the SLA clock's words change every minute: only the badge is replaced, not the header's forms
+    var freshSla = incoming.querySelector(".ws-sla"), shownSla = head && head.querySelector(".ws-sla");
+    if (freshSla && shownSla && freshSla.outerHTML !== shownSla.outerHTML) shownSla.replaceWith(freshSla);
     Object.keys(news.statuses || {}).forEach(function (id) {
       var el = document.querySelector('[data-status-for="' + id + '"]');
       if (el) el.innerHTML = news.statuses[id];
@@ -211,13 +214,42 @@
     });
   }
 
+  // --- the chat SLA: the server words the time left or over; while a clock is shown it is asked again every 30 s --
+  setInterval(function () {
+    if (document.hidden) return;
+    if (document.querySelector("#ws-list-items .ws-sla")) refreshList();
+    if (document.querySelector("#ws-head .ws-sla")) refreshThread();
+  }, 30000);
+  // a chat that ran out of its first-response time: the supervisors (admins) and whoever holds it are told
+  function escalated(d) {
+    if (d.action !== "sla_escalate") return;
+    if (ws.dataset.role !== "admin" && String(d.assignee_id || "") !== ws.dataset.me) return;
+    beep();
+    var link = "/console/conversations/" + d.id;
+    var note = document.getElementById("ws-escalated");
+    if (note) {
+      note.textContent = "";
+      var a = document.createElement("a");
+      a.href = link; a.textContent = "Una conversazione ha superato il tempo di prima risposta: aprila";
+      note.appendChild(a);
+    }
+    if (window.Notification && Notification.permission === "granted") {
+      try {
+        new Notification("Sportello URP", {body: "Una conversazione ha superato il tempo di prima risposta",
+                                           tag: "urp-sla-" + d.id});
+      } catch (e) { /* e.g. only through a service worker on some mobiles */ }
+    }
+  }
+
   // --- the event stream --------------------------------------------------------------------------------------------
   if (!window.EventSource) return;
   var es = new EventSource("/api/v1/events");
   function data(ev) { try { return JSON.parse(ev.data); } catch (e) { return {}; } }
   function mine(d) { return conv && String(d.conversation_id || (d.type === "conversation" ? d.id : "")) === conv; }
   es.addEventListener("message", function (ev) { var d = data(ev); if (mine(d)) refreshThread(); refreshList(); });
-  es.addEventListener("conversation", function (ev) { var d = data(ev); if (mine(d)) refreshThread(); refreshList(); });
+  es.addEventListener("conversation", function (ev) {
+    var d = data(ev); if (mine(d)) refreshThread(); refreshList(); escalated(d);
+  });
   es.addEventListener("delivery", function (ev) { if (mine(data(ev))) refreshThread(); });
   es.addEventListener("typing", function (ev) { if (mine(data(ev))) typing(true); });
   // after a reconnect, whatever was missed
