@@ -44,10 +44,13 @@ def answer_with(dispatcher: CollectingDispatcher, query: str, top: KbHit) -> lis
     ]
 
 
-async def kb_before_dead_end(dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn) -> dict[str, Any] | None:
+async def kb_before_dead_end(
+    dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn, *, report_articles: bool = True
+) -> dict[str, Any] | None:
     """The NLU sent the message to a flow that cannot serve it (no appointments to list, no code to check or cancel):
     when the knowledge base answers the message, the article is the reply and its slots are returned; None leaves
-    the flow to say its own dead end. A button's payload or a message carrying a code is the flow's own."""
+    the flow to say its own dead end. A button's payload or a message carrying a code is the flow's own.
+    ``report_articles=False``: a "report it" article leaves the flow alone (the report form, which files it)."""
     query = latest_text(tracker)
     if not query or query.startswith("/") or CODE_RE.search(query):
         return None
@@ -60,6 +63,8 @@ async def kb_before_dead_end(dispatcher: CollectingDispatcher, tracker: Tracker,
     # overriding the classifier's choice takes a confident article, as for a message it called off-topic: on a
     # small KB «i miei appuntamenti» is "answerable" by the article that says "su appuntamento" (score 0.44)
     if not (res.get("answerable") and top and float(top.get("score") or 0) >= OOS_KB_MIN_SCORE):
+        return None
+    if not report_articles and top.get("topic", "") in report_topics():
         return None
     return {e["name"]: e["value"] for e in await reply_with(dispatcher, tracker, query, top)}
 

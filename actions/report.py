@@ -13,11 +13,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import apologise, latest_intent, latest_text, phrase, say
 from actions.crm_client import CrmUnavailable, crm
-from actions.knowledge import place_in
-from actions.turn import TurnAction, TurnFormValidation
+from actions.knowledge import kb_before_dead_end, place_in
+from actions.turn import TurnAction, TurnFormValidation, turn_of
 from channels.turn_token import Turn
 
 REPORT_SLOTS = ("issue_description", "issue_place")
+ANSWERED = "-"  # both slots when the knowledge base answered the message that started the form: nothing is filed
 # words of a request to report that say nothing about the problem: «vorrei fare una segnalazione», «devo segnalare
 # un problema in strada» start the form; «c'è un lampione spento da giorni» is already its description
 _GENERIC = frozenset(
@@ -63,6 +64,19 @@ class ValidateReportForm(TurnFormValidation):
     async def validate_issue_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
+        if value == ANSWERED:
+            return {"issue_description": ANSWERED}
+        if tracker.get_slot("requested_slot") is None and latest_intent(tracker) == "report_issue":
+            # the message that started the form: a confident article that is not "report it" («voglio lamentarmi per
+            # come sono stato trattato», «ho trovato un cane senza collare», «la bolletta dell'acqua è troppo alta»:
+            # a complaint, another office, another body) is the answer and nothing is filed; otherwise the form goes
+            # on with what was said
+            turn = turn_of(tracker)
+            answered = (
+                await kb_before_dead_end(dispatcher, tracker, turn, report_articles=False) if turn is not None else None
+            )
+            if answered is not None:
+                return {"issue_description": ANSWERED, "issue_place": ANSWERED, **answered}
         text = str(value or "").strip()
         if len(text) < 4 or text.startswith("/"):
             say(dispatcher, "utter_report_description_too_short")
@@ -72,6 +86,8 @@ class ValidateReportForm(TurnFormValidation):
     async def validate_issue_place(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
+        if value == ANSWERED or tracker.get_slot("issue_description") == ANSWERED:
+            return {"issue_place": ANSWERED}
         # asked for the place, the whole answer is the place: "via Mazzini 23" is not two places "via" and "23"
         if tracker.get_slot("requested_slot") == "issue_place":
             value = tracker.latest_message.get("text") or value
@@ -91,8 +107,8 @@ class ActionSubmitReport(TurnAction):
     ) -> list[EventType]:
         description, place = tracker.get_slot("issue_description"), tracker.get_slot("issue_place")
         reset = [SlotSet(s, None) for s in REPORT_SLOTS]
-        if not description or not place:
-            return reset  # the form ended early and said why
+        if not description or not place or ANSWERED in (description, place):
+            return reset  # the form ended early and said why, or the knowledge base answered instead
         try:
             filed = await crm.file_request(
                 contact_id=turn.contact_id,

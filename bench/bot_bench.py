@@ -12,7 +12,11 @@ the turn is delivered and recorded (the hub's turn row done and none of its repl
 the turn queue existed, until the webhook returned). Errors: webhook not 200, no reply, or an apology / holding
 message (CRM or Rasa unreachable or too slow). CPU: milliseconds of CPU per message of each process (CRM + hub,
 action server, Rasa; /proc, children included) over each phase. Prints one JSON line.
-Run: .venv/bin/python bench/bot_bench.py [--messages 200] [--concurrent 20]"""
+Run: .venv/bin/python bench/bot_bench.py [--messages 200] [--concurrent 20]
+
+`--answers` runs only the sequential pass through the hub on the same script (the answered / declined counts and
+their latency, without the floor and the concurrent passes) and lists each miss: an answerable question without an
+article, an off-topic one given an article, with the intent the NLU read and the assistant's first reply."""
 
 from __future__ import annotations
 
@@ -67,8 +71,13 @@ CLOSING = [
 # what the citizen sees when something behind the assistant failed (actions.APOLOGY, hub.HOLDING)
 FAILURE_MARKS = ("non riesco a collegarmi ai sistemi del Comune", "assistente virtuale in questo momento non risponde")
 FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
+# a question asked inside a form (a report, a booking) is answered with its article, then the form resumes
+# (utter_in_form_resume, a message of its own; the no-answer reply only ends with these words)
+IN_FORM_RESUME = "Riprendiamo da dove eravamo."
 # the article said "report it" and the assistant offered to file the segnalazione instead (utter_report_offer)
 REPORT_OFFER = "vuole che proceda?"
+# a described problem started the report form with what was said: it asks only where (utter_ask_issue_place)
+REPORT_FORM = "Dove si trova esattamente?"
 # the assistant handed the conversation to the operators (actions.ActionHandoff): later turns get no bot reply
 HANDOFF_MARKS = ("mettendo in contatto con un operatore", "richiesta di richiamata")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -237,6 +246,7 @@ def summary(every: list[dict[str, Any]], wall: float, latency: str = "turn_ms") 
         },
         "info_answered": f"{sum(1 for x in info if x['answered'])}/{len(info)}",
         "info_report_offered": f"{sum(1 for x in info if x['offered_report'])}/{len(info)}",
+        "info_report_form": f"{sum(1 for x in info if x['report_form'] and not x['answered'])}/{len(info)}",
         "oos_declined": f"{sum(1 for x in oos if not x['answered'])}/{len(oos)}",
         "by_kind_p50_ms": {
             k: pct([x[latency] for x in turns if x["kind"] == k and x["status"] == 200 and x[latency] is not None], 50)
@@ -245,10 +255,25 @@ def summary(every: list[dict[str, Any]], wall: float, latency: str = "turn_ms") 
     }
 
 
+def misses(every: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The turns the counts hold against the assistant: an answerable question without an article (nor the offer to
+    file a segnalazione), an off-topic one given an article."""
+    return [
+        {k: x[k] for k in ("kind", "text", "reply")}
+        for x in every
+        if not x["after_handoff"]
+        and (
+            (x["kind"] == "info" and not x["answered"] and not x["offered_report"] and not x["report_form"])
+            or (x["kind"] in ("info_oos", "out_of_scope") and x["answered"])
+        )
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=200)
     ap.add_argument("--concurrent", type=int, default=20)
+    ap.add_argument("--answers", action="store_true", help="only the sequential pass, with each miss listed")
     args = ap.parse_args()
     if not rasa_available():
         print(json.dumps({"bench": "bot", "skipped": "no .venv-rasa or trained model (make train)"}))
@@ -277,6 +302,11 @@ def main() -> None:
         "TELEGRAM_API_BASE": tg.url + "/bot",
         "PYTHONUNBUFFERED": "1",
     }
+    if args.answers:
+        # the index is built by the first search below, not at start (/health waits 60 s at most); the counts must
+        # not depend on the machine's load: every timeout on the way is generous (the latencies say what they say)
+        env.update(URP_KB_WARM_UP="false", URP_CRM_TIMEOUT="120", RASA_TIMEOUT_SECONDS="180")
+        env.update(URP_TURN_MAX_AGE_SECONDS="600")
     seeded = subprocess.run(
         [sys.executable, "-m", "crm.cli", "demo", "seed"],
         env=env,
@@ -291,7 +321,15 @@ def main() -> None:
     os.environ["RASA_MODEL"] = str(model)  # scripts/rasa_run.sh: the model trained from the current data
     procs, rasa_url = _start_bot(env, port, tmp, url)
     env["URP_RASA_URL"] = rasa_url
-    srv = start_server(env, tmp / "crm.log", port=port)
+    try:
+        srv = start_server(env, tmp / "crm.log", port=port)
+    except RuntimeError:
+        for p in procs:
+            _stop(p)
+        raise
+    if args.answers:
+        auth = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+        httpx.get(srv.url + "/api/v1/kb/search", params={"q": "carta d'identità"}, headers=auth, timeout=900)
     pids = {"crm": srv.proc.pid, "actions": procs[0].pid, "rasa": procs[1].pid}
     hook = srv.url + "/channels/telegram/webhook"
     headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
@@ -319,7 +357,7 @@ def main() -> None:
                     status = 0
                 t1 = time.perf_counter()
                 if status == 200 and watch.queue:
-                    end = watch.wait(uid)
+                    end = watch.wait(uid, timeout=300 if args.answers else 60)
                     t1 = end if end is not None else None
                 if status == 200:
                     replies = sent_to(user)[seen:]
@@ -329,14 +367,17 @@ def main() -> None:
                 out.append(
                     {
                         "kind": kind,
+                        "text": text,
+                        "reply": texts[0][:120] if texts else "",
                         "status": status,
                         "replies": len(replies),
                         "after_handoff": handed_off,
                         "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
                         "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
                         "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                        "answered": FEEDBACK_QUESTION in texts,
+                        "answered": FEEDBACK_QUESTION in texts or IN_FORM_RESUME in texts,
                         "offered_report": any(REPORT_OFFER in t for t in texts),
+                        "report_form": any(REPORT_FORM in t for t in texts),
                     }
                 )
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
@@ -388,14 +429,17 @@ def main() -> None:
                 out.append(
                     {
                         "kind": kind,
+                        "text": text,
+                        "reply": texts[0][:120] if texts else "",
                         "status": status,
                         "replies": len(replies),
                         "after_handoff": handed_off,
                         "reply_ms": ms if replies else None,
                         "turn_ms": ms,
                         "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                        "answered": FEEDBACK_QUESTION in texts,
+                        "answered": FEEDBACK_QUESTION in texts or IN_FORM_RESUME in texts,
                         "offered_report": any(REPORT_OFFER in t for t in texts),
+                        "report_form": any(REPORT_FORM in t for t in texts),
                     }
                 )
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
@@ -420,6 +464,20 @@ def main() -> None:
         results["warmup_ms"] = [round(w["turn_ms"] or 0) for w in warm]
         conversations = script(args.messages)
         n = sum(len(c) for c in conversations)
+        if args.answers:
+            meter = CpuMeter(pids)
+            t = time.perf_counter()
+            every = [x for i, conv in enumerate(conversations) for x in converse(7_000_000 + i, conv)]
+            results["seq"] = {**summary(every, time.perf_counter() - t), "cpu_ms_per_msg": meter.per_message(n)}
+            with httpx.Client(timeout=60) as c:  # what the NLU reads in each miss, after the timed pass
+                parse = f"{rasa_url}/model/parse"
+                results["misses"] = [
+                    {**m, "intent": c.post(parse, json={"text": m["text"]}).json()["intent"]["name"]}
+                    for m in misses(every)
+                ]
+            results["wall_s"] = round(time.perf_counter() - started, 1)
+            print(json.dumps(results, ensure_ascii=False))
+            return
         # 1) the floor: Rasa's NLU alone, then a bare Rasa turn (actions and CRM API included, no hub)
         meter = CpuMeter(pids)
         lat = []

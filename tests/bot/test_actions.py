@@ -335,6 +335,46 @@ def test_the_report_form_starts_with_the_problem_already_described(url: str, wor
         assert "issue_description" not in slots_set(body), generic  # the form asks for the description
 
 
+def test_a_report_or_istanza_start_the_knowledge_base_answers_files_nothing(url: str, world: World) -> None:
+    """The NLU read a question as a report or an istanza: a confident article that is not "report it" answers it and
+    the form ends filing nothing; a "report it" article leaves the report form to file it; a request that says
+    nothing about its subject starts the istanza form as before."""
+    question = "quanto costa rinnovare la carta d'identità?"
+    report = call_as(url, world.turn(), "validate_report_form", question, "report_issue", active_loop="report_form")
+    assert "Carta d'identità elettronica" in said(report) and slots_set(report)["awaiting_feedback"] is True
+    assert slots_set(report)["issue_description"] == "-" and slots_set(report)["issue_place"] == "-"
+    nothing = call_as(
+        url,
+        world.turn(),
+        "action_submit_report",
+        question,
+        "report_issue",
+        slots={"issue_description": "-", "issue_place": "-"},
+    )
+    assert said(nothing) == "" and slots_set(nothing)["issue_description"] is None
+    lamp = "il lampione davanti alla farmacia è spento da giorni"
+    filed = call_as(url, world.turn(), "validate_report_form", lamp, "report_issue", active_loop="report_form")
+    assert slots_set(filed)["issue_description"] == lamp and "vuole che proceda" not in said(filed)
+    istanza = call_as(
+        url, world.turn(), "validate_instance_form", question, "submit_instance", active_loop="instance_form"
+    )
+    assert "Carta d'identità elettronica" in said(istanza) and slots_set(istanza)["instance_subject"] == "-"
+    ended = call_as(
+        url,
+        world.turn(),
+        "action_submit_instance",
+        question,
+        "submit_instance",
+        slots={"instance_subject": "-", "instance_description": "-"},
+    )
+    assert said(ended) == "" and slots_set(ended)["instance_subject"] is None
+    for generic in ("vorrei presentare un'istanza al comune", "/submit_instance", "voglio chiedere un nulla osta"):
+        body = call_as(
+            url, world.turn(), "validate_instance_form", generic, "submit_instance", active_loop="instance_form"
+        )
+        assert not slots_set(body).get("instance_subject") and "Carta" not in said(body), generic
+
+
 def test_a_question_inside_a_form_is_answered_without_asking_if_it_helped(url: str, world: World) -> None:
     body = call_as(
         url,
