@@ -306,7 +306,7 @@ def main() -> None:
         # the index is built by the first search below, not at start (/health waits 60 s at most); the counts must
         # not depend on the machine's load: every timeout on the way is generous (the latencies say what they say)
         env.update(URP_KB_WARM_UP="false", URP_CRM_TIMEOUT="120", RASA_TIMEOUT_SECONDS="180")
-        env.update(URP_TURN_MAX_AGE_SECONDS="600")
+        env.update(URP_TURN_MAX_AGE_SECONDS="600", SANIC_RESPONSE_TIMEOUT="900")  # the CRM's and the actions' Sanic
     seeded = subprocess.run(
         [sys.executable, "-m", "crm.cli", "demo", "seed"],
         env=env,
@@ -329,7 +329,8 @@ def main() -> None:
         raise
     if args.answers:
         auth = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
-        httpx.get(srv.url + "/api/v1/kb/search", params={"q": "carta d'identità"}, headers=auth, timeout=900)
+        built = httpx.get(srv.url + "/api/v1/kb/search", params={"q": "carta d'identità"}, headers=auth, timeout=900)
+        built.raise_for_status()
     pids = {"crm": srv.proc.pid, "actions": procs[0].pid, "rasa": procs[1].pid}
     hook = srv.url + "/channels/telegram/webhook"
     headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
