@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
+from sqlalchemy import select
 
 from crm.bookings import commands as booking_commands
 from crm.bookings import service as bookings
@@ -33,6 +34,7 @@ from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_d
 from crm.contacts import commands as contact_commands
 from crm.contacts import service as contacts
 from crm.contacts.schemas import ContactIn
+from crm.conversations.models import Conversation
 from crm.core.auth import Principal
 from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
@@ -47,6 +49,7 @@ from crm.tickets import service as tickets
 from crm.tickets.models import Ticket
 from crm.tickets.schemas import TicketIn
 
+CHANNELS = ("web", "sms", "telegram", "email", "phone")
 CONTACT_FIELDS = ("first_name", "last_name", "phone", "fiscal_code", "email")
 REQUEST_FIELDS = ("kind", "topic", "priority", "subject", "description")
 
@@ -145,6 +148,21 @@ async def intake_create_contact(request: Request, p: Principal) -> HTTPResponse:
                 **context(request, p, q="", rows=[], new=new, errors=errors, existing=existing),
             )
     return redirect(f"/console/intake/{cid}?nuovo=1", status=303)
+
+
+async def _channel(request: Request, p: Principal, cid: int) -> str:
+    """The channel a record entered here is on: the phone, or, when the form comes from a conversation's workspace
+    (``conversazione``: one of this contact's conversations), that conversation's channel."""
+    raw = str((request.form or {}).get("conversazione") or "")
+    if not raw.isdigit():
+        return "phone"
+    async with db_session(request) as s:
+        conv = await s.scalar(
+            select(Conversation).where(
+                Conversation.ente_id == p.ente_id, Conversation.id == int(raw), Conversation.contact_id == cid
+            )
+        )
+    return conv.channel if conv is not None and conv.channel in CHANNELS else "phone"
 
 
 # --- step 2: the caller's page ----------------------------------------------------------------------------------------
@@ -251,12 +269,13 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
     error: str | None = None
     errors: dict[str, str] = {}
     status = 422
+    channel = await _channel(request, p, cid)
     try:
         data = TicketIn(
             contact_id=cid,
             kind=req["kind"],
             topic=req["topic"] or None,  # type: ignore[arg-type]
-            channel="phone",
+            channel=channel,
             subject=req["subject"],
             description=req["description"],
             priority=req["priority"] or "media",
@@ -386,7 +405,7 @@ async def intake_book(request: Request, p: Principal, cid: int) -> HTTPResponse:
             fields=values,
             resource_id=resource_id,
             location_id=location_id,
-            channel="phone",
+            channel=await _channel(request, p, cid),  # type: ignore[arg-type]
             on_behalf=True,
         )
         idem = (form.get("idem") or "").strip()
@@ -450,7 +469,8 @@ async def intake_instance(request: Request, p: Principal, cid: int) -> HTTPRespo
         t = await instances.get_type(s, ente_id=p.ente_id, slug=slug)
         schema = t.form_schema
     values = parse_values(schema, form)
-    data = InstanceIn(type=slug, contact_id=cid, data=values, on_behalf_of=cid, channel="phone")
+    channel = await _channel(request, p, cid)
+    data = InstanceIn(type=slug, contact_id=cid, data=values, on_behalf_of=cid, channel=channel)  # type: ignore[arg-type]
     try:
         async with begin(request, screen="intake") as cx:
             iid = (await instance_commands.submit(cx, data=data, adapter=request.app.ctx.protocol)).id
@@ -527,5 +547,15 @@ async def intake_done(request: Request, p: Principal, cid: int, what: str, rid: 
         await cx.read("read", entity, rid)
     return render(
         "intake_done.html",
-        **context(request, p, c=c, title=title, rows=rows, code=record.code, by=_on_behalf(record, names), what=what),
+        **context(
+            request,
+            p,
+            c=c,
+            title=title,
+            rows=rows,
+            code=record.code,
+            by=_on_behalf(record, names),
+            what=what,
+            channel=getattr(record, "channel", "phone") or "phone",
+        ),
     )

@@ -4,6 +4,7 @@ from the keyboard alone, into the draft (not sent). axe on every screen and stat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -263,4 +264,95 @@ def test_a_knowledge_base_article_goes_into_the_draft(desk: tuple[Server, Any], 
     expect(reply).to_have_value("TARI: la tassa sui rifiuti\nLa TARI si paga in due rate, a maggio e a novembre.")
     _not_reloaded(page)
     assert not [e for e in page.errors if "Failed to load resource" not in e], page.errors
+    citizen.close()
+
+
+def test_new_request_booking_and_istanza_from_the_thread(desk: tuple[Server, Any], pages: Callable[..., Any]) -> None:
+    """The phone intake's forms in a side panel of the conversation: a request (not sent without its subject), a
+    booking and an istanza for this contact, on the conversation's channel; each new record appears in the context
+    panel as a link; the page never reloads."""
+    from playwright.sync_api import expect
+
+    from tests.console.test_console_screens import GENERIC, _service
+
+    require_axe()
+    server, ente = desk
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        svc = _service(c, ente)
+        r = c.post("/api/v1/instance-types", json=GENERIC, headers=ente.headers("admin"))
+        assert r.status_code in (201, 409), r.text
+    citizen, conv = _handed_off(server, ente, "Vorrei rinnovare la carta d'identità")
+    page = pages(bypass_csp=True)
+    _login(page, ente.usernames["operator"])
+    page.goto(f"/console/conversations/{conv}")
+    _live(page)
+    page.evaluate("window.__notReloaded = true")
+    reply = page.get_by_role("textbox", name="Risposta al cittadino")
+    page.get_by_role("button", name="Prendi in carico").click()
+    expect(reply).to_be_enabled()
+    reply.fill("Un momento, registro la richiesta")
+    context = page.locator(".ws-context")
+
+    # a request: the form's error in the panel, then the confirmation; the context panel has it as a link
+    page.get_by_role("link", name="Nuova richiesta").click()
+    panel = page.get_by_role("dialog")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("heading", name="Registra una richiesta")).to_be_visible()
+    _no_axe_violations(page, "panel: request form")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name, size in SIZES.items():
+        page.set_viewport_size(size)
+        page.wait_for_timeout(200)
+        page.screenshot(path=str(SHOTS / f"panel-request-{name}.png"))
+    page.set_viewport_size(SIZES["desktop"])
+    panel.get_by_role("button", name="Registra la richiesta").click()  # the subject is required: not sent
+    assert panel.get_by_label("Oggetto").evaluate("el => el.validity.valueMissing")
+    expect(panel.get_by_role("heading", name="Registra una richiesta")).to_be_visible()
+    panel.get_by_label("Oggetto").fill("Rinnovo della carta d'identità")
+    panel.get_by_role("button", name="Registra la richiesta").click()
+    expect(panel.get_by_role("heading", name="Richiesta registrata")).to_be_visible()
+    expect(panel).to_contain_text("canale web chat")
+    code = panel.locator("strong.code").inner_text()
+    expect(context.get_by_role("link", name=code)).to_have_attribute("href", re.compile(r"^/console/requests/\d+$"))
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(page.get_by_role("link", name="Nuova richiesta")).to_be_focused()
+
+    # a booking: service, free times, a time, confirmed
+    page.get_by_role("link", name="Prenota", exact=True).click()
+    expect(panel).to_be_visible()
+    panel.get_by_label("Servizio").select_option(str(svc["id"]))
+    panel.get_by_role("button", name="Mostra gli orari liberi").click()
+    panel.locator(".slot label").first.click()
+    expect(panel.locator("input[name=slot]").first).to_be_checked()
+    _no_axe_violations(page, "panel: free times")
+    panel.get_by_role("button", name="Prenota per conto del cittadino").click()
+    expect(panel.get_by_role("heading", name="Appuntamento prenotato")).to_be_visible()
+    code = panel.locator("strong.code").inner_text()
+    expect(context.get_by_role("link", name=code)).to_be_visible()
+    page.get_by_role("button", name="Chiudi il pannello").click()
+
+    # an istanza
+    page.get_by_role("link", name="Apri istanza").click()
+    panel.get_by_label("Tipo di istanza").select_option(label="Istanza generica")
+    panel.get_by_role("button", name="Compila l'istanza").click()
+    panel.get_by_label("Oggetto").fill("Richiesta di accesso agli atti")
+    panel.get_by_label("Descrizione").fill("Copia della delibera 12/2026")
+    _no_axe_violations(page, "panel: istanza form")
+    panel.get_by_role("button", name="Presenta l'istanza per conto del cittadino").click()
+    expect(panel.get_by_role("heading", name="Istanza presentata")).to_be_visible()
+    code = panel.locator("strong.code").inner_text()
+    expect(context.get_by_role("link", name=code)).to_have_attribute("href", re.compile(r"^/console/instances/\d+$"))
+    _no_axe_violations(page, "panel: confirmation")
+    for name, size in SIZES.items():
+        page.set_viewport_size(size)
+        page.wait_for_timeout(200)
+        page.screenshot(path=str(SHOTS / f"panel-done-{name}.png"))
+    page.set_viewport_size(SIZES["desktop"])
+    page.get_by_role("button", name="Chiudi il pannello").click()
+
+    # the thread is where it was: the draft stays, nothing reloaded
+    expect(reply).to_have_value("Un momento, registro la richiesta")
+    _not_reloaded(page)
+    assert not [e for e in page.errors if "Failed to load resource" not in e and "422" not in e], page.errors
     citizen.close()
