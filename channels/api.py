@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import re
 import time
 import uuid
@@ -12,14 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from sanic import Blueprint, Request, Websocket
-from sanic.response import HTTPResponse, file, text
+from sanic.response import HTTPResponse, file, raw, text
+from sanic.response import json as json_response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from channels import hub, render
-from channels.base import Inbound
+from channels.base import Inbound, SendFailed
 from channels.twilio_sms import START_WORDS, STOP_WORDS, map_digit_reply, verify
+from channels.web import file_token, files_of
 from crm.contacts import commands as contact_commands
 from crm.contacts import service as contacts
+from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message, MessagePart
 from crm.core.auth import Principal, public
@@ -31,6 +36,8 @@ from crm.entes import service as entes
 from crm.tasks import uncancellable
 
 bp = Blueprint("channels")
+log = logging.getLogger("urp.channels")
+FETCH_TIMEOUT = 20.0  # s: a citizen's file fetched from Telegram or Twilio before their message is stored
 STATIC = Path(__file__).parent / "static"
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -110,7 +117,9 @@ async def _sms_inbound(app: Any, params: dict[str, str]) -> None:
     digit_payload = await _last_buttons_payload(app, ente_id, "sms", sender, body)
     if digit_payload:
         inbound.payload = {"intent_payload": digit_payload}
-    await hub.accept(app, ente_id, inbound)
+    if inbound.attachments:
+        inbound.payload["files"] = len(inbound.attachments)
+    await _accept_with_files(app, ente_id, inbound, app.ctx.adapters["sms"])
 
 
 def _e164(raw: str) -> str | None:
@@ -256,7 +265,52 @@ async def handle_telegram_update(app: Any, data: dict[str, Any]) -> None:
     if inbound.payload.get("callback_query_id"):
         # a button press carries only its payload (e.g. /affirm): the transcript shows the button's words instead
         inbound.text = await _button_title(app, ente_id, "telegram", inbound.address, inbound.text) or inbound.text
-    await hub.accept(app, ente_id, inbound)
+    await _accept_with_files(app, ente_id, inbound, adapter)
+
+
+async def _accept_with_files(app: Any, ente_id: int, inbound: Inbound, adapter: Any) -> None:
+    """The message's files fetched from the provider and checked, then the message stored with them. A file that
+    cannot be fetched or is refused is described as such (the citizen is told why): the words are never lost."""
+    store = chat_files.store_for(app.ctx.settings)
+    if inbound.attachments:
+        inbound.attachments = [
+            await _fetch_one(store, ente_id, inbound, i, a, adapter)
+            for i, a in enumerate(inbound.attachments[: chat_files.MAX_FILES])
+        ]
+        kept = len(chat_files.stored(inbound.attachments))
+        inbound.payload = {k: v for k, v in inbound.payload.items() if k != "files"} | ({"files": kept} if kept else {})
+    try:
+        accepted = await hub.accept(app, ente_id, inbound)
+    except BaseException:
+        store.discard()
+        raise
+    if accepted.duplicate:  # a retry of a message stored already: what it fetched anew is not its file
+        store.discard()
+
+
+async def _fetch_one(
+    store: Any, ente_id: int, inbound: Inbound, index: int, a: dict[str, Any], adapter: Any
+) -> dict[str, Any]:
+    name = str(a.get("name") or "")
+    seed = f"{inbound.channel}:{inbound.channel_message_id}:{index}"
+    if inbound.channel == "telegram":
+        candidates = a.get("candidates") or [[a.get("telegram_file_id"), a.get("size") or 0]]
+        fitting = [c for c in candidates if c[0] and (not c[1] or int(c[1]) <= store.max_bytes)]
+        fetch = (lambda: adapter.download(str(fitting[0][0]), store.max_bytes)) if fitting else None
+    else:  # an MMS's picture: its URL, of Twilio's API
+        name = name or f"mms-{index + 1}"
+        url = str(a.get("url") or "")
+        fetch = (lambda: adapter.fetch_media(url, store.max_bytes)) if url else None
+    if fetch is None:
+        return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=b"", refused="too large")
+    try:
+        body = await asyncio.wait_for(fetch(), timeout=FETCH_TIMEOUT)
+    except (SendFailed, TimeoutError) as exc:
+        log.warning("%s file of message %s not fetched: %s", inbound.channel, inbound.channel_message_id, exc)
+        return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=b"", refused="download failed")
+    if body is None:
+        return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=b"", refused="too large")
+    return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=body)
 
 
 async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None:
@@ -300,7 +354,12 @@ async def web_socket(request: Request, ws: Websocket) -> None:
 
     async def history() -> str:
         return json.dumps(
-            {"type": "history", "session": session, "messages": await uncancellable(_history(app, ente_id, session))}
+            {
+                "type": "history",
+                "session": session,
+                "messages": await uncancellable(_history(app, ente_id, session)),
+                "max_file": app.ctx.settings.attachments_max_bytes,  # the widget refuses a larger file at once
+            }
         )
 
     subscribed = asyncio.Event()
@@ -409,10 +468,109 @@ async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]
             # the Comune's replies carry their sanitised HTML too (the widget shows it); the citizen's own stay text
             **({"html": render.to_web(m.text)} if m.direction == "out" else {}),
             "buttons": (m.payload or {}).get("buttons", []) if m.direction == "out" else [],
+            "files": files_of(app, m.id, m.attachments),
             **({"client_id": (m.channel_message_id or "").partition(":")[2]} if m.direction == "in" else {}),
         }
         for m in msgs[-50:]
     ]
+
+
+@bp.post("/channels/web/upload")
+@public
+async def web_upload(request: Request) -> HTTPResponse:
+    """A file from the widget (multipart: ``session``, ``client_id``, ``file``, optional ``text``): checked like an
+    istanza's attachment, stored with its message, answered like the socket's ack ``{client_id, id, files}`` once
+    both are stored. A file we do not keep is refused with 422 and an Italian message the widget shows; nothing
+    is stored then. The widget may sit on another site: the answer is readable from any origin (no cookie is used,
+    the session id in the form is the citizen's only credential, as on the socket)."""
+    app = request.app
+    cors = {"Access-Control-Allow-Origin": "*"}
+    form: Any = request.form or {}
+    session = str(form.get("session") or "")
+    upload = request.files.get("file") if request.files else None
+
+    def refused(message: str, field: str, reason: str) -> HTTPResponse:  # readable by the widget on any site
+        error = {"code": "validation_error", "message": message, "fields": {field: reason}}
+        return json_response({"error": error}, status=422, headers=cors)
+
+    if not SESSION_RE.match(session):
+        return refused("Sessione della chat non valida: ricarichi la pagina.", "session", "invalid")
+    if upload is None or not upload.body:
+        return refused("Nessun file ricevuto.", "file", "required")
+    client_id = clean_text(str(form.get("client_id") or uuid.uuid4()))[:64]
+    ente_id = await uncancellable(default_ente_id(app))
+    store = chat_files.store_for(app.ctx.settings)
+    described = chat_files.keep(
+        store, ente_id=ente_id, seed=f"web:{session}:{client_id}:0", name=upload.name or "", body=upload.body
+    )
+    if described.get("refused"):
+        return refused(chat_files.refusals([described], store.max_bytes)[0], "file", str(described["refused"]))
+    inbound = Inbound(
+        channel="web",
+        address=session,
+        text=str(form.get("text") or "").strip()[:2000],
+        channel_message_id=f"{session}:{client_id}",
+        attachments=[described],
+        payload={"files": 1},
+    )
+    try:
+        try:
+            accepted = await hub.accept(app, ente_id, inbound)
+        except IntegrityError:
+            # the citizen's first words went on the socket a moment before: both created their contact at once
+            # (PostgreSQL lets one win); the second try finds it
+            accepted = await hub.accept(app, ente_id, inbound)
+    except BaseException:
+        store.discard()
+        raise
+    if accepted.duplicate:
+        store.discard()
+    return json_response(
+        {"client_id": client_id, "id": accepted.message_id, "files": files_of(app, accepted.message_id, [described])},
+        headers=cors,
+    )
+
+
+@bp.options("/channels/web/upload")
+@public
+async def web_upload_preflight(request: Request) -> HTTPResponse:
+    return text(
+        "",
+        status=204,
+        headers={
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+@bp.get("/channels/web/files/<message_id:int>/<index:int>/<token:str>")
+@public
+async def web_file(request: Request, message_id: int, index: int, token: str) -> HTTPResponse:
+    """A file of the citizen's web conversation (theirs or an operator's), by its signed link."""
+    app = request.app
+    secret = app.ctx.settings.secret_key.get_secret_value()
+    if not hmac.compare_digest(token.encode(), file_token(secret, message_id, index).encode()):
+        raise NotFound("file not found")
+    async with app.ctx.read_sessionmaker() as s:
+        m = await s.get(Message, message_id)
+        atts = dict(chat_files.stored(m.attachments)) if m is not None and m.channel == "web" and not m.private else {}
+    return serve_file(app, atts.get(index))
+
+
+def serve_file(app: Any, a: dict[str, Any] | None) -> HTTPResponse:
+    """A stored chat file: images inline (thumbnails), PDFs as downloads; never sniffed, never cached by a proxy."""
+    if a is None:
+        raise NotFound("file not found")
+    root = Path(app.ctx.settings.var_dir) / "attachments"
+    try:
+        path = chat_files.path_of(root, str(a["key"]))
+    except ValueError:
+        raise NotFound("file not found") from None
+    if not path.is_file():  # erased with its citizen's data
+        raise NotFound("the file was erased")
+    return raw(path.read_bytes(), content_type=str(a["content_type"]), headers=chat_files.headers(a))
 
 
 @bp.get("/")

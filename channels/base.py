@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from crm.core.text import clean_text
@@ -25,7 +26,8 @@ class Inbound:
     phone: str | None = None  # a verified phone number, when the channel gives one (SMS, Telegram shared contact)
     display_name: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
-    attachments: list[dict[str, Any]] = field(default_factory=list)  # e.g. an MMS's pictures: [{url, content_type}]
+    # files (crm.conversations.files): as stored, or before download {telegram_file_id | url, name, content_type, size}
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # every channel's one sanitising step: NUL and other control characters (which PostgreSQL refuses or no
@@ -36,6 +38,30 @@ class Inbound:
         if self.channel_message_id is not None:
             self.channel_message_id = clean_text(self.channel_message_id)
         self.payload = {k: clean_text(v) if isinstance(v, str) else v for k, v in self.payload.items()}
+
+
+@dataclass(frozen=True)
+class OutFile:
+    """A file an operator sends back: where it is stored, and the link the web widget shows."""
+
+    name: str
+    content_type: str
+    size: int
+    path: Path
+    url: str  # the path of the citizen's copy (``/channels/web/files/...``), signed
+
+    @property
+    def image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "url": self.url,
+            "image": self.image,
+        }
 
 
 class SendFailed(Exception):

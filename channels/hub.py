@@ -19,17 +19,19 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 
-from channels.base import Button, Inbound, SendFailed, buttons_from_payload
+from channels.base import Button, Inbound, OutFile, SendFailed, buttons_from_payload
 from channels.queue import TurnCtx, address_of, lock_conversation, rowcount
 from channels.rasa_client import RasaUnavailable
 from channels.turn_token import METADATA_KEY, Turn, secret_of, sender_of, sign
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.conversations import commands as conversation_commands
+from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message, MessagePart
 from crm.core.auth import Principal
@@ -49,6 +51,11 @@ OPTED_OUT = (
     "Per informazioni chiami l'URP allo 0761 123456."
 )
 OPTED_IN = "Messaggi riattivati. Come posso aiutarla?"
+# a file alone, while the assistant answers: it cannot read it, a person can
+FILE_RECEIVED = (
+    "Ho ricevuto il suo file. L'assistente virtuale non può leggerne il contenuto: se vuole che lo esamini un "
+    "operatore dell'URP, scriva «operatore»; altrimenti mi scriva pure la sua domanda."
+)
 MAX_ATTEMPTS = 6
 SEND_LEASE = timedelta(minutes=2)  # a send cut by a crash is tried again after this (the crash window, README)
 HANDOFF_SUMMARY = {
@@ -86,6 +93,7 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
     ctx: TurnCtx | None = None
     queued = False
     rated: Context | None = None
+    refusal_id: int | None = None
     async with transaction(app.ctx.sessionmaker) as s:
         contact, _ = await contacts.find_or_create_by_identity(
             s,
@@ -103,8 +111,26 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
         else:
             accepted = await _record(s, queue, ente_id, contact.id, msg)
             ctx, queued = accepted.ctx, accepted.queued
+            refused = (
+                chat_files.refusals(msg.attachments, app.ctx.settings.attachments_max_bytes)
+                if not accepted.duplicate
+                else []
+            )
+            if refused:  # the citizen learns at once which file was not kept (their words are)
+                conv = await s.get(Conversation, accepted.conversation_id)
+                assert conv is not None
+                notice = await conversations.record_outbound(
+                    s, conv=conv, text="\n".join(refused), author_kind="system", payload={"notice": "file"}
+                )
+                refusal_id = notice.id
     if rated is not None:
         await rated.publish()  # its thanks go out, its events (the answer, or the question dropped) after commit
+    if refusal_id is not None:  # sent like an operator's reply (stored with a retry time if this send is lost)
+        await app.dispatch(
+            "urp.message.outbound",
+            context={"ente_id": ente_id, "message_id": refusal_id, "conversation_id": accepted.conversation_id},
+            fail_not_found=False,
+        )
     if ctx is not None:
         queue.start(ctx)
     elif queued:
@@ -200,6 +226,10 @@ async def run_turn(app: Any, t: TurnCtx) -> TurnCtx | None:
         outcome = "operators"  # handed off after this message arrived: it is the operators' now
     elif (utcnow() - t.created_at).total_seconds() > settings.turn_max_age_seconds:
         outcome, reason = "stale", "stale"  # a crash or an outage kept it waiting: a person answers, not a stale bot
+    elif not t.text.strip() and not t.payload.get("intent_payload"):
+        # a file without words: nothing for the assistant to understand (a file it refused was already explained)
+        outcome = "bot"
+        replies = [{"text": FILE_RECEIVED}] if t.payload.get("files") else []
     else:
         await _typing(app, t)
         # the actions trust only what the hub signs: who is talking, in which conversation, for this turn
@@ -328,6 +358,7 @@ class Outgoing:
     author: str = "bot"  # bot | operator | system: the widget shows each its own way
     name: str = ""  # the operator's first name (operator replies, "joined" notices)
     notice: str = ""  # joined | transferred | back | closed | rating | rated: who is talking changed
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # an operator's files (crm.conversations.files)
 
     def text_for(self, adapter: Any) -> str:
         """On channels without a look of their own for operators (SMS, Telegram) their name is said in words."""
@@ -416,6 +447,7 @@ async def deliver(app: Any, ente_id: int, message_id: int, *, ignore_opt_out: bo
                 notice=str((m.payload or {}).get("notice") or ""),
                 opted_out=not ignore_opt_out and contact is not None and m.channel == "sms" and _sms_opted_out(contact),
                 parts_sent=parts,
+                attachments=list(m.attachments or []),
             )
         conv_id = m.conversation_id
     if o is None:
@@ -461,7 +493,10 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
                     if getattr(adapter, "shows_authors", False)
                     else {}
                 )
-                result = await adapter.send(o.address, o.text_for(adapter), o.buttons, message_id=o.message_id, **who)
+                files = _out_files(app, o)
+                result = await adapter.send(
+                    o.address, o.text_for(adapter), o.buttons, message_id=o.message_id, files=files, **who
+                )
                 provider_ids += [result] if isinstance(result, str) else list(result or [])
             sent_at = time.perf_counter()
         except SendFailed as exc:
@@ -506,6 +541,23 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
         },
     )
     return error is None
+
+
+def _out_files(app: Any, o: Outgoing) -> list[OutFile]:
+    """The stored files of an outgoing message, for the adapter (its bytes, the widget's signed link)."""
+    from channels.web import file_url
+
+    root = Path(app.ctx.settings.var_dir) / "attachments"
+    return [
+        OutFile(
+            name=str(a.get("name") or "allegato"),
+            content_type=str(a.get("content_type") or ""),
+            size=int(a.get("size") or 0),
+            path=chat_files.path_of(root, str(a["key"])),
+            url=file_url(app, o.message_id, i),
+        )
+        for i, a in chat_files.stored(o.attachments)
+    ]
 
 
 async def _record_part(app: Any, message_id: int, index: int, provider_id: str) -> None:

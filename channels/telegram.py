@@ -14,7 +14,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, T
 from telegram.request import HTTPXRequest
 
 from channels import render
-from channels.base import Button, Inbound, SendFailed
+from channels.base import Button, Inbound, OutFile, SendFailed
 from channels.config import ChannelSettings
 from crm.core.errors import BadRequest as ApiBadRequest
 
@@ -42,7 +42,9 @@ class TelegramAdapter:
                 "request": HTTPXRequest(connection_pool_size=32, pool_timeout=10, connect_timeout=5, read_timeout=15)
             }
             if self.settings.telegram_api_base:
-                kwargs["base_url"] = self.settings.telegram_api_base
+                base = self.settings.telegram_api_base.rstrip("/")
+                kwargs["base_url"] = base
+                kwargs["base_file_url"] = base.removesuffix("/bot") + "/file/bot"  # where getFile's files are
             self._bot = Bot(self.settings.telegram_bot_token.get_secret_value(), **kwargs)
         return self._bot
 
@@ -61,8 +63,46 @@ class TelegramAdapter:
             await self._bot.shutdown()
             self._ready = False
 
-    async def send(self, address: str, text: str, buttons: list[Button], **_: Any) -> str:
-        """A reply (the bot's or an operator's Markdown) in Telegram's HTML parse mode."""
+    async def send(
+        self, address: str, text: str, buttons: list[Button], *, files: list[OutFile] | None = None, **_: Any
+    ) -> str:
+        """A reply (the bot's or an operator's Markdown) in Telegram's HTML parse mode, then its files (photos as
+        photos, PDFs as documents). Returns the first message's id."""
+        ids = [await self._send_text(address, text, buttons)] if text.strip() or not files else []
+        for f in files or []:
+            ids.append(await self._send_file(address, f))
+        return ids[0]
+
+    async def _send_file(self, address: str, f: OutFile) -> str:
+        try:
+            bot = await self._open()
+            body = f.path.read_bytes()
+            if f.image:
+                msg = await bot.send_photo(chat_id=int(address), photo=body, filename=f.name)
+            else:
+                msg = await bot.send_document(chat_id=int(address), document=body, filename=f.name)
+        except OSError:
+            raise SendFailed("file no longer stored", permanent=True) from None
+        except (BadRequest, Forbidden) as exc:
+            raise SendFailed(f"telegram refused: {type(exc).__name__}", permanent=True) from None
+        except (TimedOut, NetworkError, TelegramError) as exc:
+            raise SendFailed(f"telegram unreachable: {type(exc).__name__}") from None
+        return f"{address}:{msg.message_id}"
+
+    async def download(self, file_id: str, max_bytes: int) -> bytes | None:
+        """A file the citizen sent (getFile, then its download); None when it is larger than ``max_bytes``. Raises
+        ``SendFailed`` when Telegram cannot give it."""
+        try:
+            bot = await self._open()
+            tg_file = await bot.get_file(file_id)
+            if tg_file.file_size and tg_file.file_size > max_bytes:
+                return None
+            body = bytes(await tg_file.download_as_bytearray())
+        except (TelegramError, RuntimeError) as exc:  # RuntimeError: no file_path (too big for the Bot API)
+            raise SendFailed(f"telegram download failed: {type(exc).__name__}") from None
+        return None if len(body) > max_bytes else body
+
+    async def _send_text(self, address: str, text: str, buttons: list[Button]) -> str:
         markup: Any = None
         if buttons:
             markup = InlineKeyboardMarkup(
@@ -138,12 +178,33 @@ class TelegramAdapter:
                 display_name=msg.from_user.first_name or "",
                 payload={"shared_phone": phone},
             )
-        if not msg.text:
+        files = _files_of(msg)
+        if not msg.text and not files:
             return None
         return Inbound(
             channel="telegram",
             address=str(msg.from_user.id),
-            text=msg.text,
+            text=msg.text or msg.caption or "",
             channel_message_id=uid,
             display_name=msg.from_user.first_name or "",
+            attachments=files,
+            payload={"files": len(files)} if files else {},
         )
+
+
+def _files_of(msg: Any) -> list[dict[str, Any]]:
+    """A photo (its largest size) or a document, to be downloaded (``channels.api``) before the message is stored."""
+    if msg.photo:  # every size Telegram made, the largest first: the largest within the limit is kept
+        sizes = sorted(msg.photo, key=lambda x: (x.file_size or 0, x.width * x.height), reverse=True)
+        return [
+            {
+                "telegram_file_id": sizes[0].file_id,
+                "candidates": [[x.file_id, x.file_size or 0] for x in sizes],
+                "name": f"foto-{msg.message_id}.jpg",
+                "size": sizes[0].file_size or 0,
+            }
+        ]
+    if msg.document:
+        d = msg.document
+        return [{"telegram_file_id": d.file_id, "name": d.file_name or "documento", "size": d.file_size or 0}]
+    return []

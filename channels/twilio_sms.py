@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
@@ -144,6 +145,30 @@ class TwilioSmsAdapter:
             if on_part is not None:
                 await on_part(index, msg.sid, index == len(parts) - 1)
         return sids
+
+    async def fetch_media(self, url: str, max_bytes: int) -> bytes | None:
+        """An MMS's picture, fetched with the account's credentials (Twilio's media may require them); None when
+        larger than ``max_bytes``. Only Twilio's own API host (or the configured one) is asked: the URL comes in a
+        webhook, and the credentials must not go anywhere else. Raises ``SendFailed`` when it cannot be fetched."""
+        s = self.settings
+        allowed = (s.twilio_api_base.rstrip("/") + "/") if s.twilio_api_base else "https://api.twilio.com/"
+        if not url.startswith(allowed) or s.twilio_auth_token is None or not s.twilio_account_sid:
+            raise SendFailed("media URL outside Twilio's API", permanent=True)
+        body = bytearray()
+        try:
+            # a redirect to Twilio's CDN drops the credentials (httpx sends them to the same origin only)
+            async with httpx.AsyncClient(timeout=15, follow_redirects=True) as client:
+                auth = (s.twilio_account_sid, s.twilio_auth_token.get_secret_value())
+                async with client.stream("GET", url, auth=auth) as r:
+                    if r.status_code != 200:
+                        raise SendFailed(f"twilio media {r.status_code}")
+                    async for chunk in r.aiter_bytes():
+                        body += chunk
+                        if len(body) > max_bytes:
+                            return None
+        except httpx.HTTPError as exc:
+            raise SendFailed(f"twilio media unreachable: {type(exc).__name__}") from None
+        return bytes(body)
 
     async def send_notification(self, n: Any) -> str:
         sids = await self._send(n.address, split_text(n.text))  # a notification's template is plain text

@@ -13,6 +13,19 @@
   var css = document.createElement("link");
   css.rel = "stylesheet"; css.href = base + "/widget.css"; document.head.appendChild(css);
 
+  // a paperclip, drawn (an emoji needs a font the citizen's device may not have)
+  function clip() {
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "20"); svg.setAttribute("height", "20");
+    svg.setAttribute("aria-hidden", "true"); svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(NS, "path");
+    path.setAttribute("d", "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5");
+    path.setAttribute("fill", "none"); path.setAttribute("stroke", "currentColor"); path.setAttribute("stroke-width", "2");
+    path.setAttribute("stroke-linecap", "round");
+    svg.appendChild(path);
+    return svg;
+  }
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
@@ -46,7 +59,14 @@
   var input = el("input", { "id": "urp-chat-input", "type": "text", "autocomplete": "off", "maxlength": "2000",
     "placeholder": "Scrivi qui la tua domanda" });
   var send = el("button", { "type": "submit" }, "Invia");
-  form.appendChild(label); form.appendChild(input); form.appendChild(send);
+  // a photo or a PDF: sent on its own, checked by the server (type, size) before it is stored
+  var fileInput = el("input", { "id": "urp-chat-file", "type": "file", "class": "urp-sr-only urp-file-input",
+    "accept": "image/jpeg,image/png,application/pdf" });
+  var attach = el("label", { "for": "urp-chat-file", "class": "urp-attach", "title": "Invia una foto o un PDF" });
+  attach.appendChild(clip());
+  attach.appendChild(el("span", { "class": "urp-sr-only" }, "Invia una foto o un PDF"));
+  form.appendChild(label); form.appendChild(input); form.appendChild(fileInput); form.appendChild(attach);
+  form.appendChild(send);
   [header, log, typing, status, form].forEach(function (c) { panel.appendChild(c); });
   root.appendChild(panel); root.appendChild(launcher);
   document.body.appendChild(root);
@@ -54,6 +74,7 @@
   var session = null;
   try { session = localStorage.getItem(KEY); } catch (e) { /* private mode */ }
   var ws = null, retry = 0, ready = false;  // ready: the history arrived on this socket
+  var maxFile = 0;  // the largest file the server keeps (bytes), from the history
   // messages not yet acknowledged (stored) by the server: sent again, with the same client_id, after a reconnect
   var pending = [];
   var shown = {};  // ids of stored messages on screen: a reply delivered twice (after a server crash) shows once
@@ -85,7 +106,21 @@
   }
   // author: citizen | bot | operator | system (notices); name: the operator's first name; html: the
   // reply as the server rendered and sanitised it (channels/render.py)
-  function add(author, text, buttons, id, name, notice, html) {
+  // files: [{name, content_type, size, image, url}] (the url is signed by the server and relative to it)
+  function showFiles(m, files) {
+    (files || []).forEach(function (f) {
+      var href = base + f.url;
+      var a = el("a", { "class": "urp-file", "href": href, "target": "_blank", "rel": "noopener noreferrer" });
+      if (f.image) {
+        a.appendChild(el("img", { "class": "urp-thumb", "src": href, "alt": "Foto: " + f.name }));
+      } else {
+        a.appendChild(el("span", { "class": "urp-doc-kind" }, "PDF"));
+        a.appendChild(document.createTextNode(" " + f.name + (f.size ? " (" + f.size + ")" : "")));
+      }
+      m.appendChild(a);
+    });
+  }
+  function add(author, text, buttons, id, name, notice, html, files) {
     if (id !== undefined && id !== null) {
       if (shown[id]) return;
       shown[id] = true;
@@ -98,9 +133,10 @@
     if (html && author !== "citizen" && author !== "system") {
       m.className += " rich";
       m.appendChild(rich(html));
-    } else {
+    } else if (text) {
       m.appendChild(document.createTextNode(text));
     }
+    if (files && files.length) { if (text && m.className.indexOf("rich") < 0) m.appendChild(el("br")); showFiles(m, files); }
     log.appendChild(m);
     if (notice === "joined") who.textContent = "Le risponde " + (name || "un operatore") + " dell'URP";
     else if (notice === "back") who.textContent = BOT_WHO;
@@ -117,6 +153,7 @@
       log.appendChild(box);
     }
     log.scrollTop = log.scrollHeight;
+    return m;
   }
   function connect() {
     var url = base.replace(/^http/, "ws") + "/channels/web/ws";
@@ -130,13 +167,14 @@
       var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
       if (data.type === "history") {
         session = data.session; try { localStorage.setItem(KEY, session); } catch (e) { /* ignore */ }
+        if (data.max_file) maxFile = data.max_file;
         log.textContent = ""; typing.textContent = ""; shown = {};
         var msgs = data.messages;
         who.textContent = BOT_WHO;
         if (!msgs.length) add("bot", "Buongiorno! Sono l'assistente virtuale del Comune. Come posso aiutarla?");
         // only the last reply keeps its quick replies: older ones were answered already
         msgs.forEach(function (m, i) {
-          add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null, m.id, m.name, m.notice, m.html);
+          add(m.author, m.text, i === msgs.length - 1 ? m.buttons : null, m.id, m.name, m.notice, m.html, m.files);
         });
         // what the server never acknowledged is shown again and sent again (stored once: same client_id)
         var stored = {};
@@ -149,7 +187,8 @@
         if (data.id) shown[data.id] = true;
       } else if (data.type === "message") {
         if (data.id && shown[data.id]) return;
-        typing.textContent = ""; add(data.author, data.text, data.buttons, data.id, data.name, data.notice, data.html);
+        typing.textContent = "";
+        add(data.author, data.text, data.buttons, data.id, data.name, data.notice, data.html, data.files);
       } else if (data.type === "typing") {
         typing.textContent = "L'assistente sta scrivendo…";
       }
@@ -182,6 +221,43 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault(); submit(input.value); input.value = ""; input.focus();
     lastTyping = 0;  // the next message's typing is news again
+  });
+  fileInput.addEventListener("change", function () {
+    var f = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (!f) return;
+    if (!session || !ready) { status.textContent = "Attenda la connessione, poi invii di nuovo il file."; return; }
+    if (maxFile && f.size > maxFile) {
+      status.className = "urp-status urp-error";
+      status.textContent = "Il file «" + f.name + "» è troppo grande: il limite è " +
+        (maxFile / 1000000).toFixed(1).replace(".", ",") + " MB. Può inviarne una versione più leggera.";
+      return;
+    }
+    var id = uid();
+    var note = el("div", { "class": "urp-msg citizen urp-sending" }, "Invio di «" + f.name + "»…");
+    log.appendChild(note); log.scrollTop = log.scrollHeight;
+    var data = new FormData();
+    data.append("session", session); data.append("client_id", id); data.append("file", f, f.name);
+    fetch(base + "/channels/web/upload", { method: "POST", body: data })
+      .then(function (r) {
+        if (r.status === 413) throw new Error("Il file è troppo grande: ne invii una versione più leggera.");
+        return r.json().then(function (body) {
+          if (!r.ok) throw new Error((body.error && body.error.message) || "Il file non è stato inviato.");
+          return body;
+        });
+      })
+      .then(function (body) {
+        status.className = "urp-status"; status.textContent = "";
+        // in the place it was sent from, even if the assistant's answer came first
+        var m = add("citizen", "", null, body.id, "", "", "", body.files);
+        if (m) note.replaceWith(m); else note.remove();
+      })
+      .catch(function (e) {
+        note.remove();
+        status.className = "urp-status urp-error";
+        status.textContent = e && e.message && !/fetch/i.test(e.message) ? e.message
+          : "Il file non è stato inviato: controlli la connessione e riprovi.";
+      });
   });
   function open(show) {
     panel.hidden = !show; launcher.setAttribute("aria-expanded", String(show));

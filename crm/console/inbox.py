@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sanic import Request
-from sanic.response import HTTPResponse, json, redirect
+from sanic.response import HTTPResponse, json, raw, redirect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,12 +22,13 @@ from crm.console.session import console_page, context
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.conversations import commands, sla
+from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message
-from crm.conversations.policies import HANDLE
+from crm.conversations.policies import HANDLE, VIEW
 from crm.core.auth import Principal
 from crm.core.commands import Context, begin
-from crm.core.errors import Forbidden
+from crm.core.errors import ApiError, Forbidden, NotFound, ValidationFailed
 from crm.db import read_session, utcnow
 from crm.instances import service as instances
 from crm.offices import service as offices
@@ -243,7 +244,29 @@ async def _thread(cx: Context, p: Principal, conversation_id: int, after: int = 
         "statuses": {mid: st for mid, st in recent},
         "all_topics": await offices.list_topics(s, ente_id=p.ente_id),
         "sla": sla.clock(conv, await sla.targets(s, p.ente_id), utcnow()),
+        "targets": await _file_targets(s, p, contact.id) if any(chat_files.stored(m.attachments) for m in msgs) else [],
+        "files_on": conv.channel not in commands.NO_FILES_ON,
+        "max_file": chat_files.human_size(cx.app.ctx.settings.attachments_max_bytes) if cx.app else "",
     }
+
+
+async def _file_targets(s: AsyncSession, p: Principal, contact_id: int) -> list[tuple[str, str]]:
+    """Where a file of the thread can go: the citizen's open requests and istanze ("request:12", "Richiesta R-...")."""
+    reqs = [
+        t
+        for t in (await s.scalars(tickets.list_stmt(ente_id=p.ente_id, filters={"contact_id": contact_id}))).all()
+        if t.status in OPEN_STATUSES
+    ][:10]
+    insts = [
+        i
+        for i in (
+            await s.scalars(instances.list_stmt(ente_id=p.ente_id, contact_id=contact_id, status=None, type_id=None))
+        ).all()
+        if i.status in OPEN_INSTANCE
+    ][:10]
+    return [(f"request:{t.id}", f"Richiesta {t.code}") for t in reqs] + [
+        (f"instance:{i.id}", f"Istanza {i.code}") for i in insts
+    ]
 
 
 def _news(ctx: dict[str, Any], **page: Any) -> dict[str, Any]:
@@ -336,26 +359,57 @@ def _slots(ctx: dict[str, Any] | None) -> list[tuple[str, str]]:
     return out
 
 
+@bp.get("/files/<message_id:int>/<index:int>")
+@console_page(*VIEW.staff)
+async def message_file(request: Request, p: Principal, message_id: int, index: int) -> HTTPResponse:
+    """A file of a conversation, for the operators who may see conversations; every look is in the audit log."""
+    async with begin(request, screen="conversation") as cx:
+        m, a = await conversations.get_file(cx.session, ente_id=p.ente_id, message_id=message_id, index=index)
+        await cx.read("read", "message_file", m.id, details={"index": index, "conversation_id": m.conversation_id})
+    store = chat_files.store_for(request.app.ctx.settings)
+    try:
+        body = chat_files.path_of(store.root, str(a["key"])).read_bytes()
+    except (OSError, ValueError):  # erased with its citizen's data
+        raise NotFound("file erased") from None
+    return raw(body, content_type=str(a["content_type"]), headers=chat_files.headers(a))
+
+
+def _uploads(request: Request) -> list[tuple[str, bytes]]:
+    """The composer's files (an empty file input sends one nameless empty part: not a file)."""
+    got = request.files.getlist("file") if request.files else []
+    return [(f.name or "", f.body) for f in got or [] if f.name or f.body]
+
+
+def _refused(request: Request, p: Principal, exc: ApiError, title: str) -> HTTPResponse:
+    """A refused file in Italian, the reason as the command gave it (the console's generic mapping would lose it)."""
+    message = {
+        403: "Il suo ruolo non consente questa operazione.",
+        404: "Il file non è stato trovato o non è più disponibile.",
+    }.get(exc.status, exc.message)
+    return render("error.html", status=exc.status, **context(request, p, title=title, message=message))
+
+
 @bp.post("/conversations/<conversation_id:int>/<action:str>")
 @console_page(*HANDLE.staff)
 async def conversation_action(request: Request, p: Principal, conversation_id: int, action: str) -> HTTPResponse:
     form = request.form or {}
-    if action not in ("take", "close", "return", "transfer", "reply", "note"):
+    if action not in ("take", "close", "return", "transfer", "reply", "note", "attach"):
         raise Forbidden("azione sconosciuta")
     # a form sends its line breaks as CRLF: the citizen's channel gets plain newlines
     text = (form.get("text") or "").replace("\r\n", "\n").strip()[:4000]
-    async with begin(request, screen="conversation") as cx:
-        if action == "take":
-            await commands.take(cx, conversation_id=conversation_id)
-        elif action == "close":
-            await commands.close(cx, conversation_id=conversation_id)
-        elif action == "return":
-            await commands.return_to_bot(cx, conversation_id=conversation_id)
-        elif action == "transfer":
-            await commands.transfer(cx, conversation_id=conversation_id, topic=form.get("topic") or None)
-        elif text:  # reply or note; an empty form changes nothing
-            write = commands.reply if action == "reply" else commands.note
-            await write(cx, conversation_id=conversation_id, text=text)
+    uploads = _uploads(request) if action == "reply" else []
+    store = chat_files.store_for(request.app.ctx.settings)
+    try:
+        async with begin(request, screen="conversation") as cx:
+            await _act(cx, form, conversation_id, action, text, uploads, store)
+    except ApiError as exc:
+        store.discard()
+        if action == "attach" or (action == "reply" and uploads and "file" in exc.fields):
+            return _refused(request, p, exc, "File non allegato" if action == "attach" else "File non inviato")
+        raise
+    except BaseException:
+        store.discard()
+        raise
     if request.headers.get(SCRIPTED) == "workspace":
         after = form.get("after") or "0"
         async with begin(request, screen="conversations") as cx:
@@ -363,3 +417,40 @@ async def conversation_action(request: Request, p: Principal, conversation_id: i
             ctx = await _thread(cx, p, conversation_id, after=int(after) if after.isdigit() else 0)
         return json(_news(ctx, tz=tz, csrf=context(request, p)["csrf"]))
     return redirect(f"/console/conversations/{conversation_id}", status=303)
+
+
+async def _act(
+    cx: Context,
+    form: Any,
+    conversation_id: int,
+    action: str,
+    text: str,
+    uploads: list[tuple[str, bytes]],
+    store: Any,
+) -> None:
+    if action == "attach":
+        target, _, target_id = str(form.get("target") or "").partition(":")
+        message_id, index = str(form.get("message_id") or ""), str(form.get("index") or "")
+        if not (target_id.isdigit() and message_id.isdigit() and index.isdigit()):
+            raise ValidationFailed("Scelga una richiesta o un'istanza.", fields={"target": "required"})
+        m, _ = await conversations.get_file(
+            cx.session, ente_id=cx.ente_id, message_id=int(message_id), index=int(index)
+        )
+        if m.conversation_id != conversation_id:
+            raise NotFound("file not found")
+        await commands.attach_file(
+            cx, message_id=int(message_id), index=int(index), target=target, target_id=int(target_id), store=store
+        )
+        return
+    if action == "take":
+        await commands.take(cx, conversation_id=conversation_id)
+    elif action == "close":
+        await commands.close(cx, conversation_id=conversation_id)
+    elif action == "return":
+        await commands.return_to_bot(cx, conversation_id=conversation_id)
+    elif action == "transfer":
+        await commands.transfer(cx, conversation_id=conversation_id, topic=form.get("topic") or None)
+    elif action == "reply" and (text or uploads):  # an empty form changes nothing
+        await commands.reply(cx, conversation_id=conversation_id, text=text, files=uploads or None, store=store)
+    elif action == "note" and text:
+        await commands.note(cx, conversation_id=conversation_id, text=text)

@@ -17,6 +17,7 @@ from crm.bookings import policies as booking_policies
 from crm.console.forms import service_error
 from crm.console.session import context
 from crm.contacts import policies as contact_policies
+from crm.conversations import files as chat_files
 from crm.core import labels
 from crm.core.errors import ApiError
 from crm.core.labels import LABELS
@@ -100,6 +101,8 @@ env.filters.update(
     day=labels.day,
     it=lambda value, kind: labels.label(kind, value),
     options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows],
+    filesize=lambda n: chat_files.human_size(int(n or 0)),
+    refusal=lambda reason: chat_files.REFUSAL_LABEL.get(str(reason), "tipo non ammesso"),
 )
 
 

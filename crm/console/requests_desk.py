@@ -198,6 +198,8 @@ def _event_text(e: Any, names: dict[int, str]) -> str:
         )
     if e.action == "note":
         return "Nota interna"
+    if e.action == "file":
+        return "File allegato dalla conversazione"
     return e.action
 
 
@@ -218,6 +220,7 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
             "what": _event_text(e, names),
             "note": e.note,
             "action": e.action,
+            "ref": e.to_value or "",
         }
         for e in t.events
     ]
@@ -233,6 +236,12 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
         "sla_state": sla_info(t, utcnow()),
         "events": events,
         "notes": [e for e in events if e["action"] == "note"],
+        # files of the citizen's conversation attached here (``<message id>:<index>``, served by the workspace)
+        "files": [
+            {**e, "href": "/console/files/{}/{}".format(*e["ref"].split(":", 1))}
+            for e in events
+            if e["action"] == "file" and e["ref"].count(":") == 1 and e["note"]
+        ],
         "assignee": names.get(t.assignee_id or 0, "—") if t.assignee_id else "Non assegnata",
         "operator_options": [(o.id, (o.full_name or o.username)) for o in ops],
         "transitions": [(to, STATUS_LABEL.get(to, to)) for to in STATUSES if to in tickets.TRANSITIONS[t.status]],

@@ -4,8 +4,8 @@ Rows stay (statistics, protocolled istanze and the audit trail need their ids, d
 or was said by the person goes:
 
 - the contact (names, fiscal code, notes) and its phones, e-mails, channel identities, signed-in sessions, drafts;
-- conversations (hand-off summaries), every message in them (texts, attachments, provider payloads) and the
-  comment of their satisfaction rating (the score stays);
+- conversations (hand-off summaries), every message in them (texts, attachments and their files, provider payloads)
+  and the comment of their satisfaction rating (the score stays);
 - requests (subject, description), their history notes, a segnalazione's address and photos (files deleted);
 - istanze (form data), their history notes, attachment names (files deleted);
 - bookings (form fields), notifications (address, subject, text, e-mail copies), KB feedback on their
@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactEmail, ContactIdentity, ContactPhone
+from crm.conversations import files as chat_files
 from crm.db import Base, async_url, utcnow
 from crm.registry import load_models
 
@@ -155,9 +156,11 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
         if name in t:
             done.add(name, _rowcount(await session.execute(delete(t[name]).where(t[name].c.contact_id.in_(ids)))))
 
-    # conversations and messages
+    # conversations and messages, and the files sent in them
     if conv_ids:
         m, cv = t["messages"], t["conversations"]
+        sent = (await session.scalars(select(m.c.attachments).where(m.c.conversation_id.in_(conv_ids)))).all()
+        done.files += [files_root / k for k in chat_files.keys_of(sent)]
         done.add(
             "messages",
             _rowcount(

@@ -4,8 +4,9 @@
 - bot-only sessions, never handed off to a person (``URP_RETENTION_BOT_ONLY_DAYS`` after the last message,
   default 90),
 
-and deletes their events from Rasa's tracker store. Anonymised = the messages' texts, attachments and provider
-payloads and the hand-off summary go; the rows (dates, channel, states) stay for statistics. 0 disables a rule.
+and deletes their events from Rasa's tracker store. Anonymised = the messages' texts, attachments (their files
+too) and provider payloads and the hand-off summary go; the rows (dates, channel, states) stay for statistics. 0
+disables a rule.
 Idempotent and bounded per run, so several replicas may run it at once.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
-from crm.contacts.erasure import ERASED, purge_tracker
+from crm.contacts.erasure import ERASED, purge_tracker, remove_files
+from crm.conversations import files as chat_files
 from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.db import transaction, utcnow
 
@@ -45,6 +47,14 @@ async def due(
     if ente_id is not None:
         stmt = stmt.where(Conversation.ente_id == ente_id)
     return list((await session.scalars(stmt.order_by(Conversation.id).limit(limit))).all())
+
+
+async def file_keys(session: Any, conv_ids: list[int]) -> list[str]:
+    """The store keys of the files sent in these conversations (deleted after the commit that anonymises them)."""
+    if not conv_ids:
+        return []
+    rows = (await session.scalars(select(Message.attachments).where(Message.conversation_id.in_(conv_ids)))).all()
+    return chat_files.keys_of(rows)
 
 
 async def anonymise(session: Any, conv_ids: list[int]) -> int:
@@ -79,9 +89,11 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
                 bot_only_days=settings.retention_bot_only_days,
                 ente_id=ente_id,
             )
+            keys = await file_keys(s, ids)
             done = await anonymise(s, ids)
         if not ids:
             break
+        remove_files([chat_files.store_for(settings).root / k for k in keys])
         total["conversations"] += done
         total["tracker_events"] += await purge_tracker(tracker_url(settings), [sender_of(i) for i in ids])
         if len(ids) < BATCH:

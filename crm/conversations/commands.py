@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from crm.conversations import files as chat_files
 from crm.conversations import policies, sla
 from crm.conversations import service as svc
 from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.core.commands import Context, command
-from crm.core.errors import Conflict, Forbidden
+from crm.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm.db import utcnow
+from crm.instances.service import FileStore
 from crm.offices import service as offices
 from crm.operators.models import Operator
 
@@ -211,9 +213,21 @@ async def answer_rating(
     return stored
 
 
-async def _message(cx: Context, conversation_id: int, text: str, *, private: bool) -> Message:
+NO_FILES_ON = {"sms": "Su SMS non si possono inviare file: descriva il contenuto nel messaggio o lo invii per e-mail."}
+
+
+async def _message(
+    cx: Context,
+    conversation_id: int,
+    text: str,
+    *,
+    private: bool,
+    files: list[tuple[str, bytes]] | None = None,
+    store: FileStore | None = None,
+) -> Message:
     conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, lock=True)
     payload = {} if private else {"author_name": await _operator_name(cx, cx.principal.operator_id)}
+    attachments = _operator_files(conv, files or [], store) if files else []
     msg = await svc.record_outbound(
         cx.session,
         conv=conv,
@@ -223,11 +237,12 @@ async def _message(cx: Context, conversation_id: int, text: str, *, private: boo
         private=private,
         payload=payload,
     )
+    msg.attachments = attachments
     await cx.record(
         "note" if private else "reply",
         "conversation",
         conv.id,
-        details={"message_id": msg.id},
+        details={"message_id": msg.id, **({"files": len(attachments)} if attachments else {})},
         event={"type": "message", "conversation_id": conv.id, "message_id": msg.id},
     )
     if not private:
@@ -235,17 +250,45 @@ async def _message(cx: Context, conversation_id: int, text: str, *, private: boo
     return msg
 
 
+def _operator_files(
+    conv: Conversation, files: list[tuple[str, bytes]], store: FileStore | None
+) -> list[dict[str, Any]]:
+    """An operator's files, under the citizens' rules; refused with the reason in Italian (nothing is sent)."""
+    if conv.channel in NO_FILES_ON:
+        raise ValidationFailed(NO_FILES_ON[conv.channel], fields={"file": "channel"})
+    if store is None:
+        raise ValueError("files given without a file store")
+    if len(files) > chat_files.MAX_FILES:
+        raise ValidationFailed(f"Al massimo {chat_files.MAX_FILES} file per messaggio.", fields={"file": "too many"})
+    out = []
+    for name, body in files:
+        described = chat_files.keep(store, ente_id=conv.ente_id, seed=None, name=name, body=body)
+        if described.get("refused"):
+            message = chat_files.refusals([described], store.max_bytes)[0]
+            raise ValidationFailed(message, fields={"file": str(described["refused"])})
+        out.append(described)
+    return out
+
+
 @command(policies.HANDLE)
-async def reply(cx: Context, *, conversation_id: int, text: str) -> Message:
+async def reply(
+    cx: Context,
+    *,
+    conversation_id: int,
+    text: str,
+    files: list[tuple[str, bytes]] | None = None,
+    store: FileStore | None = None,
+) -> Message:
     """A reply on the citizen's channel: stored now, sent by the hub after commit. Only the operator holding the
-    conversation replies (an admin may step in)."""
+    conversation replies (an admin may step in). ``files`` (name, content) go with it, checked like the citizens'
+    (not on SMS); the caller discards the ``store``'s new files if the transaction rolls back."""
     conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)
     if conv.mode == "closed":
         raise Conflict("conversation is closed")
     mine = conv.mode == "assigned" and conv.assignee_id == cx.principal.operator_id
     if not mine and cx.principal.role != "admin":
         raise Forbidden("take the conversation before replying")
-    return await _message(cx, conversation_id, text, private=False)
+    return await _message(cx, conversation_id, text, private=False, files=files, store=store)
 
 
 @command(policies.HANDLE)
@@ -272,3 +315,44 @@ async def escalate(cx: Context, *, conversation_id: int, now: datetime | None = 
         event={"mode": conv.mode, "sla": "late", "assignee_id": conv.assignee_id},
     )
     return True
+
+
+@command(policies.HANDLE)
+async def attach_file(
+    cx: Context, *, message_id: int, index: int, target: str, target_id: int, store: FileStore
+) -> None:
+    """A file of the conversation attached to one of the same citizen's open requests (named in its history) or
+    istanze (copied among its attachments, kind ``chat``): one change, recorded by the request's or the istanza's
+    command (its audit line names the file). The caller discards the ``store``'s new files if the transaction rolls
+    back."""
+    from crm.instances import commands as instance_commands
+    from crm.instances import service as instances
+    from crm.tickets import commands as ticket_commands
+    from crm.tickets import service as tickets
+
+    m, a = await svc.get_file(cx.session, ente_id=cx.ente_id, message_id=message_id, index=index)
+    conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=m.conversation_id)
+    if target == "request":
+        ticket = await tickets.get(cx.session, ente_id=cx.ente_id, ticket_id=target_id)
+        if ticket.contact_id != conv.contact_id:
+            raise Conflict("la richiesta è di un altro cittadino")
+        await ticket_commands.add_file(cx, ticket_id=target_id, ref=f"{m.id}:{index}", label=chat_files.label(a))
+    elif target == "instance":
+        inst = await instances.get(cx.session, ente_id=cx.ente_id, instance_id=target_id)
+        if inst.contact_id != conv.contact_id:
+            raise Conflict("l'istanza è di un altro cittadino")
+        try:
+            body = chat_files.path_of(store.root, str(a["key"])).read_bytes()
+        except (OSError, ValueError):
+            raise NotFound("il file non è più disponibile") from None
+        await instance_commands.add_attachment(
+            cx,
+            instance_id=target_id,
+            kind="chat",
+            filename=str(a.get("name") or "allegato"),
+            content_type=str(a["content_type"]),
+            body=body,
+            store=store,
+        )
+    else:
+        raise ValidationFailed("destinazione sconosciuta", fields={"target": "unknown"})

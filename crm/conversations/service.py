@@ -395,6 +395,20 @@ async def unanswered(session: AsyncSession, *, ente_id: int, conversation_ids: l
     return {cid: int(n) for cid, n in rows.all()}
 
 
+async def get_file(
+    session: AsyncSession, *, ente_id: int, message_id: int, index: int
+) -> tuple[Message, dict[str, Any]]:
+    """A stored file of a message of this ente and its description (404 for anything else: a refused or erased file
+    included)."""
+    from crm.conversations.files import stored
+
+    m = await session.get(Message, message_id)
+    found = dict(stored(m.attachments)).get(index) if m is not None and m.ente_id == ente_id else None
+    if m is None or found is None:
+        raise NotFound("file not found")
+    return m, found
+
+
 async def messages(
     session: AsyncSession, *, ente_id: int, conversation_id: int, include_private: bool, after: int = 0
 ) -> list[Message]:

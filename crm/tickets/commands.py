@@ -73,3 +73,11 @@ async def add_note(cx: Context, *, ticket_id: int, note: str) -> Ticket:
     t = await svc.add_note(cx.session, principal=cx.principal, ticket_id=ticket_id, note=note)
     await cx.record("note", "request", t.id, event=_event(t))
     return t
+
+
+@command(policies.HANDLE)
+async def add_file(cx: Context, *, ticket_id: int, ref: str, label: str) -> Ticket:
+    """Attach a file of a conversation (``crm.conversations.commands.attach_file`` checks it is the citizen's)."""
+    t = await svc.add_file(cx.session, principal=cx.principal, ticket_id=ticket_id, ref=ref, label=label)
+    await cx.record("file", "request", t.id, details={"ref": ref}, event=_event(t))
+    return t

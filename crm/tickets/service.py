@@ -261,6 +261,15 @@ async def add_note(session: AsyncSession, *, principal: Principal, ticket_id: in
     return t
 
 
+async def add_file(session: AsyncSession, *, principal: Principal, ticket_id: int, ref: str, label: str) -> Ticket:
+    """A file of the citizen's conversation attached to the request: its history names it (``ref`` is
+    ``<message id>:<index>``, the file stays in the conversation's store and goes with it)."""
+    t = await get(session, ente_id=principal.ente_id, ticket_id=ticket_id)
+    await _event(session, t, principal, "file", to_value=ref[:50], note=label)
+    await session.flush()
+    return t
+
+
 def list_stmt(*, ente_id: int, filters: dict[str, Any]) -> Select[tuple[Ticket]]:
     stmt = select(Ticket).where(Ticket.ente_id == ente_id)
     for name in ("status", "priority", "kind", "channel"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hashlib
 import html
 import json
 import re
@@ -25,12 +28,24 @@ class _Server:
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length).decode()
+                raw = self.rfile.read(length)
                 ctype = self.headers.get("content-type", "")
+                served = outer.serve(self.path, dict(self.headers))
+                if served is not None:  # a file (Telegram's downloads, Twilio's media)
+                    code, content, content_type = served
+                    self.send_response(code)
+                    self.send_header("content-type", content_type)
+                    self.send_header("content-length", str(len(content)))
+                    self.end_headers()
+                    self.wfile.write(content)
+                    return
+                body: dict[str, Any]
                 if "json" in ctype:
-                    body = json.loads(raw or "{}")
+                    body = json.loads(raw.decode() or "{}")
+                elif "multipart/form-data" in ctype:
+                    body = _multipart(raw, ctype)
                 else:
-                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+                    body = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
                 status, reply = outer.handle(self.path, body, dict(self.headers))
                 data = json.dumps(reply).encode()
                 self.send_response(status)
@@ -47,6 +62,10 @@ class _Server:
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         raise NotImplementedError
+
+    def serve(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str] | None:
+        """A file at this path (status, content, type), or None for an API call."""
+        return None
 
     def record(self, item: dict[str, Any]) -> None:
         with self._lock:
@@ -68,10 +87,44 @@ class _Server:
         self.httpd.shutdown()
 
 
+def _multipart(raw: bytes, ctype: str) -> dict[str, Any]:
+    """A multipart/form-data body (python-telegram-bot's uploads): fields as text, files as
+    {filename, content_type, content}."""
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + raw)
+    out: dict[str, Any] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            out[str(name)] = {"filename": filename, "content_type": part.get_content_type(), "content": content}
+        else:
+            out[str(name)] = content.decode()
+    return out
+
+
 class FakeTwilio(_Server):
-    """POST /2010-04-01/Accounts/{sid}/Messages.json like Twilio's REST API."""
+    """POST /2010-04-01/Accounts/{sid}/Messages.json like Twilio's REST API; GET of an MMS's media (``media``: path ->
+    (content, content type), served only with the account's Basic credentials, as Twilio does when media is
+    protected)."""
 
     counter = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.media_gets: list[dict[str, str]] = []
+
+    def serve(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str] | None:
+        if "/Media/" not in path:
+            return None
+        self.media_gets.append({"path": path, "authorization": headers.get("Authorization", "")})
+        if not headers.get("Authorization", "").startswith("Basic "):
+            return 401, b'{"code": 20003, "message": "Authenticate"}', "application/json"
+        if path not in self.media:
+            return 404, b'{"code": 20404, "message": "not found"}', "application/json"
+        content, ctype = self.media[path]
+        return 200, content, ctype
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         if not path.startswith("/2010-04-01/Accounts/") or not path.endswith("/Messages.json"):
@@ -163,6 +216,15 @@ class FakeTelegram(_Server):
     pending_updates: list[dict[str, Any]] = []
     refuse_markup_of: str | None = None  # refuse texts in a parse mode containing this (as Telegram refuses markup)
     per_chat: dict[int, int] = {}  # like the real Bot API, message ids count per chat (1, 2, 3... in every chat)
+    files: dict[str, bytes] = {}  # file_id -> content: what getFile and the file download give
+
+    def serve(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str] | None:
+        if not path.startswith("/file/bot"):
+            return None
+        file_id = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        if file_id not in self.files:
+            return 404, b"Not Found", "text/plain"
+        return 200, self.files[file_id], "application/octet-stream"
 
     def handle(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         parts = path.strip("/").split("/")
@@ -213,6 +275,44 @@ class FakeTelegram(_Server):
                     "date": 1795400000,
                     "chat": {"id": int(body["chat_id"]), "type": "private"},
                     "text": body.get("text"),
+                },
+            }
+        if method == "getFile":
+            file_id = str(body.get("file_id") or "")
+            if file_id not in self.files:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+            return 200, {
+                "ok": True,
+                "result": {
+                    "file_id": file_id,
+                    "file_unique_id": f"u{file_id}",
+                    "file_size": len(self.files[file_id]),
+                    "file_path": f"documents/{file_id}.bin",
+                },
+            }
+        if method in ("sendPhoto", "sendDocument"):
+            field = "photo" if method == "sendPhoto" else "document"
+            upload = body.get(field)
+            if not isinstance(upload, dict):
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: there is no file"}
+            chat = int(body["chat_id"])
+            FakeTelegram.per_chat[chat] = FakeTelegram.per_chat.get(chat, 0) + 1
+            self.record(
+                {
+                    "method": method,
+                    "chat_id": chat,
+                    "text": body.get("caption"),
+                    "filename": upload["filename"],
+                    "size": len(upload["content"]),
+                    "sha256": hashlib.sha256(upload["content"]).hexdigest(),
+                }
+            )
+            return 200, {
+                "ok": True,
+                "result": {
+                    "message_id": FakeTelegram.per_chat[chat],
+                    "date": 1795400000,
+                    "chat": {"id": chat, "type": "private"},
                 },
             }
         if method == "getUpdates":

@@ -1,8 +1,9 @@
 """GDPR erasure that erases: a citizen who used every channel (SMS, Telegram, web chat) and every flow (bot, hand-off
-and operator reply, request with notes, istanza with an attachment and a history note, booking with its form and
-notices, KB feedback and a gap with their fiscal code) is erased; then every table of the database (every text and
-JSON column), every file under the var directory and Rasa's tracker (its HTTP API and its store) are searched for
-their surname, fiscal code, phone number and e-mail, and none is found.
+and operator reply, photos sent on Telegram, by MMS and on the web chat, request with notes, istanza with an
+attachment and a history note, booking with its form and notices, KB feedback and a gap with their fiscal code) is
+erased; then every table of the database (every text and JSON column), every file under the var directory and Rasa's
+tracker (its HTTP API and its store) are searched for their surname, fiscal code, phone number and e-mail, and none
+is found.
 
 The count of stores checked is printed (``-s``)."""
 
@@ -15,8 +16,9 @@ import uuid
 from pathlib import Path
 
 import httpx
+from twilio.request_validator import RequestValidator
 
-from tests.channels.conftest import Stack
+from tests.channels.conftest import TG_SECRET, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, FakeTelegram, Stack
 from tests.channels.test_channels import sms, tg_update
 from tests.security.scan import _needles, _person, _scan_database, _scan_files, report
 
@@ -66,6 +68,42 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
     user = 930_000_000 + secrets.randbelow(10**6)
     tg_update(stack, user, contact_phone=p["phone"])
     tg_update(stack, user, f"la mia email è {p['email']}")
+    # a photo on Telegram and one by MMS, their pictures carrying the person's words (a photographed document)
+    from tests.channels.test_attachments import image
+
+    FakeTelegram.files[f"erase{user}"] = image("PNG", note=f"{p['last']} {p['cf']}")
+    r = httpx.post(
+        stack.crm.url + "/channels/telegram/webhook",
+        json={
+            "update_id": 20_000_000 + secrets.randbelow(10**6),
+            "message": {
+                "message_id": 1,
+                "date": 1,
+                "chat": {"id": user, "type": "private"},
+                "from": {"id": user, "is_bot": False, "first_name": p["first"]},
+                "caption": "la mia carta d'identità",
+                "document": {"file_id": f"erase{user}", "file_unique_id": "e", "file_name": f"{p['last']}.png"},
+            },
+        },
+        headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        timeout=60,
+    )
+    assert r.status_code == 200
+    media = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/MM{uuid.uuid4().hex}/Media/ME{uuid.uuid4().hex}"
+    stack.twilio.media[media] = (image("PNG", note=f"{p['phone']} {p['email']}"), "image/png")
+    params = {
+        "From": p["phone"],
+        "To": TWILIO_FROM,
+        "Body": "la foto del modulo",
+        "MessageSid": f"MM{uuid.uuid4().hex}",
+        "AccountSid": TWILIO_SID,
+        "NumMedia": "1",
+        "MediaUrl0": stack.twilio.url + media,
+        "MediaContentType0": "image/png",
+    }
+    url = stack.crm.url + "/channels/twilio/sms"
+    signed = {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, params)}
+    assert httpx.post(url, data=params, headers=signed, timeout=60).status_code == 200
     tg_update(stack, user, "vorrei parlare con un operatore")
     conv = _wait(
         lambda: next(
@@ -110,6 +148,13 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
         ws.send(json.dumps({"type": "message", "text": f"sono {p['last']}, {p['cf']}", "client_id": "w1"}))
         assert json.loads(ws.recv(timeout=60))["type"] == "ack"
         web_id = _wait(lambda: db.run(web_contact))  # stored while the socket is still open
+        upload = httpx.post(
+            stack.crm.url + "/channels/web/upload",
+            data={"session": session, "client_id": "w2"},
+            files={"file": ("documento.png", image("PNG", note=f"{p['first']} {p['cf']}"), "image/png")},
+            timeout=60,
+        )
+        assert upload.status_code == 200, upload.text
     assert c.post(f"/api/v1/contacts/{cid}/merge", json={"source_id": web_id}, headers=op).status_code == 200
 
     # a request with a note, an istanza with an attachment and a history note, a booking with its form and notice
@@ -201,6 +246,9 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
     # before: the data is really there, also in Rasa's tracker
     _, before = _scan_database(database_url, needles)
     assert any(h.startswith("messages") for h in before) and any(h.startswith("tickets") for h in before)
+    # the three pictures are stored, with what they show
+    _, files_before = _scan_files(Path(stack.crm.env["URP_VAR_DIR"]), needles)
+    assert sum("/chat/" in h for h in files_before) >= 3, files_before
     sms_conv = c.get("/api/v1/conversations", params={"contact_id": cid, "channel": "sms"}, headers=op).json()
     sms_conv_id = sms_conv["items"][0]["id"]
 

@@ -133,3 +133,52 @@ def console_return(h: Harness) -> Perform:
 @scenario("POST", ACTION, "admin", variant="close")
 def console_close(h: Harness) -> Perform:
     return h.console(f"/console/conversations/{conversation(h, 'waiting')}/close", "admin")
+
+
+def file_in(h: Harness, conversation_id: int) -> int:
+    """A citizen's photo in the conversation (its description; the file itself is not read to attach it to a
+    request)."""
+    from crm.conversations.models import Conversation, Message
+
+    async def work(s: Any) -> int:
+        conv = await s.get(Conversation, conversation_id)
+        m = Message(
+            ente_id=h.ente.ente_id,
+            conversation_id=conversation_id,
+            channel=conv.channel,
+            direction="in",
+            author_kind="citizen",
+            text="",
+            attachments=[
+                {"name": "buca.png", "content_type": "image/png", "size": 10, "sha256": "0" * 64, "key": "chat/x/y"}
+            ],
+        )
+        s.add(m)
+        await s.flush()
+        return int(m.id)
+
+    return h.setup(work)
+
+
+@scenario("POST", ACTION, "operator", variant="attach")
+def console_attach(h: Harness) -> Perform:
+    from crm.conversations.models import Conversation
+
+    conv_id = conversation(h, "assigned")
+    message_id = file_in(h, conv_id)
+
+    async def contact_of(s: Any) -> int:
+        return int((await s.get(Conversation, conv_id)).contact_id)
+
+    ticket = h.api(
+        "POST",
+        "/api/v1/requests",
+        "operator",
+        json={"contact_id": h.setup(contact_of), "kind": "report", "subject": "Buca", "channel": "web"},
+    )()
+    assert ticket.status_code == 201, ticket.text
+    return h.console(
+        f"/console/conversations/{conv_id}/attach",
+        "operator",
+        {"message_id": message_id, "index": 0, "target": f"request:{ticket.json()['id']}"},
+    )

@@ -37,6 +37,8 @@ EXEMPT = {
     "POST /channels/telegram/webhook": "citizens' messages, recorded by the hub (each one emits its own live "
     "event); its contact changes go through crm.contacts.commands",
     "POST /channels/twilio/sms": "citizens' messages, as the Telegram webhook",
+    "POST /channels/web/upload": "a citizen's file on the web chat, stored with its message by the hub, as the "
+    "socket's messages",
     "POST /channels/twilio/status": "the provider's delivery receipts, recorded by the hub",
     "POST /sportello/prenota": "the sportello's booking in progress (service and reason, kept for this browser two "
     "hours): no record of the ente until it is confirmed (POST /sportello/prenota/conferma)",

@@ -47,7 +47,7 @@
       var box = document.createElement("ol");
       box.innerHTML = news.messages;
       Array.prototype.slice.call(box.children).forEach(function (li) {
-        if (!messages.querySelector('[data-id="' + li.dataset.id + '"]')) messages.appendChild(li);
+        if (!messages.querySelector('[data-id="' + li.dataset.id + '"]')) { messages.appendChild(li); bindForms(li); }
       });
       after = news.last_id;
       if (stay) toBottom(); else if (newer) newer.hidden = false;
@@ -75,6 +75,8 @@
       reply.disabled = !news.can_reply;
       var send = reply.form.querySelector('button[type="submit"]');
       if (send) send.disabled = !news.can_reply;
+      var attach = document.getElementById("ws-file");
+      if (attach) attach.disabled = !news.can_reply;
       var help = document.getElementById("reply-help");
       if (help) help.textContent = news.can_reply ? "Invio per inviare, Maiusc+Invio per andare a capo."
         : (news.mode === "closed" ? "La conversazione è chiusa." : "Prendi in carico la conversazione per rispondere.");
@@ -98,7 +100,9 @@
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     var data = new FormData(form);
     var text = form.querySelector("textarea");
-    if (text && !text.value.trim()) return;
+    var file = form.querySelector('input[type="file"]');
+    var hasFile = file && file.files && file.files.length;
+    if (text && !text.value.trim() && !hasFile) return;
     data.append("after", String(after));
     var buttons = form.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
@@ -118,6 +122,7 @@
           text.value = "";
           try { localStorage.removeItem(draftKey(text)); } catch (e) { /* ignore */ }
         }
+        if (file) { file.value = ""; file.dispatchEvent(new Event("change")); }
         apply(news, true);
         refreshList();
         // after a reply the box is ready for the next; after taking the chat, the operator writes next
@@ -134,6 +139,14 @@
     });
   }
   bindForms(ws);
+  // the composer's file: its name shown until it is sent (or another chosen)
+  var fileInput = document.getElementById("ws-file"), chosen = document.getElementById("ws-file-chosen");
+  if (fileInput && chosen) {
+    fileInput.addEventListener("change", function () {
+      var f = fileInput.files && fileInput.files[0];
+      chosen.textContent = f ? "Allegato: " + f.name : "";
+    });
+  }
   document.querySelectorAll("textarea[data-draft]").forEach(function (el) {
     el.addEventListener("keydown", function (ev) {
       if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); submit(el.form); }

@@ -1,0 +1,663 @@
+"""Files from citizens and back (issue 15, item 6): photos (JPEG, PNG) and PDFs sent on the web chat (the widget's
+upload), on Telegram (photos and documents, fetched through python-telegram-bot's getFile from the fake Bot API) and
+by MMS (Twilio's MediaUrlN, fetched with the account's credentials from the fake Twilio) are checked like an
+istanza's attachments (magic number, size, nothing executable), stored with their message, shown to operators
+(audited, nosniff) and attachable to the citizen's request or istanza; a file that is refused or cannot be fetched
+is explained to the citizen in Italian and the message's words are kept. Operators send files back: the widget shows
+them, Telegram gets sendPhoto/sendDocument, SMS refuses in words. Erasure deletes the files.
+
+A CRM server of its own with the fake providers and no Rasa (a message with words is handed off, as when the
+assistant is down; a file alone gets the assistant's "file received")."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from twilio.request_validator import RequestValidator
+
+from tests.browser import axe as run_axe
+from tests.browser import browser, browser_pages, require_axe  # noqa: F401  (browser: the module fixture)
+from tests.channels.conftest import TG_SECRET, TG_TOKEN, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, FakeTelegram, FakeTwilio
+from tests.conftest import PASSWORD, EnteCtx, Server, free_port, make_ente, start_server
+
+FILE_RECEIVED = "Ho ricevuto il suo file."
+NOT_FETCHED = "Non siamo riusciti a ricevere il file"
+SIZES = {"desktop": (1366, 768), "tablet": (768, 1024), "phone": (390, 844)}
+_n = iter(range(10**6))
+
+
+def image(kind: str = "PNG", size: tuple[int, int] = (320, 200), color: str = "#0066cc", note: str = "") -> bytes:
+    """A real picture (the browser must draw the thumbnail); ``note`` goes into its metadata (the erasure scan)."""
+    from PIL import Image, ImageDraw
+    from PIL.PngImagePlugin import PngInfo
+
+    img = Image.new("RGB", size, color)
+    ImageDraw.Draw(img).rectangle([20, 20, size[0] - 20, size[1] - 20], outline="#ffffff", width=6)
+    out = io.BytesIO()
+    if kind == "PNG" and note:
+        info = PngInfo()
+        info.add_text("Comment", note)
+        img.save(out, "PNG", pnginfo=info)
+    else:
+        img.save(out, kind)
+    return out.getvalue()
+
+
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+EXE = b"MZ\x90\x00" + b"\x00" * 200  # a Windows program, whatever its name says
+
+
+@dataclass
+class Desk:
+    crm: Server
+    ente: EnteCtx
+    twilio: FakeTwilio
+    telegram: FakeTelegram
+    var_dir: Path
+
+    def api(self, method: str, path: str, who: str = "operator", **kw: Any) -> httpx.Response:
+        return httpx.request(method, self.crm.url + "/api/v1" + path, headers=self.ente.headers(who), timeout=60, **kw)
+
+    def stored(self, key: str) -> Path:
+        return self.var_dir / "attachments" / key
+
+
+@pytest.fixture(scope="module")
+def desk(base_env: dict[str, str], db, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:  # type: ignore[no-untyped-def]
+    ente = make_ente(db, slug=f"files-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    twilio, telegram = FakeTwilio(), FakeTelegram()
+    port = free_port()
+    var_dir = tmp_path_factory.mktemp("files-var")
+    env = {
+        **base_env,
+        "URP_VAR_DIR": str(var_dir),
+        "URP_ATTACHMENTS_MAX_BYTES": "300000",
+        "URP_DEFAULT_ENTE": ente.slug,
+        "URP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM_NUMBER": TWILIO_FROM,
+        "TWILIO_API_BASE": twilio.url,
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": telegram.url + "/bot",
+    }
+    crm = start_server(env, tmp_path_factory.mktemp("files") / "crm.log", port=port)
+    d = Desk(crm=crm, ente=ente, twilio=twilio, telegram=telegram, var_dir=var_dir)
+    assert (
+        d.api(
+            "PATCH", f"/operators/{ente.operator_ids['operator']}", "admin", json={"full_name": "Giulia Verdi"}
+        ).status_code
+        == 200
+    )
+    yield d
+    crm.proc.terminate()
+    crm.proc.wait(timeout=30)
+    twilio.close()
+    telegram.close()
+
+
+class Citizen:
+    """A citizen on the web chat: the widget's socket and its upload."""
+
+    def __init__(self, desk: Desk) -> None:
+        from websockets.sync.client import connect
+
+        self.desk = desk
+        self.session = str(uuid.uuid4())
+        self.ws = connect(desk.crm.url.replace("http", "ws") + "/channels/web/ws", open_timeout=60)
+        self.ws.send(json.dumps({"type": "hello", "session": self.session}))
+        assert json.loads(self.ws.recv(timeout=30))["type"] == "history"
+        self.got: list[dict[str, Any]] = []
+
+    def upload(self, name: str, body: bytes, ctype: str = "application/octet-stream") -> httpx.Response:
+        return httpx.post(
+            self.desk.crm.url + "/channels/web/upload",
+            data={"session": self.session, "client_id": uuid.uuid4().hex},
+            files={"file": (name, body, ctype)},
+            timeout=60,
+        )
+
+    def say(self, text: str) -> None:
+        self.ws.send(json.dumps({"type": "message", "text": text, "client_id": uuid.uuid4().hex}))
+
+    def wait(self, match: Any, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        for e in self.got:
+            if match(e):
+                return e
+        while time.monotonic() < deadline:
+            try:
+                e = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            self.got.append(e)
+            if match(e):
+                return e
+        pytest.fail(f"the citizen never got it; got {self.got}")
+
+
+def _messages(desk: Desk, conversation_id: int) -> list[dict[str, Any]]:
+    return list(desk.api("GET", f"/conversations/{conversation_id}").json()["messages"])
+
+
+def _message(desk: Desk, message_id: int) -> tuple[int, dict[str, Any]]:
+    """(conversation id, message) of a stored message, through the API."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for c in desk.api("GET", "/conversations", params={"mode": "open", "page_size": 100}).json()["items"]:
+            for m in _messages(desk, c["id"]):
+                if m["id"] == message_id:
+                    return c["id"], m
+        time.sleep(0.2)
+    pytest.fail(f"message {message_id} not found")
+
+
+def _conv_of(desk: Desk, channel: str, needle: str) -> tuple[int, list[dict[str, Any]]]:
+    """The newest open conversation on ``channel`` with a citizen message containing ``needle``."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        items = desk.api("GET", "/conversations", params={"mode": "open", "channel": channel}).json()["items"]
+        for c in sorted(items, key=lambda c: -c["id"]):
+            msgs = _messages(desk, c["id"])
+            if any(needle in (m["text"] or "") for m in msgs if m["direction"] == "in"):
+                return c["id"], msgs
+        time.sleep(0.2)
+    pytest.fail(f"no {channel} conversation with {needle!r}")
+
+
+def _tg(desk: Desk, user_id: int, message: dict[str, Any]) -> None:
+    uid = 700_000 + next(_n)
+    update = {
+        "update_id": uid,
+        "message": {
+            "message_id": uid,
+            "date": 1,
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "Lucia"},
+            **message,
+        },
+    }
+    r = httpx.post(
+        desk.crm.url + "/channels/telegram/webhook",
+        json=update,
+        headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+
+
+def _mms(desk: Desk, sender: str, body: str, media: list[tuple[str, str]]) -> None:
+    params = {
+        "From": sender,
+        "To": TWILIO_FROM,
+        "Body": body,
+        "MessageSid": f"MM{uuid.uuid4().hex}",
+        "AccountSid": TWILIO_SID,
+        "NumMedia": str(len(media)),
+    }
+    for i, (url, ctype) in enumerate(media):
+        params[f"MediaUrl{i}"] = url
+        params[f"MediaContentType{i}"] = ctype
+    url = desk.crm.url + "/channels/twilio/sms"
+    sig = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
+    assert httpx.post(url, data=params, headers={"X-Twilio-Signature": sig}, timeout=60).status_code == 200
+
+
+def _login(desk: Desk, who: str = "operator") -> httpx.Client:
+    c = httpx.Client(base_url=desk.crm.url, timeout=60, follow_redirects=False)
+    token = re.search(r'name="prelogin" value="([^"]+)"', c.get("/console/login").text)
+    assert token is not None
+    r = c.post(
+        "/console/login",
+        data={"prelogin": token.group(1), "username": desk.ente.usernames[who], "password": PASSWORD},
+    )
+    assert r.status_code == 303, r.text
+    return c
+
+
+def _csrf(page: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert m is not None
+    return m.group(1)
+
+
+def _audit_reads(db, message_id: int) -> int:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from crm.core.audit import AuditEntry as AuditLog
+
+    async def count(s):  # type: ignore[no-untyped-def]
+        return await s.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.entity == "message_file", AuditLog.entity_id == message_id)
+        )
+
+    return int(db.run(count) or 0)
+
+
+# --- web chat ------------------------------------------------------------------------------------------------------
+def test_web_upload_is_checked_stored_acknowledged_and_served(desk: Desk, db) -> None:  # type: ignore[no-untyped-def]
+    citizen = Citizen(desk)
+    png = image("PNG")
+    r = citizen.upload("la mia foto.png", png, "image/png")
+    assert r.status_code == 200, r.text
+    assert r.headers["access-control-allow-origin"] == "*"  # the widget may sit on the Comune's other site
+    ack = r.json()
+    assert ack["id"] and [f["name"] for f in ack["files"]] == ["la mia foto.png"] and ack["files"][0]["image"]
+    # a file alone: the assistant says it got it (it cannot read it)
+    assert FILE_RECEIVED in citizen.wait(lambda e: e.get("type") == "message")["text"]
+
+    conv_id, m = _message(desk, ack["id"])
+    [a] = m["attachments"]
+    assert (a["content_type"], a["size"], a["sha256"]) == ("image/png", len(png), hashlib.sha256(png).hexdigest())
+    assert desk.stored(a["key"]).read_bytes() == png
+
+    # the citizen's copy, by its signed link: the checked type, never sniffed, inline (a thumbnail)
+    got = httpx.get(desk.crm.url + ack["files"][0]["url"], timeout=30)
+    assert got.status_code == 200 and got.content == png
+    assert got.headers["content-type"] == "image/png" and got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"].startswith("inline;")
+    assert "sandbox" in got.headers["content-security-policy"]
+    forged = re.sub(r"/[0-9a-f]+$", "/" + "0" * 40, ack["files"][0]["url"])
+    assert httpx.get(desk.crm.url + forged, timeout=30).status_code == 404
+
+    # the same upload sent again (the widget retries with the same client id) is stored once
+    again = httpx.post(
+        desk.crm.url + "/channels/web/upload",
+        data={"session": citizen.session, "client_id": "retry-1"},
+        files={"file": ("doc.pdf", PDF, "application/pdf")},
+        timeout=60,
+    )
+    twice = httpx.post(
+        desk.crm.url + "/channels/web/upload",
+        data={"session": citizen.session, "client_id": "retry-1"},
+        files={"file": ("doc.pdf", PDF, "application/pdf")},
+        timeout=60,
+    )
+    assert again.status_code == twice.status_code == 200 and again.json()["id"] == twice.json()["id"]
+    assert sum(1 for x in _messages(desk, conv_id) if x["attachments"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "ctype", "says"),
+    [
+        ("foto.jpg", EXE, "image/jpeg", "si possono inviare solo foto JPEG o PNG e documenti PDF"),
+        ("script.svg", b"<svg onload='alert(1)'/>", "image/svg+xml", "si possono inviare solo foto JPEG o PNG"),
+        ("grande.png", image("PNG", (1600, 1600), "#ff0000") + os.urandom(300_000), "image/png", "troppo grande"),
+        ("vuoto.pdf", b"", "application/pdf", "Nessun file ricevuto"),
+    ],
+)
+def test_web_upload_refused_in_italian_and_nothing_stored(
+    desk: Desk, name: str, body: bytes, ctype: str, says: str
+) -> None:
+    citizen = Citizen(desk)
+    before = {p for p in (desk.var_dir / "attachments").rglob("*") if p.is_file()}
+    r = citizen.upload(name, body, ctype)
+    assert r.status_code == 422, r.text
+    assert says in r.json()["error"]["message"]
+    after = {p for p in (desk.var_dir / "attachments").rglob("*") if p.is_file()}
+    assert after == before
+
+
+# --- Telegram ------------------------------------------------------------------------------------------------------
+def test_telegram_photo_and_document_are_fetched_with_getfile_and_stored(desk: Desk) -> None:
+    jpeg, chat = image("JPEG", (640, 480)), 880_000 + next(_n)
+    small = image("JPEG", (90, 60))
+    FakeTelegram.files.update({f"big{chat}": jpeg, f"thumb{chat}": small, f"doc{chat}": PDF})
+    _tg(
+        desk,
+        chat,
+        {
+            "caption": "Buca in via Roma",
+            "photo": [
+                {"file_id": f"thumb{chat}", "file_unique_id": "t", "width": 90, "height": 60, "file_size": len(small)},
+                {"file_id": f"big{chat}", "file_unique_id": "b", "width": 640, "height": 480, "file_size": len(jpeg)},
+            ],
+        },
+    )
+    conv_id, msgs = _conv_of(desk, "telegram", "Buca in via Roma")
+    [a] = next(m for m in msgs if m["text"] == "Buca in via Roma")["attachments"]
+    assert a["content_type"] == "image/jpeg" and desk.stored(a["key"]).read_bytes() == jpeg  # the largest size
+
+    _tg(
+        desk,
+        chat,
+        {
+            "caption": "Il modulo firmato",
+            "document": {
+                "file_id": f"doc{chat}",
+                "file_unique_id": "d",
+                "file_name": "modulo.pdf",
+                "mime_type": "application/pdf",
+                "file_size": len(PDF),
+            },
+        },
+    )
+    _, msgs = _conv_of(desk, "telegram", "Il modulo firmato")
+    [d] = next(m for m in msgs if m["text"] == "Il modulo firmato")["attachments"]
+    assert (d["name"], d["content_type"]) == ("modulo.pdf", "application/pdf")
+    assert desk.stored(d["key"]).read_bytes() == PDF
+
+
+def test_telegram_file_that_cannot_be_fetched_keeps_the_words_and_tells_the_citizen(desk: Desk) -> None:
+    chat = 881_000 + next(_n)
+    FakeTelegram.files[f"exe{chat}"] = EXE
+    _tg(
+        desk,
+        chat,
+        {
+            "caption": "Le mando la ricevuta",
+            "document": {"file_id": f"gone{chat}", "file_unique_id": "g", "file_name": "ricevuta.pdf", "file_size": 10},
+        },
+    )
+    _, msgs = _conv_of(desk, "telegram", "Le mando la ricevuta")
+    [a] = next(m for m in msgs if m["text"] == "Le mando la ricevuta")["attachments"]
+    assert a == {"name": "ricevuta.pdf", "refused": "download failed"}
+    told = desk.telegram.wait_for(lambda r: r.get("chat_id") == chat and NOT_FETCHED in (r.get("text") or ""))
+    assert told and "ricevuta.pdf" in told[0]["text"]
+
+    # an executable named as a PDF: fetched, recognised by its first bytes, refused
+    _tg(
+        desk,
+        chat,
+        {
+            "caption": "Ecco il documento",
+            "document": {
+                "file_id": f"exe{chat}",
+                "file_unique_id": "e",
+                "file_name": "documento.pdf",
+                "file_size": 204,
+            },
+        },
+    )
+    _, msgs = _conv_of(desk, "telegram", "Ecco il documento")
+    [a] = next(m for m in msgs if m["text"] == "Ecco il documento")["attachments"]
+    assert a == {"name": "documento.pdf", "refused": "type not allowed"}
+    assert desk.telegram.wait_for(
+        lambda r: r.get("chat_id") == chat and "documento.pdf» non è stato accettato" in (r.get("text") or "")
+    )
+
+
+# --- MMS -------------------------------------------------------------------------------------------------------------
+def test_mms_media_fetched_with_the_account_credentials(desk: Desk) -> None:
+    number = f"+39347{next(_n) % 10**7:07d}"
+    png = image("PNG", (200, 120), "#00756a")
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/MM{uuid.uuid4().hex}/Media/ME{uuid.uuid4().hex}"
+    desk.twilio.media[path] = (png, "image/png")
+    _mms(
+        desk,
+        number,
+        "Foto del lampione spento",
+        [(desk.twilio.url + path, "image/png"), ("http://127.0.0.1:1/elsewhere", "image/png")],
+    )
+    _, msgs = _conv_of(desk, "sms", "Foto del lampione spento")
+    first, second = next(m for m in msgs if m["text"] == "Foto del lampione spento")["attachments"]
+    assert first["content_type"] == "image/png" and desk.stored(first["key"]).read_bytes() == png
+    # a media URL outside Twilio's API is not fetched (the credentials would go with it): refused, words kept
+    assert second == {"name": "mms-2", "refused": "download failed"}
+    [get] = [g for g in desk.twilio.media_gets if g["path"] == path]
+    assert get["authorization"].startswith("Basic ")
+    assert desk.twilio.wait_for(lambda r: r.get("To") == number and "mms-2" in r.get("Body", ""))
+
+
+# --- the operators ---------------------------------------------------------------------------------------------------
+def _taken(desk: Desk, conv_id: int) -> None:
+    r = desk.api("POST", f"/conversations/{conv_id}/take")
+    assert r.status_code == 200, r.text
+
+
+def test_operator_sees_the_file_audited_attaches_it_and_sends_one_back(desk: Desk, db) -> None:  # type: ignore[no-untyped-def]
+    citizen = Citizen(desk)
+    citizen.say("Vorrei allegare una foto alla mia segnalazione")
+    ack = citizen.upload("buca.png", image("PNG"), "image/png").json()
+    conv_id, m = _message(desk, ack["id"])
+    _taken(desk, conv_id)
+    contact_id = desk.api("GET", f"/conversations/{conv_id}").json()["contact_id"]
+    ticket = desk.api(
+        "POST",
+        "/requests",
+        json={"contact_id": contact_id, "kind": "report", "subject": "Buca in via Roma", "channel": "web"},
+    ).json()
+
+    with closing(_login(desk)) as c:
+        page = c.get(f"/console/conversations/{conv_id}")
+        assert page.status_code == 200
+        href = f"/console/files/{ack['id']}/0"
+        assert f'src="{href}"' in page.text and f"Richiesta {ticket['code']}" in page.text
+        reads = _audit_reads(db, ack["id"])
+        got = c.get(href)
+        assert got.status_code == 200 and got.headers["x-content-type-options"] == "nosniff"
+        assert got.headers["content-disposition"] == 'inline; filename="buca.png"'
+        assert _audit_reads(db, ack["id"]) == reads + 1  # who looked at the citizen's file
+        assert httpx.get(desk.crm.url + href, timeout=30, follow_redirects=False).status_code in (302, 303)
+
+        # attached to the citizen's request: named in its history, linked on its page
+        r = c.post(
+            f"/console/conversations/{conv_id}/attach",
+            data={"csrf": _csrf(page.text), "message_id": ack["id"], "index": 0, "target": f"request:{ticket['id']}"},
+        )
+        assert r.status_code == 303, r.text
+        req_page = c.get(f"/console/requests/{ticket['id']}").text
+        assert f'href="{href}"' in req_page and "buca.png" in req_page
+
+        # a file back to the citizen with the reply: the widget gets its link
+        pdf_reply = c.post(
+            f"/console/conversations/{conv_id}/reply",
+            data={"csrf": _csrf(page.text), "text": "Le invio il modulo da compilare."},
+            files={"file": ("modulo segnalazioni.pdf", PDF, "application/pdf")},
+        )
+        assert pdf_reply.status_code == 303, pdf_reply.text
+        sent = citizen.wait(lambda e: e.get("type") == "message" and e.get("author") == "operator")
+        assert sent["text"] == "Le invio il modulo da compilare."
+        [f] = sent["files"]
+        assert f["name"] == "modulo segnalazioni.pdf" and not f["image"]
+        got = httpx.get(desk.crm.url + f["url"], timeout=30)
+        assert got.content == PDF and got.headers["content-disposition"].startswith("attachment;")
+
+        # what the operator may not send is refused in Italian, nothing sent
+        bad = c.post(
+            f"/console/conversations/{conv_id}/reply",
+            data={"csrf": _csrf(page.text), "text": "Ecco"},
+            files={"file": ("virus.pdf", EXE, "application/pdf")},
+        )
+        assert bad.status_code == 422 and "non è stato accettato" in bad.text
+        assert not any(x["text"] == "Ecco" for x in _messages(desk, conv_id))
+
+
+def test_operator_file_reaches_telegram_as_photo_and_sms_is_refused(desk: Desk) -> None:
+    chat = 882_000 + next(_n)
+    uid = 710_000 + next(_n)
+    r = httpx.post(
+        desk.crm.url + "/channels/telegram/webhook",
+        json={
+            "update_id": uid,
+            "message": {
+                "message_id": uid,
+                "date": 1,
+                "text": "Mi serve la planimetria",
+                "chat": {"id": chat, "type": "private"},
+                "from": {"id": chat, "is_bot": False, "first_name": "Lucia"},
+            },
+        },
+        headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        timeout=60,
+    )
+    assert r.status_code == 200
+    conv_id, _ = _conv_of(desk, "telegram", "Mi serve la planimetria")
+    desk.telegram.wait_for(lambda r: r.get("chat_id") == chat)  # the holding answer (no assistant here)
+    _taken(desk, conv_id)
+    jpeg = image("JPEG", (300, 200))
+    with closing(_login(desk)) as c:
+        page = c.get(f"/console/conversations/{conv_id}")
+        r = c.post(
+            f"/console/conversations/{conv_id}/reply",
+            data={"csrf": _csrf(page.text), "text": "Eccola"},
+            files={"file": ("planimetria.jpg", jpeg, "image/jpeg")},
+        )
+        assert r.status_code == 303, r.text
+    [photo] = desk.telegram.wait_for(lambda r: r.get("chat_id") == chat and r.get("method") == "sendPhoto")
+    assert photo["sha256"] == hashlib.sha256(jpeg).hexdigest() and photo["filename"] == "planimetria.jpg"
+    assert desk.telegram.wait_for(lambda r: r.get("chat_id") == chat and "Eccola" in (r.get("text") or ""))
+
+    number = f"+39347{next(_n) % 10**7:07d}"
+    _mms(desk, number, "Ho bisogno di aiuto", [])
+    sms_conv, _ = _conv_of(desk, "sms", "Ho bisogno di aiuto")
+    _taken(desk, sms_conv)
+    with closing(_login(desk)) as c:
+        page = c.get(f"/console/conversations/{sms_conv}")
+        assert 'id="ws-file"' not in page.text  # no attach button where it cannot go
+        r = c.post(
+            f"/console/conversations/{sms_conv}/reply",
+            data={"csrf": _csrf(page.text), "text": "Eccola"},
+            files={"file": ("planimetria.jpg", jpeg, "image/jpeg")},
+        )
+        assert r.status_code == 422 and "Su SMS non si possono inviare file" in r.text
+
+
+def test_istanza_gets_a_copy_of_the_chat_file(desk: Desk) -> None:
+    citizen = Citizen(desk)
+    citizen.say("Integro la mia istanza")
+    png = image("PNG", (240, 160), "#5c6f82")
+    up = citizen.upload("integrazione.png", png, "image/png")
+    assert up.status_code == 200, up.text
+    ack = up.json()
+    conv_id, _ = _message(desk, ack["id"])
+    _taken(desk, conv_id)
+    contact_id = desk.api("GET", f"/conversations/{conv_id}").json()["contact_id"]
+    slug = f"t-{uuid.uuid4().hex[:8]}"
+    assert desk.api("POST", "/instance-types", "admin", json={"slug": slug, "title": "Contributo"}).status_code == 201
+    inst = desk.api("POST", "/instances", json={"type": slug, "contact_id": contact_id, "data": {}})
+    assert inst.status_code == 201, inst.text
+    with closing(_login(desk)) as c:
+        page = c.get(f"/console/conversations/{conv_id}")
+        assert f"Istanza {inst.json()['code']}" in page.text
+        r = c.post(
+            f"/console/conversations/{conv_id}/attach",
+            data={
+                "csrf": _csrf(page.text),
+                "message_id": ack["id"],
+                "index": 0,
+                "target": f"instance:{inst.json()['id']}",
+            },
+        )
+        assert r.status_code == 303, r.text
+    atts = desk.api("GET", f"/instances/{inst.json()['id']}").json()["attachments"]
+    assert [(a["filename"], a["kind"], a["sha256"]) for a in atts] == [
+        ("integrazione.png", "chat", hashlib.sha256(png).hexdigest())
+    ]
+
+
+def test_erasure_deletes_the_conversation_files(desk: Desk) -> None:
+    citizen = Citizen(desk)
+    citizen.say("Una domanda con una foto")
+    ack = citizen.upload("documento.png", image("PNG"), "image/png").json()
+    conv_id, m = _message(desk, ack["id"])
+    path = desk.stored(m["attachments"][0]["key"])
+    assert path.is_file()
+    contact_id = desk.api("GET", f"/conversations/{conv_id}").json()["contact_id"]
+    assert desk.api("POST", f"/contacts/{contact_id}/erase", "admin").status_code == 200
+    assert not path.exists()
+    assert httpx.get(desk.crm.url + ack["files"][0]["url"], timeout=30).status_code == 404
+
+
+# --- in the browser: the widget's upload, the workspace's thumbnail and composer, the widget's copy -------------------
+@pytest.fixture
+def pages(browser: Any, desk: Desk, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:  # noqa: F811
+    with browser_pages(browser, request, tmp_path, base_url=desk.crm.url) as make:
+        yield make
+
+
+def _shots(page: Any, name: str) -> None:
+    out = Path(os.environ.get("URP_SCREENSHOTS", "/tmp/urp-screens"))
+    out.mkdir(parents=True, exist_ok=True)
+    for size, (w, h) in SIZES.items():
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(200)
+        page.screenshot(path=str(out / f"{name}-{size}.png"))
+    page.set_viewport_size({"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]})
+
+
+def test_widget_and_workspace_in_the_browser(desk: Desk, pages: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    photo = tmp_path / "buca-via-roma.png"
+    photo.write_bytes(image("PNG", (480, 320), "#d9364f"))
+    bad = tmp_path / "programma.pdf"
+    bad.write_bytes(EXE)
+    back = tmp_path / "modulo.pdf"
+    back.write_bytes(PDF)
+
+    citizen = pages(viewport={"width": 1366, "height": 768})
+    citizen.goto("/")
+    citizen.get_by_role("button", name="Scrivi al Comune").click()
+    dialog = citizen.get_by_role("dialog", name="Assistente del Comune")
+    log = dialog.get_by_role("log", name="Messaggi")
+    box = dialog.get_by_role("textbox", name="Scrivi un messaggio")
+    box.fill("Vorrei segnalare una buca")
+    box.press("Enter")
+    expect(log.locator(".urp-msg.system").last).to_contain_text("non risponde")
+    citizen.locator("#urp-chat-file").set_input_files(str(photo))
+    expect(log.locator(".urp-msg.citizen img.urp-thumb")).to_have_count(1)
+    expect(log.locator(".urp-msg.citizen img.urp-thumb")).to_have_attribute("alt", "Foto: buca-via-roma.png")
+    assert citizen.locator("img.urp-thumb").evaluate("i => i.decode().then(() => i.naturalWidth)") == 480
+    citizen.locator("#urp-chat-file").set_input_files(str(bad))
+    expect(dialog.locator(".urp-status")).to_contain_text("si possono inviare solo foto JPEG o PNG e documenti PDF")
+    _shots(citizen, "attach-widget-upload")
+    require_axe()
+    serious = [v for v in run_axe(citizen)["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
+
+    conv_id = max(
+        c["id"] for c in desk.api("GET", "/conversations", params={"mode": "waiting", "channel": "web"}).json()["items"]
+    )
+    _taken(desk, conv_id)
+    operator = pages(viewport={"width": 1366, "height": 768}, bypass_csp=True)  # axe is injected inline
+    operator.goto("/console/login")
+    operator.get_by_label("Nome utente").fill(desk.ente.usernames["operator"])
+    operator.get_by_label("Password").fill(PASSWORD)
+    operator.get_by_label("Password").press("Enter")
+    expect(operator).to_have_url(re.compile(r"/console/"))
+    operator.goto(f"/console/conversations/{conv_id}")
+    thumb = operator.locator("#ws-messages img.ws-thumb")
+    expect(thumb).to_have_count(1)
+    assert thumb.evaluate("i => i.decode().then(() => i.naturalWidth)") == 480
+    operator.locator("#reply").fill("Le invio il modulo per la segnalazione.")
+    operator.locator("#ws-file").set_input_files(str(back))
+    expect(operator.locator("#ws-file-chosen")).to_have_text("Allegato: modulo.pdf")
+    _shots(operator, "attach-workspace-composer")
+    operator.locator("#reply").press("Enter")
+    expect(operator.locator("#ws-messages a.ws-doc", has_text="modulo.pdf")).to_have_count(1)
+    expect(operator.locator("#ws-file-chosen")).to_have_text("")
+    assert operator.locator("#reply").input_value() == ""
+    _shots(operator, "attach-workspace-thread")
+    serious = [v for v in run_axe(operator)["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
+
+    reply = log.locator(".urp-msg.operator").last
+    expect(reply).to_contain_text("Le invio il modulo per la segnalazione.")
+    expect(reply.locator("a.urp-file")).to_contain_text("modulo.pdf")
+    href = reply.locator("a.urp-file").get_attribute("href") or ""
+    assert httpx.get(href, timeout=30).content == PDF
+    _shots(citizen, "attach-widget-reply")
+    unexpected = [e for e in citizen.errors if "422" not in e]  # type: ignore[attr-defined]  # the refused file
+    assert not unexpected, unexpected
+    # the browser's own favicon request is not the page's (as in tests/console/test_workspace_browser.py)
+    assert not [e for e in operator.errors if "Failed to load resource" not in e], operator.errors  # type: ignore[attr-defined]
