@@ -103,7 +103,7 @@ class Server:
     env: dict[str, str]
 
 
-def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -> Server:
+def start_server(env: dict[str, str], log_path: Path, port: int | None = None, timeout: float = 60) -> Server:
     port = port or free_port()
     log = open(log_path, "wb")
     proc = subprocess.Popen(
@@ -115,7 +115,7 @@ def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(url + "/health", proc=proc)
+        wait_http(url + "/health", timeout=timeout, proc=proc)
     except RuntimeError:
         proc.kill()
         raise RuntimeError(f"server failed to start; log:\n{log_path.read_text()[-4000:]}") from None
