@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--lang=it-IT",  # the browser's own words and formats (a date field's dd/mm/yyyy) as an Italian office has them
 ]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 UI_TIMEOUT = 15_000  # ms
@@ -60,7 +61,13 @@ def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
         unavailable(f"no Chromium at {CHROMIUM} (scripts/setup_browser.sh installs Debian's chromium)")
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=60_000)
+        b = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            timeout=60_000,
+            env={**os.environ, "LANG": "it_IT.UTF-8", "LANGUAGE": "it"},  # Chromium on Linux takes its language here
+        )
         try:
             yield b
         finally:
@@ -142,3 +149,46 @@ def axe(page: Any, rules: dict[str, dict[str, bool]] | None = None) -> dict[str,
     if rules:
         options["rules"] = rules
     return page.evaluate(AXE_RUN, options)
+
+
+# --- layout: the three sizes every screen is looked at, sideways scrolling, screenshots -------------------------------
+SIZES = {"desktop": (1366, 768), "tablet": (768, 1024), "phone": (390, 844)}
+SCREENS = os.environ.get("URP_SCREENS")  # scripts/screenshots.py sets it (var/screens): every screen, three sizes
+
+SIDEWAYS = """() => {
+    const w = window.innerWidth, s = document.scrollingElement.scrollWidth;
+    if (s <= w) return [];
+    const out = [`scrollWidth ${s} > innerWidth ${w}`];
+    for (const el of document.body.querySelectorAll('*')) {
+        if (el.parentElement && el.parentElement.closest('.table-responsive, .ws-messages, pre')) continue;
+        const r = el.getBoundingClientRect();
+        const spills = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'visible'
+            && r.left + el.scrollWidth > w + 1;
+        if ((r.width > 0 && r.right > w + 1) || spills) {
+            out.push(`<${el.tagName.toLowerCase()} id="${el.id}" class="${el.className}"> right ${Math.round(r.right)}`
+                     + (spills ? `, its content ${el.scrollWidth} wide` : ''));
+            if (out.length > 6) break;
+        }
+    }
+    return out;
+}"""
+
+
+def sideways(page: Any) -> list[str]:
+    """[] when the page does not scroll sideways (document.scrollingElement.scrollWidth <= innerWidth); otherwise
+    the widths and the first elements that stick out (tables scroll inside their own .table-responsive box)."""
+    return list(page.evaluate(SIDEWAYS))
+
+
+def shoot(page: Any, name: str) -> None:
+    """With URP_SCREENS set: a full-page screenshot of the page at each of the three sizes (<dir>/<name>-<size>.png);
+    the page is back at its own size afterwards."""
+    if not SCREENS:
+        return
+    Path(SCREENS).mkdir(parents=True, exist_ok=True)
+    was = page.viewport_size
+    for size, (w, h) in SIZES.items():
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(150)  # media queries and the header's script settle
+        page.screenshot(path=f"{SCREENS}/{name}-{size}.png", full_page=True)
+    page.set_viewport_size(was)

@@ -1,7 +1,8 @@
 """Italian and Rome time everywhere: every console page each role can reach, filled with realistic data (a
 handed-off chat with replies, a request, a booking, an istanza decided by the office), is scanned for English enum
 values and for UTC times, with records stamped on both sides of a daylight-saving change; the istanza receipt PDF
-likewise."""
+likewise; and every sportello page a signed-in citizen reaches (their booking, request, conversation, the lists and
+forms), through the real identity provider."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from crm.core.labels import english_values, label, local
 from tests.conftest import VALID_CF
 from tests.console.test_console import login
 from tests.console.test_console_screens import _book_api, _free, _service
+from tests.sportello.conftest import desk, desk_env, oidc_dir, sign_in  # noqa: F401  (fixtures: the sportello's)
+from tests.sportello.test_desk import book
 
 # the night Rome moves its clocks forward (29 March 2026, 02:00 CET -> 03:00 CEST)
 BEFORE_DST = datetime(2026, 3, 28, 23, 15, tzinfo=UTC)  # 00:15 in Rome (CET, +1)
@@ -42,10 +45,11 @@ ACCESSO_ATTI = {
 
 
 class _Text(HTMLParser):
-    """The words a person reads (text, not markup, scripts or attribute values) and the console links."""
+    """The words a person reads (text, not markup, scripts or attribute values) and the links under ``prefix``."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "/console/") -> None:
         super().__init__()
+        self.prefix = prefix
         self.parts: list[str] = []
         self.links: list[str] = []
         self.skip = 0
@@ -54,7 +58,7 @@ class _Text(HTMLParser):
         if tag in ("script", "style"):
             self.skip += 1
         href = dict(attrs).get("href") or ""
-        if tag == "a" and href.startswith("/console/") and "/static/" not in href and "logout" not in href:
+        if tag == "a" and href.startswith(self.prefix) and not re.search(r"/static/|logout|/accesso/", href):
             self.links.append(href.split("#")[0])
 
     def handle_endtag(self, tag: str) -> None:
@@ -66,8 +70,8 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
-def _read(page: str) -> tuple[str, list[str]]:
-    p = _Text()
+def _read(page: str, prefix: str = "/console/") -> tuple[str, list[str]]:
+    p = _Text(prefix)
     p.feed(page)
     return " ".join(" ".join(p.parts).split()), p.links
 
@@ -165,8 +169,9 @@ def _world(client: httpx.Client, ente_ctx, db) -> dict[str, Any]:  # type: ignor
     }
 
 
-def _crawl(c: httpx.Client, start: list[str], limit: int = 45) -> dict[str, str]:
-    """Every console page reachable from ``start`` by links (one of each path shape), as this role sees it."""
+def _crawl(c: httpx.Client, start: list[str], limit: int = 45, prefix: str = "/console/") -> dict[str, str]:
+    """Every page under ``prefix`` reachable from ``start`` by links (one of each path shape), as this client (a
+    role, a citizen) sees it."""
     seen: dict[str, str] = {}
     shapes: set[str] = set()
     todo = list(start)
@@ -179,7 +184,7 @@ def _crawl(c: httpx.Client, start: list[str], limit: int = 45) -> dict[str, str]
         if r.status_code != 200 or "text/html" not in r.headers.get("content-type", ""):
             continue
         shapes.add(shape)
-        text, links = _read(r.text)
+        text, links = _read(r.text, prefix)
         seen[url] = text
         todo += [u for u in links if u not in seen]
     return seen
@@ -215,6 +220,93 @@ def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.
             if role == "operator" and url == details[1]:
                 assert "29/03/2026 00:15" in text, text  # the conversation in the history, on Rome's clock
     assert not leaks, "\n".join(leaks)
+
+
+def test_no_english_value_or_utc_time_on_any_sportello_page(desk, db) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The citizen's side: signed in through the provider, with a booking made on the desk, a request and a
+    conversation stamped on both sides of the DST change; every page reachable by links, as the citizen reads it."""
+    from sqlalchemy import select, update
+
+    from crm.citizens.oidc import VerifiedIdentity
+    from crm.citizens.service import contact_for_identity
+    from crm.conversations import service as conversations
+    from crm.conversations.models import Message
+    from crm.core.auth import Principal
+    from crm.tickets import service as tickets
+    from crm.tickets.models import Ticket
+    from crm.tickets.schemas import TicketIn
+
+    with httpx.Client(base_url=desk.url, timeout=30, follow_redirects=False) as c:
+        assert sign_in(c, desk).status_code == 200
+        booking = book(c, desk)
+
+        async def seed(s):  # type: ignore[no-untyped-def]
+            contact = await contact_for_identity(
+                s,
+                ente_id=desk.ente.ente_id,
+                ident=VerifiedIdentity(
+                    subject="x",
+                    fiscal_code="RSSMRA80A01H501U",
+                    given_name="Mario",
+                    family_name="Rossi",
+                    email=None,
+                    phone=None,
+                    acr="",
+                    level=2,
+                    provider="spid",
+                ),
+            )
+            op = Principal(
+                ente_id=desk.ente.ente_id,
+                role="operator",
+                operator_id=desk.ente.operator_ids["operator"],
+                username="op",
+            )
+            t = await tickets.create(
+                s,
+                principal=op,
+                data=TicketIn(contact_id=contact.id, kind="complaint", channel="phone", subject="Buca in via Roma"),
+            )
+            conv, _, _ = await conversations.record_inbound(
+                s,
+                ente_id=desk.ente.ente_id,
+                contact_id=contact.id,
+                channel="web",
+                text="Buonasera, la buca in via Roma è ancora lì",
+                channel_message_id=f"web-italian-{contact.id}",
+            )
+            await s.flush()
+            await s.execute(update(Ticket).where(Ticket.id == t.id).values(created_at=AFTER_DST))
+            ids = (await s.scalars(select(Message.id).where(Message.conversation_id == conv.id))).all()
+            await s.execute(update(Message).where(Message.id.in_(ids)).values(created_at=BEFORE_DST))
+            return t.id, conv.id
+
+        ticket_id, conv_id = db.run(seed)
+        start = [
+            "/sportello/",
+            "/sportello/area-personale",
+            f"/sportello/area-personale/prenotazioni/{booking}",
+            f"/sportello/area-personale/richieste/{ticket_id}",
+            f"/sportello/area-personale/conversazioni/{conv_id}",
+            "/sportello/istanze",
+            "/sportello/segnala",
+            "/sportello/prenota",
+        ]
+        pages = _crawl(c, start, limit=40, prefix="/sportello/")
+    assert len(pages) >= 12, sorted(pages)  # the crawl did reach them
+    leaks: list[str] = []
+    for url, text in pages.items():
+        leaks += [
+            f"{url}: {m.group(0)!r} in …{text[max(0, m.start() - 40) : m.end() + 40]}…" for m in WORDS.finditer(text)
+        ]
+        if re.search(r"\bUTC\b", text):
+            leaks.append(f"{url}: UTC")
+    assert not leaks, "\n".join(leaks)
+    # the request was sent at 14:05 in Rome (12:05 UTC), the message at 00:15 (23:15 UTC the day before)
+    ticket_page = pages[start[3]]
+    assert "29/03/2026 14:05" in ticket_page and "12:05" not in ticket_page, ticket_page
+    conv_page = pages[start[4]]
+    assert "29/03/2026 00:15" in conv_page and "23:15" not in conv_page, conv_page
 
 
 def test_receipt_pdf_is_italian_on_rome_time(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]

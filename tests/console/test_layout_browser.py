@@ -1,0 +1,177 @@
+"""Every console screen in Chromium (see tests/browser.py) at a phone's size (390x844), as each role sees it, with a
+day's work in it (tests/console/test_italian.py's world, and a knowledge-base draft): none scrolls sideways, each has
+the vendored Titillium Web and Bootstrap Italia's script, none logs a script or CSP error; on a phone the main menu is
+a button that opens and closes Bootstrap Italia's drawer, on a laptop it is a row of links.
+
+The screens are those the Italian crawler reaches by links from each role's landing pages (one per path shape).
+With URP_SCREENS=<dir> (scripts/screenshots.py) each screen is also saved at 1366x768, 768x1024 and 390x844."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import SCREENS, SIZES, browser, browser_pages, shoot, sideways  # noqa: F401  (browser: the fixture)
+from tests.conftest import DB, PASSWORD, EnteCtx, Server, make_ente
+from tests.console.test_console import login
+from tests.console.test_italian import _crawl, _world
+
+ROLES = ("admin", "operator", "phone_operator", "backoffice")
+PHONE = {"width": SIZES["phone"][0], "height": SIZES["phone"][1]}
+LAPTOP = {"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]}
+
+
+@pytest.fixture(scope="module")
+def office(server: Server, db: DB) -> Iterator[tuple[EnteCtx, dict[str, Any]]]:
+    ente = make_ente(db)
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        w = _world(c, ente, db)
+        r = c.post(
+            "/api/v1/kb/articles",
+            headers=ente.headers("admin"),
+            json={
+                "slug": "orari-anagrafe",
+                "title": "Orari dell'anagrafe",
+                "body": "L'anagrafe è aperta dal lunedì al venerdì dalle 8:30 alle 12:30 e il giovedì pomeriggio.",
+                "topic": "urp",
+            },
+        )
+        assert r.status_code == 201, r.text
+        twin = c.post(
+            "/api/v1/contacts",
+            headers=ente.headers("operator"),
+            json={"first_name": "Maria", "last_name": "Bianchi", "phones": ["+39 347 5550002"]},
+        )
+        assert twin.status_code == 201, twin.text
+        w["twin"] = twin.json()["id"]
+    yield ente, w
+
+
+def _screens(server: Server, ente: EnteCtx, w: dict[str, Any], role: str) -> list[str]:
+    details = [
+        f"/console/conversations/{w['conversation']}",
+        f"/console/contacts/{w['contact']}",
+        f"/console/requests/{w['ticket']}",
+        f"/console/instances/{w['instance']}",
+        # the screens reached through forms: the phone desk's caller, booking, istanza and confirmations, a booking
+        # moved, two contacts merged (a role that may not open one gets 403 and the crawl leaves it out)
+        "/console/inbox",
+        f"/console/intake/{w['contact']}",
+        f"/console/intake/{w['contact']}/book",
+        f"/console/intake/{w['contact']}/instance",
+        f"/console/intake/{w['contact']}/done/request/{w['ticket']}",
+        f"/console/intake/{w['contact']}/done/booking/{w['booking']}",
+        f"/console/intake/{w['contact']}/done/instance/{w['instance']}",
+        f"/console/bookings/{w['booking']}/reschedule",
+        f"/console/contacts/{w['contact']}/merge/{w['twin']}",
+    ]
+    c = login(server, ente, role)
+    try:
+        return sorted(_crawl(c, ["/console/", "/console/inbox?view=mine", *details], limit=60))
+    finally:
+        c.close()
+
+
+def _sign_in(page: Any, username: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/console/login")
+    page.get_by_label("Nome utente").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    expect(page).to_have_url(re.compile(r"/console/(?!login)"))
+
+
+def _name(url: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", url.removeprefix("/console/").lower()).strip("-") or "home"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_screen_scrolls_sideways_on_a_phone(
+    role: str,
+    server: Server,
+    office: tuple[EnteCtx, dict[str, Any]],
+    browser: Any,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    ente, w = office
+    screens = _screens(server, ente, w, role)
+    assert len(screens) >= (20 if role == "admin" else 8), screens
+    problems: list[str] = []
+    with browser_pages(browser, request, tmp_path, viewport=PHONE, base_url=server.url) as make:
+        page = make()
+        if role == "admin":  # the sign-in page, before anyone is signed in
+            page.goto("/console/login")
+            problems += [f"/console/login: {p}" for p in sideways(page)]
+            shoot(page, "console-login")
+        _sign_in(page, ente.usernames[role])
+        for url in screens:
+            page.goto(url)
+            problems += [f"{url}: {p}" for p in sideways(page)]
+            shoot(page, f"console-{role}-{_name(url)}")
+        fonts = page.evaluate(
+            """async () => { await document.fonts.ready;
+                return [getComputedStyle(document.body).fontFamily, document.fonts.check('16px "Titillium Web"'),
+                        typeof window.bootstrap]; }"""
+        )
+        assert fonts[0].startswith('"Titillium Web"') and fonts[1] is True and fonts[2] == "object", fonts
+        assert page.errors == [], page.errors
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_main_menu_collapses_on_a_phone(
+    server: Server,
+    office: tuple[EnteCtx, dict[str, Any]],
+    browser: Any,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    ente, _ = office
+    with browser_pages(browser, request, tmp_path, viewport=PHONE, base_url=server.url) as make:
+        page = make()
+        _sign_in(page, ente.usernames["admin"])
+        nav = page.get_by_role("navigation", name="Menu principale")
+        link = nav.get_by_role("link", name="Richieste")
+        toggler = nav.get_by_role("button", name="Menu", exact=True)
+        expect(link).to_be_hidden()
+        expect(toggler).to_have_attribute("aria-expanded", "false")
+        box = toggler.bounding_box()
+        assert box and box["height"] >= 24 and box["width"] >= 24, box  # a target a thumb can hit
+        toggler.click()
+        expect(link).to_be_visible()
+        expect(toggler).to_have_attribute("aria-expanded", "true")
+        close = nav.get_by_role("button", name="Chiudi il menu")
+        expect(close).to_be_focused()  # the drawer has slid in: the focus is inside it, on its close button
+        assert sideways(page) == []
+        if SCREENS:
+            page.screenshot(path=f"{SCREENS}/console-menu-open-phone.png")
+        close.click()
+        expect(link).to_be_hidden()
+        expect(toggler).to_have_attribute("aria-expanded", "false")
+        # the keyboard: open with Enter, Escape closes, open again and go to a screen from the drawer
+        toggler.focus()
+        page.keyboard.press("Enter")
+        expect(close).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(link).to_be_hidden()
+        toggler.focus()
+        page.keyboard.press("Enter")
+        expect(close).to_be_focused()
+        link.click()
+        expect(page).to_have_url(re.compile(r"/console/requests$"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("Richieste")
+        expect(nav.get_by_role("link", name="Richieste")).to_be_hidden()  # a new page starts with the menu closed
+
+        # on a laptop: the links in a row under the header, no button
+        page.set_viewport_size(LAPTOP)
+        expect(link).to_be_visible()
+        expect(toggler).to_be_hidden()
+        assert page.errors == [], page.errors
