@@ -395,6 +395,15 @@ async def _free_resource(service_id: int, start: str) -> int | None:
     )
 
 
+async def _remember_who(contact_id: int, fields: dict[str, Any]) -> None:
+    """The name and details the citizen confirmed are theirs: the CRM fills the contact's empty ones (an operator
+    resolves any that differ), so nobody types them again. A failure here never spoils the booking's answer."""
+    try:
+        await crm.capture_identity(contact_id, fields)
+    except CrmUnavailable:
+        pass
+
+
 class ActionBook(TurnAction):
     def name(self) -> str:
         return "action_book"
@@ -423,6 +432,7 @@ class ActionBook(TurnAction):
         except CrmUnavailable:
             apologise(dispatcher)
             return reset
+        await _remember_who(turn.contact_id, fields)
         if booked.ok and booked.body is not None:
             b = booked.body
             bring = (

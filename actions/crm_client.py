@@ -192,6 +192,13 @@ class CrmClient:
         )
         return status == 200
 
+    async def capture_identity(self, contact_id: int, details: dict[str, Any]) -> Reply[Any]:
+        """What the citizen said about themselves in a form (first_name, last_name, fiscal_code, phone, email): the
+        CRM fills the contact's empty details and keeps differing ones for an operator to resolve."""
+        keys = ("first_name", "last_name", "fiscal_code", "phone", "email")
+        body = {k: details[k] for k in keys if details.get(k)}
+        return await self._reply("POST", f"/contacts/{int(contact_id)}/captured", json=body)
+
     # --- knowledge base -----------------------------------------------------------------------------------------
     async def kb_search(self, q: str, *, k: int = 3, channel: str = "", context: str | None = None) -> KbSearch:
         """``context``: the slug of the article the citizen was just answered with (a follow-up question)."""

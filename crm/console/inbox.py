@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.bookings import service as bookings
 from crm.console.kit import BOOKING_STATUS_LABEL, INSTANCE_STATUS_LABEL, STATUS_LABEL, bp, ente_tz, env, render
+from crm.console.lookups import CONFLICT_OUTCOME, contact_conflicts
 from crm.console.session import console_page, context
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
@@ -324,6 +325,7 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
             {"shortcut": r.shortcut, "title": r.title, "text": r.text}
             for r in await replies.for_topic(s, ente_id=p.ente_id, topic_id=thread["conv"].topic_id)
         ]
+        conflicts = await contact_conflicts(s, ente_id=p.ente_id, contact=thread["contact"])
     return render(
         "workspace.html",
         **context(
@@ -336,6 +338,8 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
             current=conversation_id,
             quick=quick,
             summary_slots=_slots(thread["conv"].handoff_context),
+            conflicts=conflicts,
+            outcome=CONFLICT_OUTCOME.get(request.args.get("esito", ""), ""),
         ),
     )
 

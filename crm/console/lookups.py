@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.contacts import identity
 from crm.contacts.models import Contact
+from crm.core.labels import label
 from crm.operators import service as operators
 
 
@@ -81,3 +83,32 @@ async def linked_counts(session: AsyncSession, *, ente_id: int, contact_id: int)
         k: int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
         for k, stmt in stmts.items()
     }
+
+
+CONFLICT_OUTCOME = {
+    "usato": "Il dato indicato dal cittadino è ora quello del contatto.",
+    "mantenuto": "Mantenuto il dato registrato.",
+    "cf_altrui": "Questo codice fiscale è già di un altro contatto: se è la stessa persona, unisca i due contatti.",
+    "risolto": "Questa differenza era già stata risolta.",
+}
+
+
+async def contact_conflicts(session: AsyncSession, *, ente_id: int, contact: Contact) -> list[dict[str, Any]]:
+    """The details the citizen gave that differ from the contact's, each with what the contact holds, to resolve."""
+    current = {
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "fiscal_code": contact.fiscal_code or "",
+        "phone": ", ".join(p.e164 for p in contact.phones),
+        "email": ", ".join(e.email for e in contact.emails),
+    }
+    return [
+        {
+            "id": k.id,
+            "field": k.field,
+            "label": label("contact_field", k.field),
+            "value": k.value,
+            "current": current.get(k.field, ""),
+        }
+        for k in await identity.open_conflicts(session, ente_id=ente_id, contact_id=contact.id)
+    ]

@@ -28,11 +28,12 @@ from crm.console.kit import (
     ente_tz,
     render,
 )
-from crm.console.lookups import linked_counts
+from crm.console.lookups import CONFLICT_OUTCOME, contact_conflicts, linked_counts
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.contacts import commands as contact_commands
 from crm.contacts import gdpr_pdf
+from crm.contacts import policies as contact_policies
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import ContactPatch, normalise_phone
@@ -45,6 +46,7 @@ from crm.entes import service as entes
 from crm.instances import service as instances
 from crm.tickets import service as tickets
 
+RESOLVERS = contact_policies.RESOLVE.staff
 EDIT_FIELDS = ("first_name", "last_name", "fiscal_code", "phones", "emails", "preferred_channel", "notes")
 ERASE_WORD = "CANCELLA"
 
@@ -343,6 +345,7 @@ async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPRe
         s = cx.session
         c = await contact_commands.read(cx, contact_id=contact_id)
         tz = await ente_tz(s, p.ente_id)
+        conflicts = await contact_conflicts(s, ente_id=p.ente_id, contact=c)
         for conv in (await s.scalars(conversations.list_stmt(ente_id=p.ente_id, contact_id=c.id))).all():
             timeline.append(
                 {
@@ -394,7 +397,15 @@ async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPRe
     timeline.sort(key=lambda x: x["at"], reverse=True)
     return render(
         "contact.html",
-        **context(request, p, c=c, timeline=timeline, tz=tz, ok=CONTACT_OUTCOME.get(request.args.get("esito", ""), "")),
+        **context(
+            request,
+            p,
+            c=c,
+            timeline=timeline,
+            tz=tz,
+            conflicts=conflicts,
+            ok=CONTACT_OUTCOME.get(request.args.get("esito", ""), ""),
+        ),
     )
 
 
@@ -403,4 +414,34 @@ CONTACT_OUTCOME = {
     "invariato": "Nessuna modifica da salvare.",
     "unito": "Contatti uniti: le pratiche del doppione sono ora su questo contatto.",
     "cancellato": "Dati personali cancellati. L'operazione è stata registrata.",
+    **CONFLICT_OUTCOME,
 }
+
+
+# --- conflicts between the contact's details and what the citizen gave the assistant ---------------------------------
+def _back(raw: str | None, contact_id: int) -> str:
+    """Where to return after resolving: a console page (the conversation it was resolved from), else the contact."""
+    back = raw or ""
+    if not back.startswith("/console/") or "//" in back or "\\" in back:
+        back = f"/console/contacts/{contact_id}"
+    return back.split("?")[0]
+
+
+@bp.post("/contacts/<contact_id:int>/conflicts/<conflict_id:int>")
+@console_page(*RESOLVERS)
+async def contact_conflict(request: Request, p: Principal, contact_id: int, conflict_id: int) -> HTTPResponse:
+    form = request.form or {}
+    choice = form.get("scelta")
+    back = _back(form.get("back"), contact_id)
+    if choice not in ("usa", "mantieni"):
+        return redirect(back, status=303)
+    try:
+        async with begin(request, screen="contact") as cx:
+            await contact_commands.resolve_conflict(
+                cx, contact_id=contact_id, conflict_id=conflict_id, use=choice == "usa"
+            )
+    except Conflict as exc:
+        esito = "cf_altrui" if "fiscal_code" in exc.fields else "risolto"
+    else:
+        esito = "usato" if choice == "usa" else "mantenuto"
+    return redirect(f"{back}?esito={esito}", status=303)

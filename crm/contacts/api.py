@@ -5,7 +5,16 @@ from sanic.response import HTTPResponse
 
 from crm.contacts import commands, policies, service
 from crm.contacts.models import Contact
-from crm.contacts.schemas import ContactExportOut, ContactIn, ContactOut, ContactPatch, ContactQuery, MergeIn
+from crm.contacts.schemas import (
+    CapturedIn,
+    CapturedOut,
+    ContactExportOut,
+    ContactIn,
+    ContactOut,
+    ContactPatch,
+    ContactQuery,
+    MergeIn,
+)
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
 from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
@@ -66,6 +75,21 @@ async def update_contact(request: Request, contact_id: int) -> HTTPResponse:
     async with begin(request) as cx:
         c, _ = await commands.update(cx, contact_id=contact_id, data=data)
         out = service.to_out(c)
+    return json_ok(out)
+
+
+@bp.post("/contacts/<contact_id:int>/captured")
+@authorized(*policies.CAPTURE.roles)
+@openapi(
+    summary="What the citizen gave the assistant: fills the contact's empty details, differing ones become conflicts",
+    body=CapturedIn,
+    response=CapturedOut,
+)
+async def captured(request: Request, contact_id: int) -> HTTPResponse:
+    data = parse_body(request, CapturedIn)
+    async with begin(request) as cx:
+        done = await commands.capture(cx, contact_id=contact_id, data=data)
+        out = CapturedOut(filled=done.filled, conflicts=done.conflicts, contact=service.to_out(done.contact))
     return json_ok(out)
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from crm.config import get_settings
-from crm.contacts import erasure, gdpr, policies
+from crm.contacts import erasure, gdpr, identity, policies
 from crm.contacts import service as svc
-from crm.contacts.models import Contact
-from crm.contacts.schemas import ContactIn, ContactPatch
+from crm.contacts.models import Contact, ContactConflict
+from crm.contacts.schemas import CapturedIn, ContactIn, ContactPatch
 from crm.core.commands import Context, command
 from crm.core.errors import Conflict
 
@@ -46,6 +46,34 @@ async def merge(cx: Context, *, target_id: int, source_id: int) -> Contact:
     await cx.record("merge", "contact", c.id, details={"source_id": source_id})
     await cx.record("merged_into", "contact", source_id, details={"target_id": c.id})
     return c
+
+
+@command(policies.CAPTURE)
+async def capture(cx: Context, *, contact_id: int, data: CapturedIn) -> identity.Captured:
+    """What the citizen gave in an assistant's form: the contact's empty details filled, differing ones kept as
+    conflicts. The audit line names the fields, never their values; nothing new: nothing recorded."""
+    done = await identity.capture(cx.session, ente_id=cx.ente_id, contact_id=contact_id, data=data)
+    if done.filled or done.conflicts or done.skipped:
+        details: dict[str, Any] = {"filled": done.filled, "conflicts": done.conflicts, "source": "assistant"}
+        if done.skipped:
+            details["skipped"] = done.skipped
+        await cx.record("capture", "contact", done.contact.id, details=details)
+    return done
+
+
+@command(policies.RESOLVE)
+async def resolve_conflict(cx: Context, *, contact_id: int, conflict_id: int, use: bool) -> ContactConflict:
+    """An operator's choice on a conflict: the citizen's value ("usa questo") or the contact's ("mantieni")."""
+    _, conflict = await identity.resolve(
+        cx.session, ente_id=cx.ente_id, contact_id=contact_id, conflict_id=conflict_id, use=use
+    )
+    await cx.record(
+        "resolve_conflict",
+        "contact",
+        contact_id,
+        details={"conflict_id": conflict.id, "field": conflict.field, "resolution": conflict.resolution},
+    )
+    return conflict
 
 
 def tracker_url(settings: Any) -> str:

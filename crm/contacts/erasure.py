@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from crm.contacts import service as contacts
-from crm.contacts.models import Contact, ContactEmail, ContactIdentity, ContactPhone
+from crm.contacts.models import Contact, ContactConflict, ContactEmail, ContactIdentity, ContactPhone
 from crm.conversations import files as chat_files
 from crm.db import Base, async_url, utcnow
 from crm.registry import load_models
@@ -150,7 +150,7 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
         x.consent_notifications, x.consent_privacy, x.preferred_channel = False, False, None
         x.anonymised_at = utcnow()
     done.add("contacts", len(people))
-    for model in (ContactPhone, ContactEmail, ContactIdentity):
+    for model in (ContactPhone, ContactEmail, ContactIdentity, ContactConflict):
         done.add(model.__tablename__, _rowcount(await session.execute(delete(model).where(model.contact_id.in_(ids)))))
     for name in ("citizen_sessions", "sp_drafts"):
         if name in t:

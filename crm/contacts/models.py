@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.db import Base, EnteMixin, IdMixin, TimestampMixin
+from crm.db import Base, EnteMixin, IdMixin, TimestampMixin, utcnow
 
 CHANNELS = ("web", "sms", "telegram", "email", "phone")
 
@@ -73,3 +73,20 @@ class ContactIdentity(IdMixin, EnteMixin, Base):
     channel: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(200))
     contact: Mapped[Contact] = relationship(back_populates="identities")
+
+
+class ContactConflict(IdMixin, EnteMixin, Base):
+    """A detail the citizen gave the assistant that differs from what the contact holds (a value an operator entered
+    is never overwritten silently): shown on the contact until an operator uses it or keeps the old one. A value
+    once decided on is not raised again."""
+
+    __tablename__ = "contact_conflicts"
+    __table_args__ = (UniqueConstraint("contact_id", "field", "value"),)
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(20))  # first_name | last_name | fiscal_code | phone | email
+    value: Mapped[str] = mapped_column(String(254))
+    source: Mapped[str] = mapped_column(String(40), default="assistant")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution: Mapped[str | None] = mapped_column(String(10), default=None)  # used | kept

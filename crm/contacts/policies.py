@@ -13,3 +13,5 @@ MERGE = Policy("merge duplicate contacts", roles=("admin", "operator", "phone_op
 EXPORT = Policy("export a contact's data (GDPR)", roles=("admin", "operator"), citizen=True)
 ERASE = Policy("erase a contact's data (GDPR)", roles=("admin",))
 CHANNELS = Policy("change a contact's channel opt-outs and identities", roles=(*STAFF, SERVICE), citizen=True)
+CAPTURE = Policy("fill a contact's empty details with what the citizen gave the assistant", roles=(SERVICE,))
+RESOLVE = Policy("resolve a conflict between the contact's details and the citizen's", roles=STAFF)

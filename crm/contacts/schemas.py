@@ -98,6 +98,38 @@ class ContactPatch(BaseModel):
         return None if v is None else list(dict.fromkeys(e.lower() for e in v))
 
 
+class CapturedIn(BaseModel):
+    """What the citizen gave about themselves in an assistant's form: fills the contact's empty details; a value
+    that differs from one the contact holds is kept as a conflict for an operator to resolve."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_name: str = Field(default="", max_length=100)
+    last_name: str = Field(default="", max_length=100)
+    fiscal_code: str | None = None
+    phone: str | None = None
+    email: EmailStr | None = None
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return " ".join(v.split())
+
+    @field_validator("fiscal_code")
+    @classmethod
+    def _cf(cls, v: str | None) -> str | None:
+        return normalise_fiscal_code(v) if v else None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None) -> str | None:
+        return normalise_phone(v) if v else None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return v.lower() if v else None
+
+
 class MergeIn(BaseModel):
     source_id: int = Field(description="duplicate to fold into the target (kept, marked merged)")
 
@@ -118,6 +150,12 @@ class ContactOut(BaseModel):
     merged_into_id: int | None
     anonymised: bool
     created_at: str
+
+
+class CapturedOut(BaseModel):
+    filled: list[str] = Field(description="the contact's details that were empty and now hold what the citizen gave")
+    conflicts: list[str] = Field(description="details that differ from the contact's: kept for an operator to resolve")
+    contact: ContactOut
 
 
 class ExportMessageOut(BaseModel):

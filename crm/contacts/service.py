@@ -249,7 +249,8 @@ async def merge(session: AsyncSession, *, ente_id: int, target_id: int, source_i
         await session.flush()
         target.fiscal_code = cf
     target.verified_identity = target.verified_identity or source.verified_identity
-    skip = {"contacts", "contact_phones", "contact_emails", "contact_identities"}
+    # a duplicate's conflicts stay with it: the target's own details are what an operator resolves
+    skip = {"contacts", "contact_phones", "contact_emails", "contact_identities", "contact_conflicts"}
     for table in Base.metadata.sorted_tables:
         if table.name in skip:
             continue

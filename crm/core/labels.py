@@ -66,6 +66,14 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": "non consegnato",
         "note": "nota interna",
     },
+    # a contact's details, as a conflict between the contact and what the citizen gave names them
+    "contact_field": {
+        "first_name": "Nome",
+        "last_name": "Cognome",
+        "fiscal_code": "Codice fiscale",
+        "phone": "Telefono",
+        "email": "E-mail",
+    },
     # who wrote or did something
     "author": {
         "bot": "assistente virtuale",

@@ -223,6 +223,46 @@ def test_booking_then_listing_then_cancelling(url: str, world: World) -> None:
     )
 
 
+def test_the_name_given_in_the_booking_form_is_the_contacts_from_then_on(url: str, world: World) -> None:
+    """Identity captured once: an anonymous Telegram citizen books giving name, phone and e-mail; the contact holds
+    them afterwards (nobody retypes them)."""
+    from crm.contacts import service as contacts
+
+    async def anonymous(s: Any) -> int:
+        c, _ = await contacts.find_or_create_by_identity(
+            s, ente_id=world.ente.ente_id, channel="telegram", external_id="tg-capture-1"
+        )
+        return int(c.id)
+
+    cid = world.db.run(anonymous)
+    turn = world.turn(contact_id=cid)
+    svc = world.service
+    offered = call_as(
+        url,
+        turn,
+        "action_ask_booking_start",
+        "venerdì",
+        "inform",
+        active_loop="booking_form",
+        slots={"booking_service_id": svc["id"], "booking_day": next_weekday(4).strftime("%d/%m")},
+    )
+    start = [b["payload"].split('"')[3] for b in buttons_of(offered)][-1]
+    booking = {
+        "booking_service": svc["slug"],
+        "booking_service_id": svc["id"],
+        "booking_start": start,
+        "booking_name": "Carla Fontana",
+        "booking_phone": "+393391234567",
+        "booking_email": "carla.fontana@example.it",
+        "booking_confirm": True,
+    }
+    done = call_as(url, turn, "action_book", "sì", "affirm", slots=booking)
+    assert "Appuntamento confermato" in said(done), said(done)
+    c = world.crm.get(f"/api/v1/contacts/{cid}", headers=world.ente.headers("operator")).json()
+    assert (c["first_name"], c["last_name"]) == ("Carla", "Fontana")
+    assert c["phones"] == ["+393391234567"] and c["emails"] == ["carla.fontana@example.it"]
+
+
 def test_a_question_the_nlu_sent_to_a_flow_that_cannot_serve_it_gets_its_article(url: str, world: World) -> None:
     """No appointments to list, no code to check, nothing to cancel: the knowledge base answers before the dead end;
     what it cannot answer still gets the flow's own reply."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from tests.parity.bookings import contact
 from tests.parity.harness import Harness, Perform, scenario
@@ -67,3 +68,34 @@ def console_intake_contact(h: Harness) -> Perform:
         "phone_operator",
         {"first_name": "Carla", "last_name": "Neri", "phone": phone(), "consent_privacy": "1"},
     )
+
+
+@scenario("POST", "/api/v1/contacts/<contact_id:int>/captured", "service")
+def api_captured(h: Harness) -> Perform:
+    """The assistant's booking form: an empty fiscal code filled, a different first name kept as a conflict."""
+    return h.api(
+        "POST",
+        f"/api/v1/contacts/{contact(h)}/captured",
+        "service",
+        json={"first_name": "Adele", "last_name": "Parità", "fiscal_code": "RSSMRA85T10A562S"},
+    )
+
+
+def conflict(h: Harness) -> tuple[int, int]:
+    """A contact with one conflict to resolve: the citizen gave the assistant another first name."""
+    from crm.contacts import identity
+    from crm.contacts.schemas import CapturedIn
+
+    cid = contact(h)
+
+    async def work(s: Any) -> int:
+        await identity.capture(s, ente_id=h.ente.ente_id, contact_id=cid, data=CapturedIn(first_name="Adele"))
+        return (await identity.open_conflicts(s, ente_id=h.ente.ente_id, contact_id=cid))[0].id
+
+    return cid, h.setup(work)
+
+
+@scenario("POST", "/console/contacts/<contact_id:int>/conflicts/<conflict_id:int>", "operator")
+def console_conflict(h: Harness) -> Perform:
+    cid, kid = conflict(h)
+    return h.console(f"/console/contacts/{cid}/conflicts/{kid}", "operator", {"scelta": "usa"})

@@ -265,6 +265,13 @@
   });
   es.addEventListener("delivery", function (ev) { if (mine(data(ev))) refreshThread(); });
   es.addEventListener("typing", function (ev) { if (mine(data(ev))) typing(true); });
+  // a contact's details changed (the citizen gave their name to the assistant, a colleague edited them): the list
+  // and the thread's header show the name
+  es.addEventListener("contact", function (ev) {
+    var d = data(ev);
+    refreshList();
+    if (ws.dataset.contact && String(d.id) === ws.dataset.contact) refreshThread();
+  });
   // after a reconnect, whatever was missed
   es.addEventListener("open", function () { refreshThread(); refreshList(); ws.dataset.live = "on"; });
 })();

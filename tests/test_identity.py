@@ -1,0 +1,225 @@
+"""Identity captured once (issue 15 item 4): what the citizen gives the assistant fills the contact's empty details
+through the contacts commands, a value an operator entered is never overwritten but kept as a conflict to resolve
+("usa questo" / "mantieni"), and the contact shows the citizen's name from then on. Anonymous bot-only sessions stay
+out of the operators' open conversations."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.conftest import EnteCtx
+from tests.console.test_console import csrf, login
+
+
+def _anonymous(db: Any, ente: EnteCtx, channel: str = "telegram", address: str = "tg-4242", first: str = "") -> int:
+    """A contact as the hub makes it at a citizen's first message: a channel address, no name."""
+    from crm.contacts import service
+
+    async def work(s: Any) -> int:
+        c, _ = await service.find_or_create_by_identity(
+            s, ente_id=ente.ente_id, channel=channel, external_id=address, first_name=first
+        )
+        return c.id
+
+    return int(db.run(work))
+
+
+def _conversation(db: Any, ente: EnteCtx, contact_id: int, text: str = "buongiorno") -> int:
+    from crm.conversations import service
+
+    async def work(s: Any) -> int:
+        conv, _, _ = await service.record_inbound(
+            s, ente_id=ente.ente_id, contact_id=contact_id, channel="telegram", text=text, channel_message_id=None
+        )
+        return int(conv.id)
+
+    return int(db.run(work))
+
+
+def _audit(db: Any, ente: EnteCtx, action: str) -> list[Any]:
+    from sqlalchemy import select
+
+    from crm.core.audit import AuditEntry
+
+    async def work(s: Any) -> list[Any]:
+        rows = await s.scalars(
+            select(AuditEntry).where(AuditEntry.ente_id == ente.ente_id, AuditEntry.action == action)
+        )
+        return [r.details for r in rows.all()]
+
+    return db.run(work)
+
+
+def test_what_the_citizen_gives_fills_an_empty_contact(client: httpx.Client, ente_ctx: EnteCtx, db: Any) -> None:
+    cid = _anonymous(db, ente_ctx)
+    r = client.post(
+        f"/api/v1/contacts/{cid}/captured",
+        headers=ente_ctx.headers("service"),
+        json={
+            "first_name": "Mario",
+            "last_name": "Rossi",
+            "fiscal_code": "rssmra85t10a562s",
+            "phone": "333 123 4567",
+            "email": "Mario.Rossi@Example.it",
+        },
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["filled"] == ["first_name", "last_name", "fiscal_code", "phone", "email"] and body["conflicts"] == []
+    c = client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).json()
+    assert (c["first_name"], c["last_name"], c["fiscal_code"]) == ("Mario", "Rossi", "RSSMRA85T10A562S")
+    assert c["phones"] == ["+393331234567"] and c["emails"] == ["mario.rossi@example.it"]
+    # the audit line names the fields, never what the citizen said
+    lines = _audit(db, ente_ctx, "capture")
+    assert lines and "Rossi" not in str(lines) and "RSSMRA" not in str(lines)
+    # the same again changes nothing and records nothing
+    again = client.post(
+        f"/api/v1/contacts/{cid}/captured",
+        headers=ente_ctx.headers("service"),
+        json={"first_name": "mario", "last_name": "ROSSI", "phone": "+39 333 1234567"},
+    ).json()
+    assert again["filled"] == [] and again["conflicts"] == []
+    assert len(_audit(db, ente_ctx, "capture")) == 1
+
+
+def test_the_name_shows_everywhere_after_the_assistant_got_it(server: Any, ente_ctx: EnteCtx, db: Any) -> None:
+    cid = _anonymous(db, ente_ctx, address="tg-515")
+    conv = _conversation(db, ente_ctx, cid)
+    api = httpx.Client(base_url=server.url, timeout=30)
+    api.post(f"/api/v1/conversations/{conv}/handoff", headers=ente_ctx.headers("service"), json={"summary": "x"})
+    c = login(server, ente_ctx)
+    assert f"Contatto #{cid}" in c.get("/console/inbox?view=waiting").text
+    api.post(
+        f"/api/v1/contacts/{cid}/captured",
+        headers=ente_ctx.headers("service"),
+        json={"first_name": "Lucia", "last_name": "Verdi"},
+    )
+    listing = c.get("/console/inbox?view=waiting").text
+    assert "Lucia Verdi" in listing and f"Contatto #{cid}" not in listing
+    page = c.get(f"/console/conversations/{conv}").text
+    assert "Conversazione con <a" in page and "Lucia Verdi" in page and f"Contatto #{cid}" not in page
+    assert "Lucia Verdi" in c.get("/console/inbox/list?view=waiting").json()["html"]
+
+
+def test_a_channel_name_is_completed_not_contested(client: httpx.Client, ente_ctx: EnteCtx, db: Any) -> None:
+    """Telegram gave "Maria Grazia" as first name; the citizen's full name starts with it."""
+    cid = _anonymous(db, ente_ctx, address="tg-77", first="Maria Grazia")
+    body = client.post(
+        f"/api/v1/contacts/{cid}/captured",
+        headers=ente_ctx.headers("service"),
+        json={"first_name": "Maria", "last_name": "Grazia Bianchi"},
+    ).json()
+    assert body["filled"] == ["last_name"] and body["conflicts"] == []
+    assert (body["contact"]["first_name"], body["contact"]["last_name"]) == ("Maria Grazia", "Bianchi")
+
+
+def test_an_operators_value_is_kept_and_the_difference_resolved(
+    server: Any, client: httpx.Client, ente_ctx: EnteCtx, db: Any
+) -> None:
+    cid = client.post(
+        "/api/v1/contacts",
+        headers=ente_ctx.headers("operator"),
+        json={"first_name": "Anna", "last_name": "Neri", "phones": ["+39 347 0000001"]},
+    ).json()["id"]
+    body = client.post(
+        f"/api/v1/contacts/{cid}/captured",
+        headers=ente_ctx.headers("service"),
+        json={"first_name": "Annalisa", "last_name": "Neri", "phone": "+39 347 0000002", "email": "a.neri@example.it"},
+    ).json()
+    assert body["filled"] == ["email"] and body["conflicts"] == ["first_name", "phone"]
+    c = client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).json()
+    assert c["first_name"] == "Anna" and c["phones"] == ["+393470000001"] and c["emails"] == ["a.neri@example.it"]
+
+    op = login(server, ente_ctx)
+    page = op.get(f"/console/contacts/{cid}").text
+    assert "Dati diversi indicati dal cittadino" in page
+    assert "registrato «Anna», indicato «Annalisa»" in page and "indicato «+393470000002»" in page
+    ids = re.findall(rf'action="/console/contacts/{cid}/conflicts/(\d+)"', page)
+    assert len(ids) == 2
+    token = csrf(page)
+    used = op.post(
+        f"/console/contacts/{cid}/conflicts/{ids[0]}",
+        data={"csrf": token, "scelta": "usa", "back": f"/console/contacts/{cid}"},
+    )
+    assert used.status_code == 303 and used.headers["location"] == f"/console/contacts/{cid}?esito=usato"
+    kept = op.post(
+        f"/console/contacts/{cid}/conflicts/{ids[1]}",
+        data={"csrf": token, "scelta": "mantieni", "back": "https://altrove.example/"},
+    )
+    assert kept.headers["location"] == f"/console/contacts/{cid}?esito=mantenuto"
+    again = op.post(f"/console/contacts/{cid}/conflicts/{ids[1]}", data={"csrf": token, "scelta": "usa"})
+    assert again.headers["location"].endswith("esito=risolto")
+    c = client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).json()
+    assert c["first_name"] == "Annalisa" and c["phones"] == ["+393470000001"]
+    after = op.get(f"/console/contacts/{cid}?esito=usato").text
+    assert "Dati diversi indicati dal cittadino" not in after and "Il dato indicato dal cittadino" in after
+    # a value decided on is not raised again
+    body = client.post(
+        f"/api/v1/contacts/{cid}/captured",
+        headers=ente_ctx.headers("service"),
+        json={"first_name": "Annalisa", "phone": "+39 347 0000002"},
+    ).json()
+    assert body["conflicts"] == [] and body["filled"] == []
+    resolved = _audit(db, ente_ctx, "resolve_conflict")
+    assert sorted(d["resolution"] for d in resolved) == ["kept", "used"] and "Annalisa" not in str(resolved)
+
+
+def test_use_this_phone_makes_it_the_first(server: Any, client: httpx.Client, ente_ctx: EnteCtx) -> None:
+    cid = client.post(
+        "/api/v1/contacts", headers=ente_ctx.headers("operator"), json={"phones": ["+39 347 0000011"]}
+    ).json()["id"]
+    client.post(f"/api/v1/contacts/{cid}/captured", headers=ente_ctx.headers("service"), json={"phone": "3470000012"})
+    op = login(server, ente_ctx)
+    page = op.get(f"/console/contacts/{cid}").text
+    kid = re.search(rf'action="/console/contacts/{cid}/conflicts/(\d+)"', page).group(1)  # type: ignore[union-attr]
+    op.post(f"/console/contacts/{cid}/conflicts/{kid}", data={"csrf": csrf(page), "scelta": "usa"})
+    c = client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).json()
+    assert c["phones"] == ["+393470000012", "+393470000011"]
+
+
+def test_another_contacts_fiscal_code_is_not_taken(client: httpx.Client, ente_ctx: EnteCtx, db: Any) -> None:
+    client.post(
+        "/api/v1/contacts",
+        headers=ente_ctx.headers("operator"),
+        json={"first_name": "Gino", "fiscal_code": "RSSMRA85T10A562S"},
+    )
+    cid = _anonymous(db, ente_ctx, address="tg-99")
+    body = client.post(
+        f"/api/v1/contacts/{cid}/captured",
+        headers=ente_ctx.headers("service"),
+        json={"fiscal_code": "RSSMRA85T10A562S"},
+    ).json()
+    assert body["filled"] == [] and body["contact"]["fiscal_code"] is None
+    assert _audit(db, ente_ctx, "capture")[-1]["skipped"] == ["fiscal_code"]
+
+
+def test_who_may_capture_and_resolve(
+    server: Any, client: httpx.Client, ente_ctx: EnteCtx, other_ente: EnteCtx, db: Any
+) -> None:
+    cid = _anonymous(db, ente_ctx, address="tg-31")
+    path = f"/api/v1/contacts/{cid}/captured"
+    assert client.post(path, headers=ente_ctx.headers("operator"), json={"first_name": "X"}).status_code == 403
+    assert client.post(path, headers=other_ente.headers("service"), json={"first_name": "X"}).status_code == 404
+    bad = client.post(path, headers=ente_ctx.headers("service"), json={"fiscal_code": "RSSMRA85T10A562X"})
+    assert bad.status_code == 422 and "fiscal_code" in bad.json()["error"]["fields"]
+
+
+def test_anonymous_bot_only_sessions_are_not_open_conversations(server: Any, ente_ctx: EnteCtx, db: Any) -> None:
+    """The assistant alone handled them: not the operators' work, unless searched for or handed off."""
+    bot_only = _conversation(db, ente_ctx, _anonymous(db, ente_ctx, address="tg-bot-only"), "orari anagrafe")
+    handed = _conversation(db, ente_ctx, _anonymous(db, ente_ctx, address="tg-handed"), "voglio un operatore")
+    api = httpx.Client(base_url=server.url, timeout=30)
+    api.post(f"/api/v1/conversations/{handed}/handoff", headers=ente_ctx.headers("service"), json={"summary": "x"})
+    op = login(server, ente_ctx)
+
+    def listed(url: str) -> set[int]:
+        return {int(x) for x in re.findall(r'class="ws-item[^"]*" data-id="(\d+)"', op.get(url).text)}
+
+    for view in ("all", "unassigned", "waiting", "open"):
+        rows = listed(f"/console/inbox?view={view}")
+        assert bot_only not in rows, view
+        assert handed in rows, view
+    assert bot_only in listed("/console/inbox?view=all&q=anagrafe")
