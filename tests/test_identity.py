@@ -46,7 +46,9 @@ def _audit(db: Any, ente: EnteCtx, action: str) -> list[Any]:
 
     async def work(s: Any) -> list[Any]:
         rows = await s.scalars(
-            select(AuditEntry).where(AuditEntry.ente_id == ente.ente_id, AuditEntry.action == action)
+            select(AuditEntry)
+            .where(AuditEntry.ente_id == ente.ente_id, AuditEntry.action == action)
+            .order_by(AuditEntry.id)
         )
         return [r.details for r in rows.all()]
 
@@ -223,3 +225,83 @@ def test_anonymous_bot_only_sessions_are_not_open_conversations(server: Any, ent
         assert bot_only not in rows, view
         assert handed in rows, view
     assert bot_only in listed("/console/inbox?view=all&q=anagrafe")
+
+
+# --- (b) the contact edited in place in the workspace's context panel -------------------------------------------------
+def _inline(op: httpx.Client, cid: int, conv: int, token: str, **fields: str) -> httpx.Response:
+    data = {"csrf": token, "conv": str(conv), "first_name": "", "last_name": "", "fiscal_code": "", "phone": ""}
+    data |= {"email": ""} | fields
+    return op.post(f"/console/contacts/{cid}/inline", data=data, headers={"X-Requested-With": "workspace"})
+
+
+def test_the_contact_is_edited_in_place_with_italian_errors(
+    server: Any, client: httpx.Client, ente_ctx: EnteCtx, db: Any
+) -> None:
+    cid = client.post(
+        "/api/v1/contacts",
+        headers=ente_ctx.headers("operator"),
+        json={"first_name": "Pia", "phones": ["+39 347 0000021", "+39 06 1234567"], "emails": ["pia@example.it"]},
+    ).json()["id"]
+    conv = _conversation(db, ente_ctx, cid)
+    op = login(server, ente_ctx)
+    page = op.get(f"/console/conversations/{conv}").text
+    assert "Modifica i dati qui" in page and 'value="+393470000021"' in page
+    token = csrf(page)
+    bad = _inline(
+        op, cid, conv, token, first_name="Pia", fiscal_code="RSSMRA85T10A562X", phone="12", email="pia@", last_name="B"
+    )
+    assert bad.status_code == 422 and bad.json()["ok"] is False
+    html = bad.json()["html"]
+    assert "Codice fiscale non valido" in html and "Numero di telefono non valido" in html
+    assert "Indirizzo e-mail non valido" in html and 'aria-invalid="true"' in html and "<details" in html
+    assert 'value="RSSMRA85T10A562X"' in html  # what was typed stays to be corrected
+    c = client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).json()
+    assert c["last_name"] == "" and c["fiscal_code"] is None
+
+    ok = _inline(
+        op,
+        cid,
+        conv,
+        token,
+        first_name="Pia",
+        last_name="Bruni",
+        fiscal_code="rssmra85t10a562s",
+        phone="347 0000022",
+        email="pia.bruni@example.it",
+    )
+    assert ok.status_code == 200 and ok.json()["ok"] is True
+    assert "Dati del contatto salvati." in ok.json()["html"] and "Pia Bruni" in ok.json()["html"]
+    c = client.get(f"/api/v1/contacts/{cid}", headers=ente_ctx.headers("operator")).json()
+    assert (c["last_name"], c["fiscal_code"]) == ("Bruni", "RSSMRA85T10A562S")
+    assert c["phones"] == ["+393470000022", "+39061234567"] and c["emails"] == ["pia.bruni@example.it"]
+    assert "Pia Bruni" in op.get(f"/console/conversations/{conv}/live").json()["head"]
+    assert _audit(db, ente_ctx, "update")[-1]["fields"] == ["fiscal_code", "last_name", "phones", "emails"]
+
+    # the codice fiscale of somebody else: said so, nothing saved
+    other = client.post(
+        "/api/v1/contacts", headers=ente_ctx.headers("operator"), json={"fiscal_code": "BNCGNN80A01H501T"}
+    )
+    assert other.status_code == 201, other.text
+    taken = _inline(op, cid, conv, token, first_name="Pia", last_name="Bruni", fiscal_code="BNCGNN80A01H501T")
+    assert taken.status_code == 422 and "già di un altro contatto" in taken.json()["html"]
+    # without script: back to the conversation
+    plain = op.post(
+        f"/console/contacts/{cid}/inline",
+        data={"csrf": token, "conv": str(conv), "first_name": "Pia", "last_name": "Bruni", "phone": "3470000022"},
+    )
+    assert plain.status_code == 303 and plain.headers["location"].startswith(f"/console/conversations/{conv}?esito=")
+    # the panel alone, for the script
+    panel = op.get(f"/console/conversations/{conv}/contact?esito=salvato").json()["html"]
+    assert "Pia Bruni" in panel and "Dati del contatto salvati." in panel
+
+
+def test_in_place_edit_needs_the_conversations_own_contact(
+    server: Any, client: httpx.Client, ente_ctx: EnteCtx, db: Any
+) -> None:
+    cid = client.post("/api/v1/contacts", headers=ente_ctx.headers("operator"), json={"first_name": "Eva"}).json()["id"]
+    stranger = client.post("/api/v1/contacts", headers=ente_ctx.headers("operator"), json={}).json()["id"]
+    conv = _conversation(db, ente_ctx, cid)
+    op = login(server, ente_ctx)
+    token = csrf(op.get(f"/console/conversations/{conv}").text)
+    assert _inline(op, stranger, conv, token, first_name="X").status_code == 403
+    assert client.get(f"/api/v1/contacts/{stranger}", headers=ente_ctx.headers("operator")).json()["first_name"] == ""

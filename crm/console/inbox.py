@@ -7,10 +7,12 @@ forms without script; asked by the script they answer with the news instead of a
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, json, raw, redirect
 from sqlalchemy import func, select
@@ -20,8 +22,11 @@ from crm.bookings import service as bookings
 from crm.console.kit import BOOKING_STATUS_LABEL, INSTANCE_STATUS_LABEL, STATUS_LABEL, bp, ente_tz, env, render
 from crm.console.lookups import CONFLICT_OUTCOME, contact_conflicts
 from crm.console.session import console_page, context
+from crm.contacts import commands as contact_commands
+from crm.contacts import policies as contact_policies
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
+from crm.contacts.schemas import ContactPatch, normalise_fiscal_code, normalise_phone
 from crm.conversations import commands, sla
 from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
@@ -29,7 +34,7 @@ from crm.conversations.models import Conversation, Message
 from crm.conversations.policies import HANDLE, VIEW
 from crm.core.auth import Principal
 from crm.core.commands import Context, begin
-from crm.core.errors import ApiError, Forbidden, NotFound, ValidationFailed
+from crm.core.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
 from crm.db import read_session, utcnow
 from crm.instances import service as instances
 from crm.offices import service as offices
@@ -41,6 +46,11 @@ from crm.tickets.models import OPEN_STATUSES
 VIEWS = [("waiting", "In attesa"), ("mine", "Mie"), ("unassigned", "Non assegnate"), ("all", "Tutte aperte")]
 LIST_LIMIT = 200
 OPEN_INSTANCE = ("submitted", "protocolled", "in_charge", "integration_requested", "integrated")
+PANEL_OUTCOME = {  # the context panel's contact, after an edit in place or a resolved conflict
+    **CONFLICT_OUTCOME,
+    "salvato": "Dati del contatto salvati.",
+    "invariato": "Nessuna modifica da salvare.",
+}
 SCRIPTED = "X-Requested-With"  # set by workspace.js: answer with the thread's news, not a redirect
 
 
@@ -339,7 +349,7 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
             quick=quick,
             summary_slots=_slots(thread["conv"].handoff_context),
             conflicts=conflicts,
-            outcome=CONFLICT_OUTCOME.get(request.args.get("esito", ""), ""),
+            outcome=PANEL_OUTCOME.get(request.args.get("esito", ""), ""),
         ),
     )
 
@@ -458,3 +468,105 @@ async def _act(
         await commands.reply(cx, conversation_id=conversation_id, text=text, files=uploads or None, store=store)
     elif action == "note" and text:
         await commands.note(cx, conversation_id=conversation_id, text=text)
+
+
+# --- the contact, edited in place in the context panel --------------------------------------------------------------
+INLINE_FIELDS = ("first_name", "last_name", "fiscal_code", "phone", "email")
+
+
+async def _contact_panel(cx: Context, request: Request, p: Principal, conv: Conversation, **extra: Any) -> str:
+    """The context panel's contact (an audited read), with its conflicts and the form to edit it in place."""
+    contact = await contact_commands.read(cx, contact_id=conv.contact_id)
+    conflicts = await contact_conflicts(cx.session, ente_id=p.ente_id, contact=contact)
+    return env.get_template("_ws_contact.html").render(
+        **context(request, p, contact=contact, conv=conv, conflicts=conflicts, **extra)
+    )
+
+
+@bp.get("/conversations/<conversation_id:int>/contact")
+@console_page()
+async def conversation_contact(request: Request, p: Principal, conversation_id: int) -> HTTPResponse:
+    """The context panel's contact alone, for the script (after an edit, a resolved conflict, a contact event)."""
+    outcome = PANEL_OUTCOME.get(request.args.get("esito", ""), "")
+    async with begin(request, screen="conversations") as cx:
+        conv = await conversations.get(cx.session, ente_id=p.ente_id, conversation_id=conversation_id)
+        html = await _contact_panel(cx, request, p, conv, outcome=outcome)
+    return json({"html": html}, headers={"Cache-Control": "no-store"})
+
+
+def _inline_errors(values: dict[str, str]) -> dict[str, str]:
+    """The form's mistakes in Italian, next to their field (python-stdnum checks the codice fiscale)."""
+    errors: dict[str, str] = {}
+    for name in ("first_name", "last_name"):
+        if len(values[name]) > 100:
+            errors[name] = "Al massimo 100 caratteri."
+    if values["fiscal_code"]:
+        try:
+            values["fiscal_code"] = normalise_fiscal_code(values["fiscal_code"])
+        except ValueError:
+            errors["fiscal_code"] = (
+                "Codice fiscale non valido: controlli le 16 lettere e cifre (le trova sulla tessera sanitaria)."
+            )
+    if values["phone"]:
+        try:
+            values["phone"] = normalise_phone(values["phone"])
+        except ValueError:
+            errors["phone"] = "Numero di telefono non valido: lo scriva con il prefisso, ad esempio 333 123 4567."
+    if values["email"] and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", values["email"]):
+        errors["email"] = "Indirizzo e-mail non valido: controlli che abbia la forma nome@dominio.it."
+    return errors
+
+
+@bp.post("/contacts/<contact_id:int>/inline")
+@console_page(*contact_policies.EDIT.staff)
+async def contact_inline(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
+    """Name, codice fiscale, phone and e-mail changed from the workspace's context panel (the first phone and e-mail:
+    the others stay), through the contacts' update command."""
+    form = request.form or {}
+    conv_raw = form.get("conv") or ""
+    values = {k: " ".join((form.get(k) or "").split()) for k in INLINE_FIELDS}
+    values["email"] = values["email"].lower()
+    errors = _inline_errors(values)
+    changed: list[str] = []
+    if not errors:
+        try:
+            async with begin(request, screen="conversation") as cx:
+                if conv_raw.isdigit():
+                    conv = await conversations.get(cx.session, ente_id=p.ente_id, conversation_id=int(conv_raw))
+                    if conv.contact_id != contact_id:
+                        raise Forbidden("il contatto non è quello della conversazione")
+                c = await contacts.get(cx.session, ente_id=p.ente_id, contact_id=contact_id)
+                phones = [x.e164 for x in c.phones[1:] if x.e164 != values["phone"]]
+                emails = [x.email for x in c.emails[1:] if x.email != values["email"]]
+                data = ContactPatch(
+                    first_name=values["first_name"],
+                    last_name=values["last_name"],
+                    fiscal_code=values["fiscal_code"] or None,
+                    phones=[values["phone"], *phones] if values["phone"] else phones,
+                    emails=[values["email"], *emails] if values["email"] else emails,
+                )
+                _, changed = await contact_commands.update(cx, contact_id=contact_id, data=data)
+        except ValidationError:
+            errors["email"] = "Indirizzo e-mail non valido: controlli che abbia la forma nome@dominio.it."
+        except Conflict as exc:
+            if "fiscal_code" in exc.fields:
+                errors["fiscal_code"] = (
+                    "Questo codice fiscale è già di un altro contatto: se è la stessa persona, unisca i due contatti."
+                )
+            else:
+                errors["_"] = "I dati di questo contatto non possono più essere modificati."
+    if request.headers.get(SCRIPTED) != "workspace":
+        if errors or not conv_raw.isdigit():
+            return redirect(f"/console/contacts/{contact_id}/edit", status=303)
+        return redirect(f"/console/conversations/{conv_raw}?esito={'salvato' if changed else 'invariato'}", status=303)
+    if not conv_raw.isdigit():
+        raise Forbidden("conversazione mancante")
+    async with begin(request, screen="conversations") as cx:
+        conv = await conversations.get(cx.session, ente_id=p.ente_id, conversation_id=int(conv_raw))
+        if errors:
+            html = await _contact_panel(cx, request, p, conv, errors=errors, values=values, editing=True)
+        else:
+            html = await _contact_panel(
+                cx, request, p, conv, outcome=PANEL_OUTCOME["salvato" if changed else "invariato"]
+            )
+    return json({"html": html, "ok": not errors}, status=422 if errors else 200)

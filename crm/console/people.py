@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, redirect
+from sanic.response import json as json_response
 
 from crm.bookings import service as bookings
 from crm.console.forms import contact_errors
@@ -444,4 +445,6 @@ async def contact_conflict(request: Request, p: Principal, contact_id: int, conf
         esito = "cf_altrui" if "fiscal_code" in exc.fields else "risolto"
     else:
         esito = "usato" if choice == "usa" else "mantenuto"
+    if request.headers.get("X-Requested-With") == "workspace":  # the context panel fetches itself again
+        return json_response({"esito": esito})
     return redirect(f"{back}?esito={esito}", status=303)

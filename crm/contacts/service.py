@@ -111,16 +111,33 @@ async def update_contact(
                 changed.append(name)
     # rows of numbers and addresses that stay are kept: replacing them all would insert a duplicate of a row that
     # is still there (the unit of work inserts before it deletes) and break the (contact, value) unique constraint
+    # rows are listed by id and the first number or address is the one notices go to: a list that puts a new or
+    # later value first is stored anew (the old rows gone first), in the order given
     if data.phones is not None and data.phones != [p.e164 for p in c.phones]:
         kept = {p.e164: p for p in c.phones}
+        if not _keeps_order([p.e164 for p in c.phones], data.phones):
+            c.phones = []
+            await session.flush()
+            kept = {}
         c.phones = [kept.get(p) or ContactPhone(ente_id=ente_id, e164=p) for p in data.phones]
         changed.append("phones")
     if data.emails is not None and data.emails != [e.email for e in c.emails]:
         kept_e = {e.email: e for e in c.emails}
+        if not _keeps_order([e.email for e in c.emails], data.emails):
+            c.emails = []
+            await session.flush()
+            kept_e = {}
         c.emails = [kept_e.get(e) or ContactEmail(ente_id=ente_id, email=e) for e in data.emails]
         changed.append("emails")
     await session.flush()
     return c, changed
+
+
+def _keeps_order(old: list[str], new: list[str]) -> bool:
+    """Whether ``new`` is the remaining old values in their order followed by the added ones (what rows listed by id
+    give without being stored anew)."""
+    remaining = [v for v in old if v in new]
+    return new == remaining + [v for v in new if v not in old]
 
 
 def search_stmt(*, ente_id: int, q: str | None, include_merged: bool = False) -> Select[tuple[Contact]]:

@@ -99,3 +99,13 @@ def conflict(h: Harness) -> tuple[int, int]:
 def console_conflict(h: Harness) -> Perform:
     cid, kid = conflict(h)
     return h.console(f"/console/contacts/{cid}/conflicts/{kid}", "operator", {"scelta": "usa"})
+
+
+@scenario("POST", "/console/contacts/<contact_id:int>/inline", "operator")
+def console_inline(h: Harness) -> Perform:
+    """The workspace's context panel: name, codice fiscale, phone and e-mail edited in place."""
+    return h.console(
+        f"/console/contacts/{contact(h)}/inline",
+        "operator",
+        {"first_name": "Ada", "last_name": "Bianchi", "fiscal_code": "", "phone": phone(), "email": "ada@example.it"},
+    )

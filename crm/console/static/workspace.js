@@ -153,6 +153,61 @@
     });
   });
 
+  // --- the contact in the context panel: edited in place, conflicts resolved, without leaving the page -----------
+  var contactBox = document.getElementById("ws-contact");
+  function showContact(html, focus) {
+    if (!contactBox || !html) return;
+    contactBox.innerHTML = html;
+    bindContact();
+    if (!focus) return;  // a live refresh leaves the focus where it is
+    var invalid = contactBox.querySelector('[aria-invalid="true"]');
+    var summary = contactBox.querySelector("summary");
+    if (invalid) invalid.focus(); else if (summary) summary.focus();
+  }
+  var outcome = {esito: "", at: 0}, contactSeq = 0;
+  function refreshContact(esito) {
+    if (!conv || !contactBox) return;
+    // a form being filled in is not replaced under the operator's fingers
+    if (!esito && contactBox.querySelector("details[open]")) return;
+    var own = !!esito;
+    if (esito) outcome = {esito: esito, at: Date.now()};
+    else if (Date.now() - outcome.at < 10000) esito = outcome.esito;  // the event of one's own change: keep saying it
+    var seq = ++contactSeq;
+    fetch("/console/conversations/" + conv + "/contact" + (esito ? "?esito=" + encodeURIComponent(esito) : ""),
+          {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d && seq === contactSeq) showContact(d.html, own); })
+      .catch(function () { /* the next event */ });
+  }
+  function sendContact(form, submitter) {
+    var data = new FormData(form);
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+    fetch(form.action, {method: "POST", body: data, credentials: "same-origin",
+                        headers: {"X-Requested-With": "workspace"}})
+      .then(function (r) {
+        if (r.ok || r.status === 422) return r.json();
+        throw new Error("Operazione non riuscita: riprova.");
+      })
+      .then(function (d) {
+        if (d.html) { contactSeq++; outcome = {esito: d.ok ? "salvato" : "", at: d.ok ? Date.now() : 0};
+                      showContact(d.html, true); }
+        else refreshContact(d.esito || "");
+        if (d.ok || d.esito) { refreshThread(); refreshList(); }
+      })
+      .catch(function (e) {
+        if (error) error.textContent = e.message;
+        form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+      });
+  }
+  function bindContact() {
+    if (!contactBox) return;
+    contactBox.querySelectorAll("form[data-ws-contact]").forEach(function (form) {
+      form.addEventListener("submit", function (ev) { ev.preventDefault(); sendContact(form, ev.submitter); });
+    });
+  }
+  bindContact();
+
   // --- typing ------------------------------------------------------------------------------------------------------
   var typingBox = document.getElementById("ws-typing"), typingTimer = null;
   function typing(on) {
@@ -270,7 +325,7 @@
   es.addEventListener("contact", function (ev) {
     var d = data(ev);
     refreshList();
-    if (ws.dataset.contact && String(d.id) === ws.dataset.contact) refreshThread();
+    if (ws.dataset.contact && String(d.id) === ws.dataset.contact) { refreshThread(); refreshContact(""); }
   });
   // after a reconnect, whatever was missed
   es.addEventListener("open", function () { refreshThread(); refreshList(); ws.dataset.live = "on"; });
