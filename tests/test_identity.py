@@ -305,3 +305,46 @@ def test_in_place_edit_needs_the_conversations_own_contact(
     token = csrf(op.get(f"/console/conversations/{conv}").text)
     assert _inline(op, stranger, conv, token, first_name="X").status_code == 403
     assert client.get(f"/api/v1/contacts/{stranger}", headers=ente_ctx.headers("operator")).json()["first_name"] == ""
+
+
+# --- (c) per-operator unread counts ----------------------------------------------------------------------------------
+def _badge(html: str, conv: int) -> int:
+    row = re.search(rf'data-id="{conv}">.*?</li>', html, re.S)
+    assert row, f"conversation {conv} not listed"
+    count = re.search(r'class="badge[^"]*ws-unread"[^>]*>(\d+)', row.group(0))
+    return int(count.group(1)) if count else 0
+
+
+def test_unread_counts_are_per_operator_and_clear_when_opened(server: Any, ente_ctx: EnteCtx, db: Any) -> None:
+    from crm.conversations import service
+
+    cid = _anonymous(db, ente_ctx, address="tg-unread")
+    conv = _conversation(db, ente_ctx, cid, "prima domanda")
+    _conversation(db, ente_ctx, cid, "seconda domanda")
+
+    async def bot_reply(s: Any) -> None:
+        c = await service.get(s, ente_id=ente_ctx.ente_id, conversation_id=conv)
+        await service.record_outbound(s, conv=c, text="risposta", author_kind="bot")
+
+    db.run(bot_reply)
+    api = httpx.Client(base_url=server.url, timeout=30)
+    api.post(f"/api/v1/conversations/{conv}/handoff", headers=ente_ctx.headers("service"), json={"summary": "x"})
+    mario, luisa = login(server, ente_ctx), login(server, ente_ctx, "operator2")
+    # never opened: every message the citizen wrote is new to them (the assistant's reply is not)
+    assert _badge(mario.get("/console/inbox?view=all").text, conv) == 2
+    assert (
+        'title="Messaggi non letti">2<span class="visually-hidden"> messaggi non letti'
+        in mario.get("/console/inbox?view=all").text
+    )
+    mario.get(f"/console/conversations/{conv}")
+    assert _badge(mario.get("/console/inbox?view=all").text, conv) == 0
+    assert _badge(luisa.get("/console/inbox/list?view=all").json()["html"], conv) == 2  # Luisa has not read it
+    _conversation(db, ente_ctx, cid, "terza domanda")
+    assert _badge(mario.get("/console/inbox/list?view=all").json()["html"], conv) == 1
+    assert _badge(luisa.get("/console/inbox?view=all").text, conv) == 3
+    # the open thread's live refresh reads what it shows
+    mario.get(f"/console/conversations/{conv}/live?after=0")
+    assert _badge(mario.get("/console/inbox?view=all").text, conv) == 0
+    # the open conversation itself carries no badge
+    _conversation(db, ente_ctx, cid, "quarta")
+    assert _badge(mario.get(f"/console/inbox/list?view=all&current={conv}").json()["html"], conv) == 0

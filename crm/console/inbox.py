@@ -27,7 +27,7 @@ from crm.contacts import policies as contact_policies
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
 from crm.contacts.schemas import ContactPatch, normalise_fiscal_code, normalise_phone
-from crm.conversations import commands, sla
+from crm.conversations import commands, reads, sla
 from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message
@@ -74,8 +74,8 @@ def _query(f: dict[str, Any]) -> str:
 
 
 async def _list(s: AsyncSession, p: Principal, f: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
-    """The list pane's data: the rows of the view, with the contact's name, the assignee, the unanswered count, the
-    wait and its SLA state; and the ids waiting in the whole queue (the alerts and the title count)."""
+    """The list pane's data: the rows of the view, with the contact's name, the assignee, this operator's unread
+    count, the wait and its SLA state; and the ids waiting in the whole queue (the alerts and the title count)."""
     topics = {t.id: t for t in await offices.list_topics(s, ente_id=p.ente_id)}
     stmt = conversations.workspace_stmt(
         ente_id=p.ente_id,
@@ -103,7 +103,7 @@ async def _list(s: AsyncSession, p: Principal, f: dict[str, Any], tz: ZoneInfo) 
         o.id: o.full_name or o.username
         for o in (await s.scalars(select(Operator).where(Operator.ente_id == p.ente_id))).all()
     }
-    unread = await conversations.unanswered(s, ente_id=p.ente_id, conversation_ids=ids)
+    unread = await reads.unread(s, ente_id=p.ente_id, operator_id=p.operator_id, conversation_ids=ids)
     last_text = {}
     if ids:
         last = (
@@ -227,6 +227,7 @@ async def _thread(cx: Context, p: Principal, conversation_id: int, after: int = 
     )
     if not after or msgs:
         await cx.read("read", "conversation", conv.id, details={"after": after} if after else None)
+        await commands.mark_read(cx, conversation_id=conv.id)  # this operator's unread count clears
     contact = await contacts.get(s, ente_id=p.ente_id, contact_id=conv.contact_id)
     assignee = await s.get(Operator, conv.assignee_id) if conv.assignee_id else None
     topic = await offices.get_topic(s, ente_id=p.ente_id, topic_id=conv.topic_id) if conv.topic_id else None

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from crm.conversations import files as chat_files
-from crm.conversations import policies, sla
+from crm.conversations import policies, reads, sla
 from crm.conversations import service as svc
 from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.core.commands import Context, command
@@ -356,3 +356,15 @@ async def attach_file(
         )
     else:
         raise ValidationFailed("destinazione sconosciuta", fields={"target": "unknown"})
+
+
+@command(policies.VIEW)
+async def mark_read(cx: Context, *, conversation_id: int) -> bool:
+    """The operator opened the conversation: read up to its last message (their unread count clears). The read
+    itself is audited by the screen that shows the messages (``cx.read``); this only moves the operator's marker,
+    which nobody else sees, so no audit line and no event of its own."""
+    if cx.principal.operator_id is None:
+        return False
+    return await reads.mark_read(
+        cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, operator_id=cx.principal.operator_id
+    )

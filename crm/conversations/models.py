@@ -96,3 +96,16 @@ class ConversationRating(IdMixin, EnteMixin, Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     asked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ConversationRead(IdMixin, EnteMixin, Base):
+    """How far each operator has read a conversation: the workspace list counts, per operator, the citizen's
+    messages after it (a conversation opened is read up to its last message)."""
+
+    __tablename__ = "conversation_reads"
+    __table_args__ = (UniqueConstraint("conversation_id", "operator_id"),)
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    last_message_id: Mapped[int] = mapped_column(default=0)
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
