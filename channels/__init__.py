@@ -15,6 +15,7 @@ def setup(app: Any) -> None:
     from channels.telegram import TelegramAdapter
     from channels.twilio_sms import TwilioSmsAdapter
     from channels.web import WebAdapter
+    from crm.conversations.commands import OPERATOR_TYPING
     from crm.notifications.senders import SendError
     from crm.scheduler import register, served
 
@@ -137,6 +138,11 @@ def setup(app: Any) -> None:
                 sending[conversation_id] = (lock, users - 1)
 
     app.signal("urp.message.outbound")(_outbound)
+
+    async def _operator_typing(ente_id: int, conversation_id: int, **_: Any) -> None:
+        await hub.operator_typing(app, ente_id, conversation_id)
+
+    app.signal(OPERATOR_TYPING)(_operator_typing)
 
     async def retry(app: Any) -> None:
         for ente_id in served(app):

@@ -332,6 +332,40 @@ async def citizen_typing(app: Any, ente_id: int, address: str, channel: str = "w
         log.warning("citizen typing hint not published")
 
 
+OPERATOR_TYPING_EVERY = 2.0  # s: an operator's typing hints passed on to the citizen, at most one per conversation
+_operator_typing_at: dict[int, float] = {}
+
+
+async def operator_typing(app: Any, ente_id: int, conversation_id: int) -> None:
+    """An operator is writing a reply: the web chat shows "L'operatore sta scrivendo…", Telegram its own "typing…"
+    (sendChatAction); SMS has no such thing. A hint only: nothing stored, never raises, at most one per conversation
+    every couple of seconds whatever the console sends."""
+    now = time.monotonic()
+    if now - _operator_typing_at.get(conversation_id, 0.0) < OPERATOR_TYPING_EVERY:
+        return
+    _operator_typing_at[conversation_id] = now
+    if len(_operator_typing_at) > 10_000:  # forget the old ones
+        for cid, at in list(_operator_typing_at.items()):
+            if now - at > 60:
+                del _operator_typing_at[cid]
+    try:
+        async with app.ctx.read_sessionmaker() as s:
+            conv = await s.get(Conversation, conversation_id)
+            if conv is None or conv.ente_id != ente_id or conv.mode != "assigned":
+                return
+            address = await address_of(s, conv.contact_id, conv.channel)
+        if not address:
+            return
+        if conv.channel == "web":
+            await app.ctx.pubsub.publish(f"webchat:{address}", {"type": "typing", "author": "operator"})
+        elif conv.channel == "telegram":
+            adapter = app.ctx.adapters.get("telegram")
+            if adapter is not None and getattr(adapter, "configured", False):
+                await adapter.typing(address)
+    except Exception:  # noqa: BLE001 - a hint only
+        log.warning("operator typing hint not passed on")
+
+
 async def _typing(app: Any, t: TurnCtx) -> None:
     if t.channel == "web" and t.address:
         try:

@@ -9,7 +9,7 @@ import asyncio
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
@@ -129,6 +129,11 @@ class TelegramAdapter:
         except (TimedOut, NetworkError, TelegramError) as exc:
             raise SendFailed(f"telegram unreachable: {type(exc).__name__}") from None
         return f"{address}:{msg.message_id}"  # Telegram numbers messages per chat: the chat makes the id unique
+
+    async def typing(self, address: str) -> None:
+        """Telegram's "typing…" under the chat's name for about five seconds (an operator writing a reply)."""
+        bot = await self._open()
+        await bot.send_chat_action(chat_id=int(address), action=ChatAction.TYPING)
 
     async def ask_phone(self, address: str, text: str) -> None:
         markup = ReplyKeyboardMarkup(

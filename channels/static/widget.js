@@ -52,7 +52,7 @@
   var close = el("button", { "class": "urp-chat-close", "type": "button", "aria-label": "Chiudi la chat" }, "×");
   header.appendChild(close);
   var log = el("div", { "class": "urp-chat-log", "role": "log", "aria-live": "polite", "aria-label": "Messaggi" });
-  var typing = el("div", { "class": "urp-typing", "aria-live": "polite" });
+  var typing = el("div", { "class": "urp-typing", "aria-live": "polite" }), typingTimer = null;
   var status = el("div", { "class": "urp-status", "role": "status" });
   var form = el("form", { "class": "urp-chat-form" });
   var label = el("label", { "for": "urp-chat-input", "class": "urp-sr-only" }, "Scrivi un messaggio");
@@ -190,7 +190,14 @@
         typing.textContent = "";
         add(data.author, data.text, data.buttons, data.id, data.name, data.notice, data.html, data.files);
       } else if (data.type === "typing") {
-        typing.textContent = "L'assistente sta scrivendo…";
+        // the assistant's hint lasts until its reply; an operator's until they stop writing for a few seconds
+        clearTimeout(typingTimer);
+        if (data.author === "operator") {
+          typing.textContent = "L'operatore sta scrivendo…";
+          typingTimer = setTimeout(function () { typing.textContent = ""; }, 6000);
+        } else {
+          typing.textContent = "L'assistente sta scrivendo…";
+        }
       }
     };
     ws.onclose = function () {

@@ -404,10 +404,26 @@ def _refused(request: Request, p: Principal, exc: ApiError, title: str) -> HTTPR
     return render("error.html", status=exc.status, **context(request, p, title=title, message=message))
 
 
+async def _operator_typing(request: Request, p: Principal, conversation_id: int) -> HTTPResponse:
+    """The operator is writing a reply (workspace.js, throttled): the citizen is told, by the channel hub. A hint,
+    not a change: nothing stored, nothing audited; only from whoever may reply in the conversation now."""
+    async with read_session(request) as s:
+        conv = await conversations.get(s, ente_id=p.ente_id, conversation_id=conversation_id)
+    if conv.mode == "assigned" and (conv.assignee_id == p.operator_id or p.role == "admin"):
+        await request.app.dispatch(
+            commands.OPERATOR_TYPING,
+            context={"ente_id": p.ente_id, "conversation_id": conv.id},
+            fail_not_found=False,
+        )
+    return HTTPResponse(status=204)
+
+
 @bp.post("/conversations/<conversation_id:int>/<action:str>")
 @console_page(*HANDLE.staff)
 async def conversation_action(request: Request, p: Principal, conversation_id: int, action: str) -> HTTPResponse:
     form = request.form or {}
+    if action == "typing":
+        return await _operator_typing(request, p, conversation_id)
     if action not in ("take", "close", "return", "transfer", "reply", "note", "attach"):
         raise Forbidden("azione sconosciuta")
     # a form sends its line breaks as CRLF: the citizen's channel gets plain newlines

@@ -22,6 +22,7 @@ from crm.offices import service as offices
 from crm.operators.models import Operator
 
 OUTBOUND_SIGNAL = "urp.message.outbound"  # the hub sends the stored message and records the outcome
+OPERATOR_TYPING = "urp.operator.typing"  # the hub tells the citizen an operator is writing (a hint: nothing stored)
 # what the citizen reads when the person on the other side changes (gender-neutral: the operator's name varies)
 JOINED = "{name} dell'URP ha preso in carico la conversazione e le risponderà qui."
 TRANSFERRED = "La conversazione è stata passata all'ufficio competente: un operatore le risponderà qui."

@@ -320,4 +320,7 @@ class FakeTelegram(_Server):
             return 200, {"ok": True, "result": [u for u in self.pending_updates if u["update_id"] >= offset]}
         if method == "answerCallbackQuery":
             return 200, {"ok": True, "result": True}
+        if method == "sendChatAction":  # "typing…" under the chat's name (an operator writing)
+            self.record({"method": method, "chat_id": int(body["chat_id"]), "action": body.get("action"), "text": None})
+            return 200, {"ok": True, "result": True}
         return 200, {"ok": True, "result": True}

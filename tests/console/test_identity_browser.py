@@ -115,3 +115,66 @@ def test_context_panel_axe_and_sizes(desk: tuple[Server, Any], pages: Callable[.
         result = axe(page)
         assert not result["violations"], (name, result["violations"])
     citizen.close()
+
+
+def test_unread_badge_rises_live_and_clears_when_opened(desk: tuple[Server, Any], pages: Callable[..., Any]) -> None:
+    from playwright.sync_api import expect
+
+    server, ente = desk
+    citizen, conv = _handed_off(server, ente, "Una domanda sui tributi")
+    page = pages()
+    _login(page, ente.usernames["operator2"])
+    page.goto("/console/inbox?view=all")
+    _live(page)
+    _mark(page)
+    badge = page.locator(f'.ws-item[data-id="{conv}"] .ws-unread')
+    expect(badge).to_contain_text("1")
+    citizen.say("E un'altra sui rifiuti")
+    expect(badge).to_contain_text("2")
+    expect(badge).to_contain_text("messaggi non letti")
+    _not_reloaded(page)
+    page.locator(f'.ws-item[data-id="{conv}"] a').click()
+    expect(page.locator("#ws-title")).to_be_visible()
+    expect(page.locator(f'.ws-item[data-id="{conv}"] .ws-unread')).to_have_count(0)
+    page.goto("/console/inbox?view=all")
+    expect(page.locator(f'.ws-item[data-id="{conv}"] .ws-unread')).to_have_count(0)
+    citizen.close()
+
+
+def test_the_widget_shows_the_operator_is_writing(desk: tuple[Server, Any], pages: Callable[..., Any]) -> None:
+    """The real widget on the demo page; the operator types in the workspace's composer (nothing sent)."""
+    from playwright.sync_api import expect
+
+    from tests.console.test_workspace_browser import _waiting
+
+    server, ente = desk
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        known = {
+            i["id"]
+            for i in c.get(
+                "/api/v1/conversations", params={"mode": "open", "page_size": 100}, headers=ente.headers("operator")
+            ).json()["items"]
+        }
+    widget = pages(viewport=SIZES["phone"])
+    widget.goto("/")
+    widget.locator(".urp-chat-launcher").click()
+    box = widget.locator("#urp-chat-input")
+    box.fill("Vorrei parlare con una persona")
+    box.press("Enter")
+    conv = _waiting(server, ente, known)
+
+    page = pages()
+    _login(page, ente.usernames["operator"])
+    page.goto(f"/console/conversations/{conv}")
+    _live(page)
+    page.get_by_role("button", name="Prendi in carico").click()
+    reply = page.get_by_role("textbox", name="Risposta al cittadino")
+    expect(reply).to_be_enabled()
+    hint = widget.get_by_text("L'operatore sta scrivendo…")
+    expect(hint).to_have_count(0)
+    reply.press_sequentially("Buongiorno, controllo subito", delay=30)
+    expect(hint).to_be_visible()
+    widget.screenshot(path=str(SHOTS / "identity-widget-operator-typing-phone.png"))
+    expect(hint).to_have_count(0, timeout=10_000)  # the operator stopped: the hint goes
+    # nothing of the draft reached the citizen
+    expect(widget.locator(".urp-chat-log, [role=log]").first).not_to_contain_text("controllo subito")

@@ -208,6 +208,22 @@
   }
   bindContact();
 
+  // the citizen sees "L'operatore sta scrivendo…" while the operator writes a reply: one hint every few seconds
+  var replyBox = document.getElementById("reply"), lastHint = 0;
+  if (replyBox && conv) {
+    replyBox.addEventListener("input", function () {
+      var now = Date.now();
+      if (!replyBox.value.trim() || replyBox.disabled || now - lastHint < 3000) return;
+      lastHint = now;
+      var hint = new FormData();
+      hint.append("csrf", ws.dataset.csrf || "");
+      fetch("/console/conversations/" + conv + "/typing", {method: "POST", body: hint, credentials: "same-origin",
+                                                           headers: {"X-Requested-With": "workspace"}})
+        .catch(function () { /* a hint only */ });
+    });
+    replyBox.form.addEventListener("submit", function () { lastHint = 0; });
+  }
+
   // --- typing ------------------------------------------------------------------------------------------------------
   var typingBox = document.getElementById("ws-typing"), typingTimer = null;
   function typing(on) {
