@@ -24,8 +24,30 @@ from channels.turn_token import Turn
 OOS_KB_MIN_SCORE = float(os.environ.get("URP_OOS_KB_MIN_SCORE", "0.6"))
 
 
+# A message of at most this many words, right after an article, may be a follow-up about it («e quanto costa?»,
+# «serve l'appuntamento?»): the search gets the article as context and decides (knowledge.index: every word of the
+# question must be a detail any article has or a word of that one; another article clearly closer still wins).
+FOLLOW_UP_MAX_WORDS = 8
+
+
+def context_of(tracker: Tracker, query: str) -> str | None:
+    """The article the citizen was last answered with, when ``query`` is short enough to be a follow-up about it."""
+    slug = tracker.get_slot("kb_last_slug")
+    return str(slug) if slug and len(query.split()) <= FOLLOW_UP_MAX_WORDS else None
+
+
 async def search(tracker: Tracker, turn: Turn, query: str) -> KbSearch:
-    return await crm.kb_search(query, k=3, channel=turn.channel)
+    return await crm.kb_search(query, k=3, channel=turn.channel, context=context_of(tracker, query))
+
+
+def confident(res: KbSearch) -> KbHit | None:
+    """The first article, when it may override the classifier's choice (off-topic, a flow that cannot serve the
+    message): a confident article, or the one just given when the message is a follow-up about it."""
+    results = res.get("results") or []
+    top = results[0] if results else None
+    if not (res.get("answerable") and top):
+        return None
+    return top if res.get("reason") == "follow-up" or float(top.get("score") or 0) >= OOS_KB_MIN_SCORE else None
 
 
 def answer_with(dispatcher: CollectingDispatcher, query: str, top: KbHit) -> list[EventType]:
@@ -58,13 +80,10 @@ async def kb_before_dead_end(
         res = await search(tracker, turn, query)
     except CrmUnavailable:
         return None  # the flow goes on and says what it can
-    results = res.get("results") or []
-    top = results[0] if results else None
     # overriding the classifier's choice takes a confident article, as for a message it called off-topic: on a
     # small KB «i miei appuntamenti» is "answerable" by the article that says "su appuntamento" (score 0.44)
-    if not (res.get("answerable") and top and float(top.get("score") or 0) >= OOS_KB_MIN_SCORE):
-        return None
-    if not report_articles and top.get("topic", "") in report_topics():
+    top = confident(res)
+    if top is None or (not report_articles and top.get("topic", "") in report_topics()):
         return None
     return {e["name"]: e["value"] for e in await reply_with(dispatcher, tracker, query, top)}
 
@@ -198,8 +217,8 @@ class ActionOutOfScope(TurnAction):
                 res = await search(tracker, turn, query)
             except CrmUnavailable:
                 res = {}
-            top = (res.get("results") or [None])[0]
-            if res.get("answerable") and top and float(top.get("score") or 0) >= OOS_KB_MIN_SCORE:
+            top = confident(res)
+            if top is not None:
                 return answer_with(dispatcher, query, top)
         say(dispatcher, "utter_out_of_scope")
         return [SlotSet("awaiting_feedback", False)]

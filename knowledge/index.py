@@ -26,13 +26,33 @@ from knowledge.abstention import MIN_POSITIVES, AbstentionModel, default_model, 
 from knowledge.abstention import fit as fit_model
 from knowledge.embedders import Embedder
 from knowledge.lexical import BM25
-from knowledge.normalize import content_terms, query_terms
+from knowledge.normalize import content_terms, query_terms, tokens
 
 UNITS_PER_DOC = 100  # vector ids are doc_id * 100 + unit
 MAX_QUERY_CHARS = 500
 ANCHOR_BASE_ID = 10**8  # out-of-competence anchors live above this id
 PASSAGE_WORD_BONUS = 0.02  # per question word a sentence contains, added to its cosine
 PASSAGE_TIE = 0.02  # a second sentence joins the passage when its cosine is this close to the best one's...
+# the details a follow-up asks about any service (lemmas, as knowledge.normalize gives them)
+FOLLOW_UP_WORDS = frozenset(
+    """costa costo costare prezzo tariffa pagare paga pagamento gratis gratuito orario tempo tempi durata giorno
+    documento modulo appuntamento prenotazione prenotare online telefono numero email indirizzo sede sportello
+    aperto chiuso entro scadenza requisito fare richiedere richiesta chiedere ritirare rinnovare valere validita
+    fila attesa giorni settimana sabato mattina pomeriggio dura""".split()
+)
+# words a sentence answering a short question tends to hold, though the question does not («e dove?» is answered by
+# "all'Ufficio Anagrafe", «quanto costa?» by "il costo è di 22,21 euro"): they nudge the passage, never the ranking
+PASSAGE_HINTS = {
+    "dove": "ufficio sportello sede indirizzo presso piazza via online",
+    "costa": "costo euro pagare gratuito",
+    "costo": "euro pagare gratuito",
+    "quando": "entro giorni scadenza orario",
+    "orari": "orario aperto lunedì venerdì",
+    "documenti": "documento servono portare",
+    "tempo": "giorni entro settimane",
+    "appuntamento": "prenotazione prenotabile",
+}
+FOLLOW_UP_MARGIN = 0.04  # raw cosine: another article beats the one in context only when this much closer
 PASSAGE_MAX_CHARS = 450  # ...and both fit in this many characters
 _ANCHOR_VECTORS: dict[str, tuple[list[Document], list[np.ndarray]]] = {}
 ANCHORS_FILE = Path(__file__).parent / "data" / "out_of_competence.jsonl"
@@ -122,6 +142,7 @@ class SearchHit:
     coverage: float
     snippet: str
     passage: str = ""  # the article's sentences that answer the question, whole
+    passage_parts: list[str] = field(default_factory=list)  # the same sentences, one by one (to find them again)
 
 
 @dataclass
@@ -281,7 +302,12 @@ class KnowledgeIndex:
         return idx
 
     # --- search ------------------------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 3) -> SearchResult:
+    def search(self, query: str, k: int = 3, context: str | None = None) -> SearchResult:
+        """The articles that answer ``query``, best first, and whether the first one does. ``context``: the slug of
+        the article the citizen was just answered with, for a short or elliptical follow-up («e quanto costa?»,
+        «serve l'appuntamento?»): that article answers it, with its passage for the follow-up; a follow-up with words
+        of its own goes to another article the KB would answer on its own when that one is clearly closer
+        (``FOLLOW_UP_MARGIN``)."""
         query = " ".join(query.split())[:MAX_QUERY_CHARS]
         t = self.tuning
         with self._lock:
@@ -297,6 +323,9 @@ class KnowledgeIndex:
             if len(lex_ids):
                 top = np.argpartition(-lex_scores, min(20, len(lex_ids) - 1))[:20]
                 candidates |= set(lex_ids[top].tolist())
+            in_context, elliptical = self._in_context(context, query) if context else (None, False)
+            if in_context is not None:
+                candidates.add(in_context)
             dense = {doc_id: float(np.max(self.vectors[doc_id] @ qv[0])) for doc_id in candidates}
             articles, anchor = self._rank(query, terms, (lex_ids, lex_scores), dense)
             known = self._known_vocabulary(terms)
@@ -304,10 +333,23 @@ class KnowledgeIndex:
                 return SearchResult(False, [], "no candidate", round(known, 4))
             model = self._current_model()
             confidence = model.probability(features(articles, anchor, known)) if model else 0.0
+            threshold = model.threshold if model else 1.0
+            follow_up = next((h for h in articles if h.id == in_context), None)
+            # a question of details only stays with the article; one with words of its own goes to another article
+            # the KB would answer on its own only when that one is clearly closer
+            if follow_up is not None and not (
+                not elliptical
+                and confidence >= threshold
+                and articles[0] is not follow_up
+                and articles[0].dense >= follow_up.dense + FOLLOW_UP_MARGIN
+            ):
+                articles = [follow_up, *(h for h in articles if h is not follow_up)]
             for h in articles[:k]:
                 h.snippet = _snippet(self.docs[h.id].body)
-                h.passage = self._passage(h.id, qv[0], terms)
-        threshold = model.threshold if model else 1.0
+                h.passage_parts = self._passage(h.id, qv[0], terms + passage_hints(query))
+                h.passage = " ".join(h.passage_parts)
+        if articles[0] is follow_up:
+            return SearchResult(True, articles[:k], "follow-up", round(known, 4), confidence=1.0)
         result = SearchResult(
             bool(model is not None and confidence >= threshold),
             articles[:k],
@@ -325,6 +367,20 @@ class KnowledgeIndex:
                 result.reason = f"out of competence: {anchor.title}"
                 result.redirect = self.docs[anchor.id].redirect
         return result
+
+    def _in_context(self, slug: str, query: str) -> tuple[int | None, bool]:
+        """The article in context, when ``query`` is a follow-up about it: every content word of the question is a
+        detail any article has (cost, place, hours, documents, appointment...) or a word of that article. «e dove?»,
+        «serve l'appuntamento?» are; «come rinnovo il passaporto», «che tempo fa domani» are new questions. The
+        second value says whether the question names only such details, no subject of its own."""
+        doc_id = next((i for i, d in self.docs.items() if d.slug == slug and i < ANCHOR_BASE_ID), None)
+        if doc_id is None:
+            return None, False
+        words = self.bm25.doc_terms.get(doc_id, set())
+        lemmas = [x for x in content_terms(query) if not x.startswith("~")]
+        if all(x in FOLLOW_UP_WORDS or x in words or (len(x) > 5 and "~" + x[:5] in words) for x in lemmas):
+            return doc_id, all(x in FOLLOW_UP_WORDS for x in lemmas)
+        return None, False
 
     def _rank(
         self, query: str, terms: list[str], lexical: tuple[np.ndarray, np.ndarray], dense: dict[int, float]
@@ -353,7 +409,7 @@ class KnowledgeIndex:
             h.coverage = round(self._coverage(terms, h.id), 4)
         return articles, anchor
 
-    def _passage(self, doc_id: int, qv: np.ndarray, terms: list[str]) -> str:
+    def _passage(self, doc_id: int, qv: np.ndarray, terms: list[str]) -> list[str]:
         """The article's sentences that answer the question, whole and in the article's order: the closest one
         (sentence vectors, nudged by the question's words other than the title's: "quanto *costa*") and a second one
         when it is nearly as close."""
@@ -364,7 +420,7 @@ class KnowledgeIndex:
         sents, sent_terms = cached
         n = len(sents)
         if n == 0:
-            return " ".join(self.docs[doc_id].body.split())
+            return [" ".join(self.docs[doc_id].body.split())]
         scores = self.vectors[doc_id][2 : 2 + n] @ qv
         # the question's words that name the detail asked, not the article's subject (its title)
         wanted = {x for x in terms if not x.startswith("~")} - set(content_terms(self.docs[doc_id].title))
@@ -378,7 +434,7 @@ class KnowledgeIndex:
             and len(sents[order[0]]) + len(sents[order[1]]) <= PASSAGE_MAX_CHARS
         ):
             chosen.append(int(order[1]))
-        return " ".join(sents[i] for i in sorted(chosen))
+        return [sents[i] for i in sorted(chosen)]
 
     def _sentence_units(self, doc_id: int) -> int:
         d = self.docs[doc_id]
@@ -574,6 +630,10 @@ def sentences(body: str, min_chars: int = 25) -> list[str]:
         else:
             out.append(p)
     return out
+
+
+def passage_hints(query: str) -> list[str]:
+    return [t for tok in tokens(query) for t in content_terms(PASSAGE_HINTS.get(tok, "")) if not t.startswith("~")]
 
 
 def content_fingerprint(embedder_name: str, docs: Any) -> str:

@@ -43,7 +43,7 @@ READERS, CURATORS = policies.VIEW.roles, policies.CURATE.roles
 @authorized(*READERS)
 @openapi(
     summary="Semantic search: {answerable, confidence, results:[{slug,title,score,snippet,passage,url,topic}]}; "
-    "q (<= 500 chars), k (1-10)",
+    "q (<= 500 chars), k (1-10); context=<slug>: the article just given, for a follow-up",
     response=SearchOut,
     query=SearchQuery,
 )
@@ -63,9 +63,12 @@ async def search(request: Request) -> HTTPResponse:
     channel = request.args.get("channel", "")
     if len(channel) > 20:  # stored with the gap (20 characters)
         raise ValidationFailed("channel is longer than 20 characters", fields={"channel": "too long"})
+    context = request.args.get("context")  # the article just given: a follow-up («e quanto costa?») is about it
+    if context is not None and not 1 <= len(context) <= 200:
+        raise ValidationFailed("context must be a slug of 1 to 200 characters", fields={"context": "invalid"})
     # the search (and a first index build, which can take seconds) reads only: it must not hold the write lock
     async with request.app.ctx.read_sessionmaker() as s:
-        res = await request.app.ctx.kb.search(s, p.ente_id, q, k)
+        res = await request.app.ctx.kb.search(s, p.ente_id, q, k, context)
         topics = await service.topics_of(s, ente_id=p.ente_id, slugs=[h.slug for h in res.hits])
     if not res.answerable and p.is_service:
         async with db_session(request) as s:

@@ -151,9 +151,11 @@ class IndexManager:
         await self.persist_dirty()
         return len(articles)
 
-    async def search(self, session: AsyncSession, ente_id: int, query: str, k: int) -> SearchResult:
+    async def search(
+        self, session: AsyncSession, ente_id: int, query: str, k: int, context: str | None = None
+    ) -> SearchResult:
         index = await self.get(session, ente_id)
-        return await asyncio.to_thread(index.search, query, k)
+        return await asyncio.to_thread(index.search, query, k, context)
 
     async def warm_up(self, maker: Any) -> None:
         """Open (or rebuild) every ente's index. ``maker`` should give read-only sessions: a session is held while an

@@ -173,6 +173,11 @@ class SearchQuery(BaseModel):
     q: str = Field(min_length=1, max_length=MAX_QUERY)
     k: int = Field(default=3, ge=1, le=10, description="how many results")
     channel: str = Field(default="", max_length=20, description="where the question came from (for the gap list)")
+    context: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the article the citizen was just answered with: it answers a follow-up unless another is closer",
+    )
 
 
 class ArticleQuery(BaseModel):

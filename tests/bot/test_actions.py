@@ -375,6 +375,21 @@ def test_the_report_form_starts_with_the_problem_already_described(url: str, wor
         assert "issue_description" not in slots_set(body), generic  # the form asks for the description
 
 
+def test_a_follow_up_is_answered_from_the_article_just_given(url: str, world: World) -> None:
+    """«e quanto costa?» after the CIE's answer: the CIE's price, even read as off-topic; without an article in
+    context the same words are not taken for it, and a new question after it is searched on its own."""
+    after = {"kb_last_slug": "carta-identita"}
+    cost = call_as(url, world.turn(), "action_answer_info", "e quanto costa?", "ask_info", slots=after)
+    assert "Carta d'identità elettronica" in said(cost) and "22,21 euro" in said(cost), said(cost)
+    assert slots_set(cost)["kb_last_slug"] == "carta-identita" and slots_set(cost)["awaiting_feedback"] is True
+    oos = call_as(url, world.turn(), "action_out_of_scope", "e quanto costa?", "out_of_scope", slots=after)
+    assert "22,21 euro" in said(oos), said(oos)
+    alone = call_as(url, world.turn(), "action_out_of_scope", "e quanto costa?", "out_of_scope")
+    assert "22,21 euro" not in said(alone)
+    new = call_as(url, world.turn(), "action_answer_info", "c'è una buca in via Ostiense", "ask_info", slots=after)
+    assert "Carta d'identità" not in said(new), said(new)
+
+
 def test_a_report_or_istanza_start_the_knowledge_base_answers_files_nothing(url: str, world: World) -> None:
     """The NLU read a question as a report or an istanza: a confident article that is not "report it" answers it and
     the form ends filing nothing; a "report it" article leaves the report form to file it; a request that says

@@ -92,6 +92,25 @@ def test_the_passage_is_whole_sentences_that_answer(demo_index) -> None:  # type
     assert "fototessera" in photo
 
 
+def test_a_follow_up_is_answered_from_the_article_in_context(demo_index) -> None:  # type: ignore[no-untyped-def]
+    """«e quanto costa?», «e dove?», «serve l'appuntamento?» right after the CIE's answer: the CIE's passage that
+    answers each; a new question («come rinnovo il passaporto», «orari ztl centro storico») is searched on its own."""
+    cie = "carta-identita-elettronica"
+    cost = demo_index.search("e quanto costa?", context=cie)
+    assert cost.answerable and cost.reason == "follow-up" and cost.hits[0].slug == cie
+    assert "22,21 euro" in cost.hits[0].passage, cost.hits[0].passage
+    where = demo_index.search("e dove?", context=cie)
+    assert where.hits[0].slug == cie and "Ufficio Anagrafe" in where.hits[0].passage, where.hits[0].passage
+    booking = demo_index.search("serve l'appuntamento?", context=cie)
+    assert booking.hits[0].slug == cie and "appuntamento" in booking.hits[0].passage
+    body = sentences(" ".join(demo_index.docs[cost.hits[0].id].body.split()))
+    assert all(p in body for p in cost.hits[0].passage_parts)  # whole sentences
+    passport = demo_index.search("come rinnovo il passaporto", context=cie)
+    assert passport.reason != "follow-up" and not passport.answerable
+    ztl = demo_index.search("orari ztl centro storico", context=cie)
+    assert ztl.reason != "follow-up" and ztl.hits[0].slug == "ztl-permessi"
+
+
 def test_incremental_update_persist_and_fingerprint(e5, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rows = read_jsonl(DATA / "demo_articles.jsonl")[:10]
     docs = documents_from_articles(rows)
