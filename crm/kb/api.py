@@ -14,7 +14,7 @@ from crm.db import db_session, read_session
 from crm.kb import commands, policies, service
 from crm.kb import gaps as gap_groups
 from crm.kb.models import Article
-from crm.kb.render import plain_text
+from crm.kb.render import markdown_passage, plain_text
 from crm.kb.schemas import (
     MAX_QUERY,
     ArticleIn,
@@ -81,9 +81,10 @@ async def search(request: Request) -> HTTPResponse:
                 "title": h.title,
                 "score": h.score,
                 "snippet": plain_text(h.snippet),
-                "passage": plain_text(h.passage),
+                # the article's own Markdown holding the chosen sentences (lists, links, bold), else the plain text
+                "passage": markdown_passage(topics.get(h.slug, ("", ""))[1], h.passage_parts) or plain_text(h.passage),
                 "url": h.url,
-                "topic": topics.get(h.slug, ""),
+                "topic": topics.get(h.slug, ("", ""))[0],
             }
             for h in res.hits
         ],

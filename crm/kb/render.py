@@ -59,3 +59,84 @@ def plain_text(markdown: str) -> str:
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&#x27;", "'")
     text = re.sub(r"<[^>]*>", " ", text).replace("<", " ").replace(">", " ")  # no tag survives, even as text
     return re.sub(r"\s+", " ", text.replace("&amp;", "&")).strip()
+
+
+# --- the passage of an article that answers a question, as Markdown ---------------------------------------------------
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[A-ZÀ-Ü0-9*_\[])")
+
+
+def _units(markdown: str) -> list[tuple[int, str, str]]:
+    """The article's Markdown in the pieces a passage is made of, in order: (block, kind, text), kind being "p" for
+    a paragraph's sentence, "li" for a list item (with its marker), "h" for a heading; block numbers the paragraph
+    or list a piece belongs to."""
+    units: list[tuple[int, str, str]] = []
+    block, para = 0, []
+
+    def flush() -> None:
+        nonlocal block, para
+        if para:
+            block += 1
+            units.extend((block, "p", s) for s in _SENTENCE_END.split(" ".join(para)) if s.strip())
+            para = []
+
+    in_list = False
+    for line in strip_raw_html(markdown).splitlines():
+        if not line.strip():
+            flush()
+            in_list = False
+            continue
+        if _LIST_ITEM.match(line):
+            flush()
+            if not in_list:
+                block += 1
+                in_list = True
+            units.append((block, "li", line.strip()))
+        elif _HEADING.match(line):  # a heading inside a chat answer is bold text on its own line
+            flush()
+            in_list = False
+            block += 1
+            units.append((block, "h", f"**{line.strip().lstrip('#').strip()}**"))
+        elif in_list and units and line.startswith((" ", "\t")):  # a list item's continuation line
+            b, kind, text = units[-1]
+            units[-1] = (b, kind, f"{text} {line.strip()}")
+        else:
+            in_list = False
+            para.append(line.strip())
+    flush()
+    return units
+
+
+def markdown_passage(markdown: str, parts: list[str]) -> str:
+    """The Markdown of the article's pieces that hold ``parts`` (the whole sentences the search chose, as plain
+    text): lists stay lists, links and bold stay, no sentence is cut. Empty when they cannot be found (the caller
+    then shows the plain passage)."""
+    units = _units(markdown)
+    plains = [plain_text(text) for _, _, text in units]
+    flat, spans, at = "", [], 0
+    for p in plains:  # the article's plain text, as the index has it, with where each piece sits in it
+        if flat:
+            flat += " "
+        spans.append((len(flat), len(flat) + len(p)))
+        flat += p
+    chosen: set[int] = set()
+    for part in parts:
+        start = flat.find(part, at)
+        if start < 0:
+            start = flat.find(part)
+        if start < 0:
+            return ""
+        end, at = start + len(part), start + len(part)
+        chosen |= {i for i, (a, b) in enumerate(spans) if a < end and b > start and plains[i]}
+    out, prev = "", None
+    for i in sorted(chosen):
+        block, kind, text = units[i]
+        if prev is None:
+            out = text
+        elif block == units[prev][0]:
+            out += ("\n" if kind == "li" else " ") + text
+        else:
+            out += "\n\n" + text
+        prev = i
+    return out

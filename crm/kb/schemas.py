@@ -86,7 +86,7 @@ class SearchHitOut(BaseModel):
     title: str
     score: float
     snippet: str  # the article's opening, cut at a word ("…"): kept for older callers
-    passage: str = ""  # the article's sentences that answer the question, whole (what an answer shows)
+    passage: str = ""  # the article's sentences that answer the question, whole, as its Markdown (what an answer shows)
     url: str
     topic: str = ""  # the article's topic: the assistant offers the report form for "report it" topics
 

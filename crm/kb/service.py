@@ -312,12 +312,12 @@ async def topics_in_use(session: AsyncSession, *, ente_id: int) -> list[str]:
     return sorted(t for t in rows if t)
 
 
-async def topics_of(session: AsyncSession, *, ente_id: int, slugs: list[str]) -> dict[str, str]:
-    """The topic of each article named (a search hit carries it: the assistant offers the report form for "report
-    it" topics without a second call)."""
+async def topics_of(session: AsyncSession, *, ente_id: int, slugs: list[str]) -> dict[str, tuple[str, str]]:
+    """The topic and the Markdown body of each article named (a search hit carries the topic: the assistant offers
+    the report form for "report it" topics without a second call; its passage is the body's own Markdown)."""
     if not slugs:
         return {}
     rows = await session.execute(
-        select(Article.slug, Article.topic).where(Article.ente_id == ente_id, Article.slug.in_(slugs))
+        select(Article.slug, Article.topic, Article.body).where(Article.ente_id == ente_id, Article.slug.in_(slugs))
     )
-    return {slug: topic for slug, topic in rows.all()}
+    return {slug: (topic, body) for slug, topic, body in rows.all()}
