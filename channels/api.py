@@ -24,12 +24,13 @@ from channels.twilio_sms import START_WORDS, STOP_WORDS, map_digit_reply, verify
 from channels.web import file_token, files_of
 from crm.contacts import commands as contact_commands
 from crm.contacts import service as contacts
+from crm.conversations import commands as conversation_commands
 from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
 from crm.conversations.models import Conversation, Message, MessagePart
 from crm.core.auth import Principal, public
 from crm.core.commands import acting
-from crm.core.errors import Forbidden, NotFound, Unauthorized
+from crm.core.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from crm.core.text import clean_text
 from crm.db import transaction
 from crm.entes import service as entes
@@ -331,12 +332,12 @@ SESSION_RE = re.compile(r"^[A-Za-z0-9-]{16,64}$")
 @bp.websocket("/channels/web/ws")  # type: ignore[untyped-decorator]  # sanic's websocket() has no annotations
 @public
 async def web_socket(request: Request, ws: Websocket) -> None:
-    """Protocol (JSON): client {type: hello, session} | {type: message, text, client_id}; server {type: history,
-    messages: [{id, author, name, notice, text, buttons, client_id?}]} | {type: message, id, author, name, notice, text,
-    buttons} | {type: typing}
-    | {type: ack, client_id, id}. The ack comes once the message is stored (its id is the stored message's); a
-    message sent again with the same client_id is stored once. Replies carry the stored message's id: the widget
-    shows each id once."""
+    """Protocol (JSON): client {type: hello, session} | {type: message, text, client_id} | {type: typing} |
+    {type: transcript, email} (the transcript by e-mail); server {type: history, messages: [{id, author, name,
+    notice, text, buttons, client_id?}]} | {type: message, id, author, name, notice, text, buttons} | {type: typing}
+    | {type: ack, client_id, id} | {type: transcript, ok, text}. The ack comes once the message is stored (its id is
+    the stored message's); a message sent again with the same client_id is stored once. Replies carry the stored
+    message's id: the widget shows each id once."""
     app = request.app
     # database reads too run to their end when the citizen leaves (cut inside asyncpg, a query left its connection
     # "busy with another operation")
@@ -412,6 +413,10 @@ async def web_socket(request: Request, ws: Websocket) -> None:
                     last_typing = now
                     await hub.citizen_typing(app, ente_id, session)
                 continue
+            if isinstance(data, dict) and data.get("type") == "transcript":
+                answer = await uncancellable(_transcript(app, ente_id, session, str(data.get("email") or "")[:300]))
+                await send(json.dumps(answer))
+                continue
             if not isinstance(data, dict) or data.get("type") != "message":
                 continue
             text_in = str(data.get("text") or "").strip()[:2000]
@@ -432,6 +437,40 @@ async def web_socket(request: Request, ws: Websocket) -> None:
             last_typing = 0.0  # typing the next message is news again
     finally:
         pumper.cancel()
+
+
+TRANSCRIPT_SENT = "Le abbiamo inviato la trascrizione della conversazione all'indirizzo {email}."
+TRANSCRIPT_BAD_EMAIL = "L'indirizzo e-mail non sembra valido: lo controlli e riprovi."
+TRANSCRIPT_NOTHING = "Non c'è ancora una conversazione da inviare: scriva prima la sua domanda."
+
+
+async def _transcript(app: Any, ente_id: int, session: str, email: str) -> dict[str, Any]:
+    """The citizen asks for the transcript of their web conversation (the latest, open or closed) by e-mail:
+    ``{type: transcript, ok, text}`` in Italian for the widget."""
+    async with app.ctx.read_sessionmaker() as s:
+        contact = await contacts.find_by_identity(s, ente_id=ente_id, channel="web", external_id=session)
+        conv_id = (
+            await s.scalar(
+                select(Conversation.id)
+                .where(
+                    Conversation.ente_id == ente_id,
+                    Conversation.contact_id == contact.id,
+                    Conversation.channel == "web",
+                )
+                .order_by(Conversation.id.desc())
+                .limit(1)
+            )
+            if contact is not None
+            else None
+        )
+    if conv_id is None:
+        return {"type": "transcript", "ok": False, "text": TRANSCRIPT_NOTHING}
+    try:
+        async with acting(app, Principal.system(ente_id, "channel:web"), details={"channel": "web"}) as cx:
+            await conversation_commands.send_transcript(cx, conversation_id=conv_id, email=email)
+    except ValidationFailed:
+        return {"type": "transcript", "ok": False, "text": TRANSCRIPT_BAD_EMAIL}
+    return {"type": "transcript", "ok": True, "text": TRANSCRIPT_SENT.format(email=email.strip())}
 
 
 async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]:

@@ -67,7 +67,19 @@
   attach.appendChild(el("span", { "class": "urp-sr-only" }, "Invia una foto o un PDF"));
   form.appendChild(label); form.appendChild(input); form.appendChild(fileInput); form.appendChild(attach);
   form.appendChild(send);
-  [header, log, typing, status, form].forEach(function (c) { panel.appendChild(c); });
+  // the transcript by e-mail: a link-like button opens a one-field form; the answer is said in the status line
+  var tools = el("div", { "class": "urp-chat-tools" });
+  var ask = el("button", { "type": "button", "class": "urp-chat-ask", "aria-expanded": "false",
+    "aria-controls": "urp-chat-tform" }, "Ricevi la trascrizione via e-mail");
+  var tform = el("form", { "class": "urp-chat-tform", "id": "urp-chat-tform", "hidden": "" });
+  var tlabel = el("label", { "for": "urp-chat-email" }, "La sua e-mail");
+  var temail = el("input", { "id": "urp-chat-email", "type": "email", "autocomplete": "email", "maxlength": "254",
+    "required": "" });
+  var tsend = el("button", { "type": "submit" }, "Invia");
+  var tresult = el("p", { "class": "urp-chat-tresult", "role": "status" });
+  tform.appendChild(tlabel); tform.appendChild(temail); tform.appendChild(tsend);
+  tools.appendChild(ask); tools.appendChild(tform); tools.appendChild(tresult);
+  [header, log, typing, status, tools, form].forEach(function (c) { panel.appendChild(c); });
   root.appendChild(panel); root.appendChild(launcher);
   document.body.appendChild(root);
 
@@ -189,6 +201,10 @@
         if (data.id && shown[data.id]) return;
         typing.textContent = "";
         add(data.author, data.text, data.buttons, data.id, data.name, data.notice, data.html, data.files);
+      } else if (data.type === "transcript") {
+        tresult.textContent = data.text || "";
+        if (data.ok) { tform.hidden = true; ask.setAttribute("aria-expanded", "false"); ask.focus(); }
+        else { temail.focus(); }
       } else if (data.type === "typing") {
         // the assistant's hint lasts until its reply; an operator's until they stop writing for a few seconds
         clearTimeout(typingTimer);
@@ -265,6 +281,18 @@
         status.textContent = e && e.message && !/fetch/i.test(e.message) ? e.message
           : "Il file non è stato inviato: controlli la connessione e riprovi.";
       });
+  });
+  ask.addEventListener("click", function () {
+    tform.hidden = !tform.hidden; ask.setAttribute("aria-expanded", String(!tform.hidden));
+    tresult.textContent = "";
+    if (!tform.hidden) temail.focus();
+  });
+  tform.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!temail.value.trim()) { temail.focus(); return; }
+    if (!(ws && ws.readyState === 1 && ready)) { tresult.textContent = "Connessione in corso, riprovi tra poco."; return; }
+    tresult.textContent = "Invio in corso…";
+    ws.send(JSON.stringify({ type: "transcript", email: temail.value.trim() }));
   });
   function open(show) {
     panel.hidden = !show; launcher.setAttribute("aria-expanded", String(show));

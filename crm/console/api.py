@@ -17,6 +17,7 @@ from crm.console import (
     replies,
     requests_desk,
     signin,
+    transcripts,
 )
 from crm.console.kit import bp
 
@@ -34,6 +35,7 @@ SCREENS = (
     admin,
     replies,
     composer,
+    transcripts,
 )
 
 __all__ = ["SCREENS", "bp"]

@@ -7,17 +7,23 @@ message pipeline, not a user's change, and stays with the hub.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from crm.conversations import files as chat_files
-from crm.conversations import policies, reads, sla
+from crm.conversations import policies, reads, sla, transcript
 from crm.conversations import service as svc
 from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.core.commands import Context, command
 from crm.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm.db import utcnow
+from crm.entes import service as entes
 from crm.instances.service import FileStore
+from crm.notifications.models import Notification
 from crm.offices import service as offices
 from crm.operators.models import Operator
 
@@ -369,3 +375,45 @@ async def mark_read(cx: Context, *, conversation_id: int) -> bool:
     return await reads.mark_read(
         cx.session, ente_id=cx.ente_id, conversation_id=conversation_id, operator_id=cx.principal.operator_id
     )
+
+
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+@command(policies.TRANSCRIPT)
+async def send_transcript(cx: Context, *, conversation_id: int, email: str) -> Notification:
+    """The transcript of a conversation by e-mail, to the address the citizen gave (queued in the outbox; a repeat
+    with nothing new said queues nothing more). Internal notes are never in it."""
+    email = email.strip()
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        raise ValidationFailed("invalid e-mail address", fields={"email": "invalid"})
+    conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)
+    ente = await entes.get(cx.session, cx.ente_id)
+    t = await transcript.build(cx.session, ente_id=cx.ente_id, conversation_id=conv.id, ente_name=ente.name, tz=ente.tz)
+    said = await svc.messages(cx.session, ente_id=cx.ente_id, conversation_id=conv.id, include_private=False)
+    last = max((m.id for m in said), default=0)
+    key = f"transcript:{conv.id}:{last}:{hashlib.sha256(email.lower().encode()).hexdigest()[:16]}"
+    n = await cx.session.scalar(
+        select(Notification).where(Notification.ente_id == cx.ente_id, Notification.dedupe_key == key)
+    )
+    if n is None:
+        n = Notification(
+            ente_id=cx.ente_id,
+            contact_id=conv.contact_id,
+            kind="conversation.transcript",
+            channel="email",
+            address=email,
+            subject=f"Trascrizione della conversazione con {ente.name}",
+            text=t.text(),
+            dedupe_key=key,
+        )
+        cx.session.add(n)
+        await cx.session.flush()
+    await cx.record(
+        "transcript",
+        "conversation",
+        conv.id,
+        details={"channel": "email", "notification_id": n.id},
+        event={"mode": conv.mode},
+    )
+    return n

@@ -16,3 +16,7 @@ RATE = Policy(
     "answer the satisfaction question of a conversation (the citizen, through the channel hub)", roles=(SERVICE,)
 )
 ESCALATE = Policy("escalate a handed-off chat whose first-response time ran out (the scheduler)", roles=(SERVICE,))
+TRANSCRIPT = Policy(
+    "send a conversation's transcript by e-mail to the citizen who asks for it (through the channel hub)",
+    roles=(SERVICE,),
+)
