@@ -629,6 +629,12 @@ def test_widget_and_workspace_in_the_browser(desk: Desk, pages: Any, tmp_path: P
         c["id"] for c in desk.api("GET", "/conversations", params={"mode": "waiting", "channel": "web"}).json()["items"]
     )
     _taken(desk, conv_id)
+    contact_id = desk.api("GET", f"/conversations/{conv_id}").json()["contact_id"]
+    ticket = desk.api(
+        "POST",
+        "/requests",
+        json={"contact_id": contact_id, "kind": "report", "subject": "Buca in via Roma", "channel": "web"},
+    ).json()
     operator = pages(viewport={"width": 1366, "height": 768}, bypass_csp=True)  # axe is injected inline
     operator.goto("/console/login")
     operator.get_by_label("Nome utente").fill(desk.ente.usernames["operator"])
@@ -639,6 +645,12 @@ def test_widget_and_workspace_in_the_browser(desk: Desk, pages: Any, tmp_path: P
     thumb = operator.locator("#ws-messages img.ws-thumb")
     expect(thumb).to_have_count(1)
     assert thumb.evaluate("i => i.decode().then(() => i.naturalWidth)") == 480
+    # the photo goes to the citizen's request from the thread, without leaving the page
+    attach = operator.locator("#ws-messages form.ws-attach")
+    expect(attach.get_by_label("Allega «buca-via-roma.png» a")).to_have_value(f"request:{ticket['id']}")
+    _shots(operator, "attach-workspace-file")
+    attach.get_by_role("button", name="Allega alla pratica").click()
+    expect(operator.locator("#ws-error")).to_have_text("")
     operator.locator("#reply").fill("Le invio il modulo per la segnalazione.")
     operator.locator("#ws-file").set_input_files(str(back))
     expect(operator.locator("#ws-file-chosen")).to_have_text("Allegato: modulo.pdf")
@@ -657,6 +669,8 @@ def test_widget_and_workspace_in_the_browser(desk: Desk, pages: Any, tmp_path: P
     href = reply.locator("a.urp-file").get_attribute("href") or ""
     assert httpx.get(href, timeout=30).content == PDF
     _shots(citizen, "attach-widget-reply")
+    operator.goto(f"/console/requests/{ticket['id']}")
+    expect(operator.get_by_role("link", name=re.compile("buca-via-roma.png"))).to_have_count(1)
     unexpected = [e for e in citizen.errors if "422" not in e]  # type: ignore[attr-defined]  # the refused file
     assert not unexpected, unexpected
     # the browser's own favicon request is not the page's (as in tests/console/test_workspace_browser.py)

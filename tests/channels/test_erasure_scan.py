@@ -51,8 +51,9 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
             "notes": f"chiamata da {p['phone']}",
             "preferred_channel": "sms",
         },
-    ).json()
-    cid = person["id"]
+    )
+    assert person.status_code == 201, person.text
+    cid = person.json()["id"]
 
     # SMS to the bot, naming themselves
     assert (

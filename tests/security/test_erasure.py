@@ -163,6 +163,8 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
                 channel=channel,
                 text="il mio indirizzo è via Roma 1",
                 channel_message_id=None,
+                # a photo sent with it (crm.conversations.files): retention deletes the file with the words
+                attachments=[{"name": "foto.png", "content_type": "image/png", "size": 8, "key": f"chat/r/{channel}"}],
             )
             past = utcnow() - timedelta(days=age)
             values = (
@@ -175,6 +177,10 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
         return ids
 
     old, recent = db.run(setup)
+    photos = {ch: tmp_path / "attachments" / "chat" / "r" / ch for ch in ("web", "sms")}
+    for path in photos.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
     tracker = _tracker(tmp_path / "tracker.db", [f"conv-{old}", f"conv-{recent}"])
     settings = Settings(
         retention_closed_days=365,
@@ -191,6 +197,7 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
     done = db.call(go)
     assert done["conversations"] >= 1 and done["tracker_events"] == 1
     assert _remaining(tmp_path / "tracker.db") == [f"conv-{recent}"]
+    assert not photos["web"].exists() and photos["sms"].exists()  # the old conversation's file only
 
     async def texts(s):  # type: ignore[no-untyped-def]
         from sqlalchemy import select
