@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--lang=it-IT",  # the browser's own words and formats (a date field's dd/mm/yyyy) as an Italian office has them
+    "--lang=it-IT",  # the browser's own words and formats as an Italian office has them (see the launch below)
 ]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 UI_TIMEOUT = 15_000  # ms
@@ -66,7 +66,9 @@ def browser() -> Iterator[Any]:
             headless=True,
             args=CHROMIUM_ARGS,
             timeout=60_000,
-            env={**os.environ, "LANG": "it_IT.UTF-8", "LANGUAGE": "it"},  # Chromium on Linux takes its language here
+            # Chromium on Linux takes its language from here (a date field's dd/mm/yyyy, 24-hour time fields), once
+            # Debian's chromium-l10n is there; with en-US alone it keeps mm/dd/yyyy and AM/PM in the screenshots
+            env={**os.environ, "LANG": "it_IT.UTF-8", "LANGUAGE": "it"},
         )
         try:
             yield b

@@ -20,6 +20,7 @@ from crm.core.commands import begin
 from crm.core.errors import ApiError
 from crm.db import db_session, utcnow
 from crm.instances import commands as instance_commands
+from crm.instances import receipt
 from crm.instances import service as instances
 from crm.instances.models import STATUSES, Instance
 from crm.offices import service as offices
@@ -166,7 +167,7 @@ async def _detail_ctx(s: Any, p: Any, instance_id: int) -> dict[str, Any]:
     for key, value in (inst.data or {}).items():
         prop = props.get(key) if isinstance(props.get(key), dict) else {}
         label = str(prop.get("title") or key.replace("_", " ").capitalize())
-        data.append((label, "sì" if value is True else "no" if value is False else str(value)))
+        data.append((label, receipt.answer(value, prop)))  # as on the receipt: dates dd/mm/yyyy, sì/no, lists
     allowed = instances.TRANSITIONS.get(inst.status, set())
     return {
         "inst": inst,

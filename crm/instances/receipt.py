@@ -15,12 +15,12 @@ def _latin(text: str) -> str:
     return text.replace("’", "'").replace("«", '"').replace("»", '"').encode("latin-1", "replace").decode("latin-1")
 
 
-def _value(value: Any, spec: dict[str, Any]) -> str:
+def answer(value: Any, spec: dict[str, Any]) -> str:
     """A form answer as the citizen reads it: dates in Italian format, yes/no, lists joined."""
     if isinstance(value, bool):
         return "sì" if value else "no"
     if isinstance(value, list):
-        return ", ".join(_value(v, spec.get("items") or {}) for v in value)
+        return ", ".join(answer(v, spec.get("items") or {}) for v in value)
     if isinstance(value, str) and spec.get("format") == "date":
         try:
             return date.fromisoformat(value).strftime("%d/%m/%Y")
@@ -66,7 +66,7 @@ def render(
     for key, value in (inst.data or {}).items():
         spec = fields.get(key) or {}
         name = spec.get("title") or key.replace("_", " ").capitalize()
-        pdf.multi_cell(0, 6, _latin(f"{name}: {_value(value, spec)}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, _latin(f"{name}: {answer(value, spec)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "I", 9)
     pdf.multi_cell(

@@ -217,6 +217,8 @@ def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.
                 assert "29/03 00:15" in text and "29/03 14:05" in text, text
                 assert "23:15" not in text and "12:05" not in text
                 assert "inviato" in text or "in invio" in text or "consegnato" in text
+            if role == "backoffice" and url == details[3]:
+                assert "30/04/2026" in text and "2026-04-30" not in text, text  # the istanza's date answer
             if role == "operator" and url == details[1]:
                 assert "29/03/2026 00:15" in text, text  # the conversation in the history, on Rome's clock
     assert not leaks, "\n".join(leaks)
