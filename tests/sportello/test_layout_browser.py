@@ -119,7 +119,7 @@ def test_no_page_scrolls_sideways_on_a_phone(
         check(page, "sportello-prenota-orario")
         page.get_by_role("button", name="Avanti").click()
         check(page, "sportello-prenota-dati")
-        page.get_by_label("E-mail").fill("mario.rossi@example.org")
+        page.get_by_label("E-mail", exact=True).fill("mario.rossi@example.org")
         page.get_by_role("button", name="Avanti").click()
         check(page, "sportello-prenota-riepilogo")
         page.get_by_role("button", name="Conferma la prenotazione").click()
