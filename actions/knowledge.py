@@ -234,20 +234,25 @@ class ActionAnswerInForm(TurnAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
     ) -> list[EventType]:
-        query = latest_text(tracker)
-        try:
-            res = await search(tracker, turn, query) if query and not query.startswith("/") else {}
-        except CrmUnavailable:
-            res = {}
-        results = res.get("results") or []
-        if res.get("answerable") and results:
-            top = results[0]
-            passage = top.get("passage") or top.get("snippet") or ""
-            if top.get("url"):
-                say(dispatcher, "utter_kb_answer", title=top["title"], passage=passage, url=top["url"])
-            else:
-                say(dispatcher, "utter_kb_answer_no_link", title=top["title"], passage=passage)
-            say(dispatcher, "utter_in_form_resume")
-            return [SlotSet("kb_last_slug", top["slug"]), SlotSet("kb_last_query", query)]
-        say(dispatcher, "utter_in_form_no_answer")
-        return []
+        return await answer_in_form(dispatcher, tracker, turn)
+
+
+async def answer_in_form(dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn) -> list[EventType]:
+    """The article that answers a question asked inside a form, and "let's go on" (or "not found, let's go on")."""
+    query = latest_text(tracker)
+    try:
+        res = await search(tracker, turn, query) if query and not query.startswith("/") else {}
+    except CrmUnavailable:
+        res = {}
+    results = res.get("results") or []
+    if res.get("answerable") and results:
+        top = results[0]
+        passage = top.get("passage") or top.get("snippet") or ""
+        if top.get("url"):
+            say(dispatcher, "utter_kb_answer", title=top["title"], passage=passage, url=top["url"])
+        else:
+            say(dispatcher, "utter_kb_answer_no_link", title=top["title"], passage=passage)
+        say(dispatcher, "utter_in_form_resume")
+        return [SlotSet("kb_last_slug", top["slug"]), SlotSet("kb_last_query", query)]
+    say(dispatcher, "utter_in_form_no_answer")
+    return []

@@ -13,11 +13,16 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import apologise, latest_intent, latest_text, phrase, say
 from actions.crm_client import CrmUnavailable, crm
-from actions.knowledge import kb_before_dead_end, place_in
+from actions.knowledge import answer_in_form, kb_before_dead_end, place_in
 from actions.turn import TurnAction, TurnFormValidation, turn_of
 from channels.turn_token import Turn
 
 REPORT_SLOTS = ("issue_description", "issue_place")
+# while the form asks where the problem is, a message the NLU reads as another request («come annullo
+# l'appuntamento?», «possiamo avere il patrocinio?») is a question, not the place: it is answered and asked again
+ANOTHER_REQUEST = frozenset(
+    {"cancel_appointment", "submit_instance", "book_appointment", "check_status", "list_appointments"}
+)
 ANSWERED = "-"  # both slots when the knowledge base answered the message that started the form: nothing is filed
 # words of a request to report that say nothing about the problem: «vorrei fare una segnalazione», «devo segnalare
 # un problema in strada» start the form; «c'è un lampione spento da giorni» is already its description
@@ -88,6 +93,10 @@ class ValidateReportForm(TurnFormValidation):
     ) -> dict[str, Any]:
         if value == ANSWERED or tracker.get_slot("issue_description") == ANSWERED:
             return {"issue_place": ANSWERED}
+        if tracker.get_slot("requested_slot") == "issue_place" and latest_intent(tracker) in ANOTHER_REQUEST:
+            turn = turn_of(tracker)
+            events = await answer_in_form(dispatcher, tracker, turn) if turn is not None else []
+            return {"issue_place": None, **{e["name"]: e["value"] for e in events}}
         # asked for the place, the whole answer is the place: "via Mazzini 23" is not two places "via" and "23"
         if tracker.get_slot("requested_slot") == "issue_place":
             value = tracker.latest_message.get("text") or value

@@ -407,6 +407,23 @@ def test_a_report_or_istanza_start_the_knowledge_base_answers_files_nothing(url:
         slots={"issue_description": "-", "issue_place": "-"},
     )
     assert said(nothing) == "" and slots_set(nothing)["issue_description"] is None
+    # asked where the problem is, a message read as another request is answered, not filed as the place
+    asked = {"requested_slot": "issue_place", "issue_description": "il lampione è spento"}
+    form = {"active_loop": "report_form", "slots": asked}
+    aside = call_as(
+        url,
+        world.turn(),
+        "validate_report_form",
+        question,
+        "cancel_appointment",
+        extracted={"issue_place": question},
+        **form,
+    )
+    assert "22,21 euro" in said(aside) and "Riprendiamo da dove eravamo" in said(aside), said(aside)
+    assert slots_set(aside)["issue_place"] is None
+    where = {"issue_place": "via Ostiense 40"}
+    place = call_as(url, world.turn(), "validate_report_form", "via Ostiense 40", "inform", extracted=where, **form)
+    assert slots_set(place)["issue_place"] == "via Ostiense 40"
     lamp = "il lampione davanti alla farmacia è spento da giorni"
     filed = call_as(url, world.turn(), "validate_report_form", lamp, "report_issue", active_loop="report_form")
     assert slots_set(filed)["issue_description"] == lamp and "vuole che proceda" not in said(filed)
