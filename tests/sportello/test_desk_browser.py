@@ -82,7 +82,7 @@ def test_sign_in_book_see_cancel_rate(
         page.get_by_role("button", name="Avanti").click()
         check_axe(page, "booking-data")
         shoot(page, "booking-data")
-        page.get_by_label("E-mail").fill("luca.bianchi@example.org")
+        page.get_by_label("E-mail", exact=True).fill("luca.bianchi@example.org")
         page.get_by_role("button", name="Avanti").click()
         check_axe(page, "booking-summary")
         shoot(page, "booking-summary")

@@ -103,7 +103,7 @@ def test_segnalazione_with_a_photo_and_a_map_point(
         page.set_input_files("#files", files=[{"name": "lampione.png", "mimeType": "image/png", "buffer": PNG}])
         page.get_by_label("Nome", exact=True).fill("Anna")
         page.get_by_label("Cognome").fill("Neri")
-        page.get_by_label("E-mail").fill("anna.neri@example.org")
+        page.get_by_label("E-mail", exact=True).fill("anna.neri@example.org")
         tick(page, "privacy")
         check_axe(page, "report-filled")
         shoot(page, "report")
@@ -228,7 +228,7 @@ def test_a_booking_in_the_browser_reaches_app_io(
         assert "Rinnovo" not in page.url  # the reason travels by POST only
         page.locator(".sp-slot label").first.click()
         page.get_by_role("button", name="Avanti").click()
-        page.get_by_label("E-mail").fill("luca.bianchi@example.org")
+        page.get_by_label("E-mail", exact=True).fill("luca.bianchi@example.org")
         page.get_by_role("button", name="Avanti").click()
         page.get_by_role("button", name="Conferma la prenotazione").click()
         code = page.locator("[data-sp-code]").inner_text().strip()
