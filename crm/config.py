@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     scheduler_entes: str = Field(
         default="",
         description="comma-separated ente slugs this process serves: its scheduler's jobs (notifications, "
-        "reminders) and the turns it takes from the queue; empty = all",
+        "reminders) and the turns it takes from the queue; a slug ending in '*' is a prefix; empty = all",
     )
 
     protocol_url: str | None = Field(default=None, description="external protocol system; unset = local register")

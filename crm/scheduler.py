@@ -54,24 +54,29 @@ async def stop(app: Any, timeout: float) -> None:
 
 async def _served_entes(app: Any) -> list[int] | None:
     """The entes this process serves (URP_SCHEDULER_ENTES), or None for all: a big installation can give each
-    group of comuni its own worker."""
+    group of comuni its own worker. A slug ending in ``*`` names every ente whose slug starts so (``prov-vt-*``)."""
     slugs = [s.strip() for s in app.ctx.settings.scheduler_entes.split(",") if s.strip()]
     if not slugs:
         return None
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
     from crm.entes.models import Ente
 
+    exact = [s for s in slugs if not s.endswith("*")]
+    prefixes = [s[:-1] for s in slugs if s.endswith("*")]
+    match = or_(Ente.slug.in_(exact), *(Ente.slug.startswith(p, autoescape=True) for p in prefixes))
     async with app.ctx.read_sessionmaker() as s:
-        return list((await s.scalars(select(Ente.id).where(Ente.slug.in_(slugs)))).all())
+        return list((await s.scalars(select(Ente.id).where(match))).all())
 
 
 async def served_ente_ids(app: Any) -> list[int] | None:
-    """The ente ids this process serves, None for all: what the scheduler's last round found, or found now (the turn
-    queue asks before the scheduler's first round, and in a process that runs no scheduler)."""
-    if getattr(app.ctx, "scheduler_ente_ids", None) is None and app.ctx.settings.scheduler_entes.strip():
+    """The ente ids this process serves, None for all: what the scheduler's last round found, or, in a process that
+    runs no scheduler (or before its first round), found now, so an ente created since the start is served too."""
+    if not app.ctx.settings.scheduler_entes.strip():
+        return None
+    if getattr(app.ctx, "scheduler_ente_ids", None) is None or getattr(app.ctx, "scheduler_task", None) is None:
         app.ctx.scheduler_ente_ids = await _served_entes(app)
-    ids: list[int] | None = getattr(app.ctx, "scheduler_ente_ids", None)
+    ids: list[int] | None = app.ctx.scheduler_ente_ids
     return ids
 
 

@@ -83,6 +83,10 @@ def base_env(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
         URP_SERVICE_TOKEN=SERVICE_TOKEN,
         URP_ACTIONS_SECRET=ACTIONS_SECRET,
         URP_SCHEDULER="false",
+        # the turns a server takes from the shared queue (handed back at a shutdown, left by a killed worker): only
+        # the per-test entes (`make_ente`'s "ente-..." slugs); a server given an ente of its own (the channels
+        # stack, the desks, parity) serves only that one, so no server answers another's citizens with its Rasa
+        URP_SCHEDULER_ENTES="ente-*",
         URP_KB_WARM_UP="false",  # tests create many enti: indexes open when a test searches
         URP_VAR_DIR=str(tmp_path_factory.mktemp("var")),
         URP_DEFAULT_ENTE="test-default",

@@ -167,3 +167,31 @@ def test_operator_admin_flow(client: httpx.Client, ente_ctx) -> None:
     audit = client.get("/api/v1/audit", params={"entity": "operator", "entity_id": oid}, headers=h).json()
     # the refused change left no trace; switching the account off is recorded as such, as from the console
     assert [e["action"] for e in audit["items"]] == ["deactivate", "update", "create"]
+
+
+def test_a_process_serves_the_entes_its_slugs_and_prefixes_name(db) -> None:  # type: ignore[no-untyped-def]
+    """URP_SCHEDULER_ENTES: exact slugs and ``prefix*``; a process that runs no scheduler also serves an ente created
+    after it started (the turn queue asks at every poll)."""
+    import uuid
+    from types import SimpleNamespace
+
+    from crm import scheduler
+    from crm.db import transaction
+    from crm.entes import service as entes
+    from tests.conftest import make_ente
+
+    tag = uuid.uuid4().hex[:8]
+    group, solo = make_ente(db, slug=f"grp-{tag}-a"), make_ente(db, slug=f"solo-{tag}")
+    near = make_ente(db, slug=f"grp-{tag}")
+
+    async def go(maker):  # type: ignore[no-untyped-def]
+        settings = SimpleNamespace(scheduler_entes=f"grp-{tag}-*, solo-{tag}")
+        app = SimpleNamespace(ctx=SimpleNamespace(settings=settings, read_sessionmaker=maker))
+        first = set(await scheduler.served_ente_ids(app) or [])
+        async with transaction(maker) as s:
+            late = await entes.create(s, slug=f"grp-{tag}-late", name="Comune tardivo", patron_day="06-29")
+        return first, set(await scheduler.served_ente_ids(app) or []), late.id
+
+    first, again, late = db.call(go)
+    assert first == {group.ente_id, solo.ente_id} and near.ente_id not in first
+    assert again == first | {late}

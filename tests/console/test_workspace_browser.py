@@ -47,8 +47,11 @@ SPY = """(() => {
 @pytest.fixture(scope="module")
 def desk(db: Any, base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Any]]:
     """A server whose web chat serves a fresh ente; Rasa is not there, so a citizen's first message is handed off."""
-    ente = make_ente(db)
-    srv = start_server({**base_env, "URP_DEFAULT_ENTE": ente.slug}, tmp_path_factory.mktemp("ws") / "server.log")
+    ente = make_ente(db, slug=f"workspace-{os.getpid()}-{time.time_ns() % 10**8}")
+    srv = start_server(
+        {**base_env, "URP_DEFAULT_ENTE": ente.slug, "URP_SCHEDULER_ENTES": ente.slug},
+        tmp_path_factory.mktemp("ws") / "server.log",
+    )
     yield srv, ente
     srv.proc.terminate()
     srv.proc.wait(timeout=15)

@@ -1,6 +1,6 @@
 """The fault suite's own processes: a CRM, an action server and a Rasa server of its own (killed and restarted by the
-tests without disturbing the rest of the suite), the fake providers, and a dedicated ente. Every fault test records
-its counts; they are printed at the end of the run."""
+tests without disturbing the rest of the suite), the fake providers, and a dedicated ente in a database of its own
+(``faults_db``). Every fault test records its counts; they are printed at the end of the run."""
 
 from __future__ import annotations
 
@@ -83,15 +83,63 @@ class FaultStack:
             _stop(proc)
 
 
+def _own_postgres_database(url: str, suffix: str) -> str:
+    """A new, empty PostgreSQL database beside the suite's (same server and role), dropped first if a killed run left
+    it behind."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from crm.db import sync_url
+
+    u = make_url(url)
+    name = f"{u.database}{suffix}"
+    engine = create_engine(sync_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return u.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(suite_url: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from crm.db import sync_url
+
+    engine = create_engine(sync_url(suite_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def faults(
-    base_env: dict[str, str], db: DB, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[FaultStack]:
-    here = Path(__file__).parent
-    if db.url.startswith("postgresql") and any(here not in Path(str(i.path)).parents for i in request.session.items):
-        # known gap (issue 14 note): the whole suite's other servers share this PostgreSQL database and poll every
-        # ente's turns, so they take the fault stack's handed-back turns; alone (`pytest tests/faults`) it passes
-        pytest.skip("on PostgreSQL the fault suite runs alone: URP_TEST_DATABASE_URL=... pytest tests/faults")
+def faults_db(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DB]:
+    """The fault stack's own database (PostgreSQL: `<suite's database>_faults`, created and dropped here; SQLite: a
+    file of its own). The suite's other servers share theirs and take the turns they find queued or abandoned; the
+    faults hand turns back and abandon them on purpose, and only the fault stack may take them again."""
+    from crm.migrations import upgrade
+
+    if database_url.startswith("postgresql"):
+        url = _own_postgres_database(database_url, "_faults")
+        try:
+            upgrade(url)
+            yield DB(url)
+        finally:
+            _drop_postgres_database(database_url, url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('faults-db') / 'faults.db'}"
+        upgrade(url)
+        yield DB(url)
+
+
+@pytest.fixture(scope="session")
+def faults(base_env: dict[str, str], faults_db: DB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    db = faults_db
     if not rasa_available():
         if os.environ.get("URP_REQUIRE_RASA") == "1":
             pytest.fail("the fault suite needs Rasa (URP_REQUIRE_RASA=1) but .venv-rasa or a model is missing")
@@ -102,6 +150,8 @@ def faults(
     crm_port, rasa_port, actions_port = free_port(), free_port(), free_port()
     env = {
         **base_env,
+        "URP_DATABASE_URL": db.url,
+        "URP_VAR_DIR": str(tmp_path_factory.mktemp("faults-var")),  # its KB indexes and files: ente ids start over
         "URP_DEFAULT_ENTE": slug,
         "URP_PUBLIC_URL": f"http://127.0.0.1:{crm_port}",
         "URP_SCHEDULER": "true",

@@ -79,7 +79,10 @@ def test_every_route_that_changes_something_is_checked(routes: dict[str, Route])
 
 @pytest.fixture(scope="module")
 def server(base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server({**base_env, "URP_DEFAULT_ENTE": PARITY_ENTE}, tmp_path_factory.mktemp("parity") / "server.log")
+    srv = start_server(
+        {**base_env, "URP_DEFAULT_ENTE": PARITY_ENTE, "URP_SCHEDULER_ENTES": PARITY_ENTE},
+        tmp_path_factory.mktemp("parity") / "server.log",
+    )
     yield srv
     srv.proc.terminate()
     try:

@@ -68,6 +68,7 @@ def desk(
         env = {
             **base_env,
             "URP_DEFAULT_ENTE": ente.slug,
+            "URP_SCHEDULER_ENTES": ente.slug,
             "URP_DEFAULT_ENTE_NAME": "Comune di Prova",
             "URP_OIDC_PROVIDERS_FILE": str(dev.desk_config),
             "URP_PUBLIC_URL": url,
