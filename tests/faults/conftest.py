@@ -48,7 +48,10 @@ class FaultStack:
         self.restarts[name] = n
         log = open(self.logs / f"{name}.{n}.log", "wb")
         if name == "crm":
-            self.procs["crm"] = start_server(self.env, self.logs / f"crm.{n}.log", port=self.crm_port).proc
+            # a restart on a loaded machine (2 cores, several suites): importing the app alone took over 60 s
+            log.close()
+            server = start_server(self.env, self.logs / f"crm.{n}.log", port=self.crm_port, timeout=300)
+            self.procs["crm"] = server.proc
         elif name == "actions":
             env = {**self.env, "URP_CRM_URL": self.url}
             self.procs["actions"] = subprocess.Popen(

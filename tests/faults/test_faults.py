@@ -422,7 +422,7 @@ def test_crm_killed_during_load_and_restarted(faults: FaultStack) -> None:
             with lock:
                 ids[str(uid)] = user
             _deliver_like_a_provider(
-                lambda t, uid=uid, text=text: _post_telegram(faults, _update(uid, user, text), timeout=t)
+                lambda t, uid=uid, text=text: _post_telegram(faults, _update(uid, user, text), timeout=t), give_up=360
             )
             time.sleep(0.3)
 
