@@ -201,6 +201,8 @@ def test_import_export_cli(base_env, tmp_path: Path, ente_ctx) -> None:  # type:
     assert _urp(env, "kb", "export", str(exported)).returncode == 0
     slugs = [json.loads(line)["slug"] for line in exported.read_text().splitlines()]
     assert slugs == ["art-0", "art-1", "art-2"]  # the refused import left nothing behind
+    reindexed = _urp(env, "kb", "reindex")  # in a read-only session (it held SQLite's writer for the whole build)
+    assert reindexed.returncode == 0 and "answerable articles" in reindexed.stdout, reindexed.stderr
 
 
 @pytest.mark.parametrize("baseline", [False, True])
