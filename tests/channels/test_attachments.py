@@ -89,6 +89,7 @@ def desk(base_env: dict[str, str], db, tmp_path_factory: pytest.TempPathFactory)
         "URP_VAR_DIR": str(var_dir),
         "URP_ATTACHMENTS_MAX_BYTES": "300000",
         "URP_DEFAULT_ENTE": ente.slug,
+        "URP_SCHEDULER_ENTES": ente.slug,
         "URP_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "TWILIO_ACCOUNT_SID": TWILIO_SID,
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
