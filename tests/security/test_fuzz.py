@@ -119,6 +119,7 @@ def _seed(client: httpx.Client, ente_ctx, db) -> dict[str, Any]:  # type: ignore
     article = post(
         "/api/v1/kb/articles", {"slug": "fuzz", "title": "Articolo fuzz", "body": "Testo dell'articolo di prova."}
     )
+    reply = post("/api/v1/quick-replies", {"shortcut": "fuzz", "title": "Risposta fuzz", "text": "Testo di prova."})
     itype = post("/api/v1/instance-types", {"slug": "fuzz", "title": "Istanza fuzz", "form_schema": {"type": "object"}})
     instance = post("/api/v1/instances", {"type": itype["slug"], "contact_id": contact["id"], "data": {}}, svc_h)
     att = client.post(
@@ -152,6 +153,7 @@ def _seed(client: httpx.Client, ente_ctx, db) -> dict[str, Any]:  # type: ignore
         "booking_file": f"{booking['id']}.ics",
         "ticket_id": ticket["id"],
         "article_id": article["id"],
+        "reply_id": reply["id"],
         "instance_id": instance["id"],
         "attachment_id": att.json()["id"],
         "slug": itype["slug"],
