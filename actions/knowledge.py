@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -50,13 +51,20 @@ def confident(res: KbSearch) -> KbHit | None:
     return top if res.get("reason") == "follow-up" or float(top.get("score") or 0) >= OOS_KB_MIN_SCORE else None
 
 
-def answer_with(dispatcher: CollectingDispatcher, query: str, top: KbHit) -> list[EventType]:
-    """An article as the answer: title, the passage that answers, the link, and "was this helpful?"."""
-    passage = top.get("passage") or top.get("snippet") or ""
+def say_article(dispatcher: CollectingDispatcher, top: KbHit) -> None:
+    """Title, passage and link in one message. Rasa's REST channel cuts a text at every blank line into separate
+    messages, so the passage's paragraphs are joined by single line breaks, which the channels' renderer keeps as
+    line breaks (channels/render.py)."""
+    passage = re.sub(r"\n\s*\n+", "\n", (top.get("passage") or top.get("snippet") or "").strip())
     if top.get("url"):
         say(dispatcher, "utter_kb_answer", title=top["title"], passage=passage, url=top["url"])
     else:
         say(dispatcher, "utter_kb_answer_no_link", title=top["title"], passage=passage)
+
+
+def answer_with(dispatcher: CollectingDispatcher, query: str, top: KbHit) -> list[EventType]:
+    """An article as the answer: title, the passage that answers, the link, and "was this helpful?"."""
+    say_article(dispatcher, top)
     say(dispatcher, "utter_kb_was_it_useful")
     return [
         SlotSet("awaiting_feedback", True),
@@ -247,11 +255,7 @@ async def answer_in_form(dispatcher: CollectingDispatcher, tracker: Tracker, tur
     results = res.get("results") or []
     if res.get("answerable") and results:
         top = results[0]
-        passage = top.get("passage") or top.get("snippet") or ""
-        if top.get("url"):
-            say(dispatcher, "utter_kb_answer", title=top["title"], passage=passage, url=top["url"])
-        else:
-            say(dispatcher, "utter_kb_answer_no_link", title=top["title"], passage=passage)
+        say_article(dispatcher, top)
         say(dispatcher, "utter_in_form_resume")
         return [SlotSet("kb_last_slug", top["slug"]), SlotSet("kb_last_query", query)]
     say(dispatcher, "utter_in_form_no_answer")

@@ -331,7 +331,7 @@ def test_web_chat_round_trip_and_history(stack: Stack, needs_rasa) -> None:  # t
     with connect(ws_url, open_timeout=60) as ws:
         ws.send(json.dumps({"type": "hello", "session": session}))
         hist = json.loads(ws.recv(timeout=60))
-        assert hist == {"type": "history", "session": session, "messages": []}
+        assert hist == {"type": "history", "session": session, "messages": [], "max_file": 1_500_000}
         ws.send(json.dumps({"type": "message", "text": "sei un bot?", "client_id": "c1"}))
         seen = []
         deadline = time.monotonic() + 60

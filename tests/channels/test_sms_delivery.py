@@ -10,7 +10,8 @@ from datetime import timedelta
 import httpx
 from twilio.request_validator import RequestValidator
 
-from tests.channels.conftest import TWILIO_FROM, TWILIO_TOKEN, Stack
+from tests.channels.conftest import TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, Stack
+from tests.channels.test_attachments import image
 from tests.conftest import DB
 
 _n = iter(range(10**9))
@@ -74,18 +75,18 @@ def test_inbound_sms_with_blank_parameters_is_accepted_and_stored(stack: Stack) 
     assert [m["text"] for m in _stored_inbound(stack, sid)] == ["buongiorno"]
     # a photo-only MMS has an empty Body: accepted too, the picture kept as an attachment
     mms = f"MM{uuid.uuid4().hex}"
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/{mms}/Media/ME{uuid.uuid4().hex}"
+    stack.twilio.media[path] = (image("JPEG"), "image/jpeg")  # the hub fetches it from (fake) Twilio's API
     r = _signed_post(
         stack,
         "/channels/twilio/sms",
-        _inbound(
-            number, "", mms, NumMedia="1", MediaUrl0="https://api.twilio.com/media/ME1", MediaContentType0="image/jpeg"
-        ),
+        _inbound(number, "", mms, NumMedia="1", MediaUrl0=stack.twilio.url + path, MediaContentType0="image/jpeg"),
     )
     assert r.status_code == 200, r.text
     stored = _stored_inbound(stack, mms)
-    assert len(stored) == 1 and stored[0]["attachments"] == [
-        {"url": "https://api.twilio.com/media/ME1", "content_type": "image/jpeg"}
-    ]
+    assert len(stored) == 1 and stored[0]["text"] == ""
+    [kept] = stored[0]["attachments"]
+    assert kept["content_type"] == "image/jpeg" and "refused" not in kept, kept
     # and a forged signature is still refused, blank parameters or not
     params = _inbound(number, "ciao", f"SM{uuid.uuid4().hex}")
     r = httpx.post(
