@@ -55,7 +55,7 @@ def _widget(page: Any) -> dict[str, Any]:
         "launcher": page.get_by_role("button", name="Scrivi al Comune"),
         "dialog": dialog,
         "input": dialog.get_by_role("textbox", name="Scrivi un messaggio"),
-        "send": dialog.get_by_role("button", name="Invia"),
+        "send": dialog.get_by_role("button", name="Invia", exact=True),
         "close": dialog.get_by_role("button", name="Chiudi la chat"),
         "log": dialog.get_by_role("log", name="Messaggi"),
         "status": dialog.get_by_role("status"),
