@@ -254,20 +254,9 @@ def test_a_booking_in_the_browser_reaches_app_io(
         no_errors(page)
 
 
-@pytest.mark.parametrize("device", ["phone", "laptop"])
-def test_the_other_pages_are_clean(
-    browser: Any,
-    desk: Desk,
-    db: DB,  # noqa: F811
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    device: str,
-) -> None:
-    """The pages no journey above passes through: a request and a conversation in the area personale, the legal
-    pages, the "not found" page; axe on each, and a screenshot with SP_SCREENSHOTS."""
-    from playwright.sync_api import expect
-
-    require_axe()
+def seed_request_and_chat(db: DB, desk: Desk, label: str) -> None:
+    """Mario Rossi (signed in with SPID) with a request and a web chat, both tagged with ``label``: the area
+    personale lists them."""
 
     async def seed(s: Any) -> None:
         from crm.citizens.oidc import VerifiedIdentity
@@ -302,7 +291,7 @@ def test_the_other_pages_are_clean(
                 contact_id=c.id,
                 kind="information",
                 channel="phone",
-                subject=f"Orari dell'anagrafe ({device})",
+                subject=f"Orari dell'anagrafe ({label})",
                 description="Il cittadino chiede gli orari di apertura dell'anagrafe il sabato.",
             ),
         )
@@ -311,11 +300,29 @@ def test_the_other_pages_are_clean(
             ente_id=desk.ente.ente_id,
             contact_id=c.id,
             channel="web",
-            text=f"Buongiorno, a che ora apre l'anagrafe? ({device})",
-            channel_message_id=f"web-{device}-{c.id}",
+            text=f"Buongiorno, a che ora apre l'anagrafe? ({label})",
+            channel_message_id=f"web-{label}-{c.id}",
         )
 
     db.run(seed)
+
+
+@pytest.mark.parametrize("device", ["phone", "laptop"])
+def test_the_other_pages_are_clean(
+    browser: Any,
+    desk: Desk,
+    db: DB,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    device: str,
+) -> None:
+    """The pages no journey above passes through: a request and a conversation in the area personale, the legal
+    pages, the "not found" page; axe on each, and a screenshot with SP_SCREENSHOTS."""
+    from playwright.sync_api import expect
+
+    require_axe()
+
+    seed_request_and_chat(db, desk, device)
     w, h = SIZES[device]
     with browser_pages(browser, request, tmp_path, viewport={"width": w, "height": h}, bypass_csp=True) as make:
         page = make()

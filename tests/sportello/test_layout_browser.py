@@ -17,63 +17,11 @@ import pytest
 from tests.browser import SIZES, browser, browser_pages, shoot, sideways  # noqa: F401  (browser: the fixture)
 from tests.conftest import DB
 from tests.sportello.conftest import Desk
-from tests.sportello.test_journeys_browser import sign_in
+from tests.sportello.test_journeys_browser import seed_request_and_chat, sign_in
 
 PHONE = {"width": SIZES["phone"][0], "height": SIZES["phone"][1]}
 LINKS = """() => [...document.querySelectorAll('a[href^="/sportello/"]')].map(a => a.getAttribute('href'))"""
 SKIP = re.compile(r"/static/|\.pdf|/ics/|\.ics|/accesso|/esci|/jwks|#")
-
-
-def _seed(db: DB, desk: Desk) -> None:
-    """Mario Rossi's request and conversation (the area personale lists them)."""
-
-    async def work(s: Any) -> None:
-        from crm.citizens.oidc import VerifiedIdentity
-        from crm.citizens.service import contact_for_identity
-        from crm.conversations import service as conversations
-        from crm.core.auth import Principal
-        from crm.tickets import service as tickets
-        from crm.tickets.schemas import TicketIn
-
-        c = await contact_for_identity(
-            s,
-            ente_id=desk.ente.ente_id,
-            ident=VerifiedIdentity(
-                subject="x",
-                fiscal_code="RSSMRA80A01H501U",
-                given_name="Mario",
-                family_name="Rossi",
-                email=None,
-                phone=None,
-                acr="",
-                level=2,
-                provider="spid",
-            ),
-        )
-        op = Principal(
-            ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"], username="op"
-        )
-        await tickets.create(
-            s,
-            principal=op,
-            data=TicketIn(
-                contact_id=c.id,
-                kind="information",
-                channel="phone",
-                subject="Orari dell'anagrafe il sabato",
-                description="Il cittadino chiede gli orari di apertura dell'anagrafe il sabato mattina.",
-            ),
-        )
-        await conversations.record_inbound(
-            s,
-            ente_id=desk.ente.ente_id,
-            contact_id=c.id,
-            channel="web",
-            text="Buongiorno, a che ora apre l'anagrafe il sabato?",
-            channel_message_id=f"web-layout-{c.id}",
-        )
-
-    db.run(work)
 
 
 def _name(url: str) -> str:
@@ -89,7 +37,7 @@ def test_no_page_scrolls_sideways_on_a_phone(
 ) -> None:
     from playwright.sync_api import expect
 
-    _seed(db, desk)
+    seed_request_and_chat(db, desk, "layout")  # the area personale lists them
     problems: list[str] = []
     seen: set[str] = set()
 
