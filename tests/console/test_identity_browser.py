@@ -145,23 +145,10 @@ def test_the_widget_shows_the_operator_is_writing(desk: tuple[Server, Any], page
     """The real widget on the demo page; the operator types in the workspace's composer (nothing sent)."""
     from playwright.sync_api import expect
 
-    from tests.console.test_workspace_browser import _waiting
+    from tests.console.test_workspace_browser import citizen_asks_for_a_person
 
     server, ente = desk
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        known = {
-            i["id"]
-            for i in c.get(
-                "/api/v1/conversations", params={"mode": "open", "page_size": 100}, headers=ente.headers("operator")
-            ).json()["items"]
-        }
-    widget = pages(viewport=SIZES["phone"])
-    widget.goto("/")
-    widget.locator(".urp-chat-launcher").click()
-    box = widget.locator("#urp-chat-input")
-    box.fill("Vorrei parlare con una persona")
-    box.press("Enter")
-    conv = _waiting(server, ente, known)
+    widget, box, conv = citizen_asks_for_a_person(desk, pages)
 
     page = pages()
     _login(page, ente.usernames["operator"])

@@ -94,6 +94,15 @@ class Citizen:
         self.ws.close()
 
 
+def _open_ids(server: Server, ente: Any) -> set[int]:
+    """The open conversations now: what ``_waiting`` compares with."""
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        items = c.get(
+            "/api/v1/conversations", params={"mode": "open", "page_size": 100}, headers=ente.headers("operator")
+        ).json()["items"]
+    return {i["id"] for i in items}
+
+
 def _waiting(server: Server, ente: Any, known: set[int]) -> int:
     """The id of the conversation handed off since ``known`` was taken."""
     deadline = time.monotonic() + 30
@@ -109,14 +118,22 @@ def _waiting(server: Server, ente: Any, known: set[int]) -> int:
     pytest.fail("no conversation was handed off")
 
 
+def citizen_asks_for_a_person(desk: tuple[Server, Any], pages: Callable[..., Any]) -> tuple[Any, Any, int]:
+    """A citizen on the demo page's widget (phone size) asks for a person: the page, the widget's input box and the
+    id of the conversation now waiting for the operators."""
+    server, ente = desk
+    known = _open_ids(server, ente)
+    citizen = pages(viewport=SIZES["phone"])
+    citizen.goto("/")
+    citizen.locator(".urp-chat-launcher").click()
+    box = citizen.locator("#urp-chat-input")
+    box.fill("Vorrei parlare con una persona")
+    box.press("Enter")
+    return citizen, box, _waiting(server, ente, known)
+
+
 def _handed_off(server: Server, ente: Any, text: str) -> tuple[Citizen, int]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        known = {
-            i["id"]
-            for i in c.get(
-                "/api/v1/conversations", params={"mode": "open", "page_size": 100}, headers=ente.headers("operator")
-            ).json()["items"]
-        }
+    known = _open_ids(server, ente)
     citizen = Citizen(server)
     citizen.say(text)
     return citizen, _waiting(server, ente, known)
@@ -287,20 +304,7 @@ def test_the_widget_tells_the_operator_the_citizen_is_typing(
     from playwright.sync_api import expect
 
     server, ente = desk
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        known = {
-            i["id"]
-            for i in c.get(
-                "/api/v1/conversations", params={"mode": "open", "page_size": 100}, headers=ente.headers("operator")
-            ).json()["items"]
-        }
-    citizen = pages(viewport=SIZES["phone"])
-    citizen.goto("/")
-    citizen.locator(".urp-chat-launcher").click()
-    box = citizen.locator("#urp-chat-input")
-    box.fill("Vorrei parlare con una persona")
-    box.press("Enter")
-    conv = _waiting(server, ente, known)
+    _, box, conv = citizen_asks_for_a_person(desk, pages)
 
     page = pages()
     _login(page, ente.usernames["operator"])
