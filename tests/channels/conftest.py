@@ -36,6 +36,19 @@ class Stack:
         return httpx.Client(base_url=self.crm.url, timeout=60)
 
 
+def fakes_env(twilio: FakeTwilio, telegram: FakeTelegram) -> dict[str, str]:
+    """A CRM's Twilio and Telegram settings pointing at the fake servers."""
+    return {
+        "TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM_NUMBER": TWILIO_FROM,
+        "TWILIO_API_BASE": twilio.url,
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": telegram.url + "/bot",
+    }
+
+
 def rasa_available() -> bool:
     return (ROOT / ".venv-rasa" / "bin" / "rasa").exists() and any((ROOT / "models").glob("*.tar.gz"))
 
@@ -117,13 +130,7 @@ def stack(base_env: dict[str, str], db, database_url: str, tmp_path_factory: pyt
         "URP_SCHEDULER": "true",
         "URP_SCHEDULER_ENTES": base_env["URP_DEFAULT_ENTE"],
         "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
-        "TWILIO_ACCOUNT_SID": TWILIO_SID,
-        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "TWILIO_FROM_NUMBER": TWILIO_FROM,
-        "TWILIO_API_BASE": twilio.url,
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-        "TELEGRAM_API_BASE": telegram.url + "/bot",
+        **fakes_env(twilio, telegram),
     }
     # where Rasa keeps its trackers (what _start_bot gives it): the CRM erases citizens' events there
     env["URP_RASA_TRACKER_URL"] = (

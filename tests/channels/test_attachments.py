@@ -30,7 +30,15 @@ from twilio.request_validator import RequestValidator
 
 from tests.browser import axe as run_axe
 from tests.browser import browser, browser_pages, require_axe  # noqa: F401  (browser: the module fixture)
-from tests.channels.conftest import TG_SECRET, TG_TOKEN, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, FakeTelegram, FakeTwilio
+from tests.channels.conftest import (
+    TG_SECRET,
+    TWILIO_FROM,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    FakeTelegram,
+    FakeTwilio,
+    fakes_env,
+)
 from tests.conftest import PASSWORD, EnteCtx, Server, free_port, make_ente, start_server
 
 FILE_RECEIVED = "Ho ricevuto il suo file."
@@ -91,13 +99,7 @@ def desk(base_env: dict[str, str], db, tmp_path_factory: pytest.TempPathFactory)
         "URP_DEFAULT_ENTE": ente.slug,
         "URP_SCHEDULER_ENTES": ente.slug,
         "URP_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_ACCOUNT_SID": TWILIO_SID,
-        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "TWILIO_FROM_NUMBER": TWILIO_FROM,
-        "TWILIO_API_BASE": twilio.url,
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-        "TELEGRAM_API_BASE": telegram.url + "/bot",
+        **fakes_env(twilio, telegram),
     }
     crm = start_server(env, tmp_path_factory.mktemp("files") / "crm.log", port=port)
     d = Desk(crm=crm, ente=ente, twilio=twilio, telegram=telegram, var_dir=var_dir)

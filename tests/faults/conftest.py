@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.channels.conftest import TG_SECRET, TG_TOKEN, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, _stop, rasa_available
+from tests.channels.conftest import _stop, fakes_env, rasa_available
 from tests.channels.fakes import FakeTelegram, FakeTwilio
 from tests.conftest import DB, ROOT, free_port, make_ente, start_server, wait_http
 
@@ -162,13 +162,7 @@ def faults(base_env: dict[str, str], faults_db: DB, tmp_path_factory: pytest.Tem
         "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
         "URP_RASA_URL": f"http://127.0.0.1:{rasa_port}",
         "URP_ACTIONS_URL": f"http://127.0.0.1:{actions_port}/webhook",
-        "TWILIO_ACCOUNT_SID": TWILIO_SID,
-        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-        "TWILIO_FROM_NUMBER": TWILIO_FROM,
-        "TWILIO_API_BASE": twilio.url,
-        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
-        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-        "TELEGRAM_API_BASE": telegram.url + "/bot",
+        **fakes_env(twilio, telegram),
     }
     stack = FaultStack(
         env=env,
