@@ -10,7 +10,9 @@ import asyncio
 import concurrent.futures
 import itertools
 import os
+import random
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from stdnum.it import codicefiscale
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -279,3 +282,11 @@ def make_ente(db: DB, slug: str | None = None) -> EnteCtx:
 
 
 VALID_CF = "RSSMRA80A01H501U"
+
+
+def fresh_cf() -> str:
+    """A valid codice fiscale no other test uses: tests sharing one comune (the channels stack) must not collide on
+    VALID_CF, which the CRM keeps unique per comune."""
+    letters = "".join(random.choices(string.ascii_uppercase, k=6))
+    body = f"{letters}{random.randint(40, 99)}{random.choice('ABCDEHLMPRST')}{random.randint(1, 28):02d}H501"
+    return body + codicefiscale.calc_check_digit(body)
