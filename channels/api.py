@@ -27,10 +27,11 @@ from crm.contacts import service as contacts
 from crm.conversations import commands as conversation_commands
 from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
+from crm.conversations import transcript
 from crm.conversations.models import Conversation, Message, MessagePart
 from crm.core.auth import Principal, public
 from crm.core.commands import acting
-from crm.core.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from crm.core.errors import Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from crm.core.text import clean_text
 from crm.db import transaction
 from crm.entes import service as entes
@@ -333,11 +334,11 @@ SESSION_RE = re.compile(r"^[A-Za-z0-9-]{16,64}$")
 @public
 async def web_socket(request: Request, ws: Websocket) -> None:
     """Protocol (JSON): client {type: hello, session} | {type: message, text, client_id} | {type: typing} |
-    {type: transcript, email} (the transcript by e-mail); server {type: history, messages: [{id, author, name,
-    notice, text, buttons, client_id?}]} | {type: message, id, author, name, notice, text, buttons} | {type: typing}
-    | {type: ack, client_id, id} | {type: transcript, ok, text}. The ack comes once the message is stored (its id is
-    the stored message's); a message sent again with the same client_id is stored once. Replies carry the stored
-    message's id: the widget shows each id once."""
+    {type: transcript, email?} (the transcript by e-mail; without an address, to the contact's own); server
+    {type: history, messages: [{id, author, name, notice, text, buttons, client_id?}]} | {type: message, id, author,
+    name, notice, text, buttons} | {type: typing} | {type: ack, client_id, id} | {type: transcript, ok, text,
+    need_email?}. The ack comes once the message is stored (its id is the stored message's); a message sent again
+    with the same client_id is stored once. Replies carry the stored message's id: the widget shows each id once."""
     app = request.app
     # database reads too run to their end when the citizen leaves (cut inside asyncpg, a query left its connection
     # "busy with another operation")
@@ -439,14 +440,10 @@ async def web_socket(request: Request, ws: Websocket) -> None:
         pumper.cancel()
 
 
-TRANSCRIPT_SENT = "Le abbiamo inviato la trascrizione della conversazione all'indirizzo {email}."
-TRANSCRIPT_BAD_EMAIL = "L'indirizzo e-mail non sembra valido: lo controlli e riprovi."
-TRANSCRIPT_NOTHING = "Non c'è ancora una conversazione da inviare: scriva prima la sua domanda."
-
-
 async def _transcript(app: Any, ente_id: int, session: str, email: str) -> dict[str, Any]:
     """The citizen asks for the transcript of their web conversation (the latest, open or closed) by e-mail:
-    ``{type: transcript, ok, text}`` in Italian for the widget."""
+    ``{type: transcript, ok, text, need_email?}`` in Italian for the widget. Without an address it goes to the
+    contact's own e-mail; with none known, ``need_email`` asks the widget for one."""
     async with app.ctx.read_sessionmaker() as s:
         contact = await contacts.find_by_identity(s, ente_id=ente_id, channel="web", external_id=session)
         conv_id = (
@@ -464,13 +461,18 @@ async def _transcript(app: Any, ente_id: int, session: str, email: str) -> dict[
             else None
         )
     if conv_id is None:
-        return {"type": "transcript", "ok": False, "text": TRANSCRIPT_NOTHING}
+        return {"type": "transcript", "ok": False, "text": transcript.NOTHING}
     try:
         async with acting(app, Principal.system(ente_id, "channel:web"), details={"channel": "web"}) as cx:
-            await conversation_commands.send_transcript(cx, conversation_id=conv_id, email=email)
-    except ValidationFailed:
-        return {"type": "transcript", "ok": False, "text": TRANSCRIPT_BAD_EMAIL}
-    return {"type": "transcript", "ok": True, "text": TRANSCRIPT_SENT.format(email=email.strip())}
+            sent = await conversation_commands.send_transcript(cx, conversation_id=conv_id, email=email or None)
+    except ValidationFailed as exc:
+        if exc.fields.get("email") == "required":
+            return {"type": "transcript", "ok": False, "need_email": True, "text": transcript.ASK_EMAIL}
+        return {"type": "transcript", "ok": False, "text": transcript.BAD_EMAIL}
+    except TooManyRequests:
+        return {"type": "transcript", "ok": False, "text": transcript.TOO_SOON}
+    shown = sent.address if sent.given else transcript.masked(sent.address)
+    return {"type": "transcript", "ok": True, "text": transcript.SENT.format(email=shown)}
 
 
 async def _history(app: Any, ente_id: int, session: str) -> list[dict[str, Any]]:

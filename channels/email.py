@@ -28,6 +28,9 @@ class EmailSender:
         msg["To"] = n.address
         msg["Subject"] = n.subject or "Comunicazione dal Comune"
         msg.set_content(n.text + "\n\n-- \nQuesto messaggio è stato inviato automaticamente dal Comune.")
+        body, name = getattr(n, "attachment", None), getattr(n, "attachment_name", None)
+        if body:  # the transcript PDF (the only file a notification carries)
+            msg.add_attachment(body, maintype="application", subtype="pdf", filename=name or "allegato.pdf")
         try:
             result = await aiosmtplib.send(
                 msg,

@@ -33,9 +33,11 @@ from crm.contacts.models import Contact
 from crm.conversations import commands as conversation_commands
 from crm.conversations import files as chat_files
 from crm.conversations import service as conversations
+from crm.conversations import transcript
 from crm.conversations.models import Conversation, Message, MessagePart
 from crm.core.auth import Principal
 from crm.core.commands import Context
+from crm.core.errors import TooManyRequests, ValidationFailed
 from crm.db import transaction, utcnow
 from crm.events import emit
 from crm.tasks import uncancellable
@@ -94,6 +96,7 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
     queued = False
     rated: Context | None = None
     refusal_id: int | None = None
+    reply_id: int | None = None
     async with transaction(app.ctx.sessionmaker) as s:
         contact, _ = await contacts.find_or_create_by_identity(
             s,
@@ -103,7 +106,9 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
             phone=msg.phone,
             first_name=msg.display_name[:100],
         )
-        rated, answer = await _rating_answer(app, s, ente_id, contact.id, msg)
+        rated, answer, reply_id = await _transcript_request(app, s, ente_id, contact.id, msg)
+        if answer is None:
+            rated, answer = await _rating_answer(app, s, ente_id, contact.id, msg)
         if answer is not None:  # the rated conversation's answer: no turn, no new conversation
             accepted = Accepted(
                 message_id=answer.id, conversation_id=answer.conversation_id, duplicate=False, mode="closed"
@@ -125,12 +130,13 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
                 refusal_id = notice.id
     if rated is not None:
         await rated.publish()  # its thanks go out, its events (the answer, or the question dropped) after commit
-    if refusal_id is not None:  # sent like an operator's reply (stored with a retry time if this send is lost)
-        await app.dispatch(
-            "urp.message.outbound",
-            context={"ente_id": ente_id, "message_id": refusal_id, "conversation_id": accepted.conversation_id},
-            fail_not_found=False,
-        )
+    for sent_id in (refusal_id, reply_id):  # sent like an operator's reply (stored with a retry time if lost)
+        if sent_id is not None:
+            await app.dispatch(
+                "urp.message.outbound",
+                context={"ente_id": ente_id, "message_id": sent_id, "conversation_id": accepted.conversation_id},
+                fail_not_found=False,
+            )
     if ctx is not None:
         queue.start(ctx)
     elif queued:
@@ -187,6 +193,49 @@ async def _record(s: Any, queue: Any, ente_id: int, contact_id: int, msg: Inboun
     return Accepted(
         message_id=stored.id, conversation_id=conv.id, duplicate=duplicate, mode=conv.mode, ctx=ctx, queued=queued
     )
+
+
+async def _transcript_request(
+    app: Any, s: Any, ente_id: int, contact_id: int, msg: Inbound
+) -> tuple[Context | None, Message | None, int | None]:
+    """On SMS and Telegram the citizen asks for the transcript in words ("TRASCRIZIONE", optionally followed by an
+    e-mail address), as the closing notice says: the latest conversation on that channel goes by e-mail through
+    its command, the request and the answer are stored in it (no turn, no new conversation, an open satisfaction
+    question stays open). Returns the command's context (published after commit), the stored request and the
+    answer's id (sent after commit), or Nones when the message is not such a request."""
+    if msg.channel not in ("sms", "telegram") or msg.attachments:
+        return None, None, None
+    word = transcript.WORD_RE.match(msg.text or "")
+    if word is None:
+        return None, None, None
+    if msg.channel_message_id and await conversations.find_by_channel_message_id(
+        s, ente_id=ente_id, channel=msg.channel, channel_message_id=msg.channel_message_id
+    ):
+        return None, None, None  # a retry: the usual path answers it as a duplicate
+    conv = await s.scalar(
+        select(Conversation)
+        .where(
+            Conversation.ente_id == ente_id, Conversation.contact_id == contact_id, Conversation.channel == msg.channel
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    if conv is None:
+        return None, None, None  # nothing to send: the assistant answers the word as any message
+    stored = await conversations.record_answer(s, conv=conv, text=msg.text, channel_message_id=msg.channel_message_id)
+    cx = Context(principal=Principal.system(ente_id, f"channel:{msg.channel}"), session=s, app=app)
+    try:
+        sent = await conversation_commands.send_transcript(cx, conversation_id=conv.id, email=word["email"])
+        shown = sent.address if sent.given else transcript.masked(sent.address)
+        text = transcript.SENT.format(email=shown)
+    except ValidationFailed as exc:
+        text = transcript.ASK_EMAIL_WORD if exc.fields.get("email") == "required" else transcript.BAD_EMAIL
+    except TooManyRequests:
+        text = transcript.TOO_SOON
+    reply = await conversations.record_outbound(
+        s, conv=conv, text=text, author_kind="system", payload={"notice": "transcript"}, allow_closed=True
+    )
+    return cx, stored, reply.id
 
 
 async def _rating_answer(

@@ -143,8 +143,19 @@ def test_transcript_by_email_is_italian_and_delivered(
 
     async def ask(s: Any, email: str) -> Any:
         cx = Context(principal=Principal.system(ente_ctx.ente_id, "channel:web"), session=s)
-        n = await commands.send_transcript(cx, conversation_id=conv_id, email=email)
-        return OutboundNotification(n.id, n.ente_id, n.contact_id, n.channel, n.address, n.subject, n.text, n.kind)
+        n = (await commands.send_transcript(cx, conversation_id=conv_id, email=email)).notification
+        return OutboundNotification(
+            n.id,
+            n.ente_id,
+            n.contact_id,
+            n.channel,
+            n.address,
+            n.subject,
+            n.text,
+            n.kind,
+            n.attachment_name,
+            n.attachment,
+        )
 
     try:
         db.run(lambda s: ask(s, "non-una-mail"))
@@ -180,6 +191,106 @@ def test_transcript_by_email_is_italian_and_delivered(
     from email import message_from_string
 
     mail = message_from_string(received[0])
-    body = mail.get_payload(decode=True).decode("utf-8")  # type: ignore[union-attr]
+    assert mail.is_multipart()
+    text_part, pdf_part = [p for p in mail.walk() if not p.is_multipart()]
+    body = text_part.get_payload(decode=True).decode("utf-8")  # type: ignore[union-attr]
     assert "Maria Rossi" in body and "29/03/2026 14:05" in body and "NOTA SEGRETA" not in body
-    assert re.search(r"Trascrizione della conversazione", body)
+    assert re.search(r"Trascrizione della conversazione", body) and "In allegato la stessa trascrizione in PDF" in body
+    # the PDF attached: the operator's export, Italian, on Rome's clock across the DST change
+    assert pdf_part.get_content_type() == "application/pdf"
+    assert pdf_part.get_filename() == f"trascrizione-conversazione-{conv_id}.pdf"
+    flat = _text(pdf_part.get_payload(decode=True))  # type: ignore[arg-type]
+    assert "29/03/2026 00:15 - Maria Rossi Come rinnovo la carta d'identità?" in flat, flat
+    assert "29/03/2026 14:05 - Giulia Buongiorno, le prenoto io l'appuntamento." in flat
+    assert "Stato chiusa il" in flat and "NOTA SEGRETA" not in flat
+    assert not _english(flat), (_english(flat), flat)
+
+
+def test_transcript_address_rate_limit_and_the_contact_s_email(
+    server: Any, client: httpx.Client, ente_ctx: Any, db: Any
+) -> None:
+    """Without an address the transcript goes to the contact's own e-mail (none: ``required``); an address given
+    fills the contact's empty e-mail (through the contacts' capture, with its audit line), never replaces an
+    operator's (a conflict instead); one transcript per conversation every ten minutes."""
+    from datetime import timedelta
+
+    from crm.contacts.models import Contact, ContactConflict
+    from crm.conversations import commands
+    from crm.conversations.models import Conversation
+    from crm.core.auth import Principal
+    from crm.core.commands import Context
+    from crm.core.errors import TooManyRequests, ValidationFailed
+    from crm.notifications.models import Notification
+
+    conv_id = _chat(server, client, ente_ctx, db)
+
+    async def ask(s: Any, email: str | None) -> Any:
+        cx = Context(principal=Principal.system(ente_ctx.ente_id, "channel:web"), session=s)
+        return await commands.send_transcript(cx, conversation_id=conv_id, email=email)
+
+    def refused(email: str | None) -> Exception:
+        try:
+            db.run(lambda s: ask(s, email))
+        except (ValidationFailed, TooManyRequests) as exc:
+            return exc
+        raise AssertionError("not refused")
+
+    no_address = refused(None)
+    assert isinstance(no_address, ValidationFailed) and no_address.fields == {"email": "required"}
+    sent = db.run(lambda s: ask(s, "maria.rossi@example.it"))
+    assert sent.given and sent.address == "maria.rossi@example.it"
+
+    async def contact_of(s: Any) -> tuple[list[str], list[tuple[str, str]]]:
+        conv = await s.get(Conversation, conv_id)
+        c = await s.get(Contact, conv.contact_id)
+        await s.refresh(c, ["emails"])
+        conflicts = await s.execute(
+            select(ContactConflict.field, ContactConflict.value).where(ContactConflict.contact_id == c.id)
+        )
+        return [e.email for e in c.emails], [(f, v) for f, v in conflicts.all()]
+
+    assert db.run(contact_of) == (["maria.rossi@example.it"], [])  # the empty e-mail filled
+    audit = client.get("/api/v1/audit", params={"entity": "contact"}, headers=ente_ctx.headers("admin")).json()["items"]
+    captures = [a for a in audit if a["action"] == "capture"]
+    assert (
+        captures and captures[0]["details"]["filled"] == ["email"] and captures[0]["details"]["source"] == "transcript"
+    )
+    assert "maria.rossi@example.it" not in str(captures)  # the audit names the field, never the value
+    # within ten minutes: refused, to any address, with the time to wait
+    too_soon = refused("altra@example.it")
+    assert isinstance(too_soon, TooManyRequests) and 1 <= int(too_soon.headers["Retry-After"]) <= 600
+    # the same e-mail asked again (the contact's address is the one just given): the same one, nothing queued
+    assert db.run(lambda s: ask(s, None)).notification.id == sent.notification.id
+
+    async def age(s: Any) -> None:
+        for n in (await s.scalars(select(Notification).where(Notification.kind == "conversation.transcript"))).all():
+            n.created_at = n.created_at - timedelta(minutes=11)
+
+    db.run(age)
+    # later: without an address, to the contact's own e-mail (shown masked by the channels); nothing new was said,
+    # so nothing new is queued
+    again = db.run(lambda s: ask(s, None))
+    assert not again.given and again.address == "maria.rossi@example.it"
+    assert again.notification.id == sent.notification.id
+    db.run(age)
+    # a different address is used for this e-mail but does not replace the contact's: a conflict for an operator
+    other = db.run(lambda s: ask(s, "maria.nuova@example.it"))
+    assert other.address == "maria.nuova@example.it"
+    assert db.run(contact_of) == (["maria.rossi@example.it"], [("email", "maria.nuova@example.it")])
+    lines = client.get(
+        "/api/v1/audit", params={"entity": "conversation", "entity_id": conv_id}, headers=ente_ctx.headers("admin")
+    ).json()["items"]
+    assert sorted(a["details"]["address"] for a in lines if a["action"] == "transcript") == [
+        "contact",
+        "contact",
+        "given",
+        "given",
+    ]
+
+    async def queued(s: Any) -> list[str]:
+        rows = await s.scalars(
+            select(Notification.address).where(Notification.dedupe_key.startswith(f"transcript:{conv_id}:"))
+        )
+        return sorted(rows.all())
+
+    assert db.run(queued) == ["maria.nuova@example.it", "maria.rossi@example.it"]

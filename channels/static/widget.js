@@ -51,7 +51,8 @@
   header.appendChild(titles);
   var close = el("button", { "class": "urp-chat-close", "type": "button", "aria-label": "Chiudi la chat" }, "×");
   header.appendChild(close);
-  var log = el("div", { "class": "urp-chat-log", "role": "log", "aria-live": "polite", "aria-label": "Messaggi" });
+  var log = el("div", { "class": "urp-chat-log", "role": "log", "aria-live": "polite", "aria-label": "Messaggi",
+    "tabindex": "0" });  // a long thread scrolls from the keyboard too
   var typing = el("div", { "class": "urp-typing", "aria-live": "polite" }), typingTimer = null;
   var status = el("div", { "class": "urp-status", "role": "status" });
   var form = el("form", { "class": "urp-chat-form" });
@@ -152,7 +153,7 @@
     log.appendChild(m);
     if (notice === "joined") who.textContent = "Le risponde " + (name || "un operatore") + " dell'URP";
     else if (notice === "back") who.textContent = BOT_WHO;
-    else if (notice === "closed") who.textContent = "Conversazione chiusa";
+    else if (notice === "closed") { who.textContent = "Conversazione chiusa"; tools.className += " offer"; }
     else if (notice === "transferred") who.textContent = "In attesa di un operatore";
     if (buttons && buttons.length) {
       var box = el("div", { "class": "urp-buttons", "role": "group", "aria-label": "Risposte rapide" });
@@ -204,7 +205,11 @@
       } else if (data.type === "transcript") {
         tresult.textContent = data.text || "";
         if (data.ok) { tform.hidden = true; ask.setAttribute("aria-expanded", "false"); ask.focus(); }
-        else { temail.focus(); }
+        else if (data.need_email || !tform.hidden) {
+          // no e-mail known for the citizen: the one-field form asks for it
+          tform.hidden = false; ask.setAttribute("aria-expanded", "true"); temail.focus();
+          log.scrollTop = log.scrollHeight;
+        } else { ask.focus(); }
       } else if (data.type === "typing") {
         // the assistant's hint lasts until its reply; an operator's until they stop writing for a few seconds
         clearTimeout(typingTimer);
@@ -282,10 +287,12 @@
           : "Il file non è stato inviato: controlli la connessione e riprovi.";
       });
   });
+  // first without an address: the server sends it to the citizen's known e-mail, or asks for one (need_email)
   ask.addEventListener("click", function () {
-    tform.hidden = !tform.hidden; ask.setAttribute("aria-expanded", String(!tform.hidden));
-    tresult.textContent = "";
-    if (!tform.hidden) temail.focus();
+    if (!tform.hidden) { tform.hidden = true; ask.setAttribute("aria-expanded", "false"); tresult.textContent = ""; return; }
+    if (!(ws && ws.readyState === 1 && ready)) { tresult.textContent = "Connessione in corso, riprovi tra poco."; return; }
+    tresult.textContent = "Invio in corso…";
+    ws.send(JSON.stringify({ type: "transcript" }));
   });
   tform.addEventListener("submit", function (e) {
     e.preventDefault();

@@ -49,12 +49,13 @@ async def merge(cx: Context, *, target_id: int, source_id: int) -> Contact:
 
 
 @command(policies.CAPTURE)
-async def capture(cx: Context, *, contact_id: int, data: CapturedIn) -> identity.Captured:
-    """What the citizen gave in an assistant's form: the contact's empty details filled, differing ones kept as
-    conflicts. The audit line names the fields, never their values; nothing new: nothing recorded."""
+async def capture(cx: Context, *, contact_id: int, data: CapturedIn, source: str = "assistant") -> identity.Captured:
+    """What the citizen gave about themselves (in an assistant's form, or the e-mail they asked the transcript at:
+    ``source``): the contact's empty details filled, differing ones kept as conflicts. The audit line names the
+    fields, never their values; nothing new: nothing recorded."""
     done = await identity.capture(cx.session, ente_id=cx.ente_id, contact_id=contact_id, data=data)
     if done.filled or done.conflicts or done.skipped:
-        details: dict[str, Any] = {"filled": done.filled, "conflicts": done.conflicts, "source": "assistant"}
+        details: dict[str, Any] = {"filled": done.filled, "conflicts": done.conflicts, "source": source}
         if done.skipped:
             details["skipped"] = done.skipped
         await cx.record("capture", "contact", done.contact.id, details=details)

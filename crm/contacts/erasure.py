@@ -269,7 +269,9 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
         "notifications",
         _rowcount(
             await session.execute(
-                update(n).where(n.c.contact_id.in_(ids)).values(address="", subject="", text=ERASED, last_error="")
+                update(n)
+                .where(n.c.contact_id.in_(ids))
+                .values(address="", subject="", text=ERASED, last_error="", attachment_name=None, attachment=None)
             )
         ),
     )

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 
+from crm.contacts import commands as contact_commands
+from crm.contacts import service as contacts
+from crm.contacts.schemas import CapturedIn
 from crm.conversations import files as chat_files
 from crm.conversations import policies, reads, sla, transcript
 from crm.conversations import service as svc
 from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.core.commands import Context, command
-from crm.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, ValidationFailed
 from crm.db import utcnow
 from crm.entes import service as entes
 from crm.instances.service import FileStore
@@ -34,6 +39,12 @@ JOINED = "{name} dell'URP ha preso in carico la conversazione e le risponderà q
 TRANSFERRED = "La conversazione è stata passata all'ufficio competente: un operatore le risponderà qui."
 BACK_TO_BOT = "È tornato l'assistente virtuale: può continuare a scrivere qui le sue domande."
 CLOSED = "La conversazione è stata chiusa. Grazie per averci scritto."
+# the closing notice offers the transcript in words: the widget's button, or a reply word on SMS and Telegram
+TRANSCRIPT_OFFER = {
+    "web": "Se desidera la trascrizione, usi il pulsante «Ricevi la trascrizione via e-mail» qui sotto.",
+    "sms": "Per ricevere la trascrizione via e-mail risponda TRASCRIZIONE seguito dal suo indirizzo e-mail.",
+    "telegram": "Per ricevere la trascrizione via e-mail risponda TRASCRIZIONE seguito dal suo indirizzo e-mail.",
+}
 CSAT_QUESTION = (
     "Come valuta l'aiuto ricevuto? Risponda con un numero da 1 (per niente soddisfatto) a 5 (molto soddisfatto)."
 )
@@ -162,7 +173,8 @@ async def close(cx: Context, *, conversation_id: int) -> Conversation:
     conv = await svc.close(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)
     if was != "closed":
         name = await _operator_name(cx, operator_id) if operator_id is not None else ""
-        await _notice(cx, conv, "closed", CLOSED, name=name)
+        offer = TRANSCRIPT_OFFER.get(conv.channel)
+        await _notice(cx, conv, "closed", f"{CLOSED} {offer}" if offer else CLOSED, name=name)
         if handled and conv.channel in svc.RATED_CHANNELS:
             await svc.ask_rating(cx.session, conv, operator_id=operator_id)
             await _notice(cx, conv, "rating", CSAT_QUESTION, buttons=CSAT_BUTTONS)
@@ -378,34 +390,79 @@ async def mark_read(cx: Context, *, conversation_id: int) -> bool:
 
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+TRANSCRIPT_EVERY = timedelta(minutes=10)  # one transcript e-mail per conversation in this time
+
+
+@dataclass(frozen=True)
+class TranscriptSent:
+    notification: Notification
+    address: str  # where it went
+    given: bool  # the citizen gave the address now (else: the contact's own e-mail)
 
 
 @command(policies.TRANSCRIPT)
-async def send_transcript(cx: Context, *, conversation_id: int, email: str) -> Notification:
-    """The transcript of a conversation by e-mail, to the address the citizen gave (queued in the outbox; a repeat
-    with nothing new said queues nothing more). Internal notes are never in it."""
-    email = email.strip()
-    if len(email) > 254 or not EMAIL_RE.match(email):
-        raise ValidationFailed("invalid e-mail address", fields={"email": "invalid"})
+async def send_transcript(cx: Context, *, conversation_id: int, email: str | None = None) -> TranscriptSent:
+    """The transcript of a conversation by e-mail (the text in the body, the PDF attached), queued in the outbox.
+
+    Sent to the address the citizen gives now, or without one to the contact's own e-mail; with neither the
+    ``email`` field is ``required``. An address given now fills the contact's empty e-mail through the contacts'
+    ``capture`` (one that differs from the contact's is kept as a conflict for an operator, never written over it).
+    A repeat with nothing new said queues nothing more; another transcript of the same conversation within
+    ``TRANSCRIPT_EVERY`` is refused (``TooManyRequests``). Internal notes are never in it."""
     conv = await svc.get(cx.session, ente_id=cx.ente_id, conversation_id=conversation_id)
+    contact = await contacts.get(cx.session, ente_id=cx.ente_id, contact_id=conv.contact_id)
+    given = bool(email and email.strip())
+    if given:
+        address = (email or "").strip()
+        if len(address) > 254 or not EMAIL_RE.match(address):
+            raise ValidationFailed("invalid e-mail address", fields={"email": "invalid"})
+        try:
+            captured = CapturedIn(email=address)
+        except PydanticValidationError:
+            raise ValidationFailed("invalid e-mail address", fields={"email": "invalid"}) from None
+    elif contact.emails and contact.anonymised_at is None:
+        address = contact.emails[0].email
+    else:
+        raise ValidationFailed("no e-mail address for this contact", fields={"email": "required"})
     ente = await entes.get(cx.session, cx.ente_id)
     t = await transcript.build(cx.session, ente_id=cx.ente_id, conversation_id=conv.id, ente_name=ente.name, tz=ente.tz)
     said = await svc.messages(cx.session, ente_id=cx.ente_id, conversation_id=conv.id, include_private=False)
     last = max((m.id for m in said), default=0)
-    key = f"transcript:{conv.id}:{last}:{hashlib.sha256(email.lower().encode()).hexdigest()[:16]}"
+    prefix = f"transcript:{conv.id}:"
+    key = f"{prefix}{last}:{hashlib.sha256(address.lower().encode()).hexdigest()[:16]}"
     n = await cx.session.scalar(
         select(Notification).where(Notification.ente_id == cx.ente_id, Notification.dedupe_key == key)
     )
     if n is None:
+        recent = await cx.session.scalar(
+            select(Notification.created_at)
+            .where(
+                Notification.ente_id == cx.ente_id,
+                Notification.kind == "conversation.transcript",
+                Notification.dedupe_key.startswith(prefix),
+                Notification.created_at > utcnow() - TRANSCRIPT_EVERY,
+            )
+            .order_by(Notification.created_at.desc())
+            .limit(1)
+        )
+        if recent is not None:
+            wait = int((recent + TRANSCRIPT_EVERY - utcnow()).total_seconds()) + 1
+            raise TooManyRequests(
+                "a transcript of this conversation was sent lately", headers={"Retry-After": str(max(wait, 1))}
+            )
+        if given:
+            await contact_commands.capture(cx, contact_id=contact.id, data=captured, source="transcript")
         n = Notification(
             ente_id=cx.ente_id,
             contact_id=conv.contact_id,
             kind="conversation.transcript",
             channel="email",
-            address=email,
+            address=address,
             subject=f"Trascrizione della conversazione con {ente.name}",
-            text=t.text(),
+            text=t.text() + "\n\nIn allegato la stessa trascrizione in PDF.",
             dedupe_key=key,
+            attachment_name=f"trascrizione-conversazione-{conv.id}.pdf",
+            attachment=transcript.pdf(t),
         )
         cx.session.add(n)
         await cx.session.flush()
@@ -413,7 +470,7 @@ async def send_transcript(cx: Context, *, conversation_id: int, email: str) -> N
         "transcript",
         "conversation",
         conv.id,
-        details={"channel": "email", "notification_id": n.id},
+        details={"channel": "email", "notification_id": n.id, "address": "given" if given else "contact"},
         event={"mode": conv.mode},
     )
-    return n
+    return TranscriptSent(notification=n, address=address, given=given)

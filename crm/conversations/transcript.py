@@ -6,6 +6,7 @@ system's notices (joined, closed...)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,29 @@ from crm.conversations import service as svc
 from crm.conversations.models import Conversation
 from crm.core import labels
 from crm.operators.models import Operator
+
+# what the citizen reads when they ask for the transcript (web widget, SMS, Telegram)
+SENT = "Le abbiamo inviato la trascrizione della conversazione all'indirizzo {email}."
+ASK_EMAIL = "A quale indirizzo e-mail le inviamo la trascrizione?"
+ASK_EMAIL_WORD = (
+    "Per ricevere la trascrizione via e-mail risponda TRASCRIZIONE seguito dal suo indirizzo, per esempio: "
+    "TRASCRIZIONE nome@esempio.it"
+)
+BAD_EMAIL = "L'indirizzo e-mail non sembra valido: lo controlli e riprovi."
+NOTHING = "Non c'è ancora una conversazione da inviare: scriva prima la sua domanda."
+TOO_SOON = (
+    "Le abbiamo inviato la trascrizione di questa conversazione pochi minuti fa: potrà chiederne un'altra tra "
+    "qualche minuto."
+)
+# SMS and Telegram: "TRASCRIZIONE" alone (to the contact's e-mail) or followed by an address
+WORD_RE = re.compile(r"^\s*trascrizione\b[\s:,]*(?P<email>\S+@\S+?)?[\s.!]*$", re.IGNORECASE)
+
+
+def masked(email: str) -> str:
+    """An address the citizen did not type now, shown without its name: "m•••@example.it"."""
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}•••@{domain}"
+
 
 BOT = "Assistente virtuale"
 SYSTEM = "Comune"

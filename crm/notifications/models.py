@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base, EnteMixin, IdMixin, utcnow
@@ -21,6 +21,9 @@ class Notification(IdMixin, EnteMixin, Base):
     address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200), default="")
     text: Mapped[str] = mapped_column(Text)
+    # one file sent with the message (e-mail only: the transcript PDF); kept with the row, erased with its text
+    attachment_name: Mapped[str | None] = mapped_column(String(120), default=None)
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     dedupe_key: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sending | sent | failed | skipped
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,6 +19,8 @@ class OutboundNotification:
     subject: str
     text: str
     kind: str
+    attachment_name: str | None = None  # a file sent with it (e-mail: the transcript PDF)
+    attachment: bytes | None = None
 
 
 class SendError(Exception):

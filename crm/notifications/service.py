@@ -137,7 +137,18 @@ async def _claim(
             n.status, n.lease_until = "sending", now + LEASE
             n.attempts += 1
             out.append(
-                OutboundNotification(n.id, n.ente_id, n.contact_id, n.channel, n.address, n.subject, n.text, n.kind)
+                OutboundNotification(
+                    n.id,
+                    n.ente_id,
+                    n.contact_id,
+                    n.channel,
+                    n.address,
+                    n.subject,
+                    n.text,
+                    n.kind,
+                    n.attachment_name,
+                    n.attachment,
+                )
             )
     return out
 

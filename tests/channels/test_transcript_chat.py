@@ -41,6 +41,13 @@ def test_the_citizen_gets_the_transcript_by_email(stack: Stack, db: Any) -> None
         }
         ws.send(json.dumps({"type": "message", "text": "Quali sono gli orari dell'anagrafe?", "client_id": "t1"}))
         _until(ws, "ack")
+        ws.send(json.dumps({"type": "transcript"}))  # the button: no address known yet, the widget must ask
+        assert _until(ws, "transcript") == {
+            "type": "transcript",
+            "ok": False,
+            "need_email": True,
+            "text": "A quale indirizzo e-mail le inviamo la trascrizione?",
+        }
         ws.send(json.dumps({"type": "transcript", "email": "non valida"}))
         bad = _until(ws, "transcript")
         assert bad["ok"] is False and bad["text"] == "L'indirizzo e-mail non sembra valido: lo controlli e riprovi."
@@ -51,15 +58,25 @@ def test_the_citizen_gets_the_transcript_by_email(stack: Stack, db: Any) -> None
             "ok": True,
             "text": "Le abbiamo inviato la trascrizione della conversazione all'indirizzo anna@example.it.",
         }
+        ws.send(json.dumps({"type": "message", "text": "Grazie", "client_id": "t2"}))
+        _until(ws, "ack")
+        ws.send(json.dumps({"type": "transcript"}))  # something new said, but within ten minutes
+        assert _until(ws, "transcript") == {
+            "type": "transcript",
+            "ok": False,
+            "text": "Le abbiamo inviato la trascrizione di questa conversazione pochi minuti fa: potrà chiederne "
+            "un'altra tra qualche minuto.",
+        }
 
-    async def queued(s: Any) -> list[tuple[str, str]]:
+    async def queued(s: Any) -> list[tuple[str, str, bytes | None]]:
         rows = await s.execute(
-            select(Notification.channel, Notification.text).where(
+            select(Notification.channel, Notification.text, Notification.attachment).where(
                 Notification.kind == "conversation.transcript", Notification.address == "anna@example.it"
             )
         )
-        return [(ch, text) for ch, text in rows.all()]
+        return [(ch, text, pdf) for ch, text, pdf in rows.all()]
 
     rows = db.run(queued)
     assert len(rows) == 1 and rows[0][0] == "email"
     assert "Quali sono gli orari dell'anagrafe?" in rows[0][1] and "Trascrizione della conversazione" in rows[0][1]
+    assert (rows[0][2] or b"").startswith(b"%PDF-")  # the PDF goes with it

@@ -206,6 +206,65 @@ def test_sms_close_asks_for_a_rating_and_stores_score_and_comment(desk: Desk, db
     assert _rating(db, conv)[:2] == (5, "")
 
 
+def _transcripts(db, conversation_id: int) -> list[tuple[str, str | None, int]]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from crm.notifications.models import Notification
+
+    async def read(s):  # type: ignore[no-untyped-def]
+        rows = await s.execute(
+            select(Notification.address, Notification.attachment_name, Notification.attachment)
+            .where(Notification.dedupe_key.startswith(f"transcript:{conversation_id}:"))
+            .order_by(Notification.id)
+        )
+        return [(a, name, len(body or b"")) for a, name, body in rows.all()]
+
+    return db.run(read)
+
+
+def test_sms_and_telegram_ask_for_the_transcript_in_words(desk: Desk, db) -> None:  # type: ignore[no-untyped-def]
+    """The closing notice says how (TRASCRIZIONE, with the address); the word alone without a known address asks
+    for it; with one the e-mail (text and PDF) is queued and the address fills the contact's empty e-mail; a second
+    request within ten minutes is refused in words; the satisfaction question stays open throughout."""
+    number = f"+39347{next(_n):07d}"
+    _sms(desk, number, "Vorrei un operatore")
+    conv = _waiting(desk, "sms")
+    assert desk.api("POST", f"/conversations/{conv}/take").status_code == 200
+    assert desk.api("POST", f"/conversations/{conv}/close").status_code == 200
+    closed = _sms_to(desk, number, CLOSED)[0]["Body"]
+    assert "risponda TRASCRIZIONE seguito dal suo indirizzo e-mail" in closed
+    _sms_to(desk, number, QUESTION)
+    _sms(desk, number, "Trascrizione")
+    _sms_to(desk, number, "risponda TRASCRIZIONE seguito dal suo indirizzo, per esempio: TRASCRIZIONE nome@esempio.it")
+    assert _transcripts(db, conv) == []
+    _sms(desk, number, "TRASCRIZIONE lucia.neri@example.it")
+    _sms_to(desk, number, "Le abbiamo inviato la trascrizione della conversazione all'indirizzo lucia.neri@example.it.")
+    [(address, name, size)] = _transcripts(db, conv)
+    assert address == "lucia.neri@example.it" and name == f"trascrizione-conversazione-{conv}.pdf" and size > 500
+    contact_id = desk.api("GET", f"/conversations/{conv}").json()["contact_id"]
+    assert desk.api("GET", f"/contacts/{contact_id}").json()["emails"] == ["lucia.neri@example.it"]
+    _sms(desk, number, "trascrizione")  # to the address now known, but within ten minutes
+    _sms_to(desk, number, "Le abbiamo inviato la trascrizione di questa conversazione pochi minuti fa")
+    assert len(_transcripts(db, conv)) == 1
+    assert _rating(db, conv)[3] == "asked"  # the requests were not taken for an answer
+    _sms(desk, number, "4")
+    _sms_to(desk, number, THANKS)
+    assert _rating(db, conv)[:1] == (4,)
+    # the requests and answers are in the closed conversation: no new one was opened
+    texts = [m["text"] for m in desk.api("GET", f"/conversations/{conv}").json()["messages"]]
+    assert "TRASCRIZIONE lucia.neri@example.it" in texts
+    # Telegram: the same words, the address at once
+    user = 7_100_000 + next(_n)
+    _tg(desk, user, "Mi serve un operatore")
+    tconv = _waiting(desk, "telegram")
+    assert desk.api("POST", f"/conversations/{tconv}/take").status_code == 200
+    assert desk.api("POST", f"/conversations/{tconv}/close").status_code == 200
+    assert "risponda TRASCRIZIONE" in _tg_to(desk, user, CLOSED)[0]["text"]
+    _tg(desk, user, "trascrizione: lucia@example.it")
+    _tg_to(desk, user, "all'indirizzo lucia@example.it.")
+    assert [a for a, _, _ in _transcripts(db, tconv)] == ["lucia@example.it"]
+
+
 def test_a_new_question_instead_of_a_score_starts_a_new_conversation(desk: Desk, db) -> None:  # type: ignore[no-untyped-def]
     number = f"+39349{next(_n):07d}"
     _sms(desk, number, "Un operatore per favore")
@@ -293,6 +352,25 @@ def test_widget_shows_the_operator_the_notices_and_takes_the_rating(desk: Desk, 
     expect(log.locator(".urp-msg.system").last).to_have_text(COMMENT_THANKS)
     _shots(page, "rated")
     assert _rating(db, conv) == (4, "Molto gentile, grazie", desk.ente.operator_ids["operator"], "done", "web")
+    # the closing notice offers the transcript; the offer stands out; no e-mail known: the widget asks for one
+    expect(log.locator(".urp-msg.system", has_text=CLOSED)).to_contain_text("«Ricevi la trascrizione via e-mail»")
+    expect(dialog.locator(".urp-chat-tools")).to_have_class("urp-chat-tools offer")
+    dialog.get_by_role("button", name="Ricevi la trascrizione via e-mail").click()
+    expect(dialog.locator(".urp-chat-tresult")).to_have_text("A quale indirizzo e-mail le inviamo la trascrizione?")
+    email = dialog.get_by_label("La sua e-mail")
+    expect(email).to_be_focused()
+    email.fill("marta.blu@example.it")
+    _shots(page, "transcript-ask")
+    email.press("Enter")
+    expect(dialog.locator(".urp-chat-tresult")).to_have_text(
+        "Le abbiamo inviato la trascrizione della conversazione all'indirizzo marta.blu@example.it."
+    )
+    _shots(page, "transcript-sent")
+    result = run_axe(page)
+    serious = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
+    [(address, name, size)] = _transcripts(db, conv)
+    assert address == "marta.blu@example.it" and name and size > 500
     assert not page.errors, page.errors  # type: ignore[attr-defined]
 
 
