@@ -77,7 +77,7 @@ class TelegramAdapter:
         try:
             bot = await self._open()
             body = f.path.read_bytes()
-            if f.image:
+            if f.image and f.content_type != "image/webp":  # a WebP goes as a document: Telegram shows it as is
                 msg = await bot.send_photo(chat_id=int(address), photo=body, filename=f.name)
             else:
                 msg = await bot.send_document(chat_id=int(address), document=body, filename=f.name)

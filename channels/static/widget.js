@@ -62,7 +62,7 @@
   var send = el("button", { "type": "submit" }, "Invia");
   // a photo or a PDF: sent on its own, checked by the server (type, size) before it is stored
   var fileInput = el("input", { "id": "urp-chat-file", "type": "file", "class": "urp-sr-only urp-file-input",
-    "accept": "image/jpeg,image/png,application/pdf" });
+    "accept": "image/jpeg,image/png,image/webp,application/pdf" });
   var attach = el("label", { "for": "urp-chat-file", "class": "urp-attach", "title": "Invia una foto o un PDF" });
   attach.appendChild(clip());
   attach.appendChild(el("span", { "class": "urp-sr-only" }, "Invia una foto o un PDF"));

@@ -1,8 +1,9 @@
 """Files in a conversation: what a citizen sends on web chat, Telegram or MMS, and what an operator sends back.
 
-The rules are the istanze's (``crm.instances.service.file_problem``: PDF, JPEG or PNG only, recognised by their magic
-number whatever the sender declared, nothing executable, at most ``URP_ATTACHMENTS_MAX_BYTES``) and so is the store
-(``FileStore`` under ``<var>/attachments``). A message keeps the description of its files in ``Message.attachments``:
+The rules are the istanze's (``crm.instances.service.file_problem``: PDF, JPEG, PNG or WebP only, recognised by their
+magic number in ``crm.core.filetypes`` whatever the sender declared, nothing executable, at most
+``URP_ATTACHMENTS_MAX_BYTES``) and so is the store (``FileStore`` under ``<var>/attachments``). A message keeps the
+description of its files in ``Message.attachments``:
 
     {"name", "content_type", "size", "sha256", "key"}          a stored file (``key`` under the store's root)
     {"name", "refused": "too large" | "type not allowed" | "empty" | "download failed"}   a file not kept
@@ -19,15 +20,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from crm.core import filetypes
+from crm.core.filetypes import sniff  # the type the content is, by its magic number
 from crm.instances.service import ALLOWED_TYPES, FileStore, file_problem
 
 MAX_FILES = 5  # per message: an MMS carries up to 10, a web upload one
-IMAGE_TYPES = ("image/jpeg", "image/png")
+IMAGE_TYPES = filetypes.IMAGES  # shown in the thread (JPEG, PNG, WebP)
 # what the citizen reads when a file is not kept (the message's words are kept either way)
 REFUSED = {
     "too large": "Il file «{name}» è troppo grande: il limite è {limit}. Può inviarne una versione più leggera.",
-    "type not allowed": "Il file «{name}» non è stato accettato: si possono inviare solo foto JPEG o PNG e documenti "
-    "PDF.",
+    "type not allowed": "Il file «{name}» non è stato accettato: si possono inviare solo foto JPEG, PNG o WebP e "
+    "documenti PDF.",
     "empty": "Il file «{name}» è vuoto e non è stato ricevuto.",
     "download failed": "Non siamo riusciti a ricevere il file «{name}»: provi a inviarlo di nuovo. Il suo messaggio "
     "è stato comunque registrato.",
@@ -39,22 +42,12 @@ REFUSAL_LABEL = {
     "empty": "file vuoto",
     "download failed": "non scaricato dal canale",
 }
-_MAGIC = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-)
-_EXT = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+_EXT = filetypes.EXTENSIONS
 
 
 def store_for(settings: Any) -> FileStore:
     """The istanze's file store (the same directory, the same size limit)."""
     return FileStore(root=Path(settings.var_dir) / "attachments", max_bytes=settings.attachments_max_bytes)
-
-
-def sniff(body: bytes) -> str | None:
-    """The type the content is, by its magic number (what the sender declared does not count)."""
-    return next((ctype for magic, ctype in _MAGIC if body.startswith(magic)), None)
 
 
 def safe_name(name: str, content_type: str | None = None) -> str:

@@ -205,7 +205,7 @@ async def deactivate_reference(request: Request, list_slug: str, value: str) -> 
 @authorized(*policies.SUBMIT.roles)
 @openapi(
     status=201,
-    summary="Submit an istanza with its attachments (base64; PDF/JPEG/PNG, size-limited; every kind in the "
+    summary="Submit an istanza with its attachments (base64; PDF/JPEG/PNG/WebP, size-limited; every kind in the "
     "type's required_attachments): 201 {id, code, status, protocol_number?, attachments}; 422 naming "
     "each invalid field or missing kind (attachments.<kind>); nothing is stored on error",
     body=InstanceIn,
@@ -308,7 +308,7 @@ async def transition(request: Request, instance_id: int) -> HTTPResponse:
 @openapi(
     status=201,
     summary="Add an attachment to an open istanza, e.g. an integration (multipart field 'file', optional "
-    "'kind'; PDF/JPEG/PNG; size limited; checksum recorded)",
+    "'kind'; PDF/JPEG/PNG/WebP; size limited; checksum recorded)",
     response=AttachmentOut,
 )
 async def upload(request: Request, instance_id: int) -> HTTPResponse:

@@ -61,7 +61,9 @@ class AttachmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: AttachmentKind = Field(description="e.g. planimetria; the type's required_attachments name the kinds")
     filename: str = Field(min_length=1, max_length=200)
-    content_type: str = Field(min_length=1, max_length=100, description="application/pdf, image/jpeg or image/png")
+    content_type: str = Field(
+        min_length=1, max_length=100, description="application/pdf, image/jpeg, image/png or image/webp"
+    )
     content_base64: str = Field(min_length=1)
     _body: bytes = PrivateAttr(default=b"")
 

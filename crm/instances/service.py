@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
+from crm.core import filetypes
 from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
 from crm.core.errors import Conflict, NotFound, ValidationFailed
@@ -54,7 +55,7 @@ NOTIFY = {
     "accepted": "è stata accolta. {note}",
     "rejected": "non è stata accolta. Motivazione: {note}",
 }
-ALLOWED_TYPES = {"application/pdf", "image/jpeg", "image/png"}
+ALLOWED_TYPES = filetypes.ALLOWED  # PDF, JPEG, PNG, WebP (crm.core.filetypes: the one magic table)
 
 
 def new_code() -> str:
@@ -285,7 +286,7 @@ def file_problem(content_type: str, body: bytes, max_bytes: int) -> tuple[str, s
         return "content", "empty"
     if len(body) > max_bytes:
         return "content", "too large"
-    if content_type not in ALLOWED_TYPES or not _sniff_ok(content_type, body):
+    if not filetypes.is_a(content_type, body):
         return "content_type", "type not allowed"
     return None
 
@@ -554,14 +555,9 @@ async def add_attachment(
         message = {
             "empty": "empty file",
             "too large": f"file larger than {store.max_bytes} bytes",
-            "type not allowed": "only PDF, JPEG or PNG files",
+            "type not allowed": "only PDF, JPEG, PNG or WebP files",
         }[problem[1]]
         raise ValidationFailed(message, fields={"file": problem[1]})
     return await _store(
         session, inst=inst, kind=kind, filename=filename, content_type=content_type, body=body, store=store
     )
-
-
-def _sniff_ok(content_type: str, body: bytes) -> bool:
-    magic = {"application/pdf": (b"%PDF",), "image/png": (b"\x89PNG",), "image/jpeg": (b"\xff\xd8\xff",)}
-    return body.startswith(magic[content_type])

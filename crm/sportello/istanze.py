@@ -225,7 +225,7 @@ async def _upload(
                 {
                     "empty": "Il file è vuoto.",
                     "too large": "Il file è troppo grande.",
-                    "type not allowed": "Sono ammessi solo file PDF, JPEG o PNG.",
+                    "type not allowed": "Sono ammessi solo file PDF, JPEG, PNG o WebP.",
                 }[problem[1]],
                 fields={"file": problem[1]},
             )

@@ -291,7 +291,7 @@ def report_file_problems(files: list[tuple[str, str, bytes]], max_bytes: int) ->
             fields[f"files.{i}"] = {
                 "empty": "file vuoto",
                 "too large": "file troppo grande",
-                "type not allowed": "sono ammessi solo PDF, JPEG o PNG",
+                "type not allowed": "sono ammessi solo PDF, JPEG, PNG o WebP",
             }[problem[1]]
     return fields
 

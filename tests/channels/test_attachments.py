@@ -1,4 +1,4 @@
-"""Files from citizens and back (issue 15, item 6): photos (JPEG, PNG) and PDFs sent on the web chat (the widget's
+"""Files from citizens and back (issue 15, item 6): photos (JPEG, PNG, WebP) and PDFs sent on the web chat (the widget's
 upload), on Telegram (photos and documents, fetched through python-telegram-bot's getFile from the fake Bot API) and
 by MMS (Twilio's MediaUrlN, fetched with the account's credentials from the fake Twilio) are checked like an
 istanza's attachments (magic number, size, nothing executable), stored with their message, shown to operators
@@ -302,8 +302,8 @@ def test_web_upload_is_checked_stored_acknowledged_and_served(desk: Desk, db) ->
 @pytest.mark.parametrize(
     ("name", "body", "ctype", "says"),
     [
-        ("foto.jpg", EXE, "image/jpeg", "si possono inviare solo foto JPEG o PNG e documenti PDF"),
-        ("script.svg", b"<svg onload='alert(1)'/>", "image/svg+xml", "si possono inviare solo foto JPEG o PNG"),
+        ("foto.jpg", EXE, "image/jpeg", "si possono inviare solo foto JPEG, PNG o WebP e documenti PDF"),
+        ("script.svg", b"<svg onload='alert(1)'/>", "image/svg+xml", "si possono inviare solo foto JPEG, PNG o WebP"),
         ("grande.png", image("PNG", (1600, 1600), "#ff0000") + os.urandom(300_000), "image/png", "troppo grande"),
         ("vuoto.pdf", b"", "application/pdf", "Nessun file ricevuto"),
     ],
@@ -419,6 +419,66 @@ def test_mms_media_fetched_with_the_account_credentials(desk: Desk) -> None:
     [get] = [g for g in desk.twilio.media_gets if g["path"] == path]
     assert get["authorization"].startswith("Basic ")
     assert desk.twilio.wait_for(lambda r: r.get("To") == number and "mms-2" in r.get("Body", ""))
+
+
+# --- WebP ------------------------------------------------------------------------------------------------------------
+def test_webp_is_kept_on_web_chat_telegram_and_mms_and_shown_in_the_thread(desk: Desk) -> None:
+    """A WebP picture (RIFF....WEBP and a VP8 chunk) is an image like a JPEG on every channel: stored as image/webp
+    with its extension, and a thumbnail in the operator's thread; a RIFF that is not a WebP (a WAV) is refused."""
+    webp = image("WEBP", (240, 160), "#a66300")
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+    # web chat
+    citizen = Citizen(desk)
+    r = citizen.upload("segnalazione", webp, "application/octet-stream")  # what the browser declared does not count
+    assert r.status_code == 200, r.text
+    [f] = r.json()["files"]
+    assert f["name"] == "segnalazione.webp" and f["image"]
+    web_conv, m = _message(desk, r.json()["id"])
+    assert m["attachments"][0]["content_type"] == "image/webp"
+    wav = b"RIFF" + (36).to_bytes(4, "little") + b"WAVEfmt " + b"\x00" * 40
+    refused = citizen.upload("audio.webp", wav, "image/webp")
+    assert refused.status_code == 422 and refused.json()["error"]["fields"] == {"file": "type not allowed"}
+    # Telegram: a WebP sent as a file
+    chat = 883_000 + next(_n)
+    FakeTelegram.files[f"webp{chat}"] = webp
+    _tg(
+        desk,
+        chat,
+        {
+            "caption": "Il cartello caduto",
+            "document": {
+                "file_id": f"webp{chat}",
+                "file_unique_id": "w",
+                "file_name": "cartello.webp",
+                "mime_type": "image/webp",
+                "file_size": len(webp),
+            },
+        },
+    )
+    tg_conv, msgs = _conv_of(desk, "telegram", "Il cartello caduto")
+    [t] = next(m for m in msgs if m["text"] == "Il cartello caduto")["attachments"]
+    assert (t["name"], t["content_type"]) == ("cartello.webp", "image/webp")
+    assert desk.stored(t["key"]).read_bytes() == webp
+    # MMS: Twilio's media of type image/webp
+    number = f"+39346{next(_n) % 10**7:07d}"
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/MM{uuid.uuid4().hex}/Media/ME{uuid.uuid4().hex}"
+    desk.twilio.media[path] = (webp, "image/webp")
+    _mms(desk, number, "Foto del marciapiede", [(desk.twilio.url + path, "image/webp")])
+    sms_conv, msgs = _conv_of(desk, "sms", "Foto del marciapiede")
+    [mm] = next(m for m in msgs if m["text"] == "Foto del marciapiede")["attachments"]
+    assert mm["content_type"] == "image/webp" and desk.stored(mm["key"]).read_bytes() == webp
+    # shown as pictures in the operator's thread, served with their checked type
+    c = _login(desk)
+    for conv_id, name in ((web_conv, "segnalazione.webp"), (tg_conv, "cartello.webp")):
+        page = c.get(f"/console/conversations/{conv_id}").text
+        thumb = re.search(
+            rf'<img class="ws-thumb" src="(/console/files/\d+/\d+)" alt="Foto inviata: {re.escape(name)}"', page
+        )
+        assert thumb, page[-3000:]
+        served = c.get(thumb.group(1))
+        assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+        assert served.content == webp and served.headers["content-disposition"].startswith("inline;")
+    assert '<img class="ws-thumb"' in c.get(f"/console/conversations/{sms_conv}").text
 
 
 # --- the operators ---------------------------------------------------------------------------------------------------
@@ -622,7 +682,9 @@ def test_widget_and_workspace_in_the_browser(desk: Desk, pages: Any, tmp_path: P
     expect(log.locator(".urp-msg.citizen img.urp-thumb")).to_have_attribute("alt", "Foto: buca-via-roma.png")
     assert citizen.locator("img.urp-thumb").evaluate("i => i.decode().then(() => i.naturalWidth)") == 480
     citizen.locator("#urp-chat-file").set_input_files(str(bad))
-    expect(dialog.locator(".urp-status")).to_contain_text("si possono inviare solo foto JPEG o PNG e documenti PDF")
+    expect(dialog.locator(".urp-status")).to_contain_text(
+        "si possono inviare solo foto JPEG, PNG o WebP e documenti PDF"
+    )
     _shots(citizen, "attach-widget-upload")
     require_axe()
     serious = [v for v in run_axe(citizen)["violations"] if v["impact"] in ("serious", "critical")]
