@@ -149,3 +149,11 @@ def setup(app: Any) -> None:
             await hub.retry_due(app, ente_id=ente_id)
 
     register("channel-retry", retry)
+
+    async def files(app: Any) -> None:
+        from channels import media
+
+        for ente_id in served(app):
+            await media.fetch_due(app, ente_id=ente_id)
+
+    register("chat-files", files)

@@ -18,8 +18,8 @@ from sanic.response import json as json_response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from channels import hub, render
-from channels.base import Inbound, SendFailed
+from channels import hub, media, render
+from channels.base import Inbound
 from channels.twilio_sms import START_WORDS, STOP_WORDS, map_digit_reply, verify
 from channels.web import file_token, files_of
 from crm.contacts import commands as contact_commands
@@ -39,7 +39,6 @@ from crm.tasks import uncancellable
 
 bp = Blueprint("channels")
 log = logging.getLogger("urp.channels")
-FETCH_TIMEOUT = 20.0  # s: a citizen's file fetched from Telegram or Twilio before their message is stored
 STATIC = Path(__file__).parent / "static"
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -271,48 +270,19 @@ async def handle_telegram_update(app: Any, data: dict[str, Any]) -> None:
 
 
 async def _accept_with_files(app: Any, ente_id: int, inbound: Inbound, adapter: Any) -> None:
-    """The message's files fetched from the provider and checked, then the message stored with them. A file that
-    cannot be fetched or is refused is described as such (the citizen is told why): the words are never lost."""
-    store = chat_files.store_for(app.ctx.settings)
+    """The message stored at once, its files described as pending (``channels.media``): they are fetched from the
+    provider after the webhook is answered, with retries, and checked then. The words are never lost."""
     if inbound.attachments:
-        inbound.attachments = [
-            await _fetch_one(store, ente_id, inbound, i, a, adapter)
-            for i, a in enumerate(inbound.attachments[: chat_files.MAX_FILES])
-        ]
-        kept = len(chat_files.stored(inbound.attachments))
-        inbound.payload = {k: v for k, v in inbound.payload.items() if k != "files"} | ({"files": kept} if kept else {})
-    try:
-        accepted = await hub.accept(app, ente_id, inbound)
-    except BaseException:
-        store.discard()
-        raise
-    if accepted.duplicate:  # a retry of a message stored already: what it fetched anew is not its file
-        store.discard()
-
-
-async def _fetch_one(
-    store: Any, ente_id: int, inbound: Inbound, index: int, a: dict[str, Any], adapter: Any
-) -> dict[str, Any]:
-    name = str(a.get("name") or "")
-    seed = f"{inbound.channel}:{inbound.channel_message_id}:{index}"
-    if inbound.channel == "telegram":
-        candidates = a.get("candidates") or [[a.get("telegram_file_id"), a.get("size") or 0]]
-        fitting = [c for c in candidates if c[0] and (not c[1] or int(c[1]) <= store.max_bytes)]
-        fetch = (lambda: adapter.download(str(fitting[0][0]), store.max_bytes)) if fitting else None
-    else:  # an MMS's picture: its URL, of Twilio's API
-        name = name or f"mms-{index + 1}"
-        url = str(a.get("url") or "")
-        fetch = (lambda: adapter.fetch_media(url, store.max_bytes)) if url else None
-    if fetch is None:
-        return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=b"", refused="too large")
-    try:
-        body = await asyncio.wait_for(fetch(), timeout=FETCH_TIMEOUT)
-    except (SendFailed, TimeoutError) as exc:
-        log.warning("%s file of message %s not fetched: %s", inbound.channel, inbound.channel_message_id, exc)
-        return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=b"", refused="download failed")
-    if body is None:
-        return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=b"", refused="too large")
-    return chat_files.keep(store, ente_id=ente_id, seed=seed, name=name, body=body)
+        inbound.attachments = media.pending(inbound, app.ctx.settings.attachments_max_bytes)
+        waiting = sum(1 for a in inbound.attachments if a.get("pending"))
+        inbound.payload = {k: v for k, v in inbound.payload.items() if k != "files"} | (
+            {"files": waiting} if waiting else {}
+        )
+    accepted = await hub.accept(app, ente_id, inbound)
+    if not accepted.duplicate and media.is_pending(inbound.attachments):
+        app.ctx.background.spawn(
+            media.fetch_until_done(app, ente_id, accepted.message_id), name=f"media-{accepted.message_id}"
+        )
 
 
 async def _link_telegram_phone(app: Any, ente_id: int, inbound: Inbound) -> None:

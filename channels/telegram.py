@@ -99,7 +99,9 @@ class TelegramAdapter:
                 return None
             body = bytes(await tg_file.download_as_bytearray())
         except (TelegramError, RuntimeError) as exc:  # RuntimeError: no file_path (too big for the Bot API)
-            raise SendFailed(f"telegram download failed: {type(exc).__name__}") from None
+            # a file Telegram refuses (an unknown file_id, too big) will not come later: only outages are retried
+            permanent = isinstance(exc, (BadRequest, Forbidden, RuntimeError))
+            raise SendFailed(f"telegram download failed: {type(exc).__name__}", permanent=permanent) from None
         return None if len(body) > max_bytes else body
 
     async def _send_text(self, address: str, text: str, buttons: list[Button]) -> str:

@@ -161,7 +161,9 @@ class TwilioSmsAdapter:
                 auth = (s.twilio_account_sid, s.twilio_auth_token.get_secret_value())
                 async with client.stream("GET", url, auth=auth) as r:
                     if r.status_code != 200:
-                        raise SendFailed(f"twilio media {r.status_code}")
+                        # refused for good (credentials, a bad URL); not yet there (404) or down: tried again
+                        again = r.status_code >= 500 or r.status_code in (404, 408, 429)
+                        raise SendFailed(f"twilio media {r.status_code}", permanent=not again)
                     async for chunk in r.aiter_bytes():
                         body += chunk
                         if len(body) > max_bytes:

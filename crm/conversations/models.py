@@ -61,6 +61,8 @@ class Message(IdMixin, EnteMixin, Base):
     )  # received|pending|sent|delivered|failed
     delivery_error: Mapped[str | None] = mapped_column(String(500), default=None)
     delivery_attempts: Mapped[int] = mapped_column(default=0)
+    # outbound: the next send attempt; inbound: the next download attempt of its pending files (channels.media),
+    # delivery_attempts counting them
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

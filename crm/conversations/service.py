@@ -154,6 +154,8 @@ async def record_inbound(
         payload=payload or {},
         channel_message_id=channel_message_id,
         delivery_status="received",
+        # files still to fetch from the provider (channels.media): due now
+        next_attempt_at=utcnow() if any(isinstance(a, dict) and a.get("pending") for a in attachments or []) else None,
     )
     try:
         async with session.begin_nested():

@@ -19,6 +19,7 @@ class _Server:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail_next = 0  # answer 500 to the next N sends (an outage)
+        self.fail_files = 0  # answer 500 to the next N file downloads (the provider's file server, once down)
         self._lock = threading.Lock()
         outer = self
 
@@ -119,6 +120,9 @@ class FakeTwilio(_Server):
         if "/Media/" not in path:
             return None
         self.media_gets.append({"path": path, "authorization": headers.get("Authorization", "")})
+        if self.fail_files > 0:
+            self.fail_files -= 1
+            return 500, b'{"code": 20500, "message": "Internal Server Error"}', "application/json"
         if not headers.get("Authorization", "").startswith("Basic "):
             return 401, b'{"code": 20003, "message": "Authenticate"}', "application/json"
         if path not in self.media:
@@ -217,11 +221,16 @@ class FakeTelegram(_Server):
     refuse_markup_of: str | None = None  # refuse texts in a parse mode containing this (as Telegram refuses markup)
     per_chat: dict[int, int] = {}  # like the real Bot API, message ids count per chat (1, 2, 3... in every chat)
     files: dict[str, bytes] = {}  # file_id -> content: what getFile and the file download give
+    file_gets: list[str] = []  # the file ids downloaded, in order (a failed download too)
 
     def serve(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, str] | None:
         if not path.startswith("/file/bot"):
             return None
         file_id = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        self.file_gets.append(file_id)
+        if self.fail_files > 0:
+            self.fail_files -= 1
+            return 500, b"Internal Server Error", "text/plain"
         if file_id not in self.files:
             return 404, b"Not Found", "text/plain"
         return 200, self.files[file_id], "application/octet-stream"

@@ -172,14 +172,18 @@ def _message(desk: Desk, message_id: int) -> tuple[int, dict[str, Any]]:
     pytest.fail(f"message {message_id} not found")
 
 
-def _conv_of(desk: Desk, channel: str, needle: str) -> tuple[int, list[dict[str, Any]]]:
-    """The newest open conversation on ``channel`` with a citizen message containing ``needle``."""
-    deadline = time.monotonic() + 30
+def _conv_of(
+    desk: Desk, channel: str, needle: str, settled: bool = True, timeout: float = 30
+) -> tuple[int, list[dict[str, Any]]]:
+    """The newest open conversation on ``channel`` with a citizen message containing ``needle``; ``settled``: once
+    its files are no longer pending (fetched after the webhook, channels.media)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         items = desk.api("GET", "/conversations", params={"mode": "open", "channel": channel}).json()["items"]
         for c in sorted(items, key=lambda c: -c["id"]):
             msgs = _messages(desk, c["id"])
-            if any(needle in (m["text"] or "") for m in msgs if m["direction"] == "in"):
+            mine = [m for m in msgs if m["direction"] == "in" and needle in (m["text"] or "")]
+            if mine and (not settled or not any(a.get("pending") for m in mine for a in m["attachments"])):
                 return c["id"], msgs
         time.sleep(0.2)
     pytest.fail(f"no {channel} conversation with {needle!r}")
@@ -479,6 +483,44 @@ def test_webp_is_kept_on_web_chat_telegram_and_mms_and_shown_in_the_thread(desk:
         assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
         assert served.content == webp and served.headers["content-disposition"].startswith("inline;")
     assert '<img class="ws-thumb"' in c.get(f"/console/conversations/{sms_conv}").text
+
+
+# --- downloads off the webhook, retried ------------------------------------------------------------------------------
+def test_a_file_server_failing_once_does_not_lose_the_file(desk: Desk) -> None:
+    """Telegram's and Twilio's file servers answer 500 to the first download: the webhook has stored the message
+    already (its file pending, nothing fetched inside the request), and the retry after the backoff stores the file."""
+    pdf_id, chat = f"retry{uuid.uuid4().hex[:8]}", 884_000 + next(_n)
+    FakeTelegram.files[pdf_id] = PDF
+    desk.telegram.fail_files = 1
+    _tg(
+        desk,
+        chat,
+        {
+            "caption": "La ricevuta del pagamento",
+            "document": {"file_id": pdf_id, "file_unique_id": "r", "file_name": "ricevuta.pdf", "file_size": len(PDF)},
+        },
+    )
+    _, msgs = _conv_of(desk, "telegram", "La ricevuta del pagamento", settled=False)
+    [a] = next(m for m in msgs if m["text"] == "La ricevuta del pagamento")["attachments"]
+    assert a["pending"] and a["name"] == "ricevuta.pdf"  # stored at once; the failed first try left it pending
+    _, msgs = _conv_of(desk, "telegram", "La ricevuta del pagamento", timeout=60)
+    [a] = next(m for m in msgs if m["text"] == "La ricevuta del pagamento")["attachments"]
+    assert a["content_type"] == "application/pdf" and desk.stored(a["key"]).read_bytes() == PDF
+    assert desk.telegram.file_gets.count(pdf_id) == 2  # the failed download, then the retry
+    assert not desk.telegram.wait_for(
+        lambda r: r.get("chat_id") == chat and NOT_FETCHED in (r.get("text") or ""), timeout=1
+    )
+
+    number = f"+39345{next(_n) % 10**7:07d}"
+    png = image("PNG", (120, 90), "#5c2d91")
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/MM{uuid.uuid4().hex}/Media/ME{uuid.uuid4().hex}"
+    desk.twilio.media[path] = (png, "image/png")
+    desk.twilio.fail_files = 1
+    _mms(desk, number, "Il tombino rotto", [(desk.twilio.url + path, "image/png")])
+    _, msgs = _conv_of(desk, "sms", "Il tombino rotto", timeout=60)
+    [mm] = next(m for m in msgs if m["text"] == "Il tombino rotto")["attachments"]
+    assert mm["content_type"] == "image/png" and desk.stored(mm["key"]).read_bytes() == png
+    assert [g["path"] for g in desk.twilio.media_gets].count(path) == 2
 
 
 # --- the operators ---------------------------------------------------------------------------------------------------

@@ -247,9 +247,12 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
     # before: the data is really there, also in Rasa's tracker
     _, before = _scan_database(database_url, needles)
     assert any(h.startswith("messages") for h in before) and any(h.startswith("tickets") for h in before)
-    # the three pictures are stored, with what they show
-    _, files_before = _scan_files(Path(stack.crm.env["URP_VAR_DIR"]), needles)
-    assert sum("/chat/" in h for h in files_before) >= 3, files_before
+    # the three pictures are stored, with what they show (Telegram's and the MMS's fetched after their webhooks)
+    _, files_before = _wait(
+        lambda: (lambda f: f if sum("/chat/" in h for h in f[1]) >= 3 else None)(
+            _scan_files(Path(stack.crm.env["URP_VAR_DIR"]), needles)
+        )
+    )
     sms_conv = c.get("/api/v1/conversations", params={"contact_id": cid, "channel": "sms"}, headers=op).json()
     sms_conv_id = sms_conv["items"][0]["id"]
 
