@@ -34,6 +34,7 @@ from crm.console.slots import BOOKING_DAYS, as_int, from_day, parse_slot, slot_d
 from crm.contacts import commands as contact_commands
 from crm.contacts import service as contacts
 from crm.contacts.schemas import ContactIn
+from crm.conversations import files as chat_files
 from crm.conversations.models import Conversation
 from crm.core.auth import Principal
 from crm.core.commands import begin
@@ -253,6 +254,7 @@ async def intake_caller(request: Request, p: Principal, cid: int) -> HTTPRespons
             request,
             p,
             **ctx,
+            max_file=chat_files.human_size(request.app.ctx.settings.attachments_max_bytes),
             req={"priority": "media", "kind": "information"},
             errors={},
             error=None,
@@ -283,16 +285,27 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
         )  # type: ignore[arg-type]
     except ValidationError as exc:
         errors = model_errors(exc)
-    else:
+    files = _uploads(request)
+    store = chat_files.store_for(request.app.ctx.settings)
+    if not errors and (file_error := _file_error(files, store.max_bytes)):
+        errors = {"files": file_error}
+    elif not errors:
         try:
             async with begin(request, screen="intake") as cx:
                 tid = (await ticket_commands.open_request(cx, data=data)).id
+                if files:  # the caller's photo or PDF, on the request: one transaction with it
+                    await ticket_commands.upload_files(cx, ticket_id=tid, files=files, store=store)
         except NotFound as exc:
+            store.discard()
             if "topic" not in exc.fields:
                 raise
             errors, status = {"topic": "Ambito sconosciuto."}, 422
         except ApiError as exc:
+            store.discard()
             error, status = service_error(exc), exc.status
+        except BaseException:
+            store.discard()
+            raise
         else:
             return redirect(f"/console/intake/{cid}/done/request/{tid}", status=303)
     async with db_session(request) as s:
@@ -304,12 +317,39 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
             request,
             p,
             **ctx,
+            max_file=chat_files.human_size(request.app.ctx.settings.attachments_max_bytes),
             req=req,
             errors=errors,
             created=False,
             error=error or "La richiesta non è stata registrata: corregga i campi indicati.",
         ),
     )
+
+
+def _uploads(request: Request) -> list[tuple[str, bytes]]:
+    """The form's files (an empty file input sends one nameless, empty part: not a file)."""
+    if not request.files:  # a form without files (or sent urlencoded)
+        return []
+    return [(f.name or "", f.body) for f in request.files.getlist("files", []) if f.name or f.body]
+
+
+def _file_error(files: list[tuple[str, bytes]], max_bytes: int) -> str:
+    """The first file that cannot be kept, said in Italian (nothing is registered then)."""
+    if len(files) > tickets.MAX_UPLOADS:
+        return f"Si possono allegare al massimo {tickets.MAX_UPLOADS} file."
+    for name, reason in tickets.file_refusals(files, max_bytes).items():
+        return FILE_REFUSED.get(reason, FILE_REFUSED["type not allowed"]).format(
+            name=name, limit=chat_files.human_size(max_bytes)
+        )
+    return ""
+
+
+FILE_REFUSED = {
+    "too large": "Il file «{name}» è troppo grande: il limite è {limit}. Nulla è stato registrato.",
+    "type not allowed": "Il file «{name}» non è ammesso: si possono allegare foto JPEG, PNG o WebP e documenti PDF. "
+    "Nulla è stato registrato.",
+    "empty": "Il file «{name}» è vuoto. Nulla è stato registrato.",
+}
 
 
 # --- booking on behalf ------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sanic import Request
-from sanic.response import HTTPResponse, redirect
+from sanic.response import HTTPResponse, raw, redirect
 
 from crm.console.kit import (
     KIND_LABEL,
@@ -23,9 +23,11 @@ from crm.console.kit import (
 )
 from crm.console.lookups import contacts_by_id, operator_names
 from crm.console.session import console_page, context
+from crm.conversations import files as chat_files
+from crm.core import filetypes
 from crm.core.auth import Principal
 from crm.core.commands import begin
-from crm.core.errors import Forbidden, ValidationFailed
+from crm.core.errors import Forbidden, NotFound, ValidationFailed
 from crm.db import utcnow
 from crm.offices import service as offices
 from crm.operators import service as operators
@@ -200,6 +202,8 @@ def _event_text(e: Any, names: dict[int, str]) -> str:
         return "Nota interna"
     if e.action == "file":
         return "File allegato dalla conversazione"
+    if e.action == "upload":
+        return "File allegato dall'operatore"
     return e.action
 
 
@@ -238,9 +242,21 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
         "notes": [e for e in events if e["action"] == "note"],
         # files of the citizen's conversation attached here (``<message id>:<index>``, served by the workspace)
         "files": [
-            {**e, "href": "/console/files/{}/{}".format(*e["ref"].split(":", 1))}
+            {**e, "href": "/console/files/{}/{}".format(*e["ref"].split(":", 1)), "image": False}
             for e in events
             if e["action"] == "file" and e["ref"].count(":") == 1 and e["note"]
+        ]
+        # the files the request carries (the phone desk's uploads), served here
+        + [
+            {
+                "at": f.uploaded_at,
+                "who": names.get(f.uploaded_by_operator_id or 0, "un operatore"),
+                "note": f"{f.filename} ({chat_files.human_size(f.size)})",
+                "name": f.filename,
+                "href": f"/console/requests/{t.id}/files/{f.id}",
+                "image": f.content_type in filetypes.IMAGES,
+            }
+            for f in await tickets.uploads(s, ente_id=p.ente_id, ticket_id=t.id)
         ],
         "assignee": names.get(t.assignee_id or 0, "—") if t.assignee_id else "Non assegnata",
         "operator_options": [(o.id, (o.full_name or o.username)) for o in ops],
@@ -257,6 +273,27 @@ async def request_page(request: Request, p: Principal, ticket_id: int) -> HTTPRe
         ctx = await _detail_ctx(cx.session, p, ticket_id)
         await cx.read("read", "request", ticket_id)
     return render("request.html", **context(request, p, **ctx, ok=OUTCOME.get(request.args.get("esito", ""), "")))
+
+
+@bp.get("/requests/<ticket_id:int>/files/<file_id:int>")
+@console_page(*REQUEST_VIEWERS)
+async def request_file(request: Request, p: Principal, ticket_id: int, file_id: int) -> HTTPResponse:
+    """A file the request carries: its checked type, never sniffed, images inline; each read audited."""
+    async with begin(request, screen="requests") as cx:
+        f = next(
+            (x for x in await tickets.uploads(cx.session, ente_id=p.ente_id, ticket_id=ticket_id) if x.id == file_id),
+            None,
+        )
+        if f is None:
+            raise NotFound("file not found")
+        await cx.read("read_file", "request", ticket_id)
+    root = chat_files.store_for(request.app.ctx.settings).root
+    try:
+        body = chat_files.path_of(root, f.storage_key).read_bytes()
+    except (OSError, ValueError):
+        raise NotFound("file no longer stored") from None
+    headers = chat_files.headers({"name": f.filename, "content_type": f.content_type})
+    return raw(body, content_type=f.content_type, headers=headers)
 
 
 @bp.post("/requests/<ticket_id:int>/<action:str>")

@@ -212,6 +212,18 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
                 "sp_report_places",
                 _rowcount(await session.execute(update(rp).where(rp.c.ticket_id.in_(ticket_ids)).values(address=""))),
             )
+        if "ticket_files" in t:  # the phone desk's uploads for the caller
+            tf = t["ticket_files"]
+            keys = (await session.scalars(select(tf.c.storage_key).where(tf.c.ticket_id.in_(ticket_ids)))).all()
+            done.files += [files_root / k for k in keys if k]
+            done.add(
+                "ticket_files",
+                _rowcount(
+                    await session.execute(
+                        update(tf).where(tf.c.ticket_id.in_(ticket_ids)).values(filename="allegato-cancellato")
+                    )
+                ),
+            )
         if "sp_report_files" in t:
             rf = t["sp_report_files"]
             keys = (await session.scalars(select(rf.c.storage_key).where(rf.c.ticket_id.in_(ticket_ids)))).all()

@@ -7,9 +7,10 @@ did it for the ente's audit log; the live event refreshes the requests desk.
 from __future__ import annotations
 
 from crm.core.commands import Context, command
+from crm.instances.service import FileStore
 from crm.tickets import policies
 from crm.tickets import service as svc
-from crm.tickets.models import Ticket
+from crm.tickets.models import Ticket, TicketFile
 from crm.tickets.schemas import TicketIn
 
 
@@ -81,3 +82,21 @@ async def add_file(cx: Context, *, ticket_id: int, ref: str, label: str) -> Tick
     t = await svc.add_file(cx.session, principal=cx.principal, ticket_id=ticket_id, ref=ref, label=label)
     await cx.record("file", "request", t.id, details={"ref": ref}, event=_event(t))
     return t
+
+
+@command(policies.FILE)
+async def upload_files(
+    cx: Context, *, ticket_id: int, files: list[tuple[str, bytes]], store: FileStore
+) -> list[TicketFile]:
+    """Files for the request (the phone desk's photo or PDF the caller sent): checked like an istanza's attachments,
+    all or none. The audit line counts them and names their types, never their names or content."""
+    done = await svc.add_uploads(cx.session, principal=cx.principal, ticket_id=ticket_id, files=files, store=store)
+    t = await svc.get(cx.session, ente_id=cx.ente_id, ticket_id=ticket_id)
+    await cx.record(
+        "upload",
+        "request",
+        ticket_id,
+        details={"files": [f.id for f in done], "types": [f.content_type for f in done]},
+        event=_event(t),
+    )
+    return done

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.db import Base, EnteMixin, IdMixin, TimestampMixin, utcnow
@@ -62,3 +62,21 @@ class TicketEvent(IdMixin, EnteMixin, Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class TicketFile(IdMixin, EnteMixin, Base):
+    """A file the request carries (the phone desk's upload for the caller: a photo, a PDF), checked like an
+    istanza's attachment; the file lives outside the database, under the attachments store (``storage_key``)."""
+
+    __tablename__ = "ticket_files"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    uploaded_by_operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operators.id", ondelete="SET NULL"), default=None
+    )
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)

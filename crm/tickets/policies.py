@@ -12,3 +12,7 @@ from crm.core.commands import Policy
 VIEW = Policy("see requests", roles=(*STAFF, SERVICE))
 OPEN = Policy("open a request", roles=(*STAFF, SERVICE), citizen=True)
 HANDLE = Policy("handle a request", roles=("admin", "operator", "backoffice"))
+FILE = Policy(
+    "attach a file to a request (the phone desk for its caller, the operators)",
+    roles=("admin", "operator", "phone_operator", "backoffice"),
+)

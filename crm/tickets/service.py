@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -11,16 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.contacts import service as contacts
 from crm.conversations.models import Conversation
+from crm.core import filetypes
 from crm.core.auth import Principal
 from crm.core.errors import Conflict, ValidationFailed
 from crm.core.records import get_in_ente
 from crm.core.workhours import add_working_hours
 from crm.db import utcnow
 from crm.entes import service as entes
+from crm.instances.service import FileStore, file_problem
 from crm.offices import service as offices
 from crm.offices.models import Topic
 from crm.operators.models import Operator, operator_topics
-from crm.tickets.models import OPEN_STATUSES, Ticket, TicketEvent
+from crm.tickets.models import OPEN_STATUSES, Ticket, TicketEvent, TicketFile
 from crm.tickets.schemas import TicketEventOut, TicketIn, TicketOut
 
 # working hours to take a request in charge (service-desk SLA of the reference tender; promised in >= 90% of cases)
@@ -319,3 +323,61 @@ async def sla_report(
         r["compliance"] = round(r["met"] / decided, 4) if decided else None
         r["meets_target"] = None if r["compliance"] is None else r["compliance"] >= SLA_TARGET
     return {"target": SLA_TARGET, "by_priority": report}
+
+
+MAX_UPLOADS = 5  # files per upload
+
+
+def file_refusals(files: list[tuple[str, bytes]], max_bytes: int) -> dict[str, str]:
+    """The files that cannot be kept (the istanze's rules: PDF, JPEG, PNG or WebP by their magic number, the size
+    limit, nothing empty): ``{file name: reason}``."""
+    out: dict[str, str] = {}
+    for name, body in files:
+        ctype = filetypes.sniff(body) or "application/octet-stream"
+        problem = file_problem(ctype, body, max_bytes)
+        if problem is not None:
+            out[name or "allegato"] = problem[1]
+    return out
+
+
+async def add_uploads(
+    session: AsyncSession, *, principal: Principal, ticket_id: int, files: list[tuple[str, bytes]], store: FileStore
+) -> list[TicketFile]:
+    """Files carried by the request (all or none: one refused file refuses the upload); each named in its history.
+    The caller discards the ``store``'s new files if the transaction rolls back."""
+    t = await get(session, ente_id=principal.ente_id, ticket_id=ticket_id)
+    if len(files) > MAX_UPLOADS:
+        raise ValidationFailed(f"at most {MAX_UPLOADS} files", fields={"files": "too many"})
+    refused = file_refusals(files, store.max_bytes)
+    if refused:
+        raise ValidationFailed("file refused", fields={"files": next(iter(refused.values()))})
+    out = []
+    for name, body in files:
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"requests/{t.ente_id}/{t.id}/{digest}"
+        store.write(key, body)
+        f = TicketFile(
+            ente_id=t.ente_id,
+            ticket_id=t.id,
+            filename=re.sub(r"[^\w.\- ]", "_", name)[:200] or "allegato",
+            content_type=filetypes.sniff(body) or "application/octet-stream",
+            size=len(body),
+            sha256=digest,
+            storage_key=key,
+            uploaded_by_operator_id=principal.operator_id,
+        )
+        session.add(f)
+        await session.flush()
+        await _event(session, t, principal, "upload", to_value=str(f.id), note=f.filename)
+        out.append(f)
+    await session.flush()
+    return out
+
+
+async def uploads(session: AsyncSession, *, ente_id: int, ticket_id: int) -> list[TicketFile]:
+    rows = await session.scalars(
+        select(TicketFile)
+        .where(TicketFile.ente_id == ente_id, TicketFile.ticket_id == ticket_id)
+        .order_by(TicketFile.id)
+    )
+    return list(rows.all())

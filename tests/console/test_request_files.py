@@ -1,0 +1,152 @@
+"""The phone desk attaches the caller's files to the request it logs (issue 15 item 6): "Chiamata in arrivo" → the
+request form takes photos (JPEG, PNG, WebP) and PDFs, checked like an istanza's attachments (magic number, size,
+nothing executable; one refused file registers nothing), stored on the request through its command (audit line with
+the types, never the names), shown on the request's page (thumbnails, downloads; each read audited), gone with the
+contact's erasure. And in Chromium: the form and the request page at the three sizes, axe clean."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.browser import axe, browser, require_axe  # noqa: F401  (browser: the module fixture)
+from tests.conftest import Server
+from tests.console.test_console import csrf, login
+from tests.console.test_workspace_browser import SHOTS, SIZES, _login, desk, pages  # noqa: F401  (fixtures)
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+EXE = b"MZ\x90\x00" + b"\x00" * 200
+
+
+def _png(color: str = "#0066cc") -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (160, 100), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def _caller(base: str, ente: Any, last: str) -> int:
+    r = httpx.post(
+        base + "/api/v1/contacts",
+        json={"first_name": "Carla", "last_name": last, "phones": ["+393471112233"]},
+        headers=ente.headers("operator"),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _requests_of(client: httpx.Client, ente: Any, cid: int) -> list[dict[str, Any]]:
+    r = client.get("/api/v1/requests", params={"contact_id": cid}, headers=ente.headers("admin"))
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def test_phone_desk_attaches_files_to_the_request(server: Server, client: httpx.Client, ente_ctx: Any) -> None:
+    cid = _caller(server.url, ente_ctx, "Neri")
+    c = login(server, ente_ctx, "phone_operator")
+    form = c.get(f"/console/intake/{cid}").text
+    assert 'enctype="multipart/form-data"' in form and 'name="files" multiple' in form
+    assert 'accept="image/jpeg,image/png,image/webp,application/pdf"' in form
+    token = csrf(form)
+    fields = {"csrf": token, "kind": "report", "priority": "media", "subject": "Lampione spento"}
+    # an executable named as a PDF: refused by its first bytes, in Italian next to the field; nothing registered
+    bad = c.post(
+        f"/console/intake/{cid}/request",
+        data=fields,
+        files=[("files", ("foto.png", _png(), "image/png")), ("files", ("modulo.pdf", EXE, "application/pdf"))],
+    )
+    assert bad.status_code == 422 and 'id="rq-files-err"' in bad.text, bad.text[-2000:]
+    assert "Il file «modulo.pdf» non è ammesso" in bad.text and 'value="Lampione spento"' in bad.text
+    assert _requests_of(client, ente_ctx, cid) == []
+    # a photo and a PDF: the request and its files in one go
+    png = _png()
+    made = c.post(
+        f"/console/intake/{cid}/request",
+        data=fields,
+        files=[("files", ("via roma.png", png, "image/png")), ("files", ("modulo.pdf", PDF, "application/pdf"))],
+    )
+    assert made.status_code == 303, made.text[-2000:]
+    tid = int(re.fullmatch(rf"/console/intake/{cid}/done/request/(\d+)", made.headers["location"]).group(1))
+    # no file: the form works as before
+    plain = c.post(f"/console/intake/{cid}/request", data={**fields, "subject": "Solo parole"})
+    assert plain.status_code == 303
+    plain_id = int(plain.headers["location"].rsplit("/", 1)[1])
+    # the request's page shows them: the photo as a thumbnail, the PDF as a download
+    page = c.get(f"/console/requests/{tid}").text
+    assert "File allegati" in page
+    thumb = re.search(
+        r'<img class="rq-thumb" src="(/console/requests/\d+/files/\d+)" alt="Foto allegata: via roma.png"', page
+    )
+    doc = re.search(r'<a href="(/console/requests/\d+/files/\d+)" download>modulo.pdf \(', page)
+    assert thumb and doc, page[-3000:]
+    img = c.get(thumb.group(1))
+    assert img.status_code == 200 and img.content == png and img.headers["content-type"] == "image/png"
+    assert (
+        img.headers["content-disposition"].startswith("inline;") and img.headers["x-content-type-options"] == "nosniff"
+    )
+    pdf = c.get(doc.group(1))
+    assert pdf.content == PDF and pdf.headers["content-disposition"].startswith("attachment;")
+    # the audit: one upload line with the types (never the names), a read line per file opened
+    audit = client.get(
+        "/api/v1/audit", params={"entity": "request", "entity_id": tid}, headers=ente_ctx.headers("admin")
+    ).json()["items"]
+    [up] = [a for a in audit if a["action"] == "upload"]
+    assert up["details"]["types"] == ["image/png", "application/pdf"] and "via roma" not in str(up)
+    assert up["actor_id"] == ente_ctx.operator_ids["phone_operator"]
+    assert sum(1 for a in audit if a["action"] == "read_file") == 2
+    # a file is served only under its own request
+    assert c.get(thumb.group(1).replace(f"/requests/{tid}/", f"/requests/{plain_id}/")).status_code == 404
+    # erasure: the files go with the contact's data
+    stored = list(Path(server.env["URP_VAR_DIR"], "attachments", "requests").rglob("*"))
+    assert sum(1 for p in stored if p.is_file() and p.read_bytes() in (png, PDF)) >= 2
+    assert client.post(f"/api/v1/contacts/{cid}/erase", headers=ente_ctx.headers("admin")).status_code == 200
+    assert c.get(thumb.group(1)).status_code == 404
+    assert "via roma" not in c.get(f"/console/requests/{tid}").text
+
+
+def test_request_files_in_the_browser(desk: tuple[Server, Any], pages: Callable[..., Any], tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    require_axe()
+    server, ente = desk
+    cid = _caller(server.url, ente, "Azzurri")
+    photo, doc = tmp_path / "buca via roma.png", tmp_path / "denuncia.pdf"
+    photo.write_bytes(_png("#a66300"))
+    doc.write_bytes(PDF)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = pages(bypass_csp=True)  # axe is injected as a script
+    _login(page, ente.usernames["phone_operator"])
+    page.goto(f"/console/intake/{cid}")
+    page.get_by_label("Tipo").select_option("report")
+    page.get_by_label("Oggetto").fill("Buca in via Roma")
+    page.get_by_label("Allegati").set_input_files([str(photo), str(doc)])
+    for name, size in SIZES.items():
+        page.set_viewport_size(size)
+        page.get_by_label("Allegati").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"intake-request-files-{name}.png"))
+    page.set_viewport_size(SIZES["desktop"])
+    result = axe(page)
+    assert not result["violations"], result["violations"]
+    page.get_by_role("button", name="Registra la richiesta").click()
+    expect(page).to_have_url(re.compile(rf"/console/intake/{cid}/done/request/\d+"))
+    tid = int(page.url.rsplit("/", 1)[1])
+    page.goto(f"/console/requests/{tid}")
+    thumb = page.get_by_role("img", name="Foto allegata: buca via roma.png")
+    expect(thumb).to_be_visible()
+    assert page.evaluate("(img) => img.naturalWidth", thumb.element_handle()) == 160  # really drawn
+    expect(page.get_by_role("link", name=re.compile(r"^denuncia\.pdf \("))).to_be_visible()
+    for name, size in SIZES.items():
+        page.set_viewport_size(size)
+        page.get_by_role("heading", name="File allegati").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"request-files-{name}.png"))
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+    page.set_viewport_size(SIZES["desktop"])
+    result = axe(page)
+    assert not result["violations"], result["violations"]
