@@ -523,6 +523,70 @@ def test_a_file_server_failing_once_does_not_lose_the_file(desk: Desk) -> None:
     assert [g["path"] for g in desk.twilio.media_gets].count(path) == 2
 
 
+def test_the_scheduler_takes_up_files_a_restart_left_pending(
+    base_env: dict[str, str], db, tmp_path_factory: pytest.TempPathFactory
+) -> None:  # type: ignore[no-untyped-def]
+    """A process stopped between the webhook and the download: the message waits with its file pending (as the
+    webhook stored it); the next process's scheduler (job chat-files) fetches it."""
+    from crm.contacts import service as contacts
+    from crm.conversations import service as conversations
+    from crm.conversations.models import Message
+
+    ente = make_ente(db, slug=f"files-restart-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    twilio, telegram = FakeTwilio(), FakeTelegram()
+    file_id, chat = f"left{uuid.uuid4().hex[:8]}", 885_000 + next(_n)
+    FakeTelegram.files[file_id] = PDF
+
+    async def left_pending(s):  # type: ignore[no-untyped-def]
+        contact, _ = await contacts.find_or_create_by_identity(
+            s, ente_id=ente.ente_id, channel="telegram", external_id=str(chat)
+        )
+        _, msg, _ = await conversations.record_inbound(
+            s,
+            ente_id=ente.ente_id,
+            contact_id=contact.id,
+            channel="telegram",
+            text="Il verbale",
+            channel_message_id=f"{chat}:1",
+            attachments=[{"name": "verbale.pdf", "pending": True, "source": {"telegram": file_id}}],
+        )
+        assert msg.next_attempt_at is not None  # due at once
+        return msg.id
+
+    message_id = db.run(left_pending)
+    var_dir = tmp_path_factory.mktemp("files-restart-var")
+    env = {
+        **base_env,
+        "URP_VAR_DIR": str(var_dir),
+        "URP_SCHEDULER": "true",
+        "URP_SCHEDULER_ENTES": ente.slug,
+        "URP_SCHEDULER_INTERVAL_SECONDS": "0.5",
+        **fakes_env(twilio, telegram),
+    }
+    crm = start_server(env, tmp_path_factory.mktemp("files-restart") / "crm.log")
+    try:
+
+        async def files_of(s):  # type: ignore[no-untyped-def]
+            m = await s.get(Message, message_id)
+            await s.refresh(m)
+            return m.attachments, m.next_attempt_at
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            (attachments, due) = db.run(files_of)
+            if not attachments[0].get("pending"):
+                break
+            time.sleep(0.3)
+        [a] = attachments
+        assert a["content_type"] == "application/pdf" and a["name"] == "verbale.pdf", a
+        assert (var_dir / "attachments" / a["key"]).read_bytes() == PDF and due is None
+    finally:
+        crm.proc.terminate()
+        crm.proc.wait(timeout=30)
+        twilio.close()
+        telegram.close()
+
+
 # --- the operators ---------------------------------------------------------------------------------------------------
 def _taken(desk: Desk, conv_id: int) -> None:
     r = desk.api("POST", f"/conversations/{conv_id}/take")
