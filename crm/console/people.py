@@ -19,9 +19,11 @@ from crm.console.forms import contact_errors
 from crm.console.kit import (
     ADMINS,
     BOOKING_STATUS_LABEL,
+    BOOKING_VIEWERS,
     CHANNEL_LABEL,
     CONTACT_MERGERS,
     GDPR_EXPORTERS,
+    INSTANCE_HANDLERS,
     INSTANCE_STATUS_LABEL,
     MODE_LABEL,
     STATUS_LABEL,
@@ -380,7 +382,9 @@ async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPRe
                     "kind": "Prenotazione " + b.code,
                     "text": b.start.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
                     "state": BOOKING_STATUS_LABEL.get(b.status),
-                    "href": None,
+                    "href": f"/console/bookings?giorno={b.start.astimezone(tz):%Y-%m-%d}"
+                    if p.role in BOOKING_VIEWERS
+                    else None,
                 }
             )
         for i in (
@@ -392,7 +396,7 @@ async def contact_360(request: Request, p: Principal, contact_id: int) -> HTTPRe
                     "kind": "Istanza " + i.code,
                     "text": i.protocol_number or "",
                     "state": INSTANCE_STATUS_LABEL.get(i.status),
-                    "href": None,
+                    "href": f"/console/instances/{i.id}" if p.role in INSTANCE_HANDLERS else None,
                 }
             )
     timeline.sort(key=lambda x: x["at"], reverse=True)

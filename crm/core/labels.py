@@ -109,6 +109,14 @@ def label(kind: str, value: str | None, default: str = "—") -> str:
     return LABELS[kind].get(value, value)
 
 
+def actor(name: str | None) -> str:
+    """Who made a change, for a person to read: a service account's technical name ("service", "service:sportello":
+    the assistant's or the sportello's token) is "sistema", as the requests' history says; a person's name as it is."""
+    if not name:
+        return "—"
+    return "sistema" if name == "service" or name.startswith("service:") else name
+
+
 def local(value: datetime | date | None, tz: ZoneInfo | str | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     """A stored time (UTC) on the ente's wall clock, in Italian format; a plain date as it is."""
     if value is None:

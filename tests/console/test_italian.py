@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from pypdf import PdfReader
 
-from crm.core.labels import english_values, label, local
+from crm.core.labels import actor, english_values, label, local
 from tests.conftest import VALID_CF
 from tests.console.test_console import login
 from tests.console.test_console_screens import _book_api, _free, _service
@@ -212,6 +212,8 @@ def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.
             ]
             if re.search(r"\bUTC\b", text):
                 leaks.append(f"{role} {url}: UTC")
+            if "service:" in text:  # a service account's technical name (the istanza sent in through the API)
+                leaks.append(f"{role} {url}: service:")
             if role == "operator" and url == details[0]:
                 # the citizen wrote at 00:15 CET, the operator answered at 14:05 CEST, the same Sunday
                 assert "29/03 00:15" in text and "29/03 14:05" in text, text
@@ -335,6 +337,7 @@ def test_labels_and_local_times() -> None:
     assert local(datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Europe/Rome", "%H:%M") == "02:30"  # CET again
     assert local(datetime(2026, 3, 28, 23, 15), "Europe/Rome") == "29/03/2026 00:15"  # a naive time is UTC
     assert {"accepted", "phone_operator", "sent", "confirmed", "operator"} <= english_values()
+    assert actor("service:sportello") == "sistema" and actor("service") == "sistema" and actor("m.rossi") == "m.rossi"
 
 
 def test_messages_to_the_citizen_are_italian_on_rome_time(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
