@@ -17,7 +17,7 @@ from crm import scheduler
 from crm.config import Settings, get_settings
 from crm.core import openapi as oas
 from crm.core.auth import public
-from crm.core.errors import ApiError, error_body
+from crm.core.errors import ApiError, NotFound, error_body
 from crm.core.http import guard_request, json_ok
 from crm.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from crm.modules import MODULES, package, part
@@ -67,6 +67,10 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     app.ctx.readiness = {}
     # called in order at shutdown, before the database closes: stop taking work, finish or hand back what runs
     app.ctx.stop_hooks = []
+
+    # path prefix -> the page a module shows for an address none of its routes has (404): a citizen or an operator gets
+    # an Italian page there, not the API's JSON (which the API keeps)
+    app.ctx.page_errors = {}
 
     load_models()
     for module in MODULES:  # a name that does not import stops the start (crm.modules.UnknownModule)
@@ -120,6 +124,10 @@ def create_app(settings: Settings | None = None, name: str = "sportello_urp") ->
     @app.exception(SanicException)
     async def _sanic_error(request: Request, exc: SanicException) -> HTTPResponse:
         status = getattr(exc, "status_code", 500) or 500
+        if status == 404:
+            for prefix, page in app.ctx.page_errors.items():
+                if request.path.startswith(prefix):
+                    return await page(request, NotFound("not found"))
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
         message = "request body too large" if status == 413 else str(exc) if status < 500 else "internal error"
         return _error_json(status, codes.get(status, "error"), message)

@@ -182,6 +182,57 @@ def sideways(page: Any) -> list[str]:
     return list(page.evaluate(SIDEWAYS))
 
 
+# a short label that breaks over two lines looks broken: a button ("Mostra gli orari | liberi"), a code ("RQ- | WJFD4C",
+# also as a table row's link) or a footer link; so does a fieldset's legend indented from the labels under it (Bootstrap
+# Italia pads legends)
+MISSHAPEN = """() => {
+    const out = [];
+    const visible = el => el.offsetParent !== null || getComputedStyle(el).position === 'fixed';
+    // the text a sighted reader sees (not the words kept for screen readers in .visually-hidden) and its lines
+    const shown = el => {
+        const nodes = [], walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        while (walk.nextNode()) {
+            if (!walk.currentNode.parentElement.closest('.visually-hidden')) nodes.push(walk.currentNode);
+        }
+        return nodes;
+    };
+    const lines = nodes => {
+        const mids = new Set();
+        for (const n of nodes) {
+            const r = document.createRange(); r.selectNodeContents(n);
+            for (const x of r.getClientRects()) {
+                if (x.width > 1 && x.height > 1) mids.add(Math.round(x.top + x.height / 2));
+            }
+        }
+        return mids.size;
+    };
+    for (const el of document.querySelectorAll(
+            'main .btn, main .code, main th[scope=row] > a, .it-footer-small-prints-list a')) {
+        const nodes = shown(el);
+        const text = nodes.map(n => n.textContent).join('').replace(/\\s+/g, ' ').trim();
+        if (!text || text.length > 24 || !visible(el)) continue;
+        if (el.matches('th > a') && !/^[A-Z]{2,3}-[A-Z0-9]{4,}$/.test(text)) continue;  // a row's code, not its name
+        const n = lines(nodes);
+        if (n > 1) out.push(`«${text}» (<${el.tagName.toLowerCase()} class="${el.className}">) on ${n} lines`);
+    }
+    for (const lg of document.querySelectorAll('main fieldset > legend')) {
+        if (!visible(lg) || lg.classList.contains('visually-hidden')) continue;
+        const fs = lg.parentElement, cs = getComputedStyle(fs);
+        const edge = fs.getBoundingClientRect().left + parseFloat(cs.borderLeftWidth) + parseFloat(cs.paddingLeft);
+        const r = document.createRange(); r.selectNodeContents(lg);
+        const left = r.getBoundingClientRect().left;
+        if (Math.abs(left - edge) > 2) out.push(`legend «${lg.textContent.trim()}» ${Math.round(left - edge)}px off`);
+    }
+    return out;
+}"""
+
+
+def misshapen(page: Any) -> list[str]:
+    """[] when no short label (button, code, footer link: up to 24 characters) breaks over two lines and every
+    fieldset's legend starts on the fieldset's left edge; otherwise what is wrong, one line each."""
+    return list(page.evaluate(MISSHAPEN))
+
+
 def shoot(page: Any, name: str) -> None:
     """With URP_SCREENS set: a full-page screenshot of the page at each of the three sizes (<dir>/<name>-<size>.png);
     the page is back at its own size afterwards."""

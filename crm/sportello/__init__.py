@@ -15,6 +15,7 @@ def setup(app: Any) -> None:
     app.ctx.oidc_providers = load_providers(settings.oidc_providers_file) if settings.oidc_providers_file else {}
     app.ctx.oidc_client = OidcClient()
     app.ctx.sportello_ente_name = app.ctx.settings.default_ente_name
+    app.ctx.page_errors["/sportello/"] = _not_found
 
     async def probe(app: Any) -> dict[str, Any]:
         providers = app.ctx.oidc_providers.get(app.ctx.settings.default_ente, [])
@@ -26,3 +27,12 @@ def setup(app: Any) -> None:
 
     if get_app_io_settings().keys():  # App IO, a notification channel of the outbox like SMS and e-mail
         app.ctx.senders[CHANNEL] = AppIoSender(app)
+
+
+async def _not_found(request: Any, exc: Any) -> Any:
+    """An address under /sportello/ that no page has: the desk's Italian "Pagina non trovata", header and all."""
+    from crm.sportello.kit import error_page
+    from crm.sportello.session import current
+
+    request.ctx.citizen = await current(request)
+    return error_page(request, exc)

@@ -16,7 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser import SCREENS, SIZES, browser, browser_pages, shoot, sideways  # noqa: F401  (browser: the fixture)
+from tests.browser import (  # noqa: F401  (browser: the fixture)
+    SCREENS,
+    SIZES,
+    browser,
+    browser_pages,
+    misshapen,
+    shoot,
+    sideways,
+)
 from tests.conftest import DB, PASSWORD, EnteCtx, Server, make_ente
 from tests.console.test_console import login
 from tests.console.test_italian import _crawl, _world
@@ -24,6 +32,17 @@ from tests.console.test_italian import _crawl, _world
 ROLES = ("admin", "operator", "phone_operator", "backoffice")
 PHONE = {"width": SIZES["phone"][0], "height": SIZES["phone"][1]}
 LAPTOP = {"width": SIZES["desktop"][0], "height": SIZES["desktop"][1]}
+TABLET = {"width": SIZES["tablet"][0], "height": SIZES["tablet"][1]}
+
+
+def _look(page: Any) -> list[str]:
+    """What looks wrong on the open screen: sideways scrolling on a phone, a short label broken over two lines or a
+    legend out of line on a phone or a tablet (tests/browser.py); the page is back at a phone's size afterwards."""
+    found = sideways(page) + [f"phone: {m}" for m in misshapen(page)]
+    page.set_viewport_size(TABLET)
+    found += [f"tablet: {m}" for m in misshapen(page)]
+    page.set_viewport_size(PHONE)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +119,8 @@ def test_no_screen_scrolls_sideways_on_a_phone(
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
+    from playwright.sync_api import expect
+
     ente, w = office
     screens = _screens(server, ente, w, role)
     assert len(screens) >= (20 if role == "admin" else 8), screens
@@ -108,20 +129,27 @@ def test_no_screen_scrolls_sideways_on_a_phone(
         page = make()
         if role == "admin":  # the sign-in page, before anyone is signed in
             page.goto("/console/login")
-            problems += [f"/console/login: {p}" for p in sideways(page)]
+            problems += [f"/console/login: {p}" for p in _look(page)]
             shoot(page, "console-login")
         _sign_in(page, ente.usernames[role])
         for url in screens:
             page.goto(url)
-            problems += [f"{url}: {p}" for p in sideways(page)]
+            problems += [f"{url}: {p}" for p in _look(page)]
             shoot(page, f"console-{role}-{_name(url)}")
+        # an address no screen has: the console's Italian page, not the API's JSON
+        r = page.goto("/console/pagina-che-non-esiste")
+        assert r is not None and r.status == 404
+        expect(page.get_by_role("heading", level=1)).to_have_text("Pagina non trovata")
+        problems += [f"not found: {p}" for p in _look(page)]
+        shoot(page, f"console-{role}-non-trovata")
         fonts = page.evaluate(
             """async () => { await document.fonts.ready;
                 return [getComputedStyle(document.body).fontFamily, document.fonts.check('16px "Titillium Web"'),
                         typeof window.bootstrap]; }"""
         )
         assert fonts[0].startswith('"Titillium Web"') and fonts[1] is True and fonts[2] == "object", fonts
-        assert page.errors == [], page.errors
+        # the "not found" page is answered 404 on purpose (the console's "Failed to load resource" is that answer)
+        assert [e for e in page.errors if "pagina-che-non-esiste" not in e and "Failed to load resource" not in e] == []
     assert problems == [], "\n".join(problems)
 
 

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.browser import SIZES, browser, browser_pages, shoot, sideways  # noqa: F401  (browser: the fixture)
+from tests.browser import SIZES, browser, browser_pages, misshapen, shoot, sideways  # noqa: F401  (browser: the fixture)
 from tests.conftest import DB
 from tests.sportello.conftest import Desk
 from tests.sportello.test_journeys_browser import seed_request_and_chat, sign_in
 
 PHONE = {"width": SIZES["phone"][0], "height": SIZES["phone"][1]}
+TABLET = {"width": SIZES["tablet"][0], "height": SIZES["tablet"][1]}
 LINKS = """() => [...document.querySelectorAll('a[href^="/sportello/"]')].map(a => a.getAttribute('href'))"""
 SKIP = re.compile(r"/static/|\.pdf|/ics/|\.ics|/accesso|/esci|/jwks|#")
 
@@ -43,6 +44,10 @@ def test_no_page_scrolls_sideways_on_a_phone(
 
     def check(page: Any, name: str) -> None:
         problems.extend(f"{name} ({page.url}): {p}" for p in sideways(page))
+        problems.extend(f"{name} ({page.url}), phone: {p}" for p in misshapen(page))
+        page.set_viewport_size(TABLET)
+        problems.extend(f"{name} ({page.url}), tablet: {p}" for p in misshapen(page))
+        page.set_viewport_size(PHONE)
         shoot(page, name)
 
     with browser_pages(browser, request, tmp_path, viewport=PHONE) as make:
@@ -50,6 +55,8 @@ def test_no_page_scrolls_sideways_on_a_phone(
         for path in ("/sportello/", "/sportello/accesso", "/sportello/pagina-che-non-esiste"):
             page.goto(desk.url + path)
             check(page, _name(path) + "-anonimo")
+        # an address no page has: the desk's Italian page, header and footer, not the API's JSON
+        expect(page.get_by_role("heading", level=1)).to_have_text("Pagina non trovata")
         sign_in(page, desk, "Mario Rossi", "/sportello/area-personale")
 
         # the booking journey, step by step
