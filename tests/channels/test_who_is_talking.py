@@ -22,8 +22,8 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from tests.browser import SCREENS, SIZES, browser, browser_pages, require_axe  # noqa: F401  (browser: the fixture)
 from tests.browser import axe as run_axe
-from tests.browser import browser, browser_pages, require_axe  # noqa: F401  (browser: the module fixture)
 from tests.channels.conftest import (
     TG_SECRET,
     TWILIO_FROM,
@@ -42,7 +42,6 @@ THANKS = "Grazie per la valutazione!"
 COMMENT_THANKS = "Grazie, il suo commento è stato registrato."
 BACK = "È tornato l'assistente virtuale"
 HOLDING = "Il nostro assistente virtuale in questo momento non risponde."
-SIZES = {"desktop": (1366, 768), "tablet": (768, 1024), "phone": (390, 844)}
 _n = iter(range(10**6))
 
 
@@ -290,8 +289,9 @@ def pages(browser: Any, desk: Desk, request: pytest.FixtureRequest, tmp_path: Pa
 
 
 def _shots(page: Any, name: str) -> None:
-    """The widget at the three sizes (URP_SCREENSHOTS=<dir> keeps them to be looked at)."""
-    out = os.environ.get("URP_SCREENSHOTS")
+    """The widget at the three sizes (URP_SCREENSHOTS=<dir>, or scripts/screenshots.py's URP_SCREENS, keeps them to be
+    looked at)."""
+    out = os.environ.get("URP_SCREENSHOTS") or SCREENS
     for size, (w, h) in SIZES.items():
         page.set_viewport_size({"width": w, "height": h})
         page.wait_for_timeout(150)
@@ -311,6 +311,7 @@ def test_widget_shows_the_operator_the_notices_and_takes_the_rating(desk: Desk, 
     log = dialog.get_by_role("log", name="Messaggi")
     who = dialog.locator("#urp-chat-who")
     expect(who).to_have_text("Risponde l'assistente virtuale")
+    _shots(page, "open")
     box = dialog.get_by_role("textbox", name="Scrivi un messaggio")
     box.fill("Vorrei parlare con un operatore")
     box.press("Enter")
