@@ -359,10 +359,32 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
 @console_page()
 async def conversation_live(request: Request, p: Principal, conversation_id: int) -> HTTPResponse:
     after = request.args.get("after", "0")
+    refresh = {int(x) for x in request.args.get("refresh", "").split(",")[:20] if x.isdigit()}
     async with begin(request, screen="conversations") as cx:
         tz = await ente_tz(cx.session, p.ente_id)
         ctx = await _thread(cx, p, conversation_id, after=int(after) if after.isdigit() else 0)
-    return json(_news(ctx, tz=tz, csrf=context(request, p)["csrf"]), headers={"Cache-Control": "no-store"})
+        again = (
+            [
+                m
+                for m in await conversations.messages(
+                    cx.session, ente_id=p.ente_id, conversation_id=conversation_id, include_private=True
+                )
+                if m.id in refresh
+            ]
+            if refresh
+            else []
+        )
+        if again and not ctx["targets"] and any(chat_files.stored(m.attachments) for m in again):
+            ctx["targets"] = await _file_targets(cx.session, p, ctx["contact"].id)
+    page = {"tz": tz, "csrf": context(request, p)["csrf"]}
+    news = _news(ctx, **page)
+    # messages shown while their files were on their way (data-pending): drawn again, once the files are there
+    news["replaced"] = {
+        str(m.id): env.get_template("_ws_messages.html").render(**page, **{**ctx, "messages": [m]})
+        for m in again
+        if not any(isinstance(a, dict) and a.get("pending") for a in m.attachments or [])
+    }
+    return json(news, headers={"Cache-Control": "no-store"})
 
 
 def _slots(ctx: dict[str, Any] | None) -> list[tuple[str, str]]:

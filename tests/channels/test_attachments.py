@@ -846,3 +846,41 @@ def test_widget_and_workspace_in_the_browser(desk: Desk, pages: Any, tmp_path: P
     assert not unexpected, unexpected
     # the browser's own favicon request is not the page's (as in tests/console/test_workspace_browser.py)
     assert not [e for e in operator.errors if "Failed to load resource" not in e], operator.errors  # type: ignore[attr-defined]
+
+
+def test_workspace_shows_a_file_once_it_arrives(desk: Desk, pages: Any) -> None:
+    """The operator has the Telegram chat open; the citizen's photo reaches the thread at once as "File in arrivo
+    dal canale" (Telegram's file server failed the first download) and turns into the picture when the retry
+    fetches it, without a reload."""
+    from playwright.sync_api import expect
+
+    chat = 886_000 + next(_n)
+    _tg(desk, chat, {"text": "Vorrei parlare con un operatore per una segnalazione"})
+    conv_id, _ = _conv_of(desk, "telegram", "per una segnalazione")
+    _taken(desk, conv_id)
+    operator = pages(viewport={"width": 1366, "height": 768})
+    operator.goto("/console/login")
+    operator.get_by_label("Nome utente").fill(desk.ente.usernames["operator"])
+    operator.get_by_label("Password").fill(PASSWORD)
+    operator.get_by_label("Password").press("Enter")
+    expect(operator).to_have_url(re.compile(r"/console/"))
+    operator.goto(f"/console/conversations/{conv_id}")
+    expect(operator.locator("#ws")).to_have_attribute("data-live", "on", timeout=30_000)
+    png, file_id = image("PNG", (300, 200), "#00756a"), f"late{uuid.uuid4().hex[:8]}"
+    FakeTelegram.files[file_id] = png
+    desk.telegram.fail_files = 1
+    _tg(
+        desk,
+        chat,
+        {
+            "caption": "Ecco la foto",
+            "document": {"file_id": file_id, "file_unique_id": "l", "file_name": "cartello.png", "file_size": len(png)},
+        },
+    )
+    waiting = operator.locator("#ws-messages li[data-pending]")
+    expect(waiting).to_contain_text("File in arrivo dal canale: cartello.png", timeout=30_000)
+    thumb = operator.locator("#ws-messages img.ws-thumb[alt='Foto inviata: cartello.png']")
+    expect(thumb).to_have_count(1, timeout=60_000)
+    assert thumb.evaluate("i => i.decode().then(() => i.naturalWidth)") == 300
+    expect(waiting).to_have_count(0)
+    assert not operator.errors, operator.errors  # type: ignore[attr-defined]

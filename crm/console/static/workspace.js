@@ -66,6 +66,15 @@
     // the SLA clock's words change every minute: only the badge is replaced, not the header's forms
     var freshSla = incoming.querySelector(".ws-sla"), shownSla = head && head.querySelector(".ws-sla");
     if (freshSla && shownSla && freshSla.outerHTML !== shownSla.outerHTML) shownSla.replaceWith(freshSla);
+    // a file arrived (or was refused) after its message was shown: the message is drawn again
+    Object.keys(news.replaced || {}).forEach(function (id) {
+      var old = messages && messages.querySelector('li[data-id="' + id + '"]');
+      if (!old) return;
+      var box = document.createElement("ol");
+      box.innerHTML = news.replaced[id];
+      var li = box.firstElementChild;
+      if (li) { old.replaceWith(li); bindForms(li); }
+    });
     Object.keys(news.statuses || {}).forEach(function (id) {
       var el = document.querySelector('[data-status-for="' + id + '"]');
       if (el) el.innerHTML = news.statuses[id];
@@ -87,7 +96,11 @@
   function refreshThread() {
     if (!conv) return;
     if (fetching) { again = true; return; }
-    fetching = fetch("/console/conversations/" + conv + "/live?after=" + after, {credentials: "same-origin"})
+    // the messages whose files were still on their way from Telegram or Twilio are asked for again
+    var waiting = messages ? Array.prototype.map.call(messages.querySelectorAll("li[data-pending]"),
+      function (li) { return li.dataset.id; }).slice(0, 20) : [];
+    fetching = fetch("/console/conversations/" + conv + "/live?after=" + after +
+      (waiting.length ? "&refresh=" + waiting.join(",") : ""), {credentials: "same-origin"})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (news) { apply(news, false); })
       .catch(function () { /* the next event or the reconnect fetches again */ })
