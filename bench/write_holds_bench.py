@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 PHASE = ["setup"]
 HOLDS: list[tuple[str, float]] = []
+LABELS: list[str] = []  # beside HOLDS: the first write statement of each transaction, to tell which job held it
 
 
 def _instrument() -> None:
@@ -43,10 +44,24 @@ def _instrument() -> None:
         t0 = conn.info.pop("write_t0", None)
         if t0 is not None:
             HOLDS.append((PHASE[0], (time.perf_counter() - t0) * 1000))
+            read = conn.info.pop("read_first", "")
+            LABELS.append(conn.info.pop("write_first", f"(no write) {read}"))
 
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        if "write_t0" not in conn.info or "write_first" in conn.info or sql.lstrip().upper().startswith("BEGIN"):
+            return
+        if sql.lstrip()[:6].upper() in WRITES:
+            conn.info["write_first"] = " ".join(sql.split()[:4])
+        else:
+            conn.info.setdefault("read_first", " ".join(sql.split()[:12])[:160])
+
+    event.listen(Engine, "before_cursor_execute", statement)
     event.listen(Engine, "begin", begin)
     event.listen(Engine, "commit", end)
     event.listen(Engine, "rollback", end)
+
+
+WRITES = {"INSERT", "UPDATE", "DELETE"}
 
 
 def _summary(ms: list[float]) -> dict[str, Any]:
@@ -170,7 +185,11 @@ def main() -> None:
     result: dict[str, Any] = {
         "articles": args.articles,
         "phases": {p: _summary([ms for ph, ms in HOLDS if ph == p]) for p in phases},
-        "longest": [(p, round(ms, 1)) for p, ms in sorted(HOLDS, key=lambda h: -h[1]) if p != "setup"][:5],
+        "longest": [
+            (p, round(ms, 1), label)
+            for (p, ms), label in sorted(zip(HOLDS, LABELS, strict=True), key=lambda h: -h[0][1])
+            if p != "setup"
+        ][:12],
         "kb_reindex_cli_s": round(reindex_s, 1),
         "wall_s": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(),

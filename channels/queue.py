@@ -39,7 +39,7 @@ from sqlalchemy.orm import aliased
 from channels.models import TurnJob
 from crm.contacts.models import ContactIdentity, ContactPhone
 from crm.conversations.models import Conversation, Message
-from crm.db import transaction, utcnow
+from crm.db import reading, transaction, utcnow
 from crm.scheduler import served_ente_ids
 from crm.tasks import Background, uncancellable
 
@@ -284,6 +284,9 @@ class TurnQueue:
         if served is not None:  # a process given some comuni (URP_SCHEDULER_ENTES) takes only their turns
             stmt = stmt.where(TurnJob.ente_id.in_(served))
         maker = self.app.ctx.sessionmaker
+        async with reading(maker) as s:  # an idle poll must not take SQLite's write lock to find nothing
+            if await s.scalar(stmt.limit(1)) is None:
+                return 0
         taken: list[TurnCtx] = []
         async with transaction(maker) as s:
             if s.bind.dialect.name != "sqlite":

@@ -1096,20 +1096,28 @@ async def _notify_series(
 REMINDER_BATCH = 50  # per transaction: the scheduler never holds SQLite's writer for long (issue 14, item 6)
 
 
+def _reminder_due(hours_before: int, ente_id: int | None) -> list[Any]:
+    now = utcnow()
+    due = [
+        Booking.status == "confirmed",
+        Booking.reminder_sent.is_(False),
+        Booking.start > now,
+        Booking.start <= now + timedelta(hours=hours_before),
+    ]
+    return due if ente_id is None else [*due, Booking.ente_id == ente_id]
+
+
+async def reminders_due(session: AsyncSession, *, hours_before: int = 24, ente_id: int | None = None) -> bool:
+    """Whether a reminder is due: the job asks with a read-only session and writes only when one is."""
+    return await session.scalar(select(Booking.id).where(*_reminder_due(hours_before, ente_id)).limit(1)) is not None
+
+
 async def send_reminders(
     session: AsyncSession, *, hours_before: int = 24, ente_id: int | None = None, limit: int = REMINDER_BATCH
 ) -> int:
     """Queue a reminder for up to ``limit`` confirmed bookings starting within ``hours_before`` hours (once each);
     the caller repeats in a new transaction while a full batch came back."""
-    now = utcnow()
-    stmt = select(Booking).where(
-        Booking.status == "confirmed",
-        Booking.reminder_sent.is_(False),
-        Booking.start > now,
-        Booking.start <= now + timedelta(hours=hours_before),
-    )
-    if ente_id is not None:
-        stmt = stmt.where(Booking.ente_id == ente_id)
+    stmt = select(Booking).where(*_reminder_due(hours_before, ente_id))
     count = 0
     for b in (await session.scalars(stmt.order_by(Booking.start, Booking.id).limit(limit))).all():
         svc = await session.get(Service, b.service_id)

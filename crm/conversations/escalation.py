@@ -14,7 +14,7 @@ from crm.conversations import commands, sla
 from crm.conversations.models import Conversation
 from crm.core.auth import Principal
 from crm.core.commands import acting
-from crm.db import utcnow
+from crm.db import reading, utcnow
 
 BATCH = 500
 
@@ -58,7 +58,7 @@ async def escalate_due(
     row and escalates it once)."""
     maker = maker or app.ctx.sessionmaker
     now = now or utcnow()
-    async with maker() as s:
+    async with reading(maker) as s:
         due = await late_ids(s, ente_id=ente_id, now=now)
     done: list[int] = []
     for eid, ids in due.items():

@@ -24,7 +24,7 @@ from crm.core import lookup as citizen_lookup
 from crm.core.auth import Principal
 from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.records import get_in_ente
-from crm.db import transaction, utcnow
+from crm.db import reading, transaction, utcnow
 from crm.instances.models import Attachment, Instance, InstanceEvent, InstanceType, ProtocolOutbox, ReferenceItem
 from crm.instances.protocol import ProtocolAdapter, ProtocolUnavailable
 from crm.instances.schemas import (
@@ -437,7 +437,7 @@ async def process_protocol_outbox(
     processed in its own transaction with the row locked, so replicas never register one istanza twice."""
     done = 0
     now = utcnow()
-    async with maker() as s:
+    async with reading(maker) as s:
         ids = (
             await s.scalars(
                 select(ProtocolOutbox.id)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.contacts.models import Contact
-from crm.db import transaction, utcnow
+from crm.db import reading, transaction, utcnow
 from crm.notifications.models import Notification
 from crm.notifications.senders import OutboundNotification, Sender, SendError
 
@@ -115,20 +115,17 @@ async def _claim(
 ) -> list[OutboundNotification]:
     """Lease due rows so parallel dispatchers (replicas) never send the same notification."""
     now = utcnow()
+    due = or_(
+        (Notification.status == "pending") & (Notification.next_attempt_at <= now),
+        (Notification.status == "sending") & (Notification.lease_until < now),
+    )
+    if ente_id is not None:
+        due = due & (Notification.ente_id == ente_id)
+    async with reading(maker) as s:  # most rounds find nothing: they must not take the write lock to find it
+        if await s.scalar(select(Notification.id).where(due).limit(1)) is None:
+            return []
     async with transaction(maker) as s:
-        stmt = (
-            select(Notification)
-            .where(
-                or_(
-                    (Notification.status == "pending") & (Notification.next_attempt_at <= now),
-                    (Notification.status == "sending") & (Notification.lease_until < now),
-                )
-            )
-            .order_by(Notification.next_attempt_at, Notification.id)
-            .limit(limit)
-        )
-        if ente_id is not None:
-            stmt = stmt.where(Notification.ente_id == ente_id)
+        stmt = select(Notification).where(due).order_by(Notification.next_attempt_at, Notification.id).limit(limit)
         if s.bind.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         rows = (await s.scalars(stmt)).all()
