@@ -220,8 +220,10 @@ async def _transcript_request(
         .order_by(Conversation.id.desc())
         .limit(1)
     )
-    if conv is None:
-        return None, None, None  # nothing to send: the assistant answers the word as any message
+    if conv is None or (conv.mode != "closed" and not word["email"]):
+        # nothing to send, or the bare word in an open conversation (a "trascrizione" of a marriage certificate is
+        # a question for the assistant): answered as any message; the closing notice is where the word is offered
+        return None, None, None
     stored = await conversations.record_answer(s, conv=conv, text=msg.text, channel_message_id=msg.channel_message_id)
     cx = Context(principal=Principal.system(ente_id, f"channel:{msg.channel}"), session=s, app=app)
     try:
