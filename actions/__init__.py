@@ -1,7 +1,8 @@
 """Rasa custom actions (rasa-sdk action server, Python 3.11): one module per flow over one ``CrmClient``
 (``crm_client.py``); they call the CRM over HTTP, never its database, and say only the domain's responses.
 
-    knowledge.py  answers from the knowledge base, feedback, out of scope
+    knowledge.py  answers from the knowledge base, feedback, out of scope, small talk that asks more
+    nlu_words.py  what a message says beyond an intent's training examples (bot/data/nlu.yml)
     booking.py    booking form and booking          cancel.py   cancelling a booking
     status.py     where a request / istanza / booking stands, the citizen's appointments
     report.py     segnalazioni                       istanza.py  formal requests

@@ -16,10 +16,23 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ROME, apologise, phrase, say, slot_label, text_for, urp_values, when_label
+from actions.common import (
+    ROME,
+    apologise,
+    latest_intent,
+    latest_text,
+    phrase,
+    say,
+    slot_label,
+    text_for,
+    urp_values,
+    when_label,
+)
 from actions.crm_client import CrmUnavailable, Service, Slot, crm
 from actions.dates import parse_day, part_of_day
-from actions.turn import TurnAction, TurnFormValidation
+from actions.knowledge import kb_before_dead_end
+from actions.nlu_words import COURTESY, names_intent, own_words
+from actions.turn import TurnAction, TurnFormValidation, turn_of
 from channels.turn_token import Turn
 
 # fields of a service's booking form (JSON Schema) the assistant knows how to ask for and check
@@ -47,6 +60,8 @@ STOP = {
     "serve",
 }
 ALIASES = {"cie": "carta identità", "identita": "identità", "identità": "identità", "palestra": "palestra"}
+ANSWERED = "-"  # booking_service when the knowledge base answered the message that started the form: nothing is booked
+ASK_KB = "?"  # booking_service when the form starts with a message that asks more than a booking and names no service
 BOOKING_SLOTS = (
     "booking_service",
     "booking_service_id",
@@ -134,20 +149,47 @@ def offer(
 
 
 class ValidateBookingForm(TurnFormValidation):
+    """The message that started the form, when it names no service, does not ask to book in so many words («prenotare»,
+    «fissare»: actions/nlu_words.py) and says more than a request for an appointment ever does (a word none of the
+    book_appointment examples uses: «devo vendere un terreno agricolo, serve il cdu?»), goes to the knowledge base
+    first: a confident article is the answer and nothing is booked; otherwise the form asks for the service."""
+
     def name(self) -> str:
         return "validate_booking_form"
+
+    async def extract_booking_service(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") is None and not tracker.get_slot("booking_service"):
+            text = latest_text(tracker)
+            if (
+                latest_intent(tracker) == "book_appointment"
+                and not text.startswith("/")
+                and own_words(text, ("book_appointment", *COURTESY))
+                and not names_intent(text, "book_appointment")
+            ):
+                return {"booking_service": ASK_KB}
+        return {}
 
     async def validate_booking_service(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        text = str(value or tracker.latest_message.get("text") or "")
+        latest = str(tracker.latest_message.get("text") or "").strip()
         try:
             services = await crm.services()
         except CrmUnavailable:
             apologise(dispatcher)
             return {"booking_service": None, "requested_slot": None}
+        if value == ASK_KB:
+            if not match_services(latest, services):
+                turn = turn_of(tracker)
+                answered = await kb_before_dead_end(dispatcher, tracker, turn) if turn is not None else None
+                if answered is not None:
+                    return {"booking_service": ANSWERED, **answered}
+                return {"booking_service": None}  # the form asks for the service
+            value = latest  # it names a service after all
+        text = str(value or latest)
         # a button answers with the service's slug: that wins over whatever the NLU made of it as entities
-        latest = str(tracker.latest_message.get("text") or "").strip()
         found = (
             [s for s in services if s["slug"] in (latest, text)]
             or match_services(text, services)
@@ -182,6 +224,8 @@ class ValidateBookingForm(TurnFormValidation):
     ) -> list[str]:
         """The service's own form decides what else to ask (fiscal code, phone, e-mail); the summary to confirm
         comes last."""
+        if tracker.get_slot("booking_service") == ANSWERED:
+            return []  # the knowledge base answered the message instead: the form ends, nothing is booked
         asked = [s for s in domain_slots if s != "booking_confirm"]
         return [*asked, *(tracker.get_slot("booking_extra") or []), "booking_confirm"]
 
@@ -412,6 +456,8 @@ class ActionBook(TurnAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
     ) -> list[EventType]:
         reset = [SlotSet(s, None) for s in BOOKING_SLOTS]
+        if tracker.get_slot("booking_service") == ANSWERED:
+            return reset  # the knowledge base answered the message that started the form
         if not tracker.get_slot("booking_confirm"):
             say(dispatcher, "utter_booking_not_booked")
             return reset

@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import CODE_RE, apologise, latest_intent, latest_text, say
 from actions.crm_client import CrmUnavailable, KbHit, KbSearch, crm
 from actions.handoff import hand_off
+from actions.nlu_words import COURTESY, names_intent, own_words
 from actions.turn import TurnAction
 from channels.turn_token import Turn
 
@@ -178,9 +179,65 @@ class ActionDefaultFallback(TurnAction):
         return await answer_info(dispatcher, tracker, domain, turn)
 
 
+async def article_beyond(tracker: Tracker, turn: Turn, intents: tuple[str, ...] = COURTESY) -> KbHit | None:
+    """The confident article for a message the NLU read as one of ``intents`` (a courtesy, a request for a person)
+    that says more than their training examples ever do (actions/nlu_words.py); None when it says nothing more (the
+    KB is not asked) or the KB has no confident answer. Right after an article a short one may be a follow-up about
+    it («e dove?» read as a goodbye); a thank-you is not one (the KB's follow-up takes only detail words and the
+    article's own)."""
+    query = latest_text(tracker)
+    if not query or query.startswith("/") or not own_words(query, intents):
+        return None
+    try:
+        res = await search(tracker, turn, query)
+    except CrmUnavailable:
+        return None  # the courtesy's own reply: nothing is lost
+    return confident(res)
+
+
+# each courtesy's fixed reply, when the message says nothing more
+COURTESY_REPLIES = {"greet": "utter_greet", "goodbye": "utter_goodbye", "thank": "utter_you_are_welcome"}
+
+
+class ActionSmallTalk(TurnAction):
+    """A greeting, a thank-you or a goodbye gets its courtesy, unless the message asks more than that («grazie, ma mi
+    è arrivata una bolletta dell'acqua troppo alta»): then the knowledge base's confident article is the reply."""
+
+    def name(self) -> str:
+        return "action_small_talk"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
+        top = await article_beyond(tracker, turn)
+        if top is not None:
+            return await reply_with(dispatcher, tracker, latest_text(tracker), top)
+        say(dispatcher, COURTESY_REPLIES.get(latest_intent(tracker) or "", "utter_how_can_i_help"))
+        return []
+
+
+class ActionHandoffOrAnswer(TurnAction):
+    """A request for a person outside a form. An explicit one («voglio parlare con un operatore»: a word mostly the
+    human_handoff examples use) is handed off; a message the NLU read as one without asking for anybody («ho un
+    problema con l'ISEE, mi aiutate?») gets the knowledge base's confident article first, else the handoff."""
+
+    def name(self) -> str:
+        return "action_handoff_or_answer"
+
+    async def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
+    ) -> list[EventType]:
+        if not names_intent(latest_text(tracker), "human_handoff"):
+            top = await article_beyond(tracker, turn, ("human_handoff", *COURTESY))
+            if top is not None:
+                return await reply_with(dispatcher, tracker, latest_text(tracker), top)
+        return await hand_off(dispatcher, tracker, domain, turn)
+
+
 class ActionFeedbackOrConfirm(TurnAction):
     """Sì/No: feedback on the last answer when one was asked for, otherwise a gentle prompt. A whole question the
-    NLU took for a yes or a no is answered as a question."""
+    NLU took for a yes or a no is answered as a question, and so is a message that says more than a yes or a no
+    when the knowledge base answers it confidently."""
 
     def name(self) -> str:
         return "action_feedback_or_confirm"
@@ -191,6 +248,9 @@ class ActionFeedbackOrConfirm(TurnAction):
         if looks_like_question(latest_text(tracker)):
             # a new question, not an answer to ours: no feedback is recorded
             return await answer_info(dispatcher, tracker, domain, turn)
+        top = await article_beyond(tracker, turn)
+        if top is not None:
+            return await reply_with(dispatcher, tracker, latest_text(tracker), top)
         if tracker.get_slot("report_offered"):
             # "yes" to the offer starts the report form (rules.yml); this is the "no": nothing is filed
             say(dispatcher, "utter_report_offer_declined")

@@ -390,6 +390,89 @@ def test_a_follow_up_is_answered_from_the_article_just_given(url: str, world: Wo
     assert "Carta d'identità" not in said(new), said(new)
 
 
+def test_a_courtesy_that_asks_more_gets_the_article_and_a_plain_one_its_reply(url: str, world: World) -> None:
+    """The NLU read a whole question as a thank-you, a goodbye, a no or a request for a person: the message says more
+    than those intents' examples ever do, so the knowledge base's confident article is the reply. A plain courtesy
+    gets its own reply (the KB is not even asked), and an explicit request for a person is handed off."""
+    question = "grazie, e quanto costa rinnovare la carta d'identità?"
+    thanked = call_as(url, world.turn(), "action_small_talk", question, "thank")
+    assert "Carta d'identità elettronica" in said(thanked) and "22,21 euro" in said(thanked), said(thanked)
+    assert slots_set(thanked)["awaiting_feedback"] is True and slots_set(thanked)["kb_last_slug"] == "carta-identita"
+    # right after an article a plain thank-you is not a follow-up about it
+    after = {"kb_last_slug": "carta-identita", "awaiting_feedback": True}
+    plain = call_as(url, world.turn(), "action_small_talk", "grazie mille, gentilissimi", "thank", slots=after)
+    assert said(plain).startswith("Prego") and "Carta d'identità" not in said(plain) and not slots_set(plain)
+    follow_up = call_as(url, world.turn(), "action_small_talk", "e quanto costa?", "goodbye", slots=after)
+    assert "22,21 euro" in said(follow_up), said(follow_up)  # a follow-up about the article, read as a goodbye
+    bye = call_as(url, world.turn(), "action_small_talk", "arrivederci, buona giornata", "goodbye", slots=after)
+    assert said(bye).startswith("Arrivederci") and "Carta d'identità" not in said(bye)
+    hello = call_as(url, world.turn(), "action_small_talk", "buongiorno, avrei bisogno", "greet")
+    assert said(hello).startswith("Buongiorno") and "Carta d'identità" not in said(hello)
+    # a no that asks something else (no question mark): the article, not the feedback
+    no = call_as(
+        url,
+        world.turn(),
+        "action_feedback_or_confirm",
+        "no, volevo sapere come si rinnova la carta d'identità",
+        "deny",
+        slots={"awaiting_feedback": True, "kb_last_slug": "buche-strade", "kb_last_query": "buca"},
+    )
+    assert "Carta d'identità elettronica" in said(no) and "Mi dispiace" not in said(no), said(no)
+    kept = call_as(
+        url,
+        world.turn(),
+        "action_feedback_or_confirm",
+        "no, non era quello che mi serviva",
+        "deny",
+        slots=after | {"kb_last_query": "cie"},
+    )
+    assert "Carta d'identità" not in said(kept) and slots_set(kept) == {"awaiting_feedback": False}
+    # read as a request for a person without asking for anybody: the article; asking for one: the handoff
+    asked = call_as(url, world.turn(), "action_handoff_or_answer", question, "human_handoff")
+    assert "Carta d'identità elettronica" in said(asked) and "operatore" not in said(asked), said(asked)
+    person = call_as(
+        url,
+        world.turn(),
+        "action_handoff_or_answer",
+        "voglio parlare con un operatore della carta d'identità",
+        "human_handoff",
+    )
+    assert "Carta d'identità elettronica" not in said(person)
+    assert "operatore" in said(person) or "richiamata" in said(person), said(person)
+
+
+def test_a_booking_start_that_asks_something_else_gets_the_article(url: str, world: World) -> None:
+    """The NLU read a question as a booking: it names no service and does not ask to book in so many words, so the
+    knowledge base answers it first and the form ends booking nothing; «vorrei prenotare un appuntamento» starts
+    the form as always."""
+    question = "quanto si paga il documento elettronico all'anagrafe?"
+    answered = call_as(
+        url, world.turn(), "validate_booking_form", question, "book_appointment", active_loop="booking_form"
+    )
+    assert "Carta d'identità elettronica" in said(answered) and "22,21 euro" in said(answered), said(answered)
+    assert slots_set(answered)["booking_service"] == "-" and slots_set(answered)["awaiting_feedback"] is True
+    ended = call_as(url, world.turn(), "action_book", question, "book_appointment", slots={"booking_service": "-"})
+    assert said(ended) == "" and slots_set(ended)["booking_service"] is None
+    plain = call_as(
+        url,
+        world.turn(),
+        "validate_booking_form",
+        "vorrei prenotare un appuntamento",
+        "book_appointment",
+        active_loop="booking_form",
+    )
+    assert said(plain) == "" and not slots_set(plain).get("booking_service")  # the form asks for the service
+    named = call_as(
+        url,
+        world.turn(),
+        "validate_booking_form",
+        "mi serve un appuntamento per la carta d'identità scaduta",
+        "book_appointment",
+        active_loop="booking_form",
+    )
+    assert slots_set(named).get("booking_service") != "-" and "Carta d'identità elettronica" not in said(named)
+
+
 def test_a_report_or_istanza_start_the_knowledge_base_answers_files_nothing(url: str, world: World) -> None:
     """The NLU read a question as a report or an istanza: a confident article that is not "report it" answers it and
     the form ends filing nothing; a "report it" article leaves the report form to file it; a request that says
