@@ -22,7 +22,7 @@ from sqlalchemy import and_, or_, select, update
 from crm.contacts.erasure import ERASED, purge_tracker, remove_files
 from crm.conversations import files as chat_files
 from crm.conversations.models import Conversation, ConversationRating, Message
-from crm.db import transaction, utcnow
+from crm.db import reading, transaction, utcnow
 
 log = logging.getLogger("urp.retention")
 BATCH = 200
@@ -82,6 +82,15 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
     settings = app.ctx.settings
     total = {"conversations": 0, "tracker_events": 0}
     while True:
+        async with reading(app.ctx.sessionmaker) as s:  # nothing due (most passes): no write lock taken
+            if not await due(
+                s,
+                closed_days=settings.retention_closed_days,
+                bot_only_days=settings.retention_bot_only_days,
+                ente_id=ente_id,
+                limit=1,
+            ):
+                break
         async with transaction(app.ctx.sessionmaker) as s:
             ids = await due(
                 s,
