@@ -251,10 +251,13 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
             {
                 "at": f.uploaded_at,
                 "who": names.get(f.uploaded_by_operator_id or 0, "un operatore"),
-                "note": f"{f.filename} ({chat_files.human_size(f.size)})",
+                "note": f"{f.filename} ({chat_files.human_size(f.size)})"
+                if f.storage_key
+                else "File eliminato alla scadenza dei tempi di conservazione",
                 "name": f.filename,
-                "href": f"/console/requests/{t.id}/files/{f.id}",
-                "image": f.content_type in filetypes.IMAGES,
+                # no storage key: deleted by retention (crm.contacts.retention), the row keeps type, size and date
+                "href": f"/console/requests/{t.id}/files/{f.id}" if f.storage_key else "",
+                "image": f.content_type in filetypes.IMAGES and bool(f.storage_key),
             }
             for f in await tickets.uploads(s, ente_id=p.ente_id, ticket_id=t.id)
         ],

@@ -166,6 +166,9 @@ async def read(cx: Context, *, contact_id: int) -> Contact:
 async def export(cx: Context, *, contact_id: int, fmt: str = "json") -> dict[str, Any]:
     """Everything held about the contact (GDPR art. 15/20)."""
     cx.allow(policies.EXPORT, owner=contact_id)
-    data = await gdpr.export(cx.session, ente_id=cx.ente_id, contact_id=contact_id)
-    await cx.read("export", "contact", contact_id, details={"format": fmt})
+    settings = cx.app.ctx.settings if cx.app is not None else get_settings()
+    data = await gdpr.export(
+        cx.session, ente_id=cx.ente_id, contact_id=contact_id, files_root=Path(settings.var_dir) / "attachments"
+    )
+    await cx.read("export", "contact", contact_id, details={"format": fmt, "files": len(data.get("files", []))})
     return data

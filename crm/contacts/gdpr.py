@@ -1,16 +1,19 @@
-"""GDPR: a citizen's data export (everything that points at the contact). Erasure is ``crm.contacts.commands.erase``
-(every store walked by ``crm.contacts.erasure``)."""
+"""GDPR: a citizen's data export (everything that points at the contact, and the files held for them). Erasure is
+``crm.contacts.commands.erase`` (every store walked by ``crm.contacts.erasure``)."""
 
 from __future__ import annotations
 
+import base64
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm.contacts import service as contacts
+from crm.conversations import files as chat_files
 from crm.conversations.models import Message
 from crm.db import Base, utcnow
 from crm.registry import load_models
@@ -26,8 +29,65 @@ def _plain(v: Any) -> Any:
     return v
 
 
-async def export(session: AsyncSession, *, ente_id: int, contact_id: int) -> dict[str, Any]:
-    """Every row of every table that references the contact, plus the messages of their conversations."""
+# the stores of files held for a contact's records: (table, the column naming the record, what the record is)
+FILE_STORES = (
+    ("ticket_files", "ticket_id", "request"),  # the phone desk's and the operators' uploads on a request
+    ("sp_report_files", "ticket_id", "request"),  # a segnalazione's photos sent on the sportello
+    ("ist_attachments", "instance_id", "instance"),  # an istanza's attachments
+)
+
+
+def _file_entry(root: Path | None, key: str, **about: Any) -> dict[str, Any]:
+    """A file as the export lists it: what it is and its content (base64), or ``content_base64: null`` when the
+    file is no longer stored (deleted by retention)."""
+    body = None
+    if root is not None and key:
+        try:
+            body = chat_files.path_of(root, key).read_bytes()
+        except (OSError, ValueError):
+            body = None
+    return {**about, "content_base64": base64.b64encode(body).decode() if body is not None else None}
+
+
+async def _files(
+    session: AsyncSession, t: dict[str, Table], out: dict[str, Any], root: Path | None
+) -> list[dict[str, Any]]:
+    """The files held for the contact: those carried by their requests and istanze, and those sent in their
+    conversations' public messages."""
+    records = {
+        "request": [r["id"] for r in out.get("tickets", [])],
+        "instance": [r["id"] for r in out.get("ist_instances", [])],
+    }
+    files: list[dict[str, Any]] = []
+    for name, col, kind in FILE_STORES:
+        if name not in t or not records[kind]:
+            continue
+        table = t[name]
+        rows = await session.execute(select(table).where(table.c[col].in_(records[kind])).order_by(table.c.id))
+        for r in rows:
+            m = r._mapping
+            files.append(
+                _file_entry(
+                    root,
+                    m["storage_key"],
+                    store=name,
+                    **{col: m[col]},
+                    filename=m["filename"],
+                    content_type=m["content_type"],
+                    size=m["size"],
+                    sha256=m["sha256"],
+                    at=_plain(m.get("uploaded_at") or m.get("created_at")),
+                )
+            )
+    return files
+
+
+async def export(
+    session: AsyncSession, *, ente_id: int, contact_id: int, files_root: Path | None = None
+) -> dict[str, Any]:
+    """Every row of every table that references the contact, the messages of their conversations and the files held
+    for them (``files``: their requests' uploads and photos, their istanze's attachments, the files of their
+    messages; each with its content in base64, read from ``files_root``)."""
     load_models()
     c = await contacts.get(session, ente_id=ente_id, contact_id=contact_id)
     out: dict[str, Any] = {"contact": contacts.to_out(c).model_dump(mode="json"), "exported_at": utcnow().isoformat()}
@@ -45,6 +105,7 @@ async def export(session: AsyncSession, *, ente_id: int, contact_id: int) -> dic
             rows += [{k: _plain(v) for k, v in r._mapping.items()} for r in result]
         if rows:
             out[table.name] = rows
+    files = await _files(session, dict(Base.metadata.tables), out, files_root)
     conv_ids = [r["id"] for r in out.get("conversations", [])]
     if conv_ids:
         msgs = (
@@ -64,4 +125,22 @@ async def export(session: AsyncSession, *, ente_id: int, contact_id: int) -> dic
             }
             for m in msgs
         ]
+        for m in msgs:
+            for a in m.attachments or []:
+                if isinstance(a, dict) and a.get("key"):
+                    files.append(
+                        _file_entry(
+                            files_root,
+                            str(a["key"]),
+                            store="messages",
+                            conversation_id=m.conversation_id,
+                            filename=a.get("name", ""),
+                            content_type=a.get("content_type", ""),
+                            size=a.get("size"),
+                            sha256=a.get("sha256", ""),
+                            at=m.created_at.isoformat(),
+                        )
+                    )
+    if files:
+        out["files"] = files
     return out

@@ -18,6 +18,7 @@ SECTIONS = {
     "bk_bookings": "Prenotazioni",
     "ist_instances": "Istanze",
     "notifications": "Avvisi inviati",
+    "files": "File e foto (il contenuto è nella copia in formato elettronico)",
 }
 CONTACT_FIELDS = [
     ("first_name", "Nome"),
@@ -62,6 +63,8 @@ COLUMNS = {
     "cancelled_at": "Annullata il",
     "sent_at": "Inviato il",
     "on_behalf": "Per suo conto",
+    "filename": "Nome del file",
+    "at": "Ricevuto il",
 }
 
 

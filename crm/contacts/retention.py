@@ -7,6 +7,12 @@
 and deletes their events from Rasa's tracker store. Anonymised = the messages' texts, attachments (their files
 too) and provider payloads and the hand-off summary go; the rows (dates, channel, states) stay for statistics. 0
 disables a rule.
+
+The files a request carries (the phone desk's and the operators' uploads, ``ticket_files``; a segnalazione's photos,
+``sp_report_files``) follow the closed conversations' rule: ``URP_RETENTION_CLOSED_DAYS`` after the request was
+closed (resolved, closed or rejected: its last closing date, else its last change) the files are deleted and their
+rows keep type, size and date only (name ``allegato-cancellato``/``foto-cancellata``, no storage key). A request
+still open keeps its files whatever its age.
 Idempotent and bounded per run, so several replicas may run it at once.
 """
 
@@ -17,12 +23,13 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 
 from crm.contacts.erasure import ERASED, purge_tracker, remove_files
 from crm.conversations import files as chat_files
 from crm.conversations.models import Conversation, ConversationRating, Message
-from crm.db import reading, transaction, utcnow
+from crm.db import Base, reading, transaction, utcnow
+from crm.registry import load_models
 
 log = logging.getLogger("urp.retention")
 BATCH = 200
@@ -74,6 +81,86 @@ async def anonymise(session: Any, conv_ids: list[int]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+# a request's file stores and what a purged row is called
+REQUEST_FILES = (("ticket_files", "allegato-cancellato"), ("sp_report_files", "foto-cancellata"))
+
+
+def _request_file_tables() -> list[tuple[Table, str]]:
+    load_models()
+    return [(Base.metadata.tables[n], label) for n, label in REQUEST_FILES if n in Base.metadata.tables]
+
+
+async def due_request_files(
+    session: Any, *, closed_days: int, ente_id: int | None = None, limit: int = BATCH
+) -> list[tuple[Table, int, str]]:
+    """Files of requests closed more than ``closed_days`` ago, still stored: ``(table, row id, storage key)``."""
+    if closed_days <= 0:
+        return []
+    from crm.tickets.models import OPEN_STATUSES, Ticket
+
+    closed = func.coalesce(Ticket.closed_at, Ticket.resolved_at, Ticket.updated_at)
+    out: list[tuple[Table, int, str]] = []
+    for table, _ in _request_file_tables():
+        stmt = (
+            select(table.c.id, table.c.storage_key)
+            .join(Ticket, Ticket.id == table.c.ticket_id)
+            .where(
+                table.c.storage_key != "",
+                Ticket.status.notin_(OPEN_STATUSES),
+                closed < utcnow() - timedelta(days=closed_days),
+            )
+        )
+        if ente_id is not None:
+            stmt = stmt.where(Ticket.ente_id == ente_id)
+        out += [(table, i, k) for i, k in (await session.execute(stmt.order_by(table.c.id).limit(limit))).all()]
+    return out
+
+
+async def purge_request_files(session: Any, due_files: list[tuple[Table, int, str]]) -> int:
+    """The rows keep type, size and date; their name and storage key go (the files are deleted after the commit)."""
+    labels = dict((t.name, label) for t, label in _request_file_tables())
+    events = Base.metadata.tables["ticket_events"]
+    n = 0
+    for table, file_id, _ in due_files:
+        result = await session.execute(
+            update(table)
+            .where(table.c.id == file_id)
+            .values(filename=labels[table.name], storage_key="")
+            .returning(table.c.ticket_id)
+        )
+        ticket_ids = list(result.scalars().all())
+        n += len(ticket_ids)
+        if table.name == "ticket_files" and ticket_ids:  # its history line named the file
+            await session.execute(
+                update(events)
+                .where(
+                    events.c.ticket_id == ticket_ids[0],
+                    events.c.action == "upload",
+                    events.c.to_value == str(file_id),
+                )
+                .values(note=labels[table.name])
+            )
+    return n
+
+
+async def run_request_files(app: Any, *, ente_id: int | None = None) -> int:
+    """Delete the files of requests past their retention period (read-only when nothing is due)."""
+    settings = app.ctx.settings
+    total = 0
+    while True:
+        async with reading(app.ctx.sessionmaker) as s:
+            if not await due_request_files(s, closed_days=settings.retention_closed_days, ente_id=ente_id, limit=1):
+                break
+        async with transaction(app.ctx.sessionmaker) as s:
+            found = await due_request_files(s, closed_days=settings.retention_closed_days, ente_id=ente_id)
+            done = await purge_request_files(s, found)
+        remove_files([chat_files.store_for(settings).root / k for _, _, k in found])
+        total += done
+        if len(found) < BATCH:
+            break
+    return total
+
+
 async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
     """One pass: anonymise what is due (in batches), then purge those conversations from Rasa's tracker."""
     from channels.turn_token import sender_of
@@ -107,11 +194,13 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
         total["tracker_events"] += await purge_tracker(tracker_url(settings), [sender_of(i) for i in ids])
         if len(ids) < BATCH:
             break
-    if total["conversations"]:
+    total["request_files"] = await run_request_files(app, ente_id=ente_id)
+    if total["conversations"] or total["request_files"]:
         log.info(
-            "retention: %d conversations anonymised, %d tracker events deleted",
+            "retention: %d conversations anonymised, %d tracker events deleted, %d request files deleted",
             total["conversations"],
             total["tracker_events"],
+            total["request_files"],
         )
     return total
 

@@ -60,6 +60,20 @@ def _scan_database(url: str, needles: list[str]) -> tuple[int, list[str]]:
     return tables, hits
 
 
+def _file_stores(url: str) -> set[str]:
+    """The tables that point at files kept outside the database (a ``storage_key`` column), reflected: a store added
+    later is found here whether or not the erasure knows it."""
+    from crm.db import sync_url
+
+    engine = create_engine(sync_url(url))
+    try:
+        md = MetaData()
+        md.reflect(bind=engine)
+        return {t.name for t in md.sorted_tables if "storage_key" in t.columns}
+    finally:
+        engine.dispose()
+
+
 def _scan_files(root: Path, needles: list[str]) -> tuple[int, list[str]]:
     hits, n = [], 0
     for path in root.rglob("*"):

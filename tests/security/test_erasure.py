@@ -15,11 +15,13 @@ import pytest
 from sqlalchemy import update
 
 from tests.security.scan import (
+    _file_stores,
     _needles,
     _person,
     _scan_database,
     _scan_files,
 )
+from tests.security.test_request_files_privacy import _add_report_photo, _request_with_files
 
 
 def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_url: str, server) -> None:  # type: ignore[no-untyped-def]
@@ -83,11 +85,21 @@ def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_ur
         files={"file": (f"{p['last']}.pdf", b"%PDF-1.4\n% " + p["cf"].encode(), "application/pdf")},
     )
     assert att.status_code == 201
+    # a request the phone desk logged with the caller's document, and a segnalazione's photo: both name the person
+    doc = b"%PDF-1.4\n% " + p["cf"].encode() + b" " + p["email"].encode()
+    tid = _request_with_files(server, ente_ctx, cid, "Documento", files=[(f"{p['last']}.pdf", doc)])
+    _add_report_photo(db, server, ente_ctx, tid, b"\xff\xd8\xff\xe0JFIF " + p["cf"].encode() + b"\xff\xd9")
     client.post("/api/v1/kb/feedback", headers=svc, json={"query": f"codice {p['cf']}", "helpful": False})
     client.get(f"/api/v1/contacts/{cid}", headers=op)  # an audited read
     _, before = _scan_database(database_url, needles)
     _, file_hits = _scan_files(Path(server.env["URP_VAR_DIR"]), needles)
     assert before and file_hits
+    # every file store (a table with a storage key) holds one of the person's files here, with their data in it
+    stores_of_files = _file_stores(database_url)
+    assert stores_of_files >= {"ticket_files", "sp_report_files", "ist_attachments"}
+    assert len(file_hits) >= 3 and all(
+        any(f"/attachments/{d}/" in h for h in file_hits) for d in ("requests", "reports")
+    ), file_hits
 
     assert client.post(f"/api/v1/contacts/{cid}/erase", headers=op).status_code == 403
     r = client.post(f"/api/v1/contacts/{cid}/erase", headers=admin)
@@ -112,6 +124,8 @@ def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_ur
         "kb_gaps",
         "audit_log",
     } <= set(stores)
+    # a file store the erasure does not walk (a new table of files) is named here, and its file in the scan above
+    assert stores_of_files <= set(stores), f"file stores not erased: {sorted(stores_of_files - set(stores))}"
     assert tables > 30
 
 

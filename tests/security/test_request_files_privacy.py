@@ -1,0 +1,155 @@
+"""The files held for a citizen's requests (the phone desk's uploads, ``ticket_files``; a segnalazione's photos,
+``sp_report_files``) are in their GDPR export with their content, and the retention job deletes them once the
+request has been closed for ``URP_RETENTION_CLOSED_DAYS`` (an open request keeps them, whatever its age)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from tests.conftest import Server
+from tests.console.test_console import csrf, login
+from tests.console.test_request_files import PDF, _png
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+
+def _request_with_files(
+    server: Server, ente: Any, cid: int, subject: str, files: list[tuple[str, bytes]] | None = None
+) -> int:
+    """A request logged by the phone desk with its files (a photo and a PDF unless told)."""
+    c = login(server, ente, "phone_operator")
+    token = csrf(c.get(f"/console/intake/{cid}").text)
+    sent = files if files is not None else [("buca.png", _png()), ("modulo.pdf", PDF)]
+    made = c.post(
+        f"/console/intake/{cid}/request",
+        data={"csrf": token, "kind": "report", "priority": "media", "subject": subject},
+        files=[("files", (name, body, "application/octet-stream")) for name, body in sent],
+    )
+    assert made.status_code == 303, made.text[-2000:]
+    return int(made.headers["location"].rsplit("/", 1)[1])
+
+
+def _add_report_photo(db: Any, server: Server, ente: Any, tid: int, body: bytes) -> None:
+    from crm.instances.service import FileStore
+    from crm.sportello import service as sportello
+
+    store = FileStore(root=Path(server.env["URP_VAR_DIR"]) / "attachments", max_bytes=2_000_000)
+
+    async def go(s: Any) -> None:
+        await sportello.add_report_details(
+            s,
+            ente_id=ente.ente_id,
+            ticket_id=tid,
+            category="strade",
+            address="via Roma 1",
+            latitude=None,
+            longitude=None,
+            files=[("foto.jpg", "image/jpeg", body)],
+            store=store,
+        )
+
+    db.run(go)
+
+
+def _cid(client: httpx.Client, ente: Any, last: str) -> int:
+    r = client.post("/api/v1/contacts", json={"first_name": "Lia", "last_name": last}, headers=ente.headers("operator"))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def test_export_holds_the_request_files(server: Server, client: httpx.Client, ente_ctx: Any, db: Any) -> None:
+    cid = _cid(client, ente_ctx, "Export")
+    tid = _request_with_files(server, ente_ctx, cid, "Buca")
+    photo = JPEG + b"export"
+    _add_report_photo(db, server, ente_ctx, tid, photo)
+    data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente_ctx.headers("operator")).json()
+    files = data["files"]
+    by_name = {f["filename"]: f for f in files}
+    assert {f["store"] for f in files} == {"ticket_files", "sp_report_files"}
+    assert set(by_name) == {"buca.png", "modulo.pdf", "foto.jpg"}
+    assert base64.b64decode(by_name["modulo.pdf"]["content_base64"]) == PDF
+    assert base64.b64decode(by_name["foto.jpg"]["content_base64"]) == photo
+    png = base64.b64decode(by_name["buca.png"]["content_base64"])
+    assert by_name["buca.png"]["sha256"] == hashlib.sha256(png).hexdigest() and png.startswith(b"\x89PNG")
+    assert all(f["ticket_id"] == tid for f in files)
+    # the audit line counts the files it handed out
+    audit = client.get(
+        "/api/v1/audit", params={"entity": "contact", "entity_id": cid}, headers=ente_ctx.headers("admin")
+    ).json()["items"]
+    assert any(a["action"] == "export" and a["details"].get("files") == 3 for a in audit)
+    # the PDF for the citizen names them (their content is in the JSON copy)
+    c = login(server, ente_ctx, "operator")
+    pdf = c.get(f"/console/contacts/{cid}/export.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_retention_deletes_the_files_of_old_closed_requests(
+    server: Server, client: httpx.Client, ente_ctx: Any, db: Any
+) -> None:
+    from crm.config import Settings
+    from crm.contacts import retention
+    from crm.db import utcnow
+    from crm.sportello.models import ReportFile
+    from crm.tickets.models import Ticket, TicketFile
+
+    cid = _cid(client, ente_ctx, "Retention")
+    old = _request_with_files(server, ente_ctx, cid, "Vecchia")
+    still_open = _request_with_files(server, ente_ctx, cid, "Aperta")
+    recent = _request_with_files(server, ente_ctx, cid, "Recente")
+    for tid, tag in ((old, b"old"), (still_open, b"open"), (recent, b"recent")):
+        _add_report_photo(db, server, ente_ctx, tid, JPEG + tag)
+    long_ago, lately = utcnow() - timedelta(days=800), utcnow() - timedelta(days=10)
+
+    async def age(s: Any) -> None:
+        await s.execute(update(Ticket).where(Ticket.id == old).values(status="closed", closed_at=long_ago))
+        await s.execute(update(Ticket).where(Ticket.id == recent).values(status="closed", closed_at=lately))
+        await s.execute(update(Ticket).where(Ticket.id == still_open).values(created_at=long_ago, updated_at=long_ago))
+
+    db.run(age)
+    root = Path(server.env["URP_VAR_DIR"]) / "attachments"
+
+    async def files(s: Any) -> dict[int, list[tuple[str, str]]]:
+        out: dict[int, list[tuple[str, str]]] = {}
+        for model in (TicketFile, ReportFile):
+            for tid, name, key in (
+                await s.execute(
+                    select(model.ticket_id, model.filename, model.storage_key).where(
+                        model.ticket_id.in_([old, still_open, recent])
+                    )
+                )
+            ).all():
+                out.setdefault(tid, []).append((name, key))
+        return out
+
+    before = db.run(files)
+    assert all(len(v) == 3 for v in before.values()) and len(before) == 3
+    assert all((root / k).is_file() for v in before.values() for _, k in v)
+    settings = Settings(retention_closed_days=730, retention_bot_only_days=0, var_dir=server.env["URP_VAR_DIR"])
+
+    async def go(maker: Any) -> dict[str, int]:
+        app = SimpleNamespace(ctx=SimpleNamespace(sessionmaker=maker, settings=settings))
+        return await retention.run(app, ente_id=ente_ctx.ente_id)
+
+    assert db.call(go)["request_files"] == 3
+    after = db.run(files)
+    assert sorted(after[old]) == [("allegato-cancellato", ""), ("allegato-cancellato", ""), ("foto-cancellata", "")]
+    assert not [k for _, k in before[old] if (root / k).exists()]
+    for tid in (still_open, recent):  # open (however old) or closed lately: kept
+        assert after[tid] == before[tid] and all((root / k).is_file() for _, k in before[tid])
+    assert db.call(go)["request_files"] == 0  # idempotent
+    # the request page and the export still list them, without a file to serve
+    page = login(server, ente_ctx, "operator").get(f"/console/requests/{old}").text
+    assert "File eliminato alla scadenza dei tempi di conservazione" in page, page[-3000:]
+    assert not re.search(r"modulo\.pdf|buca\.png|/console/requests/\d+/files/", page)
+    data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente_ctx.headers("operator")).json()
+    gone = [f for f in data["files"] if f["ticket_id"] == old]
+    assert len(gone) == 3 and all(f["content_base64"] is None for f in gone)
