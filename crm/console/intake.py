@@ -26,7 +26,9 @@ from crm.console.kit import (
     STATUS_LABEL,
     bp,
     ente_tz,
+    file_error,
     render,
+    uploads_of,
 )
 from crm.console.lookups import booking_places, operator_names
 from crm.console.session import console_page, context
@@ -285,10 +287,10 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
         )  # type: ignore[arg-type]
     except ValidationError as exc:
         errors = model_errors(exc)
-    files = _uploads(request)
+    files = uploads_of(request)
     store = chat_files.store_for(request.app.ctx.settings)
-    if not errors and (file_error := _file_error(files, store.max_bytes)):
-        errors = {"files": file_error}
+    if not errors and (refused := file_error(files, store.max_bytes)):
+        errors = {"files": refused}
     elif not errors:
         try:
             async with begin(request, screen="intake") as cx:
@@ -324,32 +326,6 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
             error=error or "La richiesta non è stata registrata: corregga i campi indicati.",
         ),
     )
-
-
-def _uploads(request: Request) -> list[tuple[str, bytes]]:
-    """The form's files (an empty file input sends one nameless, empty part: not a file)."""
-    if not request.files:  # a form without files (or sent urlencoded)
-        return []
-    return [(f.name or "", f.body) for f in request.files.getlist("files", []) if f.name or f.body]
-
-
-def _file_error(files: list[tuple[str, bytes]], max_bytes: int) -> str:
-    """The first file that cannot be kept, said in Italian (nothing is registered then)."""
-    if len(files) > tickets.MAX_UPLOADS:
-        return f"Si possono allegare al massimo {tickets.MAX_UPLOADS} file."
-    for name, reason in tickets.file_refusals(files, max_bytes).items():
-        return FILE_REFUSED.get(reason, FILE_REFUSED["type not allowed"]).format(
-            name=name, limit=chat_files.human_size(max_bytes)
-        )
-    return ""
-
-
-FILE_REFUSED = {
-    "too large": "Il file «{name}» è troppo grande: il limite è {limit}. Nulla è stato registrato.",
-    "type not allowed": "Il file «{name}» non è ammesso: si possono allegare foto JPEG, PNG o WebP e documenti PDF. "
-    "Nulla è stato registrato.",
-    "empty": "Il file «{name}» è vuoto. Nulla è stato registrato.",
-}
 
 
 # --- booking on behalf ------------------------------------------------------------------------------------------------

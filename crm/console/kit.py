@@ -147,3 +147,30 @@ async def console_error(request: Request, exc: ApiError) -> HTTPResponse:
 
 
 ente_tz = entes.timezone  # the screens' name for crm.entes.service.timezone
+
+
+# --- files the phone desk and the operators attach to a request (the intake form, the request's page) -------------
+FILE_REFUSED = {
+    "too large": "Il file «{name}» è troppo grande: il limite è {limit}.",
+    "type not allowed": "Il file «{name}» non è ammesso: si possono allegare foto JPEG, PNG o WebP e documenti PDF.",
+    "empty": "Il file «{name}» è vuoto.",
+}
+
+
+def uploads_of(request: Request) -> list[tuple[str, bytes]]:
+    """The form's files (an empty file input sends one nameless, empty part: not a file)."""
+    if not request.files:  # a form without files (or sent urlencoded)
+        return []
+    return [(f.name or "", f.body) for f in request.files.getlist("files", []) if f.name or f.body]
+
+
+def file_error(files: list[tuple[str, bytes]], max_bytes: int, outcome: str = "Nulla è stato registrato.") -> str:
+    """The first file that cannot be kept, said in Italian, and what happened then (nothing kept)."""
+    from crm.tickets import service as tickets
+
+    if len(files) > tickets.MAX_UPLOADS:
+        return f"Si possono allegare al massimo {tickets.MAX_UPLOADS} file."
+    for name, reason in tickets.file_refusals(files, max_bytes).items():
+        text = FILE_REFUSED.get(reason, FILE_REFUSED["type not allowed"])
+        return f"{text.format(name=name, limit=chat_files.human_size(max_bytes))} {outcome}"
+    return ""

@@ -19,7 +19,9 @@ from crm.console.kit import (
     STATUS_LABEL,
     bp,
     ente_tz,
+    file_error,
     render,
+    uploads_of,
 )
 from crm.console.lookups import contacts_by_id, operator_names
 from crm.console.session import console_page, context
@@ -32,6 +34,7 @@ from crm.db import utcnow
 from crm.offices import service as offices
 from crm.operators import service as operators
 from crm.tickets import commands as ticket_commands
+from crm.tickets import policies as ticket_policies
 from crm.tickets import service as tickets
 from crm.tickets.models import OPEN_STATUSES, PRIORITIES, STATUSES, Ticket
 
@@ -42,6 +45,7 @@ OUTCOME = {
     "priority": "Priorità aggiornata: la scadenza SLA è stata ricalcolata.",
     "status": "Stato aggiornato.",
     "note": "Nota interna aggiunta.",
+    "files": "File allegati alla richiesta.",
 }
 ACTION_LABEL = {
     "created": "Creata",
@@ -266,6 +270,8 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
         "transitions": [(to, STATUS_LABEL.get(to, to)) for to in STATUSES if to in tickets.TRANSITIONS[t.status]],
         "priority_options": [(k, PRIORITY_LABEL[k]) for k in ("alta", "media", "bassa")],
         "can_act": p.role in REQUEST_HANDLERS,
+        # the phone desk and the operators attach the citizen's later photos and documents (tickets.policies.FILE)
+        "can_upload": p.role in ticket_policies.FILE.staff,
     }
 
 
@@ -275,7 +281,8 @@ async def request_page(request: Request, p: Principal, ticket_id: int) -> HTTPRe
     async with begin(request, screen="requests") as cx:
         ctx = await _detail_ctx(cx.session, p, ticket_id)
         await cx.read("read", "request", ticket_id)
-    return render("request.html", **context(request, p, **ctx, ok=OUTCOME.get(request.args.get("esito", ""), "")))
+    ok = OUTCOME.get(request.args.get("esito", ""), "")
+    return render("request.html", **context(request, p, **ctx, ok=ok, upload_error="", max_file=_max_file(request)))
 
 
 @bp.get("/requests/<ticket_id:int>/files/<file_id:int>")
@@ -297,6 +304,40 @@ async def request_file(request: Request, p: Principal, ticket_id: int, file_id: 
         raise NotFound("file no longer stored") from None
     headers = chat_files.headers({"name": f.filename, "content_type": f.content_type})
     return raw(body, content_type=f.content_type, headers=headers)
+
+
+@bp.post("/requests/<ticket_id:int>/files")
+@console_page(*ticket_policies.FILE.staff)
+async def request_upload(request: Request, p: Principal, ticket_id: int) -> HTTPResponse:
+    """Files attached later, from the request's page: the intake's checks (type by magic number, size, at most
+    ``MAX_UPLOADS``; one refused file attaches nothing, said in Italian next to the field) and its command
+    (``tickets.commands.upload_files``: audit line with the types, a history line per file)."""
+    files = uploads_of(request)
+    store = chat_files.store_for(request.app.ctx.settings)
+    error = (
+        file_error(files, store.max_bytes, "Nessun file è stato allegato.")
+        if files
+        else "Scelga almeno un file da allegare."
+    )
+    if not error:
+        try:
+            async with begin(request, screen="requests") as cx:
+                await ticket_commands.upload_files(cx, ticket_id=ticket_id, files=files, store=store)
+        except BaseException:
+            store.discard()
+            raise
+        return redirect(f"/console/requests/{ticket_id}?esito=files", status=303)
+    async with begin(request, screen="requests") as cx:
+        ctx = await _detail_ctx(cx.session, p, ticket_id)
+    return render(
+        "request.html",
+        **context(request, p, **ctx, ok="", upload_error=error, max_file=_max_file(request)),
+        status=422,
+    )
+
+
+def _max_file(request: Request) -> str:
+    return chat_files.human_size(request.app.ctx.settings.attachments_max_bytes)
 
 
 @bp.post("/requests/<ticket_id:int>/<action:str>")

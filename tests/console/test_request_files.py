@@ -150,3 +150,77 @@ def test_request_files_in_the_browser(desk: tuple[Server, Any], pages: Callable[
     page.set_viewport_size(SIZES["desktop"])
     result = axe(page)
     assert not result["violations"], result["violations"]
+    # a photo the citizen sends later, attached from the request's page
+    later = tmp_path / "seconda foto.png"
+    later.write_bytes(_png("#2e7d32"))
+    page.get_by_label("Allega altri file").set_input_files([str(later)])
+    for name, size in SIZES.items():
+        page.set_viewport_size(size)
+        page.get_by_label("Allega altri file").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"request-files-later-{name}.png"))
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), name
+    page.set_viewport_size(SIZES["desktop"])
+    page.get_by_role("button", name="Allega i file").click()
+    expect(page.get_by_text("File allegati alla richiesta.")).to_be_visible()
+    expect(page.get_by_role("img", name="Foto allegata: seconda foto.png")).to_be_visible()
+    result = axe(page)
+    assert not result["violations"], result["violations"]
+
+
+def test_files_attached_later_from_the_request_page(server: Server, client: httpx.Client, ente_ctx: Any) -> None:
+    """The phone desk or an URP operator attaches the citizen's later photo or document from the request's page:
+    the intake's checks and command (audit line with the types, a history line), a refused file attaches nothing."""
+    cid = _caller(server.url, ente_ctx, "Bruni")
+    made = client.post(
+        "/api/v1/requests",
+        headers=ente_ctx.headers("operator"),
+        json={"contact_id": cid, "kind": "report", "subject": "Marciapiede rotto"},
+    )
+    assert made.status_code == 201, made.text
+    tid = made.json()["id"]
+    for role in ("phone_operator", "operator"):
+        c = login(server, ente_ctx, role)
+        page = c.get(f"/console/requests/{tid}").text
+        assert f'action="/console/requests/{tid}/files" enctype="multipart/form-data"' in page, role
+        token = csrf(page)
+        # an executable named as a photo: refused in Italian next to the field, nothing attached
+        bad = c.post(
+            f"/console/requests/{tid}/files",
+            data={"csrf": token},
+            files=[("files", ("ok.png", _png(), "image/png")), ("files", ("foto.jpg", EXE, "image/jpeg"))],
+        )
+        assert bad.status_code == 422 and 'id="rq-files-err"' in bad.text
+        assert "Il file «foto.jpg» non è ammesso" in bad.text and "Nessun file è stato allegato." in bad.text
+        empty = c.post(f"/console/requests/{tid}/files", data={"csrf": token})
+        assert empty.status_code == 422 and "Scelga almeno un file da allegare." in empty.text
+        # without the form's token: refused
+        assert c.post(f"/console/requests/{tid}/files", files=[("files", ("a.pdf", PDF, "x"))]).status_code in (
+            400,
+            403,
+        )
+        ok = c.post(
+            f"/console/requests/{tid}/files",
+            data={"csrf": token},
+            files=[("files", (f"dopo-{role}.pdf", PDF, "application/pdf"))],
+        )
+        assert ok.status_code == 303 and ok.headers["location"] == f"/console/requests/{tid}?esito=files"
+        shown = c.get(ok.headers["location"]).text
+        assert "File allegati alla richiesta." in shown and f"dopo-{role}.pdf (" in shown
+    # one upload line per attach (types, never names), one history line per file
+    admin = ente_ctx.headers("admin")
+    audit = client.get("/api/v1/audit", params={"entity": "request", "entity_id": tid}, headers=admin).json()
+    ups = [a for a in audit["items"] if a["action"] == "upload"]
+    assert len(ups) == 2 and all(u["details"]["types"] == ["application/pdf"] for u in ups)
+    assert {u["actor_id"] for u in ups} == {ente_ctx.operator_ids[r] for r in ("phone_operator", "operator")}
+    assert "dopo-" not in str(ups)
+    history = login(server, ente_ctx, "operator").get(f"/console/requests/{tid}").text
+    assert history.count("File allegato dall&#39;operatore") + history.count("File allegato dall'operatore") == 2
+    # an unknown request (or another ente's): 404
+    other = login(server, ente_ctx, "operator")
+    token = csrf(other.get(f"/console/requests/{tid}").text)
+    assert (
+        other.post(
+            "/console/requests/999999/files", data={"csrf": token}, files=[("files", ("a.pdf", PDF, "x"))]
+        ).status_code
+        == 404
+    )
