@@ -153,3 +153,55 @@ def test_retention_deletes_the_files_of_old_closed_requests(
     data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente_ctx.headers("operator")).json()
     gone = [f for f in data["files"] if f["ticket_id"] == old]
     assert len(gone) == 3 and all(f["content_base64"] is None for f in gone)
+
+
+def test_export_holds_message_files_and_istanza_attachments(
+    server: Server, client: httpx.Client, ente_ctx: Any, db: Any
+) -> None:
+    """The other files held for the citizen come in the same list: a photo sent in their conversation and their
+    istanza's attachment, each with its content."""
+    cid = _cid(client, ente_ctx, "Allegati")
+    photo = _png("#123456")
+    key = f"chat/export/{cid}.png"
+    path = Path(server.env["URP_VAR_DIR"]) / "attachments" / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(photo)
+
+    async def conversation(s: Any) -> int:
+        from crm.conversations import service as conversations
+
+        conv, _, _ = await conversations.record_inbound(
+            s,
+            ente_id=ente_ctx.ente_id,
+            contact_id=cid,
+            channel="web",
+            text="ecco la foto",
+            channel_message_id=None,
+            attachments=[
+                {"name": "cortile.png", "content_type": "image/png", "size": len(photo), "sha256": "", "key": key}
+            ],
+        )
+        return int(conv.id)
+
+    conv_id = db.run(conversation)
+    admin, svc = ente_ctx.headers("admin"), ente_ctx.headers("service")
+    slug = f"prova-export-{cid}"
+    kind = {"slug": slug, "title": "Prova", "form_schema": {"type": "object"}}
+    made = client.post("/api/v1/instance-types", headers=admin, json=kind)
+    assert made.status_code == 201, made.text
+    inst = client.post("/api/v1/instances", headers=svc, json={"type": slug, "contact_id": cid, "data": {}}).json()
+    doc = PDF + b"% istanza"
+    att = client.post(
+        f"/api/v1/instances/{inst['id']}/attachments",
+        headers=svc,
+        files={"file": ("domanda.pdf", doc, "application/pdf")},
+    )
+    assert att.status_code == 201, att.text
+    data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente_ctx.headers("operator")).json()
+    by_store = {f["store"]: f for f in data["files"]}
+    assert set(by_store) == {"messages", "ist_attachments"}
+    sent = by_store["messages"]
+    assert sent["conversation_id"] == conv_id and sent["filename"] == "cortile.png"
+    assert base64.b64decode(sent["content_base64"]) == photo
+    kept = by_store["ist_attachments"]
+    assert kept["instance_id"] == inst["id"] and base64.b64decode(kept["content_base64"]) == doc
