@@ -1,7 +1,9 @@
 """GDPR erasure that erases: a citizen who used every channel (SMS, Telegram, web chat) and every flow (bot, hand-off
 and operator reply, photos sent on Telegram, by MMS and on the web chat, request with notes, istanza with an
 attachment and a history note, booking with its form and notices, KB feedback and a gap with their fiscal code) is
-erased; then every table of the database (every text and JSON column), every file under the var directory and Rasa's
+erased (the phone desk's request with the caller's document and a segnalazione's photo too: every file store, a
+table with a ``storage_key``, holds one of their files, and each must be walked by the erasure); then every table of
+the database (every text and JSON column), every file under the var directory and Rasa's
 tracker (its HTTP API and its store) are searched for their surname, fiscal code, phone number and e-mail, and none
 is found.
 
@@ -20,7 +22,8 @@ from twilio.request_validator import RequestValidator
 
 from tests.channels.conftest import TG_SECRET, TWILIO_FROM, TWILIO_SID, TWILIO_TOKEN, FakeTelegram, Stack
 from tests.channels.test_channels import sms, tg_update
-from tests.security.scan import _needles, _person, _scan_database, _scan_files, report
+from tests.security.scan import _file_stores, _needles, _person, _scan_database, _scan_files, report
+from tests.security.test_request_files_privacy import _add_report_photo, _request_with_files
 
 
 def _wait(cond, timeout: float = 60):  # type: ignore[no-untyped-def]
@@ -198,6 +201,10 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
         headers=ente.headers("backoffice"),
         json={"to": "in_charge", "note": f"verificato con {p['last']}"},
     )
+    # the phone desk logs a request with the caller's document, and the segnalazione's photo from the sportello
+    doc = b"%PDF-1.4\n% " + p["cf"].encode() + b" " + p["email"].encode() + b"\n"
+    tid = _request_with_files(stack.crm, ente, cid, "Documento", files=[(f"{p['last']}.pdf", doc)])
+    _add_report_photo(db, stack.crm, ente, tid, b"\xff\xd8\xff\xe0JFIF " + p["cf"].encode() + b"\xff\xd9")
     loc = c.post("/api/v1/locations", json={"name": "Municipio"}, headers=admin).json()
     res = c.post("/api/v1/resources", json={"name": "Sportello", "location_id": loc["id"]}, headers=admin).json()
     svc_ = c.post(
@@ -289,6 +296,13 @@ def test_erasure_leaves_nothing_anywhere(stack: Stack, needs_rasa, db, database_
     assert erase_line["details"]["stores"]["messages"] >= 3 and not [
         n for n in needles if n in json.dumps(erase_line).lower()
     ]
+    # every file store (a table with a storage key) held a file of theirs and was walked: a forgotten one is named
+    file_stores = _file_stores(database_url)
+    assert file_stores >= {"ticket_files", "sp_report_files", "ist_attachments"}
+    assert file_stores <= set(erase_line["details"]["stores"]), sorted(
+        file_stores - set(erase_line["details"]["stores"])
+    )
+    assert all(any(f"/attachments/{d}/" in h for h in files_before) for d in ("requests", "reports")), files_before
     stores = tables + 1 + 1  # every table, the var directory's files, Rasa's tracker API
     report(
         f"erasure scan: {stores} stores checked ({tables} tables incl. Rasa's tracker store, {files} files "
