@@ -11,9 +11,11 @@ disables a rule.
 The files a request carries (the phone desk's and the operators' uploads, ``ticket_files``; a segnalazione's photos,
 ``sp_report_files``) follow the closed conversations' rule: ``URP_RETENTION_CLOSED_DAYS`` after the request was
 closed (resolved, closed or rejected: its last closing date, else its last change) the files are deleted and their
-rows keep type, size and date only (name ``allegato-cancellato``/``foto-cancellata``, no storage key). A request
-still open keeps its files whatever its age.
-Idempotent and bounded per run, so several replicas may run it at once.
+rows keep type, size and date only (name ``allegato-cancellato``/``foto-cancellata``, no storage key). By the same
+rule the request itself is anonymised: its subject becomes ``RETAINED``, its description goes, a segnalazione's
+address and map position go; its code, kind, channel, dates and status stay for statistics. One audit line per ente
+and pass counts what went (requests, files), never their content. A request still open keeps everything whatever
+its age. Idempotent and bounded per run, so several replicas may run it at once.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from sqlalchemy import Table, and_, func, or_, select, update
 from crm.contacts.erasure import ERASED, purge_tracker, remove_files
 from crm.conversations import files as chat_files
 from crm.conversations.models import Conversation, ConversationRating, Message
+from crm.core import audit
 from crm.db import Base, reading, transaction, utcnow
 from crm.registry import load_models
 
 log = logging.getLogger("urp.retention")
+# a request's subject once retention anonymised it (the erasure's own marker is ERASED)
+RETAINED = "[dato cancellato alla scadenza dei tempi di conservazione]"
 BATCH = 200
 EVERY_SECONDS = 3600.0
 
@@ -92,17 +97,17 @@ def _request_file_tables() -> list[tuple[Table, str]]:
 
 async def due_request_files(
     session: Any, *, closed_days: int, ente_id: int | None = None, limit: int = BATCH
-) -> list[tuple[Table, int, str]]:
-    """Files of requests closed more than ``closed_days`` ago, still stored: ``(table, row id, storage key)``."""
+) -> list[tuple[Table, int, str, int]]:
+    """Files of requests closed more than ``closed_days`` ago, still stored: ``(table, row id, storage key, ente)``."""
     if closed_days <= 0:
         return []
     from crm.tickets.models import OPEN_STATUSES, Ticket
 
     closed = func.coalesce(Ticket.closed_at, Ticket.resolved_at, Ticket.updated_at)
-    out: list[tuple[Table, int, str]] = []
+    out: list[tuple[Table, int, str, int]] = []
     for table, _ in _request_file_tables():
         stmt = (
-            select(table.c.id, table.c.storage_key)
+            select(table.c.id, table.c.storage_key, Ticket.ente_id)
             .join(Ticket, Ticket.id == table.c.ticket_id)
             .where(
                 table.c.storage_key != "",
@@ -112,16 +117,16 @@ async def due_request_files(
         )
         if ente_id is not None:
             stmt = stmt.where(Ticket.ente_id == ente_id)
-        out += [(table, i, k) for i, k in (await session.execute(stmt.order_by(table.c.id).limit(limit))).all()]
+        out += [(table, i, k, e) for i, k, e in (await session.execute(stmt.order_by(table.c.id).limit(limit))).all()]
     return out
 
 
-async def purge_request_files(session: Any, due_files: list[tuple[Table, int, str]]) -> int:
+async def purge_request_files(session: Any, due_files: list[tuple[Table, int, str, int]]) -> int:
     """The rows keep type, size and date; their name and storage key go (the files are deleted after the commit)."""
     labels = dict((t.name, label) for t, label in _request_file_tables())
     events = Base.metadata.tables["ticket_events"]
     n = 0
-    for table, file_id, _ in due_files:
+    for table, file_id, _, _ in due_files:
         result = await session.execute(
             update(table)
             .where(table.c.id == file_id)
@@ -143,20 +148,81 @@ async def purge_request_files(session: Any, due_files: list[tuple[Table, int, st
     return n
 
 
-async def run_request_files(app: Any, *, ente_id: int | None = None) -> int:
-    """Delete the files of requests past their retention period (read-only when nothing is due)."""
+async def due_requests(
+    session: Any, *, closed_days: int, ente_id: int | None = None, limit: int = BATCH
+) -> list[tuple[int, int]]:
+    """Requests concluded more than ``closed_days`` ago, not yet anonymised: ``(ticket id, ente)``."""
+    if closed_days <= 0:
+        return []
+    from crm.tickets.models import OPEN_STATUSES, Ticket
+
+    closed = func.coalesce(Ticket.closed_at, Ticket.resolved_at, Ticket.updated_at)
+    stmt = select(Ticket.id, Ticket.ente_id).where(
+        Ticket.subject.notin_([RETAINED, ERASED[:200]]),
+        Ticket.status.notin_(OPEN_STATUSES),
+        closed < utcnow() - timedelta(days=closed_days),
+    )
+    if ente_id is not None:
+        stmt = stmt.where(Ticket.ente_id == ente_id)
+    return [(i, e) for i, e in (await session.execute(stmt.order_by(Ticket.id).limit(limit))).all()]
+
+
+async def anonymise_requests(session: Any, ticket_ids: list[int]) -> int:
+    """Subject, description and a segnalazione's place go; code, kind, channel, dates and status stay."""
+    if not ticket_ids:
+        return 0
+    load_models()
+    tk = Base.metadata.tables["tickets"]
+    result = await session.execute(
+        update(tk)
+        .where(tk.c.id.in_(ticket_ids))
+        # updated_at set to itself: the row's dates are statistics, not the time of the anonymisation
+        .values(subject=RETAINED, description="", updated_at=tk.c.updated_at)
+    )
+    if "sp_report_places" in Base.metadata.tables:
+        rp = Base.metadata.tables["sp_report_places"]
+        await session.execute(
+            update(rp).where(rp.c.ticket_id.in_(ticket_ids)).values(address="", latitude=None, longitude=None)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def run_request_files(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
+    """Anonymise the requests past their retention period and delete their files (read-only when nothing is
+    due). Returns the counts ``{"requests": ..., "request_files": ...}``."""
     settings = app.ctx.settings
-    total = 0
+    days = settings.retention_closed_days
+    total = {"requests": 0, "request_files": 0}
     while True:
-        async with reading(app.ctx.sessionmaker) as s:
-            if not await due_request_files(s, closed_days=settings.retention_closed_days, ente_id=ente_id, limit=1):
+        async with reading(app.ctx.sessionmaker) as s:  # nothing due (most passes): no write lock taken
+            if not await due_requests(s, closed_days=days, ente_id=ente_id, limit=1) and not await due_request_files(
+                s, closed_days=days, ente_id=ente_id, limit=1
+            ):
                 break
         async with transaction(app.ctx.sessionmaker) as s:
-            found = await due_request_files(s, closed_days=settings.retention_closed_days, ente_id=ente_id)
-            done = await purge_request_files(s, found)
-        remove_files([chat_files.store_for(settings).root / k for _, _, k in found])
-        total += done
-        if len(found) < BATCH:
+            found = await due_request_files(s, closed_days=days, ente_id=ente_id)
+            requests = await due_requests(s, closed_days=days, ente_id=ente_id)
+            files_done = await purge_request_files(s, found)
+            requests_done = await anonymise_requests(s, [i for i, _ in requests])
+            counts: dict[int, dict[str, int]] = {}
+            for _, e in requests:
+                counts.setdefault(e, {"requests": 0, "files": 0})["requests"] += 1
+            for _, _, _, e in found:
+                counts.setdefault(e, {"requests": 0, "files": 0})["files"] += 1
+            for e, c in sorted(counts.items()):  # what went, counted: never a subject, an address or a name
+                await audit.record(
+                    s,
+                    principal=None,
+                    ente_id=e,
+                    action="retention",
+                    entity="request",
+                    entity_id=None,
+                    details={**c, "closed_days": days},
+                )
+        remove_files([chat_files.store_for(settings).root / k for _, _, k, _ in found])
+        total["request_files"] += files_done
+        total["requests"] += requests_done
+        if len(found) < BATCH and len(requests) < BATCH:
             break
     return total
 
@@ -194,12 +260,14 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
         total["tracker_events"] += await purge_tracker(tracker_url(settings), [sender_of(i) for i in ids])
         if len(ids) < BATCH:
             break
-    total["request_files"] = await run_request_files(app, ente_id=ente_id)
-    if total["conversations"] or total["request_files"]:
+    total.update(await run_request_files(app, ente_id=ente_id))
+    if total["conversations"] or total["request_files"] or total["requests"]:
         log.info(
-            "retention: %d conversations anonymised, %d tracker events deleted, %d request files deleted",
+            "retention: %d conversations anonymised, %d tracker events deleted, %d requests anonymised, "
+            "%d request files deleted",
             total["conversations"],
             total["tracker_events"],
+            total["requests"],
             total["request_files"],
         )
     return total

@@ -98,7 +98,7 @@ def test_retention_deletes_the_files_of_old_closed_requests(
     from crm.config import Settings
     from crm.contacts import retention
     from crm.db import utcnow
-    from crm.sportello.models import ReportFile
+    from crm.sportello.models import ReportFile, ReportPlace
     from crm.tickets.models import Ticket, TicketFile
 
     cid = _cid(client, ente_ctx, "Retention")
@@ -110,7 +110,11 @@ def test_retention_deletes_the_files_of_old_closed_requests(
     long_ago, lately = utcnow() - timedelta(days=800), utcnow() - timedelta(days=10)
 
     async def age(s: Any) -> None:
-        await s.execute(update(Ticket).where(Ticket.id == old).values(status="closed", closed_at=long_ago))
+        await s.execute(
+            update(Ticket)
+            .where(Ticket.id == old)
+            .values(status="closed", closed_at=long_ago, description="Buca davanti al civico 3 di Lia Retention")
+        )
         await s.execute(update(Ticket).where(Ticket.id == recent).values(status="closed", closed_at=lately))
         await s.execute(update(Ticket).where(Ticket.id == still_open).values(created_at=long_ago, updated_at=long_ago))
 
@@ -139,13 +143,38 @@ def test_retention_deletes_the_files_of_old_closed_requests(
         app = SimpleNamespace(ctx=SimpleNamespace(sessionmaker=maker, settings=settings))
         return await retention.run(app, ente_id=ente_ctx.ente_id)
 
-    assert db.call(go)["request_files"] == 3
+    first = db.call(go)
+    assert first["request_files"] == 3 and first["requests"] == 1, first
     after = db.run(files)
     assert sorted(after[old]) == [("allegato-cancellato", ""), ("allegato-cancellato", ""), ("foto-cancellata", "")]
     assert not [k for _, k in before[old] if (root / k).exists()]
     for tid in (still_open, recent):  # open (however old) or closed lately: kept
         assert after[tid] == before[tid] and all((root / k).is_file() for _, k in before[tid])
-    assert db.call(go)["request_files"] == 0  # idempotent
+    again = db.call(go)
+    assert again["request_files"] == 0 and again["requests"] == 0, again  # idempotent
+
+    # the concluded request itself is anonymised too; code, kind, status and dates stay for statistics
+    async def requests(s: Any) -> dict[int, tuple[Any, ...]]:
+        rows = (
+            await s.execute(
+                select(Ticket.id, Ticket.subject, Ticket.description, Ticket.code, Ticket.kind, Ticket.status)
+                .add_columns(Ticket.closed_at, ReportPlace.address, ReportPlace.latitude)
+                .join(ReportPlace, ReportPlace.ticket_id == Ticket.id)
+                .where(Ticket.id.in_([old, still_open, recent]))
+            )
+        ).all()
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+    rows = db.run(requests)
+    assert rows[old][:2] == (retention.RETAINED, "") and rows[old][6:] == ("", None), rows[old]
+    assert rows[old][3:5] == ("report", "closed") and rows[old][2]
+    assert abs((rows[old][5] - long_ago.replace(tzinfo=rows[old][5].tzinfo)).total_seconds()) < 1
+    assert rows[still_open][0] == "Aperta" and rows[recent][0] == "Recente" and rows[recent][6] == "via Roma 1"
+    # one audit line for the pass, with counts only
+    audit = client.get("/api/v1/audit", params={"entity": "request"}, headers=ente_ctx.headers("admin")).json()
+    lines = [a for a in audit["items"] if a["action"] == "retention"]
+    assert len(lines) == 1 and lines[0]["details"] == {"requests": 1, "files": 3, "closed_days": 730}, lines
+    assert lines[0]["actor_kind"] == "system"
     # the request page and the export still list them, without a file to serve
     page = login(server, ente_ctx, "operator").get(f"/console/requests/{old}").text
     assert "File eliminato alla scadenza dei tempi di conservazione" in page, page[-3000:]
