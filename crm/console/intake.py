@@ -296,7 +296,13 @@ async def intake_request(request: Request, p: Principal, cid: int) -> HTTPRespon
             async with begin(request, screen="intake") as cx:
                 tid = (await ticket_commands.open_request(cx, data=data)).id
                 if files:  # the caller's photo or PDF, on the request: one transaction with it
-                    await ticket_commands.upload_files(cx, ticket_id=tid, files=files, store=store)
+                    await ticket_commands.upload_files(
+                        cx,
+                        ticket_id=tid,
+                        files=files,
+                        store=store,
+                        closed_days=request.app.ctx.settings.retention_closed_days,
+                    )
         except NotFound as exc:
             store.discard()
             if "topic" not in exc.fields:

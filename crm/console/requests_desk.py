@@ -29,7 +29,7 @@ from crm.conversations import files as chat_files
 from crm.core import filetypes
 from crm.core.auth import Principal
 from crm.core.commands import begin
-from crm.core.errors import Forbidden, NotFound, ValidationFailed
+from crm.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm.db import utcnow
 from crm.offices import service as offices
 from crm.operators import service as operators
@@ -322,11 +322,27 @@ async def request_upload(request: Request, p: Principal, ticket_id: int) -> HTTP
     if not error:
         try:
             async with begin(request, screen="requests") as cx:
-                await ticket_commands.upload_files(cx, ticket_id=ticket_id, files=files, store=store)
+                await ticket_commands.upload_files(
+                    cx,
+                    ticket_id=ticket_id,
+                    files=files,
+                    store=store,
+                    closed_days=request.app.ctx.settings.retention_closed_days,
+                )
+        except Conflict as e:  # concluded long ago: the next retention pass would delete them
+            store.discard()
+            if e.code != "past_retention":
+                raise
+            error = (
+                "Nessun file è stato allegato: la richiesta è conclusa da oltre "
+                f"{request.app.ctx.settings.retention_closed_days} giorni e ha superato i tempi di conservazione: "
+                "non può ricevere nuovi file."
+            )
         except BaseException:
             store.discard()
             raise
-        return redirect(f"/console/requests/{ticket_id}?esito=files", status=303)
+        else:
+            return redirect(f"/console/requests/{ticket_id}?esito=files", status=303)
     async with begin(request, screen="requests") as cx:
         ctx = await _detail_ctx(cx.session, p, ticket_id)
     return render(

@@ -14,8 +14,9 @@ closed (resolved, closed or rejected: its last closing date, else its last chang
 rows keep type, size and date only (name ``allegato-cancellato``/``foto-cancellata``, no storage key). By the same
 rule the request itself is anonymised: its subject becomes ``RETAINED``, its description goes, a segnalazione's
 address and map position go; its code, kind, channel, dates and status stay for statistics. One audit line per ente
-and pass counts what went (requests, files), never their content. A request still open keeps everything whatever
-its age. Idempotent and bounded per run, so several replicas may run it at once.
+and pass counts what went (requests, files), never their content. A request still open keeps everything whatever its
+age, and a concluded one past its retention takes no new files (``tickets.service.add_uploads``).
+Idempotent and bounded per run, so several replicas may run it at once.
 """
 
 from __future__ import annotations

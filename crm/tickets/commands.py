@@ -86,11 +86,13 @@ async def add_file(cx: Context, *, ticket_id: int, ref: str, label: str) -> Tick
 
 @command(policies.FILE)
 async def upload_files(
-    cx: Context, *, ticket_id: int, files: list[tuple[str, bytes]], store: FileStore
+    cx: Context, *, ticket_id: int, files: list[tuple[str, bytes]], store: FileStore, closed_days: int
 ) -> list[TicketFile]:
     """Files for the request (the phone desk's photo or PDF the caller sent): checked like an istanza's attachments,
     all or none. The audit line counts them and names their types, never their names or content."""
-    done = await svc.add_uploads(cx.session, principal=cx.principal, ticket_id=ticket_id, files=files, store=store)
+    done = await svc.add_uploads(
+        cx.session, principal=cx.principal, ticket_id=ticket_id, files=files, store=store, closed_days=closed_days
+    )
     t = await svc.get(cx.session, ente_id=cx.ente_id, ticket_id=ticket_id)
     await cx.record(
         "upload",

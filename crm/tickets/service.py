@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -340,12 +340,33 @@ def file_refusals(files: list[tuple[str, bytes]], max_bytes: int) -> dict[str, s
     return out
 
 
+def past_retention(t: Ticket, closed_days: int) -> bool:
+    """Concluded more than ``closed_days`` ago (``URP_RETENTION_CLOSED_DAYS``; 0 keeps for ever): its files are
+    deleted by the next retention pass (``crm.contacts.retention``, same rule: last closing date, else last change)."""
+    if closed_days <= 0 or t.status in OPEN_STATUSES:
+        return False
+    concluded = t.closed_at or t.resolved_at or t.updated_at
+    return concluded < utcnow() - timedelta(days=closed_days)
+
+
 async def add_uploads(
-    session: AsyncSession, *, principal: Principal, ticket_id: int, files: list[tuple[str, bytes]], store: FileStore
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    ticket_id: int,
+    files: list[tuple[str, bytes]],
+    store: FileStore,
+    closed_days: int,
 ) -> list[TicketFile]:
     """Files carried by the request (all or none: one refused file refuses the upload); each named in its history.
+    A request past its retention (``past_retention``) takes none: the next retention pass would delete them.
     The caller discards the ``store``'s new files if the transaction rolls back."""
     t = await get(session, ente_id=principal.ente_id, ticket_id=ticket_id)
+    if past_retention(t, closed_days):
+        raise Conflict(
+            f"the request was concluded more than {closed_days} days ago: past its retention period, it takes no files",
+            code="past_retention",
+        )
     if len(files) > MAX_UPLOADS:
         raise ValidationFailed(f"at most {MAX_UPLOADS} files", fields={"files": "too many"})
     refused = file_refusals(files, store.max_bytes)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.browser import axe, browser, require_axe  # noqa: F401  (browser: the module fixture)
+from tests.browser import SCREENS, axe, browser, require_axe  # noqa: F401  (browser: the module fixture)
 from tests.conftest import Server
 from tests.console.test_console import csrf, login
 from tests.console.test_workspace_browser import SHOTS, SIZES, _login, desk, pages  # noqa: F401  (fixtures)
@@ -224,3 +224,74 @@ def test_files_attached_later_from_the_request_page(server: Server, client: http
         ).status_code
         == 404
     )
+
+
+def test_no_files_for_a_request_past_its_retention(
+    server: Server, client: httpx.Client, ente_ctx: Any, db: Any
+) -> None:
+    """A request concluded more than ``URP_RETENTION_CLOSED_DAYS`` (730) ago takes no new files: the next retention
+    pass would delete them. Said in Italian next to the field; one concluded lately still takes them."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select, update
+
+    from crm.db import utcnow
+    from crm.tickets.models import Ticket, TicketFile
+
+    cid = _caller(server.url, ente_ctx, "Conservati")
+    made = client.post(
+        "/api/v1/requests",
+        headers=ente_ctx.headers("operator"),
+        json={"contact_id": cid, "kind": "report", "subject": "Panchina rotta"},
+    )
+    assert made.status_code == 201, made.text
+    tid = made.json()["id"]
+
+    async def close(s: Any, days: int) -> None:
+        when = utcnow() - timedelta(days=days)
+        await s.execute(update(Ticket).where(Ticket.id == tid).values(status="closed", closed_at=when))
+
+    async def count(s: Any) -> int:
+        return int(await s.scalar(select(func.count()).where(TicketFile.ticket_id == tid)) or 0)
+
+    db.run(lambda s: close(s, 800))
+    c = login(server, ente_ctx, "operator")
+    token = csrf(c.get(f"/console/requests/{tid}").text)
+    late = c.post(
+        f"/console/requests/{tid}/files",
+        data={"csrf": token},
+        files=[("files", ("tardi.pdf", PDF, "application/pdf"))],
+    )
+    assert late.status_code == 422 and 'id="rq-files-err"' in late.text, late.text[-2000:]
+    assert "la richiesta è conclusa da oltre 730 giorni e ha superato i tempi di conservazione" in late.text
+    assert db.run(count) == 0
+    if SCREENS:  # the refusal next to the field, at the three sizes
+        from playwright.sync_api import sync_playwright
+
+        from tests.browser import CHROMIUM, CHROMIUM_ARGS, new_page, shoot
+
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = new_page(b, base_url=server.url)
+                host = httpx.URL(server.url).host
+                page.context.add_cookies(
+                    [{"name": k.name, "value": k.value or "", "domain": host, "path": k.path} for k in c.cookies.jar]
+                )
+                page.goto(f"/console/requests/{tid}")
+                page.get_by_label("Allega altri file").set_input_files(
+                    files=[{"name": "tardi.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+                )
+                page.get_by_role("button", name="Allega i file").click()
+                page.locator("#rq-files-err").wait_for()
+                page.locator("#rq-files").scroll_into_view_if_needed()
+                shoot(page, "console-request-files-past-retention")
+            finally:
+                b.close()
+    db.run(lambda s: close(s, 10))
+    ok = c.post(
+        f"/console/requests/{tid}/files",
+        data={"csrf": token},
+        files=[("files", ("in-tempo.pdf", PDF, "application/pdf"))],
+    )
+    assert ok.status_code == 303 and db.run(count) == 1
