@@ -165,7 +165,13 @@ class Harness:
     def api(self, method: str, path: str, role: str, **kw: Any) -> Perform:
         return lambda: self.client.request(method, path, headers=self.ente.headers(role), **kw)
 
-    def console(self, path: str, role: str, data: dict[str, Any] | list[tuple[str, str]] | None = None) -> Perform:
+    def console(
+        self,
+        path: str,
+        role: str,
+        data: dict[str, Any] | list[tuple[str, str]] | None = None,
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+    ) -> Perform:
         c = self._console(role)
         token = c.cookies.get("urp_session") or ""
         from crm.core.cookies import csrf_for
@@ -174,7 +180,7 @@ class Harness:
         form: dict[str, list[str]] = {"csrf": [csrf]}
         for k, v in data.items() if isinstance(data, dict) else data or []:
             form.setdefault(k, []).append(str(v))
-        return lambda: c.post(path, data=form)
+        return lambda: c.post(path, data=form, files=files)
 
     def desk(self, role: str = "citizen") -> Desk:
         """The sportello digitale's browser of a signed-in ``citizen`` (a session as the SPID/CIE sign-in makes

@@ -94,6 +94,16 @@ def console_note(h: Harness) -> Perform:
     return h.console(f"/console/requests/{ticket(h)}/note", "operator", {"note": "Da richiamare"})
 
 
+@scenario("POST", "/console/requests/<ticket_id:int>/files", "phone_operator")
+def console_request_files(h: Harness) -> Perform:
+    pdf = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+    return h.console(
+        f"/console/requests/{ticket(h)}/files",
+        "phone_operator",
+        files=[("files", ("ricevuta.pdf", pdf, "application/pdf"))],
+    )
+
+
 @scenario("POST", "/console/intake/<cid:int>/request", "phone_operator")
 def console_intake_request(h: Harness) -> Perform:
     return h.console(

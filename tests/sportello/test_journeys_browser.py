@@ -97,7 +97,8 @@ def test_segnalazione_with_a_photo_and_a_map_point(
         lat, lon = page.input_value("#latitude"), page.input_value("#longitude")
         assert re.fullmatch(r"-?\d+\.\d{6}", lat) and re.fullmatch(r"-?\d+\.\d{6}", lon)
         expect(page.locator(".leaflet-marker-icon")).to_have_count(1)
-        assert page.evaluate("document.querySelector('.leaflet-marker-icon').naturalWidth") > 0  # the pin is drawn
+        # the pin is drawn: its image loads after the marker is placed (on a busy machine, well after)
+        page.wait_for_function("document.querySelector('.leaflet-marker-icon').naturalWidth > 0", timeout=15_000)
         page.get_by_label("Oggetto").fill(f"Lampione spento ({device})")
         page.get_by_label("Descrizione").fill("Da tre sere il lampione davanti alla farmacia è spento.")
         page.set_input_files("#files", files=[{"name": "lampione.png", "mimeType": "image/png", "buffer": PNG}])
