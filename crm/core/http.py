@@ -104,7 +104,7 @@ async def guard_request(request: Request) -> None:
                 )
             if (
                 (is_id_name(name) or name in BOUNDED_QUERY)
-                and value.lstrip("-").isdigit()
+                and value.lstrip("-").isdecimal()  # int() takes decimals; "¹" is a digit, not one
                 and not 0 <= int(value) <= MAX_ID
             ):
                 raise ValidationFailed(f"{name} out of range", fields={name: "out of range"})
