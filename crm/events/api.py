@@ -29,12 +29,23 @@ async def events(request: Request) -> HTTPResponse | None:
         # and then listens misses no event published in between
         await response.send(": connected\n\n")
         iterator = stream.__aiter__()
-        while True:
-            try:
-                event = await asyncio.wait_for(iterator.__anext__(), timeout=KEEPALIVE_SECONDS)
-            except TimeoutError:
-                await response.send(": keep-alive\n\n")
-                continue
-            event.pop("channel", None)
-            await response.send(f"event: {event.get('type', 'message')}\ndata: {json.dumps(event)}\n\n")
+        # one pending read survives the keep-alives: wait_for cancelled it at each timeout, which closes the
+        # subscription's async generator, so after 15 quiet seconds the stream ended (StopAsyncIteration, an error
+        # in the log) and the screen had to reconnect, missing what was published meanwhile
+        pending: asyncio.Future[dict[str, object]] = asyncio.ensure_future(iterator.__anext__())
+        try:
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
+                if not done:
+                    await response.send(": keep-alive\n\n")
+                    continue
+                try:
+                    event = pending.result()
+                except StopAsyncIteration:
+                    break
+                pending = asyncio.ensure_future(iterator.__anext__())
+                event.pop("channel", None)
+                await response.send(f"event: {event.get('type', 'message')}\ndata: {json.dumps(event)}\n\n")
+        finally:
+            pending.cancel()
     return None
