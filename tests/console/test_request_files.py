@@ -140,7 +140,8 @@ def test_request_files_in_the_browser(desk: tuple[Server, Any], pages: Callable[
     page.goto(f"/console/requests/{tid}")
     thumb = page.get_by_role("img", name="Foto allegata: buca via roma.png")
     expect(thumb).to_be_visible()
-    assert page.evaluate("(img) => img.naturalWidth", thumb.element_handle()) == 160  # really drawn
+    # really drawn: decode() waits for the image to load (it was read before it had, 0 on a loaded machine)
+    assert thumb.evaluate("i => i.decode().then(() => i.naturalWidth)") == 160
     expect(page.get_by_role("link", name=re.compile(r"^denuncia\.pdf \("))).to_be_visible()
     for name, size in SIZES.items():
         page.set_viewport_size(size)
