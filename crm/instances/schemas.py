@@ -92,7 +92,9 @@ class InstanceIn(BaseModel):
     type: str = Field(description="instance type slug")
     contact_id: int
     data: dict[str, Any] = Field(default_factory=dict)
-    on_behalf_of: int | None = Field(default=None, description="contact id when an operator submits for a citizen")
+    on_behalf_of: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="contact id when an operator submits for a citizen"
+    )
     channel: Literal["web", "sms", "telegram", "email", "phone", "counter"] = "web"
     attachments: list[AttachmentIn] = Field(
         default_factory=list,
