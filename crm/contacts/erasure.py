@@ -212,28 +212,17 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
                 "sp_report_places",
                 _rowcount(await session.execute(update(rp).where(rp.c.ticket_id.in_(ticket_ids)).values(address=""))),
             )
-        if "ticket_files" in t:  # the phone desk's uploads for the caller
-            tf = t["ticket_files"]
+        # a request's file stores (the phone desk's uploads, the sportello's photos): files go, rows keep a neutral name
+        for table, neutral in (("ticket_files", "allegato-cancellato"), ("sp_report_files", "foto-cancellata")):
+            if table not in t:
+                continue
+            tf = t[table]
             keys = (await session.scalars(select(tf.c.storage_key).where(tf.c.ticket_id.in_(ticket_ids)))).all()
             done.files += [files_root / k for k in keys if k]
             done.add(
-                "ticket_files",
+                table,
                 _rowcount(
-                    await session.execute(
-                        update(tf).where(tf.c.ticket_id.in_(ticket_ids)).values(filename="allegato-cancellato")
-                    )
-                ),
-            )
-        if "sp_report_files" in t:
-            rf = t["sp_report_files"]
-            keys = (await session.scalars(select(rf.c.storage_key).where(rf.c.ticket_id.in_(ticket_ids)))).all()
-            done.files += [files_root / k for k in keys if k]
-            done.add(
-                "sp_report_files",
-                _rowcount(
-                    await session.execute(
-                        update(rf).where(rf.c.ticket_id.in_(ticket_ids)).values(filename="foto-cancellata")
-                    )
+                    await session.execute(update(tf).where(tf.c.ticket_id.in_(ticket_ids)).values(filename=neutral))
                 ),
             )
 
