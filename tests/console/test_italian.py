@@ -19,7 +19,7 @@ from crm.core.labels import actor, english_values, label, local
 from tests.conftest import VALID_CF
 from tests.console.test_console import login
 from tests.console.test_console_screens import _book_api, _free, _service
-from tests.sportello.conftest import desk, desk_env, oidc_dir, sign_in  # noqa: F401  (fixtures: the sportello's)
+from tests.sportello.conftest import desk, desk_env, mario_and_operator, oidc_dir, sign_in  # noqa: F401  (fixtures: the sportello's)
 from tests.sportello.test_desk import book
 
 # the night Rome moves its clocks forward (29 March 2026, 02:00 CET -> 03:00 CEST)
@@ -231,11 +231,8 @@ def test_no_english_value_or_utc_time_on_any_sportello_page(desk, db) -> None:  
     conversation stamped on both sides of the DST change; every page reachable by links, as the citizen reads it."""
     from sqlalchemy import select, update
 
-    from crm.citizens.oidc import VerifiedIdentity
-    from crm.citizens.service import contact_for_identity
     from crm.conversations import service as conversations
     from crm.conversations.models import Message
-    from crm.core.auth import Principal
     from crm.tickets import service as tickets
     from crm.tickets.models import Ticket
     from crm.tickets.schemas import TicketIn
@@ -245,27 +242,7 @@ def test_no_english_value_or_utc_time_on_any_sportello_page(desk, db) -> None:  
         booking = book(c, desk)
 
         async def seed(s):  # type: ignore[no-untyped-def]
-            contact = await contact_for_identity(
-                s,
-                ente_id=desk.ente.ente_id,
-                ident=VerifiedIdentity(
-                    subject="x",
-                    fiscal_code="RSSMRA80A01H501U",
-                    given_name="Mario",
-                    family_name="Rossi",
-                    email=None,
-                    phone=None,
-                    acr="",
-                    level=2,
-                    provider="spid",
-                ),
-            )
-            op = Principal(
-                ente_id=desk.ente.ente_id,
-                role="operator",
-                operator_id=desk.ente.operator_ids["operator"],
-                username="op",
-            )
+            contact, op = await mario_and_operator(s, desk)
             t = await tickets.create(
                 s,
                 principal=op,

@@ -171,3 +171,31 @@ def sign_in(client: httpx.Client, desk: Desk, account: str = "mario.rossi", next
             continue
         return r
     raise AssertionError("too many redirects in the sign-in flow")
+
+
+async def mario_and_operator(s: Any, desk: Desk) -> tuple[Any, Any]:
+    """Mario Rossi's contact as his SPID sign-in makes it, and the URP operator who records things for him: the seed
+    the sportello's and the console's page tests start from."""
+    from crm.citizens.oidc import VerifiedIdentity
+    from crm.citizens.service import contact_for_identity
+    from crm.core.auth import Principal
+
+    contact = await contact_for_identity(
+        s,
+        ente_id=desk.ente.ente_id,
+        ident=VerifiedIdentity(
+            subject="x",
+            fiscal_code="RSSMRA80A01H501U",
+            given_name="Mario",
+            family_name="Rossi",
+            email=None,
+            phone=None,
+            acr="",
+            level=2,
+            provider="spid",
+        ),
+    )
+    op = Principal(
+        ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"], username="op"
+    )
+    return contact, op

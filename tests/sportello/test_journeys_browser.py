@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tests.appio.fake_io import FakeIO
 from tests.browser import browser, browser_pages, require_axe  # noqa: F401 - browser is a fixture
 from tests.conftest import DB
-from tests.sportello.conftest import Desk
+from tests.sportello.conftest import Desk, mario_and_operator
 from tests.sportello.test_desk_browser import SIZES, check_axe, shoot
 
 PNG = bytes.fromhex(
@@ -260,31 +260,11 @@ def seed_request_and_chat(db: DB, desk: Desk, label: str) -> None:
     personale lists them."""
 
     async def seed(s: Any) -> None:
-        from crm.citizens.oidc import VerifiedIdentity
-        from crm.citizens.service import contact_for_identity
         from crm.conversations import service as conversations
-        from crm.core.auth import Principal
         from crm.tickets import service as tickets
         from crm.tickets.schemas import TicketIn
 
-        c = await contact_for_identity(
-            s,
-            ente_id=desk.ente.ente_id,
-            ident=VerifiedIdentity(
-                subject="x",
-                fiscal_code="RSSMRA80A01H501U",
-                given_name="Mario",
-                family_name="Rossi",
-                email=None,
-                phone=None,
-                acr="",
-                level=2,
-                provider="spid",
-            ),
-        )
-        op = Principal(
-            ente_id=desk.ente.ente_id, role="operator", operator_id=desk.ente.operator_ids["operator"], username="op"
-        )
+        c, op = await mario_and_operator(s, desk)
         await tickets.create(
             s,
             principal=op,

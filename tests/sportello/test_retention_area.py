@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.browser import SCREENS
-from tests.sportello.conftest import Desk, sign_in
+from tests.sportello.conftest import Desk, mario_and_operator, sign_in
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
 
@@ -19,11 +19,8 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
 def test_citizen_page_after_retention(desk: Desk, db: Any) -> None:
     from sqlalchemy import update
 
-    from crm.citizens.oidc import VerifiedIdentity
-    from crm.citizens.service import contact_for_identity
     from crm.config import Settings
     from crm.contacts import retention
-    from crm.core.auth import Principal
     from crm.db import utcnow
     from crm.instances.service import FileStore
     from crm.sportello import service as sportello
@@ -36,27 +33,7 @@ def test_citizen_page_after_retention(desk: Desk, db: Any) -> None:
         assert sign_in(c, desk).status_code == 200
 
         async def seed(s: Any) -> int:
-            contact = await contact_for_identity(
-                s,
-                ente_id=desk.ente.ente_id,
-                ident=VerifiedIdentity(
-                    subject="x",
-                    fiscal_code="RSSMRA80A01H501U",
-                    given_name="Mario",
-                    family_name="Rossi",
-                    email=None,
-                    phone=None,
-                    acr="",
-                    level=2,
-                    provider="spid",
-                ),
-            )
-            op = Principal(
-                ente_id=desk.ente.ente_id,
-                role="operator",
-                operator_id=desk.ente.operator_ids["operator"],
-                username="op",
-            )
+            contact, op = await mario_and_operator(s, desk)
             t = await tickets.create(
                 s,
                 principal=op,
