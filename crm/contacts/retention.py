@@ -12,10 +12,11 @@ The files a request carries (the phone desk's and the operators' uploads, ``tick
 ``sp_report_files``) follow the closed conversations' rule: ``URP_RETENTION_CLOSED_DAYS`` after the request was
 closed (resolved, closed or rejected: its last closing date, else its last change) the files are deleted and their
 rows keep type, size and date only (name ``allegato-cancellato``/``foto-cancellata``, no storage key). By the same
-rule the request itself is anonymised: its subject becomes ``RETAINED``, its description goes, a segnalazione's
-address and map position go; its code, kind, channel, dates and status stay for statistics. One audit line per ente
-and pass counts what went (requests, files), never their content. A request still open keeps everything whatever its
-age, and a concluded one past its retention takes no new files (``tickets.service.add_uploads``).
+rule the request itself is anonymised: its subject becomes ``RETAINED``, its description and its history's notes
+go, a segnalazione's address and map position go; its code, kind, channel, dates and status stay for statistics.
+One audit line per ente and pass counts what went (requests, files), never their content. A request still open
+keeps everything whatever its age, and a concluded one past its retention takes no new files
+(``tickets.service.add_uploads``); its page says so instead of offering the form.
 Idempotent and bounded per run, so several replicas may run it at once.
 """
 
@@ -169,7 +170,8 @@ async def due_requests(
 
 
 async def anonymise_requests(session: Any, ticket_ids: list[int]) -> int:
-    """Subject, description and a segnalazione's place go; code, kind, channel, dates and status stay."""
+    """Subject, description, history notes and a segnalazione's place go; code, kind, channel, dates and status
+    stay."""
     if not ticket_ids:
         return 0
     load_models()
@@ -179,6 +181,12 @@ async def anonymise_requests(session: Any, ticket_ids: list[int]) -> int:
         .where(tk.c.id.in_(ticket_ids))
         # updated_at set to itself: the row's dates are statistics, not the time of the anonymisation
         .values(subject=RETAINED, description="", updated_at=tk.c.updated_at)
+    )
+    # its history's notes (operators' notes, reasons, file names): the lines stay, their text goes; an upload's
+    # line already carries the neutral name its purged file got (``purge_request_files``, same transaction)
+    te = Base.metadata.tables["ticket_events"]
+    await session.execute(
+        update(te).where(te.c.ticket_id.in_(ticket_ids), te.c.action != "upload", te.c.note != "").values(note="")
     )
     if "sp_report_places" in Base.metadata.tables:
         rp = Base.metadata.tables["sp_report_places"]

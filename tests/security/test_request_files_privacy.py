@@ -99,7 +99,7 @@ def test_retention_deletes_the_files_of_old_closed_requests(
     from crm.contacts import retention
     from crm.db import utcnow
     from crm.sportello.models import ReportFile, ReportPlace
-    from crm.tickets.models import Ticket, TicketFile
+    from crm.tickets.models import Ticket, TicketEvent, TicketFile
 
     cid = _cid(client, ente_ctx, "Retention")
     old = _request_with_files(server, ente_ctx, cid, "Vecchia")
@@ -107,6 +107,12 @@ def test_retention_deletes_the_files_of_old_closed_requests(
     recent = _request_with_files(server, ente_ctx, cid, "Recente")
     for tid, tag in ((old, b"old"), (still_open, b"open"), (recent, b"recent")):
         _add_report_photo(db, server, ente_ctx, tid, JPEG + tag)
+        noted = client.post(
+            f"/api/v1/requests/{tid}/notes",
+            json={"note": f"Richiamata Lia Retention al 333 1234567 ({tag.decode()})"},
+            headers=ente_ctx.headers("operator"),
+        )
+        assert noted.status_code == 200, noted.text
     long_ago, lately = utcnow() - timedelta(days=800), utcnow() - timedelta(days=10)
 
     async def age(s: Any) -> None:
@@ -170,6 +176,25 @@ def test_retention_deletes_the_files_of_old_closed_requests(
     assert rows[old][3:5] == ("report", "closed") and rows[old][2]
     assert abs((rows[old][5] - long_ago.replace(tzinfo=rows[old][5].tzinfo)).total_seconds()) < 1
     assert rows[still_open][0] == "Aperta" and rows[recent][0] == "Recente" and rows[recent][6] == "via Roma 1"
+    # the operators' notes in its history go with it (an upload's line keeps the neutral file name)
+
+    async def notes(s: Any) -> dict[int, list[tuple[str, str]]]:
+        out: dict[int, list[tuple[str, str]]] = {}
+        for tid, action, note in (
+            await s.execute(
+                select(TicketEvent.ticket_id, TicketEvent.action, TicketEvent.note)
+                .where(TicketEvent.ticket_id.in_([old, still_open, recent]))
+                .order_by(TicketEvent.id)
+            )
+        ).all():
+            out.setdefault(tid, []).append((action, note))
+        return out
+
+    history = db.run(notes)
+    assert ("note", "") in history[old] and not [n for a, n in history[old] if n and a != "upload"], history[old]
+    assert {n for a, n in history[old] if a == "upload"} == {"allegato-cancellato"}, history[old]
+    for tid, tag in ((still_open, "open"), (recent, "recent")):
+        assert ("note", f"Richiamata Lia Retention al 333 1234567 ({tag})") in history[tid], history[tid]
     # one audit line for the pass, with counts only
     audit = client.get("/api/v1/audit", params={"entity": "request"}, headers=ente_ctx.headers("admin")).json()
     lines = [a for a in audit["items"] if a["action"] == "retention"]
