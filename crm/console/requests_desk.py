@@ -211,7 +211,7 @@ def _event_text(e: Any, names: dict[int, str]) -> str:
     return e.action
 
 
-async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
+async def _detail_ctx(s: Any, p: Any, ticket_id: int, closed_days: int) -> dict[str, Any]:
     t = await tickets.get(s, ente_id=p.ente_id, ticket_id=ticket_id)
     await tickets.load_events(s, t)
     tz = await ente_tz(s, p.ente_id)
@@ -272,6 +272,13 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
         "can_act": p.role in REQUEST_HANDLERS,
         # the phone desk and the operators attach the citizen's later photos and documents (tickets.policies.FILE)
         "can_upload": p.role in ticket_policies.FILE.staff,
+        # concluded past its retention: the form is not offered (the service refuses the files), the page says why
+        "upload_closed": (
+            f"Non si possono allegare altri file: la richiesta è conclusa da oltre {closed_days} giorni e ha "
+            "superato i tempi di conservazione."
+            if tickets.past_retention(t, closed_days)
+            else ""
+        ),
     }
 
 
@@ -279,7 +286,7 @@ async def _detail_ctx(s: Any, p: Any, ticket_id: int) -> dict[str, Any]:
 @console_page(*REQUEST_VIEWERS)
 async def request_page(request: Request, p: Principal, ticket_id: int) -> HTTPResponse:
     async with begin(request, screen="requests") as cx:
-        ctx = await _detail_ctx(cx.session, p, ticket_id)
+        ctx = await _detail_ctx(cx.session, p, ticket_id, request.app.ctx.settings.retention_closed_days)
         await cx.read("read", "request", ticket_id)
     ok = OUTCOME.get(request.args.get("esito", ""), "")
     return render("request.html", **context(request, p, **ctx, ok=ok, upload_error="", max_file=_max_file(request)))
@@ -344,7 +351,7 @@ async def request_upload(request: Request, p: Principal, ticket_id: int) -> HTTP
         else:
             return redirect(f"/console/requests/{ticket_id}?esito=files", status=303)
     async with begin(request, screen="requests") as cx:
-        ctx = await _detail_ctx(cx.session, p, ticket_id)
+        ctx = await _detail_ctx(cx.session, p, ticket_id, request.app.ctx.settings.retention_closed_days)
     return render(
         "request.html",
         **context(request, p, **ctx, ok="", upload_error=error, max_file=_max_file(request)),
