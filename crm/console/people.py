@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,7 +36,7 @@ from crm.console.lookups import CONFLICT_OUTCOME, contact_conflicts, linked_coun
 from crm.console.session import console_page, context
 from crm.console.slots import as_int
 from crm.contacts import commands as contact_commands
-from crm.contacts import gdpr_pdf
+from crm.contacts import gdpr, gdpr_pdf
 from crm.contacts import policies as contact_policies
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact
@@ -265,6 +266,25 @@ async def contact_export_json(request: Request, p: Principal, contact_id: int) -
         content_type="application/json; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.json"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@bp.get("/contacts/<contact_id:int>/export.zip")
+@console_page(*GDPR_EXPORTERS)
+async def contact_export_zip(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
+    """The copy for portability: the JSON (dati.json) and the files it lists by reference (allegati/...)."""
+    members: dict[str, Path] = {}
+    async with begin(request, screen="gdpr") as cx:
+        data = await contact_commands.export(cx, contact_id=contact_id, fmt="zip", members=members)
+    body = await asyncio.to_thread(gdpr.archive, data, members)
+    return HTTPResponse(
+        body,
+        content_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.zip"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from crm.contacts import commands, policies, service
+from crm.contacts import commands, gdpr, policies, service
 from crm.contacts.models import Contact
 from crm.contacts.schemas import (
     CapturedIn,
@@ -114,6 +117,27 @@ async def export_contact(request: Request, contact_id: int) -> HTTPResponse:
     return json_ok(
         ContactExportOut.model_validate(data),
         headers={"Content-Disposition": f'attachment; filename="contatto-{contact_id}.json"'},
+    )
+
+
+@bp.get("/contacts/<contact_id:int>/export.zip")
+@authorized(*policies.EXPORT.roles)
+@openapi(
+    summary="GDPR export as a ZIP: dati.json (the JSON export) and the files it lists under allegati/ (audited)",
+    media=("application/zip",),
+)
+async def export_contact_archive(request: Request, contact_id: int) -> HTTPResponse:
+    members: dict[str, Path] = {}
+    async with begin(request) as cx:
+        data = await commands.export(cx, contact_id=contact_id, fmt="zip", members=members)
+    body = await asyncio.to_thread(gdpr.archive, data, members)
+    return HTTPResponse(
+        body,
+        content_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="contatto-{contact_id}.zip"',
+            "Cache-Control": "no-store",
+        },
     )
 
 

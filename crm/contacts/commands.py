@@ -163,12 +163,19 @@ async def read(cx: Context, *, contact_id: int) -> Contact:
 
 
 @command(policies.EXPORT)
-async def export(cx: Context, *, contact_id: int, fmt: str = "json") -> dict[str, Any]:
-    """Everything held about the contact (GDPR art. 15/20)."""
+async def export(
+    cx: Context, *, contact_id: int, fmt: str = "json", members: dict[str, Path] | None = None
+) -> dict[str, Any]:
+    """Everything held about the contact (GDPR art. 15/20); the files by reference, ``members`` (when given) filled
+    with their paths for the archive (``gdpr.archive``)."""
     cx.allow(policies.EXPORT, owner=contact_id)
     settings = cx.app.ctx.settings if cx.app is not None else get_settings()
     data = await gdpr.export(
-        cx.session, ente_id=cx.ente_id, contact_id=contact_id, files_root=Path(settings.var_dir) / "attachments"
+        cx.session,
+        ente_id=cx.ente_id,
+        contact_id=contact_id,
+        files_root=Path(settings.var_dir) / "attachments",
+        members=members,
     )
     await cx.read("export", "contact", contact_id, details={"format": fmt, "files": len(data.get("files", []))})
     return data

@@ -1,9 +1,16 @@
 """GDPR: a citizen's data export (everything that points at the contact, and the files held for them). Erasure is
-``crm.contacts.commands.erase`` (every store walked by ``crm.contacts.erasure``)."""
+``crm.contacts.commands.erase`` (every store walked by ``crm.contacts.erasure``).
+
+The JSON lists each file by reference (store, record, name, type, size, sha256, ``member``): the file itself is a
+member of the export's ZIP archive (``archive``: ``dati.json`` and ``allegati/...``), never inlined in the JSON.
+"""
 
 from __future__ import annotations
 
-import base64
+import io
+import json
+import re
+import zipfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,20 +44,35 @@ FILE_STORES = (
 )
 
 
-def _file_entry(root: Path | None, key: str, **about: Any) -> dict[str, Any]:
-    """A file as the export lists it: what it is and its content (base64), or ``content_base64: null`` when the
-    file is no longer stored (deleted by retention)."""
-    body = None
+def _member_name(n: int, filename: str) -> str:
+    """The file's path in the archive: numbered (two files may share a name), no directory parts."""
+    safe = re.sub(r"[^\w.\-]+", "_", filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]).strip("._")[:80]
+    return f"allegati/{n:03d}-{safe or 'file'}"
+
+
+def _file_entry(root: Path | None, key: str, members: dict[str, Path] | None, n: int, **about: Any) -> dict[str, Any]:
+    """A file as the export lists it: what it is and ``member``, its path in the export's archive, or
+    ``member: null`` when the file is no longer stored (deleted by retention)."""
+    path = None
     if root is not None and key:
         try:
-            body = chat_files.path_of(root, key).read_bytes()
-        except (OSError, ValueError):
-            body = None
-    return {**about, "content_base64": base64.b64encode(body).decode() if body is not None else None}
+            path = chat_files.path_of(root, key)
+        except ValueError:
+            path = None
+    if path is None or not path.is_file():
+        return {**about, "member": None}
+    member = _member_name(n, str(about.get("filename") or ""))
+    if members is not None:
+        members[member] = path
+    return {**about, "member": member}
 
 
 async def _files(
-    session: AsyncSession, t: dict[str, Table], out: dict[str, Any], root: Path | None
+    session: AsyncSession,
+    t: dict[str, Table],
+    out: dict[str, Any],
+    root: Path | None,
+    members: dict[str, Path] | None,
 ) -> list[dict[str, Any]]:
     """The files held for the contact: those carried by their requests and istanze, and those sent in their
     conversations' public messages."""
@@ -70,6 +92,8 @@ async def _files(
                 _file_entry(
                     root,
                     m["storage_key"],
+                    members,
+                    len(files) + 1,
                     store=name,
                     **{col: m[col]},
                     filename=m["filename"],
@@ -83,11 +107,17 @@ async def _files(
 
 
 async def export(
-    session: AsyncSession, *, ente_id: int, contact_id: int, files_root: Path | None = None
+    session: AsyncSession,
+    *,
+    ente_id: int,
+    contact_id: int,
+    files_root: Path | None = None,
+    members: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
     """Every row of every table that references the contact, the messages of their conversations and the files held
     for them (``files``: their requests' uploads and photos, their istanze's attachments, the files of their
-    messages; each with its content in base64, read from ``files_root``)."""
+    messages; each by reference, its ``member`` in the archive; ``members`` is filled with member -> file under
+    ``files_root``, for ``archive``)."""
     load_models()
     c = await contacts.get(session, ente_id=ente_id, contact_id=contact_id)
     out: dict[str, Any] = {"contact": contacts.to_out(c).model_dump(mode="json"), "exported_at": utcnow().isoformat()}
@@ -105,7 +135,7 @@ async def export(
             rows += [{k: _plain(v) for k, v in r._mapping.items()} for r in result]
         if rows:
             out[table.name] = rows
-    files = await _files(session, dict(Base.metadata.tables), out, files_root)
+    files = await _files(session, dict(Base.metadata.tables), out, files_root, members)
     conv_ids = [r["id"] for r in out.get("conversations", [])]
     if conv_ids:
         msgs = (
@@ -132,6 +162,8 @@ async def export(
                         _file_entry(
                             files_root,
                             str(a["key"]),
+                            members,
+                            len(files) + 1,
                             store="messages",
                             conversation_id=m.conversation_id,
                             filename=a.get("name", ""),
@@ -144,3 +176,21 @@ async def export(
     if files:
         out["files"] = files
     return out
+
+
+def archive(data: dict[str, Any], members: dict[str, Path]) -> bytes:
+    """The export as the citizen takes it away: ``dati.json`` (the JSON export) and each file under its ``member``
+    name. A file gone since the export was read (retention in between) is left out and its member set to null."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        gone = set()
+        for member, path in members.items():
+            try:
+                z.writestr(member, path.read_bytes())
+            except OSError:
+                gone.add(member)
+        for f in data.get("files", []):
+            if f.get("member") in gone:
+                f["member"] = None
+        z.writestr("dati.json", json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    return buf.getvalue()

@@ -18,7 +18,7 @@ SECTIONS = {
     "bk_bookings": "Prenotazioni",
     "ist_instances": "Istanze",
     "notifications": "Avvisi inviati",
-    "files": "File e foto (il contenuto è nella copia in formato elettronico)",
+    "files": "File e foto (sono nell'archivio ZIP della copia in formato elettronico)",
 }
 CONTACT_FIELDS = [
     ("first_name", "Nome"),
@@ -64,6 +64,7 @@ COLUMNS = {
     "sent_at": "Inviato il",
     "on_behalf": "Per suo conto",
     "filename": "Nome del file",
+    "member": "Nell'archivio ZIP",
     "at": "Ricevuto il",
 }
 
@@ -151,8 +152,8 @@ def render(*, ente_name: str, data: dict[str, Any], tz: str = "Europe/Rome") -> 
         0,
         5,
         _latin(
-            "Gli stessi dati sono disponibili in formato elettronico (JSON). Per rettifiche o "
-            "per chiedere la cancellazione si rivolga all'URP."
+            "Gli stessi dati, con i file e le foto, sono disponibili in formato elettronico (archivio ZIP). "
+            "Per rettifiche o per chiedere la cancellazione si rivolga all'URP."
         ),
         new_x="LMARGIN",
         new_y="NEXT",

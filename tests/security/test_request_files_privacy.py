@@ -1,12 +1,16 @@
 """The files held for a citizen's requests (the phone desk's uploads, ``ticket_files``; a segnalazione's photos,
-``sp_report_files``) are in their GDPR export with their content, and the retention job deletes them once the
-request has been closed for ``URP_RETENTION_CLOSED_DAYS`` (an open request keeps them, whatever its age)."""
+``sp_report_files``) are in their GDPR export: listed by reference in the JSON (name, type, size, sha256, their
+``member`` in the export's ZIP archive, never inlined), the files themselves in the archive; and the retention job
+deletes them once the request has been closed for ``URP_RETENTION_CLOSED_DAYS`` (an open request keeps them,
+whatever its age)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import io
+import json
 import re
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,30 +70,54 @@ def _cid(client: httpx.Client, ente: Any, last: str) -> int:
     return int(r.json()["id"])
 
 
+def _archive(client: httpx.Client, ente: Any, cid: int) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The JSON export and the archive's members (``dati.json`` checked against it)."""
+    data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente.headers("operator")).json()
+    r = client.get(f"/api/v1/contacts/{cid}/export.zip", headers=ente.headers("operator"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text[:500]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    inside = json.loads(members.pop("dati.json"))
+    assert inside.get("files") == data.get("files")
+    # each file by reference, never inlined; the archive holds exactly the ones still stored
+    assert all("content_base64" not in f for f in data.get("files", []))
+    assert set(members) == {f["member"] for f in data.get("files", []) if f["member"]}
+    return data, members
+
+
 def test_export_holds_the_request_files(server: Server, client: httpx.Client, ente_ctx: Any, db: Any) -> None:
     cid = _cid(client, ente_ctx, "Export")
     tid = _request_with_files(server, ente_ctx, cid, "Buca")
     photo = JPEG + b"export"
     _add_report_photo(db, server, ente_ctx, tid, photo)
-    data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente_ctx.headers("operator")).json()
+    data, members = _archive(client, ente_ctx, cid)
     files = data["files"]
     by_name = {f["filename"]: f for f in files}
     assert {f["store"] for f in files} == {"ticket_files", "sp_report_files"}
     assert set(by_name) == {"buca.png", "modulo.pdf", "foto.jpg"}
-    assert base64.b64decode(by_name["modulo.pdf"]["content_base64"]) == PDF
-    assert base64.b64decode(by_name["foto.jpg"]["content_base64"]) == photo
-    png = base64.b64decode(by_name["buca.png"]["content_base64"])
+    assert by_name["modulo.pdf"]["content_type"] == "application/pdf" and by_name["modulo.pdf"]["size"] == len(PDF)
+    assert members[by_name["modulo.pdf"]["member"]] == PDF
+    assert members[by_name["foto.jpg"]["member"]] == photo
+    png = members[by_name["buca.png"]["member"]]
     assert by_name["buca.png"]["sha256"] == hashlib.sha256(png).hexdigest() and png.startswith(b"\x89PNG")
+    assert re.fullmatch(r"allegati/\d{3}-buca\.png", by_name["buca.png"]["member"])
     assert all(f["ticket_id"] == tid for f in files)
     # the audit line counts the files it handed out
     audit = client.get(
         "/api/v1/audit", params={"entity": "contact", "entity_id": cid}, headers=ente_ctx.headers("admin")
     ).json()["items"]
     assert any(a["action"] == "export" and a["details"].get("files") == 3 for a in audit)
-    # the PDF for the citizen names them (their content is in the JSON copy)
+    assert any(a["action"] == "export" and a["details"].get("format") == "zip" for a in audit)
+    # the PDF for the citizen names them (the files are in the archive); the console offers the archive
     c = login(server, ente_ctx, "operator")
     pdf = c.get(f"/console/contacts/{cid}/export.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert f'href="/console/contacts/{cid}/export.zip"' in c.get(f"/console/contacts/{cid}/gdpr").text
+    desk = c.get(f"/console/contacts/{cid}/export.zip")
+    assert desk.status_code == 200 and desk.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(desk.content)) as z:
+        assert sorted(z.namelist()) == sorted([*members, "dati.json"])
+        assert z.read(by_name["modulo.pdf"]["member"]) == PDF
 
 
 def test_retention_deletes_the_files_of_old_closed_requests(
@@ -204,16 +232,17 @@ def test_retention_deletes_the_files_of_old_closed_requests(
     page = login(server, ente_ctx, "operator").get(f"/console/requests/{old}").text
     assert "File eliminato alla scadenza dei tempi di conservazione" in page, page[-3000:]
     assert not re.search(r"modulo\.pdf|buca\.png|/console/requests/\d+/files/", page)
-    data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente_ctx.headers("operator")).json()
+    data, members = _archive(client, ente_ctx, cid)
     gone = [f for f in data["files"] if f["ticket_id"] == old]
-    assert len(gone) == 3 and all(f["content_base64"] is None for f in gone)
+    assert len(gone) == 3 and all(f["member"] is None for f in gone)
+    assert len(members) == 6  # the open and the recent request's files
 
 
 def test_export_holds_message_files_and_istanza_attachments(
     server: Server, client: httpx.Client, ente_ctx: Any, db: Any
 ) -> None:
     """The other files held for the citizen come in the same list: a photo sent in their conversation and their
-    istanza's attachment, each with its content."""
+    istanza's attachment, each by reference, its content in the archive."""
     cid = _cid(client, ente_ctx, "Allegati")
     photo = _png("#123456")
     key = f"chat/export/{cid}.png"
@@ -251,11 +280,11 @@ def test_export_holds_message_files_and_istanza_attachments(
         files={"file": ("domanda.pdf", doc, "application/pdf")},
     )
     assert att.status_code == 201, att.text
-    data = client.get(f"/api/v1/contacts/{cid}/export", headers=ente_ctx.headers("operator")).json()
+    data, members = _archive(client, ente_ctx, cid)
     by_store = {f["store"]: f for f in data["files"]}
     assert set(by_store) == {"messages", "ist_attachments"}
     sent = by_store["messages"]
     assert sent["conversation_id"] == conv_id and sent["filename"] == "cortile.png"
-    assert base64.b64decode(sent["content_base64"]) == photo
+    assert members[sent["member"]] == photo
     kept = by_store["ist_attachments"]
-    assert kept["instance_id"] == inst["id"] and base64.b64decode(kept["content_base64"]) == doc
+    assert kept["instance_id"] == inst["id"] and members[kept["member"]] == doc
