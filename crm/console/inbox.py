@@ -337,6 +337,7 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
             for r in await replies.for_topic(s, ente_id=p.ente_id, topic_id=thread["conv"].topic_id)
         ]
         conflicts = await contact_conflicts(s, ente_id=p.ente_id, contact=thread["contact"])
+        slot_names = await _slot_names(s, p.ente_id)
     return render(
         "workspace.html",
         **context(
@@ -348,7 +349,7 @@ async def conversation(request: Request, p: Principal, conversation_id: int) -> 
             side=side,
             current=conversation_id,
             quick=quick,
-            summary_slots=_slots(thread["conv"].handoff_context),
+            summary_slots=_slots(thread["conv"].handoff_context, slot_names),
             conflicts=conflicts,
             outcome=PANEL_OUTCOME.get(request.args.get("esito", ""), ""),
         ),
@@ -387,12 +388,43 @@ async def conversation_live(request: Request, p: Principal, conversation_id: int
     return json(news, headers={"Cache-Control": "no-store"})
 
 
-def _slots(ctx: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """The assistant's collected slots, for the context panel: plain values only, internal keys left out."""
+# the assistant's slots an operator reads, in Italian; the others (flags, counters, ids, codes) are its own state
+SLOT_LABELS = {
+    "service": "Servizio",
+    "booking_service": "Servizio da prenotare",
+    "booking_day": "Giorno",
+    "booking_start": "Orario",
+    "booking_name": "Nome",
+    "booking_fiscal_code": "Codice fiscale",
+    "booking_phone": "Telefono",
+    "booking_email": "E-mail",
+    "booking_extra": "Altre informazioni",
+    "cancel_code": "Prenotazione da annullare",
+    "cancel_summary": "Prenotazione da annullare",
+    "issue_description": "Problema segnalato",
+    "issue_place": "Luogo",
+    "request_code": "Codice della richiesta",
+    "instance_subject": "Oggetto dell'istanza",
+    "instance_description": "Descrizione dell'istanza",
+    "date": "Data",
+    "kb_last_query": "Ultima domanda all'assistente",
+}
+
+
+async def _slot_names(s: AsyncSession, ente_id: int) -> dict[str, str]:
+    """Codes the assistant's slots may hold (a topic's, a booking service's) and the names shown for them."""
+    names = {sv.slug: sv.name for sv in await bookings.list_services(s, ente_id=ente_id, include_inactive=True)}
+    names.update({t.slug: t.name for t in await offices.list_topics(s, ente_id=ente_id)})
+    return names
+
+
+def _slots(ctx: dict[str, Any] | None, names: dict[str, str]) -> list[tuple[str, str]]:
+    """The assistant's collected slots, for the context panel: the ones an operator reads, labelled in Italian, a
+    topic's or a service's code shown by its name; plain values only."""
     out = []
     for k, v in (ctx or {}).get("slots", {}).items() if isinstance((ctx or {}).get("slots"), dict) else []:
-        if v not in (None, "", [], {}) and isinstance(v, str | int | float):
-            out.append((str(k).replace("_", " "), str(v)[:200]))
+        if k in SLOT_LABELS and v not in (None, "", [], {}) and isinstance(v, str | int | float):
+            out.append((SLOT_LABELS[k], names.get(str(v), str(v))[:200]))
     return out
 
 

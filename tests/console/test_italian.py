@@ -190,8 +190,74 @@ def _crawl(c: httpx.Client, start: list[str], limit: int = 45, prefix: str = "/c
     return seen
 
 
+# a topic whose code is not its name: the code must never reach a screen (the name does)
+TOPIC_CODE, TOPIC_NAME = "cod-ambito-prova", "Ambito di prova"
+
+
+def _topic_world(client: httpx.Client, ente_ctx, db, contact_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """A topic whose code differs from its name, on what shows a topic: a handed-off chat (with the assistant's
+    collected slots naming it, as the bot's hand-off context does), a request, a knowledge-base article and its
+    earlier version. Returns their console pages."""
+    from crm.conversations import service as conversations
+
+    admin, op, svc_h = ente_ctx.headers("admin"), ente_ctx.headers("operator"), ente_ctx.headers("service")
+    made = client.post(
+        "/api/v1/topics",
+        headers=admin,
+        json={"office_id": ente_ctx.offices["URP"], "slug": TOPIC_CODE, "name": TOPIC_NAME},
+    )
+    assert made.status_code == 201, made.text
+
+    async def chat(s):  # type: ignore[no-untyped-def]
+        conv, _, _ = await conversations.record_inbound(
+            s,
+            ente_id=ente_ctx.ente_id,
+            contact_id=contact_id,
+            channel="web",
+            text="Una domanda",
+            channel_message_id=None,
+        )
+        return conv.id
+
+    conv_id = db.run(chat)
+    context = {"reason": "asked by the citizen", "slots": {"service": TOPIC_CODE, "booking_service": TOPIC_CODE}}
+    handed = client.post(
+        f"/api/v1/conversations/{conv_id}/handoff",
+        headers=svc_h,
+        json={"topic": TOPIC_CODE, "summary": "Chiede informazioni", "context": context},
+    )
+    assert handed.status_code == 200, handed.text
+    ticket = client.post(
+        "/api/v1/requests",
+        headers=op,
+        json={"contact_id": contact_id, "kind": "information", "subject": "Orari", "topic": TOPIC_CODE},
+    )
+    assert ticket.status_code == 201, ticket.text
+    article = client.post(
+        "/api/v1/kb/articles",
+        headers=admin,
+        json={
+            "slug": "orari-prova",
+            "title": "Orari di prova",
+            "body": "Gli orari dello sportello di prova.",
+            "topic": TOPIC_CODE,
+        },
+    )
+    assert article.status_code == 201, article.text
+    aid = article.json()["id"]
+    edited = client.patch(f"/api/v1/kb/articles/{aid}", headers=admin, json={"title": "Orari dello sportello di prova"})
+    assert edited.status_code == 200, edited.text
+    return [
+        f"/console/conversations/{conv_id}",
+        f"/console/requests/{ticket.json()['id']}",
+        f"/console/kb/{aid}",
+        f"/console/kb/{aid}/versions/1",
+    ]
+
+
 def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
     w = _world(client, ente_ctx, db)
+    topic_pages = _topic_world(client, ente_ctx, db, w["contact"])
     details = [
         f"/console/conversations/{w['conversation']}",
         f"/console/contacts/{w['contact']}",
@@ -201,7 +267,7 @@ def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.
     leaks: list[str] = []
     for role in ("admin", "operator", "phone_operator", "backoffice"):
         c = login(server, ente_ctx, role)
-        pages = _crawl(c, ["/console/", "/console/inbox?view=mine", "/console/inbox?view=open", *details])
+        pages = _crawl(c, ["/console/", "/console/inbox?view=mine", "/console/inbox?view=open", *details, *topic_pages])
         assert len(pages) >= (20 if role == "admin" else 8), (role, sorted(pages))  # the crawl did reach them
         for url, text in pages.items():
             for name in ente_ctx.usernames.values():
@@ -214,6 +280,9 @@ def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.
                 leaks.append(f"{role} {url}: UTC")
             if "service:" in text:  # a service account's technical name (the istanza sent in through the API)
                 leaks.append(f"{role} {url}: service:")
+            if TOPIC_CODE in text:  # a topic's code where its name belongs
+                i = text.index(TOPIC_CODE)
+                leaks.append(f"{role} {url}: topic code in …{text[max(0, i - 60) : i + 40]}…")
             if role == "operator" and url == details[0]:
                 # the citizen wrote at 00:15 CET, the operator answered at 14:05 CEST, the same Sunday
                 assert "29/03 00:15" in text and "29/03 14:05" in text, text
@@ -242,11 +311,25 @@ def test_no_english_value_or_utc_time_on_any_sportello_page(desk, db) -> None:  
         booking = book(c, desk)
 
         async def seed(s):  # type: ignore[no-untyped-def]
+            from crm.offices import service as offices
+            from crm.offices.schemas import TopicIn
+
             contact, op = await mario_and_operator(s, desk)
+            await offices.create_topic(
+                s,
+                ente_id=desk.ente.ente_id,
+                data=TopicIn(office_id=desk.ente.offices["URP"], slug=TOPIC_CODE, name=TOPIC_NAME),
+            )
             t = await tickets.create(
                 s,
                 principal=op,
-                data=TicketIn(contact_id=contact.id, kind="complaint", channel="phone", subject="Buca in via Roma"),
+                data=TicketIn(
+                    contact_id=contact.id,
+                    kind="complaint",
+                    channel="phone",
+                    subject="Buca in via Roma",
+                    topic=TOPIC_CODE,
+                ),
             )
             conv, _, _ = await conversations.record_inbound(
                 s,
@@ -282,6 +365,8 @@ def test_no_english_value_or_utc_time_on_any_sportello_page(desk, db) -> None:  
         ]
         if re.search(r"\bUTC\b", text):
             leaks.append(f"{url}: UTC")
+        if TOPIC_CODE in text:  # the request's topic by its code
+            leaks.append(f"{url}: topic code {TOPIC_CODE}")
     assert not leaks, "\n".join(leaks)
     # the request was sent at 14:05 in Rome (12:05 UTC), the message at 00:15 (23:15 UTC the day before)
     ticket_page = pages[start[3]]
