@@ -46,6 +46,13 @@ PASSAGE_HINTS = {
     "dove": "ufficio sportello sede indirizzo presso piazza via online",
     "costa": "costo euro pagare gratuito",
     "costo": "euro pagare gratuito",
+    # «quanto si paga…?» is a cost question too: without these the price sentence won on cosine alone, a near tie
+    # that one machine's float rounding decided the other way
+    "paga": "costo euro gratuito",
+    "pagare": "costo euro gratuito",
+    "pago": "costo euro gratuito",
+    "prezzo": "costo euro gratuito",
+    "tariffa": "costo euro gratuito",
     "quando": "entro giorni scadenza orario",
     "orari": "orario aperto lunedì venerdì",
     "documenti": "documento servono portare",
