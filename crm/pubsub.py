@@ -59,14 +59,18 @@ class RedisPubSub:
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url, decode_responses=True)
+        # Redis pub/sub ignores the database number: two installations sharing a server on /0 and /1 would hear
+        # each other's "ente:1". The number is part of the channel name, so one database is one installation
+        db = self._redis.connection_pool.connection_kwargs.get("db", 0)
+        self._prefix = f"urp:{db}:"
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
-        await self._redis.publish(f"urp:{channel}", json.dumps({"channel": channel, **event}))
+        await self._redis.publish(self._prefix + channel, json.dumps({"channel": channel, **event}))
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         ps = self._redis.pubsub(ignore_subscribe_messages=True)
-        await ps.subscribe(*(f"urp:{c}" for c in channels))
+        await ps.subscribe(*(self._prefix + c for c in channels))
 
         async def events() -> AsyncIterator[dict[str, Any]]:
             async for msg in ps.listen():

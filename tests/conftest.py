@@ -32,6 +32,26 @@ ACTIONS_SECRET = "test-actions-secret-0123456789-abcdefghijklmnop"  # the hub si
 _counter = itertools.count()
 
 
+def on_postgres() -> bool:
+    return (os.environ.get("URP_TEST_DATABASE_URL") or "").startswith("postgresql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs what the database can change. Tests marked ``db_independent`` (no database at all)
+    and tests that drive Chromium run once, in the SQLite pass: the pages are the same HTML whichever database
+    serves them, and every console route they use is also driven on PostgreSQL by the parity suite (tests/parity).
+    This halves the PostgreSQL pass, which runs beside the SQLite one (scripts/test.sh)."""
+    if not on_postgres():
+        return
+    keep, drop = [], []
+    for item in items:
+        browser = {"browser", "browser_pages"} & set(getattr(item, "fixturenames", ()))
+        (drop if item.get_closest_marker("db_independent") or browser else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

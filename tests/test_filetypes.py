@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from crm.conversations import files as chat_files
 from crm.core import filetypes
 from crm.instances.service import file_problem
+
+pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
 
 
 def _webp() -> bytes:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -116,3 +116,34 @@ def test_two_replicas_share_events_through_redis(replicas: tuple[Server, Server]
             on_a.get(f"/api/v1/conversations/{conv_id}", headers=ente_ctx.headers("operator")).json()["mode"]
             == "assigned"
         )
+
+
+async def test_redis_databases_are_separate_installations() -> None:
+    """Redis pub/sub ignores the database number; the channel name carries it, so an installation on /N hears its
+    own events only (two test passes, or two comuni, sharing one Redis server)."""
+    import asyncio
+
+    import redis
+
+    from crm.pubsub import RedisPubSub
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    base = REDIS_URL.rsplit("/", 1)[0]
+    mine, same, other = RedisPubSub(f"{base}/5"), RedisPubSub(f"{base}/5"), RedisPubSub(f"{base}/6")
+    try:
+        async with mine.subscribe("ente:1") as events:
+            await asyncio.sleep(0.2)  # the SUBSCRIBE reached the server
+            await other.publish("ente:1", {"type": "conversation", "from": "other"})
+            await same.publish("ente:1", {"type": "conversation", "from": "same"})
+            first = await asyncio.wait_for(events.__anext__(), timeout=5)
+            assert first["from"] == "same" and first["channel"] == "ente:1"
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(events.__anext__(), timeout=0.5)
+    finally:
+        for p in (mine, same, other):
+            await p.close()

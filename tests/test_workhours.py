@@ -14,6 +14,8 @@ from crm.core.workhours import (
     working_hours_between,
 )
 
+pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
+
 OH = make_office_hours("mon-fri 08:00-12:30,14:00-17:00", "Europe/Rome", "06-29")
 
 

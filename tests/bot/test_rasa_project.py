@@ -22,6 +22,8 @@ import yaml
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
+
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 STORIES = ROOT / "bot" / "tests"
 GAPS = ROOT / "bot" / "gaps"  # known NLU gaps: evaluated and reported, not (yet) required to pass
@@ -65,8 +67,6 @@ def _need(model: bool) -> Path | None:
         if os.environ.get("URP_REQUIRE_RASA") == "1":
             pytest.fail(f"Rasa is required (URP_REQUIRE_RASA=1) but {what} is missing (run `make train`)")
         pytest.skip(f"{what} missing (run `make train`)")
-    if (os.environ.get("URP_TEST_DATABASE_URL") or "").startswith("postgresql"):
-        pytest.skip("database-independent: runs in the SQLite pass")
     return found
 
 

@@ -87,6 +87,8 @@ def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str
             RASA_LOCK_STORE="redis",
             RASA_LOCK_HOST="127.0.0.1",
             RASA_LOCK_PORT="6379",
+            # the database of the test Redis URL: a second run sharing the server (a worktree) has its own locks
+            RASA_LOCK_DB=os.environ.get("URP_TEST_REDIS_URL", "redis://127.0.0.1:6379/1").rsplit("/", 1)[-1] or "1",
         )
     procs.append(
         subprocess.Popen(

@@ -11,6 +11,8 @@ from channels import render
 from crm.kb.render import ALLOWED, body_html
 from tests.channels.fakes import telegram_html_error, telegram_shown
 
+pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
+
 ARTICLE = (
     "**Carta d'identità elettronica**\n"
     "Si richiede all'Ufficio anagrafe *su appuntamento*. Costa 22,21 € (più 5,16 € in caso di smarrimento).\n\n"

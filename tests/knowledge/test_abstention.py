@@ -7,6 +7,8 @@ import pytest
 
 from knowledge.abstention import FEATURES, AbstentionModel, fit
 
+pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
+
 
 def _data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     n = 400

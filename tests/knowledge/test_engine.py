@@ -12,6 +12,8 @@ from knowledge.evaluate import documents_from_articles, evaluate, read_jsonl
 from knowledge.index import KnowledgeIndex, sentences
 from knowledge.normalize import content_terms, tokens
 
+pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
+
 DATA = Path(__file__).resolve().parents[2] / "knowledge" / "data"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "eval"
 
