@@ -203,3 +203,46 @@ def test_the_main_menu_collapses_on_a_phone(
         expect(link).to_be_visible()
         expect(toggler).to_be_hidden()
         assert page.errors == [], page.errors
+
+
+# a table's caption a reader cannot read whole without scrolling the table: cut at the screen's edge, or wider than
+# the table's box (a caption is as wide as its table, and a wide table scrolls inside .table-responsive)
+CUT_CAPTIONS = """() => {
+    const out = [], w = document.documentElement.clientWidth;
+    for (const c of document.querySelectorAll('main caption')) {
+        if (c.offsetParent === null && getComputedStyle(c).position !== 'fixed') continue;
+        if (c.classList.contains('visually-hidden')) continue;
+        const box = (c.closest('.table-responsive') || document.body).getBoundingClientRect();
+        const r = document.createRange(); r.selectNodeContents(c);
+        let right = 0; for (const x of r.getClientRects()) right = Math.max(right, x.right);
+        if (right > Math.min(w, box.right) + 1 || c.scrollWidth > c.clientWidth + 1) {
+            const text = c.textContent.trim().slice(0, 60);
+            out.push(`«${text}» ends at ${Math.round(right)} (box ${Math.round(box.right)})`);
+        }
+    }
+    return out;
+}"""
+
+
+def test_dashboard_captions_read_whole_at_every_size(
+    server: Server,
+    office: tuple[EnteCtx, dict[str, Any]],
+    browser: Any,  # noqa: F811
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """The dashboard's tables are wider than a phone: they scroll in their box, their captions wrap inside it."""
+    ente, _ = office
+    problems: list[str] = []
+    with browser_pages(browser, request, tmp_path, viewport=PHONE, base_url=server.url) as make:
+        page = make()
+        _sign_in(page, ente.usernames["admin"])
+        page.goto("/console/dashboard")
+        assert page.locator("main caption").count() >= 5
+        for size, (width, height) in SIZES.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(150)
+            problems += [f"{size}: {p}" for p in page.evaluate(CUT_CAPTIONS)]
+        page.set_viewport_size(PHONE)
+        shoot(page, "console-dashboard-captions")
+    assert problems == [], "\n".join(problems)
