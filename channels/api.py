@@ -601,3 +601,27 @@ async def widget_js(request: Request) -> HTTPResponse:
 @public
 async def widget_css(request: Request) -> HTTPResponse:
     return await file(STATIC / "widget.css", mime_type="text/css; charset=utf-8")
+
+
+# Titillium Web as vendored with Bootstrap Italia (crm/console/static/vendor): the faces widget.css declares, served
+# beside it for pages that do not load it themselves (a font from another origin needs CORS)
+FONTS = Path(__file__).resolve().parent.parent / "crm" / "console" / "static" / "vendor" / "bootstrap-italia" / "fonts"
+WIDGET_FONTS = {
+    f"titillium-web-v10-latin-ext_latin-{face}.woff2": FONTS
+    / "Titillium_Web"
+    / f"titillium-web-v10-latin-ext_latin-{face}.woff2"
+    for face in ("regular", "italic", "600", "700")
+}
+
+
+@bp.get("/widget-fonts/<name:str>")
+@public
+async def widget_font(request: Request, name: str) -> HTTPResponse:
+    path = WIDGET_FONTS.get(name)
+    if path is None:
+        raise NotFound("no such font")
+    return await file(
+        path,
+        mime_type="font/woff2",
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=604800"},
+    )
