@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueCo
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.db import Base, EnteMixin, IdMixin, TimestampMixin, utcnow
+from crm.tickets.models import RequestFileMixin
 
 
 class Rating(IdMixin, EnteMixin, Base):
@@ -52,17 +53,11 @@ class ReportPlace(IdMixin, EnteMixin, Base):
     longitude: Mapped[float | None] = mapped_column(Float, default=None)
 
 
-class ReportFile(IdMixin, EnteMixin, Base):
-    """A photo or document attached to a segnalazione; the file lives outside the database (content-addressed)."""
+class ReportFile(RequestFileMixin, IdMixin, EnteMixin, Base):
+    """A photo or document the citizen attached to a segnalazione (content-addressed store)."""
 
     __tablename__ = "sp_report_files"
 
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
-    filename: Mapped[str] = mapped_column(String(200))
-    content_type: Mapped[str] = mapped_column(String(100))
-    size: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    storage_key: Mapped[str] = mapped_column(String(200))
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -64,11 +64,9 @@ class TicketEvent(IdMixin, EnteMixin, Base):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
-class TicketFile(IdMixin, EnteMixin, Base):
-    """A file the request carries (the phone desk's upload for the caller: a photo, a PDF), checked like an
-    istanza's attachment; the file lives outside the database, under the attachments store (``storage_key``)."""
-
-    __tablename__ = "ticket_files"
+class RequestFileMixin:
+    """The columns of a file a request carries, whoever attached it (the phone desk here, the citizen's segnalazione
+    in crm/sportello): checked like an istanza's attachment, the bytes outside the database (``storage_key``)."""
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     filename: Mapped[str] = mapped_column(String(200))
@@ -76,6 +74,13 @@ class TicketFile(IdMixin, EnteMixin, Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(200))
+
+
+class TicketFile(RequestFileMixin, IdMixin, EnteMixin, Base):
+    """A file the phone desk attached for the caller (a photo, a PDF), under the attachments store."""
+
+    __tablename__ = "ticket_files"
+
     uploaded_by_operator_id: Mapped[int | None] = mapped_column(
         ForeignKey("operators.id", ondelete="SET NULL"), default=None
     )
