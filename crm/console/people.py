@@ -45,6 +45,7 @@ from crm.conversations import service as conversations
 from crm.core.auth import Principal
 from crm.core.commands import begin
 from crm.core.errors import ApiError, Conflict, NotFound
+from crm.core.http import download
 from crm.db import db_session
 from crm.entes import service as entes
 from crm.instances import service as instances
@@ -261,15 +262,7 @@ async def _export(request: Request, p: Principal, contact_id: int, fmt: str) -> 
 async def contact_export_json(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     data, _ = await _export(request, p, contact_id, "json")
     body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
-    return HTTPResponse(
-        body,
-        content_type="application/json; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.json"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return download(body, "application/json; charset=utf-8", f"dati-contatto-{contact_id}.json")
 
 
 @bp.get("/contacts/<contact_id:int>/export.zip")
@@ -280,15 +273,7 @@ async def contact_export_zip(request: Request, p: Principal, contact_id: int) ->
     async with begin(request, screen="gdpr") as cx:
         data = await contact_commands.export(cx, contact_id=contact_id, fmt="zip", members=members)
     body = await asyncio.to_thread(gdpr.archive, data, members)
-    return HTTPResponse(
-        body,
-        content_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.zip"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return download(body, "application/zip", f"dati-contatto-{contact_id}.zip")
 
 
 @bp.get("/contacts/<contact_id:int>/export.pdf")
@@ -296,15 +281,7 @@ async def contact_export_zip(request: Request, p: Principal, contact_id: int) ->
 async def contact_export_pdf(request: Request, p: Principal, contact_id: int) -> HTTPResponse:
     data, ente = await _export(request, p, contact_id, "pdf")
     pdf = await asyncio.to_thread(gdpr_pdf.render, ente_name=ente.name, data=data, tz=ente.timezone)
-    return HTTPResponse(
-        pdf,
-        content_type="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="dati-contatto-{contact_id}.pdf"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return download(pdf, "application/pdf", f"dati-contatto-{contact_id}.pdf")
 
 
 def _confirmed(c: Contact, typed: str) -> bool:

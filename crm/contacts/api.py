@@ -20,7 +20,7 @@ from crm.contacts.schemas import (
 )
 from crm.core.auth import authorized, principal_of
 from crm.core.commands import begin
-from crm.core.http import apply_sort, json_ok, page_params, paginate, parse_body
+from crm.core.http import apply_sort, download, json_ok, page_params, paginate, parse_body
 from crm.core.openapi import openapi
 
 bp = Blueprint("contacts", url_prefix="/api/v1")
@@ -131,14 +131,7 @@ async def export_contact_archive(request: Request, contact_id: int) -> HTTPRespo
     async with begin(request) as cx:
         data = await commands.export(cx, contact_id=contact_id, fmt="zip", members=members)
     body = await asyncio.to_thread(gdpr.archive, data, members)
-    return HTTPResponse(
-        body,
-        content_type="application/zip",
-        headers={
-            "Content-Disposition": f'attachment; filename="contatto-{contact_id}.zip"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return download(body, "application/zip", f"contatto-{contact_id}.zip")
 
 
 @bp.post("/contacts/<contact_id:int>/erase")

@@ -47,6 +47,19 @@ def json_ok(obj: Any, status: int = 200, headers: dict[str, str] | None = None) 
     return HTTPResponse(dumps(obj), status=status, headers=headers, content_type="application/json")
 
 
+def download(body: bytes, content_type: str, filename: str) -> HTTPResponse:
+    """A file to save (an export, a receipt): never cached (citizen data), never sniffed into something else."""
+    return HTTPResponse(
+        body,
+        content_type=content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 def validation_fields(exc: ValidationError) -> dict[str, str]:
     fields: dict[str, str] = {}
     for err in exc.errors():
