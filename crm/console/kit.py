@@ -99,6 +99,7 @@ env.globals.update(
 env.filters.update(
     local=labels.local,
     day=labels.day,
+    validity=labels.validity,
     actor=labels.actor,
     it=lambda value, kind: labels.label(kind, value),
     options=lambda rows, value, label: [(getattr(r, value), getattr(r, label)) for r in rows],

@@ -133,6 +133,16 @@ def day(value: date | datetime) -> str:
     return f"{WEEKDAYS[value.weekday()]} {value.strftime('%d/%m/%Y')}"
 
 
+def validity(valid_from: date | str | None, valid_until: date | str | None) -> str:
+    """An article's validity as "dal 01/05/2026 al 30/04/2027": dates or the ISO strings a version snapshot keeps."""
+
+    def it(v: date | str) -> str:
+        return (date.fromisoformat(v[:10]) if isinstance(v, str) else v).strftime("%d/%m/%Y")
+
+    parts = ([f"dal {it(valid_from)}"] if valid_from else []) + ([f"al {it(valid_until)}"] if valid_until else [])
+    return " ".join(parts) or "senza limiti"
+
+
 def english_values() -> set[str]:
     """The stored values that must never be read on a screen or on paper (the tests' scan list): the English ones,
     i.e. every key whose label differs from it."""

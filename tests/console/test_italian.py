@@ -241,6 +241,8 @@ def _topic_world(client: httpx.Client, ente_ctx, db, contact_id: int) -> list[st
             "title": "Orari di prova",
             "body": "Gli orari dello sportello di prova.",
             "topic": TOPIC_CODE,
+            "valid_from": "2026-05-01",
+            "valid_until": "2027-04-30",
         },
     )
     assert article.status_code == 201, article.text
@@ -278,6 +280,8 @@ def test_no_english_value_or_utc_time_on_any_console_page(server, client: httpx.
             ]
             if re.search(r"\bUTC\b", text):
                 leaks.append(f"{role} {url}: UTC")
+            for m in re.finditer(r"\b\d{4}-\d{2}-\d{2}\b", text):  # an ISO date where 30/04/2027 belongs
+                leaks.append(f"{role} {url}: ISO date in …{text[max(0, m.start() - 60) : m.end() + 20]}…")
             if "service:" in text:  # a service account's technical name (the istanza sent in through the API)
                 leaks.append(f"{role} {url}: service:")
             if TOPIC_CODE in text:  # a topic's code where its name belongs
