@@ -371,6 +371,7 @@ def test_no_english_value_or_utc_time_on_any_sportello_page(desk, db) -> None:  
             leaks.append(f"{url}: UTC")
         if TOPIC_CODE in text:  # the request's topic by its code
             leaks.append(f"{url}: topic code {TOPIC_CODE}")
+        leaks += [f"{url}: ISO date {m.group(0)}" for m in re.finditer(r"\b\d{4}-\d{2}-\d{2}\b", text)]
     assert not leaks, "\n".join(leaks)
     # the request was sent at 14:05 in Rome (12:05 UTC), the message at 00:15 (23:15 UTC the day before)
     ticket_page = pages[start[3]]
