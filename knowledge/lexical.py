@@ -70,7 +70,9 @@ class BM25:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         avgdl = self.total_len / len(self.lengths) or 1.0
         all_ids, all_scores = [], []
-        for term in set(terms):
+        # sorted, not set order: a set of strings iterates in a per-process order (PYTHONHASHSEED), and float sums in
+        # another order differ in the last bits, so the same query scored differently from one process to the next
+        for term in sorted(set(terms)):
             if term not in self.postings:
                 continue
             ids, tfs, lens = self._posting_arrays(term)
@@ -88,4 +90,4 @@ class BM25:
 
     def max_score(self, terms: list[str]) -> float:
         """An upper bound of any document's score for these terms (used to bring scores into [0, 1])."""
-        return sum(self.idf(t) * (K1 + 1) for t in set(terms)) or 1.0
+        return sum(self.idf(t) * (K1 + 1) for t in sorted(set(terms))) or 1.0
