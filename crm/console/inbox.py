@@ -414,7 +414,7 @@ SLOT_LABELS = {
 async def _slot_names(s: AsyncSession, ente_id: int) -> dict[str, str]:
     """Codes the assistant's slots may hold (a topic's, a booking service's) and the names shown for them."""
     names = {sv.slug: sv.name for sv in await bookings.list_services(s, ente_id=ente_id, include_inactive=True)}
-    names.update({t.slug: t.name for t in await offices.list_topics(s, ente_id=ente_id)})
+    names.update(await offices.topic_names(s, ente_id=ente_id))
     return names
 
 

@@ -326,7 +326,7 @@ async def kb_version(request: Request, p: Principal, article_id: int, version: i
         if v is None:
             raise NotFound("version not found")
         tz = await ente_tz(s, p.ente_id)
-        topic_names = {t.slug: t.name for t in await offices.list_topics(s, ente_id=p.ente_id)}
+        topic_names = await offices.topic_names(s, ente_id=p.ente_id)
     snap = v.snapshot or {}
     return render(
         "kb_version.html",

@@ -32,6 +32,11 @@ async def list_topics(session: AsyncSession, *, ente_id: int) -> Sequence[Topic]
     return (await session.scalars(select(Topic).where(Topic.ente_id == ente_id).order_by(Topic.name))).all()
 
 
+async def topic_names(session: AsyncSession, *, ente_id: int) -> dict[str, str]:
+    """Each topic's code and the name screens show for it (a code never reaches a screen)."""
+    return {t.slug: t.name for t in await list_topics(session, ente_id=ente_id)}
+
+
 async def get_topic(session: AsyncSession, *, ente_id: int, topic_id: int) -> Topic:
     return await get_in_ente(session, Topic, ente_id=ente_id, record_id=topic_id, what="topic")
 
