@@ -8,6 +8,7 @@ to Alembic (sync driver) and to the app (async driver).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -20,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -128,8 +131,26 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         engine = create_async_engine(async_url(url), pool_size=20, max_overflow=30, pool_timeout=60, **kw)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine.pool, "invalidate", _sqlite_end_transaction)
         return engine
     return create_async_engine(async_url(url), pool_size=10, max_overflow=30, pool_timeout=60, pool_pre_ping=True, **kw)
+
+
+def _sqlite_end_transaction(dbapi_connection: Any, record: Any, exc: BaseException | None) -> None:
+    """Roll back a connection SQLAlchemy is about to throw away (a statement was cut by a cancellation).
+
+    A SELECT cut half-way leaves its cursor open (SQLAlchemy's aiosqlite adapter drops it unclosed); closing the
+    connection then only makes it a zombie that keeps the open transaction, and SQLite's write lock, until the
+    garbage collector frees that cursor, and every other writer fails with "database is locked". A rollback first
+    ends the transaction (SQLite aborts the pending read), so the lock goes with the connection."""
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    if not in_greenlet():  # the garbage collector's clean-up: nothing left to wait for
+        return
+    try:
+        dbapi_connection.await_(asyncio.shield(dbapi_connection._connection.rollback()))
+    except BaseException:  # noqa: BLE001 - best effort (also a second cancellation): SQLAlchemy's close follows
+        log.debug("rollback before discarding a SQLite connection failed", exc_info=True)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -266,21 +266,12 @@ def test_web_socket_cut_at_every_await_point(stack: Stack, needs_rasa_here: None
     assert _run_in_thread(go)["await_points"] >= 1
 
 
-def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(
-    db: Any, database_url: str, request: pytest.FixtureRequest
-) -> None:
+def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(db: Any, database_url: str) -> None:
     """The write lock and the pool come back clean whatever the await point; the rows are both there or neither.
 
-    On SQLite a cut inside a statement still leaves the write lock held (SQLAlchemy invalidates the aiosqlite
-    connection on CancelledError and the lock stays until garbage collection, even with the commit, rollback and
-    close shielded): the server therefore never lets a client cut a handler (``crm.tasks.finishing_protocol``), and
-    the hub's own transactions run in tasks no client reaches. Strict: it fails the day the library lets it pass."""
-    if database_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True, reason="aiosqlite connection invalidated on cancel keeps the write lock (see docstring)"
-            )
-        )
+    On SQLite a SELECT cut half-way left its cursor open, so closing the discarded connection only made it a zombie
+    that kept the transaction and the write lock until garbage collection: the next writer failed "database is
+    locked" (await point 8 here). ``crm.db`` now rolls back a connection before SQLAlchemy discards it."""
     from crm.db import make_engine, make_sessionmaker, transaction
     from crm.entes.models import Ente
 
@@ -289,9 +280,13 @@ def test_a_transaction_cut_at_every_await_point_is_all_or_nothing(
 
         engine = make_engine(database_url)
         if engine.dialect.name == "sqlite":  # a held lock fails the next writer in 2 s, not after the 60 s default
-            event.listen(
-                engine.sync_engine, "connect", lambda c, _: c.cursor().execute("PRAGMA busy_timeout=2000").close()
-            )
+
+            def short_busy_timeout(c: Any, _: Any) -> None:
+                cur = c.cursor()
+                cur.execute("PRAGMA busy_timeout=2000")
+                cur.close()
+
+            event.listen(engine.sync_engine, "connect", short_busy_timeout)
         maker = make_sessionmaker(engine)
         tag = uuid.uuid4().hex[:10]
         try:
