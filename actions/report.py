@@ -8,16 +8,18 @@ import re
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import apologise, latest_intent, latest_text, phrase, say
 from actions.crm_client import CrmUnavailable, crm
 from actions.knowledge import answer_in_form, kb_before_dead_end, place_in
+from actions.nlu_words import names_intent
 from actions.turn import TurnAction, TurnFormValidation, turn_of
 from channels.turn_token import Turn
 
 REPORT_SLOTS = ("issue_description", "issue_place")
+NEXT = "issue_next"  # a second problem told while the first one's place was asked, filed right after it
 # while the form asks where the problem is, a message the NLU reads as another request («come annullo
 # l'appuntamento?», «possiamo avere il patrocinio?») is a question, not the place: it is answered and asked again
 ANOTHER_REQUEST = frozenset(
@@ -54,6 +56,30 @@ def carried_over(tracker: Tracker) -> dict[str, Any]:
     return {"issue_description": text, "issue_place": place_in(tracker)}
 
 
+def another_problem(tracker: Tracker) -> bool:
+    """The answer to "where is it?" is a problem of its own: read as a report, naming no place, with a word that is
+    characteristic of the report examples («lampione», «buca», «tombino»: actions/nlu_words.py); «davanti al
+    supermercato» read as a report is still the place."""
+    text = latest_text(tracker)
+    has_place = any(e.get("entity") == "place" for e in tracker.latest_message.get("entities", []))
+    return (
+        latest_intent(tracker) == "report_issue"
+        and not has_place
+        and names_intent(text, "report_issue")
+        and text.strip() != str(tracker.get_slot("issue_description") or "").strip()
+    )
+
+
+def chained(tracker: Tracker) -> bool:
+    """The form was started by ``action_submit_report`` for the second problem (``NEXT`` still holds it)."""
+    following = tracker.get_slot(NEXT)
+    return (
+        bool(following)
+        and tracker.get_slot("requested_slot") is None
+        and following == tracker.get_slot("issue_description")
+    )
+
+
 class ValidateReportForm(TurnFormValidation):
     def name(self) -> str:
         return "validate_report_form"
@@ -71,6 +97,8 @@ class ValidateReportForm(TurnFormValidation):
     ) -> dict[str, Any]:
         if value == ANSWERED:
             return {"issue_description": ANSWERED}
+        if chained(tracker):  # the second problem's own words, kept when it was told (see validate_issue_place)
+            return {"issue_description": value}
         if tracker.get_slot("requested_slot") is None and latest_intent(tracker) == "report_issue":
             # the message that started the form: a confident article that is not "report it" («voglio lamentarmi per
             # come sono stato trattato», «ho trovato un cane senza collare», «la bolletta dell'acqua è troppo alta»:
@@ -93,10 +121,20 @@ class ValidateReportForm(TurnFormValidation):
     ) -> dict[str, Any]:
         if value == ANSWERED or tracker.get_slot("issue_description") == ANSWERED:
             return {"issue_place": ANSWERED}
+        if chained(tracker):
+            # the second problem's form starting right after the first was filed: the message in hand is the first
+            # one's place, not this one's; the form asks
+            return {"issue_place": None, NEXT: None}
         if tracker.get_slot("requested_slot") == "issue_place" and latest_intent(tracker) in ANOTHER_REQUEST:
             turn = turn_of(tracker)
             events = await answer_in_form(dispatcher, tracker, turn) if turn is not None else []
             return {"issue_place": None, **{e["name"]: e["value"] for e in events}}
+        if tracker.get_slot("requested_slot") == "issue_place" and another_problem(tracker):
+            # «c'è un lampione che lampeggia da giorni» when asked where the mattress is: a second report, not the
+            # first one's place (it was filed with the lamp as its place); kept, and the form asks again
+            text = latest_text(tracker)[:1000]
+            say(dispatcher, "utter_report_one_at_a_time", next=text, description=tracker.get_slot("issue_description"))
+            return {"issue_place": None, NEXT: text}
         # asked for the place, the whole answer is the place: "via Mazzini 23" is not two places "via" and "23"
         if tracker.get_slot("requested_slot") == "issue_place":
             value = tracker.latest_message.get("text") or value
@@ -115,7 +153,7 @@ class ActionSubmitReport(TurnAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
     ) -> list[EventType]:
         description, place = tracker.get_slot("issue_description"), tracker.get_slot("issue_place")
-        reset = [SlotSet(s, None) for s in REPORT_SLOTS]
+        reset = [SlotSet(s, None) for s in (*REPORT_SLOTS, NEXT)]
         if not description or not place or ANSWERED in (description, place):
             return reset  # the form ended early and said why, or the knowledge base answered instead
         try:
@@ -135,4 +173,10 @@ class ActionSubmitReport(TurnAction):
             say(dispatcher, "utter_report_failed")
             return reset
         say(dispatcher, "utter_report_filed", code=filed.body["code"])
-        return [*reset, SlotSet("request_code", filed.body["code"])]
+        done = [*reset, SlotSet("request_code", filed.body["code"])]
+        following = tracker.get_slot(NEXT)
+        if not following:
+            return done
+        # the second problem the citizen told meanwhile: its form starts with the description, asking where
+        say(dispatcher, "utter_report_next", description=following)
+        return [*done, SlotSet("issue_description", following), SlotSet(NEXT, following), FollowupAction("report_form")]

@@ -530,6 +530,57 @@ def test_a_report_or_istanza_start_the_knowledge_base_answers_files_nothing(url:
         assert not slots_set(body).get("instance_subject") and "Carta" not in said(body), generic
 
 
+def test_a_second_problem_told_when_asked_where_is_filed_after_the_first_not_as_its_place(
+    url: str, world: World
+) -> None:
+    """Asked where the mattress is, the citizen writes «c'è un lampione che lampeggia da giorni»: it was filed as the
+    mattress's place. Now it is kept, the place is asked again, and once the first report is filed the second one's
+    form starts with its description; a place the NLU read as a report is still the place."""
+    lamp = "c'è un lampione che lampeggia da giorni"
+    first = "qualcuno ha lasciato un materasso vicino ai cassonetti"
+    form = {"active_loop": "report_form", "slots": {"requested_slot": "issue_place", "issue_description": first}}
+    aside = call_as(
+        url, world.turn(), "validate_report_form", lamp, "report_issue", extracted={"issue_place": lamp}, **form
+    )
+    assert slots_set(aside)["issue_place"] is None and slots_set(aside)["issue_next"] == lamp, aside
+    assert f"Ho preso nota anche di questo: «{lamp}»" in said(aside) and first in said(aside)
+    where = "davanti al supermercato"  # no place entity, read as a report: no word of a problem, so the place
+    place = call_as(
+        url, world.turn(), "validate_report_form", where, "report_issue", extracted={"issue_place": where}, **form
+    )
+    assert slots_set(place)["issue_place"] == where and "issue_next" not in slots_set(place)
+    filed = call_as(
+        url,
+        world.turn(),
+        "action_submit_report",
+        "via Roma 3",
+        "inform",
+        slots={"issue_description": first, "issue_place": "via Roma 3", "issue_next": lamp},
+    )
+    events = filed["events"]
+    assert slots_set(filed)["request_code"].startswith("RQ-") and slots_set(filed)["issue_description"] == lamp
+    assert slots_set(filed)["issue_place"] is None and slots_set(filed)["issue_next"] == lamp
+    assert events[-1] == {"event": "followup", "name": "report_form", "timestamp": None}, events
+    assert f"Ora registriamo l'altro problema: «{lamp}»" in said(filed)
+    # the lamp's form starts in the same turn: «via Roma 3», still the message in hand, is not its place
+    chain = {"issue_description": lamp, "issue_next": lamp}
+    started = call_as(
+        url,
+        world.turn(),
+        "validate_report_form",
+        "via Roma 3",
+        "inform",
+        active_loop="report_form",
+        slots=chain,
+        extracted={"issue_place": "via Roma 3"},
+    )
+    assert slots_set(started)["issue_place"] is None and slots_set(started)["issue_next"] is None, started
+    mine = world.crm.get(
+        "/api/v1/requests", params={"contact_id": world.contact_id}, headers=world.ente.headers("service")
+    ).json()["items"]
+    assert any(r["subject"] == first and "Luogo: via Roma 3" in r["description"] for r in mine), mine
+
+
 def test_a_question_inside_a_form_is_answered_without_asking_if_it_helped(url: str, world: World) -> None:
     body = call_as(
         url,

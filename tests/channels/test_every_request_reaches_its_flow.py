@@ -97,6 +97,34 @@ def test_the_report_it_article_becomes_the_offer_and_yes_starts_the_form(stack: 
     assert not [r for r in _reports(stack, "tombino") if "senza coperchio" in (r.get("subject") or "")]
 
 
+def test_a_second_problem_told_when_asked_where_is_filed_after_the_first(stack: Stack, needs_rasa, articles) -> None:  # type: ignore[no-untyped-def]
+    """Asked where the mattress is, the citizen tells another problem: it used to become the mattress's place. Now
+    the place is asked again, the mattress is filed where the citizen says, then the lamp's form asks where it is."""
+    user = 1_140_000 + next(_n)
+    tg_update(stack, user, "qualcuno ha lasciato un materasso vicino ai cassonetti")
+    seen = stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and any(k in (r["text"] or "") for k in ("Dove si trova", "vuole che proceda")),
+        timeout=60,
+    )
+    assert seen, _chat(stack, user)
+    if "vuole che proceda" in (seen[-1]["text"] or ""):
+        tg_update(stack, user, callback=_buttons(seen[-1])["Sì, registra la segnalazione"])
+        assert _said(stack, user, "Dove si trova"), _chat(stack, user)
+    tg_update(stack, user, "c'è un lampione che lampeggia da giorni")
+    assert _said(stack, user, "Ho preso nota anche di questo"), _chat(stack, user)
+    assert _said(stack, user, "Dove si trova", count=2), _chat(stack, user)
+    tg_update(stack, user, "via Roma 3")
+    assert _said(stack, user, "segnalazione è registrata"), _chat(stack, user)
+    assert _said(stack, user, "Ora registriamo l'altro problema"), _chat(stack, user)
+    assert _said(stack, user, "Dove si trova", count=3), _chat(stack, user)
+    tg_update(stack, user, "piazza Garibaldi 1")
+    assert _said(stack, user, "segnalazione è registrata", count=2), _chat(stack, user)
+    mattress = [r for r in _reports(stack, "materasso") if "materasso" in (r.get("subject") or "")]
+    lamp = [r for r in _reports(stack, "lampione") if "lampeggia" in (r.get("subject") or "")]
+    assert len(mattress) == 1 and "Luogo: via Roma 3" in mattress[0]["description"], mattress
+    assert len(lamp) == 1 and "Luogo: piazza Garibaldi 1" in lamp[0]["description"], lamp
+
+
 def test_a_question_inside_the_booking_form_is_answered_and_the_form_resumes(
     stack: Stack, needs_rasa, articles
 ) -> None:  # type: ignore[no-untyped-def]
