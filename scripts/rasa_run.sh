@@ -26,4 +26,5 @@ MODEL="${RASA_MODEL:-$(ls -t models/*.tar.gz 2>/dev/null | head -1)}"
 [ -n "$MODEL" ] || { echo "no trained model in models/: run make train" >&2; exit 1; }
 args=(run --enable-api -i "$HOST" -p "$PORT" --model "$MODEL" --endpoints endpoints.yml --credentials bot/credentials.yml)
 if [ -n "${URP_RASA_TOKEN:-}" ]; then args+=(--auth-token "$URP_RASA_TOKEN"); fi
-exec .venv-rasa/bin/rasa "${args[@]}"
+# scripts/rasa_serve.py: `rasa` with the action server's answers checked without re-checking the schema each time
+exec .venv-rasa/bin/python scripts/rasa_serve.py "${args[@]}"
