@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import CODE_RE, apologise, latest_intent, latest_text, say
 from actions.crm_client import CrmUnavailable, KbHit, KbSearch, crm
 from actions.handoff import hand_off
-from actions.nlu_words import COURTESY, names_intent, own_words
+from actions.nlu_words import COURTESY, asks_for_someone_else, names_intent, own_words
 from actions.turn import TurnAction
 from channels.turn_token import Turn
 
@@ -219,7 +219,9 @@ class ActionSmallTalk(TurnAction):
 class ActionHandoffOrAnswer(TurnAction):
     """A request for a person outside a form. An explicit one («voglio parlare con un operatore»: a word mostly the
     human_handoff examples use) is handed off; a message the NLU read as one without asking for anybody («ho un
-    problema con l'ISEE, mi aiutate?») gets the knowledge base's confident article first, else the handoff."""
+    problema con l'ISEE, mi aiutate?») gets the knowledge base's confident article first, else the handoff. One that
+    asks for somebody the URP is not («vorrei parlare con l'assistente sociale») gets the confident article on how to
+    reach them, with the operator offered by a button, else the handoff."""
 
     def name(self) -> str:
         return "action_handoff_or_answer"
@@ -227,10 +229,22 @@ class ActionHandoffOrAnswer(TurnAction):
     async def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], turn: Turn
     ) -> list[EventType]:
-        if not names_intent(latest_text(tracker), "human_handoff"):
+        text = latest_text(tracker)
+        someone_else = asks_for_someone_else(text)
+        if someone_else or not names_intent(text, "human_handoff"):
             top = await article_beyond(tracker, turn, ("human_handoff", *COURTESY))
-            if top is not None:
-                return await reply_with(dispatcher, tracker, latest_text(tracker), top)
+            if top is not None and someone_else and top.get("topic", "") not in report_topics():
+                # «vorrei parlare con l'assistente sociale»: how to reach that person, and the URP still offered
+                say_article(dispatcher, top)
+                say(dispatcher, "utter_kb_or_operator")
+                return [
+                    SlotSet("awaiting_feedback", False),
+                    SlotSet("kb_last_slug", top["slug"]),
+                    SlotSet("kb_last_query", text),
+                    SlotSet("failed_turns", 0),
+                ]
+            if top is not None and not someone_else:
+                return await reply_with(dispatcher, tracker, text, top)
         return await hand_off(dispatcher, tracker, domain, turn)
 
 

@@ -73,3 +73,20 @@ def names_intent(text: str, intent: str) -> bool:
     """``text`` asks for ``intent`` in so many words: a word characteristic of its examples («un operatore» for
     human_handoff, «prenotare» for book_appointment)."""
     return bool(words(text) & characteristic(intent))
+
+
+# «parlare con l'assistente sociale», «mettermi in contatto con il comando dei vigili»: whom the message asks for
+_ASKS_FOR = re.compile(
+    r"\b(?:parlare|parlarne|contatto|sentire|passami|passarmi|mettimi|mettermi)\s+(?:con|col|a|al|alla)\s+"
+    r"(?:(?:il|lo|la|i|gli|le|una|uno|un)\s+|(?:l|un)')?([a-zàèéìòù]+)(?:\s+([a-zàèéìòù]+))?"
+)
+
+
+def asks_for_someone_else(text: str) -> bool:
+    """A request for a person names someone the human_handoff examples never do («l'assistente sociale», «il
+    sindaco»), not an operator, a person, somebody at the office («un vero operatore» is still one): the URP is not
+    that person, so the office's article serves the citizen better, with the operator still offered."""
+    match = _ASKS_FOR.search(text.lower().replace("’", "'"))
+    if match is None:
+        return False
+    return not {w for w in match.groups() if w} & vocabulary(("human_handoff",))

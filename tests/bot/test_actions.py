@@ -441,6 +441,38 @@ def test_a_courtesy_that_asks_more_gets_the_article_and_a_plain_one_its_reply(ur
     assert "operatore" in said(person) or "richiamata" in said(person), said(person)
 
 
+def test_asked_for_somebody_the_urp_is_not_the_article_on_reaching_them_and_the_operator_offered(
+    url: str, world: World
+) -> None:
+    """«vorrei parlare con l'assistente sociale»: the URP is not the social worker; the article on how to reach one
+    answers, with a button for the operator (which hands off). «voglio parlare con un operatore» is handed off."""
+    social = {
+        "slug": "assistente-sociale-test",
+        "title": "Colloquio con l'assistente sociale",
+        "topic": "sociale",
+        "status": "published",
+        "body": "Per un colloquio con l'assistente sociale del Segretariato sociale si prenota un appuntamento; i "
+        "colloqui si tengono il martedì e il giovedì in via Garibaldi 4.",
+        "keywords": ["assistente sociale", "servizi sociali"],
+        "phrasings": ["vorrei un colloquio con l'assistente sociale"],
+    }
+    r = world.crm.post("/api/v1/kb/articles", json=social, headers=world.ente.headers("admin"))
+    assert r.status_code in (201, 409), r.text
+    text = "vorrei parlare con l'assistente sociale del comune"
+    asked = call_as(url, world.turn(), "action_handoff_or_answer", text, "human_handoff")
+    assert "Colloquio con l'assistente sociale" in said(asked) and "via Garibaldi 4" in said(asked), said(asked)
+    assert "Se preferisce parlare con un operatore dell'URP" in said(asked) and "richiamata" not in said(asked)
+    assert {"title": "Parlare con un operatore", "payload": "/human_handoff"} in buttons_of(asked)
+    assert slots_set(asked)["kb_last_slug"] == "assistente-sociale-test" and not slots_set(asked)["awaiting_feedback"]
+    pressed = call_as(url, world.turn(), "action_handoff_or_answer", "/human_handoff", "human_handoff")
+    operator = call_as(
+        url, world.turn(), "action_handoff_or_answer", "voglio parlare con un operatore", "human_handoff"
+    )
+    for handed in (pressed, operator):
+        assert "Colloquio" not in said(handed), said(handed)
+        assert "operatore" in said(handed) or "richiamata" in said(handed), said(handed)
+
+
 def test_a_booking_start_that_asks_something_else_gets_the_article(url: str, world: World) -> None:
     """The NLU read a question as a booking: it names no service and does not ask to book in so many words, so the
     knowledge base answers it first and the form ends booking nothing; «vorrei prenotare un appuntamento» starts

@@ -30,12 +30,23 @@ FEE_ARTICLE = {
     "keywords": ["CIE", "costo"],
     "phrasings": ["quanto costa la carta d'identità"],
 }
+SOCIAL_ARTICLE = {
+    "slug": "assistente-sociale-flow-test",
+    "title": "Colloquio con l'assistente sociale",
+    "topic": "sociale",
+    "status": "published",
+    "url": "https://comune.example.it/assistente-sociale",
+    "body": "Per un colloquio con l'assistente sociale del Segretariato sociale si prenota un appuntamento; i colloqui "
+    "si tengono il martedì e il giovedì in via Garibaldi 4.",
+    "keywords": ["assistente sociale", "servizi sociali"],
+    "phrasings": ["vorrei un colloquio con l'assistente sociale"],
+}
 
 
 @pytest.fixture(scope="module")
 def articles(stack: Stack) -> None:
     with stack.client() as c:
-        for a in (REPORT_ARTICLE, FEE_ARTICLE):
+        for a in (REPORT_ARTICLE, FEE_ARTICLE, SOCIAL_ARTICLE):
             r = c.post("/api/v1/kb/articles", headers=stack.ente.headers("admin"), json=a)
             assert r.status_code in (201, 409), r.text
 
@@ -123,6 +134,22 @@ def test_a_second_problem_told_when_asked_where_is_filed_after_the_first(stack: 
     lamp = [r for r in _reports(stack, "lampione") if "lampeggia" in (r.get("subject") or "")]
     assert len(mattress) == 1 and "Luogo: via Roma 3" in mattress[0]["description"], mattress
     assert len(lamp) == 1 and "Luogo: piazza Garibaldi 1" in lamp[0]["description"], lamp
+
+
+def test_asking_for_the_social_worker_gets_how_to_reach_one_and_the_operator_offered(
+    stack: Stack, needs_rasa, articles
+) -> None:  # type: ignore[no-untyped-def]
+    """The URP is not the social worker: the article on reaching one, with a button that still hands off."""
+    user = 1_150_000 + next(_n)
+    tg_update(stack, user, "vorrei parlare con l'assistente sociale del comune")
+    offer = _said(stack, user, "Se preferisce parlare con un operatore")
+    assert offer and _said(stack, user, "via Garibaldi 4"), _chat(stack, user)
+    assert not any("richiamata" in t or "la metto in contatto con un operatore" in t for t in _chat(stack, user)[:-1])
+    tg_update(stack, user, callback=_buttons(offer[-1])["Parlare con un operatore"])
+    handed = stack.telegram.wait_for(
+        lambda r: r["chat_id"] == user and any(k in (r["text"] or "") for k in ("operatore", "richiamata")), count=2
+    )
+    assert handed, _chat(stack, user)
 
 
 def test_a_question_inside_the_booking_form_is_answered_and_the_form_resumes(
