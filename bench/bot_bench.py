@@ -71,6 +71,9 @@ CLOSING = [
 # what the citizen sees when something behind the assistant failed (actions.APOLOGY, hub.HOLDING)
 FAILURE_MARKS = ("non riesco a collegarmi ai sistemi del Comune", "assistente virtuale in questo momento non risponde")
 FEEDBACK_QUESTION = "Le è stata utile questa risposta?"
+# asked for somebody the URP is not (the assistente sociale), the article on reaching them ends with this offer
+# instead of the feedback question (utter_kb_or_operator)
+OPERATOR_OFFER = "Se preferisce parlare con un operatore dell'URP"
 # a question asked inside a form (a report, a booking) is answered with its article, then the form resumes
 # (utter_in_form_resume, a message of its own; the no-answer reply only ends with these words)
 IN_FORM_RESUME = "Riprendiamo da dove eravamo."
@@ -405,7 +408,9 @@ def main() -> None:
                         "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
                         "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
                         "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                        "answered": FEEDBACK_QUESTION in texts or IN_FORM_RESUME in texts,
+                        "answered": FEEDBACK_QUESTION in texts
+                        or IN_FORM_RESUME in texts
+                        or any(OPERATOR_OFFER in t for t in texts),
                         "offered_report": any(REPORT_OFFER in t for t in texts),
                         "report_form": any(REPORT_FORM in t for t in texts),
                     }
@@ -467,7 +472,9 @@ def main() -> None:
                         "reply_ms": ms if replies else None,
                         "turn_ms": ms,
                         "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                        "answered": FEEDBACK_QUESTION in texts or IN_FORM_RESUME in texts,
+                        "answered": FEEDBACK_QUESTION in texts
+                        or IN_FORM_RESUME in texts
+                        or any(OPERATOR_OFFER in t for t in texts),
                         "offered_report": any(REPORT_OFFER in t for t in texts),
                         "report_form": any(REPORT_FORM in t for t in texts),
                     }
