@@ -63,12 +63,15 @@ def say_article(dispatcher: CollectingDispatcher, top: KbHit) -> None:
         say(dispatcher, "utter_kb_answer_no_link", title=top["title"], passage=passage)
 
 
-def answer_with(dispatcher: CollectingDispatcher, query: str, top: KbHit) -> list[EventType]:
-    """An article as the answer: title, the passage that answers, the link, and "was this helpful?"."""
+def answer_with(
+    dispatcher: CollectingDispatcher, query: str, top: KbHit, closing: str = "utter_kb_was_it_useful"
+) -> list[EventType]:
+    """An article as the answer: title, the passage that answers, the link, and "was this helpful?" (or another
+    closing question, e.g. the operator offered: then no feedback is awaited)."""
     say_article(dispatcher, top)
-    say(dispatcher, "utter_kb_was_it_useful")
+    say(dispatcher, closing)
     return [
-        SlotSet("awaiting_feedback", True),
+        SlotSet("awaiting_feedback", closing == "utter_kb_was_it_useful"),
         SlotSet("kb_last_slug", top["slug"]),
         SlotSet("kb_last_query", query),
         SlotSet("failed_turns", 0),
@@ -235,14 +238,7 @@ class ActionHandoffOrAnswer(TurnAction):
             top = await article_beyond(tracker, turn, ("human_handoff", *COURTESY))
             if top is not None and someone_else and top.get("topic", "") not in report_topics():
                 # «vorrei parlare con l'assistente sociale»: how to reach that person, and the URP still offered
-                say_article(dispatcher, top)
-                say(dispatcher, "utter_kb_or_operator")
-                return [
-                    SlotSet("awaiting_feedback", False),
-                    SlotSet("kb_last_slug", top["slug"]),
-                    SlotSet("kb_last_query", text),
-                    SlotSet("failed_turns", 0),
-                ]
+                return answer_with(dispatcher, text, top, closing="utter_kb_or_operator")
             if top is not None and not someone_else:
                 return await reply_with(dispatcher, tracker, text, top)
         return await hand_off(dispatcher, tracker, domain, turn)
