@@ -21,12 +21,18 @@ from knowledge.index import KnowledgeIndex
 HERE = Path(__file__).parent
 
 
-def demo_model(embedder: Embedder) -> AbstentionModel:
-    """The abstention model fitted on the demo KB, exactly as ``urp kb reindex`` fits a KB's own model."""
+def demo_examples(embedder: Embedder) -> tuple[np.ndarray, np.ndarray, float]:
+    """The demo KB's training examples (feature rows, labels) and the answer recall they are fitted for."""
     index = KnowledgeIndex(embedder)
     index.upsert(documents_from_articles(read_jsonl(HERE / "demo_articles.jsonl")))
     x, y = index._training_set(150, 4)
-    model = fit(np.array(x), np.array(y), recall=index.tuning.answer_recall)
+    return np.array(x), np.array(y), index.tuning.answer_recall
+
+
+def demo_model(embedder: Embedder, examples: tuple[np.ndarray, np.ndarray, float] | None = None) -> AbstentionModel:
+    """The abstention model fitted on the demo KB, exactly as ``urp kb reindex`` fits a KB's own model."""
+    x, y, recall = examples if examples is not None else demo_examples(embedder)
+    model = fit(x, y, recall=recall)
     model.fitted_on = "demo KB (knowledge/data/demo_articles.jsonl)"
     return model
 

