@@ -120,6 +120,16 @@ def script(n_messages: int, seed: int = 20261123) -> list[list[tuple[str, str]]]
     return [flat[i : i + 4] for i in range(0, len(flat), 4)]
 
 
+def what_it_did(texts: list[str]) -> dict[str, bool]:
+    """What a turn's replies show: a failure, an article (or an answer inside a form), the report offer, the form."""
+    return {
+        "failure": any(m in t for t in texts for m in FAILURE_MARKS),
+        "answered": FEEDBACK_QUESTION in texts or IN_FORM_RESUME in texts or any(OPERATOR_OFFER in t for t in texts),
+        "offered_report": any(REPORT_OFFER in t for t in texts),
+        "report_form": any(REPORT_FORM in t for t in texts),
+    }
+
+
 class TimedTelegram(FakeTelegram):
     """The fake Bot API, stamping each sent message with the bench's clock."""
 
@@ -407,12 +417,7 @@ def main() -> None:
                         "after_handoff": handed_off,
                         "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
                         "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
-                        "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                        "answered": FEEDBACK_QUESTION in texts
-                        or IN_FORM_RESUME in texts
-                        or any(OPERATOR_OFFER in t for t in texts),
-                        "offered_report": any(REPORT_OFFER in t for t in texts),
-                        "report_form": any(REPORT_FORM in t for t in texts),
+                        **what_it_did(texts),
                     }
                 )
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
@@ -471,12 +476,7 @@ def main() -> None:
                         "after_handoff": handed_off,
                         "reply_ms": ms if replies else None,
                         "turn_ms": ms,
-                        "failure": any(m in t for t in texts for m in FAILURE_MARKS),
-                        "answered": FEEDBACK_QUESTION in texts
-                        or IN_FORM_RESUME in texts
-                        or any(OPERATOR_OFFER in t for t in texts),
-                        "offered_report": any(REPORT_OFFER in t for t in texts),
-                        "report_form": any(REPORT_FORM in t for t in texts),
+                        **what_it_did(texts),
                     }
                 )
                 handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
