@@ -90,6 +90,7 @@
   var maxFile = 0;  // the largest file the server keeps (bytes), from the history
   // messages not yet acknowledged (stored) by the server: sent again, with the same client_id, after a reconnect
   var pending = [];
+  var wanted = null;  // a transcript request made before the socket was ready: sent once it is
   var shown = {};  // ids of stored messages on screen: a reply delivered twice (after a server crash) shows once
 
   var ALLOWED = { P: 1, BR: 1, STRONG: 1, EM: 1, UL: 1, OL: 1, LI: 1, A: 1, H2: 1, H3: 1, H4: 1, BLOCKQUOTE: 1,
@@ -195,6 +196,8 @@
         pending = pending.filter(function (p) { return !stored[p.id]; });
         pending.forEach(function (p) { add("citizen", p.text); ws.send(p.msg); });
         ready = true;
+        // a transcript asked for while connecting goes now, after the messages it must include
+        if (wanted) { ws.send(wanted); wanted = null; }
       } else if (data.type === "ack") {
         pending = pending.filter(function (p) { return p.id !== data.client_id; });
         if (data.id) shown[data.id] = true;
@@ -287,19 +290,20 @@
           : "Il file non è stato inviato: controlli la connessione e riprovi.";
       });
   });
+  // while the socket connects the request waits (it must follow the messages still to be stored), then goes
+  function askTranscript(msg) {
+    tresult.textContent = "Invio in corso…";
+    if (ws && ws.readyState === 1 && ready) ws.send(msg); else wanted = msg;
+  }
   // first without an address: the server sends it to the citizen's known e-mail, or asks for one (need_email)
   ask.addEventListener("click", function () {
     if (!tform.hidden) { tform.hidden = true; ask.setAttribute("aria-expanded", "false"); tresult.textContent = ""; return; }
-    if (!(ws && ws.readyState === 1 && ready)) { tresult.textContent = "Connessione in corso, riprovi tra poco."; return; }
-    tresult.textContent = "Invio in corso…";
-    ws.send(JSON.stringify({ type: "transcript" }));
+    askTranscript(JSON.stringify({ type: "transcript" }));
   });
   tform.addEventListener("submit", function (e) {
     e.preventDefault();
     if (!temail.value.trim()) { temail.focus(); return; }
-    if (!(ws && ws.readyState === 1 && ready)) { tresult.textContent = "Connessione in corso, riprovi tra poco."; return; }
-    tresult.textContent = "Invio in corso…";
-    ws.send(JSON.stringify({ type: "transcript", email: temail.value.trim() }));
+    askTranscript(JSON.stringify({ type: "transcript", email: temail.value.trim() }));
   });
   function open(show) {
     panel.hidden = !show; launcher.setAttribute("aria-expanded", String(show));
