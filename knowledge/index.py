@@ -124,7 +124,9 @@ class Tuning:
     # share of the KB's own held-out texts (leave-one-out) the abstention model must answer: its probability
     # threshold is placed there at each fit
     answer_recall: float = 0.95
-    anchor_tolerance: float = 0.03  # when abstaining, an out-of-competence anchor this close names who to ask
+    # when abstaining, an out-of-competence anchor this close names who to ask; one ahead of every article by more
+    # than this is out of competence (abstain) even when the model would answer
+    anchor_tolerance: float = 0.03
 
 
 TUNINGS = {
@@ -357,8 +359,13 @@ class KnowledgeIndex:
                 h.passage = " ".join(h.passage_parts)
         if articles[0] is follow_up:
             return SearchResult(True, articles[:k], "follow-up", round(known, 4), confidence=1.0)
+        # an out-of-competence anchor clearly ahead of every article (and sharing a word with the question) is the
+        # answer the anchors exist for: another body handles it, whatever the model's confidence in the article
+        anchor_ahead = (
+            anchor is not None and anchor.lexical > 0 and anchor.score > articles[0].score + t.anchor_tolerance
+        )
         result = SearchResult(
-            bool(model is not None and confidence >= threshold),
+            bool(model is not None and confidence >= threshold and not anchor_ahead),
             articles[:k],
             "ok",
             round(known, 4),

@@ -65,13 +65,48 @@ def content_terms(text: str) -> list[str]:
     return out
 
 
+# a clitic before a verb makes it reflexive («mi sposto», «ci siamo trasferiti»): moving house, not moving a wall
+_CLITICS = frozenset("mi ti si ci vi".split())
+_AUXILIARIES = frozenset("sono sei e siamo siete ero eri era eravamo eravate erano saro sarai sara saremo".split())
+_ENCLITIC = re.compile(r"(?:ar|er|ir)(?:mi|ti|si|ci|vi)$")  # «spostarmi», «trasferirci»
+_PARTICIPLE = re.compile(r"^(\w+)(at|ut|it)[oaie]$")  # «spostati» -> spostare (simplemma gives the adjective)
+_INFINITIVE = {"at": "are", "ut": "ere", "it": "ire"}
+
+
+def thesaurus_keys(text: str) -> list[str]:
+    """The keys a question's words are looked up by in the thesaurus: each word, its lemma (one entry covers a
+    verb's every form: «sposto», «spostiamo» -> spostare), the reflexive infinitive when a clitic goes with the verb
+    («mi sposto», «ci siamo spostati», «spostarmi» -> spostarsi) and each pair of adjacent words («casa popolare»)."""
+    toks = tokens(text)
+    keys: list[str] = []
+    for i, tok in enumerate(toks):
+        lemma = strip_accents(simplemma.lemmatize(tok, lang="it").lower())
+        keys += [tok, lemma]
+        before = toks[max(i - 2, 0) : i]
+        reflexive = bool(_ENCLITIC.search(tok)) or (
+            bool(before)
+            and (before[-1] in _CLITICS or (len(before) == 2 and before[0] in _CLITICS and before[1] in _AUXILIARIES))
+        )
+        participle = _PARTICIPLE.match(tok)
+        verb = (
+            lemma
+            if lemma.endswith(("are", "ere", "ire")) or not participle
+            else participle[1] + _INFINITIVE[participle[2]]
+        )
+        if reflexive and verb.endswith(("are", "ere", "ire")):
+            keys.append(verb[:-1] + "si")
+        if i:
+            keys.append(f"{toks[i - 1]} {tok}")
+    return list(dict.fromkeys(keys))
+
+
 def query_terms(text: str) -> list[str]:
     """Lexical terms of a citizen's question: content terms plus the administration's words for everyday ones."""
     from knowledge.thesaurus import SYNONYMS
 
     out = content_terms(text)
     extra: list[str] = []
-    for tok in tokens(text):
-        for syn in SYNONYMS.get(tok, ()):
+    for key in thesaurus_keys(text):
+        for syn in SYNONYMS.get(key, ()):
             extra.extend(content_terms(syn))
     return out + [t for t in extra if t not in out]

@@ -1,6 +1,9 @@
 """Everyday words citizens use -> the words of the administration (applied to queries on the lexical side).
 
 General Italian municipal vocabulary, not fitted to any evaluation set: "spazzatura" is "rifiuti" in every article.
+A key is a word, a lemma (one entry for a verb's every form: "spostare" covers «sposto», «spostiamo»), a reflexive
+infinitive (only «mi sposto», «ci siamo trasferiti» reach "spostarsi": moving a wall is not moving house) or two
+adjacent words ("casa popolare"); see ``knowledge.normalize.thesaurus_keys``.
 """
 
 SYNONYMS: dict[str, list[str]] = {
@@ -38,6 +41,11 @@ SYNONYMS: dict[str, list[str]] = {
     "muro": ["lavori", "strutturale"],
     "tetto": ["lavori"],
     "veranda": ["lavori", "permesso"],
+    "condominio": ["edificio", "edilizia"],
+    "palazzo": ["edificio"],
+    "progetto": ["pratica"],
+    "vedere": ["vedere", "visione"],
+    "consultare": ["visione"],
     "ramo": ["albero", "verde", "potatura"],
     "rami": ["albero", "verde", "potatura"],
     "erba": ["sfalcio", "verde"],
@@ -62,12 +70,26 @@ SYNONYMS: dict[str, list[str]] = {
     "cremata": ["cremazione"],
     "nato": ["nascita"],
     "nata": ["nascita"],
+    "nati": ["nascita"],
+    "nate": ["nascita"],
     "neonato": ["nascita"],
+    "nascere": ["nascita"],
+    "partorire": ["nascita", "parto"],
+    "parto": ["nascita"],
+    "registrare": ["dichiarazione", "dichiarare"],
+    "registro": ["dichiarazione", "dichiarare"],
     "bimbo": ["bambino"],
     "bimba": ["bambino"],
     "trasferito": ["residenza", "trasferimento"],
-    "trasferirsi": ["residenza"],
+    "trasferirsi": ["residenza", "trasferimento"],
+    "spostarsi": ["residenza", "trasferimento", "indirizzo"],
+    "traslocare": ["residenza", "indirizzo"],
     "trasloco": ["residenza"],
+    "cambiare casa": ["residenza", "indirizzo"],
+    "cambio casa": ["residenza", "indirizzo"],
+    "nuova casa": ["residenza", "indirizzo"],
+    "a vivere": ["residenza", "trasferimento"],
+    "ad abitare": ["residenza", "trasferimento"],
     "abitare": ["residenza"],
     "casa": ["abitazione"],
     "documento": ["carta", "identita"],

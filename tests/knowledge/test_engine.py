@@ -10,7 +10,7 @@ import pytest
 from knowledge.embedders import get_embedder
 from knowledge.evaluate import documents_from_articles, evaluate, read_jsonl
 from knowledge.index import KnowledgeIndex, sentences
-from knowledge.normalize import content_terms, tokens
+from knowledge.normalize import content_terms, query_terms, thesaurus_keys, tokens
 
 pytestmark = pytest.mark.db_independent  # no database: runs once, in the SQLite pass
 
@@ -37,6 +37,36 @@ def test_italian_normalisation() -> None:
     # morphological variants meet on the prefix stem
     assert set(content_terms("cremato")) & set(content_terms("cremazione"))
     assert "tari" in content_terms("Quando si paga la TARI?")
+
+
+def test_the_thesaurus_knows_a_verb_by_its_lemma_and_moving_house_by_the_reflexive() -> None:
+    # one entry covers every form of a verb; «mi sposto», «ci siamo spostati», «spostarmi» are moving house...
+    for moving in ("mi sposto in via dei tigli", "ci siamo spostati da poco", "vorrei spostarmi in centro"):
+        assert "spostarsi" in thesaurus_keys(moving), moving
+        assert "residenza" in query_terms(moving), moving
+    # ...moving a wall or an appointment is not
+    for other in ("devo spostare un muro portante", "posso spostare la prenotazione?"):
+        assert "spostarsi" not in thesaurus_keys(other) and "residenza" not in query_terms(other), other
+    assert "nascita" in query_terms("sono nati i gemelli")  # nati -> nascere -> nascita
+    assert "alloggio" in query_terms("graduatoria per la casa popolare")  # two adjacent words are a key too
+
+
+def test_an_out_of_competence_anchor_clearly_ahead_is_not_answered(demo_index) -> None:  # type: ignore[no-untyped-def]
+    """An anchor ahead of every article by more than the tolerance means another body handles it, whatever the
+    model's confidence in the article; the anchor then names who to ask."""
+    import numpy as np
+
+    for query, who in (
+        ("come rinnovo il passaporto", "Questura (Polizia di Stato)"),
+        ("voglio spedire un pacco in Francia", "Poste Italiane o al corriere che effettua la spedizione"),
+    ):
+        qv = demo_index.embedder.encode_queries([query])[0]
+        terms = query_terms(query)
+        dense = {i: float(np.max(demo_index.vectors[i] @ qv)) for i in demo_index.docs}
+        articles, anchor = demo_index._rank(query, terms, demo_index.bm25.score_arrays(terms), dense)
+        assert anchor.score > articles[0].score + demo_index.tuning.anchor_tolerance, query
+        res = demo_index.search(query)
+        assert not res.answerable and res.redirect == who, (query, res.reason)
 
 
 def test_rare_exact_terms_are_not_lost(demo_index) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +106,8 @@ def test_everyday_words_are_answered_and_the_decision_is_the_model(demo_index) -
         assert res.answerable and res.hits[0].slug == slug, (query, res.reason)
         assert res.confidence >= demo_index.model.threshold
     res = demo_index.search("ricetta della carbonara")
-    assert not res.answerable and res.confidence < demo_index.model.threshold and res.redirect is None
+    assert not res.answerable and res.confidence < demo_index.model.threshold
+    assert res.redirect == "un ricettario o un sito di cucina"  # recipes have an out-of-competence anchor of their own
     model = demo_index.model
     assert model.positives > 50 and model.negatives > model.positives  # learnt from the KB's own texts
     assert 0.0 < model.threshold < 1.0
