@@ -16,6 +16,11 @@ from crm.operators.models import Operator
 
 
 class Principals:
+    def __init__(self) -> None:
+        # the default ente's id by slug: asked on every action-server call with the environment's token (one read
+        # session and a query each time); an ente's slug never changes and no ente is ever deleted
+        self._ente_ids: dict[str, int] = {}
+
     async def operator(self, session: AsyncSession, operator_id: int) -> Principal | None:
         op = await session.get(Operator, operator_id)
         if op is None or not op.active:
@@ -25,10 +30,13 @@ class Principals:
     async def service(self, session: AsyncSession, token: str, settings: Any) -> Principal | None:
         env_token = settings.service_token.get_secret_value() if settings.service_token else None
         if env_token and hmac.compare_digest(env_token.encode(), token.encode()):
-            ente = await session.scalar(select(Ente).where(Ente.slug == settings.default_ente))
-            if ente is None:
-                raise Unauthorized("default ente not initialised; run `urp demo seed` or `urp entes create`")
-            return Principal(ente_id=ente.id, role=SERVICE, operator_id=None, username="service")
+            ente_id = self._ente_ids.get(settings.default_ente)
+            if ente_id is None:
+                ente_id = await session.scalar(select(Ente.id).where(Ente.slug == settings.default_ente))
+                if ente_id is None:
+                    raise Unauthorized("default ente not initialised; run `urp demo seed` or `urp entes create`")
+                self._ente_ids[settings.default_ente] = ente_id
+            return Principal(ente_id=ente_id, role=SERVICE, operator_id=None, username="service")
         row = await session.scalar(
             select(ServiceToken).where(ServiceToken.token_hash == hash_token(token), ServiceToken.revoked_at.is_(None))
         )
