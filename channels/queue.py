@@ -112,8 +112,15 @@ class TurnQueue:
         self.concurrency = concurrency
         self.accepting = False  # False until the app is ready (KB built), and again from shutdown on
         self.running: dict[int, asyncio.Task[Any]] = {}  # conversation id -> its chain of turns in this process
+        # a turn taken at accept while its conversation's chain here still sends the previous turn's replies (that
+        # turn is done, so the accept took the new one): the chain runs it next instead of ending
+        self.handed: dict[int, TurnCtx] = {}
         self.bg = Background()
         self._wake = asyncio.Event()
+        # a poll found every slot taken, or took as many turns as it had slots (more may wait): the next chain to
+        # end polls again. Otherwise a chain's end frees a slot nobody waits for, and polling then (a read of the
+        # queue after every turn) found nothing: the turns of a conversation running here are taken by its chain
+        self._starved = False
         self.stats = {"claimed_at_accept": 0, "chained": 0, "polled": 0, "released": 0, "lease_lost": 0}
 
     # --- inside the accept's transaction -------------------------------------------------------------------------
@@ -155,8 +162,11 @@ class TurnQueue:
         self._wake.set()
 
     def _spawn(self, ctx: TurnCtx) -> None:
-        if ctx.conversation_id in self.running:  # cannot happen while the claim protocol holds; never run two
-            log.error(
+        if ctx.conversation_id in self.running:  # never run two turns of a conversation at once
+            if ctx.conversation_id not in self.handed:
+                self.handed[ctx.conversation_id] = ctx  # its previous turn is done: the chain takes this one next
+                return
+            log.error(  # cannot happen while the claim protocol holds: a second turn claimed behind an unfinished one
                 "conversation %s already running here; turn %s left to the poll", ctx.conversation_id, ctx.turn_id
             )
             return
@@ -180,11 +190,16 @@ class TurnQueue:
                     except Exception:  # noqa: BLE001 - the lease runs out and the turn is tried again
                         log.exception("turn %s failed; it will be taken again when its lease runs out", turn.turn_id)
                         ctx = None
+                    if ctx is None:  # no await from here to the pop below: nothing can be handed in between
+                        ctx = self.handed.pop(conv_id, None)
                     if ctx is not None:
                         self.stats["chained"] += 1
         finally:
             self.running.pop(conv_id, None)
-            self._wake.set()  # a slot is free
+            # cancelled (shutdown) with a turn handed over: it stays ours and running; stop() hands it back
+            self.handed.pop(conv_id, None)
+            if self._starved:  # a slot is free and a poll had to leave turns for lack of one
+                self._wake.set()
 
     # --- at the end of a turn, inside the runner's final transaction ---------------------------------------------
     async def finish(self, s: AsyncSession, ctx: TurnCtx, outcome: str) -> TurnCtx | None:
@@ -263,7 +278,10 @@ class TurnQueue:
     async def poll_once(self) -> int:
         """Take the turns nobody runs: queued while this process was starting, or left by a dead worker."""
         free = self.concurrency - len(self.running)
-        if free <= 0 or not self.accepting:
+        if not self.accepting:
+            return 0
+        self._starved = free <= 0
+        if self._starved:
             return 0
         now = utcnow()
         older = aliased(TurnJob)
@@ -291,7 +309,9 @@ class TurnQueue:
         async with transaction(maker) as s:
             if s.bind.dialect.name != "sqlite":
                 stmt = stmt.with_for_update(skip_locked=True, of=TurnJob)
-            for turn_id in (await s.scalars(stmt)).all():
+            found = (await s.scalars(stmt)).all()
+            self._starved = len(found) >= free
+            for turn_id in found:
                 if await self._claim(s, turn_id, now):
                     taken.append(await self._load(s, turn_id))
         for ctx in taken:

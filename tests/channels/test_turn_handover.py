@@ -1,0 +1,82 @@
+"""A message accepted while its conversation's chain is still sending the previous turn's replies (issue 14: one turn
+at a time per conversation, every turn answered).
+
+The previous turn is already done (its transaction committed) when its replies go out, so the accept takes the new
+turn at once; the chain of that conversation has not ended yet. The new turn must still run: before, it was left
+"running" with this process's lease, which the queue's renewal kept alive while other conversations ran, so nobody
+ever answered it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.conftest import ACTIONS_SECRET, SECRET, SERVICE_TOKEN, free_port
+
+
+def _env(tmp_path: Path, url: str) -> dict[str, str]:
+    return {
+        "URP_ENV": "test",
+        "URP_DATABASE_URL": url,
+        "URP_SECRET_KEY": SECRET,
+        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
+        "URP_ACTIONS_SECRET": ACTIONS_SECRET,
+        "URP_SCHEDULER": "false",
+        "URP_KB_WARM_UP": "false",
+        "URP_VAR_DIR": str(tmp_path / "var"),
+        "URP_DEFAULT_ENTE": "handover",
+        "URP_RASA_URL": f"http://127.0.0.1:{free_port()}",
+    }
+
+
+def test_a_turn_accepted_while_the_chain_sends_is_run(tmp_path: Path) -> None:
+    from channels import hub
+    from channels.base import Inbound
+    from channels.models import TurnJob
+    from channels.queue import TurnCtx
+    from crm.db import transaction
+    from crm.entes import service as entes
+    from crm.migrations import upgrade
+    from tests.channels.inproc import running
+
+    url = f"sqlite:///{tmp_path / 'urp.db'}"
+    upgrade(url)
+
+    async def go() -> tuple[list[str], list[str]]:
+        async with running(_env(tmp_path, url)) as app:
+            async with transaction(app.ctx.sessionmaker) as s:
+                ente_id = (await entes.create(s, slug="handover", name="Comune di Prova")).id
+            queue = app.ctx.turns
+            ran: list[str] = []
+            both = asyncio.Event()
+
+            def inbound(n: int) -> Inbound:
+                return Inbound(channel="telegram", address="4242", text=f"messaggio {n}", channel_message_id=f"u{n}")
+
+            async def runner(t: TurnCtx) -> TurnCtx | None:
+                ran.append(t.text)
+                async with transaction(app.ctx.sessionmaker) as s:
+                    nxt = await queue.finish(s, t, "bot")
+                if t.text == "messaggio 1":
+                    # the turn is done and its replies are going out: the citizen's next message arrives now
+                    await hub.accept(app, ente_id, inbound(2))
+                else:
+                    both.set()
+                return nxt
+
+            queue.runner = runner
+            await hub.accept(app, ente_id, inbound(1))
+            try:
+                await asyncio.wait_for(both.wait(), timeout=5)
+            except TimeoutError:
+                pass
+            async with app.ctx.read_sessionmaker() as s:
+                states = list((await s.scalars(select(TurnJob.state).order_by(TurnJob.id))).all())
+            return ran, states
+
+    ran, states = asyncio.run(go())
+    assert ran == ["messaggio 1", "messaggio 2"], (ran, states)
+    assert states == ["done", "done"]
