@@ -98,7 +98,7 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
     refusal_id: int | None = None
     reply_id: int | None = None
     async with transaction(app.ctx.sessionmaker) as s:
-        contact, _ = await contacts.find_or_create_by_identity(
+        contact_id, _ = await contacts.contact_id_for_identity(
             s,
             ente_id=ente_id,
             channel=msg.channel,
@@ -106,15 +106,25 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
             phone=msg.phone,
             first_name=msg.display_name[:100],
         )
-        rated, answer, reply_id = await _transcript_request(app, s, ente_id, contact.id, msg)
-        if answer is None:
-            rated, answer = await _rating_answer(app, s, ente_id, contact.id, msg)
+        # a retry of a message already stored (the same channel message id) is answered as a duplicate: looked up
+        # once here for the transcript request, the rating's answer and the record
+        retry = bool(msg.channel_message_id) and (
+            await conversations.find_by_channel_message_id(
+                s, ente_id=ente_id, channel=msg.channel, channel_message_id=msg.channel_message_id or ""
+            )
+            is not None
+        )
+        answer: Message | None = None
+        if not retry:
+            rated, answer, reply_id = await _transcript_request(app, s, ente_id, contact_id, msg)
+            if answer is None:
+                rated, answer = await _rating_answer(app, s, ente_id, contact_id, msg)
         if answer is not None:  # the rated conversation's answer: no turn, no new conversation
             accepted = Accepted(
                 message_id=answer.id, conversation_id=answer.conversation_id, duplicate=False, mode="closed"
             )
         else:
-            accepted = await _record(s, queue, ente_id, contact.id, msg)
+            accepted = await _record(s, queue, ente_id, contact_id, msg, checked_new=not retry)
             ctx, queued = accepted.ctx, accepted.queued
             refused = (
                 chat_files.refusals(msg.attachments, app.ctx.settings.attachments_max_bytes)
@@ -155,7 +165,9 @@ async def _accept(app: Any, ente_id: int, msg: Inbound) -> Accepted:
     return accepted
 
 
-async def _record(s: Any, queue: Any, ente_id: int, contact_id: int, msg: Inbound) -> Accepted:
+async def _record(
+    s: Any, queue: Any, ente_id: int, contact_id: int, msg: Inbound, *, checked_new: bool = False
+) -> Accepted:
     """The message in the contact's open conversation, and its turn queued (or started) in bot mode."""
     ctx: TurnCtx | None = None
     queued = False
@@ -168,6 +180,7 @@ async def _record(s: Any, queue: Any, ente_id: int, contact_id: int, msg: Inboun
         channel_message_id=msg.channel_message_id,
         payload=msg.payload,
         attachments=msg.attachments,
+        checked_new=checked_new,
     )
     await lock_conversation(s, conv.id)
     if duplicate:
@@ -202,16 +215,13 @@ async def _transcript_request(
     e-mail address), as the closing notice says: the latest conversation on that channel goes by e-mail through
     its command, the request and the answer are stored in it (no turn, no new conversation, an open satisfaction
     question stays open). Returns the command's context (published after commit), the stored request and the
-    answer's id (sent after commit), or Nones when the message is not such a request."""
+    answer's id (sent after commit), or Nones when the message is not such a request. Not called for a retry of a
+    message already stored (the usual path answers it as a duplicate)."""
     if msg.channel not in ("sms", "telegram") or msg.attachments:
         return None, None, None
     word = transcript.WORD_RE.match(msg.text or "")
     if word is None:
         return None, None, None
-    if msg.channel_message_id and await conversations.find_by_channel_message_id(
-        s, ente_id=ente_id, channel=msg.channel, channel_message_id=msg.channel_message_id
-    ):
-        return None, None, None  # a retry: the usual path answers it as a duplicate
     conv = await s.scalar(
         select(Conversation)
         .where(
@@ -245,13 +255,10 @@ async def _rating_answer(
 ) -> tuple[Context | None, Message | None]:
     """The citizen's answer to the satisfaction question of a conversation closed lately (a score, then a comment),
     through its command, in the accept's transaction. Returns the command's context (published after commit) and
-    the stored answer, or ``None`` when the message is not one (it then starts a conversation as usual)."""
+    the stored answer, or ``None`` when the message is not one (it then starts a conversation as usual). Not called
+    for a retry of a message already stored."""
     if msg.channel not in conversations.RATED_CHANNELS:
         return None, None
-    if msg.channel_message_id and await conversations.find_by_channel_message_id(
-        s, ente_id=ente_id, channel=msg.channel, channel_message_id=msg.channel_message_id
-    ):
-        return None, None  # a retry of a message already stored: the usual path answers it as a duplicate
     rating = await conversations.open_rating(s, ente_id=ente_id, contact_id=contact_id, channel=msg.channel)
     if rating is None:
         return None, None

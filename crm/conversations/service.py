@@ -132,11 +132,13 @@ async def record_inbound(
     channel_message_id: str | None,
     attachments: list[dict[str, Any]] | None = None,
     payload: dict[str, Any] | None = None,
+    checked_new: bool = False,
 ) -> tuple[Conversation, Message, bool]:
-    """Store a citizen's message (idempotent on the channel's message id).
+    """Store a citizen's message (idempotent on the channel's message id). ``checked_new``: the caller looked the
+    channel's message id up in this transaction and found nothing (the hub's accept, which needs it before).
 
     Returns (conversation, message, duplicate)."""
-    if channel_message_id:
+    if channel_message_id and not checked_new:
         existing = await find_by_channel_message_id(
             session, ente_id=ente_id, channel=channel, channel_message_id=channel_message_id
         )
