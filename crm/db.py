@@ -109,6 +109,9 @@ def ensure_sqlite_dir(url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    from crm.sqlite_onehop import install
+
+    install(dbapi_connection)  # each statement one trip to aiosqlite's thread, not four (crm/sqlite_onehop.py)
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
