@@ -131,7 +131,11 @@ def what_it_did(texts: list[str]) -> dict[str, bool]:
 
 
 class TimedTelegram(FakeTelegram):
-    """The fake Bot API, stamping each sent message with the bench's clock."""
+    """The fake Bot API, stamping each sent message with the bench's clock. It keeps connections open, as the real
+    Bot API does: closing each one after its answer made the hub open a TCP connection for every send (3% of its
+    CPU at 20 concurrent, none of it spent in production)."""
+
+    keep_alive = True
 
     def record(self, item: dict[str, Any]) -> None:
         super().record({**item, "t": time.perf_counter()})
