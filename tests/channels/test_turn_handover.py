@@ -10,6 +10,7 @@ ever answered it.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from tests.conftest import ACTIONS_SECRET, SECRET, SERVICE_TOKEN, free_port
 
 
-def _env(tmp_path: Path, url: str) -> dict[str, str]:
+def _env(tmp_path: Path, url: str, slug: str) -> dict[str, str]:
     return {
         "URP_ENV": "test",
         "URP_DATABASE_URL": url,
@@ -27,28 +28,26 @@ def _env(tmp_path: Path, url: str) -> dict[str, str]:
         "URP_SCHEDULER": "false",
         "URP_KB_WARM_UP": "false",
         "URP_VAR_DIR": str(tmp_path / "var"),
-        "URP_DEFAULT_ENTE": "handover",
+        "URP_DEFAULT_ENTE": slug,
         "URP_RASA_URL": f"http://127.0.0.1:{free_port()}",
     }
 
 
-def test_a_turn_accepted_while_the_chain_sends_is_run(tmp_path: Path) -> None:
+def test_a_turn_accepted_while_the_chain_sends_is_run(tmp_path: Path, database_url: str) -> None:
     from channels import hub
     from channels.base import Inbound
     from channels.models import TurnJob
     from channels.queue import TurnCtx
     from crm.db import transaction
     from crm.entes import service as entes
-    from crm.migrations import upgrade
     from tests.channels.inproc import running
 
-    url = f"sqlite:///{tmp_path / 'urp.db'}"
-    upgrade(url)
+    slug = f"handover-{uuid.uuid4().hex[:8]}"
 
     async def go() -> tuple[list[str], list[str]]:
-        async with running(_env(tmp_path, url)) as app:
+        async with running(_env(tmp_path, database_url, slug)) as app:
             async with transaction(app.ctx.sessionmaker) as s:
-                ente_id = (await entes.create(s, slug="handover", name="Comune di Prova")).id
+                ente_id = (await entes.create(s, slug=slug, name="Comune di Prova")).id
             queue = app.ctx.turns
             ran: list[str] = []
             both = asyncio.Event()
@@ -74,7 +73,8 @@ def test_a_turn_accepted_while_the_chain_sends_is_run(tmp_path: Path) -> None:
             except TimeoutError:
                 pass
             async with app.ctx.read_sessionmaker() as s:
-                states = list((await s.scalars(select(TurnJob.state).order_by(TurnJob.id))).all())
+                mine = select(TurnJob.state).where(TurnJob.ente_id == ente_id).order_by(TurnJob.id)
+                states = list((await s.scalars(mine)).all())
             return ran, states
 
     ran, states = asyncio.run(go())
