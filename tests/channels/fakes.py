@@ -29,6 +29,9 @@ class _Server:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1" if outer.keep_alive else "HTTP/1.0"
+            # the headers and the body go out in two writes: on a kept connection Nagle held the body until the
+            # client's delayed ACK, 40 ms an answer (a closed connection flushes it)
+            disable_nagle_algorithm = outer.keep_alive
 
             def log_message(self, *args: Any) -> None:
                 pass
