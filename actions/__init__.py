@@ -15,15 +15,8 @@ starts listening (it reads them after loading the actions):
   production the server refuses to start.
 """
 
-import importlib.util
 import logging
 import os
-import sys
-
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    # httpcore 1.0.9 imports sniffio each time it sets up a lock or an event (several times a request to the CRM);
-    # anyio 4.11+ no longer installs it and a failed import searches sys.path again every time (crm/__init__.py)
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 os.environ["SANIC_HOST"] = os.environ.get("URP_ACTIONS_HOST") or "127.0.0.1"
 if not os.environ.get("URP_ACTIONS_SECRET"):
