@@ -14,34 +14,17 @@ from typing import Any
 
 from sqlalchemy import event
 
-from tests.conftest import ACTIONS_SECRET, SECRET, SERVICE_TOKEN, free_port
-
-
-def _env(tmp_path: Path, url: str) -> dict[str, str]:
-    return {
-        "URP_ENV": "test",
-        "URP_DATABASE_URL": url,
-        "URP_SECRET_KEY": SECRET,
-        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-        "URP_ACTIONS_SECRET": ACTIONS_SECRET,
-        "URP_SCHEDULER": "false",  # the jobs are called here, one by one
-        "URP_KB_WARM_UP": "false",
-        "URP_VAR_DIR": str(tmp_path / "var"),
-        "URP_DEFAULT_ENTE": "idle-jobs",
-        "URP_RASA_URL": f"http://127.0.0.1:{free_port()}",
-    }
-
 
 def test_idle_jobs_take_no_write_lock(tmp_path: Path) -> None:
     from crm.migrations import upgrade
     from crm.scheduler import JOBS
-    from tests.channels.inproc import running
+    from tests.channels.inproc import app_env, running
 
     url = f"sqlite:///{tmp_path / 'urp.db'}"
     upgrade(url)
 
     async def go() -> tuple[dict[str, int], int]:
-        async with running(_env(tmp_path, url)) as app:
+        async with running(app_env(tmp_path, url, "idle-jobs")) as app:
             writes: list[str] = []
             now = ["?"]
 

@@ -180,15 +180,18 @@ def _and_all(conds: list[Any]) -> Any:
     return and_(*conds)
 
 
+def _by_identity(stmt: Any, *, ente_id: int, channel: str, external_id: str) -> Any:
+    """``stmt`` (a select of Contact or its columns) narrowed to the contact behind one channel address."""
+    return stmt.join(ContactIdentity, ContactIdentity.contact_id == Contact.id).where(
+        ContactIdentity.ente_id == ente_id,
+        ContactIdentity.channel == channel,
+        ContactIdentity.external_id == external_id,
+    )
+
+
 async def find_by_identity(session: AsyncSession, *, ente_id: int, channel: str, external_id: str) -> Contact | None:
     return await session.scalar(
-        select(Contact)
-        .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
-        .where(
-            ContactIdentity.ente_id == ente_id,
-            ContactIdentity.channel == channel,
-            ContactIdentity.external_id == external_id,
-        )
+        _by_identity(select(Contact), ente_id=ente_id, channel=channel, external_id=external_id)
     )
 
 
@@ -205,12 +208,8 @@ async def contact_id_for_identity(
     for a known citizen instead of four (a Contact loads its phones, e-mails and identities with it)."""
     row = (
         await session.execute(
-            select(Contact.id, Contact.merged_into_id)
-            .join(ContactIdentity, ContactIdentity.contact_id == Contact.id)
-            .where(
-                ContactIdentity.ente_id == ente_id,
-                ContactIdentity.channel == channel,
-                ContactIdentity.external_id == external_id,
+            _by_identity(
+                select(Contact.id, Contact.merged_into_id), ente_id=ente_id, channel=channel, external_id=external_id
             )
         )
     ).first()

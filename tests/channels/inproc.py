@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sanic import Sanic
@@ -29,6 +30,25 @@ async def _call(listener: Any, app: Sanic) -> None:
     result = listener(app, asyncio.get_running_loop()) if len(params) >= 2 else listener(app)
     if inspect.isawaitable(result):
         await result
+
+
+def app_env(tmp_path: Path, url: str, default_ente: str) -> dict[str, str]:
+    """The environment of an app run in the test's loop with nothing else around it: no scheduler (the test calls
+    what it needs), no KB warm-up, and a Rasa address where nothing listens."""
+    from tests.conftest import ACTIONS_SECRET, SECRET, SERVICE_TOKEN, free_port
+
+    return {
+        "URP_ENV": "test",
+        "URP_DATABASE_URL": url,
+        "URP_SECRET_KEY": SECRET,
+        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
+        "URP_ACTIONS_SECRET": ACTIONS_SECRET,
+        "URP_SCHEDULER": "false",
+        "URP_KB_WARM_UP": "false",
+        "URP_VAR_DIR": str(tmp_path / "var"),
+        "URP_DEFAULT_ENTE": default_ente,
+        "URP_RASA_URL": f"http://127.0.0.1:{free_port()}",
+    }
 
 
 @asynccontextmanager

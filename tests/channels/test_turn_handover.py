@@ -15,23 +15,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.conftest import ACTIONS_SECRET, SECRET, SERVICE_TOKEN, free_port
-
-
-def _env(tmp_path: Path, url: str, slug: str) -> dict[str, str]:
-    return {
-        "URP_ENV": "test",
-        "URP_DATABASE_URL": url,
-        "URP_SECRET_KEY": SECRET,
-        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-        "URP_ACTIONS_SECRET": ACTIONS_SECRET,
-        "URP_SCHEDULER": "false",
-        "URP_KB_WARM_UP": "false",
-        "URP_VAR_DIR": str(tmp_path / "var"),
-        "URP_DEFAULT_ENTE": slug,
-        "URP_RASA_URL": f"http://127.0.0.1:{free_port()}",
-    }
-
 
 def test_a_turn_accepted_while_the_chain_sends_is_run(tmp_path: Path, database_url: str) -> None:
     from channels import hub
@@ -40,12 +23,12 @@ def test_a_turn_accepted_while_the_chain_sends_is_run(tmp_path: Path, database_u
     from channels.queue import TurnCtx
     from crm.db import transaction
     from crm.entes import service as entes
-    from tests.channels.inproc import running
+    from tests.channels.inproc import app_env, running
 
     slug = f"handover-{uuid.uuid4().hex[:8]}"
 
     async def go() -> tuple[list[str], list[str]]:
-        async with running(_env(tmp_path, database_url, slug)) as app:
+        async with running(app_env(tmp_path, database_url, slug)) as app:
             async with transaction(app.ctx.sessionmaker) as s:
                 ente_id = (await entes.create(s, slug=slug, name="Comune di Prova")).id
             queue = app.ctx.turns
