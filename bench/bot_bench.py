@@ -568,6 +568,9 @@ def main() -> None:
         components = httpx.get(srv.url + "/health", timeout=30).json()["components"]
         if components.get("turn_queue"):
             results["crash_window_ms"] = components["turn_queue"].get("crash_window_ms")
+            # the turns' waits for a place (URP_TURN_CONCURRENCY) and how many outran URP_TURN_SLOT_SECONDS
+            results["place_wait_ms"] = components["turn_queue"].get("place_wait_ms")
+            results["gave_place_up"] = components["turn_queue"].get("gave_place_up")
         # every write transaction of the CRM over the whole run, the knowledge base's index build at start included
         if components["database"].get("write_hold_ms"):
             results["sqlite_write_hold_ms"] = components["database"]["write_hold_ms"]

@@ -74,7 +74,11 @@ def setup(app: Any) -> None:
         settings.rasa_timeout_seconds,
     )
     app.ctx.turns = TurnQueue(
-        app, lambda ctx: hub.run_turn(app, ctx), lease_seconds=max(30.0, settings.rasa_timeout_seconds * 2)
+        app,
+        lambda ctx: hub.run_turn(app, ctx),
+        lease_seconds=max(30.0, settings.rasa_timeout_seconds * 2),
+        pace=app_settings.turn_concurrency,
+        pace_seconds=app_settings.turn_slot_seconds,
     )
     app.ctx.crash_windows = hub.CrashWindows()
 

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from channels.base import Button, Inbound, OutFile, SendFailed, buttons_from_payload
-from channels.queue import TurnCtx, address_of, lock_conversation, rowcount
+from channels.queue import TurnCtx, address_of, lock_conversation, percentiles, rowcount
 from channels.rasa_client import RasaUnavailable
 from channels.turn_token import METADATA_KEY, Turn, secret_of, sender_of, sign
 from crm.contacts import service as contacts
@@ -470,17 +470,7 @@ class CrashWindows:
         self.samples[channel].append(ms)
 
     def summary(self) -> dict[str, Any]:
-        out = {}
-        for channel, values in self.samples.items():
-            v = sorted(values)
-            if v:
-                out[channel] = {
-                    "n": len(v),
-                    "p50_ms": round(v[len(v) // 2], 2),
-                    "p95_ms": round(v[min(len(v) - 1, int(len(v) * 0.95))], 2),
-                    "max_ms": round(v[-1], 2),
-                }
-        return out
+        return {channel: p for channel, values in self.samples.items() if (p := percentiles(values)) is not None}
 
 
 async def deliver(app: Any, ente_id: int, message_id: int, *, ignore_opt_out: bool = False) -> bool:

@@ -23,11 +23,13 @@ statements on a table we already migrate, the same on both databases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -66,6 +68,19 @@ class TurnCtx:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def percentiles(values: Iterable[float]) -> dict[str, Any] | None:
+    """n, p50, p95 and max of a window of timings in ms (for /health), None when there is none yet."""
+    v = sorted(values)
+    if not v:
+        return None
+    return {
+        "n": len(v),
+        "p50_ms": round(v[len(v) // 2], 2),
+        "p95_ms": round(v[min(len(v) - 1, int(len(v) * 0.95))], 2),
+        "max_ms": round(v[-1], 2),
+    }
+
+
 def rowcount(r: Result[Any]) -> int:
     """The rows an UPDATE or DELETE matched: its result is a CursorResult, which AsyncSession.execute's annotation
     (``Result``) does not say."""
@@ -101,15 +116,32 @@ Runner = Callable[[TurnCtx], Awaitable["TurnCtx | None"]]
 
 class TurnQueue:
     def __init__(
-        self, app: Any, runner: Runner, *, lease_seconds: float = 30.0, poll_seconds: float = 1.0, concurrency: int = 32
+        self,
+        app: Any,
+        runner: Runner,
+        *,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        concurrency: int = 32,
+        pace: int = 6,
+        pace_seconds: float = 1.0,
     ) -> None:
         self.app = app
         self.runner = runner
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self.owner = f"{socket.gethostname()[:16]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # conversations this process runs at most, each holding a slot from its first turn to its last
         self.slots = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
+        # turns answered at once (URP_TURN_CONCURRENCY); the others wait in arrival order. A turn is CPU spent in
+        # the CRM, Rasa and the action server: with every waiting turn let in, they all shared the CPU and each took
+        # about as long as all of them (bench/bot_bench.py, 20 conversations at once on 2 cores: p95 1.0-1.2 s with
+        # 32 turns at once, 0.83-0.89 s with 6, the same messages per second). A turn still running after
+        # ``pace_seconds`` waits on something slow (Rasa, a back office) and gives its place up, so it never holds
+        # up the turns behind it.
+        self.pace = asyncio.Semaphore(pace)
+        self.pace_seconds = pace_seconds
         self.accepting = False  # False until the app is ready (KB built), and again from shutdown on
         self.running: dict[int, asyncio.Task[Any]] = {}  # conversation id -> its chain of turns in this process
         # a turn taken at accept while its conversation's chain here still sends the previous turn's replies (that
@@ -121,7 +153,15 @@ class TurnQueue:
         # end polls again. Otherwise a chain's end frees a slot nobody waits for, and polling then (a read of the
         # queue after every turn) found nothing: the turns of a conversation running here are taken by its chain
         self._starved = False
-        self.stats = {"claimed_at_accept": 0, "chained": 0, "polled": 0, "released": 0, "lease_lost": 0}
+        self.stats = {
+            "claimed_at_accept": 0,
+            "chained": 0,
+            "polled": 0,
+            "released": 0,
+            "lease_lost": 0,
+            "gave_place_up": 0,  # turns still running after pace_seconds (a slow Rasa or back office, an overload)
+        }
+        self.waited_ms: deque[float] = deque(maxlen=1000)  # the last turns' waits for a place: /health percentiles
 
     # --- inside the accept's transaction -------------------------------------------------------------------------
     async def enqueue(self, s: AsyncSession, *, ente_id: int, conversation_id: int, message_id: int) -> TurnJob:
@@ -180,7 +220,8 @@ class TurnQueue:
                 while ctx is not None:
                     turn = ctx
                     try:
-                        ctx = await self.runner(turn)
+                        async with self._paced():
+                            ctx = await self.runner(turn)
                     except LeaseLost:
                         self.stats["lease_lost"] += 1
                         log.warning("turn %s lost its lease; another worker has it", turn.turn_id)
@@ -200,6 +241,29 @@ class TurnQueue:
             self.handed.pop(conv_id, None)
             if self._starved:  # a slot is free and a poll had to leave turns for lack of one
                 self._wake.set()
+
+    @contextlib.asynccontextmanager
+    async def _paced(self) -> AsyncIterator[None]:
+        """One of the ``pace`` places for a turn, given up at its end or after ``pace_seconds``, whichever is first."""
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        await self.pace.acquire()
+        self.waited_ms.append((loop.time() - asked) * 1000)
+        held = True
+
+        def give_up(late: bool) -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.pace.release()
+                self.stats["gave_place_up"] += late
+
+        timer = loop.call_later(self.pace_seconds, give_up, True)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            give_up(False)
 
     # --- at the end of a turn, inside the runner's final transaction ---------------------------------------------
     async def finish(self, s: AsyncSession, ctx: TurnCtx, outcome: str) -> TurnCtx | None:
@@ -403,5 +467,6 @@ class TurnQueue:
             "running": counts.get("running", 0),
             "running_here": len(self.running),
             "oldest_unfinished_seconds": round((utcnow() - oldest).total_seconds(), 1) if oldest else None,
+            "place_wait_ms": percentiles(self.waited_ms),
             **self.stats,
         }

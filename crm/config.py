@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         "an outage) gets the holding message and a handoff "
         "instead of a stale bot answer",
     )
+    turn_concurrency: int = Field(
+        default=6,
+        ge=1,
+        le=256,
+        description="turns a process answers at once; the others wait their turn in arrival order (a turn is CPU "
+        "spread over the CRM, Rasa and the actions: sharing the CPU among every waiting turn made each of them slow)",
+    )
+    turn_slot_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=300,
+        description="a turn still running after this long (waiting on a slow Rasa or back office) stops counting "
+        "against URP_TURN_CONCURRENCY, so it never holds up the turns behind it",
+    )
     shutdown_grace_seconds: float = Field(
         default=10, description="SIGTERM: how long running turns and sends may finish before the rest is handed back"
     )
