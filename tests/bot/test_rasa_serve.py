@@ -85,3 +85,45 @@ def test_action_answers_are_validated_as_before_with_the_schema_checked_once() -
 def test_rasa_run_starts_the_patched_rasa() -> None:
     script = (ROOT / "scripts" / "rasa_run.sh").read_text(encoding="utf-8")
     assert "exec .venv-rasa/bin/python scripts/rasa_serve.py" in script
+
+
+FREEZE = r"""
+import asyncio, gc, json, sys
+sys.path.insert(0, "scripts")
+import rasa.core.run as run
+
+async def loaded(*args, **kwargs):
+    return "agent"
+
+run.load_agent_on_start = loaded  # what Rasa's own would return once the model is loaded
+import rasa_serve
+before = gc.get_freeze_count()
+rasa_serve.install()
+agent = asyncio.run(run.load_agent_on_start("model.tar.gz", None, None, None, None))
+print(json.dumps({
+    "agent": agent,
+    "frozen_before": before,
+    "frozen_after": gc.get_freeze_count(),
+    # serve_application looks the listener up by name when it registers it, so it gets the wrapped one
+    "looked_up_by_name": "load_agent_on_start" in run.serve_application.__code__.co_names,
+}))
+"""
+
+
+def test_the_heap_is_frozen_once_the_model_is_loaded() -> None:
+    """Rasa's full collections walked the model's and TensorFlow's objects for 275-480 ms with the server stopped
+    (README, "The 20-concurrent tail"): after the model loads, what exists is frozen out of the collector's reach."""
+    if not PYTHON.exists():
+        if os.environ.get("URP_REQUIRE_RASA") == "1":
+            pytest.fail("Rasa is required (URP_REQUIRE_RASA=1) but .venv-rasa is missing")
+        pytest.skip(".venv-rasa missing")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")}, "RASA_TELEMETRY_ENABLED": "false"}
+    out = subprocess.run(
+        [str(PYTHON), "-c", FREEZE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["agent"] == "agent"
+    assert result["frozen_before"] == 0
+    assert result["frozen_after"] > 100_000  # Rasa's modules alone, without a model
+    assert result["looked_up_by_name"] is True
