@@ -18,6 +18,21 @@ from tests.conftest import DB, EnteCtx
 ALLOWED, REFUSED, ABSENT = "RSSMRA80A01H501U", "VRDGPP75C41F205I", "BNCLCU90E15L219G"
 
 
+def _open_days(n: int, first: int = 3) -> list[int]:
+    """Offsets from today of the next ``n`` days the office is open from ``first`` on: a public holiday closes it
+    (the run of 3 December 2026 booked on the 8th, the Immacolata, and was refused)."""
+    from crm.core.workhours import is_holiday
+
+    today = datetime.now(UTC).date()
+    days: list[int] = []
+    offset = first
+    while len(days) < n:
+        if not is_holiday(today + timedelta(days=offset)):
+            days.append(offset)
+        offset += 1
+    return days
+
+
 def _book_for(db: DB, ente: EnteCtx, fiscal_code: str, day_offset: int) -> int:
     from crm.bookings import service as bookings
     from crm.bookings.models import Service
@@ -82,7 +97,8 @@ def test_booking_confirmation_reaches_app_io(db: DB, ente_ctx: EnteCtx) -> None:
 
     os.environ["URP_APP_IO_KEYS"] = f"{ente_ctx.slug}=chiave-di-prova"
     try:
-        ids = [_book_for(db, ente_ctx, cf, 3 + i) for i, cf in enumerate((ALLOWED, REFUSED, ABSENT))]
+        citizens = (ALLOWED, REFUSED, ABSENT)
+        ids = [_book_for(db, ente_ctx, cf, day) for day, cf in zip(_open_days(3), citizens, strict=True)]
     finally:
         os.environ.pop("URP_APP_IO_KEYS")
         appio.get_app_io_settings.cache_clear()
