@@ -127,3 +127,64 @@ def test_the_heap_is_frozen_once_the_model_is_loaded() -> None:
     assert result["frozen_before"] == 0
     assert result["frozen_after"] > 100_000  # Rasa's modules alone, without a model
     assert result["looked_up_by_name"] is True
+
+
+TRACKER = r"""
+import asyncio, json, sqlite3, sys
+sys.path.insert(0, "scripts")
+import rasa_serve
+if sys.argv[1] == "patched":
+    rasa_serve.install()
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+path = sys.argv[2]
+store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=path)  # what endpoints.yml configures
+tracker = DialogueStateTracker.from_events("conv-1", [UserUttered("buongiorno")])
+asyncio.run(store.save(tracker))
+with store.engine.connect() as conn:  # the store's own connection
+    synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+again = asyncio.run(store.retrieve("conv-1"))
+plain = sqlite3.connect(path)  # another process's view of the file (the CRM's erasure)
+print(json.dumps({
+    "journal_mode": plain.execute("PRAGMA journal_mode").fetchone()[0],
+    "synchronous": synchronous,
+    "events": plain.execute("SELECT count(*) FROM events").fetchone()[0],
+    "read_back": [e.text for e in again.events if isinstance(e, UserUttered)],
+}))
+"""
+
+
+def test_rasa_s_sqlite_tracker_store_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """As the CRM's database: readers never wait for a writer (the CRM erasing a citizen's events) and a turn's
+    commit is not synced on Rasa's event loop. Rasa as shipped keeps SQLite's rollback journal and a synced commit."""
+    if not PYTHON.exists():
+        if os.environ.get("URP_REQUIRE_RASA") == "1":
+            pytest.fail("Rasa is required (URP_REQUIRE_RASA=1) but .venv-rasa is missing")
+        pytest.skip(".venv-rasa missing")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    results = {}
+    for mode in ("plain", "patched"):
+        db = tmp_path / f"{mode}.db"
+        out = subprocess.run(
+            [str(PYTHON), "-c", TRACKER, mode, str(db)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert results["plain"]["journal_mode"] == "delete" and results["plain"]["synchronous"] == 2  # FULL
+    assert results["patched"]["journal_mode"] == "wal"
+    assert results["patched"]["synchronous"] == 1  # NORMAL
+    for result in results.values():
+        assert result["events"] >= 1 and result["read_back"] == ["buongiorno"]
