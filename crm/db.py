@@ -108,6 +108,37 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+# An erased citizen's words must not stay in the file: SQLite keeps a deleted or rewritten row's old bytes in the
+# page (and a freed page whole) unless secure_delete zeroes them, and the WAL keeps old page images until it is
+# reset; a reset WAL is cut back to nothing (journal_size_limit), so after an erasure's checkpoint
+# (``checkpoint_sqlite``) the next write leaves no copy behind. Test: tests/channels/test_erasure_scan.py
+SECURE_DELETE = "PRAGMA secure_delete=ON"
+WAL_SIZE_LIMIT = "PRAGMA journal_size_limit=0"
+
+
+async def checkpoint_sqlite(engine: AsyncEngine, attempts: int = 100) -> bool:
+    """Copy the WAL into the database file now, without making anyone wait (PASSIVE). A reader still on an older
+    snapshot holds part of it back, so it is tried again for up to 5 s (an erasure is rare, and only its caller
+    waits). Once every frame is copied, the next write resets and empties the WAL. Returns whether every frame was
+    copied (PostgreSQL: nothing to do, True)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    for attempt in range(attempts):
+        async with engine.connect() as conn:
+            # on the driver's connection: through SQLAlchemy the pragma would run inside our BEGIN, where SQLite
+            # refuses a checkpoint ("database table is locked")
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            cursor = await driver.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            _busy, frames, copied = await cursor.fetchone()
+            await cursor.close()
+        if frames == copied:
+            return True
+        if attempt < attempts - 1:
+            await asyncio.sleep(0.05)
+    return False
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     from crm.sqlite_onehop import install
 
@@ -118,6 +149,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=60000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(SECURE_DELETE)
+    cur.execute(WAL_SIZE_LIMIT)
     cur.close()
 
 

@@ -33,7 +33,7 @@ from crm.contacts.erasure import ERASED, purge_tracker, remove_files
 from crm.conversations import files as chat_files
 from crm.conversations.models import Conversation, ConversationRating, Message
 from crm.core import audit
-from crm.db import Base, reading, transaction, utcnow
+from crm.db import Base, checkpoint_sqlite, reading, transaction, utcnow
 from crm.registry import load_models
 
 log = logging.getLogger("urp.retention")
@@ -262,8 +262,10 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
             )
             keys = await file_keys(s, ids)
             done = await anonymise(s, ids)
+            engine = s.bind
         if not ids:
             break
+        await checkpoint_sqlite(engine)  # the anonymised rows' old images out of the WAL (crm.db.SECURE_DELETE)
         remove_files([chat_files.store_for(settings).root / k for k in keys])
         total["conversations"] += done
         total["tracker_events"] += await purge_tracker(tracker_url(settings), [sender_of(i) for i in ids])

@@ -5,6 +5,7 @@ Rasa's ``events`` table). The full scan with every channel and Rasa is tests/cha
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -139,7 +140,7 @@ def _tracker(path: Path, senders: list[str]) -> str:
     for s in senders:
         con.execute(
             "INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, 'user', 0, ?)",
-            (s, '{"text": "segreto"}'),
+            (s, json.dumps({"text": f"segreto di {s}."})),
         )
     con.commit()
     con.close()
@@ -211,6 +212,10 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
     done = db.call(go)
     assert done["conversations"] >= 1 and done["tracker_events"] == 1
     assert _remaining(tmp_path / "tracker.db") == [f"conv-{recent}"]
+    # and gone from the file, not only from the table: SQLite keeps a deleted row's bytes unless told to zero them
+    tracker_bytes = (tmp_path / "tracker.db").read_bytes()
+    assert f"segreto di conv-{old}.".encode() not in tracker_bytes
+    assert f"segreto di conv-{recent}.".encode() in tracker_bytes
     assert not photos["web"].exists() and photos["sms"].exists()  # the old conversation's file only
 
     async def texts(s):  # type: ignore[no-untyped-def]
@@ -226,3 +231,21 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
     got = db.run(texts)
     assert "via Roma" not in got[old] and "via Roma" in got[recent]
     assert db.call(go)["conversations"] == 0  # idempotent
+
+
+@pytest.mark.db_independent
+def test_sqlite_connections_zero_what_they_delete_whatever_the_build(tmp_path: Path) -> None:
+    """SQLite keeps a deleted row's bytes in the file unless ``secure_delete`` is on, and builds differ (Debian's
+    turns it on at compile time, python.org's and most others do not): the CRM's connections and the tracker purge's
+    ask for it, and a WAL reset cuts the WAL file back to nothing (crm.db.SECURE_DELETE)."""
+    from crm.contacts.erasure import _secure_delete
+    from crm.db import _sqlite_pragmas
+
+    for setup in (_sqlite_pragmas, _secure_delete):
+        con = sqlite3.connect(tmp_path / f"{setup.__name__}.db")
+        con.execute("PRAGMA secure_delete=OFF")  # what a build without SQLITE_SECURE_DELETE starts with
+        con.execute("PRAGMA journal_size_limit=-1")
+        setup(con, None)
+        assert con.execute("PRAGMA secure_delete").fetchone()[0] == 1, setup.__name__
+        assert con.execute("PRAGMA journal_size_limit").fetchone()[0] == 0, setup.__name__
+        con.close()
