@@ -236,7 +236,7 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
 @pytest.mark.db_independent
 def test_sqlite_connections_zero_what_they_delete_whatever_the_build(tmp_path: Path) -> None:
     """SQLite keeps a deleted row's bytes in the file unless ``secure_delete`` is on, and builds differ (Debian's
-    turns it on at compile time, python.org's and most others do not): the CRM's connections and the tracker purge's
+    turns it on at compile time, many others do not): the CRM's connections and the tracker purge's
     ask for it, and a WAL reset cuts the WAL file back to nothing (crm.db.SECURE_DELETE)."""
     from crm.contacts.erasure import _secure_delete
     from crm.db import _sqlite_pragmas
