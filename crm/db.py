@@ -112,8 +112,13 @@ def ensure_sqlite_dir(url: str) -> None:
 # page (and a freed page whole) unless secure_delete zeroes them, and the WAL keeps old page images until it is
 # reset; a reset WAL is cut back to nothing (journal_size_limit), so after an erasure's checkpoint
 # (``checkpoint_sqlite``) the next write leaves no copy behind. Test: tests/channels/test_erasure_scan.py
-SECURE_DELETE = "PRAGMA secure_delete=ON"
-WAL_SIZE_LIMIT = "PRAGMA journal_size_limit=0"
+def zero_what_is_deleted(dbapi_connection: Any, _record: Any = None) -> None:
+    """``secure_delete`` and ``journal_size_limit=0`` on a SQLite connection: the CRM's own, and the tracker purge's
+    (a "connect" listener, as here)."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA secure_delete=ON")
+    cur.execute("PRAGMA journal_size_limit=0")
+    cur.close()
 
 
 async def checkpoint_sqlite(engine: AsyncEngine, attempts: int = 100) -> bool:
@@ -149,9 +154,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=60000")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute(SECURE_DELETE)
-    cur.execute(WAL_SIZE_LIMIT)
     cur.close()
+    zero_what_is_deleted(dbapi_connection)
 
 
 def _sqlite_begin(conn: Any) -> None:

@@ -59,7 +59,7 @@ def sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     # the CRM's erasure deletes a citizen's events, zeroed, and checkpoints: Rasa's next write then empties the WAL
-    # instead of leaving the old page images in it (crm/db.py, SECURE_DELETE)
+    # instead of leaving the old page images in it (crm/db.py, zero_what_is_deleted)
     cur.execute("PRAGMA secure_delete=ON")
     cur.execute("PRAGMA journal_size_limit=0")
     cur.close()

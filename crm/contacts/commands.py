@@ -121,7 +121,7 @@ async def erase(cx: Context, *, contact_id: int) -> Erased:
     engine = cx.session.bind
 
     async def purge() -> None:
-        if not await checkpoint_sqlite(engine):  # the erased rows' old images out of the WAL (crm.db.SECURE_DELETE)
+        if not await checkpoint_sqlite(engine):  # the erased rows out of the WAL (crm.db)
             log.warning("erasure: a reader held the SQLite WAL for 5 s; the next complete checkpoint clears it")
         result.files = erasure.remove_files(done.files)
         result.tracker_events = await erasure.purge_tracker(tracker_url(settings), done.tracker_senders)

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from crm.contacts import service as contacts
 from crm.contacts.models import Contact, ContactConflict, ContactEmail, ContactIdentity, ContactPhone
 from crm.conversations import files as chat_files
-from crm.db import SECURE_DELETE, WAL_SIZE_LIMIT, Base, async_url, checkpoint_sqlite, utcnow
+from crm.db import Base, async_url, checkpoint_sqlite, utcnow, zero_what_is_deleted
 from crm.registry import load_models
 
 log = logging.getLogger("urp.erasure")
@@ -366,8 +366,8 @@ async def purge_tracker(tracker_url: str | None, senders: list[str]) -> int:
         return 0
     engine = create_async_engine(async_url(tracker_url))
     if engine.dialect.name == "sqlite":
-        # the deleted events' bytes zeroed, the WAL emptied at Rasa's next write (crm.db.SECURE_DELETE)
-        event.listen(engine.sync_engine, "connect", _secure_delete)
+        # the deleted events' bytes zeroed, the WAL emptied at Rasa's next write
+        event.listen(engine.sync_engine, "connect", zero_what_is_deleted)
     try:
         async with engine.begin() as conn:
             has = await conn.run_sync(lambda c: c.dialect.has_table(c, "events"))
@@ -383,10 +383,3 @@ async def purge_tracker(tracker_url: str | None, senders: list[str]) -> int:
         return deleted
     finally:
         await engine.dispose()
-
-
-def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute(SECURE_DELETE)
-    cur.execute(WAL_SIZE_LIMIT)
-    cur.close()

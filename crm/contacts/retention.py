@@ -265,7 +265,7 @@ async def run(app: Any, *, ente_id: int | None = None) -> dict[str, int]:
             engine = s.bind
         if not ids:
             break
-        await checkpoint_sqlite(engine)  # the anonymised rows' old images out of the WAL (crm.db.SECURE_DELETE)
+        await checkpoint_sqlite(engine)  # the anonymised rows' old images out of the WAL (crm.db.zero_what_is_deleted)
         remove_files([chat_files.store_for(settings).root / k for k in keys])
         total["conversations"] += done
         total["tracker_events"] += await purge_tracker(tracker_url(settings), [sender_of(i) for i in ids])

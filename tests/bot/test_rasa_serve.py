@@ -53,7 +53,8 @@ print(json.dumps({"accepted": accepted, "refused": refused, "checks": answers_ch
 """
 
 
-def _run(mode: str) -> dict[str, object]:
+def _run(script: str, *args: str) -> dict[str, object]:
+    """``script`` in .venv-rasa's Python, from the project's root; its last line of output, as JSON."""
     if not PYTHON.exists():
         if os.environ.get("URP_REQUIRE_RASA") == "1":
             pytest.fail("Rasa is required (URP_REQUIRE_RASA=1) but .venv-rasa is missing")
@@ -64,7 +65,7 @@ def _run(mode: str) -> dict[str, object]:
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
     out = subprocess.run(
-        [str(PYTHON), "-c", CHECK, mode], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+        [str(PYTHON), "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert out.returncode == 0, out.stderr[-3000:]
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -72,7 +73,7 @@ def _run(mode: str) -> dict[str, object]:
 
 
 def test_action_answers_are_validated_as_before_with_the_schema_checked_once() -> None:
-    plain, patched = _run("plain"), _run("patched")
+    plain, patched = _run(CHECK, "plain"), _run(CHECK, "patched")
     assert plain["checks"] == 4  # Rasa as shipped: the metaschema check at every answer
     assert patched["checks"] == 1
     for result in (plain, patched):
@@ -113,16 +114,7 @@ print(json.dumps({
 def test_the_heap_is_frozen_once_the_model_is_loaded() -> None:
     """Rasa's full collections walked the model's and TensorFlow's objects for 275-480 ms with the server stopped
     (README, "The 20-concurrent tail"): after the model loads, what exists is frozen out of the collector's reach."""
-    if not PYTHON.exists():
-        if os.environ.get("URP_REQUIRE_RASA") == "1":
-            pytest.fail("Rasa is required (URP_REQUIRE_RASA=1) but .venv-rasa is missing")
-        pytest.skip(".venv-rasa missing")
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")}, "RASA_TELEMETRY_ENABLED": "false"}
-    out = subprocess.run(
-        [str(PYTHON), "-c", FREEZE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = _run(FREEZE)
     assert result["agent"] == "agent"
     assert result["frozen_before"] == 0
     assert result["frozen_after"] > 100_000  # Rasa's modules alone, without a model
@@ -162,29 +154,7 @@ print(json.dumps({
 def test_rasa_s_sqlite_tracker_store_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """As the CRM's database: readers never wait for a writer (the CRM erasing a citizen's events) and a turn's
     commit is not synced on Rasa's event loop. Rasa as shipped keeps SQLite's rollback journal and a synced commit."""
-    if not PYTHON.exists():
-        if os.environ.get("URP_REQUIRE_RASA") == "1":
-            pytest.fail("Rasa is required (URP_REQUIRE_RASA=1) but .venv-rasa is missing")
-        pytest.skip(".venv-rasa missing")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
-        "RASA_TELEMETRY_ENABLED": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    results = {}
-    for mode in ("plain", "patched"):
-        db = tmp_path / f"{mode}.db"
-        out = subprocess.run(
-            [str(PYTHON), "-c", TRACKER, mode, str(db)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    results = {mode: _run(TRACKER, mode, str(tmp_path / f"{mode}.db")) for mode in ("plain", "patched")}
     assert results["plain"]["journal_mode"] == "delete" and results["plain"]["synchronous"] == 2  # FULL
     assert results["patched"]["journal_mode"] == "wal"
     assert results["patched"]["synchronous"] == 1  # NORMAL

@@ -237,11 +237,10 @@ def test_retention_anonymises_old_conversations_and_their_trackers(ente_ctx, db,
 def test_sqlite_connections_zero_what_they_delete_whatever_the_build(tmp_path: Path) -> None:
     """SQLite keeps a deleted row's bytes in the file unless ``secure_delete`` is on, and builds differ (Debian's
     turns it on at compile time, many others do not): the CRM's connections and the tracker purge's
-    ask for it, and a WAL reset cuts the WAL file back to nothing (crm.db.SECURE_DELETE)."""
-    from crm.contacts.erasure import _secure_delete
-    from crm.db import _sqlite_pragmas
+    ask for it, and a WAL reset cuts the WAL file back to nothing (crm.db.zero_what_is_deleted)."""
+    from crm.db import _sqlite_pragmas, zero_what_is_deleted
 
-    for setup in (_sqlite_pragmas, _secure_delete):
+    for setup in (_sqlite_pragmas, zero_what_is_deleted):  # the CRM's connections, the tracker purge's
         con = sqlite3.connect(tmp_path / f"{setup.__name__}.db")
         con.execute("PRAGMA secure_delete=OFF")  # what a build without SQLITE_SECURE_DELETE starts with
         con.execute("PRAGMA journal_size_limit=-1")
