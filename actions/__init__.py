@@ -8,7 +8,7 @@
     report.py     segnalazioni                       istanza.py  formal requests
     handoff.py    to a person (queue or callback)    turn.py     only turns the hub signed
 
-Start: ``python -m rasa_sdk --actions actions --port 5055``. Importing this package sets two things before rasa-sdk
+Start: ``python -m actions --port 5055``. Importing this package sets two things before rasa-sdk
 starts listening (it reads them after loading the actions):
 - the address: loopback unless ``URP_ACTIONS_HOST`` says otherwise (rasa-sdk alone would listen on 0.0.0.0);
 - the turn secret ``URP_ACTIONS_SECRET``, the same as the hub's: without it every action refuses to run, and in

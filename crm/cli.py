@@ -251,7 +251,7 @@ def run(host: str | None, port: int | None) -> None:
         (
             "actions",
             subprocess.Popen(
-                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+                [sys.executable, "-m", "actions", "--port", str(actions_port)],
                 env=actions_env,
                 cwd=ROOT,
             ),

@@ -23,7 +23,7 @@ DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"
 
 @contextmanager
 def action_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """Start ``python -m rasa_sdk --actions actions`` (as `urp run` does) with ``env`` added to a clean
+    """Start ``python -m actions`` (as `urp run` does) with ``env`` added to a clean
     environment (no URP_ variables of the caller's); yields the webhook URL. The log must hold no traceback."""
     port = free_port()
     full = {
@@ -34,7 +34,7 @@ def action_server(env: dict[str, str], log: Path) -> Iterator[str]:
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+            [sys.executable, "-m", "actions", "--port", str(port)],
             cwd=ROOT,
             env=full,
             stdout=out,

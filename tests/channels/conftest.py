@@ -67,7 +67,7 @@ def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str
     a_env = {**env, "URP_CRM_URL": f"http://127.0.0.1:{crm_port}"}
     procs.append(
         subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+            [sys.executable, "-m", "actions", "--port", str(actions_port)],
             env=a_env,
             cwd=ROOT,
             stdout=open(logs / "actions.log", "wb"),

@@ -55,7 +55,7 @@ class FaultStack:
         elif name == "actions":
             env = {**self.env, "URP_CRM_URL": self.url}
             self.procs["actions"] = subprocess.Popen(
-                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)],
+                [sys.executable, "-m", "actions", "--port", str(self.actions_port)],
                 env=env,
                 cwd=ROOT,
                 stdout=log,

@@ -1,0 +1,54 @@
+"""``python -m actions --port 5055``: rasa-sdk's action server with our actions, in one process.
+
+``python -m rasa_sdk`` runs its Sanic app under Sanic's worker manager: a manager process that starts a worker
+process and watches it. On SIGTERM that manager sometimes read a worker's state while it was being removed and died
+with ``AttributeError: 'NoneType' object has no attribute 'get'`` (seen in CI); a killed manager could also leave its
+worker serving. The CRM's ``urp serve`` learned the same and serves in one process (crm/cli.py); so does this. The app
+is rasa-sdk's own (``create_app_for_serve``: its /webhook, /actions, /health and plugins), so Rasa sees no difference.
+The command-line flags are rasa-sdk's; ``--actions`` is always this package.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+
+from rasa_sdk import utils
+from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser
+from rasa_sdk.executor import ActionExecutor
+from sanic import Sanic
+
+import actions
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A second server on a busy port stops at once, saying so."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use (another action server?)" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise SystemExit(f"action server: cannot listen on {host}:{port}: {reason}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = create_argument_parser().parse_args(argv)
+    if args.ssl_certificate or args.auto_reload:
+        # it listens on loopback beside Rasa; TLS and reloading belong to a proxy and to development tools
+        raise SystemExit("action server: --ssl-certificate and --auto-reload are not supported by `python -m actions`")
+    utils.configure_colored_logging(args.loglevel)
+    utils.update_sanic_log_level()
+    executor = ActionExecutor()
+    executor.register_package(actions)
+    host = os.environ["SANIC_HOST"]  # set by actions/__init__ (loopback unless URP_ACTIONS_HOST)
+    _check_port_free(host, args.port)
+    app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=args.endpoints)
+    app.prepare(host=host, port=args.port, single_process=True, access_log=False, motd=False)
+    Sanic.serve_single(app)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
