@@ -225,25 +225,18 @@ class TurnWatch:
         threading.Thread(target=self._poll, name="turn-watch", daemon=True).start()
 
     def _done(self, c: sqlite3.Connection, update_ids: list[int]) -> set[int]:
+        """The waiting turns that are over, in one statement for all of them (it was one per waiting turn, up to 20
+        at each of the 250 polls a second)."""
         marks = ",".join("?" * len(update_ids))
         rows = c.execute(
-            "SELECT m.channel_message_id, m.id, m.conversation_id, t.state FROM messages m "
-            "LEFT JOIN turns t ON t.message_id = m.id "
-            f"WHERE m.channel = 'telegram' AND m.channel_message_id IN ({marks})",
+            "SELECT m.channel_message_id FROM messages m LEFT JOIN turns t ON t.message_id = m.id "
+            f"WHERE m.channel = 'telegram' AND m.channel_message_id IN ({marks}) "
+            "AND (t.state IS NULL OR t.state = 'done') "
+            "AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.conversation_id = m.conversation_id "
+            "AND o.direction = 'out' AND o.id > m.id AND o.delivery_status IN ('pending', 'sending'))",
             [str(u) for u in update_ids],
         ).fetchall()
-        done = set()
-        for uid, mid, conv, state in rows:
-            if state not in (None, "done"):
-                continue
-            busy = c.execute(
-                "SELECT count(*) FROM messages WHERE conversation_id = ? AND direction = 'out' AND id > ? "
-                "AND delivery_status IN ('pending', 'sending')",
-                (conv, mid),
-            ).fetchone()[0]
-            if busy == 0:
-                done.add(int(uid))
-        return done
+        return {int(uid) for (uid,) in rows}
 
     def _poll(self) -> None:
         c = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
@@ -389,42 +382,45 @@ def main() -> None:
         with tg._lock:
             return [r for r in tg.requests if r["chat_id"] == user]
 
+    # one client for every simulated citizen: a client per conversation built an SSL context each time (loading the
+    # CA bundle, for plain HTTP on loopback), about a third of the harness's own CPU, taken from the servers measured
+    citizens = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+
     def converse(user: int, turns: list[tuple[str, str]]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         handed_off = False
-        with httpx.Client(timeout=120) as c:
-            for kind, text in turns:
-                seen = len(sent_to(user))
-                with lock:
-                    uid = next(uids)
-                t0 = time.perf_counter()
-                try:
-                    status = c.post(hook, json=update(uid, user, text), headers=headers).status_code
-                except httpx.HTTPError:
-                    status = 0
-                t1 = time.perf_counter()
-                if status == 200 and watch.queue:
-                    end = watch.wait(uid, timeout=300 if args.answers else 60)
-                    t1 = end if end is not None else None
-                if status == 200:
-                    replies = sent_to(user)[seen:]
-                else:  # let a late reply land before the next turn
-                    replies = tg.wait_for(lambda r, u=user: r["chat_id"] == u, timeout=30)[seen:]
-                texts = [r.get("text") or "" for r in replies]
-                out.append(
-                    {
-                        "kind": kind,
-                        "text": text,
-                        "reply": texts[0][:120] if texts else "",
-                        "status": status,
-                        "replies": len(replies),
-                        "after_handoff": handed_off,
-                        "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
-                        "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
-                        **what_it_did(texts),
-                    }
-                )
-                handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
+        for kind, text in turns:
+            seen = len(sent_to(user))
+            with lock:
+                uid = next(uids)
+            t0 = time.perf_counter()
+            try:
+                status = citizens.post(hook, json=update(uid, user, text), headers=headers).status_code
+            except httpx.HTTPError:
+                status = 0
+            t1 = time.perf_counter()
+            if status == 200 and watch.queue:
+                end = watch.wait(uid, timeout=300 if args.answers else 60)
+                t1 = end if end is not None else None
+            if status == 200:
+                replies = sent_to(user)[seen:]
+            else:  # let a late reply land before the next turn
+                replies = tg.wait_for(lambda r, u=user: r["chat_id"] == u, timeout=30)[seen:]
+            texts = [r.get("text") or "" for r in replies]
+            out.append(
+                {
+                    "kind": kind,
+                    "text": text,
+                    "reply": texts[0][:120] if texts else "",
+                    "status": status,
+                    "replies": len(replies),
+                    "after_handoff": handed_off,
+                    "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
+                    "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
+                    **what_it_did(texts),
+                }
+            )
+            handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 
     def bare_conversations(n: int, base: int) -> list[tuple[int, str]]:
@@ -457,33 +453,32 @@ def main() -> None:
         conv_id, token = conv
         out: list[dict[str, Any]] = []
         handed_off = False
-        with httpx.Client(timeout=120) as c:
-            for kind, text in turns:
-                t0 = time.perf_counter()
-                try:
-                    r = c.post(
-                        f"{rasa_url}/webhooks/rest/webhook",
-                        json={"sender": f"conv-{conv_id}", "message": text, "metadata": {"urp_turn": token}},
-                    )
-                    status, replies = r.status_code, [m for m in r.json() if m.get("text") or m.get("buttons")]
-                except (httpx.HTTPError, ValueError):
-                    status, replies = 0, []
-                ms = (time.perf_counter() - t0) * 1000
-                texts = [m.get("text") or "" for m in replies]
-                out.append(
-                    {
-                        "kind": kind,
-                        "text": text,
-                        "reply": texts[0][:120] if texts else "",
-                        "status": status,
-                        "replies": len(replies),
-                        "after_handoff": handed_off,
-                        "reply_ms": ms if replies else None,
-                        "turn_ms": ms,
-                        **what_it_did(texts),
-                    }
+        for kind, text in turns:
+            t0 = time.perf_counter()
+            try:
+                r = citizens.post(
+                    f"{rasa_url}/webhooks/rest/webhook",
+                    json={"sender": f"conv-{conv_id}", "message": text, "metadata": {"urp_turn": token}},
                 )
-                handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
+                status, replies = r.status_code, [m for m in r.json() if m.get("text") or m.get("buttons")]
+            except (httpx.HTTPError, ValueError):
+                status, replies = 0, []
+            ms = (time.perf_counter() - t0) * 1000
+            texts = [m.get("text") or "" for m in replies]
+            out.append(
+                {
+                    "kind": kind,
+                    "text": text,
+                    "reply": texts[0][:120] if texts else "",
+                    "status": status,
+                    "replies": len(replies),
+                    "after_handoff": handed_off,
+                    "reply_ms": ms if replies else None,
+                    "turn_ms": ms,
+                    **what_it_did(texts),
+                }
+            )
+            handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 
     results: dict[str, Any] = {
