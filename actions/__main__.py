@@ -10,9 +10,7 @@ The command-line flags are rasa-sdk's; ``--actions`` is always this package.
 
 from __future__ import annotations
 
-import errno
 import os
-import socket
 import sys
 
 from rasa_sdk import utils
@@ -21,17 +19,7 @@ from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic
 
 import actions
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """A second server on a busy port stops at once, saying so."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            reason = "is already in use (another action server?)" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise SystemExit(f"action server: cannot listen on {host}:{port}: {reason}") from None
+from crm.core.ports import IN_USE, busy_reason  # standard library only: no CRM code runs here
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,7 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     executor = ActionExecutor()
     executor.register_package(actions)
     host = os.environ["SANIC_HOST"]  # set by actions/__init__ (loopback unless URP_ACTIONS_HOST)
-    _check_port_free(host, args.port)
+    reason = busy_reason(host, args.port)
+    if reason:
+        hint = " (another action server?)" if reason == IN_USE else ""
+        raise SystemExit(f"action server: cannot listen on {host}:{args.port}: {reason}{hint}")
     app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=args.endpoints)
     app.prepare(host=host, port=args.port, single_process=True, access_log=False, motd=False)
     Sanic.serve_single(app)

@@ -130,6 +130,29 @@ def what_it_did(texts: list[str]) -> dict[str, bool]:
     }
 
 
+def turn_row(
+    kind: str,
+    text: str,
+    texts: list[str],
+    status: int,
+    after_handoff: bool,
+    reply_ms: float | None,
+    turn_ms: float | None,
+) -> dict[str, Any]:
+    """One message's line in the results, the same for the hub and the bare Rasa passes."""
+    return {
+        "kind": kind,
+        "text": text,
+        "reply": texts[0][:120] if texts else "",
+        "status": status,
+        "replies": len(texts),
+        "after_handoff": after_handoff,
+        "reply_ms": reply_ms,
+        "turn_ms": turn_ms,
+        **what_it_did(texts),
+    }
+
+
 class TimedTelegram(FakeTelegram):
     """The fake Bot API, stamping each sent message with the bench's clock. It keeps connections open, as the real
     Bot API does: closing each one after its answer made the hub open a TCP connection for every send (3% of its
@@ -407,19 +430,9 @@ def main() -> None:
             else:  # let a late reply land before the next turn
                 replies = tg.wait_for(lambda r, u=user: r["chat_id"] == u, timeout=30)[seen:]
             texts = [r.get("text") or "" for r in replies]
-            out.append(
-                {
-                    "kind": kind,
-                    "text": text,
-                    "reply": texts[0][:120] if texts else "",
-                    "status": status,
-                    "replies": len(replies),
-                    "after_handoff": handed_off,
-                    "reply_ms": (replies[0]["t"] - t0) * 1000 if replies else None,
-                    "turn_ms": (t1 - t0) * 1000 if t1 is not None else None,
-                    **what_it_did(texts),
-                }
-            )
+            reply_ms = (replies[0]["t"] - t0) * 1000 if replies else None
+            turn_ms = (t1 - t0) * 1000 if t1 is not None else None
+            out.append(turn_row(kind, text, texts, status, handed_off, reply_ms, turn_ms))
             handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 
@@ -465,19 +478,7 @@ def main() -> None:
                 status, replies = 0, []
             ms = (time.perf_counter() - t0) * 1000
             texts = [m.get("text") or "" for m in replies]
-            out.append(
-                {
-                    "kind": kind,
-                    "text": text,
-                    "reply": texts[0][:120] if texts else "",
-                    "status": status,
-                    "replies": len(replies),
-                    "after_handoff": handed_off,
-                    "reply_ms": ms if replies else None,
-                    "turn_ms": ms,
-                    **what_it_did(texts),
-                }
-            )
+            out.append(turn_row(kind, text, texts, status, handed_off, ms if replies else None, ms))
             handed_off = handed_off or any(m in t for t in texts for m in HANDOFF_MARKS)
         return out
 

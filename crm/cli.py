@@ -73,20 +73,16 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
 def _check_port_free(host: str, port: int) -> None:
     """A second server on a busy port fails at once, saying so (Sanic logged an error and kept the process alive)."""
-    import errno
-    import socket
+    from crm.core.ports import IN_USE, busy_reason
 
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise click.ClickException(
-                    f"{host}:{port} is already in use (another `urp serve`?): stop it, or "
-                    "choose another port with --port or URP_PORT"
-                ) from None
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    reason = busy_reason(host, port)
+    if reason == IN_USE:
+        raise click.ClickException(
+            f"{host}:{port} is already in use (another `urp serve`?): stop it, or "
+            "choose another port with --port or URP_PORT"
+        )
+    if reason:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}")
 
 
 @main.group()
