@@ -21,25 +21,31 @@ from tests.conftest import ACTIONS_SECRET, ROOT, free_port, wait_http
 DOMAIN = yaml.safe_load((ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
 
 
-@contextmanager
-def action_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """Start ``python -m actions`` (as `urp run` does) with ``env`` added to a clean
-    environment (no URP_ variables of the caller's); yields the webhook URL. The log must hold no traceback."""
-    port = free_port()
+def start_action_server(port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``python -m actions`` (as `urp run` starts it) on ``port`` with ``env`` added to a clean environment (no URP_
+    variables of the caller's) and the tests' turn secret; its output goes to ``log``."""
     full = {
         **{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
         "URP_ACTIONS_SECRET": ACTIONS_SECRET,
         "PYTHONUNBUFFERED": "1",
-        **env,
+        **(env or {}),
     }
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "actions", "--port", str(port)],
             cwd=ROOT,
             env=full,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+@contextmanager
+def action_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """The action server with ``env`` (``start_action_server``); yields the webhook URL. The log must hold no
+    traceback."""
+    port = free_port()
+    proc = start_action_server(port, log, env)
     try:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=60, proc=proc)
         yield f"http://127.0.0.1:{port}/webhook"

@@ -6,10 +6,8 @@ and a killed manager could leave its worker serving. No Rasa, no CRM: the server
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ACTIONS_SECRET, ROOT, free_port, wait_http
+from tests.bot.action_server import start_action_server
+from tests.conftest import free_port, wait_http
 
 
 def _children(pid: int) -> list[int]:
@@ -37,12 +36,7 @@ def _children(pid: int) -> list[int]:
 
 @contextmanager
 def _server(port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
-    env.update(URP_ACTIONS_SECRET=ACTIONS_SECRET, PYTHONUNBUFFERED="1")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "actions", "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
+    proc = start_action_server(port, log)
     try:
         yield proc
     finally:

@@ -291,7 +291,7 @@ async def run():
         tracker = DialogueStateTracker.from_events(sender, session())
         await store.save(tracker)
         reads = []
-        for step, events in enumerate([turn("carta"), turn("orari"), session(), turn("tari"), [], turn("pass")]):
+        for events in [turn("carta"), turn("orari"), session(), turn("tari"), [], turn("pass")]:
             tracker = await store.retrieve(sender)  # what Rasa does at each message
             for e in events:
                 tracker.update(e)
