@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -214,6 +215,22 @@ def own_cpu_ms() -> float:
     return (t.user + t.system) * 1000
 
 
+def profile(pids: dict[str, int], out: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each server (idle threads left out, native frames of C extensions included), written on SIGINT."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        raise SystemExit("--profile needs py-spy in this environment: .venv/bin/pip install py-spy")
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "-o", str(out / f"{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
+
+
 class CpuMeter:
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
@@ -336,6 +353,12 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=200)
     ap.add_argument("--concurrent", type=int, default=20)
     ap.add_argument("--answers", action="store_true", help="only the sequential pass, with each miss listed")
+    ap.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="sample each server with py-spy (pip install py-spy; not a dependency) during the concurrent pass through "
+        "the hub only, into DIR/<process>.txt (py-spy's raw format: one stack and its count a line)",
+    )
     args = ap.parse_args()
     if not rasa_available():
         print(json.dumps({"bench": "bot", "skipped": "no .venv-rasa or trained model (make train)"}))
@@ -543,6 +566,7 @@ def main() -> None:
             }
         # 2) the whole path through the hub
         for label, conc, base in (("seq", 1, 7_000_000), (f"c{args.concurrent}", args.concurrent, 8_000_000)):
+            spies = profile(pids, Path(args.profile)) if args.profile and conc > 1 else []
             meter = CpuMeter(pids)
             t = time.perf_counter()
             with ThreadPoolExecutor(conc) as pool:
@@ -552,6 +576,9 @@ def main() -> None:
                 **summary([x for conv in per_conv for x in conv], wall),
                 "cpu_ms_per_msg": meter.per_message(n),
             }
+            for spy in spies:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                spy.wait(timeout=60)
         floor = results["bare_rasa_seq"]
         if floor["turn_p95_ms"] and results["seq"]["turn_p95_ms"]:
             results["seq_p95_over_bare_rasa_p95"] = round(results["seq"]["turn_p95_ms"] / floor["turn_p95_ms"], 2)
