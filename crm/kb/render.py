@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import nh3
@@ -108,12 +109,20 @@ def _units(markdown: str) -> list[tuple[int, str, str]]:
     return units
 
 
+@functools.lru_cache(maxsize=256)
+def _pieces(markdown: str) -> tuple[tuple[tuple[int, str, str], ...], tuple[str, ...]]:
+    """An article's pieces and their plain text. Kept for the articles last answered with: each piece's plain text is
+    a Markdown render and two sanitiser passes, dozens per article, and a search wants three articles' pieces (a
+    fifth of the CRM's CPU per search outside the model, py-spy at 20 concurrent conversations, 2026-12-03)."""
+    units = _units(markdown)
+    return tuple(units), tuple(plain_text(text) for _, _, text in units)
+
+
 def markdown_passage(markdown: str, parts: list[str]) -> str:
     """The Markdown of the article's pieces that hold ``parts`` (the whole sentences the search chose, as plain
     text): lists stay lists, links and bold stay, no sentence is cut. Empty when they cannot be found (the caller
     then shows the plain passage)."""
-    units = _units(markdown)
-    plains = [plain_text(text) for _, _, text in units]
+    units, plains = _pieces(markdown)
     flat, spans, at = "", [], 0
     for p in plains:  # the article's plain text, as the index has it, with where each piece sits in it
         if flat:

@@ -87,3 +87,21 @@ def test_the_answer_with_a_markdown_passage_on_every_channel() -> None:
     sms = render("sms", text)
     assert sms.endswith("https://comune.example.it/cie") and "*" not in sms and "<" not in sms
     assert "codice fiscale." in sms or "fototessera" not in sms  # whole sentences only, never a cut one
+
+
+def test_an_article_s_pieces_are_rendered_once_for_every_passage_taken_from_it(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Three articles a search, each piece's plain text a Markdown render: the pieces of an article answered with
+    before are not rendered again, and the passages stay the same."""
+    from crm.kb import render
+
+    render._pieces.cache_clear()
+    first = [markdown_passage(BODY, [s]) for s in sentences(plain_text(BODY))]
+    calls: list[str] = []
+    real = render.plain_text
+    monkeypatch.setattr(render, "plain_text", lambda text: calls.append(text) or real(text))
+    again = [markdown_passage(BODY, [s]) for s in sentences(plain_text(BODY))]
+    assert again == first and all(first)
+    assert calls == []  # nothing of the article rendered a second time
+    render._pieces.cache_clear()
+    assert [markdown_passage(BODY, [s]) for s in sentences(plain_text(BODY))] == first
+    assert len(calls) >= 5  # a fresh article's pieces are rendered (and the spy does see them)
