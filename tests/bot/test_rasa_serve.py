@@ -53,7 +53,7 @@ print(json.dumps({"accepted": accepted, "refused": refused, "checks": answers_ch
 """
 
 
-def _run(script: str, *args: str) -> dict[str, object]:
+def _run(script: str, *args: str, with_stderr: bool = False) -> dict[str, object]:
     """``script`` in .venv-rasa's Python, from the project's root; its last line of output, as JSON."""
     if not PYTHON.exists():
         if os.environ.get("URP_REQUIRE_RASA") == "1":
@@ -69,6 +69,8 @@ def _run(script: str, *args: str) -> dict[str, object]:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    if with_stderr:
+        result["stderr"] = out.stderr
     return result
 
 
@@ -86,6 +88,69 @@ def test_action_answers_are_validated_as_before_with_the_schema_checked_once() -
 def test_rasa_run_starts_the_patched_rasa() -> None:
     script = (ROOT / "scripts" / "rasa_run.sh").read_text(encoding="utf-8")
     assert "exec .venv-rasa/bin/python scripts/rasa_serve.py" in script
+
+
+POOL = r"""
+import asyncio, json, sys
+sys.path.insert(0, "scripts")
+import rasa_serve
+if sys.argv[1] == "patched":
+    rasa_serve.install()
+from aiohttp import web
+from rasa.utils.endpoints import EndpointConfig
+
+peers, bodies, seen = set(), [], []
+
+
+async def webhook(request):
+    peers.add(request.transport.get_extra_info("peername"))
+    bodies.append(await request.json())
+    seen.append([request.headers.get("X-Urp"), request.query.get("token")])
+    return web.json_response({"events": [], "responses": [{"text": "Buongiorno"}]})
+
+
+async def main():
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"X-Urp": "rasa"}, token="t0k")
+    payloads = [
+        {"sender_id": "conv-1", "tracker": {"latest_message": {"text": "Com'è la città?"}, "ts": 1764750000.123456}},
+        {"sender_id": "conv-1", "big": 2**70},  # more than ujson writes: the standard library's turn
+        {"sender_id": "conv-2", "events": [{"event": "slot", "name": "topic", "value": None}]},
+    ]
+    answers = [await endpoint.request(json=p, method="post") for p in payloads]
+    if sys.argv[1] == "patched":
+        await rasa_serve.close_sessions()  # what Rasa's after_server_stop does
+    await runner.cleanup()
+    return answers, payloads
+
+
+answers, payloads = asyncio.run(main())
+print(json.dumps({
+    "connections": len(peers),
+    "same_bodies": bodies == json.loads(json.dumps(payloads)),
+    "answers": answers,
+    "seen": seen,
+}))
+"""
+
+
+def test_rasa_calls_the_action_server_through_one_kept_alive_connection() -> None:
+    """Rasa as shipped opens a session and a TCP connection for every call of the action server; patched, the calls
+    share one, and the server gets the same requests (JSON bodies, headers, token) and Rasa the same answers."""
+    plain, patched = _run(POOL, "plain"), _run(POOL, "patched", with_stderr=True)
+    assert plain["connections"] == 3
+    assert patched["connections"] == 1
+    for result in (plain, patched):
+        assert result["same_bodies"] is True
+        assert result["seen"] == [["rasa", "t0k"]] * 3
+    assert patched["answers"] == plain["answers"] == [{"events": [], "responses": [{"text": "Buongiorno"}]}] * 3
+    assert "Unclosed" not in patched["stderr"]  # the kept session is closed when the server stops
 
 
 FREEZE = r"""
