@@ -25,9 +25,11 @@ from jsonschema import exceptions, validators
 
 _checked: set[tuple[type, str]] = set()  # (validator class, the schema as canonical JSON) already found valid
 _original_validate = jsonschema.validate
-# registered constant schemas (Rasa's answer schema, ``constant_answer_schema``) and their validator once built, by
-# the schema object's identity: an answer is validated without writing the schema out as JSON again. The schema is
-# kept with its validator, so its id cannot be reused by another object.
+# registered constant schemas (Rasa's answer schema, ``constant_answer_schema``) and, once built, their validators
+# by the schema object's identity: an answer is validated without writing the schema out as JSON again, first by a
+# validator whose ``oneOf`` goes straight to the event's own schema (``_one_of_by_discriminator``); only an answer it
+# finds invalid goes through the standard validator, which gives Rasa's error as before. The schema is kept with its
+# validators, so its id cannot be reused by another object.
 _validators: dict[tuple[int, type], tuple[Any, Any]] = {}
 
 
@@ -39,7 +41,9 @@ def validate(instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: 
     known = _validators.get((id(schema), cls)) if not (args or kwargs) else None
     registered = known is not None and known[0] is schema
     if registered and known[1] is not None:
-        validator = known[1]
+        fast, validator = known[1]
+        if fast.is_valid(instance):
+            return
     else:
         try:
             key = (cls, json.dumps(schema, sort_keys=True))
@@ -51,10 +55,54 @@ def validate(instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: 
             _checked.add(key)
         validator = cls(schema, *args, **kwargs)
         if registered:
-            _validators[(id(schema), cls)] = (schema, validator)
+            fast = validators.extend(cls, {"oneOf": _one_of_by_discriminator})(schema)
+            _validators[(id(schema), cls)] = (schema, (fast, validator))
     error = exceptions.best_match(validator.iter_errors(instance))
     if error is not None:
         raise error
+
+
+def _discriminator(subschemas: Any) -> tuple[str, dict[str, Any]] | None:
+    """(property, {its constant: subschema}) when every subschema of a ``oneOf`` fixes one property to a string
+    constant of its own, as Rasa's event schema does with ``event`` ("user", "slot", "bot"...); otherwise None."""
+    if not isinstance(subschemas, list) or not subschemas:
+        return None
+    consts = []
+    for sub in subschemas:
+        props = sub.get("properties") if isinstance(sub, dict) else None
+        if not isinstance(props, dict):
+            return None
+        consts.append(
+            {k: v["const"] for k, v in props.items() if isinstance(v, dict) and isinstance(v.get("const"), str)}
+        )
+    for key in sorted(set.intersection(*(set(c) for c in consts))):
+        table = {c[key]: sub for c, sub in zip(consts, subschemas, strict=True)}
+        if len(table) == len(subschemas):  # a constant of its own each
+            return key, table
+    return None
+
+
+_discriminators: dict[int, tuple[Any, tuple[str, dict[str, Any]] | None]] = {}
+
+
+def _one_of_by_discriminator(validator: Any, subschemas: Any, instance: Any, schema: Any) -> Any:
+    """``oneOf`` for validity only: an object whose discriminating property names one subschema is valid under the
+    ``oneOf`` exactly when it is valid under that one (every other subschema wants another constant there), so the
+    other 22 of Rasa's event schemas are not tried, nor re-checked each with a new validator. Anything else goes the
+    standard way."""
+    from jsonschema import _validators as standard
+
+    known = _discriminators.get(id(subschemas))
+    if known is None or known[0] is not subschemas:
+        known = _discriminators[id(subschemas)] = (subschemas, _discriminator(subschemas))
+    found = known[1]
+    if found is not None and isinstance(instance, dict):
+        key, table = found
+        value = instance.get(key)
+        if isinstance(value, str) and value in table:
+            yield from validator.descend(instance, table[value])
+            return
+    yield from standard.oneOf(validator, subschemas, instance, schema)
 
 
 def constant_answer_schema() -> None:

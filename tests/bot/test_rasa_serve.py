@@ -90,6 +90,77 @@ def test_rasa_run_starts_the_patched_rasa() -> None:
     assert "exec .venv-rasa/bin/python scripts/rasa_serve.py" in script
 
 
+ANSWERS = r"""
+import json, sys
+sys.path.insert(0, "scripts")
+import rasa_serve
+if sys.argv[1] == "patched":
+    rasa_serve.install()
+import jsonschema
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.utils.schemas.events import EVENT_SCHEMA
+
+every_kind = [sub["properties"]["event"]["const"] for sub in EVENT_SCHEMA["oneOf"]]
+valid_events = [{"event": kind} for kind in every_kind if kind not in ("slot", "entities")] + [
+    {"event": "slot", "name": "topic", "value": None, "timestamp": 1764750000.5, "metadata": None},
+    {"event": "entities", "entities": [{"entity": "code", "value": "AN-7K3P9", "start": 0, "end": 8}]},
+    {"event": "user", "text": "ciao", "parse_data": {"intent": {"name": "greet", "confidence": 0.9}, "entities": [],
+     "response_selector": {"all_retrieval_intents": []}}},
+    {"event": "action", "name": "action_listen", "policy": None, "confidence": 1.0, "hide_rule_turn": False},
+    {"event": "bot", "text": "Buongiorno", "data": {"buttons": []}, "metadata": {}},
+]
+answers = [{"events": [e], "responses": [{"text": "ok"}]} for e in valid_events] + [
+    {"events": valid_events, "responses": []},
+    {},
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"name": "topic", "value": 1}]},
+    {"events": [{"event": 3}]},
+    {"events": [{"event": ["slot"]}]},
+    {"events": [{"event": "slot", "name": "topic"}]},
+    {"events": [{"event": "slot", "name": 3, "value": 1}]},
+    {"events": [{"event": "slot", "name": "topic", "value": 1, "timestamp": "ieri"}]},
+    {"events": [{"event": "action", "confidence": "alta"}]},
+    {"events": [{"event": "user", "parse_data": {"entities": [{"entity": "x"}]}}]},
+    {"events": [{"event": "user", "parse_data": {"response_selector": {"all_retrieval_intents": 3}}}]},
+    {"events": [{"event": "entities"}]},
+    {"events": [{"event": "bot"}, "bot"]},
+    {"events": {"event": "bot"}},
+    {"events": [], "responses": {"text": "ok"}},
+    {"events": [], "responses": ["ok"]},
+    [],
+]
+from jsonschema import _validators as standard
+
+tried = []  # the patched validator's own oneOf falls back to the standard one, looked up here at each call
+plain_one_of = standard.oneOf
+standard.oneOf = lambda *a: (tried.append(1), (yield from plain_one_of(*a)))[1]
+action = RemoteAction("action_bench", None)
+out, standard_while_accepting = [], 0
+for answer in answers:
+    before = len(tried)
+    try:
+        out.append(["accepted", action._validate_action_result(answer)])
+        standard_while_accepting += len(tried) - before
+    except jsonschema.ValidationError as e:
+        out.append(["refused", e.message, list(e.absolute_path)])
+print(json.dumps({"kinds": len(every_kind), "results": out, "standard_one_of": standard_while_accepting}))
+"""
+
+
+def test_every_kind_of_event_and_every_bad_answer_is_judged_as_rasa_judges_it() -> None:
+    """The answer's events are checked against their own kind's schema (the oneOf of 23 is not tried in full): every
+    answer Rasa accepts is accepted, every one it refuses is refused with the same message at the same place."""
+    plain, patched = _run(ANSWERS, "plain"), _run(ANSWERS, "patched")
+    assert plain["kinds"] == 23
+    results = plain["results"]
+    assert isinstance(results, list)
+    assert sum(r[0] == "accepted" for r in results) == 28 and sum(r[0] == "refused" for r in results) == 16
+    assert patched["results"] == results
+    # accepting, the standard oneOf ran only for the two answers with a user event's response_selector (its two
+    # subschemas have no constant to tell them apart): no event went through the 23 kinds
+    assert patched["standard_one_of"] == 2
+
+
 POOL = r"""
 import asyncio, json, sys
 sys.path.insert(0, "scripts")
