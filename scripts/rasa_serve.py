@@ -135,7 +135,8 @@ except ImportError:  # pragma: no cover
 
 
 def dumps(obj: Any) -> str:
-    """ujson where it can (3-5 times faster on a tracker's state), the standard library where it cannot."""
+    """ujson where it can (1.7-2.5 times faster on the 18 KB state of bench/rasa_action_call_bench.py), the standard
+    library where it cannot."""
     if ujson is not None:
         try:
             return str(ujson.dumps(obj))
