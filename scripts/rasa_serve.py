@@ -174,8 +174,8 @@ def pooled_endpoints() -> None:
 
     def session(self: Any) -> _Borrowed:
         loop = asyncio.get_running_loop()
-        held = self.__dict__.get("_urp_session")
-        if held is None or held.closed or held._loop is not loop:
+        held_loop, held = self.__dict__.get("_urp_session", (None, None))
+        if held is None or held.closed or held_loop is not loop:  # a session belongs to the loop that opened it
             auth = (
                 aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
             )
@@ -186,7 +186,7 @@ def pooled_endpoints() -> None:
                 connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
                 json_serialize=dumps,
             )
-            self.__dict__["_urp_session"] = held
+            self.__dict__["_urp_session"] = (loop, held)
             _sessions.append(held)
         return _Borrowed(held)
 
