@@ -25,12 +25,24 @@ from jsonschema import exceptions, validators
 
 _checked: set[tuple[type, str]] = set()  # (validator class, the schema as canonical JSON) already found valid
 _original_validate = jsonschema.validate
-# registered constant schemas (Rasa's answer schema, ``constant_answer_schema``) and, once built, their validators
-# by the schema object's identity: an answer is validated without writing the schema out as JSON again, first by a
-# validator whose ``oneOf`` goes straight to the event's own schema (``_one_of_by_discriminator``); only an answer it
-# finds invalid goes through the standard validator, which gives Rasa's error as before. The schema is kept with its
-# validators, so its id cannot be reused by another object.
-_validators: dict[tuple[int, type], tuple[Any, Any]] = {}
+# registered constant schemas (Rasa's answer schema, ``constant_answer_schema``) with their validators, by the schema
+# object's identity: an answer is validated without writing the schema out as JSON again, first by a validator whose
+# ``oneOf`` goes straight to the event's own schema (``_one_of_by_discriminator``); only an answer it finds invalid
+# goes through the standard validator, which gives Rasa's error as before. The schema is kept with its validators,
+# so its id cannot be reused by another object.
+_validators: dict[tuple[int, type], tuple[Any, Any, Any]] = {}
+
+
+def register(schema: Any) -> None:
+    """Validate against ``schema`` (a constant, valid schema) with validators built once, here."""
+    cls = validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except exceptions.SchemaError:  # pragma: no cover - Rasa's schema is valid; an invalid one fails as before
+        return
+    _checked.add((cls, json.dumps(schema, sort_keys=True)))
+    fast = validators.extend(cls, {"oneOf": _one_of_by_discriminator})(schema)
+    _validators[(id(schema), cls)] = (schema, fast, cls(schema))
 
 
 def validate(instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: Any) -> None:
@@ -39,9 +51,8 @@ def validate(instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: 
     if cls is None:
         cls = validators.validator_for(schema)
     known = _validators.get((id(schema), cls)) if not (args or kwargs) else None
-    registered = known is not None and known[0] is schema
-    if registered and known[1] is not None:
-        fast, validator = known[1]
+    if known is not None and known[0] is schema:
+        _, fast, validator = known
         if fast.is_valid(instance):
             return
     else:
@@ -54,9 +65,6 @@ def validate(instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: 
             cls.check_schema(schema)
             _checked.add(key)
         validator = cls(schema, *args, **kwargs)
-        if registered:
-            fast = validators.extend(cls, {"oneOf": _one_of_by_discriminator})(schema)
-            _validators[(id(schema), cls)] = (schema, (fast, validator))
     error = exceptions.best_match(validator.iter_errors(instance))
     if error is not None:
         raise error
@@ -106,12 +114,12 @@ def _one_of_by_discriminator(validator: Any, subschemas: Any, instance: Any, sch
 
 
 def constant_answer_schema() -> None:
-    """Rasa builds the action server's answer schema anew at every answer; it is constant, so it is built once (and
-    its validator, by ``validate``, once)."""
+    """Rasa builds the action server's answer schema anew at every answer; it is constant, so it and its validators
+    are built once."""
     from rasa.core.actions.action import RemoteAction
 
     schema = RemoteAction.action_response_format_spec()
-    _validators[(id(schema), validators.validator_for(schema))] = (schema, None)  # filled at the first answer
+    register(schema)
     RemoteAction.action_response_format_spec = staticmethod(lambda: schema)  # type: ignore[method-assign]
 
 
