@@ -10,6 +10,7 @@ import sys
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -61,50 +62,65 @@ def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
         proc.kill()
 
 
-def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str) -> tuple[list, str]:  # type: ignore[type-arg]
-    actions_port, rasa_port = free_port(), free_port()
-    procs = []
-    a_env = {**env, "URP_CRM_URL": f"http://127.0.0.1:{crm_port}"}
-    procs.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "actions", "--port", str(actions_port)],
-            env=a_env,
-            cwd=ROOT,
-            stdout=open(logs / "actions.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+def start_actions(
+    env: dict[str, str], crm_url: str, port: int, log: IO[bytes], wait: bool = True
+) -> subprocess.Popen[bytes]:
+    """The action server on ``port``, calling the CRM at ``crm_url``; returns once its /health answers (``wait``)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actions", "--port", str(port)],
+        env={**env, "URP_CRM_URL": crm_url},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
-    r_env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
-    r_env.update(
+    if wait:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=60, proc=proc)
+    return proc
+
+
+def rasa_env(rasa_port: int, actions_port: int, tracker_db: Path, database_url: str = "") -> dict[str, str]:
+    """Rasa's environment (scripts/rasa_run.sh): its trackers in SQLite at ``tracker_db``, or, for a PostgreSQL
+    ``database_url`` (the at-scale path), in that database with its lock store in Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
+    env.update(
         RASA_PORT=str(rasa_port),
         URP_ACTIONS_URL=f"http://127.0.0.1:{actions_port}/webhook",
-        RASA_TRACKER_URL=f"sqlite:///{logs / 'tracker.db'}",
+        RASA_TRACKER_URL=f"sqlite:///{tracker_db}",
     )
     if database_url.startswith("postgresql"):
-        # the at-scale path: Rasa's tracker in PostgreSQL, its lock store in Redis
-        r_env.update(
-            RASA_TRACKER_URL=database_url.replace("postgresql://", "postgresql://", 1),
+        env.update(
+            RASA_TRACKER_URL=database_url,
             RASA_LOCK_STORE="redis",
             RASA_LOCK_HOST="127.0.0.1",
             RASA_LOCK_PORT="6379",
             # the database of the test Redis URL: a second run sharing the server (a worktree) has its own locks
             RASA_LOCK_DB=os.environ.get("URP_TEST_REDIS_URL", "redis://127.0.0.1:6379/1").rsplit("/", 1)[-1] or "1",
         )
-    procs.append(
-        subprocess.Popen(
-            ["bash", "scripts/rasa_run.sh"],
-            env=r_env,
-            cwd=ROOT,
-            stdout=open(logs / "rasa.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
-    )
+    return env
+
+
+def start_rasa(env: dict[str, str], log: IO[bytes], wait: bool = True) -> subprocess.Popen[bytes]:
+    """Rasa (scripts/rasa_run.sh) with ``env`` from ``rasa_env``; returns once it answers (``wait``), its model loaded
+    (minutes on a busy machine)."""
+    proc = subprocess.Popen(["bash", "scripts/rasa_run.sh"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if wait:
+        wait_http(f"http://127.0.0.1:{env['RASA_PORT']}/", timeout=600, proc=proc)
+    return proc
+
+
+def _start_bot(env: dict[str, str], crm_port: int, logs: Path, database_url: str) -> tuple[list, str]:  # type: ignore[type-arg]
+    actions_port, rasa_port = free_port(), free_port()
+    crm_url = f"http://127.0.0.1:{crm_port}"
+    r_env = rasa_env(rasa_port, actions_port, logs / "tracker.db", database_url)
+    # both start at once; then each is waited for
+    procs = [
+        start_actions(env, crm_url, actions_port, open(logs / "actions.log", "wb"), wait=False),
+        start_rasa(r_env, open(logs / "rasa.log", "wb"), wait=False),
+    ]
     env["URP_ACTIONS_URL"] = r_env["URP_ACTIONS_URL"]  # the CRM's /health probes the action server too
     wait_http(f"http://127.0.0.1:{actions_port}/health", timeout=60, proc=procs[0])
     try:
-        wait_http(
-            f"http://127.0.0.1:{rasa_port}/", timeout=600, proc=procs[1]
-        )  # loading the model: minutes on a busy machine
+        wait_http(f"http://127.0.0.1:{rasa_port}/", timeout=600, proc=procs[1])  # loading the model: minutes
     except RuntimeError:
         for p in procs:
             _stop(p)

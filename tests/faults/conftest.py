@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.channels.conftest import _stop, fakes_env, rasa_available
+from tests.channels.conftest import _stop, fakes_env, rasa_available, rasa_env, start_actions, start_rasa
 from tests.channels.fakes import FakeTelegram, FakeTwilio
-from tests.conftest import DB, ROOT, free_port, make_ente, start_server, wait_http
+from tests.conftest import DB, free_port, make_ente, start_server
 
 COUNTS: list[dict[str, Any]] = []
 
@@ -53,26 +52,9 @@ class FaultStack:
             server = start_server(self.env, self.logs / f"crm.{n}.log", port=self.crm_port, timeout=300)
             self.procs["crm"] = server.proc
         elif name == "actions":
-            env = {**self.env, "URP_CRM_URL": self.url}
-            self.procs["actions"] = subprocess.Popen(
-                [sys.executable, "-m", "actions", "--port", str(self.actions_port)],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            wait_http(f"http://127.0.0.1:{self.actions_port}/health", timeout=60, proc=self.procs["actions"])
+            self.procs["actions"] = start_actions(self.env, self.url, self.actions_port, log)
         elif name == "rasa":
-            r_env = {k: v for k, v in os.environ.items() if not k.startswith("URP_")}
-            r_env.update(
-                RASA_PORT=str(self.rasa_port),
-                URP_ACTIONS_URL=f"http://127.0.0.1:{self.actions_port}/webhook",
-                RASA_TRACKER_URL=f"sqlite:///{self.logs / 'tracker.db'}",
-            )
-            self.procs["rasa"] = subprocess.Popen(
-                ["bash", "scripts/rasa_run.sh"], env=r_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
-            wait_http(f"http://127.0.0.1:{self.rasa_port}/", timeout=600, proc=self.procs["rasa"])
+            self.procs["rasa"] = start_rasa(rasa_env(self.rasa_port, self.actions_port, self.logs / "tracker.db"), log)
 
     def kill(self, name: str) -> None:
         """kill -9: no shutdown code runs."""
