@@ -162,6 +162,10 @@ class SearchResult:
     known_vocabulary: float
     redirect: str | None = None
     confidence: float = 0.0  # the abstention model's p(the best article is the answer)
+    # the question's vector (normalised, float32) when it was encoded: kept with a gap, so the gap list groups the
+    # questions by meaning without encoding them again
+    query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    embedder: str = ""  # the name of the embedder that encoded it
 
 
 class KnowledgeIndex:
@@ -339,7 +343,9 @@ class KnowledgeIndex:
             articles, anchor = self._rank(query, terms, (lex_ids, lex_scores), dense)
             known = self._known_vocabulary(terms)
             if not articles:
-                return SearchResult(False, [], "no candidate", round(known, 4))
+                return SearchResult(
+                    False, [], "no candidate", round(known, 4), query_vector=qv[0], embedder=self.embedder.name
+                )
             model = self._current_model()
             confidence = model.probability(features(articles, anchor, known)) if model else 0.0
             threshold = model.threshold if model else 1.0
@@ -358,7 +364,15 @@ class KnowledgeIndex:
                 h.passage_parts = self._passage(h.id, qv[0], terms + passage_hints(query))
                 h.passage = " ".join(h.passage_parts)
         if articles[0] is follow_up:
-            return SearchResult(True, articles[:k], "follow-up", round(known, 4), confidence=1.0)
+            return SearchResult(
+                True,
+                articles[:k],
+                "follow-up",
+                round(known, 4),
+                confidence=1.0,
+                query_vector=qv[0],
+                embedder=self.embedder.name,
+            )
         # an out-of-competence anchor clearly ahead of every article (and sharing a word with the question) is the
         # answer the anchors exist for: another body handles it, whatever the model's confidence in the article
         anchor_ahead = (
@@ -370,6 +384,8 @@ class KnowledgeIndex:
             "ok",
             round(known, 4),
             confidence=round(float(confidence), 4),
+            query_vector=qv[0],
+            embedder=self.embedder.name,
         )
         if not result.answerable:
             result.reason = f"confidence {confidence:.2f} below {threshold:.2f}"

