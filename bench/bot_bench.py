@@ -595,6 +595,13 @@ def main() -> None:
             results[f"c{args.concurrent}_p95_over_bare_rasa_p95"] = round(
                 results[f"c{args.concurrent}"]["turn_p95_ms"] / cfloor["turn_p95_ms"], 2
             )
+        # the servers' own CPU a message at 20 concurrent (CRM, actions, Rasa: the harness left out) and the messages a
+        # second the machine's cores could carry at that cost if nothing else ran there: the harness shares the cores
+        cpu = results[f"c{args.concurrent}"]["cpu_ms_per_msg"]
+        servers = sum(cpu.get(k, 0.0) for k in ("crm", "actions", "rasa"))
+        if servers:
+            results[f"c{args.concurrent}_servers_cpu_ms_per_msg"] = round(servers, 1)
+            results[f"c{args.concurrent}_servers_ceiling_msgs_per_s"] = round((os.cpu_count() or 1) * 1000 / servers, 1)
         # the crash window: how long a reply was sent by the provider but not yet recorded as sent (the hub keeps it)
         components = httpx.get(srv.url + "/health", timeout=30).json()["components"]
         if components.get("turn_queue"):
