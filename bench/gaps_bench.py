@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import DB, SECRET, SERVICE_TOKEN, free_port, make_ente, start_server  # noqa: E402
+from tests.channels.inproc import app_env  # noqa: E402
+from tests.conftest import DB, free_port, make_ente, start_server  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "knowledge" / "data"
 ARTICLE = {
@@ -68,15 +69,8 @@ def main() -> None:
 
     upgrade(url)
     ente = make_ente(DB(url), slug="bench")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("URP_")},
-        "URP_DATABASE_URL": url,
-        "URP_SECRET_KEY": SECRET,
-        "URP_SERVICE_TOKEN": SERVICE_TOKEN,
-        "URP_SCHEDULER": "false",
-        "URP_VAR_DIR": str(tmp / "var"),
-        "URP_DEFAULT_ENTE": "bench",
-    }
+    # a server alone (no scheduler, no Rasa): the test suite's environment for one
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("URP_")}, **app_env(tmp, url, "bench")}
     srv = start_server(env, tmp / "crm.log", port=free_port(), timeout=300)
     out: dict[str, object] = {}
     try:
