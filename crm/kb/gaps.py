@@ -12,12 +12,12 @@ from knowledge.embedders import Embedder
 def vectors_of(gaps: list[Any], embedder: Embedder) -> np.ndarray:
     """Each gap's question vector: the one the search stored with it when ``embedder`` made it, else encoded now (gaps
     recorded before vectors were kept, or by another embedder), all of those in one batch. Encoding 500 questions
-    cost 8.1 s of CPU at every view of the gap list (bench/kb_bench.py --gaps)."""
+    cost 7.5 s of the server's CPU at every view of the gap list (bench/gaps_bench.py)."""
     out = np.zeros((len(gaps), embedder.dim), dtype=np.float32)
     missing: list[int] = []
     for i, g in enumerate(gaps):
-        blob = getattr(g, "vector", None)
-        if blob and getattr(g, "embedder", "") == embedder.name and len(blob) == 4 * embedder.dim:
+        blob = g.vector
+        if blob and g.embedder == embedder.name and len(blob) == 4 * embedder.dim:
             out[i] = np.frombuffer(blob, dtype="<f4")
         else:
             missing.append(i)
