@@ -200,11 +200,16 @@ class CrmClient:
         return await self._reply("POST", f"/contacts/{int(contact_id)}/captured", json=body)
 
     # --- knowledge base -----------------------------------------------------------------------------------------
-    async def kb_search(self, q: str, *, k: int = 3, channel: str = "", context: str | None = None) -> KbSearch:
-        """``context``: the slug of the article the citizen was just answered with (a follow-up question)."""
+    async def kb_search(
+        self, q: str, *, k: int = 3, channel: str = "", context: str | None = None, probe: bool = False
+    ) -> KbSearch:
+        """``context``: the slug of the article the citizen was just answered with (a follow-up question); ``probe``:
+        the search only checks whether an article overrides another reply, so an unanswered one is not a gap."""
         params: dict[str, Any] = {"q": q[:500], "k": k, "channel": channel}
         if context:
             params["context"] = context
+        if probe:
+            params["probe"] = "true"
         status, body = await self._call("GET", "/kb/search", params=params)
         if status != 200 or not isinstance(body, dict):
             return {"answerable": False, "results": [], "reason": f"HTTP {status}"}

@@ -38,8 +38,9 @@ def context_of(tracker: Tracker, query: str) -> str | None:
     return str(slug) if slug and len(query.split()) <= FOLLOW_UP_MAX_WORDS else None
 
 
-async def search(tracker: Tracker, turn: Turn, query: str) -> KbSearch:
-    return await crm.kb_search(query, k=3, channel=turn.channel, context=context_of(tracker, query))
+async def search(tracker: Tracker, turn: Turn, query: str, *, probe: bool = False) -> KbSearch:
+    """``probe``: the citizen gets another reply when nothing answers (a courtesy), so no gap is recorded."""
+    return await crm.kb_search(query, k=3, channel=turn.channel, context=context_of(tracker, query), probe=probe)
 
 
 def confident(res: KbSearch) -> KbHit | None:
@@ -187,12 +188,14 @@ async def article_beyond(tracker: Tracker, turn: Turn, intents: tuple[str, ...] 
     that says more than their training examples ever do (actions/nlu_words.py); None when it says nothing more (the
     KB is not asked) or the KB has no confident answer. Right after an article a short one may be a follow-up about
     it («e dove?» read as a goodbye); a thank-you is not one (the KB's follow-up takes only detail words and the
-    article's own)."""
+    article's own). When the message was read as a courtesy only, the search is a probe: «buonasera, avrei una
+    domanda» gets the greeting, not a place in the curators' gap list; a request for a person that finds nothing is
+    a question the KB could not answer, and stays a gap."""
     query = latest_text(tracker)
     if not query or query.startswith("/") or not own_words(query, intents):
         return None
     try:
-        res = await search(tracker, turn, query)
+        res = await search(tracker, turn, query, probe=set(intents) <= set(COURTESY))
     except CrmUnavailable:
         return None  # the courtesy's own reply: nothing is lost
     return confident(res)

@@ -43,7 +43,8 @@ READERS, CURATORS = policies.VIEW.roles, policies.CURATE.roles
 @authorized(*READERS)
 @openapi(
     summary="Semantic search: {answerable, confidence, results:[{slug,title,score,snippet,passage,url,topic}]}; "
-    "q (<= 500 chars), k (1-10); context=<slug>: the article just given, for a follow-up",
+    "q (<= 500 chars), k (1-10); context=<slug>: the article just given, for a follow-up; probe=true: an unanswered "
+    "search is not recorded as a gap",
     response=SearchOut,
     query=SearchQuery,
 )
@@ -66,11 +67,16 @@ async def search(request: Request) -> HTTPResponse:
     context = request.args.get("context")  # the article just given: a follow-up («e quanto costa?») is about it
     if context is not None and not 1 <= len(context) <= 200:
         raise ValidationFailed("context must be a slug of 1 to 200 characters", fields={"context": "invalid"})
+    probe = request.args.get("probe", "false")
+    if probe not in ("true", "false"):
+        raise ValidationFailed("probe must be true or false", fields={"probe": "must be true or false"})
     # the search (and a first index build, which can take seconds) reads only: it must not hold the write lock
     async with request.app.ctx.read_sessionmaker() as s:
         res = await request.app.ctx.kb.search(s, p.ente_id, q, k, context)
         topics = await service.topics_of(s, ente_id=p.ente_id, slugs=[h.slug for h in res.hits])
-    if not res.answerable and p.is_service:
+    # a probe («ciao, mi serve un'info» checked for an article before the greeting is the reply) is not a gap: the
+    # citizen was answered, and such courtesies would top the curators' list
+    if not res.answerable and p.is_service and probe == "false":
         async with db_session(request) as s:
             await service.record_gap(
                 s,

@@ -178,6 +178,11 @@ class SearchQuery(BaseModel):
         max_length=200,
         description="the article the citizen was just answered with: it answers a follow-up unless another is closer",
     )
+    probe: bool = Field(
+        default=False,
+        description="true: the search only checks whether an article overrides another reply (a greeting that says "
+        "a little more); an unanswered probe is not a knowledge gap",
+    )
 
 
 class ArticleQuery(BaseModel):

@@ -390,6 +390,29 @@ def test_a_follow_up_is_answered_from_the_article_just_given(url: str, world: Wo
     assert "Carta d'identità" not in said(new), said(new)
 
 
+def test_a_courtesy_the_kb_cannot_answer_is_not_a_gap_and_a_request_for_a_person_is(url: str, world: World) -> None:
+    """«buonasera, avrei una domanda» says more than a greeting, so the KB is asked first; it finds nothing and the
+    citizen is greeted: the curators' gap list does not get the greeting. A request for a person about something the
+    KB does not cover is handed off, and is a gap."""
+    ente = world.ente.headers("admin")
+
+    def gaps() -> int:
+        return int(world.crm.get("/api/v1/kb/gaps", headers=ente).json()["questions"])
+
+    before = gaps()
+    greeting = call_as(url, world.turn(), "action_small_talk", "buonasera, avrei una domanda", "greet")
+    assert said(greeting).startswith("Buon"), said(greeting)
+    thanks = call_as(url, world.turn(), "action_small_talk", "grazie mille, siete stati gentilissimi oggi", "thank")
+    assert said(thanks).startswith("Prego"), said(thanks)
+    no = call_as(url, world.turn(), "action_feedback_or_confirm", "no, adesso devo scappare al lavoro", "deny")
+    assert said(no), no
+    assert gaps() == before
+    person = "mi aiutate per la successione di mio nonno?"
+    handed = call_as(url, world.turn(), "action_handoff_or_answer", person, "human_handoff")
+    assert "operatore" in said(handed) or "richiamata" in said(handed), said(handed)
+    assert gaps() == before + 1
+
+
 def test_a_courtesy_that_asks_more_gets_the_article_and_a_plain_one_its_reply(url: str, world: World) -> None:
     """The NLU read a whole question as a thank-you, a goodbye, a no or a request for a person: the message says more
     than those intents' examples ever do, so the knowledge base's confident article is the reply. A plain courtesy

@@ -102,6 +102,25 @@ def test_out_of_scope_is_refused_and_kept_in_the_gap_list(client: httpx.Client, 
     }
 
 
+def test_a_probe_that_finds_nothing_is_not_a_gap(client: httpx.Client, ente_ctx) -> None:
+    """The bot asks the KB whether «buonasera, avrei una domanda» holds a question before it greets back: the citizen
+    is greeted either way, so an unanswered probe stays out of the curators' gap list; the same words searched as a
+    question are a gap."""
+    _create(client, ente_ctx, status="published")
+    q = "buonasera, avrei una domanda"
+    h = ente_ctx.headers("service")
+    probe = client.get("/api/v1/kb/search", params={"q": q, "probe": "true"}, headers=h)
+    assert probe.status_code == 200 and probe.json()["answerable"] is False, probe.text
+    admin = ente_ctx.headers("admin")
+    assert client.get("/api/v1/kb/gaps", headers=admin).json()["questions"] == 0
+    assert _search(client, ente_ctx, q)["answerable"] is False
+    gaps = client.get("/api/v1/kb/gaps", headers=admin).json()
+    assert gaps["questions"] == 1 and gaps["items"][0]["label"] == q
+    bad = client.get("/api/v1/kb/search", params={"q": q, "probe": "yes"}, headers=h)
+    assert bad.status_code == 422 and "probe" in bad.text
+    assert client.get("/api/v1/kb/gaps", headers=admin).json()["questions"] == 1
+
+
 def test_bad_input(client: httpx.Client, ente_ctx) -> None:
     h = ente_ctx.headers("admin")
     assert client.get("/api/v1/kb/search", params={"q": ""}, headers=h).status_code == 422
