@@ -52,16 +52,21 @@ def vocabulary(intents: tuple[str, ...]) -> frozenset[str]:
 @functools.cache
 def characteristic(intent: str) -> frozenset[str]:
     """The words most of whose uses in the examples are ``intent``'s ("operatore", "parlare", "qualcuno" for
-    human_handoff: the bot_challenge and greet examples use some of them too, never as often)."""
+    human_handoff: the bot_challenge and greet examples use some of them too, never as often). A word that more than
+    a quarter of the intents use is a function word whatever its count: "con" is mostly human_handoff's ("parlare con
+    un operatore") but six intents use it, and «ho un problema con l'ISEE» does not ask for a person."""
+    ex = examples()
     uses: dict[str, int] = {}
     own: dict[str, int] = {}
-    for name, texts in examples().items():
+    spread: dict[str, set[str]] = {}
+    for name, texts in ex.items():
         for text in texts:
             for w in words(text):
                 uses[w] = uses.get(w, 0) + 1
+                spread.setdefault(w, set()).add(name)
                 if name == intent:
                     own[w] = own.get(w, 0) + 1
-    return frozenset(w for w, n in own.items() if 2 * n > uses[w])
+    return frozenset(w for w, n in own.items() if 2 * n > uses[w] and 4 * len(spread[w]) <= len(ex))
 
 
 def own_words(text: str, intents: tuple[str, ...] = COURTESY) -> set[str]:
