@@ -17,8 +17,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -235,6 +237,20 @@ class EnteCtx:
 
 PASSWORD = "password-di-prova-123"
 URP_PHONE = "0761 000111"  # every test ente's URP office: what the assistant quotes (GET /api/v1/desk)
+PATRON_DAY = "06-29"  # every test ente's patron saint's day: a holiday for its offices
+
+
+def working_days(after_days: int, run: int = 1) -> date:
+    """The first day at least ``after_days`` from today (Rome) that starts ``run`` days in a row none of which is a
+    holiday for the test entes (the national ones and the patron's day), by the booking centre's own rule: a test that
+    expects slots on a given day must not fall on 8 December."""
+    from crm.core.workhours import is_holiday, parse_patron_day
+
+    patron = parse_patron_day(PATRON_DAY)
+    d = datetime.now(ZoneInfo("Europe/Rome")).date() + timedelta(days=after_days)
+    while any(is_holiday(d + timedelta(days=i), patron) for i in range(run)):
+        d += timedelta(days=1)
+    return d
 
 
 @pytest.fixture
@@ -260,7 +276,7 @@ def make_ente(db: DB, slug: str | None = None) -> EnteCtx:
     n = f"{os.getpid()}-{next(_counter)}-{time.time_ns() % 10**6}"
 
     async def work(s: Any) -> EnteCtx:
-        ente = await entes.create(s, slug=ente_slug or f"ente-{n}", name=f"Comune di Prova {n}", patron_day="06-29")
+        ente = await entes.create(s, slug=ente_slug or f"ente-{n}", name=f"Comune di Prova {n}", patron_day=PATRON_DAY)
         urp = await offices.create_office(
             s, ente_id=ente.id, data=OfficeIn(code="URP", name="URP", phone=URP_PHONE, email="urp@prova.example.it")
         )

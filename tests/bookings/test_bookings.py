@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from tests.conftest import working_days
+
 ROME = ZoneInfo("Europe/Rome")
 FORM = {"type": "object", "required": ["first_name"], "properties": {"first_name": {"type": "string", "minLength": 1}}}
 _n = iter(range(10**6))
@@ -70,9 +72,10 @@ def slots(client: httpx.Client, ente_ctx, svc: dict, d_from: date, d_to: date | 
 
 
 def next_weekday(wd: int, after_days: int = 2) -> date:
-    d = datetime.now(ROME).date() + timedelta(days=after_days)
-    while d.weekday() != wd or d in (date(2026, 12, 8), date(2026, 12, 25), date(2026, 12, 26)):
-        d += timedelta(days=1)
+    """The first ``wd`` at least ``after_days`` from today that is no holiday for the test entes."""
+    d = working_days(after_days)
+    while d.weekday() != wd:
+        d = working_days((d - datetime.now(ROME).date()).days + 1)
     return d
 
 

@@ -9,19 +9,17 @@ from zoneinfo import ZoneInfo
 
 from tests.channels.conftest import Stack
 from tests.channels.test_channels import _buttons, _said, tg_update
-from tests.conftest import URP_PHONE
+from tests.conftest import URP_PHONE, working_days
 
 _n = iter(range(10**6))
-HOLIDAYS = {(1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26)}
 
 
 def _near_day() -> tuple[date, str]:
     """A working day inside a 4-day window, as the citizen writes it."""
     today = datetime.now(ZoneInfo("Europe/Rome")).date()
-    d = today + timedelta(days=2)
-    if (d.month, d.day) not in HOLIDAYS:
+    d = working_days(2)
+    if d == today + timedelta(days=2):
         return d, "dopodomani mattina"
-    d += timedelta(days=1)
     return d, f"il {d.day}/{d.month} mattina"
 
 
