@@ -279,7 +279,7 @@ def test_notifications_once_and_reminders(client: httpx.Client, ente_ctx, db) ->
         json={"first_name": "Bea", "phones": ["+39 333 7654321"], "preferred_channel": "sms"},
         headers=ente_ctx.headers("operator"),
     ).json()["id"]
-    start = slots(client, ente_ctx, svc, datetime.now(ROME).date() + timedelta(days=1))
+    start = slots(client, ente_ctx, svc, working_days(1))
     tomorrow = [s for s in start]
     assert tomorrow
     b = client.post(
@@ -416,7 +416,7 @@ def test_reminders_go_out_in_bounded_batches(client: httpx.Client, ente_ctx, db)
     from crm.bookings import service
 
     svc = setup_service(client, ente_ctx)
-    day = slots(client, ente_ctx, svc, datetime.now(ROME).date() + timedelta(days=1))[:5]
+    day = slots(client, ente_ctx, svc, working_days(1))[:5]
     assert len(day) == 5
     for s in day:
         r = client.post(
