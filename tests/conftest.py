@@ -240,15 +240,18 @@ URP_PHONE = "0761 000111"  # every test ente's URP office: what the assistant qu
 PATRON_DAY = "06-29"  # every test ente's patron saint's day: a holiday for its offices
 
 
-def working_days(after_days: int, run: int = 1) -> date:
-    """The first day at least ``after_days`` from today (Rome) that starts ``run`` days in a row none of which is a
-    holiday for the test entes (the national ones and the patron's day), by the booking centre's own rule: a test that
-    expects slots on a given day must not fall on 8 December."""
+def is_test_holiday(d: date) -> bool:
+    """A holiday for the test entes' offices (the national ones and the patron's day), by the booking centre's rule."""
     from crm.core.workhours import is_holiday, parse_patron_day
 
-    patron = parse_patron_day(PATRON_DAY)
+    return is_holiday(d, parse_patron_day(PATRON_DAY))
+
+
+def working_days(after_days: int, run: int = 1) -> date:
+    """The first day at least ``after_days`` from today (Rome) that starts ``run`` days in a row none of which is a
+    holiday for the test entes: a test that expects slots on a given day must not fall on 8 December."""
     d = datetime.now(ZoneInfo("Europe/Rome")).date() + timedelta(days=after_days)
-    while any(is_holiday(d + timedelta(days=i), patron) for i in range(run)):
+    while any(is_test_holiday(d + timedelta(days=i)) for i in range(run)):
         d += timedelta(days=1)
     return d
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from crm.notifications.appio import AppIoSender, AppIoSettings
 from tests.appio.fake_io import FakeIO, validator
-from tests.conftest import DB, EnteCtx
+from tests.conftest import DB, EnteCtx, is_test_holiday
 
 ALLOWED, REFUSED, ABSENT = "RSSMRA80A01H501U", "VRDGPP75C41F205I", "BNCLCU90E15L219G"
 
@@ -21,13 +21,11 @@ ALLOWED, REFUSED, ABSENT = "RSSMRA80A01H501U", "VRDGPP75C41F205I", "BNCLCU90E15L
 def _open_days(n: int, first: int = 3) -> list[int]:
     """Offsets from today of the next ``n`` days the office is open from ``first`` on: a public holiday closes it
     (the run of 3 December 2026 booked on the 8th, the Immacolata, and was refused)."""
-    from crm.core.workhours import is_holiday
-
     today = datetime.now(UTC).date()
     days: list[int] = []
     offset = first
     while len(days) < n:
-        if not is_holiday(today + timedelta(days=offset)):
+        if not is_test_holiday(today + timedelta(days=offset)):
             days.append(offset)
         offset += 1
     return days

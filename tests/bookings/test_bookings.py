@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.conftest import working_days
+from tests.conftest import is_test_holiday, working_days
 
 ROME = ZoneInfo("Europe/Rome")
 FORM = {"type": "object", "required": ["first_name"], "properties": {"first_name": {"type": "string", "minLength": 1}}}
@@ -73,9 +73,9 @@ def slots(client: httpx.Client, ente_ctx, svc: dict, d_from: date, d_to: date | 
 
 def next_weekday(wd: int, after_days: int = 2) -> date:
     """The first ``wd`` at least ``after_days`` from today that is no holiday for the test entes."""
-    d = working_days(after_days)
-    while d.weekday() != wd:
-        d = working_days((d - datetime.now(ROME).date()).days + 1)
+    d = datetime.now(ROME).date() + timedelta(days=after_days)
+    while d.weekday() != wd or is_test_holiday(d):
+        d += timedelta(days=1)
     return d
 
 
