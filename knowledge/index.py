@@ -31,6 +31,7 @@ from knowledge.normalize import content_terms, query_terms, tokens
 UNITS_PER_DOC = 100  # vector ids are doc_id * 100 + unit
 MAX_QUERY_CHARS = 500
 ANCHOR_BASE_ID = 10**8  # out-of-competence anchors live above this id
+OUT_OF_COMPETENCE = "out of competence: "  # a redirected search's reason, then the anchor's title (gap list)
 PASSAGE_WORD_BONUS = 0.02  # per question word a sentence contains, added to its cosine
 PASSAGE_TIE = 0.02  # a second sentence joins the passage when its cosine is this close to the best one's...
 # the details a follow-up asks about any service (lemmas, as knowledge.normalize gives them)
@@ -394,7 +395,7 @@ class KnowledgeIndex:
             # said instead of a plain "I don't know" when another body handles what was asked: the anchor is as good
             # as the best article and shares a word with the question (gibberish is close to nothing, anchors included)
             if anchor is not None and anchor.score >= articles[0].score - t.anchor_tolerance and anchor.lexical > 0:
-                result.reason = f"out of competence: {anchor.title}"
+                result.reason = OUT_OF_COMPETENCE + anchor.title
                 result.redirect = self.docs[anchor.id].redirect
         return result
 

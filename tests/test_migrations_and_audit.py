@@ -43,3 +43,27 @@ def test_audit_log_refuses_update_and_delete(client, ente_ctx, database_url: str
                 with conn.begin():
                     conn.execute(text(stmt), {"e": ente_ctx.ente_id})
     engine.dispose()
+
+
+def test_gaps_recorded_before_their_kind_get_it_from_their_reason(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """kb_0003 sorts the gaps already there by the reason the search or the feedback wrote."""
+    from crm.migrations import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "kb_0002")
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    reasons = ["confidence 0.12 below 0.50", "out of competence: Passaporto", "negative feedback"]
+    with engine.begin() as conn:
+        for i, reason in enumerate(reasons):
+            conn.execute(
+                text(
+                    "INSERT INTO kb_gaps (ente_id, query, reason, channel, resolved, at, embedder) "
+                    "VALUES (1, :q, :r, '', 0, '2026-12-01 10:00:00', '')"
+                ),
+                {"q": f"domanda {i}", "r": reason},
+            )
+    upgrade(url)
+    with engine.connect() as conn:
+        kinds = conn.execute(text("SELECT reason, kind FROM kb_gaps ORDER BY query")).all()
+    engine.dispose()
+    assert [k for _, k in kinds] == ["unanswered", "redirected", "not_helpful"]

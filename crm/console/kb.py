@@ -34,6 +34,7 @@ from crm.kb.render import body_html
 from crm.kb.schemas import ArticleIn, ArticlePatch
 from crm.offices import service as offices
 from knowledge.embedders import get_embedder
+from knowledge.index import OUT_OF_COMPETENCE
 
 KB_STATUS_LABEL = LABELS["kb_status"]
 env.globals["KB_STATUS_LABEL"] = KB_STATUS_LABEL
@@ -473,15 +474,30 @@ async def kb_restore(request: Request, p: Principal, article_id: int) -> HTTPRes
 
 
 # --- gaps -------------------------------------------------------------------------------------------------------------
+# the curators' two lists: what the assistant could not answer (or answered unhelpfully), and what it sent to another
+# body (the passport to the Questura): the second needs no article unless many ask, so it does not crowd the first
+GAP_TABS: dict[str, tuple[str, ...]] = {"da-scrivere": ("unanswered", "not_helpful"), "altri-enti": ("redirected",)}
+GAP_TAB_LABELS = {"da-scrivere": "Senza risposta", "altri-enti": "Indirizzate ad altri enti"}
+
+
 @bp.get("/kb/gaps")
 @console_page(*KB_GAP_READERS)
 async def kb_gaps(request: Request, p: Principal) -> HTTPResponse:
+    tab = request.args.get("tipo", "da-scrivere")
+    if tab not in GAP_TABS:
+        tab = "da-scrivere"
     async with db_session(request) as s:
-        rows = list(await kb.open_gaps(s, ente_id=p.ente_id))
+        rows = list(await kb.open_gaps(s, ente_id=p.ente_id, kinds=GAP_TABS[tab]))
+        counts = await kb.open_gap_counts(s, ente_id=p.ente_id)
         tz = await ente_tz(s, p.ente_id)
     embedder = await asyncio.to_thread(get_embedder, request.app.ctx.settings.kb_embedder)
     groups = await asyncio.to_thread(gap_groups.group, rows, embedder)
+    by_id = {r.id: r for r in rows}
     for g in groups:
+        # where the assistant sent them: the other bodies' topics (a wrong one says an anchor needs a look)
+        g["elsewhere"] = sorted(
+            {by_id[i].reason.removeprefix(OUT_OF_COMPETENCE) for i in g["ids"] if by_id[i].kind == "redirected"}
+        )
         ids = ",".join(map(str, g["ids"]))
         g["ids_csv"] = ids
         g["last"] = local(datetime.fromisoformat(g["last_at"]), tz, "%d/%m/%Y")
@@ -493,6 +509,8 @@ async def kb_gaps(request: Request, p: Principal) -> HTTPResponse:
             p,
             groups=groups,
             questions=len(rows),
+            tab=tab,
+            tabs=[(key, GAP_TAB_LABELS[key], sum(counts[k] for k in kinds)) for key, kinds in GAP_TABS.items()],
             tz=tz,
             editor=p.role in KB_EDITORS,
             ok=OUTCOME.get(request.args.get("esito", ""), ""),

@@ -13,7 +13,7 @@ from crm.core.openapi import openapi
 from crm.db import db_session, read_session
 from crm.kb import commands, policies, service
 from crm.kb import gaps as gap_groups
-from crm.kb.models import Article
+from crm.kb.models import GAP_KINDS, Article
 from crm.kb.render import markdown_passage, plain_text
 from crm.kb.schemas import (
     MAX_QUERY,
@@ -26,6 +26,7 @@ from crm.kb.schemas import (
     FeedbackStatsOut,
     GapGroupOut,
     GapsOut,
+    GapsQuery,
     GapsResolvedOut,
     GapsResolveIn,
     RestoreIn,
@@ -83,6 +84,7 @@ async def search(request: Request) -> HTTPResponse:
                 ente_id=p.ente_id,
                 query=q,
                 reason=res.reason,
+                kind="redirected" if res.redirect else "unanswered",
                 channel=channel,
                 vector=res.query_vector,
                 embedder=res.embedder,
@@ -225,13 +227,35 @@ async def feedback_stats(request: Request) -> HTTPResponse:
 
 @bp.get("/gaps")
 @authorized("admin", "operator")
-@openapi(summary="Unanswered questions grouped by similarity (what to write next)", response=GapsOut)
+@openapi(
+    summary="Unanswered questions grouped by similarity (what to write next); kind= lists some kinds only",
+    response=GapsOut,
+    query=GapsQuery,
+)
 async def gaps(request: Request) -> HTTPResponse:
+    kinds = gap_kinds(request.args.get("kind"))
+    ente_id = principal_of(request).ente_id
     async with read_session(request) as s:
-        rows = list(await service.open_gaps(s, ente_id=principal_of(request).ente_id))
+        rows = list(await service.open_gaps(s, ente_id=ente_id, kinds=kinds))
+        counts = await service.open_gap_counts(s, ente_id=ente_id)
     embedder = await asyncio.to_thread(get_embedder, request.app.ctx.settings.kb_embedder)
     groups = await asyncio.to_thread(gap_groups.group, rows, embedder)
-    return json_ok(GapsOut(items=[GapGroupOut(**g) for g in groups], total=len(groups), questions=len(rows)))
+    return json_ok(
+        GapsOut(items=[GapGroupOut(**g) for g in groups], total=len(groups), questions=len(rows), counts=counts)
+    )
+
+
+def gap_kinds(raw: str | None) -> tuple[str, ...]:
+    """``kind=unanswered,not_helpful`` → those kinds; absent → every kind; an unknown one is a 422."""
+    if raw is None:
+        return GAP_KINDS
+    kinds = tuple(dict.fromkeys(k.strip() for k in raw.split(",") if k.strip()))
+    unknown = [k for k in kinds if k not in GAP_KINDS]
+    if unknown or not kinds:
+        raise ValidationFailed(
+            f"kind must be a comma-separated list of {', '.join(GAP_KINDS)}", fields={"kind": "unknown kind"}
+        )
+    return kinds
 
 
 @bp.post("/gaps/resolve")

@@ -43,15 +43,24 @@ def group(gaps: list[Any], embedder: Embedder, threshold: float | None = None) -
             sims = (sums[:n] @ v) / np.where(norms == 0, 1.0, norms)
             best = int(np.argmax(sims))
             best_sim = float(sims[best])
+        kind = getattr(g, "kind", "unanswered")
         if best is not None and best_sim >= threshold:
             groups[best]["count"] += 1
+            groups[best]["kinds"][kind] = groups[best]["kinds"].get(kind, 0) + 1
             groups[best]["ids"].append(g.id)
             if len(groups[best]["examples"]) < 5:
                 groups[best]["examples"].append(g.query)
             sums[best] += v
         else:
             groups.append(
-                {"label": g.query, "count": 1, "ids": [g.id], "examples": [g.query], "last_at": g.at.isoformat()}
+                {
+                    "label": g.query,
+                    "count": 1,
+                    "ids": [g.id],
+                    "examples": [g.query],
+                    "last_at": g.at.isoformat(),
+                    "kinds": {kind: 1},
+                }
             )
             sums[n] = v
     return sorted(groups, key=lambda x: x["count"], reverse=True)

@@ -66,6 +66,11 @@ class Feedback(IdMixin, EnteMixin, Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# what kind of miss a gap is: the curators' list shows the first two as "to write", the third on its own, because the
+# citizen was told which other body handles it (an article may still help when many ask)
+GAP_KINDS = ("unanswered", "not_helpful", "redirected")
+
+
 class Gap(IdMixin, EnteMixin, Base):
     """A question the knowledge base could not answer (the curators' to-write list)."""
 
@@ -73,6 +78,7 @@ class Gap(IdMixin, EnteMixin, Base):
 
     query: Mapped[str] = mapped_column(String(500))
     reason: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20), default="unanswered", server_default="unanswered")
     channel: Mapped[str] = mapped_column(String(20), default="")
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from crm.core.text import MAX_ID
 
 Status = Literal["draft", "published", "archived"]
+GapKind = Literal["unanswered", "not_helpful", "redirected"]  # crm.kb.models.GAP_KINDS
 MAX_QUERY = 500
 
 
@@ -152,12 +153,24 @@ class GapGroupOut(BaseModel):
     ids: list[int]
     examples: list[str] = Field(description="up to five of the questions")
     last_at: datetime
+    kinds: dict[GapKind, int] = Field(
+        description="how many of the questions were unanswered, answered but judged not helpful, or redirected to "
+        "another body (out of the Comune's competence)"
+    )
 
 
 class GapsOut(BaseModel):
     items: list[GapGroupOut]
     total: int = Field(description="groups")
     questions: int = Field(description="open questions grouped")
+    counts: dict[GapKind, int] = Field(description="open questions of each kind, whatever the kind= filter")
+
+
+class GapsQuery(BaseModel):
+    kind: str | None = Field(
+        default=None,
+        description="comma-separated kinds to list (unanswered, not_helpful, redirected); all when absent",
+    )
 
 
 class GapsResolveIn(BaseModel):

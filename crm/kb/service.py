@@ -16,7 +16,7 @@ from crm.core.errors import Conflict, NotFound, ValidationFailed
 from crm.core.http import validation_fields
 from crm.core.refs import ensure_owned
 from crm.kb.indexer import is_answerable
-from crm.kb.models import Article, ArticleVersion, Feedback, Gap, KbRevision
+from crm.kb.models import GAP_KINDS, Article, ArticleVersion, Feedback, Gap, KbRevision
 from crm.kb.render import body_html
 from crm.kb.schemas import ArticleIn, ArticleOut, ArticlePatch
 from crm.offices.models import Office
@@ -251,7 +251,7 @@ async def add_feedback(
     fb = Feedback(ente_id=ente_id, article_id=article_id, query=query, helpful=helpful, conversation_id=conversation_id)
     session.add(fb)
     if not helpful and query:
-        session.add(Gap(ente_id=ente_id, query=query, reason="negative feedback"))
+        session.add(Gap(ente_id=ente_id, query=query, reason="negative feedback", kind="not_helpful"))
     await session.flush()
     return fb
 
@@ -262,18 +262,22 @@ async def record_gap(
     ente_id: int,
     query: str,
     reason: str,
+    kind: str = "unanswered",
     channel: str = "",
     vector: np.ndarray | None = None,
     embedder: str = "",
 ) -> None:
-    """``vector``: the question as the search encoded it (with its ``embedder``), kept so the gap list groups the
-    questions without encoding them again."""
+    """``kind``: one of ``GAP_KINDS``. ``vector``: the question as the search encoded it (with its ``embedder``), kept
+    so the gap list groups the questions without encoding them again."""
+    if kind not in GAP_KINDS:
+        raise ValueError(f"unknown gap kind {kind!r}")
     blob = np.asarray(vector, dtype="<f4").tobytes() if vector is not None and embedder else None
     session.add(
         Gap(
             ente_id=ente_id,
             query=query[:500],
             reason=reason[:200],
+            kind=kind,
             channel=channel,
             vector=blob,
             embedder=embedder[:60] if blob else "",
@@ -302,12 +306,28 @@ def int_type() -> Any:
     return Integer
 
 
-async def open_gaps(session: AsyncSession, *, ente_id: int, limit: int = 500) -> Sequence[Gap]:
+async def open_gaps(
+    session: AsyncSession, *, ente_id: int, kinds: Sequence[str] = GAP_KINDS, limit: int = 500
+) -> Sequence[Gap]:
+    """The newest open gaps of some kinds (the grouping reads at most ``limit``)."""
     return (
         await session.scalars(
-            select(Gap).where(Gap.ente_id == ente_id, Gap.resolved.is_(False)).order_by(Gap.at.desc()).limit(limit)
+            select(Gap)
+            .where(Gap.ente_id == ente_id, Gap.resolved.is_(False), Gap.kind.in_(list(kinds)))
+            .order_by(Gap.at.desc())
+            .limit(limit)
         )
     ).all()
+
+
+async def open_gap_counts(session: AsyncSession, *, ente_id: int) -> dict[str, int]:
+    """How many open gaps of each kind (every kind present, zeros included): the gap list's tabs show them."""
+    rows = await session.execute(
+        select(Gap.kind, func.count(Gap.id)).where(Gap.ente_id == ente_id, Gap.resolved.is_(False)).group_by(Gap.kind)
+    )
+    counts = dict.fromkeys(GAP_KINDS, 0)
+    counts.update({k: int(n) for k, n in rows.all()})
+    return counts
 
 
 async def resolve_gaps(session: AsyncSession, *, ente_id: int, ids: list[int]) -> int:

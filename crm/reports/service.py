@@ -308,7 +308,8 @@ async def top_gaps(
     session: AsyncSession, *, ente_id: int, period: Period, embedder: Any, limit: int = 10
 ) -> dict[str, Any]:
     """Questions the knowledge base could not answer (or answered unhelpfully), asked in the period and not yet
-    handled, grouped by meaning exactly as the knowledge-base gap list groups them; the largest groups first."""
+    handled, grouped by meaning exactly as the knowledge-base gap list groups them; the largest groups first. The
+    questions sent to another body (the gap list's second tab) are not among them: the citizen was told where to go."""
     from crm.kb import gaps as gap_groups
     from crm.kb.models import Gap
 
@@ -316,7 +317,12 @@ async def top_gaps(
         (
             await session.scalars(
                 select(Gap)
-                .where(Gap.ente_id == ente_id, Gap.resolved.is_(False), _between(Gap.at, period))
+                .where(
+                    Gap.ente_id == ente_id,
+                    Gap.resolved.is_(False),
+                    Gap.kind != "redirected",
+                    _between(Gap.at, period),
+                )
                 .order_by(Gap.at.desc())
                 .limit(500)
             )

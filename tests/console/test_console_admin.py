@@ -174,12 +174,30 @@ def test_kb_create_preview_edit_publish_archive_restore(server, client: httpx.Cl
 
 
 def test_kb_gaps_to_article_and_roles(server, client: httpx.Client, ente_ctx) -> None:  # type: ignore[no-untyped-def]
+    # one article of the Comune's own: a question is then weighed against it and against the other bodies' topics
+    gondole = {
+        "slug": "ormeggio-gondole",
+        "title": "Ormeggio delle gondole",
+        "body": "Il permesso si chiede all'Ufficio Porto.",
+        "topic": "mobilita",
+        "status": "published",
+    }
+    assert client.post("/api/v1/kb/articles", json=gondole, headers=ente_ctx.headers("admin")).status_code == 201
     for q in ("come rinnovo il passaporto?", "come rinnovo il passaporto scaduto", "chi ha vinto la partita?"):
         assert _search(client, ente_ctx, q)["answerable"] is False
+    assert _search(client, ente_ctx, "a che ora chiude il cimitero comunale?")["redirect"] is None
     c = login(server, ente_ctx, "admin")
-    gaps = c.get("/console/kb/gaps")
-    assert gaps.status_code == 200 and "passaporto" in gaps.text
+    # what nobody answered comes first; what the assistant sent to another body (the Questura) has its own tab
+    unanswered = c.get("/console/kb/gaps")
+    assert unanswered.status_code == 200 and "cimitero" in unanswered.text and "passaporto" not in unanswered.text
+    assert 'aria-current="page">Senza risposta <span class="badge ms-1 bg-primary">1<' in unanswered.text
+    check_page(unanswered.text)
+    gaps = c.get("/console/kb/gaps", params={"tipo": "altri-enti"})
+    assert gaps.status_code == 200 and "passaporto" in gaps.text and "cimitero" not in gaps.text
+    assert 'aria-current="page">Indirizzate ad altri enti <span class="badge ms-1 bg-primary">3<' in gaps.text
     check_page(gaps.text)
+    unknown = c.get("/console/kb/gaps", params={"tipo": "<script>"}).text  # an unknown tab: the first one
+    assert "cimitero" in unknown and "passaporto" not in unknown and "<script>" not in unknown
     link = re.search(r'href="(/console/kb/new\?[^"]+)"', gaps.text).group(1).replace("&amp;", "&")
     form = c.get(link)
     assert form.status_code == 200 and 'value="come rinnovo il passaporto' in form.text
@@ -199,7 +217,11 @@ def test_kb_gaps_to_article_and_roles(server, client: httpx.Client, ente_ctx) ->
     )
     assert r.status_code == 303 and r.headers["location"].endswith("?esito=creata_lacune")
     left = client.get("/api/v1/kb/gaps", headers=ente_ctx.headers("admin")).json()
-    assert left["questions"] == 1 and "partita" in left["items"][0]["label"]
+    assert left["questions"] == 2 and left["counts"] == {"unanswered": 1, "not_helpful": 0, "redirected": 1}
+    assert sorted(g["label"] for g in left["items"]) == [
+        "a che ora chiude il cimitero comunale?",
+        "chi ha vinto la partita?",
+    ]
     # operators read the knowledge base, cannot change it; a phone operator does not see it
     op = login(server, ente_ctx, "operator")
     page = op.get("/console/kb")
@@ -304,6 +326,20 @@ def test_dashboard_with_real_data_and_csv(server, client: httpx.Client, ente_ctx
     for q in ('=HYPERLINK("http://evil.example","clicca")', "quanto costa la mensa scolastica?"):
         assert client.get("/api/v1/kb/search", params={"q": q}, headers=svc_h).json()["answerable"] is False
 
+    # a question sent to another body (the Questura) was answered with where to go: not among the unanswered
+    async def redirected(s):  # type: ignore[no-untyped-def]
+        from crm.kb import service as kb
+        from knowledge.index import OUT_OF_COMPETENCE
+
+        await kb.record_gap(
+            s,
+            ente_id=ente_ctx.ente_id,
+            query="come rinnovo il passaporto?",
+            reason=OUT_OF_COMPETENCE + "Passaporto",
+            kind="redirected",
+        )
+
+    db.run(redirected)
     c = login(server, ente_ctx, "operator")
     page = c.get("/console/dashboard")
     assert page.status_code == 200 and 'href="/console/dashboard"' in page.text
@@ -359,6 +395,7 @@ def test_dashboard_with_real_data_and_csv(server, client: httpx.Client, ente_ctx
     assert bk[1] == ["Carta d'identità", "2", "0", "1", "0", "0", ""] and bk[-1][0] == "Totale"
     gaps = csv_rows("gaps")
     assert gaps[0] == ["Domanda", "Quante volte", "Altri esempi"]
+    assert "mensa" in str(gaps) and "passaporto" not in str(gaps) and "passaporto" not in text
     cells = [cell for row in gaps[1:] for cell in row]
     assert '\'=HYPERLINK("http://evil.example","clicca")' in cells
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in gaps + conv + bk for cell in row)

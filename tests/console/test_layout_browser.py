@@ -50,17 +50,41 @@ def office(server: Server, db: DB) -> Iterator[tuple[EnteCtx, dict[str, Any]]]:
     ente = make_ente(db)
     with httpx.Client(base_url=server.url, timeout=30) as c:
         w = _world(c, ente, db)
-        r = c.post(
-            "/api/v1/kb/articles",
-            headers=ente.headers("admin"),
-            json={
+        # a draft, and a published article: the curators' gap list gets both tabs filled (questions nobody
+        # answered, an answer judged not helpful, questions sent to another body), and a question is weighed against
+        # another body's topics only beside a published article of the Comune's own
+        for article in (
+            {
                 "slug": "orari-anagrafe",
                 "title": "Orari dell'anagrafe",
                 "body": "L'anagrafe è aperta dal lunedì al venerdì dalle 8:30 alle 12:30 e il giovedì pomeriggio.",
                 "topic": "urp",
             },
-        )
-        assert r.status_code == 201, r.text
+            {
+                "slug": "tari-scadenze",
+                "title": "Scadenze della TARI",
+                "body": "La TARI si paga in due rate, entro il 16 giugno e il 16 dicembre, con il modello F24.",
+                "topic": "urp",
+                "status": "published",
+            },
+        ):
+            r = c.post("/api/v1/kb/articles", headers=ente.headers("admin"), json=article)
+            assert r.status_code == 201, r.text
+        for q in (
+            "come rinnovo il passaporto scaduto?",
+            "dove rinnovo il passaporto per mio figlio",
+            "il bollo auto dove si paga?",
+            "a che ora chiude il cimitero comunale?",
+            "il cimitero è aperto la domenica pomeriggio?",
+            "serve un permesso per una festa di compleanno in piazza?",
+        ):
+            found = c.get("/api/v1/kb/search", params={"q": q}, headers=ente.headers("service"))
+            assert found.status_code == 200 and not found.json()["answerable"], found.text
+        c.post(
+            "/api/v1/kb/feedback",
+            headers=ente.headers("service"),
+            json={"slug": "tari-scadenze", "query": "posso pagare la TARI a rate mensili?", "helpful": False},
+        ).raise_for_status()
         twin = c.post(
             "/api/v1/contacts",
             headers=ente.headers("operator"),
@@ -88,6 +112,8 @@ def _screens(server: Server, ente: EnteCtx, w: dict[str, Any], role: str) -> lis
         f"/console/intake/{w['contact']}/done/instance/{w['instance']}",
         f"/console/bookings/{w['booking']}/reschedule",
         f"/console/contacts/{w['contact']}/merge/{w['twin']}",
+        "/console/kb/gaps",
+        "/console/kb/gaps?tipo=altri-enti",  # the gap list's two tabs, both with questions in them
     ]
     c = login(server, ente, role)
     try:

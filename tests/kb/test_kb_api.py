@@ -102,6 +102,40 @@ def test_out_of_scope_is_refused_and_kept_in_the_gap_list(client: httpx.Client, 
     }
 
 
+def test_the_gap_list_tells_unanswered_from_unhelpful_from_redirected(client: httpx.Client, ente_ctx) -> None:
+    """A question another body handles (the passport: the Questura) was answered with where to go; the curators list
+    it apart from the questions nobody answered, and the dashboard's «unanswered» figure leaves it out."""
+    _create(client, ente_ctx, status="published")
+    passport = _search(client, ente_ctx, "come rinnovo il passaporto scaduto?")
+    assert passport["answerable"] is False and passport["redirect"], passport
+    assert _search(client, ente_ctx, "a che ora chiude il cimitero comunale?")["redirect"] is None
+    fb = client.post(
+        "/api/v1/kb/feedback",
+        json={"slug": ARTICLE["slug"], "query": "quanto costa ormeggiare una barca a vela?", "helpful": False},
+        headers=ente_ctx.headers("service"),
+    )
+    assert fb.status_code == 201, fb.text
+    admin = ente_ctx.headers("admin")
+    every = client.get("/api/v1/kb/gaps", headers=admin).json()
+    assert every["questions"] == 3
+    assert every["counts"] == {"unanswered": 1, "not_helpful": 1, "redirected": 1}
+    to_write = client.get("/api/v1/kb/gaps", params={"kind": "unanswered,not_helpful"}, headers=admin).json()
+    assert to_write["questions"] == 2 and to_write["counts"] == every["counts"]
+    assert sorted(k for g in to_write["items"] for k in g["kinds"]) == ["not_helpful", "unanswered"]
+    assert "passaporto" not in json.dumps(to_write)
+    redirected = client.get("/api/v1/kb/gaps", params={"kind": "redirected"}, headers=admin).json()
+    assert [(g["label"], g["kinds"]) for g in redirected["items"]] == [
+        ("come rinnovo il passaporto scaduto?", {"redirected": 1})
+    ]
+    for bad in ("answered", ",", "unanswered,nope"):
+        r = client.get("/api/v1/kb/gaps", params={"kind": bad}, headers=admin)
+        assert r.status_code == 422 and "kind" in r.text, (bad, r.text)
+    # handled questions leave every count
+    ids = redirected["items"][0]["ids"]
+    assert client.post("/api/v1/kb/gaps/resolve", json={"ids": ids}, headers=admin).json() == {"resolved": 1}
+    assert client.get("/api/v1/kb/gaps", headers=admin).json()["counts"]["redirected"] == 0
+
+
 def test_a_probe_that_finds_nothing_is_not_a_gap(client: httpx.Client, ente_ctx) -> None:
     """The bot asks the KB whether «buonasera, avrei una domanda» holds a question before it greets back: the citizen
     is greeted either way, so an unanswered probe stays out of the curators' gap list; the same words searched as a
