@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -262,6 +263,63 @@ def test_new_waiting_chat_alerts_the_operator(desk: tuple[Server, Any], pages: C
     assert page.evaluate("window.__beeps") == 1
     _not_reloaded(page)
     citizen.close()
+
+
+def test_the_workspace_never_reloads_when_the_console_script_runs_late(
+    desk: tuple[Server, Any], pages: Callable[..., Any]
+) -> None:
+    """console.js reloads the lists marked data-live="reload" when anything changes; the workspace marks itself
+    data-live="on" once its own event stream is open. When console.js arrived after that (a slow network, a busy CI
+    machine), it took the workspace for a list to reload and reloaded it at the next message, the operator's place
+    and any unsent draft with it (seen once in CI). Here console.js is held back until the stream is open."""
+    from playwright.sync_api import expect
+
+    server, ente = desk
+    citizen, conv = _handed_off(server, ente, "Una domanda sulla mensa")
+    page = pages()
+    _login(page, ente.usernames["operator2"])
+
+    def late(route: Any) -> None:
+        # the browser goes on meanwhile: workspace.js runs and opens its stream while this script is held
+        time.sleep(1.5)
+        route.continue_()
+
+    page.route("**/console/static/console.js", late)
+    page.goto("/console/inbox?view=all")
+    _live(page)
+    _mark(page)
+    citizen.say("E anche una sugli scuolabus")
+    badge = page.locator(f'.ws-item[data-id="{conv}"] .ws-unread')
+    expect(badge).to_contain_text("2")
+    time.sleep(1.5)  # console.js reloaded 800 ms after an event: give it the time it took
+    _not_reloaded(page)
+    citizen.close()
+
+
+def test_the_requests_list_reloads_when_a_request_arrives(desk: tuple[Server, Any], pages: Callable[..., Any]) -> None:
+    """The other side of the selector above: a list marked data-live="reload" still reloads on an event, an empty
+    one too (it said «Nessuna richiesta» and stayed so until the operator reloaded it by hand)."""
+    from playwright.sync_api import expect
+
+    server, ente = desk
+    page = pages()
+    _login(page, ente.usernames["operator"])
+    subject = f"Lampione spento {uuid.uuid4().hex[:6]}"
+    page.goto("/console/requests?" + urlencode({"q": subject}))
+    expect(page.get_by_role("status")).to_contain_text("Nessuna richiesta")
+    _mark(page)
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        op = ente.headers("operator")
+        contact = c.post("/api/v1/contacts", json={"first_name": "Lia", "last_name": "Neri"}, headers=op)
+        assert contact.status_code == 201, contact.text
+        r = c.post(
+            "/api/v1/requests",
+            json={"contact_id": contact.json()["id"], "kind": "report", "subject": subject},
+            headers=op,
+        )
+        assert r.status_code == 201, r.text
+    expect(page.get_by_text(subject)).to_be_visible()
+    assert page.evaluate("window.__notReloaded === undefined"), "the list showed it without reloading?"
 
 
 def test_workspace_screens_axe_and_sizes(desk: tuple[Server, Any], pages: Callable[..., Any]) -> None:

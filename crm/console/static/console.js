@@ -1,4 +1,5 @@
-/* Live console: the server's event stream (SSE) says "something changed"; lists marked data-live reload. */
+/* Live console: the server's event stream (SSE) says "something changed"; lists marked data-live="reload" reload.
+   Only those: the workspace marks itself data-live="on" once its own stream is open and updates itself in place. */
 (function () {
   "use strict";
   // a form sent once stays sent: a double click must not book twice or file two istanze
@@ -9,7 +10,7 @@
       });
     });
   });
-  if (!document.querySelector("[data-live]") || !window.EventSource) return;
+  if (!document.querySelector('[data-live="reload"]') || !window.EventSource) return;
   var es = new EventSource("/api/v1/events");
   var pending = null;
   es.onmessage = es.addEventListener("conversation", refresh) || refresh;
