@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -68,7 +68,8 @@ class Feedback(IdMixin, EnteMixin, Base):
 
 # what kind of miss a gap is: the curators' list shows the first two as "to write", the third on its own, because the
 # citizen was told which other body handles it (an article may still help when many ask)
-GAP_KINDS = ("unanswered", "not_helpful", "redirected")
+GapKind = Literal["unanswered", "not_helpful", "redirected"]
+GAP_KINDS: tuple[str, ...] = get_args(GapKind)
 
 
 class Gap(IdMixin, EnteMixin, Base):

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crm.core.text import MAX_ID
+from crm.kb.models import GapKind
 
 Status = Literal["draft", "published", "archived"]
-GapKind = Literal["unanswered", "not_helpful", "redirected"]  # crm.kb.models.GAP_KINDS
 MAX_QUERY = 500
 
 

@@ -251,7 +251,7 @@ async def add_feedback(
     fb = Feedback(ente_id=ente_id, article_id=article_id, query=query, helpful=helpful, conversation_id=conversation_id)
     session.add(fb)
     if not helpful and query:
-        session.add(Gap(ente_id=ente_id, query=query, reason="negative feedback", kind="not_helpful"))
+        await record_gap(session, ente_id=ente_id, query=query, reason="negative feedback", kind="not_helpful")
     await session.flush()
     return fb
 
