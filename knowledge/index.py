@@ -128,6 +128,10 @@ class Tuning:
     # when abstaining, an out-of-competence anchor this close names who to ask; one ahead of every article by more
     # than this is out of competence (abstain) even when the model would answer
     anchor_tolerance: float = 0.03
+    # ...and an anchor only level with the best article (within the tolerance, not ahead of it) names who to ask only
+    # when it holds at least this share of the question's words: a weak tie on one common word sent «serve un permesso
+    # per una festa in piazza?» to the Questura (permesso di soggiorno); without the redirect it is an unanswered gap
+    anchor_tie_coverage: float = 0.5
 
 
 TUNINGS = {
@@ -392,9 +396,16 @@ class KnowledgeIndex:
             result.reason = f"confidence {confidence:.2f} below {threshold:.2f}"
             if model is None:
                 result.reason = "no abstention model (the knowledge base has nothing to learn from)"
-            # said instead of a plain "I don't know" when another body handles what was asked: the anchor is as good
-            # as the best article and shares a word with the question (gibberish is close to nothing, anchors included)
-            if anchor is not None and anchor.score >= articles[0].score - t.anchor_tolerance and anchor.lexical > 0:
+            # said instead of a plain "I don't know" when another body handles what was asked: the anchor is ahead of
+            # the best article, or level with it and holding most of the question's words, and shares a word with the
+            # question (gibberish is close to nothing, anchors included)
+            level = (
+                anchor is not None
+                and anchor.lexical > 0
+                and anchor.score >= articles[0].score - t.anchor_tolerance
+                and anchor.coverage >= t.anchor_tie_coverage
+            )
+            if anchor is not None and (anchor_ahead or level):
                 result.reason = OUT_OF_COMPETENCE + anchor.title
                 result.redirect = self.docs[anchor.id].redirect
         return result
