@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> None:
         hint = " (another action server?)" if reason == IN_USE else ""
         raise SystemExit(f"action server: cannot listen on {host}:{args.port}: {reason}{hint}")
     app = create_app_for_serve(executor, cors_origins=args.cors, endpoints=args.endpoints)
+
+    @app.before_server_stop
+    async def close_crm_client(app: Sanic) -> None:  # its pooled connections to the CRM, closed with the server
+        from actions.crm_client import crm
+
+        await crm.close()
+
     app.prepare(host=host, port=args.port, single_process=True, access_log=False, motd=False)
     Sanic.serve_single(app)
 

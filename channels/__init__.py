@@ -86,14 +86,8 @@ def setup(app: Any) -> None:
         return {**await app.ctx.rasa.probe(), "url": app.ctx.settings.rasa_url}
 
     async def actions_probe(app: Any) -> dict[str, Any]:
-        import httpx
-
         base = app.ctx.settings.actions_url.rstrip("/").removesuffix("/webhook")
-        try:
-            r = await app.ctx.rasa.client().get(base + "/health", timeout=2)
-        except httpx.HTTPError as exc:
-            return {"status": "unreachable", "error": type(exc).__name__, "url": base}
-        return {"status": "ok" if r.status_code == 200 else "error", "url": base}
+        return {**await app.ctx.rasa.reachable(base + "/health"), "url": base}
 
     async def queue_probe(app: Any) -> dict[str, Any]:
         return {**await app.ctx.turns.health(), "crash_window_ms": app.ctx.crash_windows.summary()}

@@ -11,11 +11,11 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
-from telegram.request import HTTPXRequest
 
 from channels import render
 from channels.base import Button, Inbound, OutFile, SendFailed
 from channels.config import ChannelSettings
+from channels.telegram_transport import AiohttpRequest
 from crm.core.errors import BadRequest as ApiBadRequest
 
 SHARE_PHONE = "Condividi il mio numero"
@@ -39,7 +39,7 @@ class TelegramAdapter:
             assert self.settings.telegram_bot_token is not None
             # one client for the process, with room for concurrent sends (the library's default pool is one connection)
             kwargs: dict[str, Any] = {
-                "request": HTTPXRequest(connection_pool_size=32, pool_timeout=10, connect_timeout=5, read_timeout=15)
+                "request": AiohttpRequest(connection_pool_size=32, pool_timeout=10, connect_timeout=5, read_timeout=15)
             }
             if self.settings.telegram_api_base:
                 base = self.settings.telegram_api_base.rstrip("/")
