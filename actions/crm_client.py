@@ -1,7 +1,7 @@
 """The one client the actions use to reach the back office (`/api/v1` with a service token): a typed method for every
 call the flows make, over one pooled HTTP connection set per process (a new connection per call cost a TCP
 handshake on every action, and under load left sockets in TIME_WAIT). aiohttp, not httpx: with several turns in
-flight httpx spent 1.2-2.3 ms of CPU a request in its pool, aiohttp 0.12-0.2 ms (bench/http_client_bench.py)."""
+flight httpx spent 1.1-2.0 ms of CPU a request in its pool, aiohttp 0.13-0.18 ms (bench/http_client_bench.py)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ class RasaUnavailable(Exception):
 
 class RasaClient:
     """One pooled HTTP client for the process (a new connection per turn cost a TCP handshake and the client's own
-    set-up on every message). aiohttp, not httpx: with the hub's turns in flight together httpx spent 1.2-2.3 ms of
-    CPU a request in its pool against aiohttp's 0.12-0.2 ms (bench/http_client_bench.py)."""
+    set-up on every message). aiohttp, not httpx: with the hub's turns in flight together httpx spent 1.1-2.0 ms of
+    CPU a request in its pool against aiohttp's 0.13-0.18 ms (bench/http_client_bench.py)."""
 
     # Rasa's Sanic closes an idle kept-alive connection after 5 s: the client lets it go first, so a turn is never
     # posted on a connection the server is closing (that would read as "Rasa down" and hand the citizen off)
