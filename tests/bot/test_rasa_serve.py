@@ -477,3 +477,109 @@ def test_the_tracker_store_s_statements_read_and_write_what_rasa_s_own_do(tmp_pa
     assert [len(r) for r in reads] == [7, 12, 2, 7, 7, 12]
     assert len(plain["conv-1"]["full"]) == 26  # type: ignore[index]
     assert plain["missing"] is None
+
+
+TF_POOLS = r"""
+import json, os, sys
+sys.path.insert(0, "scripts")
+import rasa_serve
+if sys.argv[1] == "patched":
+    rasa_serve.install()
+from rasa.utils.tensorflow.environment import setup_tf_environment  # what `rasa run` calls first (rasa.__main__)
+setup_tf_environment()
+import tensorflow as tf
+print(json.dumps({
+    "inter": tf.config.threading.get_inter_op_parallelism_threads(),
+    "intra": tf.config.threading.get_intra_op_parallelism_threads(),
+}))
+"""
+
+
+def test_tensorflow_runs_rasa_s_parses_on_one_thread_unless_the_operator_says_otherwise() -> None:
+    """Rasa answers many small parses at once from one event loop: TensorFlow's default pools (0: a thread per core)
+    cost CPU without saving time. The operator's own setting (the variables Rasa reads) still wins."""
+    assert _run(TF_POOLS, "plain") == {"inter": 0, "intra": 0}
+    assert _run(TF_POOLS, "patched") == {"inter": 1, "intra": 1}
+    os.environ["TF_INTRA_OP_PARALLELISM_THREADS"] = "2"
+    try:
+        assert _run(TF_POOLS, "patched") == {"inter": 1, "intra": 2}
+    finally:
+        del os.environ["TF_INTRA_OP_PARALLELISM_THREADS"]
+
+
+PARSES = r"""
+import asyncio, gc, json, logging, sys
+sys.path.insert(0, "scripts")
+import rasa_serve
+import numpy as np
+from rasa.utils.tensorflow.models import RasaModel
+
+standard = RasaModel._rasa_predict
+rasa_serve.concrete_predict()
+direct = RasaModel._rasa_predict
+calls = {"direct": 0, "standard": 0}
+
+
+def counted(self, batch_in):
+    # the direct path is the one that never reaches Rasa's own method once the graph is held
+    held = "_urp_graph" in self.__dict__
+    out = direct(self, batch_in)
+    calls["direct" if held else "standard"] += 1
+    return out
+
+
+from rasa.core.agent import load_agent
+
+texts = [json.loads(line)["query"] for line in open("knowledge/data/probe_cases.jsonl", encoding="utf-8")][:40]
+texts += ["buongiorno", "voglio parlare con un operatore", "la pratica AN-7K3P9 a che punto è?", "RSSMRA85T10A562S"]
+
+
+def summary(parsed):
+    return [
+        [p["intent"]["name"], round(p["intent"]["confidence"], 5),
+         [[r["name"], round(r["confidence"], 5)] for r in p["intent_ranking"]],
+         [[e["entity"], e["value"], e["start"], e["end"]] for e in p["entities"]]]
+        for p in parsed
+    ]
+
+
+async def main():
+    agent = await load_agent(model_path=sys.argv[1])
+    logging.disable(logging.CRITICAL)
+    RasaModel._rasa_predict = standard
+    plain = summary([await agent.parse_message(t) for t in texts])
+    RasaModel._rasa_predict = counted
+    patched = summary([await agent.parse_message(t) for t in texts])
+    # a batch that does not fit the held graph's signature (each feature dimension one larger) goes Rasa's way,
+    # which refuses it as it always did
+    model = next(o for o in gc.get_objects() if isinstance(o, RasaModel) and "_urp_graph" in o.__dict__)
+    specs = model.__dict__["_urp_graph"][2]
+    odd = tuple(
+        np.zeros([1] * (len(s.shape) - 1) + [(s.shape[-1] or 1) + 1], dtype=s.dtype.as_numpy_dtype) for s in specs
+    )
+    before = dict(calls)
+    try:
+        direct(model, odd)
+        refused = None
+    except Exception as exc:  # TensorFlow's refusal of an input outside the signature
+        refused = type(exc).__name__
+    print(json.dumps({"plain": plain, "patched": patched, "calls": before, "refused": refused}))
+
+
+asyncio.run(main())
+"""
+
+
+def test_diet_predicts_through_its_one_graph_with_rasa_s_own_results() -> None:
+    """Once the graph is built (by Rasa's own path, in the warm-up prediction when the model loads), DIET's batches
+    go straight to it, without TensorFlow's polymorphic dispatch at every call: the same intents, rankings,
+    confidences and entities as Rasa's own path on 44 messages (probe questions, a greeting, a handoff, a request
+    code, a codice fiscale); a batch outside the signature is refused as before."""
+    from tests.bot.test_rasa_project import _need
+
+    model = _need(model=True)
+    result = _run(PARSES, str(model))
+    assert result["patched"] == result["plain"]
+    assert len(result["plain"]) == 44  # type: ignore[arg-type]
+    assert result["calls"] == {"direct": 44, "standard": 0}  # the graph was built by Rasa's warm-up at load
+    assert result["refused"] is not None
