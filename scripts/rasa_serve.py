@@ -366,7 +366,7 @@ TF_POOLS = ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"
 
 
 def single_threaded_tensorflow() -> None:
-    """One thread in each of TensorFlow's pools. Rasa answers many small parses at once from one event loop; with
+    """One thread in each of TensorFlow's pools. Rasa parses one small message at a time on its event loop; with
     TensorFlow's default pools (a thread per core) each parse handed its few small operations to other threads and
     cost more CPU, not less time: on the 2-core machine 9-13 ms of CPU a parse against 7.6-8.9 ms with one thread,
     and no slower one at a time (/model/parse on the 95 probe questions, 1 and 4 at once, runs alternated,
@@ -377,11 +377,12 @@ def single_threaded_tensorflow() -> None:
 
 def concrete_predict() -> None:
     """DIET's prediction calls its ``tf.function`` through TensorFlow's polymorphic dispatch, which canonicalises the
-    inputs against the signature and looks the graph up again at every call: about a tenth of Rasa's CPU at 20
-    concurrent conversations (py-spy, 2026-12-04). The signature is fixed (Rasa builds it with every dimension but
-    the last left open), so there is one graph: after the first call, batches whose tensors fit that signature go
-    straight to it: 0.1-1.6 ms less CPU a parse, 0.75 ms on average (eight alternated passes over the 95 probe
-    questions, 2026-12-04), with the same intents, rankings and entities. Anything else takes Rasa's own path."""
+    inputs against the signature and looks the graph up again at every call (py-spy at 20 concurrent conversations
+    put about a tenth of Rasa's samples there, 2026-12-04). The signature is fixed (Rasa builds it with every
+    dimension but the last left open), so there is one graph: once Rasa's own path has built it (the warm-up
+    prediction when the model loads), batches whose tensors fit that signature go straight to it: 0.1-1.6 ms less
+    CPU a parse, 0.75 ms on average (eight alternated passes over the 95 probe questions, 2026-12-04), with the same
+    intents, rankings and entities. Anything else takes Rasa's own path."""
     from keras.utils import tf_utils
     from rasa.shared.constants import DIAGNOSTIC_DATA
     from rasa.utils.tensorflow.models import RasaModel

@@ -496,7 +496,7 @@ print(json.dumps({
 
 
 def test_tensorflow_runs_rasa_s_parses_on_one_thread_unless_the_operator_says_otherwise() -> None:
-    """Rasa answers many small parses at once from one event loop: TensorFlow's default pools (0: a thread per core)
+    """Rasa parses one small message at a time on its event loop: TensorFlow's default pools (0: a thread per core)
     cost CPU without saving time. The operator's own setting (the variables Rasa reads) still wins."""
     assert _run(TF_POOLS, "plain") == {"inter": 0, "intra": 0}
     assert _run(TF_POOLS, "patched") == {"inter": 1, "intra": 1}
