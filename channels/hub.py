@@ -338,25 +338,26 @@ async def _finish_turn(
                         context={"reason": reason},
                     )
                     handed_off = True
-        now = utcnow()
-        for author, text, payload in texts:
+        if texts:
             assert conv is not None  # replies come only for an open conversation
-            m = await conversations.record_outbound(s, conv=conv, text=text, author_kind=author, payload=payload)
-            # claimed for sending in the transaction that stores it: no second transaction before the send
-            m.delivery_status, m.delivery_attempts, m.next_attempt_at = "sending", 1, now + SEND_LEASE
-            out.append(
+            # claimed for sending in the transaction that stores them: no second transaction before the send
+            stored = await conversations.record_turn_replies(
+                s, conv=conv, replies=texts, lease_until=utcnow() + SEND_LEASE
+            )
+            out = [
                 Outgoing(
                     message_id=m.id,
                     ente_id=t.ente_id,
                     conversation_id=t.conversation_id,
                     channel=t.channel,
                     address=t.address,
-                    text=text,
-                    buttons=buttons_from_payload(payload),
+                    text=m.text,
+                    buttons=buttons_from_payload(m.payload),
                     attempts=1,
-                    author=author,
+                    author=m.author_kind,
                 )
-            )
+                for m in stored
+            ]
         nxt: TurnCtx | None = await app.ctx.turns.finish(s, t, outcome)
     if handed_off:
         await emit(app, t.ente_id, {"type": "conversation", "id": t.conversation_id, "mode": "waiting", "topic": None})
