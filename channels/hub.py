@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from channels.base import Button, Inbound, OutFile, SendFailed, buttons_from_payload
 from channels.queue import TurnCtx, address_of, lock_conversation, percentiles, rowcount
@@ -608,9 +608,12 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
                 "next_attempt_at": utcnow() + _backoff(o.attempts) if retry else None,
             }
         # only a message still ours: an operator's "sent" seen meanwhile (status callback) is not overwritten
-        await s.execute(
-            update(Message).where(Message.id == o.message_id, Message.delivery_status == "sending").values(**values)
-        )
+        if error is None and len(provider_ids) == 1:  # nearly every send: a statement built once
+            await s.execute(_SENT, {"b_id": o.message_id, "b_provider_id": provider_ids[0]})
+        else:
+            await s.execute(
+                update(Message).where(Message.id == o.message_id, Message.delivery_status == "sending").values(**values)
+            )
     if sent_at is not None:
         app.ctx.crash_windows.add(o.channel, (time.perf_counter() - sent_at) * 1000)
     await emit(
@@ -624,6 +627,17 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
         },
     )
     return error is None
+
+
+# the record of a send that went out as one message, built once (every reply of every turn runs it)
+_SENT = (
+    update(Message)
+    .where(Message.id == bindparam("b_id"), Message.delivery_status == "sending")
+    .values(
+        delivery_status="sent", delivery_error=None, next_attempt_at=None, channel_message_id=bindparam("b_provider_id")
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def _out_files(app: Any, o: Outgoing) -> list[OutFile]:
