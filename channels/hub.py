@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from channels.base import Button, Inbound, OutFile, SendFailed, buttons_from_payload
 from channels.queue import TurnCtx, address_of, lock_conversation, percentiles, rowcount
@@ -588,11 +588,11 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
             log.exception("send failed on %s for message %s", o.channel, o.message_id)
             error = type(exc).__name__
     async with transaction(app.ctx.sessionmaker) as s:
-        values: dict[str, Any]
+        record: dict[str, Any] = {"b_id": o.message_id, "b_provider_id": None}
         if error is None:
-            values = {"delivery_status": "sent", "delivery_error": None, "next_attempt_at": None}
+            record |= {"b_status": "sent", "b_error": None, "b_next": None}
             if provider_ids:
-                values["channel_message_id"] = provider_ids[0]
+                record["b_provider_id"] = provider_ids[0]
             if len(provider_ids) > 1:  # a long SMS: every part's SID, for the per-part delivery callbacks
                 recorded = len(o.parts_sent) if not getattr(adapter, "multipart", False) else len(provider_ids) - 1
                 s.add_all(
@@ -602,18 +602,12 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
                 )
         else:
             retry = not permanent and o.attempts < MAX_ATTEMPTS
-            values = {
-                "delivery_status": "failed",
-                "delivery_error": error,
-                "next_attempt_at": utcnow() + _backoff(o.attempts) if retry else None,
+            record |= {
+                "b_status": "failed",
+                "b_error": error,
+                "b_next": utcnow() + _backoff(o.attempts) if retry else None,
             }
-        # only a message still ours: an operator's "sent" seen meanwhile (status callback) is not overwritten
-        if error is None and len(provider_ids) == 1:  # nearly every send: a statement built once
-            await s.execute(_SENT, {"b_id": o.message_id, "b_provider_id": provider_ids[0]})
-        else:
-            await s.execute(
-                update(Message).where(Message.id == o.message_id, Message.delivery_status == "sending").values(**values)
-            )
+        await s.execute(_RECORD_SEND, record)
     if sent_at is not None:
         app.ctx.crash_windows.add(o.channel, (time.perf_counter() - sent_at) * 1000)
     await emit(
@@ -629,12 +623,18 @@ async def _send_and_record_now(app: Any, o: Outgoing) -> bool:
     return error is None
 
 
-# the record of a send that went out as one message, built once (every reply of every turn runs it)
-_SENT = (
+# the outcome of a send, built once (every reply of every turn records one). Only a message still ours: an
+# operator's "sent" seen meanwhile (status callback) is not overwritten; the provider's id is kept when none came back
+_RECORD_SEND = (
     update(Message)
     .where(Message.id == bindparam("b_id"), Message.delivery_status == "sending")
     .values(
-        delivery_status="sent", delivery_error=None, next_attempt_at=None, channel_message_id=bindparam("b_provider_id")
+        delivery_status=bindparam("b_status"),
+        delivery_error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next"),
+        channel_message_id=func.coalesce(
+            bindparam("b_provider_id", type_=Message.channel_message_id.type), Message.channel_message_id
+        ),
     )
     .execution_options(synchronize_session=False)
 )

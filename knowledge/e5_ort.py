@@ -191,9 +191,10 @@ def build_graph(m: E5Model) -> bytes:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
         return name
 
-    def linear(x: str, w: str, b: str, n_out: int, n_in: int, out: str, blocks: np.ndarray | None = None) -> str:
-        packed, scales = nbits_weight(blocks if blocks is not None else m.q4(w, n_out, n_in))
-        bias = m.f32(b, (n_out,)) if isinstance(b, str) and b in m.tensors else b
+    def linear(x: str, blocks: np.ndarray, bias: np.ndarray, out: str) -> str:
+        """``x`` times a Q4_0 matrix [N, K] (its blocks), plus ``bias``."""
+        n_out, n_in = blocks.shape[0], blocks.shape[1] * QK
+        packed, scales = nbits_weight(blocks)
         nodes.append(
             helper.make_node(
                 "MatMulNBits",
@@ -229,7 +230,7 @@ def build_graph(m: E5Model) -> bytes:
         pre = f"l{layer}."
         qkv = np.concatenate([m.q4(pre + n + ".w", H, H) for n in ("q", "k", "v")], axis=0)
         qkv_b = np.concatenate([m.f32(pre + n + ".b", (H,)) for n in ("q", "k", "v")])
-        linear(x, "", qkv_b, 3 * H, H, pre + "qkv", blocks=qkv)  # type: ignore[arg-type]
+        linear(x, qkv, qkv_b, pre + "qkv")
         nodes.append(helper.make_node("Split", [pre + "qkv", thirds], [pre + "q", pre + "k", pre + "v"], axis=-1))
         for n in ("q", "k", "v"):  # [T, H] -> [1, T, H]: one sequence
             nodes.append(helper.make_node("Unsqueeze", [pre + n, zero], [pre + n + "3"]))
@@ -243,12 +244,12 @@ def build_graph(m: E5Model) -> bytes:
             )
         )
         nodes.append(helper.make_node("Squeeze", [pre + "ctx3", zero], [pre + "ctx"]))
-        linear(pre + "ctx", pre + "ao.w", pre + "ao.b", H, H, pre + "ao")
+        linear(pre + "ctx", m.q4(pre + "ao.w", H, H), m.f32(pre + "ao.b", (H,)), pre + "ao")
         nodes.append(helper.make_node("Add", [x, pre + "ao"], [pre + "r1"]))
         x = layernorm(pre + "r1", pre + "aln.w", pre + "aln.b", pre + "x1")
-        linear(x, pre + "fi.w", pre + "fi.b", FF, H, pre + "fi")
+        linear(x, m.q4(pre + "fi.w", FF, H), m.f32(pre + "fi.b", (FF,)), pre + "fi")
         nodes.append(helper.make_node("Gelu", [pre + "fi"], [pre + "g"], domain="com.microsoft"))
-        linear(pre + "g", pre + "fo.w", pre + "fo.b", H, FF, pre + "fo")
+        linear(pre + "g", m.q4(pre + "fo.w", H, FF), m.f32(pre + "fo.b", (H,)), pre + "fo")
         nodes.append(helper.make_node("Add", [x, pre + "fo"], [pre + "r2"]))
         x = layernorm(pre + "r2", pre + "oln.w", pre + "oln.b", pre + "x2")
     nodes.append(helper.make_node("ReduceMean", [x], ["pooled"], axes=[0], keepdims=0))

@@ -172,20 +172,19 @@ async def record_inbound(
         # newest snapshot when it writes, or fails (SQLITE_BUSY_SNAPSHOT); no savepoint for a duplicate that cannot be
         session.add(msg)
         await session.flush()
-        conv.last_message_at = msg.created_at
-        return conv, msg, False
-    try:
-        async with session.begin_nested():
-            session.add(msg)
-            await session.flush()
-    except IntegrityError:
-        # lost a race with a concurrent retry of the same webhook: the other copy is the message
-        assert channel_message_id is not None
-        existing = await find_by_channel_message_id(
-            session, ente_id=ente_id, channel=channel, channel_message_id=channel_message_id
-        )
-        assert existing is not None
-        return await get(session, ente_id=ente_id, conversation_id=existing.conversation_id), existing, True
+    else:
+        try:
+            async with session.begin_nested():
+                session.add(msg)
+                await session.flush()
+        except IntegrityError:
+            # lost a race with a concurrent retry of the same webhook: the other copy is the message
+            assert channel_message_id is not None
+            existing = await find_by_channel_message_id(
+                session, ente_id=ente_id, channel=channel, channel_message_id=channel_message_id
+            )
+            assert existing is not None
+            return await get(session, ente_id=ente_id, conversation_id=existing.conversation_id), existing, True
     conv.last_message_at = msg.created_at
     return conv, msg, False
 
